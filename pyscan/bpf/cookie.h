@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: GPL-2.0-only
+ *
+ * cookie.h - the probe cookie: SipHash-2-4 over the probe's 12-byte tuple.
+ *
+ * Shared verbatim by the C data plane (pyscan/native) and the XDP reply filter (pyscan/bpf),
+ * so that a cookie computed when a SYN is built is bit-for-bit the cookie the kernel and the
+ * RX thread recompute from the reply.
+ *
+ * Invariant: the message is saddr | daddr | sport | dport of the *probe*, each field in network
+ * byte order, 12 bytes, hashed exactly as the SipHash reference hashes those 12 bytes with the
+ * 16-byte key k0 || k1 (both little-endian words). The probe's TCP sequence number is the low
+ * 32 bits of the hash; a valid reply acknowledges cookie + 1. Written without loops or helpers
+ * so the BPF verifier accepts it as straight-line code.
+ */
+#ifndef PYSCAN_COOKIE_H
+#define PYSCAN_COOKIE_H
+
+#include <linux/types.h>
+
+#ifndef PYSCAN_ALWAYS_INLINE
+#define PYSCAN_ALWAYS_INLINE static inline __attribute__((always_inline))
+#endif
+
+struct pyscan_cookie_key {
+	__u64 k0; /* key bytes 0..7, read little-endian */
+	__u64 k1; /* key bytes 8..15, read little-endian */
+};
+
+#define PYSCAN_ROTL64(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
+
+#define PYSCAN_SIPROUND(v0, v1, v2, v3)                                        \
+	do {                                                                   \
+		v0 += v1; v1 = PYSCAN_ROTL64(v1, 13); v1 ^= v0;                \
+		v0 = PYSCAN_ROTL64(v0, 32);                                    \
+		v2 += v3; v3 = PYSCAN_ROTL64(v3, 16); v3 ^= v2;                \
+		v0 += v3; v3 = PYSCAN_ROTL64(v3, 21); v3 ^= v0;                \
+		v2 += v1; v1 = PYSCAN_ROTL64(v1, 17); v1 ^= v2;                \
+		v2 = PYSCAN_ROTL64(v2, 32);                                    \
+	} while (0)
+
+/* SipHash-2-4 of the 12 bytes  saddr(4) daddr(4) sport(2) dport(2), all network byte order
+ * as they sit in the packet. The *_be arguments are the raw header fields. Little-endian
+ * hosts only (x86_64, aarch64 as configured by every distribution we build on). */
+PYSCAN_ALWAYS_INLINE __u64 pyscan_siphash_tuple(const struct pyscan_cookie_key *key,
+						__u32 saddr_be, __u32 daddr_be,
+						__u16 sport_be, __u16 dport_be)
+{
+	__u64 v0 = 0x736f6d6570736575ULL ^ key->k0;
+	__u64 v1 = 0x646f72616e646f6dULL ^ key->k1;
+	__u64 v2 = 0x6c7967656e657261ULL ^ key->k0;
+	__u64 v3 = 0x7465646279746573ULL ^ key->k1;
+	__u64 m0 = (__u64)saddr_be | ((__u64)daddr_be << 32);
+	__u64 m1 = ((__u64)12 << 56) | (__u64)sport_be | ((__u64)dport_be << 16);
+
+	v3 ^= m0;
+	PYSCAN_SIPROUND(v0, v1, v2, v3);
+	PYSCAN_SIPROUND(v0, v1, v2, v3);
+	v0 ^= m0;
+
+	v3 ^= m1;
+	PYSCAN_SIPROUND(v0, v1, v2, v3);
+	PYSCAN_SIPROUND(v0, v1, v2, v3);
+	v0 ^= m1;
+
+	v2 ^= 0xff;
+	PYSCAN_SIPROUND(v0, v1, v2, v3);
+	PYSCAN_SIPROUND(v0, v1, v2, v3);
+	PYSCAN_SIPROUND(v0, v1, v2, v3);
+	PYSCAN_SIPROUND(v0, v1, v2, v3);
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* The probe's sequence number for (saddr, daddr, sport, dport) of the probe. */
+PYSCAN_ALWAYS_INLINE __u32 pyscan_cookie(const struct pyscan_cookie_key *key, __u32 saddr_be,
+					 __u32 daddr_be, __u16 sport_be, __u16 dport_be)
+{
+	return (__u32)pyscan_siphash_tuple(key, saddr_be, daddr_be, sport_be, dport_be);
+}
+
+#endif /* PYSCAN_COOKIE_H */

@@ -1,0 +1,29 @@
+"""cffi builder (API mode, out of line) for the C data plane.
+
+Every ``*.c`` in this folder is compiled into ``pyscan._native``. Every ``*.cdef`` file is
+one area's declarations for Python; its same-named ``.h`` is what the C side includes. Adding
+a concept is adding files, never editing this builder.
+"""
+
+from pathlib import Path
+
+from cffi import FFI
+
+HERE = Path(__file__).resolve().parent
+BPF_DIR = HERE.parent / "bpf"
+
+cdef_files = sorted(HERE.glob("*.cdef"))
+ffibuilder = FFI()
+ffibuilder.cdef("\n".join(p.read_text() for p in cdef_files))
+ffibuilder.set_source(
+    "pyscan._native",
+    "\n".join(f'#include "{p.stem}.h"' for p in cdef_files),
+    sources=[str(p.relative_to(HERE.parent.parent)) for p in sorted(HERE.glob("*.c"))],
+    include_dirs=[str(HERE), str(BPF_DIR)],
+    libraries=["xdp", "bpf", "dl", "pthread"],
+    extra_compile_args=["-O3", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter",
+                        "-fno-strict-aliasing", "-D_GNU_SOURCE"],
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)
