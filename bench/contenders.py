@@ -1,0 +1,254 @@
+"""The programs the bench puts side by side, and how each one is started and read.
+
+Every contender runs as its own process inside the sink lab's scan namespace; the sink counts
+what reached it (see sinklab.py). A contender may also say what it believes it sent (its own
+counter and wall clock); the report shows both and never mixes them up.
+
+masscan and zmap only ever run inside a lab namespace, against lab addresses: their targets
+are checked to lie in 198.18.0.0/15 before they start (masscan's parsed configuration is
+read back with ``--echo``, which also shows anything /etc/masscan/masscan.conf added), zmap
+is started with an empty configuration file (-C) and an empty blocklist (-b), so the
+system-wide /etc/zmap/zmap.conf and its blocklist are not read.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.sinklab import SCAN_IP, TARGET_NET, SinkLab, SinkSamples, SinkSnapshot
+from pyscan.bench import BenchError
+
+LAB_RANGE = ipaddress.ip_network("198.18.0.0/15")
+HERE = Path(__file__).resolve().parent
+BARE_LOOPS = ("bare_tpacket", "bare_afxdp")
+
+
+@dataclass
+class TxRun:
+    """One contender, one run, on the sink."""
+
+    contender: str
+    threads: int
+    requested_pps: float | None
+    frame_len: int
+    sink_frames: int                  # sink counter delta over the whole run
+    sink_per_queue: dict[int, int]
+    sink_pps: float | None            # sink counter over the steady window, wall clock
+    self_sent: int | None = None      # the contender's own count of frames sent
+    self_pps: float | None = None     # self_sent / the contender's own wall clock
+    cpu_ns: int | None = None         # CPU time of the sending threads (thread CPU clock)
+    error: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+# --- bare loops --------------------------------------------------------------------------------
+
+
+def compile_bare_loops(workdir: Path) -> dict[str, Path]:
+    """gcc the ceiling loops into workdir (binaries are never committed)."""
+    binaries = {}
+    libs = {"bare_tpacket": ["-lpthread"], "bare_afxdp": ["-lxdp", "-lbpf", "-lpthread"]}
+    for name in BARE_LOOPS:
+        target = workdir / name
+        done = subprocess.run(
+            ["gcc", "-O2", "-Wall", "-Wextra", "-o", str(target), str(HERE / f"{name}.c"),
+             *libs[name]],
+            capture_output=True, text=True,
+        )
+        if done.returncode != 0:
+            raise BenchError(f"cannot compile bench/{name}.c: {done.stderr.strip()[:300]}")
+        binaries[name] = target
+    return binaries
+
+
+def parse_bare_output(text: str) -> dict[str, object]:
+    """The bare loops' one-line JSON report (last line of stdout)."""
+    lines = [line for line in text.splitlines() if line.strip().startswith("{")]
+    if not lines:
+        raise BenchError(f"bare loop printed no report: {text.strip()[:200]!r}")
+    data = json.loads(lines[-1])
+    if not isinstance(data, dict) or "sent" not in data or "wall_ns" not in data:
+        raise BenchError(f"bare loop report lacks sent/wall_ns: {lines[-1][:200]}")
+    return data
+
+
+def run_bare(lab: SinkLab, binary: Path, seconds: float, frame_len: int, threads: int) -> TxRun:
+    argv = lab.exec_argv(str(binary), lab.scan_if, str(seconds), str(frame_len), str(threads))
+    run, stdout, _ = _sampled(lab, binary.name, argv, threads, None, frame_len, seconds + 10)
+    report = parse_bare_output(stdout)
+    run.self_sent = int(report["sent"])  # type: ignore[call-overload]
+    wall_ns = int(report["wall_ns"])  # type: ignore[call-overload]
+    run.self_pps = run.self_sent / (wall_ns / 1e9) if wall_ns else None
+    run.cpu_ns = int(report["cpu_ns"])  # type: ignore[call-overload]
+    run.error = str(report.get("error", ""))
+    return run
+
+
+# --- pyscan drivers ----------------------------------------------------------------------------
+
+
+def run_pyscan(lab: SinkLab, driver: str, seconds: float, threads: int,
+               rate: float | None = None, size: int = 64) -> TxRun:
+    """``pyscan bench`` for one driver inside the scan namespace (bench/pyscan_tx.py)."""
+    argv = lab.exec_argv(
+        sys.executable, "-m", "bench.pyscan_tx", "--driver", driver, "--interface", lab.scan_if,
+        "--duration", str(seconds), "--tx-threads", str(threads), "--size", str(size),
+        "--source-ip", SCAN_IP, "--gateway-mac", lab.gateway_mac,
+        *(["--rate", str(rate)] if rate else []),
+    )
+    run, stdout, stderr = _sampled(lab, driver, argv, threads, rate, size - 4, seconds + 30)
+    try:
+        report = json.loads(stdout)
+    except json.JSONDecodeError:
+        run.error = (stderr.strip().splitlines() or ["no output"])[-1][:300]
+        return run
+    run.self_sent = int(report["sent"])
+    run.self_pps = float(report["pps"])
+    run.cpu_ns = int(report["cpu_ns"])
+
+    run.extra = {"description": report.get("description", ""),
+                 "driver_drops": report.get("driver_drops", 0)}
+    return run
+
+
+# --- masscan and zmap --------------------------------------------------------------------------
+
+
+def check_lab_targets(targets: Iterable[str]) -> None:
+    """Refuse to start an external scanner whose targets leave 198.18.0.0/15."""
+    for target in targets:
+        first, _, last = target.partition("-")
+        for address in filter(None, (first, last)):
+            network = ipaddress.ip_network(address.strip(), strict=False)
+            if not network.subnet_of(LAB_RANGE):  # type: ignore[arg-type]
+                raise BenchError(f"refusing to scan {target}: outside the lab range {LAB_RANGE}")
+
+
+_MASSCAN_RANGE = re.compile(r"^\s*range\s*=\s*(.+?)\s*$")
+
+
+def masscan_echo_ranges(echo: str) -> list[str]:
+    """Target ranges from ``masscan --echo`` (the fully parsed configuration)."""
+    ranges = []
+    for line in echo.splitlines():
+        match = _MASSCAN_RANGE.match(line)
+        if match:
+            ranges.extend(part.strip() for part in match.group(1).split(",") if part.strip())
+    return ranges
+
+
+def masscan_argv(lab_if: str, scan_mac: str, gateway_mac: str, targets: list[str],
+                 ports: str, rate: float, output: Path, wait: int) -> list[str]:
+    return ["masscan", *targets, "-p", ports, "--rate", str(int(rate)), "--adapter", lab_if,
+            "--adapter-ip", SCAN_IP, "--adapter-mac", scan_mac, "--router-mac", gateway_mac,
+            "--wait", str(wait), "-oL", str(output)]
+
+
+def start_masscan(exec_argv: list[str], argv: list[str], cwd: Path) -> subprocess.Popen[str]:
+    if not shutil.which("masscan"):
+        raise BenchError("masscan is not installed (make bench installs the Debian package)")
+    echo = subprocess.run([*exec_argv, *argv, "--echo"], capture_output=True, text=True, cwd=cwd)
+    ranges = masscan_echo_ranges(echo.stdout)
+    if not ranges:
+        raise BenchError(f"masscan --echo showed no ranges: {echo.stderr.strip()[:200]}")
+    check_lab_targets(ranges)
+    return subprocess.Popen([*exec_argv, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=cwd)
+
+
+def zmap_argv(lab_if: str, gateway_mac: str, workdir: Path, port: int, rate: float | None,
+              output: Path, *, probes: int = 1, threads: int = 1,
+              max_runtime: float | None = None, cooldown: int = 0) -> list[str]:
+    empty = workdir / "zmap-empty.conf"
+    empty.write_text("")
+    check_lab_targets([TARGET_NET])
+    return ["zmap", "-C", str(empty), "-b", str(empty), "-p", str(port),
+            "-r", str(int(rate or 0)), "-P", str(probes), "-T", str(threads),
+            *(["-t", str(int(max_runtime))] if max_runtime else []),
+            "-c", str(cooldown), "-i", lab_if, "-S", SCAN_IP, "-G", gateway_mac,
+            "-o", str(output), "-q", TARGET_NET]
+
+
+def run_masscan_tx(lab: SinkLab, workdir: Path, seconds: float,
+                   rate: float | None = None) -> TxRun:
+    """masscan at --rate (100 M = as fast as it goes) for ``seconds``, then SIGTERM."""
+    argv = masscan_argv(lab.scan_if, lab.scan_mac, lab.gateway_mac, [TARGET_NET], "1-65535",
+                        rate or 100_000_000, workdir / "masscan-tx.txt", 0)
+    before = lab.snapshot()
+    process = start_masscan(lab.exec_argv(), argv, workdir)
+    run = _finish_sampled(lab, "masscan", process, before, 1, rate, 0, seconds + 1.0,
+                          terminate=True)
+    run.extra.pop("stdout")
+    run.extra.pop("stderr")
+    return run
+
+
+def run_zmap_tx(lab: SinkLab, workdir: Path, seconds: float, threads: int = 1,
+                rate: float | None = None) -> TxRun:
+    """zmap 2.1.1 scans one port; 100 probes per target give it enough to send for
+    ``seconds`` on a /16 (-t caps the run)."""
+    if not shutil.which("zmap"):
+        raise BenchError("zmap is not installed (make bench installs the Debian package)")
+    argv = zmap_argv(lab.scan_if, lab.gateway_mac, workdir, 80, rate, workdir / "zmap-tx.csv",
+                     probes=100, threads=threads, max_runtime=seconds)
+    run, _, stderr = _sampled(lab, "zmap", lab.exec_argv(*argv), threads, rate, 0, seconds + 30)
+    if not run.sink_frames:
+        run.error = (stderr.strip().splitlines() or ["zmap sent nothing"])[-1][:300]
+    return run
+
+
+# --- shared ------------------------------------------------------------------------------------
+
+
+def _sampled(lab: SinkLab, name: str, argv: list[str], threads: int, rate: float | None,
+             frame_len: int, timeout: float) -> tuple[TxRun, str, str]:
+    before = lab.snapshot()
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = _finish_sampled(lab, name, process, before, threads, rate, frame_len, timeout)
+    return run, str(run.extra.pop("stdout")), str(run.extra.pop("stderr"))
+
+
+def _finish_sampled(lab: SinkLab, name: str, process: subprocess.Popen[str],
+                    before: SinkSnapshot, threads: int, rate: float | None, frame_len: int,
+                    timeout: float, terminate: bool = False) -> TxRun:
+    import time
+
+    deadline = time.monotonic() + timeout
+    samples = SinkSamples()
+    try:
+        while True:
+            samples.times.append(time.monotonic())
+            samples.totals.append(lab.total())
+            if process.poll() is not None:
+                break
+            if time.monotonic() >= deadline:
+                process.terminate()
+                process.wait(10)
+                samples.times.append(time.monotonic())
+                samples.totals.append(lab.total())
+                break
+            time.sleep(0.25)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    received = lab.snapshot().since(before)
+    run = TxRun(
+        contender=name, threads=threads, requested_pps=rate,
+        frame_len=received.mean_frame_len or frame_len,
+        sink_frames=received.total_frames, sink_per_queue=received.frames,
+        sink_pps=samples.steady_rate(),
+    )
+    if process.returncode not in (0, None) and not (terminate and process.returncode < 0):
+        run.error = (stderr.strip().splitlines() or [f"exit {process.returncode}"])[-1][:300]
+    run.extra = {"stdout": stdout, "stderr": stderr}
+    return run
