@@ -78,6 +78,11 @@ def bpf_set_verbose(verbose: bool) -> None:
     lib.pyscan_bpf__set_verbose(1 if verbose else 0)
 
 
+def bpf_possible_cpus() -> int:
+    """How many per-CPU slots a per-CPU map value has (possible, not online, CPUs)."""
+    return _bpf_check(lib.pyscan_bpf__possible_cpus())
+
+
 def bpf_map_sizes(map_fd: int) -> tuple[int, int, int, int]:
     """(key_size, value_size, max_entries, map_type) of a map fd."""
     out = ffi.new("uint32_t[4]")
