@@ -6,6 +6,10 @@ Sections are per area (core engine, drivers, BPF) so each can grow without touch
 
 from __future__ import annotations
 
+import ipaddress
+import os
+from collections.abc import Sequence
+
 from pyscan._native import ffi, lib  # type: ignore[import-not-found]
 
 __all__ = ["RING_STATS_FIELDS", "ffi", "ring_error", "ring_stats"]
@@ -28,6 +32,386 @@ def ring_error(ring: object) -> str:
 
 
 # --- core: permutation, cookie, template, rate limiter, engine (tx/rx loops) ----------------
+# Algorithms (permute.h, targetset.h, template.h, ratelimit.h, cookie.h): the engine calls them
+# from C; these wrappers exist for tests, target listing and tools.
+
+PERMUTE_MAX_RANGE = int(lib.PYSCAN_PERMUTE_MAX_RANGE)
+SYN_FRAME_LEN = int(lib.PYSCAN_SYN_FRAME_LEN)
+_U64_MAX = 2**64 - 1
+
+
+def _check_int(what: str, value: int, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{what} {value!r} is out of range: accepted integers {low}..{high}")
+    return value
+
+
+def _ipv4(what: str, value: str | int | ipaddress.IPv4Address) -> ipaddress.IPv4Address:
+    try:
+        return ipaddress.IPv4Address(value)
+    except (ipaddress.AddressValueError, ValueError, TypeError):
+        raise ValueError(f"{what} {value!r} is not an IPv4 address "
+                         "(accepted: dotted quad, int or IPv4Address)") from None
+
+
+def _ipv4_be(what: str, value: str | int | ipaddress.IPv4Address) -> int:
+    """The address as the native u32 whose bytes in memory are network order."""
+    return int.from_bytes(_ipv4(what, value).packed, "little")
+
+
+def _port_be(what: str, port: int) -> int:
+    return int.from_bytes(_check_int(what, port, 0, 65535).to_bytes(2, "big"), "little")
+
+
+def _mac(what: str, value: str | bytes) -> bytes:
+    if isinstance(value, bytes | bytearray) and len(value) == 6:
+        return bytes(value)
+    if isinstance(value, str):
+        parts = value.replace("-", ":").split(":")
+        if len(parts) == 6 and all(len(p) == 2 for p in parts):
+            try:
+                return bytes(int(p, 16) for p in parts)
+            except ValueError:
+                pass
+    raise ValueError(f"{what} {value!r} is not a MAC address (accepted: 'aa:bb:cc:dd:ee:ff' "
+                     "or 6 bytes)")
+
+
+class Permutation:
+    """Keyed bijection over ``range(n)`` (permute.h): ``at(i)`` for ``0 <= i < n`` visits every
+    value of ``range(n)`` exactly once, in an order fixed by ``seed``."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        _check_int("permutation range", n, 1, PERMUTE_MAX_RANGE)
+        _check_int("permutation seed", seed, 0, _U64_MAX)
+        self._state = ffi.new("struct pyscan_permute *")
+        if lib.pyscan_permute__init(self._state, n, seed) != 0:
+            raise ValueError(f"permutation range {n} rejected by pyscan_permute__init")
+        self.n = n
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _index(self, what: str, value: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < self.n:
+            raise IndexError(f"{what} {value!r} is out of range: accepted 0..{self.n - 1}")
+        return value
+
+    def at(self, index: int) -> int:
+        return int(lib.pyscan_permute__at_export(self._state, self._index("index", index)))
+
+    def inverse(self, value: int) -> int:
+        """The index whose image is ``value``: ``inverse(at(i)) == i``."""
+        return int(lib.pyscan_permute__inverse(self._state, self._index("value", value)))
+
+    def values(self, start: int = 0, stop: int | None = None) -> list[int]:
+        """``[at(i) for i in range(start, stop)]`` in one C call (stop defaults to n)."""
+        stop = self.n if stop is None else stop
+        if not 0 <= start <= stop <= self.n:
+            raise IndexError(f"slice {start}..{stop} is out of range: accepted within 0..{self.n}")
+        out = ffi.new("uint64_t[]", max(stop - start, 1))
+        lib.pyscan_permute__fill(self._state, start, out, stop - start)
+        return list(ffi.unpack(out, stop - start))
+
+
+class TargetSet:
+    """Sorted, disjoint, inclusive IPv4 ranges x distinct ports as one index space
+    (targetset.h): index i is address number ``i % n_ips`` with port number ``i // n_ips``."""
+
+    def __init__(self, ranges: Sequence[tuple[int | str | ipaddress.IPv4Address,
+                                              int | str | ipaddress.IPv4Address]],
+                 ports: Sequence[int]) -> None:
+        pairs = [(int(_ipv4("range start", first)), int(_ipv4("range end", last)))
+                 for first, last in ranges]
+        if not pairs:
+            raise ValueError("target ranges are empty: at least one (first, last) is needed")
+        for previous, (first, last) in zip([None, *pairs], pairs, strict=False):
+            if first > last:
+                raise ValueError(f"range {ipaddress.IPv4Address(first)}-"
+                                 f"{ipaddress.IPv4Address(last)} ends before it starts")
+            if previous is not None and first <= previous[1]:
+                raise ValueError(f"range starting at {ipaddress.IPv4Address(first)} overlaps or "
+                                 "precedes the one before it: ranges must be sorted and disjoint")
+        port_list = [_check_int("port", port, 0, 65535) for port in ports]
+        if not port_list:
+            raise ValueError("port list is empty: at least one port 0..65535 is needed")
+        if len(set(port_list)) != len(port_list):
+            repeated = next(p for p in port_list if port_list.count(p) > 1)
+            raise ValueError(f"port {repeated} is listed twice: ports must be distinct")
+
+        c_ranges = ffi.new("struct pyscan_ip_range[]", pairs)
+        c_ports = ffi.new("uint16_t[]", port_list)
+        state = ffi.new("struct pyscan_targetset *")
+        rc = lib.pyscan_targetset__init(state, c_ranges, len(pairs), c_ports, len(port_list))
+        if rc != 0:
+            raise OSError(-rc, f"pyscan_targetset__init failed: {os.strerror(-rc)}")
+        self._state = ffi.gc(state, lib.pyscan_targetset__free)
+        self.n_ips = int(state.n_ips)
+        self.n_ports = int(state.n_ports)
+        self.total = int(state.total)
+
+    def __len__(self) -> int:
+        return self.total
+
+    def at(self, index: int) -> tuple[ipaddress.IPv4Address, int]:
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < self.total:
+            raise IndexError(f"target index {index!r} is out of range: accepted "
+                             f"0..{self.total - 1}")
+        ip = ffi.new("uint32_t *")
+        port = ffi.new("uint16_t *")
+        lib.pyscan_targetset__at_export(self._state, index, ip, port)
+        return ipaddress.IPv4Address(int(ip[0])), int(port[0])
+
+
+def cookie(key: bytes, saddr: str | int | ipaddress.IPv4Address,
+           daddr: str | int | ipaddress.IPv4Address, sport: int, dport: int) -> int:
+    """The probe's TCP sequence number for (saddr, daddr, sport, dport) of the probe: low
+    32 bits of SipHash-2-4 of the 12-byte tuple in network byte order (cookie.h)."""
+    return int(lib.pyscan_cookie__compute(*_cookie_args(key, saddr, daddr, sport, dport)))
+
+
+def cookie_siphash(key: bytes, saddr: str | int | ipaddress.IPv4Address,
+                   daddr: str | int | ipaddress.IPv4Address, sport: int, dport: int) -> int:
+    """The whole 64-bit SipHash-2-4 the cookie is cut from (for tests against references)."""
+    return int(lib.pyscan_cookie__siphash(*_cookie_args(key, saddr, daddr, sport, dport)))
+
+
+def _cookie_args(key: bytes, saddr: str | int | ipaddress.IPv4Address,
+                 daddr: str | int | ipaddress.IPv4Address, sport: int,
+                 dport: int) -> tuple[bytes, int, int, int, int]:
+    if not isinstance(key, bytes | bytearray) or len(key) != 16:
+        raise ValueError(f"cookie key {key!r} is not 16 bytes")
+    return (bytes(key), _ipv4_be("source address", saddr), _ipv4_be("destination address", daddr),
+            _port_be("source port", sport), _port_be("destination port", dport))
+
+
+def build_syn(src_mac: str | bytes, dst_mac: str | bytes,
+              saddr: str | int | ipaddress.IPv4Address, daddr: str | int | ipaddress.IPv4Address,
+              sport: int, dport: int, seq: int, ip_id: int, ttl: int = 64, mss: int = 1460,
+              window: int = 1024) -> bytes:
+    """The probe frame the engine sends (template.h): Ethernet + IPv4 + TCP SYN + MSS."""
+    template = ffi.new("struct pyscan_syn_template *")
+    lib.pyscan_template__init(template, _mac("source MAC", src_mac),
+                              _mac("destination MAC", dst_mac), _ipv4_be("source address", saddr),
+                              _check_int("TTL", ttl, 0, 255), _check_int("MSS", mss, 0, 65535),
+                              _check_int("window", window, 0, 65535))
+    out = ffi.new("uint8_t[]", SYN_FRAME_LEN)
+    length = lib.pyscan_template__fill_export(
+        template, out, _ipv4_be("destination address", daddr), _port_be("source port", sport),
+        _port_be("destination port", dport), _check_int("sequence number", seq, 0, 2**32 - 1),
+        _check_int("IP ID", ip_id, 0, 65535))
+    return bytes(ffi.buffer(out, length))
+
+
+class RateLimit:
+    """Token bucket (ratelimit.h) with an explicit clock, so tests can drive it with fake
+    time; ``pps <= 0`` means unlimited. ``reserve(n, now_ns)`` takes n tokens and answers how
+    many ns to wait before sending them."""
+
+    def __init__(self, pps: float, max_burst: int, now_ns: int = 0) -> None:
+        if not isinstance(pps, int | float) or pps != pps:
+            raise ValueError(f"rate {pps!r} is not a number of packets per second")
+        _check_int("max burst", max_burst, 0, 2**32 - 1)
+        self._state = ffi.new("struct pyscan_ratelimit *")
+        lib.pyscan_ratelimit__init(self._state, float(pps), max_burst,
+                                   _check_int("now_ns", now_ns, 0, _U64_MAX))
+        self.pps = pps
+        self.max_burst = max_burst
+
+    @property
+    def unlimited(self) -> bool:
+        return bool(self._state.unlimited)
+
+    def reserve(self, n: int, now_ns: int) -> int:
+        return int(lib.pyscan_ratelimit__reserve_export(
+            self._state, _check_int("token count", n, 0, 2**32 - 1),
+            _check_int("now_ns", now_ns, 0, _U64_MAX)))
+
+
+def monotonic_ns() -> int:
+    """CLOCK_MONOTONIC as the native rate limiter reads it."""
+    return int(lib.pyscan_clock__now_ns())
+
+
+def sleep_until_ns(deadline_ns: int) -> None:
+    """The native TX loop's wait: nanosleep, then spin the last ~50 us (holds the GIL)."""
+    lib.pyscan_clock__sleep_until_ns(_check_int("deadline_ns", deadline_ns, 0, _U64_MAX))
+
+
+
+# ---- core / engine: TX and RX loops (engine.h) - owned by the engine/drivers area ----------
+# Engine is built from plain Python values; run_tx/run_rx block in C with the GIL released,
+# so the caller runs them in threading.Thread and stops them with stop_tx()/stop_rx().
+
+ENGINE_MAX_TX_THREADS = int(lib.PYSCAN_ENGINE_MAX_TX_THREADS)
+ENGINE_MAX_BATCH = int(lib.PYSCAN_ENGINE_MAX_BATCH)
+RESULT_STATUS = {int(lib.PYSCAN_RESULT_OPEN): "open", int(lib.PYSCAN_RESULT_CLOSED): "closed"}
+INGEST_OUTCOMES = {
+    int(lib.PYSCAN_INGEST_OPEN): "open",
+    int(lib.PYSCAN_INGEST_CLOSED): "closed",
+    int(lib.PYSCAN_INGEST_MALFORMED): "malformed",
+    int(lib.PYSCAN_INGEST_NOT_OURS): "not-ours",
+    int(lib.PYSCAN_INGEST_INVALID_COOKIE): "invalid-cookie",
+    int(lib.PYSCAN_INGEST_DUPLICATE): "duplicate",
+    int(lib.PYSCAN_INGEST_IGNORED_FLAGS): "ignored-flags",
+}
+ENGINE_STATS_FIELDS = (
+    "total_targets", "generated", "sent", "tx_errors", "tx_retries", "tx_threads",
+    "tx_threads_done", "tx_stopped", "rx_frames", "rx_malformed", "rx_not_ours", "rx_ours",
+    "rx_ignored_flags", "rx_invalid_cookie", "rx_open", "rx_closed", "rx_duplicates",
+    "results_pending", "results_full_waits",
+)
+
+
+class RawResult(NamedTuple):
+    """One validated, deduplicated reply as the RX thread reported it."""
+
+    ip: ipaddress.IPv4Address
+    port: int
+    status: str       # "open" (SYN-ACK) or "closed" (RST+ACK)
+    ttl: int
+    timestamp: float  # seconds since the epoch (CLOCK_REALTIME at parse time)
+
+
+class Engine:
+    """The native scan engine for one shard (engine.h).
+
+    ``run_tx(i, ring)`` for each TX thread i and ``run_rx(ring)`` block until done/stopped;
+    call them from ``threading.Thread``s. ``close()`` only after those threads have returned.
+    """
+
+    def __init__(self, *, cookie_key: bytes, seed: int,
+                 source_ip: str | int | ipaddress.IPv4Address, source_mac: str | bytes,
+                 gateway_mac: str | bytes,
+                 ranges: Sequence[tuple[str | int | ipaddress.IPv4Address,
+                                        str | int | ipaddress.IPv4Address]],
+                 ports: Sequence[int], source_ports: range = range(40000, 40001),
+                 ttl: int = 64, mss: int = 1460, window: int = 1024, rate_pps: float = 0.0,
+                 shard_index: int = 0, shard_count: int = 1, tx_threads: int = 1,
+                 batch_size: int = 64, max_results: int = 0) -> None:
+        if not isinstance(cookie_key, bytes | bytearray) or len(cookie_key) != 16:
+            raise ValueError(f"cookie key {cookie_key!r} is not 16 bytes")
+        if not isinstance(source_ports, range) or source_ports.step != 1 or not source_ports \
+                or source_ports.start < 0 or source_ports.stop > 65536:
+            raise ValueError(f"source ports {source_ports!r} are invalid: accepted a non-empty "
+                             "range(first, last + 1) with step 1 within 0..65535")
+        if not isinstance(rate_pps, int | float) or not rate_pps >= 0 \
+                or rate_pps == float("inf"):
+            raise ValueError(f"rate {rate_pps!r} is invalid: accepted packets per second >= 0 "
+                             "(0 = unlimited)")
+        pairs = [v for first, last in ranges
+                 for v in (int(_ipv4("range start", first)), int(_ipv4("range end", last)))]
+        port_list = [_check_int("port", p, 0, 65535) for p in ports]
+        self._ranges = ffi.new("uint32_t[]", pairs or [0])
+        self._ports = ffi.new("uint16_t[]", port_list or [0])
+        cfg = ffi.new("struct pyscan_engine_config *")
+        cfg.cookie_key = bytes(cookie_key)
+        cfg.seed = _check_int("seed", seed, 0, _U64_MAX)
+        cfg.rate_pps = float(rate_pps)
+        cfg.ranges = self._ranges
+        cfg.ports = self._ports
+        cfg.n_ranges = len(pairs) // 2
+        cfg.n_ports = len(port_list)
+        cfg.source_ip_be = _ipv4_be("source address", source_ip)
+        cfg.shard_index = _check_int("shard index", shard_index, 0, 2**32 - 1)
+        cfg.shard_count = _check_int("shard count", shard_count, 1, 2**32 - 1)
+        cfg.tx_threads = _check_int("tx_threads", tx_threads, 1, ENGINE_MAX_TX_THREADS)
+        cfg.batch_size = _check_int("batch size", batch_size, 1, ENGINE_MAX_BATCH)
+        cfg.max_results = _check_int("max results", max_results, 0, 2**31)
+        cfg.source_mac = _mac("source MAC", source_mac)
+        cfg.gateway_mac = _mac("gateway MAC", gateway_mac)
+        cfg.source_port_first = source_ports.start
+        cfg.source_port_count = len(source_ports)
+        cfg.mss = _check_int("MSS", mss, 0, 65535)
+        cfg.window = _check_int("window", window, 0, 65535)
+        cfg.ttl = _check_int("TTL", ttl, 0, 255)
+        err = ffi.new("char[256]")
+        handle = lib.pyscan_engine__create(cfg, err, 256)
+        if handle == ffi.NULL:
+            raise ValueError(ffi.string(err).decode(errors="replace"))
+        self._cfg = cfg
+        self._handle = handle
+        self.tx_threads = tx_threads
+        self.source_ports = source_ports
+        self._drain_buf = ffi.new("struct pyscan_result[]", 1)
+        self._stats_buf = ffi.new("struct pyscan_engine_stats *")
+
+    def _live(self) -> object:
+        if self._handle is None:
+            raise ValueError("engine is closed")
+        return self._handle
+
+    def thread_total(self, thread_index: int) -> int:
+        """Probes TX thread ``thread_index`` owes in this shard."""
+        _check_int("thread index", thread_index, 0, self.tx_threads - 1)
+        return int(lib.pyscan_engine__thread_total(self._live(), thread_index))
+
+    def run_tx(self, thread_index: int, ring: object) -> None:
+        """Send thread ``thread_index``'s probes on ``ring``; returns when done or stopped."""
+        _check_int("thread index", thread_index, 0, self.tx_threads - 1)
+        rc = lib.pyscan_engine__run_tx(self._live(), thread_index, ring)
+        if rc < 0:
+            detail = ring_error(ring) or os.strerror(-rc)
+            raise OSError(-rc, f"TX thread {thread_index} failed: {detail}")
+
+    def run_rx(self, ring: object) -> None:
+        """Receive and validate replies from ``ring`` until ``stop_rx()``."""
+        rc = lib.pyscan_engine__run_rx(self._live(), ring)
+        if rc < 0:
+            detail = ring_error(ring) or os.strerror(-rc)
+            raise OSError(-rc, f"RX thread failed: {detail}")
+
+    def stop_tx(self) -> None:
+        lib.pyscan_engine__stop_tx(self._live())
+
+    def stop_rx(self) -> None:
+        lib.pyscan_engine__stop_rx(self._live())
+
+    def ingest(self, frame: bytes) -> str:
+        """Feed one received frame to the RX path directly (tests; not while run_rx runs).
+        Returns what became of it: see INGEST_OUTCOMES."""
+        rc = lib.pyscan_engine__ingest(self._live(), bytes(frame), len(frame))
+        return INGEST_OUTCOMES[int(rc)]
+
+    def drain(self, max: int = 8192) -> list[RawResult]:  # noqa: A002 - the documented name
+        """Take up to ``max`` queued results (from one consumer thread at a time)."""
+        _check_int("max", max, 1, 2**31)
+        if len(self._drain_buf) < max:
+            self._drain_buf = ffi.new("struct pyscan_result[]", max)
+        buf = self._drain_buf
+        n = lib.pyscan_engine__drain(self._live(), buf, max)
+        return [RawResult(ipaddress.IPv4Address(int(buf[i].ip_be).to_bytes(4, "little")),
+                          int(buf[i].port), RESULT_STATUS.get(int(buf[i].status), "unknown"),
+                          int(buf[i].ttl), int(buf[i].timestamp_ns) / 1e9)
+                for i in range(n)]
+
+    def stats(self) -> dict[str, int]:
+        """Engine counters (racy snapshot); ``thread_sent_<i>``/``thread_generated_<i>`` per
+        TX thread (generated is also how far that thread got, for resume)."""
+        out = self._stats_buf
+        lib.pyscan_engine__stats(self._live(), out)
+        stats = {name: int(getattr(out, name)) for name in ENGINE_STATS_FIELDS}
+        for i in range(self.tx_threads):
+            stats[f"thread_sent_{i}"] = int(out.thread_sent[i])
+            stats[f"thread_generated_{i}"] = int(out.thread_generated[i])
+        return stats
+
+    def close(self) -> None:
+        """Free the engine; idempotent. Its TX/RX threads must have returned."""
+        if self._handle is not None:
+            lib.pyscan_engine__destroy(self._handle)
+            self._handle = None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_handle", None) is not None:
+            self.close()
 
 
 # --- drivers: null, af_packet ---------------------------------------------------------------

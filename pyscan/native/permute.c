@@ -49,6 +49,32 @@ uint64_t pyscan_permute__at_export(const struct pyscan_permute *p, uint64_t inde
 	return pyscan_permute__at(p, index);
 }
 
+/* Undoes pyscan_permute__feistel round by round: each round's new half is
+ * (old half + F(other half)) mod its size, and the other half is carried over unchanged. */
+static uint64_t feistel_inverse(const struct pyscan_permute *p, uint64_t value)
+{
+	const uint64_t a = p->low_mask + 1, b = p->high_size;
+	uint64_t left = value & p->low_mask;
+	uint64_t right = value >> p->low_bits;
+
+	for (uint32_t j = PYSCAN_PERMUTE_ROUNDS; j-- > 0;) {
+		const uint64_t modulus = (j & 1) ? b : a;
+		const uint64_t f = pyscan_permute__round(left, p->round_key[j], modulus);
+		const uint64_t previous_left = right >= f ? right - f : right + modulus - f;
+		right = left;
+		left = previous_left;
+	}
+	return (right << p->low_bits) | left;
+}
+
+uint64_t pyscan_permute__inverse(const struct pyscan_permute *p, uint64_t value)
+{
+	uint64_t index = feistel_inverse(p, value);
+	while (index >= p->range)
+		index = feistel_inverse(p, index);
+	return index;
+}
+
 void pyscan_permute__fill(const struct pyscan_permute *p, uint64_t first, uint64_t *out, uint64_t count)
 {
 	for (uint64_t i = 0; i < count; i++)

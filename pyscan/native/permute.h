@@ -42,6 +42,9 @@ _Static_assert(sizeof(struct pyscan_permute) == 32 + 8 * PYSCAN_PERMUTE_ROUNDS, 
 int pyscan_permute__init(struct pyscan_permute *p, uint64_t range, uint64_t seed);
 /* Out-of-line copy of pyscan_permute__at for Python (cffi cannot call a static inline). */
 uint64_t pyscan_permute__at_export(const struct pyscan_permute *p, uint64_t index);
+/* The inverse of at(): inverse(at(i)) == i. Not used while scanning; it is what lets tests
+ * prove the permutation one-to-one on ranges too large to enumerate. */
+uint64_t pyscan_permute__inverse(const struct pyscan_permute *p, uint64_t value);
 /* out[i] = at(first + i) for i < count: one call for bulk use (tests, list mode). */
 void pyscan_permute__fill(const struct pyscan_permute *p, uint64_t first, uint64_t *out, uint64_t count);
 

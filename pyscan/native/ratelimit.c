@@ -36,8 +36,6 @@ void pyscan_ratelimit__init(struct pyscan_ratelimit *r, double pps, uint32_t max
 	}
 	r->ticks_per_token = ticks >= 0x1p63 ? (1ULL << 63) : (uint64_t)ticks;
 	r->burst_ticks = pyscan_ratelimit__saturating_mul(max_burst, r->ticks_per_token);
-	/* Full bucket at epoch: empty_at = epoch - burst, which the offset maps to 0. */
-	r->empty_at = 0;
 }
 
 uint64_t pyscan_ratelimit__reserve_export(struct pyscan_ratelimit *r, uint32_t n, uint64_t now_ns)

@@ -9,9 +9,10 @@
  * the interval is exact to 0.004 ns (0.04 % at 100 Mpps) and nothing drifts however many
  * batches are taken: each reserve adds an exact integer.
  *
- * Invariants: over any interval [t0, t1] the tokens granted without wait by t1 are at most
- * max_burst + (t1 - t0) * pps (no burst larger than max_burst after a pause, however long);
- * a caller that sleeps exactly as told sends at pps on average. A late wake-up is made up from
+ * Invariants: after the first batch (granted at once, whatever its size), the tokens a
+ * caller may send during any interval [t0, t1] are at most max_burst + (t1 - t0) * pps, so
+ * a pause, however long, buys no burst larger than max_burst; a caller that sleeps exactly as
+ * told sends at pps on average, with no drift however long the scan. A late wake-up is made up from
  * the burst allowance, up to max_burst tokens, which is why max_burst should be a few batches.
  * The rate is per bucket: a caller with k sending threads gives each a bucket of pps / k.
  */
@@ -28,12 +29,14 @@ struct pyscan_ratelimit {
 	uint64_t ticks_per_token; /* 0 = unlimited */
 	uint64_t burst_ticks;     /* max_burst * ticks_per_token, saturated */
 	uint32_t max_burst;
-	uint32_t unlimited;
+	uint16_t unlimited;
+	uint16_t started;         /* 0 until the first reserve */
 };
 
 _Static_assert(sizeof(struct pyscan_ratelimit) == 40, "pyscan_ratelimit layout");
 
-/* pps <= 0 (or NaN) means unlimited; the bucket starts full (max_burst tokens ready). */
+/* pps <= 0 (or NaN) means unlimited. The first reserve is granted at once whatever its size;
+ * tokens accrue from then on. */
 void pyscan_ratelimit__init(struct pyscan_ratelimit *r, double pps, uint32_t max_burst,
 			    uint64_t now_ns);
 /* Out-of-line copy of pyscan_ratelimit__reserve for Python. */
@@ -68,6 +71,13 @@ static inline uint64_t pyscan_ratelimit__reserve(struct pyscan_ratelimit *r, uin
 	const uint64_t now = pyscan_ratelimit__saturating_add(
 		pyscan_ratelimit__saturating_mul(since_epoch, PYSCAN_RATELIMIT_TICKS_PER_NS),
 		r->burst_ticks);
+	/* The first batch goes out at once and the bucket fills from empty after it: a scan
+	 * neither waits a whole interval for its first probe nor opens with a burst. */
+	if (!r->started) {
+		r->started = 1;
+		r->empty_at = now;
+		return 0;
+	}
 	/* Tokens accrued during a pause beyond max_burst are forgotten. */
 	const uint64_t full_since = now - r->burst_ticks;
 	if (r->empty_at < full_since)
