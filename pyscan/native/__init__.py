@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from pyscan._native import ffi, lib  # type: ignore[import-not-found]
 
@@ -374,7 +375,7 @@ class Engine:
         rc = lib.pyscan_engine__ingest(self._live(), bytes(frame), len(frame))
         return INGEST_OUTCOMES[int(rc)]
 
-    def drain(self, max: int = 8192) -> list[RawResult]:  # noqa: A002 - the documented name
+    def drain(self, max: int = 8192) -> list[RawResult]:
         """Take up to ``max`` queued results (from one consumer thread at a time)."""
         _check_int("max", max, 1, 2**31)
         if len(self._drain_buf) < max:
@@ -415,6 +416,68 @@ class Engine:
 
 
 # --- drivers: null, af_packet ---------------------------------------------------------------
+# Rings are cdata owned by whoever opened them: pass them to Engine.run_tx/run_rx, read
+# ring_stats(), and close_ring() exactly when no thread uses them any more.
+
+NULL_SLOT_SIZE = int(lib.PYSCAN_NULL_SLOT_SIZE)
+NULL_MAX_SLOTS = int(lib.PYSCAN_NULL_MAX_SLOTS)
+NULL_CAPTURE_STRIDE = int(lib.PYSCAN_NULL_CAPTURE_STRIDE)
+
+
+def close_ring(ring: object) -> None:
+    """Release a ring opened here (sockets, maps, memory); idempotent."""
+    if ring is not None and ring != ffi.NULL:
+        ffi.release(ring)
+
+
+def _opened(ring: object, what: str) -> object:
+    if ring == ffi.NULL:
+        code = ffi.errno or 12
+        raise OSError(code, f"{what} failed: {os.strerror(code)}")
+    return ffi.gc(ring, lib.pyscan_ring__destroy)
+
+
+def open_null_tx(slots: int = 1024, capture_frames: int = 0) -> object:
+    """A TX ring that sends nothing (null driver); with ``capture_frames`` it records the
+    first NULL_CAPTURE_STRIDE - 4 bytes of that many frames (read with null_captured)."""
+    _check_int("null ring slots", slots, 1, NULL_MAX_SLOTS)
+    _check_int("capture frames", capture_frames, 0, 2**32 - 1)
+    return _opened(lib.pyscan_null__open_capture(slots, capture_frames), "null TX ring")
+
+
+def open_null_rx(slots: int = 1024) -> object:
+    """An RX ring that yields the frames given to null_inject (tests of the RX loop)."""
+    _check_int("null RX slots", slots, 1, NULL_MAX_SLOTS)
+    return _opened(lib.pyscan_null__open_rx(slots), "null RX ring")
+
+
+def null_captured(ring: object) -> list[bytes]:
+    """Frames a capturing null TX ring recorded, in submission order (truncated to
+    NULL_CAPTURE_STRIDE - 4 bytes)."""
+    base = ffi.new("const uint8_t **")
+    count = int(lib.pyscan_null__captured(ring, base))
+    if not count:
+        return []
+    raw = bytes(ffi.buffer(base[0], count * NULL_CAPTURE_STRIDE))
+    frames = []
+    for i in range(count):
+        record = raw[i * NULL_CAPTURE_STRIDE:(i + 1) * NULL_CAPTURE_STRIDE]
+        length = min(int.from_bytes(record[:4], "little"), NULL_CAPTURE_STRIDE - 4)
+        frames.append(record[4:4 + length])
+    return frames
+
+
+def null_inject(ring: object, frame: bytes) -> bool:
+    """Queue a frame on a null RX ring; False when the ring is full."""
+    rc = lib.pyscan_null__inject(ring, bytes(frame), len(frame))
+    if rc == -105:  # ENOBUFS
+        return False
+    if rc < 0:
+        raise ValueError(f"frame of {len(frame)} bytes rejected by the null RX ring: "
+                         f"{os.strerror(-rc)} (accepted up to {NULL_SLOT_SIZE} bytes)")
+    return True
+
+
 
 
 # --- BPF objects: load, attach, maps (lab sink, reply filter) --------------------------------
