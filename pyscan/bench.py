@@ -14,11 +14,14 @@ wall clock) in ``BenchReport.sources``; nothing is extrapolated.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import platform
 import re
+import secrets
 import statistics
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -29,9 +32,11 @@ __all__ = [
     "ETHERNET_MIN_FRAME",
     "ETHERNET_OVERHEAD",
     "BenchError",
+    "BenchOptions",
     "BenchReport",
     "QueueFigures",
     "Spread",
+    "bench_command",
     "environment",
     "line_rate_fraction",
     "line_rate_pps",
@@ -39,6 +44,8 @@ __all__ = [
     "ns_per_packet",
     "parse_ethtool_queue_counters",
     "ratio",
+    "render",
+    "run_bench",
     "summarize",
     "wire_bits_per_second",
     "wire_bytes",
@@ -217,3 +224,250 @@ class BenchReport:
         queues = values.pop("queues", [])
         assert isinstance(queues, list)
         return cls(queues=[QueueFigures(**q) for q in queues], **values)  # type: ignore[arg-type]
+
+
+# --- running a driver --------------------------------------------------------------------------
+
+# Probes go to the RFC 2544 benchmarking range only, whatever the interface: on a real link
+# they leave toward the gateway, and nobody owns these addresses.
+BENCH_TARGETS = ("198.19.0.0", "198.19.255.255")
+BENCH_PORTS = range(1, 65536)
+BENCH_SOURCE_PORTS = range(61000, 61256)
+MAX_DURATION = 3600.0
+MAX_TX_THREADS = 64
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What ``pyscan bench`` was asked to do (the CLI's flags, validated by ``check()``)."""
+
+    driver: str
+    interface: str | None = None
+    duration: float = 10.0
+    tx_threads: int = 1
+    size: int = 64
+    rate: float | None = None          # packets per second for all threads; None = max
+    lab: bool = False
+    source_ip: str | None = None
+    gateway_mac: str | None = None
+    driver_options: Mapping[str, str] = field(default_factory=dict)
+
+    def check(self) -> None:
+        from pyscan.native import SYN_FRAME_LEN
+
+        probe_size = wire_bytes(SYN_FRAME_LEN) - ETHERNET_OVERHEAD
+        if not 0 < self.duration <= MAX_DURATION:
+            raise BenchError(f"--duration {self.duration:g} is invalid: accepted seconds "
+                             f"> 0 and <= {MAX_DURATION:g}")
+        if not 1 <= self.tx_threads <= MAX_TX_THREADS:
+            raise BenchError(f"--tx-threads {self.tx_threads} is invalid: accepted "
+                             f"1..{MAX_TX_THREADS}")
+        if self.size != probe_size:
+            raise BenchError(
+                f"--size {self.size} is not supported: pyscan sends its SYN probe, "
+                f"{SYN_FRAME_LEN} bytes + FCS, {probe_size} on the wire; accepted: "
+                f"{probe_size} (bench/ measures other sizes with the bare loops)")
+        if self.rate is not None and not 0 < self.rate < 1e10:
+            raise BenchError(f"--rate {self.rate:g} is invalid: accepted packets per second "
+                             "> 0, or no --rate for as fast as possible")
+        if self.driver != "null" and not self.lab and not self.interface:
+            raise BenchError(f"driver {self.driver} needs --interface IFACE (or --lab)")
+        if self.lab and self.interface:
+            raise BenchError("--lab builds its own interface: give --lab or --interface, "
+                             "not both")
+
+
+def run_bench(options: BenchOptions) -> BenchReport:
+    """Send probe frames with ``options.driver`` for ``options.duration`` seconds and report
+    what was sent (driver counter), how fast (wall clock), at what CPU cost (thread CPU
+    clock), and with ``lab`` what the lab's sink received (sink counter)."""
+    options.check()
+    from pyscan.drivers import DRIVERS
+
+    driver = DRIVERS.get(options.driver)
+    if driver is None:
+        raise BenchError(f"unknown driver {options.driver!r}: accepted "
+                         f"{', '.join(sorted(DRIVERS))}")
+    ok, reason = driver.available()
+    if not ok:
+        raise BenchError(f"driver {options.driver} is not available here: {reason}")
+    if not options.lab:
+        return _run_on(options, driver, options.interface, netns=None, lab=None)
+
+    from pyscan.lab import Lab
+
+    lab = Lab(name=f"pbench{os.getpid() % 100000}", sink=True, queues=options.tx_threads)
+    with lab:
+        return _run_on(options, driver, lab.scan_interface, netns=lab.scan_netns, lab=lab)
+
+
+def _run_on(options: BenchOptions, driver: object, interface: str | None, netns: str | None,
+            lab: object | None) -> BenchReport:
+    from pyscan.drivers.base import DriverError, DriverRequest
+    from pyscan.native import SYN_FRAME_LEN, Engine
+    from pyscan.netlink import NetlinkError, in_netns, resolve_path
+
+    sources = {
+        "sent": "driver counter (frames the kernel/NIC accepted, ring stats tx_frames)",
+        "pps": "sent / wall clock from TX start to the last TX thread's end (CLOCK_MONOTONIC)",
+        "wire_bps": "pps x (max(frame + 4 FCS, 64) + 20 preamble/SFD/IFG) x 8 (computed)",
+        "ns_per_packet": "TX thread CPU time (CLOCK_THREAD_CPUTIME_ID) / frames it sent",
+        "link_speed_mbps": "/sys/class/net/IFACE/speed (none on veth: unknown)",
+    }
+    cookie_key = secrets.token_bytes(16)
+    if interface is None:  # null driver: no link at all
+        source_ip = ipaddress.IPv4Address(options.source_ip or "198.18.0.1")
+        source_mac, gateway_mac, ifindex, speed = "02:00:00:00:00:01", "02:00:00:00:00:02", 0, None
+        iface_name = "-"
+    else:
+        try:
+            path = resolve_path(
+                ipaddress.IPv4Address(BENCH_TARGETS[0]), interface,
+                ipaddress.IPv4Address(options.source_ip) if options.source_ip else None,
+                options.gateway_mac, netns=netns)
+        except (NetlinkError, ValueError) as error:
+            raise BenchError(f"cannot use interface {interface}: {error}") from None
+        source_ip, source_mac, gateway_mac = path.source_ip, path.source_mac, path.gateway_mac
+        ifindex, iface_name = path.ifindex, path.interface
+        speed = None if netns else link_speed_mbps(path.interface)
+    request = DriverRequest(
+        interface=iface_name, ifindex=ifindex, tx_threads=options.tx_threads, want_rx=False,
+        source_ip=source_ip, source_ports=BENCH_SOURCE_PORTS, cookie_key=cookie_key,
+        options=dict(options.driver_options))
+    sink_before = lab.sink_count() if lab is not None else None  # type: ignore[attr-defined]
+    try:
+        with in_netns(netns):
+            session = driver.open(request)  # type: ignore[attr-defined]
+    except DriverError as error:
+        raise BenchError(f"driver {options.driver}: {error}") from None
+    with session:
+        engine = Engine(
+            cookie_key=cookie_key, seed=secrets.randbits(64), source_ip=source_ip,
+            source_mac=source_mac, gateway_mac=gateway_mac, ranges=[BENCH_TARGETS],
+            ports=BENCH_PORTS, source_ports=BENCH_SOURCE_PORTS,
+            rate_pps=options.rate or 0.0, tx_threads=options.tx_threads)
+        with engine:
+            cpu_ns = [0] * options.tx_threads
+            errors: list[str] = []
+
+            def transmit(index: int) -> None:
+                start = time.thread_time_ns()
+                try:
+                    engine.run_tx(index, session.tx_rings[index])
+                except OSError as error:
+                    errors.append(str(error))
+                finally:
+                    cpu_ns[index] = time.thread_time_ns() - start
+
+            threads = [threading.Thread(target=transmit, args=(i,), name=f"bench-tx{i}")
+                       for i in range(options.tx_threads)]
+            started = time.monotonic()
+            for thread in threads:
+                thread.start()
+            deadline = started + options.duration
+            while time.monotonic() < deadline and any(t.is_alive() for t in threads):
+                time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+            engine.stop_tx()
+            for thread in threads:
+                thread.join()
+            wall = time.monotonic() - started
+            stats = engine.stats()
+        ring_totals = session.stats()
+        description = session.description
+    if errors:
+        raise BenchError(f"driver {options.driver}: {errors[0]}")
+    sink_received = None
+    if lab is not None:
+        sink_received = lab.sink_count() - sink_before  # type: ignore[attr-defined]
+        sources["sink_received"] = "lab sink XDP counter on the target veth (frames arrived)"
+    sent = ring_totals["tx_frames"] if options.driver != "null" else stats["sent"]
+    if options.driver == "null":
+        sources["sent"] = "engine counter (frames generated into null ring slots)"
+    queues = [
+        QueueFigures(queue=i, sent=stats[f"thread_sent_{i}"], cpu_ns=cpu_ns[i],
+                     pps=stats[f"thread_sent_{i}"] / wall,
+                     ns_per_packet=ns_per_packet(cpu_ns[i], stats[f"thread_sent_{i}"]))
+        for i in range(options.tx_threads)
+    ]
+    pps = sent / wall
+    return BenchReport(
+        driver=options.driver, interface=iface_name, description=description,
+        tx_threads=options.tx_threads, frame_len=SYN_FRAME_LEN, requested_rate=options.rate,
+        wall_s=wall, sent=sent, driver_drops=ring_totals["tx_errors"] + stats["tx_errors"],
+        driver_retries=ring_totals["tx_retries"], pps=pps,
+        wire_bps=wire_bits_per_second(pps, SYN_FRAME_LEN), link_speed_mbps=speed,
+        line_rate_fraction=line_rate_fraction(pps, SYN_FRAME_LEN, speed),
+        cpu_ns=sum(cpu_ns), ns_per_packet=ns_per_packet(sum(cpu_ns), sent), queues=queues,
+        sink_received=sink_received, sources=sources, environment=environment(),
+    )
+
+
+# --- showing it --------------------------------------------------------------------------------
+
+
+def _si(value: float, unit: str) -> str:
+    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3f} {prefix}{unit}"
+    return f"{value:.1f} {unit}"
+
+
+def render(report: BenchReport, console: object | None = None) -> None:
+    """The report as rich tables, for people."""
+    from rich.console import Console
+    from rich.table import Table
+
+    out = console if console is not None else Console()
+    table = Table(title=f"pyscan bench: {report.driver} on {report.interface}",
+                  show_header=True, header_style="bold")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_column("measured by")
+    src = report.sources
+    fraction = ("unknown (no link speed)" if report.line_rate_fraction is None
+                else f"{report.line_rate_fraction:.1%} of {report.link_speed_mbps} Mbit/s")
+    rows = [
+        ("mode", report.description, "driver"),
+        ("TX threads", str(report.tx_threads), "option"),
+        ("frame", f"{report.frame_len} B (+4 FCS, {wire_bytes(report.frame_len)} B on the wire)",
+         "probe template"),
+        ("requested rate", "max" if report.requested_rate is None
+         else _si(report.requested_rate, "pps"), "option"),
+        ("duration", f"{report.wall_s:.3f} s", "wall clock"),
+        ("sent", f"{report.sent:,}", src.get("sent", "")),
+        ("TX rate", _si(report.pps, "pps"), src.get("pps", "")),
+        ("on the wire", _si(report.wire_bps, "bit/s"), src.get("wire_bps", "")),
+        ("line rate", fraction, src.get("link_speed_mbps", "")),
+        ("CPU per packet", "-" if report.ns_per_packet is None
+         else f"{report.ns_per_packet:.1f} ns", src.get("ns_per_packet", "")),
+        ("driver drops", f"{report.driver_drops:,}", "driver + engine tx_errors"),
+        ("ring-full waits", f"{report.driver_retries:,}", "driver tx_retries"),
+    ]
+    if report.sink_received is not None:
+        verdict = "equal" if report.sink_received == report.sent else (
+            f"differs by {report.sink_received - report.sent:+,}")
+        rows.append(("sink received", f"{report.sink_received:,} ({verdict})",
+                     src.get("sink_received", "")))
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)  # type: ignore[attr-defined]
+    per_queue = Table(title="per TX thread / queue", header_style="bold")
+    for column in ("queue", "sent", "pps", "CPU ns/pkt"):
+        per_queue.add_column(column, justify="right")
+    for q in report.queues:
+        per_queue.add_row(str(q.queue), f"{q.sent:,}", _si(q.pps, "pps"),
+                          "-" if q.ns_per_packet is None else f"{q.ns_per_packet:.1f}")
+    out.print(per_queue)  # type: ignore[attr-defined]
+    env = report.environment
+    out.print(f"kernel {env.get('kernel')}, {env.get('cpus')} x {env.get('cpu')}, "  # type: ignore[attr-defined]
+              f"run {env.get('run_id')}")
+
+
+def bench_command(options: BenchOptions, as_json: bool = False) -> BenchReport:
+    """What ``pyscan bench`` calls: run, then print JSON (machines) or tables (people)."""
+    report = run_bench(options)
+    if as_json:
+        print(report.to_json())
+    else:
+        render(report)
+    return report

@@ -1,0 +1,340 @@
+"""Turn a bench run (results.json) into the markdown tables and PNG plots in bench/results/.
+
+Pure functions over plain data: the numbers come from the run file, never from here, and
+every table says which counter and clock produced its figures.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pyscan.bench import Spread, ratio, summarize, wire_bits_per_second
+
+Run = Mapping[str, Any]
+
+CEILING_OF = {"af-packet": "bare_tpacket", "af-xdp": "bare_afxdp"}
+
+
+def group_rates(runs: Iterable[Run], key: str = "sink_pps") -> dict[tuple[str, int], Spread]:
+    """Median/spread of ``key`` per (contender, threads), skipping failed or empty runs."""
+    grouped: dict[tuple[str, int], list[float]] = defaultdict(list)
+    for run in runs:
+        value = run.get(key)
+        if value is not None and not run.get("error"):
+            grouped[(str(run["contender"]), int(run["threads"]))].append(float(value))
+    return {k: summarize(v) for k, v in grouped.items() if v}
+
+
+def _fmt_rate(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 1e6:
+        return f"{value / 1e6:.3f} M"
+    if value >= 1e3:
+        return f"{value / 1e3:.1f} k"
+    return f"{value:.0f}"
+
+
+def _fmt_ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def _fmt_spread(spread: Spread) -> str:
+    return f"{_fmt_rate(spread.low)} - {_fmt_rate(spread.high)} ({spread.relative:.0%})"
+
+
+def tx_table(runs: Sequence[Run]) -> list[str]:
+    rates = group_rates(runs)
+    own = group_rates(runs, "self_pps")
+    exact: dict[tuple[str, int], list[bool]] = defaultdict(list)
+    frame: dict[tuple[str, int], int] = {}
+    cpu: dict[tuple[str, int], list[float]] = defaultdict(list)
+    for run in runs:
+        key = (str(run["contender"]), int(run["threads"]))
+        if run.get("self_sent") is not None and not run.get("error"):
+            exact[key].append(int(run["self_sent"]) == int(run["sink_frames"]))
+        if run.get("frame_len"):
+            frame[key] = int(run["frame_len"])
+        if run.get("cpu_ns") and run.get("self_sent"):
+            cpu[key].append(int(run["cpu_ns"]) / int(run["self_sent"]))
+    lines = [
+        "| contender | TX threads | frame B | TX rate at sink (median) | spread (min - max) "
+        "| Gbit/s on the wire | ÷ bare TPACKET | ÷ bare AF_XDP | own count pps "
+        "| sent = received | CPU ns/pkt |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for key in sorted(rates, key=lambda k: (k[1], -rates[k].median)):
+        name, threads = key
+        spread = rates[key]
+        gbps = wire_bits_per_second(spread.median, frame.get(key, 60)) / 1e9
+        tp = rates.get(("bare_tpacket", threads))
+        xdp = rates.get(("bare_afxdp", threads))
+        checks = exact.get(key)
+        exact_text = "-" if not checks else (
+            f"yes ({len(checks)}/{len(checks)})" if all(checks)
+            else f"NO ({checks.count(True)}/{len(checks)})")
+        cpu_text = "-" if not cpu.get(key) else f"{summarize(cpu[key]).median:.0f}"
+        lines.append(
+            f"| {name} | {threads} | {frame.get(key, '-')} | {_fmt_rate(spread.median)}pps "
+            f"| {_fmt_spread(spread)} | {gbps:.3f} "
+            f"| {_fmt_ratio(ratio(spread.median, tp.median if tp else None))} "
+            f"| {_fmt_ratio(ratio(spread.median, xdp.median if xdp else None))} "
+            f"| {_fmt_rate(own[key].median) if key in own else '-'} | {exact_text} "
+            f"| {cpu_text} |")
+    return lines
+
+
+def failures(runs: Iterable[Run]) -> list[str]:
+    seen = {}
+    for run in runs:
+        if run.get("error"):
+            seen[(run["contender"], run["threads"])] = run["error"]
+    return [f"- {name} ({threads} thread(s)) failed: {error}"
+            for (name, threads), error in sorted(seen.items())]
+
+
+def fidelity_table(runs: Sequence[Run]) -> list[str]:
+    grouped: dict[tuple[str, float], list[float]] = defaultdict(list)
+    for run in runs:
+        if run.get("sink_pps") is not None and not run.get("error") and run.get("requested_pps"):
+            grouped[(str(run["contender"]), float(run["requested_pps"]))].append(
+                float(run["sink_pps"]))
+    lines = ["| contender | requested pps | achieved at sink (median) | spread (min - max) "
+             "| error of median |", "|---|---:|---:|---:|---:|"]
+    for (name, requested), values in sorted(grouped.items()):
+        spread = summarize(values)
+        lines.append(f"| {name} | {_fmt_rate(requested)} | {_fmt_rate(spread.median)} "
+                     f"| {_fmt_spread(spread)} | {(spread.median / requested - 1):+.2%} |")
+    return lines
+
+
+def generation_table(runs: Sequence[Run]) -> list[str]:
+    rates = group_rates(runs, "self_pps")
+    cpu: dict[int, list[float]] = defaultdict(list)
+    for run in runs:
+        if run.get("cpu_ns") and run.get("self_sent"):
+            cpu[int(run["threads"])].append(int(run["cpu_ns"]) / int(run["self_sent"]))
+    lines = ["| TX threads | frames/s (median) | spread (min - max) | frames/s per thread "
+             "| CPU ns/frame | scaling vs 1 thread |", "|---:|---:|---:|---:|---:|---:|"]
+    one = rates.get(("null", 1))
+    for (_, threads), spread in sorted(rates.items(), key=lambda kv: kv[0][1]):
+        lines.append(
+            f"| {threads} | {_fmt_rate(spread.median)} | {_fmt_spread(spread)} "
+            f"| {_fmt_rate(spread.median / threads)} "
+            f"| {summarize(cpu[threads]).median:.1f} "
+            f"| {_fmt_ratio(ratio(spread.median, one.median if one else None))} |")
+    return lines
+
+
+def memory_table(rows: Sequence[Run]) -> list[str]:
+    lines = ["| targets | probes | peak RSS | wall s | sent |", "|---|---:|---:|---:|---:|"]
+    for row in rows:
+        lines.append(f"| {row['label']} | {row['probes']:,} | {row['max_rss_kib'] / 1024:.1f} MiB "
+                     f"| {row['wall_s']:.2f} | {row.get('sent', '-'):,} |")
+    return lines
+
+
+def accuracy_table(rows: Sequence[Run]) -> list[str]:
+    lines = ["| scanner | requested pps | probes | open (truth) | found | recall "
+             "| false positives | duplicates | wall s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        if row.get("error"):
+            lines.append(f"| {row['scanner']} | {_fmt_rate(row['rate'])} | - | - | - | - | - "
+                         f"| - | failed: {row['error']} |")
+            continue
+        lines.append(
+            f"| {row['scanner']} | {_fmt_rate(row['rate'])} | {row['probes']:,} "
+            f"| {row['truth']:,} | {row['found']:,} | {row['recall']:.4%} "
+            f"| {row['false_positives']:,} | {row['duplicates']:,} | {row['wall_s']:.1f} |")
+    return lines
+
+
+def target_checks(results: Mapping[str, Any]) -> list[str]:
+    """The project's stated targets, each with the measured figure and a verdict."""
+    tx = group_rates(results.get("tx", []))
+    lines = ["| target | measured | verdict |", "|---|---|---|"]
+
+    def check(label: str, value: float | None, goal: float, what: str) -> None:
+        if value is None:
+            lines.append(f"| {label} | not measured | - |")
+        else:
+            lines.append(f"| {label} | {what.format(value)} | "
+                         f"{'met' if value >= goal else 'NOT met'} |")
+
+    def median(name: str, threads: int) -> float | None:
+        spread = tx.get((name, threads))
+        return spread.median if spread else None
+
+    for threads in (1, 2):
+        for driver, ceiling in CEILING_OF.items():
+            check(f"{driver} >= 90 % of {ceiling}, {threads} thread(s)",
+                  ratio(median(driver, threads), median(ceiling, threads)), 0.9, "{:.1%}")
+    for anchor in ("masscan", "zmap"):
+        check(f"af-xdp >= 2x {anchor} (1 thread each)",
+              ratio(median("af-xdp", 1), median(anchor, 1)), 2.0, "{:.2f}x")
+    check("af-packet >= 1.3x masscan (1 thread each)",
+          ratio(median("af-packet", 1), median("masscan", 1)), 1.3, "{:.2f}x")
+    gen = group_rates(results.get("generation", []), "self_pps").get(("null", 1))
+    check("null >= 25 M frames/s on one core", gen.median if gen else None, 25e6,
+          "{:,.0f} frames/s")
+    fidelity = results.get("fidelity", [])
+    worst = None
+    grouped: dict[tuple[str, float], list[float]] = defaultdict(list)
+    for run in fidelity:
+        if run.get("sink_pps") and run.get("requested_pps") and str(
+                run["contender"]).startswith("af-"):
+            grouped[(run["contender"], float(run["requested_pps"]))].append(run["sink_pps"])
+    for (_, requested), values in grouped.items():
+        err = abs(summarize(values).median / requested - 1)
+        worst = err if worst is None else max(worst, err)
+    if worst is None:
+        lines.append("| requested rate held within 2 % (1k - 500k pps) | not measured | - |")
+    else:
+        lines.append(f"| requested rate held within 2 % (1k - 500k pps) | worst median error "
+                     f"{worst:.2%} | {'met' if worst <= 0.02 else 'NOT met'} |")
+    memory = results.get("memory", [])
+    if len(memory) >= 2:
+        small, large = memory[0]["max_rss_kib"], memory[-1]["max_rss_kib"]
+        lines.append(f"| peak RSS flat in target count | {memory[0]['label']}: "
+                     f"{small / 1024:.1f} MiB, {memory[-1]['label']}: {large / 1024:.1f} MiB "
+                     f"| {'met' if large <= small * 1.1 + 2048 else 'NOT met'} |")
+    for row in results.get("accuracy", []):
+        if str(row.get("scanner", "")).startswith("pyscan") and not row.get("error"):
+            ok = row["recall"] >= 0.999 and not row["false_positives"] and not row["duplicates"]
+            lines.append(f"| {row['scanner']} recall >= 99.9 %, no FP, no duplicates at "
+                         f"{_fmt_rate(row['rate'])}pps | recall {row['recall']:.3%}, "
+                         f"FP {row['false_positives']}, dup {row['duplicates']} "
+                         f"| {'met' if ok else 'NOT met'} |")
+    return lines
+
+
+def markdown(results: Mapping[str, Any]) -> str:
+    env = results["environment"]
+    method = results.get("method", {})
+    out = [
+        "# pyscan benchmark results",
+        "",
+        f"Run `{env['run_id']}` at {env['time_utc']} on Linux {env['kernel']}, "
+        f"{env['cpus']} x {env['cpu']}; command `make bench` (`python -m bench.run`).",
+        "",
+        "How it was measured (applies to every table unless it says otherwise):",
+        "",
+        *[f"- {text}" for text in method.values()],
+        "",
+        "## Targets",
+        "",
+        *target_checks(results),
+        "",
+        "## TX rate on the lab sink",
+        "",
+        *tx_table(results.get("tx", [])),
+        *(["", *failures(results.get("tx", []))] if failures(results.get("tx", [])) else []),
+        "",
+        "## Rate fidelity",
+        "",
+        *fidelity_table(results.get("fidelity", [])),
+        "",
+        "## Generation speed (null driver, no I/O)",
+        "",
+        *generation_table(results.get("generation", [])),
+        "",
+        "## Memory",
+        "",
+        *memory_table(results.get("memory", [])),
+        "",
+        "## Accuracy on the truth lab",
+        "",
+        *accuracy_table(results.get("accuracy", [])),
+        "",
+        *[f"- {note}" for note in results.get("notes", [])],
+        "",
+    ]
+    return "\n".join(out)
+
+
+# --- plots -------------------------------------------------------------------------------------
+
+
+def plot_all(results: Mapping[str, Any], directory: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    tx = group_rates(results.get("tx", []))
+    if tx:
+        keys = sorted(tx, key=lambda k: (k[1], -tx[k].median))
+        fig, ax = plt.subplots(figsize=(9, 4.5))
+        labels = [f"{name}\n{threads}T" for name, threads in keys]
+        medians = [tx[k].median / 1e6 for k in keys]
+        errors = [[(tx[k].median - tx[k].low) / 1e6 for k in keys],
+                  [(tx[k].high - tx[k].median) / 1e6 for k in keys]]
+        colors = ["#888888" if k[0].startswith("bare") else "#1f77b4"
+                  if k[0].startswith("af-") else "#d62728" for k in keys]
+        ax.bar(labels, medians, yerr=errors, capsize=4, color=colors)
+        ax.set_ylabel("Mpps received by the sink (median, min-max)")
+        ax.set_title("TX rate on the lab sink (grey: bare ceilings, red: masscan/zmap)")
+        ax.tick_params(axis="x", labelsize=8)
+        fig.tight_layout()
+        written.append(directory / "tx_rate.png")
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+    fidelity: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for run in results.get("fidelity", []):
+        if run.get("sink_pps") and run.get("requested_pps"):
+            fidelity[run["contender"]][float(run["requested_pps"])].append(run["sink_pps"])
+    if fidelity:
+        fig, ax = plt.subplots(figsize=(6, 5))
+        top = 1.0
+        for name, by_rate in sorted(fidelity.items()):
+            requested = sorted(by_rate)
+            achieved = [summarize(by_rate[r]).median for r in requested]
+            top = max(top, *requested, *achieved)
+            ax.plot(requested, achieved, marker="o", label=name)
+        ax.plot([1, top], [1, top], linestyle=":", color="black", label="requested")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("requested pps")
+        ax.set_ylabel("achieved pps at the sink (median)")
+        ax.legend()
+        fig.tight_layout()
+        written.append(directory / "rate_fidelity.png")
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+    gen = group_rates(results.get("generation", []), "self_pps")
+    if gen:
+        keys = sorted(gen, key=lambda k: k[1])
+        fig, ax = plt.subplots(figsize=(5, 4))
+        ax.bar([f"{k[1]} thread(s)" for k in keys], [gen[k].median / 1e6 for k in keys],
+               yerr=[[(gen[k].median - gen[k].low) / 1e6 for k in keys],
+                     [(gen[k].high - gen[k].median) / 1e6 for k in keys]], capsize=4)
+        ax.axhline(25, linestyle=":", color="black", label="target 25 M/core")
+        ax.set_ylabel("M frames/s generated (null driver)")
+        ax.legend()
+        fig.tight_layout()
+        written.append(directory / "generation.png")
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+    accuracy = [r for r in results.get("accuracy", []) if not r.get("error")]
+    if accuracy:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        by_scanner: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        for row in accuracy:
+            by_scanner[row["scanner"]].append((row["rate"], row["recall"] * 100))
+        for name, points in sorted(by_scanner.items()):
+            points.sort()
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=name)
+        ax.set_xscale("log")
+        ax.set_xlabel("requested pps")
+        ax.set_ylabel("recall %")
+        ax.legend()
+        fig.tight_layout()
+        written.append(directory / "accuracy.png")
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+    return written
