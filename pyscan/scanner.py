@@ -42,6 +42,7 @@ __all__ = [
 DRAIN_INTERVAL = 0.025  # seconds between drains: results reach the output within ~25 ms
 STATUS_INTERVAL = 0.25  # seconds between on_status calls
 DRAIN_BATCH = 4096
+LIST_CHUNK = 1 << 16  # permutation values fetched per C call by list_targets
 
 # The null driver sends nothing, so the dry run needs no route: fixed, obviously fake values
 # from the benchmarking range (RFC 2544) and the locally administered MAC space.
@@ -143,10 +144,13 @@ def list_targets(config: ScanConfig) -> Iterator[tuple[IPv4Address, int]]:
     shard_index, shard_count = config.shard[0] - 1, config.shard[1]
     permutation = Permutation(total, config.seed)
     # engine.h: input index i belongs to shard i mod S; permuted value x means address
-    # x mod n_ips and port x div n_ips (targetset.h).
-    for index in range(shard_index, total, shard_count):
-        value = permutation.at(index)
-        yield IPv4Address(targets.address_at(value % address_count)), ports[value // address_count]
+    # x mod n_ips and port x div n_ips (targetset.h). Chunks keep memory flat on huge sets.
+    chunk = shard_count * max(1, LIST_CHUNK // shard_count)  # chunks start on shard 0
+    for start in range(0, total, chunk):
+        values = permutation.values(start, min(start + chunk, total))
+        for value in values[shard_index::shard_count]:
+            address = targets.address_at(value % address_count)
+            yield IPv4Address(address), ports[value // address_count]
 
 
 def scan(config: ScanConfig, on_status: StatusCallback | None = None) -> ScanRun:
@@ -232,10 +236,14 @@ class ScanRun:
 
             require_scan_privileges(driver_name, isolation=config.isolation, netns=config.netns)
             if config.netns is not None:
-                from pyscan.netlink import enter_netns
+                from pyscan.netlink import NetlinkError, in_netns
 
-                # Before any thread starts, so the RX/TX threads are born inside it.
-                resources.enter_context(enter_netns(config.netns))
+                # Before any thread starts, so the RX/TX threads are born inside it; only
+                # this thread moves, and it moves back when the scan's resources are closed.
+                try:
+                    resources.enter_context(in_netns(config.netns))
+                except NetlinkError as error:
+                    raise ScanError(str(error)) from None
 
         path = _resolve_path(config)
         cookie_key = secrets.token_bytes(16)
