@@ -189,7 +189,6 @@ class QueueFigures:
     cpu_ns: int
     pps: float
     ns_per_packet: float | None
-    sink_received: int | None = None
 
 
 @dataclass
@@ -212,6 +211,7 @@ class BenchReport:
     ns_per_packet: float | None
     queues: list[QueueFigures]
     sink_received: int | None = None
+    sink_queues: dict[int, int] | None = None   # frames per sink RX queue (lab only)
     sources: dict[str, str] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
 
@@ -222,8 +222,13 @@ class BenchReport:
     def from_mapping(cls, data: Mapping[str, object]) -> BenchReport:
         values = dict(data)
         queues = values.pop("queues", [])
-        assert isinstance(queues, list)
-        return cls(queues=[QueueFigures(**q) for q in queues], **values)  # type: ignore[arg-type]
+        sink_queues = values.pop("sink_queues", None)
+        if not isinstance(queues, list):
+            raise ValueError(f"report queues must be a list, not {type(queues).__name__}")
+        if isinstance(sink_queues, Mapping):  # JSON object keys are strings
+            sink_queues = {int(q): int(n) for q, n in sink_queues.items()}
+        return cls(queues=[QueueFigures(**q) for q in queues],  # type: ignore[arg-type]
+                   sink_queues=sink_queues, **values)  # type: ignore[arg-type]
 
 
 # --- running a driver --------------------------------------------------------------------------
@@ -301,6 +306,20 @@ def run_bench(options: BenchOptions) -> BenchReport:
         return _run_on(options, driver, lab.scan_interface, netns=lab.scan_netns, lab=lab)
 
 
+def sink_queue_counts(netns: str, interface: str) -> dict[int, int] | None:
+    """Frames each RX queue of a veth sink received (``ethtool -S`` in its namespace);
+    None when ethtool is missing or the interface has no such counters."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["ip", "netns", "exec", netns, "ethtool", "-S", interface],
+                              capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    counts = parse_ethtool_queue_counters(done.stdout) if done.returncode == 0 else {}
+    return counts or None
+
+
 def _run_on(options: BenchOptions, driver: object, interface: str | None, netns: str | None,
             lab: object | None) -> BenchReport:
     from pyscan.drivers.base import DriverError, DriverRequest
@@ -334,7 +353,11 @@ def _run_on(options: BenchOptions, driver: object, interface: str | None, netns:
         interface=iface_name, ifindex=ifindex, tx_threads=options.tx_threads, want_rx=False,
         source_ip=source_ip, source_ports=BENCH_SOURCE_PORTS, cookie_key=cookie_key,
         options=dict(options.driver_options))
-    sink_before = lab.sink_count() if lab is not None else None  # type: ignore[attr-defined]
+    sink_before, queues_before = None, None
+    if lab is not None:
+        sink_before = lab.sink_count()["frames"]  # type: ignore[attr-defined]
+        queues_before = sink_queue_counts(lab.target_netns,  # type: ignore[attr-defined]
+                                          lab.target_interface)  # type: ignore[attr-defined]
     try:
         with in_netns(netns):
             session = driver.open(request)  # type: ignore[attr-defined]
@@ -376,10 +399,13 @@ def _run_on(options: BenchOptions, driver: object, interface: str | None, netns:
         description = session.description
     if errors:
         raise BenchError(f"driver {options.driver}: {errors[0]}")
-    sink_received = None
+    sink_received, queues_after = None, None
     if lab is not None:
-        sink_received = lab.sink_count() - sink_before  # type: ignore[attr-defined]
-        sources["sink_received"] = "lab sink XDP counter on the target veth (frames arrived)"
+        sink_received = lab.sink_count()["frames"] - sink_before  # type: ignore[attr-defined]
+        queues_after = sink_queue_counts(lab.target_netns,  # type: ignore[attr-defined]
+                                         lab.target_interface)  # type: ignore[attr-defined]
+        sources["sink_received"] = ("lab sink XDP program's frame counter on the target veth "
+                                    "(per queue: veth rx_queue_N_xdp_packets)")
     sent = ring_totals["tx_frames"] if options.driver != "null" else stats["sent"]
     if options.driver == "null":
         sources["sent"] = "engine counter (frames generated into null ring slots)"
@@ -389,6 +415,9 @@ def _run_on(options: BenchOptions, driver: object, interface: str | None, netns:
                      ns_per_packet=ns_per_packet(cpu_ns[i], stats[f"thread_sent_{i}"]))
         for i in range(options.tx_threads)
     ]
+    sink_queues = None
+    if queues_before is not None and queues_after is not None:
+        sink_queues = {q: n - queues_before.get(q, 0) for q, n in queues_after.items()}
     pps = sent / wall
     return BenchReport(
         driver=options.driver, interface=iface_name, description=description,
@@ -398,7 +427,8 @@ def _run_on(options: BenchOptions, driver: object, interface: str | None, netns:
         wire_bps=wire_bits_per_second(pps, SYN_FRAME_LEN), link_speed_mbps=speed,
         line_rate_fraction=line_rate_fraction(pps, SYN_FRAME_LEN, speed),
         cpu_ns=sum(cpu_ns), ns_per_packet=ns_per_packet(sum(cpu_ns), sent), queues=queues,
-        sink_received=sink_received, sources=sources, environment=environment(),
+        sink_received=sink_received, sink_queues=sink_queues, sources=sources,
+        environment=environment(),
     )
 
 
@@ -452,12 +482,15 @@ def render(report: BenchReport, console: object | None = None) -> None:
         table.add_row(*row)
     out.print(table)  # type: ignore[attr-defined]
     per_queue = Table(title="per TX thread / queue", header_style="bold")
-    for column in ("queue", "sent", "pps", "CPU ns/pkt"):
+    for column in ("TX thread", "sent", "pps", "CPU ns/pkt"):
         per_queue.add_column(column, justify="right")
     for q in report.queues:
         per_queue.add_row(str(q.queue), f"{q.sent:,}", _si(q.pps, "pps"),
                           "-" if q.ns_per_packet is None else f"{q.ns_per_packet:.1f}")
     out.print(per_queue)  # type: ignore[attr-defined]
+    if report.sink_queues:
+        received = ", ".join(f"queue {q}: {n:,}" for q, n in sorted(report.sink_queues.items()))
+        out.print(f"sink received per RX queue: {received}")  # type: ignore[attr-defined]
     env = report.environment
     out.print(f"kernel {env.get('kernel')}, {env.get('cpus')} x {env.get('cpu')}, "  # type: ignore[attr-defined]
               f"run {env.get('run_id')}")

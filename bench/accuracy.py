@@ -1,0 +1,181 @@
+"""Accuracy on pyscan's truth lab: every scanner scans the same /16 x 4 ports, in which a
+known random set of (ip, port) pairs is open, at several rates; recall, false positives and
+duplicates are counted from each scanner's own output file.
+
+- pyscan: ``python -m pyscan scan ... --netns <lab scan ns> --format ndjson`` (the CLI users
+  run), one process per scan;
+- masscan: inside the lab scan namespace (``ip netns exec``), ``-oL``; its targets are
+  checked through ``--echo`` before it starts;
+- zmap 2.1.1: one run per port (it scans a single port), output filter ``success = 1`` so
+  that repeats are written and counted as duplicates rather than silently dropped.
+
+Each scanner is given 2 s after its last probe to collect replies (masscan --wait, zmap
+--cooldown-time, pyscan --wait).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Any
+
+from bench.contenders import check_lab_targets, masscan_argv, start_masscan
+
+ROOT = Path(__file__).resolve().parent.parent
+SUBNET = "198.19.0.0/16"
+PORTS = (22, 80, 443, 8080)
+OPEN_PAIRS = 4000
+SEED = 20260501
+RATES = (25_000.0, 100_000.0, 250_000.0)
+WAIT = 2
+Pair = tuple[IPv4Address, int]
+
+
+def score(found_lines: Iterable[Pair], truth: set[Pair]) -> dict[str, Any]:
+    """Recall, false positives and duplicates of a scanner's reported open pairs."""
+    counts = Counter(found_lines)
+    found = set(counts)
+    return {
+        "truth": len(truth),
+        "found": len(found),
+        "recall": len(found & truth) / len(truth) if truth else 1.0,
+        "false_positives": len(found - truth),
+        "duplicates": sum(n - 1 for n in counts.values()),
+    }
+
+
+def parse_ndjson_open(text: str) -> list[Pair]:
+    pairs = []
+    for line in text.splitlines():
+        if line.strip():
+            record = json.loads(line)
+            if record.get("status") == "open":
+                pairs.append((IPv4Address(record["ip"]), int(record["port"])))
+    return pairs
+
+
+def parse_masscan_list(text: str) -> list[Pair]:
+    """masscan -oL: ``open tcp 80 198.19.0.5 1690000000`` per line, ``#`` comments."""
+    pairs = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[0] == "open" and fields[1] == "tcp":
+            pairs.append((IPv4Address(fields[3]), int(fields[2])))
+    return pairs
+
+
+def parse_zmap_addresses(text: str, port: int) -> list[Pair]:
+    """zmap csv output with ``-f saddr``: one address per line (a header line may lead)."""
+    pairs = []
+    for line in text.splitlines():
+        value = line.strip()
+        if value and value[0].isdigit():
+            pairs.append((IPv4Address(value), port))
+    return pairs
+
+
+def _pyscan(lab: Any, driver: str, rate: float, workdir: Path) -> tuple[list[Pair], str]:
+    output = workdir / f"pyscan-{driver}-{int(rate)}.ndjson"
+    done = subprocess.run(
+        [sys.executable, "-m", "pyscan", "scan", SUBNET, "-p", ",".join(map(str, PORTS)),
+         "--rate", str(int(rate)), "--driver", driver, "--netns", lab.scan_netns,
+         "--wait", str(WAIT), "--format", "ndjson", "-o", str(output), "--quiet"],
+        capture_output=True, text=True, cwd=ROOT, timeout=600)
+    if done.returncode != 0:
+        return [], (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+    return parse_ndjson_open(output.read_text()), ""
+
+
+def _masscan(lab: Any, gateway_mac: str, scan_mac: str, rate: float,
+             workdir: Path) -> tuple[list[Pair], str]:
+    output = workdir / f"masscan-{int(rate)}.txt"
+    argv = masscan_argv(lab.scan_interface, scan_mac, gateway_mac, [SUBNET],
+                        ",".join(map(str, PORTS)), rate, output, WAIT)
+    process = start_masscan(["ip", "netns", "exec", lab.scan_netns], argv, workdir)
+    _, stderr = process.communicate(timeout=600)
+    if process.returncode != 0:
+        return [], (stderr.strip().splitlines() or [f"exit {process.returncode}"])[-1]
+    return parse_masscan_list(output.read_text()), ""
+
+
+def _zmap(lab: Any, gateway_mac: str, rate: float, workdir: Path) -> tuple[list[Pair], str]:
+    empty = workdir / "zmap-empty.conf"
+    empty.write_text("")
+    check_lab_targets([SUBNET])
+    pairs: list[Pair] = []
+    for port in PORTS:
+        output = workdir / f"zmap-{int(rate)}-{port}.csv"
+        done = subprocess.run(
+            ["ip", "netns", "exec", lab.scan_netns, "zmap", "-C", str(empty), "-b", str(empty),
+             "-p", str(port), "-r", str(int(rate)), "-c", str(WAIT), "-i", lab.scan_interface,
+             "-S", "198.18.0.1", "-G", gateway_mac, "-f", "saddr",
+             "--output-filter", "success = 1", "-o", str(output), "-q", SUBNET],
+            capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            return [], (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+        pairs.extend(parse_zmap_addresses(output.read_text(), port))
+    return pairs, ""
+
+
+def accuracy_section(workdir: Path, drivers: dict[str, str],
+                     log: Callable[[str], None]) -> tuple[list[dict[str, Any]], list[str]]:
+    import shutil
+
+    from pyscan import netlink
+    from pyscan.lab import Lab, LabError
+
+    notes: list[str] = []
+    scanners: list[tuple[str, Callable[[Any, float], tuple[list[Pair], str]]]] = []
+    for driver in ("af-packet", "af-xdp"):
+        if not drivers.get(driver):
+            scanners.append((f"pyscan {driver}",
+                             lambda lab, rate, d=driver: _pyscan(lab, d, rate, workdir)))
+    rows: list[dict[str, Any]] = []
+    lab = Lab(name=f"bacc{os.getpid() % 100000}", subnet=SUBNET, ports=PORTS,
+              open_count=OPEN_PAIRS, seed=SEED)
+    try:
+        with lab:
+            truth = lab.truth()
+            gateway_mac = netlink.link_mac(lab.target_interface, lab.target_netns)
+            scan_mac = netlink.link_mac(lab.scan_interface, lab.scan_netns)
+            if shutil.which("masscan"):
+                scanners.append(("masscan", lambda lab, rate: _masscan(
+                    lab, gateway_mac, scan_mac, rate, workdir)))
+            else:
+                notes.append("masscan accuracy not measured: masscan is not installed")
+            if shutil.which("zmap"):
+                scanners.append(("zmap", lambda lab, rate: _zmap(lab, gateway_mac, rate,
+                                                                 workdir)))
+            else:
+                notes.append("zmap accuracy not measured: zmap is not installed")
+            log(f"truth lab up: {len(truth)} open pairs in {SUBNET} x {PORTS}")
+            for rate in RATES:
+                for name, action in scanners:
+                    started = time.monotonic()
+                    found, error = action(lab, rate)
+                    row: dict[str, Any] = {"scanner": name, "rate": rate,
+                                           "probes": 65536 * len(PORTS),
+                                           "wall_s": time.monotonic() - started}
+                    if error:
+                        row["error"] = error
+                    else:
+                        row.update(score(found, truth))
+                    rows.append(row)
+                    log(f"accuracy {name} at {rate:g} pps: "
+                        + (f"failed: {error}" if error else
+                           f"recall {row['recall']:.3%}, FP {row['false_positives']}, "
+                           f"dup {row['duplicates']}"))
+    except LabError as error:
+        notes.append(f"accuracy not measured: the truth lab could not be built: {error}")
+    notes.append(f"Truth lab: pyscan.lab with {OPEN_PAIRS} random open (ip, port) pairs "
+                 f"(seed {SEED}) in {SUBNET} x ports {','.join(map(str, PORTS))}; everything "
+                 "else answers RST; target kernel answers each SYN once (tcp_syncookies=2). "
+                 f"Every scanner waits {WAIT} s for late replies.")
+    return rows, notes
