@@ -218,3 +218,30 @@ def test_drivers_table() -> None:
     rows = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()[1:]}
     assert rows["null"] == "yes"
     assert "af-packet" in rows
+
+
+def test_ctrl_c_stops_flushes_summarizes_and_exits_130() -> None:
+    import os
+    import signal
+    import threading
+
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        result = invoke("198.18.0.0/16", "-p", "80", "--dry-run", "--rate", "1000",
+                        "--json-summary")
+    finally:
+        timer.join()
+    assert result.exit_code == 130, result.output
+    assert result.stdout == "#masscan\n# end\n"  # output completed, trailer written
+    summary = json.loads(result.stderr.strip().splitlines()[-1])
+    assert summary["interrupted"] is True
+    assert 0 < summary["sent"] < summary["probes"] == 65536
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
+def test_lab_subcommands_route() -> None:
+    result = invoke("lab", "--help")
+    assert result.exit_code == 0
+    for command in ("up", "down", "status"):
+        assert command in result.stdout
