@@ -32,10 +32,10 @@ def _fmt_rate(value: float | None) -> str:
     if value is None:
         return "-"
     if value >= 1e6:
-        return f"{value / 1e6:.3f} M"
+        return f"{value / 1e6:.3f} Mpps"
     if value >= 1e3:
-        return f"{value / 1e3:.1f} k"
-    return f"{value:.0f}"
+        return f"{value / 1e3:.1f} kpps"
+    return f"{value:.0f} pps"
 
 
 def _fmt_ratio(value: float | None) -> str:
@@ -78,7 +78,7 @@ def tx_table(runs: Sequence[Run]) -> list[str]:
             else f"NO ({checks.count(True)}/{len(checks)})")
         cpu_text = "-" if not cpu.get(key) else f"{summarize(cpu[key]).median:.0f}"
         lines.append(
-            f"| {name} | {threads} | {frame.get(key, '-')} | {_fmt_rate(spread.median)}pps "
+            f"| {name} | {threads} | {frame.get(key, '-')} | {_fmt_rate(spread.median)} "
             f"| {_fmt_spread(spread)} | {gbps:.3f} "
             f"| {_fmt_ratio(ratio(spread.median, tp.median if tp else None))} "
             f"| {_fmt_ratio(ratio(spread.median, xdp.median if xdp else None))} "
@@ -102,7 +102,7 @@ def fidelity_table(runs: Sequence[Run]) -> list[str]:
         if run.get("sink_pps") is not None and not run.get("error") and run.get("requested_pps"):
             grouped[(str(run["contender"]), float(run["requested_pps"]))].append(
                 float(run["sink_pps"]))
-    lines = ["| contender | requested pps | achieved at sink (median) | spread (min - max) "
+    lines = ["| contender | requested | achieved at sink (median) | spread (min - max) "
              "| error of median |", "|---|---:|---:|---:|---:|"]
     for (name, requested), values in sorted(grouped.items()):
         spread = summarize(values)
@@ -117,14 +117,16 @@ def generation_table(runs: Sequence[Run]) -> list[str]:
     for run in runs:
         if run.get("cpu_ns") and run.get("self_sent"):
             cpu[int(run["threads"])].append(int(run["cpu_ns"]) / int(run["self_sent"]))
-    lines = ["| TX threads | frames/s (median) | spread (min - max) | frames/s per thread "
-             "| CPU ns/frame | scaling vs 1 thread |", "|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| TX threads | frames/s (median, wall clock) | spread (min - max) | per thread "
+             "| CPU ns/frame | per core (1e9 / CPU ns) | scaling vs 1 thread |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]
     one = rates.get(("null", 1))
     for (_, threads), spread in sorted(rates.items(), key=lambda kv: kv[0][1]):
         lines.append(
             f"| {threads} | {_fmt_rate(spread.median)} | {_fmt_spread(spread)} "
             f"| {_fmt_rate(spread.median / threads)} "
             f"| {summarize(cpu[threads]).median:.1f} "
+            f"| {1e9 / summarize(cpu[threads]).median / 1e6:.1f} M/s "
             f"| {_fmt_ratio(ratio(spread.median, one.median if one else None))} |")
     return lines
 
@@ -138,7 +140,7 @@ def memory_table(rows: Sequence[Run]) -> list[str]:
 
 
 def accuracy_table(rows: Sequence[Run]) -> list[str]:
-    lines = ["| scanner | requested pps | probes | open (truth) | found | recall "
+    lines = ["| scanner | requested rate | probes | open (truth) | found | recall "
              "| false positives | duplicates | wall s |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
@@ -206,7 +208,7 @@ def target_checks(results: Mapping[str, Any]) -> list[str]:
         if str(row.get("scanner", "")).startswith("pyscan") and not row.get("error"):
             ok = row["recall"] >= 0.999 and not row["false_positives"] and not row["duplicates"]
             lines.append(f"| {row['scanner']} recall >= 99.9 %, no FP, no duplicates at "
-                         f"{_fmt_rate(row['rate'])}pps | recall {row['recall']:.3%}, "
+                         f"{_fmt_rate(row['rate'])} | recall {row['recall']:.3%}, "
                          f"FP {row['false_positives']}, dup {row['duplicates']} "
                          f"| {'met' if ok else 'NOT met'} |")
     return lines

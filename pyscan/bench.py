@@ -368,7 +368,7 @@ def _run_on(options: BenchOptions, driver: object, interface: str | None, netns:
             cookie_key=cookie_key, seed=secrets.randbits(64), source_ip=source_ip,
             source_mac=source_mac, gateway_mac=gateway_mac, ranges=[BENCH_TARGETS],
             ports=BENCH_PORTS, source_ports=BENCH_SOURCE_PORTS,
-            rate_pps=options.rate or 0.0, tx_threads=options.tx_threads)
+            rate=options.rate or 0.0, tx_threads=options.tx_threads)
         with engine:
             cpu_ns = [0] * options.tx_threads
             errors: list[str] = []

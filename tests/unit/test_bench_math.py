@@ -116,3 +116,127 @@ def test_report_round_trips_through_json() -> None:
     again = BenchReport.from_mapping(json.loads(report.to_json()))
     assert again == report
     assert math.isclose(again.wire_bps, 6720.0)
+
+
+# --- the bench suite's parsing and arithmetic (bench/) ----------------------------------------
+
+from ipaddress import IPv4Address  # noqa: E402
+
+from bench.accuracy import (  # noqa: E402
+    parse_masscan_list,
+    parse_ndjson_open,
+    parse_zmap_addresses,
+    score,
+)
+from bench.contenders import (  # noqa: E402
+    check_lab_targets,
+    masscan_echo_ranges,
+    parse_bare_output,
+)
+from bench.report import group_rates, target_checks, tx_table  # noqa: E402
+from bench.sinklab import SinkSamples, SinkSnapshot  # noqa: E402
+from pyscan.bench import BenchError  # noqa: E402
+
+
+def test_steady_rate_excludes_start_up_and_tail() -> None:
+    # idle 0-1 s, 1000 frames/s from 1 s to 5 s (one odd sample at the edges), idle after
+    samples = SinkSamples(
+        times=[0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 5.5, 6.0],
+        totals=[0, 0, 0, 400, 1000, 2000, 3000, 4000, 4000, 4000],
+    )
+    # inside: totals strictly between 0 and 4000 -> samples at 1.5 .. 4.0 s
+    assert samples.steady_rate() == pytest.approx((3000 - 400) / (4.0 - 1.5))
+
+
+def test_steady_rate_needs_two_samples_while_sending() -> None:
+    assert SinkSamples(times=[0, 1, 2, 3], totals=[0, 0, 10, 10]).steady_rate() is None
+    assert SinkSamples(times=[0, 1], totals=[0, 5]).steady_rate() is None
+
+
+def test_sink_snapshot_difference_and_mean_frame_length() -> None:
+    before = SinkSnapshot({0: 100, 1: 7}, {0: 4600, 1: 322})
+    after = SinkSnapshot({0: 1100, 1: 7}, {0: 4600 + 46_000, 1: 322})
+    delta = after.since(before)
+    assert delta.frames == {0: 1000, 1: 0}
+    assert delta.total_frames == 1000
+    assert delta.mean_frame_len == 60  # veth counts 46 bytes past the 14-byte Ethernet header
+    assert SinkSnapshot({}, {}).mean_frame_len is None
+
+
+def test_parse_bare_output_takes_the_json_line() -> None:
+    text = 'warning: something\n{"loop": "bare_tpacket", "sent": 5, "wall_ns": 10, "cpu_ns": 3}\n'
+    assert parse_bare_output(text)["sent"] == 5
+    with pytest.raises(BenchError, match="no report"):
+        parse_bare_output("segfault\n")
+    with pytest.raises(BenchError, match="lacks"):
+        parse_bare_output('{"loop": "x"}')
+
+
+MASSCAN_ECHO = """\
+rate =  100000.00
+adapter = pb1s
+router-mac = 02:00:00:00:00:02
+# TARGET SELECTION (IP, PORTS, EXCLUDES)
+ports = 22,80
+range = 198.19.0.0/16
+range = 198.18.0.4-198.18.0.7
+"""
+
+
+def test_masscan_echo_ranges_and_the_lab_range_check() -> None:
+    ranges = masscan_echo_ranges(MASSCAN_ECHO)
+    assert ranges == ["198.19.0.0/16", "198.18.0.4-198.18.0.7"]
+    check_lab_targets(ranges)
+    with pytest.raises(BenchError, match=r"refusing to scan 10\.0\.0\.0/8"):
+        check_lab_targets(["198.19.0.0/16", "10.0.0.0/8"])
+    with pytest.raises(BenchError, match="outside the lab range"):
+        check_lab_targets(["198.19.255.0-198.20.0.5"])
+    with pytest.raises(BenchError):
+        check_lab_targets(["198.16.0.0/12"])  # contains the lab range but is larger
+
+
+def test_accuracy_score_counts_recall_false_positives_and_duplicates() -> None:
+    a, b, c, d = (IPv4Address(f"198.19.0.{i}") for i in range(1, 5))
+    truth = {(a, 80), (b, 80), (c, 443), (d, 22)}
+    found = [(a, 80), (a, 80), (a, 80), (b, 80), (c, 80)]
+    assert score(found, truth) == {
+        "truth": 4, "found": 3, "recall": 0.5, "false_positives": 1, "duplicates": 2,
+    }
+    assert score([], set())["recall"] == 1.0
+
+
+def test_scanner_output_parsers() -> None:
+    masscan = "#masscan\nopen tcp 8080 198.19.3.4 1764300000\nclosed tcp 22 198.19.3.5 1\n# end\n"
+    assert parse_masscan_list(masscan) == [(IPv4Address("198.19.3.4"), 8080)]
+    assert parse_zmap_addresses("saddr\n198.19.0.9\n\n198.19.0.9\n", 443) == [
+        (IPv4Address("198.19.0.9"), 443), (IPv4Address("198.19.0.9"), 443)]
+    ndjson = ('{"ip":"198.19.1.1","port":22,"status":"open"}\n'
+              '{"ip":"198.19.1.2","port":22,"status":"closed"}\n')
+    assert parse_ndjson_open(ndjson) == [(IPv4Address("198.19.1.1"), 22)]
+
+
+def _run(name: str, threads: int, pps: float | None, **extra: object) -> dict[str, object]:
+    return {"contender": name, "threads": threads, "sink_pps": pps, "frame_len": 60, **extra}
+
+
+def test_group_rates_medians_per_contender_and_skips_failures() -> None:
+    runs = [_run("bare_afxdp", 1, 900e3), _run("bare_afxdp", 1, 1000e3),
+            _run("bare_afxdp", 1, 1100e3), _run("af-xdp", 1, 870e3),
+            _run("af-xdp", 1, None), _run("af-xdp", 1, 5.0, error="crashed")]
+    rates = group_rates(runs)
+    assert rates[("bare_afxdp", 1)].median == 1000e3
+    assert rates[("af-xdp", 1)].runs == 1
+    table = "\n".join(tx_table(runs))
+    assert "| af-xdp | 1 | 60 | 870.0 kpps | 870.0 kpps - 870.0 kpps (0%) | 0.585 |" in table
+    assert "0.87x" in table  # af-xdp / bare AF_XDP
+
+
+def test_target_checks_state_met_and_not_met() -> None:
+    results = {"tx": [_run("bare_tpacket", 1, 1000.0), _run("af-packet", 1, 950.0),
+                      _run("bare_afxdp", 1, 1000.0), _run("af-xdp", 1, 800.0),
+                      _run("masscan", 1, 400.0)]}
+    lines = "\n".join(target_checks(results))
+    assert "| af-packet >= 90 % of bare_tpacket, 1 thread(s) | 95.0% | met |" in lines
+    assert "| af-xdp >= 90 % of bare_afxdp, 1 thread(s) | 80.0% | NOT met |" in lines
+    assert "| af-xdp >= 2x masscan (1 thread each) | 2.00x | met |" in lines
+    assert "| af-xdp >= 2x zmap (1 thread each) | not measured | - |" in lines
