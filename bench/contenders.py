@@ -191,14 +191,22 @@ def run_masscan_tx(lab: SinkLab, workdir: Path, seconds: float,
     return run
 
 
+ZMAP_PROBES = 100
+ZMAP_RATED_PROBES = 20
+
+
 def run_zmap_tx(lab: SinkLab, workdir: Path, seconds: float, threads: int = 1,
                 rate: float | None = None) -> TxRun:
-    """zmap 2.1.1 scans one port; 100 probes per target give it enough to send for
-    ``seconds`` on a /16 (-t caps the run)."""
+    """zmap 2.1.1 scans one port of at most a /16 here, so it sends several probes per target
+    (-P) to last ``seconds`` (-t caps the run). Its -r limits *targets* per second and sends
+    a target's probes back to back, so a packet rate R is asked for as -r R/P with -P P."""
     if not shutil.which("zmap"):
         raise BenchError("zmap is not installed (make bench installs the Debian package)")
-    argv = zmap_argv(lab.scan_if, lab.gateway_mac, workdir, 80, rate, workdir / "zmap-tx.csv",
-                     probes=100, threads=threads, max_runtime=seconds)
+    probes = ZMAP_RATED_PROBES if rate else ZMAP_PROBES
+    target_rate = rate / probes if rate else None
+    argv = zmap_argv(lab.scan_if, lab.gateway_mac, workdir, 80, target_rate,
+                     workdir / "zmap-tx.csv", probes=probes, threads=threads,
+                     max_runtime=seconds)
     run, _, stderr = _sampled(lab, "zmap", lab.exec_argv(*argv), threads, rate, 0, seconds + 30)
     if not run.sink_frames:
         run.error = (stderr.strip().splitlines() or ["zmap sent nothing"])[-1][:300]

@@ -199,7 +199,8 @@ METHOD = {
                "targets 198.19.0.0/16 (checked; masscan via --echo), zmap with an empty -C "
                "config and -b blocklist; masscan: --router-mac/--adapter/--adapter-ip, "
                "--rate 100M for max, stopped with SIGTERM; zmap: -r 0 for max, -P 100 probes "
-               "per target so a /16 lasts, -t caps the run.",
+               "per target so a /16 lasts, -t caps the run; zmap's -r counts targets, so a "
+               "packet rate R is requested as -r R/20 -P 20.",
 }
 
 

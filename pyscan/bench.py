@@ -32,16 +32,19 @@ __all__ = [
     "ETHERNET_MIN_FRAME",
     "ETHERNET_OVERHEAD",
     "BenchError",
+    "BenchInputError",
     "BenchOptions",
     "BenchReport",
     "QueueFigures",
     "Spread",
     "bench_command",
+    "default_lab_name",
     "environment",
     "line_rate_fraction",
     "line_rate_pps",
     "link_speed_mbps",
     "ns_per_packet",
+    "options_from_text",
     "parse_ethtool_queue_counters",
     "ratio",
     "render",
@@ -59,6 +62,10 @@ MAX_FRAME = 1514  # without FCS, standard MTU
 
 class BenchError(RuntimeError):
     """A benchmark cannot run; the message is one line saying what and why."""
+
+
+class BenchInputError(BenchError):
+    """The benchmark was asked for something invalid (exit code 2: nothing was created)."""
 
 
 # --- arithmetic --------------------------------------------------------------------------------
@@ -256,29 +263,30 @@ class BenchOptions:
     source_ip: str | None = None
     gateway_mac: str | None = None
     driver_options: Mapping[str, str] = field(default_factory=dict)
+    lab_name: str | None = None        # default: pbench<pid>
 
     def check(self) -> None:
         from pyscan.native import SYN_FRAME_LEN
 
         probe_size = wire_bytes(SYN_FRAME_LEN) - ETHERNET_OVERHEAD
         if not 0 < self.duration <= MAX_DURATION:
-            raise BenchError(f"--duration {self.duration:g} is invalid: accepted seconds "
+            raise BenchInputError(f"--duration {self.duration:g} is invalid: accepted seconds "
                              f"> 0 and <= {MAX_DURATION:g}")
         if not 1 <= self.tx_threads <= MAX_TX_THREADS:
-            raise BenchError(f"--tx-threads {self.tx_threads} is invalid: accepted "
+            raise BenchInputError(f"--tx-threads {self.tx_threads} is invalid: accepted "
                              f"1..{MAX_TX_THREADS}")
         if self.size != probe_size:
-            raise BenchError(
+            raise BenchInputError(
                 f"--size {self.size} is not supported: pyscan sends its SYN probe, "
                 f"{SYN_FRAME_LEN} bytes + FCS, {probe_size} on the wire; accepted: "
                 f"{probe_size} (bench/ measures other sizes with the bare loops)")
         if self.rate is not None and not 0 < self.rate < 1e10:
-            raise BenchError(f"--rate {self.rate:g} is invalid: accepted packets per second "
+            raise BenchInputError(f"--rate {self.rate:g} is invalid: accepted packets per second "
                              "> 0, or no --rate for as fast as possible")
         if self.driver != "null" and not self.lab and not self.interface:
-            raise BenchError(f"driver {self.driver} needs --interface IFACE (or --lab)")
+            raise BenchInputError(f"driver {self.driver} needs --interface IFACE (or --lab)")
         if self.lab and self.interface:
-            raise BenchError("--lab builds its own interface: give --lab or --interface, "
+            raise BenchInputError("--lab builds its own interface: give --lab or --interface, "
                              "not both")
 
 
@@ -291,7 +299,7 @@ def run_bench(options: BenchOptions) -> BenchReport:
 
     driver = DRIVERS.get(options.driver)
     if driver is None:
-        raise BenchError(f"unknown driver {options.driver!r}: accepted "
+        raise BenchInputError(f"unknown driver {options.driver!r}: accepted "
                          f"{', '.join(sorted(DRIVERS))}")
     ok, reason = driver.available()
     if not ok:
@@ -301,9 +309,15 @@ def run_bench(options: BenchOptions) -> BenchReport:
 
     from pyscan.lab import Lab
 
-    lab = Lab(name=f"pbench{os.getpid() % 100000}", sink=True, queues=options.tx_threads)
+    lab = Lab(name=options.lab_name or default_lab_name(), sink=True,
+              queues=options.tx_threads)
     with lab:
         return _run_on(options, driver, lab.scan_interface, netns=lab.scan_netns, lab=lab)
+
+
+def default_lab_name() -> str:
+    """The lab ``pyscan bench --lab`` builds: unique to this process (13 characters max)."""
+    return f"pbench{os.getpid() % 10_000_000}"
 
 
 def sink_queue_counts(netns: str, interface: str) -> dict[int, int] | None:
@@ -494,6 +508,36 @@ def render(report: BenchReport, console: object | None = None) -> None:
     env = report.environment
     out.print(f"kernel {env.get('kernel')}, {env.get('cpus')} x {env.get('cpu')}, "  # type: ignore[attr-defined]
               f"run {env.get('run_id')}")
+
+
+def options_from_text(driver: str, interface: str | None, duration: str, tx_threads: str,
+                      size: str, rate: str | None, lab: bool, source_ip: str | None,
+                      gateway_mac: str | None, driver_options: list[str]) -> BenchOptions:
+    """BenchOptions from command-line text; BenchInputError naming the bad value."""
+    from pyscan.config import ConfigError, parse_driver_options, parse_rate
+
+    def number(text: str, flag: str, kind: type, accepted: str) -> float:
+        try:
+            return kind(text)  # type: ignore[no-any-return]
+        except ValueError:
+            raise BenchInputError(f"{flag} {text!r} is not a number (accepted: {accepted})") \
+                from None
+
+    try:
+        requested = None if rate is None else parse_rate(rate)
+        extra = dict(parse_driver_options(driver_options))
+    except ConfigError as error:
+        raise BenchInputError(str(error)) from None
+    options = BenchOptions(
+        driver=driver, interface=interface,
+        duration=number(duration, "--duration", float, "seconds, like 10 or 2.5"),
+        tx_threads=int(number(tx_threads, "--tx-threads", int, f"1..{MAX_TX_THREADS}")),
+        size=int(number(size, "--size", int, "frame bytes on the wire incl. FCS, like 64")),
+        rate=None if requested is None or requested == float("inf") else requested,
+        lab=lab, source_ip=source_ip, gateway_mac=gateway_mac, driver_options=extra,
+    )
+    options.check()
+    return options
 
 
 def bench_command(options: BenchOptions, as_json: bool = False) -> BenchReport:
