@@ -11,8 +11,9 @@ duplicates are counted from each scanner's own output file.
 
 Each scanner is given 2 s after its last probe to collect replies (masscan --wait, zmap
 --cooldown-time, pyscan --wait). masscan 1.3.2 does not exit by itself in the lab (it counts
-its wait down past zero, a known upstream bug), so it is stopped with 3 x SIGINT 3 s after
-its last probe was due, as its author advises; that keeps every result it found.
+its wait down past zero, a known upstream bug), so it is stopped with SIGINTs (one every 1.5 s, up
+to 8) from 3 s after its last probe was due, as its author advises; that keeps every result
+it found.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.contenders import check_lab_targets, masscan_argv, start_masscan
+from pyscan.bench import BenchError
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBNET = "198.19.0.0/16"
@@ -40,6 +42,7 @@ RATES = (25_000.0, 100_000.0, 250_000.0)
 WAIT = 2
 PROBES = 65536 * len(PORTS)
 MASSCAN_GRACE = 3.0
+MASSCAN_INTERRUPTS = 8
 Pair = tuple[IPv4Address, int]
 
 
@@ -110,15 +113,18 @@ def _masscan(lab: Any, gateway_mac: str, scan_mac: str, rate: float,
         # masscan 1.3.2 counts its --wait down past zero and never exits here (upstream
         # issues #144, #558, #813); its author's advice is Ctrl-C several times in quick
         # succession, which stops it without losing results.
-        for _ in range(3):
+        for _ in range(MASSCAN_INTERRUPTS):
             process.send_signal(signal.SIGINT)
-            time.sleep(0.1)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
+            try:
+                process.wait(1.5)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        else:
             process.kill()
             process.wait()
-            return [], "masscan did not exit after 3 x SIGINT (killed; its output is lost)"
+            return [], (f"masscan did not exit after {MASSCAN_INTERRUPTS} x SIGINT (killed; "
+                        "its output is lost)")
     process.communicate()
     if not output.exists():
         return [], f"masscan wrote no output (exit {process.returncode})"
@@ -179,7 +185,10 @@ def accuracy_section(workdir: Path, drivers: dict[str, str],
             for rate in RATES:
                 for name, action in scanners:
                     started = time.monotonic()
-                    found, error = action(lab, rate)
+                    try:
+                        found, error = action(lab, rate)
+                    except (BenchError, OSError, subprocess.SubprocessError) as failure:
+                        found, error = [], str(failure)
                     row: dict[str, Any] = {"scanner": name, "rate": rate,
                                            "probes": PROBES,
                                            "wall_s": time.monotonic() - started}

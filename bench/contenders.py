@@ -219,7 +219,8 @@ def run_zmap_tx(lab: SinkLab, workdir: Path, seconds: float, threads: int = 1,
 def _sampled(lab: SinkLab, name: str, argv: list[str], threads: int, rate: float | None,
              frame_len: int, timeout: float) -> tuple[TxRun, str, str]:
     before = lab.snapshot()
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               cwd=HERE.parent)
     run = _finish_sampled(lab, name, process, before, threads, rate, frame_len, timeout)
     return run, str(run.extra.pop("stdout")), str(run.extra.pop("stderr"))
 

@@ -250,8 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(results)
     (RESULTS / "RESULTS.md").write_text(table)
     plots = plot_all(results, RESULTS)
-    update_readme(table.split("\n## TX rate", 1)[0].replace("# pyscan benchmark results",
-                                                            "### Latest benchmark run")
+    summary = table.split("\n## TX rate", 1)[0].replace("\n## ", "\n#### ")
+    update_readme(summary.replace("# pyscan benchmark results", "### Latest benchmark run")
                   + "\nFull tables and plots: [bench/results/RESULTS.md]"
                   "(bench/results/RESULTS.md).")
     log(f"done in {results['wall_s']:.0f} s: bench/results/RESULTS.md, "
