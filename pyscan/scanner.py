@@ -255,9 +255,12 @@ class ScanRun:
         scan_id = f"{os.getpid()}_{secrets.token_hex(3)}"
 
         if config.isolation and not config.is_dry_run:
-            from pyscan.firewall import isolation
+            from pyscan.firewall import FirewallError, isolation
 
-            resources.enter_context(isolation(scan_id, path.interface, config.source_ports))
+            try:
+                resources.enter_context(isolation(scan_id, path.interface, config.source_ports))
+            except FirewallError as error:
+                raise ScanError(f"{error} (--no-isolation scans without the firewall)") from None
 
         request = DriverRequest(
             interface=path.interface,
@@ -276,7 +279,16 @@ class ScanRun:
                 f"driver {driver_name!r} could not open {path.interface!r}: {error}"
             ) from None
 
-        engine = Engine(
+        try:
+            engine = self._make_engine(Engine, path, cookie_key)
+        except (ValueError, OSError) as error:
+            raise ScanError(f"the scan engine rejected its configuration: {error}") from None
+        resources.callback(engine.close)
+        yield from self._drive(engine, session, driver_name)
+
+    def _make_engine(self, engine_class: Any, path: _Path, cookie_key: bytes) -> Any:
+        config = self.config
+        return engine_class(
             cookie_key=cookie_key,
             seed=config.seed,
             rate=0.0 if config.rate == float("inf") else config.rate,
@@ -290,8 +302,6 @@ class ScanRun:
             shard=(config.shard[0] - 1, config.shard[1]),
             tx_threads=config.tx_threads,
         )
-        resources.callback(engine.close)
-        yield from self._drive(engine, session, driver_name)
 
     def _drive(self, engine: Any, session: Any, driver_name: str) -> Iterator[Result]:
         config = self.config
