@@ -372,16 +372,16 @@ def resolve_path(target: IPv4Address | None = None, interface: str | None = None
     ``arp_timeout`` seconds. ``netns`` resolves inside that namespace.
     """
     with _rtnl(netns) as ipr:
-        oif: int | None = _index(ipr, interface, netns) if interface else None
+        oif: int | None = None
+        if interface:
+            oif = _index(ipr, interface, netns)
+            _check_usable(ipr.link("get", index=oif)[0])   # a down link has no routes at all
         route = _route(ipr, target, oif, interface)
         ifindex = oif or int(route.get("RTA_OIF"))
         link = ipr.link("get", index=ifindex)[0]
         ifname = str(link.get("IFLA_IFNAME"))
         flags = int(link["flags"])
-        if not flags & _IFF_UP:
-            raise NetlinkError(f"interface {ifname} is down")
-        if not flags & _IFF_RUNNING:
-            raise NetlinkError(f"interface {ifname} is up but has no carrier")
+        _check_usable(link)
         gateway = route.get("RTA_GATEWAY")
         gateway_ip = IPv4Address(gateway) if gateway else None
 
@@ -420,6 +420,14 @@ def resolve_path(target: IPv4Address | None = None, interface: str | None = None
             gateway_ip=gateway_ip,
             gateway_mac=next_hop_mac,
         )
+
+
+def _check_usable(link: Any) -> None:
+    ifname, flags = link.get("IFLA_IFNAME"), int(link["flags"])
+    if not flags & _IFF_UP:
+        raise NetlinkError(f"interface {ifname} is down")
+    if not flags & _IFF_RUNNING:
+        raise NetlinkError(f"interface {ifname} is up but has no carrier")
 
 
 def _route(ipr: IPRoute, target: IPv4Address | None, oif: int | None,
