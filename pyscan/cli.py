@@ -306,7 +306,7 @@ def scan_command(
         typer.echo(
             f"pyscan: scanning {config.targets.describe()} x {len(config.ports)} "
             f"port{'s' if len(config.ports) != 1 else ''} "
-            f"({config.probe_count} probes) at {rate} pps, seed {config.seed}"
+            f"({config.probe_count} probes) at {_rate_text(config.rate)}, seed {config.seed}"
             + (" (dry run: nothing is sent)" if config.is_dry_run else ""),
             err=True,
         )
@@ -343,6 +343,12 @@ def scan_command(
             typer.echo(render_summary(summary), err=True)
     if run.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _rate_text(rate: float) -> str:
+    from pyscan.status import format_rate
+
+    return "no rate limit" if rate == float("inf") else format_rate(rate)
 
 
 def _now() -> float:
