@@ -93,7 +93,9 @@ def _setns(fd: int, what: str) -> None:
         raise NetlinkError(f"cannot enter network namespace {what}: {os.strerror(code)}")
 
 
-def _open_netns(name: str) -> int:
+def _open_netns(name: str | int) -> int:
+    if isinstance(name, int):
+        return os.dup(name)   # an fd of /proc/<pid>/ns/net or /run/netns/<name>
     try:
         return os.open(os.path.join(NETNS_DIR, name), os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -104,10 +106,11 @@ def _open_netns(name: str) -> int:
 
 
 @contextlib.contextmanager
-def in_netns(name: str | None) -> Iterator[None]:
+def in_netns(name: str | int | None) -> Iterator[None]:
     """Run the block with the calling thread (only) in namespace ``name``; None = stay.
 
-    Sockets, netlink handles and child processes created in the block belong to ``name``.
+    ``name`` is a named namespace or an open namespace fd. Sockets, netlink handles and
+    child processes created in the block belong to that namespace.
     """
     if name is None:
         yield

@@ -128,3 +128,16 @@ def test_namespace_gone_before_the_block_ends_is_not_an_error(
     with firewall.isolation(scan_id(ns), "lo", PORTS, netns=ns):
         netlink.remove_netns(ns)
     assert not netlink.netns_exists(ns)
+
+
+def test_table_goes_from_the_namespace_it_was_made_in_even_if_the_thread_moved(
+        scratch_netns: Callable[[str], str]) -> None:
+    from pyscan import netlink
+
+    ns = scratch_netns("")
+    guard = firewall.isolation(scan_id(ns), "lo", PORTS)   # no netns: the thread's own
+    with netlink.in_netns(ns):
+        guard.__enter__()
+    assert tables(ns) == [f"pyscan_{scan_id(ns)}"]
+    guard.__exit__(None, None, None)   # back in the host namespace by now
+    assert tables(ns) == []
