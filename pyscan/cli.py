@@ -306,7 +306,7 @@ def scan_command(
         typer.echo(
             f"pyscan: scanning {config.targets.describe()} x {len(config.ports)} "
             f"port{'s' if len(config.ports) != 1 else ''} "
-            f"({config.probe_count} probes) at {_rate_text(config.rate)}, seed {config.seed}"
+            f"({config.probe_count} probes) {_rate_text(config.rate)}, seed {config.seed}"
             + (" (dry run: nothing is sent)" if config.is_dry_run else ""),
             err=True,
         )
@@ -348,7 +348,7 @@ def scan_command(
 def _rate_text(rate: float) -> str:
     from pyscan.status import format_rate
 
-    return "no rate limit" if rate == float("inf") else format_rate(rate)
+    return "with no rate limit" if rate == float("inf") else f"at {format_rate(rate)}"
 
 
 def _now() -> float:

@@ -341,7 +341,7 @@ class ScanRun:
                 if self._stop_sending.is_set() and not stopped_tx:
                     engine.stop_tx()
                     stopped_tx = True
-                yield from self._deliver(engine.drain(DRAIN_BATCH), counters)
+                yield from self._drain(engine)
                 self._report(engine, session, "sending", started, counters, 0.0)
                 if failures:
                     break
@@ -358,7 +358,7 @@ class ScanRun:
             if rx_thread is not None:
                 deadline = send_ended + config.wait
                 while not self._skip_wait.is_set() and time.monotonic() < deadline:
-                    yield from self._deliver(engine.drain(DRAIN_BATCH), counters)
+                    yield from self._drain(engine)
                     self._report(engine, session, "waiting", started, counters,
                                  deadline - time.monotonic())
                     if failures:
@@ -372,11 +372,7 @@ class ScanRun:
                     thread.join()
 
         # Phase 3: whatever the RX thread queued before it stopped.
-        while True:
-            batch = engine.drain(DRAIN_BATCH)
-            if not batch:
-                break
-            yield from self._deliver(batch, counters)
+        yield from self._drain(engine)
         ended = time.monotonic()
         self.summary = _summarize(
             config, engine.stats(), session, driver_name,
@@ -385,17 +381,18 @@ class ScanRun:
         )
         self._report(engine, session, "done", started, counters, 0.0)
 
-    def _deliver(self, batch: list[Any], counters: _Counters) -> Iterator[Result]:
+    def _drain(self, engine: Any) -> Iterator[Result]:
+        """Everything queued now, in batches: one batch per tick would cap the result rate
+        at DRAIN_BATCH / DRAIN_INTERVAL and make the RX thread wait on a full ring."""
         show_closed = self.config.show_closed
-        for raw in batch:
-            result = _to_result(raw)
-            if result.status == "open":
-                counters.open += 1
-            else:
-                counters.closed += 1
-                if not show_closed:
-                    continue
-            yield result
+        while True:
+            batch = engine.drain(DRAIN_BATCH)
+            for raw in batch:
+                # Closed results are the bulk of a scan; skip them before building anything.
+                if show_closed or _is_open(raw.status):
+                    yield _to_result(raw)
+            if len(batch) < DRAIN_BATCH:
+                return
 
     def _report(self, engine: Any, session: Any, phase: str, started: float,
                 counters: _Counters, wait_left: float) -> None:
@@ -416,8 +413,8 @@ class ScanRun:
             sent=sent,
             total=int(stats.get("total_targets", 0)),
             rate=rate,
-            found=int(stats.get("rx_open", counters.open)),
-            closed=int(stats.get("rx_closed", counters.closed)),
+            found=int(stats.get("rx_open", 0)),
+            closed=int(stats.get("rx_closed", 0)),
             drops=int(driver_stats.get("rx_drops", 0)),
             wait_left=max(wait_left, 0.0),
         ))
@@ -425,8 +422,6 @@ class ScanRun:
 
 @dataclass
 class _Counters:
-    open: int = 0
-    closed: int = 0
     last_status: float = 0.0
     last_sent: int = 0
 
@@ -468,6 +463,10 @@ def _resolve_path(config: ScanConfig) -> _Path:
         source_mac=info.source_mac,
         gateway_mac=info.gateway_mac,
     )
+
+
+def _is_open(status: object) -> bool:
+    return status == "open" or status == 1
 
 
 def _to_result(raw: Any) -> Result:
