@@ -123,6 +123,11 @@ class _PyscanGroup(TyperGroup):
                 raise
             format_message = getattr(error, "format_message", None)
             message = (format_message() if format_message else str(error)).rstrip(".")
+            if type(error).__name__ == "NoArgsIsHelpError":
+                # No arguments at all: the message is the help text (rich prints it itself).
+                if message:
+                    typer.echo(message, err=True)
+                sys.exit(EXIT_BAD_INPUT)
             if "accepted:" not in message:
                 message += " (accepted: see pyscan --help)"
             typer.echo(f"pyscan: error: {message}", err=True)
@@ -306,7 +311,8 @@ def scan_command(
         typer.echo(
             f"pyscan: scanning {config.targets.describe()} x {len(config.ports)} "
             f"port{'s' if len(config.ports) != 1 else ''} "
-            f"({config.probe_count} probes) {_rate_text(config.rate)}, seed {config.seed}"
+            f"({config.probe_count} probe{'s' if config.probe_count != 1 else ''}) "
+            f"{_rate_text(config.rate)}, seed {config.seed}"
             + (" (dry run: nothing is sent)" if config.is_dry_run else ""),
             err=True,
         )
