@@ -359,6 +359,7 @@ class ScanRun:
                 yield from self._drain(engine)
                 self._report(engine, session, "sending", started, counters, 0.0)
                 if failures:
+                    engine.stop_tx()  # the other TX threads would otherwise run to the end
                     break
                 time.sleep(DRAIN_INTERVAL)
             for thread in tx_threads:

@@ -322,3 +322,22 @@ def test_driver_choice_and_thread_count(monkeypatch) -> None:
     assert tx_thread_count(dry_config(), tx_queues=8) == 1  # dry run: one
     assert tx_thread_count(automatic, tx_queues=64) == min(64, os.cpu_count() or 1)
     assert tx_thread_count(automatic, tx_queues=1) == 1
+
+
+def test_a_failing_tx_thread_stops_the_others_and_raises(monkeypatch) -> None:
+    from pyscan import ScanError
+    from pyscan.native import Engine
+
+    real_run_tx = Engine.run_tx
+
+    def run_tx(self: Engine, thread_index: int, ring: object) -> None:
+        if thread_index == 1:
+            raise OSError(5, "TX thread 1 failed: injected")
+        real_run_tx(self, thread_index, ring)
+
+    monkeypatch.setattr(Engine, "run_tx", run_tx)
+    # Thread 0 alone would need minutes at this rate; it must be stopped, not waited for.
+    config = dry_config(targets=["198.18.0.0/16"], rate="100", tx_threads=2)
+    with pytest.raises(ScanError, match="injected"), scan(config) as run:
+        list(run)
+    assert scan_threads() == []
