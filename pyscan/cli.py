@@ -313,8 +313,8 @@ def scan_command(
         from pyscan.privileges import require_scan_privileges
 
         try:
-            require_scan_privileges(config.driver or "af-packet", isolation=config.isolation,
-                                    netns=config.netns)
+            require_scan_privileges(scanner.choose_driver(config)[0],
+                                    isolation=config.isolation, netns=config.netns)
         except PrivilegeError as error:
             _fail(str(error), EXIT_NO_PERMISSION)
 
@@ -332,13 +332,14 @@ def scan_command(
             typer.echo(f"pyscan: driver {driver_name} ({why})", err=True)
     status_line = StatusLine(force=bool(status)) if not quiet and status is not False else None
     run = scanner.scan(config, on_status=status_line)
+    started = _now()
     writer = None
     try:
         with run, _interrupts(run):
             for result in run:
                 if writer is None:
                     writer = open_writer(config.output_path, config.output_format,
-                                         started=_now(), ports=config.ports)
+                                         started=started, ports=config.ports)
                 writer.write(result)
     except scanner.ScanError as error:
         _fail(str(error), EXIT_FAILED)
@@ -350,7 +351,7 @@ def scan_command(
         if status_line is not None:
             status_line.clear()
         if writer is None and run.summary is not None:
-            writer = open_writer(config.output_path, config.output_format, started=_now(),
+            writer = open_writer(config.output_path, config.output_format, started=started,
                                  ports=config.ports)
         if writer is not None:
             writer.close()
