@@ -107,6 +107,11 @@ class _PyscanGroup(TyperGroup):
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         args = rewrite_argv(args)
+        if args[:1] == ["--version"]:
+            from pyscan import __version__
+
+            typer.echo(f"pyscan {__version__}")
+            raise typer.Exit(0)
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = ["scan", *args]
         return super().parse_args(ctx, args)

@@ -271,3 +271,11 @@ def test_no_arguments_prints_help_without_an_error_line() -> None:
     assert result.exit_code == 2
     assert "pyscan: error" not in result.output
     assert "Commands" in result.output or "scan" in result.output
+
+
+def test_version() -> None:
+    import pyscan
+
+    result = invoke("--version")
+    assert result.exit_code == 0
+    assert result.stdout == f"pyscan {pyscan.__version__}\n"
