@@ -279,3 +279,26 @@ def test_version() -> None:
     result = invoke("--version")
     assert result.exit_code == 0
     assert result.stdout == f"pyscan {pyscan.__version__}\n"
+
+
+@pytest.mark.parametrize("args", [["lab", "up", "--name", "h3never"], ["lab", "down"],
+                                  ["lab", "status", "--name", "h3never"]])
+def test_lab_without_privileges_exits_77(monkeypatch, args: list[str]) -> None:
+    import pyscan.privileges
+
+    monkeypatch.setattr(pyscan.privileges, "effective_capabilities", lambda *a: 0)
+    result = invoke(*args)
+    assert result.exit_code == 77
+    assert "CAP_SYS_ADMIN" in one_error_line_any(result)
+
+
+def one_error_line_any(result) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pyscan: error: missing capability")
+    return lines[0]
+
+
+def test_lab_bad_ports_exit_2() -> None:
+    result = invoke("lab", "up", "--ports", "80,99999")
+    assert result.exit_code == 2
+    assert "99999" in one_error_line(result)
