@@ -380,24 +380,22 @@ def resolve_path(target: IPv4Address | None = None, interface: str | None = None
             oif = _index(ipr, interface, netns)
             _check_usable(ipr.link("get", index=oif)[0])   # a down link has no routes at all
         route = _route(ipr, target, oif, interface)
-        ifindex = oif or int(route.get("RTA_OIF"))
+        ifindex = oif or route.oif
         link = ipr.link("get", index=ifindex)[0]
         ifname = str(link.get("IFLA_IFNAME"))
         flags = int(link["flags"])
         _check_usable(link)
-        gateway = route.get("RTA_GATEWAY")
-        gateway_ip = IPv4Address(gateway) if gateway else None
+        gateway_ip = route.gateway
 
         if source_ip is None:
-            prefsrc = route.get("RTA_PREFSRC")
-            source_ip = IPv4Address(prefsrc) if prefsrc else _first_ipv4(ipr, ifindex)
+            source_ip = route.prefsrc or _first_ipv4(ipr, ifindex)
             if source_ip is None:
                 raise NetlinkError(f"interface {ifname} has no IPv4 address - pass --source-ip")
 
         source_mac = str(link.get("IFLA_ADDRESS") or "00:00:00:00:00:00")
         if gateway_mac is not None:
             next_hop_mac = _normalise_mac(gateway_mac, "gateway MAC")
-        elif flags & _IFF_LOOPBACK or route["type"] == _RTN_LOCAL:
+        elif flags & _IFF_LOOPBACK or route.local:
             next_hop_mac = "00:00:00:00:00:00"   # loopback frames carry no real addresses
         elif flags & _IFF_NOARP:
             raise NetlinkError(
@@ -405,11 +403,7 @@ def resolve_path(target: IPv4Address | None = None, interface: str | None = None
             )
         else:
             next_hop = gateway_ip or target
-            if next_hop is None:
-                raise NetlinkError(
-                    f"the default route on {ifname} has no gateway - give a target or "
-                    "--gateway-mac"
-                )
+            assert next_hop is not None   # no target means a default route via a gateway
             next_hop_mac = _resolve_mac(ipr, next_hop, ifindex, ifname, arp_timeout)
 
         return PathInfo(
@@ -433,18 +427,49 @@ def _check_usable(link: Any) -> None:
         raise NetlinkError(f"interface {ifname} is up but has no carrier")
 
 
+@dataclass(frozen=True)
+class _Route:
+    oif: int
+    gateway: IPv4Address | None
+    prefsrc: IPv4Address | None
+    local: bool   # the destination is an address of this host (RTN_LOCAL)
+
+
 def _route(ipr: IPRoute, target: IPv4Address | None, oif: int | None,
-           interface: str | None) -> Any:
+           interface: str | None) -> _Route:
     on = f" on {interface}" if interface else ""
-    if target is not None:
-        spec: dict[str, object] = {"dst": str(target)}
-        if oif is not None:
-            spec["oif"] = oif
-        try:
-            return ipr.route("get", **spec)[0]
-        except _PyrouteNetlinkError as error:
-            raise NetlinkError(f"no route to {target}{on} ({error.args[-1]})") from None
+    if target is None:
+        target_gateway = _default_gateway(ipr, oif, on)
+        found = _route_get(ipr, target_gateway, oif, on)
+        # The FIB answer for an on-link gateway has no gateway of its own: it is the gateway.
+        return _Route(found.oif, target_gateway, found.prefsrc, found.local)
+    return _route_get(ipr, target, oif, on)
+
+
+def _route_get(ipr: IPRoute, destination: IPv4Address, oif: int | None, on: str) -> _Route:
+    spec: dict[str, object] = {"dst": str(destination)}
+    if oif is not None:
+        spec["oif"] = oif
+    try:
+        found = ipr.route("get", **spec)[0]
+    except _PyrouteNetlinkError as error:
+        raise NetlinkError(f"no route to {destination}{on} ({error.args[-1]})") from None
+    gateway, prefsrc = found.get("RTA_GATEWAY"), found.get("RTA_PREFSRC")
+    return _Route(
+        oif=int(found.get("RTA_OIF")),
+        gateway=IPv4Address(gateway) if gateway else None,
+        prefsrc=IPv4Address(prefsrc) if prefsrc else None,
+        local=found["type"] == _RTN_LOCAL,
+    )
+
+
+def _default_gateway(ipr: IPRoute, oif: int | None, on: str) -> IPv4Address:
     for route in ipr.get_default_routes(family=socket.AF_INET):
-        if oif is None or route.get("RTA_OIF") == oif:
-            return route
-    raise NetlinkError(f"no default route{on} - give a target or a route")
+        # ECMP default routes keep their next hops in RTA_MULTIPATH: take the first usable.
+        hops = [(route.get("RTA_OIF"), route.get("RTA_GATEWAY"))]
+        for hop in route.get("RTA_MULTIPATH") or []:
+            hops.append((hop["oif"], hop.get("RTA_GATEWAY")))
+        for hop_oif, gateway in hops:
+            if gateway and (oif is None or hop_oif == oif):
+                return IPv4Address(gateway)
+    raise NetlinkError(f"no default route via a gateway{on} - give a target")
