@@ -53,6 +53,9 @@ __all__ = [
 
 NETNS_DIR = "/run/netns"
 _CLONE_NEWNET = 0x40000000
+_MS_BIND = 4096
+_MS_REC = 16384
+_MS_SHARED = 1 << 20
 _IFF_UP = 0x1
 _IFF_LOOPBACK = 0x8
 _IFF_NOARP = 0x80
@@ -164,14 +167,62 @@ def netns_exists(name: str) -> bool:
     return os.path.exists(os.path.join(NETNS_DIR, name))
 
 
-def create_netns(name: str) -> None:
-    """Create named namespace ``name`` (like ``ip netns add``); its loopback is brought up."""
-    if netns_exists(name):
-        raise NetlinkError(f"network namespace {name!r} already exists")
+def _mount(source: str, target: str, flags: int) -> int:
+    return int(_libc.mount(source.encode(), target.encode(), b"none", flags, None))
+
+
+def _share_netns_dir() -> None:
+    """Make NETNS_DIR a shared mount point, as `ip netns add` does, so namespace bind mounts
+    made here are seen by every mount namespace (and `ip netns exec`)."""
+    os.makedirs(NETNS_DIR, exist_ok=True)
+    if _mount("", NETNS_DIR, _MS_SHARED | _MS_REC) == 0:
+        return
+    # Not a mount point yet: bind it onto itself, then share it.
+    if _mount(NETNS_DIR, NETNS_DIR, _MS_BIND | _MS_REC) != 0 or \
+            _mount("", NETNS_DIR, _MS_SHARED | _MS_REC) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"cannot make {NETNS_DIR} a shared mount: {os.strerror(code)}")
+
+
+def _bind_new_netns(path: str, failure: list[BaseException]) -> None:
+    # Runs on a throwaway thread: unshare moves only this thread into the new namespace,
+    # and the bind mount keeps the namespace alive after the thread is gone.
     try:
-        netns.create(name)
+        if _libc.unshare(_CLONE_NEWNET) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, f"unshare: {os.strerror(code)}")
+        if _mount("/proc/thread-self/ns/net", path, _MS_BIND) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, f"bind mount: {os.strerror(code)}")
+    except BaseException as error:
+        failure.append(error)
+
+
+def create_netns(name: str) -> None:
+    """Create named namespace ``name`` (like ``ip netns add``); its loopback is brought up.
+
+    No fork (unlike pyroute2's ``netns.create``): a helper thread unshares and bind-mounts,
+    so it is safe while data-plane threads run.
+    """
+    if not name or "/" in name or name in (".", ".."):
+        raise NetlinkError(f"network namespace name {name!r} is not usable (no '/', not empty)")
+    path = os.path.join(NETNS_DIR, name)
+    try:
+        _share_netns_dir()
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+    except FileExistsError:
+        raise NetlinkError(f"network namespace {name!r} already exists") from None
     except OSError as error:
         raise NetlinkError(f"cannot create network namespace {name!r}: {error}") from error
+    failure: list[BaseException] = []
+    helper = threading.Thread(target=_bind_new_netns, args=(path, failure),
+                              name=f"netns-create-{name}")
+    helper.start()
+    helper.join()
+    if failure:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise NetlinkError(f"cannot create network namespace {name!r}: {failure[0]}")
     set_link_up("lo", netns=name)
 
 
