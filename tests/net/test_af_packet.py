@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import secrets
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from ipaddress import IPv4Address
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +27,7 @@ from pyscan.native import Engine, close_ring, open_afpacket_rx, open_afpacket_tx
 
 SOURCE_IP = IPv4Address("198.18.0.1")
 SOURCE_PORTS = range(41000, 41064)
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def scan(lab: Lab, ranges: list[tuple[str, str]], ports: list[int], tx_threads: int = 1,
@@ -218,3 +221,24 @@ def test_tx_thread_ends_with_an_error_when_the_link_goes_down(
     stats = engine.stats()
     assert 200 < stats["sent"] < stats["total_targets"]
     engine.close()
+
+
+def test_without_cap_net_raw_the_errors_say_so() -> None:
+    code = (
+        "from pyscan.drivers import get_driver\n"
+        "from pyscan.native import open_afpacket_rx, open_afpacket_tx\n"
+        "print(get_driver('af-packet').available())\n"
+        "for open_ring in (open_afpacket_tx, open_afpacket_rx):\n"
+        "    try:\n"
+        "        open_ring(1)\n"
+        "    except OSError as error:\n"
+        "        print(error)\n"
+    )
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    result = subprocess.run([*nobody, sys.executable, "-c", code], capture_output=True,
+                            text=True, timeout=60, check=False, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "(False, 'needs CAP_NET_RAW (run as root)')"
+    assert "af-packet TX socket: AF_PACKET sockets need CAP_NET_RAW (run as root)" in lines[1]
+    assert "af-packet RX socket: AF_PACKET sockets need CAP_NET_RAW (run as root)" in lines[2]
