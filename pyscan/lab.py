@@ -448,7 +448,10 @@ class Lab:
         self._sink_prog_id = other._sink_prog_id
 
     def _save(self, state: str) -> None:
-        LAB_STATE_DIR.mkdir(parents=True, exist_ok=True)
+        try:
+            LAB_STATE_DIR.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise LabError(f"cannot create {LAB_STATE_DIR} for lab state: {error}") from error
         record = {
             "name": self.name,
             "state": state,
@@ -460,8 +463,11 @@ class Lab:
             **self._settings(),
         }
         temporary = self.state_path.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(record, indent=1) + "\n")
-        temporary.replace(self.state_path)   # readers never see half a file
+        try:
+            temporary.write_text(json.dumps(record, indent=1) + "\n")
+            temporary.replace(self.state_path)   # readers never see half a file
+        except OSError as error:
+            raise LabError(f"cannot record lab state in {self.state_path}: {error}") from error
 
     @classmethod
     def load(cls, name: str) -> Lab:
