@@ -186,6 +186,25 @@ def test_stop_tx_stops_part_way_and_accounts_for_what_was_sent() -> None:
     engine.close()
 
 
+def test_a_thread_index_cannot_run_twice_at_once() -> None:
+    engine = make_engine(rate=1000.0)
+    ring, other = open_null_tx(), open_null_tx()
+    thread = threading.Thread(target=engine.run_tx, args=(0, ring))
+    thread.start()
+    try:
+        for _ in range(1000):
+            if engine.stats()["sent"]:
+                break
+            time.sleep(0.01)
+        with pytest.raises(OSError, match="Device or resource busy"):
+            engine.run_tx(0, other)
+    finally:
+        engine.stop_tx()
+        thread.join(timeout=10)
+    assert ring_stats(other)["tx_frames"] == 0
+    engine.close()
+
+
 def test_bad_configuration_names_the_value() -> None:
     with pytest.raises(ValueError, match="tx_threads 0"):
         make_engine(tx_threads=0)
