@@ -56,6 +56,21 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
+/* Variants the unit tests build to exercise the driver's diagnostics:
+ * STANDIN_HIDE_RECV_BURST leaves pfring_zc_recv_pkt_burst unexported (a library too old or
+ * not ZC); STANDIN_IMPERSONATE_REAL drops "-standin" from the version, so the driver treats
+ * it as the real library and runs its kernel-module and hugepage checks. */
+#ifdef STANDIN_HIDE_RECV_BURST
+#define EXPORT_RECV_BURST
+#else
+#define EXPORT_RECV_BURST EXPORT
+#endif
+#ifdef STANDIN_IMPERSONATE_REAL
+#define VERSION_SUFFIX ""
+#else
+#define VERSION_SUFFIX "-standin"
+#endif
+
 /* ---- the public types of pfring_zc.h (layout must match the real header) ---- */
 
 typedef void pfring_zc_cluster;
@@ -248,18 +263,6 @@ static void pause_briefly(void)
 	nanosleep(&ts, NULL);
 }
 
-static int count_sysfs_queues(const char *ifname, const char *kind)
-{
-	int n = 0;
-	for (;;) {
-		char path[128];
-		snprintf(path, sizeof(path), "/sys/class/net/%s/queues/%s-%d", ifname, kind, n);
-		if (access(path, F_OK) != 0)
-			return n;
-		n++;
-	}
-}
-
 /* every cluster of the process, for the "device already in use" check */
 static pthread_mutex_t clusters_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct standin_cluster *clusters[64];
@@ -368,7 +371,7 @@ EXPORT char *pfring_zc_version(void)
 {
 	static char version[64];
 	const char *base = getenv("PYSCAN_STANDIN_VERSION");
-	snprintf(version, sizeof(version), "%s-standin", base && *base ? base : "8.9.0");
+	snprintf(version, sizeof(version), "%s" VERSION_SUFFIX, base && *base ? base : "8.9.0");
 	return version;
 }
 
@@ -505,7 +508,9 @@ static int parse_device(const char *device_name, char *ifname, int *queue_id)
 	return 0;
 }
 
-static int open_socket(struct standin_queue *q, int rx_queues)
+/* One AF_PACKET socket per queue. The queue number is not checked against the device: sysfs
+ * shows the mounting namespace's devices, not this thread's, and veth takes any queue. */
+static int open_socket(struct standin_queue *q, int rss_queue)
 {
 	int proto = q->mode == rx_only ? htons(ETH_P_ALL) : 0;
 	q->fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, proto);
@@ -521,8 +526,8 @@ static int open_socket(struct standin_queue *q, int rx_queues)
 		if (setsockopt(q->fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one)) < 0)
 			return -1;
 		setsockopt(q->fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size));
-		if (rx_queues > 1) {
-			/* RSS: each RX queue socket gets only its queue's frames */
+		if (rss_queue) {
+			/* "@N" names one RSS queue: sockets of one device share the frames, none twice */
 			int arg = ((getpid() ^ q->ifindex) & 0xffff) | (PACKET_FANOUT_QM << 16);
 			if (setsockopt(q->fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) < 0)
 				return -1;
@@ -575,11 +580,6 @@ EXPORT pfring_zc_queue *pfring_zc_open_device(pfring_zc_cluster *cluster,
 		errno = ENODEV;
 		return NULL;
 	}
-	int queues = count_sysfs_queues(ifname, queue_mode == rx_only ? "rx" : "tx");
-	if (queue_id >= (queues ? queues : 1)) {
-		errno = ENODEV;
-		return NULL;
-	}
 	if (queue_in_use(device_name, queue_mode)) {
 		errno = EBUSY;
 		return NULL;
@@ -607,7 +607,7 @@ EXPORT pfring_zc_queue *pfring_zc_open_device(pfring_zc_cluster *cluster,
 			goto fail;
 		}
 	}
-	if (open_socket(q, queues)) {
+	if (open_socket(q, queue_id >= 0)) {
 		saved = errno;
 		goto fail;
 	}
@@ -716,7 +716,7 @@ EXPORT int pfring_zc_queue_is_full(pfring_zc_queue *queue)
 	return q->prod - atomic_load(&q->cons) >= q->ring_slots;
 }
 
-EXPORT int pfring_zc_recv_pkt_burst(pfring_zc_queue *queue, pfring_zc_pkt_buff **pkt_handles,
+EXPORT_RECV_BURST int pfring_zc_recv_pkt_burst(pfring_zc_queue *queue, pfring_zc_pkt_buff **pkt_handles,
 				    uint32_t max_num_packets, uint8_t wait_for_incoming_packet)
 {
 	struct standin_queue *q = checked(queue, rx_only, "pfring_zc_recv_pkt_burst");
