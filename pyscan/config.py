@@ -362,7 +362,8 @@ class ScanConfig:
         remaining = included - excluded
         if not remaining:
             raise ConfigError(
-                f"no targets left: the excludes remove all {included.count} target addresses"
+                f"no targets left: the excludes remove all {included.count} target addresses "
+                "(accepted: excludes that leave at least one target)"
             )
         if remaining.count > MAX_TARGETS_WITHOUT_EXCLUDE and not excluded:
             raise ConfigError(

@@ -34,6 +34,7 @@ __all__ = [
     "PathInfo",
     "add_address",
     "add_local_route",
+    "add_neighbour",
     "add_route",
     "create_netns",
     "create_veth",
@@ -41,6 +42,7 @@ __all__ = [
     "enter_netns_for_process",
     "in_netns",
     "link_index",
+    "link_mac",
     "link_names",
     "list_netns",
     "netns_exists",
@@ -277,6 +279,24 @@ def add_route(destination: IPv4Network | str, gateway: IPv4Address | None = None
             ipr.route("add", **spec)
     except _PyrouteNetlinkError as error:
         raise NetlinkError(f"cannot add route to {destination}: {error}") from error
+
+
+def add_neighbour(address: IPv4Address, mac: str, ifname: str,
+                  netns: str | None = None) -> None:
+    """A permanent ARP entry (``ip neigh replace ADDRESS lladdr MAC nud permanent``): for a
+    next hop that will never answer ARP itself, like the lab target in sink mode."""
+    try:
+        with _rtnl(netns) as ipr:
+            ipr.neigh("replace", dst=str(address), lladdr=_normalise_mac(mac, "MAC"),
+                      ifindex=_index(ipr, ifname, netns), state=ndmsg.states["permanent"])
+    except _PyrouteNetlinkError as error:
+        raise NetlinkError(f"cannot add neighbour {address} on {ifname}: {error}") from error
+
+
+def link_mac(ifname: str, netns: str | None = None) -> str:
+    with _rtnl(netns) as ipr:
+        link = ipr.link("get", index=_index(ipr, ifname, netns))[0]
+        return str(link.get("IFLA_ADDRESS"))
 
 
 def add_local_route(network: IPv4Network, netns: str | None = None) -> None:

@@ -42,6 +42,7 @@ __all__ = [
 DRAIN_INTERVAL = 0.025  # seconds between drains: results reach the output within ~25 ms
 STATUS_INTERVAL = 0.25  # seconds between on_status calls
 DRAIN_BATCH = 4096
+LIST_CHUNK = 1 << 16  # permutation values fetched per C call by list_targets
 
 # The null driver sends nothing, so the dry run needs no route: fixed, obviously fake values
 # from the benchmarking range (RFC 2544) and the locally administered MAC space.
@@ -115,7 +116,7 @@ class Summary:
     driver_description: str  # mode chosen and why
     seed: int
     shard: tuple[int, int]
-    interrupted: bool
+    interrupted: bool        # sending was stopped before every probe went out
 
     @property
     def send_rate(self) -> float:
@@ -143,10 +144,13 @@ def list_targets(config: ScanConfig) -> Iterator[tuple[IPv4Address, int]]:
     shard_index, shard_count = config.shard[0] - 1, config.shard[1]
     permutation = Permutation(total, config.seed)
     # engine.h: input index i belongs to shard i mod S; permuted value x means address
-    # x mod n_ips and port x div n_ips (targetset.h).
-    for index in range(shard_index, total, shard_count):
-        value = permutation.at(index)
-        yield IPv4Address(targets.address_at(value % address_count)), ports[value // address_count]
+    # x mod n_ips and port x div n_ips (targetset.h). Chunks keep memory flat on huge sets.
+    chunk = shard_count * max(1, LIST_CHUNK // shard_count)  # chunks start on shard 0
+    for start in range(0, total, chunk):
+        values = permutation.values(start, min(start + chunk, total))
+        for value in values[shard_index::shard_count]:
+            address = targets.address_at(value % address_count)
+            yield IPv4Address(address), ports[value // address_count]
 
 
 def scan(config: ScanConfig, on_status: StatusCallback | None = None) -> ScanRun:
@@ -173,15 +177,17 @@ class ScanRun:
         self.interrupted = False
         self._stop_sending = threading.Event()
         self._skip_wait = threading.Event()
+        self._sending_done = threading.Event()
         self._iterator: Iterator[Result] | None = None
 
     # -- control ---------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """First call: stop sending and go on receiving for `wait` seconds. Second call:
-        skip the wait too. Safe from a signal handler (it only sets events)."""
+        """While sending: stop sending, then go on receiving for `wait` seconds. Called again,
+        or once sending is over: end the wait now. Safe from a signal handler (it only sets
+        events)."""
         self.interrupted = True
-        if self._stop_sending.is_set():
+        if self._stop_sending.is_set() or self._sending_done.is_set():
             self._skip_wait.set()
         self._stop_sending.set()
 
@@ -190,7 +196,10 @@ class ScanRun:
         self._stop_sending.set()
         self._skip_wait.set()
         if self._iterator is not None:
-            self._iterator.close()  # type: ignore[attr-defined]
+            with contextlib.suppress(ValueError):
+                # ValueError: the iterator is running in another thread; the events set
+                # above end it there, through the same clean-up path.
+                self._iterator.close()  # type: ignore[attr-defined]
 
     def __enter__(self) -> ScanRun:
         return self
@@ -232,10 +241,14 @@ class ScanRun:
 
             require_scan_privileges(driver_name, isolation=config.isolation, netns=config.netns)
             if config.netns is not None:
-                from pyscan.netlink import enter_netns
+                from pyscan.netlink import NetlinkError, in_netns
 
-                # Before any thread starts, so the RX/TX threads are born inside it.
-                resources.enter_context(enter_netns(config.netns))
+                # Before any thread starts, so the RX/TX threads are born inside it; only
+                # this thread moves, and it moves back when the scan's resources are closed.
+                try:
+                    resources.enter_context(in_netns(config.netns))
+                except NetlinkError as error:
+                    raise ScanError(str(error)) from None
 
         path = _resolve_path(config)
         cookie_key = secrets.token_bytes(16)
@@ -304,6 +317,7 @@ class ScanRun:
         ]
         started = time.monotonic()
         send_ended = started
+        stopped_early = False
         counters = _Counters()
         try:
             if rx_thread is not None:
@@ -325,11 +339,13 @@ class ScanRun:
             for thread in tx_threads:
                 thread.join()
             send_ended = time.monotonic()
+            self._sending_done.set()
+            stopped_early = self._stop_sending.is_set()
             if failures:
                 raise ScanError(f"a scan thread failed: {failures[0]}") from failures[0]
 
-            # Phase 2: waiting for late replies. A dry run has nothing to wait for.
-            if rx_thread is not None and not config.is_dry_run:
+            # Phase 2: waiting for late replies, when there is a receive side at all.
+            if rx_thread is not None:
                 deadline = send_ended + config.wait
                 while not self._skip_wait.is_set() and time.monotonic() < deadline:
                     yield from self._deliver(engine.drain(DRAIN_BATCH), counters)
@@ -355,7 +371,7 @@ class ScanRun:
         self.summary = _summarize(
             config, engine.stats(), session, driver_name,
             duration=ended - started, send_duration=send_ended - started,
-            interrupted=self.interrupted,
+            interrupted=stopped_early,
         )
         self._report(engine, session, "done", started, counters, 0.0)
 
@@ -462,11 +478,12 @@ def _summarize(config: ScanConfig, stats: dict[str, int], session: Any, driver_n
     driver_stats = session.stats()
     opened, closed = int(stats.get("rx_open", 0)), int(stats.get("rx_closed", 0))
     duplicates = int(stats.get("rx_duplicates", 0))
+    probes, sent = int(stats.get("total_targets", 0)), int(stats.get("sent", 0))
     return Summary(
         targets=config.targets.count,
         ports=len(config.ports),
-        probes=int(stats.get("total_targets", 0)),
-        sent=int(stats.get("sent", 0)),
+        probes=probes,
+        sent=sent,
         tx_errors=int(stats.get("tx_errors", 0)),
         duration=duration,
         send_duration=send_duration,
@@ -481,5 +498,5 @@ def _summarize(config: ScanConfig, stats: dict[str, int], session: Any, driver_n
         driver_description=str(getattr(session, "description", driver_name)),
         seed=config.seed,
         shard=config.shard,
-        interrupted=interrupted,
+        interrupted=interrupted and sent < probes,
     )

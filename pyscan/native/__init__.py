@@ -288,8 +288,8 @@ class Engine:
                  ranges: Sequence[tuple[str | int | ipaddress.IPv4Address,
                                         str | int | ipaddress.IPv4Address]],
                  ports: Sequence[int], source_ports: range = range(40000, 40001),
-                 ttl: int = 64, mss: int = 1460, window: int = 1024, rate_pps: float = 0.0,
-                 shard_index: int = 0, shard_count: int = 1, tx_threads: int = 1,
+                 ttl: int = 64, mss: int = 1460, window: int = 1024, rate: float = 0.0,
+                 shard: tuple[int, int] = (0, 1), tx_threads: int = 1,
                  batch_size: int = 64, max_results: int = 0) -> None:
         if not isinstance(cookie_key, bytes | bytearray) or len(cookie_key) != 16:
             raise ValueError(f"cookie key {cookie_key!r} is not 16 bytes")
@@ -297,10 +297,13 @@ class Engine:
                 or source_ports.start < 0 or source_ports.stop > 65536:
             raise ValueError(f"source ports {source_ports!r} are invalid: accepted a non-empty "
                              "range(first, last + 1) with step 1 within 0..65535")
-        if not isinstance(rate_pps, int | float) or not rate_pps >= 0 \
-                or rate_pps == float("inf"):
-            raise ValueError(f"rate {rate_pps!r} is invalid: accepted packets per second >= 0 "
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate >= 0 \
+                or rate == float("inf"):
+            raise ValueError(f"rate {rate!r} is invalid: accepted packets per second >= 0 "
                              "(0 = unlimited)")
+        if not isinstance(shard, tuple) or len(shard) != 2:
+            raise ValueError(f"shard {shard!r} is invalid: accepted (index, count), 0-based")
+        shard_index, shard_count = shard
         pairs = [v for first, last in ranges
                  for v in (int(_ipv4("range start", first)), int(_ipv4("range end", last)))]
         port_list = [_check_int("port", p, 0, 65535) for p in ports]
@@ -309,7 +312,7 @@ class Engine:
         cfg = ffi.new("struct pyscan_engine_config *")
         cfg.cookie_key = bytes(cookie_key)
         cfg.seed = _check_int("seed", seed, 0, _U64_MAX)
-        cfg.rate_pps = float(rate_pps)
+        cfg.rate_pps = float(rate)
         cfg.ranges = self._ranges
         cfg.ports = self._ports
         cfg.n_ranges = len(pairs) // 2
@@ -317,6 +320,9 @@ class Engine:
         cfg.source_ip_be = _ipv4_be("source address", source_ip)
         cfg.shard_index = _check_int("shard index", shard_index, 0, 2**32 - 1)
         cfg.shard_count = _check_int("shard count", shard_count, 1, 2**32 - 1)
+        if shard_index >= shard_count:
+            raise ValueError(f"shard {shard!r} is invalid: accepted (index, count) with "
+                             "0 <= index < count")
         cfg.tx_threads = _check_int("tx_threads", tx_threads, 1, ENGINE_MAX_TX_THREADS)
         cfg.batch_size = _check_int("batch size", batch_size, 1, ENGINE_MAX_BATCH)
         cfg.max_results = _check_int("max results", max_results, 0, 2**31)
@@ -478,6 +484,31 @@ def null_inject(ring: object, frame: bytes) -> bool:
     return True
 
 
+def open_afpacket_tx(ifindex: int, frames: int = 0) -> object:
+    """An AF_PACKET TPACKET_V2 TX ring on ``ifindex`` of the calling thread's netns
+    (0 frames = default). Raises OSError with a one-line reason."""
+    _check_int("ifindex", ifindex, 1, 2**31 - 1)
+    _check_int("TX ring frames", frames, 0, 1 << 20)
+    err = ffi.new("char[256]")
+    ring = lib.pyscan_afpacket__open_tx(ifindex, frames, err, 256)
+    if ring == ffi.NULL:
+        raise OSError(ffi.errno or 22, ffi.string(err).decode(errors="replace"))
+    return ffi.gc(ring, lib.pyscan_ring__destroy)
+
+
+def open_afpacket_rx(ifindex: int, block_size: int = 0, blocks: int = 0) -> object:
+    """An AF_PACKET TPACKET_V3 RX ring (reply filter attached) on ``ifindex`` of the calling
+    thread's netns (0 = defaults). Raises OSError with a one-line reason."""
+    _check_int("ifindex", ifindex, 1, 2**31 - 1)
+    _check_int("RX block size", block_size, 0, 2**31)
+    _check_int("RX blocks", blocks, 0, 2**20)
+    err = ffi.new("char[256]")
+    ring = lib.pyscan_afpacket__open_rx(ifindex, block_size, blocks, err, 256)
+    if ring == ffi.NULL:
+        raise OSError(ffi.errno or 22, ffi.string(err).decode(errors="replace"))
+    return ffi.gc(ring, lib.pyscan_ring__destroy)
+
+
 
 
 # --- BPF objects: load, attach, maps (lab sink, reply filter) --------------------------------
@@ -613,6 +644,20 @@ def read_attached_percpu(ifindex: int, map_name: str, key: int = 0,
     map_fd = _bpf_check(lib.pyscan_xdp__attached_map_fd(ifindex, prog_id, map_name.encode()))
     try:
         return bpf_percpu_sum(map_fd, key)
+    finally:
+        os.close(map_fd)
+
+
+def reset_attached_percpu(ifindex: int, map_name: str, key: int = 0, prog_id: int = 0) -> None:
+    """Zero entry ``key`` of per-CPU map ``map_name`` of the program attached to ``ifindex``
+    on every CPU (a benchmark starting from a clean count)."""
+    import os
+
+    map_fd = _bpf_check(lib.pyscan_xdp__attached_map_fd(ifindex, prog_id, map_name.encode()))
+    try:
+        _, value_size, _, _ = bpf_map_sizes(map_fd)
+        stride = (value_size + 7) // 8 * 8
+        bpf_map_update(map_fd, key, bytes(stride * bpf_possible_cpus()))
     finally:
         os.close(map_fd)
 

@@ -36,7 +36,8 @@ struct pyscan_permute {
 	uint64_t round_key[PYSCAN_PERMUTE_ROUNDS];
 };
 
-_Static_assert(sizeof(struct pyscan_permute) == 32 + 8 * PYSCAN_PERMUTE_ROUNDS, "pyscan_permute layout");
+_Static_assert(sizeof(struct pyscan_permute) == 64, "pyscan_permute layout");
+_Static_assert(PYSCAN_PERMUTE_ROUNDS == 4, "permute.cdef spells out round_key[4]");
 
 /* 0, or -EINVAL when range is 0 or above PYSCAN_PERMUTE_MAX_RANGE. */
 int pyscan_permute__init(struct pyscan_permute *p, uint64_t range, uint64_t seed);
