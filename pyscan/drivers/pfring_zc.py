@@ -258,7 +258,7 @@ def channel_counts(interface: str) -> tuple[int, int]:
                         _ifreq(interface, struct.pack("P", ctypes.addressof(channels))))
     except OSError:
         return 1, 1
-    fields = struct.unpack("9I", channels.raw)
+    fields = struct.unpack_from("9I", channels.raw)
     rx, tx, combined = fields[5], fields[6], fields[8]
     return max(1, tx + combined), max(1, rx + combined)
 
@@ -342,12 +342,16 @@ class PfringZcDriver:
         self.environ = environ
 
     def available(self) -> tuple[bool, str]:
+        return self.available_for({})
+
+    def available_for(self, options: Mapping[str, str]) -> tuple[bool, str]:
+        """available(), honouring the ``lib`` driver option."""
         try:
             import pyscan.native  # noqa: F401
         except Exception as error:  # not built, or built from other sources: never raise
             return False, f"the native extension is not usable ({error})"
         try:
-            probe, problems = diagnose(None, self.env, self.environ)
+            probe, problems = diagnose(options, self.env, self.environ)
         except Exception as error:  # never raise from available()
             return False, f"could not check PF_RING ZC: {error}"
         if problems:

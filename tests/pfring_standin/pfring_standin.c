@@ -143,6 +143,7 @@ struct standin_queue {
 	_Atomic uint64_t sent;
 	_Atomic uint64_t recv;
 	_Atomic uint64_t drop;
+	uint64_t partial_bursts;   /* sends that took fewer frames than offered (ring full) */
 	_Atomic int stop;
 	_Atomic int breakloop;
 	pthread_t nic_thread;
@@ -557,9 +558,10 @@ static void close_queue(struct standin_queue *q, const char *why)
 			c->queues[i] = NULL;
 	pthread_mutex_unlock(&c->lock);
 	if (why)
-		log_event("close_device name=%s mode=%s sent=%llu recv=%llu drop=%llu by=%s", q->name,
-			  q->mode == tx_only ? "tx" : "rx", (unsigned long long)q->sent,
-			  (unsigned long long)q->recv, (unsigned long long)q->drop, why);
+		log_event("close_device name=%s mode=%s sent=%llu recv=%llu drop=%llu partial=%llu "
+			  "by=%s", q->name, q->mode == tx_only ? "tx" : "rx",
+			  (unsigned long long)q->sent, (unsigned long long)q->recv,
+			  (unsigned long long)q->drop, (unsigned long long)q->partial_bursts, why);
 	free(q);
 }
 
@@ -697,6 +699,8 @@ EXPORT int pfring_zc_send_pkt_burst(pfring_zc_queue *queue, pfring_zc_pkt_buff *
 		q->ring[slot] = frame;
 		q->prod++;
 	}
+	if (n < num_packets)
+		q->partial_bursts++;
 	if (flush_packets)
 		atomic_store_explicit(&q->published, q->prod, memory_order_release);
 	return (int)n;
