@@ -239,6 +239,9 @@ def scan_command(
     netns: Annotated[str | None, typer.Option(help="Run the scan inside this namespace.")] = None,
     driver_option: Annotated[list[str] | None, typer.Option(
         "--driver-option", "-O", help="Driver setting key=value (repeatable).")] = None,
+    pfring_lib: Annotated[str | None, typer.Option(
+        help="libpfring.so for --driver pfring-zc (= -O lib=PATH; env PYSCAN_LIBPFRING).")
+    ] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Generate every probe with the null driver; send nothing.")] = False,
     list_targets: Annotated[bool, typer.Option(
@@ -283,7 +286,7 @@ def scan_command(
             output_format=output_format,
             isolation=not no_isolation,
             netns=netns,
-            driver_options=driver_option or [],
+            driver_options=[*(driver_option or []), *([f"lib={pfring_lib}"] if pfring_lib else [])],
         )
     except ConfigError as error:
         _fail(str(error))

@@ -155,3 +155,20 @@ def test_open_failure_releases_what_was_opened(
     assert lines[-1].startswith("destroy_cluster") and "open_queues=0" in lines[-1]
     assert sum(line.startswith("open_device") for line in lines) == \
         sum(line.startswith("close_device") for line in lines)
+
+
+def test_cli_pfring_lib_option_scans_the_lab(
+        lab_factory: Callable[..., Any], standin: Path, events: Path, released: None) -> None:
+    from typer.testing import CliRunner
+
+    from pyscan.cli import app
+
+    lab = lab_factory(subnet="198.19.1.0/28", ports=(22, 80), open_count=3, seed=4)
+    result = CliRunner().invoke(app, [
+        "scan", "198.19.1.0/28", "-p", "22,80", "--driver", "pfring-zc", "--pfring-lib",
+        str(standin), "--netns", lab.scan_netns, "--wait", "1", "--format", "list"])
+    assert result.exit_code == 0, result.output
+    found = {(line.split()[3], int(line.split()[2])) for line in result.stdout.splitlines()
+             if line.startswith("open ")}
+    assert found == {(str(ip), port) for ip, port in lab.truth()}
+    check_lifecycle(events, queues=2)
