@@ -309,7 +309,7 @@ def scan_command(
         typer.echo(
             f"pyscan: scanning {config.targets.describe()} x {len(config.ports)} "
             f"port{'s' if len(config.ports) != 1 else ''} "
-            f"({config.probe_count} probes) at {rate} pps, seed {config.seed}"
+            f"({config.probe_count} probes) {_rate_text(config.rate)}, seed {config.seed}"
             + (" (dry run: nothing is sent)" if config.is_dry_run else ""),
             err=True,
         )
@@ -348,6 +348,12 @@ def scan_command(
         raise typer.Exit(EXIT_INTERRUPTED)
 
 
+def _rate_text(rate: float) -> str:
+    from pyscan.status import format_rate
+
+    return "with no rate limit" if rate == float("inf") else f"at {format_rate(rate)}"
+
+
 def _now() -> float:
     import time
 
@@ -378,13 +384,30 @@ def drivers_command() -> None:
 
 
 @app.command("cleanup", help="Remove firewall tables left behind by scans that died.")
-def cleanup_command() -> None:
-    from pyscan.firewall import cleanup_stale
+def cleanup_command(
+    netns: Annotated[str | None, typer.Option(
+        help="Clean this namespace instead of the current one.")] = None,
+) -> None:
+    from pyscan.config import parse_netns
+    from pyscan.firewall import FirewallError, cleanup_stale
+    from pyscan.netlink import NetlinkError
+    from pyscan.privileges import missing_capabilities
 
-    removed = cleanup_stale()
-    names = list(removed) if removed else []
-    typer.echo(f"removed {len(names)} stale table(s)" + (": " + ", ".join(map(str, names))
-                                                          if names else ""))
+    try:
+        namespace = parse_netns(netns) if netns is not None else None
+    except ConfigError as error:
+        _fail(str(error))
+    missing = missing_capabilities(["CAP_NET_ADMIN"])
+    if missing:
+        _fail("missing capability CAP_NET_ADMIN (listing and deleting nftables tables); "
+              "run as root (sudo pyscan cleanup)", EXIT_NO_PERMISSION)
+    try:
+        removed = cleanup_stale(namespace)
+    except (FirewallError, NetlinkError) as error:
+        _fail(str(error), EXIT_FAILED)
+    where = f" in {namespace}" if namespace else ""
+    typer.echo(f"removed {len(removed)} stale table(s){where}"
+               + (": " + ", ".join(removed) if removed else ""))
 
 
 def _lab_call(action: Any) -> Any:

@@ -259,9 +259,12 @@ class ScanRun:
         scan_id = f"{os.getpid()}_{secrets.token_hex(3)}"
 
         if config.isolation and not config.is_dry_run:
-            from pyscan.firewall import isolation
+            from pyscan.firewall import FirewallError, isolation
 
-            resources.enter_context(isolation(scan_id, path.interface, config.source_ports))
+            try:
+                resources.enter_context(isolation(scan_id, path.interface, config.source_ports))
+            except FirewallError as error:
+                raise ScanError(f"{error} (--no-isolation scans without the firewall)") from None
 
         request = DriverRequest(
             interface=path.interface,
@@ -280,7 +283,16 @@ class ScanRun:
                 f"driver {driver_name!r} could not open {path.interface!r}: {error}"
             ) from None
 
-        engine = Engine(
+        try:
+            engine = self._make_engine(Engine, path, cookie_key)
+        except (ValueError, OSError) as error:
+            raise ScanError(f"the scan engine rejected its configuration: {error}") from None
+        resources.callback(engine.close)
+        yield from self._drive(engine, session, driver_name)
+
+    def _make_engine(self, engine_class: Any, path: _Path, cookie_key: bytes) -> Any:
+        config = self.config
+        return engine_class(
             cookie_key=cookie_key,
             seed=config.seed,
             rate=0.0 if config.rate == float("inf") else config.rate,
@@ -294,8 +306,6 @@ class ScanRun:
             shard=(config.shard[0] - 1, config.shard[1]),
             tx_threads=config.tx_threads,
         )
-        resources.callback(engine.close)
-        yield from self._drive(engine, session, driver_name)
 
     def _drive(self, engine: Any, session: Any, driver_name: str) -> Iterator[Result]:
         config = self.config
@@ -335,7 +345,7 @@ class ScanRun:
                 if self._stop_sending.is_set() and not stopped_tx:
                     engine.stop_tx()
                     stopped_tx = True
-                yield from self._deliver(engine.drain(DRAIN_BATCH), counters)
+                yield from self._drain(engine)
                 self._report(engine, session, "sending", started, counters, 0.0)
                 if failures:
                     break
@@ -352,7 +362,7 @@ class ScanRun:
             if rx_thread is not None:
                 deadline = send_ended + config.wait
                 while not self._skip_wait.is_set() and time.monotonic() < deadline:
-                    yield from self._deliver(engine.drain(DRAIN_BATCH), counters)
+                    yield from self._drain(engine)
                     self._report(engine, session, "waiting", started, counters,
                                  deadline - time.monotonic())
                     if failures:
@@ -366,11 +376,7 @@ class ScanRun:
                     thread.join()
 
         # Phase 3: whatever the RX thread queued before it stopped.
-        while True:
-            batch = engine.drain(DRAIN_BATCH)
-            if not batch:
-                break
-            yield from self._deliver(batch, counters)
+        yield from self._drain(engine)
         ended = time.monotonic()
         self.summary = _summarize(
             config, engine.stats(), session, driver_name,
@@ -379,17 +385,18 @@ class ScanRun:
         )
         self._report(engine, session, "done", started, counters, 0.0)
 
-    def _deliver(self, batch: list[Any], counters: _Counters) -> Iterator[Result]:
+    def _drain(self, engine: Any) -> Iterator[Result]:
+        """Everything queued now, in batches: one batch per tick would cap the result rate
+        at DRAIN_BATCH / DRAIN_INTERVAL and make the RX thread wait on a full ring."""
         show_closed = self.config.show_closed
-        for raw in batch:
-            result = _to_result(raw)
-            if result.status == "open":
-                counters.open += 1
-            else:
-                counters.closed += 1
-                if not show_closed:
-                    continue
-            yield result
+        while True:
+            batch = engine.drain(DRAIN_BATCH)
+            for raw in batch:
+                # Closed results are the bulk of a scan; skip them before building anything.
+                if show_closed or _is_open(raw.status):
+                    yield _to_result(raw)
+            if len(batch) < DRAIN_BATCH:
+                return
 
     def _report(self, engine: Any, session: Any, phase: str, started: float,
                 counters: _Counters, wait_left: float) -> None:
@@ -410,8 +417,8 @@ class ScanRun:
             sent=sent,
             total=int(stats.get("total_targets", 0)),
             rate=rate,
-            found=int(stats.get("rx_open", counters.open)),
-            closed=int(stats.get("rx_closed", counters.closed)),
+            found=int(stats.get("rx_open", 0)),
+            closed=int(stats.get("rx_closed", 0)),
             drops=int(driver_stats.get("rx_drops", 0)),
             wait_left=max(wait_left, 0.0),
         ))
@@ -419,8 +426,6 @@ class ScanRun:
 
 @dataclass
 class _Counters:
-    open: int = 0
-    closed: int = 0
     last_status: float = 0.0
     last_sent: int = 0
 
@@ -462,6 +467,10 @@ def _resolve_path(config: ScanConfig) -> _Path:
         source_mac=info.source_mac,
         gateway_mac=info.gateway_mac,
     )
+
+
+def _is_open(status: object) -> bool:
+    return status == "open" or status == 1
 
 
 def _to_result(raw: Any) -> Result:

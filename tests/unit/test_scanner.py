@@ -288,3 +288,13 @@ def test_leaving_the_loop_early_releases_everything(monkeypatch) -> None:
     assert run.summary is None  # never exhausted
     assert driver.session is not None and driver.session.rx_ring is None  # closed
     assert scan_threads() == []
+
+
+def test_public_namespace() -> None:
+    import pyscan
+
+    assert pyscan.__all__ == sorted(pyscan.__all__)
+    for name in pyscan.__all__:
+        assert hasattr(pyscan, name), name
+    assert pyscan.scan is scan
+    assert pyscan.Result is Result
