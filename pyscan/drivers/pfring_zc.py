@@ -18,7 +18,8 @@ variable or option turns these checks off for a real library.
 Options (``-O key=value``): ``lib``, ``cluster-id`` (default: derived from the pid),
 ``buffer-len`` (default: max(1536, MTU + 18), as ntop's examples size it), ``card-slots``
 (buffers a device queue's ring takes; default from /proc/net/pf_ring/dev/IFACE/info, else
-32768), ``tx-queues`` / ``rx-queues`` (default: the device's channel counts),
+32768), ``tx-queues`` / ``rx-queues`` (default: "TX/RX Queues" of /proc/net/pf_ring/dev/IFACE/info,
+else the device's ethtool channel counts),
 ``hugepages`` (hugetlbfs mount point; default: the library's auto-detection).
 """
 
@@ -383,6 +384,11 @@ class PfringZcDriver:
                             if info.get(k, "").isdigit()] or [DEFAULT_CARD_SLOTS])
         card_slots = option_int(options, "card-slots", card_default, 64, 1 << 20)
         device_tx, device_rx = channel_counts(interface)
+        # pf_ring's own view of a ZC device wins over ethtool's
+        if info.get("TX Queues", "").isdigit():
+            device_tx = max(1, int(info["TX Queues"]))
+        if info.get("RX Queues", "").isdigit():
+            device_rx = max(1, int(info["RX Queues"]))
         tx_queues = option_int(options, "tx-queues", device_tx, 1, 1024)
         rx_queues = option_int(options, "rx-queues", device_rx, 1, PFRING_ZC_MAX_RX_QUEUES)
         cluster_id = option_int(options, "cluster-id", os.getpid() % 32768 + 1, 0, 2**31)

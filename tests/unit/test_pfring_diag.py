@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import ctypes.util
 import errno
+from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
 
+from pyscan.drivers.base import DriverError, DriverRequest
 from pyscan.drivers.pfring_zc import (
     ENV_LIBRARY,
     Environment,
     PfringZcDriver,
+    channel_counts,
     check_device,
     check_hugepages,
     check_kernel_module,
     diagnose,
     explain_open_error,
     find_library,
+    interface_mtu,
     is_standin,
     library_candidates,
     parse_version,
@@ -274,3 +278,38 @@ def test_open_errors_are_explained_with_a_fix() -> None:
 def test_queue_names_follow_zc_syntax() -> None:
     assert queue_names("eth1", 1) == ["zc:eth1"]
     assert queue_names("eth1", 3) == ["zc:eth1@0", "zc:eth1@1", "zc:eth1@2"]
+
+
+def test_device_geometry_falls_back_when_ethtool_cannot_say() -> None:
+    assert channel_counts("lo") == (1, 1)                  # lo has no channels
+    assert channel_counts("pyscan-nodev0") == (1, 1)
+    assert interface_mtu("lo") == 65536
+    assert interface_mtu("pyscan-nodev0") == 1500
+
+
+def test_more_tx_threads_than_zc_queues_is_refused(standin: Path, tmp_path: Path) -> None:
+    request = DriverRequest(interface="pyscan-nodev0", ifindex=0, tx_threads=2, want_rx=True,
+                            source_ip=IPv4Address("198.18.0.1"), source_ports=range(40000, 40001),
+                            cookie_key=bytes(16), options={"lib": str(standin)})
+    driver = PfringZcDriver(fake_proc(tmp_path), environ={})
+    with pytest.raises(DriverError, match=r"2 TX threads on pyscan-nodev0, which has 1 TX "
+                                          r"queue\(s\): accepted 1\.\.1"):
+        driver.open(request)
+
+
+def test_bad_driver_option_names_the_value(standin: Path, tmp_path: Path) -> None:
+    request = DriverRequest(interface="pyscan-nodev0", ifindex=0, tx_threads=1, want_rx=True,
+                            source_ip=IPv4Address("198.18.0.1"), source_ports=range(40000, 40001),
+                            cookie_key=bytes(16), options={"lib": str(standin),
+                                                           "buffer-len": "9000"})
+    with pytest.raises(DriverError, match=r"buffer-len='9000' is invalid: accepted integers "
+                                          r"64\.\.4096"):
+        PfringZcDriver(fake_proc(tmp_path), environ={}).open(request)
+
+
+def test_open_on_a_missing_device_explains_enodev(standin: Path, tmp_path: Path) -> None:
+    request = DriverRequest(interface="pyscan-nodev0", ifindex=0, tx_threads=1, want_rx=True,
+                            source_ip=IPv4Address("198.18.0.1"), source_ports=range(40000, 40001),
+                            cookie_key=bytes(16), options={"lib": str(standin)})
+    with pytest.raises(DriverError, match="no such ZC device or queue on pyscan-nodev0"):
+        PfringZcDriver(fake_proc(tmp_path), environ={}).open(request)
