@@ -307,25 +307,42 @@ class PfringZcSession(RingSession):
 
     def __init__(self, cluster: Any, tx_rings: Sequence[Any], rx_ring: Any | None,
                  description: str, notices: Sequence[str]) -> None:
+        self._setup = description
+        self._final: dict[str, int] | None = None
         super().__init__(tx_rings, rx_ring, description)
         self.cluster = cluster
         self.notices = list(notices)   # shown before the scan starts (demo licence)
 
+    @property
+    def description(self) -> str:  # type: ignore[override]
+        """The setup, then the library's own counters (pfring_zc_stats) as of now."""
+        zc = self.stats()
+        return (f"{self._setup}; pfring_zc_stats: sent {zc['zc_sent']}, "
+                f"recv {zc['zc_recv']}, drop {zc['zc_drop']}")
+
+    @description.setter
+    def description(self, text: str) -> None:
+        self._setup = text
+
     def stats(self) -> dict[str, int]:
-        """Ring counters plus pfring_zc_stats() of every queue (zc_sent, zc_recv, zc_drop)."""
+        """Ring counters plus pfring_zc_stats() of every queue (zc_sent, zc_recv, zc_drop);
+        after close(), the last values."""
         from pyscan.native import pfring_zc_queue_stats
 
+        if self._closed:
+            return dict(self._final or super().stats())
         total = super().stats()
         zc = {"zc_sent": 0, "zc_recv": 0, "zc_drop": 0}
-        if not self._closed:
-            for ring in [*self.tx_rings, *([self.rx_ring] if self.rx_ring is not None else [])]:
-                queue = pfring_zc_queue_stats(ring)
-                zc["zc_sent"] += queue["sent"]
-                zc["zc_recv"] += queue["recv"]
-                zc["zc_drop"] += queue["drop"]
+        for ring in [*self.tx_rings, *([self.rx_ring] if self.rx_ring is not None else [])]:
+            queue = pfring_zc_queue_stats(ring)
+            zc["zc_sent"] += queue["sent"]
+            zc["zc_recv"] += queue["recv"]
+            zc["zc_drop"] += queue["drop"]
         return {**total, **zc}
 
     def close(self) -> None:
+        if not self._closed:
+            self._final = self.stats()
         try:
             super().close()
         finally:

@@ -91,6 +91,8 @@ def test_truth_lab_scan_finds_every_open_pair_once_and_nothing_else(
     assert summary.tx_errors == 0 and summary.invalid_cookies == 0
     assert summary.open == 37 and summary.closed == probes - 37  # every probe answered once
     assert summary.driver == "pfring-zc" and "STAND-IN" in summary.driver_description
+    assert f"pfring_zc_stats: sent {probes}, recv " in summary.driver_description
+    assert summary.driver_description.endswith("drop 0") and summary.driver_drops == 0
     closes = check_lifecycle(events, queues=2)
     tx = next(line for line in closes if line["mode"] == "tx")
     assert int(tx["sent"]) == probes                            # the "NIC" sent each once
