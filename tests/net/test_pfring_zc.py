@@ -174,3 +174,23 @@ def test_cli_pfring_lib_option_scans_the_lab(
              if line.startswith("open ")}
     assert found == {(str(ip), port) for ip, port in lab.truth()}
     check_lifecycle(events, queues=2)
+
+
+def test_stopping_mid_scan_releases_everything(
+        lab_factory: Callable[..., Any], standin: Path, events: Path, released: None) -> None:
+    lab = lab_factory(subnet=SUBNET, ports=PORTS, open_count=128 * len(PORTS))  # all open
+    config = ScanConfig.parse([SUBNET], ports=",".join(map(str, PORTS)), driver="pfring-zc",
+                              netns=lab.scan_netns, rate="1k", wait=5.0,
+                              driver_options={"lib": str(standin)})
+    seen = []
+    with scan(config) as run:
+        for result in run:
+            seen.append((result.ip, result.port))
+            if len(seen) == 5:
+                run.stop()   # stop sending
+                run.stop()   # and end the wait
+    summary = run.summary
+    assert summary.interrupted and 5 <= summary.sent < summary.probes
+    assert len(seen) == len(set(seen)) and set(seen) <= lab.truth()
+    tx = next(line for line in check_lifecycle(events, queues=2) if line["mode"] == "tx")
+    assert int(tx["sent"]) == summary.sent    # every accepted probe left, none after the stop
