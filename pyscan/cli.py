@@ -123,6 +123,11 @@ class _PyscanGroup(TyperGroup):
                 raise
             format_message = getattr(error, "format_message", None)
             message = (format_message() if format_message else str(error)).rstrip(".")
+            if type(error).__name__ == "NoArgsIsHelpError":
+                # No arguments at all: the message is the help text (rich prints it itself).
+                if message:
+                    typer.echo(message, err=True)
+                sys.exit(EXIT_BAD_INPUT)
             if "accepted:" not in message:
                 message += " (accepted: see pyscan --help)"
             typer.echo(f"pyscan: error: {message}", err=True)
@@ -227,7 +232,13 @@ def scan_command(
         help="File of addresses to leave out.")] = None,
     include_file: Annotated[list[str] | None, typer.Option(
         help="File of targets (-iL).")] = None,
-    tx_threads: Annotated[str, typer.Option(help="Sending threads.")] = "1",
+    tx_threads: Annotated[str, typer.Option(
+        help="Sending threads, one TX queue each (default: auto = TX queues, cores allowing).")
+    ] = "auto",
+    xdp_mode: Annotated[str | None, typer.Option(
+        help="af-xdp sockets: auto | zerocopy | copy (default: auto).")] = None,
+    xdp_attach: Annotated[str | None, typer.Option(
+        help="af-xdp filter attach: auto | native | generic (default: auto).")] = None,
     ttl: Annotated[str, typer.Option(help="IP TTL of probes.")] = str(DEFAULT_TTL),
     show_closed: Annotated[bool, typer.Option(
         "--show-closed", help="Also report closed ports (RST); masscan --show closed.")] = False,
@@ -279,14 +290,16 @@ def scan_command(
             seed=seed,
             shard=shard,
             wait=wait,
-            tx_threads=_parse_count(tx_threads, "TX thread count", 1, 64),
+            tx_threads=None if tx_threads == "auto"
+            else _parse_count(tx_threads, "TX thread count", 1, 64),
             ttl=_parse_count(ttl, "TTL", 1, 255),
             show_closed=show_closed,
             output_path=output,
             output_format=output_format,
             isolation=not no_isolation,
             netns=netns,
-            driver_options=[*(driver_option or []), *([f"lib={pfring_lib}"] if pfring_lib else [])],
+            driver_options=[*(driver_option or []), *_xdp_options(xdp_mode, xdp_attach),
+                            *([f"lib={pfring_lib}"] if pfring_lib else [])],
         )
     except ConfigError as error:
         _fail(str(error))
@@ -309,10 +322,14 @@ def scan_command(
         typer.echo(
             f"pyscan: scanning {config.targets.describe()} x {len(config.ports)} "
             f"port{'s' if len(config.ports) != 1 else ''} "
-            f"({config.probe_count} probes) {_rate_text(config.rate)}, seed {config.seed}"
+            f"({config.probe_count} probe{'s' if config.probe_count != 1 else ''}) "
+            f"{_rate_text(config.rate)}, seed {config.seed}"
             + (" (dry run: nothing is sent)" if config.is_dry_run else ""),
             err=True,
         )
+        if not config.is_dry_run:
+            driver_name, why = scanner.choose_driver(config)
+            typer.echo(f"pyscan: driver {driver_name} ({why})", err=True)
     status_line = StatusLine(force=bool(status)) if not quiet and status is not False else None
     run = scanner.scan(config, on_status=status_line)
     writer = None
@@ -352,6 +369,23 @@ def _rate_text(rate: float) -> str:
     from pyscan.status import format_rate
 
     return "with no rate limit" if rate == float("inf") else f"at {format_rate(rate)}"
+
+
+def _xdp_options(mode: str | None, attach: str | None) -> list[str]:
+    """--xdp-mode / --xdp-attach as af-xdp driver options; bad values stop here (exit 2)."""
+    if mode is None and attach is None:
+        return []
+    from pyscan.drivers.af_xdp import XDP_ATTACH_MODES, XDP_MODES
+
+    options = []
+    for flag, value, accepted, key in (("--xdp-mode", mode, XDP_MODES, "xdp_mode"),
+                                       ("--xdp-attach", attach, XDP_ATTACH_MODES, "xdp_attach")):
+        if value is None:
+            continue
+        if value not in accepted:
+            _fail(f"bad {flag} {value!r} (accepted: {' | '.join(accepted)})")
+        options.append(f"{key}={value}")
+    return options
 
 
 def _now() -> float:

@@ -264,3 +264,10 @@ def test_cli_module_only_parses() -> None:
             imported.add(node.module)
     forbidden = {"socket", "cffi", "pyroute2", "pyscan.native", "pyscan._native", "ctypes"}
     assert not {name for name in imported if name.split(".")[0] in forbidden or name in forbidden}
+
+
+def test_no_arguments_prints_help_without_an_error_line() -> None:
+    result = invoke()
+    assert result.exit_code == 2
+    assert "pyscan: error" not in result.output
+    assert "Commands" in result.output or "scan" in result.output
