@@ -125,6 +125,7 @@ struct zc_tx_ring {
 	struct pyscan_pfring_zc_cluster *cluster;
 	pfring_zc_queue *queue;
 	uint32_t reserved;       /* handles handed out by tx_reserve and not yet submitted */
+	int stalled;             /* the last submit gave up on a card that took nothing */
 	uint32_t num_handles;
 	struct pyscan_ring_stats stats;
 	pfring_zc_pkt_buff *handles[PYSCAN_PFRING_ZC_TX_HANDLES];
@@ -367,6 +368,7 @@ static int zc_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slots, 
 		if (sent > 0) {
 			done += (uint32_t)sent;
 			stalled_since = 0;
+			r->stalled = 0;
 			continue;
 		}
 		if (sent < 0) {
@@ -381,10 +383,14 @@ static int zc_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slots, 
 		uint64_t now = now_ns();
 		if (!stalled_since) {
 			stalled_since = now;
-		} else if (now - stalled_since > TX_STALL_NS) {
+		} else if (r->stalled || now - stalled_since > TX_STALL_NS) {
+			/* once stalled, later bursts get one try each: a dead card (link down,
+			 * demo time over) ends the scan with every probe counted as an error
+			 * instead of waiting 2 s per burst; any progress clears the state */
 			snprintf(ring->error, sizeof(ring->error),
 				 "%u of %u frames not taken: the TX ring made no progress for 2 s",
 				 n - done, n);
+			r->stalled = 1;
 			rc = -ETIMEDOUT;
 			break;
 		}

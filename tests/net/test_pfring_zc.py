@@ -194,3 +194,14 @@ def test_stopping_mid_scan_releases_everything(
     assert len(seen) == len(set(seen)) and set(seen) <= lab.truth()
     tx = next(line for line in check_lifecycle(events, queues=2) if line["mode"] == "tx")
     assert int(tx["sent"]) == summary.sent    # every accepted probe left, none after the stop
+
+
+def test_a_card_that_takes_nothing_counts_every_probe_as_an_error(
+        lab_factory: Callable[..., Any], standin: Path, events: Path, released: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYSCAN_STANDIN_TX_DEAD", "1")
+    lab = lab_factory(subnet=SUBNET, ports=PORTS, open_count=1, seed=3)
+    results, summary = run_scan(lab, standin, rate="max", wait=0.2)
+    assert results == []
+    assert summary.sent == 0 and summary.tx_errors == summary.probes == 128 * len(PORTS)
+    check_lifecycle(events, queues=2)

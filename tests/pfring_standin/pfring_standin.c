@@ -24,6 +24,8 @@
  *    "standin" is how the driver knows it must not look for pf_ring.ko or hugepages.
  *  - pfring_zc_check_license() and pfring_zc_check_device_license() report demo mode when
  *    PYSCAN_STANDIN_LICENSE=demo.
+ *  - PYSCAN_STANDIN_TX_DEAD=1 makes every TX queue opened afterwards a card that takes
+ *    nothing (link down): every send returns 0.
  *  - PYSCAN_STANDIN_EVENTS=<path> appends one line per lifecycle event (create/destroy
  *    cluster, open/close device, handles held at destroy) so tests can check clean-up.
  *
@@ -144,6 +146,7 @@ struct standin_queue {
 	_Atomic uint64_t recv;
 	_Atomic uint64_t drop;
 	uint64_t partial_bursts;   /* sends that took fewer frames than offered (ring full) */
+	int dead;                  /* PYSCAN_STANDIN_TX_DEAD: a card that takes nothing */
 	_Atomic int stop;
 	_Atomic int breakloop;
 	pthread_t nic_thread;
@@ -596,6 +599,7 @@ EXPORT pfring_zc_queue *pfring_zc_open_device(pfring_zc_cluster *cluster,
 	q->queue_id = queue_id < 0 ? 0 : queue_id;
 	snprintf(q->name, sizeof(q->name), "%s", device_name);
 	q->ring_slots = env_ring_slots();
+	q->dead = getenv("PYSCAN_STANDIN_TX_DEAD") != NULL;
 	q->ring = calloc(q->ring_slots, sizeof(*q->ring));
 	int saved;
 	if (!q->ring) {
@@ -685,7 +689,7 @@ EXPORT int pfring_zc_send_pkt_burst(pfring_zc_queue *queue, pfring_zc_pkt_buff *
 	struct standin_queue *q = checked(queue, tx_only, "pfring_zc_send_pkt_burst");
 	struct standin_cluster *c = q->cluster;
 	uint64_t cons = atomic_load_explicit(&q->cons, memory_order_acquire);
-	uint64_t space = q->ring_slots - (q->prod - cons);
+	uint64_t space = q->dead ? 0 : q->ring_slots - (q->prod - cons);
 	uint32_t n = num_packets < space ? num_packets : (uint32_t)space;
 	for (uint32_t i = 0; i < n; i++) {
 		pfring_zc_pkt_buff *frame = pkt_handles[i];
