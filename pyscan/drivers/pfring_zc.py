@@ -20,7 +20,8 @@ Options (``-O key=value``): ``lib``, ``cluster-id`` (default: derived from the p
 (buffers a device queue's ring takes; default from /proc/net/pf_ring/dev/IFACE/info, else
 32768), ``tx-queues`` / ``rx-queues`` (default: "TX/RX Queues" of /proc/net/pf_ring/dev/IFACE/info,
 else the device's ethtool channel counts),
-``hugepages`` (hugetlbfs mount point; default: the library's auto-detection).
+``hugepages`` (hugetlbfs mount point; default: the library's auto-detection), ``numa-node``
+(default: the NIC's, from /sys/class/net/IFACE/device/numa_node, else 0).
 """
 
 from __future__ import annotations
@@ -273,6 +274,15 @@ def interface_mtu(interface: str) -> int:
     return struct.unpack_from("i", reply, 16)[0] or 1500
 
 
+def nic_numa_node(interface: str, sys: Path = Path("/sys")) -> int:
+    """The NUMA node of the NIC's PCI device (buffers belong there); 0 when unknown."""
+    text = _read(sys / "class" / "net" / interface / "device" / "numa_node")
+    try:
+        return max(0, int(text or "0"))
+    except ValueError:
+        return 0
+
+
 def queue_names(interface: str, count: int) -> list[str]:
     """ZC device names of the first count queues: "zc:IFACE" for a one-queue device."""
     if count == 1:
@@ -409,6 +419,7 @@ class PfringZcDriver:
         tx_queues = option_int(options, "tx-queues", device_tx, 1, 1024)
         rx_queues = option_int(options, "rx-queues", device_rx, 1, PFRING_ZC_MAX_RX_QUEUES)
         cluster_id = option_int(options, "cluster-id", os.getpid() % 32768 + 1, 0, 2**31)
+        numa_node = option_int(options, "numa-node", nic_numa_node(interface), 0, 1023)
         if not 1 <= request.tx_threads <= tx_queues:
             raise DriverError(f"{request.tx_threads} TX threads on {interface}, which has "
                               f"{tx_queues} TX queue(s): accepted 1..{tx_queues} (one ZC queue "
@@ -435,7 +446,7 @@ class PfringZcDriver:
         rx_names = queue_names(interface, n_rx) if n_rx else []
         try:
             cluster = PfringZcCluster(library, cluster_id, buffer_len, num_buffers,
-                                      options.get("hugepages"))
+                                      options.get("hugepages"), numa_node)
         except OSError as error:
             raise DriverError(explain_open_error(error, interface, buffer_len)) from None
         rings: list[Any] = []

@@ -809,14 +809,15 @@ class PfringZcCluster:
     """A ZC cluster created by the library at ``library``; raises OSError (errno + message)."""
 
     def __init__(self, library: str, cluster_id: int, buffer_len: int, num_buffers: int,
-                 hugepages_mount: str | None = None) -> None:
+                 hugepages_mount: str | None = None, numa_node: int = 0) -> None:
         _check_int("cluster id", cluster_id, 0, 2**32 - 1)
         _check_int("buffer length", buffer_len, 64, 65535)
         _check_int("number of buffers", num_buffers, 1, 2**32 - 1)
+        _check_int("NUMA node", numa_node, 0, 1023)
         err = ffi.new("char[256]")
         raw = lib.pyscan_pfring_zc__create(library.encode(), cluster_id, buffer_len,
-                                           num_buffers, (hugepages_mount or "").encode(),
-                                           err, len(err))
+                                           num_buffers, numa_node,
+                                           (hugepages_mount or "").encode(), err, len(err))
         if raw == ffi.NULL:
             raise _pfring_zc_failed("pfring_zc_create_cluster", err)
         self._cluster = ffi.gc(raw, lib.pyscan_pfring_zc__release)

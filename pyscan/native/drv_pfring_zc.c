@@ -232,7 +232,7 @@ static void cluster_ref(struct pyscan_pfring_zc_cluster *c)
 
 pyscan_pfring_zc_cluster *pyscan_pfring_zc__create(const char *library, uint32_t cluster_id,
 						  uint32_t buffer_len, uint32_t num_buffers,
-						  const char *hugepages_mount, char *err,
+						  int32_t numa_node, const char *hugepages_mount, char *err,
 						  uint32_t err_len)
 {
 	struct pyscan_pfring_zc_cluster *c = calloc(1, sizeof(*c));
@@ -255,7 +255,7 @@ pyscan_pfring_zc_cluster *pyscan_pfring_zc__create(const char *library, uint32_t
 	}
 	copy_text(c->version, sizeof(c->version), c->api.version());
 	errno = 0;
-	c->zc = c->api.create_cluster(cluster_id, buffer_len, 0, num_buffers, 0,
+	c->zc = c->api.create_cluster(cluster_id, buffer_len, 0, num_buffers, numa_node,
 				      hugepages_mount && *hugepages_mount ? hugepages_mount : NULL,
 				      0);
 	if (!c->zc) {

@@ -53,11 +53,11 @@ _Static_assert(sizeof(struct pyscan_pfring_zc_stats) == 32, "pyscan_pfring_zc_st
 int pyscan_pfring_zc__probe(const char *library, uint32_t buffer_len, uint32_t num_buffers,
 			    struct pyscan_pfring_zc_probe *out);
 
-/* Load library and create a cluster (hugepage memory on real PF_RING). NULL + errno + a
- * message in err on failure. */
+/* Load library and create a cluster (hugepage memory on real PF_RING) on numa_node, the
+ * NIC's node. NULL + errno + a message in err on failure. */
 pyscan_pfring_zc_cluster *pyscan_pfring_zc__create(const char *library, uint32_t cluster_id,
 						  uint32_t buffer_len, uint32_t num_buffers,
-						  const char *hugepages_mount, char *err,
+						  int32_t numa_node, const char *hugepages_mount, char *err,
 						  uint32_t err_len);
 
 /* A TX ring on one tx_only device queue ("zc:eth1" or "zc:eth1@2"). */

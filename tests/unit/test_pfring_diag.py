@@ -28,6 +28,7 @@ from pyscan.drivers.pfring_zc import (
     interface_mtu,
     is_standin,
     library_candidates,
+    nic_numa_node,
     parse_version,
     queue_names,
 )
@@ -313,3 +314,13 @@ def test_open_on_a_missing_device_explains_enodev(standin: Path, tmp_path: Path)
                             cookie_key=bytes(16), options={"lib": str(standin)})
     with pytest.raises(DriverError, match="no such ZC device or queue on pyscan-nodev0"):
         PfringZcDriver(fake_proc(tmp_path), environ={}).open(request)
+
+
+def test_numa_node_of_the_nic_from_sysfs(tmp_path: Path) -> None:
+    device = tmp_path / "class" / "net" / "eth1" / "device"
+    device.mkdir(parents=True)
+    (device / "numa_node").write_text("1\n")
+    assert nic_numa_node("eth1", tmp_path) == 1
+    (device / "numa_node").write_text("-1\n")          # no NUMA information
+    assert nic_numa_node("eth1", tmp_path) == 0
+    assert nic_numa_node("veth0", tmp_path) == 0        # virtual: no PCI device
