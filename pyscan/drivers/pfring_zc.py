@@ -67,6 +67,7 @@ class Environment:
     """Where the kernel's answers are read; tests point these at fake trees."""
 
     proc: Path = Path("/proc")
+    licences: Path = Path("/etc/pf_ring")   # one licence file per card, named by its MAC
 
 
 # --- library --------------------------------------------------------------------------------
@@ -223,6 +224,20 @@ def check_device(env: Environment, interface: str) -> str | None:
     return None
 
 
+def licensed_macs(env: Environment) -> list[str]:
+    """MACs with a ZC licence file (/etc/pf_ring/<12 hex digits>), as aa:bb:cc:dd:ee:ff."""
+    try:
+        names = sorted(p.name for p in env.licences.iterdir() if p.is_file())
+    except OSError:
+        return []
+    return [":".join(n[i:i + 2] for i in range(0, 12, 2)).lower() for n in names
+            if re.fullmatch(r"[0-9A-Fa-f]{12}", n)]
+
+
+def licence_file(env: Environment, mac: str) -> Path:
+    return env.licences / mac.replace(":", "").upper()
+
+
 def diagnose(options: Mapping[str, str] | None = None, env: Environment | None = None,
              environ: Mapping[str, str] | None = None,
              interface: str | None = None) -> tuple[Any | None, list[str]]:
@@ -244,6 +259,7 @@ def diagnose(options: Mapping[str, str] | None = None, env: Environment | None =
 
 _SIOCETHTOOL = 0x8946
 _SIOCGIFMTU = 0x8921
+_SIOCGIFHWADDR = 0x8927
 _ETHTOOL_GCHANNELS = 0x3C
 
 
@@ -263,6 +279,16 @@ def channel_counts(interface: str) -> tuple[int, int]:
     fields = struct.unpack_from("9I", channels.raw)
     rx, tx, combined = fields[5], fields[6], fields[8]
     return max(1, tx + combined), max(1, rx + combined)
+
+
+def interface_mac(interface: str) -> str:
+    """aa:bb:cc:dd:ee:ff of interface in this thread's namespace; "" if unknown."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            reply = fcntl.ioctl(sock.fileno(), _SIOCGIFHWADDR, _ifreq(interface, b""))
+    except OSError:
+        return ""
+    return ":".join(f"{b:02x}" for b in reply[18:24])
 
 
 def interface_mtu(interface: str) -> int:
@@ -389,8 +415,13 @@ class PfringZcDriver:
         if is_standin(probe.version):
             return True, (f"STAND-IN test library {where} ({probe.version}): frames go over "
                           "AF_PACKET; kernel module and hugepage checks skipped")
-        return True, (f"PF_RING ZC {probe.version} ({where}); a device without a licence runs "
-                      f"in demo mode ({DEMO_LIMIT})")
+        macs = licensed_macs(self.env)
+        if not macs:
+            return True, (f"PF_RING ZC {probe.version} ({where}); no licence in "
+                          f"{self.env.licences}/ (files named by card MAC): ZC runs in DEMO MODE, "
+                          f"capture and transmission stop after {DEMO_LIMIT}")
+        return True, (f"PF_RING ZC {probe.version} ({where}); licences for "
+                      f"{', '.join(macs)}; any other card runs in demo mode ({DEMO_LIMIT})")
 
     def open(self, request: DriverRequest) -> PfringZcSession:
         from pyscan.native import (
@@ -468,9 +499,12 @@ class PfringZcDriver:
 
         notices = []
         if state == 0:
-            notices.append(f"PF_RING ZC is in DEMO MODE on {interface} (no licence for its MAC "
-                           f"in /etc/pf_ring/): capture and transmission stop after "
-                           f"{DEMO_LIMIT}; put the card's licence in /etc/pf_ring/<MAC>")
+            mac = interface_mac(interface)
+            where = (licence_file(self.env, mac) if mac
+                     else self.env.licences / "<MAC without colons>")
+            notices.append(f"PF_RING ZC is in DEMO MODE on {interface}: capture and "
+                           f"transmission stop after {DEMO_LIMIT}; put the licence of this "
+                           f"card{' (' + mac + ')' if mac else ''} in {where}")
             warnings.warn(notices[-1], PfringDemoLicenceWarning, stacklevel=2)
         mode = "STAND-IN library over AF_PACKET, " if standin else ""
         licence = "demo licence (5 min), " if state == 0 else ""

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from pyscan import ScanConfig, scan
-from pyscan.drivers.pfring_zc import PfringDemoLicenceWarning
+from pyscan import ScanConfig, netlink, scan
+from pyscan.drivers.pfring_zc import PfringDemoLicenceWarning, interface_mac
 from tests.pfring_standin.build import build_standin
 
 SUBNET = "198.19.1.0/25"
@@ -142,6 +142,9 @@ def test_demo_licence_is_announced_before_the_scan(
         results, summary = run_scan(lab, standin)
     demo = [w for w in caught if issubclass(w.category, PfringDemoLicenceWarning)]
     assert len(demo) == 1 and "5 minutes" in str(demo[0].message)
+    with netlink.in_netns(lab.scan_netns):
+        mac = interface_mac(lab.scan_interface)
+    assert mac and f"/etc/pf_ring/{mac.replace(':', '').upper()}" in str(demo[0].message)
     assert "demo licence" in summary.driver_description
     assert {(r.ip, r.port) for r in results if r.status == "open"} == lab.truth()
 

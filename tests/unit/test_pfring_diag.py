@@ -59,7 +59,11 @@ def impostor(standin_dir: Path) -> Path:
 
 def fake_proc(root: Path, *, module: str | None = None, modules_file: bool = True,
               hugepages: tuple[int, int] = (1024, 1024), page_kb: int = 2048,
-              hugetlbfs: bool = True, devices: dict[str, str] | None = None) -> Environment:
+              hugetlbfs: bool = True, devices: dict[str, str] | None = None,
+              licences: tuple[str, ...] = ()) -> Environment:
+    (root / "pf_ring").mkdir(parents=True)
+    for name in licences:
+        (root / "pf_ring" / name).write_text("licence\n")
     proc = root / "proc"
     proc.mkdir(parents=True)
     if modules_file:
@@ -81,7 +85,7 @@ def fake_proc(root: Path, *, module: str | None = None, modules_file: bool = Tru
     if hugetlbfs:
         mounts += "hugetlbfs /dev/hugepages hugetlbfs rw,relatime,pagesize=2M 0 0\n"
     (proc / "mounts").write_text(mounts)
-    return Environment(proc=proc)
+    return Environment(proc=proc, licences=root / "pf_ring")
 
 
 # --- sizes shared with C ---------------------------------------------------------------------
@@ -174,10 +178,19 @@ def test_standin_skips_them_on_the_same_machine(standin: Path, tmp_path: Path) -
 
 
 def test_real_library_on_a_ready_machine_is_available(impostor: Path, tmp_path: Path) -> None:
-    env = fake_proc(tmp_path, module="8.9.0", devices={"eth1": "NAPI/ZC"})
+    env = fake_proc(tmp_path, module="8.9.0", devices={"eth1": "NAPI/ZC"},
+                    licences=("001B21A0B1C2", "hugepages.conf"))
     ok, reason = PfringZcDriver(env, environ={ENV_LIBRARY: str(impostor)}).available()
     assert ok, reason
-    assert "PF_RING ZC 8.9.0" in reason and "demo mode" in reason
+    assert "PF_RING ZC 8.9.0" in reason
+    assert "licences for 00:1b:21:a0:b1:c2; any other card runs in demo mode" in reason
+
+
+def test_no_licence_file_announces_demo_mode_in_drivers(impostor: Path, tmp_path: Path) -> None:
+    env = fake_proc(tmp_path, module="8.9.0", licences=("hugepages.conf",))
+    ok, reason = PfringZcDriver(env, environ={ENV_LIBRARY: str(impostor)}).available()
+    assert ok, reason
+    assert "no licence in" in reason and "DEMO MODE" in reason and "5 minutes" in reason
 
 
 def test_module_not_loaded_on_a_modular_kernel(tmp_path: Path) -> None:
