@@ -107,6 +107,11 @@ class _PyscanGroup(TyperGroup):
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         args = rewrite_argv(args)
+        if args[:1] == ["--version"]:
+            from pyscan import __version__
+
+            typer.echo(f"pyscan {__version__}")
+            raise typer.Exit(0)
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = ["scan", *args]
         return super().parse_args(ctx, args)
@@ -313,8 +318,8 @@ def scan_command(
         from pyscan.privileges import require_scan_privileges
 
         try:
-            require_scan_privileges(config.driver or "af-packet", isolation=config.isolation,
-                                    netns=config.netns)
+            require_scan_privileges(scanner.choose_driver(config)[0],
+                                    isolation=config.isolation, netns=config.netns)
         except PrivilegeError as error:
             _fail(str(error), EXIT_NO_PERMISSION)
 
@@ -331,14 +336,24 @@ def scan_command(
             driver_name, why = scanner.choose_driver(config)
             typer.echo(f"pyscan: driver {driver_name} ({why})", err=True)
     status_line = StatusLine(force=bool(status)) if not quiet and status is not False else None
-    run = scanner.scan(config, on_status=status_line)
     writer = None
+
+    def on_status(progress: scanner.ScanStatus) -> None:
+        # Each status tick (~4 per second) also flushes the results written so far, so
+        # `tail -f` on the output file follows the scan without a flush per record.
+        if writer is not None:
+            writer.stream.flush()
+        if status_line is not None:
+            status_line(progress)
+
+    run = scanner.scan(config, on_status=on_status)
+    started = _now()
     try:
         with run, _interrupts(run):
             for result in run:
                 if writer is None:
                     writer = open_writer(config.output_path, config.output_format,
-                                         started=_now(), ports=config.ports)
+                                         started=started, ports=config.ports)
                 writer.write(result)
     except scanner.ScanError as error:
         _fail(str(error), EXIT_FAILED)
@@ -350,7 +365,7 @@ def scan_command(
         if status_line is not None:
             status_line.clear()
         if writer is None and run.summary is not None:
-            writer = open_writer(config.output_path, config.output_format, started=_now(),
+            writer = open_writer(config.output_path, config.output_format, started=started,
                                  ports=config.ports)
         if writer is not None:
             writer.close()

@@ -106,14 +106,16 @@ class Permutation:
         """The index whose image is ``value``: ``inverse(at(i)) == i``."""
         return int(lib.pyscan_permute__inverse(self._state, self._index("value", value)))
 
-    def values(self, start: int = 0, stop: int | None = None) -> list[int]:
-        """``[at(i) for i in range(start, stop)]`` in one C call (stop defaults to n)."""
+    def values(self, start: int = 0, stop: int | None = None, step: int = 1) -> list[int]:
+        """``[at(i) for i in range(start, stop, step)]`` in one C call (stop defaults to n)."""
         stop = self.n if stop is None else stop
-        if not 0 <= start <= stop <= self.n:
+        if start < 0 or not 0 <= stop <= self.n:
             raise IndexError(f"slice {start}..{stop} is out of range: accepted within 0..{self.n}")
-        out = ffi.new("uint64_t[]", max(stop - start, 1))
-        lib.pyscan_permute__fill(self._state, start, out, stop - start)
-        return list(ffi.unpack(out, stop - start))
+        _check_int("step", step, 1, _U64_MAX)
+        count = len(range(start, stop, step))
+        out = ffi.new("uint64_t[]", max(count, 1))
+        lib.pyscan_permute__fill(self._state, start, step, out, count)
+        return list(ffi.unpack(out, count))
 
 
 class TargetSet:

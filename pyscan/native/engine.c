@@ -445,8 +445,8 @@ int pyscan_engine__run_tx(pyscan_engine *e, uint32_t thread_index, pyscan_ring *
 			bump(&st->retries, 1);
 			if (ops->tx_reclaim)
 				ops->tx_reclaim(ring);
-			if (ops->tx_kick)
-				ops->tx_kick(ring);
+			if (ops->tx_kick && (rc = ops->tx_kick(ring)) < 0)
+				break; /* the device is gone or down: waiting would never end */
 			if (tx_stopping(e))
 				break;
 			sched_yield();
@@ -471,13 +471,17 @@ int pyscan_engine__run_tx(pyscan_engine *e, uint32_t thread_index, pyscan_ring *
 			bump(&st->errors, got);
 		else
 			bump(&st->sent, got);
-		if (ops->tx_kick)
-			ops->tx_kick(ring);
+		if (rc < 0)
+			break; /* after submitting what was reserved, as ring.h demands */
+		if (ops->tx_kick && (rc = ops->tx_kick(ring)) < 0)
+			break;
 		if (ops->tx_reclaim)
 			ops->tx_reclaim(ring);
 	}
 
-	if (ops->tx_flush && ops->tx_flush(ring, TX_FLUSH_TIMEOUT_MS) < 0 && !rc)
+	/* After a fatal error queued frames cannot leave: waiting for them would only bury
+	 * the ring's error message under a timeout. */
+	if (!rc && ops->tx_flush && ops->tx_flush(ring, TX_FLUSH_TIMEOUT_MS) < 0)
 		rc = -ETIMEDOUT;
 	__atomic_fetch_add(&e->threads_done, 1, __ATOMIC_RELAXED);
 	return rc;

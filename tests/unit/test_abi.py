@@ -20,7 +20,7 @@ REQUIRED = {
     "pyscan_ring_stats": 64,
     "pyscan_permute": 80,
     "pyscan_ip_range": 8,
-    "pyscan_targetset": 48,
+    "pyscan_targetset": 64,
     "pyscan_syn_template": 72,
     "pyscan_ratelimit": 40,
 }
