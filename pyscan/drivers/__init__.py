@@ -9,6 +9,7 @@ from __future__ import annotations
 from pyscan.drivers.af_packet import AfPacketDriver
 from pyscan.drivers.base import Driver, DriverError, DriverRequest, DriverSession, RingSession
 from pyscan.drivers.null import NullDriver
+from pyscan.drivers.pfring_zc import PfringZcDriver
 
 __all__ = ["DRIVERS", "Driver", "DriverError", "DriverRequest", "DriverSession", "RingSession",
            "get_driver"]
@@ -16,6 +17,7 @@ __all__ = ["DRIVERS", "Driver", "DriverError", "DriverRequest", "DriverSession",
 DRIVERS: dict[str, Driver] = {
     "af-packet": AfPacketDriver(),
     "null": NullDriver(),
+    "pfring-zc": PfringZcDriver(),
 }
 
 
