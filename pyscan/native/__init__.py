@@ -135,6 +135,31 @@ def afxdp_queue_counts(interface: str) -> tuple[int, int] | None:
     return int(rx[0]), int(tx[0])
 
 
+def ring_send_frames(ring: object, frames: list[bytes], flush_timeout_ms: int = 2000) -> int:
+    """Sends frames through a TX ring's ops (reserve, copy, submit, flush); tests and checks."""
+    lens = ffi.new("uint32_t[]", [len(f) for f in frames] or [0])
+    rc = lib.pyscan_afxdp__send_frames(ring, b"".join(frames), lens, len(frames),
+                                       flush_timeout_ms)
+    if rc < 0:
+        raise AfXdpError(-rc, f"sending {len(frames)} frames failed: {_strerror(-rc)}"
+                              f" ({ring_error(ring)})")
+    return int(rc)
+
+
+def ring_recv_frames(ring: object, max_frames: int = 64, timeout_ms: int = 100) -> list[bytes]:
+    """Up to max_frames frames from an RX ring, waiting up to timeout_ms for the first."""
+    cap = 2048 * max_frames
+    buf, lens = ffi.new("uint8_t[]", cap), ffi.new("uint32_t[]", max_frames)
+    rc = lib.pyscan_afxdp__recv_frames(ring, buf, cap, lens, max_frames, timeout_ms)
+    if rc < 0:
+        raise AfXdpError(-rc, f"receiving failed: {_strerror(-rc)}")
+    data, frames, offset = ffi.buffer(buf, cap), [], 0
+    for i in range(rc):
+        frames.append(bytes(data[offset:offset + lens[i]]))
+        offset += lens[i]
+    return frames
+
+
 class AfXdp:
     """AF_XDP sockets on queues 0..queue_count-1 of one interface plus the attached filter."""
 

@@ -1043,6 +1043,72 @@ int pyscan_afxdp__filter_counters(struct pyscan_afxdp *xdp, uint64_t *out, uint3
 	return 0;
 }
 
+int pyscan_afxdp__send_frames(pyscan_ring *ring, const uint8_t *frames, const uint32_t *lens,
+			      uint32_t n, int flush_timeout_ms)
+{
+	struct pyscan_tx_slot slots[64];
+	int64_t deadline = monotonic_ms() + flush_timeout_ms;
+	uint32_t sent = 0;
+	size_t offset = 0;
+	int rc;
+
+	if (!ring || !ring->ops->tx_reserve)
+		return -EINVAL;
+	while (sent < n) {
+		uint32_t want = n - sent < 64 ? n - sent : 64;
+		uint32_t got = ring->ops->tx_reserve(ring, slots, want);
+
+		if (!got) {
+			if (monotonic_ms() >= deadline)
+				return -ETIMEDOUT;
+			continue;
+		}
+		for (uint32_t i = 0; i < got; i++) {
+			uint32_t len = lens[sent + i];
+
+			if (len > slots[i].capacity)
+				len = 0; /* refused by submit and counted as an error */
+			memcpy(slots[i].data, frames + offset, len);
+			slots[i].len = len;
+			offset += lens[sent + i];
+		}
+		rc = ring->ops->tx_submit(ring, slots, got);
+		if (rc < 0)
+			return rc;
+		sent += got;
+	}
+	rc = ring->ops->tx_flush(ring, flush_timeout_ms);
+	return rc < 0 ? rc : (int)sent;
+}
+
+int pyscan_afxdp__recv_frames(pyscan_ring *ring, uint8_t *buf, uint32_t cap, uint32_t *lens,
+			      uint32_t max, int timeout_ms)
+{
+	struct pyscan_rx_frame frames[64];
+	uint32_t done = 0, used = 0, n, take;
+	int rc;
+
+	if (!ring || !ring->ops->rx_peek)
+		return -EINVAL;
+	rc = ring->ops->rx_wait(ring, timeout_ms);
+	if (rc <= 0)
+		return rc;
+	while (done < max) {
+		n = ring->ops->rx_peek(ring, frames, max - done < 64 ? max - done : 64);
+		if (!n)
+			break;
+		for (take = 0; take < n && used + frames[take].len <= cap; take++) {
+			memcpy(buf + used, frames[take].data, frames[take].len);
+			used += frames[take].len;
+			lens[done++] = frames[take].len;
+		}
+		ring->ops->rx_release(ring, take);
+		if (take < n)
+			break;
+	}
+	return (int)done;
+}
+
 void pyscan_afxdp__close(struct pyscan_afxdp *xdp)
 {
 	if (!xdp)

@@ -80,6 +80,13 @@ pyscan_ring *pyscan_afxdp__tx_ring(struct pyscan_afxdp *xdp, uint32_t index);
 pyscan_ring *pyscan_afxdp__rx_ring(struct pyscan_afxdp *xdp);
 void pyscan_afxdp__info(struct pyscan_afxdp *xdp, struct pyscan_afxdp_info *out);
 int pyscan_afxdp__filter_counters(struct pyscan_afxdp *xdp, uint64_t *out, uint32_t n);
+/* Frame I/O through any ring's ops, for tests and path checks without the engine: send n
+ * frames packed back to back (lens[i] each) and flush; receive up to max frames into buf
+ * (cap bytes), waiting up to timeout_ms for the first. Return frames done, or -errno. */
+int pyscan_afxdp__send_frames(pyscan_ring *ring, const uint8_t *frames, const uint32_t *lens,
+			      uint32_t n, int flush_timeout_ms);
+int pyscan_afxdp__recv_frames(pyscan_ring *ring, uint8_t *buf, uint32_t cap, uint32_t *lens,
+			      uint32_t max, int timeout_ms);
 /* Detaches the filter and closes every socket now; memory goes when the last ring is destroyed. */
 void pyscan_afxdp__close(struct pyscan_afxdp *xdp);
 
