@@ -6,6 +6,11 @@ Sections are per area (core engine, drivers, BPF) so each can grow without touch
 
 from __future__ import annotations
 
+import ipaddress
+import os
+from collections.abc import Sequence
+from typing import NamedTuple
+
 from pyscan._native import ffi, lib  # type: ignore[import-not-found]
 
 __all__ = ["RING_STATS_FIELDS", "ffi", "ring_error", "ring_stats"]
@@ -28,12 +33,724 @@ def ring_error(ring: object) -> str:
 
 
 # --- core: permutation, cookie, template, rate limiter, engine (tx/rx loops) ----------------
+# Algorithms (permute.h, targetset.h, template.h, ratelimit.h, cookie.h): the engine calls them
+# from C; these wrappers exist for tests, target listing and tools.
+
+PERMUTE_MAX_RANGE = int(lib.PYSCAN_PERMUTE_MAX_RANGE)
+SYN_FRAME_LEN = int(lib.PYSCAN_SYN_FRAME_LEN)
+_U64_MAX = 2**64 - 1
+
+
+def _check_int(what: str, value: int, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{what} {value!r} is out of range: accepted integers {low}..{high}")
+    return value
+
+
+def _ipv4(what: str, value: str | int | ipaddress.IPv4Address) -> ipaddress.IPv4Address:
+    try:
+        return ipaddress.IPv4Address(value)
+    except (ipaddress.AddressValueError, ValueError, TypeError):
+        raise ValueError(f"{what} {value!r} is not an IPv4 address "
+                         "(accepted: dotted quad, int or IPv4Address)") from None
+
+
+def _ipv4_be(what: str, value: str | int | ipaddress.IPv4Address) -> int:
+    """The address as the native u32 whose bytes in memory are network order."""
+    return int.from_bytes(_ipv4(what, value).packed, "little")
+
+
+def _port_be(what: str, port: int) -> int:
+    return int.from_bytes(_check_int(what, port, 0, 65535).to_bytes(2, "big"), "little")
+
+
+def _mac(what: str, value: str | bytes) -> bytes:
+    if isinstance(value, bytes | bytearray) and len(value) == 6:
+        return bytes(value)
+    if isinstance(value, str):
+        parts = value.replace("-", ":").split(":")
+        if len(parts) == 6 and all(len(p) == 2 for p in parts):
+            try:
+                return bytes(int(p, 16) for p in parts)
+            except ValueError:
+                pass
+    raise ValueError(f"{what} {value!r} is not a MAC address (accepted: 'aa:bb:cc:dd:ee:ff' "
+                     "or 6 bytes)")
+
+
+class Permutation:
+    """Keyed bijection over ``range(n)`` (permute.h): ``at(i)`` for ``0 <= i < n`` visits every
+    value of ``range(n)`` exactly once, in an order fixed by ``seed``."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        _check_int("permutation range", n, 1, PERMUTE_MAX_RANGE)
+        _check_int("permutation seed", seed, 0, _U64_MAX)
+        self._state = ffi.new("struct pyscan_permute *")
+        if lib.pyscan_permute__init(self._state, n, seed) != 0:
+            raise ValueError(f"permutation range {n} rejected by pyscan_permute__init")
+        self.n = n
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _index(self, what: str, value: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < self.n:
+            raise IndexError(f"{what} {value!r} is out of range: accepted 0..{self.n - 1}")
+        return value
+
+    def at(self, index: int) -> int:
+        return int(lib.pyscan_permute__at_export(self._state, self._index("index", index)))
+
+    def inverse(self, value: int) -> int:
+        """The index whose image is ``value``: ``inverse(at(i)) == i``."""
+        return int(lib.pyscan_permute__inverse(self._state, self._index("value", value)))
+
+    def values(self, start: int = 0, stop: int | None = None) -> list[int]:
+        """``[at(i) for i in range(start, stop)]`` in one C call (stop defaults to n)."""
+        stop = self.n if stop is None else stop
+        if not 0 <= start <= stop <= self.n:
+            raise IndexError(f"slice {start}..{stop} is out of range: accepted within 0..{self.n}")
+        out = ffi.new("uint64_t[]", max(stop - start, 1))
+        lib.pyscan_permute__fill(self._state, start, out, stop - start)
+        return list(ffi.unpack(out, stop - start))
+
+
+class TargetSet:
+    """Sorted, disjoint, inclusive IPv4 ranges x distinct ports as one index space
+    (targetset.h): index i is address number ``i % n_ips`` with port number ``i // n_ips``."""
+
+    def __init__(self, ranges: Sequence[tuple[int | str | ipaddress.IPv4Address,
+                                              int | str | ipaddress.IPv4Address]],
+                 ports: Sequence[int]) -> None:
+        pairs = [(int(_ipv4("range start", first)), int(_ipv4("range end", last)))
+                 for first, last in ranges]
+        if not pairs:
+            raise ValueError("target ranges are empty: at least one (first, last) is needed")
+        for previous, (first, last) in zip([None, *pairs], pairs, strict=False):
+            if first > last:
+                raise ValueError(f"range {ipaddress.IPv4Address(first)}-"
+                                 f"{ipaddress.IPv4Address(last)} ends before it starts")
+            if previous is not None and first <= previous[1]:
+                raise ValueError(f"range starting at {ipaddress.IPv4Address(first)} overlaps or "
+                                 "precedes the one before it: ranges must be sorted and disjoint")
+        port_list = [_check_int("port", port, 0, 65535) for port in ports]
+        if not port_list:
+            raise ValueError("port list is empty: at least one port 0..65535 is needed")
+        if len(set(port_list)) != len(port_list):
+            repeated = next(p for p in port_list if port_list.count(p) > 1)
+            raise ValueError(f"port {repeated} is listed twice: ports must be distinct")
+
+        c_ranges = ffi.new("struct pyscan_ip_range[]", pairs)
+        c_ports = ffi.new("uint16_t[]", port_list)
+        state = ffi.new("struct pyscan_targetset *")
+        rc = lib.pyscan_targetset__init(state, c_ranges, len(pairs), c_ports, len(port_list))
+        if rc != 0:
+            raise OSError(-rc, f"pyscan_targetset__init failed: {os.strerror(-rc)}")
+        self._state = ffi.gc(state, lib.pyscan_targetset__free)
+        self.n_ips = int(state.n_ips)
+        self.n_ports = int(state.n_ports)
+        self.total = int(state.total)
+
+    def __len__(self) -> int:
+        return self.total
+
+    def at(self, index: int) -> tuple[ipaddress.IPv4Address, int]:
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < self.total:
+            raise IndexError(f"target index {index!r} is out of range: accepted "
+                             f"0..{self.total - 1}")
+        ip = ffi.new("uint32_t *")
+        port = ffi.new("uint16_t *")
+        lib.pyscan_targetset__at_export(self._state, index, ip, port)
+        return ipaddress.IPv4Address(int(ip[0])), int(port[0])
+
+
+def cookie(key: bytes, saddr: str | int | ipaddress.IPv4Address,
+           daddr: str | int | ipaddress.IPv4Address, sport: int, dport: int) -> int:
+    """The probe's TCP sequence number for (saddr, daddr, sport, dport) of the probe: low
+    32 bits of SipHash-2-4 of the 12-byte tuple in network byte order (cookie.h)."""
+    return int(lib.pyscan_cookie__compute(*_cookie_args(key, saddr, daddr, sport, dport)))
+
+
+def cookie_siphash(key: bytes, saddr: str | int | ipaddress.IPv4Address,
+                   daddr: str | int | ipaddress.IPv4Address, sport: int, dport: int) -> int:
+    """The whole 64-bit SipHash-2-4 the cookie is cut from (for tests against references)."""
+    return int(lib.pyscan_cookie__siphash(*_cookie_args(key, saddr, daddr, sport, dport)))
+
+
+def _cookie_args(key: bytes, saddr: str | int | ipaddress.IPv4Address,
+                 daddr: str | int | ipaddress.IPv4Address, sport: int,
+                 dport: int) -> tuple[bytes, int, int, int, int]:
+    if not isinstance(key, bytes | bytearray) or len(key) != 16:
+        raise ValueError(f"cookie key {key!r} is not 16 bytes")
+    return (bytes(key), _ipv4_be("source address", saddr), _ipv4_be("destination address", daddr),
+            _port_be("source port", sport), _port_be("destination port", dport))
+
+
+def build_syn(src_mac: str | bytes, dst_mac: str | bytes,
+              saddr: str | int | ipaddress.IPv4Address, daddr: str | int | ipaddress.IPv4Address,
+              sport: int, dport: int, seq: int, ip_id: int, ttl: int = 64, mss: int = 1460,
+              window: int = 1024) -> bytes:
+    """The probe frame the engine sends (template.h): Ethernet + IPv4 + TCP SYN + MSS."""
+    template = ffi.new("struct pyscan_syn_template *")
+    lib.pyscan_template__init(template, _mac("source MAC", src_mac),
+                              _mac("destination MAC", dst_mac), _ipv4_be("source address", saddr),
+                              _check_int("TTL", ttl, 0, 255), _check_int("MSS", mss, 0, 65535),
+                              _check_int("window", window, 0, 65535))
+    out = ffi.new("uint8_t[]", SYN_FRAME_LEN)
+    length = lib.pyscan_template__fill_export(
+        template, out, _ipv4_be("destination address", daddr), _port_be("source port", sport),
+        _port_be("destination port", dport), _check_int("sequence number", seq, 0, 2**32 - 1),
+        _check_int("IP ID", ip_id, 0, 65535))
+    return bytes(ffi.buffer(out, length))
+
+
+class RateLimit:
+    """Token bucket (ratelimit.h) with an explicit clock, so tests can drive it with fake
+    time; ``pps <= 0`` means unlimited. ``reserve(n, now_ns)`` takes n tokens and answers how
+    many ns to wait before sending them."""
+
+    def __init__(self, pps: float, max_burst: int, now_ns: int = 0) -> None:
+        if not isinstance(pps, int | float) or pps != pps:
+            raise ValueError(f"rate {pps!r} is not a number of packets per second")
+        _check_int("max burst", max_burst, 0, 2**32 - 1)
+        self._state = ffi.new("struct pyscan_ratelimit *")
+        lib.pyscan_ratelimit__init(self._state, float(pps), max_burst,
+                                   _check_int("now_ns", now_ns, 0, _U64_MAX))
+        self.pps = pps
+        self.max_burst = max_burst
+
+    @property
+    def unlimited(self) -> bool:
+        return bool(self._state.unlimited)
+
+    def reserve(self, n: int, now_ns: int) -> int:
+        return int(lib.pyscan_ratelimit__reserve_export(
+            self._state, _check_int("token count", n, 0, 2**32 - 1),
+            _check_int("now_ns", now_ns, 0, _U64_MAX)))
+
+
+def monotonic_ns() -> int:
+    """CLOCK_MONOTONIC as the native rate limiter reads it."""
+    return int(lib.pyscan_clock__now_ns())
+
+
+def sleep_until_ns(deadline_ns: int) -> None:
+    """The native TX loop's wait: nanosleep, then spin the last ~50 us (holds the GIL)."""
+    lib.pyscan_clock__sleep_until_ns(_check_int("deadline_ns", deadline_ns, 0, _U64_MAX))
+
+
+
+# ---- core / engine: TX and RX loops (engine.h) - owned by the engine/drivers area ----------
+# Engine is built from plain Python values; run_tx/run_rx block in C with the GIL released,
+# so the caller runs them in threading.Thread and stops them with stop_tx()/stop_rx().
+
+ENGINE_MAX_TX_THREADS = int(lib.PYSCAN_ENGINE_MAX_TX_THREADS)
+ENGINE_MAX_BATCH = int(lib.PYSCAN_ENGINE_MAX_BATCH)
+RESULT_STATUS = {int(lib.PYSCAN_RESULT_OPEN): "open", int(lib.PYSCAN_RESULT_CLOSED): "closed"}
+INGEST_OUTCOMES = {
+    int(lib.PYSCAN_INGEST_OPEN): "open",
+    int(lib.PYSCAN_INGEST_CLOSED): "closed",
+    int(lib.PYSCAN_INGEST_MALFORMED): "malformed",
+    int(lib.PYSCAN_INGEST_NOT_OURS): "not-ours",
+    int(lib.PYSCAN_INGEST_INVALID_COOKIE): "invalid-cookie",
+    int(lib.PYSCAN_INGEST_DUPLICATE): "duplicate",
+    int(lib.PYSCAN_INGEST_IGNORED_FLAGS): "ignored-flags",
+}
+ENGINE_STATS_FIELDS = (
+    "total_targets", "generated", "sent", "tx_errors", "tx_retries", "tx_threads",
+    "tx_threads_done", "tx_stopped", "rx_frames", "rx_malformed", "rx_not_ours", "rx_ours",
+    "rx_ignored_flags", "rx_invalid_cookie", "rx_open", "rx_closed", "rx_duplicates",
+    "results_pending", "results_full_waits",
+)
+
+
+class RawResult(NamedTuple):
+    """One validated, deduplicated reply as the RX thread reported it."""
+
+    ip: ipaddress.IPv4Address
+    port: int
+    status: str       # "open" (SYN-ACK) or "closed" (RST+ACK)
+    ttl: int
+    timestamp: float  # seconds since the epoch (CLOCK_REALTIME at parse time)
+
+
+class Engine:
+    """The native scan engine for one shard (engine.h).
+
+    ``run_tx(i, ring)`` for each TX thread i and ``run_rx(ring)`` block until done/stopped;
+    call them from ``threading.Thread``s. ``close()`` only after those threads have returned.
+    """
+
+    def __init__(self, *, cookie_key: bytes, seed: int,
+                 source_ip: str | int | ipaddress.IPv4Address, source_mac: str | bytes,
+                 gateway_mac: str | bytes,
+                 ranges: Sequence[tuple[str | int | ipaddress.IPv4Address,
+                                        str | int | ipaddress.IPv4Address]],
+                 ports: Sequence[int], source_ports: range = range(40000, 40001),
+                 ttl: int = 64, mss: int = 1460, window: int = 1024, rate: float = 0.0,
+                 shard: tuple[int, int] = (0, 1), tx_threads: int = 1,
+                 batch_size: int = 64, max_results: int = 0) -> None:
+        if not isinstance(cookie_key, bytes | bytearray) or len(cookie_key) != 16:
+            raise ValueError(f"cookie key {cookie_key!r} is not 16 bytes")
+        if not isinstance(source_ports, range) or source_ports.step != 1 or not source_ports \
+                or source_ports.start < 0 or source_ports.stop > 65536:
+            raise ValueError(f"source ports {source_ports!r} are invalid: accepted a non-empty "
+                             "range(first, last + 1) with step 1 within 0..65535")
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate >= 0 \
+                or rate == float("inf"):
+            raise ValueError(f"rate {rate!r} is invalid: accepted packets per second >= 0 "
+                             "(0 = unlimited)")
+        if not isinstance(shard, tuple) or len(shard) != 2:
+            raise ValueError(f"shard {shard!r} is invalid: accepted (index, count), 0-based")
+        shard_index, shard_count = shard
+        pairs = [v for first, last in ranges
+                 for v in (int(_ipv4("range start", first)), int(_ipv4("range end", last)))]
+        port_list = [_check_int("port", p, 0, 65535) for p in ports]
+        self._ranges = ffi.new("uint32_t[]", pairs or [0])
+        self._ports = ffi.new("uint16_t[]", port_list or [0])
+        cfg = ffi.new("struct pyscan_engine_config *")
+        cfg.cookie_key = bytes(cookie_key)
+        cfg.seed = _check_int("seed", seed, 0, _U64_MAX)
+        cfg.rate_pps = float(rate)
+        cfg.ranges = self._ranges
+        cfg.ports = self._ports
+        cfg.n_ranges = len(pairs) // 2
+        cfg.n_ports = len(port_list)
+        cfg.source_ip_be = _ipv4_be("source address", source_ip)
+        cfg.shard_index = _check_int("shard index", shard_index, 0, 2**32 - 1)
+        cfg.shard_count = _check_int("shard count", shard_count, 1, 2**32 - 1)
+        if shard_index >= shard_count:
+            raise ValueError(f"shard {shard!r} is invalid: accepted (index, count) with "
+                             "0 <= index < count")
+        cfg.tx_threads = _check_int("tx_threads", tx_threads, 1, ENGINE_MAX_TX_THREADS)
+        cfg.batch_size = _check_int("batch size", batch_size, 1, ENGINE_MAX_BATCH)
+        cfg.max_results = _check_int("max results", max_results, 0, 2**31)
+        cfg.source_mac = _mac("source MAC", source_mac)
+        cfg.gateway_mac = _mac("gateway MAC", gateway_mac)
+        cfg.source_port_first = source_ports.start
+        cfg.source_port_count = len(source_ports)
+        cfg.mss = _check_int("MSS", mss, 0, 65535)
+        cfg.window = _check_int("window", window, 0, 65535)
+        cfg.ttl = _check_int("TTL", ttl, 0, 255)
+        err = ffi.new("char[256]")
+        handle = lib.pyscan_engine__create(cfg, err, 256)
+        if handle == ffi.NULL:
+            raise ValueError(ffi.string(err).decode(errors="replace"))
+        self._cfg = cfg
+        self._handle = handle
+        self.tx_threads = tx_threads
+        self.source_ports = source_ports
+        self._drain_buf = ffi.new("struct pyscan_result[]", 1)
+        self._stats_buf = ffi.new("struct pyscan_engine_stats *")
+
+    def _live(self) -> object:
+        if self._handle is None:
+            raise ValueError("engine is closed")
+        return self._handle
+
+    def thread_total(self, thread_index: int) -> int:
+        """Probes TX thread ``thread_index`` owes in this shard."""
+        _check_int("thread index", thread_index, 0, self.tx_threads - 1)
+        return int(lib.pyscan_engine__thread_total(self._live(), thread_index))
+
+    def run_tx(self, thread_index: int, ring: object) -> None:
+        """Send thread ``thread_index``'s probes on ``ring``; returns when done or stopped."""
+        _check_int("thread index", thread_index, 0, self.tx_threads - 1)
+        rc = lib.pyscan_engine__run_tx(self._live(), thread_index, ring)
+        if rc < 0:
+            detail = ring_error(ring) or os.strerror(-rc)
+            raise OSError(-rc, f"TX thread {thread_index} failed: {detail}")
+
+    def run_rx(self, ring: object) -> None:
+        """Receive and validate replies from ``ring`` until ``stop_rx()``."""
+        rc = lib.pyscan_engine__run_rx(self._live(), ring)
+        if rc < 0:
+            detail = ring_error(ring) or os.strerror(-rc)
+            raise OSError(-rc, f"RX thread failed: {detail}")
+
+    def stop_tx(self) -> None:
+        lib.pyscan_engine__stop_tx(self._live())
+
+    def stop_rx(self) -> None:
+        lib.pyscan_engine__stop_rx(self._live())
+
+    def ingest(self, frame: bytes) -> str:
+        """Feed one received frame to the RX path directly (tests; not while run_rx runs).
+        Returns what became of it: see INGEST_OUTCOMES."""
+        rc = lib.pyscan_engine__ingest(self._live(), bytes(frame), len(frame))
+        return INGEST_OUTCOMES[int(rc)]
+
+    def drain(self, max: int = 8192) -> list[RawResult]:
+        """Take up to ``max`` queued results (from one consumer thread at a time)."""
+        _check_int("max", max, 1, 2**31)
+        if len(self._drain_buf) < max:
+            self._drain_buf = ffi.new("struct pyscan_result[]", max)
+        buf = self._drain_buf
+        n = lib.pyscan_engine__drain(self._live(), buf, max)
+        return [RawResult(ipaddress.IPv4Address(int(buf[i].ip_be).to_bytes(4, "little")),
+                          int(buf[i].port), RESULT_STATUS.get(int(buf[i].status), "unknown"),
+                          int(buf[i].ttl), int(buf[i].timestamp_ns) / 1e9)
+                for i in range(n)]
+
+    def stats(self) -> dict[str, int]:
+        """Engine counters (racy snapshot); ``thread_sent_<i>``/``thread_generated_<i>`` per
+        TX thread (generated is also how far that thread got, for resume)."""
+        out = self._stats_buf
+        lib.pyscan_engine__stats(self._live(), out)
+        stats = {name: int(getattr(out, name)) for name in ENGINE_STATS_FIELDS}
+        for i in range(self.tx_threads):
+            stats[f"thread_sent_{i}"] = int(out.thread_sent[i])
+            stats[f"thread_generated_{i}"] = int(out.thread_generated[i])
+        return stats
+
+    def close(self) -> None:
+        """Free the engine; idempotent. Its TX/RX threads must have returned."""
+        if self._handle is not None:
+            lib.pyscan_engine__destroy(self._handle)
+            self._handle = None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_handle", None) is not None:
+            self.close()
 
 
 # --- drivers: null, af_packet ---------------------------------------------------------------
+# Rings are cdata owned by whoever opened them: pass them to Engine.run_tx/run_rx, read
+# ring_stats(), and close_ring() exactly when no thread uses them any more.
+
+NULL_SLOT_SIZE = int(lib.PYSCAN_NULL_SLOT_SIZE)
+NULL_MAX_SLOTS = int(lib.PYSCAN_NULL_MAX_SLOTS)
+NULL_CAPTURE_STRIDE = int(lib.PYSCAN_NULL_CAPTURE_STRIDE)
+
+
+def close_ring(ring: object) -> None:
+    """Release a ring opened here (sockets, maps, memory); idempotent."""
+    if ring is not None and ring != ffi.NULL:
+        ffi.release(ring)
+
+
+def _opened(ring: object, what: str) -> object:
+    if ring == ffi.NULL:
+        code = ffi.errno or 12
+        raise OSError(code, f"{what} failed: {os.strerror(code)}")
+    return ffi.gc(ring, lib.pyscan_ring__destroy)
+
+
+def open_null_tx(slots: int = 1024, capture_frames: int = 0) -> object:
+    """A TX ring that sends nothing (null driver); with ``capture_frames`` it records the
+    first NULL_CAPTURE_STRIDE - 4 bytes of that many frames (read with null_captured)."""
+    _check_int("null ring slots", slots, 1, NULL_MAX_SLOTS)
+    _check_int("capture frames", capture_frames, 0, 2**32 - 1)
+    return _opened(lib.pyscan_null__open_capture(slots, capture_frames), "null TX ring")
+
+
+def open_null_rx(slots: int = 1024) -> object:
+    """An RX ring that yields the frames given to null_inject (tests of the RX loop)."""
+    _check_int("null RX slots", slots, 1, NULL_MAX_SLOTS)
+    return _opened(lib.pyscan_null__open_rx(slots), "null RX ring")
+
+
+def null_captured(ring: object) -> list[bytes]:
+    """Frames a capturing null TX ring recorded, in submission order (truncated to
+    NULL_CAPTURE_STRIDE - 4 bytes)."""
+    base = ffi.new("const uint8_t **")
+    count = int(lib.pyscan_null__captured(ring, base))
+    if not count:
+        return []
+    raw = bytes(ffi.buffer(base[0], count * NULL_CAPTURE_STRIDE))
+    frames = []
+    for i in range(count):
+        record = raw[i * NULL_CAPTURE_STRIDE:(i + 1) * NULL_CAPTURE_STRIDE]
+        length = min(int.from_bytes(record[:4], "little"), NULL_CAPTURE_STRIDE - 4)
+        frames.append(record[4:4 + length])
+    return frames
+
+
+def null_inject(ring: object, frame: bytes) -> bool:
+    """Queue a frame on a null RX ring; False when the ring is full."""
+    rc = lib.pyscan_null__inject(ring, bytes(frame), len(frame))
+    if rc == -105:  # ENOBUFS
+        return False
+    if rc < 0:
+        raise ValueError(f"frame of {len(frame)} bytes rejected by the null RX ring: "
+                         f"{os.strerror(-rc)} (accepted up to {NULL_SLOT_SIZE} bytes)")
+    return True
+
+
+def open_afpacket_tx(ifindex: int, frames: int = 0) -> object:
+    """An AF_PACKET TPACKET_V2 TX ring on ``ifindex`` of the calling thread's netns
+    (0 frames = default). Raises OSError with a one-line reason."""
+    _check_int("ifindex", ifindex, 1, 2**31 - 1)
+    _check_int("TX ring frames", frames, 0, 1 << 20)
+    err = ffi.new("char[256]")
+    ring = lib.pyscan_afpacket__open_tx(ifindex, frames, err, 256)
+    if ring == ffi.NULL:
+        raise OSError(ffi.errno or 22, ffi.string(err).decode(errors="replace"))
+    return ffi.gc(ring, lib.pyscan_ring__destroy)
+
+
+def open_afpacket_rx(ifindex: int, block_size: int = 0, blocks: int = 0) -> object:
+    """An AF_PACKET TPACKET_V3 RX ring (reply filter attached) on ``ifindex`` of the calling
+    thread's netns (0 = defaults). Raises OSError with a one-line reason."""
+    _check_int("ifindex", ifindex, 1, 2**31 - 1)
+    _check_int("RX block size", block_size, 0, 2**31)
+    _check_int("RX blocks", blocks, 0, 2**20)
+    err = ffi.new("char[256]")
+    ring = lib.pyscan_afpacket__open_rx(ifindex, block_size, blocks, err, 256)
+    if ring == ffi.NULL:
+        raise OSError(ffi.errno or 22, ffi.string(err).decode(errors="replace"))
+    return ffi.gc(ring, lib.pyscan_ring__destroy)
+
+
 
 
 # --- BPF objects: load, attach, maps (lab sink, reply filter) --------------------------------
+# bpf_object.c reports failures as -errno plus a thread-local one-line reason; BpfError carries
+# both, and the full libbpf output (verifier log) in .log for when the one line is not enough.
+
+XDP_MODES = {"native": lib.PYSCAN_XDP_MODE_NATIVE, "generic": lib.PYSCAN_XDP_MODE_GENERIC}
+
+
+class BpfError(OSError):
+    """A libbpf operation failed; ``str()`` is one line, ``.log`` what libbpf printed."""
+
+    def __init__(self, errno: int, message: str, log: str = "") -> None:
+        super().__init__(errno, message)
+        self.log = log
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def _bpf_check(rc: int) -> int:
+    if rc < 0:
+        raise BpfError(
+            -rc,
+            ffi.string(lib.pyscan_bpf__error()).decode(errors="replace"),
+            ffi.string(lib.pyscan_bpf__log()).decode(errors="replace"),
+        )
+    return rc
+
+
+def _xdp_mode(mode: str | None) -> int:
+    if mode is None:
+        return 0
+    if mode not in XDP_MODES:
+        raise ValueError(f"XDP mode {mode!r} is not one of: {', '.join(XDP_MODES)}")
+    return int(XDP_MODES[mode])
+
+
+def _u32_key(key: int | bytes) -> bytes:
+    return key if isinstance(key, bytes) else int(key).to_bytes(4, "little")
+
+
+def bpf_set_verbose(verbose: bool) -> None:
+    """Let libbpf print to stderr (debugging a load failure); silent by default."""
+    lib.pyscan_bpf__set_verbose(1 if verbose else 0)
+
+
+def bpf_possible_cpus() -> int:
+    """How many per-CPU slots a per-CPU map value has (possible, not online, CPUs)."""
+    return _bpf_check(lib.pyscan_bpf__possible_cpus())
+
+
+def bpf_map_sizes(map_fd: int) -> tuple[int, int, int, int]:
+    """(key_size, value_size, max_entries, map_type) of a map fd."""
+    out = ffi.new("uint32_t[4]")
+    _bpf_check(lib.pyscan_bpf_map__sizes(map_fd, out, out + 1, out + 2, out + 3))
+    return int(out[0]), int(out[1]), int(out[2]), int(out[3])
+
+
+def bpf_map_update(map_fd: int, key: int | bytes, value: bytes, flags: int = 0) -> None:
+    """Write one element (for per-CPU maps ``value`` holds one 8-aligned value per CPU)."""
+    key_bytes = _u32_key(key)
+    key_size, value_size, _, _ = bpf_map_sizes(map_fd)
+    if len(key_bytes) != key_size or len(value) < value_size:
+        raise ValueError(
+            f"map fd {map_fd} takes {key_size}-byte keys and {value_size}-byte values, "
+            f"got {len(key_bytes)} and {len(value)}"
+        )
+    _bpf_check(lib.pyscan_bpf_map__update(map_fd, key_bytes, value, flags))
+
+
+def bpf_map_lookup(map_fd: int, key: int | bytes) -> bytes:
+    """Read one element of a (non-per-CPU) map."""
+    key_bytes = _u32_key(key)
+    key_size, value_size, _, _ = bpf_map_sizes(map_fd)
+    if len(key_bytes) != key_size:
+        raise ValueError(f"map fd {map_fd} takes {key_size}-byte keys, got {len(key_bytes)}")
+    value = ffi.new("uint8_t[]", max(value_size, 1))
+    _bpf_check(lib.pyscan_bpf_map__lookup(map_fd, key_bytes, value))
+    return bytes(ffi.buffer(value, value_size))
+
+
+def bpf_percpu_sum(map_fd: int, key: int = 0) -> tuple[int, ...]:
+    """Each u64 word of a per-CPU map's value at ``key``, summed over all possible CPUs."""
+    words = ffi.new("uint64_t[64]")
+    count = _bpf_check(lib.pyscan_bpf_map__percpu_sum(map_fd, key, words, 64))
+    return tuple(int(words[i]) for i in range(count))
+
+
+def bpf_test_run(prog_fd: int, data: bytes, repeat: int = 1) -> tuple[int, int, bytes]:
+    """BPF_PROG_TEST_RUN: (retval, mean duration in ns, frame as the program left it)."""
+    if repeat < 1:
+        raise ValueError(f"repeat {repeat} must be at least 1")
+    result = ffi.new("struct pyscan_bpf_test_result *")
+    capacity = len(data) + 4096   # room for a program that grows the frame (adjust_tail)
+    out = ffi.new("uint8_t[]", capacity)
+    _bpf_check(lib.pyscan_bpf_prog__test_run(prog_fd, data, len(data), repeat, out, capacity,
+                                             result))
+    return int(result.retval), int(result.duration_ns), bytes(ffi.buffer(out,
+                                                                        result.data_out_len))
+
+
+def xdp_query(ifindex: int) -> dict[str, int]:
+    """Program ids attached to an interface of the calling thread's netns (0 = none)."""
+    out = ffi.new("struct pyscan_xdp_attachment *")
+    _bpf_check(lib.pyscan_xdp__query(ifindex, out))
+    return {"prog_id": int(out.prog_id), "native_id": int(out.native_id),
+            "generic_id": int(out.generic_id), "mode": int(out.mode)}
+
+
+def xdp_attached_prog_id(ifindex: int, mode: str | None = None) -> int:
+    """Id of the XDP program on ``ifindex`` (in ``mode`` if given), 0 when there is none."""
+    ids = xdp_query(ifindex)
+    if mode is None:
+        return ids["prog_id"] or ids["native_id"] or ids["generic_id"]
+    _xdp_mode(mode)
+    return ids["native_id"] if mode == "native" else ids["generic_id"]
+
+
+def xdp_detach(ifindex: int, mode: str | None = None, expected_prog_id: int = 0) -> None:
+    """Remove the netlink-attached XDP program(s) on ``ifindex``: only ``expected_prog_id``
+    when given (a program someone else attached since is left alone), any mode when None.
+    A missing interface or program is not an error."""
+    _bpf_check(lib.pyscan_xdp__detach(ifindex, _xdp_mode(mode), expected_prog_id))
+
+
+def read_attached_percpu(ifindex: int, map_name: str, key: int = 0,
+                         prog_id: int = 0) -> tuple[int, ...]:
+    """Per-CPU sums of ``map_name`` of the program attached to ``ifindex`` (or ``prog_id``),
+    from any process: the program need not have been loaded by this one."""
+    import os
+
+    map_fd = _bpf_check(lib.pyscan_xdp__attached_map_fd(ifindex, prog_id, map_name.encode()))
+    try:
+        return bpf_percpu_sum(map_fd, key)
+    finally:
+        os.close(map_fd)
+
+
+def reset_attached_percpu(ifindex: int, map_name: str, key: int = 0, prog_id: int = 0) -> None:
+    """Zero entry ``key`` of per-CPU map ``map_name`` of the program attached to ``ifindex``
+    on every CPU (a benchmark starting from a clean count)."""
+    import os
+
+    map_fd = _bpf_check(lib.pyscan_xdp__attached_map_fd(ifindex, prog_id, map_name.encode()))
+    try:
+        _, value_size, _, _ = bpf_map_sizes(map_fd)
+        stride = (value_size + 7) // 8 * 8
+        bpf_map_update(map_fd, key, bytes(stride * bpf_possible_cpus()))
+    finally:
+        os.close(map_fd)
+
+
+class BpfObject:
+    """One BPF object file: ``set_rodata`` -> ``load`` -> ``attach_xdp`` -> maps -> ``close``.
+
+    ``attach_xdp(persist=False)`` makes a bpf_link (gone with ``close()`` or the process);
+    ``persist=True`` attaches through netlink and outlives the process until ``detach()`` or
+    ``xdp_detach(ifindex, expected_prog_id=...)``. Fds returned belong to the object.
+    """
+
+    def __init__(self, path: object) -> None:
+        self.path = str(path)
+        handle = lib.pyscan_bpf_object__open(self.path.encode())
+        if handle == ffi.NULL:
+            _bpf_check(-(ffi.errno or 22))
+        self._handle = handle
+        self.attached_ifindex = 0
+        self.attached_prog_id = 0
+
+    def _live(self) -> object:
+        if self._handle is None:
+            raise ValueError(f"BPF object {self.path} is closed")
+        return self._handle
+
+    def set_initial_value(self, map_name: str, data: bytes) -> None:
+        """Initial contents of a global-data map (``.rodata``, ``.data``), before ``load``."""
+        _bpf_check(lib.pyscan_bpf_object__set_initial_value(self._live(), map_name.encode(),
+                                                            data, len(data)))
+
+    def set_rodata(self, data: bytes) -> None:
+        """The whole ``.rodata`` (``const volatile`` globals, in declaration order)."""
+        self.set_initial_value(".rodata", data)
+
+    def load(self) -> BpfObject:
+        _bpf_check(lib.pyscan_bpf_object__load(self._live()))
+        return self
+
+    def prog_fd(self, prog: str | None = None) -> int:
+        """Fd of program ``prog`` (its function name), or of the only program when None."""
+        return _bpf_check(lib.pyscan_bpf_object__prog_fd(
+            self._live(), prog.encode() if prog else ffi.NULL))
+
+    def map_fd(self, map_name: str) -> int:
+        return _bpf_check(lib.pyscan_bpf_object__map_fd(self._live(), map_name.encode()))
+
+    def attach_xdp(self, ifindex: int, mode: str = "native", persist: bool = False,
+                   prog: str | None = None) -> int:
+        """Attach program ``prog`` (default: the only one) to ``ifindex`` of the calling
+        thread's netns; returns the kernel's program id."""
+        _bpf_check(lib.pyscan_bpf_object__attach_xdp(
+            self._live(), prog.encode() if prog else ffi.NULL, ifindex, _xdp_mode(mode),
+            1 if persist else 0))
+        self.attached_ifindex = ifindex
+        self.attached_prog_id = xdp_attached_prog_id(ifindex, mode)
+        return self.attached_prog_id
+
+    def detach(self) -> None:
+        """Remove this object's attachment (link or netlink); no-op when not attached."""
+        _bpf_check(lib.pyscan_bpf_object__detach(self._live()))
+        self.attached_ifindex = 0
+        self.attached_prog_id = 0
+
+    def map_update(self, map_name: str, key: int | bytes, value: bytes, flags: int = 0) -> None:
+        bpf_map_update(self.map_fd(map_name), key, value, flags)
+
+    def map_lookup(self, map_name: str, key: int | bytes) -> bytes:
+        return bpf_map_lookup(self.map_fd(map_name), key)
+
+    def percpu_sum(self, map_name: str, key: int = 0) -> tuple[int, ...]:
+        return bpf_percpu_sum(self.map_fd(map_name), key)
+
+    def test_run(self, prog: str | None, data: bytes, repeat: int = 1) -> tuple[int, int, bytes]:
+        """BPF_PROG_TEST_RUN: (retval, mean duration in ns, frame as the program left it)."""
+        return bpf_test_run(self.prog_fd(prog), data, repeat)
+
+    def close(self) -> None:
+        """Free the object; a bpf_link attachment ends, a persistent one stays. Idempotent."""
+        if self._handle is not None:
+            lib.pyscan_bpf_object__close(self._handle)
+            self._handle = None
+
+    def __enter__(self) -> BpfObject:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_handle", None) is not None:
+            self.close()
+
 
 
 # --- driver: af_xdp -------------------------------------------------------------------------

@@ -1,0 +1,34 @@
+"""pyscan: a stateless kernel-bypass TCP SYN port scanner.
+
+    import pyscan
+    config = pyscan.ScanConfig.parse(["198.19.0.0/24"], ports="80,443", rate="100k")
+    with pyscan.scan(config) as run:
+        for result in run:
+            print(result.ip, result.port, result.status)
+    print(run.summary)
+
+Importing pyscan needs neither root nor the compiled extension; both are needed only when a
+scan starts.
+"""
+
+from pyscan.config import ConfigError, ScanConfig
+from pyscan.privileges import PrivilegeError
+from pyscan.scanner import Result, ScanError, ScanRun, ScanStatus, Summary, list_targets, scan
+from pyscan.targets import TargetSet
+
+__all__ = [
+    "ConfigError",
+    "PrivilegeError",
+    "Result",
+    "ScanConfig",
+    "ScanError",
+    "ScanRun",
+    "ScanStatus",
+    "Summary",
+    "TargetSet",
+    "__version__",
+    "list_targets",
+    "scan",
+]
+
+__version__ = "0.1.0"

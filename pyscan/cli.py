@@ -1,0 +1,465 @@
+"""The `pyscan` command: parse, make one library call, format. Nothing else lives here.
+
+`pyscan [OPTIONS] TARGET...` scans; `pyscan lab up|down|status`, `pyscan drivers` and
+`pyscan cleanup` are subcommands. A first argument that is not a subcommand name routes to
+the scan, so masscan habits (`pyscan 198.19.0.0/16 -p80 --rate 100k -oL out.txt`) work.
+
+Exit codes: 0 done, 1 the scan failed at run time (route, driver, firewall), 2 bad input
+(nothing was created), 77 missing capability, 130 interrupted (after flushing output and
+printing the summary).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from typer.core import TyperGroup
+
+from pyscan.config import DEFAULT_TTL, OUTPUT_FORMATS, ConfigError, ScanConfig
+from pyscan.privileges import EXIT_NO_PERMISSION, PrivilegeError
+
+__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERRUPTED", "app", "main", "rewrite_argv"]
+
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+# masscan spellings -> ours. Click would read `-oL` as `-o L`, so they are rewritten first.
+_MASSCAN_OUTPUT_FLAGS = {"-oL": "list", "-oJ": "json", "-oD": "ndjson", "-oG": "grepable",
+                         "-oC": "csv"}
+_UNSUPPORTED_OUTPUT_FLAGS = {"-oX": "XML", "-oB": "binary", "-oU": "unicornscan",
+                             "-oH": "host-only", "-oR": "redis"}
+_ALIASES = {
+    "-sL": "--list-targets",
+    "-iL": "--include-file",
+    "--includefile": "--include-file",
+    "--excludefile": "--exclude-file",
+    "--max-rate": "--rate",
+    "--adapter": "--interface",
+    "--router-mac": "--gateway-mac",
+    "--adapter-ip": "--source-ip",
+    "--adapter-port": "--source-port",
+    "--open": "--open-only",
+    "--offline": "--dry-run",
+}
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    typer.echo(f"pyscan: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def rewrite_argv(args: Sequence[str]) -> list[str]:
+    """masscan/zmap habits -> this CLI's options: `-oL f` -> `-o f --format list`, `-sL`,
+    `-iL`, `--show closed`, `--excludefile`, `--max-rate`, ..."""
+    out: list[str] = []
+    items = list(args)
+    index = 0
+    while index < len(items):
+        arg = items[index]
+        if arg == "--":
+            out.extend(items[index:])
+            break
+        head, equals, tail = arg.partition("=")
+        if head in _MASSCAN_OUTPUT_FLAGS:
+            if equals:
+                path = tail
+            elif index + 1 < len(items):
+                index += 1
+                path = items[index]
+            else:
+                raise ConfigError(f"{head} needs a file name (accepted: {head} FILE)")
+            out += ["--output", path, "--format", _MASSCAN_OUTPUT_FLAGS[head]]
+        elif head in _UNSUPPORTED_OUTPUT_FLAGS:
+            accepted = " ".join(_MASSCAN_OUTPUT_FLAGS)
+            raise ConfigError(
+                f"{head} ({_UNSUPPORTED_OUTPUT_FLAGS[head]} output) is not supported "
+                f"(accepted: {accepted}, or --format {'|'.join(OUTPUT_FORMATS)})"
+            )
+        elif head in _ALIASES:
+            out.append(_ALIASES[head] + (equals + tail if equals else ""))
+        elif head in ("--show", "--noshow"):
+            # masscan: --show closed / --noshow closed
+            value = tail if equals else (items[index + 1] if index + 1 < len(items) else "")
+            if not equals:
+                index += 1
+            if value not in ("closed", "open"):
+                raise ConfigError(f"bad {head} value {value!r} (accepted: open, closed)")
+            if value == "closed":
+                out.append("--show-closed" if head == "--show" else "--open-only")
+        else:
+            out.append(arg)
+        index += 1
+    return out
+
+
+class _PyscanGroup(TyperGroup):
+    """Routes a first argument that is not a subcommand to `scan`, rewrites masscan
+    spellings, and prints every usage error as one `pyscan: error:` line with exit 2."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        args = rewrite_argv(args)
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["scan", *args]
+        return super().parse_args(ctx, args)
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        try:
+            result = super().main(args=args, prog_name=prog_name or "pyscan",
+                                  complete_var=complete_var, standalone_mode=False, **extra)
+        except (ConfigError, typer.TyperException) as error:
+            # TyperException is the base of typer's (vendored click's) usage errors.
+            if not standalone_mode:
+                raise
+            format_message = getattr(error, "format_message", None)
+            message = (format_message() if format_message else str(error)).rstrip(".")
+            if "accepted:" not in message:
+                message += " (accepted: see pyscan --help)"
+            typer.echo(f"pyscan: error: {message}", err=True)
+            code = getattr(error, "exit_code", EXIT_BAD_INPUT)
+            sys.exit(EXIT_BAD_INPUT if code in (1, 2) else code)
+        except typer.Abort:
+            if not standalone_mode:
+                raise
+            sys.exit(EXIT_INTERRUPTED)
+        if standalone_mode:
+            sys.exit(result if isinstance(result, int) else 0)
+        return result
+
+
+app = typer.Typer(
+    cls=_PyscanGroup,
+    add_completion=False,
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Stateless kernel-bypass TCP SYN port scanner. `pyscan TARGET... -p PORTS` scans; "
+         "the commands below manage the lab, drivers and leftovers.",
+)
+lab_app = typer.Typer(no_args_is_help=True, help="The virtual lab: namespaces, veth, targets.")
+app.add_typer(lab_app, name="lab")
+
+
+def _check_output_path(path: str | None) -> None:
+    """Catch an unwritable -o before the scan starts, without creating the file."""
+    if path is None:
+        return
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        _fail(f"output {path!r} is a directory (accepted: a file path)")
+    if not directory.is_dir():
+        _fail(f"output directory {str(directory)!r} does not exist (accepted: a file path in "
+              "an existing directory)")
+    if not os.access(directory, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        _fail(f"output {path!r} is not writable (accepted: a writable file path)")
+
+
+def _parse_count(text: str, what: str, low: int, high: int) -> int:
+    if not text.strip().isdigit() or not low <= int(text) <= high:
+        _fail(f"bad {what} {text!r} (accepted: integer {low}..{high})")
+    return int(text)
+
+
+@contextlib.contextmanager
+def _interrupts(run: Any) -> Iterator[None]:
+    """Ctrl-C once: stop sending, keep receiving for --wait. Twice: skip the wait. Three
+    times: abandon at once (everything is still removed on the way out)."""
+    presses = 0
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        nonlocal presses
+        presses += 1
+        if presses >= 3:
+            raise KeyboardInterrupt
+        if presses == 1:
+            typer.echo("\npyscan: stopping; waiting for late replies (Ctrl-C again to skip)",
+                       err=True)
+        run.stop()
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@app.command("scan", help="Scan TARGETs (also the default: `pyscan TARGET... -p PORTS`).")
+def scan_command(
+    targets: Annotated[list[str] | None, typer.Argument(
+        help="IPv4 address, CIDR, or first-last range; comma lists allowed.",
+        show_default=False)] = None,
+    ports: Annotated[str | None, typer.Option(
+        "--ports", "-p", help="Ports: 80 | 22,80,443 | 1-1024 | 0-65535.")] = None,
+    rate: Annotated[str, typer.Option(help="Packets per second: 1000, 250k, 10M, max.")] = "10k",
+    driver: Annotated[str | None, typer.Option(
+        help="af-packet | af-xdp | pfring-zc | null (default: automatic).")] = None,
+    interface: Annotated[str | None, typer.Option(
+        "--interface", "-i", help="Interface to send on (default: the route's).")] = None,
+    source_ip: Annotated[str | None, typer.Option(help="Source address.")] = None,
+    source_port: Annotated[str | None, typer.Option(
+        help="Source port or range (default: 256 random ports in 61000-65535).")] = None,
+    gateway_mac: Annotated[str | None, typer.Option(help="Next-hop MAC (skip ARP).")] = None,
+    seed: Annotated[str | None, typer.Option(
+        help="Permutation seed, to repeat an order (default: random).")] = None,
+    wait: Annotated[str, typer.Option(
+        help="Seconds to keep receiving after the last probe.")] = "10",
+    shard: Annotated[str, typer.Option(help="This machine's part, masscan style: 1/2.")] = "1/1",
+    output: Annotated[str | None, typer.Option(
+        "--output", "-o", help="Write results to FILE (default: standard output).")] = None,
+    output_format: Annotated[str, typer.Option(
+        "--format", help="list | ndjson | json | csv | grepable (-oL -oD -oJ -oC -oG).")] = "list",
+    exclude: Annotated[list[str] | None, typer.Option(help="Addresses to leave out.")] = None,
+    exclude_file: Annotated[list[str] | None, typer.Option(
+        help="File of addresses to leave out.")] = None,
+    include_file: Annotated[list[str] | None, typer.Option(
+        help="File of targets (-iL).")] = None,
+    tx_threads: Annotated[str, typer.Option(help="Sending threads.")] = "1",
+    ttl: Annotated[str, typer.Option(help="IP TTL of probes.")] = str(DEFAULT_TTL),
+    show_closed: Annotated[bool, typer.Option(
+        "--show-closed", help="Also report closed ports (RST); masscan --show closed.")] = False,
+    open_only: Annotated[bool, typer.Option(
+        "--open-only", help="Report open ports only (the default).")] = False,
+    no_isolation: Annotated[bool, typer.Option(
+        "--no-isolation", help="Do not add the nftables rules that stop the kernel's RSTs.")
+    ] = False,
+    netns: Annotated[str | None, typer.Option(help="Run the scan inside this namespace.")] = None,
+    driver_option: Annotated[list[str] | None, typer.Option(
+        "--driver-option", "-O", help="Driver setting key=value (repeatable).")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Generate every probe with the null driver; send nothing.")] = False,
+    list_targets: Annotated[bool, typer.Option(
+        "--list-targets", help="Print the probe order (-sL) without sending.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No status, no summary.")] = False,
+    status: Annotated[bool | None, typer.Option(
+        "--status/--no-status", help="Live status line (default: when stderr is a terminal).",
+        show_default=False)] = None,
+    json_summary: Annotated[bool, typer.Option(
+        "--json-summary", help="Print the summary as one JSON line on stderr.")] = False,
+) -> None:
+    from pyscan import scanner
+    from pyscan.output import open_writer
+    from pyscan.status import StatusLine, render_summary, summary_json
+
+    if ports is None:
+        _fail("no ports given (accepted: -p 80 | -p 22,80,443 | -p 1-1024)")
+    if show_closed and open_only:
+        _fail("--show-closed and --open-only contradict each other (accepted: one of them)")
+    if dry_run and driver not in (None, "null"):
+        _fail(f"--dry-run uses the null driver, not {driver!r} (accepted: drop --driver)")
+    try:
+        config = ScanConfig.parse(
+            targets or [],
+            ports=ports,
+            include_files=include_file or [],
+            excludes=exclude or [],
+            exclude_files=exclude_file or [],
+            rate=rate,
+            driver="null" if dry_run else driver,
+            interface=interface,
+            source_ip=source_ip,
+            source_ports=source_port,
+            gateway_mac=gateway_mac,
+            seed=seed,
+            shard=shard,
+            wait=wait,
+            tx_threads=_parse_count(tx_threads, "TX thread count", 1, 64),
+            ttl=_parse_count(ttl, "TTL", 1, 255),
+            show_closed=show_closed,
+            output_path=output,
+            output_format=output_format,
+            isolation=not no_isolation,
+            netns=netns,
+            driver_options=driver_option or [],
+        )
+    except ConfigError as error:
+        _fail(str(error))
+    _check_output_path(output)
+
+    if list_targets:
+        _print_target_list(config, scanner.list_targets(config))
+        return
+
+    if not config.is_dry_run:
+        from pyscan.privileges import require_scan_privileges
+
+        try:
+            require_scan_privileges(config.driver or "af-packet", isolation=config.isolation,
+                                    netns=config.netns)
+        except PrivilegeError as error:
+            _fail(str(error), EXIT_NO_PERMISSION)
+
+    if not quiet:
+        typer.echo(
+            f"pyscan: scanning {config.targets.describe()} x {len(config.ports)} "
+            f"port{'s' if len(config.ports) != 1 else ''} "
+            f"({config.probe_count} probes) at {rate} pps, seed {config.seed}"
+            + (" (dry run: nothing is sent)" if config.is_dry_run else ""),
+            err=True,
+        )
+    status_line = StatusLine(force=bool(status)) if not quiet and status is not False else None
+    run = scanner.scan(config, on_status=status_line)
+    writer = None
+    try:
+        with run, _interrupts(run):
+            for result in run:
+                if writer is None:
+                    writer = open_writer(config.output_path, config.output_format,
+                                         started=_now(), ports=config.ports)
+                writer.write(result)
+    except scanner.ScanError as error:
+        _fail(str(error), EXIT_FAILED)
+    except PrivilegeError as error:
+        _fail(str(error), EXIT_NO_PERMISSION)
+    except KeyboardInterrupt:
+        run.interrupted = True
+    finally:
+        if status_line is not None:
+            status_line.clear()
+        if writer is None and run.summary is not None:
+            writer = open_writer(config.output_path, config.output_format, started=_now(),
+                                 ports=config.ports)
+        if writer is not None:
+            writer.close()
+
+    summary = run.summary
+    if summary is not None:
+        if json_summary:
+            typer.echo(summary_json(summary), err=True)
+        elif not quiet:
+            typer.echo(render_summary(summary), err=True)
+    if run.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _now() -> float:
+    import time
+
+    return time.time()
+
+
+def _print_target_list(config: ScanConfig, pairs: Iterator[tuple[IPv4Address, int]]) -> None:
+    """masscan -sL: one address per line, or address:port when scanning several ports."""
+    single_port = len(config.ports) == 1
+    write = sys.stdout.write
+    for address, port in pairs:
+        write(f"{address}\n" if single_port else f"{address}:{port}\n")
+    sys.stdout.flush()
+
+
+@app.command("drivers", help="List the drivers and whether each can run here, and why.")
+def drivers_command() -> None:
+    from pyscan.drivers import DRIVERS
+
+    rows = []
+    for name, driver in DRIVERS.items():
+        available, reason = driver.available()
+        rows.append((name, "yes" if available else "no", reason))
+    width = max(len(name) for name, _, _ in rows)
+    typer.echo(f"{'driver':<{width}}  available  reason")
+    for name, available, reason in rows:
+        typer.echo(f"{name:<{width}}  {available:<9}  {reason}")
+
+
+@app.command("cleanup", help="Remove firewall tables left behind by scans that died.")
+def cleanup_command() -> None:
+    from pyscan.firewall import cleanup_stale
+
+    removed = cleanup_stale()
+    names = list(removed) if removed else []
+    typer.echo(f"removed {len(names)} stale table(s)" + (": " + ", ".join(map(str, names))
+                                                          if names else ""))
+
+
+def _random_open_pairs(network: IPv4Network, ports: Sequence[int],
+                       count: int) -> set[tuple[IPv4Address, int]]:
+    space = network.num_addresses * len(ports)
+    if count > space:
+        _fail(f"--open-count {count} is above the {space} (address, port) pairs of "
+              f"{network} x {len(ports)} ports (accepted: 0..{space})")
+    chosen = random.SystemRandom().sample(range(space), count)
+    first = int(network.network_address)
+    return {(IPv4Address(first + index % network.num_addresses),
+             ports[index // network.num_addresses]) for index in chosen}
+
+
+@lab_app.command("up", help="Build the lab: two namespaces, a veth pair, AnyIP targets.")
+def lab_up(
+    name: Annotated[str, typer.Option(help="Lab name (prefix of its namespaces).")] = "pyscan",
+    ports: Annotated[str, typer.Option(help="Ports the targets listen on.")] = "80,443",
+    open_count: Annotated[str | None, typer.Option(
+        help="Instead of every address, open exactly this many random (address, port) pairs "
+             "in --open-network.")] = None,
+    open_network: Annotated[str, typer.Option(
+        help="Where --open-count picks its pairs.")] = "198.19.0.0/24",
+    sink: Annotated[bool, typer.Option(
+        "--sink", help="Count and drop every probe at the target (TX-rate measurement).")
+    ] = False,
+) -> None:
+    from pyscan.config import parse_netns, parse_ports
+    from pyscan.lab import Lab
+
+    try:
+        parse_netns(name)
+        port_list = parse_ports(ports)
+    except ConfigError as error:
+        _fail(str(error))
+    open_pairs = None
+    if open_count is not None:
+        try:
+            network = IPv4Network(open_network, strict=False)
+        except ValueError:
+            _fail(f"bad --open-network {open_network!r} (accepted: CIDR like 198.19.0.0/24)")
+        if not network.subnet_of(IPv4Network("198.18.0.0/15")):
+            _fail(f"--open-network {open_network!r} is outside the lab's 198.18.0.0/15 "
+                  "(accepted: a CIDR within 198.18.0.0/15)")
+        count = _parse_count(open_count, "--open-count", 0, 10_000_000)
+        open_pairs = _random_open_pairs(network, port_list, count)
+    lab = Lab(name=name, open_pairs=open_pairs, ports=port_list, sink=sink)
+    lab.up()
+    typer.echo(_format_status(lab.status()))
+    typer.echo(f"scan it with:  {lab.scan_command()}")
+
+
+@lab_app.command("down", help="Remove the lab's namespaces, links and programs.")
+def lab_down(
+    name: Annotated[str, typer.Option(help="Lab name.")] = "pyscan",
+) -> None:
+    from pyscan.lab import Lab
+
+    Lab(name=name).down()
+    typer.echo(f"lab {name!r} removed")
+
+
+@lab_app.command("status", help="Show what the lab has running.")
+def lab_status(
+    name: Annotated[str, typer.Option(help="Lab name.")] = "pyscan",
+) -> None:
+    from pyscan.lab import Lab
+
+    typer.echo(_format_status(Lab(name=name).status()))
+
+
+def _format_status(status: object) -> str:
+    if isinstance(status, dict):
+        return "\n".join(f"{key}: {value}" for key, value in status.items())
+    return str(status)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point (`pyscan`, `python -m pyscan`)."""
+    typer.main.get_command(app).main(args=argv, prog_name="pyscan")

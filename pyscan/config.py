@@ -1,0 +1,409 @@
+"""ScanConfig and the parsers that turn command-line text into it.
+
+Every parser raises `ConfigError` with one line that names the bad value and the accepted
+grammar; the CLI prints it as `pyscan: error: ...` and exits 2 before anything is created.
+`ScanConfig` re-checks its typed fields, so an API caller building one directly gets the
+same errors.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+from pathlib import Path
+from types import MappingProxyType
+
+from pyscan.targets import TargetError, TargetSet
+
+__all__ = [
+    "DEFAULT_RATE",
+    "DEFAULT_TTL",
+    "DEFAULT_WAIT",
+    "DRIVER_NAMES",
+    "MAX_TARGETS_WITHOUT_EXCLUDE",
+    "OUTPUT_FORMATS",
+    "ConfigError",
+    "ScanConfig",
+    "default_source_ports",
+    "parse_driver_options",
+    "parse_interface",
+    "parse_mac",
+    "parse_netns",
+    "parse_ports",
+    "parse_rate",
+    "parse_seed",
+    "parse_shard",
+    "parse_source_ip",
+    "parse_source_ports",
+    "parse_wait",
+]
+
+# zmap's default; masscan's is 100. High enough to be useful, low enough not to flood a LAN
+# by accident. "max" lifts the limit (benchmarks against the lab sink).
+DEFAULT_RATE = 10_000.0
+DEFAULT_WAIT = 10.0  # masscan's --wait default
+DEFAULT_TTL = 64
+MAX_TX_THREADS = 64
+# masscan's safety rule: more addresses than this need at least one --exclude, as proof the
+# user thought about what they are about to scan.
+MAX_TARGETS_WITHOUT_EXCLUDE = 1_000_000_000
+DRIVER_NAMES = ("af-packet", "af-xdp", "pfring-zc", "null")
+# Kept here (not imported from pyscan.output) so parsing never imports writer code;
+# tests/unit/test_output.py checks the two agree.
+OUTPUT_FORMATS = ("list", "ndjson", "json", "csv", "grepable")
+
+# Linux hands out ephemeral ports from 32768-60999; a default source range above it never
+# collides with the host's own connections, which the isolation firewall would otherwise cut.
+_DEFAULT_SOURCE_PORT_LOW = 61000
+_DEFAULT_SOURCE_PORT_COUNT = 256
+
+RATE_GRAMMAR = "packets per second: 1000, 250k, 10M, 1.5G, or max"
+PORTS_GRAMMAR = "0-65535 as N, A-B, or a comma list like 22,80,8000-8100"
+SHARD_GRAMMAR = "I/N with 1 <= I <= N, like 1/2"
+SEED_GRAMMAR = "integer 0..2^64-1, decimal or 0x hex"
+WAIT_GRAMMAR = "seconds >= 0, like 10 or 2.5"
+SOURCE_PORTS_GRAMMAR = "port 1-65535 or range A-B"
+MAC_GRAMMAR = "six hex bytes like 02:00:00:00:00:01"
+
+
+class ConfigError(ValueError):
+    """Bad user input. The message is one line naming the value and what is accepted."""
+
+
+_RATE_PATTERN = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([kmg]?)", re.IGNORECASE)
+_RATE_MULTIPLIERS = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9}
+
+
+def parse_rate(text: str) -> float:
+    """'250k' -> 250000.0; 'max' -> inf (no limit)."""
+    cleaned = text.strip()
+    if cleaned.lower() in ("max", "unlimited"):
+        return math.inf
+    match = _RATE_PATTERN.fullmatch(cleaned.removesuffix("pps").removesuffix("PPS"))
+    if not match:
+        raise ConfigError(f"bad rate {text!r} (accepted: {RATE_GRAMMAR})")
+    rate = float(match.group(1)) * _RATE_MULTIPLIERS[match.group(2).lower()]
+    if rate <= 0:
+        raise ConfigError(f"bad rate {text!r}: must be above 0 (accepted: {RATE_GRAMMAR})")
+    return rate
+
+
+def _parse_port_number(text: str, spec: str) -> int:
+    if not text.isdigit():
+        raise ConfigError(f"bad port {text!r} in {spec!r} (accepted: {PORTS_GRAMMAR})")
+    port = int(text)
+    if port > 65535:
+        raise ConfigError(f"bad port {text!r} in {spec!r}: above 65535 (accepted: {PORTS_GRAMMAR})")
+    return port
+
+
+def parse_ports(text: str) -> tuple[int, ...]:
+    """'22,80,8000-8002' -> (22, 80, 8000, 8001, 8002): deduplicated and sorted."""
+    # masscan habit: "T:80" means TCP port 80; we only scan TCP, so accept and drop the prefix.
+    cleaned = text.strip()
+    if not cleaned:
+        raise ConfigError(f"empty port list {text!r} (accepted: {PORTS_GRAMMAR})")
+    ports: set[int] = set()
+    for raw_part in cleaned.split(","):
+        part = raw_part.strip()
+        if part[:2].upper() == "T:":
+            part = part[2:]
+        if not part:
+            raise ConfigError(f"empty item in port list {text!r} (accepted: {PORTS_GRAMMAR})")
+        if "-" in part:
+            low_text, _, high_text = part.partition("-")
+            low = _parse_port_number(low_text.strip(), text)
+            high = _parse_port_number(high_text.strip(), text)
+            if low > high:
+                raise ConfigError(
+                    f"bad port range {part!r}: {low} is above {high} (accepted: {PORTS_GRAMMAR})"
+                )
+            ports.update(range(low, high + 1))
+        else:
+            ports.add(_parse_port_number(part, text))
+    return tuple(sorted(ports))
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """masscan's 1-based '2/4' -> (2, 4)."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not match:
+        raise ConfigError(f"bad shard {text!r} (accepted: {SHARD_GRAMMAR})")
+    index, count = int(match.group(1)), int(match.group(2))
+    if not 1 <= index <= count:
+        raise ConfigError(
+            f"bad shard {text!r}: need 1 <= {index} <= {count} (accepted: {SHARD_GRAMMAR})"
+        )
+    return index, count
+
+
+def parse_seed(text: str) -> int:
+    cleaned = text.strip().lower()
+    try:
+        seed = int(cleaned, 16) if cleaned.startswith("0x") else int(cleaned, 10)
+    except ValueError:
+        raise ConfigError(f"bad seed {text!r} (accepted: {SEED_GRAMMAR})") from None
+    if not 0 <= seed < 2**64:
+        raise ConfigError(f"bad seed {text!r}: outside 0..2^64-1 (accepted: {SEED_GRAMMAR})")
+    return seed
+
+
+def parse_wait(text: str) -> float:
+    cleaned = text.strip().removesuffix("s")
+    try:
+        wait = float(cleaned)
+    except ValueError:
+        raise ConfigError(f"bad wait {text!r} (accepted: {WAIT_GRAMMAR})") from None
+    if not math.isfinite(wait) or wait < 0:
+        raise ConfigError(
+            f"bad wait {text!r}: must be a finite number >= 0 (accepted: {WAIT_GRAMMAR})"
+        )
+    return wait
+
+
+def parse_source_ports(text: str) -> range:
+    """'40000-40255' -> range(40000, 40256); '40000' -> range(40000, 40001)."""
+    cleaned = text.strip()
+    low_text, dash, high_text = cleaned.partition("-")
+    if not low_text.isdigit() or (dash and not high_text.isdigit()):
+        raise ConfigError(f"bad source port {text!r} (accepted: {SOURCE_PORTS_GRAMMAR})")
+    low = int(low_text)
+    high = int(high_text) if dash else low
+    if not 1 <= low <= high <= 65535:
+        raise ConfigError(
+            f"bad source port {text!r}: need 1 <= first <= last <= 65535 "
+            f"(accepted: {SOURCE_PORTS_GRAMMAR})"
+        )
+    return range(low, high + 1)
+
+
+def default_source_ports() -> range:
+    """A random 256-port range above the Linux ephemeral range (61000-65535)."""
+    span = 65535 - _DEFAULT_SOURCE_PORT_LOW - _DEFAULT_SOURCE_PORT_COUNT + 2
+    low = _DEFAULT_SOURCE_PORT_LOW + secrets.randbelow(span)
+    return range(low, low + _DEFAULT_SOURCE_PORT_COUNT)
+
+
+def parse_source_ip(text: str) -> IPv4Address:
+    try:
+        return IPv4Address(text.strip())
+    except ValueError:
+        raise ConfigError(f"bad source IP {text!r} (accepted: one IPv4 address)") from None
+
+
+def parse_mac(text: str) -> str:
+    """'02-00-00-00-00-0A' -> '02:00:00:00:00:0a'."""
+    parts = re.split(r"[:-]", text.strip())
+    if len(parts) != 6 or not all(re.fullmatch(r"[0-9a-fA-F]{1,2}", part) for part in parts):
+        raise ConfigError(f"bad MAC address {text!r} (accepted: {MAC_GRAMMAR})")
+    return ":".join(f"{int(part, 16):02x}" for part in parts)
+
+
+def _parse_name(text: str, what: str, max_length: int) -> str:
+    grammar = f"1-{max_length} characters, no '/', whitespace or ':'"
+    if (
+        not text
+        or len(text) > max_length
+        or text in (".", "..")
+        or any(c in text for c in "/:") or any(c.isspace() for c in text)
+    ):
+        raise ConfigError(f"bad {what} {text!r} (accepted: {grammar})")
+    return text
+
+
+def parse_interface(text: str) -> str:
+    """Checks the name's shape only (Linux IFNAMSIZ); whether it exists is netlink's job."""
+    return _parse_name(text, "interface name", 15)
+
+
+def parse_netns(text: str) -> str:
+    return _parse_name(text, "network namespace name", 255)
+
+
+def parse_driver_options(items: Iterable[str]) -> dict[str, str]:
+    """['xdp-mode=native', 'ring-size=4096'] -> {'xdp-mode': 'native', 'ring-size': '4096'}."""
+    options: dict[str, str] = {}
+    for item in items:
+        key, equals, value = item.partition("=")
+        if not equals or not key.strip():
+            raise ConfigError(f"bad driver option {item!r} (accepted: key=value)")
+        options[key.strip()] = value.strip()
+    return options
+
+
+def _random_seed() -> int:
+    return secrets.randbits(64)
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """Everything one scan needs, already validated. Build it with `ScanConfig.parse(...)`
+    from command-line text, or directly with typed values."""
+
+    targets: TargetSet
+    ports: tuple[int, ...]
+    rate: float = DEFAULT_RATE                     # packets per second, math.inf = no limit
+    driver: str | None = None                      # None = automatic choice (af-packet for now)
+    interface: str | None = None                   # None = the route's interface
+    source_ip: IPv4Address | None = None           # None = the interface's address
+    source_ports: range = field(default_factory=default_source_ports)
+    gateway_mac: str | None = None                 # None = resolved (ARP) by netlink
+    seed: int = field(default_factory=_random_seed)  # permutation order; printed to repeat
+    shard: tuple[int, int] = (1, 1)                # masscan's 1-based I/N
+    wait: float = DEFAULT_WAIT                     # seconds to keep receiving after TX ends
+    tx_threads: int = 1
+    ttl: int = DEFAULT_TTL
+    show_closed: bool = False
+    output_path: Path | None = None                # None = standard output
+    output_format: str = "list"
+    isolation: bool = True                         # nft rules so the kernel does not RST replies
+    netns: str | None = None                       # run the whole scan inside this namespace
+    driver_options: Mapping[str, str] = field(default_factory=dict)
+    excludes: TargetSet = field(default_factory=TargetSet)  # what was subtracted, for display
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.targets, TargetSet):
+            raise ConfigError(f"targets must be a TargetSet, not {type(self.targets).__name__}")
+        if not self.targets:
+            raise ConfigError("no targets to scan (every address was excluded or none was given)")
+        if not self.ports:
+            raise ConfigError(f"empty port list (accepted: {PORTS_GRAMMAR})")
+        ports = tuple(sorted(set(self.ports)))
+        if any(not isinstance(port, int) or not 0 <= port <= 65535 for port in ports):
+            bad = next(p for p in ports if not isinstance(p, int) or not 0 <= p <= 65535)
+            raise ConfigError(f"bad port {bad!r} (accepted: {PORTS_GRAMMAR})")
+        object.__setattr__(self, "ports", ports)
+        if not (self.rate > 0):
+            raise ConfigError(f"bad rate {self.rate!r}: must be above 0 (accepted: {RATE_GRAMMAR})")
+        if self.driver is not None and self.driver not in DRIVER_NAMES:
+            raise ConfigError(
+                f"unknown driver {self.driver!r} (accepted: {', '.join(DRIVER_NAMES)})"
+            )
+        if not isinstance(self.source_ports, range) or self.source_ports.step != 1 or not (
+            self.source_ports and 1 <= self.source_ports.start <= self.source_ports[-1] <= 65535
+        ):
+            raise ConfigError(
+                f"bad source ports {self.source_ports!r} (accepted: {SOURCE_PORTS_GRAMMAR})"
+            )
+        if not 0 <= self.seed < 2**64:
+            raise ConfigError(f"bad seed {self.seed!r} (accepted: {SEED_GRAMMAR})")
+        shard_index, shard_count = self.shard
+        if not 1 <= shard_index <= shard_count:
+            raise ConfigError(f"bad shard {shard_index}/{shard_count} (accepted: {SHARD_GRAMMAR})")
+        if not (math.isfinite(self.wait) and self.wait >= 0):
+            raise ConfigError(f"bad wait {self.wait!r} (accepted: {WAIT_GRAMMAR})")
+        if not 1 <= self.tx_threads <= MAX_TX_THREADS:
+            raise ConfigError(
+                f"bad TX thread count {self.tx_threads!r} (accepted: 1..{MAX_TX_THREADS})"
+            )
+        if not 1 <= self.ttl <= 255:
+            raise ConfigError(f"bad TTL {self.ttl!r} (accepted: 1..255)")
+        if self.output_format not in OUTPUT_FORMATS:
+            raise ConfigError(
+                f"unknown output format {self.output_format!r} "
+                f"(accepted: {', '.join(OUTPUT_FORMATS)})"
+            )
+        if self.interface is not None:
+            parse_interface(self.interface)
+        if self.netns is not None:
+            parse_netns(self.netns)
+        if self.gateway_mac is not None:
+            object.__setattr__(self, "gateway_mac", parse_mac(self.gateway_mac))
+        object.__setattr__(self, "driver_options", MappingProxyType(dict(self.driver_options)))
+
+    @property
+    def probe_count(self) -> int:
+        """Probes in the whole scan (all shards): targets x ports."""
+        return self.targets.count * len(self.ports)
+
+    @property
+    def is_dry_run(self) -> bool:
+        return self.driver == "null"
+
+    @classmethod
+    def parse(
+        cls,
+        targets: Sequence[str] = (),
+        *,
+        ports: str | Sequence[int],
+        include_files: Sequence[str | Path] = (),
+        excludes: Sequence[str] = (),
+        exclude_files: Sequence[str | Path] = (),
+        rate: str | float = DEFAULT_RATE,
+        driver: str | None = None,
+        interface: str | None = None,
+        source_ip: str | IPv4Address | None = None,
+        source_ports: str | range | None = None,
+        gateway_mac: str | None = None,
+        seed: str | int | None = None,
+        shard: str | tuple[int, int] = (1, 1),
+        wait: str | float = DEFAULT_WAIT,
+        tx_threads: int = 1,
+        ttl: int = DEFAULT_TTL,
+        show_closed: bool = False,
+        output_path: str | Path | None = None,
+        output_format: str = "list",
+        isolation: bool = True,
+        netns: str | None = None,
+        driver_options: Sequence[str] | Mapping[str, str] = (),
+    ) -> ScanConfig:
+        """Build a config from command-line style text; raises ConfigError on bad input."""
+        try:
+            included = TargetSet.parse(targets, files=include_files)
+            excluded = TargetSet.parse(excludes, files=exclude_files)
+        except TargetError as error:
+            raise ConfigError(str(error)) from None
+        if not included:
+            raise ConfigError("no targets given (accepted: arguments, --include-file FILE)")
+        remaining = included - excluded
+        if not remaining:
+            raise ConfigError(
+                f"no targets left: the excludes remove all {included.count} target addresses "
+                "(accepted: excludes that leave at least one target)"
+            )
+        if remaining.count > MAX_TARGETS_WITHOUT_EXCLUDE and not excluded:
+            raise ConfigError(
+                f"target set of {remaining.count} addresses is above "
+                f"{MAX_TARGETS_WITHOUT_EXCLUDE}; give at least one --exclude to confirm "
+                f"(accepted: a smaller set, or any --exclude such as 255.255.255.255)"
+            )
+        if isinstance(driver_options, Mapping):
+            options = dict(driver_options)
+        else:
+            options = parse_driver_options(driver_options)
+        return cls(
+            targets=remaining,
+            excludes=excluded,
+            ports=parse_ports(ports) if isinstance(ports, str) else tuple(ports),
+            rate=parse_rate(rate) if isinstance(rate, str) else float(rate),
+            driver=driver,
+            interface=parse_interface(interface) if interface is not None else None,
+            source_ip=(
+                parse_source_ip(source_ip) if isinstance(source_ip, str) else source_ip
+            ),
+            source_ports=(
+                parse_source_ports(source_ports) if isinstance(source_ports, str)
+                else source_ports if source_ports is not None
+                else default_source_ports()
+            ),
+            gateway_mac=parse_mac(gateway_mac) if gateway_mac is not None else None,
+            seed=(
+                parse_seed(seed) if isinstance(seed, str)
+                else seed if seed is not None
+                else _random_seed()
+            ),
+            shard=parse_shard(shard) if isinstance(shard, str) else shard,
+            wait=parse_wait(wait) if isinstance(wait, str) else float(wait),
+            tx_threads=tx_threads,
+            ttl=ttl,
+            show_closed=show_closed,
+            output_path=Path(output_path) if output_path is not None else None,
+            output_format=output_format,
+            isolation=isolation,
+            netns=parse_netns(netns) if netns is not None else None,
+            driver_options=options,
+        )

@@ -1,0 +1,492 @@
+"""The virtual lab: a scanner namespace and a target namespace joined by a veth pair.
+
+::
+
+    <name>-scan                                  <name>-tgt
+    <name>-s 198.18.0.1/30  ==== veth ====  <name>-t 198.18.0.2/30
+    default via 198.18.0.2                      local 198.19.0.0/16 dev lo  (AnyIP)
+                                                listeners on the lab's ports (lab_listener)
+                                                nft: SYN to (ip . port) not open -> RST
+                                                [sink: XDP counts and drops every frame]
+
+The scanner reaches the subnet through a gateway (the target end of the veth), exactly like a
+real network, so resolving the gateway's MAC goes through ARP. The target namespace owns the
+whole subnet as local addresses: with a listener on 0.0.0.0:port its kernel answers SYN-ACK
+on every address, and without one RST. An nftables set narrows "open" to exact (ip, port)
+pairs, so every test knows the ground truth (:meth:`Lab.truth`). ``tcp_syncookies=2`` makes
+the target answer each SYN with exactly one stateless SYN-ACK - no backlog to overflow at high
+rates and no SYN-ACK retransmissions to look like duplicates.
+
+A lab outlives the process that made it (``pyscan lab up`` returns); its state is in
+``/run/pyscan/labs/<name>.json`` so that :meth:`Lab.load` in another process can report or
+tear it down. Only 198.18.0.0/15 (RFC 2544 benchmarking) is ever used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from pathlib import Path
+from typing import Any
+
+from pyscan import netlink
+from pyscan.firewall import FirewallError, owner_alive, process_start_time, run_nft
+
+__all__ = [
+    "BENCHMARK_RANGE",
+    "LAB_STATE_DIR",
+    "Lab",
+    "LabError",
+    "list_labs",
+]
+
+BENCHMARK_RANGE = IPv4Network("198.18.0.0/15")
+LINK_NETWORK = IPv4Network("198.18.0.0/30")
+SCAN_ADDRESS = IPv4Interface("198.18.0.1/30")
+TARGET_ADDRESS = IPv4Interface("198.18.0.2/30")
+LAB_STATE_DIR = Path(os.environ.get("PYSCAN_LAB_DIR", "/run/pyscan/labs"))
+SINK_MAP = "sink_counters"
+SINK_FIELDS = ("frames", "bytes", "syns", "syn_bytes")
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,12}")
+_LISTENER_READY_SECONDS = 15.0
+_STOP_SECONDS = 5.0
+# Target-namespace kernel settings: every SYN answered once, statelessly, at any rate.
+# Both namespaces: no IPv6, so no router solicitations or MLD reports on the veth - the sink
+# counts only what a scanner sends.
+_QUIET_SYSCTLS = {
+    "net/ipv6/conf/all/disable_ipv6": "1",
+    "net/ipv6/conf/default/disable_ipv6": "1",
+}
+_TARGET_SYSCTLS = {
+    "net/ipv4/tcp_syncookies": "2",
+    "net/core/somaxconn": "65535",
+    "net/ipv4/tcp_max_syn_backlog": "65535",
+}
+
+
+class LabError(Exception):
+    """The lab cannot be built, found or removed as asked; one line saying why."""
+
+
+@dataclass(frozen=True)
+class _Listener:
+    pid: int
+    start_time: int
+
+
+def _write_sysctl(key: str, value: str, netns: str) -> None:
+    # /proc/sys/net is resolved against the opening thread's namespace.
+    with netlink.in_netns(netns), open(f"/proc/sys/{key}", "w") as sysctl:
+        sysctl.write(value)
+
+
+def _stop_process(pid: int, start_time: int) -> None:
+    """SIGTERM, then SIGKILL after a grace period, a process only if it is still the one we
+    started (a recycled pid belongs to someone else)."""
+    for signum, grace in ((signal.SIGTERM, _STOP_SECONDS), (signal.SIGKILL, _STOP_SECONDS)):
+        if not owner_alive(pid, start_time):
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)   # reap it when it is our own child
+            if not owner_alive(pid, start_time):
+                return
+            time.sleep(0.02)
+
+
+def list_labs() -> list[str]:
+    """Names of labs with a state file (up, or left half-made by a crashed process)."""
+    if not LAB_STATE_DIR.is_dir():
+        return []
+    return sorted(p.stem for p in LAB_STATE_DIR.glob("*.json"))
+
+
+class Lab:
+    """A lab with a known open set; ``with Lab(...) as lab:`` brings it up and down.
+
+    Open set: ``open_pairs`` exactly; else ``open_count`` pairs drawn from subnet x ports with
+    ``seed``; else every address of the subnet on every port in ``ports``.
+    """
+
+    def __init__(self, name: str = "pyscan", subnet: str | IPv4Network = "198.19.0.0/16",
+                 ports: Iterable[int] = (22, 80, 443, 8080),
+                 open_pairs: set[tuple[IPv4Address, int]] | None = None,
+                 open_count: int | None = None, seed: int | None = None, sink: bool = False,
+                 queues: int = 1) -> None:
+        if not _NAME_RE.fullmatch(name):
+            raise LabError(
+                f"lab name {name!r} is not usable (accepted: 1-13 of a-z 0-9 -, "
+                "starting with a letter or digit)"
+            )
+        try:
+            network = IPv4Network(subnet)
+        except ValueError as error:
+            raise LabError(f"lab subnet {subnet!r} is not an IPv4 network ({error})") from None
+        if not network.subnet_of(BENCHMARK_RANGE) or network.overlaps(LINK_NETWORK):
+            raise LabError(
+                f"lab subnet {network} must lie in {BENCHMARK_RANGE} outside {LINK_NETWORK}"
+            )
+        port_list = sorted(set(ports))
+        if not port_list or not all(1 <= p <= 65535 for p in port_list):
+            raise LabError(f"lab ports {list(ports)} must be a non-empty set within 1-65535")
+        if not 1 <= queues <= 64:
+            raise LabError(f"lab queue count {queues} is out of range (accepted: 1 to 64)")
+        if open_pairs is not None and open_count is not None:
+            raise LabError("give open_pairs or open_count, not both")
+
+        self.name = name
+        self.subnet = network
+        self.ports = tuple(port_list)
+        self.sink = sink
+        self.queues = queues
+        self.seed = seed
+        self.scan_netns = f"{name}-scan"
+        self.target_netns = f"{name}-tgt"
+        self.scan_interface = f"{name}-s"
+        self.target_interface = f"{name}-t"
+        self.state_path = LAB_STATE_DIR / f"{name}.json"
+        self._listener: _Listener | None = None
+        self._listener_process: subprocess.Popen[str] | None = None
+        self._sink_prog_id = 0
+
+        self._open_all = open_pairs is None and open_count is None
+        self._open: frozenset[tuple[IPv4Address, int]] = frozenset()
+        if open_pairs is not None:
+            self._open = frozenset((IPv4Address(ip), int(port)) for ip, port in open_pairs)
+            for ip, port in self._open:
+                if ip not in network or not 1 <= port <= 65535:
+                    raise LabError(
+                        f"open pair {ip}:{port} is outside the lab ({network}, ports 1-65535)"
+                    )
+        elif open_count is not None:
+            self._open = self._draw(open_count, seed)
+
+    def _draw(self, count: int, seed: int | None) -> frozenset[tuple[IPv4Address, int]]:
+        size = self.subnet.num_addresses * len(self.ports)
+        if not 0 <= count <= size:
+            raise LabError(
+                f"open_count {count} is out of range (accepted: 0 to {size} = "
+                f"{self.subnet.num_addresses} addresses x {len(self.ports)} ports)"
+            )
+        base = int(self.subnet.network_address)
+        picks = random.Random(seed).sample(range(size), count)
+        return frozenset(
+            (IPv4Address(base + index // len(self.ports)), self.ports[index % len(self.ports)])
+            for index in picks
+        )
+
+    # --- what the lab promises --------------------------------------------------------------
+
+    def truth(self) -> set[tuple[IPv4Address, int]]:
+        """Every (ip, port) that answers SYN-ACK; everything else in the lab answers RST
+        (in sink mode nothing answers at all)."""
+        if self._open_all:
+            return {(address, port) for address in self.subnet for port in self.ports}
+        return set(self._open)
+
+    def open_count(self) -> int:
+        return (self.subnet.num_addresses * len(self.ports) if self._open_all
+                else len(self._open))
+
+    def listening_ports(self) -> tuple[int, ...]:
+        if self._open_all:
+            return self.ports
+        return tuple(sorted({port for _, port in self._open}))
+
+    def scan_command(self) -> str:
+        ports = ",".join(str(p) for p in self.ports)
+        return f"pyscan --netns {self.scan_netns} {self.subnet} -p {ports}"
+
+    # --- up --------------------------------------------------------------------------------
+
+    def up(self) -> Lab:
+        """Build the lab. Already up with the same settings: nothing to do. Any failure half-way
+        removes what was made, then raises."""
+        if self.state_path.exists():
+            existing = Lab.load(self.name)
+            if existing.is_up():
+                if existing._settings() != self._settings():
+                    raise LabError(
+                        f"lab {self.name} is already up with other settings "
+                        f"(pyscan lab down {self.name} first)"
+                    )
+                self._adopt(existing)
+                return self
+            existing.down()   # a crashed half-made lab: its parts are ours to clear
+        leftovers = [n for n in (self.scan_netns, self.target_netns) if netlink.netns_exists(n)]
+        if leftovers:
+            raise LabError(
+                f"namespaces {', '.join(leftovers)} exist but no lab {self.name} is recorded; "
+                "remove them (ip netns del) or pick another lab name"
+            )
+        self._save(state="starting")
+        try:
+            self._build()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.down()
+            raise
+        self._save(state="up")
+        return self
+
+    def _build(self) -> None:
+        netlink.create_netns(self.scan_netns)
+        netlink.create_netns(self.target_netns)
+        for netns in (self.scan_netns, self.target_netns):
+            for key, value in _QUIET_SYSCTLS.items():
+                _write_sysctl(key, value, netns)
+        for key, value in _TARGET_SYSCTLS.items():
+            _write_sysctl(key, value, self.target_netns)
+        netlink.create_veth(self.scan_interface, self.target_interface, self.scan_netns,
+                            self.target_netns, self.queues)
+        netlink.add_address(self.scan_interface, SCAN_ADDRESS, self.scan_netns)
+        netlink.add_address(self.target_interface, TARGET_ADDRESS, self.target_netns)
+        netlink.set_link_up(self.target_interface, self.target_netns)
+        netlink.set_link_up(self.scan_interface, self.scan_netns)
+        netlink.add_route("default", TARGET_ADDRESS.ip, self.scan_interface, self.scan_netns)
+        netlink.add_local_route(self.subnet, self.target_netns)
+        if not self._open_all:
+            self._install_open_set()
+        self._start_listener()
+        if self.sink:
+            self._attach_sink()
+
+    def _install_open_set(self) -> None:
+        lines = [
+            "add table inet lab",
+            "add set inet lab open { type ipv4_addr . inet_service; }",
+            "add chain inet lab input { type filter hook input priority filter; policy accept; }",
+            # Only new connections: the rest of a handshake to an open pair must pass.
+            "add rule inet lab input tcp flags & (syn | ack) == syn "
+            "ip daddr . tcp dport != @open reject with tcp reset",
+        ]
+        pairs = sorted(self._open)
+        for start in range(0, len(pairs), 4096):
+            chunk = ", ".join(f"{ip} . {port}" for ip, port in pairs[start:start + 4096])
+            lines.append(f"add element inet lab open {{ {chunk} }}")
+        try:
+            run_nft("\n".join(lines) + "\n", self.target_netns)
+        except FirewallError as error:
+            raise LabError(f"cannot install the lab's open set: {error}") from error
+
+    def _start_listener(self) -> None:
+        ports = self.listening_ports()
+        if not ports:
+            return
+        script = Path(__file__).with_name("lab_listener.py")
+        command = [sys.executable, str(script), "--ports", ",".join(map(str, ports))]
+        # Started from inside the namespace, the child lives there; its own session keeps it
+        # alive after `pyscan lab up` exits and out of the terminal's Ctrl-C.
+        with netlink.in_netns(self.target_netns):
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       text=True, start_new_session=True, close_fds=True)
+        self._listener_process = process
+        start_time = process_start_time(process.pid)
+        self._listener = _Listener(process.pid, start_time or 0)
+        assert process.stdout is not None and process.stderr is not None
+        ready, _, _ = select.select([process.stdout], [], [], _LISTENER_READY_SECONDS)
+        line = process.stdout.readline().strip() if ready else ""
+        process.stdout.close()
+        if line != "ready":
+            process.kill()
+            process.wait()
+            reason = " ".join(process.stderr.read().split())[-300:] or "no answer"
+            process.stderr.close()
+            raise LabError(f"lab listener on ports {ports} did not start: {reason}")
+        process.stderr.close()
+        self._save(state="starting")
+
+    def _attach_sink(self) -> None:
+        from pyscan.bpf import object_path
+        from pyscan.native import BpfError, BpfObject
+
+        # The sink drops ARP too: give the scanner the gateway's MAC up front.
+        target_mac = netlink.link_mac(self.target_interface, self.target_netns)
+        netlink.add_neighbour(TARGET_ADDRESS.ip, target_mac, self.scan_interface,
+                              self.scan_netns)
+        ifindex = netlink.link_index(self.target_interface, self.target_netns)
+        try:
+            with netlink.in_netns(self.target_netns), BpfObject(object_path("sink")) as sink:
+                sink.load()
+                self._sink_prog_id = sink.attach_xdp(ifindex, mode="native", persist=True)
+        except BpfError as error:
+            raise LabError(f"cannot attach the sink to {self.target_interface}: {error}") from error
+
+    # --- reading a running lab ------------------------------------------------------------------
+
+    def is_up(self) -> bool:
+        return netlink.netns_exists(self.scan_netns) and netlink.netns_exists(self.target_netns)
+
+    def listener_alive(self) -> bool:
+        return self._listener is not None and owner_alive(self._listener.pid,
+                                                          self._listener.start_time)
+
+    def sink_count(self) -> dict[str, int]:
+        """The sink's counters (frames, bytes, syns, syn_bytes), from any process."""
+        from pyscan.native import BpfError, read_attached_percpu
+
+        if not self.sink:
+            raise LabError(f"lab {self.name} has no sink (create it with sink=True)")
+        try:
+            with netlink.in_netns(self.target_netns):
+                ifindex = netlink.link_index(self.target_interface)
+                values = read_attached_percpu(ifindex, SINK_MAP)
+        except (BpfError, netlink.NetlinkError) as error:
+            raise LabError(f"cannot read the sink of lab {self.name}: {error}") from error
+        return dict(zip(SINK_FIELDS, values, strict=False))
+
+    def sink_reset(self) -> None:
+        """Zero the sink's counters (a benchmark run starting from a clean count)."""
+        from pyscan.native import BpfError, reset_attached_percpu
+
+        if not self.sink:
+            raise LabError(f"lab {self.name} has no sink (create it with sink=True)")
+        try:
+            with netlink.in_netns(self.target_netns):
+                reset_attached_percpu(netlink.link_index(self.target_interface), SINK_MAP)
+        except (BpfError, netlink.NetlinkError) as error:
+            raise LabError(f"cannot reset the sink of lab {self.name}: {error}") from error
+
+    def status(self) -> dict[str, Any]:
+        up = self.is_up()
+        report: dict[str, Any] = {
+            "name": self.name,
+            "up": up,
+            "scan_netns": self.scan_netns,
+            "target_netns": self.target_netns,
+            "scan_interface": self.scan_interface,
+            "target_interface": self.target_interface,
+            "scan_address": str(SCAN_ADDRESS),
+            "gateway": str(TARGET_ADDRESS.ip),
+            "subnet": str(self.subnet),
+            "ports": list(self.ports),
+            "open_pairs": self.open_count(),
+            "queues": self.queues,
+            "listener_pid": self._listener.pid if self._listener else None,
+            "listener_alive": self.listener_alive(),
+            "sink": self.sink,
+            "scan_command": self.scan_command(),
+        }
+        if self.sink and up:
+            try:
+                report["sink_counters"] = self.sink_count()
+            except LabError as error:
+                report["sink_error"] = str(error)
+        return report
+
+    # --- down ------------------------------------------------------------------------------
+
+    def down(self) -> None:
+        """Remove everything the lab made; parts already gone are not an error. Every part is
+        attempted even if one fails; the failures are reported together at the end."""
+        failures: list[str] = []
+        listener = self._listener
+        if listener is None and self.state_path.exists():
+            with contextlib.suppress(LabError):
+                listener = Lab.load(self.name)._listener
+        if listener is not None:
+            try:
+                _stop_process(listener.pid, listener.start_time)
+            except OSError as error:
+                failures.append(f"listener {listener.pid}: {error}")
+        if self._listener_process is not None:
+            with contextlib.suppress(Exception):
+                self._listener_process.wait(timeout=_STOP_SECONDS)
+        # Deleting the veth takes its peer and the sink program with it.
+        try:
+            netlink.delete_link(self.scan_interface, self.scan_netns)
+        except netlink.NetlinkError as error:
+            failures.append(str(error))
+        for name in (self.scan_netns, self.target_netns):
+            try:
+                netlink.remove_netns(name)
+            except netlink.NetlinkError as error:
+                failures.append(str(error))
+        with contextlib.suppress(FileNotFoundError):
+            self.state_path.unlink()
+        self._listener = None
+        self._listener_process = None
+        self._sink_prog_id = 0
+        if failures:
+            raise LabError(f"lab {self.name} down left parts behind: {'; '.join(failures)}")
+
+    def __enter__(self) -> Lab:
+        return self.up()
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    # --- state file ---------------------------------------------------------------------------
+
+    def _settings(self) -> dict[str, Any]:
+        return {
+            "subnet": str(self.subnet),
+            "ports": list(self.ports),
+            "sink": self.sink,
+            "queues": self.queues,
+            "open": "all" if self._open_all else sorted(f"{ip}:{port}" for ip, port in self._open),
+        }
+
+    def _adopt(self, other: Lab) -> None:
+        self._listener = other._listener
+        self._sink_prog_id = other._sink_prog_id
+
+    def _save(self, state: str) -> None:
+        LAB_STATE_DIR.mkdir(parents=True, exist_ok=True)
+        record = {
+            "name": self.name,
+            "state": state,
+            "created_by": os.getpid(),
+            "seed": self.seed,
+            "listener": ({"pid": self._listener.pid, "start_time": self._listener.start_time}
+                         if self._listener else None),
+            "sink_prog_id": self._sink_prog_id,
+            **self._settings(),
+        }
+        temporary = self.state_path.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(record, indent=1) + "\n")
+        temporary.replace(self.state_path)   # readers never see half a file
+
+    @classmethod
+    def load(cls, name: str) -> Lab:
+        """The lab ``name`` as recorded by the process that brought it up."""
+        path = LAB_STATE_DIR / f"{name}.json"
+        try:
+            record = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise LabError(
+                f"no lab named {name!r} (labs: {', '.join(list_labs()) or 'none'})"
+            ) from None
+        except json.JSONDecodeError as error:
+            raise LabError(f"lab state {path} is corrupt: {error}") from None
+        open_spec = record.get("open", "all")
+        pairs = None
+        if open_spec != "all":
+            pairs = set()
+            for item in open_spec:
+                ip, port = item.rsplit(":", 1)
+                pairs.add((IPv4Address(ip), int(port)))
+        lab = cls(name=name, subnet=record["subnet"], ports=record["ports"], open_pairs=pairs,
+                  sink=bool(record.get("sink")), queues=int(record.get("queues", 1)),
+                  seed=record.get("seed"))
+        listener = record.get("listener")
+        if listener:
+            lab._listener = _Listener(int(listener["pid"]), int(listener["start_time"]))
+        lab._sink_prog_id = int(record.get("sink_prog_id") or 0)
+        return lab
+

@@ -1,0 +1,520 @@
+/* SPDX-License-Identifier: GPL-2.0-only
+ *
+ * bpf_object.c - libbpf loader for pyscan's XDP programs: open, initial values, load, attach
+ * (bpf_link that dies with the process, or netlink attach that persists), maps, per-CPU sums,
+ * BPF_PROG_TEST_RUN, and finding the program and maps already attached to an interface.
+ *
+ * Invariant: every failure returns -errno and leaves a one-line reason in the calling thread's
+ * error buffer; libbpf's own messages go to the thread's log buffer, never to stderr (unless
+ * verbose), because the CLI owns the terminal and a verifier log is only useful on failure.
+ */
+#include <errno.h>
+#include <linux/bpf.h>
+#include <linux/if_link.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "bpf_object.h"
+
+_Static_assert(PYSCAN_XDP_MODE_GENERIC == XDP_FLAGS_SKB_MODE, "mode passes straight through");
+_Static_assert(PYSCAN_XDP_MODE_NATIVE == XDP_FLAGS_DRV_MODE, "mode passes straight through");
+
+#define ERROR_CAPACITY 512
+#define LOG_CAPACITY 16384
+
+struct pyscan_bpf_object {
+	struct bpf_object *obj;
+	char path[256];
+	int loaded;
+	/* The one XDP attachment this object made (ifindex 0 = none). */
+	int attach_ifindex;
+	uint32_t attach_mode;
+	int attach_link_fd;     /* >= 0 for a bpf_link attachment */
+	int attach_prog_fd;     /* owned by obj, used as the expected program on netlink detach */
+	int attach_persist;
+};
+
+static __thread char error_text[ERROR_CAPACITY];
+static __thread char log_text[LOG_CAPACITY];
+static __thread size_t log_used;
+static int verbose_output;
+static pthread_once_t print_once = PTHREAD_ONCE_INIT;
+
+static int capture_libbpf_print(enum libbpf_print_level level, const char *format, va_list args)
+{
+	if (verbose_output) {
+		va_list copy;
+
+		va_copy(copy, args);
+		vfprintf(stderr, format, copy);
+		va_end(copy);
+	}
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	/* Keep the newest text: when full, drop the older half (the verifier's tail says why). */
+	if (log_used > LOG_CAPACITY / 2) {
+		size_t keep = LOG_CAPACITY / 4;
+
+		memmove(log_text, log_text + log_used - keep, keep);
+		log_used = keep;
+		log_text[log_used] = '\0';
+	}
+	int written = vsnprintf(log_text + log_used, LOG_CAPACITY - log_used, format, args);
+	if (written > 0)
+		log_used += (size_t)written < LOG_CAPACITY - log_used ? (size_t)written
+								 : LOG_CAPACITY - log_used - 1;
+	return 0;
+}
+
+static void install_print(void)
+{
+	libbpf_set_print(capture_libbpf_print);
+}
+
+/* Start of every exported call: a fresh log, so an error describes this call only. */
+static void begin_call(void)
+{
+	pthread_once(&print_once, install_print);
+	log_used = 0;
+	log_text[0] = '\0';
+	error_text[0] = '\0';
+}
+
+/* The last non-empty line libbpf printed, to append to a one-line error. */
+static void last_log_line(char *out, size_t capacity)
+{
+	size_t end = log_used;
+
+	out[0] = '\0';
+	while (end > 0 && (log_text[end - 1] == '\n' || log_text[end - 1] == ' '))
+		end--;
+	size_t start = end;
+	while (start > 0 && log_text[start - 1] != '\n')
+		start--;
+	size_t len = end - start < capacity - 1 ? end - start : capacity - 1;
+	memcpy(out, log_text + start, len);
+	out[len] = '\0';
+}
+
+__attribute__((format(printf, 2, 3)))
+static int fail(int err, const char *format, ...)
+{
+	char detail[200];
+	va_list args;
+
+	if (err > 0)
+		err = -err;
+	if (err == 0)
+		err = -EINVAL;
+	va_start(args, format);
+	int used = vsnprintf(error_text, ERROR_CAPACITY, format, args);
+	va_end(args);
+	if (used < 0 || used >= ERROR_CAPACITY)
+		return err;
+	last_log_line(detail, sizeof(detail));
+	if (detail[0] && !strstr(error_text, detail))
+		snprintf(error_text + used, ERROR_CAPACITY - used, ": %s (libbpf: %s)",
+			 strerror(-err), detail);
+	else
+		snprintf(error_text + used, ERROR_CAPACITY - used, ": %s", strerror(-err));
+	return err;
+}
+
+const char *pyscan_bpf__error(void)
+{
+	return error_text;
+}
+
+const char *pyscan_bpf__log(void)
+{
+	return log_text;
+}
+
+void pyscan_bpf__set_verbose(int verbose)
+{
+	pthread_once(&print_once, install_print);
+	verbose_output = verbose;
+}
+
+int pyscan_bpf__possible_cpus(void)
+{
+	begin_call();
+	int cpus = libbpf_num_possible_cpus();
+
+	return cpus > 0 ? cpus : fail(cpus, "cannot count possible CPUs");
+}
+
+pyscan_bpf_object *pyscan_bpf_object__open(const char *path)
+{
+	begin_call();
+	struct pyscan_bpf_object *self = calloc(1, sizeof(*self));
+
+	if (!self) {
+		errno = ENOMEM;
+		fail(ENOMEM, "cannot open BPF object %s", path);
+		return NULL;
+	}
+	self->attach_link_fd = -1;
+	self->attach_prog_fd = -1;
+	snprintf(self->path, sizeof(self->path), "%s", path);
+	self->obj = bpf_object__open_file(path, NULL);
+	if (!self->obj) {
+		int err = errno;
+
+		fail(err, "cannot open BPF object %s", path);
+		free(self);
+		errno = err;
+		return NULL;
+	}
+	return self;
+}
+
+int pyscan_bpf_object__set_initial_value(pyscan_bpf_object *self, const char *map_name,
+					 const void *data, size_t size)
+{
+	begin_call();
+	if (self->loaded)
+		return fail(EBUSY, "%s: initial value of %s must be set before load", self->path,
+			    map_name);
+	struct bpf_map *map = bpf_object__find_map_by_name(self->obj, map_name);
+	if (!map)
+		return fail(ENOENT, "%s has no map named %s", self->path, map_name);
+	size_t expected = bpf_map__value_size(map);
+	if (size != expected)
+		return fail(EINVAL, "%s: %s holds %zu bytes, got %zu", self->path, map_name,
+			    expected, size);
+	int err = bpf_map__set_initial_value(map, data, size);
+	return err ? fail(err, "%s: cannot set initial value of %s", self->path, map_name) : 0;
+}
+
+int pyscan_bpf_object__load(pyscan_bpf_object *self)
+{
+	begin_call();
+	if (self->loaded)
+		return 0;
+	int err = bpf_object__load(self->obj);
+	if (err)
+		return fail(err, "cannot load BPF object %s", self->path);
+	self->loaded = 1;
+	return 0;
+}
+
+static struct bpf_program *find_program(pyscan_bpf_object *self, const char *prog_name)
+{
+	if (prog_name && prog_name[0])
+		return bpf_object__find_program_by_name(self->obj, prog_name);
+	/* No name: the object's only program (the sink and the filter each have one). */
+	return bpf_object__next_program(self->obj, NULL);
+}
+
+int pyscan_bpf_object__prog_fd(pyscan_bpf_object *self, const char *prog_name)
+{
+	begin_call();
+	if (!self->loaded)
+		return fail(EINVAL, "%s: load() before asking for program fds", self->path);
+	struct bpf_program *prog = find_program(self, prog_name);
+	if (!prog)
+		return fail(ENOENT, "%s has no program named %s", self->path, prog_name);
+	int fd = bpf_program__fd(prog);
+	return fd >= 0 ? fd : fail(fd, "%s: program %s has no fd", self->path, prog_name);
+}
+
+int pyscan_bpf_object__map_fd(pyscan_bpf_object *self, const char *map_name)
+{
+	begin_call();
+	if (!self->loaded)
+		return fail(EINVAL, "%s: load() before asking for map fds", self->path);
+	struct bpf_map *map = bpf_object__find_map_by_name(self->obj, map_name);
+	if (!map)
+		return fail(ENOENT, "%s has no map named %s", self->path, map_name);
+	int fd = bpf_map__fd(map);
+	return fd >= 0 ? fd : fail(fd, "%s: map %s has no fd", self->path, map_name);
+}
+
+static const char *mode_name(uint32_t mode)
+{
+	return mode == PYSCAN_XDP_MODE_NATIVE ? "native" : "generic";
+}
+
+int pyscan_bpf_object__attach_xdp(pyscan_bpf_object *self, const char *prog_name, int ifindex,
+				  uint32_t mode, int persist)
+{
+	begin_call();
+	if (mode != PYSCAN_XDP_MODE_NATIVE && mode != PYSCAN_XDP_MODE_GENERIC)
+		return fail(EINVAL, "XDP mode %u is neither native (%d) nor generic (%d)", mode,
+			    PYSCAN_XDP_MODE_NATIVE, PYSCAN_XDP_MODE_GENERIC);
+	if (self->attach_ifindex)
+		return fail(EBUSY, "%s is already attached to ifindex %d", self->path,
+			    self->attach_ifindex);
+	if (!self->loaded)
+		return fail(EINVAL, "%s: load() before attach", self->path);
+	struct bpf_program *prog = find_program(self, prog_name);
+	if (!prog)
+		return fail(ENOENT, "%s has no program named %s", self->path,
+			    prog_name ? prog_name : "(any)");
+	int prog_fd = bpf_program__fd(prog);
+
+	if (persist) {
+		/* UPDATE_IF_NOEXIST: never silently replace a program someone else attached. */
+		int err = bpf_xdp_attach(ifindex, prog_fd, mode | XDP_FLAGS_UPDATE_IF_NOEXIST, NULL);
+		if (err)
+			return fail(err, "cannot attach %s in %s mode to ifindex %d", self->path,
+				    mode_name(mode), ifindex);
+	} else {
+		LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = mode);
+		int link_fd = bpf_link_create(prog_fd, ifindex, BPF_XDP, &opts);
+		if (link_fd < 0)
+			return fail(link_fd, "cannot link %s in %s mode to ifindex %d", self->path,
+				    mode_name(mode), ifindex);
+		self->attach_link_fd = link_fd;
+	}
+	self->attach_ifindex = ifindex;
+	self->attach_mode = mode;
+	self->attach_prog_fd = prog_fd;
+	self->attach_persist = persist;
+	return 0;
+}
+
+int pyscan_bpf_object__detach(pyscan_bpf_object *self)
+{
+	begin_call();
+	int err = 0;
+
+	if (!self->attach_ifindex)
+		return 0;
+	if (self->attach_link_fd >= 0) {
+		/* LINK_DETACH ends the attachment even if a forked child still holds the fd. */
+		err = bpf_link_detach(self->attach_link_fd);
+		if (err == -ENOENT || err == -ENODEV)
+			err = 0;   /* interface already gone: so is the attachment */
+		close(self->attach_link_fd);
+		self->attach_link_fd = -1;
+		if (err)
+			err = fail(err, "cannot detach %s from ifindex %d", self->path,
+				   self->attach_ifindex);
+	} else {
+		LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = self->attach_prog_fd);
+		err = bpf_xdp_detach(self->attach_ifindex, self->attach_mode, &opts);
+		if (err == -ENODEV)
+			err = 0;
+		if (err)
+			err = fail(err, "cannot detach %s from ifindex %d", self->path,
+				   self->attach_ifindex);
+	}
+	self->attach_ifindex = 0;
+	return err;
+}
+
+void pyscan_bpf_object__close(pyscan_bpf_object *self)
+{
+	if (!self)
+		return;
+	begin_call();
+	if (self->attach_link_fd >= 0)
+		close(self->attach_link_fd);   /* the link's last reference: the attachment ends */
+	bpf_object__close(self->obj);       /* a persistent attachment keeps its own reference */
+	free(self);
+}
+
+int pyscan_bpf_map__sizes(int map_fd, uint32_t *key_size, uint32_t *value_size,
+			  uint32_t *max_entries, uint32_t *map_type)
+{
+	begin_call();
+	struct bpf_map_info info;
+	uint32_t len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	int err = bpf_obj_get_info_by_fd(map_fd, &info, &len);
+	if (err)
+		return fail(err, "cannot describe map fd %d", map_fd);
+	*key_size = info.key_size;
+	*value_size = info.value_size;
+	*max_entries = info.max_entries;
+	*map_type = info.type;
+	return 0;
+}
+
+int pyscan_bpf_map__update(int map_fd, const void *key, const void *value, uint64_t flags)
+{
+	begin_call();
+	int err = bpf_map_update_elem(map_fd, key, value, flags);
+	return err ? fail(err, "cannot update map fd %d", map_fd) : 0;
+}
+
+int pyscan_bpf_map__lookup(int map_fd, const void *key, void *value)
+{
+	begin_call();
+	int err = bpf_map_lookup_elem(map_fd, key, value);
+	return err ? fail(err, "cannot look up map fd %d", map_fd) : 0;
+}
+
+int pyscan_bpf_map__percpu_sum(int map_fd, uint32_t key, uint64_t *sums, uint32_t max_words)
+{
+	uint32_t key_size, value_size, max_entries, map_type;
+	int err = pyscan_bpf_map__sizes(map_fd, &key_size, &value_size, &max_entries, &map_type);
+
+	if (err)
+		return err;
+	if (map_type != BPF_MAP_TYPE_PERCPU_ARRAY && map_type != BPF_MAP_TYPE_PERCPU_HASH)
+		return fail(EINVAL, "map fd %d is type %u, not a per-CPU map", map_fd, map_type);
+	if (key_size != sizeof(uint32_t) || value_size % sizeof(uint64_t))
+		return fail(EINVAL, "map fd %d has %u-byte keys and %u-byte values; need 4 and u64s",
+			    map_fd, key_size, value_size);
+	int cpus = libbpf_num_possible_cpus();
+	if (cpus <= 0)
+		return fail(cpus, "cannot count possible CPUs");
+	/* The kernel copies one value per possible CPU, each rounded up to 8 bytes. */
+	uint64_t *values = calloc((size_t)cpus, value_size);
+	if (!values)
+		return fail(ENOMEM, "cannot read map fd %d", map_fd);
+	err = bpf_map_lookup_elem(map_fd, &key, values);
+	if (err) {
+		free(values);
+		return fail(err, "cannot look up key %u of map fd %d", key, map_fd);
+	}
+	uint32_t words = value_size / sizeof(uint64_t);
+	uint32_t out_words = words < max_words ? words : max_words;
+	for (uint32_t w = 0; w < out_words; w++) {
+		uint64_t sum = 0;
+
+		for (int cpu = 0; cpu < cpus; cpu++)
+			sum += values[(size_t)cpu * words + w];
+		sums[w] = sum;
+	}
+	free(values);
+	return (int)out_words;
+}
+
+int pyscan_bpf_prog__test_run(int prog_fd, const void *data, uint32_t size, uint32_t repeat,
+			      void *data_out, uint32_t data_out_capacity,
+			      struct pyscan_bpf_test_result *result)
+{
+	begin_call();
+	LIBBPF_OPTS(bpf_test_run_opts, opts,
+		    .data_in = data,
+		    .data_size_in = size,
+		    .data_out = data_out,
+		    .data_size_out = data_out_capacity,
+		    .repeat = repeat);
+	int err = bpf_prog_test_run_opts(prog_fd, &opts);
+
+	if (err)
+		return fail(err, "BPF_PROG_TEST_RUN of prog fd %d on %u bytes failed", prog_fd,
+			    size);
+	result->retval = opts.retval;
+	result->duration_ns = opts.duration;
+	result->data_out_len = opts.data_size_out;
+	result->reserved = 0;
+	return 0;
+}
+
+int pyscan_xdp__query(int ifindex, struct pyscan_xdp_attachment *out)
+{
+	begin_call();
+	LIBBPF_OPTS(bpf_xdp_query_opts, opts);
+	int err = bpf_xdp_query(ifindex, 0, &opts);
+
+	memset(out, 0, sizeof(*out));
+	if (err)
+		return fail(err, "cannot query XDP programs on ifindex %d", ifindex);
+	out->prog_id = opts.prog_id;
+	out->native_id = opts.drv_prog_id;
+	out->generic_id = opts.skb_prog_id;
+	out->mode = opts.attach_mode;
+	return 0;
+}
+
+static int detach_one(int ifindex, uint32_t mode, uint32_t expected_prog_id)
+{
+	int prog_fd = bpf_prog_get_fd_by_id(expected_prog_id);
+
+	if (prog_fd < 0)
+		return prog_fd == -ENOENT ? 0 : fail(prog_fd, "cannot open program id %u",
+						     expected_prog_id);
+	LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = prog_fd);
+	int err = bpf_xdp_detach(ifindex, mode, &opts);
+	close(prog_fd);
+	if (err == -EEXIST)   /* someone replaced it meanwhile: theirs now, not ours to remove */
+		return 0;
+	return err ? fail(err, "cannot detach program %u (%s) from ifindex %d", expected_prog_id,
+			  mode_name(mode), ifindex) : 0;
+}
+
+int pyscan_xdp__detach(int ifindex, uint32_t mode, uint32_t expected_prog_id)
+{
+	struct pyscan_xdp_attachment now;
+	int err = pyscan_xdp__query(ifindex, &now);
+
+	if (err)
+		return err == -ENODEV ? 0 : err;
+	int result = 0;
+	const struct { uint32_t mode; uint32_t id; } slots[] = {
+		{ PYSCAN_XDP_MODE_NATIVE, now.native_id },
+		{ PYSCAN_XDP_MODE_GENERIC, now.generic_id },
+	};
+	for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++) {
+		if (!slots[i].id || (mode && mode != slots[i].mode))
+			continue;
+		if (expected_prog_id && expected_prog_id != slots[i].id)
+			continue;
+		err = detach_one(ifindex, slots[i].mode, slots[i].id);
+		if (err && !result)
+			result = err;
+	}
+	return result;
+}
+
+int pyscan_xdp__attached_map_fd(int ifindex, uint32_t prog_id, const char *map_name)
+{
+	if (!prog_id) {
+		struct pyscan_xdp_attachment now;
+		int err = pyscan_xdp__query(ifindex, &now);
+
+		if (err)
+			return err;
+		prog_id = now.prog_id ? now.prog_id : (now.native_id ? now.native_id
+								      : now.generic_id);
+		if (!prog_id)
+			return fail(ENOENT, "no XDP program attached to ifindex %d", ifindex);
+	} else {
+		begin_call();
+	}
+	int prog_fd = bpf_prog_get_fd_by_id(prog_id);
+	if (prog_fd < 0)
+		return fail(prog_fd, "cannot open program id %u", prog_id);
+
+	uint32_t map_ids[64];
+	struct bpf_prog_info info;
+	uint32_t len = sizeof(info);
+	memset(&info, 0, sizeof(info));
+	info.nr_map_ids = sizeof(map_ids) / sizeof(map_ids[0]);
+	info.map_ids = (uint64_t)(uintptr_t)map_ids;
+	int err = bpf_obj_get_info_by_fd(prog_fd, &info, &len);
+	close(prog_fd);
+	if (err)
+		return fail(err, "cannot describe program id %u", prog_id);
+
+	uint32_t count = info.nr_map_ids < 64 ? info.nr_map_ids : 64;
+	for (uint32_t i = 0; i < count; i++) {
+		int map_fd = bpf_map_get_fd_by_id(map_ids[i]);
+		if (map_fd < 0)
+			continue;
+		struct bpf_map_info map_info;
+		uint32_t map_len = sizeof(map_info);
+		memset(&map_info, 0, sizeof(map_info));
+		/* The kernel keeps BPF_OBJ_NAME_LEN - 1 characters of a map's name. */
+		if (!bpf_obj_get_info_by_fd(map_fd, &map_info, &map_len) &&
+		    !strncmp(map_info.name, map_name, BPF_OBJ_NAME_LEN - 1))
+			return map_fd;
+		close(map_fd);
+	}
+	return fail(ENOENT, "program id %u on ifindex %d has no map named %s", prog_id, ifindex,
+		    map_name);
+}

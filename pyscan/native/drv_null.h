@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0-only
+ *
+ * drv_null.h - a ring that sends nothing: TX frames are generated into reusable memory slots
+ * and counted; optionally the first bytes of every frame are captured for tests; optionally
+ * an RX side replays frames that a test injects.
+ *
+ * Invariant: every submitted frame is counted exactly once in tx_frames/tx_bytes (and, while
+ * the capture buffer has room, recorded in submission order); injected frames come out of
+ * rx_peek once each, in injection order.
+ */
+#ifndef PYSCAN_DRV_NULL_H
+#define PYSCAN_DRV_NULL_H
+
+#include <stdint.h>
+
+#include "ring.h"
+
+#define PYSCAN_NULL_SLOT_SIZE 2048
+#define PYSCAN_NULL_MAX_SLOTS 65536
+/* One capture record: little-endian u32 frame length, then the frame's first 124 bytes. */
+#define PYSCAN_NULL_CAPTURE_STRIDE 128
+
+/* TX-only ring of `slots` reusable frames (1..PYSCAN_NULL_MAX_SLOTS). NULL + errno on failure. */
+pyscan_ring *pyscan_null__open(uint32_t slots);
+/* Same, recording up to capture_frames frames (later ones are counted, not recorded). */
+pyscan_ring *pyscan_null__open_capture(uint32_t slots, uint32_t capture_frames);
+/* RX-only ring that returns what pyscan_null__inject puts in (rx_slots frames of room). */
+pyscan_ring *pyscan_null__open_rx(uint32_t rx_slots);
+/* Number of records captured; *records points at them (valid until the ring is destroyed). */
+uint64_t pyscan_null__captured(pyscan_ring *ring, const uint8_t **records);
+/* Queues one frame for the RX side: 0, -ENOBUFS when full, -EMSGSIZE, -EINVAL (not an RX
+ * null ring). One injecting thread at a time, concurrent with the RX thread. */
+int pyscan_null__inject(pyscan_ring *ring, const uint8_t *frame, uint32_t len);
+
+#endif /* PYSCAN_DRV_NULL_H */

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: GPL-2.0-only
+ *
+ * engine.h - the scan's per-packet work, written once against ring.h: TX threads walk their
+ * share of a keyed permutation of targets x ports and fill SYN frames into ring slots; one RX
+ * thread validates reply cookies, classifies, suppresses duplicates and queues results.
+ *
+ * Invariants:
+ *  - Exactly-once TX: permutation input index i belongs to shard s = i mod S, and within the
+ *    shard to thread t = (i / S) mod T; thread t walks i = s + S*(t + T*k) for k = 0, 1, ...
+ *    so threads and shards are disjoint and their union is [0, total). A probe is generated
+ *    only into a reserved slot and every reserved slot is submitted, so nothing is sent twice
+ *    and nothing is skipped unless stop_tx was set.
+ *  - Exactly-once RX: a (target ip, target port) pair is reported at most once per engine,
+ *    decided by a hash set that never forgets; results are never dropped (a full results
+ *    ring makes the RX thread wait, and what is still pending at stop stays for drain()).
+ *  - Counters are written by one thread each and read racily (relaxed atomics) by Python.
+ */
+#ifndef PYSCAN_ENGINE_H
+#define PYSCAN_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ring.h"
+
+#define PYSCAN_ENGINE_MAX_TX_THREADS 64
+#define PYSCAN_ENGINE_MAX_BATCH 1024
+#define PYSCAN_ENGINE_DEFAULT_BATCH 64
+#define PYSCAN_ENGINE_DEFAULT_MAX_RESULTS 1048576
+
+#define PYSCAN_RESULT_OPEN 1
+#define PYSCAN_RESULT_CLOSED 2
+
+/* What pyscan_engine__ingest says about one frame (negative: not reported, and why). */
+#define PYSCAN_INGEST_OPEN 1
+#define PYSCAN_INGEST_CLOSED 2
+#define PYSCAN_INGEST_MALFORMED -1
+#define PYSCAN_INGEST_NOT_OURS -2
+#define PYSCAN_INGEST_INVALID_COOKIE -3
+#define PYSCAN_INGEST_DUPLICATE -4
+#define PYSCAN_INGEST_IGNORED_FLAGS -5
+
+struct pyscan_engine_config {
+	uint8_t cookie_key[16];                /* SipHash key, k0 || k1 little-endian */
+	uint64_t seed;                         /* permutation seed */
+	double rate_pps;                       /* total for all TX threads; 0 = unlimited */
+	const uint32_t *ranges;                /* n_ranges (first, last) pairs, host order,
+	                                          inclusive, sorted, disjoint; copied */
+	const uint16_t *ports;                 /* host order; copied */
+	uint32_t n_ranges;
+	uint32_t n_ports;
+	uint32_t source_ip_be;
+	uint32_t shard_index;                  /* 0-based, < shard_count */
+	uint32_t shard_count;
+	uint32_t tx_threads;                   /* 1..PYSCAN_ENGINE_MAX_TX_THREADS */
+	uint32_t batch_size;                   /* 0 = PYSCAN_ENGINE_DEFAULT_BATCH */
+	uint32_t max_results;                  /* results ring bound; 0 = default */
+	uint8_t source_mac[6];
+	uint8_t gateway_mac[6];
+	uint16_t source_port_first;            /* host order */
+	uint16_t mss;
+	uint32_t source_port_count;            /* 1..65536 - first */
+	uint16_t window;
+	uint8_t ttl;
+	uint8_t reserved;
+};
+
+struct pyscan_result {
+	uint32_t ip_be;
+	uint16_t port;          /* the target's port, host order */
+	uint8_t status;         /* PYSCAN_RESULT_OPEN / PYSCAN_RESULT_CLOSED */
+	uint8_t ttl;
+	uint64_t timestamp_ns;  /* CLOCK_REALTIME when the reply was parsed */
+};
+
+struct pyscan_engine_stats {
+	uint64_t total_targets;      /* probes this shard owes (all its threads) */
+	uint64_t generated;
+	uint64_t sent;
+	uint64_t tx_errors;
+	uint64_t tx_retries;
+	uint64_t tx_threads;
+	uint64_t tx_threads_done;
+	uint64_t tx_stopped;         /* 1 once stop_tx was requested */
+	uint64_t rx_frames;
+	uint64_t rx_malformed;       /* truncated, bad IPv4, fragments */
+	uint64_t rx_not_ours;        /* well-formed but not TCP to our ip and port range */
+	uint64_t rx_ours;
+	uint64_t rx_ignored_flags;   /* ours but neither SYN-ACK nor RST+ACK */
+	uint64_t rx_invalid_cookie;
+	uint64_t rx_open;
+	uint64_t rx_closed;
+	uint64_t rx_duplicates;
+	uint64_t results_pending;    /* queued, not drained yet */
+	uint64_t results_full_waits; /* times the RX thread waited on a full results ring */
+	uint64_t thread_sent[PYSCAN_ENGINE_MAX_TX_THREADS];
+	uint64_t thread_generated[PYSCAN_ENGINE_MAX_TX_THREADS]; /* also: how far each got (k) */
+};
+
+struct pyscan_engine;
+typedef struct pyscan_engine pyscan_engine;
+
+pyscan_engine *pyscan_engine__create(const struct pyscan_engine_config *cfg, char *err,
+				     size_t errlen);
+void pyscan_engine__destroy(pyscan_engine *engine);
+int pyscan_engine__run_tx(pyscan_engine *engine, uint32_t thread_index, pyscan_ring *ring);
+int pyscan_engine__run_rx(pyscan_engine *engine, pyscan_ring *ring);
+int pyscan_engine__ingest(pyscan_engine *engine, const uint8_t *frame, uint32_t len);
+uint32_t pyscan_engine__drain(pyscan_engine *engine, struct pyscan_result *out, uint32_t max);
+void pyscan_engine__stats(pyscan_engine *engine, struct pyscan_engine_stats *out);
+void pyscan_engine__stop_tx(pyscan_engine *engine);
+void pyscan_engine__stop_rx(pyscan_engine *engine);
+/* Probes thread thread_index owes in this shard (tests, progress, resume). */
+uint64_t pyscan_engine__thread_total(const pyscan_engine *engine, uint32_t thread_index);
+
+_Static_assert(sizeof(struct pyscan_engine_config) == 104, "pyscan_engine_config layout");
+_Static_assert(sizeof(struct pyscan_result) == 16, "pyscan_result layout");
+_Static_assert(sizeof(struct pyscan_engine_stats) == 8 * (19 + 2 * PYSCAN_ENGINE_MAX_TX_THREADS),
+	       "pyscan_engine_stats layout");
+
+#endif /* PYSCAN_ENGINE_H */

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: GPL-2.0-only
+ *
+ * targetset.c - validation and set-up of the target index space (see targetset.h).
+ *
+ * Invariant: init either builds a set on which at() is a bijection from [0, total) or leaves
+ * the struct zeroed and returns -errno; it never accepts input that would make a probe go out
+ * twice (overlapping ranges, a repeated port).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "targetset.h"
+
+static int ranges_are_sorted_and_disjoint(const struct pyscan_ip_range *ranges, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		if (ranges[i].first > ranges[i].last)
+			return 0;
+		if (i > 0 && ranges[i].first <= ranges[i - 1].last)
+			return 0;
+	}
+	return 1;
+}
+
+static int ports_are_distinct(const uint16_t *ports, uint32_t n)
+{
+	uint64_t seen[65536 / 64] = {0};
+
+	for (uint32_t i = 0; i < n; i++) {
+		const uint64_t bit = 1ULL << (ports[i] % 64);
+		if (seen[ports[i] / 64] & bit)
+			return 0;
+		seen[ports[i] / 64] |= bit;
+	}
+	return 1;
+}
+
+int pyscan_targetset__init(struct pyscan_targetset *t, const struct pyscan_ip_range *ranges,
+			   uint32_t n_ranges, const uint16_t *ports, uint32_t n_ports)
+{
+	memset(t, 0, sizeof(*t));
+	/* 65536 distinct ports at most, so a longer list necessarily repeats one. */
+	if (n_ranges == 0 || n_ports == 0 || n_ports > 65536)
+		return -EINVAL;
+	if (!ranges_are_sorted_and_disjoint(ranges, n_ranges) || !ports_are_distinct(ports, n_ports))
+		return -EINVAL;
+
+	t->ranges = malloc(sizeof(*t->ranges) * n_ranges);
+	t->ips_before = malloc(sizeof(*t->ips_before) * n_ranges);
+	t->ports = malloc(sizeof(*t->ports) * n_ports);
+	if (!t->ranges || !t->ips_before || !t->ports) {
+		pyscan_targetset__free(t);
+		return -ENOMEM;
+	}
+	memcpy(t->ranges, ranges, sizeof(*t->ranges) * n_ranges);
+	memcpy(t->ports, ports, sizeof(*t->ports) * n_ports);
+
+	uint64_t ips = 0;
+	for (uint32_t r = 0; r < n_ranges; r++) {
+		t->ips_before[r] = ips;
+		ips += (uint64_t)ranges[r].last - ranges[r].first + 1;
+	}
+	t->n_ips = ips;         /* <= 2^32: the ranges are disjoint */
+	t->n_ranges = n_ranges;
+	t->n_ports = n_ports;
+	t->total = ips * n_ports; /* <= 2^48 */
+	return 0;
+}
+
+void pyscan_targetset__free(struct pyscan_targetset *t)
+{
+	free(t->ranges);
+	free(t->ips_before);
+	free(t->ports);
+	memset(t, 0, sizeof(*t));
+}
+
+void pyscan_targetset__at_export(const struct pyscan_targetset *t, uint64_t index,
+				 uint32_t *ip_host, uint16_t *port_host)
+{
+	pyscan_targetset__at(t, index, ip_host, port_host);
+}

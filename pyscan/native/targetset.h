@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: GPL-2.0-only
+ *
+ * targetset.h - the scan's targets as one index space: index -> (IPv4 address, port).
+ *
+ * The set is sorted, disjoint, inclusive IPv4 ranges times a port list. Index i means address
+ * number i % n_ips and port number i / n_ips (masscan's order), so that consecutive indices -
+ * and therefore consecutive permuted indices as well - land on different hosts before a host
+ * sees its next port. Address number j is found by binary search over the count of addresses
+ * before each range.
+ *
+ * Invariant: after a successful init, at() maps [0, total) onto the set one-to-one, with
+ * total = n_ips * n_ports; the struct owns copies of its inputs until free().
+ */
+#ifndef PYSCAN_TARGETSET_H
+#define PYSCAN_TARGETSET_H
+
+#include <stdint.h>
+
+struct pyscan_ip_range {
+	uint32_t first; /* host byte order, inclusive */
+	uint32_t last;  /* host byte order, inclusive */
+};
+
+struct pyscan_targetset {
+	uint64_t n_ips;      /* addresses over all ranges */
+	uint32_t n_ports;
+	uint32_t n_ranges;
+	uint64_t total;      /* n_ips * n_ports: the permutation's range */
+	struct pyscan_ip_range *ranges; /* n_ranges, sorted, disjoint */
+	uint64_t *ips_before;           /* ips_before[r] = addresses in ranges[0..r) */
+	uint16_t *ports;                /* n_ports, host byte order, distinct */
+};
+
+_Static_assert(sizeof(struct pyscan_ip_range) == 8, "pyscan_ip_range layout");
+_Static_assert(sizeof(struct pyscan_targetset) == 48, "pyscan_targetset layout");
+
+/* Copies ranges and ports. 0, -EINVAL (no ranges or ports, first > last, ranges unsorted or
+ * overlapping, a port listed twice) or -ENOMEM. On failure t holds nothing to free, but
+ * free() is safe on it anyway. */
+int pyscan_targetset__init(struct pyscan_targetset *t, const struct pyscan_ip_range *ranges,
+			   uint32_t n_ranges, const uint16_t *ports, uint32_t n_ports);
+/* Releases the copies; idempotent, and safe on a zeroed struct. */
+void pyscan_targetset__free(struct pyscan_targetset *t);
+/* Out-of-line copy of pyscan_targetset__at for Python. */
+void pyscan_targetset__at_export(const struct pyscan_targetset *t, uint64_t index,
+				 uint32_t *ip_host, uint16_t *port_host);
+
+/* index < total -> the index-th (address, port), both host byte order. */
+static inline void pyscan_targetset__at(const struct pyscan_targetset *t, uint64_t index,
+					uint32_t *ip_host, uint16_t *port_host)
+{
+	const uint64_t ip_index = index % t->n_ips;
+	const uint64_t port_index = index / t->n_ips;
+
+	/* Largest r with ips_before[r] <= ip_index, branch-free: the comparisons depend on
+	 * random indices, so branches would mispredict half the time. */
+	const uint64_t *base = t->ips_before;
+	uint32_t n = t->n_ranges;
+	while (n > 1) {
+		const uint32_t half = n / 2;
+		base = (base[half] <= ip_index) ? base + half : base;
+		n -= half;
+	}
+	const uint32_t r = (uint32_t)(base - t->ips_before);
+
+	*ip_host = t->ranges[r].first + (uint32_t)(ip_index - t->ips_before[r]);
+	*port_host = t->ports[port_index];
+}
+
+#endif /* PYSCAN_TARGETSET_H */

@@ -1,0 +1,68 @@
+"""The writer interface every output format implements, and the record fields they share.
+
+A writer streams: `write()` emits one record as soon as it arrives (so `tail -f` and a pipe
+into `jq` see results during the scan) and `close()` writes the trailer and flushes. Nothing
+but the JSON array's comma state is kept between records.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, TextIO
+
+if TYPE_CHECKING:
+    from pyscan.scanner import Result
+
+__all__ = ["ResultWriter", "reason_of"]
+
+
+def reason_of(status: str) -> str:
+    """masscan's `reason` field: the TCP flags that decided the status."""
+    return "syn-ack" if status == "open" else "rst"
+
+
+class ResultWriter:
+    """Base class: subclasses set `name`, `description` and override the three hooks."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        started: float,
+        ports: tuple[int, ...] = (),
+        owns_stream: bool = False,
+    ) -> None:
+        self.stream = stream
+        self.owns_stream = owns_stream
+        self.started = started
+        self.ports = ports
+        self.records = 0
+        self._closed = False
+        self.open()
+
+    def open(self) -> None:
+        """Write the header, if the format has one."""
+
+    def write(self, result: Result) -> None:
+        self.records += 1
+        self.write_record(result)
+
+    def write_record(self, result: Result) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """Write the trailer, if the format has one."""
+
+    def close(self) -> None:
+        """Trailer + flush; idempotent. Closes the stream only if the writer owns it."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.finish()
+            self.stream.flush()
+        finally:
+            if self.owns_stream:
+                self.stream.close()

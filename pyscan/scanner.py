@@ -1,0 +1,493 @@
+"""One scan, start to finish: the orchestration behind `pyscan.scan()`.
+
+Order (DESIGN.md "Data flow"): validated config -> privileges -> (network namespace) ->
+netlink path -> firewall isolation -> driver rings -> native engine -> one RX thread and N TX
+threads running the C loops with the GIL released -> this thread drains results every
+`DRAIN_INTERVAL` seconds and yields them -> TX done -> `wait` seconds of receiving -> RX
+stopped -> final drain -> summary. Everything opened is closed in reverse order on every exit
+path, including an abandoned iterator and an exception in the caller's loop.
+
+Invariant: every result the engine reports is yielded exactly once (closed ones only with
+`show_closed`), and `summary` is set once the iterator is exhausted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from types import TracebackType
+from typing import Any, Literal
+
+from pyscan.config import ConfigError, ScanConfig
+
+__all__ = [
+    "DRY_RUN_GATEWAY_MAC",
+    "DRY_RUN_SOURCE_IP",
+    "DRY_RUN_SOURCE_MAC",
+    "Result",
+    "ScanError",
+    "ScanRun",
+    "ScanStatus",
+    "Summary",
+    "list_targets",
+    "scan",
+]
+
+DRAIN_INTERVAL = 0.025  # seconds between drains: results reach the output within ~25 ms
+STATUS_INTERVAL = 0.25  # seconds between on_status calls
+DRAIN_BATCH = 4096
+LIST_CHUNK = 1 << 16  # permutation values fetched per C call by list_targets
+
+# The null driver sends nothing, so the dry run needs no route: fixed, obviously fake values
+# from the benchmarking range (RFC 2544) and the locally administered MAC space.
+DRY_RUN_SOURCE_IP = IPv4Address("198.18.0.1")
+DRY_RUN_GATEWAY_MAC = "02:00:00:00:00:01"
+DRY_RUN_SOURCE_MAC = "02:00:00:00:00:02"
+
+Status = Literal["open", "closed"]
+
+
+class ScanError(RuntimeError):
+    """A scan could not start or broke down (route, driver, firewall, engine)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """One (address, port) that answered: SYN-ACK = open, RST = closed. Reported once."""
+
+    ip: IPv4Address
+    port: int
+    status: Status
+    ttl: int
+    timestamp: float  # seconds since the epoch (CLOCK_REALTIME when the reply was parsed)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanStatus:
+    """A live snapshot for progress displays; `phase` is 'sending', 'waiting' or 'done'."""
+
+    phase: str
+    elapsed: float
+    sent: int
+    total: int          # probes this shard owes
+    rate: float         # packets per second over the last status interval
+    found: int          # open so far
+    closed: int
+    drops: int          # frames the driver/kernel dropped before the RX thread saw them
+    wait_left: float    # seconds of waiting left (phase 'waiting')
+
+    @property
+    def fraction(self) -> float:
+        return self.sent / self.total if self.total else 1.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds until sending ends, from the recent rate; None when unknown."""
+        if self.phase != "sending" or self.rate <= 0:
+            return None
+        return max(self.total - self.sent, 0) / self.rate
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What a finished scan did. Counters come straight from the engine and the driver."""
+
+    targets: int             # addresses (after excludes)
+    ports: int
+    probes: int              # probes this shard owed
+    sent: int                # frames the driver accepted
+    tx_errors: int
+    duration: float          # seconds from first probe to end of the wait
+    send_duration: float     # seconds the TX threads ran
+    replies: int             # frames the RX thread examined that were for us
+    valid: int               # replies with a valid cookie (open + closed + duplicates)
+    invalid_cookies: int
+    open: int
+    closed: int
+    duplicates: int          # valid replies suppressed because the pair was already reported
+    driver_drops: int
+    driver: str              # driver name
+    driver_description: str  # mode chosen and why
+    seed: int
+    shard: tuple[int, int]
+    interrupted: bool
+
+    @property
+    def send_rate(self) -> float:
+        """Average probes per second while sending."""
+        return self.sent / self.send_duration if self.send_duration > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        fields["send_rate"] = round(self.send_rate, 1)
+        fields["shard"] = f"{self.shard[0]}/{self.shard[1]}"
+        return fields
+
+
+StatusCallback = Callable[[ScanStatus], None]
+
+
+def list_targets(config: ScanConfig) -> Iterator[tuple[IPv4Address, int]]:
+    """Every (address, port) of this shard, in the exact order the TX side visits them
+    (thread interleaving aside). Nothing is sent; this is `-sL`."""
+    from pyscan.native import Permutation  # the permutation lives in C; import on use
+
+    targets, ports = config.targets, config.ports
+    address_count = targets.count
+    total = address_count * len(ports)
+    shard_index, shard_count = config.shard[0] - 1, config.shard[1]
+    permutation = Permutation(total, config.seed)
+    # engine.h: input index i belongs to shard i mod S; permuted value x means address
+    # x mod n_ips and port x div n_ips (targetset.h). Chunks keep memory flat on huge sets.
+    chunk = shard_count * max(1, LIST_CHUNK // shard_count)  # chunks start on shard 0
+    for start in range(0, total, chunk):
+        values = permutation.values(start, min(start + chunk, total))
+        for value in values[shard_index::shard_count]:
+            address = targets.address_at(value % address_count)
+            yield IPv4Address(address), ports[value // address_count]
+
+
+def scan(config: ScanConfig, on_status: StatusCallback | None = None) -> ScanRun:
+    """Start describing a scan; it runs while the returned ScanRun is iterated.
+
+    >>> with scan(config) as run:               # doctest: +SKIP
+    ...     for result in run:
+    ...         print(result.ip, result.port)
+    ...     print(run.summary.sent)
+    """
+    return ScanRun(config, on_status)
+
+
+class ScanRun:
+    """Iterator of `Result`s for one scan; `.summary` once exhausted; `.stop()` from any
+    thread or a signal handler. Use it as a context manager so that leaving early cleans up."""
+
+    def __init__(self, config: ScanConfig, on_status: StatusCallback | None = None) -> None:
+        if not isinstance(config, ScanConfig):
+            raise ConfigError(f"scan() needs a ScanConfig, not {type(config).__name__}")
+        self.config = config
+        self.on_status = on_status
+        self.summary: Summary | None = None
+        self.interrupted = False
+        self._stop_sending = threading.Event()
+        self._skip_wait = threading.Event()
+        self._iterator: Iterator[Result] | None = None
+
+    # -- control ---------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """First call: stop sending and go on receiving for `wait` seconds. Second call:
+        skip the wait too. Safe from a signal handler (it only sets events)."""
+        self.interrupted = True
+        if self._stop_sending.is_set():
+            self._skip_wait.set()
+        self._stop_sending.set()
+
+    def close(self) -> None:
+        """Stop now and release everything (also what `with` does on exit)."""
+        self._stop_sending.set()
+        self._skip_wait.set()
+        if self._iterator is not None:
+            self._iterator.close()  # type: ignore[attr-defined]
+
+    def __enter__(self) -> ScanRun:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[Result]:
+        if self._iterator is None:
+            self._iterator = self._run()
+        return self._iterator
+
+    # -- the scan --------------------------------------------------------------------------
+
+    def _run(self) -> Iterator[Result]:
+        with contextlib.ExitStack() as resources:
+            yield from self._scan(resources)
+
+    def _scan(self, resources: contextlib.ExitStack) -> Iterator[Result]:
+        # Imports on use: `import pyscan` and the CLI's parsing must work without the
+        # compiled extension, pyroute2 sockets or root.
+        from pyscan.drivers import DRIVERS, DriverError, DriverRequest
+        from pyscan.native import Engine
+
+        config = self.config
+        driver_name = _choose_driver(config)
+        driver = DRIVERS[driver_name]
+        available, reason = driver.available()
+        if not available:
+            raise ScanError(f"driver {driver_name!r} is not available here: {reason}")
+
+        if not config.is_dry_run:
+            from pyscan.privileges import require_scan_privileges
+
+            require_scan_privileges(driver_name, isolation=config.isolation, netns=config.netns)
+            if config.netns is not None:
+                from pyscan.netlink import NetlinkError, in_netns
+
+                # Before any thread starts, so the RX/TX threads are born inside it; only
+                # this thread moves, and it moves back when the scan's resources are closed.
+                try:
+                    resources.enter_context(in_netns(config.netns))
+                except NetlinkError as error:
+                    raise ScanError(str(error)) from None
+
+        path = _resolve_path(config)
+        cookie_key = secrets.token_bytes(16)
+        scan_id = f"{os.getpid()}_{secrets.token_hex(3)}"
+
+        if config.isolation and not config.is_dry_run:
+            from pyscan.firewall import isolation
+
+            resources.enter_context(isolation(scan_id, path.interface, config.source_ports))
+
+        request = DriverRequest(
+            interface=path.interface,
+            ifindex=path.ifindex,
+            tx_threads=config.tx_threads,
+            want_rx=True,
+            source_ip=path.source_ip,
+            source_ports=config.source_ports,
+            cookie_key=cookie_key,
+            options=dict(config.driver_options),
+        )
+        try:
+            session = resources.enter_context(driver.open(request))
+        except DriverError as error:
+            raise ScanError(
+                f"driver {driver_name!r} could not open {path.interface!r}: {error}"
+            ) from None
+
+        engine = Engine(
+            cookie_key=cookie_key,
+            seed=config.seed,
+            rate=0.0 if config.rate == float("inf") else config.rate,
+            ranges=config.targets.ranges,
+            ports=config.ports,
+            source_ip=path.source_ip,
+            source_mac=path.source_mac,
+            gateway_mac=path.gateway_mac,
+            source_ports=config.source_ports,
+            ttl=config.ttl,
+            shard=(config.shard[0] - 1, config.shard[1]),
+            tx_threads=config.tx_threads,
+        )
+        resources.callback(engine.close)
+        yield from self._drive(engine, session, driver_name)
+
+    def _drive(self, engine: Any, session: Any, driver_name: str) -> Iterator[Result]:
+        config = self.config
+        failures: list[BaseException] = []
+
+        def guarded(target: Callable[..., object], *args: object) -> Callable[[], None]:
+            def run() -> None:
+                try:
+                    target(*args)
+                except BaseException as error:  # reported on the main thread
+                    failures.append(error)
+            return run
+
+        rx_thread = None
+        if session.rx_ring is not None:
+            rx_thread = threading.Thread(
+                target=guarded(engine.run_rx, session.rx_ring), name="pyscan-rx", daemon=True
+            )
+        tx_threads = [
+            threading.Thread(target=guarded(engine.run_tx, index, ring), name=f"pyscan-tx{index}",
+                             daemon=True)
+            for index, ring in enumerate(session.tx_rings)
+        ]
+        started = time.monotonic()
+        send_ended = started
+        counters = _Counters()
+        try:
+            if rx_thread is not None:
+                rx_thread.start()
+            for thread in tx_threads:
+                thread.start()
+
+            # Phase 1: sending.
+            stopped_tx = False
+            while any(thread.is_alive() for thread in tx_threads):
+                if self._stop_sending.is_set() and not stopped_tx:
+                    engine.stop_tx()
+                    stopped_tx = True
+                yield from self._deliver(engine.drain(DRAIN_BATCH), counters)
+                self._report(engine, session, "sending", started, counters, 0.0)
+                if failures:
+                    break
+                time.sleep(DRAIN_INTERVAL)
+            for thread in tx_threads:
+                thread.join()
+            send_ended = time.monotonic()
+            if failures:
+                raise ScanError(f"a scan thread failed: {failures[0]}") from failures[0]
+
+            # Phase 2: waiting for late replies. A dry run has nothing to wait for.
+            if rx_thread is not None and not config.is_dry_run:
+                deadline = send_ended + config.wait
+                while not self._skip_wait.is_set() and time.monotonic() < deadline:
+                    yield from self._deliver(engine.drain(DRAIN_BATCH), counters)
+                    self._report(engine, session, "waiting", started, counters,
+                                 deadline - time.monotonic())
+                    if failures:
+                        raise ScanError(f"receive thread failed: {failures[0]}") from failures[0]
+                    time.sleep(DRAIN_INTERVAL)
+        finally:
+            engine.stop_tx()
+            engine.stop_rx()
+            for thread in [*tx_threads, *([rx_thread] if rx_thread else [])]:
+                if thread.ident is not None:
+                    thread.join()
+
+        # Phase 3: whatever the RX thread queued before it stopped.
+        while True:
+            batch = engine.drain(DRAIN_BATCH)
+            if not batch:
+                break
+            yield from self._deliver(batch, counters)
+        ended = time.monotonic()
+        self.summary = _summarize(
+            config, engine.stats(), session, driver_name,
+            duration=ended - started, send_duration=send_ended - started,
+            interrupted=self.interrupted,
+        )
+        self._report(engine, session, "done", started, counters, 0.0)
+
+    def _deliver(self, batch: list[Any], counters: _Counters) -> Iterator[Result]:
+        show_closed = self.config.show_closed
+        for raw in batch:
+            result = _to_result(raw)
+            if result.status == "open":
+                counters.open += 1
+            else:
+                counters.closed += 1
+                if not show_closed:
+                    continue
+            yield result
+
+    def _report(self, engine: Any, session: Any, phase: str, started: float,
+                counters: _Counters, wait_left: float) -> None:
+        if self.on_status is None:
+            return
+        now = time.monotonic()
+        if phase != "done" and now - counters.last_status < STATUS_INTERVAL:
+            return
+        stats = engine.stats()
+        sent = int(stats.get("sent", 0))
+        interval = now - counters.last_status if counters.last_status else now - started
+        rate = (sent - counters.last_sent) / interval if interval > 0 else 0.0
+        counters.last_status, counters.last_sent = now, sent
+        driver_stats = session.stats()
+        self.on_status(ScanStatus(
+            phase=phase,
+            elapsed=now - started,
+            sent=sent,
+            total=int(stats.get("total_targets", 0)),
+            rate=rate,
+            found=int(stats.get("rx_open", counters.open)),
+            closed=int(stats.get("rx_closed", counters.closed)),
+            drops=int(driver_stats.get("rx_drops", 0)),
+            wait_left=max(wait_left, 0.0),
+        ))
+
+
+@dataclass
+class _Counters:
+    open: int = 0
+    closed: int = 0
+    last_status: float = 0.0
+    last_sent: int = 0
+
+
+@dataclass(frozen=True)
+class _Path:
+    interface: str
+    ifindex: int
+    source_ip: IPv4Address
+    source_mac: str
+    gateway_mac: str
+
+
+def _choose_driver(config: ScanConfig) -> str:
+    # Automatic choice is af-packet until af-xdp has proven itself on the lab in CI.
+    return config.driver or "af-packet"
+
+
+def _resolve_path(config: ScanConfig) -> _Path:
+    if config.is_dry_run:
+        return _Path(
+            interface=config.interface or "lo",
+            ifindex=0,
+            source_ip=config.source_ip or DRY_RUN_SOURCE_IP,
+            source_mac=DRY_RUN_SOURCE_MAC,
+            gateway_mac=config.gateway_mac or DRY_RUN_GATEWAY_MAC,
+        )
+    from pyscan.netlink import NetlinkError, resolve_path
+
+    first_target = IPv4Address(config.targets.ranges[0][0])
+    try:
+        info = resolve_path(first_target, config.interface, config.source_ip, config.gateway_mac)
+    except NetlinkError as error:
+        raise ScanError(str(error)) from None
+    return _Path(
+        interface=info.interface,
+        ifindex=info.ifindex,
+        source_ip=info.source_ip,
+        source_mac=info.source_mac,
+        gateway_mac=info.gateway_mac,
+    )
+
+
+def _to_result(raw: Any) -> Result:
+    status = raw.status
+    if not isinstance(status, str):
+        status = "open" if status == 1 else "closed"
+    return Result(
+        ip=raw.ip if isinstance(raw.ip, IPv4Address) else IPv4Address(raw.ip),
+        port=int(raw.port),
+        status=status,
+        ttl=int(raw.ttl),
+        timestamp=float(raw.timestamp),
+    )
+
+
+def _summarize(config: ScanConfig, stats: dict[str, int], session: Any, driver_name: str, *,
+               duration: float, send_duration: float, interrupted: bool) -> Summary:
+    driver_stats = session.stats()
+    opened, closed = int(stats.get("rx_open", 0)), int(stats.get("rx_closed", 0))
+    duplicates = int(stats.get("rx_duplicates", 0))
+    return Summary(
+        targets=config.targets.count,
+        ports=len(config.ports),
+        probes=int(stats.get("total_targets", 0)),
+        sent=int(stats.get("sent", 0)),
+        tx_errors=int(stats.get("tx_errors", 0)),
+        duration=duration,
+        send_duration=send_duration,
+        replies=int(stats.get("rx_ours", 0)),
+        valid=opened + closed + duplicates,
+        invalid_cookies=int(stats.get("rx_invalid_cookie", 0)),
+        open=opened,
+        closed=closed,
+        duplicates=duplicates,
+        driver_drops=int(driver_stats.get("rx_drops", 0)),
+        driver=driver_name,
+        driver_description=str(getattr(session, "description", driver_name)),
+        seed=config.seed,
+        shard=config.shard,
+        interrupted=interrupted,
+    )

@@ -1,0 +1,95 @@
+"""Live one-line status and the end-of-scan summary, both on standard error.
+
+The live line is redrawn in place (carriage return + erase) about four times a second, only
+when standard error is a terminal unless forced, so logs and pipes stay clean. The summary is
+a short block of plain text, or one JSON object with `--json-summary` for scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TextIO
+
+from pyscan.scanner import ScanStatus, Summary
+
+__all__ = ["StatusLine", "format_rate", "format_status", "render_summary", "summary_json"]
+
+
+def format_rate(pps: float) -> str:
+    if pps >= 1e6:
+        return f"{pps / 1e6:.2f} Mpps"
+    if pps >= 1e3:
+        return f"{pps / 1e3:.1f} kpps"
+    return f"{pps:.0f} pps"
+
+
+def _clock(seconds: float) -> str:
+    whole = int(seconds + 0.5)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def format_status(status: ScanStatus) -> str:
+    counts = f"open {status.found}  closed {status.closed}  drops {status.drops}"
+    if status.phase == "sending":
+        eta = status.eta
+        return (
+            f"sending {format_rate(status.rate):>10}  {100 * status.fraction:6.2f} %  "
+            f"ETA {_clock(eta) if eta is not None else '--:--'}  "
+            f"sent {status.sent}/{status.total}  {counts}"
+        )
+    if status.phase == "waiting":
+        return (
+            f"waiting {status.wait_left:4.1f} s for late replies (Ctrl-C to skip)  "
+            f"sent {status.sent}/{status.total}  {counts}"
+        )
+    return f"done in {_clock(status.elapsed)}  sent {status.sent}/{status.total}  {counts}"
+
+
+class StatusLine:
+    """An on_status callback that redraws one line on a terminal."""
+
+    def __init__(self, stream: TextIO | None = None, *, force: bool = False) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        isatty = getattr(self.stream, "isatty", lambda: False)
+        self.enabled = force or bool(isatty())
+        self._drawn = False
+
+    def __call__(self, status: ScanStatus) -> None:
+        if not self.enabled or status.phase == "done":
+            return
+        self.stream.write("\r\x1b[2K" + format_status(status))
+        self.stream.flush()
+        self._drawn = True
+
+    def clear(self) -> None:
+        """Erase the live line so the summary starts on a clean line."""
+        if self._drawn:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+            self._drawn = False
+
+
+def render_summary(summary: Summary) -> str:
+    shard = f", shard {summary.shard[0]}/{summary.shard[1]}" if summary.shard != (1, 1) else ""
+    state = "interrupted" if summary.interrupted else "done"
+    lines = [
+        f"pyscan: {state} in {summary.duration:.2f} s (sending {summary.send_duration:.2f} s), "
+        f"driver {summary.driver_description}",
+        f"  sent       {summary.sent} of {summary.probes} probes "
+        f"({summary.targets} addresses x {summary.ports} ports{shard}), "
+        f"{format_rate(summary.send_rate)} average, {summary.tx_errors} TX errors",
+        f"  replies    {summary.replies}: {summary.valid} valid cookies, "
+        f"{summary.invalid_cookies} invalid",
+        f"  results    {summary.open} open, {summary.closed} closed, "
+        f"{summary.duplicates} duplicates suppressed",
+        f"  drops      {summary.driver_drops} frames dropped before the receive thread",
+        f"  seed       {summary.seed} (repeat this order with --seed {summary.seed})",
+    ]
+    return "\n".join(lines)
+
+
+def summary_json(summary: Summary) -> str:
+    return json.dumps(summary.as_dict(), sort_keys=True)

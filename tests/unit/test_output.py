@@ -1,0 +1,122 @@
+"""Every output format, parsed back with an independent reader (json, csv, plain split)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from ipaddress import IPv4Address
+
+import pytest
+
+from pyscan.config import OUTPUT_FORMATS
+from pyscan.output import FORMATS, open_writer
+from pyscan.scanner import Result
+
+RESULTS = [
+    Result(IPv4Address("198.19.0.1"), 80, "open", 64, 1_700_000_000.25),
+    Result(IPv4Address("198.19.3.200"), 443, "closed", 63, 1_700_000_001.75),
+    Result(IPv4Address("198.18.0.9"), 22, "open", 255, 1_700_000_002.0),
+]
+
+
+def render(name: str, results: list[Result]) -> str:
+    stream = io.StringIO()
+    writer = FORMATS[name](stream, started=1_700_000_000.0, ports=(22, 80, 81, 82, 443))
+    for result in results:
+        writer.write(result)
+    writer.close()
+    writer.close()  # idempotent: no second trailer
+    return stream.getvalue()
+
+
+def test_registry_matches_config_names() -> None:
+    assert tuple(FORMATS) == OUTPUT_FORMATS
+    for name, writer_class in FORMATS.items():
+        assert writer_class.name == name
+        assert writer_class.description
+
+
+def test_list_format_is_masscan_ol() -> None:
+    lines = render("list", RESULTS).splitlines()
+    assert lines[0] == "#masscan"
+    assert lines[-1] == "# end"
+    assert lines[1:-1] == [
+        "open tcp 80 198.19.0.1 1700000000",
+        "closed tcp 443 198.19.3.200 1700000001",
+        "open tcp 22 198.18.0.9 1700000002",
+    ]
+
+
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_json_is_valid_for_any_count(count: int) -> None:
+    document = json.loads(render("json", RESULTS[:count]))
+    assert isinstance(document, list)
+    assert len(document) == count
+    for element, result in zip(document, RESULTS, strict=False):
+        assert element["ip"] == str(result.ip)
+        assert element["timestamp"] == int(result.timestamp)
+        (port,) = element["ports"]
+        assert port == {
+            "port": result.port, "proto": "tcp", "status": result.status,
+            "reason": "syn-ack" if result.status == "open" else "rst", "ttl": result.ttl,
+        }
+
+
+def test_ndjson_one_flat_object_per_line() -> None:
+    lines = render("ndjson", RESULTS).splitlines()
+    assert len(lines) == 3
+    records = [json.loads(line) for line in lines]
+    assert records[1] == {
+        "ip": "198.19.3.200", "timestamp": 1700000001, "port": 443, "proto": "tcp",
+        "status": "closed", "reason": "rst", "ttl": 63,
+    }
+    assert render("ndjson", []) == ""
+
+
+def test_csv_has_header_and_rows() -> None:
+    rows = list(csv.DictReader(io.StringIO(render("csv", RESULTS))))
+    assert [row["saddr"] for row in rows] == ["198.19.0.1", "198.19.3.200", "198.18.0.9"]
+    assert rows[0]["sport"] == "80"
+    assert rows[0]["classification"] == "synack"
+    assert rows[1]["classification"] == "rst"
+    assert [row["success"] for row in rows] == ["1", "0", "1"]
+    assert float(rows[1]["timestamp"]) == pytest.approx(1_700_000_001.75)
+    assert render("csv", []).splitlines() == ["saddr,sport,classification,success,ttl,timestamp"]
+
+
+def test_grepable() -> None:
+    lines = render("grepable", RESULTS).splitlines()
+    assert lines[0].startswith("# pyscan scan initiated ")
+    assert lines[1] == "# Ports scanned: TCP(5;22-22,80-82,443-443) UDP(0;) SCTP(0;) PROTOCOLS(0;)"
+    assert lines[2] == "Timestamp: 1700000000\tHost: 198.19.0.1 ()\tPorts: 80/open/tcp////"
+    assert lines[-1].startswith("# pyscan done at ")
+
+
+def test_writers_stream_each_record_before_close() -> None:
+    stream = io.StringIO()
+    writer = FORMATS["ndjson"](stream, started=0.0)
+    writer.write(RESULTS[0])
+    assert json.loads(stream.getvalue())["port"] == 80
+
+
+def test_open_writer_owns_and_closes_its_file(tmp_path) -> None:
+    path = tmp_path / "out.json"
+    writer = open_writer(path, "json", started=0.0)
+    writer.write(RESULTS[0])
+    writer.close()
+    assert writer.stream.closed
+    assert json.loads(path.read_text())[0]["ip"] == "198.19.0.1"
+
+
+def test_open_writer_leaves_a_given_stream_open() -> None:
+    stream = io.StringIO()
+    writer = open_writer(None, "list", started=0.0, stream=stream)
+    writer.close()
+    assert not stream.closed
+    assert stream.getvalue() == "#masscan\n# end\n"
+
+
+def test_open_writer_bad_path_names_it(tmp_path) -> None:
+    with pytest.raises(OSError, match="no-such-dir"):
+        open_writer(tmp_path / "no-such-dir" / "x", "list", started=0.0)
