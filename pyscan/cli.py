@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import signal
 import sys
 from collections.abc import Iterator, Sequence
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -385,52 +384,52 @@ def cleanup_command() -> None:
                                                           if names else ""))
 
 
-def _random_open_pairs(network: IPv4Network, ports: Sequence[int],
-                       count: int) -> set[tuple[IPv4Address, int]]:
-    space = network.num_addresses * len(ports)
-    if count > space:
-        _fail(f"--open-count {count} is above the {space} (address, port) pairs of "
-              f"{network} x {len(ports)} ports (accepted: 0..{space})")
-    chosen = random.SystemRandom().sample(range(space), count)
-    first = int(network.network_address)
-    return {(IPv4Address(first + index % network.num_addresses),
-             ports[index // network.num_addresses]) for index in chosen}
+def _lab_call(action: Any) -> Any:
+    """Run one lab operation with the privilege check and errors as one line."""
+    from pyscan.lab import LabError
+    from pyscan.privileges import require_lab_privileges
+
+    try:
+        require_lab_privileges()
+    except PrivilegeError as error:
+        _fail(str(error), EXIT_NO_PERMISSION)
+    try:
+        return action()
+    except LabError as error:
+        _fail(str(error), EXIT_FAILED)
 
 
 @lab_app.command("up", help="Build the lab: two namespaces, a veth pair, AnyIP targets.")
 def lab_up(
     name: Annotated[str, typer.Option(help="Lab name (prefix of its namespaces).")] = "pyscan",
-    ports: Annotated[str, typer.Option(help="Ports the targets listen on.")] = "80,443",
+    subnet: Annotated[str, typer.Option(
+        help="Target addresses, inside 198.18.0.0/15.")] = "198.19.0.0/16",
+    ports: Annotated[str, typer.Option(help="Ports the targets listen on.")] = "22,80,443,8080",
     open_count: Annotated[str | None, typer.Option(
-        help="Instead of every address, open exactly this many random (address, port) pairs "
-             "in --open-network.")] = None,
-    open_network: Annotated[str, typer.Option(
-        help="Where --open-count picks its pairs.")] = "198.19.0.0/24",
+        help="Open exactly this many random (address, port) pairs instead of all.")] = None,
+    seed: Annotated[str | None, typer.Option(help="Seed for --open-count's draw.")] = None,
     sink: Annotated[bool, typer.Option(
         "--sink", help="Count and drop every probe at the target (TX-rate measurement).")
     ] = False,
+    queues: Annotated[str, typer.Option(help="veth queue pairs.")] = "1",
 ) -> None:
-    from pyscan.config import parse_netns, parse_ports
+    from pyscan.config import parse_ports, parse_seed
     from pyscan.lab import Lab
 
     try:
-        parse_netns(name)
         port_list = parse_ports(ports)
+        draw_seed = parse_seed(seed) if seed is not None else None
     except ConfigError as error:
         _fail(str(error))
-    open_pairs = None
-    if open_count is not None:
-        try:
-            network = IPv4Network(open_network, strict=False)
-        except ValueError:
-            _fail(f"bad --open-network {open_network!r} (accepted: CIDR like 198.19.0.0/24)")
-        if not network.subnet_of(IPv4Network("198.18.0.0/15")):
-            _fail(f"--open-network {open_network!r} is outside the lab's 198.18.0.0/15 "
-                  "(accepted: a CIDR within 198.18.0.0/15)")
-        count = _parse_count(open_count, "--open-count", 0, 10_000_000)
-        open_pairs = _random_open_pairs(network, port_list, count)
-    lab = Lab(name=name, open_pairs=open_pairs, ports=port_list, sink=sink)
-    lab.up()
+    count = _parse_count(open_count, "--open-count", 0, 2**32) if open_count is not None else None
+    queue_count = _parse_count(queues, "--queues", 1, 64)
+
+    def build() -> Any:
+        lab = Lab(name=name, subnet=subnet, ports=port_list, open_count=count, seed=draw_seed,
+                  sink=sink, queues=queue_count)
+        return lab.up()
+
+    lab = _lab_call(build)
     typer.echo(_format_status(lab.status()))
     typer.echo(f"scan it with:  {lab.scan_command()}")
 
@@ -441,17 +440,24 @@ def lab_down(
 ) -> None:
     from pyscan.lab import Lab
 
-    Lab(name=name).down()
+    _lab_call(lambda: Lab.load(name).down())
     typer.echo(f"lab {name!r} removed")
 
 
 @lab_app.command("status", help="Show what the lab has running.")
 def lab_status(
-    name: Annotated[str, typer.Option(help="Lab name.")] = "pyscan",
+    name: Annotated[str | None, typer.Option(help="Lab name (default: every lab).")] = None,
 ) -> None:
-    from pyscan.lab import Lab
+    from pyscan.lab import Lab, list_labs
 
-    typer.echo(_format_status(Lab(name=name).status()))
+    names = [name] if name is not None else list_labs()
+    if not names:
+        typer.echo("no labs are up")
+        return
+    for index, lab_name in enumerate(names):
+        if index:
+            typer.echo("")
+        typer.echo(_format_status(_lab_call(lambda n=lab_name: Lab.load(n).status())))
 
 
 def _format_status(status: object) -> str:

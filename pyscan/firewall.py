@@ -102,7 +102,15 @@ def process_start_time(pid: int) -> int | None:
 
 
 def owner_alive(pid: int, start_time: int) -> bool:
-    return process_start_time(pid) == start_time
+    """True while process ``pid`` started at ``start_time`` runs (a zombie has ended)."""
+    if process_start_time(pid) != start_time:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 def list_tables(prefix: str = TABLE_PREFIX, netns: str | None = None) -> list[str]:

@@ -15,6 +15,7 @@ __all__ = [
     "PrivilegeError",
     "effective_capabilities",
     "missing_capabilities",
+    "require_lab_privileges",
     "require_scan_privileges",
     "required_capabilities",
 ]
@@ -86,4 +87,19 @@ def require_scan_privileges(
             f"missing capability {', '.join(missing)} ({reasons}); run as root (sudo pyscan ...) "
             f"or give the process {', '.join(missing)} (systemd AmbientCapabilities=, capsh), "
             "or use --dry-run to test without sending"
+        )
+
+
+def require_lab_privileges(effective: int | None = None) -> None:
+    """The lab creates namespaces, links, nft tables and XDP programs: root's capabilities."""
+    needs = {
+        "CAP_SYS_ADMIN": "the lab creates and enters network namespaces",
+        "CAP_NET_ADMIN": "the lab creates links, routes and nftables rules",
+    }
+    missing = missing_capabilities(needs, effective)
+    if missing:
+        reasons = "; ".join(f"{name}: {needs[name]}" for name in missing)
+        raise PrivilegeError(
+            f"missing capability {', '.join(missing)} ({reasons}); "
+            "run as root (sudo pyscan lab ...)"
         )

@@ -116,7 +116,7 @@ class Summary:
     driver_description: str  # mode chosen and why
     seed: int
     shard: tuple[int, int]
-    interrupted: bool
+    interrupted: bool        # sending was stopped before every probe went out
 
     @property
     def send_rate(self) -> float:
@@ -177,15 +177,17 @@ class ScanRun:
         self.interrupted = False
         self._stop_sending = threading.Event()
         self._skip_wait = threading.Event()
+        self._sending_done = threading.Event()
         self._iterator: Iterator[Result] | None = None
 
     # -- control ---------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """First call: stop sending and go on receiving for `wait` seconds. Second call:
-        skip the wait too. Safe from a signal handler (it only sets events)."""
+        """While sending: stop sending, then go on receiving for `wait` seconds. Called again,
+        or once sending is over: end the wait now. Safe from a signal handler (it only sets
+        events)."""
         self.interrupted = True
-        if self._stop_sending.is_set():
+        if self._stop_sending.is_set() or self._sending_done.is_set():
             self._skip_wait.set()
         self._stop_sending.set()
 
@@ -194,7 +196,10 @@ class ScanRun:
         self._stop_sending.set()
         self._skip_wait.set()
         if self._iterator is not None:
-            self._iterator.close()  # type: ignore[attr-defined]
+            with contextlib.suppress(ValueError):
+                # ValueError: the iterator is running in another thread; the events set
+                # above end it there, through the same clean-up path.
+                self._iterator.close()  # type: ignore[attr-defined]
 
     def __enter__(self) -> ScanRun:
         return self
@@ -312,6 +317,7 @@ class ScanRun:
         ]
         started = time.monotonic()
         send_ended = started
+        stopped_early = False
         counters = _Counters()
         try:
             if rx_thread is not None:
@@ -333,11 +339,13 @@ class ScanRun:
             for thread in tx_threads:
                 thread.join()
             send_ended = time.monotonic()
+            self._sending_done.set()
+            stopped_early = self._stop_sending.is_set()
             if failures:
                 raise ScanError(f"a scan thread failed: {failures[0]}") from failures[0]
 
-            # Phase 2: waiting for late replies. A dry run has nothing to wait for.
-            if rx_thread is not None and not config.is_dry_run:
+            # Phase 2: waiting for late replies, when there is a receive side at all.
+            if rx_thread is not None:
                 deadline = send_ended + config.wait
                 while not self._skip_wait.is_set() and time.monotonic() < deadline:
                     yield from self._deliver(engine.drain(DRAIN_BATCH), counters)
@@ -363,7 +371,7 @@ class ScanRun:
         self.summary = _summarize(
             config, engine.stats(), session, driver_name,
             duration=ended - started, send_duration=send_ended - started,
-            interrupted=self.interrupted,
+            interrupted=stopped_early,
         )
         self._report(engine, session, "done", started, counters, 0.0)
 
@@ -470,11 +478,12 @@ def _summarize(config: ScanConfig, stats: dict[str, int], session: Any, driver_n
     driver_stats = session.stats()
     opened, closed = int(stats.get("rx_open", 0)), int(stats.get("rx_closed", 0))
     duplicates = int(stats.get("rx_duplicates", 0))
+    probes, sent = int(stats.get("total_targets", 0)), int(stats.get("sent", 0))
     return Summary(
         targets=config.targets.count,
         ports=len(config.ports),
-        probes=int(stats.get("total_targets", 0)),
-        sent=int(stats.get("sent", 0)),
+        probes=probes,
+        sent=sent,
         tx_errors=int(stats.get("tx_errors", 0)),
         duration=duration,
         send_duration=send_duration,
@@ -489,5 +498,5 @@ def _summarize(config: ScanConfig, stats: dict[str, int], session: Any, driver_n
         driver_description=str(getattr(session, "description", driver_name)),
         seed=config.seed,
         shard=config.shard,
-        interrupted=interrupted,
+        interrupted=interrupted and sent < probes,
     )

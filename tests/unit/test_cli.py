@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -144,3 +145,103 @@ def test_include_file(tmp_path) -> None:
     lines = list_targets("-iL", str(path), "-p", "80")
     assert sorted(lines) == ["198.19.0.1", "198.19.0.2", "198.19.0.3"]
 
+
+
+# --- whole dry-run scans (null driver: no root, nothing sent) ---------------------------------
+
+native = pytest.importorskip("pyscan.native", reason="native extension not built")
+
+
+def test_dry_run_summary_counts_every_probe() -> None:
+    result = invoke("198.19.0.0/24", "198.19.1.1-198.19.1.10", "-p", "22,80,443", "--dry-run",
+                    "--json-summary", "--seed", "99")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "#masscan\n# end\n"
+    summary = json.loads(result.stderr.strip().splitlines()[-1])
+    assert summary["sent"] == summary["probes"] == (256 + 10) * 3
+    assert summary["targets"] == 266
+    assert summary["seed"] == 99
+    assert summary["driver"] == "null"
+    assert summary["interrupted"] is False
+
+
+def test_dry_run_sharded_and_threaded() -> None:
+    total = 0
+    for index in (1, 2):
+        result = invoke("198.19.0.0/25", "-p", "1-5", "--dry-run", "--json-summary",
+                        "--shard", f"{index}/2", "--tx-threads", "2", "--seed", "4")
+        assert result.exit_code == 0, result.output
+        total += json.loads(result.stderr.strip().splitlines()[-1])["sent"]
+    assert total == 128 * 5
+
+
+def test_dry_run_human_summary_and_quiet() -> None:
+    result = invoke("198.19.0.0/30", "-p", "80", "--dry-run", "--seed", "5")
+    assert result.exit_code == 0
+    assert "sent       4 of 4 probes" in result.stderr
+    assert "--seed 5" in result.stderr
+    quiet = invoke("198.19.0.0/30", "-p", "80", "--dry-run", "-q")
+    assert quiet.exit_code == 0
+    assert quiet.stderr == ""
+
+
+@pytest.mark.parametrize(("flag", "check"), [
+    ("-oJ", lambda text: json.loads(text) == []),
+    ("-oD", lambda text: text == ""),
+    ("-oL", lambda text: text == "#masscan\n# end\n"),
+    ("-oG", lambda text: text.startswith("# pyscan scan initiated")),
+])
+def test_dry_run_output_files(tmp_path, flag: str, check) -> None:
+    path = tmp_path / "out"
+    result = invoke("198.19.0.0/30", "-p", "80", "--dry-run", "-q", flag, str(path))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert check(path.read_text())
+
+
+def test_missing_capability_exit_77_and_nothing_created(monkeypatch, tmp_path) -> None:
+    import pyscan.privileges
+
+    monkeypatch.setattr(pyscan.privileges, "effective_capabilities", lambda *args: 0)
+    out = tmp_path / "out.txt"
+    result = invoke("198.19.0.0/30", "-p", "80", "--driver", "af-packet", "-o", str(out))
+    assert result.exit_code == 77
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("pyscan: error: missing capability CAP_NET_RAW")
+    assert "sudo" in line
+    assert not out.exists()
+
+
+def test_drivers_table() -> None:
+    result = invoke("drivers")
+    assert result.exit_code == 0
+    rows = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()[1:]}
+    assert rows["null"] == "yes"
+    assert "af-packet" in rows
+
+
+def test_ctrl_c_stops_flushes_summarizes_and_exits_130() -> None:
+    import os
+    import signal
+    import threading
+
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        result = invoke("198.18.0.0/16", "-p", "80", "--dry-run", "--rate", "1000",
+                        "--json-summary")
+    finally:
+        timer.join()
+    assert result.exit_code == 130, result.output
+    assert result.stdout == "#masscan\n# end\n"  # output completed, trailer written
+    summary = json.loads(result.stderr.strip().splitlines()[-1])
+    assert summary["interrupted"] is True
+    assert 0 < summary["sent"] < summary["probes"] == 65536
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
+def test_lab_subcommands_route() -> None:
+    result = invoke("lab", "--help")
+    assert result.exit_code == 0
+    for command in ("up", "down", "status"):
+        assert command in result.stdout

@@ -1,0 +1,28 @@
+"""Drivers: one module each behind the ``Driver`` protocol (base.py), in one literal dict.
+
+Importing this package needs neither root nor the compiled extension: drivers import the
+native layer only when opened or probed.
+"""
+
+from __future__ import annotations
+
+from pyscan.drivers.af_packet import AfPacketDriver
+from pyscan.drivers.base import Driver, DriverError, DriverRequest, DriverSession, RingSession
+from pyscan.drivers.null import NullDriver
+
+__all__ = ["DRIVERS", "Driver", "DriverError", "DriverRequest", "DriverSession", "RingSession",
+           "get_driver"]
+
+DRIVERS: dict[str, Driver] = {
+    "af-packet": AfPacketDriver(),
+    "null": NullDriver(),
+}
+
+
+def get_driver(name: str) -> Driver:
+    """The driver called ``name``; ValueError naming the accepted names otherwise."""
+    try:
+        return DRIVERS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"driver {name!r} is unknown: accepted {', '.join(sorted(DRIVERS))}") \
+            from None

@@ -1,0 +1,64 @@
+"""The AF_PACKET driver: one TPACKET_V2 TX ring per TX thread (qdisc bypass) and one
+TPACKET_V3 RX ring with an in-kernel classic BPF filter (pyscan/native/drv_af_packet.c).
+
+Works on any Linux interface with CAP_NET_RAW. Options: ``tx_frames`` (frames per TX ring,
+default 4096), ``rx_block_size`` (bytes, power of two, default 1 MiB), ``rx_blocks``
+(default 16). Rings are opened in the calling thread's network namespace.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+
+from pyscan.drivers.base import DriverError, DriverRequest, RingSession, option_int
+
+
+class AfPacketDriver:
+    name = "af-packet"
+
+    def available(self) -> tuple[bool, str]:
+        try:
+            import pyscan.native  # noqa: F401
+        except ImportError as error:
+            return False, f"the native extension is not built ({error})"
+        try:
+            probe = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        except PermissionError:
+            return False, "needs CAP_NET_RAW (run as root)"
+        except OSError as error:
+            if error.errno in (errno.EPERM, errno.EACCES):
+                return False, "needs CAP_NET_RAW (run as root)"
+            return False, f"cannot create an AF_PACKET socket: {error.strerror}"
+        probe.close()
+        return True, "AF_PACKET TX/RX rings"
+
+    def open(self, request: DriverRequest) -> RingSession:
+        from pyscan.native import close_ring, open_afpacket_rx, open_afpacket_tx
+
+        tx_frames = option_int(request.options, "tx_frames", 4096, 32, 1 << 20)
+        block_size = option_int(request.options, "rx_block_size", 1 << 20, 4096, 1 << 30)
+        blocks = option_int(request.options, "rx_blocks", 16, 2, 4096)
+        if block_size & (block_size - 1):
+            raise DriverError(f"driver option rx_block_size={block_size} is invalid: accepted "
+                              "a power of two from 4096")
+        if request.tx_threads < 1:
+            raise DriverError(f"tx_threads {request.tx_threads} is invalid: accepted 1 or more")
+        tx_rings: list[object] = []
+        rx_ring = None
+        try:
+            # RX first: replies to the first probes must find the ring already there.
+            if request.want_rx:
+                rx_ring = open_afpacket_rx(request.ifindex, block_size, blocks)
+            for _ in range(request.tx_threads):
+                tx_rings.append(open_afpacket_tx(request.ifindex, tx_frames))
+        except (OSError, ValueError) as error:
+            for ring in [*tx_rings, rx_ring]:
+                close_ring(ring)
+            message = error.strerror if isinstance(error, OSError) and error.strerror else error
+            raise DriverError(str(message)) from None
+        description = (f"af-packet on {request.interface}: {request.tx_threads} TPACKET_V2 TX "
+                       f"ring(s) of {tx_frames} frames with qdisc bypass"
+                       + (f", TPACKET_V3 RX ring {blocks} x {block_size // 1024} KiB with a "
+                          "SYN-ACK/RST filter" if request.want_rx else ", no RX"))
+        return RingSession(tx_rings, rx_ring, description)

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0-only
+ *
+ * drv_af_packet.h - AF_PACKET rings: a TPACKET_V2 TX ring per TX thread (qdisc bypass) and
+ * one TPACKET_V3 RX ring with a classic BPF filter that keeps only what can be a reply.
+ *
+ * Invariants: TX frames are handed to the kernel in ring order, each exactly once, and a frame
+ * slot is reused only after the kernel gave it back; RX frames come out of peek once each
+ * and a block returns to the kernel only when every frame in it was released.
+ */
+#ifndef PYSCAN_DRV_AF_PACKET_H
+#define PYSCAN_DRV_AF_PACKET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ring.h"
+
+#define PYSCAN_AFPACKET_FRAME_SIZE 2048
+#define PYSCAN_AFPACKET_DEFAULT_TX_FRAMES 4096
+#define PYSCAN_AFPACKET_DEFAULT_BLOCK_SIZE 1048576
+#define PYSCAN_AFPACKET_DEFAULT_BLOCKS 16
+#define PYSCAN_AFPACKET_RETIRE_MS 10
+
+/* TX ring on ifindex of the calling thread's netns; frames (0 = default) rounded up to whole
+ * blocks. NULL + errno + a one-line message in err on failure. */
+pyscan_ring *pyscan_afpacket__open_tx(int ifindex, uint32_t frames, char *err, size_t errlen);
+/* RX ring: blocks (0 = default) of block_size bytes (0 = default; a power of two, at least a
+ * page). NULL + errno + a one-line message in err on failure. */
+pyscan_ring *pyscan_afpacket__open_rx(int ifindex, uint32_t block_size, uint32_t blocks,
+				      char *err, size_t errlen);
+
+#endif /* PYSCAN_DRV_AF_PACKET_H */

@@ -1,0 +1,290 @@
+"""pyscan.scan() end to end without root: the null driver for exact TX accounting, and a
+reflecting driver (null TX ring + injectable RX ring) whose replies scapy builds from the
+probes the engine generated, so the whole loop - TX, cookies, RX, dedup, drain, output
+types, summary - runs in one process."""
+
+from __future__ import annotations
+
+import threading
+from ipaddress import IPv4Address
+
+import pytest
+
+pytest.importorskip("pyscan.native", reason="native extension not built")
+
+from scapy.layers.inet import IP, TCP
+from scapy.layers.l2 import Ether
+
+from pyscan import ConfigError, Result, ScanConfig, ScanRun, scan
+from pyscan.drivers import DRIVERS
+from pyscan.drivers.base import DriverRequest, RingSession
+from pyscan.privileges import (
+    CAPABILITY_BITS,
+    PrivilegeError,
+    require_scan_privileges,
+)
+from pyscan.scanner import ScanStatus, list_targets
+from pyscan.status import StatusLine, format_status, render_summary, summary_json
+
+
+def dry_config(**overrides: object) -> ScanConfig:
+    options: dict[str, object] = {"ports": "22,80,443", "driver": "null", "seed": "12345",
+                                  "rate": "max", "wait": "0"}
+    options.update(overrides)
+    targets = options.pop("targets", ["198.19.0.0/24", "198.19.7.1-198.19.7.9"])
+    return ScanConfig.parse(targets, **options)  # type: ignore[arg-type]
+
+
+def scan_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("pyscan-")]
+
+
+def test_dry_run_sends_every_probe_once() -> None:
+    config = dry_config()
+    statuses: list[ScanStatus] = []
+    with scan(config, on_status=statuses.append) as run:
+        results = list(run)
+    assert results == []
+    summary = run.summary
+    assert summary is not None
+    assert summary.probes == summary.sent == (256 + 9) * 3
+    assert summary.targets == 265 and summary.ports == 3
+    assert summary.tx_errors == 0
+    assert summary.seed == 12345
+    assert summary.driver == "null"
+    assert not summary.interrupted
+    assert statuses and statuses[-1].phase == "done"
+    assert statuses[-1].sent == summary.sent
+    assert scan_threads() == []
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_shards_and_threads_add_up(threads: int) -> None:
+    sent = 0
+    for index in (1, 2, 3, 4, 5):
+        with scan(dry_config(shard=f"{index}/5", tx_threads=threads)) as run:
+            list(run)
+        assert run.summary is not None
+        assert run.summary.sent == run.summary.probes
+        sent += run.summary.sent
+    assert sent == 265 * 3
+
+
+def test_stop_while_sending_ends_early_and_cleans_up() -> None:
+    config = dry_config(targets=["198.18.0.0/16"], rate="200")
+    run = scan(config, on_status=lambda status: run.stop())
+    with run:
+        list(run)
+    assert run.summary is not None
+    assert run.summary.interrupted
+    assert run.summary.sent < run.summary.probes
+    assert scan_threads() == []
+
+
+def test_close_from_another_thread_ends_the_scan() -> None:
+    config = dry_config(targets=["198.18.0.0/16"], rate="500")
+    with scan(config) as run:
+        iterator = iter(run)
+        closer = threading.Timer(0.3, run.close)
+        closer.start()
+        with pytest.raises(StopIteration):
+            next(iterator)  # no results come from the null driver; close() ends the wait
+        closer.join()
+    assert run.summary is not None and run.summary.sent < run.summary.probes
+    assert scan_threads() == []
+
+
+def test_scan_needs_a_config() -> None:
+    with pytest.raises(ConfigError, match="ScanConfig"):
+        ScanRun("198.19.0.1")  # type: ignore[arg-type]
+
+
+# --- a driver that answers the probes it is given --------------------------------------------
+
+
+class ReflectingSession(RingSession):
+    """TX into a capturing null ring; once every probe is captured, inject replies into a
+    null RX ring: SYN-ACK for `open_pairs`, RST-ACK for `closed_pairs`, plus a duplicate
+    and a forged (bad cookie) reply for each open pair."""
+
+    def __init__(self, probes: int, open_pairs: set[tuple[str, int]],
+                 closed_pairs: set[tuple[str, int]]) -> None:
+        from pyscan.native import open_null_rx, open_null_tx
+
+        super().__init__([open_null_tx(256, capture_frames=probes)], open_null_rx(4096),
+                         "reflecting test driver")
+        self.probes, self.open_pairs, self.closed_pairs = probes, open_pairs, closed_pairs
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._reflect, name="reflector", daemon=True)
+        self.thread.start()
+
+    def _reflect(self) -> None:
+        from pyscan.native import null_captured, null_inject
+
+        try:
+            while not self.done.is_set():
+                frames = null_captured(self.tx_rings[0])
+                if len(frames) >= self.probes:
+                    break
+                self.done.wait(0.01)
+            else:
+                return
+            for frame in frames:
+                probe = Ether(frame)
+                pair = (probe[IP].dst, probe[TCP].dport)
+                if pair in self.open_pairs:
+                    replies = [self._reply(probe, "SA", 0), self._reply(probe, "SA", 0),
+                               self._reply(probe, "SA", 77)]
+                elif pair in self.closed_pairs:
+                    replies = [self._reply(probe, "RA", 0)]
+                else:
+                    continue
+                for reply in replies:
+                    while not null_inject(self.rx_ring, reply):
+                        self.done.wait(0.001)
+        except BaseException as error:
+            self.error = error
+
+    @staticmethod
+    def _reply(probe: Ether, flags: str, ack_error: int) -> bytes:
+        reply = (
+            Ether(src=probe.dst, dst=probe.src)
+            / IP(src=probe[IP].dst, dst=probe[IP].src, ttl=57)
+            / TCP(sport=probe[TCP].dport, dport=probe[TCP].sport, flags=flags, seq=1000,
+                  ack=(probe[TCP].seq + 1 + ack_error) % 2**32)
+        )
+        return bytes(reply)
+
+    def close(self) -> None:
+        self.done.set()
+        self.thread.join()
+        super().close()
+
+
+class ReflectingDriver:
+    name = "null"
+
+    def __init__(self, probes: int, open_pairs: set[tuple[str, int]],
+                 closed_pairs: set[tuple[str, int]]) -> None:
+        self.args = (probes, open_pairs, closed_pairs)
+        self.session: ReflectingSession | None = None
+
+    def available(self) -> tuple[bool, str]:
+        return True, "test"
+
+    def open(self, request: DriverRequest) -> ReflectingSession:
+        self.session = ReflectingSession(*self.args)
+        return self.session
+
+
+@pytest.mark.parametrize("show_closed", [False, True])
+def test_replies_become_results_exactly_once(monkeypatch, show_closed: bool) -> None:
+    config = dry_config(targets=["198.19.0.0/27"], ports="22,80", wait="60",
+                        show_closed=show_closed)
+    every_pair = sorted((str(ip), port) for ip, port in list_targets(config))
+    open_pairs = set(every_pair[::5])
+    closed_pairs = set(every_pair[1::7]) - open_pairs
+    driver = ReflectingDriver(config.probe_count, open_pairs, closed_pairs)
+    monkeypatch.setitem(DRIVERS, "null", driver)
+
+    expected = len(open_pairs) + (len(closed_pairs) if show_closed else 0)
+    results: list[Result] = []
+    with scan(config) as run:
+        for result in run:
+            results.append(result)
+            if len(results) == expected:
+                run.stop()  # sending is over: this ends the wait instead of sleeping 60 s
+    assert driver.session is not None and driver.session.error is None
+    seen = [(str(r.ip), r.port) for r in results]
+    assert len(seen) == len(set(seen)) == expected
+    assert {p for p, r in zip(seen, results, strict=True) if r.status == "open"} == open_pairs
+    closed_seen = {p for p, r in zip(seen, results, strict=True) if r.status == "closed"}
+    assert closed_seen == (closed_pairs if show_closed else set())
+    assert all(isinstance(r.ip, IPv4Address) and r.ttl == 57 for r in results)
+    assert all(r.timestamp > 1.6e9 for r in results)
+
+    summary = run.summary
+    assert summary is not None
+    assert summary.sent == summary.probes == 64
+    assert summary.open == len(open_pairs)
+    assert summary.closed == len(closed_pairs)
+    assert summary.duplicates == len(open_pairs)
+    assert summary.invalid_cookies == len(open_pairs)
+    assert summary.valid == 2 * len(open_pairs) + len(closed_pairs)
+    assert not summary.interrupted
+    assert summary.driver_description == "reflecting test driver"
+
+
+# --- privileges and status rendering ---------------------------------------------------------
+
+
+def mask(*names: str) -> int:
+    return sum(1 << CAPABILITY_BITS[name] for name in names)
+
+
+def test_privileges_name_the_missing_capability() -> None:
+    with pytest.raises(PrivilegeError, match=r"CAP_NET_RAW.*af-packet"):
+        require_scan_privileges("af-packet", isolation=False, netns=None, effective=0)
+    with pytest.raises(PrivilegeError, match=r"CAP_NET_ADMIN.*nftables"):
+        require_scan_privileges("af-packet", isolation=True, netns=None,
+                                effective=mask("CAP_NET_RAW"))
+    with pytest.raises(PrivilegeError, match=r"CAP_SYS_ADMIN.*--netns lab"):
+        require_scan_privileges("af-packet", isolation=False, netns="lab",
+                                effective=mask("CAP_NET_RAW"))
+    require_scan_privileges("af-packet", isolation=True, netns=None,
+                            effective=mask("CAP_NET_RAW", "CAP_NET_ADMIN"))
+    # CAP_SYS_ADMIN stands in for CAP_BPF, as the kernel allows
+    require_scan_privileges("af-xdp", isolation=True, netns=None,
+                            effective=mask("CAP_NET_RAW", "CAP_NET_ADMIN", "CAP_SYS_ADMIN"))
+    require_scan_privileges("null", isolation=True, netns=None, effective=0)
+
+
+def test_status_line_and_summary_text() -> None:
+    status = ScanStatus(phase="sending", elapsed=2.0, sent=500, total=1000, rate=250.0,
+                        found=3, closed=4, drops=0, wait_left=0.0)
+    assert status.eta == pytest.approx(2.0)
+    text = format_status(status)
+    assert "50.00 %" in text and "open 3" in text and "250 pps" in text
+
+    class FakeTerminal:
+        def __init__(self) -> None:
+            self.written = ""
+
+        def isatty(self) -> bool:
+            return False
+
+        def write(self, text: str) -> None:
+            self.written += text
+
+        def flush(self) -> None:
+            pass
+
+    quiet_stream, forced_stream = FakeTerminal(), FakeTerminal()
+    StatusLine(quiet_stream)(status)
+    StatusLine(forced_stream, force=True)(status)
+    assert quiet_stream.written == ""
+    assert "sent 500/1000" in forced_stream.written
+
+    with scan(dry_config()) as run:
+        list(run)
+    assert run.summary is not None
+    block = render_summary(run.summary)
+    assert f"sent       {run.summary.sent} of {run.summary.probes} probes" in block
+    assert "--seed 12345" in block
+    import json
+
+    assert json.loads(summary_json(run.summary))["sent"] == run.summary.sent
+
+
+def test_leaving_the_loop_early_releases_everything(monkeypatch) -> None:
+    config = dry_config(targets=["198.19.0.0/28"], ports="80", wait="60")
+    every_pair = {(str(ip), port) for ip, port in list_targets(config)}
+    driver = ReflectingDriver(config.probe_count, every_pair, set())
+    monkeypatch.setitem(DRIVERS, "null", driver)
+    with scan(config) as run:
+        for _ in run:
+            break
+    assert run.summary is None  # never exhausted
+    assert driver.session is not None and driver.session.rx_ring is None  # closed
+    assert scan_threads() == []
