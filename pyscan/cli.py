@@ -227,7 +227,13 @@ def scan_command(
         help="File of addresses to leave out.")] = None,
     include_file: Annotated[list[str] | None, typer.Option(
         help="File of targets (-iL).")] = None,
-    tx_threads: Annotated[str, typer.Option(help="Sending threads.")] = "1",
+    tx_threads: Annotated[str, typer.Option(
+        help="Sending threads, one TX queue each (default: auto = TX queues, cores allowing).")
+    ] = "auto",
+    xdp_mode: Annotated[str | None, typer.Option(
+        help="af-xdp sockets: auto | zerocopy | copy (default: auto).")] = None,
+    xdp_attach: Annotated[str | None, typer.Option(
+        help="af-xdp filter attach: auto | native | generic (default: auto).")] = None,
     ttl: Annotated[str, typer.Option(help="IP TTL of probes.")] = str(DEFAULT_TTL),
     show_closed: Annotated[bool, typer.Option(
         "--show-closed", help="Also report closed ports (RST); masscan --show closed.")] = False,
@@ -276,14 +282,15 @@ def scan_command(
             seed=seed,
             shard=shard,
             wait=wait,
-            tx_threads=_parse_count(tx_threads, "TX thread count", 1, 64),
+            tx_threads=None if tx_threads == "auto"
+            else _parse_count(tx_threads, "TX thread count", 1, 64),
             ttl=_parse_count(ttl, "TTL", 1, 255),
             show_closed=show_closed,
             output_path=output,
             output_format=output_format,
             isolation=not no_isolation,
             netns=netns,
-            driver_options=driver_option or [],
+            driver_options=[*(driver_option or []), *_xdp_options(xdp_mode, xdp_attach)],
         )
     except ConfigError as error:
         _fail(str(error))
@@ -310,6 +317,9 @@ def scan_command(
             + (" (dry run: nothing is sent)" if config.is_dry_run else ""),
             err=True,
         )
+        if not config.is_dry_run:
+            driver_name, why = scanner.choose_driver(config)
+            typer.echo(f"pyscan: driver {driver_name} ({why})", err=True)
     status_line = StatusLine(force=bool(status)) if not quiet and status is not False else None
     run = scanner.scan(config, on_status=status_line)
     writer = None
@@ -343,6 +353,21 @@ def scan_command(
             typer.echo(render_summary(summary), err=True)
     if run.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _xdp_options(mode: str | None, attach: str | None) -> list[str]:
+    """--xdp-mode / --xdp-attach as af-xdp driver options; bad values stop here (exit 2)."""
+    from pyscan.drivers.af_xdp import XDP_ATTACH_MODES, XDP_MODES
+
+    options = []
+    for flag, value, accepted, key in (("--xdp-mode", mode, XDP_MODES, "xdp_mode"),
+                                       ("--xdp-attach", attach, XDP_ATTACH_MODES, "xdp_attach")):
+        if value is None:
+            continue
+        if value not in accepted:
+            _fail(f"bad {flag} {value!r} (accepted: {' | '.join(accepted)})")
+        options.append(f"{key}={value}")
+    return options
 
 
 def _now() -> float:

@@ -19,7 +19,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from types import TracebackType
 from typing import Any, Literal
@@ -35,6 +35,7 @@ __all__ = [
     "ScanRun",
     "ScanStatus",
     "Summary",
+    "choose_driver",
     "list_targets",
     "scan",
 ]
@@ -117,6 +118,8 @@ class Summary:
     seed: int
     shard: tuple[int, int]
     interrupted: bool        # sending was stopped before every probe went out
+    # Driver counters beyond the ring's: af-xdp's reply filter xdp_seen/xdp_matched/xdp_passed.
+    driver_counters: dict[str, int] = field(default_factory=dict)
 
     @property
     def send_rate(self) -> float:
@@ -230,7 +233,7 @@ class ScanRun:
         from pyscan.native import Engine
 
         config = self.config
-        driver_name = _choose_driver(config)
+        driver_name, _why = choose_driver(config)
         driver = DRIVERS[driver_name]
         available, reason = driver.available()
         if not available:
@@ -259,10 +262,11 @@ class ScanRun:
 
             resources.enter_context(isolation(scan_id, path.interface, config.source_ports))
 
+        tx_threads = tx_thread_count(config, path.tx_queues)
         request = DriverRequest(
             interface=path.interface,
             ifindex=path.ifindex,
-            tx_threads=config.tx_threads,
+            tx_threads=tx_threads,
             want_rx=True,
             source_ip=path.source_ip,
             source_ports=config.source_ports,
@@ -272,9 +276,19 @@ class ScanRun:
         try:
             session = resources.enter_context(driver.open(request))
         except DriverError as error:
-            raise ScanError(
-                f"driver {driver_name!r} could not open {path.interface!r}: {error}"
-            ) from None
+            if config.driver is not None or driver_name != "af-xdp":
+                raise ScanError(
+                    f"driver {driver_name!r} could not open {path.interface!r}: {error}"
+                ) from None
+            # Automatic choice only: AF_XDP cannot take this interface (another XDP program,
+            # too few queues...), AF_PACKET can. Say so in the driver line.
+            driver_name, driver = "af-packet", DRIVERS["af-packet"]
+            try:
+                session = resources.enter_context(driver.open(request))
+            except DriverError as fallback_error:
+                raise ScanError(f"driver 'af-packet' could not open {path.interface!r}: "
+                                f"{fallback_error} (af-xdp before it: {error})") from None
+            session.description += f" - warning: af-xdp could not be used ({error})"
 
         engine = Engine(
             cookie_key=cookie_key,
@@ -288,7 +302,7 @@ class ScanRun:
             source_ports=config.source_ports,
             ttl=config.ttl,
             shard=(config.shard[0] - 1, config.shard[1]),
-            tx_threads=config.tx_threads,
+            tx_threads=tx_threads,
         )
         resources.callback(engine.close)
         yield from self._drive(engine, session, driver_name)
@@ -428,11 +442,29 @@ class _Path:
     source_ip: IPv4Address
     source_mac: str
     gateway_mac: str
+    tx_queues: int = 1
 
 
-def _choose_driver(config: ScanConfig) -> str:
-    # Automatic choice is af-packet until af-xdp has proven itself on the lab in CI.
-    return config.driver or "af-packet"
+def tx_thread_count(config: ScanConfig, tx_queues: int) -> int:
+    """--tx-threads, or by default one per TX queue as far as cores go (null: one)."""
+    if config.tx_threads is not None:
+        return config.tx_threads
+    if config.is_dry_run:
+        return 1
+    return max(1, min(tx_queues, os.cpu_count() or 1, 64))
+
+
+def choose_driver(config: ScanConfig) -> tuple[str, str]:
+    """(driver name, why) - the one status line says both. Without --driver: af-xdp when it
+    can run here, else af-packet."""
+    if config.driver is not None:
+        return config.driver, "chosen with --driver"
+    from pyscan.drivers import DRIVERS
+
+    available, reason = DRIVERS["af-xdp"].available()
+    if available:
+        return "af-xdp", "automatic: AF_XDP and its in-kernel reply filter are available"
+    return "af-packet", f"automatic: af-xdp is not available ({reason})"
 
 
 def _resolve_path(config: ScanConfig) -> _Path:
@@ -457,6 +489,7 @@ def _resolve_path(config: ScanConfig) -> _Path:
         source_ip=info.source_ip,
         source_mac=info.source_mac,
         gateway_mac=info.gateway_mac,
+        tx_queues=info.tx_queues,
     )
 
 
@@ -499,4 +532,6 @@ def _summarize(config: ScanConfig, stats: dict[str, int], session: Any, driver_n
         seed=config.seed,
         shard=config.shard,
         interrupted=interrupted and sent < probes,
+        driver_counters={name: int(value) for name, value in driver_stats.items()
+                         if name.startswith("xdp_")},
     )

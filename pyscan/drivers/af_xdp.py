@@ -20,40 +20,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from pyscan.drivers.base import DriverError, DriverRequest, option_int
 
-__all__ = ["AfXdpDriver", "AfXdpSession", "XDP_ATTACH_MODES", "XDP_MODES", "missing_capabilities"]
+__all__ = ["XDP_ATTACH_MODES", "XDP_MODES", "AfXdpDriver", "AfXdpSession", "describe"]
 
 XDP_MODES = ("auto", "zerocopy", "copy")
 XDP_ATTACH_MODES = ("auto", "native", "generic")
 FILTER_COUNTERS = ("xdp_seen", "xdp_matched", "xdp_passed")
-
-# Bits of CapEff (linux/capability.h).
-CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN, CAP_BPF = 12, 13, 21, 39
-
-
-def _effective_capabilities() -> int:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("CapEff:"):
-                return int(line.split()[1], 16)
-    except OSError:
-        pass
-    return 0
-
-
-def missing_capabilities() -> list[str]:
-    """Capabilities AF_XDP with the reply filter needs and this process lacks."""
-    caps = _effective_capabilities()
-    missing = [name for name, bit in (("CAP_NET_ADMIN", CAP_NET_ADMIN),
-                                      ("CAP_NET_RAW", CAP_NET_RAW)) if not caps >> bit & 1]
-    if not (caps >> CAP_BPF & 1 or caps >> CAP_SYS_ADMIN & 1):
-        missing.append("CAP_BPF")
-    return missing
-
 
 def _normalized(options: Mapping[str, str]) -> dict[str, str]:
     return {key.replace("-", "_"): value for key, value in options.items()}
@@ -133,7 +108,10 @@ class AfXdpDriver:
             return False, f"the native extension is not built ({error})"
         if not os.path.exists(REPLY_FILTER_OBJECT):
             return False, f"the reply filter {REPLY_FILTER_OBJECT} is not built"
-        missing = missing_capabilities()
+        from pyscan.privileges import missing_capabilities, required_capabilities
+
+        missing = missing_capabilities(required_capabilities(self.name, isolation=False,
+                                                             netns=None))
         if missing:
             return False, f"needs {', '.join(missing)} (run as root)"
         usable, reason = afxdp_probe()
