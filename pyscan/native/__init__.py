@@ -916,6 +916,7 @@ class AfXdp:
         if handle == ffi.NULL:
             _raise_from(err, f"af-xdp failed to open {interface}")
         self._handle = handle
+        self._final_counters: dict[str, int] = {}
         self.tx_rings = [lib.pyscan_afxdp__tx_ring(handle, i) for i in range(tx_queues)]
         rx = lib.pyscan_afxdp__rx_ring(handle)
         self.rx_ring = None if rx == ffi.NULL else rx
@@ -932,6 +933,9 @@ class AfXdp:
         }
 
     def filter_counters(self) -> dict[str, int]:
+        """The filter's seen/matched/passed; after close(), the values it ended with."""
+        if self._handle is None:
+            return dict(self._final_counters)
         out = ffi.new("uint64_t[]", len(REPLY_FILTER_COUNTERS))
         lib.pyscan_afxdp__filter_counters(self._handle, out, len(REPLY_FILTER_COUNTERS))
         return {name: int(out[i]) for i, name in enumerate(REPLY_FILTER_COUNTERS)}
@@ -940,6 +944,7 @@ class AfXdp:
         """Detaches the filter, closes the sockets, destroys the rings. Idempotent."""
         if self._handle is None:
             return
+        self._final_counters = self.filter_counters()
         handle, self._handle = self._handle, None
         rings = [*self.tx_rings, *([self.rx_ring] if self.rx_ring is not None else [])]
         self.tx_rings, self.rx_ring = [], None
