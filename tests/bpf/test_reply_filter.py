@@ -8,13 +8,17 @@ fallback action); what tells a match from a pass is the program's per-CPU counte
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from ipaddress import IPv4Address
+from pathlib import Path
 
 import pytest
 import siphashc
 from scapy.layers.inet import ICMP, IP, TCP, UDP
-from scapy.layers.l2 import ARP, Ether
+from scapy.layers.l2 import ARP, Dot1Q, Ether
 
 pytestmark = [
     pytest.mark.bpf,
@@ -119,8 +123,6 @@ def test_everything_else_passes_untouched(reply_filter: native.ReplyFilter,
 
 
 def test_vlan_tagged_reply_passes(reply_filter: native.ReplyFilter) -> None:
-    from scapy.layers.l2 import Dot1Q
-
     plain = Ether(reply("SA"))
     tagged = Ether(src=plain.src, dst=plain.dst) / Dot1Q(vlan=7) / plain.payload
     assert run(reply_filter, bytes(tagged))[1] == PASSED
@@ -168,3 +170,27 @@ def test_bad_inputs_are_refused_with_the_value() -> None:
         native.ReplyFilter(KEY, ports=range(5, 5))
     with pytest.raises(native.AfXdpError, match=r"nonexistent\.bpf\.o"):
         native.ReplyFilter(KEY, object_path="/nonexistent.bpf.o")
+
+
+def test_without_cap_bpf_the_refusal_names_the_capability() -> None:
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is needed to drop capabilities")
+    child = """
+import pyscan.native as n
+from pyscan.drivers import DRIVERS
+print(DRIVERS["af-xdp"].available())
+print(n.afxdp_probe())
+try:
+    n.ReplyFilter(bytes(16))
+except n.AfXdpError as error:
+    print(error.strerror)
+"""
+    dropped = "-bpf,-sys_admin,-net_raw"
+    out = subprocess.run(
+        ["setpriv", f"--inh-caps={dropped}", f"--bounding-set={dropped}", sys.executable, "-c",
+         child], capture_output=True, text=True, check=True, timeout=60,
+        cwd=Path(native.__file__).resolve().parents[2]).stdout.splitlines()
+    assert out[0].startswith("(False, 'needs CAP_NET_RAW, CAP_BPF")
+    assert out[1] == "(False, 'AF_XDP sockets need CAP_NET_RAW (run as root)')"
+    assert out[2] == ("loading the XDP reply filter was refused (Operation not permitted): "
+                      "it needs CAP_BPF and CAP_NET_ADMIN (run as root)")
