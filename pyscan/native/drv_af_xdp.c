@@ -51,6 +51,9 @@
  * answers EAGAIN while more are queued, so a kick repeats up to ring_size / 32 + slack times. */
 #define COPY_MODE_FRAMES_PER_KICK 32
 
+/* How long a bind waits for a queue that a just-closed socket still holds (see open_queue). */
+#define QUEUE_RELEASE_WAIT_MS 2000
+
 struct afxdp_queue {
 	uint32_t queue_id;
 	int has_tx;
@@ -833,6 +836,17 @@ static int open_queue(struct pyscan_afxdp *xdp, struct afxdp_queue *q,
 			add_warning(&xdp->info, "zero-copy refused by the driver, using copy mode");
 		q->xsk = NULL;
 		sock_cfg.bind_flags = XDP_USE_NEED_WAKEUP | XDP_COPY;
+		rc = xsk_socket__create(&q->xsk, cfg->ifname, q->queue_id, q->umem,
+					q->has_rx ? &q->rx : NULL, q->has_tx ? &q->tx : NULL,
+					&sock_cfg);
+	}
+	/* A socket closed a moment ago (a previous scan, a killed process) releases its queue
+	 * from a kernel work item, after close() has returned: wait that out, bounded. */
+	for (int waited_ms = 0; rc == -EBUSY && waited_ms < QUEUE_RELEASE_WAIT_MS; waited_ms += 10) {
+		struct timespec pause = {.tv_nsec = 10 * 1000 * 1000};
+
+		nanosleep(&pause, NULL);
+		q->xsk = NULL;
 		rc = xsk_socket__create(&q->xsk, cfg->ifname, q->queue_id, q->umem,
 					q->has_rx ? &q->rx : NULL, q->has_tx ? &q->tx : NULL,
 					&sock_cfg);
