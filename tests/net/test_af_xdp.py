@@ -151,6 +151,21 @@ def test_probes_out_replies_in_exactly(all_open_lab: Callable[[int], Lab], queue
     assert xdp.filter_counters()["matched"] == len(targets)
 
 
+def test_back_to_back_sessions_on_one_interface(all_open_lab: Callable[[int], Lab]) -> None:
+    # The kernel frees a closed socket's queue a little after close(): reopening at once
+    # must wait for it rather than fail with EBUSY.
+    lab = all_open_lab(1)
+    targets = targets_for(1)
+    for _ in range(3):
+        with netlink.in_netns(lab.scan_netns):
+            xdp = open_xdp(lab)
+        try:
+            native.ring_send_frames(xdp.tx_rings[0], probes(lab, targets))
+            assert collect(xdp, len(targets)) == expected_replies(targets)
+        finally:
+            xdp.close()
+
+
 def test_wrong_cookies_never_reach_the_socket(all_open_lab: Callable[[int], Lab]) -> None:
     lab = all_open_lab(1)
     with netlink.in_netns(lab.scan_netns):
