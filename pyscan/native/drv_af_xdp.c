@@ -817,7 +817,7 @@ static int open_queue(struct pyscan_afxdp *xdp, struct afxdp_queue *q,
 		q->umem = NULL;
 		if (rc == -ENOMEM || rc == -EPERM)
 			set_error(err, errlen, "af-xdp: cannot register %zu bytes of UMEM (%s): raise "
-				  "the locked-memory limit (ulimit -l) or use smaller --xdp-ring",
+				  "the locked-memory limit (ulimit -l) or lower -O ring-size",
 				  q->area_size, strerror(-rc));
 		else
 			set_error(err, errlen, "af-xdp: UMEM registration failed: %s", strerror(-rc));
