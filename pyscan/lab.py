@@ -162,6 +162,7 @@ class Lab:
         self._listener: _Listener | None = None
         self._listener_process: subprocess.Popen[str] | None = None
         self._sink_prog_id = 0
+        self._recorded_state = ""   # what the state file said when loaded ("starting", "up")
 
         self._open_all = open_pairs is None and open_count is None
         self._open: frozenset[tuple[IPv4Address, int]] = frozenset()
@@ -218,7 +219,7 @@ class Lab:
         removes what was made, then raises."""
         if self.state_path.exists():
             existing = Lab.load(self.name)
-            if existing.is_up():
+            if existing.is_up() and existing._recorded_state == "up":
                 if existing._settings() != self._settings():
                     raise LabError(
                         f"lab {self.name} is already up with other settings "
@@ -488,5 +489,6 @@ class Lab:
         if listener:
             lab._listener = _Listener(int(listener["pid"]), int(listener["start_time"]))
         lab._sink_prog_id = int(record.get("sink_prog_id") or 0)
+        lab._recorded_state = str(record.get("state", ""))
         return lab
 

@@ -93,7 +93,9 @@ def _setns(fd: int, what: str) -> None:
         raise NetlinkError(f"cannot enter network namespace {what}: {os.strerror(code)}")
 
 
-def _open_netns(name: str) -> int:
+def _open_netns(name: str | int) -> int:
+    if isinstance(name, int):
+        return os.dup(name)   # an fd of /proc/<pid>/ns/net or /run/netns/<name>
     try:
         return os.open(os.path.join(NETNS_DIR, name), os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -104,10 +106,11 @@ def _open_netns(name: str) -> int:
 
 
 @contextlib.contextmanager
-def in_netns(name: str | None) -> Iterator[None]:
+def in_netns(name: str | int | None) -> Iterator[None]:
     """Run the block with the calling thread (only) in namespace ``name``; None = stay.
 
-    Sockets, netlink handles and child processes created in the block belong to ``name``.
+    ``name`` is a named namespace or an open namespace fd. Sockets, netlink handles and
+    child processes created in the block belong to that namespace.
     """
     if name is None:
         yield
@@ -372,16 +375,16 @@ def resolve_path(target: IPv4Address | None = None, interface: str | None = None
     ``arp_timeout`` seconds. ``netns`` resolves inside that namespace.
     """
     with _rtnl(netns) as ipr:
-        oif: int | None = _index(ipr, interface, netns) if interface else None
+        oif: int | None = None
+        if interface:
+            oif = _index(ipr, interface, netns)
+            _check_usable(ipr.link("get", index=oif)[0])   # a down link has no routes at all
         route = _route(ipr, target, oif, interface)
         ifindex = oif or int(route.get("RTA_OIF"))
         link = ipr.link("get", index=ifindex)[0]
         ifname = str(link.get("IFLA_IFNAME"))
         flags = int(link["flags"])
-        if not flags & _IFF_UP:
-            raise NetlinkError(f"interface {ifname} is down")
-        if not flags & _IFF_RUNNING:
-            raise NetlinkError(f"interface {ifname} is up but has no carrier")
+        _check_usable(link)
         gateway = route.get("RTA_GATEWAY")
         gateway_ip = IPv4Address(gateway) if gateway else None
 
@@ -420,6 +423,14 @@ def resolve_path(target: IPv4Address | None = None, interface: str | None = None
             gateway_ip=gateway_ip,
             gateway_mac=next_hop_mac,
         )
+
+
+def _check_usable(link: Any) -> None:
+    ifname, flags = link.get("IFLA_IFNAME"), int(link["flags"])
+    if not flags & _IFF_UP:
+        raise NetlinkError(f"interface {ifname} is down")
+    if not flags & _IFF_RUNNING:
+        raise NetlinkError(f"interface {ifname} is up but has no carrier")
 
 
 def _route(ipr: IPRoute, target: IPv4Address | None, oif: int | None,

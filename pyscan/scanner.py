@@ -258,9 +258,12 @@ class ScanRun:
         scan_id = f"{os.getpid()}_{secrets.token_hex(3)}"
 
         if config.isolation and not config.is_dry_run:
-            from pyscan.firewall import isolation
+            from pyscan.firewall import FirewallError, isolation
 
-            resources.enter_context(isolation(scan_id, path.interface, config.source_ports))
+            try:
+                resources.enter_context(isolation(scan_id, path.interface, config.source_ports))
+            except FirewallError as error:
+                raise ScanError(f"{error} (--no-isolation scans without the firewall)") from None
 
         tx_threads = tx_thread_count(config, path.tx_queues)
         request = DriverRequest(
@@ -290,7 +293,17 @@ class ScanRun:
                                 f"{fallback_error} (af-xdp before it: {error})") from None
             session.description += f" - warning: af-xdp could not be used ({error})"
 
-        engine = Engine(
+        try:
+            engine = self._make_engine(Engine, path, cookie_key, tx_threads)
+        except (ValueError, OSError) as error:
+            raise ScanError(f"the scan engine rejected its configuration: {error}") from None
+        resources.callback(engine.close)
+        yield from self._drive(engine, session, driver_name)
+
+    def _make_engine(self, engine_class: Any, path: _Path, cookie_key: bytes,
+                     tx_threads: int) -> Any:
+        config = self.config
+        return engine_class(
             cookie_key=cookie_key,
             seed=config.seed,
             rate=0.0 if config.rate == float("inf") else config.rate,
@@ -304,8 +317,6 @@ class ScanRun:
             shard=(config.shard[0] - 1, config.shard[1]),
             tx_threads=tx_threads,
         )
-        resources.callback(engine.close)
-        yield from self._drive(engine, session, driver_name)
 
     def _drive(self, engine: Any, session: Any, driver_name: str) -> Iterator[Result]:
         config = self.config
@@ -345,9 +356,10 @@ class ScanRun:
                 if self._stop_sending.is_set() and not stopped_tx:
                     engine.stop_tx()
                     stopped_tx = True
-                yield from self._deliver(engine.drain(DRAIN_BATCH), counters)
+                yield from self._drain(engine)
                 self._report(engine, session, "sending", started, counters, 0.0)
                 if failures:
+                    engine.stop_tx()  # the other TX threads would otherwise run to the end
                     break
                 time.sleep(DRAIN_INTERVAL)
             for thread in tx_threads:
@@ -362,7 +374,7 @@ class ScanRun:
             if rx_thread is not None:
                 deadline = send_ended + config.wait
                 while not self._skip_wait.is_set() and time.monotonic() < deadline:
-                    yield from self._deliver(engine.drain(DRAIN_BATCH), counters)
+                    yield from self._drain(engine)
                     self._report(engine, session, "waiting", started, counters,
                                  deadline - time.monotonic())
                     if failures:
@@ -376,11 +388,7 @@ class ScanRun:
                     thread.join()
 
         # Phase 3: whatever the RX thread queued before it stopped.
-        while True:
-            batch = engine.drain(DRAIN_BATCH)
-            if not batch:
-                break
-            yield from self._deliver(batch, counters)
+        yield from self._drain(engine)
         ended = time.monotonic()
         self.summary = _summarize(
             config, engine.stats(), session, driver_name,
@@ -389,17 +397,18 @@ class ScanRun:
         )
         self._report(engine, session, "done", started, counters, 0.0)
 
-    def _deliver(self, batch: list[Any], counters: _Counters) -> Iterator[Result]:
+    def _drain(self, engine: Any) -> Iterator[Result]:
+        """Everything queued now, in batches: one batch per tick would cap the result rate
+        at DRAIN_BATCH / DRAIN_INTERVAL and make the RX thread wait on a full ring."""
         show_closed = self.config.show_closed
-        for raw in batch:
-            result = _to_result(raw)
-            if result.status == "open":
-                counters.open += 1
-            else:
-                counters.closed += 1
-                if not show_closed:
-                    continue
-            yield result
+        while True:
+            batch = engine.drain(DRAIN_BATCH)
+            for raw in batch:
+                # Closed results are the bulk of a scan; skip them before building anything.
+                if show_closed or _is_open(raw.status):
+                    yield _to_result(raw)
+            if len(batch) < DRAIN_BATCH:
+                return
 
     def _report(self, engine: Any, session: Any, phase: str, started: float,
                 counters: _Counters, wait_left: float) -> None:
@@ -420,8 +429,8 @@ class ScanRun:
             sent=sent,
             total=int(stats.get("total_targets", 0)),
             rate=rate,
-            found=int(stats.get("rx_open", counters.open)),
-            closed=int(stats.get("rx_closed", counters.closed)),
+            found=int(stats.get("rx_open", 0)),
+            closed=int(stats.get("rx_closed", 0)),
             drops=int(driver_stats.get("rx_drops", 0)),
             wait_left=max(wait_left, 0.0),
         ))
@@ -429,8 +438,6 @@ class ScanRun:
 
 @dataclass
 class _Counters:
-    open: int = 0
-    closed: int = 0
     last_status: float = 0.0
     last_sent: int = 0
 
@@ -461,7 +468,10 @@ def choose_driver(config: ScanConfig) -> tuple[str, str]:
         return config.driver, "chosen with --driver"
     from pyscan.drivers import DRIVERS
 
-    available, reason = DRIVERS["af-xdp"].available()
+    af_xdp = DRIVERS.get("af-xdp")
+    if af_xdp is None:
+        return "af-packet", "automatic: this build has no af-xdp driver"
+    available, reason = af_xdp.available()
     if available:
         return "af-xdp", "automatic: AF_XDP and its in-kernel reply filter are available"
     return "af-packet", f"automatic: af-xdp is not available ({reason})"
@@ -491,6 +501,10 @@ def _resolve_path(config: ScanConfig) -> _Path:
         gateway_mac=info.gateway_mac,
         tx_queues=info.tx_queues,
     )
+
+
+def _is_open(status: object) -> bool:
+    return status == "open" or status == 1
 
 
 def _to_result(raw: Any) -> Result:

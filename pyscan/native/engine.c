@@ -39,6 +39,7 @@
  * rate limiter's pacing stay fine-grained at low rates. */
 #define TX_BATCH_PERIOD_NS 10000000ULL
 #define TX_SLEEP_SLICE_NS 20000000ULL
+#define TX_CATCH_UP_NS 5000000ULL
 #define MIN_SLOT_CAPACITY 128
 
 #define ETH_HLEN_ 14
@@ -413,10 +414,18 @@ int pyscan_engine__run_tx(pyscan_engine *e, uint32_t thread_index, pyscan_ring *
 	uint64_t k = st->generated; /* 0 unless run_tx is resumed on the same engine */
 	int rc = 0;
 
-	if (limited)
-		/* Two batches of burst allowance absorb a late wake-up without a catch-up flood. */
-		pyscan_ratelimit__init(&limiter, e->cfg.rate_pps / e->cfg.tx_threads, 2 * e->batch,
-				       pyscan_clock__now_ns());
+	if (limited) {
+		/* Burst allowance: what TX_CATCH_UP_NS at the rate is worth, at least two batches.
+		 * A thread that is descheduled or wakes late makes up that much lag at once, so
+		 * the average holds on a busy machine; a longer stall is not made up (no flood). */
+		const double per_thread = e->cfg.rate_pps / e->cfg.tx_threads;
+		double burst = per_thread * (double)TX_CATCH_UP_NS / 1e9;
+		if (burst < 2.0 * e->batch)
+			burst = 2.0 * e->batch;
+		if (burst > (double)(1u << 20))
+			burst = (double)(1u << 20);
+		pyscan_ratelimit__init(&limiter, per_thread, (uint32_t)burst, pyscan_clock__now_ns());
+	}
 
 	while (k < my_total && !tx_stopping(e)) {
 		const uint32_t want = (uint32_t)((my_total - k) < e->batch ? (my_total - k) : e->batch);

@@ -70,7 +70,8 @@ def scan(lab: Lab, ranges: list[tuple[str, str]], ports: list[int], tx_threads: 
             engine.stop_rx()
             rx.join(timeout=10)
         assert not rx.is_alive()
-        results += engine.drain()
+        while batch := engine.drain():
+            results += batch
         driver_stats = session.stats()
     stats = engine.stats()
     engine.close()

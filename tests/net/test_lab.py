@@ -240,3 +240,20 @@ def test_down_is_quiet_about_parts_already_gone(lab_factory: Callable[..., Lab])
     lab.down()
     assert not lab.is_up()
     assert not netlink.netns_exists(lab.scan_netns)
+
+
+def test_up_over_a_half_made_lab_clears_it_and_builds_afresh(
+        lab_factory: Callable[..., Lab], tcp_connect: Callable[..., str]) -> None:
+    crashed = lab_factory(open_pairs={OPEN_A})
+    record = json.loads(crashed.state_path.read_text())
+    record["state"] = "starting"   # as left by a process killed in the middle of up()
+    crashed.state_path.write_text(json.dumps(record))
+    old_listener = crashed.status()["listener_pid"]
+
+    rebuilt = Lab(crashed.name, open_pairs={OPEN_A}).up()
+    try:
+        assert rebuilt.status()["listener_pid"] != old_listener
+        assert json.loads(rebuilt.state_path.read_text())["state"] == "up"
+        assert tcp_connect(rebuilt.scan_netns, "198.19.0.5", 80) == "open"
+    finally:
+        rebuilt.down()

@@ -18,9 +18,9 @@ HEADER_DIRS = (NATIVE_DIR, NATIVE_DIR.parent / "bpf")
 # Structs this test must find, so it can never pass by finding nothing.
 REQUIRED = {
     "pyscan_ring_stats": 64,
-    "pyscan_permute": 64,
+    "pyscan_permute": 80,
     "pyscan_ip_range": 8,
-    "pyscan_targetset": 48,
+    "pyscan_targetset": 64,
     "pyscan_syn_template": 72,
     "pyscan_ratelimit": 40,
 }
