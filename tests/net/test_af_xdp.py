@@ -341,7 +341,21 @@ def test_truth_lab_scan_finds_exactly_the_open_set(lab_factory: Callable[..., La
     counters = summary.driver_counters
     assert counters["xdp_matched"] == probes_total          # one reply per probe, all redirected
     assert counters["xdp_seen"] == counters["xdp_matched"] + counters["xdp_passed"]
+    # Replies were spread over every receive queue, and each queue's socket took its share.
+    redirected = per_queue_redirects(lab)
+    assert len(redirected) == queues and all(redirected) and sum(redirected) == probes_total
     assert not xdp_attached(lab)
+
+
+def per_queue_redirects(lab: Lab) -> list[int]:
+    """veth's own per-queue counters of frames its XDP program redirected (ethtool -S)."""
+    out = sh("ip", "netns", "exec", lab.scan_netns, "ethtool", "-S", lab.scan_interface).stdout
+    counts = {}
+    for line in out.splitlines():
+        name, _, value = line.strip().partition(": ")
+        if name.startswith("rx_queue_") and name.endswith("_xdp_redirect"):
+            counts[int(name.split("_")[2])] = int(value)
+    return [counts[q] for q in sorted(counts)]
 
 
 def test_automatic_choice_is_af_xdp_and_falls_back_when_the_interface_is_busy(
