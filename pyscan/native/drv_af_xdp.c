@@ -414,7 +414,9 @@ static int afxdp_tx_kick(struct pyscan_ring *ring)
 	struct afxdp_queue *q = tx_queue_of(ring);
 	uint32_t attempts = q->ring_size / COPY_MODE_FRAMES_PER_KICK + 4;
 
-	if (!xsk_ring_prod__needs_wakeup(&q->tx))
+	/* Callers kick after every submit and whenever they wait; a syscall is only worth it
+	 * when descriptors are waiting and the kernel asked to be woken. */
+	if (!xsk_ring_prod__needs_wakeup(&q->tx) || tx_ring_empty(q))
 		return 0;
 	/* Zero-copy: one wakeup starts the driver. Copy: each call sends a batch synchronously,
 	 * so repeat until the ring is drained or the device pushes back. */
@@ -501,7 +503,6 @@ static int afxdp_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slot
 	}
 	xsk_ring_prod__submit(&q->tx, valid);
 	q->outstanding += valid;
-	afxdp_tx_kick(ring);
 	return valid == n ? 0 : -EINVAL;
 }
 
@@ -1089,6 +1090,7 @@ int pyscan_afxdp__send_frames(pyscan_ring *ring, const uint8_t *frames, const ui
 		rc = ring->ops->tx_submit(ring, slots, got);
 		if (rc < 0)
 			return rc;
+		ring->ops->tx_kick(ring);
 		sent += got;
 	}
 	rc = ring->ops->tx_flush(ring, flush_timeout_ms);
