@@ -773,6 +773,10 @@ static int attach_filter(struct pyscan_afxdp *xdp, const struct pyscan_afxdp_con
 	} else if (fd == -EPERM || fd == -EACCES) {
 		set_error(err, errlen, "attaching XDP to %s was refused: it needs CAP_NET_ADMIN "
 			  "and CAP_BPF (run as root)", cfg->ifname);
+	} else if (fd == -EINVAL) {
+		set_error(err, errlen, "attaching XDP to %s failed: %s (XDP through a bpf_link needs "
+			  "Linux 5.9 or later; else use --driver af-packet)", cfg->ifname,
+			  strerror(-fd));
 	} else {
 		set_error(err, errlen, "attaching XDP to %s failed: %s", cfg->ifname, strerror(-fd));
 	}
