@@ -92,7 +92,7 @@ def describe(interface: str, info: Mapping[str, Any], with_rx: bool) -> str:
             f"rings of {info['ring_size']} x {info['frame_size']} B")
     if with_rx:
         text += (f", SipHash reply filter ({attach}, prog {info['prog_id']}) feeding "
-                 f"{info['queue_count']} RX queue(s)")
+                 f"{info['rx_queues']} RX queue(s)")
     if info["warnings"]:
         text += " - warning: " + "; ".join(info["warnings"])
     return text
@@ -148,7 +148,8 @@ class AfXdpDriver:
                         tx_queues=request.tx_threads, want_rx=request.want_rx,
                         bind_mode=bind_mode, attach_mode=attach_mode, ring_size=ring_size,
                         frame_size=frame_size, scanner_ip=request.source_ip,
-                        ports=request.source_ports)
+                        ports=request.source_ports,
+                        rx_queues=min(rx_queues, queue_count))
         except (OSError, ValueError) as error:
             message = error.strerror if isinstance(error, OSError) and error.strerror else error
             raise DriverError(str(message)) from None

@@ -883,7 +883,7 @@ class AfXdp:
     def __init__(self, interface: str, *, key: bytes, queue_count: int, tx_queues: int,
                  want_rx: bool = True, bind_mode: str = "auto", attach_mode: str = "auto",
                  ring_size: int = 2048, frame_size: int = 2048, scanner_ip: object = None,
-                 ports: range = range(0, 65536),
+                 ports: range = range(0, 65536), rx_queues: int | None = None,
                  object_path: str = REPLY_FILTER_OBJECT) -> None:
         if bind_mode not in XDP_BIND_MODES:
             raise ValueError(f"xdp mode {bind_mode!r} unknown; use one of "
@@ -910,6 +910,7 @@ class AfXdp:
         cfg.scanner_ip_be = _ip_be(scanner_ip)
         cfg.port_lo = ports.start
         cfg.port_hi = ports.stop - 1
+        cfg.rx_queues = queue_count if rx_queues is None else rx_queues
         cfg.key = key
         err = ffi.new("char[]", _ERROR_BUFFER)
         handle = lib.pyscan_afxdp__open(cfg, object_path.encode(), err, _ERROR_BUFFER)
@@ -929,7 +930,8 @@ class AfXdp:
             "zerocopy": bool(out.zerocopy), "generic_attach": bool(out.generic_attach),
             "queue_count": int(out.queue_count), "tx_queues": int(out.tx_queues),
             "ring_size": int(out.ring_size), "frame_size": int(out.frame_size),
-            "prog_id": int(out.prog_id), "warnings": [w for w in warnings.split("; ") if w],
+            "prog_id": int(out.prog_id), "rx_queues": int(out.rx_queues),
+            "warnings": [w for w in warnings.split("; ") if w],
         }
 
     def filter_counters(self) -> dict[str, int]:

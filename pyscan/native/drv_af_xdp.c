@@ -567,6 +567,8 @@ static uint32_t afxdp_rx_peek(struct pyscan_ring *ring, struct pyscan_rx_frame *
 		struct afxdp_queue *q = &xdp->queues[(rxr->cursor + tried) % xdp->queue_count];
 		uint32_t index, n;
 
+		if (!q->has_rx)
+			continue;
 		n = xsk_ring_cons__peek(&q->rx, max, &index);
 		if (!n)
 			continue;
@@ -629,9 +631,10 @@ static int afxdp_rx_wait(struct pyscan_ring *ring, int timeout_ms)
 	int rc;
 
 	for (uint32_t i = 0; i < xdp->queue_count; i++) {
-		if (xsk_cons_nb_avail(&xdp->queues[i].rx, 1))
+		if (xdp->queues[i].has_rx && xsk_cons_nb_avail(&xdp->queues[i].rx, 1))
 			return 1;
-		fds[i].fd = xdp->queues[i].fd;
+		/* poll() skips negative fds: TX-only sockets never wake the RX thread. */
+		fds[i].fd = xdp->queues[i].has_rx ? xdp->queues[i].fd : -1;
 		fds[i].events = POLLIN;
 		fds[i].revents = 0;
 	}
@@ -925,6 +928,11 @@ static int valid_config(const struct pyscan_afxdp_config *cfg, char *err, size_t
 			  "%u TX queues", cfg->tx_queues, cfg->queue_count, cfg->queue_count);
 		return 0;
 	}
+	if (cfg->rx_queues > cfg->queue_count) {
+		set_error(err, errlen, "af-xdp: %u RX queues out of %u queues is invalid",
+			  cfg->rx_queues, cfg->queue_count);
+		return 0;
+	}
 	if (cfg->bind_mode > PYSCAN_AFXDP_BIND_COPY || cfg->attach_mode > PYSCAN_AFXDP_ATTACH_GENERIC) {
 		set_error(err, errlen, "af-xdp: bind mode %u / attach mode %u unknown",
 			  cfg->bind_mode, cfg->attach_mode);
@@ -999,7 +1007,8 @@ struct pyscan_afxdp *pyscan_afxdp__open(const struct pyscan_afxdp_config *cfg,
 
 		q->queue_id = i;
 		q->has_tx = i < cfg->tx_queues;
-		q->has_rx = !!cfg->want_rx;
+		/* A socket with an RX ring must sit on an existing receive queue (EINVAL else). */
+		q->has_rx = cfg->want_rx && (!cfg->rx_queues || i < cfg->rx_queues);
 		if (!q->has_tx && !q->has_rx)
 			continue;
 		rc = open_queue(xdp, q, cfg, err, errlen);
@@ -1007,6 +1016,7 @@ struct pyscan_afxdp *pyscan_afxdp__open(const struct pyscan_afxdp_config *cfg,
 			goto fail;
 		xdp->info.zerocopy &= q->zerocopy;
 		if (q->has_rx) {
+			xdp->info.rx_queues++;
 			rc = xsk_socket__update_xskmap(q->xsk, xdp->filter->xsks_map_fd);
 			if (rc) {
 				set_error(err, errlen, "af-xdp: cannot add queue %u to the XSKMAP: %s",

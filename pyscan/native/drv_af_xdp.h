@@ -38,7 +38,7 @@ struct pyscan_afxdp_config {
 	uint32_t scanner_ip_be; /* the filter accepts replies to this address only; 0 = any */
 	uint16_t port_lo;       /* the scan's source ports, host order, inclusive */
 	uint16_t port_hi;
-	uint32_t pad;
+	uint32_t rx_queues;     /* the first rx_queues sockets get an RX ring; 0 = all */
 	uint8_t key[16];        /* the scan's cookie key, as the engine gets it */
 };
 
@@ -51,7 +51,7 @@ struct pyscan_afxdp_info {
 	uint32_t ring_size;
 	uint32_t frame_size;
 	uint32_t prog_id;        /* kernel id of the attached filter, 0 when TX only */
-	uint32_t pad;
+	uint32_t rx_queues;      /* sockets with an RX ring */
 	char warnings[256];      /* fallbacks taken, "; "-separated; empty when none */
 };
 

@@ -166,6 +166,28 @@ def test_back_to_back_sessions_on_one_interface(all_open_lab: Callable[[int], La
             xdp.close()
 
 
+def test_tx_only_sockets_beyond_the_receive_queues(all_open_lab: Callable[[int], Lab]) -> None:
+    # An interface can have more TX than RX queues: sockets past the RX queues carry only a
+    # TX ring, and the RX side must leave them alone.
+    lab = all_open_lab(2)
+    with netlink.in_netns(lab.scan_netns):
+        xdp = open_xdp(lab, rx_queues=1)
+    try:
+        assert xdp.info()["rx_queues"] == 1
+        targets = targets_for(8)
+        frames = probes(lab, targets)
+        for q, ring in enumerate(xdp.tx_rings):
+            assert native.ring_send_frames(ring, frames[q::2]) == len(frames[q::2])
+        assert [native.ring_stats(r)["tx_frames"] for r in xdp.tx_rings] == [16, 16]
+        replies = collect(xdp, len(targets), seconds=1.0)
+        want = expected_replies(targets)
+        # Replies hashed to queue 1 find no socket there and go to the kernel instead.
+        assert replies.items() <= want.items()
+        assert xdp.filter_counters()["matched"] == len(targets)
+    finally:
+        xdp.close()
+
+
 def test_wrong_cookies_never_reach_the_socket(all_open_lab: Callable[[int], Lab]) -> None:
     lab = all_open_lab(1)
     with netlink.in_netns(lab.scan_netns):

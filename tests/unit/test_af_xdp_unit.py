@@ -46,7 +46,7 @@ def test_bad_options_are_refused_naming_the_value(options: dict[str, str], messa
 
 def test_description_says_what_was_chosen() -> None:
     info = {"zerocopy": False, "generic_attach": True, "queue_count": 4, "tx_queues": 2,
-            "ring_size": 1024, "frame_size": 2048, "prog_id": 77,
+            "ring_size": 1024, "frame_size": 2048, "prog_id": 77, "rx_queues": 4,
             "warnings": ["native XDP refused by the driver, using generic attach"]}
     line = describe("eth1", info, with_rx=True)
     assert line.startswith("af-xdp on eth1: copy mode, 2 TX queue(s), rings of 1024 x 2048 B")
