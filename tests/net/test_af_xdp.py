@@ -397,3 +397,25 @@ def test_automatic_choice_is_af_xdp_and_falls_back_when_the_interface_is_busy(
         assert xdp_attached(lab)  # the other program is still there
     finally:
         sh("ip", "-n", lab.scan_netns, "link", "set", "dev", lab.scan_interface, "xdp", "off")
+
+
+def test_killed_scan_leaves_no_program_behind(lab_factory: Callable[..., Lab]) -> None:
+    lab = lab_factory(subnet=str(LAB_SUBNET), ports=LAB_PORTS, open_count=10, seed=9)
+    # A slow CLI scan, killed with SIGKILL while it sends: the kernel drops the bpf_link.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pyscan", "--netns", lab.scan_netns, str(LAB_SUBNET), "-p",
+         "22,80,443,8080", "--rate", "500", "--driver", "af-xdp", "--no-isolation", "-q"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cwd=Path(native.__file__).resolve().parents[2])
+    try:
+        deadline = time.monotonic() + 20
+        while not xdp_attached(lab) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert xdp_attached(lab), proc.stderr.read() if proc.poll() is not None else "no XDP"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 5
+    while xdp_attached(lab) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not xdp_attached(lab)
