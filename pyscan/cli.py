@@ -336,9 +336,18 @@ def scan_command(
             driver_name, why = scanner.choose_driver(config)
             typer.echo(f"pyscan: driver {driver_name} ({why})", err=True)
     status_line = StatusLine(force=bool(status)) if not quiet and status is not False else None
-    run = scanner.scan(config, on_status=status_line)
-    started = _now()
     writer = None
+
+    def on_status(progress: scanner.ScanStatus) -> None:
+        # Each status tick (~4 per second) also flushes the results written so far, so
+        # `tail -f` on the output file follows the scan without a flush per record.
+        if writer is not None:
+            writer.stream.flush()
+        if status_line is not None:
+            status_line(progress)
+
+    run = scanner.scan(config, on_status=on_status)
+    started = _now()
     try:
         with run, _interrupts(run):
             for result in run:

@@ -235,7 +235,11 @@ class ScanRun:
         config = self.config
         driver_name, _why = choose_driver(config)
         driver = DRIVERS[driver_name]
-        available, reason = driver.available()
+        # A driver whose availability depends on its options (pfring-zc: -O lib=PATH)
+        # answers available_for(options); the others answer available().
+        available_for = getattr(driver, "available_for", None)
+        available, reason = (available_for(config.driver_options) if available_for
+                             else driver.available())
         if not available:
             raise ScanError(f"driver {driver_name!r} is not available here: {reason}")
 

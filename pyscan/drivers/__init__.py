@@ -10,6 +10,7 @@ from pyscan.drivers.af_packet import AfPacketDriver
 from pyscan.drivers.af_xdp import AfXdpDriver
 from pyscan.drivers.base import Driver, DriverError, DriverRequest, DriverSession, RingSession
 from pyscan.drivers.null import NullDriver
+from pyscan.drivers.pfring_zc import PfringZcDriver
 
 __all__ = ["DRIVERS", "Driver", "DriverError", "DriverRequest", "DriverSession", "RingSession",
            "get_driver"]
@@ -18,6 +19,7 @@ DRIVERS: dict[str, Driver] = {
     "af-packet": AfPacketDriver(),
     "af-xdp": AfXdpDriver(),
     "null": NullDriver(),
+    "pfring-zc": PfringZcDriver(),
 }
 
 

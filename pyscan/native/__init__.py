@@ -106,14 +106,16 @@ class Permutation:
         """The index whose image is ``value``: ``inverse(at(i)) == i``."""
         return int(lib.pyscan_permute__inverse(self._state, self._index("value", value)))
 
-    def values(self, start: int = 0, stop: int | None = None) -> list[int]:
-        """``[at(i) for i in range(start, stop)]`` in one C call (stop defaults to n)."""
+    def values(self, start: int = 0, stop: int | None = None, step: int = 1) -> list[int]:
+        """``[at(i) for i in range(start, stop, step)]`` in one C call (stop defaults to n)."""
         stop = self.n if stop is None else stop
-        if not 0 <= start <= stop <= self.n:
+        if start < 0 or not 0 <= stop <= self.n:
             raise IndexError(f"slice {start}..{stop} is out of range: accepted within 0..{self.n}")
-        out = ffi.new("uint64_t[]", max(stop - start, 1))
-        lib.pyscan_permute__fill(self._state, start, out, stop - start)
-        return list(ffi.unpack(out, stop - start))
+        _check_int("step", step, 1, _U64_MAX)
+        count = len(range(start, stop, step))
+        out = ffi.new("uint64_t[]", max(count, 1))
+        lib.pyscan_permute__fill(self._state, start, step, out, count)
+        return list(ffi.unpack(out, count))
 
 
 class TargetSet:
@@ -957,3 +959,104 @@ class AfXdp:
 
 
 # --- driver: pfring_zc ----------------------------------------------------------------------
+# libpfring.so is dlopen'd by C (drv_pfring_zc.c), never linked: probing a path that does not
+# exist returns a reason, never raises. One cluster per scan; rings hold references on it, so
+# rings and cluster may be released in any order (close_ring / PfringZcCluster.close).
+
+PFRING_ZC_TX_HANDLES = int(lib.PYSCAN_PFRING_ZC_TX_HANDLES)
+PFRING_ZC_RX_HANDLES = int(lib.PYSCAN_PFRING_ZC_RX_HANDLES)
+PFRING_ZC_MAX_RX_QUEUES = int(lib.PYSCAN_PFRING_ZC_MAX_RX_QUEUES)
+
+
+class PfringZcProbe(NamedTuple):
+    """What loading one libpfring candidate found (nothing stays loaded)."""
+
+    library: str         # the name or path that was tried
+    loaded: bool         # dlopen worked and every required pfring_zc_* symbol is exported
+    loaded_from: str     # the file the loader mapped ("" when not loaded)
+    version: str         # pfring_zc_version()
+    missing_symbol: str  # first required symbol the library lacks
+    error: str           # dlerror() text when it could not be loaded
+    total_memory: int    # bytes a cluster of the probed size needs (0 = library cannot say)
+
+
+def pfring_zc_probe(library: str, buffer_len: int = 1536, num_buffers: int = 0) -> PfringZcProbe:
+    out = ffi.new("struct pyscan_pfring_zc_probe *")
+    rc = lib.pyscan_pfring_zc__probe(library.encode(), buffer_len, num_buffers, out)
+    return PfringZcProbe(library=library, loaded=rc == 0,
+                         loaded_from=_c_text(out.loaded_from), version=_c_text(out.version),
+                         missing_symbol=_c_text(out.missing), error=_c_text(out.error),
+                         total_memory=int(out.total_memory))
+
+
+def _c_text(field: object) -> str:
+    return ffi.string(field).decode(errors="replace")
+
+
+def _pfring_zc_failed(what: str, err: object) -> OSError:
+    code = ffi.errno or 5
+    message = ffi.string(err).decode(errors="replace") or f"{what}: {os.strerror(code)}"
+    return OSError(code, message)
+
+
+def pfring_zc_queue_stats(ring: object) -> dict[str, int]:
+    """pfring_zc_stats() summed over the queues of a pfring-zc ring."""
+    out = ffi.new("struct pyscan_pfring_zc_stats *")
+    lib.pyscan_pfring_zc__queue_stats(ring, out)
+    return {"recv": int(out.recv), "sent": int(out.sent), "drop": int(out.drop),
+            "queues": int(out.queues)}
+
+
+class PfringZcCluster:
+    """A ZC cluster created by the library at ``library``; raises OSError (errno + message)."""
+
+    def __init__(self, library: str, cluster_id: int, buffer_len: int, num_buffers: int,
+                 hugepages_mount: str | None = None, numa_node: int = 0) -> None:
+        _check_int("cluster id", cluster_id, 0, 2**32 - 1)
+        _check_int("buffer length", buffer_len, 64, 65535)
+        _check_int("number of buffers", num_buffers, 1, 2**32 - 1)
+        _check_int("NUMA node", numa_node, 0, 1023)
+        err = ffi.new("char[256]")
+        raw = lib.pyscan_pfring_zc__create(library.encode(), cluster_id, buffer_len,
+                                           num_buffers, numa_node,
+                                           (hugepages_mount or "").encode(), err, len(err))
+        if raw == ffi.NULL:
+            raise _pfring_zc_failed("pfring_zc_create_cluster", err)
+        self._cluster = ffi.gc(raw, lib.pyscan_pfring_zc__release)
+
+    @property
+    def version(self) -> str:
+        return ffi.string(lib.pyscan_pfring_zc__version(self._cluster)).decode(errors="replace")
+
+    def open_tx(self, device: str) -> object:
+        """A TX ring on the tx_only device queue ``device`` ("zc:eth1" or "zc:eth1@2")."""
+        err = ffi.new("char[256]")
+        ring = lib.pyscan_pfring_zc__open_tx(self._cluster, device.encode(), err, len(err))
+        if ring == ffi.NULL:
+            raise _pfring_zc_failed(f"pfring_zc_open_device({device})", err)
+        return ffi.gc(ring, lib.pyscan_ring__destroy)
+
+    def open_rx(self, devices: Sequence[str]) -> object:
+        """One RX ring reading the rx_only queues ``devices`` in turn."""
+        if not 1 <= len(devices) <= PFRING_ZC_MAX_RX_QUEUES:
+            raise ValueError(f"{len(devices)} RX queues: accepted 1 to {PFRING_ZC_MAX_RX_QUEUES}")
+        names = [ffi.new("char[]", d.encode()) for d in devices]
+        array = ffi.new("const char *[]", names)
+        err = ffi.new("char[256]")
+        ring = lib.pyscan_pfring_zc__open_rx(self._cluster, array, len(names), err, len(err))
+        if ring == ffi.NULL:
+            raise _pfring_zc_failed(f"pfring_zc_open_device({', '.join(devices)})", err)
+        return ffi.gc(ring, lib.pyscan_ring__destroy)
+
+    def licence(self, ring: object = None) -> tuple[int, int]:
+        """(1 licensed / 0 demo mode / -1 unknown, expiration epoch or 0)."""
+        expiration = ffi.new("uint32_t *")
+        state = lib.pyscan_pfring_zc__licence(self._cluster, ring if ring is not None
+                                              else ffi.NULL, expiration)
+        return int(state), int(expiration[0])
+
+    def close(self) -> None:
+        """Drop this reference; the cluster goes when its rings are closed too. Idempotent."""
+        if self._cluster is not None:
+            ffi.release(self._cluster)
+            self._cluster = None

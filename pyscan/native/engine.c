@@ -68,6 +68,7 @@ struct tx_thread_state {
 	uint64_t sent;
 	uint64_t errors;
 	uint64_t retries;
+	int running;        /* one run_tx per thread index at a time, or probes go out twice */
 } __attribute__((aligned(CACHELINE)));
 
 struct rx_counters {
@@ -405,6 +406,8 @@ int pyscan_engine__run_tx(pyscan_engine *e, uint32_t thread_index, pyscan_ring *
 		return -EOPNOTSUPP;
 
 	struct tx_thread_state *st = &e->tx[thread_index];
+	if (__atomic_exchange_n(&st->running, 1, __ATOMIC_ACQ_REL))
+		return -EBUSY;
 	const uint64_t my_total = st->total;
 	const uint64_t stride = e->stride;
 	const uint64_t first_index = e->cfg.shard_index + (uint64_t)e->cfg.shard_count * thread_index;
@@ -445,8 +448,8 @@ int pyscan_engine__run_tx(pyscan_engine *e, uint32_t thread_index, pyscan_ring *
 			bump(&st->retries, 1);
 			if (ops->tx_reclaim)
 				ops->tx_reclaim(ring);
-			if (ops->tx_kick)
-				ops->tx_kick(ring);
+			if (ops->tx_kick && (rc = ops->tx_kick(ring)) < 0)
+				break; /* the device is gone or down: waiting would never end */
 			if (tx_stopping(e))
 				break;
 			sched_yield();
@@ -471,15 +474,20 @@ int pyscan_engine__run_tx(pyscan_engine *e, uint32_t thread_index, pyscan_ring *
 			bump(&st->errors, got);
 		else
 			bump(&st->sent, got);
-		if (ops->tx_kick)
-			ops->tx_kick(ring);
+		if (rc < 0)
+			break; /* after submitting what was reserved, as ring.h demands */
+		if (ops->tx_kick && (rc = ops->tx_kick(ring)) < 0)
+			break;
 		if (ops->tx_reclaim)
 			ops->tx_reclaim(ring);
 	}
 
-	if (ops->tx_flush && ops->tx_flush(ring, TX_FLUSH_TIMEOUT_MS) < 0 && !rc)
+	/* After a fatal error queued frames cannot leave: waiting for them would only bury
+	 * the ring's error message under a timeout. */
+	if (!rc && ops->tx_flush && ops->tx_flush(ring, TX_FLUSH_TIMEOUT_MS) < 0)
 		rc = -ETIMEDOUT;
 	__atomic_fetch_add(&e->threads_done, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&st->running, 0, __ATOMIC_RELEASE);
 	return rc;
 }
 

@@ -36,7 +36,7 @@ struct pyscan_permute {
 	uint64_t low_mask;   /* a - 1, a = 2^low_bits */
 	uint64_t high_size;  /* b = ceil(range / a) */
 	uint32_t low_bits;   /* k */
-	uint32_t rounds;     /* PYSCAN_PERMUTE_ROUNDS, kept so a future change cannot mix states */
+	uint32_t rounds;     /* PYSCAN_PERMUTE_ROUNDS, so Python and debuggers see which network */
 	uint64_t round_key[PYSCAN_PERMUTE_ROUNDS];
 };
 
@@ -50,8 +50,9 @@ uint64_t pyscan_permute__at_export(const struct pyscan_permute *p, uint64_t inde
 /* The inverse of at(): inverse(at(i)) == i. Not used while scanning; it is what lets tests
  * prove the permutation one-to-one on ranges too large to enumerate. */
 uint64_t pyscan_permute__inverse(const struct pyscan_permute *p, uint64_t value);
-/* out[i] = at(first + i) for i < count: one call for bulk use (tests, list mode). */
-void pyscan_permute__fill(const struct pyscan_permute *p, uint64_t first, uint64_t *out, uint64_t count);
+/* out[i] = at(first + i * stride) for i < count: one call for bulk use (tests, list mode). */
+void pyscan_permute__fill(const struct pyscan_permute *p, uint64_t first, uint64_t stride,
+			  uint64_t *out, uint64_t count);
 
 /* A keyed hash of x reduced into [0, modulus): multiply, fold the high half down, multiply
  * again (splitmix64's finaliser without its last shift, which would only mix the low bits the
@@ -94,6 +95,18 @@ static inline uint64_t pyscan_permute__at(const struct pyscan_permute *p, uint64
 	while (value >= p->range)
 		value = pyscan_permute__feistel(p, value);
 	return value;
+}
+
+/* out[i] = at(first + i * stride) for i < count. The same values as calling at() in a loop,
+ * but written as one loop with no other work, so the CPU runs several indices' rounds at once:
+ * one at() is a chain of dependent multiplies (about 26 ns of latency here), while
+ * independent ones overlap (about 9 ns each). A TX loop should permute a batch with this
+ * first and then build its frames. */
+static inline void pyscan_permute__at_many(const struct pyscan_permute *p, uint64_t first,
+					   uint64_t stride, uint64_t *out, uint32_t count)
+{
+	for (uint32_t i = 0; i < count; i++)
+		out[i] = pyscan_permute__at(p, first + (uint64_t)i * stride);
 }
 
 #endif /* PYSCAN_PERMUTE_H */

@@ -35,7 +35,11 @@ void pyscan_ratelimit__init(struct pyscan_ratelimit *r, double pps, uint32_t max
 		return;
 	}
 	r->ticks_per_token = ticks >= 0x1p63 ? (1ULL << 63) : (uint64_t)ticks;
+	/* Capped so that reserve's clock (< 2^63 ticks) plus the burst never saturates, which
+	 * would make every reserve look in time: a slow rate with a huge burst stays limited. */
 	r->burst_ticks = pyscan_ratelimit__saturating_mul(max_burst, r->ticks_per_token);
+	if (r->burst_ticks > PYSCAN_RATELIMIT_MAX_BURST_TICKS)
+		r->burst_ticks = PYSCAN_RATELIMIT_MAX_BURST_TICKS;
 }
 
 uint64_t pyscan_ratelimit__reserve_export(struct pyscan_ratelimit *r, uint32_t n, uint64_t now_ns)

@@ -10,10 +10,13 @@ what the RX thread sees.
 from __future__ import annotations
 
 import secrets
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from ipaddress import IPv4Address
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +27,7 @@ from pyscan.native import Engine, close_ring, open_afpacket_rx, open_afpacket_tx
 
 SOURCE_IP = IPv4Address("198.18.0.1")
 SOURCE_PORTS = range(41000, 41064)
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def scan(lab: Lab, ranges: list[tuple[str, str]], ports: list[int], tx_threads: int = 1,
@@ -179,3 +183,62 @@ def test_bad_interface_errors_name_the_value(scratch_netns: Callable[[str], str]
 def test_available_as_root() -> None:
     ok, reason = get_driver("af-packet").available()
     assert ok, reason
+
+
+def test_tx_thread_ends_with_an_error_when_the_link_goes_down(
+        lab_factory: Callable[..., Lab]) -> None:
+    lab = lab_factory(subnet="198.19.3.0/24", ports=(80,), sink=True)
+    engine = Engine(cookie_key=bytes(16), seed=1, source_ip=SOURCE_IP,
+                    source_mac="02:00:00:00:00:01", gateway_mac="02:00:00:00:00:02",
+                    ranges=[("198.19.3.0", "198.19.3.255")], ports=list(range(1, 200)),
+                    source_ports=SOURCE_PORTS, rate=5000.0)
+    with netlink.in_netns(lab.scan_netns):
+        ring = open_afpacket_tx(netlink.link_index(lab.scan_interface), 64)
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            engine.run_tx(0, ring)
+        except OSError as error:
+            failures.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        for _ in range(500):
+            if engine.stats()["sent"] > 200:
+                break
+            time.sleep(0.01)
+        subprocess.run(["ip", "-n", lab.scan_netns, "link", "set", "dev", lab.scan_interface,
+                        "down"], check=True)
+        thread.join(timeout=30)
+        assert not thread.is_alive()  # it did not spin forever on a ring that cannot drain
+    finally:
+        engine.stop_tx()
+        thread.join(timeout=10)
+        close_ring(ring)
+    assert failures and "Network is down" in str(failures[0])
+    stats = engine.stats()
+    assert 200 < stats["sent"] < stats["total_targets"]
+    engine.close()
+
+
+def test_without_cap_net_raw_the_errors_say_so() -> None:
+    code = (
+        "from pyscan.drivers import get_driver\n"
+        "from pyscan.native import open_afpacket_rx, open_afpacket_tx\n"
+        "print(get_driver('af-packet').available())\n"
+        "for open_ring in (open_afpacket_tx, open_afpacket_rx):\n"
+        "    try:\n"
+        "        open_ring(1)\n"
+        "    except OSError as error:\n"
+        "        print(error)\n"
+    )
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    result = subprocess.run([*nobody, sys.executable, "-c", code], capture_output=True,
+                            text=True, timeout=60, check=False, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "(False, 'needs CAP_NET_RAW (run as root)')"
+    assert "af-packet TX socket: AF_PACKET sockets need CAP_NET_RAW (run as root)" in lines[1]
+    assert "af-packet RX socket: AF_PACKET sockets need CAP_NET_RAW (run as root)" in lines[2]

@@ -257,3 +257,19 @@ def test_up_over_a_half_made_lab_clears_it_and_builds_afresh(
         assert tcp_connect(rebuilt.scan_netns, "198.19.0.5", 80) == "open"
     finally:
         rebuilt.down()
+
+
+def test_concurrent_up_of_one_lab_builds_it_once(unique_name: Callable[[], str]) -> None:
+    """Two processes race to bring the same lab up: one builds, the other finds it up."""
+    name = unique_name()
+    code = (f"from ipaddress import IPv4Address\nfrom pyscan.lab import Lab\n"
+            f"print(Lab({name!r}, open_pairs={{{OPEN_A!r}}}).up().status()['listener_pid'])\n")
+    racers = [subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+              for _ in range(2)]
+    outputs = [racer.communicate(timeout=60) for racer in racers]
+    try:
+        assert all(racer.returncode == 0 for racer in racers), outputs
+        assert outputs[0][0] == outputs[1][0] != "None\n"   # the same lab, one listener
+    finally:
+        Lab.load(name).down()

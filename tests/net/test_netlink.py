@@ -202,3 +202,16 @@ def test_namespace_create_list_remove(unique_name: Callable[[str], str]) -> None
         assert netlink.remove_netns(name) is True
     assert netlink.remove_netns(name) is False
     assert name not in netlink.list_netns()
+
+
+def test_ecmp_default_route_uses_its_first_next_hop(lab_factory: Callable[..., Lab]) -> None:
+    lab = lab_factory()
+    netlink.add_address(lab.scan_interface, IPv4Interface("198.18.6.1/24"), lab.scan_netns)
+    subprocess.run(["ip", "-n", lab.scan_netns, "route", "replace", "default",
+                    "nexthop", "via", "198.18.0.2", "dev", lab.scan_interface,
+                    "nexthop", "via", "198.18.6.50", "dev", lab.scan_interface],
+                   check=True, capture_output=True)
+    path = netlink.resolve_path(netns=lab.scan_netns)
+    assert path.gateway_ip == IPv4Address("198.18.0.2")
+    assert path.source_ip == IPv4Address("198.18.0.1")
+    assert path.gateway_mac == netlink.link_mac(lab.target_interface, lab.target_netns)

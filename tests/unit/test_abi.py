@@ -26,7 +26,7 @@ REQUIRED = {
 }
 
 ASSERT = re.compile(r"_Static_assert\(\s*sizeof\(struct (\w+)\)\s*==\s*([^,]+),", re.S)
-DEFINE = re.compile(r"^#define (\w+) \(?(\d+)(?:ULL|U|UL)?\)?\s*$", re.M)
+DEFINE = re.compile(r"^#define\s+(\w+)\s+\(?(\d+)(?:ULL|UL|U)?\)?\s*(?:/\*.*)?$", re.M)
 CDEF_STRUCT = re.compile(r"^struct (\w+) \{", re.M)
 
 

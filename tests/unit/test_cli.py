@@ -302,3 +302,33 @@ def test_lab_bad_ports_exit_2() -> None:
     result = invoke("lab", "up", "--ports", "80,99999")
     assert result.exit_code == 2
     assert "99999" in one_error_line(result)
+
+
+def test_results_reach_every_output_format(monkeypatch, tmp_path) -> None:
+    """The CLI end to end with replies: the reflecting driver of test_scanner answers the
+    null driver's probes, so results flow through the engine into the chosen writer."""
+    from pyscan import ScanConfig, list_targets
+    from pyscan.drivers import DRIVERS
+    from tests.unit.test_scanner import ReflectingDriver
+
+    targets, ports = "198.19.0.0/28", "22,80"
+    config = ScanConfig.parse([targets], ports=ports, seed=1)
+    pairs = sorted((str(ip), port) for ip, port in list_targets(config))
+    open_pairs = set(pairs[::3])
+    for flag, parse in (("-oJ", lambda text: {(r["ip"], r["ports"][0]["port"])
+                                               for r in json.loads(text)}),
+                        ("-oD", lambda text: {(json.loads(line)["ip"], json.loads(line)["port"])
+                                              for line in text.splitlines()}),
+                        ("-oL", lambda text: {(line.split()[3], int(line.split()[2]))
+                                              for line in text.splitlines()
+                                              if line.startswith("open ")})):
+        monkeypatch.setitem(DRIVERS, "null", ReflectingDriver(len(pairs), open_pairs, set()))
+        path = tmp_path / f"out{flag}"
+        # The wait only has to outlast a few thousand in-process injections.
+        result = invoke(targets, "-p", ports, "--dry-run", "--wait", "3", "-q", "--json-summary",
+                        flag, str(path))
+        assert result.exit_code == 0, result.output
+        assert parse(path.read_text()) == open_pairs
+        summary = json.loads(result.stderr.strip().splitlines()[-1])
+        assert summary["open"] == len(open_pairs)
+        assert summary["duplicates"] == summary["invalid_cookies"] == len(open_pairs)
