@@ -433,10 +433,13 @@ static int afxdp_tx_kick(struct pyscan_ring *ring)
 		case ENOBUFS:
 		case ENETDOWN:
 			return 0; /* device busy or queue full: completions will free room */
-		default:
+		default: {
+			int rc = -errno;
+
 			snprintf(ring->error, sizeof(ring->error), "af-xdp kick on queue %u: %s",
-				 q->queue_id, strerror(errno));
-			return -errno;
+				 q->queue_id, strerror(-rc));
+			return rc;
+		}
 		}
 	} while (!q->zerocopy && !tx_ring_empty(q) && --attempts);
 	return 0;
