@@ -13,6 +13,7 @@ Options (``-O key=value``; dashes and underscores both accepted):
   ring_size   descriptors per ring and UMEM frames per direction, power of two (default 2048)
   frame_size  UMEM frame size, 2048 or 4096 (default 2048)
   rx_queues   receive queues to cover (default: what ethtool reports)
+  batch       frames per reserve/submit/kick in the TX loop (default 64)
 Rings are opened in the calling thread's network namespace.
 """
 
@@ -24,11 +25,17 @@ from typing import Any
 
 from pyscan.drivers.base import DriverError, DriverRequest, option_int
 
-__all__ = ["XDP_ATTACH_MODES", "XDP_MODES", "AfXdpDriver", "AfXdpSession", "describe"]
+__all__ = ["XDP_ATTACH_MODES", "XDP_MODES", "AfXdpDriver", "AfXdpSession", "AfXdpUnusable",
+           "describe"]
 
 XDP_MODES = ("auto", "zerocopy", "copy")
 XDP_ATTACH_MODES = ("auto", "native", "generic")
 FILTER_COUNTERS = ("xdp_seen", "xdp_matched", "xdp_passed")
+
+class AfXdpUnusable(DriverError):
+    """AF_XDP cannot take this interface (another XDP program, too few queues, no BPF
+    permission...) although the options are fine: an automatic choice may use af-packet."""
+
 
 def _normalized(options: Mapping[str, str]) -> dict[str, str]:
     return {key.replace("-", "_"): value for key, value in options.items()}
@@ -45,8 +52,9 @@ def _choice(options: Mapping[str, str], name: str, accepted: tuple[str, ...]) ->
 class AfXdpSession:
     """The rings of one AF_XDP scan; close() detaches the filter and frees every socket."""
 
-    def __init__(self, xdp: Any, interface: str) -> None:
+    def __init__(self, xdp: Any, interface: str, batch_size: int = 64) -> None:
         self._xdp = xdp
+        self.batch_size = batch_size  # the scanner hands it to the engine
         self.tx_rings: list[Any] = list(xdp.tx_rings)
         self.rx_ring: Any | None = xdp.rx_ring
         self.info: dict[str, Any] = xdp.info()
@@ -127,6 +135,7 @@ class AfXdpDriver:
         attach_mode = _choice(options, "xdp_attach", XDP_ATTACH_MODES)
         ring_size = option_int(options, "ring_size", 2048, 64, 65536)
         frame_size = option_int(options, "frame_size", 2048, 2048, 4096)
+        batch = option_int(options, "batch", 64, 1, min(1024, ring_size))
         if ring_size & (ring_size - 1):
             raise DriverError(f"driver option ring-size={ring_size} is invalid: accepted a "
                               "power of two from 64 to 65536")
@@ -137,7 +146,7 @@ class AfXdpDriver:
         rx_queues, tx_queues = counts if counts is not None else (1, 1)
         rx_queues = option_int(options, "rx_queues", rx_queues, 1, 1024)
         if request.tx_threads < 1 or request.tx_threads > tx_queues:
-            raise DriverError(
+            raise AfXdpUnusable(
                 f"tx_threads {request.tx_threads} is invalid for {request.interface}, which has "
                 f"{tx_queues} TX queue(s): accepted 1..{tx_queues} (more queues: ethtool -L "
                 f"{request.interface} combined N)")
@@ -151,6 +160,7 @@ class AfXdpDriver:
                         ports=request.source_ports,
                         rx_queues=min(rx_queues, queue_count))
         except (OSError, ValueError) as error:
-            message = error.strerror if isinstance(error, OSError) and error.strerror else error
-            raise DriverError(str(message)) from None
-        return AfXdpSession(xdp, request.interface)
+            if isinstance(error, ValueError):
+                raise DriverError(str(error)) from None
+            raise AfXdpUnusable(error.strerror or str(error)) from None
+        return AfXdpSession(xdp, request.interface, batch)

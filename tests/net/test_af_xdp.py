@@ -33,7 +33,7 @@ from scapy.layers.l2 import Ether
 from pyscan import netlink
 from pyscan.config import ScanConfig
 from pyscan.lab import Lab
-from pyscan.scanner import choose_driver, scan
+from pyscan.scanner import ScanError, choose_driver, scan
 
 native = pytest.importorskip("pyscan.native")
 
@@ -392,8 +392,10 @@ def test_automatic_choice_is_af_xdp_and_falls_back_when_the_interface_is_busy(
         assert "af-xdp could not be used" in summary.driver_description
         assert "already has an XDP program" in summary.driver_description
         assert {(r.ip, r.port) for r in results if r.status == "open"} == lab.truth()
-        with pytest.raises(Exception, match="already has an XDP program"):
+        with pytest.raises(ScanError, match="already has an XDP program"):
             run_scan(lab, driver="af-xdp")  # asked for explicitly: no silent fallback
+        with pytest.raises(ScanError, match="batch='5000' is invalid"):
+            run_scan(lab, driver_options=["batch=5000"])  # a bad option is no reason to switch
         assert xdp_attached(lab)  # the other program is still there
     finally:
         sh("ip", "-n", lab.scan_netns, "link", "set", "dev", lab.scan_interface, "xdp", "off")

@@ -37,6 +37,8 @@ def request(**options: str) -> DriverRequest:
     ({"ring-size": "1000"}, "ring-size=1000 is invalid"),
     ({"ring_size": "32"}, "ring_size='32' is invalid"),
     ({"frame-size": "3000"}, "frame-size=3000 is invalid"),
+    ({"batch": "0"}, "batch='0' is invalid: accepted integers 1..1024"),
+    ({"ring-size": "128", "batch": "256"}, "batch='256' is invalid: accepted integers 1..128"),
 ])
 def test_bad_options_are_refused_naming_the_value(options: dict[str, str], message: str) -> None:
     with pytest.raises(DriverError) as caught:
