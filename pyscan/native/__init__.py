@@ -763,6 +763,7 @@ class BpfObject:
 from ipaddress import IPv4Address as _IPv4Address  # noqa: E402
 from os import strerror as _strerror  # noqa: E402
 from pathlib import Path as _Path  # noqa: E402
+from typing import NoReturn as _NoReturn  # noqa: E402
 
 REPLY_FILTER_OBJECT = str(_Path(__file__).resolve().parent.parent / "bpf" / "reply_filter.bpf.o")
 REPLY_FILTER_COUNTERS = ("seen", "matched", "passed")
@@ -776,7 +777,8 @@ _ERROR_BUFFER = 320
 
 
 class AfXdpError(OSError):
-    """Opening the AF_XDP driver or loading its filter failed; str() is the one-line reason."""
+    """Opening the AF_XDP driver or loading its filter failed; .strerror is the one-line
+    reason (str() adds the errno in front, as for any OSError)."""
 
 
 def _ip_be(address: object) -> int:
@@ -786,7 +788,7 @@ def _ip_be(address: object) -> int:
     return int.from_bytes(_IPv4Address(address).packed, "little")  # type: ignore[arg-type]
 
 
-def _raise_from(err: object, fallback: str) -> None:
+def _raise_from(err: object, fallback: str) -> _NoReturn:
     errno_value = ffi.errno or 0
     message = ffi.string(err).decode(errors="replace") or fallback
     raise AfXdpError(errno_value, message)
