@@ -130,34 +130,48 @@ struct pyscan_afxdp {
  * sections). Keep the last warning so an error message can quote it; print only on request. */
 static __thread char last_library_warning[160];
 
-static int library_print(int is_warning, const char *fmt, va_list ap)
+static void remember_warning(const char *fmt, va_list ap)
 {
 	va_list copy;
 
-	if (!is_warning)
-		return 0;
 	va_copy(copy, ap);
 	vsnprintf(last_library_warning, sizeof(last_library_warning), fmt, copy);
 	va_end(copy);
 	last_library_warning[strcspn(last_library_warning, "\n")] = '\0';
-	if (getenv("PYSCAN_DEBUG_BPF"))
-		return vfprintf(stderr, fmt, ap);
-	return 0;
 }
+
+static int print_if_debugging(const char *fmt, va_list ap)
+{
+	return getenv("PYSCAN_DEBUG_BPF") ? vfprintf(stderr, fmt, ap) : 0;
+}
+
+/* Whoever installed a libbpf printer before us (bpf_object.c keeps a log for its own error
+ * messages) still gets every line. */
+static libbpf_print_fn_t chained_libbpf_print;
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	return library_print(level == LIBBPF_WARN, fmt, ap);
+	if (level == LIBBPF_WARN)
+		remember_warning(fmt, ap);
+	if (chained_libbpf_print)
+		return chained_libbpf_print(level, fmt, ap);
+	return level == LIBBPF_WARN ? print_if_debugging(fmt, ap) : 0;
 }
 
 static int libxdp_print(enum libxdp_print_level level, const char *fmt, va_list ap)
 {
-	return library_print(level == LIBXDP_WARN, fmt, ap);
+	if (level != LIBXDP_WARN)
+		return 0;
+	remember_warning(fmt, ap);
+	return print_if_debugging(fmt, ap);
 }
 
 static void quiet_libraries(void)
 {
-	libbpf_set_print(libbpf_print);
+	libbpf_print_fn_t previous = libbpf_set_print(libbpf_print);
+
+	if (previous != libbpf_print)
+		chained_libbpf_print = previous;
 	libxdp_set_print(libxdp_print);
 	last_library_warning[0] = '\0';
 }
