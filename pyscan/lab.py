@@ -422,6 +422,14 @@ class Lab:
             "sink": self.sink,
             "scan_command": self.scan_command(),
         }
+        if up:
+            try:
+                report["scan_interface_counters"] = netlink.link_stats(self.scan_interface,
+                                                                       self.scan_netns)
+                report["target_interface_counters"] = netlink.link_stats(self.target_interface,
+                                                                         self.target_netns)
+            except netlink.NetlinkError as error:
+                report["interface_error"] = str(error)
         if self.sink and up:
             try:
                 report["sink_counters"] = self.sink_count()

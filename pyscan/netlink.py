@@ -29,6 +29,7 @@ from pyroute2.netlink.exceptions import NetlinkError as _PyrouteNetlinkError
 from pyroute2.netlink.rtnl import ndmsg
 
 __all__ = [
+    "LINK_COUNTERS",
     "NETNS_DIR",
     "NetlinkError",
     "PathInfo",
@@ -44,6 +45,7 @@ __all__ = [
     "link_index",
     "link_mac",
     "link_names",
+    "link_stats",
     "list_netns",
     "netns_exists",
     "remove_netns",
@@ -345,6 +347,19 @@ def add_neighbour(address: IPv4Address, mac: str, ifname: str,
                       ifindex=_index(ipr, ifname, netns), state=ndmsg.states["permanent"])
     except _PyrouteNetlinkError as error:
         raise NetlinkError(f"cannot add neighbour {address} on {ifname}: {error}") from error
+
+
+LINK_COUNTERS = ("rx_packets", "rx_bytes", "rx_dropped", "tx_packets", "tx_bytes",
+                 "tx_dropped", "tx_errors")
+
+
+def link_stats(ifname: str, netns: str | None = None) -> dict[str, int]:
+    """The kernel's 64-bit counters of ``ifname`` (``ip -s link``): a veth whose peer cannot
+    keep up counts the frames it had to drop as ``tx_dropped``."""
+    with _rtnl(netns) as ipr:
+        link = ipr.link("get", index=_index(ipr, ifname, netns))[0]
+        stats = link.get("IFLA_STATS64") or {}
+        return {name: int(stats.get(name, 0)) for name in LINK_COUNTERS}
 
 
 def link_mac(ifname: str, netns: str | None = None) -> str:

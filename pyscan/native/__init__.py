@@ -498,6 +498,18 @@ def open_afpacket_tx(ifindex: int, frames: int = 0) -> object:
     return ffi.gc(ring, lib.pyscan_ring__destroy)
 
 
+def afpacket_filter_ports(ring: object, ports: range) -> None:
+    """Let an af-packet RX ring's kernel filter pass only replies to ``ports`` (the scan's
+    source ports); safe while the RX thread runs."""
+    if not isinstance(ports, range) or ports.step != 1 or not ports or ports.start < 0 \
+            or ports.stop > 65536:
+        raise ValueError(f"port range {ports!r} is invalid: accepted a non-empty "
+                         "range(first, last + 1) within 0..65535")
+    rc = lib.pyscan_afpacket__filter_ports(ring, ports.start, len(ports))
+    if rc < 0:
+        raise OSError(-rc, ring_error(ring) or os.strerror(-rc))
+
+
 def open_afpacket_rx(ifindex: int, block_size: int = 0, blocks: int = 0) -> object:
     """An AF_PACKET TPACKET_V3 RX ring (reply filter attached) on ``ifindex`` of the calling
     thread's netns (0 = defaults). Raises OSError with a one-line reason."""

@@ -23,7 +23,14 @@ import pytest
 from pyscan import netlink
 from pyscan.drivers import DriverError, DriverRequest, get_driver
 from pyscan.lab import Lab
-from pyscan.native import Engine, close_ring, open_afpacket_rx, open_afpacket_tx, ring_stats
+from pyscan.native import (
+    Engine,
+    afpacket_filter_ports,
+    close_ring,
+    open_afpacket_rx,
+    open_afpacket_tx,
+    ring_stats,
+)
 
 SOURCE_IP = IPv4Address("198.18.0.1")
 SOURCE_PORTS = range(41000, 41064)
@@ -154,6 +161,40 @@ def test_rx_ring_filter_keeps_only_replies(lab_factory: Callable[..., Lab],
         # exactly the SYN-ACK and the RST reached user space; neither has our cookie
         assert stats["rx_frames"] == 2 == ring_stats(rx)["rx_frames"]
         assert stats["rx_invalid_cookie"] == 2
+        engine.close()
+    finally:
+        close_ring(rx)
+
+
+def test_rx_ring_port_filter_drops_replies_to_other_ports(
+        lab_factory: Callable[..., Lab], tcp_connect: Callable[..., str]) -> None:
+    lab = lab_factory(subnet="198.19.2.4/30", ports=(80,))
+    with netlink.in_netns(lab.scan_netns):
+        rx = open_afpacket_rx(netlink.link_index(lab.scan_interface), 4096, 4)
+    try:
+        afpacket_filter_ports(rx, range(50000, 50010))
+        with pytest.raises(ValueError, match="port range"):
+            afpacket_filter_ports(rx, range(5, 5))
+        assert tcp_connect(lab.scan_netns, "198.19.2.5", 80, source_port=50009) == "open"
+        assert tcp_connect(lab.scan_netns, "198.19.2.5", 81, source_port=50000) == "refused"
+        assert tcp_connect(lab.scan_netns, "198.19.2.5", 80, source_port=49999) == "open"
+        assert tcp_connect(lab.scan_netns, "198.19.2.5", 81, source_port=50010) == "refused"
+        time.sleep(0.05)
+        engine = Engine(cookie_key=bytes(16), seed=1, source_ip=SOURCE_IP,
+                        source_mac="02:00:00:00:00:01", gateway_mac="02:00:00:00:00:02",
+                        ranges=[("198.19.2.4", "198.19.2.7")], ports=[80],
+                        source_ports=range(1, 65536))
+        thread = threading.Thread(target=engine.run_rx, args=(rx,))
+        thread.start()
+        for _ in range(200):
+            if engine.stats()["rx_frames"] >= 2:
+                break
+            time.sleep(0.01)
+        time.sleep(0.05)
+        engine.stop_rx()
+        thread.join(timeout=5)
+        # the SYN-ACK to 50009 and the RST to 50000 passed; 49999 and 50010 did not
+        assert engine.stats()["rx_frames"] == 2 == ring_stats(rx)["rx_frames"]
         engine.close()
     finally:
         close_ring(rx)

@@ -173,6 +173,10 @@ def test_sink_counts_every_frame_sent_from_the_scan_namespace(
         f"import json; from pyscan.lab import Lab; "
         f"print(json.dumps(Lab.load({lab.name!r}).sink_count()))"))
     assert other == counts
+    status = lab.status()
+    assert status["sink_counters"] == counts
+    assert status["scan_interface_counters"]["tx_packets"] >= 501
+    assert status["scan_interface_counters"]["tx_dropped"] == 0
 
 
 def _wait_for_sink(lab: Lab, frames: int) -> dict[str, int]:
