@@ -4,10 +4,11 @@
  * of the XDP reply filter (pyscan/bpf/reply_filter.bpf.c).
  *
  * Layout: one UMEM per queue socket (apis.md 2.5: simpler than a shared UMEM, which would need
- * a fill/completion pair per queue anyway). Each UMEM is split in two fixed halves: frames
- * [0, ring_size) belong to the TX thread of that queue, frames [ring_size, 2 * ring_size) to
- * the RX thread. Neither thread ever touches the other's half or the other's rings (TX:
- * tx + completion; RX: rx + fill), so the two threads share a socket without a lock.
+ * a fill/completion pair per queue anyway). A UMEM holds ring_size frames per direction the
+ * socket has: the TX thread's first (when the queue sends), then the RX thread's. Neither
+ * thread ever touches the other's frames or the other's rings (TX: tx + completion; RX: rx +
+ * fill), so the two threads share a socket without a lock. One RX ring object reads every
+ * socket that has an RX ring, since replies arrive on whichever queue the peer hashes them to.
  *
  * Invariants:
  *  - A TX frame is in exactly one place: the free stack, the caller's hands (reserved), the
