@@ -283,7 +283,10 @@ class ScanRun:
         try:
             session = resources.enter_context(driver.open(request))
         except DriverError as error:
-            if config.driver is not None or driver_name != "af-xdp":
+            from pyscan.drivers.af_xdp import AfXdpUnusable
+
+            # Bad options stay errors; only an interface AF_XDP cannot take falls back.
+            if config.driver is not None or not isinstance(error, AfXdpUnusable):
                 raise ScanError(
                     f"driver {driver_name!r} could not open {path.interface!r}: {error}"
                 ) from None
@@ -298,14 +301,15 @@ class ScanRun:
             session.description += f" - warning: af-xdp could not be used ({error})"
 
         try:
-            engine = self._make_engine(Engine, path, cookie_key, tx_threads)
+            engine = self._make_engine(Engine, path, cookie_key, tx_threads,
+                                       getattr(session, "batch_size", 64))
         except (ValueError, OSError) as error:
             raise ScanError(f"the scan engine rejected its configuration: {error}") from None
         resources.callback(engine.close)
         yield from self._drive(engine, session, driver_name)
 
     def _make_engine(self, engine_class: Any, path: _Path, cookie_key: bytes,
-                     tx_threads: int) -> Any:
+                     tx_threads: int, batch_size: int = 64) -> Any:
         config = self.config
         return engine_class(
             cookie_key=cookie_key,
@@ -320,6 +324,7 @@ class ScanRun:
             ttl=config.ttl,
             shard=(config.shard[0] - 1, config.shard[1]),
             tx_threads=tx_threads,
+            batch_size=batch_size,  # frames per reserve/submit: a driver may ask (af-xdp)
         )
 
     def _drive(self, engine: Any, session: Any, driver_name: str) -> Iterator[Result]:
