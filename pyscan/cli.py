@@ -107,6 +107,11 @@ class _PyscanGroup(TyperGroup):
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         args = rewrite_argv(args)
+        if args[:1] == ["--version"]:
+            from pyscan import __version__
+
+            typer.echo(f"pyscan {__version__}")
+            raise typer.Exit(0)
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = ["scan", *args]
         return super().parse_args(ctx, args)
@@ -123,6 +128,11 @@ class _PyscanGroup(TyperGroup):
                 raise
             format_message = getattr(error, "format_message", None)
             message = (format_message() if format_message else str(error)).rstrip(".")
+            if type(error).__name__ == "NoArgsIsHelpError":
+                # No arguments at all: the message is the help text (rich prints it itself).
+                if message:
+                    typer.echo(message, err=True)
+                sys.exit(EXIT_BAD_INPUT)
             if "accepted:" not in message:
                 message += " (accepted: see pyscan --help)"
             typer.echo(f"pyscan: error: {message}", err=True)
@@ -227,7 +237,13 @@ def scan_command(
         help="File of addresses to leave out.")] = None,
     include_file: Annotated[list[str] | None, typer.Option(
         help="File of targets (-iL).")] = None,
-    tx_threads: Annotated[str, typer.Option(help="Sending threads.")] = "1",
+    tx_threads: Annotated[str, typer.Option(
+        help="Sending threads, one TX queue each (default: auto = TX queues, cores allowing).")
+    ] = "auto",
+    xdp_mode: Annotated[str | None, typer.Option(
+        help="af-xdp sockets: auto | zerocopy | copy (default: auto).")] = None,
+    xdp_attach: Annotated[str | None, typer.Option(
+        help="af-xdp filter attach: auto | native | generic (default: auto).")] = None,
     ttl: Annotated[str, typer.Option(help="IP TTL of probes.")] = str(DEFAULT_TTL),
     show_closed: Annotated[bool, typer.Option(
         "--show-closed", help="Also report closed ports (RST); masscan --show closed.")] = False,
@@ -239,6 +255,9 @@ def scan_command(
     netns: Annotated[str | None, typer.Option(help="Run the scan inside this namespace.")] = None,
     driver_option: Annotated[list[str] | None, typer.Option(
         "--driver-option", "-O", help="Driver setting key=value (repeatable).")] = None,
+    pfring_lib: Annotated[str | None, typer.Option(
+        help="libpfring.so for --driver pfring-zc (= -O lib=PATH; env PYSCAN_LIBPFRING).")
+    ] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Generate every probe with the null driver; send nothing.")] = False,
     list_targets: Annotated[bool, typer.Option(
@@ -276,14 +295,16 @@ def scan_command(
             seed=seed,
             shard=shard,
             wait=wait,
-            tx_threads=_parse_count(tx_threads, "TX thread count", 1, 64),
+            tx_threads=None if tx_threads == "auto"
+            else _parse_count(tx_threads, "TX thread count", 1, 64),
             ttl=_parse_count(ttl, "TTL", 1, 255),
             show_closed=show_closed,
             output_path=output,
             output_format=output_format,
             isolation=not no_isolation,
             netns=netns,
-            driver_options=driver_option or [],
+            driver_options=[*(driver_option or []), *_xdp_options(xdp_mode, xdp_attach),
+                            *([f"lib={pfring_lib}"] if pfring_lib else [])],
         )
     except ConfigError as error:
         _fail(str(error))
@@ -297,8 +318,8 @@ def scan_command(
         from pyscan.privileges import require_scan_privileges
 
         try:
-            require_scan_privileges(config.driver or "af-packet", isolation=config.isolation,
-                                    netns=config.netns)
+            require_scan_privileges(scanner.choose_driver(config)[0],
+                                    isolation=config.isolation, netns=config.netns)
         except PrivilegeError as error:
             _fail(str(error), EXIT_NO_PERMISSION)
 
@@ -306,19 +327,33 @@ def scan_command(
         typer.echo(
             f"pyscan: scanning {config.targets.describe()} x {len(config.ports)} "
             f"port{'s' if len(config.ports) != 1 else ''} "
-            f"({config.probe_count} probes) at {rate} pps, seed {config.seed}"
+            f"({config.probe_count} probe{'s' if config.probe_count != 1 else ''}) "
+            f"{_rate_text(config.rate)}, seed {config.seed}"
             + (" (dry run: nothing is sent)" if config.is_dry_run else ""),
             err=True,
         )
+        if not config.is_dry_run:
+            driver_name, why = scanner.choose_driver(config)
+            typer.echo(f"pyscan: driver {driver_name} ({why})", err=True)
     status_line = StatusLine(force=bool(status)) if not quiet and status is not False else None
-    run = scanner.scan(config, on_status=status_line)
     writer = None
+
+    def on_status(progress: scanner.ScanStatus) -> None:
+        # Each status tick (~4 per second) also flushes the results written so far, so
+        # `tail -f` on the output file follows the scan without a flush per record.
+        if writer is not None:
+            writer.stream.flush()
+        if status_line is not None:
+            status_line(progress)
+
+    run = scanner.scan(config, on_status=on_status)
+    started = _now()
     try:
         with run, _interrupts(run):
             for result in run:
                 if writer is None:
                     writer = open_writer(config.output_path, config.output_format,
-                                         started=_now(), ports=config.ports)
+                                         started=started, ports=config.ports)
                 writer.write(result)
     except scanner.ScanError as error:
         _fail(str(error), EXIT_FAILED)
@@ -330,7 +365,7 @@ def scan_command(
         if status_line is not None:
             status_line.clear()
         if writer is None and run.summary is not None:
-            writer = open_writer(config.output_path, config.output_format, started=_now(),
+            writer = open_writer(config.output_path, config.output_format, started=started,
                                  ports=config.ports)
         if writer is not None:
             writer.close()
@@ -343,6 +378,29 @@ def scan_command(
             typer.echo(render_summary(summary), err=True)
     if run.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _rate_text(rate: float) -> str:
+    from pyscan.status import format_rate
+
+    return "with no rate limit" if rate == float("inf") else f"at {format_rate(rate)}"
+
+
+def _xdp_options(mode: str | None, attach: str | None) -> list[str]:
+    """--xdp-mode / --xdp-attach as af-xdp driver options; bad values stop here (exit 2)."""
+    if mode is None and attach is None:
+        return []
+    from pyscan.drivers.af_xdp import XDP_ATTACH_MODES, XDP_MODES
+
+    options = []
+    for flag, value, accepted, key in (("--xdp-mode", mode, XDP_MODES, "xdp_mode"),
+                                       ("--xdp-attach", attach, XDP_ATTACH_MODES, "xdp_attach")):
+        if value is None:
+            continue
+        if value not in accepted:
+            _fail(f"bad {flag} {value!r} (accepted: {' | '.join(accepted)})")
+        options.append(f"{key}={value}")
+    return options
 
 
 def _now() -> float:
@@ -375,13 +433,30 @@ def drivers_command() -> None:
 
 
 @app.command("cleanup", help="Remove firewall tables left behind by scans that died.")
-def cleanup_command() -> None:
-    from pyscan.firewall import cleanup_stale
+def cleanup_command(
+    netns: Annotated[str | None, typer.Option(
+        help="Clean this namespace instead of the current one.")] = None,
+) -> None:
+    from pyscan.config import parse_netns
+    from pyscan.firewall import FirewallError, cleanup_stale
+    from pyscan.netlink import NetlinkError
+    from pyscan.privileges import missing_capabilities
 
-    removed = cleanup_stale()
-    names = list(removed) if removed else []
-    typer.echo(f"removed {len(names)} stale table(s)" + (": " + ", ".join(map(str, names))
-                                                          if names else ""))
+    try:
+        namespace = parse_netns(netns) if netns is not None else None
+    except ConfigError as error:
+        _fail(str(error))
+    missing = missing_capabilities(["CAP_NET_ADMIN"])
+    if missing:
+        _fail("missing capability CAP_NET_ADMIN (listing and deleting nftables tables); "
+              "run as root (sudo pyscan cleanup)", EXIT_NO_PERMISSION)
+    try:
+        removed = cleanup_stale(namespace)
+    except (FirewallError, NetlinkError) as error:
+        _fail(str(error), EXIT_FAILED)
+    where = f" in {namespace}" if namespace else ""
+    typer.echo(f"removed {len(removed)} stale table(s){where}"
+               + (": " + ", ".join(removed) if removed else ""))
 
 
 @app.command("bench", help="Driver TX benchmark: pps, Gbit/s on the wire, CPU/packet, "

@@ -255,7 +255,7 @@ class ScanConfig:
     seed: int = field(default_factory=_random_seed)  # permutation order; printed to repeat
     shard: tuple[int, int] = (1, 1)                # masscan's 1-based I/N
     wait: float = DEFAULT_WAIT                     # seconds to keep receiving after TX ends
-    tx_threads: int = 1
+    tx_threads: int | None = None                  # None = one per TX queue, cores allowing
     ttl: int = DEFAULT_TTL
     show_closed: bool = False
     output_path: Path | None = None                # None = standard output
@@ -296,7 +296,7 @@ class ScanConfig:
             raise ConfigError(f"bad shard {shard_index}/{shard_count} (accepted: {SHARD_GRAMMAR})")
         if not (math.isfinite(self.wait) and self.wait >= 0):
             raise ConfigError(f"bad wait {self.wait!r} (accepted: {WAIT_GRAMMAR})")
-        if not 1 <= self.tx_threads <= MAX_TX_THREADS:
+        if self.tx_threads is not None and not 1 <= self.tx_threads <= MAX_TX_THREADS:
             raise ConfigError(
                 f"bad TX thread count {self.tx_threads!r} (accepted: 1..{MAX_TX_THREADS})"
             )
@@ -342,7 +342,7 @@ class ScanConfig:
         seed: str | int | None = None,
         shard: str | tuple[int, int] = (1, 1),
         wait: str | float = DEFAULT_WAIT,
-        tx_threads: int = 1,
+        tx_threads: int | None = None,
         ttl: int = DEFAULT_TTL,
         show_closed: bool = False,
         output_path: str | Path | None = None,

@@ -56,8 +56,9 @@ class FirewallError(Exception):
     """nft is missing, not permitted, or refused a ruleset; one line saying which."""
 
 
-def run_nft(script: str, netns: str | None = None, json_output: bool = False) -> str:
-    """Run an nft script (``nft -f -``), in namespace ``netns`` if given; returns stdout.
+def run_nft(script: str, netns: str | int | None = None, json_output: bool = False) -> str:
+    """Run an nft script (``nft -f -``), in namespace ``netns`` (a name or an open namespace
+    fd) if given, else the calling thread's; returns stdout.
 
     With ``json_output`` the script is one command given as arguments (``nft -j list ...``):
     nft prints nothing for list commands read from a file in JSON mode.
@@ -132,10 +133,10 @@ def _table_owner(name: str, netns: str | None) -> tuple[int, int] | None:
     return None
 
 
-def _delete_table(name: str, netns: str | None) -> None:
+def _delete_table(name: str, netns: str | int | None) -> None:
     # "destroy" would be idempotent but needs nftables 1.0.8; tolerate "no such table", and
     # a namespace that is gone took its tables with it.
-    if netns is not None and not netns_exists(netns):
+    if isinstance(netns, str) and not netns_exists(netns):
         return
     try:
         run_nft(f"delete table inet {name}\n", netns)
@@ -221,6 +222,9 @@ def isolation(scan_id: str, interface: str, source_ports: range,
         )
     pid = os.getpid()
     owner = f"pyscan-owner pid={pid} start={process_start_time(pid)}"
+    # Pin the namespace now: the atexit hook may run on a thread that is somewhere else.
+    where: str | int = netns if netns is not None else os.open(
+        "/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
 
     removed = False
 
@@ -228,12 +232,12 @@ def isolation(scan_id: str, interface: str, source_ports: range,
         nonlocal removed
         if not removed:
             removed = True
-            _delete_table(name, netns)
+            _delete_table(name, where)
 
     _SignalGuard.enter()
     try:
         try:
-            run_nft(_ruleset(name, interface, source_ports, owner), netns)
+            run_nft(_ruleset(name, interface, source_ports, owner), where)
         except FirewallError as error:
             if "File exists" in str(error):
                 raise FirewallError(
@@ -248,3 +252,5 @@ def isolation(scan_id: str, interface: str, source_ports: range,
             remove()
     finally:
         _SignalGuard.leave()
+        if isinstance(where, int):
+            os.close(where)

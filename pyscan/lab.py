@@ -25,6 +25,7 @@ tear it down. Only 198.18.0.0/15 (RFC 2544 benchmarking) is ever used.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import random
@@ -34,7 +35,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
@@ -162,6 +163,8 @@ class Lab:
         self._listener: _Listener | None = None
         self._listener_process: subprocess.Popen[str] | None = None
         self._sink_prog_id = 0
+        self._recorded_state = ""   # what the state file said when loaded ("starting", "up")
+        self._lock_fd: int | None = None
 
         self._open_all = open_pairs is None and open_count is None
         self._open: frozenset[tuple[IPv4Address, int]] = frozenset()
@@ -213,12 +216,49 @@ class Lab:
 
     # --- up --------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One process at a time builds or removes lab ``name`` (re-entrant in this object:
+        a failed up() calls down())."""
+        if self._lock_fd is not None:
+            yield
+            return
+        lock_path = self._lock_path()
+        while True:
+            try:
+                LAB_STATE_DIR.mkdir(parents=True, exist_ok=True)
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as error:
+                raise LabError(
+                    f"cannot lock lab {self.name} in {LAB_STATE_DIR}: {error}") from error
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            # down() unlinks the lock file when done; a lock on an unlinked file guards nothing.
+            try:
+                if os.fstat(fd).st_ino == os.stat(lock_path).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+        try:
+            self._lock_fd = fd
+            yield
+        finally:
+            self._lock_fd = None
+            os.close(fd)   # releases the lock
+
+    def _lock_path(self) -> Path:
+        return LAB_STATE_DIR / f".{self.name}.lock"
+
     def up(self) -> Lab:
         """Build the lab. Already up with the same settings: nothing to do. Any failure half-way
         removes what was made, then raises."""
+        with self._exclusive():
+            return self._up()
+
+    def _up(self) -> Lab:
         if self.state_path.exists():
             existing = Lab.load(self.name)
-            if existing.is_up():
+            if existing.is_up() and existing._recorded_state == "up":
                 if existing._settings() != self._settings():
                     raise LabError(
                         f"lab {self.name} is already up with other settings "
@@ -226,7 +266,7 @@ class Lab:
                     )
                 self._adopt(existing)
                 return self
-            existing.down()   # a crashed half-made lab: its parts are ours to clear
+            existing._down()   # a crashed half-made lab (we hold its lock): ours to clear
         leftovers = [n for n in (self.scan_netns, self.target_netns) if netlink.netns_exists(n)]
         if leftovers:
             raise LabError(
@@ -382,6 +422,14 @@ class Lab:
             "sink": self.sink,
             "scan_command": self.scan_command(),
         }
+        if up:
+            try:
+                report["scan_interface_counters"] = netlink.link_stats(self.scan_interface,
+                                                                       self.scan_netns)
+                report["target_interface_counters"] = netlink.link_stats(self.target_interface,
+                                                                         self.target_netns)
+            except netlink.NetlinkError as error:
+                report["interface_error"] = str(error)
         if self.sink and up:
             try:
                 report["sink_counters"] = self.sink_count()
@@ -394,6 +442,10 @@ class Lab:
     def down(self) -> None:
         """Remove everything the lab made; parts already gone are not an error. Every part is
         attempted even if one fails; the failures are reported together at the end."""
+        with self._exclusive():
+            self._down()
+
+    def _down(self) -> None:
         failures: list[str] = []
         listener = self._listener
         if listener is None and self.state_path.exists():
@@ -419,6 +471,9 @@ class Lab:
                 failures.append(str(error))
         with contextlib.suppress(FileNotFoundError):
             self.state_path.unlink()
+        if self._lock_fd is not None:   # still held: waiters will see it gone and retry
+            with contextlib.suppress(FileNotFoundError):
+                self._lock_path().unlink()
         self._listener = None
         self._listener_process = None
         self._sink_prog_id = 0
@@ -447,7 +502,10 @@ class Lab:
         self._sink_prog_id = other._sink_prog_id
 
     def _save(self, state: str) -> None:
-        LAB_STATE_DIR.mkdir(parents=True, exist_ok=True)
+        try:
+            LAB_STATE_DIR.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise LabError(f"cannot create {LAB_STATE_DIR} for lab state: {error}") from error
         record = {
             "name": self.name,
             "state": state,
@@ -459,8 +517,11 @@ class Lab:
             **self._settings(),
         }
         temporary = self.state_path.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(record, indent=1) + "\n")
-        temporary.replace(self.state_path)   # readers never see half a file
+        try:
+            temporary.write_text(json.dumps(record, indent=1) + "\n")
+            temporary.replace(self.state_path)   # readers never see half a file
+        except OSError as error:
+            raise LabError(f"cannot record lab state in {self.state_path}: {error}") from error
 
     @classmethod
     def load(cls, name: str) -> Lab:
@@ -488,5 +549,6 @@ class Lab:
         if listener:
             lab._listener = _Listener(int(listener["pid"]), int(listener["start_time"]))
         lab._sink_prog_id = int(record.get("sink_prog_id") or 0)
+        lab._recorded_state = str(record.get("state", ""))
         return lab
 

@@ -29,6 +29,7 @@ from pyroute2.netlink.exceptions import NetlinkError as _PyrouteNetlinkError
 from pyroute2.netlink.rtnl import ndmsg
 
 __all__ = [
+    "LINK_COUNTERS",
     "NETNS_DIR",
     "NetlinkError",
     "PathInfo",
@@ -44,6 +45,7 @@ __all__ = [
     "link_index",
     "link_mac",
     "link_names",
+    "link_stats",
     "list_netns",
     "netns_exists",
     "remove_netns",
@@ -53,6 +55,9 @@ __all__ = [
 
 NETNS_DIR = "/run/netns"
 _CLONE_NEWNET = 0x40000000
+_MS_BIND = 4096
+_MS_REC = 16384
+_MS_SHARED = 1 << 20
 _IFF_UP = 0x1
 _IFF_LOOPBACK = 0x8
 _IFF_NOARP = 0x80
@@ -93,7 +98,9 @@ def _setns(fd: int, what: str) -> None:
         raise NetlinkError(f"cannot enter network namespace {what}: {os.strerror(code)}")
 
 
-def _open_netns(name: str) -> int:
+def _open_netns(name: str | int) -> int:
+    if isinstance(name, int):
+        return os.dup(name)   # an fd of /proc/<pid>/ns/net or /run/netns/<name>
     try:
         return os.open(os.path.join(NETNS_DIR, name), os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -104,10 +111,11 @@ def _open_netns(name: str) -> int:
 
 
 @contextlib.contextmanager
-def in_netns(name: str | None) -> Iterator[None]:
+def in_netns(name: str | int | None) -> Iterator[None]:
     """Run the block with the calling thread (only) in namespace ``name``; None = stay.
 
-    Sockets, netlink handles and child processes created in the block belong to ``name``.
+    ``name`` is a named namespace or an open namespace fd. Sockets, netlink handles and
+    child processes created in the block belong to that namespace.
     """
     if name is None:
         yield
@@ -161,14 +169,62 @@ def netns_exists(name: str) -> bool:
     return os.path.exists(os.path.join(NETNS_DIR, name))
 
 
-def create_netns(name: str) -> None:
-    """Create named namespace ``name`` (like ``ip netns add``); its loopback is brought up."""
-    if netns_exists(name):
-        raise NetlinkError(f"network namespace {name!r} already exists")
+def _mount(source: str, target: str, flags: int) -> int:
+    return int(_libc.mount(source.encode(), target.encode(), b"none", flags, None))
+
+
+def _share_netns_dir() -> None:
+    """Make NETNS_DIR a shared mount point, as `ip netns add` does, so namespace bind mounts
+    made here are seen by every mount namespace (and `ip netns exec`)."""
+    os.makedirs(NETNS_DIR, exist_ok=True)
+    if _mount("", NETNS_DIR, _MS_SHARED | _MS_REC) == 0:
+        return
+    # Not a mount point yet: bind it onto itself, then share it.
+    if _mount(NETNS_DIR, NETNS_DIR, _MS_BIND | _MS_REC) != 0 or \
+            _mount("", NETNS_DIR, _MS_SHARED | _MS_REC) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"cannot make {NETNS_DIR} a shared mount: {os.strerror(code)}")
+
+
+def _bind_new_netns(path: str, failure: list[BaseException]) -> None:
+    # Runs on a throwaway thread: unshare moves only this thread into the new namespace,
+    # and the bind mount keeps the namespace alive after the thread is gone.
     try:
-        netns.create(name)
+        if _libc.unshare(_CLONE_NEWNET) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, f"unshare: {os.strerror(code)}")
+        if _mount("/proc/thread-self/ns/net", path, _MS_BIND) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, f"bind mount: {os.strerror(code)}")
+    except BaseException as error:
+        failure.append(error)
+
+
+def create_netns(name: str) -> None:
+    """Create named namespace ``name`` (like ``ip netns add``); its loopback is brought up.
+
+    No fork (unlike pyroute2's ``netns.create``): a helper thread unshares and bind-mounts,
+    so it is safe while data-plane threads run.
+    """
+    if not name or "/" in name or name in (".", ".."):
+        raise NetlinkError(f"network namespace name {name!r} is not usable (no '/', not empty)")
+    path = os.path.join(NETNS_DIR, name)
+    try:
+        _share_netns_dir()
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+    except FileExistsError:
+        raise NetlinkError(f"network namespace {name!r} already exists") from None
     except OSError as error:
         raise NetlinkError(f"cannot create network namespace {name!r}: {error}") from error
+    failure: list[BaseException] = []
+    helper = threading.Thread(target=_bind_new_netns, args=(path, failure),
+                              name=f"netns-create-{name}")
+    helper.start()
+    helper.join()
+    if failure:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise NetlinkError(f"cannot create network namespace {name!r}: {failure[0]}")
     set_link_up("lo", netns=name)
 
 
@@ -293,6 +349,19 @@ def add_neighbour(address: IPv4Address, mac: str, ifname: str,
         raise NetlinkError(f"cannot add neighbour {address} on {ifname}: {error}") from error
 
 
+LINK_COUNTERS = ("rx_packets", "rx_bytes", "rx_dropped", "tx_packets", "tx_bytes",
+                 "tx_dropped", "tx_errors")
+
+
+def link_stats(ifname: str, netns: str | None = None) -> dict[str, int]:
+    """The kernel's 64-bit counters of ``ifname`` (``ip -s link``): a veth whose peer cannot
+    keep up counts the frames it had to drop as ``tx_dropped``."""
+    with _rtnl(netns) as ipr:
+        link = ipr.link("get", index=_index(ipr, ifname, netns))[0]
+        stats = link.get("IFLA_STATS64") or {}
+        return {name: int(stats.get(name, 0)) for name in LINK_COUNTERS}
+
+
 def link_mac(ifname: str, netns: str | None = None) -> str:
     with _rtnl(netns) as ipr:
         link = ipr.link("get", index=_index(ipr, ifname, netns))[0]
@@ -372,29 +441,27 @@ def resolve_path(target: IPv4Address | None = None, interface: str | None = None
     ``arp_timeout`` seconds. ``netns`` resolves inside that namespace.
     """
     with _rtnl(netns) as ipr:
-        oif: int | None = _index(ipr, interface, netns) if interface else None
+        oif: int | None = None
+        if interface:
+            oif = _index(ipr, interface, netns)
+            _check_usable(ipr.link("get", index=oif)[0])   # a down link has no routes at all
         route = _route(ipr, target, oif, interface)
-        ifindex = oif or int(route.get("RTA_OIF"))
+        ifindex = oif or route.oif
         link = ipr.link("get", index=ifindex)[0]
         ifname = str(link.get("IFLA_IFNAME"))
         flags = int(link["flags"])
-        if not flags & _IFF_UP:
-            raise NetlinkError(f"interface {ifname} is down")
-        if not flags & _IFF_RUNNING:
-            raise NetlinkError(f"interface {ifname} is up but has no carrier")
-        gateway = route.get("RTA_GATEWAY")
-        gateway_ip = IPv4Address(gateway) if gateway else None
+        _check_usable(link)
+        gateway_ip = route.gateway
 
         if source_ip is None:
-            prefsrc = route.get("RTA_PREFSRC")
-            source_ip = IPv4Address(prefsrc) if prefsrc else _first_ipv4(ipr, ifindex)
+            source_ip = route.prefsrc or _first_ipv4(ipr, ifindex)
             if source_ip is None:
                 raise NetlinkError(f"interface {ifname} has no IPv4 address - pass --source-ip")
 
         source_mac = str(link.get("IFLA_ADDRESS") or "00:00:00:00:00:00")
         if gateway_mac is not None:
             next_hop_mac = _normalise_mac(gateway_mac, "gateway MAC")
-        elif flags & _IFF_LOOPBACK or route["type"] == _RTN_LOCAL:
+        elif flags & _IFF_LOOPBACK or route.local:
             next_hop_mac = "00:00:00:00:00:00"   # loopback frames carry no real addresses
         elif flags & _IFF_NOARP:
             raise NetlinkError(
@@ -402,11 +469,7 @@ def resolve_path(target: IPv4Address | None = None, interface: str | None = None
             )
         else:
             next_hop = gateway_ip or target
-            if next_hop is None:
-                raise NetlinkError(
-                    f"the default route on {ifname} has no gateway - give a target or "
-                    "--gateway-mac"
-                )
+            assert next_hop is not None   # no target means a default route via a gateway
             next_hop_mac = _resolve_mac(ipr, next_hop, ifindex, ifname, arp_timeout)
 
         return PathInfo(
@@ -422,18 +485,57 @@ def resolve_path(target: IPv4Address | None = None, interface: str | None = None
         )
 
 
+def _check_usable(link: Any) -> None:
+    ifname, flags = link.get("IFLA_IFNAME"), int(link["flags"])
+    if not flags & _IFF_UP:
+        raise NetlinkError(f"interface {ifname} is down")
+    if not flags & _IFF_RUNNING:
+        raise NetlinkError(f"interface {ifname} is up but has no carrier")
+
+
+@dataclass(frozen=True)
+class _Route:
+    oif: int
+    gateway: IPv4Address | None
+    prefsrc: IPv4Address | None
+    local: bool   # the destination is an address of this host (RTN_LOCAL)
+
+
 def _route(ipr: IPRoute, target: IPv4Address | None, oif: int | None,
-           interface: str | None) -> Any:
+           interface: str | None) -> _Route:
     on = f" on {interface}" if interface else ""
-    if target is not None:
-        spec: dict[str, object] = {"dst": str(target)}
-        if oif is not None:
-            spec["oif"] = oif
-        try:
-            return ipr.route("get", **spec)[0]
-        except _PyrouteNetlinkError as error:
-            raise NetlinkError(f"no route to {target}{on} ({error.args[-1]})") from None
+    if target is None:
+        target_gateway = _default_gateway(ipr, oif, on)
+        found = _route_get(ipr, target_gateway, oif, on)
+        # The FIB answer for an on-link gateway has no gateway of its own: it is the gateway.
+        return _Route(found.oif, target_gateway, found.prefsrc, found.local)
+    return _route_get(ipr, target, oif, on)
+
+
+def _route_get(ipr: IPRoute, destination: IPv4Address, oif: int | None, on: str) -> _Route:
+    spec: dict[str, object] = {"dst": str(destination)}
+    if oif is not None:
+        spec["oif"] = oif
+    try:
+        found = ipr.route("get", **spec)[0]
+    except _PyrouteNetlinkError as error:
+        raise NetlinkError(f"no route to {destination}{on} ({error.args[-1]})") from None
+    gateway, prefsrc = found.get("RTA_GATEWAY"), found.get("RTA_PREFSRC")
+    return _Route(
+        oif=int(found.get("RTA_OIF")),
+        gateway=IPv4Address(gateway) if gateway else None,
+        prefsrc=IPv4Address(prefsrc) if prefsrc else None,
+        local=found["type"] == _RTN_LOCAL,
+    )
+
+
+def _default_gateway(ipr: IPRoute, oif: int | None, on: str) -> IPv4Address:
     for route in ipr.get_default_routes(family=socket.AF_INET):
-        if oif is None or route.get("RTA_OIF") == oif:
-            return route
-    raise NetlinkError(f"no default route{on} - give a target or a route")
+        # ECMP default routes keep their next hops in RTA_MULTIPATH: take the first usable.
+        hops = [(route.get("RTA_OIF"), route.get("RTA_GATEWAY"))]
+        for hop in route.get("RTA_MULTIPATH") or []:
+            hops.append((hop["oif"], hop.get("RTA_GATEWAY")))
+        for hop_oif, gateway in hops:
+            if gateway and (oif is None or hop_oif == oif):
+                return IPv4Address(gateway)
+    raise NetlinkError(f"no default route via a gateway{on} - give a target")

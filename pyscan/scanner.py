@@ -19,7 +19,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from types import TracebackType
 from typing import Any, Literal
@@ -35,6 +35,7 @@ __all__ = [
     "ScanRun",
     "ScanStatus",
     "Summary",
+    "choose_driver",
     "list_targets",
     "scan",
 ]
@@ -117,6 +118,8 @@ class Summary:
     seed: int
     shard: tuple[int, int]
     interrupted: bool        # sending was stopped before every probe went out
+    # Driver counters beyond the ring's: af-xdp's reply filter xdp_seen/xdp_matched/xdp_passed.
+    driver_counters: dict[str, int] = field(default_factory=dict)
 
     @property
     def send_rate(self) -> float:
@@ -230,9 +233,13 @@ class ScanRun:
         from pyscan.native import Engine
 
         config = self.config
-        driver_name = _choose_driver(config)
+        driver_name, _why = choose_driver(config)
         driver = DRIVERS[driver_name]
-        available, reason = driver.available()
+        # A driver whose availability depends on its options (pfring-zc: -O lib=PATH)
+        # answers available_for(options); the others answer available().
+        available_for = getattr(driver, "available_for", None)
+        available, reason = (available_for(config.driver_options) if available_for
+                             else driver.available())
         if not available:
             raise ScanError(f"driver {driver_name!r} is not available here: {reason}")
 
@@ -255,14 +262,18 @@ class ScanRun:
         scan_id = f"{os.getpid()}_{secrets.token_hex(3)}"
 
         if config.isolation and not config.is_dry_run:
-            from pyscan.firewall import isolation
+            from pyscan.firewall import FirewallError, isolation
 
-            resources.enter_context(isolation(scan_id, path.interface, config.source_ports))
+            try:
+                resources.enter_context(isolation(scan_id, path.interface, config.source_ports))
+            except FirewallError as error:
+                raise ScanError(f"{error} (--no-isolation scans without the firewall)") from None
 
+        tx_threads = tx_thread_count(config, path.tx_queues)
         request = DriverRequest(
             interface=path.interface,
             ifindex=path.ifindex,
-            tx_threads=config.tx_threads,
+            tx_threads=tx_threads,
             want_rx=True,
             source_ip=path.source_ip,
             source_ports=config.source_ports,
@@ -272,11 +283,35 @@ class ScanRun:
         try:
             session = resources.enter_context(driver.open(request))
         except DriverError as error:
-            raise ScanError(
-                f"driver {driver_name!r} could not open {path.interface!r}: {error}"
-            ) from None
+            from pyscan.drivers.af_xdp import AfXdpUnusable
 
-        engine = Engine(
+            # Bad options stay errors; only an interface AF_XDP cannot take falls back.
+            if config.driver is not None or not isinstance(error, AfXdpUnusable):
+                raise ScanError(
+                    f"driver {driver_name!r} could not open {path.interface!r}: {error}"
+                ) from None
+            # Automatic choice only: AF_XDP cannot take this interface (another XDP program,
+            # too few queues...), AF_PACKET can. Say so in the driver line.
+            driver_name, driver = "af-packet", DRIVERS["af-packet"]
+            try:
+                session = resources.enter_context(driver.open(request))
+            except DriverError as fallback_error:
+                raise ScanError(f"driver 'af-packet' could not open {path.interface!r}: "
+                                f"{fallback_error} (af-xdp before it: {error})") from None
+            session.description += f" - warning: af-xdp could not be used ({error})"
+
+        try:
+            engine = self._make_engine(Engine, path, cookie_key, tx_threads,
+                                       getattr(session, "batch_size", 64))
+        except (ValueError, OSError) as error:
+            raise ScanError(f"the scan engine rejected its configuration: {error}") from None
+        resources.callback(engine.close)
+        yield from self._drive(engine, session, driver_name)
+
+    def _make_engine(self, engine_class: Any, path: _Path, cookie_key: bytes,
+                     tx_threads: int, batch_size: int = 64) -> Any:
+        config = self.config
+        return engine_class(
             cookie_key=cookie_key,
             seed=config.seed,
             rate=0.0 if config.rate == float("inf") else config.rate,
@@ -288,10 +323,9 @@ class ScanRun:
             source_ports=config.source_ports,
             ttl=config.ttl,
             shard=(config.shard[0] - 1, config.shard[1]),
-            tx_threads=config.tx_threads,
+            tx_threads=tx_threads,
+            batch_size=batch_size,  # frames per reserve/submit: a driver may ask (af-xdp)
         )
-        resources.callback(engine.close)
-        yield from self._drive(engine, session, driver_name)
 
     def _drive(self, engine: Any, session: Any, driver_name: str) -> Iterator[Result]:
         config = self.config
@@ -331,9 +365,10 @@ class ScanRun:
                 if self._stop_sending.is_set() and not stopped_tx:
                     engine.stop_tx()
                     stopped_tx = True
-                yield from self._deliver(engine.drain(DRAIN_BATCH), counters)
+                yield from self._drain(engine)
                 self._report(engine, session, "sending", started, counters, 0.0)
                 if failures:
+                    engine.stop_tx()  # the other TX threads would otherwise run to the end
                     break
                 time.sleep(DRAIN_INTERVAL)
             for thread in tx_threads:
@@ -348,7 +383,7 @@ class ScanRun:
             if rx_thread is not None:
                 deadline = send_ended + config.wait
                 while not self._skip_wait.is_set() and time.monotonic() < deadline:
-                    yield from self._deliver(engine.drain(DRAIN_BATCH), counters)
+                    yield from self._drain(engine)
                     self._report(engine, session, "waiting", started, counters,
                                  deadline - time.monotonic())
                     if failures:
@@ -362,11 +397,7 @@ class ScanRun:
                     thread.join()
 
         # Phase 3: whatever the RX thread queued before it stopped.
-        while True:
-            batch = engine.drain(DRAIN_BATCH)
-            if not batch:
-                break
-            yield from self._deliver(batch, counters)
+        yield from self._drain(engine)
         ended = time.monotonic()
         self.summary = _summarize(
             config, engine.stats(), session, driver_name,
@@ -375,17 +406,18 @@ class ScanRun:
         )
         self._report(engine, session, "done", started, counters, 0.0)
 
-    def _deliver(self, batch: list[Any], counters: _Counters) -> Iterator[Result]:
+    def _drain(self, engine: Any) -> Iterator[Result]:
+        """Everything queued now, in batches: one batch per tick would cap the result rate
+        at DRAIN_BATCH / DRAIN_INTERVAL and make the RX thread wait on a full ring."""
         show_closed = self.config.show_closed
-        for raw in batch:
-            result = _to_result(raw)
-            if result.status == "open":
-                counters.open += 1
-            else:
-                counters.closed += 1
-                if not show_closed:
-                    continue
-            yield result
+        while True:
+            batch = engine.drain(DRAIN_BATCH)
+            for raw in batch:
+                # Closed results are the bulk of a scan; skip them before building anything.
+                if show_closed or _is_open(raw.status):
+                    yield _to_result(raw)
+            if len(batch) < DRAIN_BATCH:
+                return
 
     def _report(self, engine: Any, session: Any, phase: str, started: float,
                 counters: _Counters, wait_left: float) -> None:
@@ -406,8 +438,8 @@ class ScanRun:
             sent=sent,
             total=int(stats.get("total_targets", 0)),
             rate=rate,
-            found=int(stats.get("rx_open", counters.open)),
-            closed=int(stats.get("rx_closed", counters.closed)),
+            found=int(stats.get("rx_open", 0)),
+            closed=int(stats.get("rx_closed", 0)),
             drops=int(driver_stats.get("rx_drops", 0)),
             wait_left=max(wait_left, 0.0),
         ))
@@ -415,8 +447,6 @@ class ScanRun:
 
 @dataclass
 class _Counters:
-    open: int = 0
-    closed: int = 0
     last_status: float = 0.0
     last_sent: int = 0
 
@@ -428,11 +458,32 @@ class _Path:
     source_ip: IPv4Address
     source_mac: str
     gateway_mac: str
+    tx_queues: int = 1
 
 
-def _choose_driver(config: ScanConfig) -> str:
-    # Automatic choice is af-packet until af-xdp has proven itself on the lab in CI.
-    return config.driver or "af-packet"
+def tx_thread_count(config: ScanConfig, tx_queues: int) -> int:
+    """--tx-threads, or by default one per TX queue as far as cores go (null: one)."""
+    if config.tx_threads is not None:
+        return config.tx_threads
+    if config.is_dry_run:
+        return 1
+    return max(1, min(tx_queues, os.cpu_count() or 1, 64))
+
+
+def choose_driver(config: ScanConfig) -> tuple[str, str]:
+    """(driver name, why) - the one status line says both. Without --driver: af-xdp when it
+    can run here, else af-packet."""
+    if config.driver is not None:
+        return config.driver, "chosen with --driver"
+    from pyscan.drivers import DRIVERS
+
+    af_xdp = DRIVERS.get("af-xdp")
+    if af_xdp is None:
+        return "af-packet", "automatic: this build has no af-xdp driver"
+    available, reason = af_xdp.available()
+    if available:
+        return "af-xdp", "automatic: AF_XDP and its in-kernel reply filter are available"
+    return "af-packet", f"automatic: af-xdp is not available ({reason})"
 
 
 def _resolve_path(config: ScanConfig) -> _Path:
@@ -457,7 +508,12 @@ def _resolve_path(config: ScanConfig) -> _Path:
         source_ip=info.source_ip,
         source_mac=info.source_mac,
         gateway_mac=info.gateway_mac,
+        tx_queues=info.tx_queues,
     )
+
+
+def _is_open(status: object) -> bool:
+    return status == "open" or status == 1
 
 
 def _to_result(raw: Any) -> Result:
@@ -499,4 +555,6 @@ def _summarize(config: ScanConfig, stats: dict[str, int], session: Any, driver_n
         seed=config.seed,
         shard=config.shard,
         interrupted=interrupted and sent < probes,
+        driver_counters={name: int(value) for name, value in driver_stats.items()
+                         if name.startswith("xdp_")},
     )

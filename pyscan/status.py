@@ -86,6 +86,9 @@ def render_summary(summary: Summary) -> str:
         f"  results    {summary.open} open, {summary.closed} closed, "
         f"{summary.duplicates} duplicates suppressed",
         f"  drops      {summary.driver_drops} frames dropped before the receive thread",
+        *([f"  xdp filter {c.get('xdp_seen', 0)} frames seen, {c.get('xdp_matched', 0)} replies "
+           f"to the scanner, {c.get('xdp_passed', 0)} passed to the kernel"]
+          if (c := summary.driver_counters) else []),
         f"  seed       {summary.seed} (repeat this order with --seed {summary.seed})",
     ]
     return "\n".join(lines)

@@ -7,15 +7,19 @@ native layer only when opened or probed.
 from __future__ import annotations
 
 from pyscan.drivers.af_packet import AfPacketDriver
+from pyscan.drivers.af_xdp import AfXdpDriver
 from pyscan.drivers.base import Driver, DriverError, DriverRequest, DriverSession, RingSession
 from pyscan.drivers.null import NullDriver
+from pyscan.drivers.pfring_zc import PfringZcDriver
 
 __all__ = ["DRIVERS", "Driver", "DriverError", "DriverRequest", "DriverSession", "RingSession",
            "get_driver"]
 
 DRIVERS: dict[str, Driver] = {
     "af-packet": AfPacketDriver(),
+    "af-xdp": AfXdpDriver(),
     "null": NullDriver(),
+    "pfring-zc": PfringZcDriver(),
 }
 
 

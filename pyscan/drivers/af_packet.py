@@ -34,7 +34,12 @@ class AfPacketDriver:
         return True, "AF_PACKET TX/RX rings"
 
     def open(self, request: DriverRequest) -> RingSession:
-        from pyscan.native import close_ring, open_afpacket_rx, open_afpacket_tx
+        from pyscan.native import (
+            afpacket_filter_ports,
+            close_ring,
+            open_afpacket_rx,
+            open_afpacket_tx,
+        )
 
         tx_frames = option_int(request.options, "tx_frames", 4096, 32, 1 << 20)
         block_size = option_int(request.options, "rx_block_size", 1 << 20, 4096, 1 << 30)
@@ -50,6 +55,7 @@ class AfPacketDriver:
             # RX first: replies to the first probes must find the ring already there.
             if request.want_rx:
                 rx_ring = open_afpacket_rx(request.ifindex, block_size, blocks)
+                afpacket_filter_ports(rx_ring, request.source_ports)
             for _ in range(request.tx_threads):
                 tx_rings.append(open_afpacket_tx(request.ifindex, tx_frames))
         except (OSError, ValueError) as error:
@@ -57,8 +63,8 @@ class AfPacketDriver:
                 close_ring(ring)
             message = error.strerror if isinstance(error, OSError) and error.strerror else error
             raise DriverError(str(message)) from None
+        rx_text = (f"TPACKET_V3 RX ring {blocks} x {block_size // 1024} KiB with a SYN-ACK/RST "
+                   "filter on the source ports" if request.want_rx else "no RX")
         description = (f"af-packet on {request.interface}: {request.tx_threads} TPACKET_V2 TX "
-                       f"ring(s) of {tx_frames} frames with qdisc bypass"
-                       + (f", TPACKET_V3 RX ring {blocks} x {block_size // 1024} KiB with a "
-                          "SYN-ACK/RST filter" if request.want_rx else ", no RX"))
+                       f"ring(s) of {tx_frames} frames with qdisc bypass, {rx_text}")
         return RingSession(tx_rings, rx_ring, description)

@@ -24,7 +24,7 @@ class NullDriver:
         from pyscan.native import NULL_MAX_SLOTS, close_ring, open_null_tx
 
         slots = option_int(request.options, "slots", 1024, 1, NULL_MAX_SLOTS)
-        capture = option_int(request.options, "capture", 0, 0, 1 << 24)
+        capture = option_int(request.options, "capture", 0, 0, 1 << 20)
         if request.tx_threads < 1:
             raise DriverError(f"tx_threads {request.tx_threads} is invalid: accepted 1 or more")
         rings: list[object] = []

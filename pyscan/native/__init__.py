@@ -106,14 +106,16 @@ class Permutation:
         """The index whose image is ``value``: ``inverse(at(i)) == i``."""
         return int(lib.pyscan_permute__inverse(self._state, self._index("value", value)))
 
-    def values(self, start: int = 0, stop: int | None = None) -> list[int]:
-        """``[at(i) for i in range(start, stop)]`` in one C call (stop defaults to n)."""
+    def values(self, start: int = 0, stop: int | None = None, step: int = 1) -> list[int]:
+        """``[at(i) for i in range(start, stop, step)]`` in one C call (stop defaults to n)."""
         stop = self.n if stop is None else stop
-        if not 0 <= start <= stop <= self.n:
+        if start < 0 or not 0 <= stop <= self.n:
             raise IndexError(f"slice {start}..{stop} is out of range: accepted within 0..{self.n}")
-        out = ffi.new("uint64_t[]", max(stop - start, 1))
-        lib.pyscan_permute__fill(self._state, start, out, stop - start)
-        return list(ffi.unpack(out, stop - start))
+        _check_int("step", step, 1, _U64_MAX)
+        count = len(range(start, stop, step))
+        out = ffi.new("uint64_t[]", max(count, 1))
+        lib.pyscan_permute__fill(self._state, start, step, out, count)
+        return list(ffi.unpack(out, count))
 
 
 class TargetSet:
@@ -496,6 +498,18 @@ def open_afpacket_tx(ifindex: int, frames: int = 0) -> object:
     return ffi.gc(ring, lib.pyscan_ring__destroy)
 
 
+def afpacket_filter_ports(ring: object, ports: range) -> None:
+    """Let an af-packet RX ring's kernel filter pass only replies to ``ports`` (the scan's
+    source ports); safe while the RX thread runs."""
+    if not isinstance(ports, range) or ports.step != 1 or not ports or ports.start < 0 \
+            or ports.stop > 65536:
+        raise ValueError(f"port range {ports!r} is invalid: accepted a non-empty "
+                         "range(first, last + 1) within 0..65535")
+    rc = lib.pyscan_afpacket__filter_ports(ring, ports.start, len(ports))
+    if rc < 0:
+        raise OSError(-rc, ring_error(ring) or os.strerror(-rc))
+
+
 def open_afpacket_rx(ifindex: int, block_size: int = 0, blocks: int = 0) -> object:
     """An AF_PACKET TPACKET_V3 RX ring (reply filter attached) on ``ifindex`` of the calling
     thread's netns (0 = defaults). Raises OSError with a one-line reason."""
@@ -754,6 +768,309 @@ class BpfObject:
 
 
 # --- driver: af_xdp -------------------------------------------------------------------------
+# The reply filter (pyscan/bpf/reply_filter.bpf.o) and the AF_XDP socket set of one interface
+# (pyscan/native/drv_af_xdp.c). Rings handed out by AfXdp belong to it: AfXdp.close() detaches
+# the filter, closes the sockets and destroys the rings; nobody else destroys them.
+
+from ipaddress import IPv4Address as _IPv4Address  # noqa: E402
+from os import strerror as _strerror  # noqa: E402
+from pathlib import Path as _Path  # noqa: E402
+from typing import NoReturn as _NoReturn  # noqa: E402
+
+REPLY_FILTER_OBJECT = str(_Path(__file__).resolve().parent.parent / "bpf" / "reply_filter.bpf.o")
+REPLY_FILTER_COUNTERS = ("seen", "matched", "passed")
+XDP_BIND_MODES = {"auto": lib.PYSCAN_AFXDP_BIND_AUTO, "zerocopy": lib.PYSCAN_AFXDP_BIND_ZEROCOPY,
+                  "copy": lib.PYSCAN_AFXDP_BIND_COPY}
+XDP_ATTACH_MODES = {"auto": lib.PYSCAN_AFXDP_ATTACH_AUTO,
+                    "native": lib.PYSCAN_AFXDP_ATTACH_NATIVE,
+                    "generic": lib.PYSCAN_AFXDP_ATTACH_GENERIC}
+XDP_ACTIONS = {0: "XDP_ABORTED", 1: "XDP_DROP", 2: "XDP_PASS", 3: "XDP_TX", 4: "XDP_REDIRECT"}
+_ERROR_BUFFER = 320
+
+
+class AfXdpError(OSError):
+    """Opening the AF_XDP driver or loading its filter failed; .strerror is the one-line
+    reason (str() adds the errno in front, as for any OSError)."""
+
+
+def _ip_be(address: object) -> int:
+    """An IPv4 address (or None = any) as the u32 whose memory holds it in network order."""
+    if address is None:
+        return 0
+    return int.from_bytes(_IPv4Address(address).packed, "little")  # type: ignore[arg-type]
+
+
+def _raise_from(err: object, fallback: str) -> _NoReturn:
+    errno_value = ffi.errno or 0
+    message = ffi.string(err).decode(errors="replace") or fallback
+    raise AfXdpError(errno_value, message)
+
+
+class ReplyFilter:
+    """The XDP reply filter loaded and verified with a key, not attached anywhere."""
+
+    def __init__(self, key: bytes, scanner_ip: object = None, ports: range = range(0, 65536),
+                 queue_slots: int = 1, object_path: str = REPLY_FILTER_OBJECT) -> None:
+        if len(key) != 16:
+            raise ValueError(f"cookie key must be 16 bytes, got {len(key)}")
+        if not ports or ports.step != 1 or ports.start < 0 or ports.stop > 65536:
+            raise ValueError(f"port range {ports!r} invalid; use a non-empty range within 0-65535")
+        err = ffi.new("char[]", _ERROR_BUFFER)
+        handle = lib.pyscan_replyfilter__load(object_path.encode(), key, _ip_be(scanner_ip),
+                                              ports.start, ports.stop - 1, queue_slots,
+                                              err, _ERROR_BUFFER)
+        if handle == ffi.NULL:
+            _raise_from(err, "reply filter failed to load")
+        self._handle = handle
+
+    @property
+    def prog_id(self) -> int:
+        return int(lib.pyscan_replyfilter__prog_id(self._handle))
+
+    def test_run(self, frame: bytes) -> str:
+        """Runs the program once on frame (BPF_PROG_TEST_RUN); returns the XDP action name."""
+        action = ffi.new("uint32_t *")
+        rc = lib.pyscan_replyfilter__test_run(self._handle, frame, len(frame), action)
+        if rc < 0:
+            raise AfXdpError(-rc, f"BPF_PROG_TEST_RUN failed: {_strerror(-rc)}")
+        return XDP_ACTIONS.get(int(action[0]), str(int(action[0])))
+
+    def counters(self) -> dict[str, int]:
+        out = ffi.new("uint64_t[]", len(REPLY_FILTER_COUNTERS))
+        lib.pyscan_replyfilter__counters(self._handle, out, len(REPLY_FILTER_COUNTERS))
+        return {name: int(out[i]) for i, name in enumerate(REPLY_FILTER_COUNTERS)}
+
+    def close(self) -> None:
+        if self._handle is not None:
+            lib.pyscan_replyfilter__close(self._handle)
+            self._handle = None
+
+    def __enter__(self) -> ReplyFilter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def afxdp_probe() -> tuple[bool, str]:
+    """Whether this kernel and these privileges allow AF_XDP sockets, and why not."""
+    err = ffi.new("char[]", _ERROR_BUFFER)
+    if lib.pyscan_afxdp__probe(err, _ERROR_BUFFER) == 0:
+        return True, "AF_XDP sockets available"
+    return False, ffi.string(err).decode(errors="replace")
+
+
+def afxdp_queue_counts(interface: str) -> tuple[int, int] | None:
+    """(rx, tx) queue counts of interface in the calling thread's netns, None if unknown."""
+    rx, tx = ffi.new("uint32_t *"), ffi.new("uint32_t *")
+    if lib.pyscan_afxdp__queue_counts(interface.encode(), rx, tx) < 0:
+        return None
+    return int(rx[0]), int(tx[0])
+
+
+def ring_send_frames(ring: object, frames: list[bytes], flush_timeout_ms: int = 2000) -> int:
+    """Sends frames through a TX ring's ops (reserve, copy, submit, flush); tests and checks."""
+    lens = ffi.new("uint32_t[]", [len(f) for f in frames] or [0])
+    rc = lib.pyscan_afxdp__send_frames(ring, b"".join(frames), lens, len(frames),
+                                       flush_timeout_ms)
+    if rc < 0:
+        raise AfXdpError(-rc, f"sending {len(frames)} frames failed: {_strerror(-rc)}"
+                              f" ({ring_error(ring)})")
+    return int(rc)
+
+
+def ring_recv_frames(ring: object, max_frames: int = 64, timeout_ms: int = 100) -> list[bytes]:
+    """Up to max_frames frames from an RX ring, waiting up to timeout_ms for the first."""
+    cap = 2048 * max_frames
+    buf, lens = ffi.new("uint8_t[]", cap), ffi.new("uint32_t[]", max_frames)
+    rc = lib.pyscan_afxdp__recv_frames(ring, buf, cap, lens, max_frames, timeout_ms)
+    if rc < 0:
+        raise AfXdpError(-rc, f"receiving failed: {_strerror(-rc)}")
+    data, frames, offset = ffi.buffer(buf, cap), [], 0
+    for i in range(rc):
+        frames.append(bytes(data[offset:offset + lens[i]]))
+        offset += lens[i]
+    return frames
+
+
+class AfXdp:
+    """AF_XDP sockets on queues 0..queue_count-1 of one interface plus the attached filter."""
+
+    def __init__(self, interface: str, *, key: bytes, queue_count: int, tx_queues: int,
+                 want_rx: bool = True, bind_mode: str = "auto", attach_mode: str = "auto",
+                 ring_size: int = 2048, frame_size: int = 2048, scanner_ip: object = None,
+                 ports: range = range(0, 65536), rx_queues: int | None = None,
+                 object_path: str = REPLY_FILTER_OBJECT) -> None:
+        if bind_mode not in XDP_BIND_MODES:
+            raise ValueError(f"xdp mode {bind_mode!r} unknown; use one of "
+                             f"{', '.join(XDP_BIND_MODES)}")
+        if attach_mode not in XDP_ATTACH_MODES:
+            raise ValueError(f"xdp attach {attach_mode!r} unknown; use one of "
+                             f"{', '.join(XDP_ATTACH_MODES)}")
+        if len(key) != 16:
+            raise ValueError(f"cookie key must be 16 bytes, got {len(key)}")
+        name = interface.encode()
+        if not 0 < len(name) < 16:
+            raise ValueError(f"interface name {interface!r} invalid; use 1 to 15 bytes")
+        if not ports or ports.step != 1 or ports.start < 0 or ports.stop > 65536:
+            raise ValueError(f"port range {ports!r} invalid; use a non-empty range within 0-65535")
+        cfg = ffi.new("struct pyscan_afxdp_config *")
+        cfg.ifname = name
+        cfg.queue_count = queue_count
+        cfg.tx_queues = tx_queues
+        cfg.want_rx = int(want_rx)
+        cfg.bind_mode = XDP_BIND_MODES[bind_mode]
+        cfg.attach_mode = XDP_ATTACH_MODES[attach_mode]
+        cfg.ring_size = ring_size
+        cfg.frame_size = frame_size
+        cfg.scanner_ip_be = _ip_be(scanner_ip)
+        cfg.port_lo = ports.start
+        cfg.port_hi = ports.stop - 1
+        cfg.rx_queues = queue_count if rx_queues is None else rx_queues
+        cfg.key = key
+        err = ffi.new("char[]", _ERROR_BUFFER)
+        handle = lib.pyscan_afxdp__open(cfg, object_path.encode(), err, _ERROR_BUFFER)
+        if handle == ffi.NULL:
+            _raise_from(err, f"af-xdp failed to open {interface}")
+        self._handle = handle
+        self._final_counters: dict[str, int] = {}
+        self.tx_rings = [lib.pyscan_afxdp__tx_ring(handle, i) for i in range(tx_queues)]
+        rx = lib.pyscan_afxdp__rx_ring(handle)
+        self.rx_ring = None if rx == ffi.NULL else rx
+
+    def info(self) -> dict[str, object]:
+        out = ffi.new("struct pyscan_afxdp_info *")
+        lib.pyscan_afxdp__info(self._handle, out)
+        warnings = ffi.string(out.warnings).decode(errors="replace")
+        return {
+            "zerocopy": bool(out.zerocopy), "generic_attach": bool(out.generic_attach),
+            "queue_count": int(out.queue_count), "tx_queues": int(out.tx_queues),
+            "ring_size": int(out.ring_size), "frame_size": int(out.frame_size),
+            "prog_id": int(out.prog_id), "rx_queues": int(out.rx_queues),
+            "warnings": [w for w in warnings.split("; ") if w],
+        }
+
+    def filter_counters(self) -> dict[str, int]:
+        """The filter's seen/matched/passed; after close(), the values it ended with."""
+        if self._handle is None:
+            return dict(self._final_counters)
+        out = ffi.new("uint64_t[]", len(REPLY_FILTER_COUNTERS))
+        lib.pyscan_afxdp__filter_counters(self._handle, out, len(REPLY_FILTER_COUNTERS))
+        return {name: int(out[i]) for i, name in enumerate(REPLY_FILTER_COUNTERS)}
+
+    def close(self) -> None:
+        """Detaches the filter, closes the sockets, destroys the rings. Idempotent."""
+        if self._handle is None:
+            return
+        self._final_counters = self.filter_counters()
+        handle, self._handle = self._handle, None
+        rings = [*self.tx_rings, *([self.rx_ring] if self.rx_ring is not None else [])]
+        self.tx_rings, self.rx_ring = [], None
+        lib.pyscan_afxdp__close(handle)
+        for ring in rings:
+            lib.pyscan_ring__destroy(ring)
+
 
 
 # --- driver: pfring_zc ----------------------------------------------------------------------
+# libpfring.so is dlopen'd by C (drv_pfring_zc.c), never linked: probing a path that does not
+# exist returns a reason, never raises. One cluster per scan; rings hold references on it, so
+# rings and cluster may be released in any order (close_ring / PfringZcCluster.close).
+
+PFRING_ZC_TX_HANDLES = int(lib.PYSCAN_PFRING_ZC_TX_HANDLES)
+PFRING_ZC_RX_HANDLES = int(lib.PYSCAN_PFRING_ZC_RX_HANDLES)
+PFRING_ZC_MAX_RX_QUEUES = int(lib.PYSCAN_PFRING_ZC_MAX_RX_QUEUES)
+
+
+class PfringZcProbe(NamedTuple):
+    """What loading one libpfring candidate found (nothing stays loaded)."""
+
+    library: str         # the name or path that was tried
+    loaded: bool         # dlopen worked and every required pfring_zc_* symbol is exported
+    loaded_from: str     # the file the loader mapped ("" when not loaded)
+    version: str         # pfring_zc_version()
+    missing_symbol: str  # first required symbol the library lacks
+    error: str           # dlerror() text when it could not be loaded
+    total_memory: int    # bytes a cluster of the probed size needs (0 = library cannot say)
+
+
+def pfring_zc_probe(library: str, buffer_len: int = 1536, num_buffers: int = 0) -> PfringZcProbe:
+    out = ffi.new("struct pyscan_pfring_zc_probe *")
+    rc = lib.pyscan_pfring_zc__probe(library.encode(), buffer_len, num_buffers, out)
+    return PfringZcProbe(library=library, loaded=rc == 0,
+                         loaded_from=_c_text(out.loaded_from), version=_c_text(out.version),
+                         missing_symbol=_c_text(out.missing), error=_c_text(out.error),
+                         total_memory=int(out.total_memory))
+
+
+def _c_text(field: object) -> str:
+    return ffi.string(field).decode(errors="replace")
+
+
+def _pfring_zc_failed(what: str, err: object) -> OSError:
+    code = ffi.errno or 5
+    message = ffi.string(err).decode(errors="replace") or f"{what}: {os.strerror(code)}"
+    return OSError(code, message)
+
+
+def pfring_zc_queue_stats(ring: object) -> dict[str, int]:
+    """pfring_zc_stats() summed over the queues of a pfring-zc ring."""
+    out = ffi.new("struct pyscan_pfring_zc_stats *")
+    lib.pyscan_pfring_zc__queue_stats(ring, out)
+    return {"recv": int(out.recv), "sent": int(out.sent), "drop": int(out.drop),
+            "queues": int(out.queues)}
+
+
+class PfringZcCluster:
+    """A ZC cluster created by the library at ``library``; raises OSError (errno + message)."""
+
+    def __init__(self, library: str, cluster_id: int, buffer_len: int, num_buffers: int,
+                 hugepages_mount: str | None = None, numa_node: int = 0) -> None:
+        _check_int("cluster id", cluster_id, 0, 2**32 - 1)
+        _check_int("buffer length", buffer_len, 64, 65535)
+        _check_int("number of buffers", num_buffers, 1, 2**32 - 1)
+        _check_int("NUMA node", numa_node, 0, 1023)
+        err = ffi.new("char[256]")
+        raw = lib.pyscan_pfring_zc__create(library.encode(), cluster_id, buffer_len,
+                                           num_buffers, numa_node,
+                                           (hugepages_mount or "").encode(), err, len(err))
+        if raw == ffi.NULL:
+            raise _pfring_zc_failed("pfring_zc_create_cluster", err)
+        self._cluster = ffi.gc(raw, lib.pyscan_pfring_zc__release)
+
+    @property
+    def version(self) -> str:
+        return ffi.string(lib.pyscan_pfring_zc__version(self._cluster)).decode(errors="replace")
+
+    def open_tx(self, device: str) -> object:
+        """A TX ring on the tx_only device queue ``device`` ("zc:eth1" or "zc:eth1@2")."""
+        err = ffi.new("char[256]")
+        ring = lib.pyscan_pfring_zc__open_tx(self._cluster, device.encode(), err, len(err))
+        if ring == ffi.NULL:
+            raise _pfring_zc_failed(f"pfring_zc_open_device({device})", err)
+        return ffi.gc(ring, lib.pyscan_ring__destroy)
+
+    def open_rx(self, devices: Sequence[str]) -> object:
+        """One RX ring reading the rx_only queues ``devices`` in turn."""
+        if not 1 <= len(devices) <= PFRING_ZC_MAX_RX_QUEUES:
+            raise ValueError(f"{len(devices)} RX queues: accepted 1 to {PFRING_ZC_MAX_RX_QUEUES}")
+        names = [ffi.new("char[]", d.encode()) for d in devices]
+        array = ffi.new("const char *[]", names)
+        err = ffi.new("char[256]")
+        ring = lib.pyscan_pfring_zc__open_rx(self._cluster, array, len(names), err, len(err))
+        if ring == ffi.NULL:
+            raise _pfring_zc_failed(f"pfring_zc_open_device({', '.join(devices)})", err)
+        return ffi.gc(ring, lib.pyscan_ring__destroy)
+
+    def licence(self, ring: object = None) -> tuple[int, int]:
+        """(1 licensed / 0 demo mode / -1 unknown, expiration epoch or 0)."""
+        expiration = ffi.new("uint32_t *")
+        state = lib.pyscan_pfring_zc__licence(self._cluster, ring if ring is not None
+                                              else ffi.NULL, expiration)
+        return int(state), int(expiration[0])
+
+    def close(self) -> None:
+        """Drop this reference; the cluster goes when its rings are closed too. Idempotent."""
+        if self._cluster is not None:
+            ffi.release(self._cluster)
+            self._cluster = None

@@ -78,6 +78,13 @@ static void install_print(void)
 	libbpf_set_print(capture_libbpf_print);
 }
 
+/* At load time, so libbpf stays quiet even for users of libbpf that never call us (libxdp in
+ * the AF_XDP driver); their messages land in the calling thread's log like ours. */
+__attribute__((constructor)) static void silence_libbpf_at_load(void)
+{
+	pthread_once(&print_once, install_print);
+}
+
 /* Start of every exported call: a fresh log, so an error describes this call only. */
 static void begin_call(void)
 {

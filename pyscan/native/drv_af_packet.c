@@ -14,7 +14,7 @@
  *
  * RX: TPACKET_V3 ring, blocks retired after PYSCAN_AFPACKET_RETIRE_MS, PACKET_IGNORE_OUTGOING
  * (our own probes are not replies), and a classic BPF filter so only unfragmented IPv4 TCP
- * with SYN+ACK or RST is copied at all. Bound with ETH_P_ALL only after ring and filter are
+ * with SYN+ACK or RST (to the scan's source ports, once filter_ports says which) is copied. Bound with ETH_P_ALL only after ring and filter are
  * in place, so nothing unfiltered is ever queued.
  *
  * Invariant: each ring has one user thread per direction (ring.h); only get_stats may run on
@@ -495,25 +495,56 @@ static const struct pyscan_ring_ops afp_rx_ops = {
 	.destroy = afp_rx_destroy,
 };
 
-/* Keeps unfragmented IPv4 TCP whose flags hold SYN+ACK or RST; same as tcpdump's
- * "ip and tcp and ip[6:2] & 0x3fff = 0 and (tcp[13] & 4 != 0 or tcp[13] & 0x12 = 0x12)".
- * Offsets assume an untagged Ethernet frame, which is what a packet socket sees on a
- * device that strips VLAN tags (all that offload them, and veth). */
-static struct sock_filter reply_filter[] = {
-	/* 0 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
-	/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 10),
-	/* 2 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 23),
-	/* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 0, 8),
-	/* 4 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 20),
-	/* 5 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x3fff, 6, 0),
-	/* 6 */ BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 14),
-	/* 7 */ BPF_STMT(BPF_LD | BPF_B | BPF_IND, 14 + 13),
-	/* 8 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x04, 2, 0),
-	/* 9 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x12),
-	/* 10 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x12, 0, 1),
-	/* 11 */ BPF_STMT(BPF_RET | BPF_K, 0x40000),
-	/* 12 */ BPF_STMT(BPF_RET | BPF_K, 0),
-};
+/* Keeps unfragmented IPv4 TCP to a destination port in [first, last] whose flags hold SYN+ACK
+ * or RST; same as tcpdump's "ip and tcp and ip[6:2] & 0x3fff = 0 and tcp dst portrange
+ * first-last and (tcp[13] & 4 != 0 or tcp[13] & 0x12 = 0x12)". Offsets assume an untagged
+ * Ethernet frame, which is what a packet socket sees on a device that strips VLAN tags (all
+ * that offload them, and veth). Jump offsets count instructions after the jump. */
+#define REPLY_FILTER_LEN 16
+static void reply_filter(struct sock_filter out[REPLY_FILTER_LEN], uint16_t first, uint16_t last)
+{
+	const struct sock_filter prog[REPLY_FILTER_LEN] = {
+		/* 0 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
+		/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 13),
+		/* 2 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 23),
+		/* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 0, 11),
+		/* 4 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 20),
+		/* 5 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x3fff, 9, 0),
+		/* 6 */ BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 14),
+		/* 7 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, 14 + 2),
+		/* 8 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, first, 0, 6),
+		/* 9 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, last, 5, 0),
+		/* 10 */ BPF_STMT(BPF_LD | BPF_B | BPF_IND, 14 + 13),
+		/* 11 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x04, 2, 0),
+		/* 12 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x12),
+		/* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x12, 0, 1),
+		/* 14 */ BPF_STMT(BPF_RET | BPF_K, 0x40000),
+		/* 15 */ BPF_STMT(BPF_RET | BPF_K, 0),
+	};
+	memcpy(out, prog, sizeof(prog));
+}
+
+static int attach_reply_filter(int fd, uint16_t first, uint16_t last)
+{
+	struct sock_filter code[REPLY_FILTER_LEN];
+	reply_filter(code, first, last);
+	const struct sock_fprog prog = {.len = REPLY_FILTER_LEN, .filter = code};
+	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog));
+}
+
+int pyscan_afpacket__filter_ports(pyscan_ring *ring, uint16_t first, uint32_t count)
+{
+	if (!ring || ring->ops != &afp_rx_ops || count < 1 || (uint32_t)first + count > 65536)
+		return -EINVAL;
+	struct afp_rx *r = (struct afp_rx *)ring;
+	if (attach_reply_filter(r->fd, first, (uint16_t)(first + count - 1)) < 0) {
+		const int code = errno;
+		set_error(ring->error, sizeof(ring->error), "af-packet RX: SO_ATTACH_FILTER: %s",
+			  strerror(code));
+		return -code;
+	}
+	return 0;
+}
 
 pyscan_ring *pyscan_afpacket__open_rx(int ifindex, uint32_t block_size, uint32_t blocks,
 				      char *err, size_t errlen)
@@ -562,10 +593,6 @@ pyscan_ring *pyscan_afpacket__open_rx(int ifindex, uint32_t block_size, uint32_t
 		.tp_frame_nr = block_size / PYSCAN_AFPACKET_FRAME_SIZE * blocks,
 		.tp_retire_blk_tov = PYSCAN_AFPACKET_RETIRE_MS,
 	};
-	const struct sock_fprog prog = {
-		.len = sizeof(reply_filter) / sizeof(reply_filter[0]),
-		.filter = reply_filter,
-	};
 	step = "PACKET_VERSION";
 	if (setsockopt(r->fd, SOL_PACKET, PACKET_VERSION, &version, sizeof(version)) < 0)
 		goto fail_errno;
@@ -573,7 +600,7 @@ pyscan_ring *pyscan_afpacket__open_rx(int ifindex, uint32_t block_size, uint32_t
 	if (setsockopt(r->fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one)) < 0)
 		goto fail_errno;
 	step = "SO_ATTACH_FILTER";
-	if (setsockopt(r->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
+	if (attach_reply_filter(r->fd, 0, 65535) < 0)
 		goto fail_errno;
 	step = "PACKET_RX_RING";
 	if (setsockopt(r->fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) < 0)

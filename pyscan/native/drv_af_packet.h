@@ -29,4 +29,9 @@ pyscan_ring *pyscan_afpacket__open_tx(int ifindex, uint32_t frames, char *err, s
 pyscan_ring *pyscan_afpacket__open_rx(int ifindex, uint32_t block_size, uint32_t blocks,
 				      char *err, size_t errlen);
 
+/* Narrows an RX ring's in-kernel filter to replies whose destination port is in
+ * [first, first + count): 0, -EINVAL (not an af-packet RX ring, empty or too wide a range)
+ * or -errno from the kernel. Safe while the RX thread runs. */
+int pyscan_afpacket__filter_ports(pyscan_ring *ring, uint16_t first, uint32_t count);
+
 #endif /* PYSCAN_DRV_AF_PACKET_H */

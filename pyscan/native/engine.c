@@ -39,6 +39,7 @@
  * rate limiter's pacing stay fine-grained at low rates. */
 #define TX_BATCH_PERIOD_NS 10000000ULL
 #define TX_SLEEP_SLICE_NS 20000000ULL
+#define TX_CATCH_UP_NS 5000000ULL
 #define MIN_SLOT_CAPACITY 128
 
 #define ETH_HLEN_ 14
@@ -67,6 +68,7 @@ struct tx_thread_state {
 	uint64_t sent;
 	uint64_t errors;
 	uint64_t retries;
+	int running;        /* one run_tx per thread index at a time, or probes go out twice */
 } __attribute__((aligned(CACHELINE)));
 
 struct rx_counters {
@@ -404,6 +406,8 @@ int pyscan_engine__run_tx(pyscan_engine *e, uint32_t thread_index, pyscan_ring *
 		return -EOPNOTSUPP;
 
 	struct tx_thread_state *st = &e->tx[thread_index];
+	if (__atomic_exchange_n(&st->running, 1, __ATOMIC_ACQ_REL))
+		return -EBUSY;
 	const uint64_t my_total = st->total;
 	const uint64_t stride = e->stride;
 	const uint64_t first_index = e->cfg.shard_index + (uint64_t)e->cfg.shard_count * thread_index;
@@ -413,10 +417,18 @@ int pyscan_engine__run_tx(pyscan_engine *e, uint32_t thread_index, pyscan_ring *
 	uint64_t k = st->generated; /* 0 unless run_tx is resumed on the same engine */
 	int rc = 0;
 
-	if (limited)
-		/* Two batches of burst allowance absorb a late wake-up without a catch-up flood. */
-		pyscan_ratelimit__init(&limiter, e->cfg.rate_pps / e->cfg.tx_threads, 2 * e->batch,
-				       pyscan_clock__now_ns());
+	if (limited) {
+		/* Burst allowance: what TX_CATCH_UP_NS at the rate is worth, at least two batches.
+		 * A thread that is descheduled or wakes late makes up that much lag at once, so
+		 * the average holds on a busy machine; a longer stall is not made up (no flood). */
+		const double per_thread = e->cfg.rate_pps / e->cfg.tx_threads;
+		double burst = per_thread * (double)TX_CATCH_UP_NS / 1e9;
+		if (burst < 2.0 * e->batch)
+			burst = 2.0 * e->batch;
+		if (burst > (double)(1u << 20))
+			burst = (double)(1u << 20);
+		pyscan_ratelimit__init(&limiter, per_thread, (uint32_t)burst, pyscan_clock__now_ns());
+	}
 
 	while (k < my_total && !tx_stopping(e)) {
 		const uint32_t want = (uint32_t)((my_total - k) < e->batch ? (my_total - k) : e->batch);
@@ -436,8 +448,8 @@ int pyscan_engine__run_tx(pyscan_engine *e, uint32_t thread_index, pyscan_ring *
 			bump(&st->retries, 1);
 			if (ops->tx_reclaim)
 				ops->tx_reclaim(ring);
-			if (ops->tx_kick)
-				ops->tx_kick(ring);
+			if (ops->tx_kick && (rc = ops->tx_kick(ring)) < 0)
+				break; /* the device is gone or down: waiting would never end */
 			if (tx_stopping(e))
 				break;
 			sched_yield();
@@ -462,15 +474,20 @@ int pyscan_engine__run_tx(pyscan_engine *e, uint32_t thread_index, pyscan_ring *
 			bump(&st->errors, got);
 		else
 			bump(&st->sent, got);
-		if (ops->tx_kick)
-			ops->tx_kick(ring);
+		if (rc < 0)
+			break; /* after submitting what was reserved, as ring.h demands */
+		if (ops->tx_kick && (rc = ops->tx_kick(ring)) < 0)
+			break;
 		if (ops->tx_reclaim)
 			ops->tx_reclaim(ring);
 	}
 
-	if (ops->tx_flush && ops->tx_flush(ring, TX_FLUSH_TIMEOUT_MS) < 0 && !rc)
+	/* After a fatal error queued frames cannot leave: waiting for them would only bury
+	 * the ring's error message under a timeout. */
+	if (!rc && ops->tx_flush && ops->tx_flush(ring, TX_FLUSH_TIMEOUT_MS) < 0)
 		rc = -ETIMEDOUT;
 	__atomic_fetch_add(&e->threads_done, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&st->running, 0, __ATOMIC_RELEASE);
 	return rc;
 }
 

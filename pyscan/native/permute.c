@@ -75,8 +75,13 @@ uint64_t pyscan_permute__inverse(const struct pyscan_permute *p, uint64_t value)
 	return index;
 }
 
-void pyscan_permute__fill(const struct pyscan_permute *p, uint64_t first, uint64_t *out, uint64_t count)
+void pyscan_permute__fill(const struct pyscan_permute *p, uint64_t first, uint64_t stride,
+			  uint64_t *out, uint64_t count)
 {
-	for (uint64_t i = 0; i < count; i++)
-		out[i] = pyscan_permute__at(p, first + i);
+	const uint32_t chunk = 1u << 20;
+	for (uint64_t done = 0; done < count; done += chunk) {
+		const uint64_t left = count - done;
+		pyscan_permute__at_many(p, first + done * stride, stride, out + done,
+					left < chunk ? (uint32_t)left : chunk);
+	}
 }

@@ -21,9 +21,13 @@
 
 #include <stdint.h>
 
-/* Four rounds: with a strong round function that is Luby-Rackoff's bound for a pseudo-random
- * permutation; masscan needs 14 only because its round function is weak. */
-#define PYSCAN_PERMUTE_ROUNDS 4
+/* Six rounds. Four (Luby-Rackoff's count for a pseudo-random permutation) is not enough when
+ * the scan enumerates the whole domain with halves of a few hundred values: with four, the low
+ * bits of consecutive outputs failed a chi-square pair test for 4 of 20 seeds (statistic up
+ * to 457 for 255 degrees of freedom, n = 2^16 and 10^6+3); with six, 20 of 20 pass. Cost:
+ * 9.1 ns per index instead of 6.7 (throughput, one core of this machine). masscan uses 14
+ * rounds of a weaker function. */
+#define PYSCAN_PERMUTE_ROUNDS 6
 /* a*b must not overflow 64 bits; 2^62 covers 2^32 addresses x 65536 ports with room to spare. */
 #define PYSCAN_PERMUTE_MAX_RANGE (1ULL << 62)
 
@@ -32,12 +36,12 @@ struct pyscan_permute {
 	uint64_t low_mask;   /* a - 1, a = 2^low_bits */
 	uint64_t high_size;  /* b = ceil(range / a) */
 	uint32_t low_bits;   /* k */
-	uint32_t rounds;     /* PYSCAN_PERMUTE_ROUNDS, kept so a future change cannot mix states */
+	uint32_t rounds;     /* PYSCAN_PERMUTE_ROUNDS, so Python and debuggers see which network */
 	uint64_t round_key[PYSCAN_PERMUTE_ROUNDS];
 };
 
-_Static_assert(sizeof(struct pyscan_permute) == 64, "pyscan_permute layout");
-_Static_assert(PYSCAN_PERMUTE_ROUNDS == 4, "permute.cdef spells out round_key[4]");
+_Static_assert(sizeof(struct pyscan_permute) == 80, "pyscan_permute layout");
+_Static_assert(PYSCAN_PERMUTE_ROUNDS == 6, "permute.cdef spells out round_key[6]");
 
 /* 0, or -EINVAL when range is 0 or above PYSCAN_PERMUTE_MAX_RANGE. */
 int pyscan_permute__init(struct pyscan_permute *p, uint64_t range, uint64_t seed);
@@ -46,17 +50,20 @@ uint64_t pyscan_permute__at_export(const struct pyscan_permute *p, uint64_t inde
 /* The inverse of at(): inverse(at(i)) == i. Not used while scanning; it is what lets tests
  * prove the permutation one-to-one on ranges too large to enumerate. */
 uint64_t pyscan_permute__inverse(const struct pyscan_permute *p, uint64_t value);
-/* out[i] = at(first + i) for i < count: one call for bulk use (tests, list mode). */
-void pyscan_permute__fill(const struct pyscan_permute *p, uint64_t first, uint64_t *out, uint64_t count);
+/* out[i] = at(first + i * stride) for i < count: one call for bulk use (tests, list mode). */
+void pyscan_permute__fill(const struct pyscan_permute *p, uint64_t first, uint64_t stride,
+			  uint64_t *out, uint64_t count);
 
-/* A keyed hash of x reduced into [0, modulus): a multiply/xor-shift finaliser (as in
- * splitmix64) whose well-mixed high bits feed a multiply-high range reduction. */
+/* A keyed hash of x reduced into [0, modulus): multiply, fold the high half down, multiply
+ * again (splitmix64's finaliser without its last shift, which would only mix the low bits the
+ * reduction ignores), then a multiply-high range reduction that reads the well-mixed high
+ * bits. A single multiply was tried: its high bits move in near-arithmetic progression for
+ * consecutive x and the order failed every pair test. */
 static inline uint64_t pyscan_permute__round(uint64_t x, uint64_t key, uint64_t modulus)
 {
 	uint64_t h = (x ^ key) * 0x9e3779b97f4a7c15ULL;
 	h ^= h >> 32;
 	h *= 0xd6e8feb86659fd93ULL;
-	h ^= h >> 32;
 	return (uint64_t)(((unsigned __int128)h * modulus) >> 64);
 }
 
@@ -88,6 +95,18 @@ static inline uint64_t pyscan_permute__at(const struct pyscan_permute *p, uint64
 	while (value >= p->range)
 		value = pyscan_permute__feistel(p, value);
 	return value;
+}
+
+/* out[i] = at(first + i * stride) for i < count. The same values as calling at() in a loop,
+ * but written as one loop with no other work, so the CPU runs several indices' rounds at once:
+ * one at() is a chain of dependent multiplies (about 26 ns of latency here), while
+ * independent ones overlap (about 9 ns each). A TX loop should permute a batch with this
+ * first and then build its frames. */
+static inline void pyscan_permute__at_many(const struct pyscan_permute *p, uint64_t first,
+					   uint64_t stride, uint64_t *out, uint32_t count)
+{
+	for (uint32_t i = 0; i < count; i++)
+		out[i] = pyscan_permute__at(p, first + (uint64_t)i * stride);
 }
 
 #endif /* PYSCAN_PERMUTE_H */

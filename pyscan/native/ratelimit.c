@@ -7,7 +7,6 @@
  * silently (it saturates instead).
  */
 #include <errno.h>
-#include <math.h>
 #include <string.h>
 #include <time.h>
 
@@ -24,18 +23,23 @@ void pyscan_ratelimit__init(struct pyscan_ratelimit *r, double pps, uint32_t max
 	memset(r, 0, sizeof(*r));
 	r->epoch_ns = now_ns;
 	r->max_burst = max_burst;
-	if (!(pps > 0) || isinf(pps)) {
+	if (!(pps > 0) || pps > 1e300) { /* also NaN and infinity */
 		r->unlimited = 1;
 		return;
 	}
-	const double ticks = nearbyint((double)NS_PER_S * PYSCAN_RATELIMIT_TICKS_PER_NS / pps);
-	/* Rates above 256 G/s round to 0 ticks: no limit can be told apart from that. */
+	/* + 0.5 rounds to nearest without libm, which the extension does not link. */
+	const double ticks = (double)NS_PER_S * PYSCAN_RATELIMIT_TICKS_PER_NS / pps + 0.5;
+	/* Above ~512 G pps the interval rounds to 0 ticks: no limit can be told apart from that. */
 	if (ticks < 1) {
 		r->unlimited = 1;
 		return;
 	}
 	r->ticks_per_token = ticks >= 0x1p63 ? (1ULL << 63) : (uint64_t)ticks;
+	/* Capped so that reserve's clock (< 2^63 ticks) plus the burst never saturates, which
+	 * would make every reserve look in time: a slow rate with a huge burst stays limited. */
 	r->burst_ticks = pyscan_ratelimit__saturating_mul(max_burst, r->ticks_per_token);
+	if (r->burst_ticks > PYSCAN_RATELIMIT_MAX_BURST_TICKS)
+		r->burst_ticks = PYSCAN_RATELIMIT_MAX_BURST_TICKS;
 }
 
 uint64_t pyscan_ratelimit__reserve_export(struct pyscan_ratelimit *r, uint32_t n, uint64_t now_ns)

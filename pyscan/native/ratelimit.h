@@ -22,12 +22,16 @@
 #include <stdint.h>
 
 #define PYSCAN_RATELIMIT_TICKS_PER_NS 256
+/* Ticks since init are clamped below 2^63 (2^55 ns, over a year) and the burst below 2^62,
+ * so their sum, the bucket's clock, cannot overflow. */
+#define PYSCAN_RATELIMIT_MAX_SINCE_TICKS (1ULL << 63)
+#define PYSCAN_RATELIMIT_MAX_BURST_TICKS (1ULL << 62)
 
 struct pyscan_ratelimit {
 	uint64_t epoch_ns;        /* now_ns at init; ticks count from here */
 	uint64_t empty_at;        /* ticks, offset by burst_ticks so it never goes below 0 */
 	uint64_t ticks_per_token; /* 0 = unlimited */
-	uint64_t burst_ticks;     /* max_burst * ticks_per_token, saturated */
+	uint64_t burst_ticks;     /* max_burst * ticks_per_token, at most MAX_BURST_TICKS */
 	uint32_t max_burst;
 	uint16_t unlimited;
 	uint16_t started;         /* 0 until the first reserve */
@@ -68,9 +72,11 @@ static inline uint64_t pyscan_ratelimit__reserve(struct pyscan_ratelimit *r, uin
 		return 0;
 
 	const uint64_t since_epoch = now_ns > r->epoch_ns ? now_ns - r->epoch_ns : 0;
-	const uint64_t now = pyscan_ratelimit__saturating_add(
-		pyscan_ratelimit__saturating_mul(since_epoch, PYSCAN_RATELIMIT_TICKS_PER_NS),
-		r->burst_ticks);
+	const uint64_t since_ticks =
+		since_epoch < PYSCAN_RATELIMIT_MAX_SINCE_TICKS / PYSCAN_RATELIMIT_TICKS_PER_NS
+			? since_epoch * PYSCAN_RATELIMIT_TICKS_PER_NS
+			: PYSCAN_RATELIMIT_MAX_SINCE_TICKS;
+	const uint64_t now = since_ticks + r->burst_ticks;
 	/* The first batch goes out at once and the bucket fills from empty after it: a scan
 	 * neither waits a whole interval for its first probe nor opens with a burst. */
 	if (!r->started) {

@@ -36,6 +36,33 @@ static int ports_are_distinct(const uint16_t *ports, uint32_t n)
 	return 1;
 }
 
+/* About one bucket per range: buckets are 2^shift addresses, the smallest power of two that
+ * keeps their count at most n_ranges, so the table costs at most 4 bytes per range. */
+static int build_buckets(struct pyscan_targetset *t)
+{
+	uint32_t shift = 0;
+	while (((t->n_ips - 1) >> shift) >= t->n_ranges)
+		shift++;
+	const uint32_t n_buckets = (uint32_t)((t->n_ips - 1) >> shift) + 1;
+
+	t->bucket_first = malloc(sizeof(*t->bucket_first) * ((size_t)n_buckets + 1));
+	if (!t->bucket_first) {
+		pyscan_targetset__free(t);
+		return -ENOMEM;
+	}
+	uint32_t r = 0;
+	for (uint32_t b = 0; b < n_buckets; b++) {
+		const uint64_t first_address = (uint64_t)b << shift;
+		while (r + 1 < t->n_ranges && t->ips_before[r + 1] <= first_address)
+			r++;
+		t->bucket_first[b] = r;
+	}
+	t->bucket_first[n_buckets] = t->n_ranges - 1;
+	t->bucket_shift = shift;
+	t->n_buckets = n_buckets;
+	return 0;
+}
+
 int pyscan_targetset__init(struct pyscan_targetset *t, const struct pyscan_ip_range *ranges,
 			   uint32_t n_ranges, const uint16_t *ports, uint32_t n_ports)
 {
@@ -65,11 +92,12 @@ int pyscan_targetset__init(struct pyscan_targetset *t, const struct pyscan_ip_ra
 	t->n_ranges = n_ranges;
 	t->n_ports = n_ports;
 	t->total = ips * n_ports; /* <= 2^48 */
-	return 0;
+	return n_ranges > PYSCAN_TARGETSET_DIRECT_SEARCH ? build_buckets(t) : 0;
 }
 
 void pyscan_targetset__free(struct pyscan_targetset *t)
 {
+	free(t->bucket_first);
 	free(t->ranges);
 	free(t->ips_before);
 	free(t->ports);

@@ -6,7 +6,9 @@
  * number i % n_ips and port number i / n_ips (masscan's order), so that consecutive indices -
  * and therefore consecutive permuted indices as well - land on different hosts before a host
  * sees its next port. Address number j is found by binary search over the count of addresses
- * before each range.
+ * before each range; above PYSCAN_TARGETSET_DIRECT_SEARCH ranges (long include lists) a bucket
+ * table first narrows the search to the ranges that overlap the address's bucket, so a lookup
+ * touches a couple of cache lines instead of walking a tree of megabytes.
  *
  * Invariant: after a successful init, at() maps [0, total) onto the set one-to-one, with
  * total = n_ips * n_ports; the struct owns copies of its inputs until free().
@@ -21,6 +23,9 @@ struct pyscan_ip_range {
 	uint32_t last;  /* host byte order, inclusive */
 };
 
+/* Up to this many ranges a plain binary search is as fast as the bucket table. */
+#define PYSCAN_TARGETSET_DIRECT_SEARCH 64
+
 struct pyscan_targetset {
 	uint64_t n_ips;      /* addresses over all ranges */
 	uint32_t n_ports;
@@ -29,10 +34,15 @@ struct pyscan_targetset {
 	struct pyscan_ip_range *ranges; /* n_ranges, sorted, disjoint */
 	uint64_t *ips_before;           /* ips_before[r] = addresses in ranges[0..r) */
 	uint16_t *ports;                /* n_ports, host byte order, distinct */
+	/* bucket_first[b] = the range holding address number b << bucket_shift, for
+	 * b <= n_buckets (the last entry is n_ranges - 1); NULL with few ranges. */
+	uint32_t *bucket_first;
+	uint32_t bucket_shift;
+	uint32_t n_buckets;
 };
 
 _Static_assert(sizeof(struct pyscan_ip_range) == 8, "pyscan_ip_range layout");
-_Static_assert(sizeof(struct pyscan_targetset) == 48, "pyscan_targetset layout");
+_Static_assert(sizeof(struct pyscan_targetset) == 64, "pyscan_targetset layout");
 
 /* Copies ranges and ports. 0, -EINVAL (no ranges or ports, first > last, ranges unsorted or
  * overlapping, a port listed twice) or -ENOMEM. On failure t holds nothing to free, but
@@ -56,6 +66,12 @@ static inline void pyscan_targetset__at(const struct pyscan_targetset *t, uint64
 	 * random indices, so branches would mispredict half the time. */
 	const uint64_t *base = t->ips_before;
 	uint32_t n = t->n_ranges;
+	if (t->bucket_first) {
+		const uint64_t bucket = ip_index >> t->bucket_shift;
+		const uint32_t lo = t->bucket_first[bucket];
+		base += lo;
+		n = t->bucket_first[bucket + 1] - lo + 1;
+	}
 	while (n > 1) {
 		const uint32_t half = n / 2;
 		base = (base[half] <= ip_index) ? base + half : base;

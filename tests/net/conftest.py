@@ -130,6 +130,7 @@ def leftovers() -> list[str]:
 
     found = [f"namespace {n}" for n in netlink.list_netns(NAME_PREFIX)]
     found += [f"lab state {p}" for p in LAB_STATE_DIR.glob(f"{NAME_PREFIX}*.json")]
+    found += [f"lab lock {p}" for p in LAB_STATE_DIR.glob(f".{NAME_PREFIX}*.lock")]
     found += [f"nft table {t}" for t in _our_tables()]
     for link in netlink.link_names():
         if link.startswith(NAME_PREFIX):
@@ -146,7 +147,8 @@ def no_leftovers() -> Iterator[None]:
     # Clean up so one leak does not fail every later test, then fail this one.
     for name in netlink.list_netns(NAME_PREFIX):
         netlink.remove_netns(name)
-    for path in LAB_STATE_DIR.glob(f"{NAME_PREFIX}*.json"):
+    for path in [*LAB_STATE_DIR.glob(f"{NAME_PREFIX}*.json"),
+                 *LAB_STATE_DIR.glob(f".{NAME_PREFIX}*.lock")]:
         path.unlink(missing_ok=True)
     for table in _our_tables():
         firewall.run_nft(f"delete table inet {table}\n")

@@ -173,6 +173,10 @@ def test_sink_counts_every_frame_sent_from_the_scan_namespace(
         f"import json; from pyscan.lab import Lab; "
         f"print(json.dumps(Lab.load({lab.name!r}).sink_count()))"))
     assert other == counts
+    status = lab.status()
+    assert status["sink_counters"] == counts
+    assert status["scan_interface_counters"]["tx_packets"] >= 501
+    assert status["scan_interface_counters"]["tx_dropped"] == 0
 
 
 def _wait_for_sink(lab: Lab, frames: int) -> dict[str, int]:
@@ -240,3 +244,36 @@ def test_down_is_quiet_about_parts_already_gone(lab_factory: Callable[..., Lab])
     lab.down()
     assert not lab.is_up()
     assert not netlink.netns_exists(lab.scan_netns)
+
+
+def test_up_over_a_half_made_lab_clears_it_and_builds_afresh(
+        lab_factory: Callable[..., Lab], tcp_connect: Callable[..., str]) -> None:
+    crashed = lab_factory(open_pairs={OPEN_A})
+    record = json.loads(crashed.state_path.read_text())
+    record["state"] = "starting"   # as left by a process killed in the middle of up()
+    crashed.state_path.write_text(json.dumps(record))
+    old_listener = crashed.status()["listener_pid"]
+
+    rebuilt = Lab(crashed.name, open_pairs={OPEN_A}).up()
+    try:
+        assert rebuilt.status()["listener_pid"] != old_listener
+        assert json.loads(rebuilt.state_path.read_text())["state"] == "up"
+        assert tcp_connect(rebuilt.scan_netns, "198.19.0.5", 80) == "open"
+    finally:
+        rebuilt.down()
+
+
+def test_concurrent_up_of_one_lab_builds_it_once(unique_name: Callable[[], str]) -> None:
+    """Two processes race to bring the same lab up: one builds, the other finds it up."""
+    name = unique_name()
+    code = (f"from ipaddress import IPv4Address\nfrom pyscan.lab import Lab\n"
+            f"print(Lab({name!r}, open_pairs={{{OPEN_A!r}}}).up().status()['listener_pid'])\n")
+    racers = [subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+              for _ in range(2)]
+    outputs = [racer.communicate(timeout=60) for racer in racers]
+    try:
+        assert all(racer.returncode == 0 for racer in racers), outputs
+        assert outputs[0][0] == outputs[1][0] != "None\n"   # the same lab, one listener
+    finally:
+        Lab.load(name).down()

@@ -18,15 +18,15 @@ HEADER_DIRS = (NATIVE_DIR, NATIVE_DIR.parent / "bpf")
 # Structs this test must find, so it can never pass by finding nothing.
 REQUIRED = {
     "pyscan_ring_stats": 64,
-    "pyscan_permute": 64,
+    "pyscan_permute": 80,
     "pyscan_ip_range": 8,
-    "pyscan_targetset": 48,
+    "pyscan_targetset": 64,
     "pyscan_syn_template": 72,
     "pyscan_ratelimit": 40,
 }
 
 ASSERT = re.compile(r"_Static_assert\(\s*sizeof\(struct (\w+)\)\s*==\s*([^,]+),", re.S)
-DEFINE = re.compile(r"^#define (\w+) \(?(\d+)(?:ULL|U|UL)?\)?\s*$", re.M)
+DEFINE = re.compile(r"^#define\s+(\w+)\s+\(?(\d+)(?:ULL|UL|U)?\)?\s*(?:/\*.*)?$", re.M)
 CDEF_STRUCT = re.compile(r"^struct (\w+) \{", re.M)
 
 

@@ -186,6 +186,25 @@ def test_stop_tx_stops_part_way_and_accounts_for_what_was_sent() -> None:
     engine.close()
 
 
+def test_a_thread_index_cannot_run_twice_at_once() -> None:
+    engine = make_engine(rate=1000.0)
+    ring, other = open_null_tx(), open_null_tx()
+    thread = threading.Thread(target=engine.run_tx, args=(0, ring))
+    thread.start()
+    try:
+        for _ in range(1000):
+            if engine.stats()["sent"]:
+                break
+            time.sleep(0.01)
+        with pytest.raises(OSError, match="Device or resource busy"):
+            engine.run_tx(0, other)
+    finally:
+        engine.stop_tx()
+        thread.join(timeout=10)
+    assert ring_stats(other)["tx_frames"] == 0
+    engine.close()
+
+
 def test_bad_configuration_names_the_value() -> None:
     with pytest.raises(ValueError, match="tx_threads 0"):
         make_engine(tx_threads=0)
@@ -253,11 +272,23 @@ def test_duplicates_are_counted_and_reported_once() -> None:
 
 def test_dedup_is_exact_over_many_replies() -> None:
     engine = make_engine()
+    template = bytearray(reply("198.19.0.0", 1))
+
+    def fast_reply(ip: str, port: int) -> bytes:
+        # scapy is too slow for 20000 frames: patch source, port and ack into one frame
+        # (the engine does not verify checksums; the kernel did that before us).
+        frame = bytearray(template)
+        frame[26:30] = ipaddress.IPv4Address(ip).packed
+        frame[34:36] = port.to_bytes(2, "big")
+        ack = (cookie(KEY, SOURCE_IP, ip, 40003, port) + 1) & 0xFFFFFFFF
+        frame[42:46] = ack.to_bytes(4, "big")
+        return bytes(frame)
+
     targets = [(f"198.19.{i // 250}.{i % 250}", 1000 + i % 7) for i in range(20000)]
     for ip, port in targets:
-        assert engine.ingest(reply(ip, port)) == "open"
+        assert engine.ingest(fast_reply(ip, port)) == "open"
     for ip, port in targets[::97]:
-        assert engine.ingest(reply(ip, port)) == "duplicate"
+        assert engine.ingest(fast_reply(ip, port)) == "duplicate"
     got = []
     while batch := engine.drain(4096):
         got += batch

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import itertools
 import random
+from collections.abc import Callable
 
 import pytest
 
@@ -82,7 +84,9 @@ def test_lanes_are_disjoint_and_cover_everything(lanes: int, n: int) -> None:
     """The engine gives lane i the indices i, i + L, i + 2L...: the lanes' values must
     partition range(n), whatever n and L share."""
     perm = Permutation(n, 77)
-    shards = [{perm.at(i) for i in range(lane, n, lanes)} for lane in range(lanes)]
+    shards = [set(perm.values(lane, n, lanes)) for lane in range(lanes)]
+    assert [sorted(s) for s in shards] == [sorted(perm.at(i) for i in range(lane, n, lanes))
+                                           for lane in range(lanes)]
     assert sum(len(s) for s in shards) == n
     assert set().union(*shards) == set(range(n))
     for a in range(lanes):
@@ -103,3 +107,23 @@ def test_bad_ranges_seeds_and_indices_are_rejected() -> None:
     with pytest.raises(IndexError, match="value -1"):
         perm.inverse(-1)
     assert len(perm) == 10
+
+
+def _pair_chi_square(values: list[int], cell: Callable[[int], int]) -> float:
+    """Chi-square of (cell(v[i]), cell(v[i+1])) over 16 x 16 cells: 255 degrees of freedom."""
+    counts = collections.Counter((cell(a), cell(b)) for a, b in itertools.pairwise(values))
+    expected = (len(values) - 1) / 256
+    return sum((counts.get((i, j), 0) - expected) ** 2 / expected
+               for i in range(16) for j in range(16))
+
+
+@pytest.mark.parametrize("n", [2**16, 200_003])
+def test_consecutive_outputs_look_independent(n: int) -> None:
+    """The order should not let one probe predict the next, in high bits (which hosts) or low
+    bits (which addresses within a subnet). Four Feistel rounds failed this for some seeds;
+    340 is about 3.7 standard deviations above the mean of 255, and the seeds are fixed, so
+    the outcome is deterministic."""
+    for seed in range(8):
+        values = Permutation(n, seed).values()
+        assert _pair_chi_square(values, lambda v: v * 16 // n) < 340, (n, seed, "high")
+        assert _pair_chi_square(values, lambda v: v & 15) < 340, (n, seed, "low")

@@ -129,3 +129,19 @@ def test_native_clock_is_clock_monotonic_and_sleep_reaches_its_deadline() -> Non
     sleep_until_ns(deadline)
     assert monotonic_ns() >= deadline
     sleep_until_ns(0)  # a deadline in the past returns at once
+
+
+def test_a_slow_rate_with_a_huge_burst_stays_limited() -> None:
+    """max_burst x interval beyond 64 bits must not wrap the bucket's clock into 'always in
+    time'; the allowance is capped instead."""
+    bucket = RateLimit(0.001, 2**32 - 1, START)
+    assert bucket.reserve(1, START) == 0
+    now = START + 10**9 * SECOND  # 31 years later: far more than any real pause
+    free = 0
+    while bucket.reserve(2**20, now) == 0:
+        free += 2**20
+        assert free < 2**33
+    assert bucket.reserve(1, now) > 0
+    fresh = RateLimit(0.001, 2**32 - 1, START)
+    fresh.reserve(1, START)
+    assert fresh.reserve(1, START) == 1000 * SECOND

@@ -288,3 +288,56 @@ def test_leaving_the_loop_early_releases_everything(monkeypatch) -> None:
     assert run.summary is None  # never exhausted
     assert driver.session is not None and driver.session.rx_ring is None  # closed
     assert scan_threads() == []
+
+
+def test_public_namespace() -> None:
+    import pyscan
+
+    assert pyscan.__all__ == sorted(pyscan.__all__)
+    for name in pyscan.__all__:
+        assert hasattr(pyscan, name), name
+    assert pyscan.scan is scan
+    assert pyscan.Result is Result
+
+
+def test_driver_choice_and_thread_count(monkeypatch) -> None:
+    import os
+
+    from pyscan.scanner import choose_driver, tx_thread_count
+
+    assert choose_driver(dry_config()) == ("null", "chosen with --driver")
+    automatic = ScanConfig.parse(["198.19.0.1"], ports="80")
+    name, why = choose_driver(automatic)
+    assert name in ("af-xdp", "af-packet")
+    assert why.startswith("automatic: ")
+
+    class Unavailable:
+        def available(self) -> tuple[bool, str]:
+            return False, "no libxdp here"
+
+    monkeypatch.setitem(DRIVERS, "af-xdp", Unavailable())
+    assert choose_driver(automatic) == ("af-packet", "automatic: af-xdp is not available "
+                                                     "(no libxdp here)")
+    assert tx_thread_count(dry_config(tx_threads=3), tx_queues=8) == 3
+    assert tx_thread_count(dry_config(), tx_queues=8) == 1  # dry run: one
+    assert tx_thread_count(automatic, tx_queues=64) == min(64, os.cpu_count() or 1)
+    assert tx_thread_count(automatic, tx_queues=1) == 1
+
+
+def test_a_failing_tx_thread_stops_the_others_and_raises(monkeypatch) -> None:
+    from pyscan import ScanError
+    from pyscan.native import Engine
+
+    real_run_tx = Engine.run_tx
+
+    def run_tx(self: Engine, thread_index: int, ring: object) -> None:
+        if thread_index == 1:
+            raise OSError(5, "TX thread 1 failed: injected")
+        real_run_tx(self, thread_index, ring)
+
+    monkeypatch.setattr(Engine, "run_tx", run_tx)
+    # Thread 0 alone would need minutes at this rate; it must be stopped, not waited for.
+    config = dry_config(targets=["198.18.0.0/16"], rate="100", tx_threads=2)
+    with pytest.raises(ScanError, match="injected"), scan(config) as run:
+        list(run)
+    assert scan_threads() == []

@@ -63,6 +63,32 @@ def test_many_ranges_exercise_the_binary_search() -> None:
         assert targets.at(before - 1) == (IPv4Address(last), 22)
 
 
+@pytest.mark.parametrize("shape", ["even", "clustered", "one_huge_last", "singles"])
+def test_bucketed_lookup_matches_the_reference_exhaustively(shape: str) -> None:
+    """Above 64 ranges a bucket table narrows the search; buckets that hold many ranges,
+    none, or a range's edge must all still find the right one."""
+    rng = random.Random(shape)
+    if shape == "even":
+        ranges = random_ranges(rng, 300, 20)
+    elif shape == "clustered":  # 400 tiny ranges, then a gap, then a big one
+        ranges = random_ranges(rng, 400, 2)
+        ranges.append((ranges[-1][1] + 10_000, ranges[-1][1] + 30_000))
+    elif shape == "one_huge_last":
+        ranges = [*random_ranges(rng, 100, 3)]
+        ranges.append((ranges[-1][1] + 2, ranges[-1][1] + 2 + 2**18))
+    else:  # an include list of single addresses
+        addresses = sorted(rng.sample(range(2**32), 3000))
+        ranges = [(a, a) for a in addresses]
+    ports = [443, 22]
+    targets = TargetSet(ranges, ports)
+    n_ips = targets.n_ips
+    step = max(1, targets.total // 40_000)
+    for index in range(0, targets.total, step):
+        assert targets.at(index) == reference_at(ranges, ports, index), index
+    for index in (n_ips - 1, n_ips, targets.total - 1):
+        assert targets.at(index) == reference_at(ranges, ports, index)
+
+
 def test_consecutive_indices_walk_hosts_before_ports() -> None:
     targets = TargetSet([("198.19.0.0", "198.19.0.3")], [443, 80])
     assert [targets.at(i) for i in range(5)] == [

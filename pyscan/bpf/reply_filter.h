@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0-only
+ *
+ * reply_filter.h - what the XDP reply filter and its loader (pyscan/native/drv_af_xdp.c) share:
+ * the scan configuration frozen into the program's .rodata and the layout of its counters.
+ *
+ * Invariant: the filter's .rodata holds exactly one struct pyscan_reply_filter_config and
+ * nothing else, so the loader can write it as the section's whole initial value and refuse a
+ * build where the compiler put anything else there (size mismatch).
+ */
+#ifndef PYSCAN_REPLY_FILTER_H
+#define PYSCAN_REPLY_FILTER_H
+
+#include <linux/types.h>
+
+#include "cookie.h"
+
+struct pyscan_reply_filter_config {
+	struct pyscan_cookie_key key;
+	__u32 scanner_ip_be; /* replies must be addressed here; 0 accepts any destination */
+	__u16 port_lo;       /* the scan's source-port range, host order, inclusive */
+	__u16 port_hi;
+};
+
+/* Indexes into the per-CPU counter array; seen == matched + passed on every CPU. */
+enum pyscan_reply_filter_counter {
+	PYSCAN_RF_SEEN = 0,
+	PYSCAN_RF_MATCHED = 1, /* cookie valid: handed to the AF_XDP socket of the frame's queue */
+	PYSCAN_RF_PASSED = 2,  /* everything else: left to the kernel untouched */
+	PYSCAN_RF_NCOUNTERS = 3,
+};
+
+_Static_assert(sizeof(struct pyscan_reply_filter_config) == 24, "reply filter config layout");
+
+#endif /* PYSCAN_REPLY_FILTER_H */

@@ -1,0 +1,166 @@
+"""The AF_XDP driver: one libxdp socket per queue and the in-kernel SipHash reply filter
+(pyscan/native/drv_af_xdp.c, pyscan/bpf/reply_filter.bpf.c).
+
+TX: one socket + UMEM per TX thread, bound to TX queue i. RX: a socket on every receive queue
+of the interface, because replies land on whichever queue the peer's hashing picks; the
+filter redirects only cookie-valid SYN-ACK/RST to them and passes everything else (ARP, the
+host's own traffic) to the kernel. The filter is attached with a bpf_link, so it disappears
+when the scan ends, crashes or is killed.
+
+Options (``-O key=value``; dashes and underscores both accepted):
+  xdp_mode    auto | zerocopy | copy   socket bind mode (auto: zero-copy when the NIC can)
+  xdp_attach  auto | native | generic  filter attach mode (auto: native when the driver can)
+  ring_size   descriptors per ring and UMEM frames per direction, power of two (default 2048)
+  frame_size  UMEM frame size, 2048 or 4096 (default 2048)
+  rx_queues   receive queues to cover (default: what ethtool reports)
+  batch       frames per reserve/submit/kick in the TX loop (default 64)
+Rings are opened in the calling thread's network namespace.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from pyscan.drivers.base import DriverError, DriverRequest, option_int
+
+__all__ = ["XDP_ATTACH_MODES", "XDP_MODES", "AfXdpDriver", "AfXdpSession", "AfXdpUnusable",
+           "describe"]
+
+XDP_MODES = ("auto", "zerocopy", "copy")
+XDP_ATTACH_MODES = ("auto", "native", "generic")
+FILTER_COUNTERS = ("xdp_seen", "xdp_matched", "xdp_passed")
+
+class AfXdpUnusable(DriverError):
+    """AF_XDP cannot take this interface (another XDP program, too few queues, no BPF
+    permission...) although the options are fine: an automatic choice may use af-packet."""
+
+
+def _normalized(options: Mapping[str, str]) -> dict[str, str]:
+    return {key.replace("-", "_"): value for key, value in options.items()}
+
+
+def _choice(options: Mapping[str, str], name: str, accepted: tuple[str, ...]) -> str:
+    value = options.get(name, "auto")
+    if value not in accepted:
+        raise DriverError(f"driver option {name.replace('_', '-')}={value!r} is invalid: "
+                          f"accepted {' | '.join(accepted)}")
+    return value
+
+
+class AfXdpSession:
+    """The rings of one AF_XDP scan; close() detaches the filter and frees every socket."""
+
+    def __init__(self, xdp: Any, interface: str, batch_size: int = 64) -> None:
+        self._xdp = xdp
+        self.batch_size = batch_size  # the scanner hands it to the engine
+        self.tx_rings: list[Any] = list(xdp.tx_rings)
+        self.rx_ring: Any | None = xdp.rx_ring
+        self.info: dict[str, Any] = xdp.info()
+        self.description = describe(interface, self.info, self.rx_ring is not None)
+        self._final: dict[str, int] | None = None
+
+    def stats(self) -> dict[str, int]:
+        """Summed ring counters plus the filter's xdp_seen / xdp_matched / xdp_passed."""
+        if self._final is not None:
+            return dict(self._final)
+        from pyscan.native import RING_STATS_FIELDS, ring_stats
+
+        total = dict.fromkeys(RING_STATS_FIELDS, 0)
+        for ring in [*self.tx_rings, *([self.rx_ring] if self.rx_ring is not None else [])]:
+            for name, value in ring_stats(ring).items():
+                total[name] += value
+        counters = self._xdp.filter_counters()
+        for name in FILTER_COUNTERS:
+            total[name] = counters[name.removeprefix("xdp_")]
+        total["xdp_zerocopy"] = int(self.info["zerocopy"])
+        return total
+
+    def close(self) -> None:
+        if self._final is not None:
+            return
+        # Counters stay readable for the summary after the sockets are gone.
+        self._final = self.stats()
+        self.tx_rings, self.rx_ring = [], None
+        self._xdp.close()
+
+    def __enter__(self) -> AfXdpSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def describe(interface: str, info: Mapping[str, Any], with_rx: bool) -> str:
+    """One line: what was chosen, e.g. for the status line and the summary."""
+    mode = "zero-copy" if info["zerocopy"] else "copy mode"
+    attach = "generic (skb) attach" if info["generic_attach"] else "native attach"
+    text = (f"af-xdp on {interface}: {mode}, {info['tx_queues']} TX queue(s), "
+            f"rings of {info['ring_size']} x {info['frame_size']} B")
+    if with_rx:
+        text += (f", SipHash reply filter ({attach}, prog {info['prog_id']}) feeding "
+                 f"{info['rx_queues']} RX queue(s)")
+    if info["warnings"]:
+        text += " - warning: " + "; ".join(info["warnings"])
+    return text
+
+
+class AfXdpDriver:
+    name = "af-xdp"
+
+    def available(self) -> tuple[bool, str]:
+        try:
+            from pyscan.native import REPLY_FILTER_OBJECT, afxdp_probe
+        except ImportError as error:
+            return False, f"the native extension is not built ({error})"
+        if not os.path.exists(REPLY_FILTER_OBJECT):
+            return False, f"the reply filter {REPLY_FILTER_OBJECT} is not built"
+        from pyscan.privileges import missing_capabilities, required_capabilities
+
+        missing = missing_capabilities(required_capabilities(self.name, isolation=False,
+                                                             netns=None))
+        if missing:
+            return False, f"needs {', '.join(missing)} (run as root)"
+        usable, reason = afxdp_probe()
+        if not usable:
+            return False, reason
+        return True, "AF_XDP sockets with the in-kernel SipHash reply filter"
+
+    def open(self, request: DriverRequest) -> AfXdpSession:
+        from pyscan.native import AfXdp, afxdp_queue_counts
+
+        options = _normalized(request.options)
+        bind_mode = _choice(options, "xdp_mode", XDP_MODES)
+        attach_mode = _choice(options, "xdp_attach", XDP_ATTACH_MODES)
+        ring_size = option_int(options, "ring_size", 2048, 64, 65536)
+        frame_size = option_int(options, "frame_size", 2048, 2048, 4096)
+        batch = option_int(options, "batch", 64, 1, min(1024, ring_size))
+        if ring_size & (ring_size - 1):
+            raise DriverError(f"driver option ring-size={ring_size} is invalid: accepted a "
+                              "power of two from 64 to 65536")
+        if frame_size not in (2048, 4096):
+            raise DriverError(f"driver option frame-size={frame_size} is invalid: accepted "
+                              "2048 | 4096")
+        counts = afxdp_queue_counts(request.interface)
+        rx_queues, tx_queues = counts if counts is not None else (1, 1)
+        rx_queues = option_int(options, "rx_queues", rx_queues, 1, 1024)
+        if request.tx_threads < 1 or request.tx_threads > tx_queues:
+            raise AfXdpUnusable(
+                f"tx_threads {request.tx_threads} is invalid for {request.interface}, which has "
+                f"{tx_queues} TX queue(s): accepted 1..{tx_queues} (more queues: ethtool -L "
+                f"{request.interface} combined N)")
+        queue_count = max(rx_queues, request.tx_threads) if request.want_rx else \
+            request.tx_threads
+        try:
+            xdp = AfXdp(request.interface, key=request.cookie_key, queue_count=queue_count,
+                        tx_queues=request.tx_threads, want_rx=request.want_rx,
+                        bind_mode=bind_mode, attach_mode=attach_mode, ring_size=ring_size,
+                        frame_size=frame_size, scanner_ip=request.source_ip,
+                        ports=request.source_ports,
+                        rx_queues=min(rx_queues, queue_count))
+        except (OSError, ValueError) as error:
+            if isinstance(error, ValueError):
+                raise DriverError(str(error)) from None
+            raise AfXdpUnusable(error.strerror or str(error)) from None
+        return AfXdpSession(xdp, request.interface, batch)

@@ -1,0 +1,68 @@
+"""The AF_XDP driver's Python side without root or network: struct layouts, option checks,
+the one-line description, and what available() says when privileges are missing."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+
+import pytest
+
+from pyscan.drivers import DRIVERS, DriverError, DriverRequest
+from pyscan.drivers.af_xdp import XDP_ATTACH_MODES, XDP_MODES, describe
+from pyscan.native import XDP_ATTACH_MODES as NATIVE_ATTACH_MODES
+from pyscan.native import XDP_BIND_MODES, ffi
+
+
+def test_structs_crossing_to_python_have_the_c_sizes() -> None:
+    # Mirrors the _Static_asserts in pyscan/native/drv_af_xdp.h.
+    assert ffi.sizeof("struct pyscan_afxdp_config") == 72
+    assert ffi.sizeof("struct pyscan_afxdp_info") == 288
+    assert ffi.offsetof("struct pyscan_afxdp_config", "key") == 56
+
+
+def test_driver_and_native_agree_on_mode_names() -> None:
+    assert set(XDP_MODES) == set(XDP_BIND_MODES)
+    assert set(XDP_ATTACH_MODES) == set(NATIVE_ATTACH_MODES)
+
+
+def request(**options: str) -> DriverRequest:
+    return DriverRequest(interface="nosuchif0", ifindex=0, tx_threads=1, want_rx=True,
+                         source_ip=IPv4Address("198.18.0.1"), source_ports=range(40000, 40016),
+                         cookie_key=bytes(16), options=options)
+
+
+@pytest.mark.parametrize("options,message", [
+    ({"xdp-mode": "fast"}, "xdp-mode='fast' is invalid: accepted auto | zerocopy | copy"),
+    ({"xdp_attach": "hw"}, "xdp-attach='hw' is invalid: accepted auto | native | generic"),
+    ({"ring-size": "1000"}, "ring-size=1000 is invalid"),
+    ({"ring_size": "32"}, "ring_size='32' is invalid"),
+    ({"frame-size": "3000"}, "frame-size=3000 is invalid"),
+    ({"batch": "0"}, "batch='0' is invalid: accepted integers 1..1024"),
+    ({"ring-size": "128", "batch": "256"}, "batch='256' is invalid: accepted integers 1..128"),
+])
+def test_bad_options_are_refused_naming_the_value(options: dict[str, str], message: str) -> None:
+    with pytest.raises(DriverError) as caught:
+        DRIVERS["af-xdp"].open(request(**options))
+    assert message in str(caught.value)
+
+
+def test_description_says_what_was_chosen() -> None:
+    info = {"zerocopy": False, "generic_attach": True, "queue_count": 4, "tx_queues": 2,
+            "ring_size": 1024, "frame_size": 2048, "prog_id": 77, "rx_queues": 4,
+            "warnings": ["native XDP refused by the driver, using generic attach"]}
+    line = describe("eth1", info, with_rx=True)
+    assert line.startswith("af-xdp on eth1: copy mode, 2 TX queue(s), rings of 1024 x 2048 B")
+    assert "generic (skb) attach, prog 77" in line and "4 RX queue(s)" in line
+    assert line.endswith("warning: native XDP refused by the driver, using generic attach")
+    assert "\n" not in line
+    zero_copy = describe("eth1", {**info, "zerocopy": True, "warnings": []}, with_rx=False)
+    assert "zero-copy" in zero_copy and "filter" not in zero_copy and "warning" not in zero_copy
+
+
+def test_unavailable_without_capabilities_says_which(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyscan.privileges
+
+    monkeypatch.setattr(pyscan.privileges, "effective_capabilities", lambda *a, **k: 0)
+    available, reason = DRIVERS["af-xdp"].available()
+    assert available is False
+    assert "CAP_NET_RAW" in reason and "CAP_NET_ADMIN" in reason and "CAP_BPF" in reason
