@@ -28,7 +28,7 @@ from pyscan.bench import BenchError
 
 LAB_RANGE = ipaddress.ip_network("198.18.0.0/15")
 HERE = Path(__file__).resolve().parent
-BARE_LOOPS = ("bare_tpacket", "bare_afxdp")
+BARE_LOOPS = ("bare_tpacket", "bare_afxdp", "bare_gen")
 
 
 @dataclass
@@ -55,7 +55,8 @@ class TxRun:
 def compile_bare_loops(workdir: Path) -> dict[str, Path]:
     """gcc the ceiling loops into workdir (binaries are never committed)."""
     binaries = {}
-    libs = {"bare_tpacket": ["-lpthread"], "bare_afxdp": ["-lxdp", "-lbpf", "-lpthread"]}
+    libs = {"bare_tpacket": ["-lpthread"], "bare_afxdp": ["-lxdp", "-lbpf", "-lpthread"],
+            "bare_gen": [f"-I{HERE.parent / 'pyscan' / 'bpf'}", "-lpthread"]}
     for name in BARE_LOOPS:
         target = workdir / name
         done = subprocess.run(

@@ -87,7 +87,8 @@ def tx_section(lab: SinkLab, workdir: Path, drivers: dict[str, str], reps: int,
     binaries = contenders.compile_bare_loops(workdir)
     plan: list[tuple[str, Callable[[], Any]]] = []
     for threads in (1, 2):
-        for name, binary in binaries.items():
+        for name in ("bare_tpacket", "bare_afxdp"):
+            binary = binaries[name]
             plan.append((f"{name} {threads}T", lambda b=binary, t=threads: contenders.run_bare(
                 lab, b, seconds, 60, t)))
         for driver in SINK_DRIVERS:
@@ -121,10 +122,20 @@ def fidelity_section(lab: SinkLab, workdir: Path, drivers: dict[str, str], reps:
     return runs
 
 
-def generation_section(reps: int, seconds: float) -> list[dict[str, Any]]:
+def generation_section(workdir: Path, reps: int, seconds: float) -> list[dict[str, Any]]:
+    bare_gen = contenders.compile_bare_loops(workdir)["bare_gen"]
     runs: list[dict[str, Any]] = []
     for rep in range(reps):
         for threads in (1, 2):
+            done = subprocess.run([str(bare_gen), str(seconds), str(threads)],
+                                  capture_output=True, text=True, timeout=seconds + 30)
+            report = contenders.parse_bare_output(done.stdout)
+            sent, wall_ns = int(report["sent"]), int(report["wall_ns"])
+            runs.append({"contender": "bare_gen", "threads": threads,
+                         "self_pps": sent / (wall_ns / 1e9), "self_sent": sent,
+                         "cpu_ns": int(report["cpu_ns"]), "wall_s": wall_ns / 1e9})
+            log(f"bare_gen {threads}T (run {rep + 1}/{reps}): "
+                f"{runs[-1]['self_pps'] / 1e6:.2f} M frames/s")
             done = subprocess.run(
                 [sys.executable, "-m", "bench.pyscan_tx", "--driver", "null", "--duration",
                  str(seconds), "--tx-threads", str(threads)],
@@ -231,12 +242,12 @@ def main(argv: list[str] | None = None) -> int:
                 results["tx"] = tx_section(lab, workdir, drivers, reps, seconds)
             if "fidelity" in sections:
                 results["fidelity"] = fidelity_section(lab, workdir, drivers, reps,
-                                                       min(seconds, 3.0))
+                                                       min(seconds, 2.0))
     if "generation" in sections:
         if drivers.get("null"):
             results["notes"].append("generation speed not measured: null driver unavailable")
         else:
-            results["generation"] = generation_section(reps, min(seconds, 2.0))
+            results["generation"] = generation_section(workdir, reps, min(seconds, 2.0))
     if "memory" in sections:
         results["memory"] = memory_section()
     if "accuracy" in sections:

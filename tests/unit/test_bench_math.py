@@ -240,3 +240,21 @@ def test_target_checks_state_met_and_not_met() -> None:
     assert "| af-xdp >= 90 % of bare_afxdp, 1 thread(s) | 80.0% | NOT met |" in lines
     assert "| af-xdp >= 2x masscan (1 thread each) | 2.00x | met |" in lines
     assert "| af-xdp >= 2x zmap (1 thread each) | not measured | - |" in lines
+
+
+def test_generation_table_ratio_to_the_bare_generator_and_scaling() -> None:
+    runs = [
+        {"contender": "null", "threads": 1, "self_pps": 25e6, "self_sent": 50_000_000,
+         "cpu_ns": 2_000_000_000},
+        {"contender": "null", "threads": 2, "self_pps": 45e6, "self_sent": 90_000_000,
+         "cpu_ns": 4_000_000_000},
+        {"contender": "bare_gen", "threads": 1, "self_pps": 50e6, "self_sent": 100_000_000,
+         "cpu_ns": 2_000_000_000},
+    ]
+    from bench.report import generation_table
+
+    lines = generation_table(runs)
+    assert lines[2].startswith("| null | 1 | 25.000 Mpps |")
+    assert "| 40.0 | 25.0 M/s | 0.50x | 1.00x |" in lines[2]   # 2e9 ns / 5e7 frames
+    assert lines[3].endswith("| 44.4 | 22.5 M/s | - | 1.80x |")
+    assert lines[4].startswith("| bare_gen | 1 | 50.000 Mpps |")
