@@ -4,23 +4,23 @@ duplicates are counted from each scanner's own output file.
 
 - pyscan: ``python -m pyscan scan ... --netns <lab scan ns> --format ndjson`` (the CLI users
   run), one process per scan;
-- masscan: inside the lab scan namespace (``ip netns exec``), ``-oL``; its targets are
-  checked through ``--echo`` before it starts;
+- masscan: inside the lab scan namespace (``ip netns exec``), its "Discovered open port"
+  lines on stdout; its targets are checked through ``--echo`` before it starts;
 - zmap 2.1.1: one run per port (it scans a single port), output filter ``success = 1`` so
   that repeats are written and counted as duplicates rather than silently dropped.
 
 Each scanner is given 2 s after its last probe to collect replies (masscan --wait, zmap
 --cooldown-time, pyscan --wait). masscan 1.3.2 does not exit by itself in the lab (it counts
-its wait down past zero, a known upstream bug), so it is stopped with SIGINTs (one every 1.5 s, up
-to 8) from 3 s after its last probe was due, as its author advises; that keeps every result
-it found.
+its wait down past zero, a known upstream bug, and Ctrl-C does not end it either), so it runs
+under ``stdbuf -oL`` and is terminated 3 s after its last probe was due; its results are read
+from the "Discovered open port" lines it printed as it found them.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
+import re
 import subprocess
 import sys
 import time
@@ -42,7 +42,6 @@ RATES = (25_000.0, 100_000.0, 250_000.0)
 WAIT = 2
 PROBES = 65536 * len(PORTS)
 MASSCAN_GRACE = 3.0
-MASSCAN_INTERRUPTS = 8
 Pair = tuple[IPv4Address, int]
 
 
@@ -66,16 +65,6 @@ def parse_ndjson_open(text: str) -> list[Pair]:
             record = json.loads(line)
             if record.get("status") == "open":
                 pairs.append((IPv4Address(record["ip"]), int(record["port"])))
-    return pairs
-
-
-def parse_masscan_list(text: str) -> list[Pair]:
-    """masscan -oL: ``open tcp 80 198.19.0.5 1690000000`` per line, ``#`` comments."""
-    pairs = []
-    for line in text.splitlines():
-        fields = line.split()
-        if len(fields) >= 4 and fields[0] == "open" and fields[1] == "tcp":
-            pairs.append((IPv4Address(fields[3]), int(fields[2])))
     return pairs
 
 
@@ -103,32 +92,37 @@ def _pyscan(lab: Any, driver: str, rate: float, workdir: Path) -> tuple[list[Pai
 
 def _masscan(lab: Any, gateway_mac: str, scan_mac: str, rate: float,
              workdir: Path) -> tuple[list[Pair], str]:
-    output = workdir / f"masscan-{int(rate)}.txt"
     argv = masscan_argv(lab.scan_interface, scan_mac, gateway_mac, [SUBNET],
-                        ",".join(map(str, PORTS)), rate, output, WAIT)
-    process = start_masscan(["ip", "netns", "exec", lab.scan_netns], argv, workdir)
+                        ",".join(map(str, PORTS)), rate, None, WAIT)
+    process = start_masscan(["ip", "netns", "exec", lab.scan_netns, "stdbuf", "-oL"], argv,
+                            workdir)
     try:
         process.wait(PROBES / rate + WAIT + MASSCAN_GRACE)
     except subprocess.TimeoutExpired:
         # masscan 1.3.2 counts its --wait down past zero and never exits here (upstream
-        # issues #144, #558, #813); its author's advice is Ctrl-C several times in quick
-        # succession, which stops it without losing results.
-        for _ in range(MASSCAN_INTERRUPTS):
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(1.5)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        else:
+        # issues #144, #558, #813), and its Ctrl-C handler cannot make it exit either
+        # ("threads not exiting"). Its results are already on stdout, line-buffered (stdbuf),
+        # so it is terminated and those lines are read.
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-            return [], (f"masscan did not exit after {MASSCAN_INTERRUPTS} x SIGINT (killed; "
-                        "its output is lost)")
-    process.communicate()
-    if not output.exists():
-        return [], f"masscan wrote no output (exit {process.returncode})"
-    return parse_masscan_list(output.read_text()), ""
+    return parse_masscan_stdout((workdir / "masscan.stdout").read_text()), ""
+
+
+_DISCOVERED = re.compile(r"^Discovered open port (\d+)/tcp on (\d+\.\d+\.\d+\.\d+)")
+
+
+def parse_masscan_stdout(text: str) -> list[Pair]:
+    """masscan's stdout: ``Discovered open port 80/tcp on 198.19.0.5`` per reply it found."""
+    pairs = []
+    for line in text.splitlines():
+        match = _DISCOVERED.match(line.strip())
+        if match:
+            pairs.append((IPv4Address(match.group(2)), int(match.group(1))))
+    return pairs
 
 
 def _zmap(lab: Any, gateway_mac: str, rate: float, workdir: Path) -> tuple[list[Pair], str]:
@@ -142,6 +136,7 @@ def _zmap(lab: Any, gateway_mac: str, rate: float, workdir: Path) -> tuple[list[
             ["ip", "netns", "exec", lab.scan_netns, "zmap", "-C", str(empty), "-b", str(empty),
              "-p", str(port), "-r", str(int(rate)), "-c", str(WAIT), "-i", lab.scan_interface,
              "-S", "198.18.0.1", "-G", gateway_mac, "-f", "saddr",
+             "--max-sendto-failures", "1000000000",
              "--output-filter", "success = 1", "-o", str(output), "-q", SUBNET],
             capture_output=True, text=True, timeout=600)
         if done.returncode != 0:

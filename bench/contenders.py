@@ -147,10 +147,12 @@ def masscan_echo_ranges(echo: str) -> list[str]:
 
 
 def masscan_argv(lab_if: str, scan_mac: str, gateway_mac: str, targets: list[str],
-                 ports: str, rate: float, output: Path, wait: int) -> list[str]:
+                 ports: str, rate: float, output: Path | None, wait: int) -> list[str]:
+    """masscan pointed at the lab; output None = its default "Discovered open port" lines
+    on stdout."""
     return ["masscan", *targets, "-p", ports, "--rate", str(int(rate)), "--adapter", lab_if,
             "--adapter-ip", SCAN_IP, "--adapter-mac", scan_mac, "--router-mac", gateway_mac,
-            "--wait", str(wait), "-oL", str(output)]
+            "--wait", str(wait), *(["-oL", str(output)] if output else [])]
 
 
 def start_masscan(exec_argv: list[str], argv: list[str], cwd: Path) -> subprocess.Popen[str]:
@@ -161,8 +163,11 @@ def start_masscan(exec_argv: list[str], argv: list[str], cwd: Path) -> subproces
     if not ranges:
         raise BenchError(f"masscan --echo showed no ranges: {echo.stderr.strip()[:200]}")
     check_lab_targets(ranges)
-    return subprocess.Popen([*exec_argv, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=cwd)
+    # masscan prints a line per open port on stdout and a status line on stderr: to files,
+    # never to pipes nobody drains while it runs (a full pipe blocks masscan for good)
+    with open(cwd / "masscan.stdout", "w") as out, open(cwd / "masscan.stderr", "w") as err:
+        return subprocess.Popen([*exec_argv, *argv], stdout=out, stderr=err, text=True,
+                                cwd=cwd)
 
 
 def zmap_argv(lab_if: str, gateway_mac: str, workdir: Path, port: int, rate: float | None,
@@ -175,6 +180,7 @@ def zmap_argv(lab_if: str, gateway_mac: str, workdir: Path, port: int, rate: flo
             "-r", str(int(rate or 0)), "-P", str(probes), "-T", str(threads),
             *(["-t", str(int(max_runtime))] if max_runtime else []),
             "-c", str(cooldown), "-i", lab_if, "-S", SCAN_IP, "-G", gateway_mac,
+            "--max-sendto-failures", "1000000000",
             "-o", str(output), "-q", TARGET_NET]
 
 
@@ -189,6 +195,9 @@ def run_masscan_tx(lab: SinkLab, workdir: Path, seconds: float,
                           terminate=True)
     run.extra.pop("stdout")
     run.extra.pop("stderr")
+    if run.error:
+        lines = (workdir / "masscan.stderr").read_text().strip().splitlines()
+        run.error = (lines or [run.error])[-1][:300]
     return run
 
 
@@ -247,6 +256,7 @@ def _finish_sampled(lab: SinkLab, name: str, process: subprocess.Popen[str],
                 break
             time.sleep(0.25)
         stdout, stderr = process.communicate(timeout=30)
+        stdout, stderr = stdout or "", stderr or ""  # None when redirected to files
     finally:
         if process.poll() is None:
             process.kill()
