@@ -145,10 +145,15 @@ static void *run(void *arg)
 			head = (head + 1) % RING_FRAMES;
 		}
 		submitted += queued;
-		if (send(s->fd, NULL, 0, MSG_DONTWAIT) < 0 && errno != EAGAIN && errno != ENOBUFS) {
+		/* A full ring means the sink has not freed our frames yet: a send() then would only
+		 * take CPU from the softirq that frees them. */
+		if (queued && send(s->fd, NULL, 0, MSG_DONTWAIT) < 0 && errno != EAGAIN &&
+		    errno != ENOBUFS) {
 			snprintf(s->error, sizeof(s->error), "send: %s", strerror(errno));
 			break;
 		}
+		if (!queued)
+			sched_yield();
 		if (clock_ns(CLOCK_MONOTONIC) >= deadline)
 			break;
 	}
