@@ -12,8 +12,8 @@ duplicates are counted from each scanner's own output file.
 Each scanner is given 2 s after its last probe to collect replies (masscan --wait, zmap
 --cooldown-time, pyscan --wait). masscan 1.3.2 does not exit by itself in the lab (it counts
 its wait down past zero, a known upstream bug, and Ctrl-C does not end it either), so it runs
-under ``stdbuf -oL`` and is terminated 3 s after its last probe was due; its results are read
-from the "Discovered open port" lines it printed as it found them.
+under ``stdbuf -oL`` and is terminated once its own status line says its wait is over; its
+results are the "Discovered open port" lines it printed as it found them.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ SEED = 20260501
 RATES = (25_000.0, 100_000.0, 250_000.0)
 WAIT = 2
 PROBES = 65536 * len(PORTS)
-MASSCAN_GRACE = 3.0
 Pair = tuple[IPv4Address, int]
 
 
@@ -94,24 +93,39 @@ def _masscan(lab: Any, gateway_mac: str, scan_mac: str, rate: float,
              workdir: Path) -> tuple[list[Pair], str]:
     argv = masscan_argv(lab.scan_interface, scan_mac, gateway_mac, [SUBNET],
                         ",".join(map(str, PORTS)), rate, None, WAIT)
+    started = time.monotonic()
     process = start_masscan(["ip", "netns", "exec", lab.scan_netns, "stdbuf", "-oL"], argv,
                             workdir)
-    try:
-        process.wait(PROBES / rate + WAIT + MASSCAN_GRACE)
-    except subprocess.TimeoutExpired:
-        # masscan 1.3.2 counts its --wait down past zero and never exits here (upstream
-        # issues #144, #558, #813), and its Ctrl-C handler cannot make it exit either
-        # ("threads not exiting"). Its results are already on stdout, line-buffered (stdbuf),
-        # so it is terminated and those lines are read.
+    # masscan 1.3.2 counts its --wait down past zero and never exits here (upstream issues
+    # #144, #558, #813), and its Ctrl-C handler cannot make it exit either ("threads not
+    # exiting"). Its results are already on stdout, line-buffered (stdbuf): once its status
+    # line shows the wait over ("waiting -N-secs"), it is terminated and those lines are read.
+    deadline = time.monotonic() + 3 * PROBES / rate + 60
+    status = workdir / "masscan.stderr"
+    while process.poll() is None and time.monotonic() < deadline:
+        if _MASSCAN_WAIT_OVER.search(status.read_text(errors="replace")[-400:]):
+            break
+        time.sleep(0.25)
+    timed_out = process.poll() is None and time.monotonic() >= deadline
+    if process.poll() is None:
         process.terminate()
         try:
             process.wait(5)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    return parse_masscan_stdout((workdir / "masscan.stdout").read_text()), ""
+    if timed_out:
+        return [], f"masscan had not finished after {deadline - started:.0f} s"
+    found = parse_masscan_stdout((workdir / "masscan.stdout").read_text())
+    counted = _MASSCAN_FOUND.findall(status.read_text(errors="replace"))
+    if counted and int(counted[-1]) != len(found):
+        return found, (f"masscan's status says found={counted[-1]} but it printed "
+                       f"{len(found)} results")
+    return found, ""
 
 
+_MASSCAN_FOUND = re.compile(r"found=(\d+)")
+_MASSCAN_WAIT_OVER = re.compile(r"100\.00% done, waiting -\d+-secs")
 _DISCOVERED = re.compile(r"^Discovered open port (\d+)/tcp on (\d+\.\d+\.\d+\.\d+)")
 
 

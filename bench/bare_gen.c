@@ -3,14 +3,15 @@
  * bare_gen.c - the generation ceiling: the least C that does a probe's per-packet work, to set
  * the null driver's frames/s against.
  *
- * Per frame, like the engine: index -> permuted index (an affine bijection mod 2^k with cycle
- * walking, cheaper than pyscan's keyed permutation, so this stays a ceiling) -> (address,
- * port) -> source port -> cookie (pyscan's own SipHash-2-4, pyscan/bpf/cookie.h) -> copy a
- * 58-byte SYN template into a ring slot and patch destination, ports, sequence number, IP ID
- * and both checksums incrementally. No I/O; one thread per core, slots reused in a ring.
+ * Per frame, the engine's algorithms without the engine: index -> pyscan's keyed permutation
+ * (pyscan/native/permute.h, compiled in) -> (address, port) -> source port -> cookie
+ * (pyscan's SipHash-2-4, pyscan/bpf/cookie.h) -> copy a 58-byte SYN template into a slot and
+ * patch destination, ports, sequence number, IP ID and both checksums incrementally. What it
+ * leaves out is exactly what the null driver adds: the ring interface (reserve/submit through
+ * function pointers), the rate limiter, the per-thread counters. No I/O; one thread per core.
  *
- * Invariant: every index in [0, total) of a thread's share maps to a distinct target (the map
- * is a bijection), and the count reported is the number of frames written.
+ * Invariant: every index in [0, total) of a thread's share maps to a distinct target (the
+ * permutation is a bijection), and the count reported is the number of frames written.
  *
  * Usage: bare_gen SECONDS THREADS   -> one JSON object on stdout.
  */
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #include "cookie.h"
+#include "permute.h"
 
 enum { SLOTS = 1024, SLOT_SIZE = 64, FRAME_LEN = 58, MAX_THREADS = 16 };
 
@@ -65,7 +67,7 @@ static void *run(void *arg)
 {
 	struct worker *w = arg;
 	static const struct pyscan_cookie_key key = { 0x0706050403020100ull, 0x0f0e0d0c0b0a0908ull };
-	const uint64_t mask = (1ull << 33) - 1; /* 2^33 > total */
+	struct pyscan_permute perm;
 	const uint32_t saddr_be = __builtin_bswap32(0xc6120001u); /* 198.18.0.1 */
 	uint8_t template[SLOT_SIZE] = { 0 }, *ring;
 	uint64_t ip_sum = 0, tcp_sum = 0, start, cpu0, i = (uint64_t)w->index;
@@ -75,6 +77,7 @@ static void *run(void *arg)
 	CPU_ZERO(&cpus);
 	CPU_SET(w->index % (int)sysconf(_SC_NPROCESSORS_ONLN), &cpus);
 	pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus);
+	pyscan_permute__init(&perm, total, 0x5eed);
 	ring = aligned_alloc(4096, SLOTS * SLOT_SIZE);
 	memset(ring, 0, SLOTS * SLOT_SIZE);
 	/* constant parts: MACs, IPv4 (TTL, proto, saddr), TCP (SYN, window, MSS option) */
@@ -93,10 +96,7 @@ static void *run(void *arg)
 	cpu0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	while (!stop) {
 		for (int b = 0; b < 256; b++, i += (uint64_t)w->threads) {
-			uint64_t x = (i * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull) & mask;
-
-			while (x >= total) /* cycle walk back into [0, total) */
-				x = (x * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull) & mask;
+			uint64_t x = pyscan_permute__at(&perm, i);
 			uint32_t daddr_be = __builtin_bswap32(base_ip + (uint32_t)(x % n_ips));
 			uint16_t dport_be = __builtin_bswap16((uint16_t)(1 + x / n_ips));
 			uint16_t sport_be = __builtin_bswap16((uint16_t)(61000 + (x & 0xff)));

@@ -56,11 +56,13 @@ def compile_bare_loops(workdir: Path) -> dict[str, Path]:
     """gcc the ceiling loops into workdir (binaries are never committed)."""
     binaries = {}
     libs = {"bare_tpacket": ["-lpthread"], "bare_afxdp": ["-lxdp", "-lbpf", "-lpthread"],
-            "bare_gen": [f"-I{HERE.parent / 'pyscan' / 'bpf'}", "-lpthread"]}
+            "bare_gen": [f"-I{HERE.parent / 'pyscan' / 'bpf'}",
+                         f"-I{HERE.parent / 'pyscan' / 'native'}",
+                         str(HERE.parent / "pyscan" / "native" / "permute.c"), "-lpthread"]}
     for name in BARE_LOOPS:
         target = workdir / name
         done = subprocess.run(
-            ["gcc", "-O2", "-Wall", "-Wextra", "-o", str(target), str(HERE / f"{name}.c"),
+            ["gcc", "-O3", "-Wall", "-Wextra", "-o", str(target), str(HERE / f"{name}.c"),
              *libs[name]],
             capture_output=True, text=True,
         )
