@@ -2,9 +2,10 @@
 
 Steps: bring up a lab (two namespaces, a veth pair, a /20 of AnyIP targets, a few hundred
 random open (address, port) pairs, RST everywhere else); run the `pyscan` command line on it
-with the automatic driver choice (af-xdp here) and a live status line; compare what it reported with the lab's
-ground truth; print recall, false positives and duplicates; take the lab down whatever
-happened. Needs root; sends packets only inside the lab's own namespaces (198.18.0.0/15).
+with the automatic driver choice (af-xdp here) and a live status line; compare what it
+reported with the lab's ground truth; print recall, false positives and duplicates; take
+the lab down whatever happened. Needs root; sends packets only inside the lab's own
+namespaces (198.18.0.0/15).
 """
 
 from __future__ import annotations
