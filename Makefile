@@ -33,7 +33,7 @@ run: build
 	$(PY) -m pyscan.demo
 
 test: build
-	$(PY) -m ruff check pyscan tests bench
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 bench: EXTRA_APT = $(BENCH_APT)
@@ -41,7 +41,7 @@ bench: build
 	$(PY) -m bench.run
 
 lint: build
-	$(PY) -m ruff check pyscan tests bench
+	$(PY) -m ruff check .
 
 clean:
 	rm -rf build $(VENV) pyscan/_native*.so pyscan/bpf/*.bpf.o

@@ -1,5 +1,6 @@
 """Only what pyproject.toml cannot say: the cffi extension and the BPF objects."""
 
+import platform
 import subprocess
 from pathlib import Path
 
@@ -13,8 +14,9 @@ BPF_DIR = HERE / "pyscan" / "bpf"
 
 def build_bpf_objects() -> None:
     """Compile every pyscan/bpf/*.bpf.c into a .bpf.o next to it (shipped as package data)."""
-    arch = subprocess.run(["uname", "-m"], capture_output=True, text=True, check=True).stdout.strip()
-    multiarch = {"x86_64": "x86_64-linux-gnu", "aarch64": "aarch64-linux-gnu"}.get(arch, "")
+    # asm/types.h lives under the multiarch include directory on Debian
+    multiarch = {"x86_64": "x86_64-linux-gnu", "aarch64": "aarch64-linux-gnu"}.get(
+        platform.machine(), "")
     for source in sorted(BPF_DIR.glob("*.bpf.c")):
         target = source.with_suffix(".o")
         if target.exists() and target.stat().st_mtime >= max(

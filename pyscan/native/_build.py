@@ -21,7 +21,8 @@ ffibuilder.set_source(
     sources=[str(p.relative_to(HERE.parent.parent)) for p in sorted(HERE.glob("*.c"))],
     include_dirs=[str(HERE), str(BPF_DIR)],
     # headers hold the inline hot paths: a header-only change must rebuild the module
-    depends=[str(p.relative_to(HERE.parent.parent)) for p in [*HERE.glob("*.h"), *BPF_DIR.glob("*.h")]],
+    depends=[str(p.relative_to(HERE.parent.parent))
+             for p in [*HERE.glob("*.h"), *BPF_DIR.glob("*.h")]],
     libraries=["xdp", "bpf", "dl", "pthread"],
     extra_compile_args=["-O3", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter",
                         "-fno-strict-aliasing", "-D_GNU_SOURCE"],
