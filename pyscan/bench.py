@@ -271,10 +271,10 @@ class BenchOptions:
         probe_size = wire_bytes(SYN_FRAME_LEN) - ETHERNET_OVERHEAD
         if not 0 < self.duration <= MAX_DURATION:
             raise BenchInputError(f"--duration {self.duration:g} is invalid: accepted seconds "
-                             f"> 0 and <= {MAX_DURATION:g}")
+                                  f"> 0 and <= {MAX_DURATION:g}")
         if not 1 <= self.tx_threads <= MAX_TX_THREADS:
             raise BenchInputError(f"--tx-threads {self.tx_threads} is invalid: accepted "
-                             f"1..{MAX_TX_THREADS}")
+                                  f"1..{MAX_TX_THREADS}")
         if self.size != probe_size:
             raise BenchInputError(
                 f"--size {self.size} is not supported: pyscan sends its SYN probe, "
@@ -282,12 +282,12 @@ class BenchOptions:
                 f"{probe_size} (bench/ measures other sizes with the bare loops)")
         if self.rate is not None and not 0 < self.rate < 1e10:
             raise BenchInputError(f"--rate {self.rate:g} is invalid: accepted packets per second "
-                             "> 0, or no --rate for as fast as possible")
+                                  "> 0, or no --rate for as fast as possible")
         if self.driver != "null" and not self.lab and not self.interface:
             raise BenchInputError(f"driver {self.driver} needs --interface IFACE (or --lab)")
         if self.lab and self.interface:
             raise BenchInputError("--lab builds its own interface: give --lab or --interface, "
-                             "not both")
+                                  "not both")
 
 
 def run_bench(options: BenchOptions) -> BenchReport:
@@ -300,19 +300,22 @@ def run_bench(options: BenchOptions) -> BenchReport:
     driver = DRIVERS.get(options.driver)
     if driver is None:
         raise BenchInputError(f"unknown driver {options.driver!r}: accepted "
-                         f"{', '.join(sorted(DRIVERS))}")
+                              f"{', '.join(sorted(DRIVERS))}")
     ok, reason = driver.available()
     if not ok:
         raise BenchError(f"driver {options.driver} is not available here: {reason}")
     if not options.lab:
         return _run_on(options, driver, options.interface, netns=None, lab=None)
 
-    from pyscan.lab import Lab
+    from pyscan.lab import Lab, LabError
 
-    lab = Lab(name=options.lab_name or default_lab_name(), sink=True,
-              queues=options.tx_threads)
-    with lab:
-        return _run_on(options, driver, lab.scan_interface, netns=lab.scan_netns, lab=lab)
+    try:
+        lab = Lab(name=options.lab_name or default_lab_name(), sink=True,
+                  queues=options.tx_threads)
+        with lab:
+            return _run_on(options, driver, lab.scan_interface, netns=lab.scan_netns, lab=lab)
+    except LabError as error:
+        raise BenchError(f"sink lab: {error}") from None
 
 
 def default_lab_name() -> str:

@@ -261,3 +261,36 @@ def test_generation_table_ratio_to_the_bare_generator_and_scaling() -> None:
     assert "| 40.0 | 25.0 M/s | 0.50x | 1.00x |" in lines[2]   # 2e9 ns / 5e7 frames
     assert lines[3].endswith("| 44.4 | 22.5 M/s | - | 1.80x |")
     assert lines[4].startswith("| bare_gen | 1 | 50.000 Mpps |")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"duration": "x"}, "--duration 'x' is not a number"),
+        ({"duration": "0"}, "--duration 0 is invalid"),
+        ({"tx_threads": "65"}, "--tx-threads 65 is invalid: accepted 1..64"),
+        ({"size": "128"}, "--size 128 is not supported"),
+        ({"rate": "fast"}, "bad rate 'fast'"),
+        ({"driver": "af-packet"}, "driver af-packet needs --interface IFACE"),
+        ({"driver": "af-packet", "lab": True, "interface": "eth0"}, "give --lab or --interface"),
+    ],
+)
+def test_bench_options_reject_bad_input_naming_the_value(changes: dict[str, object],
+                                                         message: str) -> None:
+    from pyscan.bench import BenchInputError, options_from_text
+
+    arguments: dict[str, object] = {
+        "driver": "null", "interface": None, "duration": "1", "tx_threads": "1", "size": "64",
+        "rate": None, "lab": False, "source_ip": None, "gateway_mac": None,
+        "driver_options": [], **changes}
+    with pytest.raises(BenchInputError, match=message):
+        options_from_text(**arguments)  # type: ignore[arg-type]
+
+
+def test_bench_options_from_text_accepts_masscan_style_rates() -> None:
+    from pyscan.bench import options_from_text
+
+    options = options_from_text("null", None, "2.5", "2", "64", "250k", False, None, None, [])
+    assert (options.duration, options.tx_threads, options.rate) == (2.5, 2, 250_000.0)
+    assert options_from_text("null", None, "1", "1", "64", "max", False, None, None,
+                             []).rate is None
