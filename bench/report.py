@@ -295,18 +295,17 @@ def plot_all(results: Mapping[str, Any], directory: Path) -> list[Path]:
         if run.get("sink_pps") and run.get("requested_pps"):
             fidelity[run["contender"]][float(run["requested_pps"])].append(run["sink_pps"])
     if fidelity:
-        fig, ax = plt.subplots(figsize=(6, 5))
-        top = 1.0
+        fig, ax = plt.subplots(figsize=(7, 4.5))
         for name, by_rate in sorted(fidelity.items()):
             requested = sorted(by_rate)
-            achieved = [summarize(by_rate[r]).median for r in requested]
-            top = max(top, *requested, *achieved)
-            ax.plot(requested, achieved, marker="o", label=name)
-        ax.plot([1, top], [1, top], linestyle=":", color="black", label="requested")
+            errors = [(summarize(by_rate[r]).median / r - 1) * 100 for r in requested]
+            ax.plot(requested, errors, marker="o", label=name)
+        ax.axhspan(-2, 2, color="#dddddd", label="target: within 2 %")
+        ax.axhline(0, color="black", linewidth=0.8)
         ax.set_xscale("log")
-        ax.set_yscale("log")
         ax.set_xlabel("requested pps")
-        ax.set_ylabel("achieved pps at the sink (median)")
+        ax.set_ylabel("achieved at the sink vs requested, % (median)")
+        ax.set_title("Rate fidelity")
         ax.legend()
         fig.tight_layout()
         written.append(directory / "rate_fidelity.png")
