@@ -218,9 +218,13 @@ def target_checks(results: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+METHOD_ORDER = ("sink", "own", "exact", "cpu", "wire", "spread", "bare", "gen", "anchors")
+
+
 def markdown(results: Mapping[str, Any]) -> str:
     env = results["environment"]
-    method = results.get("method", {})
+    given = results.get("method", {})
+    method = {key: given[key] for key in (*METHOD_ORDER, *sorted(given)) if key in given}
     out = [
         "# pyscan benchmark results",
         "",

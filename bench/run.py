@@ -208,10 +208,15 @@ METHOD = {
     "bare": "Ceilings: bench/bare_tpacket.c (TPACKET_V2 TX ring, QDISC_BYPASS) and "
             "bench/bare_afxdp.c (libxdp xsk, copy mode, need_wakeup) resend one constant "
             "60-byte frame written once per slot; N threads = N sockets on queues 0..N-1.",
+    "gen": "Generation ceiling: bench/bare_gen.c runs the engine's algorithms without the "
+           "engine (pyscan's keyed permutation, SipHash cookie, 58-byte template with "
+           "incremental checksums into a slot ring), no ring interface, rate limiter or "
+           "counters; frames/s per core = 1e9 / CPU ns per frame.",
     "anchors": "masscan 1.3.2 and zmap 2.1.1 (Debian) run inside the lab scan namespace only, "
                "targets 198.19.0.0/16 (checked; masscan via --echo), zmap with an empty -C "
                "config and -b blocklist; masscan: --router-mac/--adapter/--adapter-ip, "
-               "--rate 100M for max, stopped with SIGTERM; zmap: -r 0 for max, -P 100 probes "
+               "--rate 100M for max, stopped with SIGTERM after a TX run (accuracy runs: see the "
+               "notes under the accuracy table); zmap: -r 0 for max, -P 100 probes "
                "per target so a /16 lasts, -t caps the run; zmap's -r counts targets, so a "
                "packet rate R is requested as -r R/20 -P 20.",
 }
