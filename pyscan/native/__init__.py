@@ -900,7 +900,7 @@ class AfXdp:
                  want_rx: bool = True, bind_mode: str = "auto", attach_mode: str = "auto",
                  ring_size: int = 2048, frame_size: int = 2048, scanner_ip: object = None,
                  ports: range = range(0, 65536), rx_queues: int | None = None,
-                 object_path: str = REPLY_FILTER_OBJECT) -> None:
+                 rx_ring_size: int = 0, object_path: str = REPLY_FILTER_OBJECT) -> None:
         if bind_mode not in XDP_BIND_MODES:
             raise ValueError(f"xdp mode {bind_mode!r} unknown; use one of "
                              f"{', '.join(XDP_BIND_MODES)}")
@@ -928,6 +928,7 @@ class AfXdp:
         cfg.port_hi = ports.stop - 1
         cfg.rx_queues = queue_count if rx_queues is None else rx_queues
         cfg.key = key
+        cfg.rx_ring_size = rx_ring_size  # 0: ring_size
         err = ffi.new("char[]", _ERROR_BUFFER)
         handle = lib.pyscan_afxdp__open(cfg, object_path.encode(), err, _ERROR_BUFFER)
         if handle == ffi.NULL:
@@ -947,6 +948,7 @@ class AfXdp:
             "queue_count": int(out.queue_count), "tx_queues": int(out.tx_queues),
             "ring_size": int(out.ring_size), "frame_size": int(out.frame_size),
             "prog_id": int(out.prog_id), "rx_queues": int(out.rx_queues),
+            "rx_ring_size": int(out.rx_ring_size),
             "warnings": [w for w in warnings.split("; ") if w],
         }
 

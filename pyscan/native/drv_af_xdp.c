@@ -4,8 +4,10 @@
  * of the XDP reply filter (pyscan/bpf/reply_filter.bpf.c).
  *
  * Layout: one UMEM per queue socket (apis.md 2.5: simpler than a shared UMEM, which would need
- * a fill/completion pair per queue anyway). A UMEM holds ring_size frames per direction the
- * socket has: the TX thread's first (when the queue sends), then the RX thread's. Neither
+ * a fill/completion pair per queue anyway). A UMEM holds the frames of each direction the
+ * socket has: ring_size for the TX thread first (when the queue sends), then rx_ring_size for
+ * the RX thread, whose ring is larger because it must absorb every reply that arrives while
+ * the RX thread is off the CPU (2 ms lost at 250 kpps overflow 512 slots). Neither
  * thread ever touches the other's frames or the other's rings (TX: tx + completion; RX: rx +
  * fill), so the two threads share a socket without a lock. One RX ring object reads every
  * socket that has an RX ring, since replies arrive on whichever queue the peer hashes them to.
@@ -65,7 +67,8 @@ struct afxdp_queue {
 	uint8_t *area;
 	size_t area_size;
 	uint32_t frame_size;
-	uint32_t ring_size;
+	uint32_t ring_size;    /* TX ring, completion ring and TX frames */
+	uint32_t rx_ring_size; /* RX ring, fill ring and RX frames */
 	int zerocopy;
 	/* Zero-initialised by calloc: libxdp 1.3.1 leaves cached_prod/cached_cons of fill and
 	 * completion unset (apis.md 2.2), which produced phantom completions. */
@@ -677,6 +680,11 @@ static void afxdp_rx_stats(struct pyscan_ring *ring, struct pyscan_ring_stats *o
 			struct xdp_statistics xs = {0};
 			socklen_t len = sizeof(xs);
 
+			/* Every reply the kernel could not put on the ring, each counted once:
+			 * rx_dropped covers an empty fill ring (rx_fill_ring_empty_descs counts
+			 * the same events again) and frames too large for a UMEM frame;
+			 * rx_ring_full a full RX ring. rx_invalid_descs counts bad descriptors,
+			 * not frames. */
 			if (getsockopt(q->fd, SOL_XDP, XDP_STATISTICS, &xs, &len) == 0)
 				out->rx_drops += xs.rx_dropped + xs.rx_ring_full;
 		}
@@ -807,26 +815,28 @@ static int attach_filter(struct pyscan_afxdp *xdp, const struct pyscan_afxdp_con
 static int open_queue(struct pyscan_afxdp *xdp, struct afxdp_queue *q,
 		      const struct pyscan_afxdp_config *cfg, char *err, size_t errlen)
 {
+	uint32_t rx_ring_size = cfg->rx_ring_size ? cfg->rx_ring_size : cfg->ring_size;
 	struct xsk_umem_config umem_cfg = {
-		.fill_size = cfg->ring_size,
+		.fill_size = rx_ring_size,
 		.comp_size = cfg->ring_size,
 		.frame_size = cfg->frame_size,
 		.frame_headroom = 0,
 	};
 	struct xsk_socket_config sock_cfg = {
-		.rx_size = cfg->ring_size,
+		.rx_size = rx_ring_size,
 		.tx_size = cfg->ring_size,
 		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
 	};
 	struct xdp_options options = {0};
 	socklen_t options_len = sizeof(options);
-	uint32_t frames = (q->has_tx + q->has_rx) * cfg->ring_size;
+	uint32_t frames = (q->has_tx ? cfg->ring_size : 0) + (q->has_rx ? rx_ring_size : 0);
 	uint32_t rx_first = q->has_tx ? cfg->ring_size : 0;
 	uint32_t fill_index;
 	int rc;
 
 	q->frame_size = cfg->frame_size;
 	q->ring_size = cfg->ring_size;
+	q->rx_ring_size = rx_ring_size;
 	q->fd = -1;
 	q->area_size = (size_t)frames * cfg->frame_size;
 	q->area = mmap(NULL, q->area_size, PROT_READ | PROT_WRITE,
@@ -843,7 +853,8 @@ static int open_queue(struct pyscan_afxdp *xdp, struct afxdp_queue *q,
 		q->umem = NULL;
 		if (rc == -ENOMEM || rc == -EPERM)
 			set_error(err, errlen, "af-xdp: cannot register %zu bytes of UMEM (%s): raise "
-				  "the locked-memory limit (ulimit -l) or lower -O ring-size",
+				  "the locked-memory limit (ulimit -l) or lower -O ring-size / "
+				  "-O rx-ring-size",
 				  q->area_size, strerror(-rc));
 		else
 			set_error(err, errlen, "af-xdp: UMEM registration failed: %s", strerror(-rc));
@@ -910,14 +921,14 @@ static int open_queue(struct pyscan_afxdp *xdp, struct afxdp_queue *q,
 							  cfg->frame_size;
 	}
 	if (q->has_rx) {
-		if (xsk_ring_prod__reserve(&q->fill, cfg->ring_size, &fill_index) != cfg->ring_size) {
+		if (xsk_ring_prod__reserve(&q->fill, rx_ring_size, &fill_index) != rx_ring_size) {
 			set_error(err, errlen, "af-xdp: cannot prime the fill ring");
 			return -ENOSPC;
 		}
-		for (uint32_t i = 0; i < cfg->ring_size; i++)
+		for (uint32_t i = 0; i < rx_ring_size; i++)
 			*xsk_ring_prod__fill_addr(&q->fill, fill_index + i) =
 				(uint64_t)(rx_first + i) * cfg->frame_size;
-		xsk_ring_prod__submit(&q->fill, cfg->ring_size);
+		xsk_ring_prod__submit(&q->fill, rx_ring_size);
 	}
 	return 0;
 }
@@ -933,6 +944,12 @@ static int valid_config(const struct pyscan_afxdp_config *cfg, char *err, size_t
 	if (ring < 64 || ring > 65536 || (ring & (ring - 1))) {
 		set_error(err, errlen, "af-xdp: ring size %u is invalid; use a power of two "
 			  "from 64 to 65536", ring);
+		return 0;
+	}
+	ring = cfg->rx_ring_size;
+	if (ring && (ring < 64 || ring > 65536 || (ring & (ring - 1)))) {
+		set_error(err, errlen, "af-xdp: RX ring size %u is invalid; use a power of two "
+			  "from 64 to 65536 (0: the TX ring size)", ring);
 		return 0;
 	}
 	if (cfg->frame_size != 2048 && cfg->frame_size != 4096) {
@@ -981,6 +998,8 @@ struct pyscan_afxdp *pyscan_afxdp__open(const struct pyscan_afxdp_config *cfg,
 	xdp->info.queue_count = cfg->queue_count;
 	xdp->info.tx_queues = cfg->tx_queues;
 	xdp->info.ring_size = cfg->ring_size;
+	xdp->info.rx_ring_size = cfg->want_rx ? (cfg->rx_ring_size ? cfg->rx_ring_size
+								 : cfg->ring_size) : 0;
 	xdp->info.frame_size = cfg->frame_size;
 	xdp->ifindex = (int)if_nametoindex(cfg->ifname);
 	if (!xdp->ifindex) {

@@ -40,6 +40,9 @@ struct pyscan_afxdp_config {
 	uint16_t port_hi;
 	uint32_t rx_queues;     /* the first rx_queues sockets get an RX ring; 0 = all */
 	uint8_t key[16];        /* the scan's cookie key, as the engine gets it */
+	uint32_t rx_ring_size;  /* RX and fill ring descriptors and RX UMEM frames per RX socket,
+				 * power of two; 0 = ring_size. The RX thread may be off the CPU
+				 * for milliseconds: this is how many replies a socket holds meanwhile */
 };
 
 /* What was chosen, for the status line and the summary. */
@@ -52,6 +55,7 @@ struct pyscan_afxdp_info {
 	uint32_t frame_size;
 	uint32_t prog_id;        /* kernel id of the attached filter, 0 when TX only */
 	uint32_t rx_queues;      /* sockets with an RX ring */
+	uint32_t rx_ring_size;   /* per RX socket; 0 when TX only */
 	char warnings[256];      /* fallbacks taken, "; "-separated; empty when none */
 };
 
@@ -90,7 +94,7 @@ int pyscan_afxdp__recv_frames(pyscan_ring *ring, uint8_t *buf, uint32_t cap, uin
 /* Detaches the filter and closes every socket now; memory goes when the last ring is destroyed. */
 void pyscan_afxdp__close(struct pyscan_afxdp *xdp);
 
-_Static_assert(sizeof(struct pyscan_afxdp_config) == 72, "pyscan_afxdp_config layout");
-_Static_assert(sizeof(struct pyscan_afxdp_info) == 288, "pyscan_afxdp_info layout");
+_Static_assert(sizeof(struct pyscan_afxdp_config) == 76, "pyscan_afxdp_config layout");
+_Static_assert(sizeof(struct pyscan_afxdp_info) == 292, "pyscan_afxdp_info layout");
 
 #endif /* PYSCAN_DRV_AF_XDP_H */

@@ -8,16 +8,18 @@ from ipaddress import IPv4Address
 import pytest
 
 from pyscan.drivers import DRIVERS, DriverError, DriverRequest
-from pyscan.drivers.af_xdp import XDP_ATTACH_MODES, XDP_MODES, describe
+from pyscan.drivers.af_xdp import XDP_ATTACH_MODES, XDP_MODES, default_rx_ring_size, describe
 from pyscan.native import XDP_ATTACH_MODES as NATIVE_ATTACH_MODES
 from pyscan.native import XDP_BIND_MODES, ffi
 
 
 def test_structs_crossing_to_python_have_the_c_sizes() -> None:
     # Mirrors the _Static_asserts in pyscan/native/drv_af_xdp.h.
-    assert ffi.sizeof("struct pyscan_afxdp_config") == 72
-    assert ffi.sizeof("struct pyscan_afxdp_info") == 288
+    assert ffi.sizeof("struct pyscan_afxdp_config") == 76
+    assert ffi.sizeof("struct pyscan_afxdp_info") == 292
     assert ffi.offsetof("struct pyscan_afxdp_config", "key") == 56
+    assert ffi.offsetof("struct pyscan_afxdp_config", "rx_ring_size") == 72
+    assert ffi.offsetof("struct pyscan_afxdp_info", "warnings") == 36
 
 
 def test_driver_and_native_agree_on_mode_names() -> None:
@@ -36,6 +38,8 @@ def request(**options: str) -> DriverRequest:
     ({"xdp_attach": "hw"}, "xdp-attach='hw' is invalid: accepted auto | native | generic"),
     ({"ring-size": "1000"}, "ring-size=1000 is invalid"),
     ({"ring_size": "32"}, "ring_size='32' is invalid"),
+    ({"rx-ring-size": "3000"}, "rx-ring-size=3000 is invalid"),
+    ({"rx_ring_size": "131072"}, "rx_ring_size='131072' is invalid"),
     ({"frame-size": "3000"}, "frame-size=3000 is invalid"),
     ({"batch": "0"}, "batch='0' is invalid: accepted integers 1..1024"),
     ({"ring-size": "128", "batch": "256"}, "batch='256' is invalid: accepted integers 1..128"),
@@ -49,10 +53,11 @@ def test_bad_options_are_refused_naming_the_value(options: dict[str, str], messa
 def test_description_says_what_was_chosen() -> None:
     info = {"zerocopy": False, "generic_attach": True, "queue_count": 4, "tx_queues": 2,
             "ring_size": 1024, "frame_size": 2048, "prog_id": 77, "rx_queues": 4,
+            "rx_ring_size": 8192,
             "warnings": ["native XDP refused by the driver, using generic attach"]}
     line = describe("eth1", info, with_rx=True)
     assert line.startswith("af-xdp on eth1: copy mode, 2 TX queue(s), rings of 1024 x 2048 B")
-    assert "generic (skb) attach, prog 77" in line and "4 RX queue(s)" in line
+    assert "generic (skb) attach, prog 77" in line and "4 RX queue(s) of 8192 frames" in line
     assert line.endswith("warning: native XDP refused by the driver, using generic attach")
     assert "\n" not in line
     zero_copy = describe("eth1", {**info, "zerocopy": True, "warnings": []}, with_rx=False)
@@ -66,3 +71,11 @@ def test_unavailable_without_capabilities_says_which(monkeypatch: pytest.MonkeyP
     available, reason = DRIVERS["af-xdp"].available()
     assert available is False
     assert "CAP_NET_RAW" in reason and "CAP_NET_ADMIN" in reason and "CAP_BPF" in reason
+
+
+def test_default_rx_ring_spreads_one_budget_over_the_rx_queues() -> None:
+    # One RX thread serves every socket, so the budget that absorbs its pauses is the sum.
+    assert default_rx_ring_size(1) == 32768
+    assert default_rx_ring_size(3) == 8192   # 10922 rounded down to a power of two
+    assert default_rx_ring_size(16) == 2048
+    assert default_rx_ring_size(64) == 2048  # never below the TX default
