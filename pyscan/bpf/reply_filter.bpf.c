@@ -10,8 +10,9 @@
  * truncated frames - returns XDP_PASS untouched.
  *
  * Invariant: every frame increments SEEN and exactly one of MATCHED / PASSED. A matched frame
- * whose queue has no socket falls back to XDP_PASS (the redirect flag), so nothing is dropped
- * here; the host firewall rule installed for the scan keeps the kernel from answering it.
+ * whose queue has no socket falls back to XDP_PASS (the redirect flag) and also increments
+ * UNQUEUED: the kernel gets it (the host firewall rule installed for the scan keeps it from
+ * answering), the scanner never does, so the driver counts it as a drop, not as filtered.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -92,8 +93,13 @@ int pyscan_reply_filter(struct xdp_md *ctx)
 {
 	count(PYSCAN_RF_SEEN);
 	if (is_scan_reply(ctx)) {
+		long action;
+
 		count(PYSCAN_RF_MATCHED);
-		return bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
+		action = bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
+		if (action != XDP_REDIRECT)
+			count(PYSCAN_RF_UNQUEUED);
+		return action;
 	}
 	count(PYSCAN_RF_PASSED);
 	return XDP_PASS;

@@ -21,12 +21,14 @@ struct pyscan_reply_filter_config {
 	__u16 port_hi;
 };
 
-/* Indexes into the per-CPU counter array; seen == matched + passed on every CPU. */
+/* Indexes into the per-CPU counter array; seen == matched + passed on every CPU, and
+ * unqueued <= matched. */
 enum pyscan_reply_filter_counter {
 	PYSCAN_RF_SEEN = 0,
 	PYSCAN_RF_MATCHED = 1, /* cookie valid: handed to the AF_XDP socket of the frame's queue */
 	PYSCAN_RF_PASSED = 2,  /* everything else: left to the kernel untouched */
-	PYSCAN_RF_NCOUNTERS = 3,
+	PYSCAN_RF_UNQUEUED = 3, /* matched, but its queue had no socket: passed, lost to the scan */
+	PYSCAN_RF_NCOUNTERS = 4,
 };
 
 _Static_assert(sizeof(struct pyscan_reply_filter_config) == 24, "reply filter config layout");

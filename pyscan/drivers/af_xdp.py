@@ -32,7 +32,7 @@ __all__ = ["XDP_ATTACH_MODES", "XDP_MODES", "AfXdpDriver", "AfXdpSession", "AfXd
 
 XDP_MODES = ("auto", "zerocopy", "copy")
 XDP_ATTACH_MODES = ("auto", "native", "generic")
-FILTER_COUNTERS = ("xdp_seen", "xdp_matched", "xdp_passed")
+FILTER_COUNTERS = ("xdp_seen", "xdp_matched", "xdp_passed", "xdp_unqueued")
 # Replies the RX sockets can hold together while the RX thread is off the CPU: 131 ms at
 # 250 kpps. With 2048 (the TX default) a scheduling pause of 8 ms overflowed the ring on a
 # 2-core machine and lost 0.3-8 % of a 250 kpps scan (counted in rx_drops, but lost).
@@ -77,7 +77,8 @@ class AfXdpSession:
         self._final: dict[str, int] | None = None
 
     def stats(self) -> dict[str, int]:
-        """Summed ring counters plus the filter's xdp_seen / xdp_matched / xdp_passed."""
+        """Summed ring counters plus the filter's xdp_seen / xdp_matched / xdp_passed /
+        xdp_unqueued (matched replies whose queue had no socket; also in rx_drops)."""
         if self._final is not None:
             return dict(self._final)
         from pyscan.native import RING_STATS_FIELDS, ring_stats

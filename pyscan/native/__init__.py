@@ -778,7 +778,7 @@ from pathlib import Path as _Path  # noqa: E402
 from typing import NoReturn as _NoReturn  # noqa: E402
 
 REPLY_FILTER_OBJECT = str(_Path(__file__).resolve().parent.parent / "bpf" / "reply_filter.bpf.o")
-REPLY_FILTER_COUNTERS = ("seen", "matched", "passed")
+REPLY_FILTER_COUNTERS = ("seen", "matched", "passed", "unqueued")
 XDP_BIND_MODES = {"auto": lib.PYSCAN_AFXDP_BIND_AUTO, "zerocopy": lib.PYSCAN_AFXDP_BIND_ZEROCOPY,
                   "copy": lib.PYSCAN_AFXDP_BIND_COPY}
 XDP_ATTACH_MODES = {"auto": lib.PYSCAN_AFXDP_ATTACH_AUTO,
@@ -953,7 +953,8 @@ class AfXdp:
         }
 
     def filter_counters(self) -> dict[str, int]:
-        """The filter's seen/matched/passed; after close(), the values it ended with."""
+        """The filter's seen/matched/passed/unqueued; after close(), the values it ended
+        with."""
         if self._handle is None:
             return dict(self._final_counters)
         out = ffi.new("uint64_t[]", len(REPLY_FILTER_COUNTERS))

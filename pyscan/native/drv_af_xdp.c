@@ -689,8 +689,12 @@ static void afxdp_rx_stats(struct pyscan_ring *ring, struct pyscan_ring_stats *o
 				out->rx_drops += xs.rx_dropped + xs.rx_ring_full;
 		}
 	}
-	if (pyscan_afxdp__filter_counters(xdp, counters, PYSCAN_RF_NCOUNTERS) == 0)
+	/* A matched reply the filter had to pass (no socket on its queue) is lost to the scan:
+	 * a drop, not a frame the filter chose to leave to the kernel. */
+	if (pyscan_afxdp__filter_counters(xdp, counters, PYSCAN_RF_NCOUNTERS) == 0) {
 		out->rx_filtered = counters[PYSCAN_RF_PASSED];
+		out->rx_drops += counters[PYSCAN_RF_UNQUEUED];
+	}
 }
 
 /* ---- lifetime ---------------------------------------------------------------------------- */
