@@ -151,6 +151,47 @@ def test_probes_out_replies_in_exactly(all_open_lab: Callable[[int], Lab], queue
     assert xdp.filter_counters()["matched"] == len(targets)
 
 
+def test_replies_the_rx_ring_cannot_hold_are_counted_as_drops(
+        all_open_lab: Callable[[int], Lab]) -> None:
+    # Nobody reads while 2 x 64 replies arrive at a socket whose RX and fill rings hold 64:
+    # the kernel keeps the first 64 and drops the rest (XSK rx_dropped, the fill ring being
+    # empty). Every one of those must show in rx_drops, the counter behind driver_drops.
+    lab = all_open_lab(1)
+    with netlink.in_netns(lab.scan_netns):
+        xdp = open_xdp(lab, rx_ring_size=64)
+    try:
+        assert xdp.info()["rx_ring_size"] == 64
+        targets = targets_for(32)  # 128 probes, all inside the lab's /24
+        frames = probes(lab, targets)
+        before = veth_redirect_failures(lab)
+        for start in range(0, len(frames), 64):  # bursts the veth's 256-slot queue takes
+            assert native.ring_send_frames(xdp.tx_rings[0], frames[start:start + 64]) == 64
+            time.sleep(0.05)
+        deadline = time.monotonic() + 3
+        while xdp.filter_counters()["matched"] < len(targets) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert xdp.filter_counters()["matched"] == len(targets)  # every reply reached XDP
+        received = collect(xdp, len(targets), seconds=1.0)
+        rx = native.ring_stats(xdp.rx_ring)
+        assert len(received) == rx["rx_frames"] == 64
+        assert rx["rx_drops"] == len(targets) - 64   # lost replies == counted drops
+        # The veth's own count of frames its XDP program could not hand over agrees.
+        assert veth_redirect_failures(lab) - before == rx["rx_drops"]
+    finally:
+        xdp.close()
+
+
+def veth_redirect_failures(lab: Lab) -> int:
+    """veth's per-queue rx_queue_N_drops summed (ethtool -S): frames lost after XDP."""
+    out = sh("ip", "netns", "exec", lab.scan_netns, "ethtool", "-S", lab.scan_interface).stdout
+    total = 0
+    for line in out.splitlines():
+        name, _, value = line.strip().partition(": ")
+        if name.startswith("rx_queue_") and name.endswith("_drops"):
+            total += int(value)
+    return total
+
+
 def test_back_to_back_sessions_on_one_interface(all_open_lab: Callable[[int], Lab]) -> None:
     # The kernel frees a closed socket's queue a little after close(): reopening at once
     # must wait for it rather than fail with EBUSY.
@@ -181,9 +222,13 @@ def test_tx_only_sockets_beyond_the_receive_queues(all_open_lab: Callable[[int],
         assert [native.ring_stats(r)["tx_frames"] for r in xdp.tx_rings] == [16, 16]
         replies = collect(xdp, len(targets), seconds=1.0)
         want = expected_replies(targets)
-        # Replies hashed to queue 1 find no socket there and go to the kernel instead.
+        # Replies hashed to queue 1 find no socket there and go to the kernel instead: lost
+        # to the scan, so each is counted as unqueued and as a drop.
         assert replies.items() <= want.items()
-        assert xdp.filter_counters()["matched"] == len(targets)
+        counters = xdp.filter_counters()
+        assert counters["matched"] == len(targets)
+        assert 0 < counters["unqueued"] == len(targets) - len(replies)
+        assert native.ring_stats(xdp.rx_ring)["rx_drops"] == counters["unqueued"]
     finally:
         xdp.close()
 
@@ -421,3 +466,57 @@ def test_killed_scan_leaves_no_program_behind(lab_factory: Callable[..., Lab]) -
     while xdp_attached(lab) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not xdp_attached(lab)
+
+
+# --- the full truth lab at speed -----------------------------------------------------------
+# /16 x 4 ports, every probe answered: 262144 replies arriving as fast as probes leave. The
+# RX thread shares 2 cores with the TX thread and the veth softirqs, so its RX rings must
+# hold every reply that arrives while it is off the CPU (a 2048-slot ring lost 0.3-8 %).
+
+TRUTH_SUBNET = IPv4Network("198.19.0.0/16")
+TRUTH_PROBES = TRUTH_SUBNET.num_addresses * len(LAB_PORTS)
+TRUTH_OPEN = 4000
+
+
+def scan_truth_lab(lab: Lab, rate: str, options: list[str] | None = None) -> tuple[list, object]:
+    config = ScanConfig.parse([str(TRUTH_SUBNET)], ports=",".join(map(str, LAB_PORTS)),
+                              rate=rate, wait="2", netns=lab.scan_netns, show_closed=True,
+                              driver="af-xdp", seed=3, driver_options=options or [])
+    with scan(config) as run:
+        results = list(run)
+    return results, run.summary
+
+
+@pytest.mark.parametrize("rate", ["250k", "max"])
+def test_full_truth_lab_at_speed_loses_nothing(lab_factory: Callable[..., Lab],
+                                               rate: str) -> None:
+    lab = lab_factory(subnet=str(TRUTH_SUBNET), ports=LAB_PORTS, open_count=TRUTH_OPEN, seed=11)
+    results, summary = scan_truth_lab(lab, rate)
+    opened = [(r.ip, r.port) for r in results if r.status == "open"]
+    closed = [(r.ip, r.port) for r in results if r.status == "closed"]
+    assert summary.sent == summary.probes == TRUTH_PROBES     # every probe sent once
+    assert summary.driver_drops == 0
+    assert set(opened) == lab.truth()                         # exact open set
+    assert len(opened) == len(set(opened)) == TRUTH_OPEN      # nothing twice
+    assert len(closed) == len(set(closed)) == TRUTH_PROBES - TRUTH_OPEN
+    assert summary.duplicates == 0 and summary.invalid_cookies == 0
+    assert summary.driver_counters["xdp_matched"] == TRUTH_PROBES
+
+
+def test_truth_lab_overflowing_a_tiny_rx_ring_counts_every_lost_reply(
+        lab_factory: Callable[..., Lab]) -> None:
+    # A 64-slot RX ring at full speed overflows: whatever is missing from the results must be
+    # in driver_drops, one for one - never silently gone.
+    lab = lab_factory(subnet=str(TRUTH_SUBNET), ports=LAB_PORTS, open_count=TRUTH_OPEN, seed=12)
+    before = veth_redirect_failures(lab)
+    results, summary = scan_truth_lab(lab, "max", ["rx-ring-size=64"])
+    assert "of 64 frames" in summary.driver_description
+    pairs = [(r.ip, r.port) for r in results]
+    assert len(pairs) == len(set(pairs))                      # nothing twice
+    opened = {(r.ip, r.port) for r in results if r.status == "open"}
+    assert opened <= lab.truth()                              # nothing false
+    assert summary.sent == TRUTH_PROBES
+    assert summary.driver_counters["xdp_matched"] == TRUTH_PROBES  # every reply reached XDP
+    assert summary.driver_drops > 0                           # the ring did overflow
+    assert len(pairs) + summary.driver_drops == TRUTH_PROBES  # lost == counted
+    assert veth_redirect_failures(lab) - before == summary.driver_drops
