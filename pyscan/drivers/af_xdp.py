@@ -22,6 +22,7 @@ Rings are opened in the calling thread's network namespace.
 from __future__ import annotations
 
 import os
+import resource
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,11 +41,36 @@ RX_FRAMES_TOTAL = 32768
 RX_FRAMES_MIN = 2048
 
 
+CAP_IPC_LOCK = 14  # lifts RLIMIT_MEMLOCK for the UMEM
+
+
 def default_rx_ring_size(rx_queues: int) -> int:
     """RX_FRAMES_TOTAL spread over the RX sockets (replies are hashed over the queues and
     one RX thread serves them all), rounded down to a power of two, at least RX_FRAMES_MIN."""
     share = RX_FRAMES_TOTAL // max(rx_queues, 1)
     return max(RX_FRAMES_MIN, 1 << (share.bit_length() - 1)) if share else RX_FRAMES_MIN
+
+
+def memlock_budget() -> int | None:
+    """Bytes of UMEM this process may pin, None when unlimited (root, CAP_IPC_LOCK, or an
+    unlimited ulimit -l): the kernel charges UMEM to RLIMIT_MEMLOCK otherwise."""
+    from pyscan.privileges import effective_capabilities
+
+    if effective_capabilities() & (1 << CAP_IPC_LOCK):
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def fit_rx_ring_size(wanted: int, rx_sockets: int, tx_bytes: int, frame_size: int,
+                     budget: int | None) -> int:
+    """The default RX ring cut down to the largest power of two whose UMEM fits budget next
+    to the TX UMEM (never below 64: a limit that small fails at open, naming ulimit -l)."""
+    if budget is None or not rx_sockets:
+        return wanted
+    frames = max(budget - tx_bytes, 0) // (rx_sockets * frame_size)
+    fitting = 1 << (frames.bit_length() - 1) if frames else 0
+    return max(64, min(wanted, fitting))
 
 
 class AfXdpUnusable(DriverError):
@@ -67,12 +93,14 @@ def _choice(options: Mapping[str, str], name: str, accepted: tuple[str, ...]) ->
 class AfXdpSession:
     """The rings of one AF_XDP scan; close() detaches the filter and frees every socket."""
 
-    def __init__(self, xdp: Any, interface: str, batch_size: int = 64) -> None:
+    def __init__(self, xdp: Any, interface: str, batch_size: int = 64,
+                 notes: tuple[str, ...] = ()) -> None:
         self._xdp = xdp
         self.batch_size = batch_size  # the scanner hands it to the engine
         self.tx_rings: list[Any] = list(xdp.tx_rings)
         self.rx_ring: Any | None = xdp.rx_ring
         self.info: dict[str, Any] = xdp.info()
+        self.info["warnings"] = [*self.info["warnings"], *notes]
         self.description = describe(interface, self.info, self.rx_ring is not None)
         self._final: dict[str, int] | None = None
 
@@ -169,8 +197,18 @@ class AfXdpDriver:
         queue_count = max(rx_queues, request.tx_threads) if request.want_rx else \
             request.tx_threads
         rx_sockets = min(rx_queues, queue_count)
-        rx_ring_size = option_int(options, "rx_ring_size", default_rx_ring_size(rx_sockets),
-                                  64, 65536)
+        notes: tuple[str, ...] = ()
+        if "rx_ring_size" in options:
+            rx_ring_size = option_int(options, "rx_ring_size", 0, 64, 65536)
+        else:
+            wanted = default_rx_ring_size(rx_sockets)
+            rx_ring_size = fit_rx_ring_size(wanted, rx_sockets if request.want_rx else 0,
+                                            request.tx_threads * ring_size * frame_size,
+                                            frame_size, memlock_budget())
+            if rx_ring_size < wanted:
+                notes = (f"RX rings cut to {rx_ring_size} frames by the locked-memory limit "
+                         f"(ulimit -l); replies beyond them are dropped and counted at high "
+                         f"rates: raise the limit or run as root",)
         if rx_ring_size & (rx_ring_size - 1):
             raise DriverError(f"driver option rx-ring-size={rx_ring_size} is invalid: accepted "
                               "a power of two from 64 to 65536")
@@ -185,4 +223,4 @@ class AfXdpDriver:
             if isinstance(error, ValueError):
                 raise DriverError(str(error)) from None
             raise AfXdpUnusable(error.strerror or str(error)) from None
-        return AfXdpSession(xdp, request.interface, batch)
+        return AfXdpSession(xdp, request.interface, batch, notes)

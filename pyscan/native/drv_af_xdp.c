@@ -855,7 +855,8 @@ static int open_queue(struct pyscan_afxdp *xdp, struct afxdp_queue *q,
 	rc = xsk_umem__create(&q->umem, q->area, q->area_size, &q->fill, &q->comp, &umem_cfg);
 	if (rc) {
 		q->umem = NULL;
-		if (rc == -ENOMEM || rc == -EPERM)
+		/* ENOBUFS: the pages would exceed RLIMIT_MEMLOCK (no CAP_IPC_LOCK). */
+		if (rc == -ENOMEM || rc == -EPERM || rc == -ENOBUFS)
 			set_error(err, errlen, "af-xdp: cannot register %zu bytes of UMEM (%s): raise "
 				  "the locked-memory limit (ulimit -l) or lower -O ring-size / "
 				  "-O rx-ring-size",

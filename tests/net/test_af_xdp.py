@@ -520,3 +520,35 @@ def test_truth_lab_overflowing_a_tiny_rx_ring_counts_every_lost_reply(
     assert summary.driver_drops > 0                           # the ring did overflow
     assert len(pairs) + summary.driver_drops == TRUTH_PROBES  # lost == counted
     assert veth_redirect_failures(lab) - before == summary.driver_drops
+
+
+def test_default_rx_rings_fit_a_locked_memory_limit(lab_factory: Callable[..., Lab]) -> None:
+    # Without CAP_IPC_LOCK the kernel charges UMEM to ulimit -l (8 MiB by default on Debian):
+    # the default RX ring shrinks to fit and says so; an explicit size that does not fit is
+    # refused, naming the limit.
+    lab = lab_factory(subnet=str(LAB_SUBNET), ports=LAB_PORTS, open_count=30, seed=13)
+    probes_total = LAB_SUBNET.num_addresses * len(LAB_PORTS)
+
+    def cli_scan(*extra: str) -> subprocess.CompletedProcess[str]:
+        command = (f"exec {sys.executable} -m pyscan --netns {lab.scan_netns} {LAB_SUBNET} -p "
+                   f"{','.join(map(str, LAB_PORTS))} --rate 50000 --driver af-xdp --wait 1 "
+                   f"--format ndjson {' '.join(extra)}")
+        return subprocess.run(["prlimit", f"--memlock={8 << 20}", "--", "capsh",
+                               "--drop=cap_ipc_lock", "--", "-c", command],
+                              capture_output=True, text=True, timeout=60,
+                              cwd=Path(native.__file__).resolve().parents[2])
+
+    fitted = cli_scan()
+    assert fitted.returncode == 0, fitted.stderr
+    assert "RX queue(s) of 2048 frames" in fitted.stderr
+    assert "RX rings cut to 2048 frames by the locked-memory limit (ulimit -l)" in fitted.stderr
+    found = [json.loads(line) for line in fitted.stdout.splitlines()]
+    assert {(IPv4Address(r["ip"]), r["port"]) for r in found} == lab.truth()
+    assert f"sent       {probes_total} of {probes_total} probes" in fitted.stderr
+    assert "drops      0 frames" in fitted.stderr
+
+    refused = cli_scan("-O", "rx-ring-size=32768")
+    assert refused.returncode != 0
+    assert "cannot register" in refused.stderr and "ulimit -l" in refused.stderr
+    assert "rx-ring-size" in refused.stderr
+    assert not xdp_attached(lab)

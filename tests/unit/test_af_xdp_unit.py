@@ -8,7 +8,13 @@ from ipaddress import IPv4Address
 import pytest
 
 from pyscan.drivers import DRIVERS, DriverError, DriverRequest
-from pyscan.drivers.af_xdp import XDP_ATTACH_MODES, XDP_MODES, default_rx_ring_size, describe
+from pyscan.drivers.af_xdp import (
+    XDP_ATTACH_MODES,
+    XDP_MODES,
+    default_rx_ring_size,
+    describe,
+    fit_rx_ring_size,
+)
 from pyscan.native import XDP_ATTACH_MODES as NATIVE_ATTACH_MODES
 from pyscan.native import XDP_BIND_MODES, ffi
 
@@ -79,3 +85,15 @@ def test_default_rx_ring_spreads_one_budget_over_the_rx_queues() -> None:
     assert default_rx_ring_size(3) == 8192   # 10922 rounded down to a power of two
     assert default_rx_ring_size(16) == 2048
     assert default_rx_ring_size(64) == 2048  # never below the TX default
+
+
+def test_default_rx_ring_fits_the_locked_memory_limit() -> None:
+    mib = 1 << 20
+    # Unlimited (root, CAP_IPC_LOCK): the default stands.
+    assert fit_rx_ring_size(32768, 1, 4 * mib, 2048, None) == 32768
+    # Debian's 8 MiB default: 4 MiB of TX UMEM leave 2048 RX frames of 2048 B.
+    assert fit_rx_ring_size(32768, 1, 4 * mib, 2048, 8 * mib) == 2048
+    assert fit_rx_ring_size(32768, 2, 4 * mib, 2048, 8 * mib) == 1024
+    assert fit_rx_ring_size(32768, 1, 4 * mib, 2048, 1 << 40) == 32768  # never above wanted
+    assert fit_rx_ring_size(32768, 1, 4 * mib, 2048, 4 * mib) == 64     # open will refuse
+    assert fit_rx_ring_size(32768, 0, 4 * mib, 2048, 4 * mib) == 32768  # TX only: no RX UMEM
