@@ -31,9 +31,10 @@
 #define CACHELINE 64
 #define RX_BURST 64
 #define RX_WAIT_MS 20
-/* After stop_rx, frames already queued are still parsed, but only this many bursts of them:
- * a flood must not keep the RX thread alive. */
-#define RX_STOP_BURSTS 64
+/* After stop_rx, frames already queued are still parsed until the ring is empty, for at most
+ * this long: a full 32768-frame ring takes a few ms, while a flood that never lets the ring
+ * empty must not keep the RX thread alive. */
+#define RX_STOP_BUDGET_NS (500ull * 1000 * 1000)
 #define TX_FLUSH_TIMEOUT_MS 5000
 /* A batch should take at most this long at the configured rate, so that stop_tx and the
  * rate limiter's pacing stay fine-grained at low rates. */
@@ -622,13 +623,18 @@ int pyscan_engine__run_rx(pyscan_engine *e, pyscan_ring *ring)
 		return -EBUSY;
 
 	struct pyscan_rx_frame frames[RX_BURST];
-	uint32_t bursts_after_stop = 0;
+	uint64_t stop_deadline = 0;
 	int rc = 0;
 
 	for (;;) {
 		const int stopping = __atomic_load_n(&e->stop_rx, __ATOMIC_RELAXED);
-		if (stopping && bursts_after_stop++ >= RX_STOP_BURSTS)
-			break;
+		if (stopping) {
+			const uint64_t now = pyscan_clock__now_ns();
+			if (!stop_deadline)
+				stop_deadline = now + RX_STOP_BUDGET_NS;
+			else if (now >= stop_deadline)
+				break;
+		}
 		const uint32_t n = ops->rx_peek(ring, frames, RX_BURST);
 		if (!n) {
 			if (stopping)

@@ -388,6 +388,20 @@ def test_rx_thread_processes_injected_frames_and_stops_promptly() -> None:
     assert len(got) == 51 and len({(r.ip, r.port) for r in got}) == 51
 
 
+def test_frames_queued_when_rx_stops_are_all_read() -> None:
+    """Stopping RX reads what is already in the ring to the end: a big AF_XDP or TPACKET ring
+    can hold tens of thousands of replies after a short wait, and none may go uncounted."""
+    engine = make_engine()
+    queued = 6000  # more than any fixed number of bursts the loop might allow itself
+    rx = open_null_rx(8192)
+    for i in range(queued):
+        assert null_inject(rx, reply(f"198.19.{i // 250}.{i % 250}", 80))
+    engine.stop_rx()
+    engine.run_rx(rx)  # already stopped: returns once the ring is empty
+    assert engine.stats()["rx_frames"] == ring_stats(rx)["rx_frames"] == queued
+    assert len(engine.drain(queued + 1)) == queued
+
+
 def test_stats_have_every_documented_field() -> None:
     engine = make_engine(tx_threads=3)
     stats = engine.stats()
