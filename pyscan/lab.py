@@ -86,12 +86,6 @@ class _Listener:
     start_time: int
 
 
-def _write_sysctl(key: str, value: str, netns: str) -> None:
-    # /proc/sys/net is resolved against the opening thread's namespace.
-    with netlink.in_netns(netns), open(f"/proc/sys/{key}", "w") as sysctl:
-        sysctl.write(value)
-
-
 def _stop_process(pid: int, start_time: int) -> None:
     """SIGTERM, then SIGKILL after a grace period, a process only if it is still the one we
     started (a recycled pid belongs to someone else)."""
@@ -288,9 +282,9 @@ class Lab:
         netlink.create_netns(self.target_netns)
         for netns in (self.scan_netns, self.target_netns):
             for key, value in _QUIET_SYSCTLS.items():
-                _write_sysctl(key, value, netns)
+                netlink.write_sysctl(key, value, netns)
         for key, value in _TARGET_SYSCTLS.items():
-            _write_sysctl(key, value, self.target_netns)
+            netlink.write_sysctl(key, value, self.target_netns)
         netlink.create_veth(self.scan_interface, self.target_interface, self.scan_netns,
                             self.target_netns, self.queues)
         netlink.add_address(self.scan_interface, SCAN_ADDRESS, self.scan_netns)

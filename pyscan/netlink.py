@@ -138,6 +138,13 @@ def in_netns(name: str | int | None) -> Iterator[None]:
         os.close(home)
 
 
+
+def write_sysctl(key: str, value: str, netns: str) -> None:
+    """Set a namespaced sysctl (``net/...``) inside ``netns``."""
+    # /proc/sys/net is resolved against the opening thread's namespace.
+    with in_netns(netns), open(f"/proc/sys/{key}", "w") as sysctl:
+        sysctl.write(value)
+
 def enter_netns_for_process(name: str) -> None:
     """Move the calling thread into ``name`` for good (``pyscan --netns``).
 

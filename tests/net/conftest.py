@@ -82,6 +82,10 @@ def scratch_netns() -> Iterator[Callable[[str], str]]:
         name = unique_name(tag)
         netlink.create_netns(name)
         made.append(name)
+        # quiet like the lab: no router solicitations or MLD reports on test links, so
+        # counters see only what a test sends
+        netlink.write_sysctl("net/ipv6/conf/all/disable_ipv6", "1", name)
+        netlink.write_sysctl("net/ipv6/conf/default/disable_ipv6", "1", name)
         return name
 
     yield make
