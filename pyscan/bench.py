@@ -295,13 +295,13 @@ def run_bench(options: BenchOptions) -> BenchReport:
     what was sent (driver counter), how fast (wall clock), at what CPU cost (thread CPU
     clock), and with ``lab`` what the lab's sink received (sink counter)."""
     options.check()
-    from pyscan.drivers import DRIVERS
+    from pyscan.drivers import DRIVERS, available_with
 
     driver = DRIVERS.get(options.driver)
     if driver is None:
         raise BenchInputError(f"unknown driver {options.driver!r}: accepted "
                               f"{', '.join(sorted(DRIVERS))}")
-    ok, reason = driver.available()
+    ok, reason = available_with(driver, options.driver_options)
     if not ok:
         raise BenchError(f"driver {options.driver} is not available here: {reason}")
     if not options.lab:

@@ -229,17 +229,13 @@ class ScanRun:
     def _scan(self, resources: contextlib.ExitStack) -> Iterator[Result]:
         # Imports on use: `import pyscan` and the CLI's parsing must work without the
         # compiled extension, pyroute2 sockets or root.
-        from pyscan.drivers import DRIVERS, DriverError, DriverRequest
+        from pyscan.drivers import DRIVERS, DriverError, DriverRequest, available_with
         from pyscan.native import Engine
 
         config = self.config
         driver_name, _why = choose_driver(config)
         driver = DRIVERS[driver_name]
-        # A driver whose availability depends on its options (pfring-zc: -O lib=PATH)
-        # answers available_for(options); the others answer available().
-        available_for = getattr(driver, "available_for", None)
-        available, reason = (available_for(config.driver_options) if available_for
-                             else driver.available())
+        available, reason = available_with(driver, config.driver_options)
         if not available:
             raise ScanError(f"driver {driver_name!r} is not available here: {reason}")
 

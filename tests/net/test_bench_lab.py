@@ -61,3 +61,17 @@ def test_bench_with_a_rate_sends_at_about_that_rate_and_exactly_what_it_counts(
     # (plus its first batch), whatever the machine's speed
     assert 0 < report.sent <= 5000 * report.wall_s + 64
     assert report.sink_received == report.sent
+
+
+def test_pfring_zc_bench_over_the_standin_library(tmp_path, unique_name) -> None:
+    """What docs/pfring.md tells a ZC user to run, here against the test suite's stand-in:
+    the library path given as a driver option reaches the availability check and the ring."""
+    from tests.pfring_standin.build import build_standin
+
+    library = build_standin(tmp_path)
+    report = run_bench(BenchOptions(driver="pfring-zc", lab=True, duration=1.0,
+                                    lab_name=unique_name("z"),
+                                    driver_options={"lib": str(library)}))
+    assert report.sent > 1000
+    assert report.sink_received == report.sent
+    assert report.driver_drops == 0
