@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, Self
 
 from pyscan._native import ffi, lib  # type: ignore[import-not-found]
 
@@ -277,7 +277,35 @@ class RawResult(NamedTuple):
     timestamp: float  # seconds since the epoch (CLOCK_REALTIME at parse time)
 
 
-class Engine:
+class _OwnsHandle:
+    """A Python object owning one C handle: ``close()`` frees it once (idempotent), ``with``
+    closes it, and so does garbage collection of an object that was never closed."""
+
+    _handle: object
+
+    @staticmethod
+    def _destroy(handle: object) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Free the handle; idempotent."""
+        if self._handle is not None:
+            self._destroy(self._handle)
+            self._handle = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # __init__ may have raised before _handle existed
+        if getattr(self, "_handle", None) is not None:
+            self.close()
+
+
+class Engine(_OwnsHandle):
     """The native scan engine for one shard (engine.h).
 
     ``run_tx(i, ring)`` for each TX thread i and ``run_rx(ring)`` block until done/stopped;
@@ -406,21 +434,10 @@ class Engine:
             stats[f"thread_generated_{i}"] = int(out.thread_generated[i])
         return stats
 
-    def close(self) -> None:
-        """Free the engine; idempotent. Its TX/RX threads must have returned."""
-        if self._handle is not None:
-            lib.pyscan_engine__destroy(self._handle)
-            self._handle = None
-
-    def __enter__(self) -> Engine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        if getattr(self, "_handle", None) is not None:
-            self.close()
+    @staticmethod
+    def _destroy(handle: object) -> None:
+        # close(): its TX/RX threads must have returned
+        lib.pyscan_engine__destroy(handle)
 
 
 # --- drivers: null, af_packet ---------------------------------------------------------------
@@ -676,7 +693,7 @@ def reset_attached_percpu(ifindex: int, map_name: str, key: int = 0, prog_id: in
         os.close(map_fd)
 
 
-class BpfObject:
+class BpfObject(_OwnsHandle):
     """One BPF object file: ``set_rodata`` -> ``load`` -> ``attach_xdp`` -> maps -> ``close``.
 
     ``attach_xdp(persist=False)`` makes a bpf_link (gone with ``close()`` or the process);
@@ -749,21 +766,10 @@ class BpfObject:
         """BPF_PROG_TEST_RUN: (retval, mean duration in ns, frame as the program left it)."""
         return bpf_test_run(self.prog_fd(prog), data, repeat)
 
-    def close(self) -> None:
-        """Free the object; a bpf_link attachment ends, a persistent one stays. Idempotent."""
-        if self._handle is not None:
-            lib.pyscan_bpf_object__close(self._handle)
-            self._handle = None
-
-    def __enter__(self) -> BpfObject:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        if getattr(self, "_handle", None) is not None:
-            self.close()
+    @staticmethod
+    def _destroy(handle: object) -> None:
+        # close(): a bpf_link attachment ends, a persistent one stays
+        lib.pyscan_bpf_object__close(handle)
 
 
 
