@@ -134,6 +134,27 @@ def test_rate_limited_scan_with_small_rings_still_exact(lab_factory: Callable[..
     assert driver["rx_frames"] >= 128
 
 
+def receive_two_frames(rx: object, subnet: tuple[str, str],
+                       linger: float = 0.0) -> dict[str, int]:
+    """Run an engine's RX thread on ``rx`` until it has read 2 frames (bounded), then
+    ``linger`` seconds more for any frame that should not come; its final stats."""
+    engine = Engine(cookie_key=bytes(16), seed=1, source_ip=SOURCE_IP,
+                    source_mac="02:00:00:00:00:01", gateway_mac="02:00:00:00:00:02",
+                    ranges=[subnet], ports=[80], source_ports=range(1, 65536))
+    thread = threading.Thread(target=engine.run_rx, args=(rx,))
+    thread.start()
+    for _ in range(200):
+        if engine.stats()["rx_frames"] >= 2:
+            break
+        time.sleep(0.01)
+    time.sleep(linger)
+    engine.stop_rx()
+    thread.join(timeout=5)
+    stats = engine.stats()
+    engine.close()
+    return stats
+
+
 def test_rx_ring_filter_keeps_only_replies(lab_factory: Callable[..., Lab],
                                            tcp_connect: Callable[..., str]) -> None:
     lab = lab_factory(subnet="198.19.2.0/30", ports=(80,))
@@ -145,23 +166,10 @@ def test_rx_ring_filter_keeps_only_replies(lab_factory: Callable[..., Lab],
         assert tcp_connect(lab.scan_netns, "198.19.2.1", 80) == "open"
         assert tcp_connect(lab.scan_netns, "198.19.2.1", 81) == "refused"
         time.sleep(0.05)  # block retire timeout is 10 ms
-        engine = Engine(cookie_key=bytes(16), seed=1, source_ip=SOURCE_IP,
-                        source_mac="02:00:00:00:00:01", gateway_mac="02:00:00:00:00:02",
-                        ranges=[("198.19.2.0", "198.19.2.3")], ports=[80],
-                        source_ports=range(1, 65536))
-        thread = threading.Thread(target=engine.run_rx, args=(rx,))
-        thread.start()
-        for _ in range(200):
-            if engine.stats()["rx_frames"] >= 2:
-                break
-            time.sleep(0.01)
-        engine.stop_rx()
-        thread.join(timeout=5)
-        stats = engine.stats()
+        stats = receive_two_frames(rx, ("198.19.2.0", "198.19.2.3"))
         # exactly the SYN-ACK and the RST reached user space; neither has our cookie
         assert stats["rx_frames"] == 2 == ring_stats(rx)["rx_frames"]
         assert stats["rx_invalid_cookie"] == 2
-        engine.close()
     finally:
         close_ring(rx)
 
@@ -180,22 +188,9 @@ def test_rx_ring_port_filter_drops_replies_to_other_ports(
         assert tcp_connect(lab.scan_netns, "198.19.2.5", 80, source_port=49999) == "open"
         assert tcp_connect(lab.scan_netns, "198.19.2.5", 81, source_port=50010) == "refused"
         time.sleep(0.05)
-        engine = Engine(cookie_key=bytes(16), seed=1, source_ip=SOURCE_IP,
-                        source_mac="02:00:00:00:00:01", gateway_mac="02:00:00:00:00:02",
-                        ranges=[("198.19.2.4", "198.19.2.7")], ports=[80],
-                        source_ports=range(1, 65536))
-        thread = threading.Thread(target=engine.run_rx, args=(rx,))
-        thread.start()
-        for _ in range(200):
-            if engine.stats()["rx_frames"] >= 2:
-                break
-            time.sleep(0.01)
-        time.sleep(0.05)
-        engine.stop_rx()
-        thread.join(timeout=5)
+        stats = receive_two_frames(rx, ("198.19.2.4", "198.19.2.7"), linger=0.05)
         # the SYN-ACK to 50009 and the RST to 50000 passed; 49999 and 50010 did not
-        assert engine.stats()["rx_frames"] == 2 == ring_stats(rx)["rx_frames"]
-        engine.close()
+        assert stats["rx_frames"] == 2 == ring_stats(rx)["rx_frames"]
     finally:
         close_ring(rx)
 

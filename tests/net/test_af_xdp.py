@@ -42,6 +42,7 @@ OPEN_PORTS = (22, 80)
 CLOSED_PORTS = (81, 8081)
 SOURCE_PORTS = range(40000, 40064)
 KEY = bytes.fromhex("0f1e2d3c4b5a69788796a5b4c3d2e1f0")
+REPO_ROOT = Path(native.__file__).resolve().parents[2]
 
 
 def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -52,6 +53,14 @@ def xdp_attached(lab: Lab) -> bool:
     out = sh("ip", "-n", lab.scan_netns, "-j", "-d", "link", "show", "dev",
              lab.scan_interface).stdout
     return "xdp" in json.loads(out)[0]
+
+
+def assert_detached_soon(lab: Lab) -> None:
+    """After a SIGKILL the kernel drops the bpf_link when the last fd goes: allow it 5 s."""
+    deadline = time.monotonic() + 5
+    while xdp_attached(lab) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not xdp_attached(lab)
 
 
 @pytest.fixture
@@ -343,17 +352,14 @@ time.sleep(3600)
 """
     proc = subprocess.Popen(["ip", "netns", "exec", lab.scan_netns, sys.executable, "-c", child,
                              lab.scan_interface], stdout=subprocess.PIPE, text=True,
-                            cwd=Path(native.__file__).resolve().parents[2])
+                            cwd=REPO_ROOT)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         assert xdp_attached(lab)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    deadline = time.monotonic() + 5
-    while xdp_attached(lab) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not xdp_attached(lab)
+    assert_detached_soon(lab)
 
 
 @pytest.mark.parametrize("options,message", [
@@ -453,7 +459,7 @@ def test_killed_scan_leaves_no_program_behind(lab_factory: Callable[..., Lab]) -
         [sys.executable, "-m", "pyscan", "--netns", lab.scan_netns, str(LAB_SUBNET), "-p",
          "22,80,443,8080", "--rate", "500", "--driver", "af-xdp", "--no-isolation", "-q"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        cwd=Path(native.__file__).resolve().parents[2])
+        cwd=REPO_ROOT)
     try:
         deadline = time.monotonic() + 20
         while not xdp_attached(lab) and time.monotonic() < deadline and proc.poll() is None:
@@ -462,10 +468,7 @@ def test_killed_scan_leaves_no_program_behind(lab_factory: Callable[..., Lab]) -
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    deadline = time.monotonic() + 5
-    while xdp_attached(lab) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not xdp_attached(lab)
+    assert_detached_soon(lab)
 
 
 # --- the full truth lab at speed -----------------------------------------------------------
@@ -536,7 +539,7 @@ def test_default_rx_rings_fit_a_locked_memory_limit(lab_factory: Callable[..., L
         return subprocess.run(["prlimit", f"--memlock={8 << 20}", "--", "capsh",
                                "--drop=cap_ipc_lock", "--", "-c", command],
                               capture_output=True, text=True, timeout=60,
-                              cwd=Path(native.__file__).resolve().parents[2])
+                              cwd=REPO_ROOT)
 
     fitted = cli_scan()
     assert fitted.returncode == 0, fitted.stderr
