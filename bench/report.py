@@ -28,6 +28,16 @@ def group_rates(runs: Iterable[Run], key: str = "sink_pps") -> dict[tuple[str, i
     return {k: summarize(v) for k, v in grouped.items() if v}
 
 
+def cpu_ns_per_frame(runs: Iterable[Run]) -> dict[tuple[str, int], float]:
+    """Median CPU ns per frame the contender counted as sent, per (contender, threads)."""
+    grouped: dict[tuple[str, int], list[float]] = defaultdict(list)
+    for run in runs:
+        if run.get("cpu_ns") and run.get("self_sent"):
+            grouped[(str(run["contender"]), int(run["threads"]))].append(
+                int(run["cpu_ns"]) / int(run["self_sent"]))
+    return {k: summarize(v).median for k, v in grouped.items()}
+
+
 def _fmt_rate(value: float | None) -> str:
     if value is None:
         return "-"
@@ -51,15 +61,13 @@ def tx_table(runs: Sequence[Run]) -> list[str]:
     own = group_rates(runs, "self_pps")
     exact: dict[tuple[str, int], list[bool]] = defaultdict(list)
     frame: dict[tuple[str, int], int] = {}
-    cpu: dict[tuple[str, int], list[float]] = defaultdict(list)
+    cpu = cpu_ns_per_frame(runs)
     for run in runs:
         key = (str(run["contender"]), int(run["threads"]))
         if run.get("self_sent") is not None and not run.get("error"):
             exact[key].append(int(run["self_sent"]) == int(run["sink_frames"]))
         if run.get("frame_len"):
             frame[key] = int(run["frame_len"])
-        if run.get("cpu_ns") and run.get("self_sent"):
-            cpu[key].append(int(run["cpu_ns"]) / int(run["self_sent"]))
     lines = [
         "| contender | TX threads | frame B | TX rate at sink (median) | spread (min - max) "
         "| Gbit/s on the wire | ÷ bare TPACKET | ÷ bare AF_XDP | own count pps "
@@ -76,7 +84,7 @@ def tx_table(runs: Sequence[Run]) -> list[str]:
         exact_text = "-" if not checks else (
             f"yes ({len(checks)}/{len(checks)})" if all(checks)
             else f"NO ({checks.count(True)}/{len(checks)})")
-        cpu_text = "-" if not cpu.get(key) else f"{summarize(cpu[key]).median:.0f}"
+        cpu_text = "-" if key not in cpu else f"{cpu[key]:.0f}"
         lines.append(
             f"| {name} | {threads} | {frame.get(key, '-')} | {_fmt_rate(spread.median)} "
             f"| {_fmt_spread(spread)} | {gbps:.3f} "
@@ -113,17 +121,13 @@ def fidelity_table(runs: Sequence[Run]) -> list[str]:
 
 def generation_table(runs: Sequence[Run]) -> list[str]:
     rates = group_rates(runs, "self_pps")
-    cpu: dict[tuple[str, int], list[float]] = defaultdict(list)
-    for run in runs:
-        if run.get("cpu_ns") and run.get("self_sent"):
-            cpu[(str(run["contender"]), int(run["threads"]))].append(
-                int(run["cpu_ns"]) / int(run["self_sent"]))
+    cpu = cpu_ns_per_frame(runs)
     lines = ["| generator | TX threads | frames/s (median, wall clock) | spread (min - max) "
              "| CPU ns/frame | per core (1e9 / CPU ns) | ÷ bare_gen | scaling vs 1 thread |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for key, spread in sorted(rates.items(), key=lambda kv: (kv[0][0] != "null", kv[0])):
         name, threads = key
-        ns = summarize(cpu[key]).median if cpu.get(key) else None
+        ns = cpu.get(key)
         bare = rates.get(("bare_gen", threads))
         one = rates.get((name, 1))
         lines.append(
