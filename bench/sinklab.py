@@ -182,17 +182,6 @@ class SinkLab:
     def total(self) -> int:
         return self.snapshot().total_frames
 
-    def sample_while(self, process: subprocess.Popen[str], interval: float = 0.25) -> SinkSamples:
-        """Sample the sink total until ``process`` exits (then once more)."""
-        samples = SinkSamples()
-        while True:
-            samples.times.append(time.monotonic())
-            samples.totals.append(self.total())
-            if process.poll() is not None:
-                break
-            time.sleep(interval)
-        return samples
-
 
 class Sampler:
     """Samples a SinkLab's total in a background thread between start() and stop()."""

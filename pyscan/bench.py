@@ -57,7 +57,6 @@ __all__ = [
 ETHERNET_FCS = 4
 ETHERNET_MIN_FRAME = 64  # including the FCS
 ETHERNET_OVERHEAD = 20  # preamble 7 + start-of-frame delimiter 1 + inter-frame gap 12
-MAX_FRAME = 1514  # without FCS, standard MTU
 
 
 class BenchError(RuntimeError):
