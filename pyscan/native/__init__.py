@@ -829,21 +829,26 @@ class ReplyFilter:
             _raise_from(err, "reply filter failed to load")
         self._handle = handle
 
+    def _live(self) -> object:
+        if self._handle is None:
+            raise ValueError("reply filter is closed")
+        return self._handle
+
     @property
     def prog_id(self) -> int:
-        return int(lib.pyscan_replyfilter__prog_id(self._handle))
+        return int(lib.pyscan_replyfilter__prog_id(self._live()))
 
     def test_run(self, frame: bytes) -> str:
         """Runs the program once on frame (BPF_PROG_TEST_RUN); returns the XDP action name."""
         action = ffi.new("uint32_t *")
-        rc = lib.pyscan_replyfilter__test_run(self._handle, frame, len(frame), action)
+        rc = lib.pyscan_replyfilter__test_run(self._live(), frame, len(frame), action)
         if rc < 0:
             raise AfXdpError(-rc, f"BPF_PROG_TEST_RUN failed: {_strerror(-rc)}")
         return XDP_ACTIONS.get(int(action[0]), str(int(action[0])))
 
     def counters(self) -> dict[str, int]:
         out = ffi.new("uint64_t[]", len(REPLY_FILTER_COUNTERS))
-        lib.pyscan_replyfilter__counters(self._handle, out, len(REPLY_FILTER_COUNTERS))
+        lib.pyscan_replyfilter__counters(self._live(), out, len(REPLY_FILTER_COUNTERS))
         return {name: int(out[i]) for i, name in enumerate(REPLY_FILTER_COUNTERS)}
 
     def close(self) -> None:
@@ -946,6 +951,8 @@ class AfXdp:
         self.rx_ring = None if rx == ffi.NULL else rx
 
     def info(self) -> dict[str, object]:
+        if self._handle is None:
+            raise ValueError("af-xdp sockets are closed")
         out = ffi.new("struct pyscan_afxdp_info *")
         lib.pyscan_afxdp__info(self._handle, out)
         warnings = ffi.string(out.warnings).decode(errors="replace")

@@ -195,3 +195,16 @@ except n.AfXdpError as error:
     assert out[1] == "(False, 'AF_XDP sockets need CAP_NET_RAW (run as root)')"
     assert out[2] == ("loading the XDP reply filter was refused (Operation not permitted): "
                       "it needs CAP_BPF and CAP_NET_ADMIN (run as root)")
+
+
+def test_a_closed_filter_refuses_use_instead_of_crashing() -> None:
+    loaded = native.ReplyFilter(KEY, scanner_ip=SCANNER, ports=SOURCE_PORTS)
+    assert loaded.prog_id > 0
+    loaded.close()
+    loaded.close()  # idempotent
+    with pytest.raises(ValueError, match="closed"):
+        loaded.test_run(reply())
+    with pytest.raises(ValueError, match="closed"):
+        loaded.counters()
+    with pytest.raises(ValueError, match="closed"):
+        _ = loaded.prog_id

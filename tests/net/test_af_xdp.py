@@ -156,8 +156,10 @@ def test_probes_out_replies_in_exactly(all_open_lab: Callable[[int], Lab], queue
         xdp.close()
     assert not xdp_attached(lab)
     assert sh("bpftool", "prog", "show", "id", str(info["prog_id"]), check=False).returncode
-    # Counters stay readable after close, for the summary.
+    # Counters stay readable after close, for the summary; the sockets themselves do not.
     assert xdp.filter_counters()["matched"] == len(targets)
+    with pytest.raises(ValueError, match="closed"):
+        xdp.info()
 
 
 def test_replies_the_rx_ring_cannot_hold_are_counted_as_drops(
