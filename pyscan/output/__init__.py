@@ -28,7 +28,7 @@ from pyscan.output.csv import CsvWriter
 from pyscan.output.grepable import GrepableWriter
 from pyscan.output.json import JsonWriter
 from pyscan.output.list import ListWriter
-from pyscan.output.masscan import MASSCAN_FORMATS
+from pyscan.output.masscan import MASSCAN_FORMATS, MasscanConsoleWriter
 from pyscan.output.ndjson import NdjsonWriter
 from pyscan.output.zmap import ZMAP_MODULES
 
@@ -51,6 +51,7 @@ FORMATS: dict[str, type[ResultWriter]] = {
 WRITERS: dict[str, type[ResultWriter]] = {
     **FORMATS,
     **{writer.name: writer for writer in MASSCAN_FORMATS.values()},
+    MasscanConsoleWriter.name: MasscanConsoleWriter,
     **{writer.name: writer for writer in ZMAP_MODULES.values()},
 }
 

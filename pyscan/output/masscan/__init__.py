@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pyscan.output.base import ResultWriter
 from pyscan.output.masscan.common import MASSCAN_VERSION, masscan_reason, service_name
+from pyscan.output.masscan.console import MasscanConsoleWriter
 from pyscan.output.masscan.grepable import MasscanGrepableWriter
 from pyscan.output.masscan.json import MasscanJsonWriter
 from pyscan.output.masscan.list import MasscanListWriter
@@ -19,6 +20,7 @@ __all__ = [
     "MASSCAN_FORMATS",
     "MASSCAN_FORMAT_NAMES",
     "MASSCAN_VERSION",
+    "MasscanConsoleWriter",
     "MasscanGrepableWriter",
     "MasscanJsonWriter",
     "MasscanListWriter",
