@@ -425,7 +425,8 @@ def _finish(state: _State) -> Plan:
         raise NotSupportedYet("--noshow open", "pyscan always reports open ports")
     plan.scan["show_closed"] = state.show_closed
     if state.adapter_mac is not None:
-        plan.scan["adapter_mac"] = state.adapter_mac
+        raise NotSupportedYet("--adapter-mac", "pyscan sends from the interface's own MAC "
+                              "address (accepted: leave it out)")
     if state.output_format is not None:
         plan.outputs.append(OutputPlan(_WRITERS[state.output_format], state.output_path,
                                        append=state.append))
@@ -446,7 +447,7 @@ def echo_lines(plan: Plan) -> list[str]:
         if key in scan:
             lines.append(f"{name} = {scan[key]}")
     for key, name in (("interface", "adapter"), ("source_ip", "adapter-ip"),
-                      ("source_ports", "adapter-port"), ("adapter_mac", "adapter-mac"),
+                      ("source_ports", "adapter-port"),
                       ("gateway_mac", "router-mac"), ("ttl", "ttl"), ("wait", "wait")):
         if key in scan:
             lines.append(f"{name} = {scan[key]}")
