@@ -17,7 +17,12 @@ from pyscan.native.handles import CHandle
 from pyscan.native.rings import Ring
 
 REPLY_FILTER_OBJECT = str(Path(__file__).resolve().parent.parent / "bpf" / "reply_filter.bpf.o")
-REPLY_FILTER_COUNTERS = ("seen", "matched", "passed", "unqueued")
+# the counter array's indexes are reply_filter.h's, so the names cannot drift from C's order
+REPLY_FILTER_COUNTERS = tuple(name for _, name in sorted({
+    lib.PYSCAN_RF_SEEN: "seen", lib.PYSCAN_RF_MATCHED: "matched",
+    lib.PYSCAN_RF_PASSED: "passed", lib.PYSCAN_RF_UNQUEUED: "unqueued"}.items()))
+if len(REPLY_FILTER_COUNTERS) != lib.PYSCAN_RF_NCOUNTERS:
+    raise ImportError("reply_filter.h has a counter pyscan.native.af_xdp does not name")
 XDP_BIND_MODES = {"auto": lib.PYSCAN_AFXDP_BIND_AUTO, "zerocopy": lib.PYSCAN_AFXDP_BIND_ZEROCOPY,
                   "copy": lib.PYSCAN_AFXDP_BIND_COPY}
 XDP_ATTACH_MODES = {"auto": lib.PYSCAN_AFXDP_ATTACH_AUTO,
@@ -58,12 +63,11 @@ class ReplyFilter(CHandle[ReplyFilterPtr]):
             raise ValueError(f"cookie key must be 16 bytes, got {len(key)}")
         if not ports or ports.step != 1 or ports.start < 0 or ports.stop > 65536:
             raise ValueError(f"port range {ports!r} invalid; use a non-empty range within 0-65535")
-        err = ffi.new("char[]", _ERROR_BUFFER)
         handle = lib.pyscan_replyfilter__load(object_path.encode(), key, _ip_be(scanner_ip),
-                                              ports.start, ports.stop - 1, queue_slots,
-                                              err, _ERROR_BUFFER)
+                                              ports.start, ports.stop - 1, queue_slots)
         if is_null(handle):
-            _raise_from(err, "reply filter failed to load")
+            # bpf_object.c's convention: errno, and the reason in pyscan_bpf__error()
+            _raise_from(lib.pyscan_bpf__error(), "reply filter failed to load")
         self._handle = ReplyFilterPtr(handle)
 
     @property
