@@ -75,7 +75,7 @@ def captured_targets(rings: list[object]) -> list[tuple[str, int]]:
 
 def test_struct_sizes_match_the_static_asserts() -> None:
     assert ffi.sizeof("struct pyscan_engine_config") == 104
-    assert ffi.sizeof("struct pyscan_result") == 16
+    assert ffi.sizeof("struct pyscan_result") == 32
     assert ffi.sizeof("struct pyscan_engine_stats") == 8 * (19 + 2 * 64)
 
 
