@@ -251,6 +251,7 @@ struct pyscan_replyfilter *pyscan_replyfilter__load(const char *object_path, con
 	config.scanner_ip_be = scanner_ip_be;
 	config.port_lo = port_lo;
 	config.port_hi = port_hi;
+	config.probe_id = PYSCAN_PROBE_TCP_SYN4; /* the only module with an XDP match so far */
 	rc = bpf_map__set_initial_value(rodata, &config, sizeof(config));
 	if (rc)
 		goto fail_generic;

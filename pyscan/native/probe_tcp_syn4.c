@@ -33,11 +33,21 @@ static int syn4_init(void *state, const struct pyscan_engine_config *cfg, char *
 	return 0;
 }
 
-static void syn4_fill_batch(const void *state, const struct pyscan_probe_env *env,
+static void syn4_fill_batch(const void *state, const struct pyscan_probe_env *shared_env,
 			    struct pyscan_tx_slot *slots, uint32_t n, uint64_t index,
 			    uint64_t stride)
 {
-	const struct pyscan_syn_template *syn = state;
+	/* Local copies: frame writes through uint8_t pointers may alias anything reachable
+	 * through a pointer, which would make the compiler reload the template, key and
+	 * permutation after every probe; locals whose address stays here cannot be aliased. */
+	const struct pyscan_syn_template template = *(const struct pyscan_syn_template *)state;
+	const struct pyscan_permute permute = *shared_env->permute;
+	const struct pyscan_targetset targets = *shared_env->targets;
+	struct pyscan_probe_env local_env = *shared_env;
+	local_env.permute = &permute;
+	local_env.targets = &targets;
+	const struct pyscan_probe_env *env = &local_env;
+	const struct pyscan_syn_template *syn = &template;
 
 	for (uint32_t j = 0; j < n; j++, index += stride) {
 		uint32_t ip_host;
