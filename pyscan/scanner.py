@@ -43,7 +43,7 @@ __all__ = [
 DRAIN_INTERVAL = 0.025  # seconds between drains: results reach the output within ~25 ms
 STATUS_INTERVAL = 0.25  # seconds between on_status calls
 DRAIN_BATCH = 4096
-LIST_CHUNK = 1 << 16  # permutation values fetched per C call by list_targets
+LIST_CHUNK = 1 << 16  # targets fetched per C call by list_targets
 
 # The null driver sends nothing, so the dry run needs no route: fixed, obviously fake values
 # from the benchmarking range (RFC 2544) and the locally administered MAC space.
@@ -139,21 +139,21 @@ StatusCallback = Callable[[ScanStatus], None]
 def list_targets(config: ScanConfig) -> Iterator[tuple[IPv4Address, int]]:
     """Every (address, port) of this shard, in the exact order the TX side visits them
     (thread interleaving aside). Nothing is sent; this is `-sL`."""
-    from pyscan.native import Permutation  # the permutation lives in C; import on use
+    from pyscan.native import Engine  # the order is the engine's; import on use
 
-    targets, ports = config.targets, config.ports
-    address_count = targets.count
-    total = address_count * len(ports)
-    shard_index, shard_count = config.shard[0] - 1, config.shard[1]
-    permutation = Permutation(total, config.seed)
-    # engine.h: input index i belongs to shard i mod S; permuted value x means address
-    # x mod n_ips and port x div n_ips (targetset.h). Chunks keep memory flat on huge sets.
-    chunk = shard_count * max(1, LIST_CHUNK // shard_count)  # chunks start on shard 0
-    for start in range(0, total, chunk):
-        values = permutation.values(start, min(start + chunk, total))
-        for value in values[shard_index::shard_count]:
-            address = targets.address_at(value % address_count)
-            yield IPv4Address(address), ports[value // address_count]
+    if not config.targets.count or not config.ports:
+        return
+    # One TX thread walks the whole shard in order (engine.h); addresses, MACs and the key
+    # only shape frames, which are never built here.
+    with Engine(cookie_key=bytes(16), seed=config.seed, source_ip=0, source_mac=bytes(6),
+                gateway_mac=bytes(6), ranges=config.targets.ranges, ports=config.ports,
+                shard=(config.shard[0] - 1, config.shard[1]), tx_threads=1,
+                max_results=2) as engine:
+        k = 0
+        while chunk := engine.targets(0, k, LIST_CHUNK):
+            for address, port in chunk:
+                yield IPv4Address(address), port
+            k += len(chunk)
 
 
 def scan(config: ScanConfig, on_status: StatusCallback | None = None) -> ScanRun:

@@ -560,6 +560,7 @@ static int set_filter_config(struct pyscan_replyfilter *filter, const char *obje
 	config.scanner_ip_be = scanner_ip_be;
 	config.port_lo = port_lo;
 	config.port_hi = port_hi;
+	config.probe_id = PYSCAN_PROBE_TCP_SYN4; /* the only module with an XDP match so far */
 	return pyscan_bpf_object__set_initial_value(filter->object, ".rodata", &config,
 						    sizeof(config));
 }

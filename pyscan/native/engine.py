@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from pyscan.native._lib import EnginePtr, ffi, lib
+from pyscan.native._lib import CData, EnginePtr, ffi, lib
 from pyscan.native._values import U64_MAX as _U64_MAX
 from pyscan.native._values import check_int as _check_int
 from pyscan.native._values import ipv4 as _ipv4
@@ -42,13 +42,52 @@ ENGINE_STATS_FIELDS = (
 
 
 class RawResult(NamedTuple):
-    """One validated, deduplicated reply as the RX thread reported it."""
+    """One validated, deduplicated reply as the RX thread reported it (struct pyscan_result)."""
 
-    ip: ipaddress.IPv4Address
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address
     port: int
     status: str       # "open" (SYN-ACK) or "closed" (RST+ACK)
     ttl: int
     timestamp: float  # seconds since the epoch (CLOCK_REALTIME at parse time)
+    l4_proto: int = 6  # IP protocol number of the reply
+    icmp_type: int = 0  # ICMP replies only
+    icmp_code: int = 0
+
+
+def _raw_result(r: CData) -> RawResult:
+    address = bytes(ffi.buffer(r.addr))
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address = (
+        ipaddress.IPv4Address(address[:4]) if r.family == 4 else ipaddress.IPv6Address(address))
+    return RawResult(ip, int(r.port), RESULT_STATUS.get(int(r.status), "unknown"),
+                     int(r.ttl), int(r.timestamp_ns) / 1e9, int(r.l4_proto),
+                     int(r.icmp_type), int(r.icmp_code))
+
+
+def probe_name(probe_id: int) -> str | None:
+    """The C probe table's name for ``probe_id`` (probe.c), or None if there is no such row."""
+    name = lib.pyscan_probe__name(probe_id) if 0 <= probe_id < 2**32 else ffi.NULL
+    return None if name == ffi.NULL else ffi.string(name).decode()
+
+
+def probe_count() -> int:
+    """Rows in the C probe table (probe_ids.h)."""
+    return int(lib.pyscan_probe__count())
+
+
+def probe_by_name(name: str) -> int | None:
+    """The C probe table's id for ``name``, or None if no row has that name."""
+    probe_id = int(lib.pyscan_probe__by_name(name.encode()))
+    return None if probe_id < 0 else probe_id
+
+
+def _probe_id(probe: str | int) -> int:
+    if isinstance(probe, str):
+        probe_id = probe_by_name(probe)
+        if probe_id is None:
+            known = ", ".join(str(probe_name(i)) for i in range(probe_count()))
+            raise ValueError(f"probe {probe!r} is unknown: accepted {known}")
+        return probe_id
+    return _check_int("probe id", probe, 0, 255)  # engine create refuses ids it lacks
 
 
 class Engine(CHandle[EnginePtr]):
@@ -68,7 +107,8 @@ class Engine(CHandle[EnginePtr]):
                  ports: Sequence[int], source_ports: range = range(40000, 40001),
                  ttl: int = 64, mss: int = 1460, window: int = 1024, rate: float = 0.0,
                  shard: tuple[int, int] = (0, 1), tx_threads: int = 1,
-                 batch_size: int = 64, max_results: int = 0) -> None:
+                 batch_size: int = 64, max_results: int = 0,
+                 probe: str | int = "tcp-syn") -> None:
         if not isinstance(cookie_key, bytes | bytearray) or len(cookie_key) != 16:
             raise ValueError(f"cookie key {cookie_key!r} is not 16 bytes")
         if not isinstance(source_ports, range) or source_ports.step != 1 or not source_ports \
@@ -111,6 +151,7 @@ class Engine(CHandle[EnginePtr]):
         cfg.mss = _check_int("MSS", mss, 0, 65535)
         cfg.window = _check_int("window", window, 0, 65535)
         cfg.ttl = _check_int("TTL", ttl, 0, 255)
+        cfg.probe_id = _probe_id(probe)
         err = ffi.new("char[256]")
         handle = lib.pyscan_engine__create(cfg, err, 256)
         if handle == ffi.NULL:
@@ -161,10 +202,17 @@ class Engine(CHandle[EnginePtr]):
             self._drain_buf = ffi.new("struct pyscan_result[]", max)
         buf = self._drain_buf
         n = lib.pyscan_engine__drain(self._live(), buf, max)
-        return [RawResult(ipaddress.IPv4Address(int(buf[i].ip_be).to_bytes(4, "little")),
-                          int(buf[i].port), RESULT_STATUS.get(int(buf[i].status), "unknown"),
-                          int(buf[i].ttl), int(buf[i].timestamp_ns) / 1e9)
-                for i in range(n)]
+        return [_raw_result(buf[i]) for i in range(n)]
+
+    def targets(self, thread_index: int, k_first: int, n: int) -> list[tuple[int, int]]:
+        """(address as int, port) of TX thread ``thread_index``'s probes ``k_first`` ..
+        ``k_first + n - 1`` in sending order (fewer at the end): the engine's own order."""
+        _check_int("thread index", thread_index, 0, self.tx_threads - 1)
+        _check_int("count", n, 0, 2**31)
+        ips, ports = ffi.new("uint32_t[]", max(n, 1)), ffi.new("uint16_t[]", max(n, 1))
+        got = lib.pyscan_engine__targets(self._live(), thread_index,
+                                         _check_int("k", k_first, 0, _U64_MAX), n, ips, ports)
+        return list(zip(ips[0:got], ports[0:got], strict=True))
 
     def stats(self) -> dict[str, int]:
         """Engine counters (racy snapshot); ``thread_sent_<i>``/``thread_generated_<i>`` per
