@@ -264,7 +264,7 @@ class ScanConfig:
     targets: TargetSet
     ports: tuple[int, ...]
     rate: float = DEFAULT_RATE                     # packets per second, math.inf = no limit
-    driver: str | None = None                      # None = automatic choice (af-packet for now)
+    driver: str | None = None                      # None = automatic (the registry's order)
     interface: str | None = None                   # None = the route's interface
     source_ip: IPv4Address | None = None           # None = the interface's address
     source_ports: range = field(default_factory=default_source_ports)

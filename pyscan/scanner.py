@@ -595,7 +595,7 @@ def _summarize(config: ScanConfig, stats: dict[str, int], session: Any, driver_n
         duplicates=duplicates,
         driver_drops=int(driver_stats.get("rx_drops", 0)),
         driver=driver_name,
-        driver_description=str(getattr(session, "description", driver_name)),
+        driver_description=session.description,
         seed=config.seed,
         shard=config.shard,
         interrupted=interrupted and sent < probes,
