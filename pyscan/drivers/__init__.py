@@ -29,7 +29,7 @@ from pyscan.drivers.base import (
 __all__ = ["DESCRIPTORS", "DRIVERS", "REGISTRY", "Driver", "DriverDescriptor", "DriverError",
            "DriverOption", "DriverOptionError", "DriverRequest", "DriverSession", "RingSession",
            "automatic_order", "available_with", "describe_drivers", "descriptor", "get_driver",
-           "names", "names_help"]
+           "names", "names_help", "options_help"]
 
 # The registry: one row per driver. Order here is the order of `pyscan drivers` and of the
 # names in the help; the automatic order is each descriptor's automatic_rank.
@@ -76,6 +76,13 @@ def names_help() -> str:
     order = " > ".join(row.name for row in automatic_order())
     return (f"Driver: {' | '.join(names())} (default: automatic, the first that can run here "
             f"of {order}).")
+
+
+def options_help() -> str:
+    """The -O help text: each driver's option keys (details: DriverDescriptor.help_text)."""
+    per_driver = "; ".join(f"{row.name}: {', '.join(o.name for o in row.options)}"
+                           for row in DESCRIPTORS.values() if row.options)
+    return f"Driver setting key=value (repeatable); keys per driver: {per_driver}."
 
 
 def describe_drivers(options: Mapping[str, str] | None = None) -> list[tuple[str, bool, str]]:

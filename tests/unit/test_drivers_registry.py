@@ -72,6 +72,10 @@ def test_automatic_order_and_fallback_policy() -> None:
     assert "af-xdp > af-packet" in drivers.names_help()
     for name in drivers.names():
         assert name in drivers.names_help()
+    for row in REGISTRY:
+        for option in row.options:
+            assert option.name in drivers.options_help()
+            assert option.name in row.help_text() and option.help in row.help_text()
 
 
 def test_engine_batch_comes_from_the_descriptor() -> None:
@@ -130,6 +134,7 @@ def test_a_new_row_is_picked_up_everywhere(monkeypatch: pytest.MonkeyPatch) -> N
     assert required_capabilities("fake", isolation=False, netns=None) == {
         "CAP_NET_RAW": "the fake driver opens raw sockets"}
     assert ("fake", True, "a test row") in drivers.describe_drivers()
+    assert "fake: depth" in drivers.options_help()
 
 
 def test_one_exception_root_and_one_exit_code_table() -> None:
