@@ -4,11 +4,11 @@ Order (DESIGN.md "Data flow"): validated config -> driver candidates (the regist
 automatic order, or --driver) -> privileges -> (network namespace) -> netlink path ->
 firewall isolation -> driver rings (falling back along the automatic order when the
 descriptor allows) -> `on_start` with the driver that really runs -> native engine -> one
-RX thread and N TX
-threads running the C loops with the GIL released -> this thread drains results every
-`DRAIN_INTERVAL` seconds and yields them -> TX done -> `wait` seconds of receiving -> RX
-stopped -> final drain -> summary. Everything opened is closed in reverse order on every exit
-path, including an abandoned iterator and an exception in the caller's loop.
+RX thread and N TX threads running the C loops with the GIL released -> this thread drains
+results every `DRAIN_INTERVAL` seconds and yields them -> TX done -> `wait` seconds of
+receiving -> RX stopped -> final drain -> summary. Everything opened is closed in reverse
+order on every exit path, including an abandoned iterator and an exception in the caller's
+loop.
 
 Invariant: every result the engine reports is yielded exactly once (closed ones only with
 `show_closed`), and `summary` is set once the iterator is exhausted.
@@ -44,6 +44,7 @@ __all__ = [
     "ScanStatus",
     "Summary",
     "choose_driver",
+    "driver_candidates",
     "list_targets",
     "scan",
 ]
