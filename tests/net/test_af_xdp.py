@@ -33,7 +33,7 @@ from scapy.layers.l2 import Ether
 from pyscan import netlink
 from pyscan.config import ScanConfig
 from pyscan.lab import Lab
-from pyscan.scanner import ScanError, choose_driver, scan
+from pyscan.scanner import ScanError, ScanStart, choose_driver, scan
 from tests.ring_io.build import RingIo
 
 native = pytest.importorskip("pyscan.native")
@@ -459,6 +459,14 @@ def test_automatic_choice_is_af_xdp_and_falls_back_when_the_interface_is_busy(
         assert "af-xdp could not be used" in summary.driver_description
         assert "already has an XDP program" in summary.driver_description
         assert {(r.ip, r.port) for r in results if r.status == "open"} == lab.truth()
+        # The start is announced after the fallback, so it names the driver that runs.
+        starts: list[ScanStart] = []
+        with scan(ScanConfig.parse([str(LAB_SUBNET)], ports="22", wait="0",
+                                   netns=lab.scan_netns), on_start=starts.append) as run:
+            list(run)
+        assert [start.driver for start in starts] == ["af-packet"] == [run.summary.driver]
+        assert "af-xdp could not be used" in starts[0].why
+        assert "already has an XDP program" in starts[0].why
         with pytest.raises(ScanError, match="already has an XDP program"):
             run_scan(lab, driver="af-xdp")  # asked for explicitly: no silent fallback
         with pytest.raises(ScanError, match="batch='5000' is invalid"):

@@ -32,7 +32,7 @@ def request(**options: str) -> DriverRequest:
 
 @pytest.mark.parametrize("options,message", [
     ({"xdp-mode": "fast"}, "xdp-mode='fast' is invalid: accepted auto | zerocopy | copy"),
-    ({"xdp_attach": "hw"}, "xdp-attach='hw' is invalid: accepted auto | native | generic"),
+    ({"xdp_attach": "hw"}, "xdp_attach='hw' is invalid: accepted auto | native | generic"),
     ({"ring-size": "1000"}, "ring-size=1000 is invalid"),
     ({"ring_size": "32"}, "ring_size='32' is invalid"),
     ({"rx-ring-size": "3000"}, "rx-ring-size=3000 is invalid"),
