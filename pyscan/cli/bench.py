@@ -1,4 +1,4 @@
-"""`pyscan bench`: the driver TX benchmark command (the measuring is pyscan.bench)."""
+"""`pyscan bench`: the driver TX benchmark command (the measuring is pyscan.bench_command)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def bench_command(
         "--driver-option", "-O", help="Driver setting key=value (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON report on stdout.")] = False,
 ) -> None:
-    from pyscan import bench
+    from pyscan import bench_command as bench
 
     try:
         options = bench.options_from_text(driver, interface, duration, tx_threads, size, rate,
@@ -37,7 +37,7 @@ def bench_command(
             from pyscan.privileges import require_scan_privileges
 
             require_scan_privileges(driver, isolation=False, netns="lab" if lab else None)
-        bench.bench_command(options, as_json=as_json)
+        bench.run_and_print(options, as_json=as_json)
     except bench.BenchInputError as error:
         fail(str(error))
     except PrivilegeError as error:
