@@ -235,7 +235,7 @@ class BenchReport:
             raise ValueError(f"report queues must be a list, not {type(queues).__name__}")
         if isinstance(sink_queues, Mapping):  # JSON object keys are strings
             sink_queues = {int(q): int(n) for q, n in sink_queues.items()}
-        return cls(queues=[QueueFigures(**q) for q in queues],  # type: ignore[arg-type]
+        return cls(queues=[QueueFigures(**q) for q in queues],
                    sink_queues=sink_queues, **values)  # type: ignore[arg-type]
 
 

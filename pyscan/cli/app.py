@@ -33,7 +33,9 @@ class _PyscanGroup(TyperGroup):
     """Routes a first argument that is not a subcommand to `scan`, rewrites masscan
     spellings, and prints every usage error as one `pyscan: error:` line with exit 2."""
 
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+    # typer vendors click and names the base Context only privately (typer._click); the
+    # public typer.Context is its subclass, hence the one ignore.
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         args = rewrite_argv(args)
         if args[:1] == ["--version"]:
             from pyscan import __version__
@@ -46,10 +48,11 @@ class _PyscanGroup(TyperGroup):
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,
-             **extra: Any) -> Any:
+             windows_expand_args: bool = True, **extra: Any) -> Any:
         try:
             result = super().main(args=args, prog_name=prog_name or "pyscan",
-                                  complete_var=complete_var, standalone_mode=False, **extra)
+                                  complete_var=complete_var, standalone_mode=False,
+                                  windows_expand_args=windows_expand_args, **extra)
         except (ConfigError, typer.TyperException) as error:
             # TyperException is the base of typer's (vendored click's) usage errors.
             if not standalone_mode:
@@ -92,14 +95,14 @@ app.command("scan", help="Scan TARGETs (also the default: `pyscan TARGET... -p P
 def drivers_command() -> None:
     from pyscan.drivers import DRIVERS
 
-    rows = []
+    rows: list[tuple[str, str, str]] = []
     for name, driver in DRIVERS.items():
         available, reason = driver.available()
         rows.append((name, "yes" if available else "no", reason))
     width = max(len(name) for name, _, _ in rows)
     typer.echo(f"{'driver':<{width}}  available  reason")
-    for name, available, reason in rows:
-        typer.echo(f"{name:<{width}}  {available:<9}  {reason}")
+    for name, shown, reason in rows:
+        typer.echo(f"{name:<{width}}  {shown:<9}  {reason}")
 
 
 @app.command("cleanup", help="Remove firewall tables left behind by scans that died.")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -82,7 +83,7 @@ def lab_down(
 def lab_status(
     name: Annotated[str | None, typer.Option(help="Lab name (default: every lab).")] = None,
 ) -> None:
-    from pyscan.lab import Lab, list_labs
+    from pyscan.lab import list_labs
 
     names = [name] if name is not None else list_labs()
     if not names:
@@ -91,7 +92,13 @@ def lab_status(
     for index, lab_name in enumerate(names):
         if index:
             typer.echo("")
-        typer.echo(_format_status(_lab_call(lambda n=lab_name: Lab.load(n).status())))
+        typer.echo(_format_status(_lab_call(functools.partial(_load_status, lab_name))))
+
+
+def _load_status(name: str) -> dict[str, Any]:
+    from pyscan.lab import Lab
+
+    return Lab.load(name).status()
 
 
 def _format_status(status: object) -> str:
