@@ -127,3 +127,21 @@ def test_process_start_time_tells_a_live_pid_from_a_missing_one() -> None:
     assert firewall.owner_alive(os.getpid(), me)
     assert not firewall.owner_alive(os.getpid(), me + 1)   # same pid, other process
     assert firewall.process_start_time(2**22 + 1) is None   # above pid_max
+
+
+def test_only_the_netlink_package_imports_pyroute2() -> None:
+    """All pyroute2 stays in pyscan/netlink (checked on the source, lazy imports included)."""
+    import ast
+    from pathlib import Path
+
+    import pyscan
+
+    root = Path(pyscan.__file__).parent
+    importers = set()
+    for source in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(name.split(".")[0] == "pyroute2" for name in names):
+                importers.add(source.relative_to(root).parts[0])
+    assert importers == {"netlink"}
