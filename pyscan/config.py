@@ -25,7 +25,6 @@ __all__ = [
     "DEFAULT_TTL",
     "DEFAULT_WAIT",
     "MAX_TARGETS_WITHOUT_EXCLUDE",
-    "OUTPUT_FORMATS",
     "ConfigError",
     "ScanConfig",
     "default_source_ports",
@@ -51,9 +50,6 @@ MAX_TX_THREADS = 64
 # masscan's safety rule: more addresses than this need at least one --exclude, as proof the
 # user thought about what they are about to scan.
 MAX_TARGETS_WITHOUT_EXCLUDE = 1_000_000_000
-# Kept here (not imported from pyscan.output) so parsing never imports writer code;
-# tests/unit/test_output.py checks the two agree.
-OUTPUT_FORMATS = ("list", "ndjson", "json", "csv", "grepable")
 
 # Linux hands out ephemeral ports from 32768-60999; a default source range above it never
 # collides with the host's own connections, which the isolation firewall would otherwise cut.
@@ -275,8 +271,6 @@ class ScanConfig:
     tx_threads: int | None = None                  # None = one per TX queue, cores allowing
     ttl: int = DEFAULT_TTL
     show_closed: bool = False
-    output_path: Path | None = None                # None = standard output
-    output_format: str = "list"
     isolation: bool = True                         # nft rules so the kernel does not RST replies
     netns: str | None = None                       # run the whole scan inside this namespace
     driver_options: Mapping[str, str] = field(default_factory=dict)
@@ -316,11 +310,6 @@ class ScanConfig:
             )
         if not 1 <= self.ttl <= 255:
             raise ConfigError(f"bad TTL {self.ttl!r} (accepted: 1..255)")
-        if self.output_format not in OUTPUT_FORMATS:
-            raise ConfigError(
-                f"unknown output format {self.output_format!r} "
-                f"(accepted: {', '.join(OUTPUT_FORMATS)})"
-            )
         if self.interface is not None:
             parse_interface(self.interface)
         if self.netns is not None:
@@ -362,8 +351,6 @@ class ScanConfig:
         tx_threads: int | None = None,
         ttl: int = DEFAULT_TTL,
         show_closed: bool = False,
-        output_path: str | Path | None = None,
-        output_format: str = "list",
         isolation: bool = True,
         netns: str | None = None,
         driver_options: Sequence[str] | Mapping[str, str] = (),
@@ -418,8 +405,6 @@ class ScanConfig:
             tx_threads=tx_threads,
             ttl=ttl,
             show_closed=show_closed,
-            output_path=Path(output_path) if output_path is not None else None,
-            output_format=output_format,
             isolation=isolation,
             netns=parse_netns(netns) if netns is not None else None,
             driver_options=options,

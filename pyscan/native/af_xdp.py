@@ -100,14 +100,6 @@ def afxdp_probe() -> tuple[bool, str]:
     return False, c_text(err)
 
 
-def afxdp_queue_counts(interface: str) -> tuple[int, int] | None:
-    """(rx, tx) queue counts of interface in the calling thread's netns, None if unknown."""
-    rx, tx = ffi.new("uint32_t *"), ffi.new("uint32_t *")
-    if lib.pyscan_afxdp__queue_counts(interface.encode(), rx, tx) < 0:
-        return None
-    return int(rx[0]), int(tx[0])
-
-
 class AfXdp(CHandle[AfXdpPtr]):
     """AF_XDP sockets on queues 0..queue_count-1 of one interface plus the attached filter."""
 

@@ -67,7 +67,6 @@ struct pyscan_afxdp;
 /* Kernel support and privileges, checked without side effects. 0 = usable, else -errno. */
 int pyscan_afxdp__probe(char *err, size_t errlen);
 /* Queue counts through ethtool (current netns); -errno when the driver will not say. */
-int pyscan_afxdp__queue_counts(const char *ifname, uint32_t *rx, uint32_t *tx);
 
 struct pyscan_afxdp *pyscan_afxdp__open(const struct pyscan_afxdp_config *cfg,
 					const char *object_path, char *err, size_t errlen);

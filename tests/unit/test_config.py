@@ -197,7 +197,7 @@ def test_bad_target_becomes_config_error() -> None:
 @pytest.mark.parametrize(
     ("field", "value", "named"),
     [("tx_threads", 0, "0"), ("tx_threads", 65, "65"), ("ttl", 0, "0"), ("ttl", 256, "256"),
-     ("driver", "dpdk", "dpdk"), ("output_format", "xml", "xml"), ("rate", 0.0, "0.0"),
+     ("driver", "dpdk", "dpdk"), ("rate", 0.0, "0.0"),
      ("wait", -1.0, "-1.0"), ("shard", (3, 2), "3/2"), ("seed", -1, "-1")],
 )
 def test_typed_fields_are_validated(field: str, value: object, named: str) -> None:
