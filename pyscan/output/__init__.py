@@ -6,8 +6,10 @@
 - `WRITERS[name]`: all of them by one name each (`list`, ..., `masscan-json`, `zmap-csv`).
 
 `open_writer(path, name, ...)` opens a file (or standard output for None or "-") and returns
-a writer whose `close()` also closes the file it opened; writers are context managers. This is
-the public way to write pyscan's files from the API:
+a writer whose `close()` also closes the file it opened; writers are context managers.
+`OutputSpec` is one output's settings (path, writer, its options): a scan's `ScanConfig`
+does not carry it, since a scan produces results whether or not anything writes them.
+This is the public way to write pyscan's files from the API:
 
     with pyscan.scan(config) as run, open_writer("out.xml", "masscan-xml",
                                                   ports=config.ports) as out:
@@ -17,12 +19,15 @@ the public way to write pyscan's files from the API:
 
 from __future__ import annotations
 
+import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from pyscan.config import ConfigError
 from pyscan.output.base import ResultWriter, reason_of
 from pyscan.output.csv import CsvWriter
 from pyscan.output.grepable import GrepableWriter
@@ -35,8 +40,9 @@ from pyscan.output.zmap import ZMAP_MODULES
 if TYPE_CHECKING:
     from pyscan.scanner import Result
 
-__all__ = ["FORMATS", "MASSCAN_FORMATS", "STDOUT", "WRITERS", "ZMAP_MODULES", "ResultWriter",
-           "open_writer", "reason_of", "write_results"]
+__all__ = ["FORMATS", "FORMAT_NAMES", "MASSCAN_FORMATS", "STDOUT", "WRITERS", "ZMAP_MODULES",
+           "OutputSpec", "ResultWriter", "is_stdout", "open_writer", "reason_of",
+           "write_results"]
 
 STDOUT = "-"  # as an output path: standard output, as masscan and zmap read it
 
@@ -47,6 +53,7 @@ FORMATS: dict[str, type[ResultWriter]] = {
     "csv": CsvWriter,
     "grepable": GrepableWriter,
 }
+FORMAT_NAMES: tuple[str, ...] = tuple(FORMATS)
 
 WRITERS: dict[str, type[ResultWriter]] = {
     **FORMATS,
@@ -86,8 +93,11 @@ def open_writer(
         target = stream if stream is not None else sys.stdout
         return writer_class(target, started=started, ports=port_tuple, **options)
     try:
-        mode = "a" if append else "w"
-        file = open(path, mode, encoding="utf-8", newline="")  # type: ignore[arg-type]  # noqa: SIM115
+        assert path is not None  # is_stdout() took None
+        if append:
+            file = open(path, "a", encoding="utf-8", newline="")  # noqa: SIM115
+        else:
+            file = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
     except OSError as error:
         raise OSError(f"cannot write output file {str(path)!r}: {error.strerror}") from None
     try:
@@ -105,3 +115,55 @@ def write_results(results: Iterable[Result], path: str | Path | None, name: str,
         for result in results:
             writer.write(result)
     return writer.records
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One output: where (None or "-" = standard output), which writer (a WRITERS name: a
+    clean `--format`, a masscan `-o` format, a zmap module), masscan's --append-output, and
+    the writer's own options (zmap: fields, output_filter, only_success, header_row)."""
+
+    path: Path | None = None
+    format: str = "list"
+    append: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.format not in WRITERS:
+            raise ConfigError(
+                f"unknown output format {self.format!r} (accepted: {', '.join(FORMAT_NAMES)}, "
+                f"or {', '.join(name for name in WRITERS if name not in FORMATS)})"
+            )
+
+    @classmethod
+    def parse(cls, path: str | Path | None, format: str = "list", *, append: bool = False,
+              **options: Any) -> OutputSpec:
+        """From command-line text; raises ConfigError on an unknown format."""
+        return cls(path=Path(path) if path is not None else None, format=format,
+                   append=append, options=options)
+
+    @property
+    def to_stdout(self) -> bool:
+        return is_stdout(self.path)
+
+    def check_writable(self) -> None:
+        """ConfigError now, before a scan starts, when the file could not be written later;
+        the file itself is not created."""
+        if self.path is None or self.to_stdout:
+            return
+        target, shown = self.path, str(self.path)
+        directory = target.parent if str(target.parent) else Path(".")
+        if target.is_dir():
+            raise ConfigError(f"output {shown!r} is a directory (accepted: a file path)")
+        if not directory.is_dir():
+            raise ConfigError(f"output directory {str(directory)!r} does not exist (accepted: "
+                              "a file path in an existing directory)")
+        if not os.access(directory, os.W_OK) or (
+                target.exists() and not os.access(target, os.W_OK)):
+            raise ConfigError(f"output {shown!r} is not writable (accepted: a writable file path)")
+
+    def open(self, *, started: float, ports: tuple[int, ...] = (),
+             stream: TextIO | None = None) -> ResultWriter:
+        """The writer: on the file, on ``stream``, or on standard output."""
+        return open_writer(self.path, self.format, started=started, ports=ports, stream=stream,
+                           append=self.append, **dict(self.options))

@@ -17,6 +17,7 @@ import operator
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from pyscan.output.zmap.fields import ZmapFieldError, field
 
@@ -29,7 +30,7 @@ class FilterError(ValueError):
 
 _TOKEN = re.compile(r"\s*(?:(?P<number>[0-9]+)|(?P<op>!=|>=|<=|&&|\|\||[=<>()])"
                     r"|(?P<word>[A-Za-z][-_A-Za-z0-9]*))")
-_COMPARE: dict[str, Callable[[object, object], bool]] = {
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "=": operator.eq, "!=": operator.ne, ">": operator.gt, "<": operator.lt,
     ">=": operator.ge, "<=": operator.le,
 }
