@@ -30,11 +30,13 @@ class PcapWriter:
         self._closed = False
         stream.write(_GLOBAL_HEADER.pack(_MAGIC_MICROSECONDS, 2, 4, 0, 0, snaplen, linktype))
 
-    def write_frame(self, timestamp: float, frame: bytes) -> None:
-        """One frame received at `timestamp` (seconds since the epoch)."""
+    def write_frame(self, timestamp: float, frame: bytes, length: int | None = None) -> None:
+        """One frame received at `timestamp` (seconds since the epoch); `length` is its
+        length on the wire when `frame` holds only its first bytes."""
         seconds, micros = divmod(round(timestamp * 1_000_000), 1_000_000)
         captured = frame[:self.snaplen]
-        self.stream.write(_RECORD_HEADER.pack(seconds, micros, len(captured), len(frame)))
+        original = len(frame) if length is None else max(length, len(captured))
+        self.stream.write(_RECORD_HEADER.pack(seconds, micros, len(captured), original))
         self.stream.write(captured)
         self.frames += 1
 
