@@ -1,12 +1,14 @@
-"""masscan's and zmap's command lines, run by pyscan's personalities in a lab, each checked
-against the lab's truth (the exact open set; everything else answers RST)."""
+"""masscan's and zmap's command lines, run as `pyscan masscan ARGS...` / `pyscan zmap ARGS...`
+in a lab, each checked against the lab's truth (the exact open set; everything else answers
+RST). The same argv masscan or zmap takes, plus pyscan's --netns to run inside the lab."""
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -16,8 +18,6 @@ import pytest
 
 from pyscan import netlink
 from pyscan.lab import SCAN_ADDRESS, Lab
-from pyscan.personality import parse_masscan, parse_zmap
-from pyscan.personality.run import run_plan
 
 SUBNET = "198.19.0.0/28"
 PORTS = (22, 80, 443)
@@ -33,17 +33,19 @@ def every_pair() -> Pairs:
     return {(address, port) for address in IPv4Network(SUBNET) for port in PORTS}
 
 
+def pyscan(*args: str) -> tuple[int, str, str]:
+    done = subprocess.run([sys.executable, "-m", "pyscan", *args], capture_output=True,
+                          text=True, timeout=120)
+    return done.returncode, done.stdout, done.stderr
+
+
 def masscan(lab: Lab, *args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    plan = parse_masscan([*args, "--netns", lab.scan_netns, "--wait", "1", "--rate", "5000"])
-    return run_plan(plan, out=out, err=err), out.getvalue(), err.getvalue()
+    return pyscan("masscan", *args, "--netns", lab.scan_netns, "--wait", "1", "--rate", "5000")
 
 
 def zmap(lab: Lab, *args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
     rate = [] if "-B" in args else ["-r", "5000"]
-    plan = parse_zmap([*args, "--netns", lab.scan_netns, "-c", "1", *rate])
-    return run_plan(plan, out=out, err=err), out.getvalue(), err.getvalue()
+    return pyscan("zmap", *args, "--netns", lab.scan_netns, "-c", "1", *rate)
 
 
 def pairs_from(letter: str, text: str, status: str = "open") -> Pairs:
@@ -228,3 +230,35 @@ def test_zmap_shards_blocklist_and_network_options(lab: Lab, tmp_path: Path) -> 
 def test_zmap_dryrun_sends_nothing(lab: Lab) -> None:
     code, out, _ = zmap(lab, "-p", "80", "-d", SUBNET)
     assert code == 0 and out == ""
+
+
+def test_unbuilt_flags_are_refused_by_name_with_exit_2(lab: Lab, tmp_path: Path) -> None:
+    for tool, args, flag in (("masscan", ["--banners"], "--banners"),
+                             ("masscan", ["--retries", "1"], "--retries"),
+                             ("masscan", ["--ping"], "--ping"),
+                             ("zmap", ["-P", "3"], "-P 3"),
+                             ("zmap", ["-M", "icmp_echoscan"], "-M icmp_echoscan"),
+                             ("zmap", ["-n", "10"], "-n/--max-targets")):
+        ports = ["-p80"]
+        code, out, err = pyscan(tool, SUBNET, *ports, *args, "--netns", lab.scan_netns,
+                                "-o" if tool == "zmap" else "-oL", str(tmp_path / "never"))
+        assert code == 2 and out == ""
+        assert err.strip() == err.strip().splitlines()[0]  # one line
+        assert err.startswith(f"pyscan: error: {flag} is not supported yet: ")
+    assert list(tmp_path.iterdir()) == []  # nothing created
+
+
+def test_pcap_holds_every_valid_reply(lab: Lab, tmp_path: Path) -> None:
+    from scapy.layers.inet import IP, TCP
+    from scapy.utils import rdpcap
+
+    path, pcap = tmp_path / "out.txt", tmp_path / "replies.pcap"
+    code, _, err = masscan(lab, SUBNET, "-p22,80,443", "-oL", str(path), "--pcap", str(pcap))
+    assert code == 0, err
+    packets = rdpcap(str(pcap))
+    syn_acks = {(IPv4Address(p[IP].src), p[TCP].sport) for p in packets
+                if p[TCP].flags == "SA"}
+    resets = {(IPv4Address(p[IP].src), p[TCP].sport) for p in packets if p[TCP].flags.R}
+    assert syn_acks == lab.truth() == pairs_from("L", path.read_text())
+    assert resets == every_pair() - lab.truth()
+    assert all(p[IP].dst == str(SCAN_ADDRESS.ip) for p in packets)

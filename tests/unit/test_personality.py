@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from pyscan.cli.masscan import echo_lines, parse_masscan
+from pyscan.cli.top_ports import TOP_TCP_PORTS
+from pyscan.cli.zmap import parse_zmap
 from pyscan.config import ConfigError, ScanConfig
-from pyscan.personality import NotSupportedYet, parse_masscan, parse_zmap
-from pyscan.personality.masscan import echo_lines
-from pyscan.personality.top_ports import TOP_TCP_PORTS
+from pyscan.errors import NotSupportedYet
 
 # --- masscan -------------------------------------------------------------------------------
 
@@ -20,7 +21,7 @@ def test_masscan_defaults_and_console_output() -> None:
     assert plan.targets == ["198.19.0.0/24"]
     assert plan.scan == {"rate": "100", "wait": "10", "ttl": 255, "ports": "80",
                          "show_closed": False}
-    assert [(out.writer, out.path) for out in plan.outputs] == [("masscan-console", None)]
+    assert [(out.format, out.path) for out in plan.outputs] == [("masscan-console", None)]
     ScanConfig.parse(plan.targets, **{k: v for k, v in plan.scan.items()})
 
 
@@ -29,18 +30,19 @@ def test_masscan_defaults_and_console_output() -> None:
     ("-oG", "masscan-grepable"), ("-oX", "masscan-xml")])
 def test_masscan_output_letters(flag: str, letter_writer: str) -> None:
     plan = parse_masscan(["198.19.0.1", "-p", "80", flag, "out.file"])
-    assert [(out.writer, out.path) for out in plan.outputs] == [(letter_writer, "out.file")]
+    assert [(out.format, str(out.path)) for out in plan.outputs] == [(letter_writer, "out.file")]
 
 
 def test_masscan_output_format_and_filename_and_append() -> None:
     plan = parse_masscan(["198.19.0.1", "-p80", "--output-format", "ndjson",
                           "--output-filename=x.ndjson", "--append-output"])
     (output,) = plan.outputs
-    assert (output.writer, output.path, output.append) == ("masscan-ndjson", "x.ndjson", True)
+    assert (output.format, str(output.path), output.append) == ("masscan-ndjson", "x.ndjson",
+                                                                  True)
     # masscan's default for a file named without a format is XML.
     (output,) = parse_masscan(["198.19.0.1", "-p80", "--output-filename", "f"]).outputs
-    assert output.writer == "masscan-xml"
-    assert parse_masscan(["198.19.0.1", "-p80", "-oL", "-"]).outputs[0].path == "-"
+    assert output.format == "masscan-xml"
+    assert parse_masscan(["198.19.0.1", "-p80", "-oL", "-"]).outputs[0].to_stdout
 
 
 def test_masscan_port_spellings() -> None:
@@ -161,7 +163,7 @@ def test_zmap_defaults_and_default_output() -> None:
     assert plan.targets == ["198.19.0.0/24"]
     assert plan.scan == {"rate": "10000", "wait": "8", "ttl": 255, "ports": "80"}
     (output,) = plan.outputs
-    assert (output.writer, output.path) == ("zmap-csv", None)
+    assert (output.format, output.path) == ("zmap-csv", None)
     assert output.options["fields"] == ("saddr",)
     assert output.options["only_success"] and output.options["header_row"] is False
     several = parse_zmap(["-p", "22,80", "198.19.0.0/24"]).outputs[0]
@@ -172,12 +174,12 @@ def test_zmap_output_module_fields_filter() -> None:
     plan = parse_zmap(["-p80", "198.19.0.0/24", "-O", "csv", "-f", "saddr,sport,success",
                        "--output-filter", "success = 1 && repeat = 0", "-o", "out.csv"])
     (output,) = plan.outputs
-    assert (output.writer, output.path) == ("zmap-csv", "out.csv")
+    assert (output.format, str(output.path)) == ("zmap-csv", "out.csv")
     assert output.options["fields"] == ("saddr", "sport", "success")
     assert output.options["output_filter"].text == "success = 1 && repeat = 0"
     assert plan.scan["show_closed"]  # an output module sees every reply, RSTs too
     json_plan = parse_zmap(["-p80", "198.19.0.1", "--output-module=json", "-o", "-"])
-    assert json_plan.outputs[0].writer == "zmap-json" and json_plan.outputs[0].path == "-"
+    assert json_plan.outputs[0].format == "zmap-json" and json_plan.outputs[0].to_stdout
 
 
 def test_zmap_network_and_timing_options(tmp_path: Path) -> None:

@@ -152,7 +152,7 @@ def field(name: str) -> ZmapField:
                              f"(accepted: {', '.join(available_fields())}, or *)")
     if not is_available(item):
         raise ZmapFieldError(f"zmap output field {name!r} is not supported yet: pyscan does "
-                             f"not record it (available: {', '.join(available_fields())})")
+                             f"not record it (accepted: {', '.join(available_fields())})")
     return item
 
 

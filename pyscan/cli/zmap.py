@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from pyscan.config import ConfigError, parse_ports
+from pyscan.cli.plan import NotSupportedYet, Plan, output
+from pyscan.config import parse_ports
+from pyscan.errors import ConfigError
 from pyscan.output.zmap import (
     FilterError,
     ZmapFieldError,
@@ -23,7 +25,6 @@ from pyscan.output.zmap import (
     parse_filter,
     parse_output_fields,
 )
-from pyscan.personality.plan import NotSupportedYet, OutputPlan, Plan
 
 __all__ = ["ZMAP_DEFAULTS", "ZMAP_PROBE_MODULES", "parse_zmap", "zmap_bandwidth_to_rate"]
 
@@ -284,10 +285,10 @@ def _outputs(plan: Plan, options: argparse.Namespace) -> None:
     if module == "default":
         # zmap's default mode: successes only, no header row.
         writer_options.update(only_success=True, header_row=False)
-        plan.outputs.append(OutputPlan("zmap-csv", path, options=writer_options))
+        plan.outputs.append(output("zmap-csv", path, **writer_options))
         return
     # An output module chosen: every reply goes to it, RSTs too, unless a filter says not.
     plan.scan["show_closed"] = True
     if options.no_header_row:
         writer_options["header_row"] = False
-    plan.outputs.append(OutputPlan(f"zmap-{module}", path, options=writer_options))
+    plan.outputs.append(output(f"zmap-{module}", path, **writer_options))

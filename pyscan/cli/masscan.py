@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyscan.config import ConfigError
-from pyscan.personality.plan import NotSupportedYet, OutputPlan, Plan
-from pyscan.personality.top_ports import TOP_TCP_PORTS
+from pyscan.cli.plan import NotSupportedYet, Plan, output
+from pyscan.cli.top_ports import TOP_TCP_PORTS
+from pyscan.errors import ConfigError
 
 __all__ = ["MASSCAN_DEFAULTS", "echo_lines", "parse_masscan", "parse_masscan_ports"]
 
@@ -428,11 +428,11 @@ def _finish(state: _State) -> Plan:
         raise NotSupportedYet("--adapter-mac", "pyscan sends from the interface's own MAC "
                               "address (accepted: leave it out)")
     if state.output_format is not None:
-        plan.outputs.append(OutputPlan(_WRITERS[state.output_format], state.output_path,
-                                       append=state.append))
+        plan.outputs.append(output(_WRITERS[state.output_format], state.output_path,
+                                   append=state.append))
     if state.output_format is None or state.interactive:
         # masscan without an output file: "Discovered open port 80/tcp on IP" on stdout.
-        plan.outputs.append(OutputPlan("masscan-console", None))
+        plan.outputs.append(output("masscan-console"))
     if plan.action == "scan" and "ports" not in plan.scan:
         raise ConfigError("no ports given (accepted: -p 80 | -p 22,80,443 | -p- | "
                           "--top-ports N)")
@@ -453,10 +453,10 @@ def echo_lines(plan: Plan) -> list[str]:
             lines.append(f"{name} = {scan[key]}")
     if scan.get("show_closed"):
         lines.append("show = open,closed")
-    for output in plan.outputs:
-        if output.writer != "masscan-console":
-            lines.append(f"output-format = {output.writer.removeprefix('masscan-')}")
-            lines.append(f"output-filename = {output.path}")
+    for spec in plan.outputs:
+        if spec.format != "masscan-console":
+            lines.append(f"output-format = {spec.format.removeprefix('masscan-')}")
+            lines.append(f"output-filename = {spec.path}")
     lines.append("# TARGET SELECTION (IP, PORTS, EXCLUDES)")
     if "ports" in scan:
         lines.append(f"ports = {scan['ports']}")
