@@ -15,6 +15,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -56,12 +57,17 @@ def _nudge_until_exit(lab: Lab, process: subprocess.Popen[str], timeout: float =
     assert process.returncode == 0, process.stderr.read() if process.stderr else ""
 
 
+def masscan_argv(lab: Lab) -> list[str]:
+    """The one command line both masscan and `pyscan masscan` run (without -o)."""
+    gateway_mac = netlink.link_mac(lab.target_interface, lab.target_netns)
+    return [SUBNET, "-p", ",".join(map(str, PORTS)), "--rate", "1000", "--wait", "1",
+            "--show", "closed", "--adapter", lab.scan_interface,
+            "--adapter-ip", str(SCAN_ADDRESS.ip), "--router-mac", gateway_mac]
+
+
 def run_masscan(lab: Lab, workdir: Path, letter: str) -> Path:
     """masscan -o<letter> over the lab, --show closed, in the scan namespace."""
-    gateway_mac = netlink.link_mac(lab.target_interface, lab.target_netns)
-    argv = ["masscan", SUBNET, "-p", ",".join(map(str, PORTS)), "--rate", "1000",
-            "--wait", "1", "--show", "closed", "--adapter", lab.scan_interface,
-            "--adapter-ip", str(SCAN_ADDRESS.ip), "--router-mac", gateway_mac]
+    argv = ["masscan", *masscan_argv(lab)]
     exec_argv = ["ip", "netns", "exec", lab.scan_netns]
     echo = subprocess.run([*exec_argv, *argv, "--echo"], capture_output=True, text=True,
                           check=True)
@@ -72,6 +78,16 @@ def run_masscan(lab: Lab, workdir: Path, letter: str) -> Path:
     process = subprocess.Popen([*exec_argv, *argv, f"-o{letter}", str(path)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _nudge_until_exit(lab, process)
+    return path
+
+
+def run_pyscan_cli(lab: Lab, workdir: Path, letter: str) -> Path:
+    """`pyscan masscan` with masscan's own command line (and --netns for the lab)."""
+    path = workdir / f"pyscan-cli.o{letter}"
+    done = subprocess.run([sys.executable, "-m", "pyscan", "masscan", *masscan_argv(lab),
+                           f"-o{letter}", str(path), "--netns", lab.scan_netns],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
     return path
 
 
@@ -157,42 +173,63 @@ def test_masscan_spellings_match_masscan_field_by_field(lab_factory: Callable[..
                                                         tmp_path: Path) -> None:
     _need("masscan")
     lab = lab_factory(subnet=SUBNET, ports=PORTS, open_count=5, seed=7)
-    ours = run_pyscan(lab, tmp_path)
+    api = run_pyscan(lab, tmp_path)
     for letter in LETTERS:
         theirs = run_masscan(lab, tmp_path, letter)
-        their_shape, their_records = READERS[letter](theirs)
-        our_shape, our_records = READERS[letter](ours[letter])
-        assert len(their_records) == 8 * len(PORTS), letter  # every pair answers
-        assert our_records == their_records, letter
-        if letter == "X":
-            # Ours adds nmap's <status> per host (stripped above) and counts hosts nmap's way.
-            their_shape = [s for s in their_shape if not (isinstance(s, list) and s
-                                                          and s[0][0] == "runstats")]
-            our_shape = [s for s in our_shape if not (isinstance(s, list) and s
-                                                      and s[0][0] == "runstats")]
-        if letter in ("J", "D"):
-            assert set(map(json.dumps, our_shape)) == set(map(json.dumps, their_shape)), letter
-        else:
-            assert our_shape == their_shape, letter
+        cli = run_pyscan_cli(lab, tmp_path, letter)
+        for ours in (api[letter], cli):
+            _compare(letter, theirs, ours)
     # python-libnmap reads pyscan's -oX completely, masscan's without is_up().
     parser = pytest.importorskip("libnmap.parser")
-    report = parser.NmapParser.parse_fromfile(str(ours["X"]))
-    assert len(report.hosts) == 16 and all(host.is_up() for host in report.hosts)
+    for path in (api["X"], tmp_path / "pyscan-cli.oX"):
+        report = parser.NmapParser.parse_fromfile(str(path))
+        assert len(report.hosts) == 16 and all(host.is_up() for host in report.hosts)
     masscan_report = parser.NmapParser.parse_fromfile(str(tmp_path / "masscan.oX"))
     with pytest.raises(KeyError):
         masscan_report.hosts[0].is_up()
 
 
-def run_zmap(lab: Lab, workdir: Path, *args: str) -> str:
+def _compare(letter: str, theirs: Path, ours: Path) -> None:
+    """Same records, same structure (masscan's file vs pyscan's) for -o<letter>."""
+    their_shape, their_records = READERS[letter](theirs)
+    our_shape, our_records = READERS[letter](ours)
+    assert len(their_records) == 8 * len(PORTS), letter  # every pair answers
+    assert our_records == their_records, letter
+    if letter == "X":
+        # Ours adds nmap's <status> per host (stripped above) and counts hosts nmap's way.
+        their_shape = [s for s in their_shape if not (isinstance(s, list) and s
+                                                      and s[0][0] == "runstats")]
+        our_shape = [s for s in our_shape if not (isinstance(s, list) and s
+                                                  and s[0][0] == "runstats")]
+    if letter in ("J", "D"):
+        assert set(map(json.dumps, our_shape)) == set(map(json.dumps, their_shape)), letter
+    else:
+        assert our_shape == their_shape, letter
+
+
+def zmap_argv(lab: Lab, workdir: Path) -> list[str]:
+    """The command line both zmap and `pyscan zmap` run; empty config and blocklist files, so
+    the system's /etc/zmap/zmap.conf and its blocklist are not read."""
     empty = workdir / "zmap-empty.conf"
     empty.write_text("")
     check_lab_targets([SUBNET])
     gateway_mac = netlink.link_mac(lab.target_interface, lab.target_netns)
-    done = subprocess.run(
-        ["ip", "netns", "exec", lab.scan_netns, "zmap", "-C", str(empty), "-b", str(empty),
-         "-p", "80", "-i", lab.scan_interface, "-S", str(SCAN_ADDRESS.ip), "-G", gateway_mac,
-         "-c", "1", "-r", "1000", "-q", *args, SUBNET],
-        capture_output=True, text=True, timeout=60, check=True)
+    return ["-C", str(empty), "-b", str(empty), "-p", "80", "-i", lab.scan_interface,
+            "-S", str(SCAN_ADDRESS.ip), "-G", gateway_mac, "-c", "1", "-r", "1000", "-q"]
+
+
+def run_zmap(lab: Lab, workdir: Path, *args: str) -> str:
+    done = subprocess.run(["ip", "netns", "exec", lab.scan_netns, "zmap",
+                           *zmap_argv(lab, workdir), *args, SUBNET],
+                          capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout
+
+
+def run_pyscan_zmap(lab: Lab, workdir: Path, *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "pyscan", "zmap", *zmap_argv(lab, workdir),
+                           *args, SUBNET, "--netns", lab.scan_netns],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
     return done.stdout
 
 
@@ -222,4 +259,11 @@ def test_zmap_outputs_match_zmap(lab_factory: Callable[..., Lab], tmp_path: Path
     assert list(ours[0]) == list(theirs[0]) == list(fields)
     stable = ("saddr", "saddr-raw", "ttl", "sport", "classification", "success", "repeat")
     assert sorted(tuple(row[k] for k in stable) for row in ours) == \
+        sorted(tuple(row[k] for k in stable) for row in theirs)
+    # `pyscan zmap` with zmap's own command line: the same default output and csv rows.
+    assert sorted(run_pyscan_zmap(lab, tmp_path).splitlines()) == \
+        sorted(their_default.splitlines())
+    cli = list(csv.DictReader(io.StringIO(
+        run_pyscan_zmap(lab, tmp_path, "-O", "csv", "-f", ",".join(fields)))))
+    assert sorted(tuple(row[k] for k in stable) for row in cli) == \
         sorted(tuple(row[k] for k in stable) for row in theirs)
