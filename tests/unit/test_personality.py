@@ -199,6 +199,13 @@ def test_zmap_network_and_timing_options(tmp_path: Path) -> None:
     assert plan.quiet and plan.metadata_path == "meta.json"
 
 
+def test_zmap_bandwidth_counts_pyscans_probe_frame() -> None:
+    from pyscan.cli import zmap
+    from pyscan.native import SYN_FRAME_LEN
+
+    assert max(SYN_FRAME_LEN + 24, 84) == zmap._WIRE_BYTES
+
+
 def test_zmap_bandwidth_becomes_packets_per_second() -> None:
     assert parse_zmap(["-p80", "198.19.0.1", "-B", "10M"]).scan["rate"] == str(10_000_000 // 672)
     with pytest.raises(ConfigError, match="contradict"):
