@@ -341,18 +341,32 @@ def test_results_reach_every_output_format(monkeypatch, tmp_path) -> None:
     config = ScanConfig.parse([targets], ports=ports, seed=1)
     pairs = sorted((str(ip), port) for ip, port in list_targets(config))
     open_pairs = set(pairs[::3])
+    from xml.etree import ElementTree
+
+    def xml_pairs(text: str) -> set[tuple[str, int]]:
+        hosts = ElementTree.fromstring(text).iter("host")
+        return {(h.find("address").get("addr"), int(h.find("ports/port").get("portid")))  # type: ignore[union-attr, arg-type]
+                for h in hosts}
+
     for flag, parse in (("-oJ", lambda text: {(r["ip"], r["ports"][0]["port"])
                                                for r in json.loads(text)}),
                         ("-oD", lambda text: {(json.loads(line)["ip"], json.loads(line)["port"])
                                               for line in text.splitlines()}),
                         ("-oL", lambda text: {(line.split()[3], int(line.split()[2]))
                                               for line in text.splitlines()
-                                              if line.startswith("open ")})):
+                                              if line.startswith("open ")}),
+                        ("-oX", xml_pairs),
+                        ("-O csv -f saddr,sport,success --output-filter success=1 -o",
+                         lambda text: {(row.split(",")[0], int(row.split(",")[1]))
+                                       for row in text.splitlines()[1:]}),
+                        ("--format ndjson -o", lambda text: {
+                            (json.loads(line)["ip"], json.loads(line)["port"])
+                            for line in text.splitlines()})):
         monkeypatch.setitem(DRIVERS, "null", ReflectingDriver(len(pairs), open_pairs, set()))
-        path = tmp_path / f"out{flag}"
+        path = tmp_path / f"out{flag.split()[0]}"
         # The wait only has to outlast a few thousand in-process injections.
         result = invoke(targets, "-p", ports, "--dry-run", "--wait", "3", "-q", "--json-summary",
-                        flag, str(path))
+                        *flag.split(), str(path))
         assert result.exit_code == 0, result.output
         assert parse(path.read_text()) == open_pairs
         summary = json.loads(result.stderr.strip().splitlines()[-1])
