@@ -55,10 +55,11 @@ def run_personality(tool: str, argv: Sequence[str]) -> None:
             _information(plan)
             return
         config = build_config(plan)
-        if plan.metadata_path is not None and not is_stdout(plan.metadata_path):
-            from pyscan.output import OutputSpec
+        from pyscan.output import OutputSpec
 
-            OutputSpec.parse(plan.metadata_path).check_writable()
+        for path in (plan.metadata_path, plan.pcap_path):
+            if path is not None:
+                OutputSpec.parse(path).check_writable()
     except Error as error:
         fail_with(error)
     run_plan(plan, config)

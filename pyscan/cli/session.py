@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import typer
 
 from pyscan.cli.common import EXIT_INTERRUPTED, fail_with
 from pyscan.errors import Error
+from pyscan.output import is_stdout
 
 if TYPE_CHECKING:
     from pyscan.config import ScanConfig
@@ -142,7 +144,7 @@ def run_scan(
         for writer in writers:
             writer.close()
         if capture is not None:
-            capture.close()
+            capture.close(create=run.summary is not None)
 
     summary = run.summary
     ended = time.time()
@@ -169,7 +171,10 @@ class _PcapCapture:
         from pyscan.output.pcap import PcapWriter
 
         if self.writer is None:
-            self.writer = PcapWriter(open(self.path, "wb"), owns_stream=True)  # noqa: SIM115
+            if is_stdout(self.path):
+                self.writer = PcapWriter(sys.stdout.buffer)  # `--pcap -`: a pipe into tshark
+            else:
+                self.writer = PcapWriter(open(self.path, "wb"), owns_stream=True)  # noqa: SIM115
         return self.writer
 
     def write(self, timestamp: float, frame: bytes, length: int) -> None:
@@ -179,9 +184,12 @@ class _PcapCapture:
         assert isinstance(writer, PcapWriter)
         writer.write_frame(timestamp, frame, length)
 
-    def close(self) -> None:
+    def close(self, create: bool) -> None:
+        """Close the file; `create`: write an empty pcap if no frame came (the scan ran)."""
         from pyscan.output.pcap import PcapWriter
 
+        if self.writer is None and not create:
+            return  # the scan never started: leave nothing behind
         writer = self._open()
         assert isinstance(writer, PcapWriter)
         writer.close()
