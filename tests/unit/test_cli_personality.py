@@ -88,3 +88,10 @@ def test_the_unit_suite_cannot_send_from_the_host_namespace() -> None:
 
     with pytest.raises(AssertionError, match="tried to send packets"):
         pyscan.scanner._resolve_path(SimpleNamespace(is_dry_run=False))  # type: ignore[arg-type]
+
+
+def test_masscan_iflist_names_this_namespaces_interfaces() -> None:
+    result = invoke("masscan", "--iflist")
+    assert result.exit_code == 0, result.output
+    names = [line.split()[1] for line in result.stdout.splitlines()]
+    assert "lo" in names
