@@ -341,7 +341,7 @@ class PfringZcSession(RingSession):
         self.notices = list(notices)   # shown before the scan starts (demo licence)
 
     @property
-    def description(self) -> str:  # type: ignore[override]
+    def description(self) -> str:
         """The setup, then the library's own counters (pfring_zc_stats) as of now."""
         zc = self.stats()
         return (f"{self._setup}; pfring_zc_stats: sent {zc['zc_sent']}, "
@@ -468,7 +468,7 @@ class PfringZcDriver:
         rx_names = queue_names(interface, n_rx) if n_rx else []
         try:
             cluster = PfringZcCluster(library, cluster_id, buffer_len, num_buffers,
-                                      given.get("hugepages"), numa_node)
+                                      _text_or_none(given.get("hugepages")), numa_node)
         except OSError as error:
             raise DriverError(explain_open_error(error, interface, buffer_len)) from None
         rings: list[Any] = []
@@ -545,3 +545,8 @@ def _queue_counts(interface: str) -> tuple[int, int]:
     except NetlinkError:
         return 1, 1
     return counts.tx, counts.rx
+
+
+def _text_or_none(value: object) -> str | None:
+    """A parsed text option (the hugetlbfs mount point), None when it was not given."""
+    return None if value is None else str(value)
