@@ -193,7 +193,8 @@ class AfXdpDriver:
                         bind_mode=bind_mode, attach_mode=attach_mode, ring_size=ring_size,
                         frame_size=frame_size, scanner_ip=request.source_ip,
                         ports=request.source_ports,
-                        rx_queues=rx_sockets, rx_ring_size=rx_ring_size)
+                        rx_queues=rx_sockets, rx_ring_size=rx_ring_size,
+                        probe=request.probe_id)
         except (OSError, ValueError) as error:
             if isinstance(error, ValueError):
                 raise DriverError(str(error)) from None
