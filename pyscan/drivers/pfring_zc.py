@@ -36,7 +36,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyscan.drivers.base import (
     DriverDescriptor,
@@ -45,6 +45,9 @@ from pyscan.drivers.base import (
     DriverRequest,
     RingSession,
 )
+
+if TYPE_CHECKING:
+    from pyscan.native import PfringZcCluster, Ring
 
 __all__ = [
     "DESCRIPTOR", "ENV_LIBRARY", "MIN_VERSION",
@@ -332,16 +335,16 @@ def explain_open_error(error: OSError, interface: str, buffer_len: int) -> str:
 class PfringZcSession(RingSession):
     """Rings on one ZC cluster; close() destroys rings, then the cluster, on every path."""
 
-    def __init__(self, cluster: Any, tx_rings: Sequence[Any], rx_ring: Any | None,
+    def __init__(self, cluster: PfringZcCluster, tx_rings: Sequence[Ring], rx_ring: Ring | None,
                  description: str, notices: Sequence[str]) -> None:
         self._setup = description
         self._final: dict[str, int] | None = None
         super().__init__(tx_rings, rx_ring, description)
-        self.cluster = cluster
+        self.cluster: PfringZcCluster | None = cluster
         self.notices = list(notices)   # shown before the scan starts (demo licence)
 
     @property
-    def description(self) -> str:  # type: ignore[override]
+    def description(self) -> str:
         """The setup, then the library's own counters (pfring_zc_stats) as of now."""
         zc = self.stats()
         return (f"{self._setup}; pfring_zc_stats: sent {zc['zc_sent']}, "
@@ -468,10 +471,10 @@ class PfringZcDriver:
         rx_names = queue_names(interface, n_rx) if n_rx else []
         try:
             cluster = PfringZcCluster(library, cluster_id, buffer_len, num_buffers,
-                                      given.get("hugepages"), numa_node)
+                                      _text_or_none(given.get("hugepages")), numa_node)
         except OSError as error:
             raise DriverError(explain_open_error(error, interface, buffer_len)) from None
-        rings: list[Any] = []
+        rings: list[Ring] = []
         rx_ring = None
         try:
             for name in tx_names:
@@ -545,3 +548,8 @@ def _queue_counts(interface: str) -> tuple[int, int]:
     except NetlinkError:
         return 1, 1
     return counts.tx, counts.rx
+
+
+def _text_or_none(value: object) -> str | None:
+    """A parsed text option (the hugetlbfs mount point), None when it was not given."""
+    return None if value is None else str(value)

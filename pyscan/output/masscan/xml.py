@@ -35,8 +35,7 @@ class MasscanXmlWriter(MasscanWriter):
 
     def write_record(self, result: Result) -> None:
         reason = masscan_reason(result)
-        # Result.ip is IPv4 today; the C record can carry IPv6, so read the version.
-        address_type = "ipv6" if getattr(result.ip, "version", 4) == 6 else "ipv4"
+        address_type = "ipv6" if result.ip.version == 6 else "ipv4"
         self.stream.write(
             f'<host endtime="{int(result.timestamp)}">'
             f'<status state="up" reason="{reason}" reason_ttl="{result.ttl}"/>'
