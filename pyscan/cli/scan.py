@@ -86,7 +86,8 @@ def scan_command(
     ] = False,
     netns: Annotated[str | None, typer.Option(help="Run the scan inside this namespace.")] = None,
     driver_option: Annotated[list[str] | None, typer.Option(
-        "--driver-option", "-O", help=OPTIONS_HELP)] = None,
+        "--driver-option", "-O",
+        help=OPTIONS_HELP + " -O csv and -O json (no =) select zmap's output modules.")] = None,
     pfring_lib: Annotated[str | None, typer.Option(
         help="libpfring.so for --driver pfring-zc (= -O lib=PATH; env PYSCAN_LIBPFRING).")
     ] = None,
