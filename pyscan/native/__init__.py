@@ -65,6 +65,7 @@ from pyscan.native.engine import (
     probe_by_name,
     probe_count,
     probe_name,
+    snippet_records,
 )
 from pyscan.native.handles import CHandle
 from pyscan.native.pfring_zc import (
@@ -167,6 +168,7 @@ __all__ = [
     "ring_error",
     "ring_stats",
     "sleep_until_ns",
+    "snippet_records",
     "xdp_attached_prog_id",
     "xdp_detach",
     "xdp_query",

@@ -33,6 +33,8 @@
 
 #define PYSCAN_RESULT_OPEN 1
 #define PYSCAN_RESULT_CLOSED 2
+#define PYSCAN_RESULT_UP 3          /* icmp-echo: an echo reply */
+#define PYSCAN_RESULT_UNREACHABLE 4 /* an ICMP destination unreachable quoting the probe */
 
 /* What pyscan_engine__ingest says about one frame (negative: not reported, and why). */
 #define PYSCAN_INGEST_OPEN 1
@@ -65,7 +67,14 @@ struct pyscan_engine_config {
 	uint32_t source_port_count;            /* 1..65536 - first */
 	uint16_t window;
 	uint8_t ttl;
-	uint8_t probe_id;                      /* probe module (probe_ids.h); 0 = tcp-syn */
+	uint8_t probe_id;                      /* probe module (probe_ids.h) of every port entry
+	                                          when port_probes is NULL; 0 = tcp-syn */
+	const uint8_t *port_probes;            /* n_ports probe ids, one per port entry, or NULL;
+	                                          copied. TCP 53 and UDP 53 are two entries */
+	const uint8_t *probe_args;             /* module arguments (UDP payload records, probe.h);
+	                                          read by the modules' init only */
+	uint32_t probe_args_len;
+	uint32_t reserved;                     /* zero */
 };
 
 /* One validated, first-seen reply. Fixed size for every probe type: an IPv6 address fits,
@@ -73,12 +82,13 @@ struct pyscan_engine_config {
 struct pyscan_result {
 	uint8_t addr[16];       /* the target: IPv4 in bytes 0..3 (network order), rest zero */
 	uint64_t timestamp_ns;  /* CLOCK_REALTIME when the reply was parsed */
-	uint16_t port;          /* the target's port, host order; 0 for ICMP */
-	uint8_t status;         /* PYSCAN_RESULT_OPEN / PYSCAN_RESULT_CLOSED */
+	uint16_t port;          /* the target's port, host order; 0 for ICMP echo */
+	uint8_t status;         /* PYSCAN_RESULT_* */
 	uint8_t ttl;            /* TTL / hop limit of the reply */
 	uint8_t family;         /* 4 or 6 */
-	uint8_t l4_proto;       /* IP protocol number of the reply (6 = TCP) */
-	uint8_t icmp_type;      /* ICMP replies only */
+	uint8_t l4_proto;       /* IP protocol of the probe (6 TCP, 17 UDP, 1 ICMP echo): part
+	                           of the dedup key, so UDP 53 and TCP 53 are two results */
+	uint8_t icmp_type;      /* when the reply was ICMP (echo reply, unreachable) */
 	uint8_t icmp_code;
 };
 
@@ -122,6 +132,11 @@ void pyscan_engine__stop_rx(pyscan_engine *engine);
 /* Copy every reply with a valid cookie (duplicates too) into capture, for --pcap. Set before
  * run_rx starts, NULL to stop; the engine does not own it: destroy it after the engine. */
 void pyscan_engine__set_capture(pyscan_engine *engine, pyscan_capture *capture);
+/* Copy the first bytes of every reported UDP reply's payload into snippets (not owned, like
+ * capture): each record's data is the target's IPv4 address (4 bytes, network order), its
+ * port (2 bytes, network order), then the payload; len is the whole payload's length. The
+ * record's timestamp equals the result's. Set before run_rx; lossy like capture. */
+void pyscan_engine__set_snippets(pyscan_engine *engine, pyscan_capture *snippets);
 /* Probes thread thread_index owes in this shard (tests, progress, resume). */
 uint64_t pyscan_engine__thread_total(const pyscan_engine *engine, uint32_t thread_index);
 /* The targets of TX thread thread_index's probes k_first .. k_first + n - 1, in the order it
@@ -130,7 +145,7 @@ uint64_t pyscan_engine__thread_total(const pyscan_engine *engine, uint32_t threa
 uint32_t pyscan_engine__targets(const pyscan_engine *engine, uint32_t thread_index,
 				uint64_t k_first, uint32_t n, uint32_t *ip_out, uint16_t *port_out);
 
-_Static_assert(sizeof(struct pyscan_engine_config) == 104, "pyscan_engine_config layout");
+_Static_assert(sizeof(struct pyscan_engine_config) == 128, "pyscan_engine_config layout");
 _Static_assert(sizeof(struct pyscan_result) == 32, "pyscan_result layout");
 _Static_assert(sizeof(struct pyscan_engine_stats) == 8 * (19 + 2 * PYSCAN_ENGINE_MAX_TX_THREADS),
 	       "pyscan_engine_stats layout");

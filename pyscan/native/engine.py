@@ -24,9 +24,10 @@ from pyscan.native.rings import Ring, ring_error
 
 ENGINE_MAX_TX_THREADS = int(lib.PYSCAN_ENGINE_MAX_TX_THREADS)
 ENGINE_MAX_BATCH = int(lib.PYSCAN_ENGINE_MAX_BATCH)
-ResultStatus = Literal["open", "closed"]
+ResultStatus = Literal["open", "closed", "up", "unreachable"]
 RESULT_STATUS: dict[int, ResultStatus] = {
-    int(lib.PYSCAN_RESULT_OPEN): "open", int(lib.PYSCAN_RESULT_CLOSED): "closed"}
+    int(lib.PYSCAN_RESULT_OPEN): "open", int(lib.PYSCAN_RESULT_CLOSED): "closed",
+    int(lib.PYSCAN_RESULT_UP): "up", int(lib.PYSCAN_RESULT_UNREACHABLE): "unreachable"}
 INGEST_OUTCOMES = {
     int(lib.PYSCAN_INGEST_OPEN): "open",
     int(lib.PYSCAN_INGEST_CLOSED): "closed",
@@ -49,10 +50,10 @@ class RawResult(NamedTuple):
 
     ip: ipaddress.IPv4Address | ipaddress.IPv6Address
     port: int
-    status: ResultStatus  # "open" (SYN-ACK) or "closed" (RST+ACK)
+    status: ResultStatus  # open/closed (TCP, UDP), up (echo reply), unreachable (ICMP error)
     ttl: int
     timestamp: float  # seconds since the epoch (CLOCK_REALTIME at parse time)
-    l4_proto: int = 6  # IP protocol number of the reply
+    l4_proto: int = 6  # IP protocol of the probe: 6 TCP, 17 UDP, 1 ICMP echo
     icmp_type: int = 0  # ICMP replies only
     icmp_code: int = 0
 
@@ -65,6 +66,14 @@ def _raw_result(r: Any) -> RawResult:
     return RawResult(ip, int(r.port), RESULT_STATUS[int(r.status)],
                      int(r.ttl), int(r.timestamp_ns) / 1e9, int(r.l4_proto),
                      int(r.icmp_type), int(r.icmp_code))
+
+
+def snippet_records(snippets: Capture, max: int = 1024
+                    ) -> list[tuple[ipaddress.IPv4Address, int, bytes]]:
+    """(target address, target port, first payload bytes) of UDP replies the engine
+    reported, oldest first (pyscan_engine__set_snippets' record layout)."""
+    return [(ipaddress.IPv4Address(frame.data[:4]), int.from_bytes(frame.data[4:6], "big"),
+             bytes(frame.data[6:])) for frame in snippets.drain(max)]
 
 
 def probe_name(probe_id: int) -> str | None:
@@ -112,7 +121,11 @@ class Engine(CHandle[EnginePtr]):
                  ttl: int = 64, mss: int = 1460, window: int = 1024, rate: float = 0.0,
                  shard: tuple[int, int] = (0, 1), tx_threads: int = 1,
                  batch_size: int = 64, max_results: int = 0,
-                 probe: str | int = "tcp-syn") -> None:
+                 probe: str | int = "tcp-syn", port_probes: Sequence[str | int] | None = None,
+                 probe_args: bytes = b"") -> None:
+        """``port_probes``: the probe type of each entry of ``ports`` (a name or id; None =
+        ``probe`` for all), so one scan mixes TCP, UDP and ICMP echo (ICMP's entry is port
+        0). ``probe_args``: the udp module's payload records (pyscan.probes.udp_payloads)."""
         if not isinstance(cookie_key, bytes | bytearray) or len(cookie_key) != 16:
             raise ValueError(f"cookie key {cookie_key!r} is not 16 bytes")
         if not isinstance(source_ports, range) or source_ports.step != 1 or not source_ports \
@@ -156,6 +169,16 @@ class Engine(CHandle[EnginePtr]):
         cfg.window = _check_int("window", window, 0, 65535)
         cfg.ttl = _check_int("TTL", ttl, 0, 255)
         cfg.probe_id = _probe_id(probe)
+        if port_probes is not None:
+            if len(port_probes) != len(port_list):
+                raise ValueError(f"port_probes has {len(port_probes)} entries for "
+                                 f"{len(port_list)} ports: accepted one per port")
+            self._port_probes = ffi.new("uint8_t[]", [_probe_id(p) for p in port_probes]
+                                        or [0])
+            cfg.port_probes = self._port_probes
+        self._probe_args = ffi.new("uint8_t[]", bytes(probe_args) or b"\0")
+        cfg.probe_args = self._probe_args
+        cfg.probe_args_len = len(probe_args)
         err = ffi.new("char[256]")
         handle = lib.pyscan_engine__create(cfg, err, 256)
         if handle == ffi.NULL:
@@ -194,6 +217,14 @@ class Engine(CHandle[EnginePtr]):
         lib.pyscan_engine__set_capture(self._live(), capture.ptr if capture is not None
                                        else ffi.NULL)
         self._capture = capture  # kept alive as long as the engine points at it
+
+    def set_snippets(self, snippets: Capture | None) -> None:
+        """Copy the first bytes of every reported UDP reply into ``snippets`` (records of
+        address, port, payload: ``snippet_records``); before run_rx, closed after the
+        engine, like set_capture."""
+        lib.pyscan_engine__set_snippets(self._live(), snippets.ptr if snippets is not None
+                                        else ffi.NULL)
+        self._snippets = snippets
 
     def stop_tx(self) -> None:
         lib.pyscan_engine__stop_tx(self._live())

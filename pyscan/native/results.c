@@ -2,7 +2,8 @@
  *
  * results.c - the seen set, results ring and stash of results.h.
  *
- * Invariant: an IPv4 result's dedup key is exact, ((address << 16) | port); other families
+ * Invariant: an IPv4 result's dedup key is exact, ((protocol << 48) | (address << 16) | port);
+ * other families
  * (none yet) are keyed by a 63-bit mix with the top bit set, disjoint from IPv4 keys, until
  * IPv6 brings a set with 18-byte keys.
  */
@@ -31,12 +32,16 @@ static uint64_t dedup_key(const struct pyscan_result *res)
 	if (res->family == 4) {
 		uint32_t ip_be;
 		memcpy(&ip_be, res->addr, 4);
-		return ((uint64_t)ip_be << 16) | res->port;
+		/* The probe's protocol is part of the key (probes branch): UDP 53 and TCP 53 are
+		 * two results, and ICMP echo (port 0) is a third. */
+		return ((uint64_t)res->l4_proto << 48) | ((uint64_t)ip_be << 16) | res->port;
 	}
 	uint64_t a, b;
 	memcpy(&a, res->addr, 8);
 	memcpy(&b, res->addr + 8, 8);
-	return (pyscan_probe__mix64(a ^ pyscan_probe__mix64(b ^ res->port)) >> 1) | (1ULL << 63);
+	return (pyscan_probe__mix64(a ^ pyscan_probe__mix64(b ^ res->port ^
+							     ((uint64_t)res->l4_proto << 16))) >> 1) |
+	       (1ULL << 63);
 }
 
 static void seen_place(uint64_t *slots, uint64_t mask, uint64_t key)

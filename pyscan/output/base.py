@@ -16,9 +16,26 @@ if TYPE_CHECKING:
 __all__ = ["ResultWriter", "reason_of"]
 
 
-def reason_of(status: str) -> str:
-    """masscan's `reason` field: the TCP flags that decided the status."""
-    return "syn-ack" if status == "open" else "rst"
+def reason_of(status: str, protocol: str = "tcp") -> str:
+    """masscan's `reason` field: the TCP flags that decided the status; for UDP and ICMP
+    the reply that did (masscan writes "udp-response" and "echo-reply" too)."""
+    if protocol == "tcp":
+        return "syn-ack" if status == "open" else "rst"
+    return {"open": "udp-response", "closed": "port-unreach", "up": "echo-reply",
+            "unreachable": "unreach"}.get(status, status)
+
+
+def probe_fields(result: object) -> dict[str, object]:
+    """What UDP and ICMP results add to a JSON record: the reply's first bytes as hex, the
+    ICMP type and code. Empty for TCP results, so their records stay as they were."""
+    extra: dict[str, object] = {}
+    payload = getattr(result, "payload", None)
+    if payload is not None:
+        extra["payload"] = payload.hex()
+    if getattr(result, "icmp_type", None) is not None:
+        extra["icmp_type"] = result.icmp_type
+        extra["icmp_code"] = result.icmp_code
+    return extra
 
 
 class ResultWriter:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from pyscan.output.base import ResultWriter, reason_of
+from pyscan.output.base import ResultWriter, probe_fields, reason_of
 
 if TYPE_CHECKING:
     from pyscan.scanner import Result
@@ -25,15 +25,17 @@ class JsonWriter(ResultWriter):
         self.stream.write("[\n")
 
     def write_record(self, result: Result) -> None:
+        protocol = getattr(result, "protocol", "tcp")
         element = {
             "ip": str(result.ip),
             "timestamp": int(result.timestamp),
             "ports": [{
                 "port": result.port,
-                "proto": "tcp",
+                "proto": protocol,
                 "status": result.status,
-                "reason": reason_of(result.status),
+                "reason": reason_of(result.status, protocol),
                 "ttl": result.ttl,
+                **probe_fields(result),
             }],
         }
         separator = "" if self.records == 1 else ",\n"
