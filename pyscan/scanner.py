@@ -704,7 +704,7 @@ def _summarize(config: ScanConfig, stats: dict[str, int], session: DriverSession
     probes, sent = int(stats.get("total_targets", 0)), int(stats.get("sent", 0))
     return Summary(
         targets=config.targets.count,
-        ports=len(config.ports),
+        ports=len(config.entries),  # port entries: TCP, UDP, the echo
         probes=probes,
         sent=sent,
         tx_errors=int(stats.get("tx_errors", 0)),
