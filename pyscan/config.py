@@ -19,7 +19,12 @@ from types import MappingProxyType
 
 from pyscan.errors import ConfigError
 from pyscan.probes import PROBES
-from pyscan.probes.udp_payloads import UdpPayload, parse_payload_file, parse_payload_name
+from pyscan.probes.udp_payloads import (
+    UdpPayload,
+    parse_payload_file,
+    parse_payload_name,
+    payload_from_bytes,
+)
 from pyscan.targets import TargetError, TargetSet
 
 __all__ = [
@@ -479,6 +484,7 @@ class ScanConfig:
         ping: bool = False,
         udp_payloads: Sequence[str] = (),
         udp_payload_files: Sequence[str] = (),
+        udp_payload_data: Sequence[bytes] = (),
         udp_capture_bytes: int = DEFAULT_UDP_CAPTURE_BYTES,
     ) -> ScanConfig:
         """Build a config from command-line style text; raises ConfigError on bad input."""
@@ -508,7 +514,8 @@ class ScanConfig:
         tcp_ports, udp_ports = (parse_port_spec(ports) if isinstance(ports, str) and ports
                                 else (tuple(ports), ()))
         payloads = (*(parse_payload_name(text) for text in udp_payloads),
-                    *(parse_payload_file(text) for text in udp_payload_files))
+                    *(parse_payload_file(text) for text in udp_payload_files),
+                    *((None, payload_from_bytes(data)) for data in udp_payload_data))
         return cls(
             targets=remaining,
             excludes=excluded,

@@ -195,16 +195,21 @@ def parse_zmap(argv: Sequence[str]) -> Plan:
         raise NotSupportedYet(f"-P {options.probes}", "re-sending probes is not built yet "
                               "(one probe per target)")
     module = options.probe_module or "tcp_synscan"
-    if module != "tcp_synscan":
+    if module not in _PYSCAN_PROBE:
         if module in ZMAP_PROBE_MODULES:
-            raise NotSupportedYet(f"-M {module}", "pyscan has the tcp_synscan probe module only")
-        raise ConfigError(f"unknown probe module {module!r} (accepted: tcp_synscan)")
-    if options.probe_args:
-        raise NotSupportedYet("--probe-args", "tcp_synscan's TCP option styles are not built "
-                              "yet (pyscan's SYN carries MSS only)")
-
+            raise NotSupportedYet(f"-M {module}", "pyscan has the tcp_synscan, icmp_echoscan "
+                                  "and udp probe modules")
+        raise ConfigError(f"unknown probe module {module!r} (accepted: "
+                          f"{', '.join(_PYSCAN_PROBE)})")
     scan = plan.scan
-    if options.ports is not None:
+    if module != "tcp_synscan":
+        scan["probe"] = _PYSCAN_PROBE[module]
+    if options.probe_args:
+        _probe_args(scan, module, options.probe_args)
+
+    if module == "icmp_echoscan":
+        scan["ports"] = ""  # zmap's icmp_echoscan takes no port
+    elif options.ports is not None:
         scan["ports"] = "0-65535" if options.ports == "*" else options.ports
     elif plan.action == "scan":
         raise ConfigError("no port given (accepted: -p 80 | -p 80,443 | -p 1-1024)")
@@ -266,13 +271,40 @@ def _shard(shard: str | None, shards: str | None, seed: str | None) -> str:
     return f"{int(index_text) + 1}/{count}"
 
 
+_PYSCAN_PROBE = {"tcp_synscan": "tcp-syn", "icmp_echoscan": "icmp-echo", "udp": "udp"}
+
+
+def _probe_args(scan: dict[str, Any], module: str, text: str) -> None:
+    """zmap's --probe-args: for udp, text:STR, hex:HEX or file:PATH (the payload of every
+    UDP port); the other modules take none pyscan knows."""
+    if module != "udp":
+        raise NotSupportedYet("--probe-args", f"{module}'s probe arguments are not built yet")
+    kind, _, value = text.partition(":")
+    if kind == "file":
+        scan["udp_payload_files"] = [value]
+    elif kind == "text":
+        scan["udp_payload_data"] = [value.encode()]
+    elif kind == "hex":
+        try:
+            scan["udp_payload_data"] = [bytes.fromhex(value)]
+        except ValueError:
+            raise ConfigError(f"--probe-args hex:{value!r} is not hex (accepted: pairs of hex "
+                              "digits)") from None
+    elif kind == "template":
+        raise NotSupportedYet("--probe-args template:", "zmap's UDP payload templates are not "
+                              "built yet (accepted: text:, hex:, file:)")
+    else:
+        raise ConfigError(f"bad --probe-args {text!r} for udp (accepted: text:STR, hex:HEX, "
+                          "file:PATH)")
+
+
 def _outputs(plan: Plan, options: argparse.Namespace) -> None:
     module = options.output_module or "default"
     if module not in ("default", "csv", "json"):
         if module in ("redis", "mongodb", "extended_file", "simple_file"):
             raise NotSupportedYet(f"-O {module}", "pyscan writes zmap's csv and json modules")
         raise ConfigError(f"unknown output module {module!r} (accepted: csv, json)")
-    ports = parse_ports(plan.scan["ports"]) if "ports" in plan.scan else ()
+    ports = parse_ports(plan.scan["ports"]) if plan.scan.get("ports") else ()
     try:
         fields = (parse_output_fields(options.output_fields) if options.output_fields
                   else default_fields(ports))

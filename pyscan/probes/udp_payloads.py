@@ -19,7 +19,7 @@ from pyscan.errors import ConfigError
 
 __all__ = [
     "BUILTIN", "DEFAULT_BY_PORT", "MAX_PAYLOAD", "UdpPayload", "parse_payload_file",
-    "parse_payload_name", "payload_for", "payload_records",
+    "parse_payload_name", "payload_for", "payload_from_bytes", "payload_records",
 ]
 
 MAX_PAYLOAD = 512  # PYSCAN_UDP_PAYLOAD_MAX (probe.h)
@@ -139,6 +139,14 @@ def parse_payload_file(text: str) -> tuple[int | None, UdpPayload]:
         raise ConfigError(f"UDP payload file {path!r} has {len(data)} bytes (accepted: at "
                           f"most {MAX_PAYLOAD})")
     return port, UdpPayload(f"file:{path}", data)
+
+
+def payload_from_bytes(data: bytes) -> UdpPayload:
+    """A payload given inline (zmap's --probe-args=text: or hex:)."""
+    if len(data) > MAX_PAYLOAD:
+        raise ConfigError(f"UDP payload of {len(data)} bytes is too long (accepted: at most "
+                          f"{MAX_PAYLOAD})")
+    return UdpPayload("inline", bytes(data))
 
 
 def payload_for(port: int, overrides: Iterable[tuple[int | None, UdpPayload]]) -> UdpPayload | None:
