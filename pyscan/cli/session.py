@@ -95,8 +95,8 @@ def run_scan(
             fail_with(error)
     if not quiet:
         typer.echo(
-            f"pyscan: scanning {config.targets.describe()} x {len(config.ports)} "
-            f"port{'s' if len(config.ports) != 1 else ''} "
+            f"pyscan: scanning {config.targets.describe()} x {len(config.entries)} "
+            f"port{'s' if len(config.entries) != 1 else ''} "
             f"({config.probe_count} probe{'s' if config.probe_count != 1 else ''}) "
             f"{_rate_text(config.rate)}, seed {config.seed}"
             + (" (dry run: nothing is sent)" if config.is_dry_run else ""),

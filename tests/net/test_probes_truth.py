@@ -10,7 +10,11 @@ exact, so every reply is accounted for.
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -184,3 +188,50 @@ def test_the_forged_replies_reach_the_scanner(lab_factory: Callable[..., Lab]) -
     forger.join()
     after = netlink.link_stats(lab.scan_interface, lab.scan_netns)["rx_packets"]
     assert after - before >= 600
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pyscan", *args], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": os.getcwd()})
+
+
+def test_masscan_ping_and_udp_ports_from_the_command_line(lab_factory: Callable[..., Lab],
+                                                          tmp_path) -> None:
+    """masscan's spellings end to end: --ping -p80,U:53,U:123, records in -oD say their
+    protocol; pyscan's own ndjson carries the UDP payload as hex."""
+    _require("af-packet")
+    lab = _draw_lab(lab_factory, seed=25)
+    out = tmp_path / "masscan.ndjson"
+    done = _cli("masscan", "--netns", lab.scan_netns, SUBNET, "--ping", "-p80,U:53,U:123",
+                "--rate", "20000", "--wait", "1", "--driver", "af-packet", "-oD", str(out))
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    by_proto = Counter(r["proto"] for r in records)
+    assert by_proto == {"tcp": len([p for p in lab.truth() if p[1] == 80]),
+                        "udp": len(lab.udp_truth()), "icmp": len(lab.echo_truth())}
+    mine = tmp_path / "pyscan.ndjson"
+    done = _cli("scan", "--netns", lab.scan_netns, SUBNET, "-p", "U:53", "--rate", "20000",
+                "--wait", "1", "--driver", "af-xdp", "--format", "ndjson", "-o", str(mine),
+                "--udp-capture-bytes", "8")
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in mine.read_text().splitlines() if line.strip()]
+    assert {(IPv4Address(r["ip"]), r["port"]) for r in records} == {
+        pair for pair in lab.udp_truth() if pair[1] == 53}
+    assert all(r["proto"] == "udp" and len(bytes.fromhex(r["payload"])) == 8
+               for r in records)
+
+
+def test_zmap_icmp_echoscan_and_udp_modules(lab_factory: Callable[..., Lab], tmp_path) -> None:
+    _require("af-xdp")
+    lab = _draw_lab(lab_factory, seed=26)
+    out = tmp_path / "echo.csv"
+    done = _cli("zmap", "--netns", lab.scan_netns, SUBNET, "-M", "icmp_echoscan", "-r",
+                "20000", "-c", "1", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert {IPv4Address(line) for line in out.read_text().split()} == lab.echo_truth()
+    out = tmp_path / "udp.csv"
+    done = _cli("zmap", "--netns", lab.scan_netns, SUBNET, "-M", "udp", "-p", "123", "-r",
+                "20000", "-c", "1", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert {IPv4Address(line) for line in out.read_text().split()} == {
+        ip for ip, port in lab.udp_truth() if port == 123}
