@@ -511,8 +511,12 @@ class ScanConfig:
             options = dict(driver_options)
         else:
             options = parse_driver_options(driver_options)
-        tcp_ports, udp_ports = (parse_port_spec(ports) if isinstance(ports, str) and ports
-                                else (tuple(ports), ()))
+        tcp_ports: tuple[int, ...]
+        udp_ports: tuple[int, ...] = ()
+        if isinstance(ports, str):
+            tcp_ports, udp_ports = parse_port_spec(ports) if ports else ((), ())
+        else:
+            tcp_ports = tuple(ports)
         payloads = (*(parse_payload_name(text) for text in udp_payloads),
                     *(parse_payload_file(text) for text in udp_payload_files),
                     *((None, payload_from_bytes(data)) for data in udp_payload_data))

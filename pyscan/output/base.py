@@ -32,9 +32,10 @@ def probe_fields(result: object) -> dict[str, object]:
     payload = getattr(result, "payload", None)
     if payload is not None:
         extra["payload"] = payload.hex()
-    if getattr(result, "icmp_type", None) is not None:
-        extra["icmp_type"] = result.icmp_type
-        extra["icmp_code"] = result.icmp_code
+    icmp_type = getattr(result, "icmp_type", None)
+    if icmp_type is not None:
+        extra["icmp_type"] = icmp_type
+        extra["icmp_code"] = getattr(result, "icmp_code", None)
     return extra
 
 

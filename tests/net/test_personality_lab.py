@@ -235,9 +235,9 @@ def test_zmap_dryrun_sends_nothing(lab: Lab) -> None:
 def test_unbuilt_flags_are_refused_by_name_with_exit_2(lab: Lab, tmp_path: Path) -> None:
     for tool, args, flag in (("masscan", ["--banners"], "--banners"),
                              ("masscan", ["--retries", "1"], "--retries"),
-                             ("masscan", ["--ping"], "--ping"),
+                             ("masscan", ["-pS:2905"], "-p S:2905"),
                              ("zmap", ["-P", "3"], "-P 3"),
-                             ("zmap", ["-M", "icmp_echoscan"], "-M icmp_echoscan"),
+                             ("zmap", ["-M", "dns"], "-M dns"),
                              ("zmap", ["-n", "10"], "-n/--max-targets")):
         ports = ["-p80"]
         code, out, err = pyscan(tool, SUBNET, *ports, *args, "--netns", lab.scan_netns,
