@@ -1,0 +1,542 @@
+/* SPDX-License-Identifier: GPL-2.0-only
+ *
+ * drv_xdp_live.c - xdp-live TX rings (contract in drv_xdp_live.h, shared layout in
+ * pyscan/bpf/xdp_live.h).
+ *
+ * tx_reserve hands out the runner's mmapped slots in order; tx_submit writes their lengths,
+ * sets ctrl {next = 0, end = n} and calls BPF_PROG_RUN(repeat = n, live frames) over a
+ * template whose XDP metadata names the runner. After the call the tracepoint programs have
+ * listed the slots the device refused: those are moved to the front of the region and run
+ * again, with a growing pause, until the device takes them or the attempts run out.
+ *
+ * Invariant: a slot counts once, as taken (tx_frames) or as never taken (tx_errors), and is
+ * resent only when a tracepoint named it refused.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+
+#include "drv_xdp_live.h"
+
+#define MAX_ATTEMPTS 64          /* runs of one batch before its refused frames are errors */
+#define MAX_PAUSE_NS 1000000L    /* the pause between attempts grows to this */
+#define MAX_STALLED_CALLS 16     /* BPF_PROG_RUN calls in a row that ran nothing */
+
+struct xdplive_ring {
+	struct pyscan_ring ring; /* first: the engine sees a pyscan_ring */
+	struct pyscan_xdplive *owner;
+	struct pyscan_xl_ctrl *ctrl;
+	struct pyscan_xl_slot *slots; /* this runner's PYSCAN_XL_REGION slots */
+	uint32_t index;
+	uint32_t reserved;            /* slots handed out, not yet submitted */
+	pid_t tid;                    /* thread registered in xdplive_tids, 0 = none */
+	int cpu;                      /* CPU to pin to, -1 = do not pin */
+	int pinned;
+	cpu_set_t saved_affinity;
+	uint8_t tmpl[PYSCAN_XL_META_LEN + PYSCAN_XL_SLOT_DATA];
+	struct pyscan_ring_stats stats;
+	uint64_t runs, resent, unaccounted;
+};
+
+struct pyscan_xdplive {
+	struct pyscan_xdplive_config cfg;
+	struct bpf_object *obj;
+	struct bpf_link *links[2];
+	int prog_fd;
+	int tids_fd;
+	void *ctrl_mem;
+	size_t ctrl_len;
+	void *frames_mem;
+	size_t frames_len;
+	int refs; /* the owner handle + one per live ring */
+	struct xdplive_ring *rings;
+};
+
+static void set_error(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_error(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static void release(struct pyscan_xdplive *xl)
+{
+	if (--xl->refs > 0)
+		return;
+	for (int i = 0; i < 2; i++)
+		bpf_link__destroy(xl->links[i]);
+	if (xl->ctrl_mem && xl->ctrl_mem != MAP_FAILED)
+		munmap(xl->ctrl_mem, xl->ctrl_len);
+	if (xl->frames_mem && xl->frames_mem != MAP_FAILED)
+		munmap(xl->frames_mem, xl->frames_len);
+	bpf_object__close(xl->obj);
+	free(xl->rings);
+	free(xl);
+}
+
+/* ---- ring ops ----------------------------------------------------------------------------- */
+
+static void adopt_thread(struct xdplive_ring *r)
+{
+	const pid_t tid = gettid();
+
+	if (r->tid == tid)
+		return;
+	if (r->tid) {
+		uint32_t old = (uint32_t)r->tid;
+		bpf_map_delete_elem(r->owner->tids_fd, &old);
+	}
+	uint32_t key = (uint32_t)tid, value = r->index;
+	bpf_map_update_elem(r->owner->tids_fd, &key, &value, BPF_ANY);
+	r->ctrl->tid = (uint32_t)tid;
+	r->tid = tid;
+	if (r->cpu >= 0 && !r->pinned &&
+	    !pthread_getaffinity_np(pthread_self(), sizeof(r->saved_affinity), &r->saved_affinity)) {
+		cpu_set_t one;
+
+		CPU_ZERO(&one);
+		CPU_SET(r->cpu, &one);
+		r->pinned = !pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+	}
+}
+
+static uint32_t xl_tx_reserve(struct pyscan_ring *ring, struct pyscan_tx_slot *slots,
+			      uint32_t max)
+{
+	struct xdplive_ring *r = (struct xdplive_ring *)ring;
+	uint32_t n = PYSCAN_XL_REGION - r->reserved;
+
+	adopt_thread(r);
+	if (n > max)
+		n = max;
+	for (uint32_t i = 0; i < n; i++) {
+		const uint32_t at = r->reserved + i;
+
+		slots[i].data = r->slots[at].data;
+		slots[i].capacity = PYSCAN_XL_SLOT_DATA;
+		slots[i].len = 0;
+		slots[i].handle = at;
+	}
+	r->reserved += n;
+	return n;
+}
+
+/* One BPF_PROG_RUN series over slots 0..count-1: returns 0 once every slot was run (their
+ * fates are in ctrl), -errno when the kernel stops running the program. */
+static int run_region(struct xdplive_ring *r, uint32_t count)
+{
+	struct pyscan_xl_ctrl *c = r->ctrl;
+	const uint32_t frame_len = r->owner->cfg.frame_len;
+	struct xdp_md md = { .data = PYSCAN_XL_META_LEN,
+			     .data_end = PYSCAN_XL_META_LEN + frame_len };
+	int stalled = 0;
+
+	c->next = 0;
+	c->end = count;
+	c->fifo_head = c->fifo_tail = 0;
+	c->n_dropped = 0;
+	while (c->next < count) {
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = r->tmpl,
+			    .data_size_in = PYSCAN_XL_META_LEN + frame_len, .ctx_in = &md,
+			    .ctx_size_in = sizeof(md), .repeat = (int)(count - c->next),
+			    .flags = BPF_F_TEST_XDP_LIVE_FRAMES,
+			    .batch_size = r->owner->cfg.batch_size);
+		const uint32_t before = c->next;
+		int rc = bpf_prog_test_run_opts(r->owner->prog_fd, &opts);
+
+		r->runs++;
+		if (rc < 0)
+			rc = -errno;
+		/* A signal interrupts the run between kernel batches; next says how far it got. */
+		if (c->next > before) {
+			stalled = 0;
+			continue;
+		}
+		if ((rc == -EINTR || rc == -ENOMEM) && ++stalled < MAX_STALLED_CALLS)
+			continue;
+		snprintf(r->ring.error, sizeof(r->ring.error),
+			 "BPF_PROG_RUN (live frames) sent nothing: %s", strerror(rc ? -rc : EIO));
+		return rc ? rc : -EIO;
+	}
+	if (c->fifo_tail != c->fifo_head) {
+		/* No flush event named these: their fate is unknown, so they are not taken and
+		 * not resent (a resend could duplicate a probe). */
+		r->unaccounted += c->fifo_tail - c->fifo_head;
+		c->fifo_head = c->fifo_tail;
+	}
+	return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	const uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void pause_before(int attempt)
+{
+	if (attempt < 4) {
+		sched_yield();
+		return;
+	}
+	long ns = 10000L * attempt;
+	struct timespec ts = { 0, ns < MAX_PAUSE_NS ? ns : MAX_PAUSE_NS };
+	nanosleep(&ts, NULL);
+}
+
+static int xl_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slots, uint32_t n)
+{
+	struct xdplive_ring *r = (struct xdplive_ring *)ring;
+	struct pyscan_xl_ctrl *c = r->ctrl;
+	uint64_t bytes = 0;
+
+	adopt_thread(r);
+	for (uint32_t i = 0; i < n; i++) {
+		if (slots[i].handle != i || slots[i].len > PYSCAN_XL_SLOT_DATA) {
+			snprintf(r->ring.error, sizeof(r->ring.error),
+				 "tx_submit got slot %u of %u out of order or oversized", i, n);
+			r->reserved = 0;
+			r->stats.tx_errors += n;
+			return -EINVAL;
+		}
+		r->slots[i].len = (uint16_t)slots[i].len;
+		bytes += slots[i].len;
+	}
+	r->reserved = 0;
+
+	uint32_t todo = n;
+	for (int attempt = 0;; attempt++) {
+		const uint64_t rejected_before = c->rejected, unaccounted_before = r->unaccounted;
+		int rc = run_region(r, todo);
+
+		if (rc < 0) {
+			r->stats.tx_errors += todo - c->n_dropped;
+			return rc;
+		}
+		const uint32_t dropped = c->n_dropped;
+		const uint32_t lost = (uint32_t)(c->rejected - rejected_before) +
+				      (uint32_t)(r->unaccounted - unaccounted_before);
+		const uint32_t taken = todo - dropped - lost;
+
+		r->stats.tx_frames += taken;
+		r->stats.tx_errors += lost;
+		if (!dropped)
+			break;
+		if (attempt + 1 >= MAX_ATTEMPTS) {
+			r->stats.tx_errors += dropped;
+			snprintf(r->ring.error, sizeof(r->ring.error),
+				 "%u frames refused %d times (%s)%s", dropped, MAX_ATTEMPTS,
+				 strerror(c->last_error ? -c->last_error : EIO),
+				 c->last_error == -ENXIO ? ": the veth peer needs GRO or XDP" : "");
+			return -EIO;
+		}
+		/* Refused slots to the front, in slot order: each moves to a position not after
+		 * its own, so a forward copy never overwrites one still to move. */
+		qsort(c->dropped, dropped, sizeof(c->dropped[0]), cmp_u32);
+		for (uint32_t j = 0; j < dropped; j++) {
+			const uint32_t from = c->dropped[j] & (PYSCAN_XL_REGION - 1);
+
+			if (from != j)
+				memcpy(&r->slots[j], &r->slots[from], sizeof(r->slots[j]));
+		}
+		r->stats.tx_retries++;
+		r->resent += dropped;
+		todo = dropped;
+		pause_before(attempt);
+	}
+	r->stats.tx_bytes += bytes;
+	return 0;
+}
+
+static int xl_tx_flush(struct pyscan_ring *ring, int timeout_ms)
+{
+	struct xdplive_ring *r = (struct xdplive_ring *)ring;
+
+	/* Sending is synchronous: nothing is in flight. Hand the CPU mask back. */
+	if (r->pinned && r->tid == gettid()) {
+		pthread_setaffinity_np(pthread_self(), sizeof(r->saved_affinity),
+				       &r->saved_affinity);
+		r->pinned = 0;
+	}
+	return 0;
+}
+
+static void xl_get_stats(struct pyscan_ring *ring, struct pyscan_ring_stats *out)
+{
+	*out = ((struct xdplive_ring *)ring)->stats;
+}
+
+static void xl_destroy(struct pyscan_ring *ring)
+{
+	release(((struct xdplive_ring *)ring)->owner);
+}
+
+static const struct pyscan_ring_ops xdplive_ops = {
+	.name = "xdp-live",
+	.tx_reserve = xl_tx_reserve,
+	.tx_submit = xl_tx_submit,
+	.tx_flush = xl_tx_flush,
+	.get_stats = xl_get_stats,
+	.destroy = xl_destroy,
+};
+
+/* ---- open / close ------------------------------------------------------------------------- */
+
+static const char *load_hint(int rc)
+{
+	switch (rc) {
+	case -EPERM:
+	case -EACCES:
+		return "needs CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN, or CAP_SYS_ADMIN (run as root)";
+	case -EINVAL:
+	case -524: /* the kernel-internal ENOTSUPP */
+	case -EOPNOTSUPP:
+		return "the kernel lacks bpf_xdp_store_bytes or live-frames test runs (Linux >= 5.18)";
+	case -ESRCH:
+	case -ENOENT:
+		return "the kernel has no BTF for the xdp tracepoints (CONFIG_DEBUG_INFO_BTF=y)";
+	default:
+		return "see PYSCAN_DEBUG_BPF=1 for libbpf's messages";
+	}
+}
+
+static int map_mmap(struct bpf_map *map, void **mem, size_t *len)
+{
+	const long page = sysconf(_SC_PAGESIZE);
+	const size_t value = (bpf_map__value_size(map) + 7) & ~(size_t)7;
+	const size_t bytes = value * bpf_map__max_entries(map);
+
+	*len = (bytes + (size_t)page - 1) & ~((size_t)page - 1);
+	*mem = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(map), 0);
+	return *mem == MAP_FAILED ? -errno : 0;
+}
+
+static int cpus_allowed(int *cpus, int max)
+{
+	cpu_set_t set;
+	int n = 0;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return 0;
+	for (int cpu = 0; cpu < CPU_SETSIZE && n < max; cpu++)
+		if (CPU_ISSET(cpu, &set))
+			cpus[n++] = cpu;
+	return n;
+}
+
+struct pyscan_xdplive *pyscan_xdplive__open(const struct pyscan_xdplive_config *cfg,
+					    const char *object_path, char *err, size_t errlen)
+{
+	struct pyscan_xdplive *xl = NULL;
+	struct bpf_program *prog;
+	struct bpf_map *ctrl_map, *frames_map;
+	int rc;
+
+	if (!cfg || !object_path || !cfg->runners || cfg->runners > PYSCAN_XL_MAX_RUNNERS ||
+	    cfg->frame_len < 14 || cfg->frame_len > PYSCAN_XL_SLOT_DATA || cfg->batch_size > 256) {
+		set_error(err, errlen, "xdp-live configuration invalid: runners 1..%d, frame length "
+			  "14..%d, batch 0..256", PYSCAN_XL_MAX_RUNNERS, PYSCAN_XL_SLOT_DATA);
+		errno = EINVAL;
+		return NULL;
+	}
+	xl = calloc(1, sizeof(*xl));
+	if (!xl)
+		goto nomem;
+	xl->cfg = *cfg;
+	xl->refs = 1;
+	xl->rings = calloc(cfg->runners, sizeof(*xl->rings));
+	if (!xl->rings)
+		goto nomem;
+
+	xl->obj = bpf_object__open_file(object_path, NULL);
+	if (!xl->obj) {
+		rc = -errno;
+		set_error(err, errlen, "cannot open %s: %s", object_path, strerror(-rc));
+		goto fail;
+	}
+	prog = bpf_object__find_program_by_name(xl->obj, "pyscan_xdp_live");
+	ctrl_map = bpf_object__find_map_by_name(xl->obj, "xdplive_ctrl");
+	frames_map = bpf_object__find_map_by_name(xl->obj, "xdplive_frames");
+	if (!prog || !ctrl_map || !frames_map) {
+		rc = -ENOENT;
+		set_error(err, errlen, "%s lacks the xdp-live program or its maps", object_path);
+		goto fail;
+	}
+	bpf_map__set_max_entries(ctrl_map, cfg->runners);
+	bpf_map__set_max_entries(frames_map, cfg->runners * PYSCAN_XL_REGION);
+	rc = bpf_object__load(xl->obj);
+	if (rc) {
+		rc = rc < 0 ? rc : -errno;
+		set_error(err, errlen, "cannot load the xdp-live program (%s): %s", strerror(-rc),
+			  load_hint(rc));
+		goto fail;
+	}
+	xl->prog_fd = bpf_program__fd(prog);
+	xl->tids_fd = bpf_object__find_map_fd_by_name(xl->obj, "xdplive_tids");
+	const char *tracers[2] = { "pyscan_xdp_live_xmit", "pyscan_xdp_live_redirect_err" };
+	for (int i = 0; i < 2; i++) {
+		struct bpf_program *tp = bpf_object__find_program_by_name(xl->obj, tracers[i]);
+
+		xl->links[i] = tp ? bpf_program__attach(tp) : NULL;
+		if (!xl->links[i]) {
+			rc = tp ? -errno : -ENOENT;
+			set_error(err, errlen, "cannot attach the xdp tracepoint program %s (%s): %s",
+				  tracers[i], strerror(-rc), load_hint(rc));
+			goto fail;
+		}
+	}
+	if ((rc = map_mmap(ctrl_map, &xl->ctrl_mem, &xl->ctrl_len)) ||
+	    (rc = map_mmap(frames_map, &xl->frames_mem, &xl->frames_len))) {
+		set_error(err, errlen, "cannot mmap the xdp-live maps: %s", strerror(-rc));
+		goto fail;
+	}
+
+	int cpus[CPU_SETSIZE];
+	const int ncpus = cpus_allowed(cpus, CPU_SETSIZE);
+	for (uint32_t i = 0; i < cfg->runners; i++) {
+		struct xdplive_ring *r = &xl->rings[i];
+		uint32_t runner = i;
+
+		r->ring.ops = &xdplive_ops;
+		r->owner = xl;
+		r->index = i;
+		r->ctrl = (struct pyscan_xl_ctrl *)xl->ctrl_mem + i;
+		r->slots = (struct pyscan_xl_slot *)xl->frames_mem + (size_t)i * PYSCAN_XL_REGION;
+		r->ctrl->ifindex = cfg->ifindex;
+		r->cpu = cfg->pin && ncpus ? cpus[i % (uint32_t)ncpus] : -1;
+		memcpy(r->tmpl, &runner, sizeof(runner));
+		xl->refs++;
+	}
+	return xl;
+
+nomem:
+	rc = -ENOMEM;
+	set_error(err, errlen, "out of memory");
+fail:
+	if (xl) {
+		xl->refs = 1;
+		release(xl);
+	}
+	errno = -rc;
+	return NULL;
+}
+
+pyscan_ring *pyscan_xdplive__tx_ring(struct pyscan_xdplive *xl, uint32_t index)
+{
+	return xl && index < xl->cfg.runners ? &xl->rings[index].ring : NULL;
+}
+
+void pyscan_xdplive__counters(struct pyscan_xdplive *xl, struct pyscan_xdplive_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!xl)
+		return;
+	for (uint32_t i = 0; i < xl->cfg.runners; i++) {
+		const struct xdplive_ring *r = &xl->rings[i];
+		const struct pyscan_xl_ctrl *c = r->ctrl;
+
+		out->runs += r->runs;
+		out->device_taken += c->xmit_sent;
+		out->device_refused += c->xmit_dropped;
+		out->redirect_errors += c->redirect_errors;
+		out->resent += r->resent;
+		out->unaccounted += r->unaccounted + c->unmatched;
+		out->rejected += c->rejected;
+		if (c->last_error)
+			out->last_error = c->last_error;
+	}
+}
+
+int pyscan_xdplive__test_fill(struct pyscan_xdplive *xl, const uint8_t *frames,
+			      const uint32_t *lens, uint32_t n, uint8_t *out, uint32_t out_cap,
+			      uint32_t *out_lens, uint32_t *actions)
+{
+	if (!xl || n > PYSCAN_XL_REGION)
+		return -EINVAL;
+	struct xdplive_ring *r = &xl->rings[0];
+	struct pyscan_xl_ctrl *c = r->ctrl;
+	const uint32_t frame_len = xl->cfg.frame_len;
+	uint32_t used = 0;
+	size_t offset = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (lens[i] > PYSCAN_XL_SLOT_DATA)
+			return -EMSGSIZE;
+		memcpy(r->slots[i].data, frames + offset, lens[i]);
+		r->slots[i].len = (uint16_t)lens[i];
+		offset += lens[i];
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t buf[PYSCAN_XL_META_LEN + PYSCAN_XL_SLOT_DATA + 64];
+		struct xdp_md md = { .data = PYSCAN_XL_META_LEN,
+				     .data_end = PYSCAN_XL_META_LEN + frame_len };
+		struct xdp_md md_out = { 0 };
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = r->tmpl,
+			    .data_size_in = PYSCAN_XL_META_LEN + frame_len, .data_out = buf,
+			    .data_size_out = sizeof(buf), .ctx_in = &md, .ctx_size_in = sizeof(md),
+			    .ctx_out = &md_out, .ctx_size_out = sizeof(md_out), .repeat = 1);
+
+		c->next = i;
+		c->end = i + 1;
+		c->fifo_head = c->fifo_tail = 0;
+		if (bpf_prog_test_run_opts(xl->prog_fd, &opts) < 0)
+			return -errno;
+		const uint32_t start = md_out.data, end = md_out.data_end;
+		if (end < start || end > opts.data_size_out || used + (end - start) > out_cap)
+			return -EMSGSIZE;
+		memcpy(out + used, buf + start, end - start);
+		out_lens[i] = end - start;
+		actions[i] = opts.retval;
+		used += end - start;
+	}
+	c->fifo_head = c->fifo_tail = 0;
+	return (int)n;
+}
+
+void pyscan_xdplive__close(struct pyscan_xdplive *xl)
+{
+	if (xl)
+		release(xl);
+}
+
+int pyscan_xdplive__probe(const char *object_path, char *err, size_t errlen)
+{
+	const struct pyscan_xdplive_config cfg = { .ifindex = 1, .runners = 1, .frame_len = 60 };
+	struct pyscan_xdplive *xl = pyscan_xdplive__open(&cfg, object_path, err, errlen);
+
+	if (!xl)
+		return -(errno ? errno : EINVAL);
+	struct xdplive_ring *r = &xl->rings[0];
+	struct xdp_md md = { .data = PYSCAN_XL_META_LEN, .data_end = PYSCAN_XL_META_LEN + 60 };
+	/* end = 0: the program drops the one frame, so nothing leaves any device. */
+	r->ctrl->next = r->ctrl->end = 0;
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = r->tmpl,
+		    .data_size_in = PYSCAN_XL_META_LEN + 60, .ctx_in = &md,
+		    .ctx_size_in = sizeof(md), .repeat = 1, .flags = BPF_F_TEST_XDP_LIVE_FRAMES);
+	int rc = bpf_prog_test_run_opts(xl->prog_fd, &opts) < 0 ? -errno : 0;
+	if (rc)
+		set_error(err, errlen, "a live-frames BPF_PROG_RUN failed (%s): %s", strerror(-rc),
+			  rc == -EINVAL ? "this kernel lacks BPF_F_TEST_XDP_LIVE_FRAMES "
+			  "(Linux >= 5.18)" : load_hint(rc));
+	pyscan_xdplive__close(xl);
+	return rc;
+}
