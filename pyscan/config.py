@@ -51,7 +51,7 @@ MAX_TX_THREADS = 64
 # masscan's safety rule: more addresses than this need at least one --exclude, as proof the
 # user thought about what they are about to scan.
 MAX_TARGETS_WITHOUT_EXCLUDE = 1_000_000_000
-DRIVER_NAMES = ("af-packet", "af-xdp", "pfring-zc", "null")
+DRIVER_NAMES = ("af-packet", "af-xdp", "pfring-zc", "xdp-live", "null")
 # Kept here (not imported from pyscan.output) so parsing never imports writer code;
 # tests/unit/test_output.py checks the two agree.
 OUTPUT_FORMATS = ("list", "ndjson", "json", "csv", "grepable")

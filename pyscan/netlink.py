@@ -50,6 +50,7 @@ __all__ = [
     "netns_exists",
     "remove_netns",
     "resolve_path",
+    "set_gro",
     "set_link_up",
 ]
 
@@ -295,6 +296,24 @@ def create_veth(ifname: str, peer: str, netns: str | None, peer_netns: str | Non
                      num_rx_queues=queues, peer=peer_spec)
     except _PyrouteNetlinkError as error:
         raise NetlinkError(f"cannot create veth pair {ifname}/{peer}: {error}") from error
+
+
+def set_gro(ifname: str, netns: str | None = None, enable: bool = True) -> None:
+    """Turn generic receive offload on ``ifname`` on or off. On a veth, GRO gives the device
+    a NAPI instance, which is what lets its peer transmit XDP frames into it (ndo_xdp_xmit):
+    the xdp-live driver needs it on the far end of the scanning veth."""
+    from pyroute2.ethtool import Ethtool
+
+    with in_netns(netns):
+        ethtool = Ethtool()
+        try:
+            features = ethtool.get_features(ifname)
+            features.features["rx-gro"].enable = enable
+            ethtool.set_features(ifname, features)
+        except (OSError, KeyError) as error:
+            raise NetlinkError(f"cannot set GRO on {ifname}: {error}") from error
+        finally:
+            ethtool.close()
 
 
 def delete_link(ifname: str, netns: str | None = None) -> bool:

@@ -28,6 +28,7 @@ CAPABILITY_BITS = {
     "CAP_NET_ADMIN": 12,
     "CAP_NET_RAW": 13,
     "CAP_SYS_ADMIN": 21,
+    "CAP_PERFMON": 38,
     "CAP_BPF": 39,
 }
 
@@ -50,12 +51,14 @@ def effective_capabilities(status_path: str | Path = "/proc/self/status") -> int
 def required_capabilities(driver: str, *, isolation: bool, netns: str | None) -> dict[str, str]:
     """{capability: why} for one scan. CAP_BPF may be replaced by CAP_SYS_ADMIN."""
     needs: dict[str, str] = {}
-    if driver in ("af-packet", "af-xdp", "pfring-zc"):
+    if driver in ("af-packet", "af-xdp", "pfring-zc", "xdp-live"):
         needs["CAP_NET_RAW"] = f"the {driver} driver opens raw packet sockets"
-    if driver in ("af-xdp", "pfring-zc"):
+    if driver in ("af-xdp", "pfring-zc", "xdp-live"):
         needs["CAP_NET_ADMIN"] = f"the {driver} driver attaches to the interface"
-    if driver == "af-xdp":
-        needs["CAP_BPF"] = "the af-xdp driver loads its XDP reply filter"
+    if driver in ("af-xdp", "xdp-live"):
+        needs["CAP_BPF"] = f"the {driver} driver loads its XDP reply filter"
+    if driver == "xdp-live":
+        needs["CAP_PERFMON"] = "the xdp-live driver counts refused frames on xdp tracepoints"
     if isolation and driver != "null":
         needs.setdefault("CAP_NET_ADMIN", "the isolation firewall adds an nftables table "
                                           "(--no-isolation skips it)")
@@ -69,7 +72,7 @@ def missing_capabilities(needed: Iterable[str], effective: int | None = None) ->
     have = {name for name, bit in CAPABILITY_BITS.items() if mask >> bit & 1}
     missing = []
     for name in needed:
-        if name in have or (name == "CAP_BPF" and "CAP_SYS_ADMIN" in have):
+        if name in have or (name in ("CAP_BPF", "CAP_PERFMON") and "CAP_SYS_ADMIN" in have):
             continue
         missing.append(name)
     return missing

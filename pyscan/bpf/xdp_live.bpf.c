@@ -58,8 +58,10 @@ int pyscan_xdp_live(struct xdp_md *ctx)
 	struct pyscan_xl_slot *slot;
 	__u32 runner, next, index, len, have, tail;
 
+	/* Only frames of our own BPF_PROG_RUN carry metadata; anything else (the anchor
+	 * attachment, drv_xdp_live.c) passes untouched. */
 	if (meta + sizeof(__u32) > data)
-		return XDP_ABORTED;
+		return XDP_PASS;
 	runner = *(__u32 *)meta;
 	ctrl = bpf_map_lookup_elem(&xdplive_ctrl, &runner);
 	if (!ctrl)

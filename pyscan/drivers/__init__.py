@@ -13,6 +13,7 @@ from pyscan.drivers.af_xdp import AfXdpDriver
 from pyscan.drivers.base import Driver, DriverError, DriverRequest, DriverSession, RingSession
 from pyscan.drivers.null import NullDriver
 from pyscan.drivers.pfring_zc import PfringZcDriver
+from pyscan.drivers.xdp_live import XdpLiveDriver
 
 __all__ = ["DRIVERS", "Driver", "DriverError", "DriverRequest", "DriverSession", "RingSession",
            "available_with", "get_driver"]
@@ -22,6 +23,7 @@ DRIVERS: dict[str, Driver] = {
     "af-xdp": AfXdpDriver(),
     "null": NullDriver(),
     "pfring-zc": PfringZcDriver(),
+    "xdp-live": XdpLiveDriver(),
 }
 
 

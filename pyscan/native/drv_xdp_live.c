@@ -19,13 +19,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
+#include <linux/if_link.h>
 
 #include "drv_xdp_live.h"
 
@@ -43,6 +46,8 @@ struct xdplive_ring {
 	pid_t tid;                    /* thread registered in xdplive_tids, 0 = none */
 	int cpu;                      /* CPU to pin to, -1 = do not pin */
 	int pinned;
+	int home_netns_fd;            /* the thread's own netns while it visits ours, else -1 */
+	int netns_error;              /* -errno: the thread could not enter our netns */
 	cpu_set_t saved_affinity;
 	uint8_t tmpl[PYSCAN_XL_META_LEN + PYSCAN_XL_SLOT_DATA];
 	struct pyscan_ring_stats stats;
@@ -55,11 +60,17 @@ struct pyscan_xdplive {
 	struct bpf_link *links[2];
 	int prog_fd;
 	int tids_fd;
+	int netns_fd;        /* the netns ifindex belongs to: BPF_PROG_RUN redirects within the
+			      * caller's netns, so a runner thread must be in this one */
+	struct stat netns;
+	int anchor_link_fd;  /* the program attached (generic mode) to the loopback of ... */
+	int anchor_netns_fd; /* ... a private, empty netns: see anchor_in_dispatcher() */
 	void *ctrl_mem;
 	size_t ctrl_len;
 	void *frames_mem;
 	size_t frames_len;
 	int refs; /* the owner handle + one per live ring */
+	int anchored;
 	struct xdplive_ring *rings;
 };
 
@@ -88,6 +99,12 @@ static void release(struct pyscan_xdplive *xl)
 	if (xl->frames_mem && xl->frames_mem != MAP_FAILED)
 		munmap(xl->frames_mem, xl->frames_len);
 	bpf_object__close(xl->obj);
+	if (xl->netns_fd >= 0)
+		close(xl->netns_fd);
+	if (xl->anchor_link_fd >= 0)
+		close(xl->anchor_link_fd);
+	if (xl->anchor_netns_fd >= 0)
+		close(xl->anchor_netns_fd);
 	free(xl->rings);
 	free(xl);
 }
@@ -103,6 +120,21 @@ static void adopt_thread(struct xdplive_ring *r)
 	if (r->tid) {
 		uint32_t old = (uint32_t)r->tid;
 		bpf_map_delete_elem(r->owner->tids_fd, &old);
+	}
+	/* The live run redirects to ifindex in the calling thread's netns: a thread from
+	 * elsewhere visits ours while it sends (tx_flush takes it home), never sends there. */
+	struct stat here;
+	r->netns_error = 0;
+	if (stat("/proc/thread-self/ns/net", &here)) {
+		r->netns_error = -errno;
+	} else if (here.st_ino != r->owner->netns.st_ino || here.st_dev != r->owner->netns.st_dev) {
+		r->home_netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+		if (r->home_netns_fd < 0 || setns(r->owner->netns_fd, CLONE_NEWNET)) {
+			r->netns_error = -errno;
+			if (r->home_netns_fd >= 0)
+				close(r->home_netns_fd);
+			r->home_netns_fd = -1;
+		}
 	}
 	uint32_t key = (uint32_t)tid, value = r->index;
 	bpf_map_update_elem(r->owner->tids_fd, &key, &value, BPF_ANY);
@@ -210,6 +242,14 @@ static int xl_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slots, 
 	uint64_t bytes = 0;
 
 	adopt_thread(r);
+	if (r->netns_error) {
+		snprintf(r->ring.error, sizeof(r->ring.error),
+			 "cannot enter the network namespace the ring was opened in: %s",
+			 strerror(-r->netns_error));
+		r->reserved = 0;
+		r->stats.tx_errors += n;
+		return r->netns_error;
+	}
 	for (uint32_t i = 0; i < n; i++) {
 		if (slots[i].handle != i || slots[i].len > PYSCAN_XL_SLOT_DATA) {
 			snprintf(r->ring.error, sizeof(r->ring.error),
@@ -277,6 +317,11 @@ static int xl_tx_flush(struct pyscan_ring *ring, int timeout_ms)
 				       &r->saved_affinity);
 		r->pinned = 0;
 	}
+	if (r->home_netns_fd >= 0 && r->tid == gettid()) {
+		setns(r->home_netns_fd, CLONE_NEWNET);
+		close(r->home_netns_fd);
+		r->home_netns_fd = -1;
+	}
 	return 0;
 }
 
@@ -343,6 +388,57 @@ static int cpus_allowed(int *cpus, int max)
 	return n;
 }
 
+/* BPF_PROG_RUN with repeat > 1 adds the program to the kernel's XDP dispatcher for the run
+ * and removes it afterwards, and each change waits for an RCU grace period: 20-30 ms per call
+ * here, 400 times what sending 1024 frames takes. A program already in the dispatcher is only
+ * reference-counted. Attaching it (generic mode, bpf_link) to the loopback device of a new,
+ * empty network namespace keeps it there: no traffic ever reaches that device, nothing is
+ * visible outside this process, and closing the link and the namespace fd undoes it all. */
+struct anchor_job {
+	int prog_fd;
+	int link_fd;
+	int netns_fd;
+	int error;
+};
+
+static void *anchor_thread(void *arg)
+{
+	struct anchor_job *job = arg;
+
+	/* unshare moves only this short-lived thread */
+	if (unshare(CLONE_NEWNET)) {
+		job->error = -errno;
+		return NULL;
+	}
+	job->netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = XDP_FLAGS_SKB_MODE);
+	job->link_fd = bpf_link_create(job->prog_fd, 1 /* lo */, BPF_XDP, &opts);
+	if (job->netns_fd < 0 || job->link_fd < 0)
+		job->error = -errno;
+	return NULL;
+}
+
+static int anchor_in_dispatcher(struct pyscan_xdplive *xl)
+{
+	struct anchor_job job = { .prog_fd = xl->prog_fd, .link_fd = -1, .netns_fd = -1 };
+	pthread_t thread;
+	int rc = pthread_create(&thread, NULL, anchor_thread, &job);
+
+	if (rc)
+		return -rc;
+	pthread_join(thread, NULL);
+	if (job.error) {
+		if (job.link_fd >= 0)
+			close(job.link_fd);
+		if (job.netns_fd >= 0)
+			close(job.netns_fd);
+		return job.error;
+	}
+	xl->anchor_link_fd = job.link_fd;
+	xl->anchor_netns_fd = job.netns_fd;
+	return 0;
+}
+
 struct pyscan_xdplive *pyscan_xdplive__open(const struct pyscan_xdplive_config *cfg,
 					    const char *object_path, char *err, size_t errlen)
 {
@@ -363,10 +459,20 @@ struct pyscan_xdplive *pyscan_xdplive__open(const struct pyscan_xdplive_config *
 		goto nomem;
 	xl->cfg = *cfg;
 	xl->refs = 1;
+	xl->netns_fd = -1;
+	xl->anchor_link_fd = -1;
+	xl->anchor_netns_fd = -1;
 	xl->rings = calloc(cfg->runners, sizeof(*xl->rings));
 	if (!xl->rings)
 		goto nomem;
 
+	xl->netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (xl->netns_fd < 0 || fstat(xl->netns_fd, &xl->netns)) {
+		rc = -errno;
+		set_error(err, errlen, "cannot open this thread's network namespace: %s",
+			  strerror(-rc));
+		goto fail;
+	}
 	xl->obj = bpf_object__open_file(object_path, NULL);
 	if (!xl->obj) {
 		rc = -errno;
@@ -404,6 +510,7 @@ struct pyscan_xdplive *pyscan_xdplive__open(const struct pyscan_xdplive_config *
 			goto fail;
 		}
 	}
+	xl->anchored = anchor_in_dispatcher(xl) == 0; /* slow without it, still correct */
 	if ((rc = map_mmap(ctrl_map, &xl->ctrl_mem, &xl->ctrl_len)) ||
 	    (rc = map_mmap(frames_map, &xl->frames_mem, &xl->frames_len))) {
 		set_error(err, errlen, "cannot mmap the xdp-live maps: %s", strerror(-rc));
@@ -417,6 +524,7 @@ struct pyscan_xdplive *pyscan_xdplive__open(const struct pyscan_xdplive_config *
 		uint32_t runner = i;
 
 		r->ring.ops = &xdplive_ops;
+		r->home_netns_fd = -1;
 		r->owner = xl;
 		r->index = i;
 		r->ctrl = (struct pyscan_xl_ctrl *)xl->ctrl_mem + i;
@@ -464,6 +572,7 @@ void pyscan_xdplive__counters(struct pyscan_xdplive *xl, struct pyscan_xdplive_c
 		if (c->last_error)
 			out->last_error = c->last_error;
 	}
+	out->anchored = (uint64_t)xl->anchored;
 }
 
 int pyscan_xdplive__test_fill(struct pyscan_xdplive *xl, const uint8_t *frames,

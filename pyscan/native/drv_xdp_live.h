@@ -45,6 +45,8 @@ struct pyscan_xdplive_counters {
 	uint64_t unaccounted;     /* frames whose fate no tracepoint reported (counted as errors) */
 	uint64_t rejected;        /* slots the program could not send (bad length) */
 	int64_t last_error;       /* -errno the device or redirect last reported, 0 if none */
+	uint64_t anchored;        /* 1: the program stays in the XDP dispatcher between runs
+				   * (else every run waits for two RCU grace periods) */
 };
 
 struct pyscan_xdplive;
@@ -68,6 +70,6 @@ int pyscan_xdplive__test_fill(struct pyscan_xdplive *xl, const uint8_t *frames,
 void pyscan_xdplive__close(struct pyscan_xdplive *xl);
 
 _Static_assert(sizeof(struct pyscan_xdplive_config) == 24, "pyscan_xdplive_config layout");
-_Static_assert(sizeof(struct pyscan_xdplive_counters) == 64, "pyscan_xdplive_counters layout");
+_Static_assert(sizeof(struct pyscan_xdplive_counters) == 72, "pyscan_xdplive_counters layout");
 
 #endif /* PYSCAN_DRV_XDP_LIVE_H */

@@ -20,7 +20,7 @@ XDP_LIVE_OBJECT = str(Path(__file__).resolve().parent.parent / "bpf" / "xdp_live
 XDP_LIVE_SLOT_DATA = int(lib.PYSCAN_XL_SLOT_DATA)
 XDP_LIVE_MAX_RUNNERS = int(lib.PYSCAN_XL_MAX_RUNNERS)
 XDP_LIVE_COUNTERS = ("runs", "device_taken", "device_refused", "redirect_errors", "resent",
-                     "unaccounted", "rejected", "last_error")
+                     "unaccounted", "rejected", "last_error", "anchored")
 _ERROR_BUFFER = 320
 
 
