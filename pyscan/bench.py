@@ -384,7 +384,8 @@ def _run_on(options: BenchOptions, driver: object, interface: str | None, netns:
             cookie_key=cookie_key, seed=secrets.randbits(64), source_ip=source_ip,
             source_mac=source_mac, gateway_mac=gateway_mac, ranges=[BENCH_TARGETS],
             ports=BENCH_PORTS, source_ports=BENCH_SOURCE_PORTS,
-            rate=options.rate or 0.0, tx_threads=options.tx_threads)
+            rate=options.rate or 0.0, tx_threads=options.tx_threads,
+            batch_size=getattr(session, "batch_size", 64))  # as a scan does (af-xdp, xdp-live)
         with engine:
             cpu_ns = [0] * options.tx_threads
             errors: list[str] = []
