@@ -186,6 +186,10 @@ def target_checks(results: Mapping[str, Any]) -> list[str]:
     for anchor in ("masscan", "zmap"):
         check(f"af-xdp >= 2x {anchor} (1 thread each)",
               ratio(median("af-xdp", 1), median(anchor, 1)), 2.0, "{:.2f}x")
+    check("xdp-live >= 4x bare_afxdp (1 thread each)",
+          ratio(median("xdp-live", 1), median("bare_afxdp", 1)), 4.0, "{:.2f}x")
+    check("xdp-live, 2 threads >= 7x bare_afxdp, 1 thread",
+          ratio(median("xdp-live", 2), median("bare_afxdp", 1)), 7.0, "{:.2f}x")
     check("af-packet >= 1.3x masscan (1 thread each)",
           ratio(median("af-packet", 1), median("masscan", 1)), 1.3, "{:.2f}x")
     gen = group_rates(results.get("generation", []), "self_pps").get(("null", 1))

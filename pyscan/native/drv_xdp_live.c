@@ -325,6 +325,13 @@ static int xl_tx_flush(struct pyscan_ring *ring, int timeout_ms)
 	return 0;
 }
 
+/* Sending happens inside tx_submit: nothing waits for a kick. Present because callers that
+ * drive rings by hand (pyscan_afxdp__send_frames) call it unconditionally. */
+static int xl_tx_kick(struct pyscan_ring *ring)
+{
+	return 0;
+}
+
 static void xl_get_stats(struct pyscan_ring *ring, struct pyscan_ring_stats *out)
 {
 	*out = ((struct xdplive_ring *)ring)->stats;
@@ -339,6 +346,7 @@ static const struct pyscan_ring_ops xdplive_ops = {
 	.name = "xdp-live",
 	.tx_reserve = xl_tx_reserve,
 	.tx_submit = xl_tx_submit,
+	.tx_kick = xl_tx_kick,
 	.tx_flush = xl_tx_flush,
 	.get_stats = xl_get_stats,
 	.destroy = xl_destroy,
