@@ -48,6 +48,8 @@ struct xdplive_ring {
 	int pinned;
 	int home_netns_fd;            /* the thread's own netns while it visits ours, else -1 */
 	int netns_error;              /* -errno: the thread could not enter our netns */
+	int fatal;                    /* -errno once a submit gave up: tx_kick reports it, so
+				       * the engine stops instead of failing batch after batch */
 	cpu_set_t saved_affinity;
 	uint8_t tmpl[PYSCAN_XL_META_LEN + PYSCAN_XL_SLOT_DATA];
 	struct pyscan_ring_stats stats;
@@ -248,7 +250,7 @@ static int xl_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slots, 
 			 strerror(-r->netns_error));
 		r->reserved = 0;
 		r->stats.tx_errors += n;
-		return r->netns_error;
+		return r->fatal = r->netns_error;
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		if (slots[i].handle != i || slots[i].len > PYSCAN_XL_SLOT_DATA) {
@@ -270,7 +272,7 @@ static int xl_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slots, 
 
 		if (rc < 0) {
 			r->stats.tx_errors += todo - c->n_dropped;
-			return rc;
+			return r->fatal = rc;
 		}
 		const uint32_t dropped = c->n_dropped;
 		const uint32_t lost = (uint32_t)(c->rejected - rejected_before) +
@@ -284,10 +286,11 @@ static int xl_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slots, 
 		if (attempt + 1 >= MAX_ATTEMPTS) {
 			r->stats.tx_errors += dropped;
 			snprintf(r->ring.error, sizeof(r->ring.error),
-				 "%u frames refused %d times (%s)%s", dropped, MAX_ATTEMPTS,
+				 "%u frames refused %dx (%s)%s", dropped, MAX_ATTEMPTS,
 				 strerror(c->last_error ? -c->last_error : EIO),
-				 c->last_error == -ENXIO ? ": the veth peer needs GRO or XDP" : "");
-			return -EIO;
+				 c->last_error == -ENXIO || c->last_error == -EOPNOTSUPP ?
+				 ": veth peer needs GRO or XDP; NIC: driver lacks XDP TX" : "");
+			return r->fatal = -EIO;
 		}
 		/* Refused slots to the front, in slot order: each moves to a position not after
 		 * its own, so a forward copy never overwrites one still to move. */
@@ -325,11 +328,11 @@ static int xl_tx_flush(struct pyscan_ring *ring, int timeout_ms)
 	return 0;
 }
 
-/* Sending happens inside tx_submit: nothing waits for a kick. Present because callers that
- * drive rings by hand (pyscan_afxdp__send_frames) call it unconditionally. */
+/* Sending happens inside tx_submit: nothing waits for a kick. It reports a submit that gave
+ * up, which is how the engine learns that waiting and retrying cannot help. */
 static int xl_tx_kick(struct pyscan_ring *ring)
 {
-	return 0;
+	return ((struct xdplive_ring *)ring)->fatal;
 }
 
 static void xl_get_stats(struct pyscan_ring *ring, struct pyscan_ring_stats *out)
