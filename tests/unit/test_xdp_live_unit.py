@@ -1,0 +1,46 @@
+"""xdp-live options and privileges, checked before anything is loaded (no root needed)."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+
+import pytest
+
+from pyscan.drivers import DRIVERS, DriverError, DriverRequest
+from pyscan.privileges import missing_capabilities, required_capabilities
+
+
+def _request(**options: str) -> DriverRequest:
+    return DriverRequest(interface="veth0", ifindex=7, tx_threads=1, want_rx=True,
+                         source_ip=IPv4Address("198.18.0.1"), source_ports=range(40000, 40064),
+                         cookie_key=bytes(16), options=options)
+
+
+@pytest.mark.parametrize(("options", "named"), [
+    ({"batch": "0"}, "batch='0'"),
+    ({"batch": "2048"}, "batch='2048'"),
+    ({"kernel-batch": "300"}, "kernel_batch='300'"),
+    ({"pin": "maybe"}, "pin='maybe'"),
+    ({"xdp-attach": "hw"}, "xdp-attach='hw'"),
+])
+def test_a_bad_option_is_refused_naming_it_and_what_is_accepted(options: dict[str, str],
+                                                                 named: str) -> None:
+    pytest.importorskip("pyscan._native")
+    with pytest.raises(DriverError, match="accepted") as caught:
+        DRIVERS["xdp-live"].open(_request(**options))
+    assert named in str(caught.value)
+
+
+def test_it_needs_bpf_perfmon_and_net_admin_which_cap_sys_admin_covers_but_net_admin() -> None:
+    needs = required_capabilities("xdp-live", isolation=False, netns=None)
+    assert {"CAP_BPF", "CAP_PERFMON", "CAP_NET_ADMIN", "CAP_NET_RAW"} == set(needs)
+    sys_admin = 1 << 21
+    assert missing_capabilities(needs, effective=sys_admin) == ["CAP_NET_RAW", "CAP_NET_ADMIN"]
+    assert missing_capabilities(needs, effective=0) == list(needs)
+
+
+def test_it_is_in_the_registry_under_its_cli_name() -> None:
+    from pyscan.config import DRIVER_NAMES
+
+    assert DRIVERS["xdp-live"].name == "xdp-live"
+    assert "xdp-live" in DRIVER_NAMES
