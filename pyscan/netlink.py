@@ -25,12 +25,15 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any
 
 from pyroute2 import IPRoute, netns
+from pyroute2.netlink import NLM_F_REQUEST, genlmsg
 from pyroute2.netlink.exceptions import NetlinkError as _PyrouteNetlinkError
+from pyroute2.netlink.generic import GenericNetlinkSocket
 from pyroute2.netlink.rtnl import ndmsg
 
 __all__ = [
     "LINK_COUNTERS",
     "NETNS_DIR",
+    "XDP_FEATURE_NDO_XMIT",
     "NetlinkError",
     "PathInfo",
     "add_address",
@@ -52,6 +55,7 @@ __all__ = [
     "resolve_path",
     "set_gro",
     "set_link_up",
+    "xdp_features",
 ]
 
 NETNS_DIR = "/run/netns"
@@ -272,6 +276,48 @@ def link_index(ifname: str, netns: str | None = None) -> int:
     """ifindex of ``ifname`` in namespace ``netns`` (None = the caller's)."""
     with _rtnl(netns) as ipr:
         return _index(ipr, ifname, netns)
+
+
+# The kernel's netdev generic-netlink family (Linux >= 6.3): what XDP a device supports now.
+XDP_FEATURE_NDO_XMIT = 1 << 2  # NETDEV_XDP_ACT_NDO_XMIT: takes XDP_REDIRECT frames
+_NETDEV_CMD_DEV_GET = 1
+
+
+class _netdev_msg(genlmsg):
+    prefix = "NETDEV_A_DEV_"
+    nla_map = (
+        ("NETDEV_A_DEV_UNSPEC", "none"),
+        ("NETDEV_A_DEV_IFINDEX", "uint32"),
+        ("NETDEV_A_DEV_PAD", "none"),
+        ("NETDEV_A_DEV_XDP_FEATURES", "uint64"),
+    )
+
+
+def xdp_features(ifname: str, netns: str | None = None) -> int | None:
+    """The NETDEV_XDP_ACT_* mask the kernel reports for ``ifname`` (netdev genl family), or
+    None when this kernel has no such family. veth reports NDO_XMIT only while its peer is up
+    with NAPI (GRO or an XDP program): exactly when redirected frames can leave through it."""
+    index = link_index(ifname, netns)
+    with in_netns(netns):
+        sock = GenericNetlinkSocket()
+        try:
+            try:
+                sock.bind("netdev", _netdev_msg)
+            except _PyrouteNetlinkError:
+                return None
+            msg = _netdev_msg()
+            msg["cmd"] = _NETDEV_CMD_DEV_GET
+            msg["version"] = 1
+            msg["attrs"] = [("NETDEV_A_DEV_IFINDEX", index)]
+            try:
+                reply = sock.nlm_request(msg, msg_type=sock.prid, msg_flags=NLM_F_REQUEST)
+            except _PyrouteNetlinkError as error:
+                raise NetlinkError(f"cannot read the XDP features of {ifname}: {error}") \
+                    from error
+            value = reply[0].get_attr("NETDEV_A_DEV_XDP_FEATURES") if reply else None
+            return None if value is None else int(value)
+        finally:
+            sock.close()
 
 
 def link_names(netns: str | None = None) -> list[str]:

@@ -36,7 +36,7 @@ from pyscan.drivers.af_xdp import (
 )
 from pyscan.drivers.base import DriverError, DriverRequest, option_int
 
-__all__ = ["XdpLiveDriver", "XdpLiveSession"]
+__all__ = ["XdpLiveDriver", "XdpLiveSession", "XdpLiveUnusable"]
 
 DEFAULT_BATCH = 1024
 FILTER_COUNTERS = ("xdp_seen", "xdp_matched", "xdp_passed", "xdp_unqueued")
@@ -182,12 +182,42 @@ class XdpLiveDriver:
             except OSError as error:
                 raise AfXdpUnusable(f"the AF_XDP receive side: {error.strerror or error}") \
                     from None
+        live = None
         try:
             live = XdpLive(request.ifindex, request.tx_threads, frame_len=SYN_FRAME_LEN,
                            batch_size=kernel_batch, pin=pin)
-        except (OSError, ValueError) as error:
+            # Drivers that allocate XDP TX queues only for an attached program: without the
+            # reply filter (benchmarks) our own program, which passes everything, is it.
+            if rx is None and not _takes_redirects(request.interface):
+                live.attach_egress()
+            if not _takes_redirects(request.interface):
+                raise XdpLiveUnusable(
+                    f"{request.interface} does not take XDP redirects (no ndo_xdp_xmit now): "
+                    "a veth needs GRO or an XDP program on its peer (ethtool -K PEER gro on); "
+                    "a NIC needs a driver with XDP transmit support")
+        except (OSError, ValueError, DriverError) as error:
+            if live is not None:
+                live.close()
             if rx is not None:
                 rx.close()
+            if isinstance(error, DriverError):
+                raise
             message = error.strerror if isinstance(error, OSError) else str(error)
             raise DriverError(f"xdp-live: {message or error}") from None
         return XdpLiveSession(live, rx, request.interface, batch, kernel_batch, pin)
+
+
+class XdpLiveUnusable(AfXdpUnusable):
+    """The interface cannot take XDP redirects right now; an automatic choice may fall back."""
+
+
+def _takes_redirects(interface: str) -> bool:
+    """What the kernel says (netdev xdp-features, Linux >= 6.3); True when it cannot say, and
+    then a refusing device stops the scan at the first batch with the same advice."""
+    from pyscan.netlink import XDP_FEATURE_NDO_XMIT, NetlinkError, xdp_features
+
+    try:
+        features = xdp_features(interface)
+    except NetlinkError:
+        return True
+    return features is None or bool(features & XDP_FEATURE_NDO_XMIT)

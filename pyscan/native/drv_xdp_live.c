@@ -73,6 +73,7 @@ struct pyscan_xdplive {
 	size_t frames_len;
 	int refs; /* the owner handle + one per live ring */
 	int anchored;
+	int egress_link_fd; /* the program attached (native) to ifindex itself, or -1 */
 	struct xdplive_ring *rings;
 };
 
@@ -105,6 +106,8 @@ static void release(struct pyscan_xdplive *xl)
 		close(xl->netns_fd);
 	if (xl->anchor_link_fd >= 0)
 		close(xl->anchor_link_fd);
+	if (xl->egress_link_fd >= 0)
+		close(xl->egress_link_fd);
 	if (xl->anchor_netns_fd >= 0)
 		close(xl->anchor_netns_fd);
 	free(xl->rings);
@@ -472,6 +475,7 @@ struct pyscan_xdplive *pyscan_xdplive__open(const struct pyscan_xdplive_config *
 	xl->refs = 1;
 	xl->netns_fd = -1;
 	xl->anchor_link_fd = -1;
+	xl->egress_link_fd = -1;
 	xl->anchor_netns_fd = -1;
 	xl->rings = calloc(cfg->runners, sizeof(*xl->rings));
 	if (!xl->rings)
@@ -630,6 +634,24 @@ int pyscan_xdplive__test_fill(struct pyscan_xdplive *xl, const uint8_t *frames,
 	}
 	c->fifo_head = c->fifo_tail = 0;
 	return (int)n;
+}
+
+int pyscan_xdplive__attach_egress(struct pyscan_xdplive *xl, char *err, size_t errlen)
+{
+	if (!xl)
+		return -EINVAL;
+	if (xl->egress_link_fd >= 0)
+		return 0;
+	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = XDP_FLAGS_DRV_MODE);
+	xl->egress_link_fd = bpf_link_create(xl->prog_fd, (int)xl->cfg.ifindex, BPF_XDP, &opts);
+	if (xl->egress_link_fd < 0) {
+		int rc = -errno;
+
+		set_error(err, errlen, "cannot attach the xdp-live program to ifindex %u in native "
+			  "mode: %s", xl->cfg.ifindex, strerror(-rc));
+		return rc;
+	}
+	return 0;
 }
 
 void pyscan_xdplive__close(struct pyscan_xdplive *xl)

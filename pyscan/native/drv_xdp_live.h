@@ -67,6 +67,10 @@ int pyscan_xdplive__test_fill(struct pyscan_xdplive *xl, const uint8_t *frames,
 			      const uint32_t *lens, uint32_t n, uint8_t *out, uint32_t out_cap,
 			      uint32_t *out_lens, uint32_t *actions);
 /* Detaches the tracepoints and releases the object once no ring is left. */
+/* Attaches the program (native mode, bpf_link) to the egress device itself: it passes every
+ * received frame, and its presence makes drivers that allocate XDP transmit queues only for
+ * an attached program take redirects. For sessions without the reply filter (benchmarks). */
+int pyscan_xdplive__attach_egress(struct pyscan_xdplive *xl, char *err, size_t errlen);
 void pyscan_xdplive__close(struct pyscan_xdplive *xl);
 
 _Static_assert(sizeof(struct pyscan_xdplive_config) == 24, "pyscan_xdplive_config layout");

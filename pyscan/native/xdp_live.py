@@ -103,6 +103,13 @@ class XdpLive:
             offset += out_lens[i]
         return result
 
+    def attach_egress(self) -> None:
+        """Attach the program to the egress device (native XDP, passes every received frame):
+        NIC drivers that set up XDP transmit queues only for an attached program need one."""
+        err = ffi.new("char[]", _ERROR_BUFFER)
+        if lib.pyscan_xdplive__attach_egress(self._live(), err, _ERROR_BUFFER) < 0:
+            raise _failed(err, "attaching the xdp-live program failed")
+
     def close(self) -> None:
         """Destroys the rings and releases the program, maps and tracepoint links."""
         if self._handle is None:
