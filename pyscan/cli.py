@@ -216,7 +216,7 @@ def scan_command(
         "--ports", "-p", help="Ports: 80 | 22,80,443 | 1-1024 | 0-65535.")] = None,
     rate: Annotated[str, typer.Option(help="Packets per second: 1000, 250k, 10M, max.")] = "10k",
     driver: Annotated[str | None, typer.Option(
-        help="af-packet | af-xdp | pfring-zc | null (default: automatic).")] = None,
+        help="af-packet | af-xdp | xdp-live | pfring-zc | null (default: automatic).")] = None,
     interface: Annotated[str | None, typer.Option(
         "--interface", "-i", help="Interface to send on (default: the route's).")] = None,
     source_ip: Annotated[str | None, typer.Option(help="Source address.")] = None,
@@ -462,7 +462,7 @@ def cleanup_command(
 @app.command("bench", help="Driver TX benchmark: pps, Gbit/s on the wire, CPU/packet, "
              "line-rate share; --lab adds an exact sink count.")
 def bench_command(
-    driver: Annotated[str, typer.Option(help="af-packet | af-xdp | pfring-zc | null.")],
+    driver: Annotated[str, typer.Option(help="af-packet | af-xdp | xdp-live | pfring-zc | null.")],
     interface: Annotated[str | None, typer.Option("--interface", "-i",
                                                   help="Interface to send on.")] = None,
     duration: Annotated[str, typer.Option(help="Seconds to send.")] = "10",
