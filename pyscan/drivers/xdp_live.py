@@ -4,78 +4,70 @@ pyscan/bpf/xdp_live.bpf.c); replies come back through af-xdp's reply filter and 
 sockets, opened RX-only.
 
 TX: one runner per TX thread, each with its own region of an mmapped BPF array. The engine
-fills the region exactly as it fills any ring, and each submit is one BPF_PROG_RUN that copies
-the slots into page-pool frames and redirects them to the interface's ndo_xdp_xmit. The thread
-pins itself to one CPU while it sends. Frames the device refuses are named by tracepoint
-programs and resent; what is never taken is counted as a TX error, never assumed sent.
+fills the region exactly as it fills any ring (its probe module writes the frames), and each
+submit is one BPF_PROG_RUN that copies the slots into page-pool frames and redirects them to
+the interface's ndo_xdp_xmit. The thread pins itself to one CPU while it sends. Frames the
+device refuses are named by tracepoint programs and resent; what is never taken is a TX
+error, never assumed sent.
 
-The egress device must accept XDP redirects: a veth needs NAPI on its peer (an XDP program or
-GRO there); many NIC drivers allocate XDP transmit queues only while an XDP program is
-attached - the reply filter on the scanning interface is that program.
-
-Options (``-O key=value``; dashes and underscores both accepted):
-  batch         frames per BPF_PROG_RUN (the engine's batch), 1..1024 (default 1024)
-  kernel_batch  frames per page-pool batch inside one run, 1..256 (default 64)
-  pin           yes | no: pin each TX thread to its own CPU while sending (default yes)
-  xdp_attach, rx_ring_size, rx_queues, frame_size: the RX side, as for af-xdp
+The egress device must take XDP redirects (netdev xdp-features ``ndo-xmit``): a veth needs
+NAPI on its peer (an XDP program or GRO there); many NIC drivers allocate XDP transmit queues
+only while an XDP program is attached - the reply filter is that program, and without one
+(benchmarks) the driver attaches its own pass-through program. Options are declared in
+DESCRIPTOR.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Self
 
 from pyscan.drivers.af_xdp import (
     XDP_ATTACH_MODES,
     AfXdpUnusable,
-    _choice,
-    _normalized,
     default_rx_ring_size,
     fit_rx_ring_size,
     memlock_budget,
 )
-from pyscan.drivers.base import DriverError, DriverRequest, option_int
+from pyscan.drivers.base import DriverDescriptor, DriverError, DriverOption, DriverRequest
 
-__all__ = ["XdpLiveDriver", "XdpLiveSession", "XdpLiveUnusable"]
+if TYPE_CHECKING:
+    from pyscan.native import AfXdp, Ring, XdpLive
+
+__all__ = ["DESCRIPTOR", "XdpLiveDriver", "XdpLiveSession", "XdpLiveUnusable"]
 
 DEFAULT_BATCH = 1024
 FILTER_COUNTERS = ("xdp_seen", "xdp_matched", "xdp_passed", "xdp_unqueued")
 
 
-def _yes_no(options: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = options.get(name)
-    if raw is None:
-        return default
-    value = str(raw).lower()
-    if value in ("yes", "1", "true", "on"):
-        return True
-    if value in ("no", "0", "false", "off"):
-        return False
-    raise DriverError(f"driver option {name.replace('_', '-')}={raw!r} is invalid: accepted "
-                      "yes | no")
+class XdpLiveUnusable(AfXdpUnusable):
+    """The interface cannot take XDP redirects now, or its receive side cannot open: an
+    automatic choice goes on to the next driver."""
 
 
 class XdpLiveSession:
     """TX rings of an XdpLive runner set and the RX ring of an RX-only AfXdp, closed in that
     order (the reply filter stays attached until the last probe left)."""
 
-    def __init__(self, live: Any, rx: Any | None, interface: str, batch_size: int,
+    def __init__(self, live: XdpLive, rx: AfXdp | None, interface: str, batch_size: int,
                  kernel_batch: int, pinned: bool) -> None:
         self._live = live
         self._rx = rx
-        self.batch_size = batch_size  # the scanner hands it to the engine
-        self.tx_rings: list[Any] = list(live.tx_rings)
-        self.rx_ring: Any | None = rx.rx_ring if rx is not None else None
+        self.batch_size = batch_size
+        self.tx_rings: list[Ring] = list(live.tx_rings)
+        self.rx_ring: Ring | None = rx.rx_ring if rx is not None else None
         text = (f"xdp-live on {interface}: {len(self.tx_rings)} runner(s)"
                 f"{' pinned to CPUs' if pinned else ''}, {batch_size} frames per live-frames "
                 f"BPF_PROG_RUN in kernel batches of {kernel_batch}")
+        if not live.counters()["anchored"]:
+            text += " (program not kept in the XDP dispatcher: every run waits for RCU)"
         if rx is not None:
             info = rx.info()
             attach = "generic (skb) attach" if info["generic_attach"] else "native attach"
             text += (f", SipHash reply filter ({attach}, prog {info['prog_id']}) feeding "
                      f"{info['rx_queues']} AF_XDP RX queue(s) of {info['rx_ring_size']} frames")
-            if info["warnings"]:
-                text += " - warning: " + "; ".join(info["warnings"])
+            warnings = info["warnings"]
+            if isinstance(warnings, list) and warnings:
+                text += " - warning: " + "; ".join(str(w) for w in warnings)
         self.description = text
         self._final: dict[str, int] | None = None
 
@@ -108,30 +100,40 @@ class XdpLiveSession:
             if self._rx is not None:
                 self._rx.close()
 
-    def __enter__(self) -> XdpLiveSession:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
+def _takes_redirects(interface: str) -> bool:
+    """What the kernel says (netdev xdp-features, Linux >= 6.3); True when it cannot say, and
+    then a refusing device stops the scan at the first batch with the same advice."""
+    from pyscan.netlink import XDP_FEATURE_NDO_XMIT, NetlinkError, xdp_features
+
+    try:
+        features = xdp_features(interface)
+    except NetlinkError:
+        return True
+    return features is None or bool(features & XDP_FEATURE_NDO_XMIT)
+
+
 class XdpLiveDriver:
     name = "xdp-live"
 
     def available(self) -> tuple[bool, str]:
-        try:
-            from pyscan.native import REPLY_FILTER_OBJECT, afxdp_probe
-            from pyscan.native.xdp_live import xdplive_probe
-        except ImportError as error:
-            return False, f"the native extension is not built ({error}): run make build"
         import os
 
+        try:
+            from pyscan.native import REPLY_FILTER_OBJECT, afxdp_probe, xdplive_probe
+        except ImportError as error:
+            return False, f"the native extension is not built ({error}): run make build"
         if not os.path.exists(REPLY_FILTER_OBJECT):
             return False, f"the reply filter {REPLY_FILTER_OBJECT} is not built: run make build"
-        from pyscan.privileges import missing_capabilities, required_capabilities
+        from pyscan.privileges import missing_capabilities
 
-        missing = missing_capabilities(required_capabilities(self.name, isolation=False,
-                                                             netns=None))
+        missing = missing_capabilities(DESCRIPTOR.capabilities)
         if missing:
             return False, f"needs {', '.join(missing)} (run as root)"
         usable, reason = xdplive_probe()
@@ -140,49 +142,41 @@ class XdpLiveDriver:
         usable, reason = afxdp_probe()
         if not usable:
             return False, f"its AF_XDP receive side cannot run: {reason}"
-        return True, ("probes sent by a live-frames BPF_PROG_RUN through XDP_REDIRECT; needs "
-                      "an egress device that takes XDP redirects (veth: GRO or XDP on the peer)")
+        return True, ("probes sent by a live-frames BPF_PROG_RUN through XDP_REDIRECT (the "
+                      "interface must take XDP redirects: veth needs GRO or XDP on the peer)")
 
     def open(self, request: DriverRequest) -> XdpLiveSession:
-        from pyscan.native import SYN_FRAME_LEN, AfXdp, afxdp_queue_counts
-        from pyscan.native.xdp_live import XDP_LIVE_MAX_RUNNERS, XdpLive
+        from pyscan.native import SYN_FRAME_LEN, AfXdp, XdpLive
+        from pyscan.netlink import NetlinkError, queue_counts
 
-        options = _normalized(request.options)
-        batch = option_int(options, "batch", DEFAULT_BATCH, 1, 1024)
-        kernel_batch = option_int(options, "kernel_batch", 64, 1, 256)
-        pin = _yes_no(options, "pin", True)
-        attach_mode = _choice(options, "xdp_attach", XDP_ATTACH_MODES)
-        frame_size = option_int(options, "frame_size", 2048, 2048, 4096)
-        if frame_size not in (2048, 4096):
-            raise DriverError(f"driver option frame-size={frame_size} is invalid: accepted "
-                              "2048 | 4096")
-        if not 1 <= request.tx_threads <= XDP_LIVE_MAX_RUNNERS:
+        options = DESCRIPTOR.parse_options(request.options, strict=False)
+        batch, kernel_batch = int(options["batch"]), int(options["kernel_batch"])
+        pin = options["pin"] == "yes"
+        if not 1 <= request.tx_threads <= 64:
             raise DriverError(f"tx_threads {request.tx_threads} is invalid for xdp-live: "
-                              f"accepted 1..{XDP_LIVE_MAX_RUNNERS}")
-        rx = None
+                              "accepted 1..64")
+        rx: AfXdp | None = None
         if request.want_rx:
-            counts = afxdp_queue_counts(request.interface)
-            rx_queues = option_int(options, "rx_queues", counts[0] if counts else 1, 1, 1024)
-            if "rx_ring_size" in options:
-                rx_ring_size = option_int(options, "rx_ring_size", 0, 64, 65536)
-                if rx_ring_size & (rx_ring_size - 1):
-                    raise DriverError(f"driver option rx-ring-size={rx_ring_size} is invalid: "
-                                      "accepted a power of two from 64 to 65536")
-            else:
-                rx_ring_size = fit_rx_ring_size(default_rx_ring_size(rx_queues), rx_queues, 0,
-                                                frame_size, memlock_budget())
+            try:
+                rx_queues = int(options.get("rx_queues", queue_counts(request.interface).rx))
+            except NetlinkError as error:
+                raise XdpLiveUnusable(str(error)) from None
+            frame_size = int(options["frame_size"])
+            rx_ring_size = int(options["rx_ring_size"]) if "rx_ring_size" in options else \
+                fit_rx_ring_size(default_rx_ring_size(rx_queues), rx_queues, 0, frame_size,
+                                 memlock_budget())
             try:
                 rx = AfXdp(request.interface, key=request.cookie_key, queue_count=rx_queues,
-                           tx_queues=0, want_rx=True, attach_mode=attach_mode,
+                           tx_queues=0, want_rx=True, attach_mode=str(options["xdp_attach"]),
                            frame_size=frame_size, scanner_ip=request.source_ip,
                            ports=request.source_ports, rx_queues=rx_queues,
                            rx_ring_size=rx_ring_size)
             except ValueError as error:
                 raise DriverError(str(error)) from None
             except OSError as error:
-                raise AfXdpUnusable(f"the AF_XDP receive side: {error.strerror or error}") \
+                raise XdpLiveUnusable(f"the AF_XDP receive side: {error.strerror or error}") \
                     from None
-        live = None
+        live: XdpLive | None = None
         try:
             live = XdpLive(request.ifindex, request.tx_threads, frame_len=SYN_FRAME_LEN,
                            batch_size=kernel_batch, pin=pin)
@@ -203,21 +197,42 @@ class XdpLiveDriver:
             if isinstance(error, DriverError):
                 raise
             message = error.strerror if isinstance(error, OSError) else str(error)
-            raise DriverError(f"xdp-live: {message or error}") from None
+            raise XdpLiveUnusable(f"xdp-live: {message or error}") from None
         return XdpLiveSession(live, rx, request.interface, batch, kernel_batch, pin)
 
 
-class XdpLiveUnusable(AfXdpUnusable):
-    """The interface cannot take XDP redirects right now; an automatic choice may fall back."""
+def _describe_options() -> tuple[DriverOption, ...]:
+    return (
+        DriverOption("batch", "int", "probes per live-frames BPF_PROG_RUN (one page pool "
+                     "per call: larger is cheaper)", DEFAULT_BATCH, 1, 1024),
+        DriverOption("kernel_batch", "int", "frames per page-pool batch inside one run",
+                     64, 1, 256),
+        DriverOption("pin", "choice", "pin each TX thread to its own CPU while it sends",
+                     "yes", choices=("yes", "no")),
+        DriverOption("xdp_attach", "choice", "reply filter attach mode (auto: native when "
+                     "the driver can)", "auto", choices=XDP_ATTACH_MODES),
+        DriverOption("rx_ring_size", "power-of-two", "RX/fill descriptors and UMEM frames "
+                     "per RX queue (default as for af-xdp)", None, 64, 65536),
+        DriverOption("frame_size", "power-of-two", "RX UMEM frame size", 2048, 2048, 4096),
+        DriverOption("rx_queues", "int", "receive queues to cover (default: the interface's "
+                     "channel count)", None, 1, 1024),
+    )
 
 
-def _takes_redirects(interface: str) -> bool:
-    """What the kernel says (netdev xdp-features, Linux >= 6.3); True when it cannot say, and
-    then a refusing device stops the scan at the first batch with the same advice."""
-    from pyscan.netlink import XDP_FEATURE_NDO_XMIT, NetlinkError, xdp_features
-
-    try:
-        features = xdp_features(interface)
-    except NetlinkError:
-        return True
-    return features is None or bool(features & XDP_FEATURE_NDO_XMIT)
+DESCRIPTOR = DriverDescriptor(
+    name=XdpLiveDriver.name,
+    summary="probes generated in the kernel: live-frames BPF_PROG_RUN + XDP_REDIRECT, "
+            "replies through the AF_XDP reply filter",
+    factory=XdpLiveDriver,
+    capabilities={
+        "CAP_NET_RAW": "the xdp-live driver opens AF_XDP sockets for replies",
+        "CAP_NET_ADMIN": "the xdp-live driver attaches to the interface",
+        "CAP_BPF": "the xdp-live driver loads its XDP programs",
+        "CAP_PERFMON": "the xdp-live driver counts refused frames on xdp tracepoints",
+    },
+    options=_describe_options(),
+    batch_size=DEFAULT_BATCH,
+    batch_option="batch",
+    automatic_rank=None,
+    fallback_on=(XdpLiveUnusable,),
+)

@@ -1,20 +1,25 @@
-"""Python side of the xdp-live TX rings (pyscan/native/drv_xdp_live.c, pyscan/bpf/xdp_live.bpf.c).
+"""The xdp-live TX rings (pyscan/native/drv_xdp_live.c, pyscan/bpf/xdp_live.bpf.c).
 
-``XdpLive`` loads the program, attaches its two tracepoint programs and hands out one TX ring
-per runner; the rings belong to it: ``close()`` destroys them and releases the object once no
-ring is left. Rings are opened for the calling thread's network namespace (the redirect target
-is an ifindex of that namespace).
+``XdpLive`` loads the program, attaches its two tracepoint programs and hands out one TX Ring
+per runner. The C object is reference-counted by its rings, so ``close()`` and the rings'
+``close()`` may come in any order; ``XdpLive.close()`` closes its rings too. Rings are opened
+for the calling thread's network namespace (the redirect target is an ifindex there).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NewType
 
-from pyscan._native import ffi, lib  # type: ignore[import-not-found]
+from pyscan.native._lib import CData, RingPtr, c_text, ffi, is_null, lib
+from pyscan.native.handles import CHandle
+from pyscan.native.rings import Ring
 
-__all__ = ["XDP_LIVE_COUNTERS", "XDP_LIVE_OBJECT", "XDP_LIVE_SLOT_DATA", "XdpLive",
-           "XdpLiveError", "xdplive_probe"]
+__all__ = ["XDP_LIVE_COUNTERS", "XDP_LIVE_MAX_RUNNERS", "XDP_LIVE_OBJECT", "XDP_LIVE_SLOT_DATA",
+           "XdpLive", "XdpLiveError", "xdplive_probe"]
+
+XdpLivePtr = NewType("XdpLivePtr", CData)  # struct pyscan_xdplive *
 
 XDP_LIVE_OBJECT = str(Path(__file__).resolve().parent.parent / "bpf" / "xdp_live.bpf.o")
 XDP_LIVE_SLOT_DATA = int(lib.PYSCAN_XL_SLOT_DATA)
@@ -28,9 +33,8 @@ class XdpLiveError(OSError):
     """Loading or running the xdp-live program failed; .strerror is the one-line reason."""
 
 
-def _failed(err: object, fallback: str) -> XdpLiveError:
-    message = ffi.string(err).decode(errors="replace") or fallback
-    return XdpLiveError(ffi.errno or 5, message)
+def _failed(err: CData, fallback: str) -> XdpLiveError:
+    return XdpLiveError(ffi.errno or 5, c_text(err) or fallback)
 
 
 def xdplive_probe(object_path: str = XDP_LIVE_OBJECT) -> tuple[bool, str]:
@@ -41,11 +45,13 @@ def xdplive_probe(object_path: str = XDP_LIVE_OBJECT) -> tuple[bool, str]:
     err = ffi.new("char[]", _ERROR_BUFFER)
     if lib.pyscan_xdplive__probe(object_path.encode(), err, _ERROR_BUFFER) == 0:
         return True, "live-frames BPF_PROG_RUN with XDP_REDIRECT available"
-    return False, ffi.string(err).decode(errors="replace")
+    return False, c_text(err)
 
 
-class XdpLive:
+class XdpLive(CHandle[XdpLivePtr]):
     """The xdp-live program loaded for one egress ifindex, with ``runners`` TX rings."""
+
+    _kind = "xdp-live"
 
     def __init__(self, ifindex: int, runners: int, *, frame_len: int, batch_size: int = 0,
                  pin: bool = True, object_path: str = XDP_LIVE_OBJECT) -> None:
@@ -65,16 +71,12 @@ class XdpLive:
         cfg.pin = int(pin)
         err = ffi.new("char[]", _ERROR_BUFFER)
         handle = lib.pyscan_xdplive__open(cfg, object_path.encode(), err, _ERROR_BUFFER)
-        if handle == ffi.NULL:
+        if is_null(handle):
             raise _failed(err, "xdp-live failed to open")
-        self._handle = handle
+        self._handle = XdpLivePtr(handle)
         self._final: dict[str, int] = dict.fromkeys(XDP_LIVE_COUNTERS, 0)
-        self.tx_rings = [lib.pyscan_xdplive__tx_ring(handle, i) for i in range(runners)]
-
-    def _live(self) -> object:
-        if self._handle is None:
-            raise ValueError("xdp-live is closed")
-        return self._handle
+        self.tx_rings = [Ring(RingPtr(lib.pyscan_xdplive__tx_ring(handle, i)),
+                              f"xdp-live TX ring {i}") for i in range(runners)]
 
     def counters(self) -> dict[str, int]:
         """Driver counters summed over the runners; after close(), the values it ended with."""
@@ -83,6 +85,13 @@ class XdpLive:
         out = ffi.new("struct pyscan_xdplive_counters *")
         lib.pyscan_xdplive__counters(self._handle, out)
         return {name: int(getattr(out, name)) for name in XDP_LIVE_COUNTERS}
+
+    def attach_egress(self) -> None:
+        """Attach the program to the egress device (native XDP, passes every received frame):
+        NIC drivers that set up XDP transmit queues only for an attached program need one."""
+        err = ffi.new("char[]", _ERROR_BUFFER)
+        if lib.pyscan_xdplive__attach_egress(self._live(), err, _ERROR_BUFFER) < 0:
+            raise _failed(err, "attaching the xdp-live program failed")
 
     def test_fill(self, frames: list[bytes]) -> list[tuple[int, bytes]]:
         """Runs the program once per frame without the live flag (nothing is sent): the
@@ -103,29 +112,16 @@ class XdpLive:
             offset += out_lens[i]
         return result
 
-    def attach_egress(self) -> None:
-        """Attach the program to the egress device (native XDP, passes every received frame):
-        NIC drivers that set up XDP transmit queues only for an attached program need one."""
-        err = ffi.new("char[]", _ERROR_BUFFER)
-        if lib.pyscan_xdplive__attach_egress(self._live(), err, _ERROR_BUFFER) < 0:
-            raise _failed(err, "attaching the xdp-live program failed")
-
     def close(self) -> None:
-        """Destroys the rings and releases the program, maps and tracepoint links."""
+        """Closes the rings and releases the program, maps and links. Idempotent."""
         if self._handle is None:
             return
         self._final = self.counters()
-        handle, self._handle = self._handle, None
         rings, self.tx_rings = self.tx_rings, []
+        super().close()
         for ring in rings:
-            lib.pyscan_ring__destroy(ring)
+            ring.close()
+
+    @staticmethod
+    def _destroy(handle: XdpLivePtr) -> None:
         lib.pyscan_xdplive__close(handle)
-
-    def __enter__(self) -> XdpLive:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()

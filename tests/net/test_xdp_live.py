@@ -18,7 +18,7 @@ import pytest
 
 import pyscan
 from pyscan import netlink
-from pyscan.bench import BenchOptions, run_bench
+from pyscan.bench_command import BenchOptions, run_bench
 from pyscan.drivers import DRIVERS
 from pyscan.lab import Lab
 from pyscan.scanner import ScanError, list_targets

@@ -19,7 +19,7 @@ def _request(**options: str) -> DriverRequest:
 @pytest.mark.parametrize(("options", "named"), [
     ({"batch": "0"}, "batch='0'"),
     ({"batch": "2048"}, "batch='2048'"),
-    ({"kernel-batch": "300"}, "kernel_batch='300'"),
+    ({"kernel-batch": "300"}, "kernel-batch='300'"),
     ({"pin": "maybe"}, "pin='maybe'"),
     ({"xdp-attach": "hw"}, "xdp-attach='hw'"),
 ])
@@ -39,8 +39,11 @@ def test_it_needs_bpf_perfmon_and_net_admin_which_cap_sys_admin_covers_but_net_a
     assert missing_capabilities(needs, effective=0) == list(needs)
 
 
-def test_it_is_in_the_registry_under_its_cli_name() -> None:
-    from pyscan.config import DRIVER_NAMES
+def test_its_registry_row_gives_the_engine_one_bpf_prog_run_per_1024_probes() -> None:
+    from pyscan.drivers import descriptor, names
 
-    assert DRIVERS["xdp-live"].name == "xdp-live"
-    assert "xdp-live" in DRIVER_NAMES
+    row = descriptor("xdp-live")
+    assert "xdp-live" in names() and DRIVERS["xdp-live"].name == "xdp-live"
+    assert row.engine_batch({}) == 1024
+    assert row.engine_batch({"batch": "256"}) == 256
+    assert row.automatic_rank is None  # chosen only with --driver until verified on NICs
