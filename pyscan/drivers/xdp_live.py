@@ -233,6 +233,8 @@ DESCRIPTOR = DriverDescriptor(
     options=_describe_options(),
     batch_size=DEFAULT_BATCH,
     batch_option="batch",
-    automatic_rank=None,
+    # First when it can run here and the interface takes XDP redirects (the kernel's
+    # xdp-features, checked at open); otherwise af-xdp, then af-packet.
+    automatic_rank=-1,
     fallback_on=(XdpLiveUnusable,),
 )

@@ -40,10 +40,13 @@ def test_it_needs_bpf_perfmon_and_net_admin_which_cap_sys_admin_covers_but_net_a
 
 
 def test_its_registry_row_gives_the_engine_one_bpf_prog_run_per_1024_probes() -> None:
-    from pyscan.drivers import descriptor, names
+    from pyscan.drivers import automatic_order, descriptor, names
+    from pyscan.drivers.xdp_live import XdpLiveUnusable
 
     row = descriptor("xdp-live")
     assert "xdp-live" in names() and DRIVERS["xdp-live"].name == "xdp-live"
     assert row.engine_batch({}) == 1024
     assert row.engine_batch({"batch": "256"}) == 256
-    assert row.automatic_rank is None  # chosen only with --driver until verified on NICs
+    # tried first; an interface that cannot take XDP redirects falls back to af-xdp
+    assert [r.name for r in automatic_order()][:2] == ["xdp-live", "af-xdp"]
+    assert XdpLiveUnusable in row.fallback_on
