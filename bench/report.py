@@ -200,7 +200,7 @@ def target_checks(results: Mapping[str, Any]) -> list[str]:
     grouped: dict[tuple[str, float], list[float]] = defaultdict(list)
     for run in fidelity:
         if run.get("sink_pps") and run.get("requested_pps") and str(
-                run["contender"]).startswith("af-"):
+                run["contender"]) in ("af-packet", "af-xdp", "xdp-live"):
             grouped[(run["contender"], float(run["requested_pps"]))].append(run["sink_pps"])
     for (_, requested), values in grouped.items():
         err = abs(summarize(values).median / requested - 1)
