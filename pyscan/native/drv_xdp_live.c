@@ -176,6 +176,17 @@ static uint32_t xl_tx_reserve(struct pyscan_ring *ring, struct pyscan_tx_slot *s
 	return n;
 }
 
+/* Redirected slots no flush event named: their fate is unknown, so they are neither taken
+ * nor resent (a resend could duplicate a probe). Every run flushes before it returns, so
+ * this stays 0 unless a tracepoint program missed an event. */
+static void settle_fifo(struct xdplive_ring *r)
+{
+	struct pyscan_xl_ctrl *c = r->ctrl;
+
+	r->unaccounted += c->fifo_tail - c->fifo_head;
+	c->fifo_head = c->fifo_tail;
+}
+
 /* One BPF_PROG_RUN series over slots 0..count-1: returns 0 once every slot was run (their
  * fates are in ctrl), -errno when the kernel stops running the program. */
 static int run_region(struct xdplive_ring *r, uint32_t count)
@@ -211,14 +222,10 @@ static int run_region(struct xdplive_ring *r, uint32_t count)
 			continue;
 		snprintf(r->ring.error, sizeof(r->ring.error),
 			 "BPF_PROG_RUN (live frames) sent nothing: %s", strerror(rc ? -rc : EIO));
+		settle_fifo(r);
 		return rc ? rc : -EIO;
 	}
-	if (c->fifo_tail != c->fifo_head) {
-		/* No flush event named these: their fate is unknown, so they are not taken and
-		 * not resent (a resend could duplicate a probe). */
-		r->unaccounted += c->fifo_tail - c->fifo_head;
-		c->fifo_head = c->fifo_tail;
-	}
+	settle_fifo(r);
 	return 0;
 }
 
@@ -271,19 +278,19 @@ static int xl_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slots, 
 	uint32_t todo = n;
 	for (int attempt = 0;; attempt++) {
 		const uint64_t rejected_before = c->rejected, unaccounted_before = r->unaccounted;
-		int rc = run_region(r, todo);
-
-		if (rc < 0) {
-			r->stats.tx_errors += todo - c->n_dropped;
-			return r->fatal = rc;
-		}
+		const int rc = run_region(r, todo);
+		const uint32_t ran = c->next < todo ? c->next : todo;
 		const uint32_t dropped = c->n_dropped;
 		const uint32_t lost = (uint32_t)(c->rejected - rejected_before) +
 				      (uint32_t)(r->unaccounted - unaccounted_before);
-		const uint32_t taken = todo - dropped - lost;
 
-		r->stats.tx_frames += taken;
+		r->stats.tx_frames += ran - dropped - lost;
 		r->stats.tx_errors += lost;
+		if (rc < 0) {
+			/* refused ones are not resent after a failed run, nor are unrun ones */
+			r->stats.tx_errors += dropped + (todo - ran);
+			return r->fatal = rc;
+		}
 		if (!dropped)
 			break;
 		if (attempt + 1 >= MAX_ATTEMPTS) {
