@@ -532,7 +532,8 @@ struct pyscan_xdplive *pyscan_xdplive__open(const struct pyscan_xdplive_config *
 			goto fail;
 		}
 	}
-	xl->anchored = anchor_in_dispatcher(xl) == 0; /* slow without it, still correct */
+	if (cfg->anchor)
+		xl->anchored = anchor_in_dispatcher(xl) == 0; /* slow without it, still correct */
 	if ((rc = map_mmap(ctrl_map, &xl->ctrl_mem, &xl->ctrl_len)) ||
 	    (rc = map_mmap(frames_map, &xl->frames_mem, &xl->frames_len))) {
 		set_error(err, errlen, "cannot mmap the xdp-live maps: %s", strerror(-rc));
@@ -669,6 +670,7 @@ void pyscan_xdplive__close(struct pyscan_xdplive *xl)
 
 int pyscan_xdplive__probe(const char *object_path, char *err, size_t errlen)
 {
+	/* no anchor: one run does not need it, and it would create a namespace per probe */
 	const struct pyscan_xdplive_config cfg = { .ifindex = 1, .runners = 1, .frame_len = 60 };
 	struct pyscan_xdplive *xl = pyscan_xdplive__open(&cfg, object_path, err, errlen);
 

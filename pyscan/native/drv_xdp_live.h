@@ -32,7 +32,7 @@ struct pyscan_xdplive_config {
 	uint32_t frame_len;  /* template length: the probe frame's length (slots may differ) */
 	uint32_t batch_size; /* frames per kernel batch inside one BPF_PROG_RUN; 0 = 64 */
 	uint32_t pin;        /* 1: a runner's thread pins itself to one CPU while it sends */
-	uint32_t reserved;
+	uint32_t anchor;     /* 1: keep the program in the XDP dispatcher (drv_xdp_live.c) */
 };
 
 /* Driver counters summed over the runners (monotonic, read racily). */

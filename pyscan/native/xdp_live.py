@@ -69,6 +69,7 @@ class XdpLive(CHandle[XdpLivePtr]):
         cfg.frame_len = frame_len
         cfg.batch_size = batch_size
         cfg.pin = int(pin)
+        cfg.anchor = 1  # without it every BPF_PROG_RUN waits for two RCU grace periods
         err = ffi.new("char[]", _ERROR_BUFFER)
         handle = lib.pyscan_xdplive__open(cfg, object_path.encode(), err, _ERROR_BUFFER)
         if is_null(handle):
