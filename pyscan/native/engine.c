@@ -203,6 +203,8 @@ void pyscan_engine__stats(pyscan_engine *e, struct pyscan_engine_stats *out)
 	out->rx_duplicates = load_relaxed(&c->duplicates);
 	out->results_full_waits = load_relaxed(&e->results.full_waits);
 	out->results_pending = pyscan_results__pending(&e->results);
+	out->dedup_bytes = load_relaxed(&e->results.seen.bytes);
+	out->dedup_max_insert_ns = load_relaxed(&e->results.seen.max_insert_ns);
 }
 
 void pyscan_engine__stop_tx(pyscan_engine *e)
