@@ -5,8 +5,10 @@
  *
  * Per frame, the engine's algorithms without the engine: index -> pyscan's keyed permutation
  * (pyscan/native/permute.h, compiled in) -> (address, port) -> source port -> cookie
- * (pyscan's SipHash-2-4, pyscan/bpf/cookie.h) -> copy a 58-byte SYN template into a slot and
- * patch destination, ports, sequence number, IP ID and both checksums incrementally. What it
+ * (pyscan's SipHash-2-4, pyscan/bpf/cookie.h) -> the engine's own SYN template
+ * (pyscan/native/template.h and template.c, compiled in, so the two cannot drift apart): copy
+ * 58 bytes into a slot, patch destination, ports, sequence number, IP ID and both checksums
+ * incrementally. What it
  * leaves out is exactly what the null driver adds: the ring interface (reserve/submit through
  * function pointers), the rate limiter, the per-thread counters. No I/O; one thread per core.
  *
@@ -27,8 +29,9 @@
 
 #include "cookie.h"
 #include "permute.h"
+#include "template.h"
 
-enum { SLOTS = 1024, SLOT_SIZE = 64, FRAME_LEN = 58, MAX_THREADS = 16 };
+enum { SLOTS = 1024, SLOT_SIZE = 64, MAX_THREADS = 16 };
 
 struct worker {
 	pthread_t thread;
@@ -55,22 +58,16 @@ static uint64_t clock_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static uint16_t fold(uint64_t sum)
-{
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
 static void *run(void *arg)
 {
 	struct worker *w = arg;
 	static const struct pyscan_cookie_key key = { 0x0706050403020100ull, 0x0f0e0d0c0b0a0908ull };
 	struct pyscan_permute perm;
 	const uint32_t saddr_be = __builtin_bswap32(0xc6120001u); /* 198.18.0.1 */
-	uint8_t template[SLOT_SIZE] = { 0 }, *ring;
-	uint64_t ip_sum = 0, tcp_sum = 0, start, cpu0, i = (uint64_t)w->index;
+	static const uint8_t src_mac[6] = { 2, 0, 0, 0, 0, 1 }, dst_mac[6] = { 2, 0, 0, 0, 0, 2 };
+	struct pyscan_syn_template template;
+	uint8_t *ring;
+	uint64_t start, cpu0, i = (uint64_t)w->index;
 	unsigned slot = 0;
 	cpu_set_t cpus;
 
@@ -80,18 +77,7 @@ static void *run(void *arg)
 	pyscan_permute__init(&perm, total, 0x5eed);
 	ring = aligned_alloc(4096, SLOTS * SLOT_SIZE);
 	memset(ring, 0, SLOTS * SLOT_SIZE);
-	/* constant parts: MACs, IPv4 (TTL, proto, saddr), TCP (SYN, window, MSS option) */
-	template[12] = 0x08;
-	template[14] = 0x45; template[17] = 44; template[22] = 64; template[23] = 6;
-	memcpy(template + 26, &saddr_be, 4);
-	template[34 + 12] = 6 << 4; template[34 + 13] = 0x02; template[34 + 14] = 0x04;
-	template[34 + 20] = 2; template[34 + 21] = 4; template[34 + 22] = 0x05; template[34 + 23] = 0xb4;
-	for (int k = 14; k < 34; k += 2)
-		ip_sum += (uint16_t)(template[k] | template[k + 1] << 8);
-	for (int k = 34; k < FRAME_LEN; k += 2)
-		tcp_sum += (uint16_t)(template[k] | template[k + 1] << 8);
-	tcp_sum += (saddr_be & 0xffff) + (saddr_be >> 16) + __builtin_bswap16(6) +
-		   __builtin_bswap16(24);
+	pyscan_template__init(&template, src_mac, dst_mac, saddr_be, 64, 1460, 1024);
 	start = clock_ns(CLOCK_MONOTONIC);
 	cpu0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	while (!stop) {
@@ -100,23 +86,10 @@ static void *run(void *arg)
 			uint32_t daddr_be = __builtin_bswap32(base_ip + (uint32_t)(x % n_ips));
 			uint16_t dport_be = __builtin_bswap16((uint16_t)(1 + x / n_ips));
 			uint16_t sport_be = __builtin_bswap16((uint16_t)(61000 + (x & 0xff)));
-			uint32_t seq_be = __builtin_bswap32(
-				pyscan_cookie(&key, saddr_be, daddr_be, sport_be, dport_be));
-			uint16_t ip_id_be = (uint16_t)x;
-			uint8_t *f = ring + (size_t)slot * SLOT_SIZE;
-			uint64_t daddr_words = (daddr_be & 0xffff) + (daddr_be >> 16);
-			uint16_t ip_check = fold(ip_sum + daddr_words + ip_id_be);
-			uint16_t tcp_check = fold(tcp_sum + daddr_words + sport_be + dport_be +
-						  (seq_be & 0xffff) + (seq_be >> 16));
+			uint32_t seq = pyscan_cookie(&key, saddr_be, daddr_be, sport_be, dport_be);
 
-			memcpy(f, template, FRAME_LEN);
-			memcpy(f + 18, &ip_id_be, 2);
-			memcpy(f + 24, &ip_check, 2);
-			memcpy(f + 30, &daddr_be, 4);
-			memcpy(f + 34, &sport_be, 2);
-			memcpy(f + 36, &dport_be, 2);
-			memcpy(f + 38, &seq_be, 4);
-			memcpy(f + 50, &tcp_check, 2);
+			pyscan_template__fill(&template, ring + (size_t)slot * SLOT_SIZE, daddr_be,
+					      sport_be, dport_be, seq, (uint16_t)x);
 			slot = (slot + 1) % SLOTS;
 		}
 		w->written += 256;
@@ -124,7 +97,7 @@ static void *run(void *arg)
 	w->wall_ns = clock_ns(CLOCK_MONOTONIC) - start;
 	w->cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
 	for (unsigned k = 0; k < SLOTS; k++)
-		w->checksum_guard ^= ring[k * SLOT_SIZE + 50];
+		w->checksum_guard ^= ring[k * SLOT_SIZE + PYSCAN_SYN_TCP_OFFSET + 16];
 	free(ring);
 	return NULL;
 }

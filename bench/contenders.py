@@ -58,7 +58,8 @@ def compile_bare_loops(workdir: Path) -> dict[str, Path]:
     libs = {"bare_tpacket": ["-lpthread"], "bare_afxdp": ["-lxdp", "-lbpf", "-lpthread"],
             "bare_gen": [f"-I{HERE.parent / 'pyscan' / 'bpf'}",
                          f"-I{HERE.parent / 'pyscan' / 'native'}",
-                         str(HERE.parent / "pyscan" / "native" / "permute.c"), "-lpthread"]}
+                         str(HERE.parent / "pyscan" / "native" / "permute.c"),
+                         str(HERE.parent / "pyscan" / "native" / "template.c"), "-lpthread"]}
     for name in BARE_LOOPS:
         target = workdir / name
         done = subprocess.run(
