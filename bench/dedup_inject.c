@@ -166,7 +166,14 @@ static uint64_t timed_insert(struct pyscan_dedup *d, uint32_t ip, uint16_t port,
 static int cpu_mode(uint64_t n)
 {
 	struct pyscan_dedup d;
-	if (pyscan_dedup__init(&d) < 0)
+	const uint32_t lab_range[2] = {0xC6120000u, 0xC613FFFFu};
+	uint16_t all_ports[PYSCAN_DEDUP_PORTS];
+	for (uint32_t p = 0; p < PYSCAN_DEDUP_PORTS; p++)
+		all_ports[p] = (uint16_t)p;
+	struct pyscan_targetset targets;
+	if (pyscan_targetset__init(&targets, (const struct pyscan_ip_range *)lab_range, 1,
+				   all_ports, PYSCAN_DEDUP_PORTS) < 0 ||
+	    pyscan_dedup__init(&d, &targets) < 0)
 		return 1;
 	uint64_t sparse_max = 0, fresh = 0;
 	for (uint64_t i = 0; i < n; i++) {
@@ -176,12 +183,19 @@ static int cpu_mode(uint64_t n)
 	}
 	const uint64_t sparse_bytes = d.bytes;
 	pyscan_dedup__free(&d);
-	if (pyscan_dedup__init(&d) < 0)
+	pyscan_targetset__free(&targets);
+	/* the whole IPv4 space on one port: 65536 blocks of address numbers */
+	const uint32_t everything[2] = {0, 0xFFFFFFFFu};
+	const uint16_t port_seven = 7;
+	if (pyscan_targetset__init(&targets, (const struct pyscan_ip_range *)everything, 1,
+				   &port_seven, 1) < 0 ||
+	    pyscan_dedup__init(&d, &targets) < 0)
 		return 1;
 	uint64_t front_max = 0;
 	for (int64_t block = 65535; block >= 0; block--)
 		fresh += timed_insert(&d, (uint32_t)block << 16, 7, &front_max);
 	pyscan_dedup__free(&d);
+	pyscan_targetset__free(&targets);
 	printf("{\"mode\": \"cpu\", \"replies\": %llu, \"fresh\": %llu, "
 	       "\"sparse_max_insert_cpu_ns\": %llu, \"sparse_dedup_bytes\": %llu, "
 	       "\"front_blocks\": 65536, \"front_max_insert_cpu_ns\": %llu}\n",
@@ -210,14 +224,17 @@ int main(int argc, char **argv)
 	}
 
 	const uint32_t ranges[2] = {0xC6120000u, 0xC613FFFFu};
-	const uint16_t ports[1] = {80};
+	/* the target set every reply belongs to: 198.18.0.0/15 x every port */
+	static uint16_t ports[65536];
+	for (uint32_t p = 0; p < 65536; p++)
+		ports[p] = (uint16_t)p;
 	struct pyscan_engine_config cfg = {0};
 	for (int i = 0; i < 16; i++)
 		cfg.cookie_key[i] = (uint8_t)(i * 7 + 1);
 	cfg.ranges = ranges;
 	cfg.n_ranges = 1;
 	cfg.ports = ports;
-	cfg.n_ports = 1;
+	cfg.n_ports = 65536;
 	cfg.source_ip_be = __builtin_bswap32(OUR_IP);
 	cfg.shard_count = 1;
 	cfg.tx_threads = 1;

@@ -23,7 +23,7 @@
 #include "ratelimit.h"
 
 #define MALLOC_HEADER 16
-#define TABLE_SLOTS ((size_t)PYSCAN_DEDUP_PORTS)
+#define TABLE_SLOTS ((size_t)2 * PYSCAN_DEDUP_PORTS)
 #define TABLE_PAGE 4096
 #define SLOTS_PER_PAGE (TABLE_PAGE / sizeof(roaring_bitmap_t *))
 #define TABLE_PAGES (TABLE_SLOTS / SLOTS_PER_PAGE)
@@ -93,9 +93,12 @@ static void keep_array_within_bitmap_size(roaring_bitmap_t *b, int32_t at)
 	}
 }
 
-int pyscan_dedup__init(struct pyscan_dedup *d)
+int pyscan_dedup__init(struct pyscan_dedup *d, const struct pyscan_targetset *targets)
 {
 	memset(d, 0, sizeof(*d));
+	d->targets = targets;
+	for (uint32_t i = 0; targets && i < targets->n_ports; i++)
+		d->scanned_ports[targets->ports[i] / 64] |= 1ULL << (targets->ports[i] % 64);
 	d->bitmaps = calloc(TABLE_SLOTS, sizeof(*d->bitmaps));
 	d->table_pages_touched = calloc(TABLE_PAGES / 64, sizeof(uint64_t));
 	if (!d->bitmaps || !d->table_pages_touched) {
@@ -139,16 +142,20 @@ static int remember(struct pyscan_dedup *d, const struct pyscan_result *res)
 {
 	if (res->family != 4)
 		return -EAFNOSUPPORT;
-	roaring_bitmap_t *b = bitmap_for(d, res->port);
-	if (!b)
-		return -ENOMEM;
-
 	uint32_t ip_be;
 	memcpy(&ip_be, res->addr, sizeof(ip_be));
-	const uint32_t ip = __builtin_bswap32(ip_be); /* host order: /16 blocks, not /8-mod */
-	const uint16_t high = (uint16_t)(ip >> 16);
+	const uint32_t ip_host = __builtin_bswap32(ip_be); /* raw keys: /16 blocks */
+	const int64_t number = d->targets &&
+		(d->scanned_ports[res->port / 64] & (1ULL << (res->port % 64))) ?
+		pyscan_targetset__ip_number(d->targets, ip_host) : -1;
+	/* address numbers are < n_ips <= 2^32: they fit the bitmap's 32-bit values */
+	const uint32_t key = number >= 0 ? (uint32_t)number : ip_host;
+	roaring_bitmap_t *b = bitmap_for(d, (number >= 0 ? 0 : PYSCAN_DEDUP_PORTS) + res->port);
+	if (!b)
+		return -ENOMEM;
+	const uint16_t high = (uint16_t)(key >> 16);
 	const uint64_t before = bytes_around(b, block_at(b, high)) + index_bytes(b);
-	if (!roaring_bitmap_add_checked(b, ip))
+	if (!roaring_bitmap_add_checked(b, key))
 		return 0;
 	const int32_t at = block_at(b, high);
 	keep_array_within_bitmap_size(b, at);

@@ -124,7 +124,7 @@ pyscan_engine *pyscan_engine__create(const struct pyscan_engine_config *cfg, cha
 			e->batch = fitting < 1 ? 1 : (uint32_t)fitting;
 	}
 
-	if (pyscan_results__init(&e->results, e->cfg.max_results) < 0)
+	if (pyscan_results__init(&e->results, e->cfg.max_results, &e->targets) < 0)
 		FAIL("out of memory for a results ring of %u entries", e->cfg.max_results);
 	if (err && errlen)
 		err[0] = '\0';

@@ -22,10 +22,11 @@ static uint64_t round_up_pow2(uint64_t x)
 	return p;
 }
 
-int pyscan_results__init(struct pyscan_results *r, uint64_t max_results)
+int pyscan_results__init(struct pyscan_results *r, uint64_t max_results,
+			 const struct pyscan_targetset *targets)
 {
 	memset(r, 0, sizeof(*r));
-	if (pyscan_dedup__init(&r->seen) < 0)
+	if (pyscan_dedup__init(&r->seen, targets) < 0)
 		return -ENOMEM;
 	const uint64_t size = round_up_pow2(max_results < 2 ? 2 : max_results);
 	r->buf = calloc(size, sizeof(*r->buf));

@@ -34,8 +34,10 @@ struct pyscan_results {
 	uint64_t full_waits;  /* producer's counter: waits on a full ring, failed stash growth */
 };
 
-/* 0, or -ENOMEM. The ring holds max_results rounded up to a power of two (at least 2). */
-int pyscan_results__init(struct pyscan_results *r, uint64_t max_results);
+/* 0, or -ENOMEM. The ring holds max_results rounded up to a power of two (at least 2); the
+ * seen set keys replies by their place in targets, which must outlive r (dedup.h). */
+int pyscan_results__init(struct pyscan_results *r, uint64_t max_results,
+			 const struct pyscan_targetset *targets);
 void pyscan_results__free(struct pyscan_results *r);
 /* 1 when res's (address, port) was not reported before (and now is), 0 when it was;
  * < 0 when the set cannot remember it (out of memory, a family it does not key yet): then

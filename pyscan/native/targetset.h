@@ -101,4 +101,24 @@ static inline void pyscan_targetset__at(const struct pyscan_targetset *t, uint64
 	*port_host = t->ports[port_index];
 }
 
+/* The inverse direction, for replies: ip_host's address number in the set (its position
+ * among all the set's addresses, ranges in order, so at() of an index with this address
+ * number has this address), or -1 when no range holds it. Binary search over the ranges. */
+static inline int64_t pyscan_targetset__ip_number(const struct pyscan_targetset *t,
+						  uint32_t ip_host)
+{
+	if (!t->n_ranges || ip_host < t->ranges[0].first)
+		return -1;
+	const struct pyscan_ip_range *base = t->ranges;
+	uint32_t n = t->n_ranges;
+	while (n > 1) {
+		const uint32_t half = n / 2;
+		base = (base[half].first <= ip_host) ? base + half : base;
+		n -= half;
+	}
+	if (ip_host > base->last)
+		return -1;
+	return (int64_t)(t->ips_before[base - t->ranges] + (ip_host - base->first));
+}
+
 #endif /* PYSCAN_TARGETSET_H */

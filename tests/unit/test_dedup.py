@@ -167,3 +167,35 @@ def test_a_fully_answering_block_costs_one_bit_per_target() -> None:
     for i in range(0, 1 << 16, 97):
         assert engine.ingest(reply(0xC6120000 + i, 80)) == "duplicate"
     assert engine.stats()["dedup_bytes"] == used
+
+
+def test_scattered_ranges_cost_the_bits_of_the_target_space_not_of_their_slash16s() -> None:
+    """32 /20s, each in its own /16, half of every address answering: keyed by raw address
+    that would be 32 half-full arrays (8x the target bits); keyed by address number it is
+    the target space's own 131072 bits."""
+    ranges = [(0x64400000 + (k << 16), 0x64400000 + (k << 16) + 4095) for k in range(32)]
+    engine = Engine(cookie_key=KEY, seed=1, source_ip="198.18.0.1",
+                    source_mac="02:00:00:00:00:01", gateway_mac="02:00:00:00:00:02",
+                    ranges=ranges, ports=[80], source_ports=range(OUR_PORT, OUR_PORT + 1),
+                    max_results=1 << 20)
+    answering = [first + i for first, _ in ranges for i in range(0, 4096, 2)]
+    assert all(engine.ingest(reply(ip, 80)) == "open" for ip in answering)
+    assert all(engine.ingest(reply(ip, 80, RST_ACK)) == "duplicate" for ip in answering[::7])
+    target_bits = 32 * 4096
+    assert engine.stats()["dedup_bytes"] <= (target_bits // 8 + table_bytes((80,))
+                                             + PER_PORT_OVERHEAD + 2 * PER_BLOCK_OVERHEAD)
+    assert sorted(ip for ip, _, _ in reported(engine)) == answering
+
+
+def test_replies_from_outside_the_target_set_are_still_reported_once() -> None:
+    """An address no range holds, or a port not scanned, is keyed by its raw address: a
+    valid cookie from there is reported once, like any other."""
+    engine = make_engine(0xC6120000, 0xC61200FF, ports=(80,))
+    inside, outside = 0xC6120005, 0xC6130005
+    for ip, port in ((inside, 80), (outside, 80), (inside, 81), (outside, 81)):
+        assert engine.ingest(reply(ip, port)) == "open"
+        assert engine.ingest(reply(ip, port, RST_ACK)) == "duplicate"
+    # the raw key of one and the address number of another never collide
+    assert engine.ingest(reply(5, 80)) == "open"
+    assert engine.ingest(reply(0xC6120000, 80)) == "open"
+    assert len(reported(engine)) == 6
