@@ -104,6 +104,10 @@ int pyscan_targetset__init(struct pyscan_targetset *t, const struct pyscan_ip_ra
 	t->n_ports = n_ports;
 	t->total = ips * n_ports; /* <= 2^48 */
 	set_reciprocal(t);
+	t->ports_are_run = 1;
+	t->ports_run_first = ports[0];
+	for (uint32_t i = 1; i < n_ports; i++)
+		t->ports_are_run &= ports[i] == (uint16_t)(ports[0] + i);
 	return n_ranges > PYSCAN_TARGETSET_DIRECT_SEARCH ? build_buckets(t) : 0;
 }
 

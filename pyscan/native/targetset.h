@@ -44,7 +44,10 @@ struct pyscan_targetset {
 	/* i / n_ips == (i * ip_magic) >> ip_shift for every i < total (see divide()) */
 	uint64_t ip_magic;
 	uint32_t ip_shift;
-	uint32_t unused;
+	/* ports[i] == ports_run_first + i for all i (the usual -p A-B): at() then computes the
+	 * port instead of loading it from a table that is 128 KiB for 1-65535 */
+	uint16_t ports_are_run;
+	uint16_t ports_run_first;
 };
 
 _Static_assert(sizeof(struct pyscan_ip_range) == 8, "pyscan_ip_range layout");
@@ -98,7 +101,8 @@ static inline void pyscan_targetset__at(const struct pyscan_targetset *t, uint64
 	const uint32_t r = (uint32_t)(base - t->ips_before);
 
 	*ip_host = t->ranges[r].first + (uint32_t)(ip_index - t->ips_before[r]);
-	*port_host = t->ports[port_index];
+	*port_host = t->ports_are_run ? (uint16_t)(t->ports_run_first + port_index)
+				      : t->ports[port_index];
 }
 
 /* The inverse direction, for replies: ip_host's address number in the set (its position

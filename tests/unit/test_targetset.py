@@ -170,3 +170,14 @@ def test_reciprocal_split_is_exact_at_every_quotient_edge(n_ips: int) -> None:
         for index in (q * n_ips - 1, q * n_ips, q * n_ips + 1, q * n_ips + n_ips - 1):
             if 0 <= index < targets.total:
                 assert targets.at(index) == (IPv4Address(index % n_ips), index // n_ips), index
+
+
+@pytest.mark.parametrize("ports", [[80], list(range(1, 1001)), [65534, 65535, 0, 1],
+                                   [5, 6, 8], [7, 6, 5], [100, 101, 102, 1]])
+def test_port_runs_and_near_runs_match_the_reference(ports: list[int]) -> None:
+    """A port list that is a run (the usual -p A-B) is computed, not looked up; lists that
+    only look like one must still come from the table."""
+    ranges = [(0xC6120000, 0xC6120002)]
+    targets = TargetSet(ranges, ports)
+    assert [targets.at(i) for i in range(targets.total)] == \
+        [reference_at(ranges, ports, i) for i in range(targets.total)]
