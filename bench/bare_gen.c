@@ -3,15 +3,15 @@
  * bare_gen.c - the generation ceiling: the least C that does a probe's per-packet work, to set
  * the null driver's frames/s against.
  *
- * Per frame, the engine's algorithms without the engine: index -> pyscan's keyed permutation
- * (pyscan/native/permute.h, compiled in; a batch of 256 per pass, as the engine does) ->
- * (address, port) -> source port -> cookie
- * (pyscan's SipHash-2-4, pyscan/bpf/cookie.h) -> the engine's own SYN template
- * (pyscan/native/template.h and template.c, compiled in, so the two cannot drift apart): copy
- * 58 bytes into a slot, patch destination, ports, sequence number, IP ID and both checksums
- * incrementally. What it
- * leaves out is exactly what the null driver adds: the ring interface (reserve/submit through
- * function pointers), the rate limiter, the per-thread counters. No I/O; one thread per core.
+ * Per frame, the engine's algorithms without the engine, each from the engine's own header
+ * (so the ceiling and the engine cannot drift apart): a batch of 256 indices through pyscan's
+ * keyed permutation in one pass (permute.h, permute.c) -> (address, port) in the same target
+ * set pyscan bench scans, 198.19.0.0/16 x ports 1-65535 (targetset.h, targetset.c) -> the
+ * keyed source port and IP ID (probe.h) -> SipHash-2-4 cookie (../bpf/cookie.h) -> the SYN
+ * template (template.h, template.c): copy 58 bytes into a slot, patch the per-probe fields
+ * and both checksums incrementally. What it leaves out is exactly what the null driver adds:
+ * the probe-module call, the ring interface (reserve/submit through function pointers), the
+ * rate limiter, the per-thread counters. No I/O; one thread per core.
  *
  * Invariant: every index in [0, total) of a thread's share maps to a distinct target (the
  * permutation is a bijection), and the count reported is the number of frames written.
@@ -30,6 +30,8 @@
 
 #include "cookie.h"
 #include "permute.h"
+#include "probe.h"
+#include "targetset.h"
 #include "template.h"
 
 enum { SLOTS = 1024, SLOT_SIZE = 64, MAX_THREADS = 16 };
@@ -47,9 +49,7 @@ struct worker {
 static double seconds;
 static volatile int stop;
 
-static const uint32_t n_ips = 65536;         /* 198.19.0.0/16 */
-static const uint32_t base_ip = 0xc6130000u; /* 198.19.0.0 */
-static const uint64_t total = 65536ull * 65535ull;
+static struct pyscan_targetset targets; /* built once in main, read-only after */
 
 static uint64_t clock_ns(clockid_t id)
 {
@@ -75,7 +75,14 @@ static void *run(void *arg)
 	CPU_ZERO(&cpus);
 	CPU_SET(w->index % (int)sysconf(_SC_NPROCESSORS_ONLN), &cpus);
 	pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus);
-	pyscan_permute__init(&perm, total, 0x5eed);
+	pyscan_permute__init(&perm, targets.total, 0x5eed);
+	/* as the engine does it: the env points at local copies */
+	const struct pyscan_targetset local_targets = targets;
+	const struct pyscan_probe_env env = {
+		.key = key, .permute = &perm, .targets = &local_targets,
+		.sport_key = 0x9e3779b97f4a7c15ull, .source_ip_be = saddr_be,
+		.source_port_first = 61000, .source_port_count = 256,
+	};
 	ring = aligned_alloc(4096, SLOTS * SLOT_SIZE);
 	memset(ring, 0, SLOTS * SLOT_SIZE);
 	pyscan_template__init(&template, src_mac, dst_mac, saddr_be, 64, 1460, 1024);
@@ -86,14 +93,19 @@ static void *run(void *arg)
 		pyscan_permute__at_many(&perm, i, (uint64_t)w->threads, batch, 256);
 		i += 256 * (uint64_t)w->threads;
 		for (int b = 0; b < 256; b++) {
-			uint64_t x = batch[b];
-			uint32_t daddr_be = __builtin_bswap32(base_ip + (uint32_t)(x % n_ips));
-			uint16_t dport_be = __builtin_bswap16((uint16_t)(1 + x / n_ips));
-			uint16_t sport_be = __builtin_bswap16((uint16_t)(61000 + (x & 0xff)));
-			uint32_t seq = pyscan_cookie(&key, saddr_be, daddr_be, sport_be, dport_be);
+			const uint64_t target = batch[b];
+			uint32_t ip_host;
+			uint16_t port_host, ip_id;
+			pyscan_targetset__at(&local_targets, target, &ip_host, &port_host);
+			const uint16_t sport = pyscan_probe__source_port(&env, target, &ip_id);
+			const uint32_t daddr_be = __builtin_bswap32(ip_host);
+			const uint16_t sport_be = __builtin_bswap16(sport);
+			const uint16_t dport_be = __builtin_bswap16(port_host);
+			const uint32_t seq = pyscan_cookie(&env.key, saddr_be, daddr_be, sport_be,
+							   dport_be);
 
 			pyscan_template__fill(&template, ring + (size_t)slot * SLOT_SIZE, daddr_be,
-					      sport_be, dport_be, seq, (uint16_t)x);
+					      sport_be, dport_be, seq, ip_id);
 			slot = (slot + 1) % SLOTS;
 		}
 		w->written += 256;
@@ -118,6 +130,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s SECONDS THREADS (SECONDS > 0, THREADS 1..%d)\n", argv[0],
 			MAX_THREADS);
 		return 2;
+	}
+	static uint16_t ports[65535];
+	for (int p = 0; p < 65535; p++)
+		ports[p] = (uint16_t)(p + 1);
+	const struct pyscan_ip_range lab = { 0xc6130000u, 0xc613ffffu }; /* 198.19.0.0/16 */
+	if (pyscan_targetset__init(&targets, &lab, 1, ports, 65535) < 0) {
+		fprintf(stderr, "bare_gen: cannot build the target set\n");
+		return 1;
 	}
 	for (int t = 0; t < threads; t++) {
 		workers[t].index = t;

@@ -59,7 +59,8 @@ def compile_bare_loops(workdir: Path) -> dict[str, Path]:
             "bare_gen": [f"-I{HERE.parent / 'pyscan' / 'bpf'}",
                          f"-I{HERE.parent / 'pyscan' / 'native'}",
                          str(HERE.parent / "pyscan" / "native" / "permute.c"),
-                         str(HERE.parent / "pyscan" / "native" / "template.c"), "-lpthread"]}
+                         str(HERE.parent / "pyscan" / "native" / "template.c"),
+                         str(HERE.parent / "pyscan" / "native" / "targetset.c"), "-lpthread"]}
     for name in BARE_LOOPS:
         target = workdir / name
         done = subprocess.run(
