@@ -151,6 +151,9 @@ static uint64_t thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* inserts that took over 100 us and over 1 ms of thread CPU time */
+static uint64_t over_100us, over_1ms;
+
 static uint64_t timed_insert(struct pyscan_dedup *d, uint32_t ip, uint16_t port, uint64_t *max)
 {
 	struct pyscan_result res = {.port = port, .family = 4, .status = PYSCAN_RESULT_OPEN};
@@ -160,6 +163,8 @@ static uint64_t timed_insert(struct pyscan_dedup *d, uint32_t ip, uint16_t port,
 	const int rc = pyscan_dedup__first_time(d, &res);
 	const uint64_t took = thread_cpu_ns() - t0;
 	*max = took > *max ? took : *max;
+	over_100us += took > 100000;
+	over_1ms += took > 1000000;
 	return rc == 1;
 }
 
@@ -198,9 +203,11 @@ static int cpu_mode(uint64_t n)
 	pyscan_targetset__free(&targets);
 	printf("{\"mode\": \"cpu\", \"replies\": %llu, \"fresh\": %llu, "
 	       "\"sparse_max_insert_cpu_ns\": %llu, \"sparse_dedup_bytes\": %llu, "
-	       "\"front_blocks\": 65536, \"front_max_insert_cpu_ns\": %llu}\n",
+	       "\"front_blocks\": 65536, \"front_max_insert_cpu_ns\": %llu, "
+	       "\"inserts_over_100us\": %llu, \"inserts_over_1ms\": %llu}\n",
 	       (unsigned long long)n, (unsigned long long)fresh, (unsigned long long)sparse_max,
-	       (unsigned long long)sparse_bytes, (unsigned long long)front_max);
+	       (unsigned long long)sparse_bytes, (unsigned long long)front_max,
+	       (unsigned long long)over_100us, (unsigned long long)over_1ms);
 	return fresh == n + 65536 ? 0 : 1;
 }
 #endif

@@ -176,7 +176,10 @@ def dedup_table(rows: Sequence[Run]) -> list[str]:
         lines += ["", f"Worst single insert in thread CPU time (no preemption counted): "
                       f"{row['sparse_max_insert_cpu_ns'] / 1e3:.0f} us over {row['replies']:,} "
                       f"sparse replies; {row['front_max_insert_cpu_ns'] / 1e3:.0f} us when each "
-                      f"of 65536 inserts opens a block in front of all others on one port."]
+                      f"of 65536 inserts opens a block in front of all others on one port"
+                      + (f"; {row['inserts_over_1ms']} of the sparse inserts took over 1 ms, "
+                         f"{row['inserts_over_100us']} over 100 us."
+                         if "inserts_over_1ms" in row else ".")]
     return lines
 
 
@@ -216,6 +219,11 @@ def target_checks(results: Mapping[str, Any]) -> list[str]:
         for driver, ceiling in CEILING_OF.items():
             check(f"{driver} >= 90 % of {ceiling}, {threads} thread(s)",
                   ratio(median(driver, threads), median(ceiling, threads)), 0.9, "{:.1%}")
+            if median(f"{driver} scan", threads) is not None:
+                check(f"full {driver} scan (RX thread, reply filter, output) >= 95 % of "
+                      f"{ceiling}, {threads} thread(s)",
+                      ratio(median(f"{driver} scan", threads), median(ceiling, threads)), 0.95,
+                      "{:.1%}")
     for anchor in ("masscan", "zmap"):
         check(f"af-xdp >= 2x {anchor} (1 thread each)",
               ratio(median("af-xdp", 1), median(anchor, 1)), 2.0, "{:.2f}x")

@@ -99,6 +99,9 @@ def tx_section(lab: SinkLab, workdir: Path, drivers: dict[str, str], reps: int,
             if not drivers.get(driver):
                 plan.append((f"{driver} {threads}T", lambda d=driver, t=threads:
                              contenders.run_pyscan(lab, d, seconds, t)))
+                # the same driver as a whole scanner: reply filter, RX thread, output
+                plan.append((f"{driver} scan {threads}T", lambda d=driver, t=threads:
+                             contenders.run_pyscan_scan(lab, workdir, d, seconds, t)))
         plan.append((f"zmap {threads}T", lambda t=threads: contenders.run_zmap_tx(
             lab, workdir, seconds, threads=t)))
     plan.append(("masscan 1T", lambda: contenders.run_masscan_tx(lab, workdir, seconds)))
@@ -289,17 +292,22 @@ ALL_SECTIONS = ("tx", "fidelity", "generation", "memory", "accuracy", "dedup")
 def keep_unmeasured_sections(results: dict[str, Any], sections: set[str]) -> None:
     """A partial run (--only) keeps the other sections of the last results.json, so the
     published tables stay whole; the environment then names both runs."""
+    run_id = results["environment"]["run_id"]
+    results["section_runs"] = {name: run_id for name in ALL_SECTIONS if name in results}
     previous_file = RESULTS / "results.json"
     if sections >= set(ALL_SECTIONS) or not previous_file.exists():
         return
     previous = json.loads(previous_file.read_text())
+    earlier = previous.get("section_runs", {})
     kept = [name for name in ALL_SECTIONS if name not in sections and name in previous]
     for name in kept:
         results[name] = previous[name]
+        results["section_runs"][name] = earlier.get(name, previous["environment"]["run_id"])
     if kept:
         results["notes"].append(
-            f"sections {', '.join(kept)} are from run {previous['environment']['run_id']}; "
-            f"{', '.join(sorted(sections))} from run {results['environment']['run_id']}")
+            "partial run (--only): " + ", ".join(
+                f"{name} from run {results['section_runs'][name]}"
+                for name in ALL_SECTIONS if name in results["section_runs"]))
 
 
 def publish(results: dict[str, Any]) -> None:
