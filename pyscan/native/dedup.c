@@ -2,6 +2,9 @@
  *
  * dedup.c - the exact reported-set of dedup.h over CRoaring bitmaps.
  *
+ * A block never costs more than its 8 KiB bitset: CRoaring 0.2 caps an array block's
+ * capacity at DEFAULT_MAX_SIZE (4096 entries, 8 KiB) and turns it into a bitset at 4097.
+ *
  * Memory accounting: CRoaring 0.2 (Debian bookworm) has no allocator hooks, so after each
  * new insert the set re-reads the one block it touched and its bitmap's block index, through
  * the library's public struct layout (roaring_array_t, *_container_t), and adjusts `bytes`
@@ -79,20 +82,6 @@ static uint64_t bytes_around(const roaring_bitmap_t *b, int32_t at)
 	return at < 0 ? 0 : block_bytes(ra->containers[at], ra->typecodes[at]);
 }
 
-/* CRoaring grows arrays by 1.25x up to the 4096 entries where it turns them into bitmaps, so
- * an array of 3277..4096 entries may hold room for up to 5120: more than the block's 8 KiB
- * bitmap, i.e. more than 1 bit per address. Trimming it back keeps the bound; it happens at
- * most once per insert, in that window only, and copies at most 8 KiB. */
-static void keep_array_within_bitmap_size(roaring_bitmap_t *b, int32_t at)
-{
-	roaring_array_t *ra = &b->high_low_container;
-	if (at >= 0 && ra->typecodes[at] == ARRAY_CONTAINER_TYPE_CODE) {
-		array_container_t *block = ra->containers[at];
-		if (block->capacity > DEFAULT_MAX_SIZE)
-			array_container_shrink_to_fit(block);
-	}
-}
-
 int pyscan_dedup__init(struct pyscan_dedup *d, const struct pyscan_targetset *targets)
 {
 	memset(d, 0, sizeof(*d));
@@ -158,7 +147,6 @@ static int remember(struct pyscan_dedup *d, const struct pyscan_result *res)
 	if (!roaring_bitmap_add_checked(b, key))
 		return 0;
 	const int32_t at = block_at(b, high);
-	keep_array_within_bitmap_size(b, at);
 	const uint64_t after = bytes_around(b, at) + index_bytes(b);
 	pyscan_counter__bump(&d->bytes, after - before); /* unsigned wrap handles shrinking */
 	return 1;
