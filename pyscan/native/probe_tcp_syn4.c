@@ -33,6 +33,16 @@ static int syn4_init(void *state, const struct pyscan_engine_config *cfg, char *
 	return 0;
 }
 
+/* Out of line on purpose: the permutation pass and the frame loop then each get the
+ * registers to themselves instead of spilling in one big function (measured: 0.93x bare_gen
+ * against 0.91x inline, 6 interleaved runs each, noisy machine). */
+static __attribute__((noinline)) void permute_chunk(const struct pyscan_permute *p,
+						    uint64_t first, uint64_t stride,
+						    uint64_t *out, uint32_t n)
+{
+	pyscan_permute__at_many(p, first, stride, out, n);
+}
+
 static void syn4_fill_batch(const void *state, const struct pyscan_probe_env *shared_env,
 			    struct pyscan_tx_slot *slots, uint32_t n, uint64_t index,
 			    uint64_t stride)
@@ -56,8 +66,7 @@ static void syn4_fill_batch(const void *state, const struct pyscan_probe_env *sh
 	for (uint32_t first = 0; first < n; first += PYSCAN_ENGINE_MAX_BATCH) {
 		const uint32_t chunk = n - first < PYSCAN_ENGINE_MAX_BATCH ?
 			n - first : PYSCAN_ENGINE_MAX_BATCH;
-		pyscan_permute__at_many(&permute, index + first * stride, stride, chunk_targets,
-					chunk);
+		permute_chunk(&permute, index + first * stride, stride, chunk_targets, chunk);
 		for (uint32_t j = 0; j < chunk; j++) {
 			uint32_t ip_host;
 			uint16_t port_host, ip_id;
