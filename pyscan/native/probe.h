@@ -11,8 +11,9 @@
  *  - fill_batch() writes n whole frames, the probes for permutation inputs first_index,
  *    first_index + stride, ... into slots[j].data (capacity >= max_frame_len, checked by the
  *    engine) and sets slots[j].len. It is called once per batch through the table, so the
- *    per-probe work is inlined inside the module; it maps an input index to its target with
- *    pyscan_probe__target() and picks the source port with pyscan_probe__source_port(), so
+ *    per-probe work is inlined inside the module; it maps input indices to targets as
+ *    pyscan_probe__target() does (a batch: pyscan_permute__at_many, then
+ *    pyscan_targetset__at) and picks the source port with pyscan_probe__source_port(), so
  *    every module visits targets in the same order and -sL (pyscan_engine__targets) agrees.
  *    It must be a pure function of (state, env, index): the same probe on every call.
  *  - The probe carries a stateless cookie: a SipHash (../bpf/cookie.h) of the probe's tuple
@@ -26,6 +27,8 @@
  *    allocates, never keeps the view, and decides from the reply alone (no per-probe state).
  *  - max_frame_len bounds every frame fill_batch writes; name is the registry name that
  *    pyscan/probes uses for the same id.
+ *  - frame_len (optional) is the longest frame this scan's fill_batch writes, known after
+ *    init; without it the engine assumes max_frame_len.
  *  - fini (optional) frees what init allocated outside state (the UDP payload table); it
  *    runs once at engine destroy, after every fill_batch and classify returned.
  *
@@ -78,6 +81,9 @@ struct pyscan_probe_ops {
 	int (*classify)(const void *state, const struct pyscan_probe_env *env,
 			const struct pyscan_reply_view *reply, struct pyscan_result *out);
 	void (*fini)(void *state);
+	/* optional: this scan's longest frame after init (<= max_frame_len), so a driver with
+	 * small slots (xdp-live) can run a UDP scan whose payloads are short */
+	uint32_t (*frame_len)(const void *state);
 };
 
 /* UDP payloads reach the udp module as engine config probe_args: records of this header

@@ -49,6 +49,7 @@ struct udp4_state {
 	struct udp4_entry *entries; /* by port entry index; owned */
 	uint32_t *entry_of_port;    /* 65536: entry index + 1 of each probed UDP port, 0 = none */
 	uint8_t *payloads;          /* owned */
+	uint32_t longest;           /* UDP4_HEADERS + the longest payload of this scan */
 };
 
 _Static_assert(sizeof(struct udp4_state) <= PYSCAN_PROBE_STATE_MAX,
@@ -118,6 +119,7 @@ static int udp4_init(void *state, const struct pyscan_engine_config *cfg, char *
 		return -ENOMEM;
 	}
 	uint32_t used = 0;
+	s->longest = UDP4_HEADERS;
 	for (uint32_t i = 0; i < n; i++) {
 		const uint32_t id = cfg->port_probes ? cfg->port_probes[i] : cfg->probe_id;
 		if (id != PYSCAN_PROBE_UDP4)
@@ -145,8 +147,15 @@ static int udp4_init(void *state, const struct pyscan_engine_config *cfg, char *
 			used += head.len;
 		}
 		s->entry_of_port[cfg->ports[i]] = i + 1;
+		if ((uint32_t)UDP4_HEADERS + e->len > s->longest)
+			s->longest = (uint32_t)UDP4_HEADERS + e->len;
 	}
 	return 0;
+}
+
+static uint32_t udp4_frame_len(const void *state)
+{
+	return ((const struct udp4_state *)state)->longest;
 }
 
 static inline uint32_t udp_cookie(const struct pyscan_probe_env *env, uint32_t saddr_be,
@@ -178,7 +187,7 @@ static void udp4_fill_batch(const void *state, const struct pyscan_probe_env *sh
 		uint32_t ip_host;
 		uint16_t port_host;
 		const uint64_t target = pyscan_probe__target(env, index, &ip_host, &port_host);
-		const struct udp4_entry *e = &s.entries[target / targets.n_ips];
+		const struct udp4_entry *e = &s.entries[pyscan_targetset__divide(&targets, target)];
 		const uint32_t daddr_be = __builtin_bswap32(ip_host);
 		const uint16_t dport_be = __builtin_bswap16(port_host);
 		const uint32_t cookie = udp_cookie(env, env->source_ip_be, daddr_be, dport_be);
@@ -308,4 +317,5 @@ const struct pyscan_probe_ops pyscan_probe_udp4 = {
 	.fill_batch = udp4_fill_batch,
 	.classify = udp4_classify,
 	.fini = udp4_fini,
+	.frame_len = udp4_frame_len,
 };

@@ -8,7 +8,9 @@
  * sees its next port. Address number j is found by binary search over the count of addresses
  * before each range; above PYSCAN_TARGETSET_DIRECT_SEARCH ranges (long include lists) a bucket
  * table first narrows the search to the ranges that overlap the address's bucket, so a lookup
- * touches a couple of cache lines instead of walking a tree of megabytes.
+ * touches a couple of cache lines instead of walking a tree of megabytes. The split of i into
+ * (i % n_ips, i / n_ips) multiplies by a reciprocal computed once (see
+ * pyscan_targetset__divide) instead of dividing: a 64-bit divide costs 40-90 cycles per probe.
  *
  * A port entry may carry a probe id (port_probes, probe_ids.h), so one scan can hold TCP 53
  * and UDP 53 as two entries (masscan's U:53): entries are then distinct as (probe, port).
@@ -42,11 +44,18 @@ struct pyscan_targetset {
 	uint32_t *bucket_first;
 	uint32_t bucket_shift;
 	uint32_t n_buckets;
+	/* i / n_ips == (i * ip_magic) >> ip_shift for every i < total (see divide()) */
+	uint64_t ip_magic;
+	uint32_t ip_shift;
+	/* ports[i] == ports_run_first + i for all i (the usual -p A-B): at() then computes the
+	 * port instead of loading it from a table that is 128 KiB for 1-65535 */
+	uint16_t ports_are_run;
+	uint16_t ports_run_first;
 	uint8_t *port_probes;           /* n_ports probe ids, or NULL: every entry is one probe's */
 };
 
 _Static_assert(sizeof(struct pyscan_ip_range) == 8, "pyscan_ip_range layout");
-_Static_assert(sizeof(struct pyscan_targetset) == 72, "pyscan_targetset layout");
+_Static_assert(sizeof(struct pyscan_targetset) == 88, "pyscan_targetset layout");
 
 /* Copies ranges and ports. 0, -EINVAL (no ranges or ports, first > last, ranges unsorted or
  * overlapping, a port listed twice) or -ENOMEM. On failure t holds nothing to free, but
@@ -60,16 +69,28 @@ int pyscan_targetset__init_probes(struct pyscan_targetset *t,
 				  const uint16_t *ports, const uint8_t *port_probes, uint32_t n_ports);
 /* Releases the copies; idempotent, and safe on a zeroed struct. */
 void pyscan_targetset__free(struct pyscan_targetset *t);
+/* Out-of-line copy of pyscan_targetset__divide for tests. */
+uint64_t pyscan_targetset__divide_export(const struct pyscan_targetset *t, uint64_t index);
 /* Out-of-line copy of pyscan_targetset__at for Python. */
 void pyscan_targetset__at_export(const struct pyscan_targetset *t, uint64_t index,
 				 uint32_t *ip_host, uint16_t *port_host);
+
+/* index / n_ips for index < 2^48, by multiply and shift. With d = n_ips <= 2^32,
+ * L = ceil(log2 d), s = 48 + L and m = ceil(2^s / d) (so m < 2^49), the error e = m*d - 2^s
+ * is below d, and index * m / 2^s = index / d + index * e / (d * 2^s), where
+ * index * e < 2^48 * 2^L = 2^s: the excess stays under 1/d and never reaches the next
+ * integer. targetset.c computes m and s; test_targetset.py checks the edges. */
+static inline uint64_t pyscan_targetset__divide(const struct pyscan_targetset *t, uint64_t index)
+{
+	return (uint64_t)(((unsigned __int128)index * t->ip_magic) >> t->ip_shift);
+}
 
 /* index < total -> the index-th (address, port), both host byte order. */
 static inline void pyscan_targetset__at(const struct pyscan_targetset *t, uint64_t index,
 					uint32_t *ip_host, uint16_t *port_host)
 {
-	const uint64_t ip_index = index % t->n_ips;
-	const uint64_t port_index = index / t->n_ips;
+	const uint64_t port_index = pyscan_targetset__divide(t, index);
+	const uint64_t ip_index = index - port_index * t->n_ips;
 
 	/* Largest r with ips_before[r] <= ip_index, branch-free: the comparisons depend on
 	 * random indices, so branches would mispredict half the time. */
@@ -89,14 +110,35 @@ static inline void pyscan_targetset__at(const struct pyscan_targetset *t, uint64
 	const uint32_t r = (uint32_t)(base - t->ips_before);
 
 	*ip_host = t->ranges[r].first + (uint32_t)(ip_index - t->ips_before[r]);
-	*port_host = t->ports[port_index];
+	*port_host = t->ports_are_run ? (uint16_t)(t->ports_run_first + port_index)
+				      : t->ports[port_index];
+}
+
+/* The inverse direction, for replies: ip_host's address number in the set (its position
+ * among all the set's addresses, ranges in order, so at() of an index with this address
+ * number has this address), or -1 when no range holds it. Binary search over the ranges. */
+static inline int64_t pyscan_targetset__ip_number(const struct pyscan_targetset *t,
+						  uint32_t ip_host)
+{
+	if (!t->n_ranges || ip_host < t->ranges[0].first)
+		return -1;
+	const struct pyscan_ip_range *base = t->ranges;
+	uint32_t n = t->n_ranges;
+	while (n > 1) {
+		const uint32_t half = n / 2;
+		base = (base[half].first <= ip_host) ? base + half : base;
+		n -= half;
+	}
+	if (ip_host > base->last)
+		return -1;
+	return (int64_t)(t->ips_before[base - t->ranges] + (ip_host - base->first));
 }
 
 /* The probe id of target index's port entry (0 when the set carries none). */
 static inline uint8_t pyscan_targetset__probe_at(const struct pyscan_targetset *t,
 						 uint64_t index)
 {
-	return t->port_probes ? t->port_probes[index / t->n_ips] : 0;
+	return t->port_probes ? t->port_probes[pyscan_targetset__divide(t, index)] : 0;
 }
 
 #endif /* PYSCAN_TARGETSET_H */
