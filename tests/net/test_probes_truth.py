@@ -33,7 +33,7 @@ from pyscan.lab import Lab
 SUBNET = "198.19.0.0/22"
 TCP_PORTS = (80, 443)
 UDP_PORTS = (53, 123)
-DRIVERS_UNDER_TEST = ["af-xdp", "af-packet"]
+DRIVERS_UNDER_TEST = ["af-xdp", "af-packet", "xdp-live"]
 
 
 def _require(driver: str) -> None:
@@ -99,12 +99,13 @@ def _scan(lab: Lab, driver: str, ports: str, ping: bool, forge: bool = True,
     assert summary is not None
     if forge:
         # The forged replies arrived and were refused: af-packet hands them to the engine,
-        # whose modules count wrong cookies; af-xdp's filter leaves them to the kernel.
+        # whose modules count wrong cookies; the XDP filter (af-xdp, xdp-live) leaves them to
+        # the kernel, except a forged DNS answer that hits the cookie's source port by chance:
+        # XDP cannot check the DNS id, so C refuses it (docs/probes.md).
         if driver == "af-packet":
             assert summary.invalid_cookies > 0
         else:
             assert summary.driver_counters["xdp_passed"] > 0
-            assert summary.invalid_cookies == 0
     return results, summary
 
 
