@@ -28,6 +28,8 @@ from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError as _PyrouteNetlinkError
 from pyroute2.netlink.rtnl import ndmsg
 
+from pyscan.errors import Error
+
 __all__ = [
     "LINK_COUNTERS",
     "NETNS_DIR",
@@ -71,7 +73,7 @@ _ARP_POLL_SECONDS = 0.05
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-class NetlinkError(Exception):
+class NetlinkError(Error):
     """The network path cannot be used as asked; the message is one line saying why."""
 
 

@@ -39,10 +39,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyscan.drivers.base import DriverError, DriverRequest, RingSession, option_int
+from pyscan.drivers.base import (
+    DriverDescriptor,
+    DriverError,
+    DriverOption,
+    DriverRequest,
+    RingSession,
+)
 
 __all__ = [
-    "ENV_LIBRARY", "MIN_VERSION", "Environment", "PfringDemoLicenceWarning", "PfringZcDriver",
+    "DESCRIPTOR", "ENV_LIBRARY", "MIN_VERSION",
+    "Environment", "PfringDemoLicenceWarning", "PfringZcDriver",
     "PfringZcSession", "diagnose", "find_library", "is_standin", "parse_version",
 ]
 
@@ -54,6 +61,7 @@ MIN_VERSION = (7, 0)
 DEFAULT_CARD_SLOTS = 32768   # MAX_CARD_SLOTS of ntop's ZC examples: no ZC card has more
 DEFAULT_BUFFER_LEN = 1536
 DEMO_LIMIT = "5 minutes"
+MAX_RX_QUEUES = 64  # PYSCAN_PFRING_ZC_MAX_RX_QUEUES; tests/unit/test_drivers_registry.py checks
 INSTALL_HINT = ("install ntop's 'pfring' package (packages.ntop.org) or point "
                 f"{ENV_LIBRARY} / --pfring-lib at libpfring.so")
 
@@ -425,7 +433,6 @@ class PfringZcDriver:
 
     def open(self, request: DriverRequest) -> PfringZcSession:
         from pyscan.native import (
-            PFRING_ZC_MAX_RX_QUEUES,
             PFRING_ZC_RX_HANDLES,
             PFRING_ZC_TX_HANDLES,
             PfringZcCluster,
@@ -433,24 +440,25 @@ class PfringZcDriver:
         )
 
         options = request.options
+        given = DESCRIPTOR.parse_options(options, strict=False)
         interface = request.interface
         info = device_info(self.env, interface) or {}
-        mtu = interface_mtu(interface)
-        buffer_len = option_int(options, "buffer-len", max(DEFAULT_BUFFER_LEN, mtu + 18),
-                                64, 4096)
+        buffer_len = int(given.get("buffer_len")
+                         or max(DEFAULT_BUFFER_LEN, interface_mtu(interface) + 18))
         card_default = max([int(info[k]) for k in ("Num RX Slots", "Num TX Slots")
                             if info.get(k, "").isdigit()] or [DEFAULT_CARD_SLOTS])
-        card_slots = option_int(options, "card-slots", card_default, 64, 1 << 20)
+        card_slots = int(given.get("card_slots", card_default))
         device_tx, device_rx = channel_counts(interface)
         # pf_ring's own view of a ZC device wins over ethtool's
         if info.get("TX Queues", "").isdigit():
             device_tx = max(1, int(info["TX Queues"]))
         if info.get("RX Queues", "").isdigit():
             device_rx = max(1, int(info["RX Queues"]))
-        tx_queues = option_int(options, "tx-queues", device_tx, 1, 1024)
-        rx_queues = option_int(options, "rx-queues", device_rx, 1, PFRING_ZC_MAX_RX_QUEUES)
-        cluster_id = option_int(options, "cluster-id", os.getpid() % 32768 + 1, 0, 2**31)
-        numa_node = option_int(options, "numa-node", nic_numa_node(interface), 0, 1023)
+        tx_queues = int(given.get("tx_queues", device_tx))
+        rx_queues = int(given.get("rx_queues", device_rx))
+        cluster_id = int(given.get("cluster_id", os.getpid() % 32768 + 1))
+        numa_node = int(given["numa_node"]) if "numa_node" in given \
+            else nic_numa_node(interface)
         if not 1 <= request.tx_threads <= tx_queues:
             raise DriverError(f"{request.tx_threads} TX threads on {interface}, which has "
                               f"{tx_queues} TX queue(s): accepted 1..{tx_queues} (one ZC queue "
@@ -477,7 +485,7 @@ class PfringZcDriver:
         rx_names = queue_names(interface, n_rx) if n_rx else []
         try:
             cluster = PfringZcCluster(library, cluster_id, buffer_len, num_buffers,
-                                      options.get("hugepages"), numa_node)
+                                      given.get("hugepages"), numa_node)
         except OSError as error:
             raise DriverError(explain_open_error(error, interface, buffer_len)) from None
         rings: list[Any] = []
@@ -512,3 +520,33 @@ class PfringZcDriver:
                        f"TX {', '.join(tx_names)}, RX {', '.join(rx_names) or 'none'}, "
                        f"{num_buffers} buffers of {buffer_len} B")
         return PfringZcSession(cluster, rings, rx_ring, description, notices)
+
+
+DESCRIPTOR = DriverDescriptor(
+    name=PfringZcDriver.name,
+    summary="ntop's PF_RING ZC, loaded at run time (-O lib=PATH or --pfring-lib)",
+    factory=PfringZcDriver,
+    capabilities={
+        "CAP_NET_RAW": "the pfring-zc driver opens raw packet sockets",
+        "CAP_NET_ADMIN": "the pfring-zc driver attaches to the interface",
+    },
+    options=(
+        DriverOption("lib", "text", f"path of libpfring.so (default: ${ENV_LIBRARY}, then the "
+                     "loader's search)"),
+        DriverOption("cluster-id", "int", "ZC cluster id (default: derived from the pid)",
+                     None, 0, 2**31),
+        DriverOption("buffer-len", "int", f"bytes per buffer (default: max({DEFAULT_BUFFER_LEN},"
+                     " MTU + 18))", None, 64, 4096),
+        DriverOption("card-slots", "int", "buffers a device queue's ring takes (default: "
+                     f"/proc/net/pf_ring/dev/IFACE/info, else {DEFAULT_CARD_SLOTS})", None, 64,
+                     1 << 20),
+        DriverOption("tx-queues", "int", "TX queues of the device (default: pf_ring's info, "
+                     "else ethtool)", None, 1, 1024),
+        DriverOption("rx-queues", "int", "RX queues to cover (default: pf_ring's info, else "
+                     "ethtool)", None, 1, MAX_RX_QUEUES),
+        DriverOption("hugepages", "text", "hugetlbfs mount point (default: the library's "
+                     "auto-detection)"),
+        DriverOption("numa-node", "int", "NUMA node for buffers (default: the NIC's)", None,
+                     0, 1023),
+    ),
+)

@@ -32,7 +32,7 @@ from pyscan.drivers.pfring_zc import (
     parse_version,
     queue_names,
 )
-from pyscan.native import PfringZcCluster, ffi, pfring_zc_probe
+from pyscan.native import PfringZcCluster, pfring_zc_probe
 from tests.pfring_standin.build import build_standin
 
 
@@ -86,13 +86,6 @@ def fake_proc(root: Path, *, module: str | None = None, modules_file: bool = Tru
         mounts += "hugetlbfs /dev/hugepages hugetlbfs rw,relatime,pagesize=2M 0 0\n"
     (proc / "mounts").write_text(mounts)
     return Environment(proc=proc, licences=root / "pf_ring")
-
-
-# --- sizes shared with C ---------------------------------------------------------------------
-
-def test_structs_crossing_to_python_match_the_c_static_asserts() -> None:
-    assert ffi.sizeof("struct pyscan_pfring_zc_probe") == 656
-    assert ffi.sizeof("struct pyscan_pfring_zc_stats") == 32
 
 
 # --- library loading -----------------------------------------------------------------------------
