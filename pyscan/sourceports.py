@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyscan.errors import ConfigError
+
 __all__ = [
     "PRIVILEGED_PORTS_BELOW",
     "HostPorts",
@@ -43,8 +45,9 @@ _LISTED_PORTS = 4   # a message quotes at most this many port ranges per reason
 _LINUX_DEFAULT_EPHEMERAL = range(32768, 61000)
 
 
-class SourcePortError(ValueError):
-    """A source-port range that would break the host's TCP; one line naming the port."""
+class SourcePortError(ConfigError):
+    """A source-port range that would break the host's TCP; one line naming the port.
+    Bad input (exit 2): the user picks another range or says --force-source-port."""
 
 
 @dataclass(frozen=True)
