@@ -18,6 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from pyscan.errors import ConfigError
+from pyscan.probes import PROBES
 from pyscan.targets import TargetError, TargetSet
 
 __all__ = [
@@ -25,7 +26,6 @@ __all__ = [
     "DEFAULT_TTL",
     "DEFAULT_WAIT",
     "MAX_TARGETS_WITHOUT_EXCLUDE",
-    "OUTPUT_FORMATS",
     "ConfigError",
     "ScanConfig",
     "default_source_ports",
@@ -51,9 +51,6 @@ MAX_TX_THREADS = 64
 # masscan's safety rule: more addresses than this need at least one --exclude, as proof the
 # user thought about what they are about to scan.
 MAX_TARGETS_WITHOUT_EXCLUDE = 1_000_000_000
-# Kept here (not imported from pyscan.output) so parsing never imports writer code;
-# tests/unit/test_output.py checks the two agree.
-OUTPUT_FORMATS = ("list", "ndjson", "json", "csv", "grepable")
 
 # Linux hands out ephemeral ports from 32768-60999; a default source range above it never
 # collides with the host's own connections, which the isolation firewall would otherwise cut.
@@ -275,12 +272,11 @@ class ScanConfig:
     tx_threads: int | None = None                  # None = one per TX queue, cores allowing
     ttl: int = DEFAULT_TTL
     show_closed: bool = False
-    output_path: Path | None = None                # None = standard output
-    output_format: str = "list"
     isolation: bool = True                         # nft rules so the kernel does not RST replies
     netns: str | None = None                       # run the whole scan inside this namespace
     driver_options: Mapping[str, str] = field(default_factory=dict)
     excludes: TargetSet = field(default_factory=TargetSet)  # what was subtracted, for display
+    probe: str = "tcp-syn"                         # probe type, a key of pyscan.probes.PROBES
 
     def __post_init__(self) -> None:
         if not isinstance(self.targets, TargetSet):
@@ -316,15 +312,13 @@ class ScanConfig:
             )
         if not 1 <= self.ttl <= 255:
             raise ConfigError(f"bad TTL {self.ttl!r} (accepted: 1..255)")
-        if self.output_format not in OUTPUT_FORMATS:
-            raise ConfigError(
-                f"unknown output format {self.output_format!r} "
-                f"(accepted: {', '.join(OUTPUT_FORMATS)})"
-            )
         if self.interface is not None:
             parse_interface(self.interface)
         if self.netns is not None:
             parse_netns(self.netns)
+        if self.probe not in PROBES:
+            raise ConfigError(
+                f"unknown probe {self.probe!r} (accepted: {', '.join(sorted(PROBES))})")
         if self.gateway_mac is not None:
             object.__setattr__(self, "gateway_mac", parse_mac(self.gateway_mac))
         object.__setattr__(self, "driver_options", MappingProxyType(dict(self.driver_options)))
@@ -362,11 +356,10 @@ class ScanConfig:
         tx_threads: int | None = None,
         ttl: int = DEFAULT_TTL,
         show_closed: bool = False,
-        output_path: str | Path | None = None,
-        output_format: str = "list",
         isolation: bool = True,
         netns: str | None = None,
         driver_options: Sequence[str] | Mapping[str, str] = (),
+        probe: str = "tcp-syn",
     ) -> ScanConfig:
         """Build a config from command-line style text; raises ConfigError on bad input."""
         try:
@@ -418,9 +411,8 @@ class ScanConfig:
             tx_threads=tx_threads,
             ttl=ttl,
             show_closed=show_closed,
-            output_path=Path(output_path) if output_path is not None else None,
-            output_format=output_format,
             isolation=isolation,
             netns=parse_netns(netns) if netns is not None else None,
             driver_options=options,
+            probe=probe,
         )

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pyscan.config import ScanConfig
 from pyscan.errors import ConfigError, ScanError
+from pyscan.probes import get_probe
 
 if TYPE_CHECKING:
     from pyscan.drivers import DriverDescriptor, DriverRequest, DriverSession
@@ -296,6 +297,7 @@ class ScanRun:
             source_ports=config.source_ports,
             cookie_key=cookie_key,
             options=dict(config.driver_options),
+            probe_id=get_probe(config.probe).id,
         )
         chosen, why, session = _open_driver(config, candidates, request, resources)
         try:
@@ -327,6 +329,7 @@ class ScanRun:
             shard=(config.shard[0] - 1, config.shard[1]),
             tx_threads=tx_threads,
             batch_size=batch_size,  # the driver descriptor's engine hint
+            probe=get_probe(config.probe).id,
         )
 
     def _drive(self, engine: Any, session: Any, driver_name: str) -> Iterator[Result]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import socket
+from typing import TYPE_CHECKING
 
 from pyscan.drivers.base import (
     DriverDescriptor,
@@ -17,6 +18,9 @@ from pyscan.drivers.base import (
     DriverRequest,
     RingSession,
 )
+
+if TYPE_CHECKING:
+    from pyscan.native import Ring
 
 __all__ = ["DESCRIPTOR", "AfPacketDriver"]
 
@@ -54,7 +58,7 @@ class AfPacketDriver:
         blocks = int(options["rx_blocks"])
         if request.tx_threads < 1:
             raise DriverError(f"tx_threads {request.tx_threads} is invalid: accepted 1 or more")
-        tx_rings: list[object] = []
+        tx_rings: list[Ring] = []
         rx_ring = None
         try:
             # RX first: replies to the first probes must find the ring already there.

@@ -149,7 +149,8 @@ class AfXdpDriver:
         return True, "AF_XDP sockets with the in-kernel SipHash reply filter"
 
     def open(self, request: DriverRequest) -> AfXdpSession:
-        from pyscan.native import AfXdp, afxdp_queue_counts
+        from pyscan.native import AfXdp
+        from pyscan.netlink import NetlinkError, queue_counts
 
         options = DESCRIPTOR.parse_options(request.options, strict=False)
         bind_mode, attach_mode = str(options["xdp_mode"]), str(options["xdp_attach"])
@@ -160,8 +161,11 @@ class AfXdpDriver:
             raise DriverOptionError(f"driver option {spelled}={request.options[spelled]!r} is "
                                     f"invalid: accepted integers 1..{ring_size} (at most "
                                     "ring-size)")
-        counts = afxdp_queue_counts(request.interface)
-        rx_queues, tx_queues = counts if counts is not None else (1, 1)
+        try:
+            counts = queue_counts(request.interface)  # the one source: active channels
+        except NetlinkError as error:
+            raise AfXdpUnusable(str(error)) from None
+        rx_queues, tx_queues = counts.rx, counts.tx
         rx_queues = int(options.get("rx_queues", rx_queues))
         if request.tx_threads < 1 or request.tx_threads > tx_queues:
             raise AfXdpUnusable(
@@ -189,7 +193,8 @@ class AfXdpDriver:
                         bind_mode=bind_mode, attach_mode=attach_mode, ring_size=ring_size,
                         frame_size=frame_size, scanner_ip=request.source_ip,
                         ports=request.source_ports,
-                        rx_queues=rx_sockets, rx_ring_size=rx_ring_size)
+                        rx_queues=rx_sockets, rx_ring_size=rx_ring_size,
+                        probe=request.probe_id)
         except (OSError, ValueError) as error:
             if isinstance(error, ValueError):
                 raise DriverError(str(error)) from None

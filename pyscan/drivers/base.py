@@ -13,9 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, Self, runtime_checkable
 
 from pyscan.errors import DriverError, DriverOptionError
+
+if TYPE_CHECKING:
+    from pyscan.native import Ring  # the native layer loads only when a driver opens
 
 __all__ = ["Driver", "DriverDescriptor", "DriverError", "DriverOption", "DriverOptionError",
            "DriverRequest", "DriverSession", "RingSession"]
@@ -31,21 +34,26 @@ class DriverRequest:
     source_ports: range
     cookie_key: bytes
     options: Mapping[str, str] = field(default_factory=dict)  # driver-specific
+    probe_id: int = 0  # the scan's probe module (pyscan.probes): selects in-kernel matching
 
 
 @runtime_checkable
 class DriverSession(Protocol):
     """Rings of one scan; a context manager whose ``close()`` is idempotent."""
 
-    tx_rings: Sequence[Any]      # one pyscan_ring cdata per TX thread
-    rx_ring: Any | None
+    @property
+    def tx_rings(self) -> Sequence[Ring]: ...     # one per TX thread
+
+    @property
+    def rx_ring(self) -> Ring | None: ...
+
     description: str             # one line: mode chosen and why
 
     def stats(self) -> dict[str, int]: ...
 
     def close(self) -> None: ...
 
-    def __enter__(self) -> DriverSession: ...
+    def __enter__(self) -> Self: ...
 
     def __exit__(self, *exc: object) -> None: ...
 
@@ -184,9 +192,9 @@ class RingSession:
     must run only after the engine's threads using them have returned.
     """
 
-    def __init__(self, tx_rings: Sequence[Any], rx_ring: Any | None, description: str) -> None:
-        self.tx_rings: list[Any] = list(tx_rings)
-        self.rx_ring: Any | None = rx_ring
+    def __init__(self, tx_rings: Sequence[Ring], rx_ring: Ring | None, description: str) -> None:
+        self.tx_rings: list[Ring] = list(tx_rings)
+        self.rx_ring: Ring | None = rx_ring
         self.description = description
         self._closed = False
 
@@ -212,7 +220,7 @@ class RingSession:
         self.tx_rings = []
         self.rx_ring = None
 
-    def __enter__(self) -> RingSession:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

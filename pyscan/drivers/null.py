@@ -6,6 +6,8 @@ so no route, firewall or privilege either (``sends=False`` in DESCRIPTOR).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pyscan.drivers.base import (
     DriverDescriptor,
     DriverError,
@@ -13,6 +15,9 @@ from pyscan.drivers.base import (
     DriverRequest,
     RingSession,
 )
+
+if TYPE_CHECKING:
+    from pyscan.native import Ring
 
 __all__ = ["DESCRIPTOR", "NullDriver"]
 
@@ -38,7 +43,7 @@ class NullDriver:
         slots, capture = int(options["slots"]), int(options["capture"])
         if request.tx_threads < 1:
             raise DriverError(f"tx_threads {request.tx_threads} is invalid: accepted 1 or more")
-        rings: list[object] = []
+        rings: list[Ring] = []
         try:
             for _ in range(request.tx_threads):
                 rings.append(open_null_tx(slots, capture))

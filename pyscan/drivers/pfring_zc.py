@@ -26,7 +26,6 @@ else the device's ethtool channel counts),
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import os
@@ -265,28 +264,12 @@ def diagnose(options: Mapping[str, str] | None = None, env: Environment | None =
 
 # --- device geometry ----------------------------------------------------------------------------
 
-_SIOCETHTOOL = 0x8946
 _SIOCGIFMTU = 0x8921
 _SIOCGIFHWADDR = 0x8927
-_ETHTOOL_GCHANNELS = 0x3C
 
 
 def _ifreq(interface: str, payload: bytes) -> bytes:
     return struct.pack("16s", interface.encode()) + payload.ljust(24, b"\0")
-
-
-def channel_counts(interface: str) -> tuple[int, int]:
-    """(tx queues, rx queues) of interface in this thread's namespace; (1, 1) if unknown."""
-    channels = ctypes.create_string_buffer(struct.pack("9I", _ETHTOOL_GCHANNELS, *[0] * 8))
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            fcntl.ioctl(sock.fileno(), _SIOCETHTOOL,
-                        _ifreq(interface, struct.pack("P", ctypes.addressof(channels))))
-    except OSError:
-        return 1, 1
-    fields = struct.unpack_from("9I", channels.raw)
-    rx, tx, combined = fields[5], fields[6], fields[8]
-    return max(1, tx + combined), max(1, rx + combined)
 
 
 def interface_mac(interface: str) -> str:
@@ -358,7 +341,7 @@ class PfringZcSession(RingSession):
         self.notices = list(notices)   # shown before the scan starts (demo licence)
 
     @property
-    def description(self) -> str:  # type: ignore[override]
+    def description(self) -> str:
         """The setup, then the library's own counters (pfring_zc_stats) as of now."""
         zc = self.stats()
         return (f"{self._setup}; pfring_zc_stats: sent {zc['zc_sent']}, "
@@ -448,7 +431,7 @@ class PfringZcDriver:
         card_default = max([int(info[k]) for k in ("Num RX Slots", "Num TX Slots")
                             if info.get(k, "").isdigit()] or [DEFAULT_CARD_SLOTS])
         card_slots = int(given.get("card_slots", card_default))
-        device_tx, device_rx = channel_counts(interface)
+        device_tx, device_rx = _queue_counts(interface)
         # pf_ring's own view of a ZC device wins over ethtool's
         if info.get("TX Queues", "").isdigit():
             device_tx = max(1, int(info["TX Queues"]))
@@ -485,7 +468,7 @@ class PfringZcDriver:
         rx_names = queue_names(interface, n_rx) if n_rx else []
         try:
             cluster = PfringZcCluster(library, cluster_id, buffer_len, num_buffers,
-                                      given.get("hugepages"), numa_node)
+                                      _text_or_none(given.get("hugepages")), numa_node)
         except OSError as error:
             raise DriverError(explain_open_error(error, interface, buffer_len)) from None
         rings: list[Any] = []
@@ -550,3 +533,20 @@ DESCRIPTOR = DriverDescriptor(
                      0, 1023),
     ),
 )
+
+
+def _queue_counts(interface: str) -> tuple[int, int]:
+    """(tx, rx) active queues from the one source (netlink's channel reader); (1, 1) when the
+    interface cannot say, so pf_ring's own /proc view can still decide."""
+    from pyscan.netlink import NetlinkError, queue_counts
+
+    try:
+        counts = queue_counts(interface)
+    except NetlinkError:
+        return 1, 1
+    return counts.tx, counts.rx
+
+
+def _text_or_none(value: object) -> str | None:
+    """A parsed text option (the hugetlbfs mount point), None when it was not given."""
+    return None if value is None else str(value)

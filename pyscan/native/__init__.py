@@ -23,7 +23,6 @@ from pyscan.native.af_xdp import (
     AfXdpError,
     ReplyFilter,
     afxdp_probe,
-    afxdp_queue_counts,
 )
 from pyscan.native.algorithms import (
     PERMUTE_MAX_RANGE,
@@ -134,7 +133,6 @@ __all__ = [
     "TargetSet",
     "afpacket_filter_ports",
     "afxdp_probe",
-    "afxdp_queue_counts",
     "bpf_map_lookup",
     "bpf_map_sizes",
     "bpf_map_update",

@@ -87,30 +87,6 @@ int pyscan_afxdp__probe(char *err, size_t errlen)
 	return 0;
 }
 
-int pyscan_afxdp__queue_counts(const char *ifname, uint32_t *rx, uint32_t *tx)
-{
-	struct ethtool_channels channels = {.cmd = ETHTOOL_GCHANNELS};
-	struct ifreq ifr = {0};
-	int fd, rc = 0;
-
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	ifr.ifr_data = (void *)&channels;
-	if (ioctl(fd, SIOCETHTOOL, &ifr) < 0) {
-		rc = -errno;
-	} else {
-		/* Drivers report either separate rx/tx queues or combined ones (veth: separate). */
-		*rx = channels.rx_count + channels.combined_count;
-		*tx = channels.tx_count + channels.combined_count;
-		if (!*rx || !*tx)
-			rc = -ENODATA;
-	}
-	close(fd);
-	return rc;
-}
-
 /* ---- lifetime ---------------------------------------------------------------------------- */
 
 static void release_kernel_resources(struct pyscan_afxdp *xdp)
@@ -413,7 +389,8 @@ struct pyscan_afxdp *pyscan_afxdp__open(const struct pyscan_afxdp_config *cfg,
 	 * permissions) fails before any UMEM is pinned. */
 	if (cfg->want_rx) {
 		xdp->filter = pyscan_replyfilter__load(object_path, cfg->key, cfg->scanner_ip_be,
-						       cfg->port_lo, cfg->port_hi, cfg->queue_count);
+						       cfg->port_lo, cfg->port_hi, cfg->queue_count,
+						       cfg->probe_id);
 		if (!xdp->filter) {
 			rc = -errno;
 			set_error(err, errlen, "%s", pyscan_bpf__error());

@@ -10,9 +10,9 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from pyscan.native._lib import CData, EnginePtr, ffi, lib
+from pyscan.native._lib import EnginePtr, ffi, lib
 from pyscan.native._values import U64_MAX as _U64_MAX
 from pyscan.native._values import check_int as _check_int
 from pyscan.native._values import ipv4 as _ipv4
@@ -54,7 +54,8 @@ class RawResult(NamedTuple):
     icmp_code: int = 0
 
 
-def _raw_result(r: CData) -> RawResult:
+def _raw_result(r: Any) -> RawResult:
+    # r: a struct pyscan_result cdata; cffi gives its fields no static types.
     address = bytes(ffi.buffer(r.addr))
     ip: ipaddress.IPv4Address | ipaddress.IPv6Address = (
         ipaddress.IPv4Address(address[:4]) if r.family == 4 else ipaddress.IPv6Address(address))

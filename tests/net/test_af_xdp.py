@@ -137,7 +137,8 @@ def test_probes_out_replies_in_exactly(all_open_lab: Callable[[int], Lab], queue
                                        ring_io: RingIo) -> None:
     lab = all_open_lab(queues)
     with netlink.in_netns(lab.scan_netns):
-        assert native.afxdp_queue_counts(lab.scan_interface) == (queues, queues)
+        counts = netlink.queue_counts(lab.scan_interface)
+        assert (counts.rx, counts.tx) == (queues, queues)
         xdp = open_xdp(lab)
     try:
         assert xdp_attached(lab)

@@ -197,7 +197,7 @@ def test_bad_target_becomes_config_error() -> None:
 @pytest.mark.parametrize(
     ("field", "value", "named"),
     [("tx_threads", 0, "0"), ("tx_threads", 65, "65"), ("ttl", 0, "0"), ("ttl", 256, "256"),
-     ("driver", "dpdk", "dpdk"), ("output_format", "xml", "xml"), ("rate", 0.0, "0.0"),
+     ("driver", "dpdk", "dpdk"), ("rate", 0.0, "0.0"),
      ("wait", -1.0, "-1.0"), ("shard", (3, 2), "3/2"), ("seed", -1, "-1")],
 )
 def test_typed_fields_are_validated(field: str, value: object, named: str) -> None:
@@ -263,3 +263,9 @@ def test_dry_run_is_a_driver_that_sends_nothing() -> None:
         config = ScanConfig.parse(["198.19.0.1"], ports="80", driver=row.name)
         assert config.is_dry_run is (not row.sends)
     assert [row.name for row in REGISTRY if not row.sends] == ["null"]
+
+
+def test_probe_type_comes_from_the_probe_registry() -> None:
+    assert ScanConfig.parse(["198.19.0.1"], ports="80").probe == "tcp-syn"
+    with pytest.raises(ConfigError, match=r"unknown probe 'udp-dns' \(accepted: tcp-syn"):
+        ScanConfig.parse(["198.19.0.1"], ports="80", probe="udp-dns")
