@@ -18,6 +18,7 @@ allowlist (`-w`) restricts the result; without targets, the allowlist is the tar
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
@@ -119,6 +120,9 @@ class Selection:
     """What will be scanned, and why the rest was not."""
 
     targets: TargetSet
+    asked: TargetSet = field(default_factory=TargetSet)     # the targets as named, merged
+    outside_allowlist: int = 0                              # addresses the allowlist dropped
+    excluded_count: int = 0                                 # addresses the excludes dropped
     # Addresses the default blocklist took from the targets (after the user's own excludes).
     left_out: TargetSet = field(default_factory=TargetSet)
     # Rows that took something, with how much, largest first.
@@ -188,13 +192,15 @@ def select_targets(
     """
     if not targets and allowlist is not None:
         targets = allowlist
-    asked = TargetSet(tuple(targets))
-    if allowlist is not None:
-        asked &= TargetSet(tuple(allowlist))
+    named = TargetSet(tuple(targets))
+    allowed = named & TargetSet(tuple(allowlist)) if allowlist is not None else named
     excluded = TargetSet(tuple(excludes))
-    asked -= excluded
+    asked = allowed - excluded
+    plain = Selection(asked, asked=named, outside_allowlist=named.count - allowed.count,
+                      excluded_count=allowed.count - asked.count, excluded=excluded,
+                      warnings=tuple(warnings))
     if not blocklist:
-        return Selection(asked, excluded=excluded, warnings=tuple(warnings))
+        return plain
     blocked = TargetSet(tuple((entry.first, entry.last) for entry in blocklist))
     named_inside = _inside_one([*targets, *(allowlist or ())], blocklist, blocked)
     exempt = TargetSet(tuple(named for named, _entry in named_inside))
@@ -205,13 +211,12 @@ def select_targets(
         if taken:
             left_out_by.append((entry, taken))
     left_out_by.sort(key=lambda item: (-item[1], item[0].first))
-    return Selection(
+    return dataclasses.replace(
+        plain,
         targets=asked - left_out,
         left_out=left_out,
         left_out_by=tuple(left_out_by),
         named_inside=tuple(named_inside),
-        excluded=excluded,
-        warnings=tuple(warnings),
     )
 
 
@@ -224,12 +229,14 @@ def select_from_text(
     blocklist_files: Sequence[str | Path] = (),
     allowlist_files: Sequence[str | Path] = (),
     default_blocklist_on: bool = True,
+    blocklist: Sequence[BlocklistEntry] | None = None,
 ) -> Selection:
     """`select_targets` from command-line text; raises TargetError naming the bad value.
 
     Target files refuse IPv6 (those targets could not be scanned, and dropping them silently
     would shrink the scan); exclude, blocklist and allowlist files skip it with one warning
-    each, because shared blocklists mix both families.
+    each, because shared blocklists mix both families. `blocklist` replaces the shipped
+    rows when given (and `default_blocklist_on`).
     """
     targets: list[Range] = []
     for spec in specs:
@@ -258,6 +265,7 @@ def select_from_text(
         targets,
         excludes=excluded,
         allowlist=allowed,
-        blocklist=default_blocklist() if default_blocklist_on else None,
+        blocklist=(None if not default_blocklist_on
+                   else blocklist if blocklist is not None else default_blocklist()),
         warnings=warnings,
     )

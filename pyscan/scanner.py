@@ -148,6 +148,9 @@ class ScanStart:
     why: str           # "chosen with --driver" or "automatic: ..." (with any fallback)
     description: str   # the session's one line: mode, queues, rings
     interface: str
+    source_ports: range | None = None  # the ports the scan claimed
+    # What the scan went ahead with despite a check: --force-source-port over unsafe ports.
+    warnings: tuple[str, ...] = ()
 
 
 StatusCallback = Callable[[ScanStatus], None]
@@ -274,6 +277,9 @@ class ScanRun:
                     resources.enter_context(in_netns(config.netns))
                 except NetlinkError as error:
                     raise ScanError(str(error)) from None
+        # In the scan's namespace and before anything is created or sent: an unsafe
+        # --source-port is refused here (ConfigError, exit 2) with nothing to undo.
+        source_ports, port_warnings = _source_ports(config)
 
         path = _resolve_path(config)
         cookie_key = secrets.token_bytes(16)
@@ -283,7 +289,7 @@ class ScanRun:
             from pyscan.firewall import FirewallError, isolation
 
             try:
-                resources.enter_context(isolation(scan_id, path.interface, config.source_ports))
+                resources.enter_context(isolation(scan_id, path.interface, source_ports))
             except FirewallError as error:
                 raise ScanError(f"{error} (--no-isolation scans without the firewall)") from None
 
@@ -294,7 +300,7 @@ class ScanRun:
             tx_threads=tx_threads,
             want_rx=True,
             source_ip=path.source_ip,
-            source_ports=config.source_ports,
+            source_ports=source_ports,
             cookie_key=cookie_key,
             options=dict(config.driver_options),
             probe_id=get_probe(config.probe).id,
@@ -302,18 +308,20 @@ class ScanRun:
         chosen, why, session = _open_driver(config, candidates, request, resources)
         try:
             engine = self._make_engine(Engine, path, cookie_key, tx_threads,
-                                       chosen.engine_batch(config.driver_options))
+                                       chosen.engine_batch(config.driver_options),
+                                       source_ports)
         except (ValueError, OSError) as error:
             raise ScanError(f"the scan engine rejected its configuration: {error}") from None
         resources.callback(engine.close)
         self.start = ScanStart(driver=chosen.name, why=why, description=session.description,
-                               interface=path.interface)
+                               interface=path.interface, source_ports=source_ports,
+                               warnings=port_warnings)
         if self.on_start is not None:
             self.on_start(self.start)
         yield from self._drive(engine, session, chosen.name)
 
     def _make_engine(self, engine_class: Any, path: _Path, cookie_key: bytes,
-                     tx_threads: int, batch_size: int) -> Any:
+                     tx_threads: int, batch_size: int, source_ports: range) -> Any:
         config = self.config
         return engine_class(
             cookie_key=cookie_key,
@@ -324,7 +332,7 @@ class ScanRun:
             source_ip=path.source_ip,
             source_mac=path.source_mac,
             gateway_mac=path.gateway_mac,
-            source_ports=config.source_ports,
+            source_ports=source_ports,
             ttl=config.ttl,
             shard=(config.shard[0] - 1, config.shard[1]),
             tx_threads=tx_threads,
@@ -464,6 +472,40 @@ class _Path:
     source_mac: str
     gateway_mac: str
     tx_queues: int = 1
+
+
+def _source_ports(config: ScanConfig) -> tuple[range, tuple[str, ...]]:
+    """The scan's source ports and any warning, read in the calling thread's namespace.
+
+    No --source-port: a free run above the ephemeral range, chosen against this host. A
+    given range: refused if unsafe (pyscan.sourceports), or kept with a warning under
+    force_source_port. A dry run sends nothing and claims nothing, so the host is not read.
+    """
+    from pyscan.config import default_source_ports
+    from pyscan.sourceports import (
+        check_source_ports,
+        choose_source_ports,
+        read_host_ports,
+        source_port_problems,
+    )
+
+    if config.is_dry_run:
+        return config.source_ports or default_source_ports(), ()
+    try:
+        host = read_host_ports()
+    except OSError as error:
+        raise ScanError(f"cannot read the host's TCP ports from /proc: {error}") from None
+    if config.source_ports is None:
+        return choose_source_ports(host), ()
+    if not config.force_source_port:
+        check_source_ports(config.source_ports, host, isolation=config.isolation)
+        return config.source_ports, ()
+    problems = source_port_problems(config.source_ports, host)
+    if not problems:
+        return config.source_ports, ()
+    return config.source_ports, (
+        f"--force-source-port: {'; '.join(problems)}; their inbound TCP is "
+        + ("dropped while the scan runs" if config.isolation else "mixed with the scan's"),)
 
 
 def tx_thread_count(config: ScanConfig, tx_queues: int) -> int:
