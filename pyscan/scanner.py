@@ -44,6 +44,7 @@ __all__ = [
     "ScanStart",
     "ScanStatus",
     "Summary",
+    "check_source_ports",
     "choose_driver",
     "driver_candidates",
     "list_targets",
@@ -472,6 +473,23 @@ class _Path:
     source_mac: str
     gateway_mac: str
     tx_queues: int = 1
+
+
+def check_source_ports(config: ScanConfig) -> None:
+    """Refuse an unsafe --source-port early, from outside a scan: the CLI calls it before its
+    start line so a refusal is its only output. Reads the host in config.netns; anything
+    that stops the reading (privileges, a missing namespace) is left for scan() to report."""
+    if config.is_dry_run or config.source_ports is None or config.force_source_port:
+        return
+    from pyscan.errors import Error
+    from pyscan.sourceports import check_source_ports as check
+    from pyscan.sourceports import read_host_ports_in
+
+    try:
+        host = read_host_ports_in(config.netns)
+    except (Error, OSError):
+        return
+    check(config.source_ports, host, isolation=config.isolation)
 
 
 def _source_ports(config: ScanConfig) -> tuple[range, tuple[str, ...]]:

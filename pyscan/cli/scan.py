@@ -183,6 +183,10 @@ def scan_command(
     if list_targets:
         _print_target_list(config, scanner.list_targets(config))
         return
+    try:
+        scanner.check_source_ports(config)
+    except ConfigError as error:
+        fail(str(error))
 
     if not quiet:
         typer.echo(
