@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -24,6 +25,9 @@ from pyscan.sourceports import (
     source_port_problems,
     suggest_source_ports,
 )
+
+if TYPE_CHECKING:
+    from pyscan.config import ScanConfig
 
 FIXTURE_PROC = Path(__file__).parent / "fixtures" / "proc"
 
@@ -158,3 +162,40 @@ def test_real_proc_sees_a_listener_this_test_opens() -> None:
         listener.close()
         bound.close()
     assert listening_port not in read_host_ports().listening
+
+
+# --- how the scanner uses it (this machine's /proc; nothing is sent) -----------------------
+
+def _config(**settings: object) -> ScanConfig:
+    from pyscan.config import ScanConfig
+
+    return ScanConfig.parse(["198.19.0.1"], ports="80", driver="af-packet",
+                            **settings)  # type: ignore[arg-type]
+
+
+def test_scanner_check_refuses_before_the_scan_and_skips_what_claims_nothing() -> None:
+    from pyscan import scanner
+
+    with pytest.raises(SourcePortError, match="port 22 is below 1024"):
+        scanner.check_source_ports(_config(source_ports="22"))
+    scanner.check_source_ports(_config(source_ports="22", force_source_port=True))
+    scanner.check_source_ports(_config())  # no range given: the scan chooses one
+    from pyscan.config import ScanConfig
+
+    dry = ScanConfig.parse(["198.19.0.1"], ports="80", driver="null", source_ports="22")
+    scanner.check_source_ports(dry)  # a dry run claims no port
+
+
+def test_scan_time_resolution_chooses_checks_and_warns() -> None:
+    from pyscan import scanner
+
+    chosen, warnings = scanner._source_ports(_config())
+    assert len(chosen) == 256 and not warnings
+    assert source_port_problems(chosen, read_host_ports()) == []
+    with pytest.raises(SourcePortError):
+        scanner._source_ports(_config(source_ports="1000-1001"))
+    forced, warnings = scanner._source_ports(_config(source_ports="1000-1001",
+                                                     force_source_port=True))
+    assert forced == range(1000, 1002)
+    assert warnings == ("--force-source-port: ports 1000-1001 are below 1024 (system "
+                        "services' ports); their inbound TCP is dropped while the scan runs",)
