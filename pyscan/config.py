@@ -33,6 +33,7 @@ __all__ = [
     "parse_driver_options",
     "parse_interface",
     "parse_mac",
+    "parse_max_targets",
     "parse_netns",
     "parse_ports",
     "parse_rate",
@@ -66,6 +67,7 @@ SEED_GRAMMAR = "integer 0..2^64-1, decimal or 0x hex"
 WAIT_GRAMMAR = "seconds >= 0, like 10 or 2.5"
 SOURCE_PORTS_GRAMMAR = "port 1-65535 or range A-B"
 MAC_GRAMMAR = "six hex bytes like 02:00:00:00:00:01"
+MAX_TARGETS_GRAMMAR = "N probes (address x port pairs) >= 1, or P% of the scan, like 1000 or 2.5%"
 
 
 _RATE_PATTERN = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([kmg]?)", re.IGNORECASE)
@@ -182,6 +184,25 @@ def default_source_ports() -> range:
     return range(low, low + _DEFAULT_SOURCE_PORT_COUNT)
 
 
+def parse_max_targets(text: str, probe_count: int) -> int:
+    """'1000' -> 1000; '10%' -> 10 % of `probe_count`, rounded up (zmap -n; zmap's
+    percentage is of the whole IPv4 space, ours of this scan's probes)."""
+    cleaned = text.strip()
+    if cleaned.endswith("%"):
+        try:
+            percent = float(cleaned[:-1])
+        except ValueError:
+            raise ConfigError(f"bad max targets {text!r} (accepted: {MAX_TARGETS_GRAMMAR})"
+                              ) from None
+        if not (math.isfinite(percent) and 0 < percent <= 100):
+            raise ConfigError(f"bad max targets {text!r}: the percentage must be above 0 and "
+                              f"at most 100 (accepted: {MAX_TARGETS_GRAMMAR})")
+        return max(1, math.ceil(probe_count * percent / 100))
+    if not cleaned.isdigit() or int(cleaned) < 1:
+        raise ConfigError(f"bad max targets {text!r} (accepted: {MAX_TARGETS_GRAMMAR})")
+    return int(cleaned)
+
+
 def parse_source_ip(text: str) -> IPv4Address:
     try:
         return IPv4Address(text.strip())
@@ -287,6 +308,9 @@ class ScanConfig:
     # (None when it took nothing) and input warnings such as skipped IPv6 lines.
     blocklist_note: str | None = None
     input_warnings: tuple[str, ...] = ()
+    # --max-targets: the whole scan (all shards) sends only the first N probes of its order,
+    # a keyed random sample; None = every probe.
+    max_targets: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.targets, TargetSet):
@@ -324,6 +348,11 @@ class ScanConfig:
             )
         if not 1 <= self.ttl <= 255:
             raise ConfigError(f"bad TTL {self.ttl!r} (accepted: 1..255)")
+        if self.max_targets is not None and (
+                isinstance(self.max_targets, bool) or not isinstance(self.max_targets, int)
+                or self.max_targets < 1):
+            raise ConfigError(
+                f"bad max targets {self.max_targets!r} (accepted: {MAX_TARGETS_GRAMMAR})")
         if self.interface is not None:
             parse_interface(self.interface)
         if self.netns is not None:
@@ -339,6 +368,13 @@ class ScanConfig:
     def probe_count(self) -> int:
         """Probes in the whole scan (all shards): targets x ports."""
         return self.targets.count * len(self.ports)
+
+    @property
+    def planned_probes(self) -> int:
+        """Probes the whole scan will send: probe_count, or fewer under --max-targets."""
+        if self.max_targets is None:
+            return self.probe_count
+        return min(self.max_targets, self.probe_count)
 
     @property
     def is_dry_run(self) -> bool:
@@ -376,6 +412,7 @@ class ScanConfig:
         netns: str | None = None,
         driver_options: Sequence[str] | Mapping[str, str] = (),
         probe: str = "tcp-syn",
+        max_targets: str | int | None = None,
     ) -> ScanConfig:
         """Build a config from command-line style text; raises ConfigError on bad input.
 
@@ -419,6 +456,9 @@ class ScanConfig:
                 f"{MAX_TARGETS_WITHOUT_EXCLUDE}; give at least one --exclude to confirm "
                 f"(accepted: a smaller set, or any --exclude such as 255.255.255.255)"
             )
+        port_list = parse_ports(ports) if isinstance(ports, str) else tuple(ports)
+        cap = (parse_max_targets(max_targets, remaining.count * len(set(port_list)))
+               if isinstance(max_targets, str) else max_targets)
         if isinstance(driver_options, Mapping):
             options = dict(driver_options)
         else:
@@ -428,7 +468,8 @@ class ScanConfig:
             excludes=selection.excluded,
             blocklist_note=selection.note,
             input_warnings=selection.warnings,
-            ports=parse_ports(ports) if isinstance(ports, str) else tuple(ports),
+            ports=port_list,
+            max_targets=cap,
             rate=parse_rate(rate) if isinstance(rate, str) else float(rate),
             driver=driver,
             interface=parse_interface(interface) if interface is not None else None,

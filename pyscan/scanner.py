@@ -128,6 +128,9 @@ class Summary:
     interrupted: bool        # sending was stopped before every probe went out
     # Driver counters beyond the ring's: af-xdp's reply filter xdp_seen/xdp_matched/xdp_passed.
     driver_counters: dict[str, int] = field(default_factory=dict)
+    # The limit that ended the scan before every target x port was probed ("max-targets"),
+    # None when the scan ran out of probes (or was interrupted, see `interrupted`).
+    limit: str | None = None
 
     @property
     def send_rate(self) -> float:
@@ -171,7 +174,7 @@ def list_targets(config: ScanConfig) -> Iterator[tuple[IPv4Address, int]]:
     with Engine(cookie_key=bytes(16), seed=config.seed, source_ip=0, source_mac=bytes(6),
                 gateway_mac=bytes(6), ranges=config.targets.ranges, ports=config.ports,
                 shard=(config.shard[0] - 1, config.shard[1]), tx_threads=1,
-                max_results=2) as engine:
+                max_results=2, max_probes=config.max_targets or 0) as engine:
         k = 0
         while chunk := engine.targets(0, k, LIST_CHUNK):
             for address, port in chunk:
@@ -340,6 +343,7 @@ class ScanRun:
             tx_threads=tx_threads,
             batch_size=batch_size,  # the driver descriptor's engine hint
             probe=get_probe(config.probe).id,
+            max_probes=config.max_targets or 0,
         )
 
     def _drive(self, engine: Engine, session: DriverSession, driver_name: str
@@ -668,4 +672,6 @@ def _summarize(config: ScanConfig, stats: dict[str, int], session: DriverSession
         interrupted=interrupted and sent < probes,
         driver_counters={name: int(value) for name, value in driver_stats.items()
                          if name.startswith("xdp_")},
+        limit=("max-targets" if config.planned_probes < config.probe_count
+               and not (interrupted and sent < probes) else None),
     )

@@ -98,6 +98,10 @@ def scan_command(
     allowlist_file: Annotated[list[str] | None, typer.Option(
         "--allowlist-file", "-w",
         help="Scan only addresses in FILE (zmap -w); without TARGETs, all of it.")] = None,
+    max_targets: Annotated[str | None, typer.Option(
+        "--max-targets", "-n",
+        help="Send only the first N probes of the scan's random order, or P% of them "
+             "(zmap -n); all shards together.")] = None,
     no_default_blocklist: Annotated[bool, typer.Option(
         "--no-default-blocklist",
         help="Also scan reserved and special-purpose space (IANA registry, multicast, 240/4).")
@@ -153,6 +157,7 @@ def scan_command(
             blocklist_files=blocklist_file or [],
             allowlist_files=allowlist_file or [],
             default_blocklist=not no_default_blocklist,
+            max_targets=max_targets,
             rate=rate,
             driver="null" if dry_run else driver,
             interface=interface,
@@ -192,7 +197,7 @@ def scan_command(
         typer.echo(
             f"pyscan: scanning {config.targets.describe()} x {len(config.ports)} "
             f"port{'s' if len(config.ports) != 1 else ''} "
-            f"({config.probe_count} probe{'s' if config.probe_count != 1 else ''}) "
+            f"({_probes_text(config)}) "
             f"{_rate_text(config.rate)}, seed {config.seed}"
             + (" (dry run: nothing is sent)" if config.is_dry_run else ""),
             err=True,
@@ -245,6 +250,12 @@ def scan_command(
             typer.echo(render_summary(summary), err=True)
     if run.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _probes_text(config: ScanConfig) -> str:
+    if config.planned_probes < config.probe_count:
+        return f"{config.planned_probes} of {config.probe_count} probes, --max-targets"
+    return f"{config.probe_count} probe{'s' if config.probe_count != 1 else ''}"
 
 
 def _rate_text(rate: float) -> str:
