@@ -32,7 +32,7 @@ OUTSIDE = [address for address in IPv4Network(SUBNET) if address not in ROW]
 # pfring-zc runs over the test suite's stand-in libpfring (tests/pfring_standin), at a rate
 # its one-recv-per-frame receive path keeps up with.
 DRIVERS = ["af-packet", "af-xdp", "pfring-zc"]
-RATES = {"pfring-zc": 10_000}
+RATES = {"pfring-zc": 2_000}
 
 
 @pytest.fixture(scope="module")

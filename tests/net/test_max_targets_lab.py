@@ -16,7 +16,7 @@ SUBNET = "198.19.0.0/22"
 PORTS = "80,443"
 CAP = 700
 # pfring-zc over the stand-in libpfring, at a rate its receive path keeps up with
-RATES = {"pfring-zc": 10_000}
+RATES = {"pfring-zc": 2_000}
 
 
 @pytest.fixture(scope="module")
