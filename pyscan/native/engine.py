@@ -121,7 +121,8 @@ class Engine(CHandle[EnginePtr]):
                  ttl: int = 64, mss: int = 1460, window: int = 1024, rate: float = 0.0,
                  shard: tuple[int, int] = (0, 1), tx_threads: int = 1,
                  batch_size: int = 64, max_results: int = 0,
-                 probe: str | int = "tcp-syn", port_probes: Sequence[str | int] | None = None,
+                 probe: str | int = "tcp-syn", max_probes: int = 0,
+                 port_probes: Sequence[str | int] | None = None,
                  probe_args: bytes = b"") -> None:
         """``port_probes``: the probe type of each entry of ``ports`` (a name or id; None =
         ``probe`` for all), so one scan mixes TCP, UDP and ICMP echo (ICMP's entry is port
@@ -179,6 +180,8 @@ class Engine(CHandle[EnginePtr]):
         self._probe_args = ffi.new("uint8_t[]", bytes(probe_args) or b"\0")
         cfg.probe_args = self._probe_args
         cfg.probe_args_len = len(probe_args)
+        # 0 = all; else the whole scan (all shards) sends the first max_probes of its order
+        cfg.max_probes = _check_int("max probes", max_probes, 0, _U64_MAX)
         err = ffi.new("char[256]")
         handle = lib.pyscan_engine__create(cfg, err, 256)
         if handle == ffi.NULL:

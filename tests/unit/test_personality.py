@@ -240,7 +240,7 @@ def test_zmap_icmp_and_udp_modules(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("argv", "flag"), [
-    (["-n", "100"], "-n/--max-targets"),
+    (["-n", "10%"], "-n 10%"),
     (["-t", "10"], "-t/--max-runtime"),
     (["-N", "5"], "-N/--max-results"),
     (["-P", "2"], "-P 2"),
@@ -277,3 +277,11 @@ def test_zmap_information_actions() -> None:
     assert parse_zmap(["--list-output-fields"]).action == "list-output-fields"
     assert parse_zmap(["--list-probe-modules"]).action == "list-probe-modules"
     assert parse_zmap(["--version"]).action == "version"
+
+
+def test_zmap_max_targets_count_reaches_the_config() -> None:
+    plan = parse_zmap(["-p80", "198.19.0.0/24", "-n", "100"])
+    assert plan.scan["max_targets"] == "100"
+    from pyscan.cli.personality import build_config
+
+    assert build_config(plan).planned_probes == 100
