@@ -74,7 +74,7 @@ from pyscan.native.pfring_zc import (
     pfring_zc_probe,
     pfring_zc_queue_stats,
 )
-from pyscan.native.reply import REPLY_OUTCOMES, ReplyView, reply_parse
+from pyscan.native.reply import REPLY_OUTCOMES, ReplyView, reply_checksums_ok, reply_parse
 from pyscan.native.rings import (
     NULL_CAPTURE_STRIDE,
     NULL_MAX_SLOTS,
@@ -157,6 +157,7 @@ __all__ = [
     "probe_count",
     "probe_name",
     "read_attached_percpu",
+    "reply_checksums_ok",
     "reply_parse",
     "reset_attached_percpu",
     "ring_error",

@@ -415,7 +415,10 @@ static uint32_t afp_rx_peek(struct pyscan_ring *ring, struct pyscan_rx_frame *fr
 			: (struct tpacket3_hdr *)((uint8_t *)b + b->hdr.bh1.offset_to_first_pkt);
 		frames[n].data = (const uint8_t *)h + h->tp_mac;
 		frames[n].len = h->tp_snaplen;
-		frames[n].pad = 0;
+		/* tp_status says whether the kernel checked the L4 checksum or there is none to
+		 * check yet (sent from this host through veth or loopback). */
+		frames[n].flags = h->tp_status & (TP_STATUS_CSUMNOTREADY | TP_STATUS_CSUM_VALID)
+			? PYSCAN_RX_L4_CSUM_TRUSTED : 0;
 		bytes += h->tp_snaplen;
 		n++;
 		r->peek_pkt++;

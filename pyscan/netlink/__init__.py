@@ -26,6 +26,7 @@ from pyscan.netlink.links import (
     link_names,
     link_stats,
     set_link_up,
+    set_tx_checksum_offload,
 )
 from pyscan.netlink.namespaces import (
     NETNS_DIR,
@@ -65,5 +66,6 @@ __all__ = [
     "remove_netns",
     "resolve_path",
     "set_link_up",
+    "set_tx_checksum_offload",
     "write_sysctl",
 ]
