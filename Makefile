@@ -8,7 +8,7 @@ PYTHON      ?= python3
 VENV        := .venv
 PY          := $(VENV)/bin/python
 APT_PACKAGES := clang llvm gcc make pkg-config libbpf-dev libxdp-dev xdp-tools bpftool \
-                iproute2 nftables ethtool python3-dev python3-venv
+                iproute2 nftables ethtool python3-dev python3-venv libpcap0.8 libclang-rt-14-dev
 BENCH_APT   := masscan zmap
 
 .PHONY: run test bench build system-deps lint clean
