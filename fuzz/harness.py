@@ -15,7 +15,8 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-BATCH = 200
+FIRST_BATCH = 10
+MAX_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -61,20 +62,28 @@ def fuzz_property(name: str, strategy: st.SearchStrategy[Any], check: Callable[[
             path = save_reproducer(crash_dir, name, seed)
             return Outcome(name, count, time.monotonic() - started, path, _line(error))
 
-    @settings(max_examples=BATCH, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck),
-              phases=(Phase.generate, Phase.shrink))
-    @given(strategy)
-    def run_batch(value: Any) -> None:
-        observed(value)
+    def batch_of(size: int) -> Callable[[], None]:
+        @settings(max_examples=size, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck),
+                  phases=(Phase.generate, Phase.shrink))
+        @given(strategy)
+        def run_batch(value: Any) -> None:
+            observed(value)
+        return run_batch
 
-    while time.monotonic() - started < seconds:
+    # Batches sized from the measured speed, so a slow target stops near its budget too.
+    size = FIRST_BATCH
+    while (left := seconds - (time.monotonic() - started)) > 0:
+        batch_started, batch_count = time.monotonic(), count
         try:
-            run_batch()
+            batch_of(size)()
         except Exception as error:
             # hypothesis replays the shrunk example last, so `last` holds it
             path = save_reproducer(crash_dir, name, last[0])
             return Outcome(name, count, time.monotonic() - started, path, _line(error))
+        per_example = (time.monotonic() - batch_started) / max(1, count - batch_count)
+        size = int(min(MAX_BATCH, max(1, (left - (time.monotonic() - batch_started))
+                                      / per_example)))
     return Outcome(name, count, time.monotonic() - started)
 
 
