@@ -18,6 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from pyscan.errors import ConfigError
+from pyscan.probes import PROBES
 from pyscan.targets import TargetError, TargetSet
 
 __all__ = [
@@ -282,6 +283,7 @@ class ScanConfig:
     netns: str | None = None                       # run the whole scan inside this namespace
     driver_options: Mapping[str, str] = field(default_factory=dict)
     excludes: TargetSet = field(default_factory=TargetSet)  # what was subtracted, for display
+    probe: str = "tcp-syn"                         # probe type, a key of pyscan.probes.PROBES
 
     def __post_init__(self) -> None:
         if not isinstance(self.targets, TargetSet):
@@ -321,6 +323,9 @@ class ScanConfig:
             parse_interface(self.interface)
         if self.netns is not None:
             parse_netns(self.netns)
+        if self.probe not in PROBES:
+            raise ConfigError(
+                f"unknown probe {self.probe!r} (accepted: {', '.join(sorted(PROBES))})")
         if self.gateway_mac is not None:
             object.__setattr__(self, "gateway_mac", parse_mac(self.gateway_mac))
         object.__setattr__(self, "driver_options", MappingProxyType(dict(self.driver_options)))
@@ -361,6 +366,7 @@ class ScanConfig:
         isolation: bool = True,
         netns: str | None = None,
         driver_options: Sequence[str] | Mapping[str, str] = (),
+        probe: str = "tcp-syn",
     ) -> ScanConfig:
         """Build a config from command-line style text; raises ConfigError on bad input."""
         try:
@@ -415,4 +421,5 @@ class ScanConfig:
             isolation=isolation,
             netns=parse_netns(netns) if netns is not None else None,
             driver_options=options,
+            probe=probe,
         )
