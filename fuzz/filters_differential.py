@@ -5,7 +5,9 @@ Mutations aim at the fields the filters decide on (ethertype, version/IHL, total
 fragment bits, protocol, destination, ports, ack, data offset, flags), plus bit flips,
 truncation and padding; half of the mutants get both checksums recomputed so they get past
 the C side's checksum check and reach the classifier. A disagreement that
-tests/corpus/replies/agreement.py does not document is a failure. Needs root (BPF)."""
+tests/corpus/replies/agreement.py does not document is a failure, and so is a C checksum
+verdict that differs from the independent one of tests/corpus/replies/frames.traits(). Needs
+root (BPF)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from pyscan.native import reply_checksums_ok
 from tests.corpus.replies import agreement
 from tests.corpus.replies.frames import stored
 
@@ -105,8 +108,14 @@ def close() -> None:
 
 
 def check_frame(frame: bytes) -> None:
-    problems, _ = agreement.disagreements(frame, agreement.judge(frame, *_open_filters()))
+    verdicts = agreement.judge(frame, *_open_filters())
+    problems, _ = agreement.disagreements(frame, verdicts)
     assert not problems, problems[0]
+    c_checksums = reply_checksums_ok(frame)
+    if verdicts.traits is not None and c_checksums is not None:
+        independent = verdicts.traits.ip_checksum_ok and verdicts.traits.tcp_checksum_ok
+        assert c_checksums == independent, \
+            f"C says checksums {'verify' if c_checksums else 'fail'}, {verdicts.traits}"
 
 
 def available() -> str | None:
