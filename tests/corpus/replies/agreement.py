@@ -133,9 +133,10 @@ class Verdicts:
     traits: Traits | None
 
 
-def judge(frame: bytes, reply_filter: ReplyFilter, classic: ClassicFilter) -> Verdicts:
-    return Verdicts(c_outcome(frame), xdp_accepts(reply_filter, frame), classic.accepts(frame),
-                    traits(frame))
+def judge(frame: bytes, reply_filter: ReplyFilter | None, classic: ClassicFilter) -> Verdicts:
+    """Every filter's verdict; without a loaded XDP filter (no root) its verdict is None."""
+    xdp = xdp_accepts(reply_filter, frame) if reply_filter is not None else None
+    return Verdicts(c_outcome(frame), xdp, classic.accepts(frame), traits(frame))
 
 
 def disagreements(frame: bytes, v: Verdicts) -> tuple[list[str], set[str]]:
