@@ -10,7 +10,12 @@ PYTHON      ?= python3
 VENV        := .venv
 PY          := $(VENV)/bin/python
 APT_PACKAGES := clang llvm gcc make pkg-config libbpf-dev libxdp-dev xdp-tools bpftool \
-                iproute2 nftables ethtool python3-dev python3-venv libpcap0.8 libclang-rt-14-dev
+                iproute2 nftables ethtool python3-dev python3-venv \
+                netbase jq libxml2-utils tshark masscan zmap libpcap0.8 libclang-rt-14-dev
+# netbase: /etc/services for -oG's service names; jq, xmllint (libxml2-utils), tshark: the
+# readers the output tests feed pyscan's files to; masscan, zmap: the truth their formats and
+# command lines are checked against (and the bench's contenders); libpcap: its classic-BPF
+# interpreter runs af-packet's socket filter in tests; libclang-rt: libFuzzer (make fuzz).
 BENCH_APT   := masscan zmap
 
 .PHONY: run test bench build system-deps lint clean fuzz test-sanitize

@@ -105,13 +105,14 @@ def check_source_ports(text: str) -> None:
 
 _ARGV_WORDS = ["-oL", "-oJ", "-oD", "-oG", "-oC", "-oX", "-sL", "-iL", "--show", "--noshow",
                "closed", "open", "--", "--max-rate", "--rate", "--excludefile", "-p", "80",
-               "--adapter", "eth0", "198.19.0.0/16", "-oL=", "--show=closed", "out.txt"]
+               "--adapter", "eth0", "198.19.0.0/16", "-oL=", "--show=closed", "out.txt",
+               "-O", "csv", "json", "-O=json", "--output-module", "-p-", "-oB"]
 argv_lists = st.lists(st.one_of(st.sampled_from(_ARGV_WORDS), st.text(max_size=12)),
                       max_size=8)
 _REWRITTEN = {"-oL", "-oJ", "-oD", "-oG", "-oC", "-oX", "-oB", "-oU", "-oH", "-oR", "-sL",
               "-iL", "--includefile", "--excludefile", "--max-rate", "--adapter",
               "--router-mac", "--adapter-ip", "--adapter-port", "--open", "--offline",
-              "--show", "--noshow"}
+              "--show", "--noshow", "-O", "--output-module", "-p-"}
 
 
 def check_argv(args: list[str]) -> None:
