@@ -93,13 +93,20 @@ def parse_rate(text: str) -> float:
     if not match:
         raise ConfigError(f"bad rate {text!r} (accepted: {RATE_GRAMMAR})")
     rate = float(match.group(1)) * _RATE_MULTIPLIERS[match.group(2).lower()]
+    if not math.isfinite(rate):  # 400 nines: no limit was asked for, a typo was made
+        raise ConfigError(f"bad rate {text!r}: too large (accepted: {RATE_GRAMMAR})")
     if rate <= 0:
         raise ConfigError(f"bad rate {text!r}: must be above 0 (accepted: {RATE_GRAMMAR})")
     return rate
 
 
+def _ascii_digits(text: str) -> bool:
+    """str.isdigit() also takes '²' and other digits int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def _parse_port_number(text: str, spec: str) -> int:
-    if not text.isdigit():
+    if not _ascii_digits(text):
         raise ConfigError(f"bad port {text!r} in {spec!r} (accepted: {PORTS_GRAMMAR})")
     port = int(text)
     if port > 65535:
@@ -197,7 +204,7 @@ def parse_source_ports(text: str) -> range:
     """'40000-40255' -> range(40000, 40256); '40000' -> range(40000, 40001)."""
     cleaned = text.strip()
     low_text, dash, high_text = cleaned.partition("-")
-    if not low_text.isdigit() or (dash and not high_text.isdigit()):
+    if not _ascii_digits(low_text) or (dash and not _ascii_digits(high_text)):
         raise ConfigError(f"bad source port {text!r} (accepted: {SOURCE_PORTS_GRAMMAR})")
     low = int(low_text)
     high = int(high_text) if dash else low

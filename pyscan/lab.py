@@ -324,6 +324,9 @@ class Lab:
                             self.target_netns, self.queues)
         netlink.add_address(self.scan_interface, SCAN_ADDRESS, self.scan_netns)
         netlink.add_address(self.target_interface, TARGET_ADDRESS, self.target_netns)
+        # Replies leave the target with their checksums computed, as off a real wire: the
+        # scanner verifies them, and AF_XDP cannot tell a never-filled-in one (veth offload).
+        netlink.set_tx_checksum_offload(self.target_interface, False, self.target_netns)
         # NAPI on the target end lets the scanner's end take XDP redirects (xdp-live).
         netlink.set_gro(self.target_interface, self.target_netns)
         netlink.set_link_up(self.target_interface, self.target_netns)

@@ -78,7 +78,7 @@ from pyscan.native.pfring_zc import (
     pfring_zc_probe,
     pfring_zc_queue_stats,
 )
-from pyscan.native.reply import REPLY_OUTCOMES, ReplyView, reply_parse
+from pyscan.native.reply import REPLY_OUTCOMES, ReplyView, reply_checksums_ok, reply_parse
 from pyscan.native.rings import (
     NULL_CAPTURE_STRIDE,
     NULL_MAX_SLOTS,
@@ -86,6 +86,7 @@ from pyscan.native.rings import (
     RING_STATS_FIELDS,
     Ring,
     afpacket_filter_ports,
+    afpacket_reply_filter,
     close_ring,
     null_captured,
     null_inject,
@@ -154,6 +155,7 @@ __all__ = [
     "XdpLive",
     "XdpLiveError",
     "afpacket_filter_ports",
+    "afpacket_reply_filter",
     "afxdp_probe",
     "bpf_map_lookup",
     "bpf_map_sizes",
@@ -179,6 +181,7 @@ __all__ = [
     "probe_count",
     "probe_name",
     "read_attached_percpu",
+    "reply_checksums_ok",
     "reply_parse",
     "reset_attached_percpu",
     "ring_error",

@@ -421,7 +421,10 @@ static uint32_t afp_rx_peek(struct pyscan_ring *ring, struct pyscan_rx_frame *fr
 			: (struct tpacket3_hdr *)((uint8_t *)b + b->hdr.bh1.offset_to_first_pkt);
 		frames[n].data = (const uint8_t *)h + h->tp_mac;
 		frames[n].len = h->tp_snaplen;
-		frames[n].pad = 0;
+		/* tp_status says whether the kernel checked the L4 checksum or there is none to
+		 * check yet (sent from this host through veth or loopback). */
+		frames[n].flags = h->tp_status & (TP_STATUS_CSUMNOTREADY | TP_STATUS_CSUM_VALID)
+			? PYSCAN_RX_L4_CSUM_TRUSTED : 0;
 		bytes += h->tp_snaplen;
 		n++;
 		r->peek_pkt++;
@@ -502,16 +505,17 @@ static const struct pyscan_ring_ops afp_rx_ops = {
 };
 
 /* Keeps unfragmented IPv4 frames that can be replies to the scan's probes: TCP to a
- * destination port in [first, last] whose flags hold SYN+ACK or RST (tcp-syn); UDP to a port
- * in [first, last] (udp); ICMP echo replies and destination unreachables (icmp-echo, udp).
- * Each protocol only when its bit of protocols (PYSCAN_AFPACKET_*) is set: a disabled
- * protocol's number is compared with 0x100, which no byte equals. Same as tcpdump's
- * "ip and ip[6:2] & 0x3fff = 0 and (tcp dst portrange first-last and (tcp[13] & 4 != 0 or
- * tcp[13] & 0x12 = 0x12) or udp dst portrange first-last or icmp[0] = 0 or icmp[0] = 3)".
- * Offsets assume an untagged Ethernet frame, which is what a packet socket sees on a device
- * that strips VLAN tags (all that offload them, and veth). Jump offsets count instructions
- * after the jump. */
-#define REPLY_FILTER_LEN 24
+ * destination port in [first, last] whose flags are what the tcp-syn classifier reports:
+ * SYN+ACK without RST or FIN (open), or RST+ACK without SYN (closed); UDP to a port in
+ * [first, last] (udp); ICMP echo replies and destination unreachables (icmp-echo, udp). Each
+ * protocol only when its bit of protocols (PYSCAN_AFPACKET_*) is set: a disabled protocol's
+ * number is compared with 0x100, which no byte equals. tcpdump's "ip and ip[6:2] & 0x3fff = 0
+ * and (tcp dst portrange first-last and (tcp[13] & 0x17 = 0x12 or tcp[13] & 0x16 = 0x14) or
+ * udp dst portrange first-last or icmp[0] = 0 or icmp[0] = 3)". Cookie, destination address
+ * and checksums are left to the C side (acceptance rules: docs/internals.md). Offsets assume
+ * an untagged Ethernet frame, which is what a packet socket sees: the kernel moves the outer
+ * VLAN tag out of the data before any tap. Jump offsets count instructions after the jump. */
+#define REPLY_FILTER_LEN 25
 #define NEVER_A_BYTE 0x100
 static void reply_filter(struct sock_filter out[REPLY_FILTER_LEN], uint16_t first, uint16_t last,
 			 uint32_t protocols)
@@ -521,34 +525,48 @@ static void reply_filter(struct sock_filter out[REPLY_FILTER_LEN], uint16_t firs
 	const uint32_t icmp = (protocols & PYSCAN_AFPACKET_ICMP) ? 1 : NEVER_A_BYTE;
 	const struct sock_filter prog[REPLY_FILTER_LEN] = {
 		/* 0 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
-		/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 21),
+		/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 22),
 		/* 2 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 20),
-		/* 3 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x3fff, 19, 0),
+		/* 3 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x3fff, 20, 0),
 		/* 4 */ BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 14),
 		/* 5 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 23),
 		/* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, tcp, 2, 0),
-		/* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, udp, 8, 0),
-		/* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, icmp, 10, 14),
+		/* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, udp, 9, 0),
+		/* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, icmp, 11, 15),
 		/* TCP */
 		/* 9 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, 14 + 2),
-		/* 10 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, first, 0, 12),
-		/* 11 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, last, 11, 0),
+		/* 10 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, first, 0, 13),
+		/* 11 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, last, 12, 0),
 		/* 12 */ BPF_STMT(BPF_LD | BPF_B | BPF_IND, 14 + 13),
-		/* 13 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x04, 8, 0),
-		/* 14 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x12),
-		/* 15 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x12, 6, 7),
+		/* 13 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x17), /* FIN SYN RST ACK */
+		/* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x12, 8, 0),
+		/* 15 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x16), /* SYN RST ACK */
+		/* 16 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x14, 6, 7),
 		/* UDP */
-		/* 16 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, 14 + 2),
-		/* 17 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, first, 0, 5),
-		/* 18 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, last, 4, 3),
+		/* 17 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, 14 + 2),
+		/* 18 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, first, 0, 5),
+		/* 19 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, last, 4, 3),
 		/* ICMP: echo reply (0) or destination unreachable (3) */
-		/* 19 */ BPF_STMT(BPF_LD | BPF_B | BPF_IND, 14),
-		/* 20 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0),
-		/* 21 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 3, 0, 1),
-		/* 22 */ BPF_STMT(BPF_RET | BPF_K, 0x40000),
-		/* 23 */ BPF_STMT(BPF_RET | BPF_K, 0),
+		/* 20 */ BPF_STMT(BPF_LD | BPF_B | BPF_IND, 14),
+		/* 21 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0),
+		/* 22 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 3, 0, 1),
+		/* 23 */ BPF_STMT(BPF_RET | BPF_K, 0x40000),
+		/* 24 */ BPF_STMT(BPF_RET | BPF_K, 0),
 	};
 	memcpy(out, prog, sizeof(prog));
+}
+
+_Static_assert(sizeof(struct sock_filter) == 8, "sock_filter is the 8-byte BPF instruction");
+
+/* The TCP-only program (what filter_ports attaches), for the filter corpus tests. */
+uint32_t pyscan_afpacket__reply_filter(uint16_t first, uint16_t last, uint8_t *out,
+				       uint32_t max)
+{
+	struct sock_filter code[REPLY_FILTER_LEN];
+	reply_filter(code, first, last, PYSCAN_AFPACKET_TCP);
+	if (out && max >= REPLY_FILTER_LEN)
+		memcpy(out, code, sizeof(code));
+	return REPLY_FILTER_LEN;
 }
 
 static int attach_reply_filter(int fd, uint16_t first, uint16_t last, uint32_t protocols)

@@ -40,5 +40,10 @@ int pyscan_afpacket__filter_ports(pyscan_ring *ring, uint16_t first, uint32_t co
 #define PYSCAN_AFPACKET_ALL 7
 int pyscan_afpacket__filter_replies(pyscan_ring *ring, uint16_t first, uint32_t count,
                                     uint32_t protocols);
+/* The classic BPF program filter_ports attaches for [first, last]: its instruction count, and
+ * when max is at least that, the instructions (struct sock_filter, 8 bytes each) in out. For
+ * tests that run it against the other reply filters. */
+uint32_t pyscan_afpacket__reply_filter(uint16_t first, uint16_t last, uint8_t *out,
+				       uint32_t max);
 
 #endif /* PYSCAN_DRV_AF_PACKET_H */

@@ -110,7 +110,7 @@ static uint32_t null_rx_peek(struct pyscan_ring *ring, struct pyscan_rx_frame *f
 		const uint64_t slot = pos % r->rx_slots;
 		frames[n].data = r->rx_slab + slot * PYSCAN_NULL_SLOT_SIZE;
 		frames[n].len = r->rx_len[slot];
-		frames[n].pad = 0;
+		frames[n].flags = 0;
 		bump(&r->stats.rx_bytes, frames[n].len);
 		n++;
 		pos++;

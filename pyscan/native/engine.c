@@ -230,6 +230,7 @@ void pyscan_engine__stats(pyscan_engine *e, struct pyscan_engine_stats *out)
 	out->rx_closed = load_relaxed(&c->closed);
 	out->rx_duplicates = load_relaxed(&c->duplicates);
 	out->results_full_waits = load_relaxed(&e->results.full_waits);
+	out->rx_bad_checksum = load_relaxed(&c->bad_checksum);
 	out->results_pending = pyscan_results__pending(&e->results);
 	out->dedup_bytes = load_relaxed(&e->results.seen.bytes);
 	out->dedup_max_insert_ns = load_relaxed(&e->results.seen.max_insert_ns);

@@ -46,6 +46,7 @@
 #define PYSCAN_INGEST_INVALID_COOKIE -3
 #define PYSCAN_INGEST_DUPLICATE -4
 #define PYSCAN_INGEST_IGNORED_FLAGS -5
+#define PYSCAN_INGEST_BAD_CHECKSUM -6
 
 struct pyscan_engine_config {
 	uint8_t cookie_key[16];                /* SipHash key, k0 || k1 little-endian */
@@ -115,6 +116,7 @@ struct pyscan_engine_stats {
 	uint64_t rx_duplicates;
 	uint64_t results_pending;    /* queued, not drained yet */
 	uint64_t results_full_waits; /* times the RX thread waited on a full results ring */
+	uint64_t rx_bad_checksum;    /* IPv4 header or L4 checksum wrong: dropped before classify */
 	uint64_t dedup_bytes;        /* memory of the reported-set (dedup.h) */
 	uint64_t dedup_max_insert_ns; /* worst single reported-set lookup/insert */
 	uint64_t thread_sent[PYSCAN_ENGINE_MAX_TX_THREADS];
@@ -152,7 +154,7 @@ uint32_t pyscan_engine__targets(const pyscan_engine *engine, uint32_t thread_ind
 
 _Static_assert(sizeof(struct pyscan_engine_config) == 136, "pyscan_engine_config layout");
 _Static_assert(sizeof(struct pyscan_result) == 32, "pyscan_result layout");
-_Static_assert(sizeof(struct pyscan_engine_stats) == 8 * (21 + 2 * PYSCAN_ENGINE_MAX_TX_THREADS),
+_Static_assert(sizeof(struct pyscan_engine_stats) == 8 * (22 + 2 * PYSCAN_ENGINE_MAX_TX_THREADS),
 	       "pyscan_engine_stats layout");
 
 #endif /* PYSCAN_ENGINE_H */

@@ -96,7 +96,8 @@ static int syn4_classify(const void *state, const struct pyscan_probe_env *env,
 	if (r->dport < env->source_port_first ||
 	    (uint32_t)(r->dport - env->source_port_first) >= env->source_port_count)
 		return PYSCAN_INGEST_NOT_OURS;
-	if (r->tcp_doff < TCP_MIN_DOFF)
+	/* The header length it claims must fit its segment, as the kernel's TCP demands. */
+	if (r->tcp_doff < TCP_MIN_DOFF || (uint32_t)r->tcp_doff * 4 > r->l4_len)
 		return PYSCAN_INGEST_MALFORMED;
 
 	const uint8_t flags = r->tcp_flags;

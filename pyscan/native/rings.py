@@ -155,6 +155,19 @@ def afpacket_filter_ports(ring: Ring, ports: range,
         raise OSError(-rc, ring_error(ring) or os.strerror(-rc))
 
 
+def afpacket_reply_filter(ports: range) -> bytes:
+    """The classic BPF program (struct sock_filter array) that :func:`afpacket_filter_ports`
+    attaches for ``ports``, for tests that run it beside the other reply filters."""
+    if not isinstance(ports, range) or ports.step != 1 or not ports or ports.start < 0 \
+            or ports.stop > 65536:
+        raise ValueError(f"port range {ports!r} is invalid: accepted a non-empty "
+                         "range(first, last + 1) within 0..65535")
+    count = int(lib.pyscan_afpacket__reply_filter(ports.start, ports.stop - 1, ffi.NULL, 0))
+    out = ffi.new("uint8_t[]", 8 * count)
+    lib.pyscan_afpacket__reply_filter(ports.start, ports.stop - 1, out, count)
+    return bytes(ffi.buffer(out))
+
+
 def open_afpacket_rx(ifindex: int, block_size: int = 0, blocks: int = 0) -> Ring:
     """An AF_PACKET TPACKET_V3 RX ring (reply filter attached) on ``ifindex`` of the calling
     thread's netns (0 = defaults). Raises OSError with a one-line reason."""
