@@ -4,8 +4,9 @@ A SYN-ACK arriving for a source port no socket owns makes the kernel answer RST,
 the port on the target before anyone else could see it and doubles the traffic; conntrack
 would also fill with entries for half-open flows we never meant to track. One nftables table
 per scan, ``inet pyscan_<scan_id>``, drops inbound TCP and UDP (a UDP answer would draw an
-ICMP port unreachable) to the scan's source ports on the scan's interface in a prerouting chain at priority ``raw`` (before conntrack). Packet sockets and XDP
-see frames before netfilter, so the scanner still receives everything.
+ICMP port unreachable) to the scan's source ports on the scan's interface in a prerouting
+chain at priority ``raw`` (before conntrack). Packet sockets and XDP see frames before
+netfilter, so the scanner still receives everything.
 
 The table is removed on every exit path: the context manager's ``finally``, an ``atexit`` hook,
 and SIGTERM/SIGHUP turned into ``SystemExit`` while the table exists. Only SIGKILL escapes;
