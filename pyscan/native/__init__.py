@@ -54,6 +54,7 @@ from pyscan.native.bpf import (
 )
 from pyscan.native.engine import (
     ENGINE_MAX_BATCH,
+    ENGINE_MAX_RETRIES,
     ENGINE_MAX_TX_THREADS,
     ENGINE_STATS_FIELDS,
     INGEST_OUTCOMES,
@@ -84,6 +85,7 @@ from pyscan.native.rings import (
     afpacket_filter_ports,
     close_ring,
     null_captured,
+    null_captured_timed,
     null_inject,
     open_afpacket_rx,
     open_afpacket_tx,
@@ -95,6 +97,7 @@ from pyscan.native.rings import (
 
 __all__ = [
     "ENGINE_MAX_BATCH",
+    "ENGINE_MAX_RETRIES",
     "ENGINE_MAX_TX_THREADS",
     "ENGINE_STATS_FIELDS",
     "INGEST_OUTCOMES",
@@ -146,6 +149,7 @@ __all__ = [
     "ffi",
     "monotonic_ns",
     "null_captured",
+    "null_captured_timed",
     "null_inject",
     "open_afpacket_rx",
     "open_afpacket_tx",

@@ -9,9 +9,11 @@
  * Invariants:
  *  - Exactly-once TX: permutation input index i belongs to shard s = i mod S, and within the
  *    shard to thread t = (i / S) mod T; thread t walks i = s + S*(t + T*k) for k = 0, 1, ...
- *    so threads and shards are disjoint and their union is [0, total). A probe is generated
- *    only into a reserved slot and every reserved slot is submitted, so nothing is sent twice
- *    and nothing is skipped unless stop_tx was set.
+ *    so threads and shards are disjoint and their union is [0, total). Each thread sends
+ *    each of its pairs exactly retries + 1 times, in the order of its retry schedule
+ *    (schedule.h), two probes of one pair at least retry_delay_ns apart. A probe is generated
+ *    only into a reserved slot and every reserved slot is submitted, so nothing is sent more
+ *    often than that and nothing is skipped unless stop_tx was set.
  *  - Exactly-once RX: a (target ip, target port) pair is reported at most once per engine,
  *    decided by a hash set that never forgets; results are never dropped (a full results
  *    ring makes the RX thread wait, and what is still pending at stop stays for drain()).
@@ -29,6 +31,7 @@
 #define PYSCAN_ENGINE_MAX_BATCH 1024
 #define PYSCAN_ENGINE_DEFAULT_BATCH 64
 #define PYSCAN_ENGINE_DEFAULT_MAX_RESULTS 1048576
+#define PYSCAN_ENGINE_MAX_RETRIES 15
 
 #define PYSCAN_RESULT_OPEN 1
 #define PYSCAN_RESULT_CLOSED 2
@@ -65,6 +68,11 @@ struct pyscan_engine_config {
 	uint16_t window;
 	uint8_t ttl;
 	uint8_t probe_id;                      /* probe module (probe_ids.h); 0 = tcp-syn */
+	uint64_t retry_delay_ns;               /* at least this between two probes of a pair */
+	uint32_t retries;                      /* each pair gets retries + 1 probes;
+	                                          0..PYSCAN_ENGINE_MAX_RETRIES */
+	uint8_t tcp_options;                   /* PYSCAN_TCP_OPTIONS_* (template.h) */
+	uint8_t reserved[3];                   /* zero */
 };
 
 /* One validated, first-seen reply. Fixed size for every probe type: an IPv6 address fits,
@@ -83,8 +91,8 @@ struct pyscan_result {
 
 struct pyscan_engine_stats {
 	uint64_t total_targets;      /* probes this shard owes (all its threads) */
-	uint64_t generated;
-	uint64_t sent;
+	uint64_t generated;          /* frames (every pass counts) */
+	uint64_t sent;               /* frames the rings accepted */
 	uint64_t tx_errors;
 	uint64_t tx_retries;
 	uint64_t tx_threads;
@@ -102,7 +110,9 @@ struct pyscan_engine_stats {
 	uint64_t results_pending;    /* queued, not drained yet */
 	uint64_t results_full_waits; /* times the RX thread waited on a full results ring */
 	uint64_t thread_sent[PYSCAN_ENGINE_MAX_TX_THREADS];
-	uint64_t thread_generated[PYSCAN_ENGINE_MAX_TX_THREADS]; /* also: how far each got (k) */
+	uint64_t thread_generated[PYSCAN_ENGINE_MAX_TX_THREADS]; /* frames: each lane's position */
+	uint64_t total_frames;       /* frames this shard owes: total_targets x passes */
+	uint64_t passes;             /* probes per pair: retries + 1 */
 };
 
 struct pyscan_engine;
@@ -118,17 +128,23 @@ uint32_t pyscan_engine__drain(pyscan_engine *engine, struct pyscan_result *out, 
 void pyscan_engine__stats(pyscan_engine *engine, struct pyscan_engine_stats *out);
 void pyscan_engine__stop_tx(pyscan_engine *engine);
 void pyscan_engine__stop_rx(pyscan_engine *engine);
-/* Probes thread thread_index owes in this shard (tests, progress, resume). */
+/* Pairs thread thread_index owes in this shard (tests, progress, resume); it sends each of
+ * them retries + 1 times. */
 uint64_t pyscan_engine__thread_total(const pyscan_engine *engine, uint32_t thread_index);
 /* The targets of TX thread thread_index's probes k_first .. k_first + n - 1, in the order it
  * sends them: host-order addresses and ports. Returns how many exist (fewer at the end). With
  * one TX thread this is the shard's whole order, which is what -sL prints. */
 uint32_t pyscan_engine__targets(const pyscan_engine *engine, uint32_t thread_index,
 				uint64_t k_first, uint32_t n, uint32_t *ip_out, uint16_t *port_out);
+/* The retry schedule of TX thread thread_index (schedule.h): for its frames at positions
+ * position .. position + n - 1, the pair index k (as in pyscan_engine__targets) and the pass
+ * (0 = first probe). Returns how many exist (fewer at the end). */
+uint32_t pyscan_engine__schedule(const pyscan_engine *engine, uint32_t thread_index,
+				 uint64_t position, uint32_t n, uint64_t *k_out, uint32_t *pass_out);
 
-_Static_assert(sizeof(struct pyscan_engine_config) == 104, "pyscan_engine_config layout");
+_Static_assert(sizeof(struct pyscan_engine_config) == 120, "pyscan_engine_config layout");
 _Static_assert(sizeof(struct pyscan_result) == 32, "pyscan_result layout");
-_Static_assert(sizeof(struct pyscan_engine_stats) == 8 * (19 + 2 * PYSCAN_ENGINE_MAX_TX_THREADS),
+_Static_assert(sizeof(struct pyscan_engine_stats) == 8 * (21 + 2 * PYSCAN_ENGINE_MAX_TX_THREADS),
 	       "pyscan_engine_stats layout");
 
 #endif /* PYSCAN_ENGINE_H */

@@ -37,8 +37,9 @@ ENGINE_STATS_FIELDS = (
     "total_targets", "generated", "sent", "tx_errors", "tx_retries", "tx_threads",
     "tx_threads_done", "tx_stopped", "rx_frames", "rx_malformed", "rx_not_ours", "rx_ours",
     "rx_ignored_flags", "rx_invalid_cookie", "rx_open", "rx_closed", "rx_duplicates",
-    "results_pending", "results_full_waits",
+    "results_pending", "results_full_waits", "total_frames", "passes",
 )
+ENGINE_MAX_RETRIES = int(lib.PYSCAN_ENGINE_MAX_RETRIES)
 
 
 class RawResult(NamedTuple):
@@ -109,7 +110,8 @@ class Engine(CHandle[EnginePtr]):
                  ttl: int = 64, mss: int = 1460, window: int = 1024, rate: float = 0.0,
                  shard: tuple[int, int] = (0, 1), tx_threads: int = 1,
                  batch_size: int = 64, max_results: int = 0,
-                 probe: str | int = "tcp-syn") -> None:
+                 probe: str | int = "tcp-syn", retries: int = 0,
+                 retry_delay: float = 1.0) -> None:
         if not isinstance(cookie_key, bytes | bytearray) or len(cookie_key) != 16:
             raise ValueError(f"cookie key {cookie_key!r} is not 16 bytes")
         if not isinstance(source_ports, range) or source_ports.step != 1 or not source_ports \
@@ -153,6 +155,12 @@ class Engine(CHandle[EnginePtr]):
         cfg.window = _check_int("window", window, 0, 65535)
         cfg.ttl = _check_int("TTL", ttl, 0, 255)
         cfg.probe_id = _probe_id(probe)
+        cfg.retries = _check_int("retries", retries, 0, ENGINE_MAX_RETRIES)
+        if isinstance(retry_delay, bool) or not isinstance(retry_delay, int | float) \
+                or not 0 <= retry_delay <= 3600:
+            raise ValueError(f"retry delay {retry_delay!r} is invalid: accepted seconds "
+                             "0..3600")
+        cfg.retry_delay_ns = round(retry_delay * 1e9)
         err = ffi.new("char[256]")
         handle = lib.pyscan_engine__create(cfg, err, 256)
         if handle == ffi.NULL:
@@ -168,6 +176,17 @@ class Engine(CHandle[EnginePtr]):
         """Probes TX thread ``thread_index`` owes in this shard."""
         _check_int("thread index", thread_index, 0, self.tx_threads - 1)
         return int(lib.pyscan_engine__thread_total(self._live(), thread_index))
+
+    def schedule(self, thread_index: int, position: int, n: int) -> list[tuple[int, int]]:
+        """(pair index k, pass) of TX thread ``thread_index``'s frames ``position`` ..
+        ``position + n - 1`` in sending order (fewer at the end): the retry schedule."""
+        _check_int("thread index", thread_index, 0, self.tx_threads - 1)
+        _check_int("count", n, 0, 2**31)
+        ks, passes = ffi.new("uint64_t[]", max(n, 1)), ffi.new("uint32_t[]", max(n, 1))
+        got = lib.pyscan_engine__schedule(self._live(), thread_index,
+                                          _check_int("position", position, 0, _U64_MAX), n,
+                                          ks, passes)
+        return list(zip(ks[0:got], passes[0:got], strict=True))
 
     def run_tx(self, thread_index: int, ring: Ring) -> None:
         """Send thread ``thread_index``'s probes on ``ring``; returns when done or stopped."""
