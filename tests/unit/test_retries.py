@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, defaultdict
+from itertools import pairwise
 
 import pytest
 from scapy.layers.inet import IP, TCP
@@ -91,7 +92,7 @@ def test_every_pair_gets_retries_plus_one_probes_at_least_the_delay_apart(
         assert len(probes) == retries + 1
         assert len({frame for _, frame in probes}) == 1  # same source port, cookie, IP ID
         times = sorted(t for t, _ in probes)
-        assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= delay_ns
+        assert min(b - a for a, b in pairwise(times)) >= delay_ns
 
 
 def test_without_retries_the_order_is_unchanged() -> None:
