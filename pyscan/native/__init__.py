@@ -27,6 +27,8 @@ from pyscan.native.af_xdp import (
 from pyscan.native.algorithms import (
     PERMUTE_MAX_RANGE,
     SYN_FRAME_LEN,
+    SYN_MAX_FRAME_LEN,
+    TCP_OPTION_IDS,
     Permutation,
     RateLimit,
     TargetSet,
@@ -35,6 +37,7 @@ from pyscan.native.algorithms import (
     cookie_siphash,
     monotonic_ns,
     sleep_until_ns,
+    tcp_options_id,
 )
 from pyscan.native.bpf import (
     XDP_MODES,
@@ -114,6 +117,8 @@ __all__ = [
     "RESULT_STATUS",
     "RING_STATS_FIELDS",
     "SYN_FRAME_LEN",
+    "SYN_MAX_FRAME_LEN",
+    "TCP_OPTION_IDS",
     "XDP_ACTIONS",
     "XDP_ATTACH_MODES",
     "XDP_BIND_MODES",
@@ -166,6 +171,7 @@ __all__ = [
     "ring_error",
     "ring_stats",
     "sleep_until_ns",
+    "tcp_options_id",
     "xdp_attached_prog_id",
     "xdp_detach",
     "xdp_query",

@@ -18,6 +18,7 @@ from pyscan.native._values import check_int as _check_int
 from pyscan.native._values import ipv4 as _ipv4
 from pyscan.native._values import ipv4_be as _ipv4_be
 from pyscan.native._values import mac as _mac
+from pyscan.native.algorithms import tcp_options_id
 from pyscan.native.handles import CHandle
 from pyscan.native.rings import Ring, ring_error
 
@@ -107,11 +108,12 @@ class Engine(CHandle[EnginePtr]):
                  ranges: Sequence[tuple[str | int | ipaddress.IPv4Address,
                                         str | int | ipaddress.IPv4Address]],
                  ports: Sequence[int], source_ports: range = range(40000, 40001),
-                 ttl: int = 64, mss: int = 1460, window: int = 1024, rate: float = 0.0,
+                 ttl: int | None = None, mss: int | None = None, window: int | None = None,
+                 rate: float = 0.0,
                  shard: tuple[int, int] = (0, 1), tx_threads: int = 1,
                  batch_size: int = 64, max_results: int = 0,
                  probe: str | int = "tcp-syn", retries: int = 0,
-                 retry_delay: float = 1.0) -> None:
+                 retry_delay: float = 1.0, tcp_options: str = "windows") -> None:
         if not isinstance(cookie_key, bytes | bytearray) or len(cookie_key) != 16:
             raise ValueError(f"cookie key {cookie_key!r} is not 16 bytes")
         if not isinstance(source_ports, range) or source_ports.step != 1 or not source_ports \
@@ -151,9 +153,11 @@ class Engine(CHandle[EnginePtr]):
         cfg.gateway_mac = _mac("gateway MAC", gateway_mac)
         cfg.source_port_first = source_ports.start
         cfg.source_port_count = len(source_ports)
-        cfg.mss = _check_int("MSS", mss, 0, 65535)
-        cfg.window = _check_int("window", window, 0, 65535)
-        cfg.ttl = _check_int("TTL", ttl, 0, 255)
+        # None (0 in C): the TCP option profile's own value
+        cfg.mss = _check_int("MSS", mss or 0, 0, 65535)
+        cfg.window = _check_int("window", window or 0, 0, 65535)
+        cfg.ttl = _check_int("TTL", ttl or 0, 0, 255)
+        cfg.tcp_options = tcp_options_id(tcp_options)
         cfg.probe_id = _probe_id(probe)
         cfg.retries = _check_int("retries", retries, 0, ENGINE_MAX_RETRIES)
         if isinstance(retry_delay, bool) or not isinstance(retry_delay, int | float) \

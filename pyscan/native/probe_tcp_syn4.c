@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: GPL-2.0-only
  *
- * probe_tcp_syn4.c - probe module "tcp-syn": a TCP SYN with one MSS option over IPv4
- * (template.h), classified open on SYN-ACK and closed on RST+ACK. Its XDP twin is
- * ../bpf/probe_tcp_syn4.h.
+ * probe_tcp_syn4.c - probe module "tcp-syn": a TCP SYN over IPv4 shaped by the scan's TCP
+ * option profile (template.h), classified open on SYN-ACK and closed on RST+ACK whatever
+ * options the reply carries. Its XDP twin is ../bpf/probe_tcp_syn4.h.
  *
  * Cookie: the SYN's sequence number is SipHash(key, saddr | daddr | sport | dport of the
  * probe); a reply is ours only if it acknowledges that + 1, recomputed from the reply's tuple
- * reversed. Source port and IP ID come from pyscan_probe__source_port().
+ * reversed. Source port and IP ID come from pyscan_probe__source_port(); a timestamp option's
+ * value is another keyed mix of the target (random per connection, as in Linux since 4.10),
+ * so every probe of a pair, retries included, is the same frame.
  *
- * Invariant: the probe contract of probe.h; frames are PYSCAN_SYN_FRAME_LEN bytes.
+ * Invariant: the probe contract of probe.h; frames are the template's frame_len bytes, and
+ * fill writes PYSCAN_SYN_COPY_LEN bytes (max_frame_len).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "probe.h"
@@ -28,8 +32,13 @@ _Static_assert(sizeof(struct pyscan_syn_template) <= PYSCAN_PROBE_STATE_MAX,
 static int syn4_init(void *state, const struct pyscan_engine_config *cfg, char *err,
 		     size_t errlen)
 {
-	pyscan_template__init(state, cfg->source_mac, cfg->gateway_mac, cfg->source_ip_be,
-			      cfg->ttl, cfg->mss, cfg->window);
+	if (pyscan_template__init(state, cfg->source_mac, cfg->gateway_mac, cfg->source_ip_be,
+				  cfg->tcp_options, cfg->ttl, cfg->mss, cfg->window) < 0) {
+		if (err && errlen)
+			snprintf(err, errlen, "TCP options profile %u is unknown (known: 0..%d, "
+				 "see template.h)", cfg->tcp_options, PYSCAN_TCP_OPTIONS_COUNT - 1);
+		return -1;
+	}
 	return 0;
 }
 
@@ -59,8 +68,10 @@ static void syn4_fill_batch(const void *state, const struct pyscan_probe_env *sh
 		const uint16_t dport_be = __builtin_bswap16(port_host);
 		const uint32_t seq = pyscan_cookie(&env->key, env->source_ip_be, daddr_be, sport_be,
 						   dport_be);
+		const uint32_t tsval = syn->tsval_offset ?
+			(uint32_t)pyscan_probe__mix64(target ^ ~env->sport_key) : 0;
 		slots[j].len = pyscan_template__fill(syn, slots[j].data, daddr_be, sport_be,
-						     dport_be, seq, ip_id);
+						     dport_be, seq, ip_id, tsval);
 	}
 }
 
@@ -105,7 +116,7 @@ static int syn4_classify(const void *state, const struct pyscan_probe_env *env,
 
 const struct pyscan_probe_ops pyscan_probe_tcp_syn4 = {
 	.name = "tcp-syn",
-	.max_frame_len = PYSCAN_SYN_FRAME_LEN,
+	.max_frame_len = PYSCAN_SYN_COPY_LEN,
 	.init = syn4_init,
 	.fill_batch = syn4_fill_batch,
 	.classify = syn4_classify,
