@@ -80,8 +80,8 @@ class ScanStatus:
 
     phase: str
     elapsed: float
-    sent: int
-    total: int          # probes this shard owes
+    sent: int           # frames, retries included
+    total: int          # frames this shard owes (probes x passes)
     rate: float         # packets per second over the last status interval
     found: int          # open so far
     closed: int
@@ -125,6 +125,9 @@ class Summary:
     interrupted: bool        # sending was stopped before every probe went out
     # Driver counters beyond the ring's: af-xdp's reply filter xdp_seen/xdp_matched/xdp_passed.
     driver_counters: dict[str, int] = field(default_factory=dict)
+    passes: int = 1          # probes per pair: --retries + 1
+    frames: int = 0          # frames this shard owed: probes x passes (sent counts frames)
+    ended_by: str = "completed"  # completed | interrupted | max-runtime | max-results
 
     @property
     def send_rate(self) -> float:
@@ -206,6 +209,8 @@ class ScanRun:
         self._skip_wait = threading.Event()
         self._sending_done = threading.Event()
         self._iterator: Iterator[Result] | None = None
+        self._reported = 0                # results yielded so far (--max-results)
+        self._limit: str | None = None    # the limit that ended sending, if one did
 
     # -- control ---------------------------------------------------------------------------
 
@@ -327,6 +332,9 @@ class ScanRun:
             shard=(config.shard[0] - 1, config.shard[1]),
             tx_threads=tx_threads,
             batch_size=batch_size,  # the driver descriptor's engine hint
+            retries=config.retries,
+            retry_delay=config.retry_delay,
+            tcp_options=config.tcp_options,
         )
 
     def _drive(self, engine: Any, session: Any, driver_name: str) -> Iterator[Result]:
@@ -361,10 +369,13 @@ class ScanRun:
             for thread in tx_threads:
                 thread.start()
 
-            # Phase 1: sending.
+            # Phase 1: sending (until done, stopped, or a limit is reached).
             stopped_tx = False
             while any(thread.is_alive() for thread in tx_threads):
-                if self._stop_sending.is_set() and not stopped_tx:
+                if not stopped_tx and self._limit is None and config.max_runtime is not None \
+                        and time.monotonic() - started >= config.max_runtime:
+                    self._limit = "max-runtime"
+                if (self._stop_sending.is_set() or self._limit is not None) and not stopped_tx:
                     engine.stop_tx()
                     stopped_tx = True
                 yield from self._drain(engine)
@@ -384,7 +395,8 @@ class ScanRun:
             # Phase 2: waiting for late replies, when there is a receive side at all.
             if rx_thread is not None:
                 deadline = send_ended + config.wait
-                while not self._skip_wait.is_set() and time.monotonic() < deadline:
+                while not self._skip_wait.is_set() and time.monotonic() < deadline \
+                        and self._limit != "max-results":
                     yield from self._drain(engine)
                     self._report(engine, session, "waiting", started, counters,
                                  deadline - time.monotonic())
@@ -404,7 +416,7 @@ class ScanRun:
         self.summary = _summarize(
             config, engine.stats(), session, driver_name,
             duration=ended - started, send_duration=send_ended - started,
-            interrupted=stopped_early,
+            interrupted=stopped_early, limit=self._limit,
         )
         self._report(engine, session, "done", started, counters, 0.0)
 
@@ -412,12 +424,21 @@ class ScanRun:
         """Everything queued now, in batches: one batch per tick would cap the result rate
         at DRAIN_BATCH / DRAIN_INTERVAL and make the RX thread wait on a full ring."""
         show_closed = self.config.show_closed
+        max_results = self.config.max_results
         while True:
             batch = engine.drain(DRAIN_BATCH)
             for raw in batch:
                 # Closed results are the bulk of a scan; skip them before building anything.
-                if show_closed or raw.status == "open":
-                    yield Result(raw.ip, raw.port, raw.status, raw.ttl, raw.timestamp)
+                if not (show_closed or raw.status == "open"):
+                    continue
+                if max_results is not None and self._reported >= max_results:
+                    break  # the rest is drained and dropped: the limit was reached
+                self._reported += 1
+                yield Result(raw.ip, raw.port, raw.status, raw.ttl, raw.timestamp)
+                if max_results is not None and self._reported >= max_results \
+                        and self._limit is None:
+                    self._limit = "max-results"
+                    engine.stop_tx()
             if len(batch) < DRAIN_BATCH:
                 return
 
@@ -438,7 +459,7 @@ class ScanRun:
             phase=phase,
             elapsed=now - started,
             sent=sent,
-            total=int(stats.get("total_targets", 0)),
+            total=int(stats.get("total_frames", 0)),
             rate=rate,
             found=int(stats.get("rx_open", 0)),
             closed=int(stats.get("rx_closed", 0)),
@@ -575,11 +596,15 @@ def _resolve_path(config: ScanConfig) -> _Path:
 
 
 def _summarize(config: ScanConfig, stats: dict[str, int], session: Any, driver_name: str, *,
-               duration: float, send_duration: float, interrupted: bool) -> Summary:
+               duration: float, send_duration: float, interrupted: bool,
+               limit: str | None = None) -> Summary:
     driver_stats = session.stats()
     opened, closed = int(stats.get("rx_open", 0)), int(stats.get("rx_closed", 0))
     duplicates = int(stats.get("rx_duplicates", 0))
     probes, sent = int(stats.get("total_targets", 0)), int(stats.get("sent", 0))
+    frames = int(stats.get("total_frames", probes))
+    # A limit ends a scan as asked (exit 0); only a stop the user asked for interrupts it.
+    cut_short = interrupted and limit is None and sent < frames
     return Summary(
         targets=config.targets.count,
         ports=len(config.ports),
@@ -599,7 +624,10 @@ def _summarize(config: ScanConfig, stats: dict[str, int], session: Any, driver_n
         driver_description=session.description,
         seed=config.seed,
         shard=config.shard,
-        interrupted=interrupted and sent < probes,
+        interrupted=cut_short,
         driver_counters={name: int(value) for name, value in driver_stats.items()
                          if name.startswith("xdp_")},
+        passes=int(stats.get("passes", 1)),
+        frames=frames,
+        ended_by=limit or ("interrupted" if cut_short else "completed"),
     )
