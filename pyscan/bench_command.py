@@ -386,7 +386,10 @@ def _run_on(options: BenchOptions, driver: object, interface: str | None, netns:
             cookie_key=cookie_key, seed=secrets.randbits(64), source_ip=source_ip,
             source_mac=source_mac, gateway_mac=gateway_mac, ranges=[BENCH_TARGETS],
             ports=BENCH_PORTS, source_ports=BENCH_SOURCE_PORTS,
-            rate=options.rate or 0.0, tx_threads=options.tx_threads)
+            rate=options.rate or 0.0, tx_threads=options.tx_threads,
+            # the 58-byte minimum probe, so the figures stay comparable across versions and
+            # with the bare loops, masscan and zmap's smallest-probes
+            tcp_options="mss")
         with engine:
             cpu_ns = [0] * options.tx_threads
             errors: list[str] = []
