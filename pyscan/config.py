@@ -18,6 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from pyscan.errors import ConfigError
+from pyscan.probes import PROBES
 from pyscan.targets import TargetError, TargetSet
 
 __all__ = [
@@ -355,6 +356,7 @@ class ScanConfig:
     netns: str | None = None                       # run the whole scan inside this namespace
     driver_options: Mapping[str, str] = field(default_factory=dict)
     excludes: TargetSet = field(default_factory=TargetSet)  # what was subtracted, for display
+    probe: str = "tcp-syn"                         # probe type, a key of pyscan.probes.PROBES
     retries: int = 0                               # each pair gets retries + 1 probes
     retry_delay: float = DEFAULT_RETRY_DELAY       # seconds between two probes of a pair, at least
     max_runtime: float | None = None               # seconds of sending at most (zmap -t)
@@ -419,6 +421,9 @@ class ScanConfig:
             parse_interface(self.interface)
         if self.netns is not None:
             parse_netns(self.netns)
+        if self.probe not in PROBES:
+            raise ConfigError(
+                f"unknown probe {self.probe!r} (accepted: {', '.join(sorted(PROBES))})")
         if self.gateway_mac is not None:
             object.__setattr__(self, "gateway_mac", parse_mac(self.gateway_mac))
         object.__setattr__(self, "driver_options", MappingProxyType(dict(self.driver_options)))
@@ -469,6 +474,7 @@ class ScanConfig:
         isolation: bool = True,
         netns: str | None = None,
         driver_options: Sequence[str] | Mapping[str, str] = (),
+        probe: str = "tcp-syn",
         retries: str | int = 0,
         retry_delay: str | float = DEFAULT_RETRY_DELAY,
         max_runtime: str | float | None = None,
@@ -528,6 +534,7 @@ class ScanConfig:
             isolation=isolation,
             netns=parse_netns(netns) if netns is not None else None,
             driver_options=options,
+            probe=probe,
             retries=parse_retries(retries) if isinstance(retries, str) else retries,
             retry_delay=(parse_retry_delay(retry_delay) if isinstance(retry_delay, str)
                          else float(retry_delay)),

@@ -23,15 +23,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from pyscan.config import ScanConfig
 from pyscan.errors import ConfigError, ScanError
+from pyscan.probes import get_probe
 
 if TYPE_CHECKING:
     from pyscan.drivers import DriverDescriptor, DriverRequest, DriverSession
+    from pyscan.native import Engine  # the compiled extension loads only when a scan runs
 
 __all__ = [
     "DRY_RUN_GATEWAY_MAC",
@@ -67,7 +69,7 @@ Status = Literal["open", "closed"]
 class Result:
     """One (address, port) that answered: SYN-ACK = open, RST = closed. Reported once."""
 
-    ip: IPv4Address
+    ip: IPv4Address | IPv6Address
     port: int
     status: Status
     ttl: int
@@ -301,6 +303,7 @@ class ScanRun:
             source_ports=config.source_ports,
             cookie_key=cookie_key,
             options=dict(config.driver_options),
+            probe_id=get_probe(config.probe).id,
         )
         chosen, why, session = _open_driver(config, candidates, request, resources)
         try:
@@ -315,8 +318,8 @@ class ScanRun:
             self.on_start(self.start)
         yield from self._drive(engine, session, chosen.name)
 
-    def _make_engine(self, engine_class: Any, path: _Path, cookie_key: bytes,
-                     tx_threads: int, batch_size: int) -> Any:
+    def _make_engine(self, engine_class: type[Engine], path: _Path, cookie_key: bytes,
+                     tx_threads: int, batch_size: int) -> Engine:
         config = self.config
         return engine_class(
             cookie_key=cookie_key,
@@ -332,12 +335,14 @@ class ScanRun:
             shard=(config.shard[0] - 1, config.shard[1]),
             tx_threads=tx_threads,
             batch_size=batch_size,  # the driver descriptor's engine hint
+            probe=get_probe(config.probe).id,
             retries=config.retries,
             retry_delay=config.retry_delay,
             tcp_options=config.tcp_options,
         )
 
-    def _drive(self, engine: Any, session: Any, driver_name: str) -> Iterator[Result]:
+    def _drive(self, engine: Engine, session: DriverSession, driver_name: str
+               ) -> Iterator[Result]:
         config = self.config
         failures: list[BaseException] = []
 
@@ -420,7 +425,7 @@ class ScanRun:
         )
         self._report(engine, session, "done", started, counters, 0.0)
 
-    def _drain(self, engine: Any) -> Iterator[Result]:
+    def _drain(self, engine: Engine) -> Iterator[Result]:
         """Everything queued now, in batches: one batch per tick would cap the result rate
         at DRAIN_BATCH / DRAIN_INTERVAL and make the RX thread wait on a full ring."""
         show_closed = self.config.show_closed
@@ -442,7 +447,7 @@ class ScanRun:
             if len(batch) < DRAIN_BATCH:
                 return
 
-    def _report(self, engine: Any, session: Any, phase: str, started: float,
+    def _report(self, engine: Engine, session: DriverSession, phase: str, started: float,
                 counters: _Counters, wait_left: float) -> None:
         if self.on_status is None:
             return
@@ -595,7 +600,8 @@ def _resolve_path(config: ScanConfig) -> _Path:
     )
 
 
-def _summarize(config: ScanConfig, stats: dict[str, int], session: Any, driver_name: str, *,
+def _summarize(config: ScanConfig, stats: dict[str, int], session: DriverSession,
+               driver_name: str, *,
                duration: float, send_duration: float, interrupted: bool,
                limit: str | None = None) -> Summary:
     driver_stats = session.stats()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from pyscan.native._lib import EnginePtr, ffi, lib
 from pyscan.native._values import U64_MAX as _U64_MAX
@@ -24,7 +24,9 @@ from pyscan.native.rings import Ring, ring_error
 
 ENGINE_MAX_TX_THREADS = int(lib.PYSCAN_ENGINE_MAX_TX_THREADS)
 ENGINE_MAX_BATCH = int(lib.PYSCAN_ENGINE_MAX_BATCH)
-RESULT_STATUS = {int(lib.PYSCAN_RESULT_OPEN): "open", int(lib.PYSCAN_RESULT_CLOSED): "closed"}
+ResultStatus = Literal["open", "closed"]
+RESULT_STATUS: dict[int, ResultStatus] = {
+    int(lib.PYSCAN_RESULT_OPEN): "open", int(lib.PYSCAN_RESULT_CLOSED): "closed"}
 INGEST_OUTCOMES = {
     int(lib.PYSCAN_INGEST_OPEN): "open",
     int(lib.PYSCAN_INGEST_CLOSED): "closed",
@@ -48,7 +50,7 @@ class RawResult(NamedTuple):
 
     ip: ipaddress.IPv4Address | ipaddress.IPv6Address
     port: int
-    status: str       # "open" (SYN-ACK) or "closed" (RST+ACK)
+    status: ResultStatus  # "open" (SYN-ACK) or "closed" (RST+ACK)
     ttl: int
     timestamp: float  # seconds since the epoch (CLOCK_REALTIME at parse time)
     l4_proto: int = 6  # IP protocol number of the reply
@@ -61,7 +63,7 @@ def _raw_result(r: Any) -> RawResult:
     address = bytes(ffi.buffer(r.addr))
     ip: ipaddress.IPv4Address | ipaddress.IPv6Address = (
         ipaddress.IPv4Address(address[:4]) if r.family == 4 else ipaddress.IPv6Address(address))
-    return RawResult(ip, int(r.port), RESULT_STATUS.get(int(r.status), "unknown"),
+    return RawResult(ip, int(r.port), RESULT_STATUS[int(r.status)],
                      int(r.ttl), int(r.timestamp_ns) / 1e9, int(r.l4_proto),
                      int(r.icmp_type), int(r.icmp_code))
 

@@ -379,6 +379,7 @@ class CountingNullDriver(NullDriver):
     def __init__(self) -> None:
         self.asked = 0
         self.opened = 0
+        self.requests: list[DriverRequest] = []
 
     def available(self) -> tuple[bool, str]:
         self.asked += 1
@@ -386,6 +387,7 @@ class CountingNullDriver(NullDriver):
 
     def open(self, request: DriverRequest) -> RingSession:
         self.opened += 1
+        self.requests.append(request)
         return super().open(request)
 
 
@@ -488,3 +490,24 @@ def test_the_engine_batch_is_the_descriptor_s(monkeypatch: pytest.MonkeyPatch) -
     assert batches == [32, 64]
     assert dry.start is not None and dry.start.driver == "null"
     assert dry.start.why == "chosen with --driver"
+
+
+def test_the_scan_s_probe_reaches_the_driver_and_the_engine(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyscan.native import Engine
+    from pyscan.probes import PROBES
+
+    probes: list[object] = []
+    real_init = Engine.__init__
+
+    def init(self: Engine, **kwargs: object) -> None:
+        probes.append(kwargs["probe"])
+        real_init(self, **kwargs)
+
+    monkeypatch.setattr(Engine, "__init__", init)
+    _, second = install_fake_drivers(monkeypatch, HookTaken("hook taken"))
+    with scan(automatic_config()) as run:
+        list(run)
+    # One probe id, looked up in the registry, for the in-kernel match and the engine alike.
+    assert [request.probe_id for request in second.requests] == [PROBES["tcp-syn"].id]
+    assert probes == [PROBES["tcp-syn"].id]
