@@ -201,6 +201,20 @@ uint32_t pyscan_engine__targets(const pyscan_engine *e, uint32_t thread_index, u
 	return n;
 }
 
+int pyscan_engine__seek(pyscan_engine *e, uint32_t thread_index, uint64_t position)
+{
+	if (!e || thread_index >= e->cfg.tx_threads)
+		return -EINVAL;
+	struct pyscan_engine_tx_state *st = &e->tx[thread_index];
+	if (position > st->total * e->passes)
+		return -ERANGE;
+	if (__atomic_exchange_n(&st->running, 1, __ATOMIC_ACQ_REL))
+		return -EBUSY;
+	__atomic_store_n(&st->generated, position, __ATOMIC_RELAXED);
+	__atomic_store_n(&st->running, 0, __ATOMIC_RELEASE);
+	return 0;
+}
+
 uint32_t pyscan_engine__schedule(const pyscan_engine *e, uint32_t thread_index,
 				 uint64_t position, uint32_t n, uint64_t *k_out, uint32_t *pass_out)
 {

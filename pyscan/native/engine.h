@@ -136,6 +136,10 @@ uint64_t pyscan_engine__thread_total(const pyscan_engine *engine, uint32_t threa
  * one TX thread this is the shard's whole order, which is what -sL prints. */
 uint32_t pyscan_engine__targets(const pyscan_engine *engine, uint32_t thread_index,
 				uint64_t k_first, uint32_t n, uint32_t *ip_out, uint16_t *port_out);
+/* Sets TX thread thread_index's position (frames already sent: the one counter a resume
+ * saves, thread_generated in the stats) before its run_tx. 0, -EBUSY while it runs, -ERANGE
+ * past its last frame, -EINVAL for a bad thread. */
+int pyscan_engine__seek(pyscan_engine *engine, uint32_t thread_index, uint64_t position);
 /* The retry schedule of TX thread thread_index (schedule.h): for its frames at positions
  * position .. position + n - 1, the pair index k (as in pyscan_engine__targets) and the pass
  * (0 = first probe). Returns how many exist (fewer at the end). */

@@ -194,6 +194,17 @@ class Engine(CHandle[EnginePtr]):
                                           ks, passes)
         return list(zip(ks[0:got], passes[0:got], strict=True))
 
+    def seek(self, thread_index: int, position: int) -> None:
+        """Start TX thread ``thread_index``'s next ``run_tx`` at frame ``position`` of its
+        schedule (``stats()['thread_generated_<i>']`` of an earlier run: resume)."""
+        _check_int("thread index", thread_index, 0, self.tx_threads - 1)
+        rc = lib.pyscan_engine__seek(self._live(), thread_index,
+                                     _check_int("position", position, 0, _U64_MAX))
+        if rc < 0:
+            raise ValueError(f"cannot move TX thread {thread_index} to position {position}: "
+                             f"{os.strerror(-rc)} (accepted: 0..frames it owes, while it is "
+                             "not running)")
+
     def run_tx(self, thread_index: int, ring: Ring) -> None:
         """Send thread ``thread_index``'s probes on ``ring``; returns when done or stopped."""
         _check_int("thread index", thread_index, 0, self.tx_threads - 1)

@@ -137,3 +137,40 @@ def test_retry_settings_out_of_range_are_refused() -> None:
         make_engine(retries=ENGINE_MAX_RETRIES + 1)
     with pytest.raises(ValueError, match="retry delay"):
         make_engine(retries=1, retry_delay=-1)
+
+
+@pytest.mark.parametrize("position", [0, 1, 333, 700, 1199])
+def test_a_lane_resumed_from_its_position_sends_the_rest_of_its_schedule(position: int) -> None:
+    """One counter is a lane's whole state: a fresh engine moved to `position` sends exactly
+    the frames the full run sends from there, and still keeps every pair's retries at least
+    the delay apart from the probes it sends itself."""
+    settings = dict(ranges=[("198.19.0.0", "198.19.1.143")], ports=[80], retries=2,
+                    retry_delay=0.02, rate=40_000, seed=11)
+    full = make_engine(**settings)
+    (ring,) = run_lanes(full, capture=1200)
+    whole = [frame for frame, _ in null_captured_timed(ring)]
+    assert len(whole) == 400 * 3
+    full.close()
+    close_ring(ring)
+
+    resumed = make_engine(**settings)
+    resumed.seek(0, position)
+    (ring,) = run_lanes(resumed, capture=1200)
+    rest = null_captured_timed(ring)
+    assert [frame for frame, _ in rest] == whole[position:]
+    assert resumed.stats()["thread_generated_0"] == 1200
+    times: dict[bytes, list[int]] = defaultdict(list)
+    for frame, submitted in rest:
+        times[frame].append(submitted)
+    for stamps in times.values():
+        assert all(b - a >= 20_000_000 for a, b in pairwise(sorted(stamps)))
+    resumed.close()
+    close_ring(ring)
+
+
+def test_seek_past_the_end_is_refused() -> None:
+    engine = make_engine(retries=1)
+    with pytest.raises(ValueError, match="position 1537"):
+        engine.seek(0, 256 * 3 * 2 + 1)
+    engine.seek(0, 256 * 3 * 2)  # the end itself: nothing left to send
+    engine.close()

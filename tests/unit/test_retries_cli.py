@@ -118,3 +118,18 @@ def test_max_runtime_cli_exit_code_is_success() -> None:
     assert last_json(result)["ended_by"] == "max-runtime"
     human = invoke("198.19.0.0/16", "-p", "80", "--dry-run", "--rate", "2000", "-t", "0.2")
     assert "stopped by --max-runtime" in human.stderr
+
+
+@pytest.mark.parametrize("value", ["100%", "-1%", "lots", "150"])
+def test_lab_loss_out_of_range_is_exit_2_before_anything_is_built(value: str) -> None:
+    result = invoke("lab", "up", "--name", "never", "--loss", value)
+    assert result.exit_code == 2, result.output
+    assert f"bad --loss {value!r}" in result.stderr and "accepted" in result.stderr
+
+
+def test_lab_refuses_a_loss_it_cannot_make() -> None:
+    from pyscan.lab import Lab, LabError
+
+    with pytest.raises(LabError, match="loss 100"):
+        Lab(name="never", loss=100)
+    assert Lab(name="never", loss=12.5)._settings()["loss"] == 12.5
