@@ -74,6 +74,15 @@ class Result:
     status: Status
     ttl: int
     timestamp: float  # seconds since the epoch (CLOCK_REALTIME when the reply was parsed)
+    # What the answering TCP stack said (zmap's window and tcpopt_* fields); None = absent.
+    window: int | None = None
+    mss: int | None = None
+    wscale: int | None = None
+    sack_permitted: bool | None = None
+    ts_val: int | None = None
+    ts_ecr: int | None = None
+    rtt: float | None = None  # seconds, probe sent to reply parsed: needs a probe with a
+    #                           timestamp (--tcp-options linux|bsd) that the reply echoes
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,7 +448,9 @@ class ScanRun:
                 if max_results is not None and self._reported >= max_results:
                     break  # the rest is drained and dropped: the limit was reached
                 self._reported += 1
-                yield Result(raw.ip, raw.port, raw.status, raw.ttl, raw.timestamp)
+                yield Result(raw.ip, raw.port, raw.status, raw.ttl, raw.timestamp,
+                             raw.window, raw.mss, raw.wscale, raw.sack_permitted,
+                             raw.ts_val, raw.ts_ecr, raw.rtt)
                 if max_results is not None and self._reported >= max_results \
                         and self._limit is None:
                     self._limit = "max-results"

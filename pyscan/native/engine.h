@@ -35,6 +35,13 @@
 
 #define PYSCAN_RESULT_OPEN 1
 #define PYSCAN_RESULT_CLOSED 2
+#define PYSCAN_RESULT_RTT_UNKNOWN 0xffffffffu
+
+/* TCP options seen in a reply (struct pyscan_result.tcp_options). */
+#define PYSCAN_TCPOPT_MSS 1
+#define PYSCAN_TCPOPT_WSCALE 2
+#define PYSCAN_TCPOPT_SACK_OK 4
+#define PYSCAN_TCPOPT_TIMESTAMP 8
 
 /* What pyscan_engine__ingest says about one frame (negative: not reported, and why). */
 #define PYSCAN_INGEST_OPEN 1
@@ -87,6 +94,16 @@ struct pyscan_result {
 	uint8_t l4_proto;       /* IP protocol number of the reply (6 = TCP) */
 	uint8_t icmp_type;      /* ICMP replies only */
 	uint8_t icmp_code;
+	/* TCP replies: what the answering stack said about itself (zmap's reply fields). */
+	uint16_t window;        /* TCP window, host order */
+	uint16_t mss;           /* MSS option value (when tcp_options has PYSCAN_TCPOPT_MSS) */
+	uint8_t wscale;         /* window scale shift (PYSCAN_TCPOPT_WSCALE) */
+	uint8_t tcp_options;    /* PYSCAN_TCPOPT_* present in the reply */
+	uint8_t reserved[2];
+	uint32_t ts_val;        /* timestamp option value and echo (PYSCAN_TCPOPT_TIMESTAMP) */
+	uint32_t ts_ecr;
+	uint32_t rtt_us;        /* send to receive, from the echoed timestamp; UINT32_MAX = unknown */
+	uint32_t reserved2;
 };
 
 struct pyscan_engine_stats {
@@ -147,7 +164,7 @@ uint32_t pyscan_engine__schedule(const pyscan_engine *engine, uint32_t thread_in
 				 uint64_t position, uint32_t n, uint64_t *k_out, uint32_t *pass_out);
 
 _Static_assert(sizeof(struct pyscan_engine_config) == 120, "pyscan_engine_config layout");
-_Static_assert(sizeof(struct pyscan_result) == 32, "pyscan_result layout");
+_Static_assert(sizeof(struct pyscan_result) == 56, "pyscan_result layout");
 _Static_assert(sizeof(struct pyscan_engine_stats) == 8 * (21 + 2 * PYSCAN_ENGINE_MAX_TX_THREADS),
 	       "pyscan_engine_stats layout");
 

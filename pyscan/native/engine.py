@@ -43,6 +43,11 @@ ENGINE_STATS_FIELDS = (
     "results_pending", "results_full_waits", "total_frames", "passes",
 )
 ENGINE_MAX_RETRIES = int(lib.PYSCAN_ENGINE_MAX_RETRIES)
+_TCPOPT_MSS = int(lib.PYSCAN_TCPOPT_MSS)
+_TCPOPT_WSCALE = int(lib.PYSCAN_TCPOPT_WSCALE)
+_TCPOPT_SACK_OK = int(lib.PYSCAN_TCPOPT_SACK_OK)
+_TCPOPT_TIMESTAMP = int(lib.PYSCAN_TCPOPT_TIMESTAMP)
+_RTT_UNKNOWN = int(lib.PYSCAN_RESULT_RTT_UNKNOWN)
 
 
 class RawResult(NamedTuple):
@@ -56,6 +61,15 @@ class RawResult(NamedTuple):
     l4_proto: int = 6  # IP protocol number of the reply
     icmp_type: int = 0  # ICMP replies only
     icmp_code: int = 0
+    # TCP replies: the window and the options MSS, window scale, SACK-permitted, timestamps
+    # (None: not in the reply), and the RTT in seconds when the reply echoed our timestamp.
+    window: int | None = None
+    mss: int | None = None
+    wscale: int | None = None
+    sack_permitted: bool | None = None
+    ts_val: int | None = None
+    ts_ecr: int | None = None
+    rtt: float | None = None
 
 
 def _raw_result(r: Any) -> RawResult:
@@ -63,9 +77,22 @@ def _raw_result(r: Any) -> RawResult:
     address = bytes(ffi.buffer(r.addr))
     ip: ipaddress.IPv4Address | ipaddress.IPv6Address = (
         ipaddress.IPv4Address(address[:4]) if r.family == 4 else ipaddress.IPv6Address(address))
+    if int(r.l4_proto) != 6:
+        return RawResult(ip, int(r.port), RESULT_STATUS[int(r.status)],
+                         int(r.ttl), int(r.timestamp_ns) / 1e9, int(r.l4_proto),
+                         int(r.icmp_type), int(r.icmp_code))
+    options = int(r.tcp_options)
+    timestamps = bool(options & _TCPOPT_TIMESTAMP)
     return RawResult(ip, int(r.port), RESULT_STATUS[int(r.status)],
                      int(r.ttl), int(r.timestamp_ns) / 1e9, int(r.l4_proto),
-                     int(r.icmp_type), int(r.icmp_code))
+                     int(r.icmp_type), int(r.icmp_code),
+                     window=int(r.window),
+                     mss=int(r.mss) if options & _TCPOPT_MSS else None,
+                     wscale=int(r.wscale) if options & _TCPOPT_WSCALE else None,
+                     sack_permitted=bool(options & _TCPOPT_SACK_OK),
+                     ts_val=int(r.ts_val) if timestamps else None,
+                     ts_ecr=int(r.ts_ecr) if timestamps else None,
+                     rtt=None if r.rtt_us == _RTT_UNKNOWN else int(r.rtt_us) / 1e6)
 
 
 def probe_name(probe_id: int) -> str | None:

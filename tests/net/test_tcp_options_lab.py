@@ -87,6 +87,14 @@ def test_each_profile_finds_exactly_the_open_set(lab_factory: Callable[..., Lab]
     assert set(found) == lab.truth() and len(found) == len(set(found))
     assert summary.closed == 1024 * len(PORTS) - 300  # every RST classified too
     assert summary.invalid_cookies == 0
+    # the target's Linux stack tells about itself; with a timestamp in the probe, the echo
+    # gives each open pair's RTT (richer replies)
+    opened = [r for r in results if r.status == "open"]
+    assert all(r.window and r.mss for r in opened)
+    if profile in ("linux", "bsd"):
+        assert all(r.ts_ecr is not None and r.rtt is not None and r.rtt >= 0 for r in opened)
+    else:
+        assert all(r.rtt is None for r in opened)
 
     length, window, ttl, options = SHAPES[profile]
     assert len(syns) == 20
