@@ -133,3 +133,20 @@ def test_lab_refuses_a_loss_it_cannot_make() -> None:
     with pytest.raises(LabError, match="loss 100"):
         Lab(name="never", loss=100)
     assert Lab(name="never", loss=12.5)._settings()["loss"] == 12.5
+
+
+def test_max_runtime_holds_in_every_shard() -> None:
+    """Each shard's process keeps its own clock: every shard of a long scan stops early and
+    says so, and the shards never send the same pair."""
+    sent = 0
+    for index in (1, 2):
+        config = ScanConfig.parse(["198.19.0.0/16"], ports="80", driver="null", rate=2000,
+                                  max_runtime=0.2, wait=0, shard=f"{index}/2", retries=1,
+                                  retry_delay=0.05, seed=3)
+        with scan(config) as run:
+            list(run)
+        summary = run.summary
+        assert summary is not None and summary.ended_by == "max-runtime"
+        assert summary.frames == 32768 * 2 and 0 < summary.sent < summary.frames
+        sent += summary.sent
+    assert sent < 65536 * 2
