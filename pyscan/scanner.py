@@ -23,12 +23,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from ipaddress import IPv4Address, IPv6Address
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from pyscan.config import ScanConfig
-from pyscan.errors import ConfigError, ScanError
+from pyscan.errors import ConfigError, RunFinishedError, ScanError
 from pyscan.probes import get_probe
 
 if TYPE_CHECKING:
@@ -84,6 +85,11 @@ class Result:
     rtt: float | None = None  # seconds, probe sent to reply parsed: needs a probe with a
     #                           timestamp (--tcp-options linux|bsd) that the reply echoes
 
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as a JSON-ready value (the address as text): `json.dumps(r.to_dict())`.
+        Fields added to Result later come along."""
+        return {item.name: _plain(getattr(self, item.name)) for item in dataclass_fields(self)}
+
 
 @dataclass(frozen=True, slots=True)
 class ScanStatus:
@@ -136,6 +142,8 @@ class Summary:
     interrupted: bool        # sending was stopped before every probe went out
     # Driver counters beyond the ring's: af-xdp's reply filter xdp_seen/xdp_matched/xdp_passed.
     driver_counters: dict[str, int] = field(default_factory=dict)
+    # --pcap: reply frames the capture ring had no room for (the results are all there).
+    capture_dropped: int = 0
     passes: int = 1          # probes per pair: --retries + 1
     frames: int = 0          # frames this shard owed: probes x passes (sent counts frames)
     ended_by: str = "completed"  # completed | interrupted | max-runtime | max-results
@@ -165,6 +173,8 @@ class ScanStart:
 
 StatusCallback = Callable[[ScanStatus], None]
 StartCallback = Callable[[ScanStart], None]
+FrameCallback = Callable[[float, bytes, int], None]
+CAPTURE_SLOTS = 16384  # frames the --pcap ring holds between two drains (25 ms)
 
 
 def list_targets(config: ScanConfig) -> Iterator[tuple[IPv4Address, int]]:
@@ -188,18 +198,23 @@ def list_targets(config: ScanConfig) -> Iterator[tuple[IPv4Address, int]]:
 
 
 def scan(config: ScanConfig, on_status: StatusCallback | None = None,
-         on_start: StartCallback | None = None) -> ScanRun:
+         on_start: StartCallback | None = None,
+         on_frame: FrameCallback | None = None) -> ScanRun:
     """Start describing a scan; it runs while the returned ScanRun is iterated.
 
     ``on_start`` is called once, from the iterating thread, when the driver is open (after
     any fallback) and before the first probe; ``run.start`` holds the same value after.
+    ``on_frame(timestamp, frame, length)`` receives every reply frame with a valid cookie,
+    duplicates too (what --pcap writes), from the iterating thread; the first
+    ``CAPTURE_SNAPLEN`` bytes of each, and a full capture ring drops frames (counted in
+    ``Summary.capture_dropped``) rather than slow the receive thread.
 
     >>> with scan(config) as run:               # doctest: +SKIP
     ...     for result in run:
     ...         print(result.ip, result.port)
     ...     print(run.summary.sent)
     """
-    return ScanRun(config, on_status, on_start)
+    return ScanRun(config, on_status, on_start, on_frame)
 
 
 class ScanRun:
@@ -207,12 +222,16 @@ class ScanRun:
     thread or a signal handler. Use it as a context manager so that leaving early cleans up."""
 
     def __init__(self, config: ScanConfig, on_status: StatusCallback | None = None,
-                 on_start: StartCallback | None = None) -> None:
+                 on_start: StartCallback | None = None,
+                 on_frame: FrameCallback | None = None) -> None:
         if not isinstance(config, ScanConfig):
             raise ConfigError(f"scan() needs a ScanConfig, not {type(config).__name__}")
         self.config = config
         self.on_status = on_status
         self.on_start = on_start
+        self.on_frame = on_frame
+        self._capture: Any = None
+        self._finished = False
         self.start: ScanStart | None = None  # set before the first probe is sent
         self.summary: Summary | None = None
         self.interrupted = False
@@ -256,6 +275,9 @@ class ScanRun:
         self.close()
 
     def __iter__(self) -> Iterator[Result]:
+        if self._finished:
+            raise RunFinishedError("this scan has finished: its results were all delivered "
+                                   "(accepted: a new run, pyscan.scan(config))")
         if self._iterator is None:
             self._iterator = self._run()
         return self._iterator
@@ -263,8 +285,11 @@ class ScanRun:
     # -- the scan --------------------------------------------------------------------------
 
     def _run(self) -> Iterator[Result]:
-        with contextlib.ExitStack() as resources:
-            yield from self._scan(resources)
+        try:
+            with contextlib.ExitStack() as resources:
+                yield from self._scan(resources)
+        finally:
+            self._finished = True
 
     def _scan(self, resources: contextlib.ExitStack) -> Iterator[Result]:
         # Imports on use: `import pyscan` and the CLI's parsing must work without the
@@ -315,12 +340,19 @@ class ScanRun:
             probe_id=get_probe(config.probe).id,
         )
         chosen, why, session = _open_driver(config, candidates, request, resources)
+        if self.on_frame is not None:
+            from pyscan.native import Capture
+
+            # Registered before the engine, so it is freed after it (ExitStack is LIFO).
+            self._capture = resources.enter_context(Capture(CAPTURE_SLOTS))
         try:
             engine = self._make_engine(Engine, path, cookie_key, tx_threads,
                                        chosen.engine_batch(config.driver_options))
         except (ValueError, OSError) as error:
             raise ScanError(f"the scan engine rejected its configuration: {error}") from None
         resources.callback(engine.close)
+        if self._capture is not None:
+            engine.set_capture(self._capture)
         self.start = ScanStart(driver=chosen.name, why=why, description=session.description,
                                interface=path.interface)
         if self.on_start is not None:
@@ -377,6 +409,7 @@ class ScanRun:
         send_ended = started
         stopped_early = False
         counters = _Counters()
+        completed = False
         try:
             if rx_thread is not None:
                 rx_thread.start()
@@ -417,20 +450,34 @@ class ScanRun:
                     if failures:
                         raise ScanError(f"receive thread failed: {failures[0]}") from failures[0]
                     time.sleep(DRAIN_INTERVAL)
+            completed = True
         finally:
             engine.stop_tx()
             engine.stop_rx()
             for thread in [*tx_threads, *([rx_thread] if rx_thread else [])]:
                 if thread.ident is not None:
                     thread.join()
+            if not completed:
+                # Left early (break out of the loop then close(), a failure, Ctrl-C three
+                # times): the counters are still the engine's, so the summary is still true.
+                if send_ended == started:
+                    send_ended = time.monotonic()
+                self._drain_frames()
+                self.summary = _summarize(
+                    config, engine.stats(), session, driver_name,
+                    duration=time.monotonic() - started, send_duration=send_ended - started,
+                    interrupted=True, limit=self._limit,
+                    capture_dropped=self._capture_dropped())
 
         # Phase 3: whatever the RX thread queued before it stopped.
         yield from self._drain(engine)
+        self._drain_frames()
         ended = time.monotonic()
         self.summary = _summarize(
             config, engine.stats(), session, driver_name,
             duration=ended - started, send_duration=send_ended - started,
             interrupted=stopped_early, limit=self._limit,
+            capture_dropped=self._capture_dropped(),
         )
         self._report(engine, session, "done", started, counters, 0.0)
 
@@ -439,6 +486,7 @@ class ScanRun:
         at DRAIN_BATCH / DRAIN_INTERVAL and make the RX thread wait on a full ring."""
         show_closed = self.config.show_closed
         max_results = self.config.max_results
+        self._drain_frames()
         while True:
             batch = engine.drain(DRAIN_BATCH)
             for raw in batch:
@@ -457,6 +505,17 @@ class ScanRun:
                     engine.stop_tx()
             if len(batch) < DRAIN_BATCH:
                 return
+
+    def _drain_frames(self) -> None:
+        """Hand every captured reply frame to on_frame (--pcap)."""
+        if self._capture is None or self.on_frame is None:
+            return
+        while frames := self._capture.drain(1024):
+            for frame in frames:
+                self.on_frame(frame.timestamp, frame.data, frame.length)
+
+    def _capture_dropped(self) -> int:
+        return int(self._capture.dropped) if self._capture is not None else 0
 
     def _report(self, engine: Engine, session: DriverSession, phase: str, started: float,
                 counters: _Counters, wait_left: float) -> None:
@@ -614,7 +673,7 @@ def _resolve_path(config: ScanConfig) -> _Path:
 def _summarize(config: ScanConfig, stats: dict[str, int], session: DriverSession,
                driver_name: str, *,
                duration: float, send_duration: float, interrupted: bool,
-               limit: str | None = None) -> Summary:
+               limit: str | None = None, capture_dropped: int = 0) -> Summary:
     driver_stats = session.stats()
     opened, closed = int(stats.get("rx_open", 0)), int(stats.get("rx_closed", 0))
     duplicates = int(stats.get("rx_duplicates", 0))
@@ -644,7 +703,15 @@ def _summarize(config: ScanConfig, stats: dict[str, int], session: DriverSession
         interrupted=cut_short,
         driver_counters={name: int(value) for name, value in driver_stats.items()
                          if name.startswith("xdp_")},
+        capture_dropped=capture_dropped,
         passes=int(stats.get("passes", 1)),
         frames=frames,
         ended_by=limit or ("interrupted" if cut_short else "completed"),
     )
+
+
+def _plain(value: object) -> object:
+    """A Result field as JSON has it: numbers, text and None as they are, addresses as text."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)

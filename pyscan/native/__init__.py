@@ -6,6 +6,7 @@ Nothing outside this package imports ``pyscan._native``; everything imports from
 - ``handles``     CHandle: the one way a wrapper owns a C pointer (close/with/__del__)
 - ``algorithms``  permutation, target set, cookie, SYN template, rate limiter, clock
 - ``engine``      the TX/RX engine of one shard and its results
+- ``capture``     the --pcap ring of reply frames
 - ``rings``       Ring, ring counters, and the null and af-packet drivers
 - ``bpf``         BPF objects, maps, XDP attachments, BPF_PROG_TEST_RUN
 - ``af_xdp``      the XDP reply filter and the AF_XDP socket set
@@ -55,6 +56,7 @@ from pyscan.native.bpf import (
     xdp_detach,
     xdp_query,
 )
+from pyscan.native.capture import CAPTURE_SNAPLEN, Capture, CapturedFrame
 from pyscan.native.engine import (
     ENGINE_MAX_BATCH,
     ENGINE_MAX_RETRIES,
@@ -99,6 +101,7 @@ from pyscan.native.rings import (
 )
 
 __all__ = [
+    "CAPTURE_SNAPLEN",
     "ENGINE_MAX_BATCH",
     "ENGINE_MAX_RETRIES",
     "ENGINE_MAX_TX_THREADS",
@@ -129,6 +132,8 @@ __all__ = [
     "BpfObject",
     "CData",
     "CHandle",
+    "Capture",
+    "CapturedFrame",
     "Engine",
     "Permutation",
     "PfringZcCluster",

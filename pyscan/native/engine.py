@@ -19,6 +19,7 @@ from pyscan.native._values import ipv4 as _ipv4
 from pyscan.native._values import ipv4_be as _ipv4_be
 from pyscan.native._values import mac as _mac
 from pyscan.native.algorithms import tcp_options_id
+from pyscan.native.capture import Capture
 from pyscan.native.handles import CHandle
 from pyscan.native.rings import Ring, ring_error
 
@@ -203,6 +204,7 @@ class Engine(CHandle[EnginePtr]):
         self.tx_threads = tx_threads
         self.source_ports = source_ports
         self._drain_buf = ffi.new("struct pyscan_result[]", 1)
+        self._capture: Capture | None = None
         self._stats_buf = ffi.new("struct pyscan_engine_stats *")
 
     def thread_total(self, thread_index: int) -> int:
@@ -246,6 +248,13 @@ class Engine(CHandle[EnginePtr]):
         if rc < 0:
             detail = ring_error(ring) or os.strerror(-rc)
             raise OSError(-rc, f"RX thread failed: {detail}")
+
+    def set_capture(self, capture: Capture | None) -> None:
+        """Copy every reply with a valid cookie into ``capture`` (--pcap); before run_rx.
+        The capture must outlive the engine's RX thread: close it after the engine."""
+        lib.pyscan_engine__set_capture(self._live(), capture.ptr if capture is not None
+                                       else ffi.NULL)
+        self._capture = capture  # kept alive as long as the engine points at it
 
     def stop_tx(self) -> None:
         lib.pyscan_engine__stop_tx(self._live())
