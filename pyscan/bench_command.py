@@ -340,6 +340,7 @@ def sink_queue_counts(netns: str, interface: str) -> dict[int, int] | None:
 
 def _run_on(options: BenchOptions, driver: object, interface: str | None, netns: str | None,
             lab: object | None) -> BenchReport:
+    from pyscan.drivers import descriptor
     from pyscan.drivers.base import DriverError, DriverRequest
     from pyscan.native import SYN_FRAME_LEN, Engine
     from pyscan.netlink import NetlinkError, in_netns, resolve_path
@@ -387,6 +388,8 @@ def _run_on(options: BenchOptions, driver: object, interface: str | None, netns:
             source_mac=source_mac, gateway_mac=gateway_mac, ranges=[BENCH_TARGETS],
             ports=BENCH_PORTS, source_ports=BENCH_SOURCE_PORTS,
             rate=options.rate or 0.0, tx_threads=options.tx_threads,
+            # frames per reserve/submit as a scan uses them (xdp-live: one BPF_PROG_RUN each)
+            batch_size=descriptor(options.driver).engine_batch(options.driver_options),
             # the 58-byte minimum probe, so the figures stay comparable across versions and
             # with the bare loops, masscan and zmap's smallest-probes
             tcp_options="mss")

@@ -11,6 +11,7 @@ Nothing outside this package imports ``pyscan._native``; everything imports from
 - ``bpf``         BPF objects, maps, XDP attachments, BPF_PROG_TEST_RUN
 - ``af_xdp``      the XDP reply filter and the AF_XDP socket set
 - ``pfring_zc``   the pfring-zc cluster, its rings and its library probe
+- ``xdp_live``    the xdp-live TX rings (live-frames BPF_PROG_RUN) and their kernel probe
 """
 
 from pyscan.native._lib import CData, ffi
@@ -99,6 +100,15 @@ from pyscan.native.rings import (
     ring_error,
     ring_stats,
 )
+from pyscan.native.xdp_live import (
+    XDP_LIVE_COUNTERS,
+    XDP_LIVE_MAX_RUNNERS,
+    XDP_LIVE_OBJECT,
+    XDP_LIVE_SLOT_DATA,
+    XdpLive,
+    XdpLiveError,
+    xdplive_probe,
+)
 
 __all__ = [
     "CAPTURE_SNAPLEN",
@@ -125,6 +135,10 @@ __all__ = [
     "XDP_ACTIONS",
     "XDP_ATTACH_MODES",
     "XDP_BIND_MODES",
+    "XDP_LIVE_COUNTERS",
+    "XDP_LIVE_MAX_RUNNERS",
+    "XDP_LIVE_OBJECT",
+    "XDP_LIVE_SLOT_DATA",
     "XDP_MODES",
     "AfXdp",
     "AfXdpError",
@@ -144,6 +158,8 @@ __all__ = [
     "ReplyView",
     "Ring",
     "TargetSet",
+    "XdpLive",
+    "XdpLiveError",
     "afpacket_filter_ports",
     "afxdp_probe",
     "bpf_map_lookup",
@@ -180,4 +196,5 @@ __all__ = [
     "xdp_attached_prog_id",
     "xdp_detach",
     "xdp_query",
+    "xdplive_probe",
 ]

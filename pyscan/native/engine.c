@@ -162,7 +162,7 @@ pyscan_engine *pyscan_engine__create(const struct pyscan_engine_config *cfg, cha
 	e->passes = cfg->retries + 1;
 	e->schedule_block = retry_block(e);
 
-	if (pyscan_results__init(&e->results, e->cfg.max_results) < 0)
+	if (pyscan_results__init(&e->results, e->cfg.max_results, &e->targets) < 0)
 		FAIL("out of memory for a results ring of %u entries", e->cfg.max_results);
 	if (err && errlen)
 		err[0] = '\0';
@@ -282,6 +282,8 @@ void pyscan_engine__stats(pyscan_engine *e, struct pyscan_engine_stats *out)
 	out->rx_duplicates = load_relaxed(&c->duplicates);
 	out->results_full_waits = load_relaxed(&e->results.full_waits);
 	out->results_pending = pyscan_results__pending(&e->results);
+	out->dedup_bytes = load_relaxed(&e->results.seen.bytes);
+	out->dedup_max_insert_ns = load_relaxed(&e->results.seen.max_insert_ns);
 }
 
 void pyscan_engine__stop_tx(pyscan_engine *e)

@@ -355,7 +355,7 @@ def test_driver_choice_and_thread_count(monkeypatch) -> None:
     assert choose_driver(dry_config()) == ("null", "chosen with --driver")
     automatic = ScanConfig.parse(["198.19.0.1"], ports="80")
     name, why = choose_driver(automatic)
-    assert name in ("af-xdp", "af-packet")
+    assert name in ("xdp-live", "af-xdp", "af-packet")
     assert why.startswith("automatic: ")
 
     class Unavailable:
@@ -363,8 +363,10 @@ def test_driver_choice_and_thread_count(monkeypatch) -> None:
             return False, "no libxdp here"
 
     monkeypatch.setitem(DRIVERS, "af-xdp", Unavailable())
-    assert choose_driver(automatic) == ("af-packet", "automatic: af-xdp is not available "
-                                                     "(no libxdp here)")
+    monkeypatch.setitem(DRIVERS, "xdp-live", Unavailable())  # its replies need libxdp too
+    assert choose_driver(automatic) == ("af-packet", "automatic: xdp-live is not available "
+                                                     "(no libxdp here); af-xdp is not "
+                                                     "available (no libxdp here)")
     assert tx_thread_count(dry_config(tx_threads=3), tx_queues=8) == 3
     assert tx_thread_count(dry_config(), tx_queues=8) == 1  # dry run: one
     assert tx_thread_count(automatic, tx_queues=64) == min(64, os.cpu_count() or 1)
