@@ -82,7 +82,8 @@ def _pyscan(lab: Any, driver: str, rate: float, workdir: Path) -> tuple[list[Pai
     done = subprocess.run(
         [sys.executable, "-m", "pyscan", "scan", SUBNET, "-p", ",".join(map(str, PORTS)),
          "--rate", str(int(rate)), "--driver", driver, "--netns", lab.scan_netns,
-         "--wait", str(WAIT), "--format", "ndjson", "-o", str(output), "--quiet"],
+         "--wait", str(WAIT), "--format", "ndjson", "-o", str(output), "--quiet",
+         "--tcp-options", "mss"],  # masscan's probe shape: the comparison is like for like
         capture_output=True, text=True, cwd=ROOT, timeout=600)
     if done.returncode != 0:
         return [], (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]

@@ -36,6 +36,7 @@ _ALIASES = {
     "--adapter-port": "--source-port",
     "--open": "--open-only",
     "--offline": "--dry-run",
+    "--probe-args": "--tcp-options",   # zmap: --probe-args=windows|linux|bsd|smallest-probes
 }
 
 

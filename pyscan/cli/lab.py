@@ -47,6 +47,9 @@ def lab_up(
         "--sink", help="Count and drop every probe at the target (TX-rate measurement).")
     ] = False,
     queues: Annotated[str, typer.Option(help="veth queue pairs.")] = "1",
+    loss: Annotated[str, typer.Option(
+        help="Drop this share of IPv4 frames at random, each way: 10%, 0.5% (a lossy path).")
+    ] = "0%",
 ) -> None:
     from pyscan.config import parse_ports, parse_seed
     from pyscan.lab import Lab
@@ -58,15 +61,28 @@ def lab_up(
         fail(str(error))
     count = parse_count(open_count, "--open-count", 0, 2**32) if open_count is not None else None
     queue_count = parse_count(queues, "--queues", 1, 64)
+    loss_percent = _parse_loss(loss)
 
     def build() -> Lab:
         lab = Lab(name=name, subnet=subnet, ports=port_list, open_count=count, seed=draw_seed,
-                  sink=sink, queues=queue_count)
+                  sink=sink, queues=queue_count, loss=loss_percent)
         return lab.up()
 
     lab = _lab_call(build)
     typer.echo(_format_status(lab.status()))
     typer.echo(f"scan it with:  {lab.scan_command()}")
+
+
+def _parse_loss(text: str) -> float:
+    """'10%' or '10' -> 10.0 (percent, each way); exit 2 outside 0 <= loss < 100."""
+    cleaned = text.strip().removesuffix("%").strip()
+    try:
+        percent = float(cleaned)
+    except ValueError:
+        fail(f"bad --loss {text!r} (accepted: a percentage 0 <= loss < 100, like 10% or 0.5%)")
+    if not 0 <= percent < 100:
+        fail(f"bad --loss {text!r} (accepted: a percentage 0 <= loss < 100, like 10% or 0.5%)")
+    return percent
 
 
 @lab_app.command("down", help="Remove the lab's namespaces, links and programs.")

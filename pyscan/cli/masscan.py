@@ -201,7 +201,6 @@ def _adapter_mac(state: _State, value: str) -> None:
     state.adapter_mac = value
 
 
-_NOT_YET_RETRIES = "re-sending probes is not built yet (one probe per target)"
 _NOT_YET_BANNERS = "banner grabbing needs a TCP stack pyscan does not have yet"
 
 # (takes a value, handler). Keys are masscan's names without '-' and '_'.
@@ -228,8 +227,8 @@ _OPTIONS: dict[str, tuple[bool, Callable[[_State, str], None]]] = {
                                "table (accepted: --router-mac MAC)")),
     "ttl": (True, _ttl), "wait": (True, _wait), "seed": (True, _seed),
     "shard": (True, _set("shard")), "shards": (True, _set("shard")),
-    "retries": (True, _refuse("--retries", _NOT_YET_RETRIES)),
-    "retry": (True, _refuse("--retries", _NOT_YET_RETRIES)),
+    # each retry at least --retry-delay (1 s, masscan's spacing) after the previous probe
+    "retries": (True, _set("retries")), "retry": (True, _set("retries")),
     "resume": (True, _refuse("--resume", "pausing and resuming a scan is not built yet")),
     "resumeindex": (True, _refuse("--resume-index", "resuming a scan is not built yet")),
     "resumecount": (True, _refuse("--resume-count", "resuming a scan is not built yet")),

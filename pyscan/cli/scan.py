@@ -17,7 +17,7 @@ from pyscan.cli.common import (
     parse_count,
 )
 from pyscan.cli.session import ScanTimes, run_scan
-from pyscan.config import DEFAULT_TTL, ConfigError, ScanConfig
+from pyscan.config import DEFAULT_TCP_OPTIONS, ConfigError, ScanConfig
 from pyscan.output import OutputSpec
 
 if TYPE_CHECKING:
@@ -94,7 +94,23 @@ def scan_command(
         help="af-xdp sockets: auto | zerocopy | copy (default: auto).")] = None,
     xdp_attach: Annotated[str | None, typer.Option(
         help="af-xdp filter attach: auto | native | generic (default: auto).")] = None,
-    ttl: Annotated[str, typer.Option(help="IP TTL of probes.")] = str(DEFAULT_TTL),
+    ttl: Annotated[str | None, typer.Option(
+        help="IP TTL of probes (default: the --tcp-options stack's, 64 or 128).")] = None,
+    tcp_options: Annotated[str, typer.Option(
+        help="SYN shape, a copy of that stack's SYN: windows | linux | bsd | mss | none "
+             "(zmap --probe-args).")] = DEFAULT_TCP_OPTIONS,
+    retries: Annotated[str | None, typer.Option(
+        help="Extra probes per address and port (masscan --retries; default 0).")] = None,
+    probes: Annotated[str | None, typer.Option(
+        "--probes", "-P", help="Probes per address and port, = --retries + 1 (zmap -P).")
+    ] = None,
+    retry_delay: Annotated[str, typer.Option(
+        help="Seconds between two probes of one address and port, at least.")] = "1",
+    max_runtime: Annotated[str | None, typer.Option(
+        "--max-runtime", "-t", help="Stop sending after this many seconds (zmap -t).")] = None,
+    max_results: Annotated[str | None, typer.Option(
+        "--max-results", "-N", help="Stop once this many results are reported (zmap -N).")
+    ] = None,
     show_closed: Annotated[bool, typer.Option(
         "--show-closed", help="Also report closed ports (RST); masscan --show closed.")] = False,
     open_only: Annotated[bool, typer.Option(
@@ -129,6 +145,7 @@ def scan_command(
     if dry_run and driver not in (None, "null"):
         fail(f"--dry-run uses the null driver, not {driver!r} (accepted: drop --driver)")
     try:
+        retry_count = _retry_count(retries, probes)
         config = ScanConfig.parse(
             targets or [],
             ports=ports,
@@ -151,12 +168,17 @@ def scan_command(
             wait=wait,
             tx_threads=None if tx_threads == "auto"
             else parse_count(tx_threads, "TX thread count", 1, 64),
-            ttl=parse_count(ttl, "TTL", 1, 255),
+            ttl=parse_count(ttl, "TTL", 1, 255) if ttl is not None else None,
             show_closed=show_closed,
             isolation=not no_isolation,
             netns=netns,
             driver_options=[*(driver_option or []), *_xdp_options(xdp_mode, xdp_attach),
                             *([f"lib={pfring_lib}"] if pfring_lib else [])],
+            retries=retry_count,
+            retry_delay=retry_delay,
+            max_runtime=max_runtime,
+            max_results=max_results,
+            tcp_options=tcp_options,
         )
         output_spec = OutputSpec.parse(
             output, output_format, append=append_output,
@@ -200,6 +222,18 @@ def _zmap_options(output_format: str, fields: str | None, output_filter: str | N
                                   else None)}
     except ValueError as error:
         raise ConfigError(str(error)) from None
+
+def _retry_count(retries: str | None, probes: str | None) -> int:
+    """--retries N (masscan) or -P/--probes N+1 (zmap): the same setting, spelled twice."""
+    from pyscan.config import parse_probes, parse_retries
+
+    from_retries = parse_retries(retries) if retries is not None else None
+    from_probes = parse_probes(probes) if probes is not None else None
+    if from_retries is not None and from_probes is not None and from_retries != from_probes:
+        raise ConfigError(f"--retries {retries} and --probes {probes} contradict each other "
+                          f"(accepted: --probes = --retries + 1, or only one of them)")
+    return from_retries if from_retries is not None else from_probes or 0
+
 
 
 

@@ -238,7 +238,9 @@ def test_zmap_outputs_match_zmap(lab_factory: Callable[..., Lab], tmp_path: Path
     from pyscan.output.zmap import available_fields, zmap_default_writer
 
     lab = lab_factory(subnet=SUBNET, ports=(80,), open_count=3, seed=11)
-    fields = available_fields()
+    # the installed zmap is 2.1.1: it has no zmap 4 fields (tcpopt_*, rtt)
+    fields = tuple(name for name in available_fields()
+                   if not name.startswith("tcpopt_") and name != "rtt")
     their_default = run_zmap(lab, tmp_path)
     their_csv = run_zmap(lab, tmp_path, "-O", "csv", "-f", ",".join(fields))
     config = pyscan.ScanConfig.parse([SUBNET], ports="80", rate=1000, wait=1,

@@ -234,9 +234,8 @@ def test_zmap_dryrun_sends_nothing(lab: Lab) -> None:
 
 def test_unbuilt_flags_are_refused_by_name_with_exit_2(lab: Lab, tmp_path: Path) -> None:
     for tool, args, flag in (("masscan", ["--banners"], "--banners"),
-                             ("masscan", ["--retries", "1"], "--retries"),
+                             ("masscan", ["--resume", "paused.conf"], "--resume"),
                              ("masscan", ["--ping"], "--ping"),
-                             ("zmap", ["-P", "3"], "-P 3"),
                              ("zmap", ["-M", "icmp_echoscan"], "-M icmp_echoscan"),
                              ("zmap", ["-n", "10%"], "-n 10%")):
         ports = ["-p80"]
@@ -262,3 +261,19 @@ def test_pcap_holds_every_valid_reply(lab: Lab, tmp_path: Path) -> None:
     assert syn_acks == lab.truth() == pairs_from("L", path.read_text())
     assert resets == every_pair() - lab.truth()
     assert all(p[IP].dst == str(SCAN_ADDRESS.ip) for p in packets)
+
+
+def test_masscan_retries_and_zmap_probes_and_limits_find_the_truth(lab: Lab,
+                                                                   tmp_path: Path) -> None:
+    """masscan's --retries and zmap's -P / -N / --probe-args run end to end: each pair once."""
+    path = tmp_path / "out.oL"
+    code, _, err = masscan(lab, SUBNET, "-p22,80,443", "--retries", "1", "-oL", str(path))
+    assert code == 0, err
+    assert pairs_from("L", path.read_text()) == lab.truth()
+    code, out, err = zmap(lab, "-p", "80", "-P", "2", "--probe-args=linux", SUBNET)
+    assert code == 0, err
+    lines = out.split()
+    assert len(lines) == len(set(lines)) and set(lines) == open_on(lab, 80)
+    code, out, err = zmap(lab, "-p", "80", "-N", "2", SUBNET)
+    assert code == 0, err
+    assert len(out.split()) == 2 and set(out.split()) <= open_on(lab, 80)

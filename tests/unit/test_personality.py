@@ -58,7 +58,6 @@ def test_masscan_port_spellings() -> None:
     (["-pT:80,U:53,54"], "-p U:53"),
     (["-p80", "--banners"], "--banners"),
     (["-p80", "--ping"], "--ping"),
-    (["-p80", "--retries", "2"], "--retries"),
     (["-p80", "--resume", "paused.conf"], "--resume"),
     (["-p80", "-sU"], "-sU"),
     (["-p80", "--router-ip", "198.18.0.2"], "--router-ip"),
@@ -223,12 +222,8 @@ def test_zmap_config_file_is_overridden_by_the_command_line(tmp_path: Path) -> N
 
 @pytest.mark.parametrize(("argv", "flag"), [
     (["-n", "10%"], "-n 10%"),
-    (["-t", "10"], "-t/--max-runtime"),
-    (["-N", "5"], "-N/--max-results"),
-    (["-P", "2"], "-P 2"),
     (["-M", "icmp_echoscan"], "-M icmp_echoscan"),
     (["-M", "udp"], "-M udp"),
-    (["--probe-args", "windows"], "--probe-args"),
     (["-O", "redis"], "-O redis"),
     (["--max-sendto-failures", "10"], "--max-sendto-failures"),
     (["-X"], "-X/--vpn"),
@@ -243,7 +238,9 @@ def test_zmap_unbuilt_capabilities_are_refused_by_name(argv: list[str], flag: st
     (["198.19.0.1"], "no port given"),
     (["-p80", "198.19.0.1", "-M", "bogus"], "unknown probe module 'bogus'"),
     (["-p80", "198.19.0.1", "-O", "xml"], "unknown output module 'xml'"),
-    (["-p80", "198.19.0.1", "-O", "csv", "-f", "window"], "'window' is not supported yet"),
+    (["-p80", "198.19.0.1", "-O", "csv", "-f", "ipid"], "'ipid' is not supported yet"),
+    (["-p80", "198.19.0.1", "-P", "17"], "bad probe count '17'"),
+    (["-p80", "198.19.0.1", "--probe-args", "osx"], "bad TCP options 'osx'"),
     (["-p80", "198.19.0.1", "--output-filter", "bogus = 1"], "Field 'bogus' does not exist"),
     (["-p80", "198.19.0.1", "--shards", "2", "--shard", "1"], "--shards needs --seed"),
     (["-p80", "198.19.0.1", "--shards", "2", "--shard", "2", "-e", "1"], "bad --shard '2'"),
@@ -267,3 +264,16 @@ def test_zmap_max_targets_count_reaches_the_config() -> None:
     from pyscan.cli.personality import build_config
 
     assert build_config(plan).planned_probes == 100
+
+
+def test_retries_limits_and_probe_args_reach_the_scan() -> None:
+    """The capabilities that are built: masscan's --retries, zmap's -P/-t/-N/--probe-args."""
+    from pyscan.cli.personality import build_config as plan_config
+
+    masscan = parse_masscan(["198.19.0.0/30", "-p80", "--retries", "2"])
+    assert plan_config(masscan).retries == 2
+    zmap = parse_zmap(["-p80", "198.19.0.0/30", "-P", "3", "-t", "9", "-N", "5",
+                       "--probe-args", "smallest-probes"])
+    config = plan_config(zmap)
+    assert (config.retries, config.max_runtime, config.max_results, config.tcp_options) == (
+        2, 9.0, 5, "mss")

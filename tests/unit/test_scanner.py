@@ -313,7 +313,8 @@ def test_result_to_dict_is_json_ready() -> None:
     result = pyscan.Result(IPv4Address("198.19.0.1"), 80, "open", 64, 1_700_000_000.5)
     assert json.loads(json.dumps(result.to_dict())) == {
         "ip": "198.19.0.1", "port": 80, "status": "open", "ttl": 64,
-        "timestamp": 1_700_000_000.5}
+        "timestamp": 1_700_000_000.5, "window": None, "mss": None, "wscale": None,
+        "sack_permitted": None, "ts_val": None, "ts_ecr": None, "rtt": None}
 
 
 def test_scan_config_takes_the_obvious_types() -> None:
