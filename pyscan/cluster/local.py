@@ -1,0 +1,56 @@
+"""`--cluster local:N`: a Dask cluster of N pyscan worker processes on this host.
+
+Each worker is its own process under a Dask nanny (a worker killed mid-scan is restarted, and
+its shard runs again elsewhere), with its own settings, so a test can give one worker a bad
+interface. The scheduler listens on loopback only.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+
+from distributed import Nanny, Scheduler, SpecCluster
+
+from pyscan.cluster.worker import ScanWorker, WorkerSettings
+from pyscan.config import ConfigError
+
+__all__ = ["LOCAL_PREFIX", "MAX_LOCAL_WORKERS", "local_cluster", "parse_local"]
+
+LOCAL_PREFIX = "local:"
+MAX_LOCAL_WORKERS = 64
+
+
+def parse_local(text: str) -> int | None:
+    """'local:3' -> 3; a scheduler address -> None; 'local:x' -> ConfigError."""
+    if not text.startswith(LOCAL_PREFIX):
+        return None
+    count = text[len(LOCAL_PREFIX):]
+    if not re.fullmatch(r"\d+", count) or not 1 <= int(count) <= MAX_LOCAL_WORKERS:
+        raise ConfigError(f"bad cluster {text!r} (accepted: local:N with N in "
+                          f"1..{MAX_LOCAL_WORKERS}, or a scheduler address like "
+                          "tcp://host:8786)")
+    return int(count)
+
+
+def local_cluster(workers: Sequence[WorkerSettings], *, dashboard: bool = False,
+                  log_level: int = logging.ERROR) -> SpecCluster:
+    """Start one pyscan worker process per entry of `workers` (named pyscan-1, pyscan-2...)
+    and a scheduler on 127.0.0.1; close it (or use `with`) to stop them all."""
+    if not workers:
+        raise ConfigError("a local cluster needs at least one worker")
+    spec = {
+        f"pyscan-{number}": {"cls": Nanny, "options": {
+            "worker_class": ScanWorker,
+            "nthreads": 1,
+            "host": "127.0.0.1",
+            "pyscan_settings": settings.as_dict(),
+            "silence_logs": log_level,
+        }}
+        for number, settings in enumerate(workers, start=1)
+    }
+    scheduler = {"cls": Scheduler, "options": {
+        "host": "127.0.0.1", "dashboard_address": ":0" if dashboard else None}}
+    return SpecCluster(workers=spec, scheduler=scheduler, silence_logs=log_level,
+                       name="pyscan-local")
