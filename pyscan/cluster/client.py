@@ -36,6 +36,7 @@ POLL_INTERVAL = 0.02        # seconds between looks at the queue when it was emp
 WORKERS_INTERVAL = 1.0      # seconds between refreshes of the worker set and rate table
 STATUS_INTERVAL = 0.25      # seconds between on_status calls
 LIVE_STATUS_AGE = 2.0       # a running attempt's rate counts while its last report is this fresh
+SCHEDULER_TIMEOUT = 60.0    # seconds one queue read may take before the scan gives up
 MAX_SUBMISSIONS = 4         # times one shard is submitted before the scan gives up
 
 
@@ -101,6 +102,7 @@ class ClusterStatus:
     rate: float            # packets/s of all workers together (latest reports)
     found: int             # distinct open results so far
     workers: dict[str, float]  # worker name -> its latest packets/s
+    phases: dict[str, str] = field(default_factory=dict)  # worker name -> 'sending'/'waiting'
 
     @property
     def fraction(self) -> float:
@@ -114,6 +116,7 @@ class _Attempt:
     name: str
     sent: int = 0
     rate: float = 0.0
+    phase: str = "starting"
     seen: float = 0.0
     done: bool = False
 
@@ -390,7 +393,13 @@ class _State:
     def _drain(self) -> Iterator[Result]:
         """Yields the results of every message waiting; returns whether there were any."""
         assert self.queue is not None
-        messages = self.queue.get(batch=True)
+        try:
+            messages = self.queue.get(batch=True, callback_timeout=SCHEDULER_TIMEOUT)
+        except TimeoutError:
+            # Never wait forever, and never guess: what that call took off the queue may be
+            # lost, so the scan fails loudly rather than finishing inexact.
+            raise ClusterError(f"the scheduler did not hand over results for "
+                               f"{SCHEDULER_TIMEOUT:g} s; the output may be incomplete") from None
         show_closed = self.config.show_closed
         for value in messages:
             kind = value["kind"]
@@ -420,6 +429,7 @@ class _State:
                 attempt = self.attempts.get(value["attempt"])
                 if attempt is not None:
                     attempt.sent, attempt.rate = value["sent"], value["rate"]
+                    attempt.phase = value["phase"]
                     attempt.seen = time.monotonic()
         return bool(messages)
 
@@ -460,14 +470,16 @@ class _State:
             return
         now = time.monotonic()
         per_worker: dict[str, float] = {}
+        phases: dict[str, str] = {}
         sent = sum(row.sent for row in self.rows.values())  # completed shards
         for attempt in self.attempts.values():
             if not attempt.done and now - attempt.seen < LIVE_STATUS_AGE:
                 per_worker[attempt.name] = per_worker.get(attempt.name, 0.0) + attempt.rate
+                phases[attempt.name] = attempt.phase
                 sent += attempt.sent
         callback(ClusterStatus(phase=phase, elapsed=now - self.started, sent=sent,
                                total=self.config.probe_count, rate=sum(per_worker.values()),
-                               found=self.open, workers=per_worker))
+                               found=self.open, workers=per_worker, phases=phases))
 
     # -- the end ---------------------------------------------------------------------------
 
