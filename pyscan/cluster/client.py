@@ -30,7 +30,7 @@ from pyscan.config import ScanConfig
 from pyscan.scanner import Result
 
 __all__ = ["ClusterError", "ClusterRun", "ClusterStatus", "ClusterSummary", "Resend",
-           "WorkerRow", "scan_on_cluster"]
+           "ResultMerger", "WorkerRow", "scan_on_cluster", "scanning_workers"]
 
 POLL_INTERVAL = 0.02        # seconds between looks at the queue when it was empty
 WORKERS_INTERVAL = 1.0      # seconds between refreshes of the worker set and rate table
@@ -235,6 +235,32 @@ class ClusterRun:
             return list(self._orders)
 
 
+class ResultMerger:
+    """Packed result batches from every attempt of every shard -> each (address, port) once.
+
+    Memory: one Python int per distinct result in a set (about 60-70 bytes each)."""
+
+    def __init__(self, show_closed: bool) -> None:
+        self.show_closed = show_closed
+        self.seen: set[int] = set()
+        self.open = self.closed = self.duplicates = 0
+
+    def merge(self, packed: bytes) -> Iterator[Result]:
+        seen, show_closed = self.seen, self.show_closed
+        for address, port, is_open, ttl, timestamp in unpack_raw(packed):
+            pair = address << 16 | port
+            if pair in seen:
+                self.duplicates += 1
+                continue
+            seen.add(pair)
+            if is_open:
+                self.open += 1
+            else:
+                self.closed += 1
+            if is_open or show_closed:
+                yield to_result(address, port, is_open, ttl, timestamp)
+
+
 class _State:
     """The bookkeeping of one ClusterRun while it runs."""
 
@@ -254,8 +280,7 @@ class _State:
         self.rows: dict[str, WorkerRow] = {}
         self.bad_workers: dict[str, str] = {}             # address -> reason
         self.failures: list[str] = []
-        self.seen: set[int] = set()
-        self.open = self.closed = self.duplicates = 0
+        self.merger = ResultMerger(self.config.show_closed)
         self.workers: dict[str, dict[str, Any]] = {}
         self.rate_table: dict[str, float] = {}
         self.plan_count = 0
@@ -400,23 +425,10 @@ class _State:
             # lost, so the scan fails loudly rather than finishing inexact.
             raise ClusterError(f"the scheduler did not hand over results for "
                                f"{SCHEDULER_TIMEOUT:g} s; the output may be incomplete") from None
-        show_closed = self.config.show_closed
         for value in messages:
             kind = value["kind"]
             if kind == "results":
-                seen = self.seen
-                for address, port, is_open, ttl, timestamp in unpack_raw(value["data"]):
-                    pair = address << 16 | port
-                    if pair in seen:
-                        self.duplicates += 1
-                        continue
-                    seen.add(pair)
-                    if is_open:
-                        self.open += 1
-                    else:
-                        self.closed += 1
-                    if is_open or show_closed:
-                        yield to_result(address, port, is_open, ttl, timestamp)
+                yield from self.merger.merge(value["data"])
             elif kind == "start":
                 attempt = self.attempts[value["attempt"]] = _Attempt(
                     tuple(value["shard"]), value["worker"], value["name"],
@@ -479,7 +491,7 @@ class _State:
                 sent += attempt.sent
         callback(ClusterStatus(phase=phase, elapsed=now - self.started, sent=sent,
                                total=self.config.probe_count, rate=sum(per_worker.values()),
-                               found=self.open, workers=per_worker, phases=phases))
+                               found=self.merger.open, workers=per_worker, phases=phases))
 
     # -- the end ---------------------------------------------------------------------------
 
@@ -492,8 +504,9 @@ class _State:
         rows = sorted(self.rows.values(), key=lambda row: row.name)
         return ClusterSummary(
             seed=self.config.seed, shards=self.plan_count, probes=self.config.probe_count,
-            sent=sum(row.sent for row in rows), open=self.open, closed=self.closed,
-            duplicates=self.duplicates, duration=time.monotonic() - self.started,
+            sent=sum(row.sent for row in rows), open=self.merger.open,
+            closed=self.merger.closed, duplicates=self.merger.duplicates,
+            duration=time.monotonic() - self.started,
             interrupted=self.order != "run" or len(self.completed) < self.plan_count,
             workers=rows, resent=sorted(resent, key=lambda r: r.shard),
             failures=list(self.failures))

@@ -135,3 +135,19 @@ def test_worker_settings_reject_bad_values_and_round_trip() -> None:
         WorkerSettings.parse(max_rate="fast")
     with pytest.raises(ConfigError, match="interface name"):
         WorkerSettings(interface="x" * 16)
+
+
+def test_the_client_writes_each_pair_once_across_attempts() -> None:
+    pytest.importorskip("distributed")
+    from pyscan.cluster.client import ResultMerger
+    from pyscan.cluster.wire import pack_results
+    from pyscan.scanner import Result
+
+    first = [Result(IPv4Address("198.19.0.1"), 80, "open", 64, 1.0),
+             Result(IPv4Address("198.19.0.1"), 81, "closed", 64, 1.0)]
+    again = [Result(IPv4Address("198.19.0.1"), 80, "open", 64, 2.0),   # a re-run attempt
+             Result(IPv4Address("198.19.0.2"), 80, "open", 64, 2.0)]
+    merger = ResultMerger(show_closed=False)
+    written = [*merger.merge(pack_results(first)), *merger.merge(pack_results(again))]
+    assert [(str(r.ip), r.port) for r in written] == [("198.19.0.1", 80), ("198.19.0.2", 80)]
+    assert (merger.open, merger.closed, merger.duplicates) == (2, 1, 1)
