@@ -272,8 +272,8 @@ def _shard_rate(task: ShardTask, address: str, settings: WorkerSettings) -> floa
     deadline = time.monotonic() + RATE_TABLE_WAIT
     while True:
         table = rates.get(timeout=RATE_TABLE_WAIT)
-        share = table.get(address)
-        if share is not None:
+        if address in table:
+            share = table[address]      # None: no limit (msgpack has no infinity to spare)
             break
         if time.monotonic() >= deadline:
             share = task.total_rate / (len(table) + 1)
