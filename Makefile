@@ -1,6 +1,7 @@
 # The README's commands. Each target installs what it needs (as root on Debian), then runs.
 #   make run    - build the lab, scan it for real, show results, tear the lab down
-#   make test   - the whole test suite (unit, bpf, net; bpf and net need root)
+#   make test   - lint, type check, then the whole test suite (unit, bpf, net; bpf and net
+#                 need root)
 #   make bench  - side-by-side benchmarks into bench/results/
 
 PYTHON      ?= python3
@@ -34,6 +35,7 @@ run: build
 
 test: build
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 bench: EXTRA_APT = $(BENCH_APT)
@@ -42,6 +44,7 @@ bench: build
 
 lint: build
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 clean:
 	rm -rf build $(VENV) pyscan/_native*.so pyscan/bpf/*.bpf.o

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.contenders import check_lab_targets, masscan_argv, start_masscan
-from pyscan.bench import BenchError
+from pyscan.bench_command import BenchError
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBNET = "198.19.0.0/16"

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.sinklab import SCAN_IP, TARGET_NET, SinkLab, SinkSamples, SinkSnapshot
-from pyscan.bench import BenchError
+from pyscan.bench_command import BenchError
 
 LAB_RANGE = ipaddress.ip_network("198.18.0.0/15")
 HERE = Path(__file__).resolve().parent

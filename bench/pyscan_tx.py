@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pyscan.bench import BenchError, BenchOptions, run_bench
+from pyscan.bench_command import BenchError, BenchOptions, run_bench
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pyscan.bench import Spread, ratio, summarize, wire_bits_per_second
+from pyscan.bench_command import Spread, ratio, summarize, wire_bits_per_second
 
 Run = Mapping[str, Any]
 

@@ -32,7 +32,7 @@ from typing import Any
 from bench import contenders
 from bench.report import markdown, plot_all
 from bench.sinklab import SinkLab
-from pyscan.bench import BenchError, environment
+from pyscan.bench_command import BenchError, environment
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"

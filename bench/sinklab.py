@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from pyscan.bench import BenchError, parse_ethtool_queue_counters
+from pyscan.bench_command import BenchError, parse_ethtool_queue_counters
 
 SCAN_IP = "198.18.0.1"
 GATEWAY_IP = "198.18.0.2"

@@ -11,18 +11,20 @@ Importing pyscan needs neither root nor the compiled extension; both are needed 
 scan starts.
 """
 
-from pyscan.config import ConfigError, ScanConfig
-from pyscan.privileges import PrivilegeError
-from pyscan.scanner import Result, ScanError, ScanRun, ScanStatus, Summary, list_targets, scan
+from pyscan.config import ScanConfig
+from pyscan.errors import ConfigError, Error, PrivilegeError, ScanError
+from pyscan.scanner import Result, ScanRun, ScanStart, ScanStatus, Summary, list_targets, scan
 from pyscan.targets import TargetSet
 
 __all__ = [
     "ConfigError",
+    "Error",
     "PrivilegeError",
     "Result",
     "ScanConfig",
     "ScanError",
     "ScanRun",
+    "ScanStart",
     "ScanStatus",
     "Summary",
     "TargetSet",

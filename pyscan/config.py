@@ -17,15 +17,15 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from types import MappingProxyType
 
+from pyscan.errors import ConfigError
+from pyscan.probes import PROBES
 from pyscan.targets import TargetError, TargetSet
 
 __all__ = [
     "DEFAULT_RATE",
     "DEFAULT_TTL",
     "DEFAULT_WAIT",
-    "DRIVER_NAMES",
     "MAX_TARGETS_WITHOUT_EXCLUDE",
-    "OUTPUT_FORMATS",
     "ConfigError",
     "ScanConfig",
     "default_source_ports",
@@ -51,10 +51,6 @@ MAX_TX_THREADS = 64
 # masscan's safety rule: more addresses than this need at least one --exclude, as proof the
 # user thought about what they are about to scan.
 MAX_TARGETS_WITHOUT_EXCLUDE = 1_000_000_000
-DRIVER_NAMES = ("af-packet", "af-xdp", "pfring-zc", "null")
-# Kept here (not imported from pyscan.output) so parsing never imports writer code;
-# tests/unit/test_output.py checks the two agree.
-OUTPUT_FORMATS = ("list", "ndjson", "json", "csv", "grepable")
 
 # Linux hands out ephemeral ports from 32768-60999; a default source range above it never
 # collides with the host's own connections, which the isolation firewall would otherwise cut.
@@ -68,10 +64,6 @@ SEED_GRAMMAR = "integer 0..2^64-1, decimal or 0x hex"
 WAIT_GRAMMAR = "seconds >= 0, like 10 or 2.5"
 SOURCE_PORTS_GRAMMAR = "port 1-65535 or range A-B"
 MAC_GRAMMAR = "six hex bytes like 02:00:00:00:00:01"
-
-
-class ConfigError(ValueError):
-    """Bad user input. The message is one line naming the value and what is accepted."""
 
 
 _RATE_PATTERN = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([kmg]?)", re.IGNORECASE)
@@ -239,6 +231,28 @@ def _random_seed() -> int:
     return secrets.randbits(64)
 
 
+def _check_driver(driver: str | None, options: Mapping[str, str]) -> None:
+    """The driver name and its -O options against the driver registry.
+
+    A chosen driver must accept every option given. Without --driver, every option must be
+    known to at least one driver of the automatic order, and is checked by the one that opens.
+    """
+    from pyscan.drivers import automatic_order, descriptor, names
+
+    if driver is None:
+        candidates = automatic_order()
+        for key in options:
+            if not any(row.option(key) for row in candidates):
+                accepted = sorted({o.name for row in candidates for o in row.options})
+                raise ConfigError(f"driver option {key!r} is unknown to the automatic choice "
+                                  f"({', '.join(r.name for r in candidates)}; accepted: "
+                                  f"{', '.join(accepted)}, or name a driver with --driver)")
+        return
+    if driver not in names():
+        raise ConfigError(f"unknown driver {driver!r} (accepted: {', '.join(names())})")
+    descriptor(driver).parse_options(options)  # DriverOptionError is a ConfigError
+
+
 @dataclass(frozen=True)
 class ScanConfig:
     """Everything one scan needs, already validated. Build it with `ScanConfig.parse(...)`
@@ -247,7 +261,7 @@ class ScanConfig:
     targets: TargetSet
     ports: tuple[int, ...]
     rate: float = DEFAULT_RATE                     # packets per second, math.inf = no limit
-    driver: str | None = None                      # None = automatic choice (af-packet for now)
+    driver: str | None = None                      # None = automatic (the registry's order)
     interface: str | None = None                   # None = the route's interface
     source_ip: IPv4Address | None = None           # None = the interface's address
     source_ports: range = field(default_factory=default_source_ports)
@@ -258,12 +272,11 @@ class ScanConfig:
     tx_threads: int | None = None                  # None = one per TX queue, cores allowing
     ttl: int = DEFAULT_TTL
     show_closed: bool = False
-    output_path: Path | None = None                # None = standard output
-    output_format: str = "list"
     isolation: bool = True                         # nft rules so the kernel does not RST replies
     netns: str | None = None                       # run the whole scan inside this namespace
     driver_options: Mapping[str, str] = field(default_factory=dict)
     excludes: TargetSet = field(default_factory=TargetSet)  # what was subtracted, for display
+    probe: str = "tcp-syn"                         # probe type, a key of pyscan.probes.PROBES
 
     def __post_init__(self) -> None:
         if not isinstance(self.targets, TargetSet):
@@ -279,10 +292,7 @@ class ScanConfig:
         object.__setattr__(self, "ports", ports)
         if not (self.rate > 0):
             raise ConfigError(f"bad rate {self.rate!r}: must be above 0 (accepted: {RATE_GRAMMAR})")
-        if self.driver is not None and self.driver not in DRIVER_NAMES:
-            raise ConfigError(
-                f"unknown driver {self.driver!r} (accepted: {', '.join(DRIVER_NAMES)})"
-            )
+        _check_driver(self.driver, self.driver_options)
         if not isinstance(self.source_ports, range) or self.source_ports.step != 1 or not (
             self.source_ports and 1 <= self.source_ports.start <= self.source_ports[-1] <= 65535
         ):
@@ -302,15 +312,13 @@ class ScanConfig:
             )
         if not 1 <= self.ttl <= 255:
             raise ConfigError(f"bad TTL {self.ttl!r} (accepted: 1..255)")
-        if self.output_format not in OUTPUT_FORMATS:
-            raise ConfigError(
-                f"unknown output format {self.output_format!r} "
-                f"(accepted: {', '.join(OUTPUT_FORMATS)})"
-            )
         if self.interface is not None:
             parse_interface(self.interface)
         if self.netns is not None:
             parse_netns(self.netns)
+        if self.probe not in PROBES:
+            raise ConfigError(
+                f"unknown probe {self.probe!r} (accepted: {', '.join(sorted(PROBES))})")
         if self.gateway_mac is not None:
             object.__setattr__(self, "gateway_mac", parse_mac(self.gateway_mac))
         object.__setattr__(self, "driver_options", MappingProxyType(dict(self.driver_options)))
@@ -322,7 +330,10 @@ class ScanConfig:
 
     @property
     def is_dry_run(self) -> bool:
-        return self.driver == "null"
+        """A driver that sends nothing (null): no route, privilege or firewall needed."""
+        from pyscan.drivers import descriptor
+
+        return self.driver is not None and not descriptor(self.driver).sends
 
     @classmethod
     def parse(
@@ -345,11 +356,10 @@ class ScanConfig:
         tx_threads: int | None = None,
         ttl: int = DEFAULT_TTL,
         show_closed: bool = False,
-        output_path: str | Path | None = None,
-        output_format: str = "list",
         isolation: bool = True,
         netns: str | None = None,
         driver_options: Sequence[str] | Mapping[str, str] = (),
+        probe: str = "tcp-syn",
     ) -> ScanConfig:
         """Build a config from command-line style text; raises ConfigError on bad input."""
         try:
@@ -401,9 +411,8 @@ class ScanConfig:
             tx_threads=tx_threads,
             ttl=ttl,
             show_closed=show_closed,
-            output_path=Path(output_path) if output_path is not None else None,
-            output_format=output_format,
             isolation=isolation,
             netns=parse_netns(netns) if netns is not None else None,
             driver_options=options,
+            probe=probe,
         )

@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import ClassVar
 
+from pyscan.errors import Error
 from pyscan.netlink import in_netns, netns_exists
 
 __all__ = [
@@ -52,7 +53,7 @@ _IFNAME_RE = re.compile(r"[A-Za-z0-9_.:@-]{1,15}")
 _NFT_TIMEOUT_SECONDS = 30
 
 
-class FirewallError(Exception):
+class FirewallError(Error):
     """nft is missing, not permitted, or refused a ruleset; one line saying which."""
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from pyscan.errors import EXIT_NO_PERMISSION, PrivilegeError
+
 __all__ = [
     "EXIT_NO_PERMISSION",
     "PrivilegeError",
@@ -20,20 +22,12 @@ __all__ = [
     "required_capabilities",
 ]
 
-# sysexits.h EX_NOPERM: distinct from bad input (2), so scripts can tell "fix your command"
-# from "run me with more privilege".
-EXIT_NO_PERMISSION = 77
-
 CAPABILITY_BITS = {
     "CAP_NET_ADMIN": 12,
     "CAP_NET_RAW": 13,
     "CAP_SYS_ADMIN": 21,
     "CAP_BPF": 39,
 }
-
-
-class PrivilegeError(PermissionError):
-    """The process lacks a capability the scan needs; the message says which and why."""
 
 
 def effective_capabilities(status_path: str | Path = "/proc/self/status") -> int:
@@ -48,15 +42,13 @@ def effective_capabilities(status_path: str | Path = "/proc/self/status") -> int
 
 
 def required_capabilities(driver: str, *, isolation: bool, netns: str | None) -> dict[str, str]:
-    """{capability: why} for one scan. CAP_BPF may be replaced by CAP_SYS_ADMIN."""
-    needs: dict[str, str] = {}
-    if driver in ("af-packet", "af-xdp", "pfring-zc"):
-        needs["CAP_NET_RAW"] = f"the {driver} driver opens raw packet sockets"
-    if driver in ("af-xdp", "pfring-zc"):
-        needs["CAP_NET_ADMIN"] = f"the {driver} driver attaches to the interface"
-    if driver == "af-xdp":
-        needs["CAP_BPF"] = "the af-xdp driver loads its XDP reply filter"
-    if isolation and driver != "null":
+    """{capability: why} for one scan: the driver's (its descriptor), then the firewall's and
+    the namespace's. CAP_BPF may be replaced by CAP_SYS_ADMIN."""
+    from pyscan.drivers import descriptor
+
+    spec = descriptor(driver)
+    needs: dict[str, str] = dict(spec.capabilities)
+    if isolation and spec.sends:
         needs.setdefault("CAP_NET_ADMIN", "the isolation firewall adds an nftables table "
                                           "(--no-isolation skips it)")
     if netns is not None:

@@ -1,11 +1,14 @@
 """One scan, start to finish: the orchestration behind `pyscan.scan()`.
 
-Order (DESIGN.md "Data flow"): validated config -> privileges -> (network namespace) ->
-netlink path -> firewall isolation -> driver rings -> native engine -> one RX thread and N TX
-threads running the C loops with the GIL released -> this thread drains results every
-`DRAIN_INTERVAL` seconds and yields them -> TX done -> `wait` seconds of receiving -> RX
-stopped -> final drain -> summary. Everything opened is closed in reverse order on every exit
-path, including an abandoned iterator and an exception in the caller's loop.
+Order (DESIGN.md "Data flow"): validated config -> driver candidates (the registry's
+automatic order, or --driver) -> privileges -> (network namespace) -> netlink path ->
+firewall isolation -> driver rings (falling back along the automatic order when the
+descriptor allows) -> `on_start` with the driver that really runs -> native engine -> one
+RX thread and N TX threads running the C loops with the GIL released -> this thread drains
+results every `DRAIN_INTERVAL` seconds and yields them -> TX done -> `wait` seconds of
+receiving -> RX stopped -> final drain -> summary. Everything opened is closed in reverse
+order on every exit path, including an abandoned iterator and an exception in the caller's
+loop.
 
 Invariant: every result the engine reports is yielded exactly once (closed ones only with
 `show_closed`), and `summary` is set once the iterator is exhausted.
@@ -22,9 +25,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pyscan.config import ConfigError, ScanConfig
+from pyscan.config import ScanConfig
+from pyscan.errors import ConfigError, ScanError
+from pyscan.probes import get_probe
+
+if TYPE_CHECKING:
+    from pyscan.drivers import DriverDescriptor, DriverRequest, DriverSession
 
 __all__ = [
     "DRY_RUN_GATEWAY_MAC",
@@ -33,9 +41,11 @@ __all__ = [
     "Result",
     "ScanError",
     "ScanRun",
+    "ScanStart",
     "ScanStatus",
     "Summary",
     "choose_driver",
+    "driver_candidates",
     "list_targets",
     "scan",
 ]
@@ -43,7 +53,7 @@ __all__ = [
 DRAIN_INTERVAL = 0.025  # seconds between drains: results reach the output within ~25 ms
 STATUS_INTERVAL = 0.25  # seconds between on_status calls
 DRAIN_BATCH = 4096
-LIST_CHUNK = 1 << 16  # permutation values fetched per C call by list_targets
+LIST_CHUNK = 1 << 16  # targets fetched per C call by list_targets
 
 # The null driver sends nothing, so the dry run needs no route: fixed, obviously fake values
 # from the benchmarking range (RFC 2544) and the locally administered MAC space.
@@ -52,10 +62,6 @@ DRY_RUN_GATEWAY_MAC = "02:00:00:00:00:01"
 DRY_RUN_SOURCE_MAC = "02:00:00:00:00:02"
 
 Status = Literal["open", "closed"]
-
-
-class ScanError(RuntimeError):
-    """A scan could not start or broke down (route, driver, firewall, engine)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,49 +139,68 @@ class Summary:
         return fields
 
 
+@dataclass(frozen=True, slots=True)
+class ScanStart:
+    """The driver that really runs, announced once its rings are open and before the first
+    probe, so a start line never names a driver the scan then replaces."""
+
+    driver: str        # registry name
+    why: str           # "chosen with --driver" or "automatic: ..." (with any fallback)
+    description: str   # the session's one line: mode, queues, rings
+    interface: str
+
+
 StatusCallback = Callable[[ScanStatus], None]
+StartCallback = Callable[[ScanStart], None]
 
 
 def list_targets(config: ScanConfig) -> Iterator[tuple[IPv4Address, int]]:
     """Every (address, port) of this shard, in the exact order the TX side visits them
     (thread interleaving aside). Nothing is sent; this is `-sL`."""
-    from pyscan.native import Permutation  # the permutation lives in C; import on use
+    from pyscan.native import Engine  # the order is the engine's; import on use
 
-    targets, ports = config.targets, config.ports
-    address_count = targets.count
-    total = address_count * len(ports)
-    shard_index, shard_count = config.shard[0] - 1, config.shard[1]
-    permutation = Permutation(total, config.seed)
-    # engine.h: input index i belongs to shard i mod S; permuted value x means address
-    # x mod n_ips and port x div n_ips (targetset.h). Chunks keep memory flat on huge sets.
-    chunk = shard_count * max(1, LIST_CHUNK // shard_count)  # chunks start on shard 0
-    for start in range(0, total, chunk):
-        values = permutation.values(start, min(start + chunk, total))
-        for value in values[shard_index::shard_count]:
-            address = targets.address_at(value % address_count)
-            yield IPv4Address(address), ports[value // address_count]
+    if not config.targets.count or not config.ports:
+        return
+    # One TX thread walks the whole shard in order (engine.h); addresses, MACs and the key
+    # only shape frames, which are never built here.
+    with Engine(cookie_key=bytes(16), seed=config.seed, source_ip=0, source_mac=bytes(6),
+                gateway_mac=bytes(6), ranges=config.targets.ranges, ports=config.ports,
+                shard=(config.shard[0] - 1, config.shard[1]), tx_threads=1,
+                max_results=2) as engine:
+        k = 0
+        while chunk := engine.targets(0, k, LIST_CHUNK):
+            for address, port in chunk:
+                yield IPv4Address(address), port
+            k += len(chunk)
 
 
-def scan(config: ScanConfig, on_status: StatusCallback | None = None) -> ScanRun:
+def scan(config: ScanConfig, on_status: StatusCallback | None = None,
+         on_start: StartCallback | None = None) -> ScanRun:
     """Start describing a scan; it runs while the returned ScanRun is iterated.
+
+    ``on_start`` is called once, from the iterating thread, when the driver is open (after
+    any fallback) and before the first probe; ``run.start`` holds the same value after.
 
     >>> with scan(config) as run:               # doctest: +SKIP
     ...     for result in run:
     ...         print(result.ip, result.port)
     ...     print(run.summary.sent)
     """
-    return ScanRun(config, on_status)
+    return ScanRun(config, on_status, on_start)
 
 
 class ScanRun:
     """Iterator of `Result`s for one scan; `.summary` once exhausted; `.stop()` from any
     thread or a signal handler. Use it as a context manager so that leaving early cleans up."""
 
-    def __init__(self, config: ScanConfig, on_status: StatusCallback | None = None) -> None:
+    def __init__(self, config: ScanConfig, on_status: StatusCallback | None = None,
+                 on_start: StartCallback | None = None) -> None:
         if not isinstance(config, ScanConfig):
             raise ConfigError(f"scan() needs a ScanConfig, not {type(config).__name__}")
         self.config = config
         self.on_status = on_status
+        self.on_start = on_start
+        self.start: ScanStart | None = None  # set before the first probe is sent
         self.summary: Summary | None = None
         self.interrupted = False
         self._stop_sending = threading.Event()
@@ -229,20 +254,17 @@ class ScanRun:
     def _scan(self, resources: contextlib.ExitStack) -> Iterator[Result]:
         # Imports on use: `import pyscan` and the CLI's parsing must work without the
         # compiled extension, pyroute2 sockets or root.
-        from pyscan.drivers import DRIVERS, DriverError, DriverRequest, available_with
+        from pyscan.drivers import DriverRequest
         from pyscan.native import Engine
 
         config = self.config
-        driver_name, _why = choose_driver(config)
-        driver = DRIVERS[driver_name]
-        available, reason = available_with(driver, config.driver_options)
-        if not available:
-            raise ScanError(f"driver {driver_name!r} is not available here: {reason}")
+        candidates = driver_candidates(config)
 
         if not config.is_dry_run:
             from pyscan.privileges import require_scan_privileges
 
-            require_scan_privileges(driver_name, isolation=config.isolation, netns=config.netns)
+            require_scan_privileges(candidates[0].descriptor.name, isolation=config.isolation,
+                                    netns=config.netns)
             if config.netns is not None:
                 from pyscan.netlink import NetlinkError, in_netns
 
@@ -275,37 +297,23 @@ class ScanRun:
             source_ports=config.source_ports,
             cookie_key=cookie_key,
             options=dict(config.driver_options),
+            probe_id=get_probe(config.probe).id,
         )
-        try:
-            session = resources.enter_context(driver.open(request))
-        except DriverError as error:
-            from pyscan.drivers.af_xdp import AfXdpUnusable
-
-            # Bad options stay errors; only an interface AF_XDP cannot take falls back.
-            if config.driver is not None or not isinstance(error, AfXdpUnusable):
-                raise ScanError(
-                    f"driver {driver_name!r} could not open {path.interface!r}: {error}"
-                ) from None
-            # Automatic choice only: AF_XDP cannot take this interface (another XDP program,
-            # too few queues...), AF_PACKET can. Say so in the driver line.
-            driver_name, driver = "af-packet", DRIVERS["af-packet"]
-            try:
-                session = resources.enter_context(driver.open(request))
-            except DriverError as fallback_error:
-                raise ScanError(f"driver 'af-packet' could not open {path.interface!r}: "
-                                f"{fallback_error} (af-xdp before it: {error})") from None
-            session.description += f" - warning: af-xdp could not be used ({error})"
-
+        chosen, why, session = _open_driver(config, candidates, request, resources)
         try:
             engine = self._make_engine(Engine, path, cookie_key, tx_threads,
-                                       getattr(session, "batch_size", 64))
+                                       chosen.engine_batch(config.driver_options))
         except (ValueError, OSError) as error:
             raise ScanError(f"the scan engine rejected its configuration: {error}") from None
         resources.callback(engine.close)
-        yield from self._drive(engine, session, driver_name)
+        self.start = ScanStart(driver=chosen.name, why=why, description=session.description,
+                               interface=path.interface)
+        if self.on_start is not None:
+            self.on_start(self.start)
+        yield from self._drive(engine, session, chosen.name)
 
     def _make_engine(self, engine_class: Any, path: _Path, cookie_key: bytes,
-                     tx_threads: int, batch_size: int = 64) -> Any:
+                     tx_threads: int, batch_size: int) -> Any:
         config = self.config
         return engine_class(
             cookie_key=cookie_key,
@@ -320,7 +328,8 @@ class ScanRun:
             ttl=config.ttl,
             shard=(config.shard[0] - 1, config.shard[1]),
             tx_threads=tx_threads,
-            batch_size=batch_size,  # frames per reserve/submit: a driver may ask (af-xdp)
+            batch_size=batch_size,  # the driver descriptor's engine hint
+            probe=get_probe(config.probe).id,
         )
 
     def _drive(self, engine: Any, session: Any, driver_name: str) -> Iterator[Result]:
@@ -410,8 +419,8 @@ class ScanRun:
             batch = engine.drain(DRAIN_BATCH)
             for raw in batch:
                 # Closed results are the bulk of a scan; skip them before building anything.
-                if show_closed or _is_open(raw.status):
-                    yield _to_result(raw)
+                if show_closed or raw.status == "open":
+                    yield Result(raw.ip, raw.port, raw.status, raw.ttl, raw.timestamp)
             if len(batch) < DRAIN_BATCH:
                 return
 
@@ -466,20 +475,80 @@ def tx_thread_count(config: ScanConfig, tx_queues: int) -> int:
     return max(1, min(tx_queues, os.cpu_count() or 1, 64))
 
 
-def choose_driver(config: ScanConfig) -> tuple[str, str]:
-    """(driver name, why) - the one status line says both. Without --driver: af-xdp when it
-    can run here, else af-packet."""
-    if config.driver is not None:
-        return config.driver, "chosen with --driver"
-    from pyscan.drivers import DRIVERS
+@dataclass(frozen=True)
+class DriverCandidate:
+    descriptor: DriverDescriptor
+    why: str   # for the start line: "chosen with --driver" or "automatic: ..."
 
-    af_xdp = DRIVERS.get("af-xdp")
-    if af_xdp is None:
-        return "af-packet", "automatic: this build has no af-xdp driver"
-    available, reason = af_xdp.available()
-    if available:
-        return "af-xdp", "automatic: AF_XDP and its in-kernel reply filter are available"
-    return "af-packet", f"automatic: af-xdp is not available ({reason})"
+
+def driver_candidates(config: ScanConfig) -> list[DriverCandidate]:
+    """The drivers this scan may open, in order: --driver alone, or every driver of the
+    registry's automatic order that says it can run here (asked once each). ScanError when
+    none can."""
+    from pyscan.drivers import DRIVERS, automatic_order, available_with, descriptor
+
+    if config.driver is not None:
+        row = descriptor(config.driver)
+        available, reason = available_with(DRIVERS[row.name], config.driver_options)
+        if not available:
+            raise ScanError(f"driver {row.name!r} is not available here: {reason}")
+        return [DriverCandidate(row, "chosen with --driver")]
+    skipped: list[str] = []
+    candidates = []
+    for row in automatic_order():
+        available, reason = available_with(DRIVERS[row.name], config.driver_options)
+        if not available:
+            skipped.append(f"{row.name} is not available ({reason})")
+            continue
+        why = "; ".join(skipped) if skipped else reason
+        candidates.append(DriverCandidate(row, f"automatic: {why}"))
+    if not candidates:
+        raise ScanError(f"no driver can run here: {'; '.join(skipped)} (pyscan drivers says "
+                        "why; --dry-run needs none)")
+    return candidates
+
+
+def choose_driver(config: ScanConfig) -> tuple[str, str]:
+    """(driver name, why) of the driver a scan would try first. Only a prediction: the scan
+    itself may fall back when opening it fails (ScanStart says what really ran)."""
+    first = driver_candidates(config)[0]
+    return first.descriptor.name, first.why
+
+
+def _open_driver(config: ScanConfig, candidates: list[DriverCandidate], request: DriverRequest,
+                 resources: contextlib.ExitStack
+                 ) -> tuple[DriverDescriptor, str, DriverSession]:
+    """Open the first candidate that can take the interface: (its descriptor, why, session).
+
+    An automatic choice goes on to the next candidate only when the error is one of the
+    failed driver's ``fallback_on`` classes; a bad option or any other failure stops here,
+    as does every failure of a driver named with --driver."""
+    from pyscan.drivers import DRIVERS, DriverError
+    from pyscan.privileges import missing_capabilities
+
+    failed: list[tuple[str, DriverError]] = []
+    for index, candidate in enumerate(candidates):
+        row = candidate.descriptor
+        missing = missing_capabilities(row.capabilities) if failed else []
+        try:
+            if missing:  # the first candidate was checked up front
+                raise DriverError(f"needs {', '.join(missing)}")
+            session = resources.enter_context(DRIVERS[row.name].open(request))
+        except DriverError as error:
+            last = index == len(candidates) - 1
+            if config.driver is not None or last or not isinstance(error, row.fallback_on):
+                before = "".join(f" ({name} before it: {earlier})" for name, earlier in failed)
+                raise ScanError(f"driver {row.name!r} could not open {request.interface!r}: "
+                                f"{error}{before}") from None
+            failed.append((row.name, error))
+            continue
+        if not failed:
+            return row, candidate.why, session
+        reasons = "; ".join(f"{name} could not be used ({error})" for name, error in failed)
+        # Also in the summary's driver line, which outlives the start line on a terminal.
+        session.description += f" - warning: {reasons}"
+        return row, f"automatic: {reasons}", session
+    raise AssertionError("driver_candidates() returned no candidate")  # never empty
 
 
 def _resolve_path(config: ScanConfig) -> _Path:
@@ -508,23 +577,6 @@ def _resolve_path(config: ScanConfig) -> _Path:
     )
 
 
-def _is_open(status: object) -> bool:
-    return status == "open" or status == 1
-
-
-def _to_result(raw: Any) -> Result:
-    status = raw.status
-    if not isinstance(status, str):
-        status = "open" if status == 1 else "closed"
-    return Result(
-        ip=raw.ip if isinstance(raw.ip, IPv4Address) else IPv4Address(raw.ip),
-        port=int(raw.port),
-        status=status,
-        ttl=int(raw.ttl),
-        timestamp=float(raw.timestamp),
-    )
-
-
 def _summarize(config: ScanConfig, stats: dict[str, int], session: Any, driver_name: str, *,
                duration: float, send_duration: float, interrupted: bool) -> Summary:
     driver_stats = session.stats()
@@ -547,7 +599,7 @@ def _summarize(config: ScanConfig, stats: dict[str, int], session: Any, driver_n
         duplicates=duplicates,
         driver_drops=int(driver_stats.get("rx_drops", 0)),
         driver=driver_name,
-        driver_description=str(getattr(session, "description", driver_name)),
+        driver_description=session.description,
         seed=config.seed,
         shard=config.shard,
         interrupted=interrupted and sent < probes,

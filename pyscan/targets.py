@@ -54,8 +54,8 @@ def _parse_one(spec: str) -> Range:
     if not text:
         raise TargetError(f"empty target in {spec!r} (accepted: {TARGET_GRAMMAR})")
     if "/" in text:
-        address, _, prefix_text = text.partition("/")
-        first = _parse_address(address, spec)
+        address_text, _, prefix_text = text.partition("/")
+        first = _parse_address(address_text, spec)
         if not prefix_text.isdigit() or not 0 <= int(prefix_text) <= 32:
             raise TargetError(
                 f"bad prefix length in target {spec!r}: {prefix_text!r} is not 0..32 "

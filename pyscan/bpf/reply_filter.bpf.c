@@ -2,12 +2,12 @@
 /*
  * reply_filter.bpf.c - XDP program that hands the scan's replies to its AF_XDP sockets.
  *
- * A frame is redirected to the XSK of its receive queue only if it is an untagged Ethernet
- * IPv4 TCP segment without IP options or fragmentation, addressed to the scanner (and to one
- * of its source ports), with ACK plus SYN or RST, whose ack_seq is the probe cookie + 1
- * recomputed from the reply's tuple with the scan's key (cookie.h, the same code the C data
- * plane uses to build probes). Everything else - ARP, the host's own traffic, wrong cookies,
- * truncated frames - returns XDP_PASS untouched.
+ * Generic part only: counters and the XSK redirect. Whether a frame is a reply to this scan
+ * is the probe module's match (one include per module, e.g. probe_tcp_syn4.h), chosen by
+ * reply_filter_config.probe_id. The config is const volatile .rodata written by the loader
+ * before load, so the verifier sees the id as a constant and prunes every other module's
+ * branch. Everything not matched - ARP, the host's own traffic, wrong cookies, truncated
+ * frames, an unknown probe id - returns XDP_PASS untouched.
  *
  * Invariant: every frame increments SEEN and exactly one of MATCHED / PASSED. A matched frame
  * whose queue has no socket falls back to XDP_PASS (the redirect flag) and also increments
@@ -22,7 +22,8 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
-#include "cookie.h"
+#include "probe_ids.h"
+#include "probe_tcp_syn4.h"
 #include "reply_filter.h"
 
 /* Sized by the loader to the interface's queue count before load. */
@@ -43,8 +44,6 @@ struct {
 /* Written by the loader before load: the verifier then sees the key as constants. */
 const volatile struct pyscan_reply_filter_config reply_filter_config = {};
 
-#define IP_FRAGMENT_BITS 0x3fff /* MF flag and fragment offset, network order via bpf_htons */
-
 static __always_inline void count(__u32 index)
 {
 	__u64 *value = bpf_map_lookup_elem(&reply_filter_counters, &index);
@@ -53,39 +52,15 @@ static __always_inline void count(__u32 index)
 		*value += 1; /* per-CPU slot: no other CPU writes it */
 }
 
+/* One case per probe module (probe_ids.h). */
 static __always_inline int is_scan_reply(struct xdp_md *ctx)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	struct iphdr *ip = (void *)(eth + 1);
-	struct tcphdr *tcp = (void *)(ip + 1);
-	struct pyscan_cookie_key key;
-	__u16 dport;
-	__u32 cookie;
-
-	if ((void *)(tcp + 1) > data_end)
+	switch (reply_filter_config.probe_id) {
+	case PYSCAN_PROBE_TCP_SYN4:
+		return pyscan_probe_tcp_syn4__match(ctx, &reply_filter_config);
+	default:
 		return 0;
-	if (eth->h_proto != bpf_htons(ETH_P_IP))
-		return 0;
-	/* Probes never carry IP options, so a reply with them is not ours to fast-path. */
-	if (ip->version != 4 || ip->ihl != 5 || ip->protocol != IPPROTO_TCP)
-		return 0;
-	if (ip->frag_off & bpf_htons(IP_FRAGMENT_BITS))
-		return 0;
-	if (!tcp->ack || !(tcp->syn || tcp->rst))
-		return 0;
-	if (reply_filter_config.scanner_ip_be && ip->daddr != reply_filter_config.scanner_ip_be)
-		return 0;
-	dport = bpf_ntohs(tcp->dest);
-	if (dport < reply_filter_config.port_lo || dport > reply_filter_config.port_hi)
-		return 0;
-
-	key.k0 = reply_filter_config.key.k0;
-	key.k1 = reply_filter_config.key.k1;
-	/* The reply's tuple reversed is the probe's: we sent from daddr:dest to saddr:source. */
-	cookie = pyscan_cookie(&key, ip->daddr, ip->saddr, tcp->dest, tcp->source);
-	return bpf_ntohl(tcp->ack_seq) == cookie + 1;
+	}
 }
 
 SEC("xdp")

@@ -13,12 +13,15 @@
 #include <linux/types.h>
 
 #include "cookie.h"
+#include "probe_ids.h"
 
 struct pyscan_reply_filter_config {
 	struct pyscan_cookie_key key;
 	__u32 scanner_ip_be; /* replies must be addressed here; 0 accepts any destination */
 	__u16 port_lo;       /* the scan's source-port range, host order, inclusive */
 	__u16 port_hi;
+	__u32 probe_id;      /* probe module whose match runs (probe_ids.h) */
+	__u32 reserved;      /* zero */
 };
 
 /* Indexes into the per-CPU counter array; seen == matched + passed on every CPU, and
@@ -31,6 +34,6 @@ enum pyscan_reply_filter_counter {
 	PYSCAN_RF_NCOUNTERS = 4,
 };
 
-_Static_assert(sizeof(struct pyscan_reply_filter_config) == 24, "reply filter config layout");
+_Static_assert(sizeof(struct pyscan_reply_filter_config) == 32, "reply filter config layout");
 
 #endif /* PYSCAN_REPLY_FILTER_H */

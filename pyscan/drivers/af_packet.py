@@ -1,17 +1,28 @@
 """The AF_PACKET driver: one TPACKET_V2 TX ring per TX thread (qdisc bypass) and one
 TPACKET_V3 RX ring with an in-kernel classic BPF filter (pyscan/native/drv_af_packet.c).
 
-Works on any Linux interface with CAP_NET_RAW. Options: ``tx_frames`` (frames per TX ring,
-default 4096), ``rx_block_size`` (bytes, power of two, default 1 MiB), ``rx_blocks``
-(default 16). Rings are opened in the calling thread's network namespace.
+Works on any Linux interface with CAP_NET_RAW; the automatic choice's last resort. Options
+are declared in DESCRIPTOR. Rings are opened in the calling thread's network namespace.
 """
 
 from __future__ import annotations
 
 import errno
 import socket
+from typing import TYPE_CHECKING
 
-from pyscan.drivers.base import DriverError, DriverRequest, RingSession, option_int
+from pyscan.drivers.base import (
+    DriverDescriptor,
+    DriverError,
+    DriverOption,
+    DriverRequest,
+    RingSession,
+)
+
+if TYPE_CHECKING:
+    from pyscan.native import Ring
+
+__all__ = ["DESCRIPTOR", "AfPacketDriver"]
 
 
 class AfPacketDriver:
@@ -41,15 +52,13 @@ class AfPacketDriver:
             open_afpacket_tx,
         )
 
-        tx_frames = option_int(request.options, "tx_frames", 4096, 32, 1 << 20)
-        block_size = option_int(request.options, "rx_block_size", 1 << 20, 4096, 1 << 30)
-        blocks = option_int(request.options, "rx_blocks", 16, 2, 4096)
-        if block_size & (block_size - 1):
-            raise DriverError(f"driver option rx_block_size={block_size} is invalid: accepted "
-                              "a power of two from 4096")
+        options = DESCRIPTOR.parse_options(request.options, strict=False)
+        tx_frames = int(options["tx_frames"])
+        block_size = int(options["rx_block_size"])
+        blocks = int(options["rx_blocks"])
         if request.tx_threads < 1:
             raise DriverError(f"tx_threads {request.tx_threads} is invalid: accepted 1 or more")
-        tx_rings: list[object] = []
+        tx_rings: list[Ring] = []
         rx_ring = None
         try:
             # RX first: replies to the first probes must find the ring already there.
@@ -68,3 +77,18 @@ class AfPacketDriver:
         description = (f"af-packet on {request.interface}: {request.tx_threads} TPACKET_V2 TX "
                        f"ring(s) of {tx_frames} frames with qdisc bypass, {rx_text}")
         return RingSession(tx_rings, rx_ring, description)
+
+
+DESCRIPTOR = DriverDescriptor(
+    name=AfPacketDriver.name,
+    summary="AF_PACKET TX/RX rings: any Linux interface, CAP_NET_RAW",
+    factory=AfPacketDriver,
+    capabilities={"CAP_NET_RAW": "the af-packet driver opens raw packet sockets"},
+    options=(
+        DriverOption("tx_frames", "int", "frames per TX ring", 4096, 32, 1 << 20),
+        DriverOption("rx_block_size", "power-of-two", "bytes per RX ring block", 1 << 20,
+                     4096, 1 << 30),
+        DriverOption("rx_blocks", "int", "blocks in the RX ring", 16, 2, 4096),
+    ),
+    automatic_rank=1,
+)

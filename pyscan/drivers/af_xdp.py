@@ -7,15 +7,7 @@ filter redirects only cookie-valid SYN-ACK/RST to them and passes everything els
 host's own traffic) to the kernel. The filter is attached with a bpf_link, so it disappears
 when the scan ends, crashes or is killed.
 
-Options (``-O key=value``; dashes and underscores both accepted):
-  xdp_mode    auto | zerocopy | copy   socket bind mode (auto: zero-copy when the NIC can)
-  xdp_attach  auto | native | generic  filter attach mode (auto: native when the driver can)
-  ring_size   TX descriptors and TX UMEM frames per TX queue, power of two (default 2048)
-  rx_ring_size  RX/fill descriptors and RX UMEM frames per RX queue, power of two (default
-              32768 spread over the RX queues, at least 2048 each: 64 MiB of UMEM in all)
-  frame_size  UMEM frame size, 2048 or 4096 (default 2048)
-  rx_queues   receive queues to cover (default: what ethtool reports)
-  batch       frames per reserve/submit/kick in the TX loop (default 64)
+Options (``-O key=value``; dashes and underscores both accepted) are declared in DESCRIPTOR.
 Rings are opened in the calling thread's network namespace.
 """
 
@@ -26,10 +18,17 @@ import resource
 from collections.abc import Mapping
 from typing import Any
 
-from pyscan.drivers.base import DriverError, DriverRequest, option_int
+from pyscan.drivers.base import (
+    DriverDescriptor,
+    DriverError,
+    DriverOption,
+    DriverOptionError,
+    DriverRequest,
+    RingSession,
+)
 
-__all__ = ["XDP_ATTACH_MODES", "XDP_MODES", "AfXdpDriver", "AfXdpSession", "AfXdpUnusable",
-           "describe"]
+__all__ = ["DESCRIPTOR", "XDP_ATTACH_MODES", "XDP_MODES", "AfXdpDriver", "AfXdpSession",
+           "AfXdpUnusable", "describe"]
 
 XDP_MODES = ("auto", "zerocopy", "copy")
 XDP_ATTACH_MODES = ("auto", "native", "generic")
@@ -78,30 +77,19 @@ class AfXdpUnusable(DriverError):
     permission...) although the options are fine: an automatic choice may use af-packet."""
 
 
-def _normalized(options: Mapping[str, str]) -> dict[str, str]:
-    return {key.replace("-", "_"): value for key, value in options.items()}
+class AfXdpSession(RingSession):
+    """The rings of one AF_XDP scan; close() detaches the filter and frees every socket.
 
+    The ring counters are RingSession's; this adds the filter's. The rings belong to the
+    AfXdp object (one UMEM per socket), so close() hands them back to it rather than
+    destroying them one by one as RingSession would."""
 
-def _choice(options: Mapping[str, str], name: str, accepted: tuple[str, ...]) -> str:
-    value = options.get(name, "auto")
-    if value not in accepted:
-        raise DriverError(f"driver option {name.replace('_', '-')}={value!r} is invalid: "
-                          f"accepted {' | '.join(accepted)}")
-    return value
-
-
-class AfXdpSession:
-    """The rings of one AF_XDP scan; close() detaches the filter and frees every socket."""
-
-    def __init__(self, xdp: Any, interface: str, batch_size: int = 64,
-                 notes: tuple[str, ...] = ()) -> None:
+    def __init__(self, xdp: Any, interface: str, notes: tuple[str, ...] = ()) -> None:
         self._xdp = xdp
-        self.batch_size = batch_size  # the scanner hands it to the engine
-        self.tx_rings: list[Any] = list(xdp.tx_rings)
-        self.rx_ring: Any | None = xdp.rx_ring
         self.info: dict[str, Any] = xdp.info()
         self.info["warnings"] = [*self.info["warnings"], *notes]
-        self.description = describe(interface, self.info, self.rx_ring is not None)
+        super().__init__(xdp.tx_rings, xdp.rx_ring,
+                         describe(interface, self.info, xdp.rx_ring is not None))
         self._final: dict[str, int] | None = None
 
     def stats(self) -> dict[str, int]:
@@ -109,12 +97,7 @@ class AfXdpSession:
         xdp_unqueued (matched replies whose queue had no socket; also in rx_drops)."""
         if self._final is not None:
             return dict(self._final)
-        from pyscan.native import RING_STATS_FIELDS, ring_stats
-
-        total = dict.fromkeys(RING_STATS_FIELDS, 0)
-        for ring in [*self.tx_rings, *([self.rx_ring] if self.rx_ring is not None else [])]:
-            for name, value in ring_stats(ring).items():
-                total[name] += value
+        total = super().stats()
         counters = self._xdp.filter_counters()
         for name in FILTER_COUNTERS:
             total[name] = counters[name.removeprefix("xdp_")]
@@ -126,14 +109,9 @@ class AfXdpSession:
             return
         # Counters stay readable for the summary after the sockets are gone.
         self._final = self.stats()
+        self._closed = True
         self.tx_rings, self.rx_ring = [], None
         self._xdp.close()
-
-    def __enter__(self) -> AfXdpSession:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def describe(interface: str, info: Mapping[str, Any], with_rx: bool) -> str:
@@ -160,10 +138,9 @@ class AfXdpDriver:
             return False, f"the native extension is not built ({error})"
         if not os.path.exists(REPLY_FILTER_OBJECT):
             return False, f"the reply filter {REPLY_FILTER_OBJECT} is not built"
-        from pyscan.privileges import missing_capabilities, required_capabilities
+        from pyscan.privileges import missing_capabilities
 
-        missing = missing_capabilities(required_capabilities(self.name, isolation=False,
-                                                             netns=None))
+        missing = missing_capabilities(DESCRIPTOR.capabilities)
         if missing:
             return False, f"needs {', '.join(missing)} (run as root)"
         usable, reason = afxdp_probe()
@@ -172,23 +149,24 @@ class AfXdpDriver:
         return True, "AF_XDP sockets with the in-kernel SipHash reply filter"
 
     def open(self, request: DriverRequest) -> AfXdpSession:
-        from pyscan.native import AfXdp, afxdp_queue_counts
+        from pyscan.native import AfXdp
+        from pyscan.netlink import NetlinkError, queue_counts
 
-        options = _normalized(request.options)
-        bind_mode = _choice(options, "xdp_mode", XDP_MODES)
-        attach_mode = _choice(options, "xdp_attach", XDP_ATTACH_MODES)
-        ring_size = option_int(options, "ring_size", 2048, 64, 65536)
-        frame_size = option_int(options, "frame_size", 2048, 2048, 4096)
-        batch = option_int(options, "batch", 64, 1, min(1024, ring_size))
-        if ring_size & (ring_size - 1):
-            raise DriverError(f"driver option ring-size={ring_size} is invalid: accepted a "
-                              "power of two from 64 to 65536")
-        if frame_size not in (2048, 4096):
-            raise DriverError(f"driver option frame-size={frame_size} is invalid: accepted "
-                              "2048 | 4096")
-        counts = afxdp_queue_counts(request.interface)
-        rx_queues, tx_queues = counts if counts is not None else (1, 1)
-        rx_queues = option_int(options, "rx_queues", rx_queues, 1, 1024)
+        options = DESCRIPTOR.parse_options(request.options, strict=False)
+        bind_mode, attach_mode = str(options["xdp_mode"]), str(options["xdp_attach"])
+        ring_size, frame_size = int(options["ring_size"]), int(options["frame_size"])
+        batch = int(options["batch"])
+        if batch > ring_size:
+            spelled = next(k for k in request.options if k.replace("-", "_") == "batch")
+            raise DriverOptionError(f"driver option {spelled}={request.options[spelled]!r} is "
+                                    f"invalid: accepted integers 1..{ring_size} (at most "
+                                    "ring-size)")
+        try:
+            counts = queue_counts(request.interface)  # the one source: active channels
+        except NetlinkError as error:
+            raise AfXdpUnusable(str(error)) from None
+        rx_queues, tx_queues = counts.rx, counts.tx
+        rx_queues = int(options.get("rx_queues", rx_queues))
         if request.tx_threads < 1 or request.tx_threads > tx_queues:
             raise AfXdpUnusable(
                 f"tx_threads {request.tx_threads} is invalid for {request.interface}, which has "
@@ -199,7 +177,7 @@ class AfXdpDriver:
         rx_sockets = min(rx_queues, queue_count)
         notes: tuple[str, ...] = ()
         if "rx_ring_size" in options:
-            rx_ring_size = option_int(options, "rx_ring_size", 0, 64, 65536)
+            rx_ring_size = int(options["rx_ring_size"])
         else:
             wanted = default_rx_ring_size(rx_sockets)
             rx_ring_size = fit_rx_ring_size(wanted, rx_sockets if request.want_rx else 0,
@@ -209,18 +187,50 @@ class AfXdpDriver:
                 notes = (f"RX rings cut to {rx_ring_size} frames by the locked-memory limit "
                          f"(ulimit -l); replies beyond them are dropped and counted at high "
                          f"rates: raise the limit or run as root",)
-        if rx_ring_size & (rx_ring_size - 1):
-            raise DriverError(f"driver option rx-ring-size={rx_ring_size} is invalid: accepted "
-                              "a power of two from 64 to 65536")
         try:
             xdp = AfXdp(request.interface, key=request.cookie_key, queue_count=queue_count,
                         tx_queues=request.tx_threads, want_rx=request.want_rx,
                         bind_mode=bind_mode, attach_mode=attach_mode, ring_size=ring_size,
                         frame_size=frame_size, scanner_ip=request.source_ip,
                         ports=request.source_ports,
-                        rx_queues=rx_sockets, rx_ring_size=rx_ring_size)
+                        rx_queues=rx_sockets, rx_ring_size=rx_ring_size,
+                        probe=request.probe_id)
         except (OSError, ValueError) as error:
             if isinstance(error, ValueError):
                 raise DriverError(str(error)) from None
             raise AfXdpUnusable(error.strerror or str(error)) from None
-        return AfXdpSession(xdp, request.interface, batch, notes)
+        return AfXdpSession(xdp, request.interface, notes)
+
+
+DESCRIPTOR = DriverDescriptor(
+    name=AfXdpDriver.name,
+    summary="AF_XDP sockets with the in-kernel SipHash reply filter (libxdp, CAP_BPF)",
+    factory=AfXdpDriver,
+    capabilities={
+        "CAP_NET_RAW": "the af-xdp driver opens AF_XDP sockets",
+        "CAP_NET_ADMIN": "the af-xdp driver attaches to the interface",
+        "CAP_BPF": "the af-xdp driver loads its XDP reply filter",
+    },
+    options=(
+        DriverOption("xdp_mode", "choice", "socket bind mode (auto: zero-copy when the NIC "
+                     "can)", "auto", choices=XDP_MODES),
+        DriverOption("xdp_attach", "choice", "filter attach mode (auto: native when the "
+                     "driver can)", "auto", choices=XDP_ATTACH_MODES),
+        DriverOption("ring_size", "power-of-two", "TX descriptors and TX UMEM frames per TX "
+                     "queue", 2048, 64, 65536),
+        DriverOption("rx_ring_size", "power-of-two", f"RX/fill descriptors and UMEM frames "
+                     f"per RX queue (default {RX_FRAMES_TOTAL} spread over the RX queues, at "
+                     f"least {RX_FRAMES_MIN} each, cut to fit ulimit -l)", None, 64, 65536),
+        DriverOption("frame_size", "power-of-two", "UMEM frame size", 2048, 2048, 4096),
+        DriverOption("rx_queues", "int", "receive queues to cover (default: the interface's "
+                     "channel count)", None, 1, 1024),
+        DriverOption("batch", "int", "frames per reserve/submit/kick in the TX loop, at most "
+                     "ring_size", 64, 1, 1024),
+    ),
+    batch_size=64,
+    batch_option="batch",
+    automatic_rank=0,
+    # The interface cannot take AF_XDP (another XDP program, too few queues, no BPF...):
+    # af-packet can. A bad option is no such reason.
+    fallback_on=(AfXdpUnusable,),
+)

@@ -3,22 +3,25 @@ for one scan; the native engine runs on those rings.
 
 Drivers answer ``available()`` without raising, so ``import pyscan`` and ``pyscan drivers``
 work on a machine without root, libxdp or libpfring. ``open()`` raises ``DriverError`` with
-a one-line reason; a session releases everything in ``close()``, on every path.
+a one-line reason (``DriverOptionError`` for a bad ``-O`` value); a session releases
+everything in ``close()``, on every path. Each driver module also declares one
+``DriverDescriptor``: what pyscan knows about it before opening it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, Self, runtime_checkable
 
-__all__ = ["Driver", "DriverError", "DriverRequest", "DriverSession", "RingSession",
-           "option_int"]
+from pyscan.errors import DriverError, DriverOptionError
 
+if TYPE_CHECKING:
+    from pyscan.native import Ring  # the native layer loads only when a driver opens
 
-class DriverError(Exception):
-    """A driver could not open or run its rings; the message is one line."""
+__all__ = ["Driver", "DriverDescriptor", "DriverError", "DriverOption", "DriverOptionError",
+           "DriverRequest", "DriverSession", "RingSession"]
 
 
 @dataclass(frozen=True)
@@ -31,21 +34,26 @@ class DriverRequest:
     source_ports: range
     cookie_key: bytes
     options: Mapping[str, str] = field(default_factory=dict)  # driver-specific
+    probe_id: int = 0  # the scan's probe module (pyscan.probes): selects in-kernel matching
 
 
 @runtime_checkable
 class DriverSession(Protocol):
     """Rings of one scan; a context manager whose ``close()`` is idempotent."""
 
-    tx_rings: Sequence[Any]      # one pyscan_ring cdata per TX thread
-    rx_ring: Any | None
+    @property
+    def tx_rings(self) -> Sequence[Ring]: ...     # one per TX thread
+
+    @property
+    def rx_ring(self) -> Ring | None: ...
+
     description: str             # one line: mode chosen and why
 
     def stats(self) -> dict[str, int]: ...
 
     def close(self) -> None: ...
 
-    def __enter__(self) -> DriverSession: ...
+    def __enter__(self) -> Self: ...
 
     def __exit__(self, *exc: object) -> None: ...
 
@@ -59,19 +67,122 @@ class Driver(Protocol):
     def open(self, request: DriverRequest) -> DriverSession: ...
 
 
-def option_int(options: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    """A driver option as an integer in [low, high]; DriverError naming it otherwise."""
-    raw = options.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(str(raw), 0)
-    except ValueError:
-        value = None
-    if value is None or not low <= value <= high:
-        raise DriverError(f"driver option {name}={raw!r} is invalid: accepted integers "
-                          f"{low}..{high}")
-    return value
+OptionKind = Literal["int", "power-of-two", "choice", "text"]
+
+
+@dataclass(frozen=True)
+class DriverOption:
+    """One ``-O key=value`` a driver accepts. ``default`` None = computed when the driver
+    opens (from the interface, the MTU...); ``help`` says from what."""
+
+    name: str                      # canonical spelling; "-" and "_" are interchangeable
+    kind: OptionKind
+    help: str
+    default: int | str | None = None
+    low: int = 0                   # int / power-of-two bounds, inclusive
+    high: int = 0
+    choices: tuple[str, ...] = ()  # kind "choice"
+
+    @property
+    def key(self) -> str:
+        return normal_key(self.name)
+
+    def accepted(self) -> str:
+        """What the value may be, as the error and the help text say it."""
+        if self.kind == "int":
+            return f"integers {self.low}..{self.high}"
+        if self.kind == "power-of-two":
+            return f"a power of two from {self.low} to {self.high}"
+        if self.kind == "choice":
+            return " | ".join(self.choices)
+        return "any text"
+
+    def parse(self, spelled: str, raw: str) -> int | str:
+        """The value of ``raw``, or DriverOptionError naming it as the user spelled it."""
+        if self.kind == "choice":
+            if raw not in self.choices:
+                raise DriverOptionError(f"driver option {spelled}={raw!r} is invalid: "
+                                        f"accepted {self.accepted()}")
+            return raw
+        if self.kind == "text":
+            return raw
+        try:
+            value = int(raw, 0)
+        except ValueError:
+            value = None
+        if value is None or not self.low <= value <= self.high:
+            raise DriverOptionError(f"driver option {spelled}={raw!r} is invalid: accepted "
+                                    f"integers {self.low}..{self.high}")
+        if self.kind == "power-of-two" and value & (value - 1):
+            raise DriverOptionError(f"driver option {spelled}={value} is invalid: accepted "
+                                    f"{self.accepted()}")
+        return value
+
+
+def normal_key(name: str) -> str:
+    return name.replace("-", "_")
+
+
+@dataclass(frozen=True)
+class DriverDescriptor:
+    """Everything pyscan knows about a driver before opening it; the registry's row.
+
+    Config validation, privileges, the automatic choice and its fallback, the engine's batch
+    size, ``pyscan drivers`` and the CLI help are all read from here, never from the name.
+    """
+
+    name: str
+    summary: str                               # one line for --help and `pyscan drivers`
+    factory: Callable[[], Driver]              # builds the driver (imports no native code)
+    # {capability: why}; CAP_BPF may be replaced by CAP_SYS_ADMIN (privileges.py)
+    capabilities: Mapping[str, str] = field(default_factory=dict)
+    options: tuple[DriverOption, ...] = ()
+    sends: bool = True                         # False: a dry run (no route, no firewall)
+    batch_size: int = 64                       # frames per reserve/submit in the TX loop
+    batch_option: str | None = None            # the option that overrides batch_size
+    automatic_rank: int | None = None          # place in the automatic order; None = never
+    # Errors from open() that let an automatic choice go on to the next driver; anything
+    # else (a bad option, a failed allocation) stops the scan.
+    fallback_on: tuple[type[DriverError], ...] = ()
+
+    def option(self, key: str) -> DriverOption | None:
+        wanted = normal_key(key)
+        return next((o for o in self.options if o.key == wanted), None)
+
+    def parse_options(self, options: Mapping[str, str], *, strict: bool = True
+                      ) -> dict[str, int | str]:
+        """{canonical key: value} for the options given plus every static default.
+
+        strict: a key this driver does not know is an error naming the accepted keys;
+        otherwise it is skipped (an automatic choice passes one set of options to each
+        candidate in turn)."""
+        values: dict[str, int | str] = {o.key: o.default for o in self.options
+                                        if o.default is not None}
+        for spelled, raw in options.items():
+            option = self.option(spelled)
+            if option is None:
+                if strict:
+                    accepted = ", ".join(o.name for o in self.options) or "none"
+                    raise DriverOptionError(f"driver option {spelled!r} is unknown to "
+                                            f"{self.name} (accepted: {accepted})")
+                continue
+            values[option.key] = option.parse(spelled, str(raw))
+        return values
+
+    def engine_batch(self, options: Mapping[str, str]) -> int:
+        """Frames per reserve/submit the engine should use with these options."""
+        if self.batch_option is None:
+            return self.batch_size
+        value = self.parse_options(options, strict=False).get(normal_key(self.batch_option))
+        return int(value) if value is not None else self.batch_size
+
+    def help_text(self) -> str:
+        """The options block of `pyscan drivers --help`-style text, one line each."""
+        lines = []
+        for option in self.options:
+            default = "" if option.default is None else f" (default {option.default})"
+            lines.append(f"{option.name}: {option.accepted()}{default}; {option.help}")
+        return "\n".join(lines)
 
 
 class RingSession:
@@ -81,9 +192,9 @@ class RingSession:
     must run only after the engine's threads using them have returned.
     """
 
-    def __init__(self, tx_rings: Sequence[Any], rx_ring: Any | None, description: str) -> None:
-        self.tx_rings: list[Any] = list(tx_rings)
-        self.rx_ring: Any | None = rx_ring
+    def __init__(self, tx_rings: Sequence[Ring], rx_ring: Ring | None, description: str) -> None:
+        self.tx_rings: list[Ring] = list(tx_rings)
+        self.rx_ring: Ring | None = rx_ring
         self.description = description
         self._closed = False
 
@@ -109,7 +220,7 @@ class RingSession:
         self.tx_rings = []
         self.rx_ring = None
 
-    def __enter__(self) -> RingSession:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,13 +1,29 @@
 """The null driver: frames are generated into memory and counted, nothing is sent.
 
-Used for dry runs and the generation benchmark. No RX ring (there is nothing to receive).
-Options: ``slots`` (frames per TX ring, default 1024), ``capture`` (frames to record per TX
-ring for inspection, default 0).
+Used for dry runs and the generation benchmark. No RX ring (there is nothing to receive),
+so no route, firewall or privilege either (``sends=False`` in DESCRIPTOR).
 """
 
 from __future__ import annotations
 
-from pyscan.drivers.base import DriverError, DriverRequest, RingSession, option_int
+from typing import TYPE_CHECKING
+
+from pyscan.drivers.base import (
+    DriverDescriptor,
+    DriverError,
+    DriverOption,
+    DriverRequest,
+    RingSession,
+)
+
+if TYPE_CHECKING:
+    from pyscan.native import Ring
+
+__all__ = ["DESCRIPTOR", "NullDriver"]
+
+# The C side's bound (NULL_MAX_SLOTS in pyscan/native); tests/unit/test_drivers_registry.py
+# checks they agree, so the descriptor needs no native import.
+MAX_SLOTS = 1 << 16
 
 
 class NullDriver:
@@ -21,13 +37,13 @@ class NullDriver:
         return True, "generates frames in memory, sends nothing"
 
     def open(self, request: DriverRequest) -> RingSession:
-        from pyscan.native import NULL_MAX_SLOTS, close_ring, open_null_tx
+        from pyscan.native import close_ring, open_null_tx
 
-        slots = option_int(request.options, "slots", 1024, 1, NULL_MAX_SLOTS)
-        capture = option_int(request.options, "capture", 0, 0, 1 << 20)
+        options = DESCRIPTOR.parse_options(request.options, strict=False)
+        slots, capture = int(options["slots"]), int(options["capture"])
         if request.tx_threads < 1:
             raise DriverError(f"tx_threads {request.tx_threads} is invalid: accepted 1 or more")
-        rings: list[object] = []
+        rings: list[Ring] = []
         try:
             for _ in range(request.tx_threads):
                 rings.append(open_null_tx(slots, capture))
@@ -37,3 +53,16 @@ class NullDriver:
             raise DriverError(f"null ring: {error}") from None
         return RingSession(rings, None, f"null: {request.tx_threads} in-memory TX ring(s) of "
                                         f"{slots} slots, nothing sent")
+
+
+DESCRIPTOR = DriverDescriptor(
+    name=NullDriver.name,
+    summary="generates every probe in memory and sends nothing (--dry-run)",
+    factory=NullDriver,
+    options=(
+        DriverOption("slots", "int", "frames per TX ring", 1024, 1, MAX_SLOTS),
+        DriverOption("capture", "int", "frames to record per TX ring for inspection", 0, 0,
+                     1 << 20),
+    ),
+    sends=False,
+)

@@ -26,7 +26,6 @@ else the device's ethtool channel counts),
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import os
@@ -39,10 +38,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyscan.drivers.base import DriverError, DriverRequest, RingSession, option_int
+from pyscan.drivers.base import (
+    DriverDescriptor,
+    DriverError,
+    DriverOption,
+    DriverRequest,
+    RingSession,
+)
 
 __all__ = [
-    "ENV_LIBRARY", "MIN_VERSION", "Environment", "PfringDemoLicenceWarning", "PfringZcDriver",
+    "DESCRIPTOR", "ENV_LIBRARY", "MIN_VERSION",
+    "Environment", "PfringDemoLicenceWarning", "PfringZcDriver",
     "PfringZcSession", "diagnose", "find_library", "is_standin", "parse_version",
 ]
 
@@ -54,6 +60,7 @@ MIN_VERSION = (7, 0)
 DEFAULT_CARD_SLOTS = 32768   # MAX_CARD_SLOTS of ntop's ZC examples: no ZC card has more
 DEFAULT_BUFFER_LEN = 1536
 DEMO_LIMIT = "5 minutes"
+MAX_RX_QUEUES = 64  # PYSCAN_PFRING_ZC_MAX_RX_QUEUES; tests/unit/test_drivers_registry.py checks
 INSTALL_HINT = ("install ntop's 'pfring' package (packages.ntop.org) or point "
                 f"{ENV_LIBRARY} / --pfring-lib at libpfring.so")
 
@@ -257,28 +264,12 @@ def diagnose(options: Mapping[str, str] | None = None, env: Environment | None =
 
 # --- device geometry ----------------------------------------------------------------------------
 
-_SIOCETHTOOL = 0x8946
 _SIOCGIFMTU = 0x8921
 _SIOCGIFHWADDR = 0x8927
-_ETHTOOL_GCHANNELS = 0x3C
 
 
 def _ifreq(interface: str, payload: bytes) -> bytes:
     return struct.pack("16s", interface.encode()) + payload.ljust(24, b"\0")
-
-
-def channel_counts(interface: str) -> tuple[int, int]:
-    """(tx queues, rx queues) of interface in this thread's namespace; (1, 1) if unknown."""
-    channels = ctypes.create_string_buffer(struct.pack("9I", _ETHTOOL_GCHANNELS, *[0] * 8))
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            fcntl.ioctl(sock.fileno(), _SIOCETHTOOL,
-                        _ifreq(interface, struct.pack("P", ctypes.addressof(channels))))
-    except OSError:
-        return 1, 1
-    fields = struct.unpack_from("9I", channels.raw)
-    rx, tx, combined = fields[5], fields[6], fields[8]
-    return max(1, tx + combined), max(1, rx + combined)
 
 
 def interface_mac(interface: str) -> str:
@@ -350,7 +341,7 @@ class PfringZcSession(RingSession):
         self.notices = list(notices)   # shown before the scan starts (demo licence)
 
     @property
-    def description(self) -> str:  # type: ignore[override]
+    def description(self) -> str:
         """The setup, then the library's own counters (pfring_zc_stats) as of now."""
         zc = self.stats()
         return (f"{self._setup}; pfring_zc_stats: sent {zc['zc_sent']}, "
@@ -425,7 +416,6 @@ class PfringZcDriver:
 
     def open(self, request: DriverRequest) -> PfringZcSession:
         from pyscan.native import (
-            PFRING_ZC_MAX_RX_QUEUES,
             PFRING_ZC_RX_HANDLES,
             PFRING_ZC_TX_HANDLES,
             PfringZcCluster,
@@ -433,24 +423,25 @@ class PfringZcDriver:
         )
 
         options = request.options
+        given = DESCRIPTOR.parse_options(options, strict=False)
         interface = request.interface
         info = device_info(self.env, interface) or {}
-        mtu = interface_mtu(interface)
-        buffer_len = option_int(options, "buffer-len", max(DEFAULT_BUFFER_LEN, mtu + 18),
-                                64, 4096)
+        buffer_len = int(given.get("buffer_len")
+                         or max(DEFAULT_BUFFER_LEN, interface_mtu(interface) + 18))
         card_default = max([int(info[k]) for k in ("Num RX Slots", "Num TX Slots")
                             if info.get(k, "").isdigit()] or [DEFAULT_CARD_SLOTS])
-        card_slots = option_int(options, "card-slots", card_default, 64, 1 << 20)
-        device_tx, device_rx = channel_counts(interface)
+        card_slots = int(given.get("card_slots", card_default))
+        device_tx, device_rx = _queue_counts(interface)
         # pf_ring's own view of a ZC device wins over ethtool's
         if info.get("TX Queues", "").isdigit():
             device_tx = max(1, int(info["TX Queues"]))
         if info.get("RX Queues", "").isdigit():
             device_rx = max(1, int(info["RX Queues"]))
-        tx_queues = option_int(options, "tx-queues", device_tx, 1, 1024)
-        rx_queues = option_int(options, "rx-queues", device_rx, 1, PFRING_ZC_MAX_RX_QUEUES)
-        cluster_id = option_int(options, "cluster-id", os.getpid() % 32768 + 1, 0, 2**31)
-        numa_node = option_int(options, "numa-node", nic_numa_node(interface), 0, 1023)
+        tx_queues = int(given.get("tx_queues", device_tx))
+        rx_queues = int(given.get("rx_queues", device_rx))
+        cluster_id = int(given.get("cluster_id", os.getpid() % 32768 + 1))
+        numa_node = int(given["numa_node"]) if "numa_node" in given \
+            else nic_numa_node(interface)
         if not 1 <= request.tx_threads <= tx_queues:
             raise DriverError(f"{request.tx_threads} TX threads on {interface}, which has "
                               f"{tx_queues} TX queue(s): accepted 1..{tx_queues} (one ZC queue "
@@ -477,7 +468,7 @@ class PfringZcDriver:
         rx_names = queue_names(interface, n_rx) if n_rx else []
         try:
             cluster = PfringZcCluster(library, cluster_id, buffer_len, num_buffers,
-                                      options.get("hugepages"), numa_node)
+                                      _text_or_none(given.get("hugepages")), numa_node)
         except OSError as error:
             raise DriverError(explain_open_error(error, interface, buffer_len)) from None
         rings: list[Any] = []
@@ -512,3 +503,50 @@ class PfringZcDriver:
                        f"TX {', '.join(tx_names)}, RX {', '.join(rx_names) or 'none'}, "
                        f"{num_buffers} buffers of {buffer_len} B")
         return PfringZcSession(cluster, rings, rx_ring, description, notices)
+
+
+DESCRIPTOR = DriverDescriptor(
+    name=PfringZcDriver.name,
+    summary="ntop's PF_RING ZC, loaded at run time (-O lib=PATH or --pfring-lib)",
+    factory=PfringZcDriver,
+    capabilities={
+        "CAP_NET_RAW": "the pfring-zc driver opens raw packet sockets",
+        "CAP_NET_ADMIN": "the pfring-zc driver attaches to the interface",
+    },
+    options=(
+        DriverOption("lib", "text", f"path of libpfring.so (default: ${ENV_LIBRARY}, then the "
+                     "loader's search)"),
+        DriverOption("cluster-id", "int", "ZC cluster id (default: derived from the pid)",
+                     None, 0, 2**31),
+        DriverOption("buffer-len", "int", f"bytes per buffer (default: max({DEFAULT_BUFFER_LEN},"
+                     " MTU + 18))", None, 64, 4096),
+        DriverOption("card-slots", "int", "buffers a device queue's ring takes (default: "
+                     f"/proc/net/pf_ring/dev/IFACE/info, else {DEFAULT_CARD_SLOTS})", None, 64,
+                     1 << 20),
+        DriverOption("tx-queues", "int", "TX queues of the device (default: pf_ring's info, "
+                     "else ethtool)", None, 1, 1024),
+        DriverOption("rx-queues", "int", "RX queues to cover (default: pf_ring's info, else "
+                     "ethtool)", None, 1, MAX_RX_QUEUES),
+        DriverOption("hugepages", "text", "hugetlbfs mount point (default: the library's "
+                     "auto-detection)"),
+        DriverOption("numa-node", "int", "NUMA node for buffers (default: the NIC's)", None,
+                     0, 1023),
+    ),
+)
+
+
+def _queue_counts(interface: str) -> tuple[int, int]:
+    """(tx, rx) active queues from the one source (netlink's channel reader); (1, 1) when the
+    interface cannot say, so pf_ring's own /proc view can still decide."""
+    from pyscan.netlink import NetlinkError, queue_counts
+
+    try:
+        counts = queue_counts(interface)
+    except NetlinkError:
+        return 1, 1
+    return counts.tx, counts.rx
+
+
+def _text_or_none(value: object) -> str | None:
+    """A parsed text option (the hugetlbfs mount point), None when it was not given."""
+    return None if value is None else str(value)

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-only
  *
- * bpf_object.c - libbpf loader for pyscan's XDP programs: open, initial values, load, attach
+ * bpf_object.c - the one place pyscan talks to libbpf: open, initial values, load, attach
  * (bpf_link that dies with the process, or netlink attach that persists), maps, per-CPU sums,
- * BPF_PROG_TEST_RUN, and finding the program and maps already attached to an interface.
+ * BPF_PROG_TEST_RUN, finding the program and maps already attached to an interface, and the
+ * af-xdp driver's reply filter (pyscan/bpf/reply_filter.bpf.c) loaded with a scan's key.
  *
- * Invariant: every failure returns -errno and leaves a one-line reason in the calling thread's
- * error buffer; libbpf's own messages go to the thread's log buffer, never to stderr (unless
- * verbose), because the CLI owns the terminal and a verifier log is only useful on failure.
+ * Invariant: every failure returns -errno (NULL + errno for constructors) and leaves a
+ * one-line reason in the calling thread's error buffer; libbpf's own messages go to the
+ * thread's log buffer through the one print hook below, never to stderr (unless
+ * PYSCAN_DEBUG_BPF is set), because the CLI owns the terminal and a verifier log is only
+ * useful on failure.
  */
 #include <errno.h>
 #include <linux/bpf.h>
@@ -22,6 +25,7 @@
 #include <bpf/libbpf.h>
 
 #include "bpf_object.h"
+#include "reply_filter.h"
 
 _Static_assert(PYSCAN_XDP_MODE_GENERIC == XDP_FLAGS_SKB_MODE, "mode passes straight through");
 _Static_assert(PYSCAN_XDP_MODE_NATIVE == XDP_FLAGS_DRV_MODE, "mode passes straight through");
@@ -75,6 +79,7 @@ static int capture_libbpf_print(enum libbpf_print_level level, const char *forma
 
 static void install_print(void)
 {
+	verbose_output = getenv("PYSCAN_DEBUG_BPF") != NULL;
 	libbpf_set_print(capture_libbpf_print);
 }
 
@@ -142,12 +147,6 @@ const char *pyscan_bpf__error(void)
 const char *pyscan_bpf__log(void)
 {
 	return log_text;
-}
-
-void pyscan_bpf__set_verbose(int verbose)
-{
-	pthread_once(&print_once, install_print);
-	verbose_output = verbose;
 }
 
 int pyscan_bpf__possible_cpus(void)
@@ -319,15 +318,21 @@ int pyscan_bpf_object__detach(pyscan_bpf_object *self)
 	return err;
 }
 
-void pyscan_bpf_object__close(pyscan_bpf_object *self)
+/* close() without begin_call(): failure paths free an object and keep their error text. */
+static void destroy_object(pyscan_bpf_object *self)
 {
 	if (!self)
 		return;
-	begin_call();
 	if (self->attach_link_fd >= 0)
 		close(self->attach_link_fd);   /* the link's last reference: the attachment ends */
 	bpf_object__close(self->obj);       /* a persistent attachment keeps its own reference */
 	free(self);
+}
+
+void pyscan_bpf_object__close(pyscan_bpf_object *self)
+{
+	begin_call();
+	destroy_object(self);
 }
 
 int pyscan_bpf_map__sizes(int map_fd, uint32_t *key_size, uint32_t *value_size,
@@ -524,4 +529,160 @@ int pyscan_xdp__attached_map_fd(int ifindex, uint32_t prog_id, const char *map_n
 	}
 	return fail(ENOENT, "program id %u on ifindex %d has no map named %s", prog_id, ifindex,
 		    map_name);
+}
+
+/* ---- the af-xdp reply filter ---------------------------------------------------------------- */
+
+struct pyscan_replyfilter {
+	pyscan_bpf_object *object;
+	int prog_fd;      /* owned by object */
+	int xsks_map_fd;  /* owned by object */
+	int counters_fd;  /* owned by object */
+	uint32_t prog_id;
+};
+
+/* The scan's configuration becomes the filter's whole .rodata (reply_filter.h invariant). */
+static int set_filter_config(struct pyscan_replyfilter *filter, const char *object_path,
+			     const uint8_t *key, uint32_t scanner_ip_be, uint16_t port_lo,
+			     uint16_t port_hi, uint32_t probe_id)
+{
+	struct pyscan_reply_filter_config config = {0};
+	struct bpf_map *rodata = bpf_object__find_map_by_name(filter->object->obj, ".rodata");
+	size_t rodata_size = 0;
+
+	if (!rodata || !bpf_map__initial_value(rodata, &rodata_size) ||
+	    rodata_size != sizeof(config))
+		return fail(EINVAL, "reply filter: %s has a .rodata of %zu bytes, expected exactly "
+			    "struct pyscan_reply_filter_config (%zu)", object_path, rodata_size,
+			    sizeof(config));
+	memcpy(&config.key.k0, key, 8);
+	memcpy(&config.key.k1, key + 8, 8);
+	config.scanner_ip_be = scanner_ip_be;
+	config.port_lo = port_lo;
+	config.port_hi = port_hi;
+	config.probe_id = probe_id;
+	return pyscan_bpf_object__set_initial_value(filter->object, ".rodata", &config,
+						    sizeof(config));
+}
+
+struct pyscan_replyfilter *pyscan_replyfilter__load(const char *object_path, const uint8_t *key,
+						    uint32_t scanner_ip_be, uint16_t port_lo,
+						    uint16_t port_hi, uint32_t queue_slots,
+						    uint32_t probe_id)
+{
+	struct bpf_prog_info prog_info = {0};
+	uint32_t prog_info_len = sizeof(prog_info);
+	struct pyscan_replyfilter *filter;
+	struct bpf_map *xsks_map;
+	int rc;
+
+	begin_call();
+	if (port_lo > port_hi) {
+		errno = EINVAL;
+		fail(EINVAL, "reply filter: port range %u-%u is empty", port_lo, port_hi);
+		return NULL;
+	}
+	if (probe_id >= PYSCAN_PROBE_COUNT) {
+		/* The filter's switch would pass every frame: the scan would see no reply at all. */
+		errno = EINVAL;
+		fail(EINVAL, "reply filter: probe id %u has no XDP match (known: 0..%d, probe_ids.h)",
+		     probe_id, PYSCAN_PROBE_COUNT - 1);
+		return NULL;
+	}
+	filter = calloc(1, sizeof(*filter));
+	if (!filter) {
+		errno = ENOMEM;
+		fail(ENOMEM, "reply filter: out of memory");
+		return NULL;
+	}
+	filter->object = pyscan_bpf_object__open(object_path);
+	if (!filter->object) {
+		rc = fail(errno, "reply filter: cannot open %s (rebuild with setup.py build_ext)",
+			  object_path);
+		goto fail;
+	}
+	rc = set_filter_config(filter, object_path, key, scanner_ip_be, port_lo, port_hi, probe_id);
+	if (rc)
+		goto fail;
+	xsks_map = bpf_object__find_map_by_name(filter->object->obj, "xsks_map");
+	if (!xsks_map) {
+		rc = fail(ENOENT, "reply filter: %s has no xsks_map", object_path);
+		goto fail;
+	}
+	rc = bpf_map__set_max_entries(xsks_map, queue_slots ? queue_slots : 1);
+	if (rc) {
+		rc = fail(rc, "reply filter: cannot size the xsks_map of %s", object_path);
+		goto fail;
+	}
+	rc = pyscan_bpf_object__load(filter->object);
+	if (rc == -EPERM || rc == -EACCES) {
+		/* the whole fix in one line: no libbpf detail, it only repeats the refusal */
+		snprintf(error_text, ERROR_CAPACITY, "loading the XDP reply filter was refused (%s): "
+			 "it needs CAP_BPF and CAP_NET_ADMIN (run as root)", strerror(-rc));
+		goto fail;
+	}
+	if (rc)
+		goto fail;
+	filter->prog_fd = rc = pyscan_bpf_object__prog_fd(filter->object, "pyscan_reply_filter");
+	if (rc < 0)
+		goto fail;
+	filter->xsks_map_fd = rc = pyscan_bpf_object__map_fd(filter->object, "xsks_map");
+	if (rc < 0)
+		goto fail;
+	filter->counters_fd = rc = pyscan_bpf_object__map_fd(filter->object,
+							      "reply_filter_counters");
+	if (rc < 0)
+		goto fail;
+	if (bpf_obj_get_info_by_fd(filter->prog_fd, &prog_info, &prog_info_len) == 0)
+		filter->prog_id = prog_info.id;
+	return filter;
+
+fail:
+	destroy_object(filter->object);
+	free(filter);
+	errno = rc < 0 ? -rc : EINVAL;
+	return NULL;
+}
+
+int pyscan_replyfilter__test_run(struct pyscan_replyfilter *filter, const uint8_t *frame,
+				 uint32_t len, uint32_t *action)
+{
+	struct pyscan_bpf_test_result result;
+	int rc = pyscan_bpf_prog__test_run(filter->prog_fd, frame, len, 1, NULL, 0, &result);
+
+	if (rc)
+		return rc;
+	*action = result.retval;
+	return 0;
+}
+
+int pyscan_replyfilter__counters(struct pyscan_replyfilter *filter, uint64_t *out, uint32_t n)
+{
+	for (uint32_t index = 0; index < n && index < PYSCAN_RF_NCOUNTERS; index++)
+		if (pyscan_bpf_map__percpu_sum(filter->counters_fd, index, &out[index], 1) != 1)
+			out[index] = 0;
+	return 0;
+}
+
+uint32_t pyscan_replyfilter__prog_id(struct pyscan_replyfilter *filter)
+{
+	return filter->prog_id;
+}
+
+int pyscan_replyfilter__prog_fd(struct pyscan_replyfilter *filter)
+{
+	return filter->prog_fd;
+}
+
+int pyscan_replyfilter__xsks_map_fd(struct pyscan_replyfilter *filter)
+{
+	return filter->xsks_map_fd;
+}
+
+void pyscan_replyfilter__close(struct pyscan_replyfilter *filter)
+{
+	if (!filter)
+		return;
+	pyscan_bpf_object__close(filter->object);
+	free(filter);
 }

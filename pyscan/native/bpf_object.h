@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only
  *
- * bpf_object.h - a small libbpf loader for pyscan's XDP programs (lab sink, reply filter).
+ * bpf_object.h - the libbpf loader for pyscan's XDP programs (lab sink, reply filter).
  *
  * One pyscan_bpf_object wraps one libbpf object file: open -> (initial values) -> load ->
  * attach one XDP program to one interface -> maps -> close. Module functions work on plain
@@ -10,7 +10,7 @@
  *  - Every function returns 0 / a non-negative fd or id on success and -errno on failure, and
  *    on failure leaves a one-line reason in pyscan_bpf__error() (thread-local), followed by
  *    whatever libbpf printed (verifier log) in pyscan_bpf__log().
- *  - libbpf prints nothing to stderr unless pyscan_bpf__set_verbose(1) was called.
+ *  - libbpf prints nothing to stderr unless the environment has PYSCAN_DEBUG_BPF set.
  *  - An attachment made with persist=0 is a bpf_link: it ends with close() or the process.
  *    One made with persist=1 is a netlink attach that outlives the process; close() leaves it
  *    in place and only detach() (or pyscan_xdp__detach from anywhere) removes it.
@@ -49,7 +49,6 @@ _Static_assert(sizeof(struct pyscan_xdp_attachment) == 16, "attachment crosses t
 
 const char *pyscan_bpf__error(void);
 const char *pyscan_bpf__log(void);
-void pyscan_bpf__set_verbose(int verbose);
 int pyscan_bpf__possible_cpus(void);
 
 pyscan_bpf_object *pyscan_bpf_object__open(const char *path);
@@ -76,5 +75,23 @@ int pyscan_bpf_prog__test_run(int prog_fd, const void *data, uint32_t size, uint
 int pyscan_xdp__query(int ifindex, struct pyscan_xdp_attachment *out);
 int pyscan_xdp__detach(int ifindex, uint32_t mode, uint32_t expected_prog_id);
 int pyscan_xdp__attached_map_fd(int ifindex, uint32_t prog_id, const char *map_name);
+
+/* The af-xdp reply filter (pyscan/bpf/reply_filter.bpf.c), loaded and verified with a scan's
+ * key, source ports and scanner address, not attached anywhere (the driver attaches it; tests
+ * run it with BPF_PROG_TEST_RUN). NULL + errno on failure, reason in pyscan_bpf__error(). */
+struct pyscan_replyfilter;
+struct pyscan_replyfilter *pyscan_replyfilter__load(const char *object_path, const uint8_t *key,
+						    uint32_t scanner_ip_be, uint16_t port_lo,
+						    uint16_t port_hi, uint32_t queue_slots,
+						    uint32_t probe_id);
+int pyscan_replyfilter__test_run(struct pyscan_replyfilter *filter, const uint8_t *frame,
+				 uint32_t len, uint32_t *action);
+/* Sums each counter (reply_filter.h) over all possible CPUs into out[0 .. n-1]. */
+int pyscan_replyfilter__counters(struct pyscan_replyfilter *filter, uint64_t *out, uint32_t n);
+uint32_t pyscan_replyfilter__prog_id(struct pyscan_replyfilter *filter);
+/* For the af-xdp driver only (not in the .cdef): fds owned by the filter. */
+int pyscan_replyfilter__prog_fd(struct pyscan_replyfilter *filter);
+int pyscan_replyfilter__xsks_map_fd(struct pyscan_replyfilter *filter);
+void pyscan_replyfilter__close(struct pyscan_replyfilter *filter);
 
 #endif

@@ -1,26 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-only
  *
- * drv_af_xdp.c - the AF_XDP driver: libxdp sockets behind the ring interface, and the loader
- * of the XDP reply filter (pyscan/bpf/reply_filter.bpf.c).
- *
- * Layout: one UMEM per queue socket (apis.md 2.5: simpler than a shared UMEM, which would need
- * a fill/completion pair per queue anyway). A UMEM holds the frames of each direction the
- * socket has: ring_size for the TX thread first (when the queue sends), then rx_ring_size for
- * the RX thread, whose ring is larger because it must absorb every reply that arrives while
- * the RX thread is off the CPU (2 ms lost at 250 kpps overflow 512 slots). Neither
- * thread ever touches the other's frames or the other's rings (TX: tx + completion; RX: rx +
- * fill), so the two threads share a socket without a lock. One RX ring object reads every
- * socket that has an RX ring, since replies arrive on whichever queue the peer hashes them to.
+ * drv_af_xdp.c - the AF_XDP driver's lifetime: probe, open (reply filter attach, one socket
+ * and UMEM per queue, XSKMAP entries), the handle's accessors, close. The ring ops are in
+ * drv_af_xdp_tx.c and drv_af_xdp_rx.c; the data layout in drv_af_xdp_private.h; the filter
+ * program is loaded by bpf_object.c.
  *
  * Invariants:
- *  - A TX frame is in exactly one place: the free stack, the caller's hands (reserved), the
- *    TX ring, or the completion ring. The TX ring has as many slots as there are TX frames,
- *    so a submit of frames the caller holds can always reserve descriptors.
- *  - An RX frame is in the fill ring, the RX ring, or the caller's hands (peeked, not yet
- *    released); release puts it straight back into the fill ring, which is as large as the
- *    RX half, so the refill never waits.
  *  - The filter is attached through a bpf_link: the kernel detaches it when the link fd
  *    closes, so close, a crash or SIGKILL all leave the interface as it was.
+ *  - open either returns a handle whose every requested socket is bound and in the XSKMAP,
+ *    or fails having released everything it took.
  */
 #include <errno.h>
 #include <linux/ethtool.h>
@@ -28,7 +17,6 @@
 #include <linux/if_xdp.h>
 #include <linux/sockios.h>
 #include <net/if.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,140 +32,20 @@
 #include <xdp/libxdp.h>
 #include <xdp/xsk.h>
 
-#include "drv_af_xdp.h"
-
-#ifndef SOL_XDP
-#define SOL_XDP 283
-#endif
-
-/* Copy-mode sendto transmits at most this many frames per call (kernel TX_BATCH_SIZE) and
- * answers EAGAIN while more are queued, so a kick repeats up to ring_size / 32 + slack times. */
-#define COPY_MODE_FRAMES_PER_KICK 32
+#include "drv_af_xdp_private.h"
 
 /* How long a bind waits for a queue that a just-closed socket still holds (see open_queue). */
 #define QUEUE_RELEASE_WAIT_MS 2000
 
-struct afxdp_queue {
-	uint32_t queue_id;
-	int has_tx;
-	int has_rx;
-	int fd;
-	struct xsk_umem *umem;
-	struct xsk_socket *xsk;
-	uint8_t *area;
-	size_t area_size;
-	uint32_t frame_size;
-	uint32_t ring_size;    /* TX ring, completion ring and TX frames */
-	uint32_t rx_ring_size; /* RX ring, fill ring and RX frames */
-	int zerocopy;
-	/* Zero-initialised by calloc: libxdp 1.3.1 leaves cached_prod/cached_cons of fill and
-	 * completion unset (apis.md 2.2), which produced phantom completions. */
-	struct xsk_ring_prod fill;
-	struct xsk_ring_cons comp;
-	struct xsk_ring_cons rx;
-	struct xsk_ring_prod tx;
-
-	/* TX thread only */
-	uint64_t *free_frames;
-	uint32_t free_count;
-	uint32_t outstanding; /* submitted, not yet completed */
-	uint32_t *frame_len;  /* length submitted for each TX frame, for tx_bytes at completion */
-	uint64_t tx_frames, tx_bytes, tx_retries, tx_errors;
-
-	/* RX thread only */
-	uint32_t rx_peek_index;
-	uint32_t rx_peeked;
-	uint64_t rx_frames, rx_bytes;
-};
-
-struct afxdp_tx_ring {
-	struct pyscan_ring base;
-	struct pyscan_afxdp *owner;
-	struct afxdp_queue *queue;
-};
-
-struct afxdp_rx_ring {
-	struct pyscan_ring base;
-	struct pyscan_afxdp *owner;
-	uint32_t cursor;             /* next queue to look at first, for fairness */
-	struct afxdp_queue *active;  /* the queue the last rx_peek took frames from */
-};
-
-struct pyscan_replyfilter {
-	struct bpf_object *obj;
-	int prog_fd;
-	int xsks_map_fd;
-	int counters_fd;
-	uint32_t prog_id;
-};
-
-struct pyscan_afxdp {
-	/* One reference for the handle, one per ring; memory goes with the last. */
-	uint32_t refs;
-	int closed;
-	int ifindex;
-	struct afxdp_queue *queues;
-	uint32_t queue_count;
-	struct afxdp_tx_ring *tx_rings;
-	uint32_t tx_count;
-	struct afxdp_rx_ring rx_ring;
-	int has_rx;
-	struct pyscan_replyfilter *filter;
-	int link_fd;
-	uint64_t final_counters[PYSCAN_RF_NCOUNTERS]; /* the filter's counters when it was closed */
-	struct pyscan_afxdp_info info;
-};
-
 /* ---- library noise ------------------------------------------------------------------------ */
 
-/* libbpf and libxdp print to stderr by default (the dispatcher EPERM fallback, skipped ELF
- * sections). Keep the last warning so an error message can quote it; print only on request. */
-static __thread char last_library_warning[160];
-
-static void remember_warning(const char *fmt, va_list ap)
-{
-	va_list copy;
-
-	va_copy(copy, ap);
-	vsnprintf(last_library_warning, sizeof(last_library_warning), fmt, copy);
-	va_end(copy);
-	last_library_warning[strcspn(last_library_warning, "\n")] = '\0';
-}
-
-static int print_if_debugging(const char *fmt, va_list ap)
-{
-	return getenv("PYSCAN_DEBUG_BPF") ? vfprintf(stderr, fmt, ap) : 0;
-}
-
-/* Whoever installed a libbpf printer before us (bpf_object.c keeps a log for its own error
- * messages) still gets every line. */
-static libbpf_print_fn_t chained_libbpf_print;
-
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	if (level == LIBBPF_WARN)
-		remember_warning(fmt, ap);
-	if (chained_libbpf_print)
-		return chained_libbpf_print(level, fmt, ap);
-	return level == LIBBPF_WARN ? print_if_debugging(fmt, ap) : 0;
-}
-
+/* libxdp prints to stderr by default (the dispatcher EPERM fallback). libbpf's printing is
+ * bpf_object.c's; libxdp's is handled here, its only user: quiet unless debugging. */
 static int libxdp_print(enum libxdp_print_level level, const char *fmt, va_list ap)
 {
-	if (level != LIBXDP_WARN)
+	if (level != LIBXDP_WARN || !getenv("PYSCAN_DEBUG_BPF"))
 		return 0;
-	remember_warning(fmt, ap);
-	return print_if_debugging(fmt, ap);
-}
-
-static void quiet_libraries(void)
-{
-	libbpf_print_fn_t previous = libbpf_set_print(libbpf_print);
-
-	if (previous != libbpf_print)
-		chained_libbpf_print = previous;
-	libxdp_set_print(libxdp_print);
-	last_library_warning[0] = '\0';
+	return vfprintf(stderr, fmt, ap);
 }
 
 static void set_error(char *err, size_t errlen, const char *fmt, ...)
@@ -199,158 +67,6 @@ static void add_warning(struct pyscan_afxdp_info *info, const char *text)
 		 used ? "; " : "", text);
 }
 
-/* ---- the reply filter --------------------------------------------------------------------- */
-
-struct pyscan_replyfilter *pyscan_replyfilter__load(const char *object_path, const uint8_t *key,
-						    uint32_t scanner_ip_be, uint16_t port_lo,
-						    uint16_t port_hi, uint32_t queue_slots,
-						    char *err, size_t errlen)
-{
-	struct pyscan_reply_filter_config config = {0};
-	struct bpf_prog_info prog_info = {0};
-	uint32_t prog_info_len = sizeof(prog_info);
-	struct pyscan_replyfilter *filter;
-	struct bpf_program *prog;
-	struct bpf_map *rodata, *xsks_map;
-	size_t rodata_size = 0;
-	int rc;
-
-	quiet_libraries();
-	if (port_lo > port_hi) {
-		set_error(err, errlen, "reply filter: port range %u-%u is empty", port_lo, port_hi);
-		errno = EINVAL;
-		return NULL;
-	}
-	filter = calloc(1, sizeof(*filter));
-	if (!filter) {
-		set_error(err, errlen, "reply filter: out of memory");
-		errno = ENOMEM;
-		return NULL;
-	}
-	filter->prog_fd = filter->xsks_map_fd = filter->counters_fd = -1;
-
-	filter->obj = bpf_object__open_file(object_path, NULL);
-	if (!filter->obj) {
-		rc = -errno;
-		filter->obj = NULL;
-		set_error(err, errlen, "reply filter: cannot open %s: %s (rebuild with setup.py build_ext)",
-			  object_path, strerror(-rc));
-		goto fail;
-	}
-	rodata = bpf_object__find_map_by_name(filter->obj, ".rodata");
-	if (!rodata || !bpf_map__initial_value(rodata, &rodata_size) ||
-	    rodata_size != sizeof(config)) {
-		rc = -EINVAL;
-		set_error(err, errlen, "reply filter: %s has a .rodata of %zu bytes, expected exactly "
-			  "struct pyscan_reply_filter_config (%zu)", object_path, rodata_size,
-			  sizeof(config));
-		goto fail;
-	}
-	memcpy(&config.key.k0, key, 8);
-	memcpy(&config.key.k1, key + 8, 8);
-	config.scanner_ip_be = scanner_ip_be;
-	config.port_lo = port_lo;
-	config.port_hi = port_hi;
-	rc = bpf_map__set_initial_value(rodata, &config, sizeof(config));
-	if (rc)
-		goto fail_generic;
-	xsks_map = bpf_object__find_map_by_name(filter->obj, "xsks_map");
-	if (!xsks_map) {
-		rc = -ENOENT;
-		set_error(err, errlen, "reply filter: %s has no xsks_map", object_path);
-		goto fail;
-	}
-	rc = bpf_map__set_max_entries(xsks_map, queue_slots ? queue_slots : 1);
-	if (rc)
-		goto fail_generic;
-
-	rc = bpf_object__load(filter->obj);
-	if (rc) {
-		rc = rc < 0 ? rc : -errno;
-		if (rc == -EPERM || rc == -EACCES)
-			set_error(err, errlen, "loading the XDP reply filter was refused (%s): it needs "
-				  "CAP_BPF and CAP_NET_ADMIN (run as root)", strerror(-rc));
-		else
-			set_error(err, errlen, "reply filter: load/verify failed: %s (%s)",
-				  strerror(-rc), last_library_warning);
-		goto fail;
-	}
-	prog = bpf_object__find_program_by_name(filter->obj, "pyscan_reply_filter");
-	if (!prog) {
-		rc = -ENOENT;
-		set_error(err, errlen, "reply filter: %s has no program pyscan_reply_filter",
-			  object_path);
-		goto fail;
-	}
-	filter->prog_fd = bpf_program__fd(prog);
-	filter->xsks_map_fd = bpf_map__fd(xsks_map);
-	filter->counters_fd = bpf_object__find_map_fd_by_name(filter->obj, "reply_filter_counters");
-	if (filter->prog_fd < 0 || filter->xsks_map_fd < 0 || filter->counters_fd < 0) {
-		rc = -ENOENT;
-		set_error(err, errlen, "reply filter: program or maps missing after load");
-		goto fail;
-	}
-	if (bpf_obj_get_info_by_fd(filter->prog_fd, &prog_info, &prog_info_len) == 0)
-		filter->prog_id = prog_info.id;
-	return filter;
-
-fail_generic:
-	set_error(err, errlen, "reply filter: preparing %s failed: %s", object_path, strerror(-rc));
-fail:
-	pyscan_replyfilter__close(filter);
-	errno = -rc;
-	return NULL;
-}
-
-int pyscan_replyfilter__test_run(struct pyscan_replyfilter *filter, const uint8_t *frame,
-				 uint32_t len, uint32_t *action)
-{
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = len, .repeat = 1);
-	int rc;
-
-	rc = bpf_prog_test_run_opts(filter->prog_fd, &opts);
-	if (rc)
-		return rc < 0 ? rc : -errno;
-	*action = opts.retval;
-	return 0;
-}
-
-/* Sums each counter over all possible CPUs into out[0 .. n-1]. */
-int pyscan_replyfilter__counters(struct pyscan_replyfilter *filter, uint64_t *out, uint32_t n)
-{
-	int ncpus = libbpf_num_possible_cpus();
-	uint64_t *per_cpu;
-	uint32_t index;
-
-	if (ncpus <= 0)
-		return ncpus ? ncpus : -EINVAL;
-	per_cpu = calloc((size_t)ncpus, sizeof(*per_cpu));
-	if (!per_cpu)
-		return -ENOMEM;
-	for (index = 0; index < n && index < PYSCAN_RF_NCOUNTERS; index++) {
-		out[index] = 0;
-		if (bpf_map_lookup_elem(filter->counters_fd, &index, per_cpu) == 0)
-			for (int cpu = 0; cpu < ncpus; cpu++)
-				out[index] += per_cpu[cpu];
-	}
-	free(per_cpu);
-	return 0;
-}
-
-uint32_t pyscan_replyfilter__prog_id(struct pyscan_replyfilter *filter)
-{
-	return filter->prog_id;
-}
-
-void pyscan_replyfilter__close(struct pyscan_replyfilter *filter)
-{
-	if (!filter)
-		return;
-	if (filter->obj)
-		bpf_object__close(filter->obj);
-	free(filter);
-}
-
 /* ---- probing ------------------------------------------------------------------------------ */
 
 int pyscan_afxdp__probe(char *err, size_t errlen)
@@ -369,332 +85,6 @@ int pyscan_afxdp__probe(char *err, size_t errlen)
 	}
 	close(fd);
 	return 0;
-}
-
-int pyscan_afxdp__queue_counts(const char *ifname, uint32_t *rx, uint32_t *tx)
-{
-	struct ethtool_channels channels = {.cmd = ETHTOOL_GCHANNELS};
-	struct ifreq ifr = {0};
-	int fd, rc = 0;
-
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	ifr.ifr_data = (void *)&channels;
-	if (ioctl(fd, SIOCETHTOOL, &ifr) < 0) {
-		rc = -errno;
-	} else {
-		/* Drivers report either separate rx/tx queues or combined ones (veth: separate). */
-		*rx = channels.rx_count + channels.combined_count;
-		*tx = channels.tx_count + channels.combined_count;
-		if (!*rx || !*tx)
-			rc = -ENODATA;
-	}
-	close(fd);
-	return rc;
-}
-
-/* ---- TX ring ops ------------------------------------------------------------------------- */
-
-static struct afxdp_queue *tx_queue_of(struct pyscan_ring *ring)
-{
-	return ((struct afxdp_tx_ring *)ring)->queue;
-}
-
-static uint32_t afxdp_tx_reclaim(struct pyscan_ring *ring)
-{
-	struct afxdp_queue *q = tx_queue_of(ring);
-	uint32_t index, done;
-
-	done = xsk_ring_cons__peek(&q->comp, q->ring_size, &index);
-	for (uint32_t i = 0; i < done; i++) {
-		uint64_t addr = *xsk_ring_cons__comp_addr(&q->comp, index + i);
-
-		q->tx_frames++;
-		q->tx_bytes += q->frame_len[addr / q->frame_size];
-		q->free_frames[q->free_count++] = addr;
-	}
-	if (done) {
-		xsk_ring_cons__release(&q->comp, done);
-		q->outstanding -= done;
-	}
-	return done;
-}
-
-static int tx_ring_empty(struct afxdp_queue *q)
-{
-	return xsk_prod_nb_free(&q->tx, q->ring_size) == q->ring_size;
-}
-
-static int afxdp_tx_kick(struct pyscan_ring *ring)
-{
-	struct afxdp_queue *q = tx_queue_of(ring);
-	uint32_t attempts = q->ring_size / COPY_MODE_FRAMES_PER_KICK + 4;
-
-	/* Callers kick after every submit and whenever they wait; a syscall is only worth it
-	 * when descriptors are waiting and the kernel asked to be woken. */
-	if (!xsk_ring_prod__needs_wakeup(&q->tx) || tx_ring_empty(q))
-		return 0;
-	/* Zero-copy: one wakeup starts the driver. Copy: each call sends a batch synchronously,
-	 * so repeat until the ring is drained or the device pushes back. */
-	do {
-		if (sendto(q->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0) {
-			if (q->zerocopy)
-				return 0;
-			continue;
-		}
-		switch (errno) {
-		case EAGAIN:
-			continue;
-		case EBUSY:
-		case ENOBUFS:
-		case ENETDOWN:
-			return 0; /* device busy or queue full: completions will free room */
-		default: {
-			int rc = -errno;
-
-			snprintf(ring->error, sizeof(ring->error), "af-xdp kick on queue %u: %s",
-				 q->queue_id, strerror(-rc));
-			return rc;
-		}
-		}
-	} while (!q->zerocopy && !tx_ring_empty(q) && --attempts);
-	return 0;
-}
-
-static uint32_t afxdp_tx_reserve(struct pyscan_ring *ring, struct pyscan_tx_slot *slots,
-				 uint32_t max)
-{
-	struct afxdp_queue *q = tx_queue_of(ring);
-	uint32_t n;
-
-	if (q->free_count < max)
-		afxdp_tx_reclaim(ring);
-	if (q->free_count == 0) {
-		q->tx_retries++;
-		afxdp_tx_kick(ring);
-		afxdp_tx_reclaim(ring);
-	}
-	n = max < q->free_count ? max : q->free_count;
-	for (uint32_t i = 0; i < n; i++) {
-		uint64_t addr = q->free_frames[--q->free_count];
-
-		slots[i].data = q->area + addr;
-		slots[i].capacity = q->frame_size;
-		slots[i].len = 0;
-		slots[i].handle = addr;
-	}
-	return n;
-}
-
-static int afxdp_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slots, uint32_t n)
-{
-	struct afxdp_queue *q = tx_queue_of(ring);
-	uint32_t valid = 0, index;
-
-	/* A descriptor with a bad length would be dropped by the kernel without a completion,
-	 * losing its frame for good: refuse it here, count it, keep the frame. */
-	for (uint32_t i = 0; i < n; i++) {
-		if (slots[i].len == 0 || slots[i].len > q->frame_size) {
-			q->tx_errors++;
-			q->free_frames[q->free_count++] = slots[i].handle;
-		} else {
-			valid++;
-		}
-	}
-	if (!valid)
-		return valid == n ? 0 : -EINVAL;
-	if (xsk_ring_prod__reserve(&q->tx, valid, &index) != valid) {
-		/* Cannot happen while the TX ring is as large as the TX half of the UMEM. */
-		snprintf(ring->error, sizeof(ring->error),
-			 "af-xdp queue %u: TX ring full with frames in hand", q->queue_id);
-		return -ENOSPC;
-	}
-	for (uint32_t i = 0; i < n; i++) {
-		struct xdp_desc *desc;
-
-		if (slots[i].len == 0 || slots[i].len > q->frame_size)
-			continue;
-		desc = xsk_ring_prod__tx_desc(&q->tx, index++);
-		desc->addr = slots[i].handle;
-		desc->len = slots[i].len;
-		desc->options = 0;
-		q->frame_len[slots[i].handle / q->frame_size] = slots[i].len;
-	}
-	xsk_ring_prod__submit(&q->tx, valid);
-	q->outstanding += valid;
-	return valid == n ? 0 : -EINVAL;
-}
-
-static int64_t monotonic_ms(void)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-static int afxdp_tx_flush(struct pyscan_ring *ring, int timeout_ms)
-{
-	struct afxdp_queue *q = tx_queue_of(ring);
-	int64_t deadline = monotonic_ms() + timeout_ms;
-	struct timespec pause = {.tv_nsec = 50 * 1000};
-
-	while (q->outstanding) {
-		int rc = afxdp_tx_kick(ring);
-
-		if (rc < 0)
-			return rc;
-		if (afxdp_tx_reclaim(ring))
-			continue;
-		if (monotonic_ms() >= deadline) {
-			snprintf(ring->error, sizeof(ring->error),
-				 "af-xdp queue %u: %u frames not completed after %d ms",
-				 q->queue_id, q->outstanding, timeout_ms);
-			return -ETIMEDOUT;
-		}
-		nanosleep(&pause, NULL);
-	}
-	return 0;
-}
-
-static void afxdp_tx_stats(struct pyscan_ring *ring, struct pyscan_ring_stats *out)
-{
-	struct afxdp_queue *q = tx_queue_of(ring);
-
-	out->tx_frames = q->tx_frames;
-	out->tx_bytes = q->tx_bytes;
-	out->tx_retries = q->tx_retries;
-	out->tx_errors = q->tx_errors;
-	if (q->fd >= 0) {
-		struct xdp_statistics xs = {0};
-		socklen_t len = sizeof(xs);
-
-		if (getsockopt(q->fd, SOL_XDP, XDP_STATISTICS, &xs, &len) == 0)
-			out->tx_errors += xs.tx_invalid_descs;
-	}
-}
-
-/* ---- RX ring ops ------------------------------------------------------------------------- */
-
-static uint32_t afxdp_rx_peek(struct pyscan_ring *ring, struct pyscan_rx_frame *frames,
-			      uint32_t max)
-{
-	struct afxdp_rx_ring *rxr = (struct afxdp_rx_ring *)ring;
-	struct pyscan_afxdp *xdp = rxr->owner;
-
-	for (uint32_t tried = 0; tried < xdp->queue_count; tried++) {
-		struct afxdp_queue *q = &xdp->queues[(rxr->cursor + tried) % xdp->queue_count];
-		uint32_t index, n;
-
-		if (!q->has_rx)
-			continue;
-		n = xsk_ring_cons__peek(&q->rx, max, &index);
-		if (!n)
-			continue;
-		for (uint32_t i = 0; i < n; i++) {
-			const struct xdp_desc *desc = xsk_ring_cons__rx_desc(&q->rx, index + i);
-
-			frames[i].data = xsk_umem__get_data(q->area, desc->addr);
-			frames[i].len = desc->len;
-			frames[i].pad = 0;
-		}
-		q->rx_peek_index = index;
-		q->rx_peeked = n;
-		rxr->active = q;
-		rxr->cursor = (rxr->cursor + tried + 1) % xdp->queue_count;
-		return n;
-	}
-	rxr->active = NULL;
-	return 0;
-}
-
-static void afxdp_rx_release(struct pyscan_ring *ring, uint32_t n)
-{
-	struct afxdp_rx_ring *rxr = (struct afxdp_rx_ring *)ring;
-	struct afxdp_queue *q = rxr->active;
-	uint32_t fill_index;
-
-	if (!q)
-		return;
-	if (n > q->rx_peeked)
-		n = q->rx_peeked;
-	if (n && xsk_ring_prod__reserve(&q->fill, n, &fill_index) == n) {
-		for (uint32_t i = 0; i < n; i++) {
-			const struct xdp_desc *desc = xsk_ring_cons__rx_desc(&q->rx,
-									      q->rx_peek_index + i);
-
-			/* The descriptor points past the headroom; the fill ring wants the frame. */
-			*xsk_ring_prod__fill_addr(&q->fill, fill_index + i) =
-				desc->addr - desc->addr % q->frame_size;
-			q->rx_frames++;
-			q->rx_bytes += desc->len;
-		}
-		xsk_ring_prod__submit(&q->fill, n);
-	} else if (n) {
-		/* Cannot happen: the fill ring holds every RX frame. Keep them rather than lose them. */
-		snprintf(ring->error, sizeof(ring->error), "af-xdp queue %u: fill ring full",
-			 q->queue_id);
-		n = 0;
-	}
-	xsk_ring_cons__cancel(&q->rx, q->rx_peeked - n);
-	xsk_ring_cons__release(&q->rx, n);
-	q->rx_peeked = 0;
-	rxr->active = NULL;
-}
-
-static int afxdp_rx_wait(struct pyscan_ring *ring, int timeout_ms)
-{
-	struct afxdp_rx_ring *rxr = (struct afxdp_rx_ring *)ring;
-	struct pyscan_afxdp *xdp = rxr->owner;
-	struct pollfd fds[xdp->queue_count];
-	int rc;
-
-	for (uint32_t i = 0; i < xdp->queue_count; i++) {
-		if (xdp->queues[i].has_rx && xsk_cons_nb_avail(&xdp->queues[i].rx, 1))
-			return 1;
-		/* poll() skips negative fds: TX-only sockets never wake the RX thread. */
-		fds[i].fd = xdp->queues[i].has_rx ? xdp->queues[i].fd : -1;
-		fds[i].events = POLLIN;
-		fds[i].revents = 0;
-	}
-	/* poll() also performs the fill-ring wakeup that need_wakeup may ask for. */
-	rc = poll(fds, xdp->queue_count, timeout_ms);
-	if (rc < 0)
-		return errno == EINTR ? 0 : -errno;
-	return rc > 0;
-}
-
-static void afxdp_rx_stats(struct pyscan_ring *ring, struct pyscan_ring_stats *out)
-{
-	struct pyscan_afxdp *xdp = ((struct afxdp_rx_ring *)ring)->owner;
-	uint64_t counters[PYSCAN_RF_NCOUNTERS] = {0};
-
-	for (uint32_t i = 0; i < xdp->queue_count; i++) {
-		struct afxdp_queue *q = &xdp->queues[i];
-
-		out->rx_frames += q->rx_frames;
-		out->rx_bytes += q->rx_bytes;
-		if (q->fd >= 0) {
-			struct xdp_statistics xs = {0};
-			socklen_t len = sizeof(xs);
-
-			/* Every reply the kernel could not put on the ring, each counted once:
-			 * rx_dropped covers an empty fill ring (rx_fill_ring_empty_descs counts
-			 * the same events again) and frames too large for a UMEM frame;
-			 * rx_ring_full a full RX ring. rx_invalid_descs counts bad descriptors,
-			 * not frames. */
-			if (getsockopt(q->fd, SOL_XDP, XDP_STATISTICS, &xs, &len) == 0)
-				out->rx_drops += xs.rx_dropped + xs.rx_ring_full;
-		}
-	}
-	/* A matched reply the filter had to pass (no socket on its queue) is lost to the scan:
-	 * a drop, not a frame the filter chose to leave to the kernel. */
-	if (pyscan_afxdp__filter_counters(xdp, counters, PYSCAN_RF_NCOUNTERS) == 0) {
-		out->rx_filtered = counters[PYSCAN_RF_PASSED];
-		out->rx_drops += counters[PYSCAN_RF_UNQUEUED];
-	}
 }
 
 /* ---- lifetime ---------------------------------------------------------------------------- */
@@ -729,7 +119,7 @@ static void release_kernel_resources(struct pyscan_afxdp *xdp)
 	xdp->filter = NULL;
 }
 
-static void drop_reference(struct pyscan_afxdp *xdp)
+void afxdp_drop_reference(struct pyscan_afxdp *xdp)
 {
 	if (--xdp->refs)
 		return;
@@ -743,36 +133,6 @@ static void drop_reference(struct pyscan_afxdp *xdp)
 	free(xdp);
 }
 
-static void afxdp_tx_destroy(struct pyscan_ring *ring)
-{
-	drop_reference(((struct afxdp_tx_ring *)ring)->owner);
-}
-
-static void afxdp_rx_destroy(struct pyscan_ring *ring)
-{
-	drop_reference(((struct afxdp_rx_ring *)ring)->owner);
-}
-
-static const struct pyscan_ring_ops afxdp_tx_ops = {
-	.name = "af-xdp",
-	.tx_reserve = afxdp_tx_reserve,
-	.tx_submit = afxdp_tx_submit,
-	.tx_reclaim = afxdp_tx_reclaim,
-	.tx_kick = afxdp_tx_kick,
-	.tx_flush = afxdp_tx_flush,
-	.get_stats = afxdp_tx_stats,
-	.destroy = afxdp_tx_destroy,
-};
-
-static const struct pyscan_ring_ops afxdp_rx_ops = {
-	.name = "af-xdp",
-	.rx_peek = afxdp_rx_peek,
-	.rx_release = afxdp_rx_release,
-	.rx_wait = afxdp_rx_wait,
-	.get_stats = afxdp_rx_stats,
-	.destroy = afxdp_rx_destroy,
-};
-
 /* ---- open --------------------------------------------------------------------------------- */
 
 static int attach_filter(struct pyscan_afxdp *xdp, const struct pyscan_afxdp_config *cfg,
@@ -784,13 +144,13 @@ static int attach_filter(struct pyscan_afxdp *xdp, const struct pyscan_afxdp_con
 	int fd;
 
 	opts.flags = want_native ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
-	fd = bpf_link_create(xdp->filter->prog_fd, xdp->ifindex, BPF_XDP, &opts);
+	fd = bpf_link_create(pyscan_replyfilter__prog_fd(xdp->filter), xdp->ifindex, BPF_XDP, &opts);
 	if (fd < 0 && want_native && (errno == EOPNOTSUPP || errno == EINVAL)) {
 		if (cfg->attach_mode == PYSCAN_AFXDP_ATTACH_NATIVE)
 			add_warning(&xdp->info, "native XDP refused by the driver, "
 				    "using generic attach");
 		opts.flags = XDP_FLAGS_SKB_MODE;
-		fd = bpf_link_create(xdp->filter->prog_fd, xdp->ifindex, BPF_XDP, &opts);
+		fd = bpf_link_create(pyscan_replyfilter__prog_fd(xdp->filter), xdp->ifindex, BPF_XDP, &opts);
 	}
 	if (fd >= 0) {
 		xdp->link_fd = fd;
@@ -987,7 +347,7 @@ struct pyscan_afxdp *pyscan_afxdp__open(const struct pyscan_afxdp_config *cfg,
 	struct pyscan_afxdp *xdp;
 	int rc;
 
-	quiet_libraries();
+	libxdp_set_print(libxdp_print);
 	if (!valid_config(cfg, err, errlen)) {
 		errno = EINVAL;
 		return NULL;
@@ -1029,13 +389,14 @@ struct pyscan_afxdp *pyscan_afxdp__open(const struct pyscan_afxdp_config *cfg,
 	 * permissions) fails before any UMEM is pinned. */
 	if (cfg->want_rx) {
 		xdp->filter = pyscan_replyfilter__load(object_path, cfg->key, cfg->scanner_ip_be,
-						       cfg->port_lo, cfg->port_hi,
-						       cfg->queue_count, err, errlen);
+						       cfg->port_lo, cfg->port_hi, cfg->queue_count,
+						       cfg->probe_id);
 		if (!xdp->filter) {
 			rc = -errno;
+			set_error(err, errlen, "%s", pyscan_bpf__error());
 			goto fail;
 		}
-		xdp->info.prog_id = xdp->filter->prog_id;
+		xdp->info.prog_id = pyscan_replyfilter__prog_id(xdp->filter);
 		rc = attach_filter(xdp, cfg, err, errlen);
 		if (rc)
 			goto fail;
@@ -1059,7 +420,7 @@ struct pyscan_afxdp *pyscan_afxdp__open(const struct pyscan_afxdp_config *cfg,
 		xdp->info.zerocopy &= q->zerocopy;
 		if (q->has_rx) {
 			xdp->info.rx_queues++;
-			rc = xsk_socket__update_xskmap(q->xsk, xdp->filter->xsks_map_fd);
+			rc = xsk_socket__update_xskmap(q->xsk, pyscan_replyfilter__xsks_map_fd(xdp->filter));
 			if (rc) {
 				set_error(err, errlen, "af-xdp: cannot add queue %u to the XSKMAP: %s",
 					  i, strerror(-rc));
@@ -1084,7 +445,7 @@ struct pyscan_afxdp *pyscan_afxdp__open(const struct pyscan_afxdp_config *cfg,
 	return xdp;
 
 fail:
-	drop_reference(xdp);
+	afxdp_drop_reference(xdp);
 	errno = -rc;
 	return NULL;
 }
@@ -1114,77 +475,10 @@ int pyscan_afxdp__filter_counters(struct pyscan_afxdp *xdp, uint64_t *out, uint3
 	return 0;
 }
 
-int pyscan_afxdp__send_frames(pyscan_ring *ring, const uint8_t *frames, const uint32_t *lens,
-			      uint32_t n, int flush_timeout_ms)
-{
-	struct pyscan_tx_slot slots[64];
-	int64_t deadline = monotonic_ms() + flush_timeout_ms;
-	uint32_t sent = 0;
-	size_t offset = 0;
-	int rc;
-
-	if (!ring || !ring->ops->tx_reserve)
-		return -EINVAL;
-	while (sent < n) {
-		uint32_t want = n - sent < 64 ? n - sent : 64;
-		uint32_t got = ring->ops->tx_reserve(ring, slots, want);
-
-		if (!got) {
-			if (monotonic_ms() >= deadline)
-				return -ETIMEDOUT;
-			continue;
-		}
-		for (uint32_t i = 0; i < got; i++) {
-			uint32_t len = lens[sent + i];
-
-			if (len > slots[i].capacity)
-				len = 0; /* refused by submit and counted as an error */
-			memcpy(slots[i].data, frames + offset, len);
-			slots[i].len = len;
-			offset += lens[sent + i];
-		}
-		rc = ring->ops->tx_submit(ring, slots, got);
-		if (rc < 0)
-			return rc;
-		ring->ops->tx_kick(ring);
-		sent += got;
-	}
-	rc = ring->ops->tx_flush(ring, flush_timeout_ms);
-	return rc < 0 ? rc : (int)sent;
-}
-
-int pyscan_afxdp__recv_frames(pyscan_ring *ring, uint8_t *buf, uint32_t cap, uint32_t *lens,
-			      uint32_t max, int timeout_ms)
-{
-	struct pyscan_rx_frame frames[64];
-	uint32_t done = 0, used = 0, n, take;
-	int rc;
-
-	if (!ring || !ring->ops->rx_peek)
-		return -EINVAL;
-	rc = ring->ops->rx_wait(ring, timeout_ms);
-	if (rc <= 0)
-		return rc;
-	while (done < max) {
-		n = ring->ops->rx_peek(ring, frames, max - done < 64 ? max - done : 64);
-		if (!n)
-			break;
-		for (take = 0; take < n && used + frames[take].len <= cap; take++) {
-			memcpy(buf + used, frames[take].data, frames[take].len);
-			used += frames[take].len;
-			lens[done++] = frames[take].len;
-		}
-		ring->ops->rx_release(ring, take);
-		if (take < n)
-			break;
-	}
-	return (int)done;
-}
-
 void pyscan_afxdp__close(struct pyscan_afxdp *xdp)
 {
 	if (!xdp)
 		return;
 	release_kernel_resources(xdp);
-	drop_reference(xdp);
+	afxdp_drop_reference(xdp);
 }

@@ -3,11 +3,13 @@
  * drv_af_xdp.h - the AF_XDP driver (libxdp sockets + the XDP reply filter) as C and Python
  * see it.
  *
- * One pyscan_afxdp owns, for one interface: the reply filter (loaded with the scan's key and
- * attached through a bpf_link, so the kernel detaches it when the process dies however it
- * dies), and one AF_XDP socket with its own UMEM per queue. The first tx_queues sockets carry
- * a TX ring each (one TX thread per ring); every socket carries an RX ring, and one RX ring
- * object reads all of them, because replies arrive on whichever queue the peer hashes them to.
+ * One pyscan_afxdp owns, for one interface: the reply filter (loaded by bpf_object.c with the
+ * scan's key, attached here through a bpf_link, so the kernel detaches it when the process
+ * dies however it dies), and one AF_XDP socket with its own UMEM per queue. The first
+ * tx_queues sockets carry a TX ring each (one TX thread per ring); every socket carries an RX
+ * ring, and one RX ring object reads all of them, because replies arrive on whichever queue
+ * the peer hashes them to. TX ops: drv_af_xdp_tx.c; RX ops: drv_af_xdp_rx.c; open, close and
+ * lifetime: drv_af_xdp.c; what they share: drv_af_xdp_private.h.
  */
 #ifndef PYSCAN_DRV_AF_XDP_H
 #define PYSCAN_DRV_AF_XDP_H
@@ -15,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bpf_object.h"
 #include "reply_filter.h"
 #include "ring.h"
 
@@ -43,6 +46,7 @@ struct pyscan_afxdp_config {
 	uint32_t rx_ring_size;  /* RX and fill ring descriptors and RX UMEM frames per RX socket,
 				 * power of two; 0 = ring_size. The RX thread may be off the CPU
 				 * for milliseconds: this is how many replies a socket holds meanwhile */
+	uint32_t probe_id;      /* the scan's probe module: selects the filter's match (probe_ids.h) */
 };
 
 /* What was chosen, for the status line and the summary. */
@@ -59,24 +63,11 @@ struct pyscan_afxdp_info {
 	char warnings[256];      /* fallbacks taken, "; "-separated; empty when none */
 };
 
-struct pyscan_replyfilter;
 struct pyscan_afxdp;
-
-/* The reply filter alone: loaded and verified, not attached (tests, and the driver). */
-struct pyscan_replyfilter *pyscan_replyfilter__load(const char *object_path, const uint8_t *key,
-						    uint32_t scanner_ip_be, uint16_t port_lo,
-						    uint16_t port_hi, uint32_t queue_slots,
-						    char *err, size_t errlen);
-int pyscan_replyfilter__test_run(struct pyscan_replyfilter *filter, const uint8_t *frame,
-				 uint32_t len, uint32_t *action);
-int pyscan_replyfilter__counters(struct pyscan_replyfilter *filter, uint64_t *out, uint32_t n);
-uint32_t pyscan_replyfilter__prog_id(struct pyscan_replyfilter *filter);
-void pyscan_replyfilter__close(struct pyscan_replyfilter *filter);
 
 /* Kernel support and privileges, checked without side effects. 0 = usable, else -errno. */
 int pyscan_afxdp__probe(char *err, size_t errlen);
 /* Queue counts through ethtool (current netns); -errno when the driver will not say. */
-int pyscan_afxdp__queue_counts(const char *ifname, uint32_t *rx, uint32_t *tx);
 
 struct pyscan_afxdp *pyscan_afxdp__open(const struct pyscan_afxdp_config *cfg,
 					const char *object_path, char *err, size_t errlen);
@@ -84,17 +75,10 @@ pyscan_ring *pyscan_afxdp__tx_ring(struct pyscan_afxdp *xdp, uint32_t index);
 pyscan_ring *pyscan_afxdp__rx_ring(struct pyscan_afxdp *xdp);
 void pyscan_afxdp__info(struct pyscan_afxdp *xdp, struct pyscan_afxdp_info *out);
 int pyscan_afxdp__filter_counters(struct pyscan_afxdp *xdp, uint64_t *out, uint32_t n);
-/* Frame I/O through any ring's ops, for tests and path checks without the engine: send n
- * frames packed back to back (lens[i] each) and flush; receive up to max frames into buf
- * (cap bytes), waiting up to timeout_ms for the first. Return frames done, or -errno. */
-int pyscan_afxdp__send_frames(pyscan_ring *ring, const uint8_t *frames, const uint32_t *lens,
-			      uint32_t n, int flush_timeout_ms);
-int pyscan_afxdp__recv_frames(pyscan_ring *ring, uint8_t *buf, uint32_t cap, uint32_t *lens,
-			      uint32_t max, int timeout_ms);
 /* Detaches the filter and closes every socket now; memory goes when the last ring is destroyed. */
 void pyscan_afxdp__close(struct pyscan_afxdp *xdp);
 
-_Static_assert(sizeof(struct pyscan_afxdp_config) == 76, "pyscan_afxdp_config layout");
+_Static_assert(sizeof(struct pyscan_afxdp_config) == 80, "pyscan_afxdp_config layout");
 _Static_assert(sizeof(struct pyscan_afxdp_info) == 292, "pyscan_afxdp_info layout");
 
 #endif /* PYSCAN_DRV_AF_XDP_H */

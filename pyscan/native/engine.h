@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-only
  *
  * engine.h - the scan's per-packet work, written once against ring.h: TX threads walk their
- * share of a keyed permutation of targets x ports and fill SYN frames into ring slots; one RX
- * thread validates reply cookies, classifies, suppresses duplicates and queues results.
+ * share of a keyed permutation of targets x ports and have the scan's probe module (probe.h)
+ * fill frames into ring slots; one RX thread parses replies (reply_parse.h), lets the module
+ * validate cookies and classify, suppresses duplicates and queues results (results.h).
+ * Code: engine.c (create, stats, targets), engine_tx.c, engine_rx.c.
  *
  * Invariants:
  *  - Exactly-once TX: permutation input index i belongs to shard s = i mod S, and within the
@@ -62,15 +64,21 @@ struct pyscan_engine_config {
 	uint32_t source_port_count;            /* 1..65536 - first */
 	uint16_t window;
 	uint8_t ttl;
-	uint8_t reserved;
+	uint8_t probe_id;                      /* probe module (probe_ids.h); 0 = tcp-syn */
 };
 
+/* One validated, first-seen reply. Fixed size for every probe type: an IPv6 address fits,
+ * and ICMP replies carry their type and code. */
 struct pyscan_result {
-	uint32_t ip_be;
-	uint16_t port;          /* the target's port, host order */
-	uint8_t status;         /* PYSCAN_RESULT_OPEN / PYSCAN_RESULT_CLOSED */
-	uint8_t ttl;
+	uint8_t addr[16];       /* the target: IPv4 in bytes 0..3 (network order), rest zero */
 	uint64_t timestamp_ns;  /* CLOCK_REALTIME when the reply was parsed */
+	uint16_t port;          /* the target's port, host order; 0 for ICMP */
+	uint8_t status;         /* PYSCAN_RESULT_OPEN / PYSCAN_RESULT_CLOSED */
+	uint8_t ttl;            /* TTL / hop limit of the reply */
+	uint8_t family;         /* 4 or 6 */
+	uint8_t l4_proto;       /* IP protocol number of the reply (6 = TCP) */
+	uint8_t icmp_type;      /* ICMP replies only */
+	uint8_t icmp_code;
 };
 
 struct pyscan_engine_stats {
@@ -112,9 +120,14 @@ void pyscan_engine__stop_tx(pyscan_engine *engine);
 void pyscan_engine__stop_rx(pyscan_engine *engine);
 /* Probes thread thread_index owes in this shard (tests, progress, resume). */
 uint64_t pyscan_engine__thread_total(const pyscan_engine *engine, uint32_t thread_index);
+/* The targets of TX thread thread_index's probes k_first .. k_first + n - 1, in the order it
+ * sends them: host-order addresses and ports. Returns how many exist (fewer at the end). With
+ * one TX thread this is the shard's whole order, which is what -sL prints. */
+uint32_t pyscan_engine__targets(const pyscan_engine *engine, uint32_t thread_index,
+				uint64_t k_first, uint32_t n, uint32_t *ip_out, uint16_t *port_out);
 
 _Static_assert(sizeof(struct pyscan_engine_config) == 104, "pyscan_engine_config layout");
-_Static_assert(sizeof(struct pyscan_result) == 16, "pyscan_result layout");
+_Static_assert(sizeof(struct pyscan_result) == 32, "pyscan_result layout");
 _Static_assert(sizeof(struct pyscan_engine_stats) == 8 * (19 + 2 * PYSCAN_ENGINE_MAX_TX_THREADS),
 	       "pyscan_engine_stats layout");
 

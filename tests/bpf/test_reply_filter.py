@@ -208,3 +208,40 @@ def test_a_closed_filter_refuses_use_instead_of_crashing() -> None:
         loaded.counters()
     with pytest.raises(ValueError, match="closed"):
         _ = loaded.prog_id
+
+
+def test_replies_to_the_engines_probes_match_in_xdp_and_in_c(
+        reply_filter: native.ReplyFilter) -> None:
+    """The probe seam end to end: probes the tcp-syn module built (through the probe table)
+    are answered; the XDP match (probe_tcp_syn4.h, chosen by probe_id) and the engine's
+    classifier (probe_tcp_syn4.c on reply_parse.c's view) both accept every answer, and both
+    refuse it once the acknowledgement is off by one."""
+    with native.Engine(cookie_key=KEY, seed=3, source_ip=SCANNER, source_mac="02:00:00:00:00:01",
+                       gateway_mac="02:00:00:00:00:02", ranges=[(TARGET, TARGET)],
+                       ports=[22, 80, 443, 8080], source_ports=SOURCE_PORTS,
+                       probe="tcp-syn") as engine:
+        ring = native.open_null_tx(capture_frames=4)
+        engine.run_tx(0, ring)
+        probes = native.null_captured(ring)
+        assert len(probes) == 4
+        for probe in probes:
+            syn = Ether(probe)[TCP]
+            good = reply("SA", sport=syn.dport, dport=syn.sport, ack=(syn.seq + 1) & 0xFFFFFFFF)
+            bad = reply("SA", sport=syn.dport, dport=syn.sport, ack=syn.seq)
+            assert run(reply_filter, good)[1] == MATCHED
+            assert run(reply_filter, bad)[1] == PASSED
+            assert engine.ingest(good) == "open"
+            assert engine.ingest(bad) == "invalid-cookie"
+
+
+def test_a_probe_id_without_an_xdp_match_is_refused_before_load() -> None:
+    # The filter's per-probe switch would pass every frame for an id it lacks: the scan would
+    # silently see no reply, so the loader refuses it and names the known ids.
+    from pyscan.probes import PROBES
+
+    unknown = max(probe.id for probe in PROBES.values()) + 1
+    with pytest.raises(native.AfXdpError, match=rf"probe id {unknown} has no XDP match"):
+        native.ReplyFilter(KEY, probe=unknown)
+    for probe in PROBES.values():
+        with native.ReplyFilter(KEY, probe=probe.id) as loaded:
+            assert loaded.counters()["seen"] == 0

@@ -33,7 +33,8 @@ from scapy.layers.l2 import Ether
 from pyscan import netlink
 from pyscan.config import ScanConfig
 from pyscan.lab import Lab
-from pyscan.scanner import ScanError, choose_driver, scan
+from pyscan.scanner import ScanError, ScanStart, choose_driver, scan
+from tests.ring_io.build import RingIo
 
 native = pytest.importorskip("pyscan.native")
 
@@ -63,6 +64,12 @@ def assert_detached_soon(lab: Lab) -> None:
     assert not xdp_attached(lab)
 
 
+@pytest.fixture(scope="module")
+def ring_io(tmp_path_factory: pytest.TempPathFactory) -> RingIo:
+    """Frame I/O through the driver's rings without the engine (tests/ring_io)."""
+    return RingIo(tmp_path_factory.mktemp("ring_io"))
+
+
 @pytest.fixture
 def all_open_lab(lab_factory: Callable[..., Lab]) -> Callable[[int], Lab]:
     """A lab where OPEN_PORTS answer SYN-ACK on every address and every other port RST."""
@@ -90,12 +97,13 @@ def probes(lab: Lab, targets: list[tuple[IPv4Address, int]], *, seq_offset: int 
     return frames
 
 
-def collect(xdp: native.AfXdp, expected: int, seconds: float = 3.0) -> dict[tuple, str]:
+def collect(ring_io: RingIo, xdp: native.AfXdp, expected: int,
+            seconds: float = 3.0) -> dict[tuple, str]:
     """Replies read from the RX ring, as {(target ip, target port, our port): flags}."""
     replies: dict[tuple, str] = {}
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and len(replies) < expected:
-        for raw in native.ring_recv_frames(xdp.rx_ring, 64, 50):
+        for raw in ring_io.recv(xdp.rx_ring, 64, 50):
             frame = Ether(raw)
             ip, tcp = frame[IP], frame[TCP]
             replies[(IPv4Address(ip.src), tcp.sport, tcp.dport)] = str(tcp.flags)
@@ -125,10 +133,12 @@ def expected_replies(targets: list[tuple[IPv4Address, int]]) -> dict[tuple, str]
 
 
 @pytest.mark.parametrize("queues", [1, 2])
-def test_probes_out_replies_in_exactly(all_open_lab: Callable[[int], Lab], queues: int) -> None:
+def test_probes_out_replies_in_exactly(all_open_lab: Callable[[int], Lab], queues: int,
+                                       ring_io: RingIo) -> None:
     lab = all_open_lab(queues)
     with netlink.in_netns(lab.scan_netns):
-        assert native.afxdp_queue_counts(lab.scan_interface) == (queues, queues)
+        counts = netlink.queue_counts(lab.scan_interface)
+        assert (counts.rx, counts.tx) == (queues, queues)
         xdp = open_xdp(lab)
     try:
         assert xdp_attached(lab)
@@ -136,8 +146,8 @@ def test_probes_out_replies_in_exactly(all_open_lab: Callable[[int], Lab], queue
         frames = probes(lab, targets)
         # Each TX ring sends its own share, as the engine's TX threads do.
         for q, ring in enumerate(xdp.tx_rings):
-            assert native.ring_send_frames(ring, frames[q::queues]) == len(frames[q::queues])
-        replies = collect(xdp, len(targets))
+            assert ring_io.send(ring, frames[q::queues]) == len(frames[q::queues])
+        replies = collect(ring_io, xdp, len(targets))
         assert replies == expected_replies(targets)
         tx = [native.ring_stats(ring) for ring in xdp.tx_rings]
         assert [s["tx_frames"] for s in tx] == [len(frames[q::queues]) for q in range(queues)]
@@ -163,7 +173,7 @@ def test_probes_out_replies_in_exactly(all_open_lab: Callable[[int], Lab], queue
 
 
 def test_replies_the_rx_ring_cannot_hold_are_counted_as_drops(
-        all_open_lab: Callable[[int], Lab]) -> None:
+        all_open_lab: Callable[[int], Lab], ring_io: RingIo) -> None:
     # Nobody reads while 2 x 64 replies arrive at a socket whose RX and fill rings hold 64:
     # the kernel keeps the first 64 and drops the rest (XSK rx_dropped, the fill ring being
     # empty). Every one of those must show in rx_drops, the counter behind driver_drops.
@@ -176,13 +186,13 @@ def test_replies_the_rx_ring_cannot_hold_are_counted_as_drops(
         frames = probes(lab, targets)
         before = veth_redirect_failures(lab)
         for start in range(0, len(frames), 64):  # bursts the veth's 256-slot queue takes
-            assert native.ring_send_frames(xdp.tx_rings[0], frames[start:start + 64]) == 64
+            assert ring_io.send(xdp.tx_rings[0], frames[start:start + 64]) == 64
             time.sleep(0.05)
         deadline = time.monotonic() + 3
         while xdp.filter_counters()["matched"] < len(targets) and time.monotonic() < deadline:
             time.sleep(0.01)
         assert xdp.filter_counters()["matched"] == len(targets)  # every reply reached XDP
-        received = collect(xdp, len(targets), seconds=1.0)
+        received = collect(ring_io, xdp, len(targets), seconds=1.0)
         rx = native.ring_stats(xdp.rx_ring)
         assert len(received) == rx["rx_frames"] == 64
         assert rx["rx_drops"] == len(targets) - 64   # lost replies == counted drops
@@ -203,7 +213,8 @@ def veth_redirect_failures(lab: Lab) -> int:
     return total
 
 
-def test_back_to_back_sessions_on_one_interface(all_open_lab: Callable[[int], Lab]) -> None:
+def test_back_to_back_sessions_on_one_interface(all_open_lab: Callable[[int], Lab],
+                                                ring_io: RingIo) -> None:
     # The kernel frees a closed socket's queue a little after close(): reopening at once
     # must wait for it rather than fail with EBUSY.
     lab = all_open_lab(1)
@@ -212,13 +223,14 @@ def test_back_to_back_sessions_on_one_interface(all_open_lab: Callable[[int], La
         with netlink.in_netns(lab.scan_netns):
             xdp = open_xdp(lab)
         try:
-            native.ring_send_frames(xdp.tx_rings[0], probes(lab, targets))
-            assert collect(xdp, len(targets)) == expected_replies(targets)
+            ring_io.send(xdp.tx_rings[0], probes(lab, targets))
+            assert collect(ring_io, xdp, len(targets)) == expected_replies(targets)
         finally:
             xdp.close()
 
 
-def test_tx_only_sockets_beyond_the_receive_queues(all_open_lab: Callable[[int], Lab]) -> None:
+def test_tx_only_sockets_beyond_the_receive_queues(all_open_lab: Callable[[int], Lab],
+                                                   ring_io: RingIo) -> None:
     # An interface can have more TX than RX queues: sockets past the RX queues carry only a
     # TX ring, and the RX side must leave them alone.
     lab = all_open_lab(2)
@@ -229,9 +241,9 @@ def test_tx_only_sockets_beyond_the_receive_queues(all_open_lab: Callable[[int],
         targets = targets_for(8)
         frames = probes(lab, targets)
         for q, ring in enumerate(xdp.tx_rings):
-            assert native.ring_send_frames(ring, frames[q::2]) == len(frames[q::2])
+            assert ring_io.send(ring, frames[q::2]) == len(frames[q::2])
         assert [native.ring_stats(r)["tx_frames"] for r in xdp.tx_rings] == [16, 16]
-        replies = collect(xdp, len(targets), seconds=1.0)
+        replies = collect(ring_io, xdp, len(targets), seconds=1.0)
         want = expected_replies(targets)
         # Replies hashed to queue 1 find no socket there and go to the kernel instead: lost
         # to the scan, so each is counted as unqueued and as a drop.
@@ -244,15 +256,16 @@ def test_tx_only_sockets_beyond_the_receive_queues(all_open_lab: Callable[[int],
         xdp.close()
 
 
-def test_wrong_cookies_never_reach_the_socket(all_open_lab: Callable[[int], Lab]) -> None:
+def test_wrong_cookies_never_reach_the_socket(all_open_lab: Callable[[int], Lab],
+                                              ring_io: RingIo) -> None:
     lab = all_open_lab(1)
     with netlink.in_netns(lab.scan_netns):
         xdp = open_xdp(lab)
     try:
         targets = targets_for(4)
-        native.ring_send_frames(xdp.tx_rings[0], probes(lab, targets, seq_offset=5))
-        native.ring_send_frames(xdp.tx_rings[0], probes(lab, targets, key=bytes(16)))
-        assert collect(xdp, 1, seconds=1.0) == {}
+        ring_io.send(xdp.tx_rings[0], probes(lab, targets, seq_offset=5))
+        ring_io.send(xdp.tx_rings[0], probes(lab, targets, key=bytes(16)))
+        assert collect(ring_io, xdp, 1, seconds=1.0) == {}
         counters = xdp.filter_counters()
         assert counters["matched"] == 0
         assert counters["passed"] >= 2 * len(targets)  # the kernel got them instead
@@ -261,7 +274,8 @@ def test_wrong_cookies_never_reach_the_socket(all_open_lab: Callable[[int], Lab]
 
 
 def test_hosts_own_traffic_keeps_working_during_a_scan(all_open_lab: Callable[[int], Lab],
-                                                       tcp_connect: Callable[..., str]) -> None:
+                                                       tcp_connect: Callable[..., str],
+                                                       ring_io: RingIo) -> None:
     lab = all_open_lab(1)
     with netlink.in_netns(lab.scan_netns):
         server = socket.socket()
@@ -270,7 +284,7 @@ def test_hosts_own_traffic_keeps_working_during_a_scan(all_open_lab: Callable[[i
         xdp = open_xdp(lab)
     try:
         targets = targets_for(2)
-        native.ring_send_frames(xdp.tx_rings[0], probes(lab, targets))
+        ring_io.send(xdp.tx_rings[0], probes(lab, targets))
         # The scanner's kernel keeps its connections both ways through the filter: one it
         # accepts from the target side, one it makes itself (SYN-ACK with a foreign ack).
         client = subprocess.Popen(
@@ -287,14 +301,15 @@ def test_hosts_own_traffic_keeps_working_during_a_scan(all_open_lab: Callable[[i
         assert client.returncode == 0 and out.strip() == "pong", err
         assert tcp_connect(lab.scan_netns, "198.19.3.200", OPEN_PORTS[0]) == "open"
         assert tcp_connect(lab.scan_netns, "198.19.3.200", CLOSED_PORTS[0]) == "refused"
-        assert collect(xdp, len(targets)) == expected_replies(targets)
+        assert collect(ring_io, xdp, len(targets)) == expected_replies(targets)
         assert xdp.filter_counters()["passed"] > 0
     finally:
         xdp.close()
         server.close()
 
 
-def test_forced_generic_attach_and_copy_mode_work(all_open_lab: Callable[[int], Lab]) -> None:
+def test_forced_generic_attach_and_copy_mode_work(all_open_lab: Callable[[int], Lab],
+                                                  ring_io: RingIo) -> None:
     lab = all_open_lab(1)
     with netlink.in_netns(lab.scan_netns):
         xdp = open_xdp(lab, attach_mode="generic", bind_mode="copy")
@@ -304,8 +319,8 @@ def test_forced_generic_attach_and_copy_mode_work(all_open_lab: Callable[[int], 
         out = sh("ip", "-n", lab.scan_netns, "link", "show", "dev", lab.scan_interface).stdout
         assert "xdpgeneric" in out
         targets = targets_for(2)
-        native.ring_send_frames(xdp.tx_rings[0], probes(lab, targets))
-        assert collect(xdp, len(targets)) == expected_replies(targets)
+        ring_io.send(xdp.tx_rings[0], probes(lab, targets))
+        assert collect(ring_io, xdp, len(targets)) == expected_replies(targets)
     finally:
         xdp.close()
     assert not xdp_attached(lab)
@@ -445,6 +460,14 @@ def test_automatic_choice_is_af_xdp_and_falls_back_when_the_interface_is_busy(
         assert "af-xdp could not be used" in summary.driver_description
         assert "already has an XDP program" in summary.driver_description
         assert {(r.ip, r.port) for r in results if r.status == "open"} == lab.truth()
+        # The start is announced after the fallback, so it names the driver that runs.
+        starts: list[ScanStart] = []
+        with scan(ScanConfig.parse([str(LAB_SUBNET)], ports="22", wait="0",
+                                   netns=lab.scan_netns), on_start=starts.append) as run:
+            list(run)
+        assert [start.driver for start in starts] == ["af-packet"] == [run.summary.driver]
+        assert "af-xdp could not be used" in starts[0].why
+        assert "already has an XDP program" in starts[0].why
         with pytest.raises(ScanError, match="already has an XDP program"):
             run_scan(lab, driver="af-xdp")  # asked for explicitly: no silent fallback
         with pytest.raises(ScanError, match="batch='5000' is invalid"):

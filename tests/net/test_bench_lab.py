@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pyscan import netlink
-from pyscan.bench import BenchOptions, default_lab_name, run_bench
+from pyscan.bench_command import BenchOptions, default_lab_name, run_bench
 from pyscan.cli import app
 
 DRIVER_NAMES = ("af-packet", "af-xdp")

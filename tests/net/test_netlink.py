@@ -191,6 +191,32 @@ def test_veth_queue_counts_and_deletion(scratch_netns: Callable[[str], str]) -> 
     assert netlink.delete_link("pt-q0", left) is False
 
 
+def test_queue_counts_are_the_active_channels(scratch_netns: Callable[[str], str]) -> None:
+    """A veth made with 4 queues and cut to 2 TX / 3 RX with `ethtool -L`: the counts (and
+    so the default --tx-threads) follow what is active, not what the device was made with."""
+    left, right = scratch_netns("l"), scratch_netns("r")
+    netlink.create_veth("pt-c0", "pt-c1", left, right, queues=4)
+    assert netlink.queue_counts("pt-c0", left) == netlink.QueueCounts(4, 4, "ethtool channels")
+    subprocess.run(["ip", "netns", "exec", left, "ethtool", "-L", "pt-c0", "tx", "2", "rx", "3"],
+                   check=True, capture_output=True)
+    assert netlink.queue_counts("pt-c0", left) == netlink.QueueCounts(2, 3, "ethtool channels")
+    netlink.set_link_up("pt-c0", left)
+    netlink.set_link_up("pt-c1", right)
+    netlink.add_address("pt-c0", IPv4Interface("198.18.7.5/30"), left)
+    path = netlink.resolve_path(IPv4Address("198.18.7.6"), gateway_mac="02:00:00:00:00:01",
+                                netns=left)
+    assert (path.tx_queues, path.rx_queues) == (2, 3)
+
+
+def test_queue_counts_without_ethtool_channels_and_of_a_missing_link(
+        scratch_netns: Callable[[str], str]) -> None:
+    ns = scratch_netns("q")
+    # loopback has no ethtool channels: every queue it was made with is active
+    assert netlink.queue_counts("lo", ns) == netlink.QueueCounts(1, 1, "rtnetlink queue count")
+    with pytest.raises(NetlinkError, match=r"no interface named 'pt-none'.*available: lo"):
+        netlink.queue_counts("pt-none", ns)
+
+
 def test_namespace_create_list_remove(unique_name: Callable[[str], str]) -> None:
     name = unique_name("ns")
     netlink.create_netns(name)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pyscan.bench import (
+from pyscan.bench_command import (
     BenchReport,
     QueueFigures,
     line_rate_fraction,
@@ -135,7 +135,7 @@ from bench.contenders import (  # noqa: E402
 )
 from bench.report import group_rates, target_checks, tx_table  # noqa: E402
 from bench.sinklab import SinkSamples, SinkSnapshot  # noqa: E402
-from pyscan.bench import BenchError  # noqa: E402
+from pyscan.bench_command import BenchError  # noqa: E402
 
 
 def test_steady_rate_excludes_start_up_and_tail() -> None:
@@ -277,7 +277,7 @@ def test_generation_table_ratio_to_the_bare_generator_and_scaling() -> None:
 )
 def test_bench_options_reject_bad_input_naming_the_value(changes: dict[str, object],
                                                          message: str) -> None:
-    from pyscan.bench import BenchInputError, options_from_text
+    from pyscan.bench_command import BenchInputError, options_from_text
 
     arguments: dict[str, object] = {
         "driver": "null", "interface": None, "duration": "1", "tx_threads": "1", "size": "64",
@@ -288,7 +288,7 @@ def test_bench_options_reject_bad_input_naming_the_value(changes: dict[str, obje
 
 
 def test_bench_options_from_text_accepts_masscan_style_rates() -> None:
-    from pyscan.bench import options_from_text
+    from pyscan.bench_command import options_from_text
 
     options = options_from_text("null", None, "2.5", "2", "64", "250k", False, None, None, [])
     assert (options.duration, options.tx_threads, options.rate) == (2.5, 2, 250_000.0)

@@ -197,7 +197,7 @@ def test_bad_target_becomes_config_error() -> None:
 @pytest.mark.parametrize(
     ("field", "value", "named"),
     [("tx_threads", 0, "0"), ("tx_threads", 65, "65"), ("ttl", 0, "0"), ("ttl", 256, "256"),
-     ("driver", "dpdk", "dpdk"), ("output_format", "xml", "xml"), ("rate", 0.0, "0.0"),
+     ("driver", "dpdk", "dpdk"), ("rate", 0.0, "0.0"),
      ("wait", -1.0, "-1.0"), ("shard", (3, 2), "3/2"), ("seed", -1, "-1")],
 )
 def test_typed_fields_are_validated(field: str, value: object, named: str) -> None:
@@ -208,8 +208,64 @@ def test_typed_fields_are_validated(field: str, value: object, named: str) -> No
 
 
 def test_config_is_frozen() -> None:
-    config = ScanConfig.parse(["198.19.0.1"], ports="80", driver_options=["a=b"])
+    config = ScanConfig.parse(["198.19.0.1"], ports="80", driver_options=["batch=64"])
     with pytest.raises(AttributeError):
         config.rate = 5  # type: ignore[misc]
     with pytest.raises(TypeError):
-        config.driver_options["a"] = "c"  # type: ignore[index]
+        config.driver_options["batch"] = "32"  # type: ignore[index]
+
+
+def test_driver_names_come_from_the_registry() -> None:
+    from pyscan.drivers import names
+
+    with pytest.raises(ConfigError) as error:
+        ScanConfig.parse(["198.19.0.1"], ports="80", driver="dpdk")
+    assert_names(error, "dpdk")
+    assert f"accepted: {', '.join(names())}" in str(error.value)
+    for name in names():
+        assert ScanConfig.parse(["198.19.0.1"], ports="80", driver=name).driver == name
+
+
+@pytest.mark.parametrize(("driver", "options", "named", "accepted"), [
+    ("af-xdp", ["xdp-mode=fast"], "xdp-mode='fast'", "auto | zerocopy | copy"),
+    ("af-xdp", ["batch=5000"], "batch='5000'", "integers 1..1024"),
+    ("af-packet", ["rx_block_size=5000"], "rx_block_size=5000", "a power of two from 4096"),
+    ("null", ["slots=0"], "slots='0'", "integers 1..65536"),
+    ("pfring-zc", ["card-slots=many"], "card-slots='many'", "integers 64..1048576"),
+    ("af-packet", ["xdp-mode=copy"], "'xdp-mode' is unknown to af-packet",
+     "tx_frames, rx_block_size, rx_blocks"),
+])
+def test_a_chosen_driver_checks_its_options_up_front(driver: str, options: list[str],
+                                                      named: str, accepted: str) -> None:
+    from pyscan.errors import EXIT_BAD_INPUT, exit_code
+
+    with pytest.raises(ConfigError) as error:
+        ScanConfig.parse(["198.19.0.1"], ports="80", driver=driver, driver_options=options)
+    assert named in str(error.value) and accepted in str(error.value)
+    assert "\n" not in str(error.value)
+    assert exit_code(error.value) == EXIT_BAD_INPUT
+
+
+def test_automatic_choice_accepts_the_options_of_any_candidate() -> None:
+    config = ScanConfig.parse(["198.19.0.1"], ports="80",
+                              driver_options=["xdp-mode=copy", "tx_frames=64"])
+    assert config.driver is None and not config.is_dry_run
+    with pytest.raises(ConfigError) as error:
+        ScanConfig.parse(["198.19.0.1"], ports="80", driver_options=["lib=/x.so"])
+    assert "'lib' is unknown to the automatic choice (af-xdp, af-packet" in str(error.value)
+    assert "--driver" in str(error.value)
+
+
+def test_dry_run_is_a_driver_that_sends_nothing() -> None:
+    from pyscan.drivers import REGISTRY
+
+    for row in REGISTRY:
+        config = ScanConfig.parse(["198.19.0.1"], ports="80", driver=row.name)
+        assert config.is_dry_run is (not row.sends)
+    assert [row.name for row in REGISTRY if not row.sends] == ["null"]
+
+
+def test_probe_type_comes_from_the_probe_registry() -> None:
+    assert ScanConfig.parse(["198.19.0.1"], ports="80").probe == "tcp-syn"
+    with pytest.raises(ConfigError, match=r"unknown probe 'udp-dns' \(accepted: tcp-syn"):
+        ScanConfig.parse(["198.19.0.1"], ports="80", probe="udp-dns")

@@ -23,7 +23,6 @@ from pyscan.native import (
     Engine,
     close_ring,
     cookie,
-    ffi,
     null_captured,
     null_inject,
     open_null_rx,
@@ -69,14 +68,6 @@ def captured_targets(rings: list[object]) -> list[tuple[str, int]]:
             pkt = Ether(frame)
             out.append((pkt[IP].dst, pkt[TCP].dport))
     return out
-
-
-# ---- ABI --------------------------------------------------------------------------------
-
-def test_struct_sizes_match_the_static_asserts() -> None:
-    assert ffi.sizeof("struct pyscan_engine_config") == 104
-    assert ffi.sizeof("struct pyscan_result") == 16
-    assert ffi.sizeof("struct pyscan_engine_stats") == 8 * (19 + 2 * 64)
 
 
 # ---- TX exactness -----------------------------------------------------------------------

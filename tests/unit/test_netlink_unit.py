@@ -9,7 +9,9 @@ import pytest
 from pyscan import firewall
 from pyscan.firewall import FirewallError
 from pyscan.lab import BENCHMARK_RANGE, Lab, LabError
-from pyscan.netlink import NetlinkError, _normalise_mac
+from pyscan.netlink import NetlinkError
+from pyscan.netlink.common import normalise_mac
+from pyscan.netlink.queues import QueueCounts, counts_from_channels, counts_from_link
 
 
 @pytest.mark.parametrize(("given", "expected"), [
@@ -17,14 +19,33 @@ from pyscan.netlink import NetlinkError, _normalise_mac
     ("2-0-0-aa-bb-1", "02:00:00:aa:bb:01"),
 ])
 def test_mac_addresses_are_normalised(given: str, expected: str) -> None:
-    assert _normalise_mac(given, "gateway MAC") == expected
+    assert normalise_mac(given, "gateway MAC") == expected
 
 
 @pytest.mark.parametrize("bad", ["", "02:00:00:aa:bb", "02:00:00:aa:bb:01:02", "0g:00:00:00:00:00",
                                  "020:00:00:00:00:00"])
 def test_bad_mac_addresses_are_named(bad: str) -> None:
     with pytest.raises(NetlinkError, match="is not a MAC address"):
-        _normalise_mac(bad, "gateway MAC")
+        normalise_mac(bad, "gateway MAC")
+
+
+@pytest.mark.parametrize(("rx", "tx", "combined", "expected"), [
+    (0, 0, 8, (8, 8)),      # a NIC with combined channels only (mlx5, ice, virtio-net)
+    (3, 2, 0, (2, 3)),      # separate TX and RX channels (veth)
+    (1, 1, 4, (5, 5)),      # both kinds: each direction has its own plus the combined
+    (0, 4, 0, (4, 1)),      # TX only: a direction with none still has its one queue
+])
+def test_queue_counts_from_ethtool_channels(rx: int, tx: int, combined: int,
+                                            expected: tuple[int, int]) -> None:
+    counts = counts_from_channels(rx, tx, combined)
+    assert counts == QueueCounts(*expected, source="ethtool channels")
+
+
+def test_queue_counts_fall_back_when_channels_report_nothing() -> None:
+    assert counts_from_channels(0, 0, 0) is None
+    link = {"IFLA_NUM_TX_QUEUES": 6, "IFLA_NUM_RX_QUEUES": 2}
+    assert counts_from_link(link) == QueueCounts(6, 2, "rtnetlink queue count")
+    assert counts_from_link({}) == QueueCounts(1, 1, "rtnetlink queue count")
 
 
 def test_lab_names_follow_the_subnet_and_name() -> None:
@@ -106,3 +127,21 @@ def test_process_start_time_tells_a_live_pid_from_a_missing_one() -> None:
     assert firewall.owner_alive(os.getpid(), me)
     assert not firewall.owner_alive(os.getpid(), me + 1)   # same pid, other process
     assert firewall.process_start_time(2**22 + 1) is None   # above pid_max
+
+
+def test_only_the_netlink_package_imports_pyroute2() -> None:
+    """All pyroute2 stays in pyscan/netlink (checked on the source, lazy imports included)."""
+    import ast
+    from pathlib import Path
+
+    import pyscan
+
+    root = Path(pyscan.__file__).parent
+    importers = set()
+    for source in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(name.split(".")[0] == "pyroute2" for name in names):
+                importers.add(source.relative_to(root).parts[0])
+    assert importers == {"netlink"}

@@ -9,8 +9,8 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from pyscan.config import OUTPUT_FORMATS
-from pyscan.output import FORMATS, open_writer
+from pyscan.config import ConfigError, ScanConfig
+from pyscan.output import FORMAT_NAMES, FORMATS, OutputSpec, open_writer
 from pyscan.scanner import Result
 
 RESULTS = [
@@ -30,11 +30,40 @@ def render(name: str, results: list[Result]) -> str:
     return stream.getvalue()
 
 
-def test_registry_matches_config_names() -> None:
-    assert tuple(FORMATS) == OUTPUT_FORMATS
+def test_registry_names_match_the_writers() -> None:
+    assert FORMAT_NAMES == ("list", "ndjson", "json", "csv", "grepable")
     for name, writer_class in FORMATS.items():
         assert writer_class.name == name
         assert writer_class.description
+
+
+def test_scan_config_carries_no_output_settings() -> None:
+    fields = ScanConfig.__dataclass_fields__
+    assert not [name for name in fields if name.startswith("output")]
+
+
+def test_output_spec_refuses_an_unknown_format() -> None:
+    with pytest.raises(ConfigError, match=r"'xml'.*accepted: list, ndjson, json, csv, grepable"):
+        OutputSpec.parse("out.xml", "xml")
+
+
+def test_output_spec_checks_the_path_without_creating_it(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="is a directory"):
+        OutputSpec.parse(tmp_path, "list").check_writable()
+    with pytest.raises(ConfigError, match="does not exist"):
+        OutputSpec.parse(tmp_path / "none" / "out.txt").check_writable()
+    fine = OutputSpec.parse(tmp_path / "out.txt", "csv")
+    fine.check_writable()
+    assert not (tmp_path / "out.txt").exists()
+
+
+def test_output_spec_opens_its_file_in_its_format(tmp_path) -> None:
+    spec = OutputSpec.parse(str(tmp_path / "out.ndjson"), "ndjson")
+    writer = spec.open(started=1_700_000_000.0, ports=(80,))
+    writer.write(RESULTS[0])
+    writer.close()
+    record = json.loads((tmp_path / "out.ndjson").read_text())
+    assert record["ip"] == str(RESULTS[0].ip) and record["port"] == RESULTS[0].port
 
 
 def test_list_format_is_masscan_ol() -> None:

@@ -17,13 +17,14 @@ from scapy.layers.l2 import Ether
 
 from pyscan import ConfigError, Result, ScanConfig, ScanRun, scan
 from pyscan.drivers import DRIVERS
-from pyscan.drivers.base import DriverRequest, RingSession
+from pyscan.drivers.base import DriverError, DriverRequest, RingSession
+from pyscan.drivers.null import NullDriver
 from pyscan.privileges import (
     CAPABILITY_BITS,
     PrivilegeError,
     require_scan_privileges,
 )
-from pyscan.scanner import ScanStatus, list_targets
+from pyscan.scanner import ScanStart, ScanStatus, list_targets
 from pyscan.status import StatusLine, format_status, render_summary, summary_json
 
 
@@ -341,3 +342,172 @@ def test_a_failing_tx_thread_stops_the_others_and_raises(monkeypatch) -> None:
     with pytest.raises(ScanError, match="injected"), scan(config) as run:
         list(run)
     assert scan_threads() == []
+
+
+# --- the driver is chosen once, and the start line names the one that runs ------------------
+
+
+class HookTaken(DriverError):
+    """Stands for AfXdpUnusable: the interface cannot take this driver, another can."""
+
+
+class TakenHookDriver:
+    """An automatic driver ranked first whose open() fails the way af-xdp does on an
+    interface whose XDP hook is taken."""
+
+    name = "fake-xdp"
+
+    def __init__(self, error: DriverError) -> None:
+        self.error = error
+        self.opened = 0
+        self.asked = 0
+
+    def available(self) -> tuple[bool, str]:
+        self.asked += 1
+        return True, "fake fast path"
+
+    def open(self, request: DriverRequest) -> RingSession:
+        self.opened += 1
+        raise self.error
+
+
+class CountingNullDriver(NullDriver):
+    """The null driver's rings under another registry name, counting what is asked of it."""
+
+    name = "fake-packet"
+
+    def __init__(self) -> None:
+        self.asked = 0
+        self.opened = 0
+        self.requests: list[DriverRequest] = []
+
+    def available(self) -> tuple[bool, str]:
+        self.asked += 1
+        return super().available()
+
+    def open(self, request: DriverRequest) -> RingSession:
+        self.opened += 1
+        self.requests.append(request)
+        return super().open(request)
+
+
+def install_fake_drivers(monkeypatch: pytest.MonkeyPatch, error: DriverError
+                         ) -> tuple[TakenHookDriver, CountingNullDriver]:
+    """Only the two fakes in the automatic order, no route lookup: an automatic scan that
+    needs neither root nor a network."""
+    import pyscan.scanner
+    from pyscan import drivers
+    from pyscan.drivers.base import DriverDescriptor
+
+    first, second = TakenHookDriver(error), CountingNullDriver()
+    rows = {
+        "fake-xdp": DriverDescriptor(name="fake-xdp", summary="first", factory=lambda: first,
+                                     automatic_rank=0, fallback_on=(HookTaken,),
+                                     batch_size=128),
+        "fake-packet": DriverDescriptor(name="fake-packet", summary="second",
+                                        factory=lambda: second, automatic_rank=1,
+                                        options=drivers.DESCRIPTORS["null"].options,
+                                        batch_size=32),
+        "null": drivers.DESCRIPTORS["null"],
+    }
+    monkeypatch.setattr(drivers, "DESCRIPTORS", rows)
+    monkeypatch.setattr(drivers, "DRIVERS", {"fake-xdp": first, "fake-packet": second,
+                                             "null": NullDriver()})
+    monkeypatch.setattr(pyscan.scanner, "_resolve_path", lambda config: pyscan.scanner._Path(
+        interface="fake0", ifindex=0, source_ip=IPv4Address("198.18.0.1"),
+        source_mac="02:00:00:00:00:02", gateway_mac="02:00:00:00:00:01"))
+    return first, second
+
+
+def automatic_config() -> ScanConfig:
+    return ScanConfig.parse(["198.19.0.0/28"], ports="80", seed="5", rate="max", wait="0",
+                            isolation=False, tx_threads=1)
+
+
+def test_the_start_names_the_driver_that_really_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = install_fake_drivers(monkeypatch, HookTaken("fake0 already has an XDP "
+                                                                "program"))
+    events: list[str] = []
+    starts: list[ScanStart] = []
+
+    def on_start(start: ScanStart) -> None:
+        starts.append(start)
+        events.append("start")
+
+    run = scan(automatic_config(), on_status=lambda status: events.append(status.phase),
+               on_start=on_start)
+    assert run.start is None  # nothing is chosen before the scan runs
+    with run:
+        list(run)
+    assert len(starts) == 1 and run.start is starts[0]
+    assert events[0] == "start" and events.count("start") == 1  # before any status
+    assert run.start.driver == "fake-packet" == run.summary.driver  # type: ignore[union-attr]
+    assert run.start.why == ("automatic: fake-xdp could not be used (fake0 already has an "
+                             "XDP program)")
+    assert run.start.interface == "fake0"
+    assert "warning: fake-xdp could not be used" in run.summary.driver_description  # type: ignore[union-attr]
+    assert run.summary.sent == 16  # type: ignore[union-attr]
+    # Chosen once: each driver asked once whether it can run, each opened once.
+    assert (first.asked, first.opened, second.asked, second.opened) == (1, 1, 1, 1)
+
+
+def test_no_fallback_for_other_errors_or_a_named_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyscan import ScanError
+
+    first, second = install_fake_drivers(monkeypatch, DriverError("out of memory"))
+    with pytest.raises(ScanError, match="driver 'fake-xdp' could not open 'fake0': out of "
+                                        "memory"), scan(automatic_config()) as run:
+        list(run)
+    assert run.start is None and second.opened == 0
+
+    first.error = HookTaken("hook taken")
+    named = ScanConfig.parse(["198.19.0.0/28"], ports="80", driver="fake-xdp",
+                             isolation=False, wait="0")
+    monkeypatch.setattr("pyscan.privileges.effective_capabilities", lambda *a: 0)
+    with pytest.raises(ScanError, match="hook taken"), scan(named) as run:
+        list(run)
+    assert run.start is None and second.opened == 0
+
+
+def test_the_engine_batch_is_the_descriptor_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyscan.native import Engine
+
+    batches: list[int] = []
+    real_init = Engine.__init__
+
+    def init(self: Engine, **kwargs: object) -> None:
+        batches.append(int(kwargs["batch_size"]))  # type: ignore[call-overload]
+        real_init(self, **kwargs)
+
+    monkeypatch.setattr(Engine, "__init__", init)
+    install_fake_drivers(monkeypatch, HookTaken("hook taken"))
+    with scan(automatic_config()) as run:
+        list(run)
+    with scan(dry_config(targets=["198.19.0.0/30"])) as dry:
+        list(dry)
+    # The hint of the driver that ran (fake-packet: 32), not of the one that failed (128);
+    # null declares none: the default.
+    assert batches == [32, 64]
+    assert dry.start is not None and dry.start.driver == "null"
+    assert dry.start.why == "chosen with --driver"
+
+
+def test_the_scan_s_probe_reaches_the_driver_and_the_engine(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyscan.native import Engine
+    from pyscan.probes import PROBES
+
+    probes: list[object] = []
+    real_init = Engine.__init__
+
+    def init(self: Engine, **kwargs: object) -> None:
+        probes.append(kwargs["probe"])
+        real_init(self, **kwargs)
+
+    monkeypatch.setattr(Engine, "__init__", init)
+    _, second = install_fake_drivers(monkeypatch, HookTaken("hook taken"))
+    with scan(automatic_config()) as run:
+        list(run)
+    # One probe id, looked up in the registry, for the in-kernel match and the engine alike.
+    assert [request.probe_id for request in second.requests] == [PROBES["tcp-syn"].id]
+    assert probes == [PROBES["tcp-syn"].id]

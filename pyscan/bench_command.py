@@ -1,4 +1,6 @@
-"""`pyscan bench`: how fast a driver puts probe frames on a link, measured, not estimated.
+"""`pyscan bench`, the user command: how fast a driver puts probe frames on a link, measured,
+not estimated. (The bench/ suite, `make bench`, is the side-by-side comparison with masscan,
+zmap and the bare loops; it imports this module.)
 
 The arithmetic here is the one every pyscan benchmark uses (the bench/ suite imports it):
 
@@ -37,7 +39,6 @@ __all__ = [
     "BenchReport",
     "QueueFigures",
     "Spread",
-    "bench_command",
     "default_lab_name",
     "environment",
     "line_rate_fraction",
@@ -48,6 +49,7 @@ __all__ = [
     "parse_ethtool_queue_counters",
     "ratio",
     "render",
+    "run_and_print",
     "run_bench",
     "summarize",
     "wire_bits_per_second",
@@ -233,7 +235,7 @@ class BenchReport:
             raise ValueError(f"report queues must be a list, not {type(queues).__name__}")
         if isinstance(sink_queues, Mapping):  # JSON object keys are strings
             sink_queues = {int(q): int(n) for q, n in sink_queues.items()}
-        return cls(queues=[QueueFigures(**q) for q in queues],  # type: ignore[arg-type]
+        return cls(queues=[QueueFigures(**q) for q in queues],
                    sink_queues=sink_queues, **values)  # type: ignore[arg-type]
 
 
@@ -542,7 +544,7 @@ def options_from_text(driver: str, interface: str | None, duration: str, tx_thre
     return options
 
 
-def bench_command(options: BenchOptions, as_json: bool = False) -> BenchReport:
+def run_and_print(options: BenchOptions, as_json: bool = False) -> BenchReport:
     """What ``pyscan bench`` calls: run, then print JSON (machines) or tables (people)."""
     report = run_bench(options)
     if as_json:

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: GPL-2.0-only
+ *
+ * probe_ids.h - the probe module ids, shared by the C data plane (pyscan/native/probe.c), the
+ * XDP reply filter (reply_filter.bpf.c) and, through pyscan_probe__name(), Python's registry
+ * (pyscan/probes).
+ *
+ * Invariant: an id is a row index of the C table and a case of the XDP filter's match switch;
+ * ids are dense from 0 and never reused, and PYSCAN_PROBE_COUNT is one past the last.
+ */
+#ifndef PYSCAN_PROBE_IDS_H
+#define PYSCAN_PROBE_IDS_H
+
+#define PYSCAN_PROBE_TCP_SYN4 0 /* TCP SYN over IPv4: open = SYN-ACK, closed = RST+ACK */
+#define PYSCAN_PROBE_COUNT 1
+
+#endif /* PYSCAN_PROBE_IDS_H */

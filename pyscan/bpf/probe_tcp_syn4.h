@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: GPL-2.0-only
+ *
+ * probe_tcp_syn4.h - the XDP match of probe module "tcp-syn" (C twin:
+ * ../native/probe_tcp_syn4.c), included by reply_filter.bpf.c.
+ *
+ * Matches an untagged Ethernet IPv4 TCP segment without IP options or fragmentation,
+ * addressed to the scanner (and to one of its source ports), with ACK plus SYN or RST, whose
+ * ack_seq is the probe cookie + 1 recomputed from the reply's tuple with the scan's key
+ * (cookie.h, the same code the C data plane uses to build probes).
+ *
+ * Invariant: returns 1 only for frames the C classifier would report (open or closed) or
+ * count as a duplicate; never reads past data_end (the verifier checks it).
+ */
+#ifndef PYSCAN_PROBE_TCP_SYN4_H
+#define PYSCAN_PROBE_TCP_SYN4_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "cookie.h"
+#include "reply_filter.h"
+
+#define PYSCAN_IP_FRAGMENT_BITS 0x3fff /* MF flag and fragment offset */
+
+static __always_inline int
+pyscan_probe_tcp_syn4__match(struct xdp_md *ctx,
+			     const volatile struct pyscan_reply_filter_config *cfg)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = (void *)(eth + 1);
+	struct tcphdr *tcp = (void *)(ip + 1);
+	struct pyscan_cookie_key key;
+	__u16 dport;
+	__u32 cookie;
+
+	if ((void *)(tcp + 1) > data_end)
+		return 0;
+	if (eth->h_proto != bpf_htons(ETH_P_IP))
+		return 0;
+	/* Probes never carry IP options, so a reply with them is not ours to fast-path. */
+	if (ip->version != 4 || ip->ihl != 5 || ip->protocol != IPPROTO_TCP)
+		return 0;
+	if (ip->frag_off & bpf_htons(PYSCAN_IP_FRAGMENT_BITS))
+		return 0;
+	if (!tcp->ack || !(tcp->syn || tcp->rst))
+		return 0;
+	if (cfg->scanner_ip_be && ip->daddr != cfg->scanner_ip_be)
+		return 0;
+	dport = bpf_ntohs(tcp->dest);
+	if (dport < cfg->port_lo || dport > cfg->port_hi)
+		return 0;
+
+	key.k0 = cfg->key.k0;
+	key.k1 = cfg->key.k1;
+	/* The reply's tuple reversed is the probe's: we sent from daddr:dest to saddr:source. */
+	cookie = pyscan_cookie(&key, ip->daddr, ip->saddr, tcp->dest, tcp->source);
+	return bpf_ntohl(tcp->ack_seq) == cookie + 1;
+}
+
+#endif /* PYSCAN_PROBE_TCP_SYN4_H */

@@ -1,0 +1,56 @@
+"""What every command of the CLI shares: the exit codes and the one way to fail.
+
+The exit codes come from the one table in ``pyscan.errors`` (docs/cli.md prints it); the
+driver names in help texts come from the driver registry.
+"""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import typer
+
+from pyscan import drivers
+from pyscan.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NO_PERMISSION,
+    EXIT_TERMINATED,
+    Error,
+    exit_code,
+)
+
+__all__ = [
+    "DRIVER_HELP",
+    "EXIT_BAD_INPUT",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_NO_PERMISSION",
+    "EXIT_TERMINATED",
+    "OPTIONS_HELP",
+    "fail",
+    "fail_with",
+    "parse_count",
+]
+
+DRIVER_HELP = drivers.names_help()
+OPTIONS_HELP = drivers.options_help()
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    """One `pyscan: error:` line on stderr, then exit with ``code``."""
+    typer.echo(f"pyscan: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def fail_with(error: Error) -> NoReturn:
+    """Fail with the exit code the one table in pyscan.errors gives this error."""
+    fail(str(error), exit_code(error))
+
+
+def parse_count(text: str, what: str, low: int, high: int) -> int:
+    """An integer option in ``low..high``; anything else fails with exit 2."""
+    if not text.strip().isdigit() or not low <= int(text) <= high:
+        fail(f"bad {what} {text!r} (accepted: integer {low}..{high})")
+    return int(text)

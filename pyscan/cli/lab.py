@@ -1,0 +1,107 @@
+"""`pyscan lab up|down|status`: the virtual lab's sub-app (the lab itself is pyscan.lab)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from pyscan.cli.common import EXIT_FAILED, EXIT_NO_PERMISSION, fail, parse_count
+from pyscan.config import ConfigError
+from pyscan.privileges import PrivilegeError
+
+__all__ = ["lab_app"]
+
+_T = TypeVar("_T")
+
+lab_app = typer.Typer(no_args_is_help=True, help="The virtual lab: namespaces, veth, targets.")
+
+
+def _lab_call(action: Callable[[], _T]) -> _T:
+    """Run one lab operation with the privilege check and errors as one line."""
+    from pyscan.lab import LabError
+    from pyscan.privileges import require_lab_privileges
+
+    try:
+        require_lab_privileges()
+    except PrivilegeError as error:
+        fail(str(error), EXIT_NO_PERMISSION)
+    try:
+        return action()
+    except LabError as error:
+        fail(str(error), EXIT_FAILED)
+
+
+@lab_app.command("up", help="Build the lab: two namespaces, a veth pair, AnyIP targets.")
+def lab_up(
+    name: Annotated[str, typer.Option(help="Lab name (prefix of its namespaces).")] = "pyscan",
+    subnet: Annotated[str, typer.Option(
+        help="Target addresses, inside 198.18.0.0/15.")] = "198.19.0.0/16",
+    ports: Annotated[str, typer.Option(help="Ports the targets listen on.")] = "22,80,443,8080",
+    open_count: Annotated[str | None, typer.Option(
+        help="Open exactly this many random (address, port) pairs instead of all.")] = None,
+    seed: Annotated[str | None, typer.Option(help="Seed for --open-count's draw.")] = None,
+    sink: Annotated[bool, typer.Option(
+        "--sink", help="Count and drop every probe at the target (TX-rate measurement).")
+    ] = False,
+    queues: Annotated[str, typer.Option(help="veth queue pairs.")] = "1",
+) -> None:
+    from pyscan.config import parse_ports, parse_seed
+    from pyscan.lab import Lab
+
+    try:
+        port_list = parse_ports(ports)
+        draw_seed = parse_seed(seed) if seed is not None else None
+    except ConfigError as error:
+        fail(str(error))
+    count = parse_count(open_count, "--open-count", 0, 2**32) if open_count is not None else None
+    queue_count = parse_count(queues, "--queues", 1, 64)
+
+    def build() -> Lab:
+        lab = Lab(name=name, subnet=subnet, ports=port_list, open_count=count, seed=draw_seed,
+                  sink=sink, queues=queue_count)
+        return lab.up()
+
+    lab = _lab_call(build)
+    typer.echo(_format_status(lab.status()))
+    typer.echo(f"scan it with:  {lab.scan_command()}")
+
+
+@lab_app.command("down", help="Remove the lab's namespaces, links and programs.")
+def lab_down(
+    name: Annotated[str, typer.Option(help="Lab name.")] = "pyscan",
+) -> None:
+    from pyscan.lab import Lab
+
+    _lab_call(lambda: Lab.load(name).down())
+    typer.echo(f"lab {name!r} removed")
+
+
+@lab_app.command("status", help="Show what the lab has running.")
+def lab_status(
+    name: Annotated[str | None, typer.Option(help="Lab name (default: every lab).")] = None,
+) -> None:
+    from pyscan.lab import list_labs
+
+    names = [name] if name is not None else list_labs()
+    if not names:
+        typer.echo("no labs are up")
+        return
+    for index, lab_name in enumerate(names):
+        if index:
+            typer.echo("")
+        typer.echo(_format_status(_lab_call(functools.partial(_load_status, lab_name))))
+
+
+def _load_status(name: str) -> dict[str, Any]:
+    from pyscan.lab import Lab
+
+    return Lab.load(name).status()
+
+
+def _format_status(status: object) -> str:
+    if isinstance(status, dict):
+        return "\n".join(f"{key}: {value}" for key, value in status.items())
+    return str(status)

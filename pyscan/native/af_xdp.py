@@ -1,0 +1,192 @@
+"""The af-xdp driver (drv_af_xdp.h): the XDP reply filter (pyscan/bpf/reply_filter.bpf.o,
+loaded by bpf_object.c) and the AF_XDP socket set of one interface.
+
+Rings handed out by AfXdp belong to it: AfXdp.close() detaches the filter, closes the sockets
+and then closes the rings; nobody else needs to.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import NoReturn
+
+from pyscan.native._lib import AfXdpPtr, CData, ReplyFilterPtr, RingPtr, c_text, ffi, is_null, lib
+from pyscan.native._values import check_int
+from pyscan.native.handles import CHandle
+from pyscan.native.rings import Ring
+
+REPLY_FILTER_OBJECT = str(Path(__file__).resolve().parent.parent / "bpf" / "reply_filter.bpf.o")
+# the counter array's indexes are reply_filter.h's, so the names cannot drift from C's order
+REPLY_FILTER_COUNTERS = tuple(name for _, name in sorted({
+    lib.PYSCAN_RF_SEEN: "seen", lib.PYSCAN_RF_MATCHED: "matched",
+    lib.PYSCAN_RF_PASSED: "passed", lib.PYSCAN_RF_UNQUEUED: "unqueued"}.items()))
+if len(REPLY_FILTER_COUNTERS) != lib.PYSCAN_RF_NCOUNTERS:
+    raise ImportError("reply_filter.h has a counter pyscan.native.af_xdp does not name")
+XDP_BIND_MODES = {"auto": lib.PYSCAN_AFXDP_BIND_AUTO, "zerocopy": lib.PYSCAN_AFXDP_BIND_ZEROCOPY,
+                  "copy": lib.PYSCAN_AFXDP_BIND_COPY}
+XDP_ATTACH_MODES = {"auto": lib.PYSCAN_AFXDP_ATTACH_AUTO,
+                    "native": lib.PYSCAN_AFXDP_ATTACH_NATIVE,
+                    "generic": lib.PYSCAN_AFXDP_ATTACH_GENERIC}
+XDP_ACTIONS = {0: "XDP_ABORTED", 1: "XDP_DROP", 2: "XDP_PASS", 3: "XDP_TX", 4: "XDP_REDIRECT"}
+_ERROR_BUFFER = 320
+
+
+class AfXdpError(OSError):
+    """Opening the AF_XDP driver or loading its filter failed; .strerror is the one-line
+    reason (str() adds the errno in front, as for any OSError)."""
+
+
+ScannerIp = str | int | ipaddress.IPv4Address | None
+
+
+def _ip_be(address: ScannerIp) -> int:
+    """An IPv4 address (or None = any) as the u32 whose memory holds it in network order."""
+    if address is None:
+        return 0
+    return int.from_bytes(ipaddress.IPv4Address(address).packed, "little")
+
+
+def _raise_from(err: CData, fallback: str) -> NoReturn:
+    errno_value = ffi.errno or 0
+    raise AfXdpError(errno_value, c_text(err) or fallback)
+
+
+class ReplyFilter(CHandle[ReplyFilterPtr]):
+    """The XDP reply filter loaded and verified with a key, not attached anywhere."""
+
+    _kind = "reply filter"
+
+    def __init__(self, key: bytes, scanner_ip: ScannerIp = None, ports: range = range(0, 65536),
+                 queue_slots: int = 1, object_path: str = REPLY_FILTER_OBJECT,
+                 probe: int = 0) -> None:
+        if len(key) != 16:
+            raise ValueError(f"cookie key must be 16 bytes, got {len(key)}")
+        if not ports or ports.step != 1 or ports.start < 0 or ports.stop > 65536:
+            raise ValueError(f"port range {ports!r} invalid; use a non-empty range within 0-65535")
+        handle = lib.pyscan_replyfilter__load(object_path.encode(), key, _ip_be(scanner_ip),
+                                              ports.start, ports.stop - 1, queue_slots,
+                                              check_int("probe id", probe, 0, 2**32 - 1))
+        if is_null(handle):
+            # bpf_object.c's convention: errno, and the reason in pyscan_bpf__error()
+            _raise_from(lib.pyscan_bpf__error(), "reply filter failed to load")
+        self._handle = ReplyFilterPtr(handle)
+
+    @property
+    def prog_id(self) -> int:
+        return int(lib.pyscan_replyfilter__prog_id(self._live()))
+
+    def test_run(self, frame: bytes) -> str:
+        """Runs the program once on frame (BPF_PROG_TEST_RUN); returns the XDP action name."""
+        action = ffi.new("uint32_t *")
+        rc = lib.pyscan_replyfilter__test_run(self._live(), frame, len(frame), action)
+        if rc < 0:
+            raise AfXdpError(-rc, f"BPF_PROG_TEST_RUN failed: {os.strerror(-rc)}")
+        return XDP_ACTIONS.get(int(action[0]), str(int(action[0])))
+
+    def counters(self) -> dict[str, int]:
+        out = ffi.new("uint64_t[]", len(REPLY_FILTER_COUNTERS))
+        lib.pyscan_replyfilter__counters(self._live(), out, len(REPLY_FILTER_COUNTERS))
+        return {name: int(out[i]) for i, name in enumerate(REPLY_FILTER_COUNTERS)}
+
+    @staticmethod
+    def _destroy(handle: ReplyFilterPtr) -> None:
+        lib.pyscan_replyfilter__close(handle)
+
+
+def afxdp_probe() -> tuple[bool, str]:
+    """Whether this kernel and these privileges allow AF_XDP sockets, and why not."""
+    err = ffi.new("char[]", _ERROR_BUFFER)
+    if lib.pyscan_afxdp__probe(err, _ERROR_BUFFER) == 0:
+        return True, "AF_XDP sockets available"
+    return False, c_text(err)
+
+
+class AfXdp(CHandle[AfXdpPtr]):
+    """AF_XDP sockets on queues 0..queue_count-1 of one interface plus the attached filter."""
+
+    _kind = "af-xdp socket set"
+
+    def __init__(self, interface: str, *, key: bytes, queue_count: int, tx_queues: int,
+                 want_rx: bool = True, bind_mode: str = "auto", attach_mode: str = "auto",
+                 ring_size: int = 2048, frame_size: int = 2048, scanner_ip: ScannerIp = None,
+                 ports: range = range(0, 65536), rx_queues: int | None = None,
+                 rx_ring_size: int = 0, object_path: str = REPLY_FILTER_OBJECT,
+                 probe: int = 0) -> None:
+        if bind_mode not in XDP_BIND_MODES:
+            raise ValueError(f"xdp mode {bind_mode!r} unknown; use one of "
+                             f"{', '.join(XDP_BIND_MODES)}")
+        if attach_mode not in XDP_ATTACH_MODES:
+            raise ValueError(f"xdp attach {attach_mode!r} unknown; use one of "
+                             f"{', '.join(XDP_ATTACH_MODES)}")
+        if len(key) != 16:
+            raise ValueError(f"cookie key must be 16 bytes, got {len(key)}")
+        name = interface.encode()
+        if not 0 < len(name) < 16:
+            raise ValueError(f"interface name {interface!r} invalid; use 1 to 15 bytes")
+        if not ports or ports.step != 1 or ports.start < 0 or ports.stop > 65536:
+            raise ValueError(f"port range {ports!r} invalid; use a non-empty range within 0-65535")
+        cfg = ffi.new("struct pyscan_afxdp_config *")
+        cfg.ifname = name
+        cfg.queue_count = queue_count
+        cfg.tx_queues = tx_queues
+        cfg.want_rx = int(want_rx)
+        cfg.bind_mode = XDP_BIND_MODES[bind_mode]
+        cfg.attach_mode = XDP_ATTACH_MODES[attach_mode]
+        cfg.ring_size = ring_size
+        cfg.frame_size = frame_size
+        cfg.scanner_ip_be = _ip_be(scanner_ip)
+        cfg.port_lo = ports.start
+        cfg.port_hi = ports.stop - 1
+        cfg.rx_queues = queue_count if rx_queues is None else rx_queues
+        cfg.key = key
+        cfg.rx_ring_size = rx_ring_size  # 0: ring_size
+        cfg.probe_id = check_int("probe id", probe, 0, 2**32 - 1)
+        err = ffi.new("char[]", _ERROR_BUFFER)
+        handle = lib.pyscan_afxdp__open(cfg, object_path.encode(), err, _ERROR_BUFFER)
+        if is_null(handle):
+            _raise_from(err, f"af-xdp failed to open {interface}")
+        self._handle = AfXdpPtr(handle)
+        self._final_counters: dict[str, int] = {}
+        self.tx_rings = [Ring(RingPtr(lib.pyscan_afxdp__tx_ring(handle, i)), f"af-xdp TX ring {i}")
+                         for i in range(tx_queues)]
+        rx = lib.pyscan_afxdp__rx_ring(handle)
+        self.rx_ring = None if is_null(rx) else Ring(RingPtr(rx), "af-xdp RX ring")
+
+    def info(self) -> dict[str, object]:
+        out = ffi.new("struct pyscan_afxdp_info *")
+        lib.pyscan_afxdp__info(self._live(), out)
+        warnings = c_text(out.warnings)
+        return {
+            "zerocopy": bool(out.zerocopy), "generic_attach": bool(out.generic_attach),
+            "queue_count": int(out.queue_count), "tx_queues": int(out.tx_queues),
+            "ring_size": int(out.ring_size), "frame_size": int(out.frame_size),
+            "prog_id": int(out.prog_id), "rx_queues": int(out.rx_queues),
+            "rx_ring_size": int(out.rx_ring_size),
+            "warnings": [w for w in warnings.split("; ") if w],
+        }
+
+    def filter_counters(self) -> dict[str, int]:
+        """The filter's seen/matched/passed/unqueued; after close(), the values it ended
+        with."""
+        if self._handle is None:
+            return dict(self._final_counters)
+        out = ffi.new("uint64_t[]", len(REPLY_FILTER_COUNTERS))
+        lib.pyscan_afxdp__filter_counters(self._handle, out, len(REPLY_FILTER_COUNTERS))
+        return {name: int(out[i]) for i, name in enumerate(REPLY_FILTER_COUNTERS)}
+
+    def close(self) -> None:
+        """Detaches the filter, closes the sockets, destroys the rings. Idempotent."""
+        if self._handle is None:
+            return
+        self._final_counters = self.filter_counters()
+        rings = [*self.tx_rings, *([self.rx_ring] if self.rx_ring is not None else [])]
+        self.tx_rings, self.rx_ring = [], None
+        super().close()
+        for ring in rings:
+            ring.close()
+
+    @staticmethod
+    def _destroy(handle: AfXdpPtr) -> None:
+        lib.pyscan_afxdp__close(handle)

@@ -1,0 +1,195 @@
+"""The per-packet algorithms as Python sees them: permutation, target set, cookie, SYN
+template, rate limiter and the native clock.
+
+The engine calls these from C on every probe; the wrappers exist for tests, target listing
+and tools, so a Python answer can never disagree with the one the engine computes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Sequence
+
+from pyscan.native._lib import TargetSetPtr, ffi, lib
+from pyscan.native._values import U64_MAX as _U64_MAX
+from pyscan.native._values import check_int as _check_int
+from pyscan.native._values import ipv4 as _ipv4
+from pyscan.native._values import ipv4_be as _ipv4_be
+from pyscan.native._values import mac as _mac
+from pyscan.native._values import port_be as _port_be
+from pyscan.native.handles import CHandle
+
+PERMUTE_MAX_RANGE = int(lib.PYSCAN_PERMUTE_MAX_RANGE)
+SYN_FRAME_LEN = int(lib.PYSCAN_SYN_FRAME_LEN)
+
+
+class Permutation:
+    """Keyed bijection over ``range(n)`` (permute.h): ``at(i)`` for ``0 <= i < n`` visits every
+    value of ``range(n)`` exactly once, in an order fixed by ``seed``."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        _check_int("permutation range", n, 1, PERMUTE_MAX_RANGE)
+        _check_int("permutation seed", seed, 0, _U64_MAX)
+        self._state = ffi.new("struct pyscan_permute *")
+        if lib.pyscan_permute__init(self._state, n, seed) != 0:
+            raise ValueError(f"permutation range {n} rejected by pyscan_permute__init")
+        self.n = n
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _index(self, what: str, value: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < self.n:
+            raise IndexError(f"{what} {value!r} is out of range: accepted 0..{self.n - 1}")
+        return value
+
+    def at(self, index: int) -> int:
+        return int(lib.pyscan_permute__at_export(self._state, self._index("index", index)))
+
+    def inverse(self, value: int) -> int:
+        """The index whose image is ``value``: ``inverse(at(i)) == i``."""
+        return int(lib.pyscan_permute__inverse(self._state, self._index("value", value)))
+
+    def values(self, start: int = 0, stop: int | None = None, step: int = 1) -> list[int]:
+        """``[at(i) for i in range(start, stop, step)]`` in one C call (stop defaults to n)."""
+        stop = self.n if stop is None else stop
+        if start < 0 or not 0 <= stop <= self.n:
+            raise IndexError(f"slice {start}..{stop} is out of range: accepted within 0..{self.n}")
+        _check_int("step", step, 1, _U64_MAX)
+        count = len(range(start, stop, step))
+        out = ffi.new("uint64_t[]", max(count, 1))
+        lib.pyscan_permute__fill(self._state, start, step, out, count)
+        return list(ffi.unpack(out, count))
+
+
+class TargetSet(CHandle[TargetSetPtr]):
+    """Sorted, disjoint, inclusive IPv4 ranges x distinct ports as one index space
+    (targetset.h): index i is address number ``i % n_ips`` with port number ``i // n_ips``."""
+
+    _kind = "target set"
+
+    def __init__(self, ranges: Sequence[tuple[int | str | ipaddress.IPv4Address,
+                                              int | str | ipaddress.IPv4Address]],
+                 ports: Sequence[int]) -> None:
+        pairs = [(int(_ipv4("range start", first)), int(_ipv4("range end", last)))
+                 for first, last in ranges]
+        if not pairs:
+            raise ValueError("target ranges are empty: at least one (first, last) is needed")
+        for previous, (first, last) in zip([None, *pairs], pairs, strict=False):
+            if first > last:
+                raise ValueError(f"range {ipaddress.IPv4Address(first)}-"
+                                 f"{ipaddress.IPv4Address(last)} ends before it starts")
+            if previous is not None and first <= previous[1]:
+                raise ValueError(f"range starting at {ipaddress.IPv4Address(first)} overlaps or "
+                                 "precedes the one before it: ranges must be sorted and disjoint")
+        port_list = [_check_int("port", port, 0, 65535) for port in ports]
+        if not port_list:
+            raise ValueError("port list is empty: at least one port 0..65535 is needed")
+        if len(set(port_list)) != len(port_list):
+            repeated = next(p for p in port_list if port_list.count(p) > 1)
+            raise ValueError(f"port {repeated} is listed twice: ports must be distinct")
+
+        c_ranges = ffi.new("struct pyscan_ip_range[]", pairs)
+        c_ports = ffi.new("uint16_t[]", port_list)
+        state = ffi.new("struct pyscan_targetset *")
+        rc = lib.pyscan_targetset__init(state, c_ranges, len(pairs), c_ports, len(port_list))
+        if rc != 0:
+            raise OSError(-rc, f"pyscan_targetset__init failed: {os.strerror(-rc)}")
+        self._state = state   # the struct itself is Python's memory; C owns what it points to
+        self._handle = TargetSetPtr(state)
+        self.n_ips = int(state.n_ips)
+        self.n_ports = int(state.n_ports)
+        self.total = int(state.total)
+
+    def __len__(self) -> int:
+        return self.total
+
+    @staticmethod
+    def _destroy(handle: TargetSetPtr) -> None:
+        lib.pyscan_targetset__free(handle)
+
+    def at(self, index: int) -> tuple[ipaddress.IPv4Address, int]:
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < self.total:
+            raise IndexError(f"target index {index!r} is out of range: accepted "
+                             f"0..{self.total - 1}")
+        ip = ffi.new("uint32_t *")
+        port = ffi.new("uint16_t *")
+        lib.pyscan_targetset__at_export(self._live(), index, ip, port)
+        return ipaddress.IPv4Address(int(ip[0])), int(port[0])
+
+
+def cookie(key: bytes, saddr: str | int | ipaddress.IPv4Address,
+           daddr: str | int | ipaddress.IPv4Address, sport: int, dport: int) -> int:
+    """The probe's TCP sequence number for (saddr, daddr, sport, dport) of the probe: low
+    32 bits of SipHash-2-4 of the 12-byte tuple in network byte order (cookie.h)."""
+    return int(lib.pyscan_cookie__compute(*_cookie_args(key, saddr, daddr, sport, dport)))
+
+
+def cookie_siphash(key: bytes, saddr: str | int | ipaddress.IPv4Address,
+                   daddr: str | int | ipaddress.IPv4Address, sport: int, dport: int) -> int:
+    """The whole 64-bit SipHash-2-4 the cookie is cut from (for tests against references)."""
+    return int(lib.pyscan_cookie__siphash(*_cookie_args(key, saddr, daddr, sport, dport)))
+
+
+def _cookie_args(key: bytes, saddr: str | int | ipaddress.IPv4Address,
+                 daddr: str | int | ipaddress.IPv4Address, sport: int,
+                 dport: int) -> tuple[bytes, int, int, int, int]:
+    if not isinstance(key, bytes | bytearray) or len(key) != 16:
+        raise ValueError(f"cookie key {key!r} is not 16 bytes")
+    return (bytes(key), _ipv4_be("source address", saddr), _ipv4_be("destination address", daddr),
+            _port_be("source port", sport), _port_be("destination port", dport))
+
+
+def build_syn(src_mac: str | bytes, dst_mac: str | bytes,
+              saddr: str | int | ipaddress.IPv4Address, daddr: str | int | ipaddress.IPv4Address,
+              sport: int, dport: int, seq: int, ip_id: int, ttl: int = 64, mss: int = 1460,
+              window: int = 1024) -> bytes:
+    """The probe frame the engine sends (template.h): Ethernet + IPv4 + TCP SYN + MSS."""
+    template = ffi.new("struct pyscan_syn_template *")
+    lib.pyscan_template__init(template, _mac("source MAC", src_mac),
+                              _mac("destination MAC", dst_mac), _ipv4_be("source address", saddr),
+                              _check_int("TTL", ttl, 0, 255), _check_int("MSS", mss, 0, 65535),
+                              _check_int("window", window, 0, 65535))
+    out = ffi.new("uint8_t[]", SYN_FRAME_LEN)
+    length = lib.pyscan_template__fill_export(
+        template, out, _ipv4_be("destination address", daddr), _port_be("source port", sport),
+        _port_be("destination port", dport), _check_int("sequence number", seq, 0, 2**32 - 1),
+        _check_int("IP ID", ip_id, 0, 65535))
+    return bytes(ffi.buffer(out, length))
+
+
+class RateLimit:
+    """Token bucket (ratelimit.h) with an explicit clock, so tests can drive it with fake
+    time; ``pps <= 0`` means unlimited. ``reserve(n, now_ns)`` takes n tokens and answers how
+    many ns to wait before sending them."""
+
+    def __init__(self, pps: float, max_burst: int, now_ns: int = 0) -> None:
+        if not isinstance(pps, int | float) or pps != pps:
+            raise ValueError(f"rate {pps!r} is not a number of packets per second")
+        _check_int("max burst", max_burst, 0, 2**32 - 1)
+        self._state = ffi.new("struct pyscan_ratelimit *")
+        lib.pyscan_ratelimit__init(self._state, float(pps), max_burst,
+                                   _check_int("now_ns", now_ns, 0, _U64_MAX))
+        self.pps = pps
+        self.max_burst = max_burst
+
+    @property
+    def unlimited(self) -> bool:
+        return bool(self._state.unlimited)
+
+    def reserve(self, n: int, now_ns: int) -> int:
+        return int(lib.pyscan_ratelimit__reserve_export(
+            self._state, _check_int("token count", n, 0, 2**32 - 1),
+            _check_int("now_ns", now_ns, 0, _U64_MAX)))
+
+
+def monotonic_ns() -> int:
+    """CLOCK_MONOTONIC as the native rate limiter reads it."""
+    return int(lib.pyscan_clock__now_ns())
+
+
+def sleep_until_ns(deadline_ns: int) -> None:
+    """The native TX loop's wait: nanosleep, then spin the last ~50 us (holds the GIL)."""
+    lib.pyscan_clock__sleep_until_ns(_check_int("deadline_ns", deadline_ns, 0, _U64_MAX))

@@ -1,0 +1,232 @@
+"""The native scan engine for one shard (engine.h) and its results.
+
+Engine is built from plain Python values; run_tx/run_rx block in C with the GIL released, so
+the caller runs them in threading.Thread and stops them with stop_tx()/stop_rx(). Rings come
+from the driver modules (``pyscan.native.rings``, ``af_xdp``, ``pfring_zc``) as Ring objects.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from pyscan.native._lib import EnginePtr, ffi, lib
+from pyscan.native._values import U64_MAX as _U64_MAX
+from pyscan.native._values import check_int as _check_int
+from pyscan.native._values import ipv4 as _ipv4
+from pyscan.native._values import ipv4_be as _ipv4_be
+from pyscan.native._values import mac as _mac
+from pyscan.native.handles import CHandle
+from pyscan.native.rings import Ring, ring_error
+
+ENGINE_MAX_TX_THREADS = int(lib.PYSCAN_ENGINE_MAX_TX_THREADS)
+ENGINE_MAX_BATCH = int(lib.PYSCAN_ENGINE_MAX_BATCH)
+RESULT_STATUS = {int(lib.PYSCAN_RESULT_OPEN): "open", int(lib.PYSCAN_RESULT_CLOSED): "closed"}
+INGEST_OUTCOMES = {
+    int(lib.PYSCAN_INGEST_OPEN): "open",
+    int(lib.PYSCAN_INGEST_CLOSED): "closed",
+    int(lib.PYSCAN_INGEST_MALFORMED): "malformed",
+    int(lib.PYSCAN_INGEST_NOT_OURS): "not-ours",
+    int(lib.PYSCAN_INGEST_INVALID_COOKIE): "invalid-cookie",
+    int(lib.PYSCAN_INGEST_DUPLICATE): "duplicate",
+    int(lib.PYSCAN_INGEST_IGNORED_FLAGS): "ignored-flags",
+}
+ENGINE_STATS_FIELDS = (
+    "total_targets", "generated", "sent", "tx_errors", "tx_retries", "tx_threads",
+    "tx_threads_done", "tx_stopped", "rx_frames", "rx_malformed", "rx_not_ours", "rx_ours",
+    "rx_ignored_flags", "rx_invalid_cookie", "rx_open", "rx_closed", "rx_duplicates",
+    "results_pending", "results_full_waits",
+)
+
+
+class RawResult(NamedTuple):
+    """One validated, deduplicated reply as the RX thread reported it (struct pyscan_result)."""
+
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address
+    port: int
+    status: str       # "open" (SYN-ACK) or "closed" (RST+ACK)
+    ttl: int
+    timestamp: float  # seconds since the epoch (CLOCK_REALTIME at parse time)
+    l4_proto: int = 6  # IP protocol number of the reply
+    icmp_type: int = 0  # ICMP replies only
+    icmp_code: int = 0
+
+
+def _raw_result(r: Any) -> RawResult:
+    # r: a struct pyscan_result cdata; cffi gives its fields no static types.
+    address = bytes(ffi.buffer(r.addr))
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address = (
+        ipaddress.IPv4Address(address[:4]) if r.family == 4 else ipaddress.IPv6Address(address))
+    return RawResult(ip, int(r.port), RESULT_STATUS.get(int(r.status), "unknown"),
+                     int(r.ttl), int(r.timestamp_ns) / 1e9, int(r.l4_proto),
+                     int(r.icmp_type), int(r.icmp_code))
+
+
+def probe_name(probe_id: int) -> str | None:
+    """The C probe table's name for ``probe_id`` (probe.c), or None if there is no such row."""
+    name = lib.pyscan_probe__name(probe_id) if 0 <= probe_id < 2**32 else ffi.NULL
+    return None if name == ffi.NULL else ffi.string(name).decode()
+
+
+def probe_count() -> int:
+    """Rows in the C probe table (probe_ids.h)."""
+    return int(lib.pyscan_probe__count())
+
+
+def probe_by_name(name: str) -> int | None:
+    """The C probe table's id for ``name``, or None if no row has that name."""
+    probe_id = int(lib.pyscan_probe__by_name(name.encode()))
+    return None if probe_id < 0 else probe_id
+
+
+def _probe_id(probe: str | int) -> int:
+    if isinstance(probe, str):
+        probe_id = probe_by_name(probe)
+        if probe_id is None:
+            known = ", ".join(str(probe_name(i)) for i in range(probe_count()))
+            raise ValueError(f"probe {probe!r} is unknown: accepted {known}")
+        return probe_id
+    return _check_int("probe id", probe, 0, 255)  # engine create refuses ids it lacks
+
+
+class Engine(CHandle[EnginePtr]):
+    """The native scan engine for one shard (engine.h).
+
+    ``run_tx(i, ring)`` for each TX thread i and ``run_rx(ring)`` block until done/stopped;
+    call them from ``threading.Thread``s. ``close()`` only after those threads have returned.
+    """
+
+    _kind = "engine"
+
+    def __init__(self, *, cookie_key: bytes, seed: int,
+                 source_ip: str | int | ipaddress.IPv4Address, source_mac: str | bytes,
+                 gateway_mac: str | bytes,
+                 ranges: Sequence[tuple[str | int | ipaddress.IPv4Address,
+                                        str | int | ipaddress.IPv4Address]],
+                 ports: Sequence[int], source_ports: range = range(40000, 40001),
+                 ttl: int = 64, mss: int = 1460, window: int = 1024, rate: float = 0.0,
+                 shard: tuple[int, int] = (0, 1), tx_threads: int = 1,
+                 batch_size: int = 64, max_results: int = 0,
+                 probe: str | int = "tcp-syn") -> None:
+        if not isinstance(cookie_key, bytes | bytearray) or len(cookie_key) != 16:
+            raise ValueError(f"cookie key {cookie_key!r} is not 16 bytes")
+        if not isinstance(source_ports, range) or source_ports.step != 1 or not source_ports \
+                or source_ports.start < 0 or source_ports.stop > 65536:
+            raise ValueError(f"source ports {source_ports!r} are invalid: accepted a non-empty "
+                             "range(first, last + 1) with step 1 within 0..65535")
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate >= 0 \
+                or rate == float("inf"):
+            raise ValueError(f"rate {rate!r} is invalid: accepted packets per second >= 0 "
+                             "(0 = unlimited)")
+        if not isinstance(shard, tuple) or len(shard) != 2:
+            raise ValueError(f"shard {shard!r} is invalid: accepted (index, count), 0-based")
+        shard_index, shard_count = shard
+        pairs = [v for first, last in ranges
+                 for v in (int(_ipv4("range start", first)), int(_ipv4("range end", last)))]
+        port_list = [_check_int("port", p, 0, 65535) for p in ports]
+        self._ranges = ffi.new("uint32_t[]", pairs or [0])
+        self._ports = ffi.new("uint16_t[]", port_list or [0])
+        cfg = ffi.new("struct pyscan_engine_config *")
+        cfg.cookie_key = bytes(cookie_key)
+        cfg.seed = _check_int("seed", seed, 0, _U64_MAX)
+        cfg.rate_pps = float(rate)
+        cfg.ranges = self._ranges
+        cfg.ports = self._ports
+        cfg.n_ranges = len(pairs) // 2
+        cfg.n_ports = len(port_list)
+        cfg.source_ip_be = _ipv4_be("source address", source_ip)
+        cfg.shard_index = _check_int("shard index", shard_index, 0, 2**32 - 1)
+        cfg.shard_count = _check_int("shard count", shard_count, 1, 2**32 - 1)
+        if shard_index >= shard_count:
+            raise ValueError(f"shard {shard!r} is invalid: accepted (index, count) with "
+                             "0 <= index < count")
+        cfg.tx_threads = _check_int("tx_threads", tx_threads, 1, ENGINE_MAX_TX_THREADS)
+        cfg.batch_size = _check_int("batch size", batch_size, 1, ENGINE_MAX_BATCH)
+        cfg.max_results = _check_int("max results", max_results, 0, 2**31)
+        cfg.source_mac = _mac("source MAC", source_mac)
+        cfg.gateway_mac = _mac("gateway MAC", gateway_mac)
+        cfg.source_port_first = source_ports.start
+        cfg.source_port_count = len(source_ports)
+        cfg.mss = _check_int("MSS", mss, 0, 65535)
+        cfg.window = _check_int("window", window, 0, 65535)
+        cfg.ttl = _check_int("TTL", ttl, 0, 255)
+        cfg.probe_id = _probe_id(probe)
+        err = ffi.new("char[256]")
+        handle = lib.pyscan_engine__create(cfg, err, 256)
+        if handle == ffi.NULL:
+            raise ValueError(ffi.string(err).decode(errors="replace"))
+        self._cfg = cfg
+        self._handle = EnginePtr(handle)
+        self.tx_threads = tx_threads
+        self.source_ports = source_ports
+        self._drain_buf = ffi.new("struct pyscan_result[]", 1)
+        self._stats_buf = ffi.new("struct pyscan_engine_stats *")
+
+    def thread_total(self, thread_index: int) -> int:
+        """Probes TX thread ``thread_index`` owes in this shard."""
+        _check_int("thread index", thread_index, 0, self.tx_threads - 1)
+        return int(lib.pyscan_engine__thread_total(self._live(), thread_index))
+
+    def run_tx(self, thread_index: int, ring: Ring) -> None:
+        """Send thread ``thread_index``'s probes on ``ring``; returns when done or stopped."""
+        _check_int("thread index", thread_index, 0, self.tx_threads - 1)
+        rc = lib.pyscan_engine__run_tx(self._live(), thread_index, ring.ptr)
+        if rc < 0:
+            detail = ring_error(ring) or os.strerror(-rc)
+            raise OSError(-rc, f"TX thread {thread_index} failed: {detail}")
+
+    def run_rx(self, ring: Ring) -> None:
+        """Receive and validate replies from ``ring`` until ``stop_rx()``."""
+        rc = lib.pyscan_engine__run_rx(self._live(), ring.ptr)
+        if rc < 0:
+            detail = ring_error(ring) or os.strerror(-rc)
+            raise OSError(-rc, f"RX thread failed: {detail}")
+
+    def stop_tx(self) -> None:
+        lib.pyscan_engine__stop_tx(self._live())
+
+    def stop_rx(self) -> None:
+        lib.pyscan_engine__stop_rx(self._live())
+
+    def ingest(self, frame: bytes) -> str:
+        """Feed one received frame to the RX path directly (tests; not while run_rx runs).
+        Returns what became of it: see INGEST_OUTCOMES."""
+        rc = lib.pyscan_engine__ingest(self._live(), bytes(frame), len(frame))
+        return INGEST_OUTCOMES[int(rc)]
+
+    def drain(self, max: int = 8192) -> list[RawResult]:
+        """Take up to ``max`` queued results (from one consumer thread at a time)."""
+        _check_int("max", max, 1, 2**31)
+        if len(self._drain_buf) < max:
+            self._drain_buf = ffi.new("struct pyscan_result[]", max)
+        buf = self._drain_buf
+        n = lib.pyscan_engine__drain(self._live(), buf, max)
+        return [_raw_result(buf[i]) for i in range(n)]
+
+    def targets(self, thread_index: int, k_first: int, n: int) -> list[tuple[int, int]]:
+        """(address as int, port) of TX thread ``thread_index``'s probes ``k_first`` ..
+        ``k_first + n - 1`` in sending order (fewer at the end): the engine's own order."""
+        _check_int("thread index", thread_index, 0, self.tx_threads - 1)
+        _check_int("count", n, 0, 2**31)
+        ips, ports = ffi.new("uint32_t[]", max(n, 1)), ffi.new("uint16_t[]", max(n, 1))
+        got = lib.pyscan_engine__targets(self._live(), thread_index,
+                                         _check_int("k", k_first, 0, _U64_MAX), n, ips, ports)
+        return list(zip(ips[0:got], ports[0:got], strict=True))
+
+    def stats(self) -> dict[str, int]:
+        """Engine counters (racy snapshot); ``thread_sent_<i>``/``thread_generated_<i>`` per
+        TX thread (generated is also how far that thread got, for resume)."""
+        out = self._stats_buf
+        lib.pyscan_engine__stats(self._live(), out)
+        stats = {name: int(getattr(out, name)) for name in ENGINE_STATS_FIELDS}
+        for i in range(self.tx_threads):
+            stats[f"thread_sent_{i}"] = int(out.thread_sent[i])
+            stats[f"thread_generated_{i}"] = int(out.thread_generated[i])
+        return stats
+
+    @staticmethod
+    def _destroy(handle: EnginePtr) -> None:
+        # close(): its TX/RX threads must have returned
+        lib.pyscan_engine__destroy(handle)

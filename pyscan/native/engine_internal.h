@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: GPL-2.0-only
+ *
+ * engine_internal.h - the engine's state, shared by its three files: engine.c (create,
+ * destroy, stats, targets, stop flags), engine_tx.c (TX loop) and engine_rx.c (RX loop and
+ * ingest). Not part of the API: Python sees only engine.h.
+ *
+ * Invariant: after create() everything here is read-only except the per-thread TX state
+ * (written by its one TX thread), the RX counters and results producer side (the one RX or
+ * ingest caller), the results consumer side (drain), and the stop/running flags (atomics).
+ */
+#ifndef PYSCAN_ENGINE_INTERNAL_H
+#define PYSCAN_ENGINE_INTERNAL_H
+
+#include <stdint.h>
+
+#include "engine.h"
+#include "permute.h"
+#include "probe.h"
+#include "results.h"
+#include "targetset.h"
+
+#define PYSCAN_ENGINE_CACHELINE 64
+
+struct pyscan_engine_tx_state {
+	uint64_t total;     /* probes this thread owes */
+	uint64_t generated; /* also the resume point: the next k */
+	uint64_t sent;
+	uint64_t errors;
+	uint64_t retries;
+	int running;        /* one run_tx per thread index at a time, or probes go out twice */
+} __attribute__((aligned(PYSCAN_ENGINE_CACHELINE)));
+
+struct pyscan_engine_rx_counters {
+	uint64_t frames, malformed, not_ours, ours, ignored_flags, invalid_cookie;
+	uint64_t open, closed, duplicates;
+};
+
+struct pyscan_engine {
+	struct pyscan_engine_config cfg; /* pointers in it cleared: the engine owns copies */
+	struct pyscan_permute permute;
+	struct pyscan_targetset targets;
+	struct pyscan_probe_env env;     /* points into permute and targets above */
+	const struct pyscan_probe_ops *probe;
+	uint64_t stride; /* S * T */
+	uint32_t batch;
+
+	int stop_tx;
+	int stop_rx;
+	int rx_running;
+	uint64_t threads_done;
+
+	/* the probe module's template, built by probe->init() */
+	uint8_t probe_state[PYSCAN_PROBE_STATE_MAX] __attribute__((aligned(PYSCAN_ENGINE_CACHELINE)));
+
+	struct pyscan_engine_tx_state tx[PYSCAN_ENGINE_MAX_TX_THREADS];
+
+	struct pyscan_engine_rx_counters rx __attribute__((aligned(PYSCAN_ENGINE_CACHELINE)));
+	struct pyscan_results results;
+};
+
+/* The first permutation input of TX thread t (it then steps by stride). */
+static inline uint64_t pyscan_engine__first_index(const struct pyscan_engine *e, uint32_t t)
+{
+	return e->cfg.shard_index + (uint64_t)e->cfg.shard_count * t;
+}
+
+#endif /* PYSCAN_ENGINE_INTERNAL_H */

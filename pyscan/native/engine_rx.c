@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: GPL-2.0-only
+ *
+ * engine_rx.c - the RX loop and ingest(): each received frame goes through the one parser
+ * (reply_parse.h), then the scan's probe module classifies it and checks its cookie
+ * (probe.h), then the seen set and the results ring (results.h).
+ *
+ * Invariant: every frame increments rx_frames and exactly one of malformed, not_ours or
+ * ours; every "ours" frame exactly one of ignored_flags, invalid_cookie, duplicates, open,
+ * closed. Only the one RX (or ingest) caller writes these counters.
+ */
+#include <errno.h>
+#include <time.h>
+
+#include "counter.h"
+#include "engine_internal.h"
+#include "ratelimit.h"
+#include "reply_parse.h"
+
+#define RX_BURST 64
+#define RX_WAIT_MS 20
+/* After stop_rx, frames already queued are still parsed until the ring is empty, for at most
+ * this long: a full 32768-frame ring takes a few ms, while a flood that never lets the ring
+ * empty must not keep the RX thread alive. */
+#define RX_STOP_BUDGET_NS (500ull * 1000 * 1000)
+
+#define bump pyscan_counter__bump
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static int ingest(struct pyscan_engine *e, const uint8_t *frame, uint32_t len, int in_rx_loop)
+{
+	struct pyscan_engine_rx_counters *c = &e->rx;
+	struct pyscan_reply_view view;
+	struct pyscan_result res = {0};
+
+	bump(&c->frames, 1);
+	int rc = pyscan_reply__parse(frame, len, &view);
+	if (rc == PYSCAN_REPLY_OK)
+		rc = e->probe->classify(e->probe_state, &e->env, &view, &res);
+	else
+		rc = rc == PYSCAN_REPLY_NOT_IP ? PYSCAN_INGEST_NOT_OURS : PYSCAN_INGEST_MALFORMED;
+
+	switch (rc) {
+	case PYSCAN_INGEST_MALFORMED:
+		bump(&c->malformed, 1);
+		return rc;
+	case PYSCAN_INGEST_NOT_OURS:
+		bump(&c->not_ours, 1);
+		return rc;
+	case PYSCAN_INGEST_IGNORED_FLAGS:
+		bump(&c->ours, 1);
+		bump(&c->ignored_flags, 1);
+		return rc;
+	case PYSCAN_INGEST_INVALID_COOKIE:
+		bump(&c->ours, 1);
+		bump(&c->invalid_cookie, 1);
+		return rc;
+	case PYSCAN_INGEST_OPEN:
+	case PYSCAN_INGEST_CLOSED:
+		bump(&c->ours, 1);
+		break;
+	default: /* a module outside its contract: count, never report */
+		bump(&c->malformed, 1);
+		return PYSCAN_INGEST_MALFORMED;
+	}
+
+	/* < 0 (no memory to grow the set): report anyway; a possible later duplicate beats a
+	 * lost result. */
+	if (pyscan_results__first_time(&e->results, &res) == 0) {
+		bump(&c->duplicates, 1);
+		return PYSCAN_INGEST_DUPLICATE;
+	}
+	res.timestamp_ns = realtime_ns();
+	bump(rc == PYSCAN_INGEST_OPEN ? &c->open : &c->closed, 1);
+	pyscan_results__push(&e->results, &res, in_rx_loop, &e->stop_rx);
+	return rc;
+}
+
+int pyscan_engine__ingest(pyscan_engine *e, const uint8_t *frame, uint32_t len)
+{
+	if (!e)
+		return -EINVAL;
+	return ingest(e, frame, len, 0);
+}
+
+int pyscan_engine__run_rx(pyscan_engine *e, pyscan_ring *ring)
+{
+	if (!e || !ring)
+		return -EINVAL;
+	const struct pyscan_ring_ops *ops = ring->ops;
+	if (!ops->rx_peek || !ops->rx_release)
+		return -EOPNOTSUPP;
+	if (__atomic_exchange_n(&e->rx_running, 1, __ATOMIC_ACQ_REL))
+		return -EBUSY;
+
+	struct pyscan_rx_frame frames[RX_BURST];
+	uint64_t stop_deadline = 0;
+	int rc = 0;
+
+	for (;;) {
+		const int stopping = __atomic_load_n(&e->stop_rx, __ATOMIC_RELAXED);
+		if (stopping) {
+			const uint64_t now = pyscan_clock__now_ns();
+			if (!stop_deadline)
+				stop_deadline = now + RX_STOP_BUDGET_NS;
+			else if (now >= stop_deadline)
+				break;
+		}
+		const uint32_t n = ops->rx_peek(ring, frames, RX_BURST);
+		if (!n) {
+			if (stopping)
+				break;
+			if (ops->rx_wait) {
+				const int w = ops->rx_wait(ring, RX_WAIT_MS);
+				if (w < 0 && w != -EINTR) {
+					rc = w;
+					break;
+				}
+			} else {
+				const struct timespec pause = {0, 1000000};
+				nanosleep(&pause, NULL);
+			}
+			continue;
+		}
+		for (uint32_t j = 0; j < n; j++)
+			ingest(e, frames[j].data, frames[j].len, 1);
+		ops->rx_release(ring, n);
+	}
+
+	__atomic_store_n(&e->rx_running, 0, __ATOMIC_RELEASE);
+	return rc;
+}
+

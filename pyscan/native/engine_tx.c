@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: GPL-2.0-only
+ *
+ * engine_tx.c - the TX loop, written once for every driver (ring.h) and every probe type
+ * (probe.h).
+ *
+ * Thread t of T in shard s of S owns permutation inputs i = s + S*(t + T*k). Each batch is
+ * rate-limited first (so a stop request never leaves reserved slots unsent), then slots are
+ * reserved until the batch is complete, filled by the probe module's fill_batch() in one call
+ * and submitted.
+ *
+ * Invariant: every reserved slot is filled and submitted exactly once (ring.h), even when
+ * the ring reports a fatal error meanwhile; only this thread writes its pyscan_engine_tx_state.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+
+#include "counter.h"
+#include "engine_internal.h"
+#include "ratelimit.h"
+
+#define TX_FLUSH_TIMEOUT_MS 5000
+#define TX_SLEEP_SLICE_NS 20000000ULL
+#define TX_CATCH_UP_NS 5000000ULL
+/* Below this a slot cannot hold any probe with headroom for the drivers' own headers. */
+#define MIN_SLOT_CAPACITY 128u
+
+#define bump pyscan_counter__bump
+
+static inline int tx_stopping(struct pyscan_engine *e)
+{
+	return __atomic_load_n(&e->stop_tx, __ATOMIC_RELAXED);
+}
+
+/* Sleeps until deadline in slices, so a stop request is seen within TX_SLEEP_SLICE_NS.
+ * 0 when the deadline passed, 1 when stopped. */
+static int tx_wait_until(struct pyscan_engine *e, uint64_t deadline)
+{
+	for (;;) {
+		if (tx_stopping(e))
+			return 1;
+		const uint64_t now = pyscan_clock__now_ns();
+		if (now >= deadline)
+			return 0;
+		const uint64_t slice_end = now + TX_SLEEP_SLICE_NS;
+		pyscan_clock__sleep_until_ns(deadline < slice_end ? deadline : slice_end);
+	}
+}
+
+int pyscan_engine__run_tx(pyscan_engine *e, uint32_t thread_index, pyscan_ring *ring)
+{
+	if (!e || !ring || thread_index >= e->cfg.tx_threads)
+		return -EINVAL;
+	const struct pyscan_ring_ops *ops = ring->ops;
+	if (!ops->tx_reserve || !ops->tx_submit)
+		return -EOPNOTSUPP;
+
+	struct pyscan_engine_tx_state *st = &e->tx[thread_index];
+	if (__atomic_exchange_n(&st->running, 1, __ATOMIC_ACQ_REL))
+		return -EBUSY;
+	const uint64_t my_total = st->total;
+	const uint64_t stride = e->stride;
+	const uint64_t first_index = pyscan_engine__first_index(e, thread_index);
+	const void *probe_state = e->probe_state;
+	void (*const fill_batch)(const void *, const struct pyscan_probe_env *,
+				 struct pyscan_tx_slot *, uint32_t, uint64_t, uint64_t) =
+		e->probe->fill_batch;
+	const uint32_t min_capacity = e->probe->max_frame_len > MIN_SLOT_CAPACITY ?
+		e->probe->max_frame_len : MIN_SLOT_CAPACITY;
+	const int limited = e->cfg.rate_pps > 0;
+	struct pyscan_tx_slot slots[PYSCAN_ENGINE_MAX_BATCH];
+	struct pyscan_ratelimit limiter;
+	uint64_t k = st->generated; /* 0 unless run_tx is resumed on the same engine */
+	int rc = 0;
+
+	if (limited) {
+		/* Burst allowance: what TX_CATCH_UP_NS at the rate is worth, at least two batches.
+		 * A thread that is descheduled or wakes late makes up that much lag at once, so
+		 * the average holds on a busy machine; a longer stall is not made up (no flood). */
+		const double per_thread = e->cfg.rate_pps / e->cfg.tx_threads;
+		double burst = per_thread * (double)TX_CATCH_UP_NS / 1e9;
+		if (burst < 2.0 * e->batch)
+			burst = 2.0 * e->batch;
+		if (burst > (double)(1u << 20))
+			burst = (double)(1u << 20);
+		pyscan_ratelimit__init(&limiter, per_thread, (uint32_t)burst, pyscan_clock__now_ns());
+	}
+
+	while (k < my_total && !tx_stopping(e)) {
+		const uint32_t want = (uint32_t)((my_total - k) < e->batch ? (my_total - k) : e->batch);
+
+		if (limited) {
+			const uint64_t now = pyscan_clock__now_ns();
+			const uint64_t wait = pyscan_ratelimit__reserve(&limiter, want, now);
+			if (wait && tx_wait_until(e, now + wait))
+				break;
+		}
+
+		uint32_t got = 0;
+		while (got < want) {
+			got += ops->tx_reserve(ring, slots + got, want - got);
+			if (got == want)
+				break;
+			bump(&st->retries, 1);
+			if (ops->tx_reclaim)
+				ops->tx_reclaim(ring);
+			if (ops->tx_kick && (rc = ops->tx_kick(ring)) < 0)
+				break; /* the device is gone or down: waiting would never end */
+			if (tx_stopping(e))
+				break;
+			sched_yield();
+		}
+		if (!got)
+			break;
+		if (slots[0].capacity < min_capacity) {
+			snprintf(ring->error, sizeof(ring->error),
+				 "ring slots of %u bytes are too small for a probe (need %u)",
+				 slots[0].capacity, min_capacity);
+			rc = -EMSGSIZE;
+			break;
+		}
+
+		/* One indirect call per batch; the module inlines its per-probe work. */
+		fill_batch(probe_state, &e->env, slots, got, first_index + k * stride, stride);
+		k += got;
+		__atomic_store_n(&st->generated, k, __ATOMIC_RELAXED);
+
+		if (ops->tx_submit(ring, slots, got) < 0)
+			bump(&st->errors, got);
+		else
+			bump(&st->sent, got);
+		if (rc < 0)
+			break; /* after submitting what was reserved, as ring.h demands */
+		if (ops->tx_kick && (rc = ops->tx_kick(ring)) < 0)
+			break;
+		if (ops->tx_reclaim)
+			ops->tx_reclaim(ring);
+	}
+
+	/* After a fatal error queued frames cannot leave: waiting for them would only bury
+	 * the ring's error message under a timeout. */
+	if (!rc && ops->tx_flush && ops->tx_flush(ring, TX_FLUSH_TIMEOUT_MS) < 0)
+		rc = -ETIMEDOUT;
+	__atomic_fetch_add(&e->threads_done, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&st->running, 0, __ATOMIC_RELEASE);
+	return rc;
+}

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: GPL-2.0-only
+ *
+ * reply_parse.c - Ethernet / VLAN / IPv4 / L4-header parser for received frames (acceptance
+ * rules in reply_parse.h).
+ *
+ * Invariant: bytes are read only after the length check that covers them; the view is fully
+ * written (zeroed first) so a module never sees a previous frame's fields.
+ */
+#include <string.h>
+
+#include "reply_parse.h"
+
+#define ETH_HEADER_LEN 14
+#define ETHERTYPE_IPV4 0x0800
+#define ETHERTYPE_VLAN 0x8100
+#define ETHERTYPE_QINQ 0x88a8
+#define VLAN_TAG_LEN 4
+#define MAX_VLAN_TAGS 2
+#define IPV4_MIN_HEADER 20
+#define IPV4_FRAGMENT_BITS 0x3fff /* MF flag and fragment offset */
+#define TCP_HEADER_LEN 20
+#define UDP_HEADER_LEN 8
+#define ICMP_HEADER_LEN 8
+
+static inline uint16_t rd16(const uint8_t *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+static inline uint32_t rd32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+static void parse_l4(struct pyscan_reply_view *v)
+{
+	const uint8_t *l4 = v->l4;
+
+	switch (v->l4_proto) {
+	case PYSCAN_IPPROTO_TCP:
+		if (v->l4_len < TCP_HEADER_LEN)
+			return;
+		v->sport = rd16(l4);
+		v->dport = rd16(l4 + 2);
+		v->tcp_seq = rd32(l4 + 4);
+		v->tcp_ack = rd32(l4 + 8);
+		v->tcp_doff = l4[12] >> 4;
+		v->tcp_flags = l4[13];
+		break;
+	case PYSCAN_IPPROTO_UDP:
+		if (v->l4_len < UDP_HEADER_LEN)
+			return;
+		v->sport = rd16(l4);
+		v->dport = rd16(l4 + 2);
+		break;
+	case PYSCAN_IPPROTO_ICMP:
+		if (v->l4_len < ICMP_HEADER_LEN)
+			return;
+		v->icmp_type = l4[0];
+		v->icmp_code = l4[1];
+		break;
+	default:
+		return;
+	}
+	v->l4_complete = 1;
+}
+
+int pyscan_reply__parse(const uint8_t *frame, uint32_t len, struct pyscan_reply_view *v)
+{
+	memset(v, 0, sizeof(*v));
+	if (!frame || len < ETH_HEADER_LEN)
+		return PYSCAN_REPLY_MALFORMED;
+
+	uint32_t l3 = ETH_HEADER_LEN;
+	uint16_t ethertype = rd16(frame + 12);
+	while (v->vlan_tags < MAX_VLAN_TAGS &&
+	       (ethertype == ETHERTYPE_VLAN || ethertype == ETHERTYPE_QINQ)) {
+		if (len < l3 + VLAN_TAG_LEN)
+			return PYSCAN_REPLY_MALFORMED;
+		ethertype = rd16(frame + l3 + 2);
+		l3 += VLAN_TAG_LEN;
+		v->vlan_tags++;
+	}
+	if (ethertype != ETHERTYPE_IPV4)
+		return PYSCAN_REPLY_NOT_IP;
+
+	const uint8_t *ip = frame + l3;
+	if (len < l3 + IPV4_MIN_HEADER || (ip[0] >> 4) != 4)
+		return PYSCAN_REPLY_MALFORMED;
+	const uint32_t ihl = (uint32_t)(ip[0] & 0x0f) * 4;
+	const uint32_t total = rd16(ip + 2);
+	if (ihl < IPV4_MIN_HEADER || total < ihl || total > len - l3)
+		return PYSCAN_REPLY_MALFORMED;
+	if (rd16(ip + 6) & IPV4_FRAGMENT_BITS)
+		return PYSCAN_REPLY_MALFORMED;
+
+	v->family = 4;
+	v->l3 = ip;
+	v->l3_len = total;
+	v->l4 = ip + ihl;
+	v->l4_len = total - ihl;
+	v->ttl = ip[8];
+	v->l4_proto = ip[9];
+	memcpy(v->saddr, ip + 12, 4);
+	memcpy(v->daddr, ip + 16, 4);
+	memcpy(&v->saddr4_be, ip + 12, 4);
+	memcpy(&v->daddr4_be, ip + 16, 4);
+	parse_l4(v);
+	return PYSCAN_REPLY_OK;
+}

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: GPL-2.0-only
+ *
+ * reply_parse.h - the one parser of received frames: Ethernet (up to two VLAN tags), IPv4 and
+ * a view of the L4 header, for every probe module's classify() (probe.h).
+ *
+ * Acceptance rules (no length field is trusted; every read is bounded by what was captured):
+ *  - len >= 14; each 802.1Q (0x8100) or 802.1ad (0x88a8) tag needs 4 more bytes, at most
+ *    two tags are skipped. Any other ethertype than IPv4 after them: NOT_IP.
+ *  - IPv4: 20 bytes present, version 4, 20 <= IHL*4 <= total length <= bytes captured after
+ *    the L2 header (Ethernet pads short frames, so total length, not len, ends the packet);
+ *    MF set or a fragment offset: MALFORMED (a fragment is never a whole reply).
+ *  - L4: l4/l4_len is the IPv4 payload (total length - IHL*4). Its fixed header is decoded
+ *    only when wholly inside it (TCP 20, UDP 8, ICMP 8 bytes): then l4_complete = 1. A cut
+ *    short header is for the module to judge (it counts as MALFORMED only if the reply is
+ *    otherwise ours), so it is not an error here. TCP options are not read.
+ * Checksums are not verified (yet).
+ *
+ * Invariant: pyscan_reply__parse is a pure function of (frame, len) - no globals, no
+ * allocation - and on PYSCAN_REPLY_OK every pointer + length in the view lies inside
+ * frame[0, len). Easy to fuzz: any bytes, any len, never a read out of bounds.
+ */
+#ifndef PYSCAN_REPLY_PARSE_H
+#define PYSCAN_REPLY_PARSE_H
+
+#include <stdint.h>
+
+#define PYSCAN_REPLY_OK 0
+#define PYSCAN_REPLY_MALFORMED -1
+#define PYSCAN_REPLY_NOT_IP -2
+
+#define PYSCAN_IPPROTO_ICMP 1
+#define PYSCAN_IPPROTO_TCP 6
+#define PYSCAN_IPPROTO_UDP 17
+
+struct pyscan_reply_view {
+	const uint8_t *l3;      /* IP header */
+	const uint8_t *l4;      /* IP payload */
+	uint32_t l3_len;        /* IP total length */
+	uint32_t l4_len;        /* payload bytes, within the capture */
+	uint8_t saddr[16];      /* IPv4: the first 4 bytes, network order; rest zero */
+	uint8_t daddr[16];
+	uint32_t saddr4_be;     /* IPv4 shortcut for the same addresses */
+	uint32_t daddr4_be;
+	uint8_t family;         /* 4 (6 once IPv6 is parsed) */
+	uint8_t l4_proto;       /* IP protocol number */
+	uint8_t ttl;            /* TTL / hop limit */
+	uint8_t vlan_tags;      /* 0..2 skipped */
+	uint8_t l4_complete;    /* the protocol's fixed header is inside l4_len */
+	uint8_t tcp_flags;      /* TCP only */
+	uint8_t tcp_doff;       /* TCP data offset in 32-bit words, as sent (not checked) */
+	uint8_t icmp_type;      /* ICMP only */
+	uint8_t icmp_code;
+	uint8_t reserved[3];
+	uint16_t sport;         /* TCP/UDP, host order */
+	uint16_t dport;
+	uint32_t tcp_seq;       /* host order */
+	uint32_t tcp_ack;
+};
+
+_Static_assert(sizeof(struct pyscan_reply_view) == 88, "pyscan_reply_view layout");
+
+int pyscan_reply__parse(const uint8_t *frame, uint32_t len, struct pyscan_reply_view *out);
+
+#endif /* PYSCAN_REPLY_PARSE_H */

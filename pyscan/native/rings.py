@@ -1,0 +1,153 @@
+"""Driver rings (ring.h) as Python holds them, and the drivers that are nothing but a ring:
+null and af-packet.
+
+A Ring owns one ``struct pyscan_ring *``: pass it to Engine.run_tx/run_rx, read
+``ring_stats()``, and close it (``close_ring()`` or ``ring.close()``) exactly when no thread
+uses it any more. Rings opened by AfXdp or a PfringZcCluster are Ring objects too; AfXdp
+closes its own when it closes.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyscan.native._lib import CData, RingPtr, c_text, ffi, is_null, lib
+from pyscan.native._values import check_int as _check_int
+from pyscan.native.handles import CHandle
+
+RING_STATS_FIELDS = (
+    "tx_frames", "tx_bytes", "tx_retries", "tx_errors",
+    "rx_frames", "rx_bytes", "rx_drops", "rx_filtered",
+)
+NULL_SLOT_SIZE = int(lib.PYSCAN_NULL_SLOT_SIZE)
+NULL_MAX_SLOTS = int(lib.PYSCAN_NULL_MAX_SLOTS)
+NULL_CAPTURE_STRIDE = int(lib.PYSCAN_NULL_CAPTURE_STRIDE)
+
+
+class Ring(CHandle[RingPtr]):
+    """One driver ring; ``close()`` releases its sockets, maps and memory (ring ops destroy)."""
+
+    _kind = "ring"
+
+    def __init__(self, handle: RingPtr, what: str = "ring") -> None:
+        self._handle = handle
+        self.what = what
+
+    def _closed_message(self) -> str:
+        return f"{self.what} is closed"
+
+    @property
+    def ptr(self) -> RingPtr:
+        """The live pointer, for a C call (ValueError once closed)."""
+        return self._live()
+
+    @staticmethod
+    def _destroy(handle: RingPtr) -> None:
+        lib.pyscan_ring__destroy(handle)
+
+
+def ring_stats(ring: Ring) -> dict[str, int]:
+    """Counters of one driver ring (see ring.h)."""
+    out = ffi.new("struct pyscan_ring_stats *")
+    lib.pyscan_ring__stats(ring.ptr, out)
+    return {name: int(getattr(out, name)) for name in RING_STATS_FIELDS}
+
+
+def ring_error(ring: Ring) -> str:
+    """The ring's last error text ("" when none, or when the ring is closed)."""
+    if ring.closed:
+        return ""
+    return c_text(lib.pyscan_ring__error(ring.ptr))
+
+
+def close_ring(ring: Ring | None) -> None:
+    """Release a ring (sockets, maps, memory); idempotent, and None is accepted."""
+    if ring is not None:
+        ring.close()
+
+
+def _opened(ring: RingPtr, what: str) -> Ring:
+    if is_null(ring):
+        code = ffi.errno or 12
+        raise OSError(code, f"{what} failed: {os.strerror(code)}")
+    return Ring(ring, what)
+
+
+def open_null_tx(slots: int = 1024, capture_frames: int = 0) -> Ring:
+    """A TX ring that sends nothing (null driver); with ``capture_frames`` it records the
+    first NULL_CAPTURE_STRIDE - 4 bytes of that many frames (read with null_captured)."""
+    _check_int("null ring slots", slots, 1, NULL_MAX_SLOTS)
+    _check_int("capture frames", capture_frames, 0, 2**32 - 1)
+    return _opened(lib.pyscan_null__open_capture(slots, capture_frames), "null TX ring")
+
+
+def open_null_rx(slots: int = 1024) -> Ring:
+    """An RX ring that yields the frames given to null_inject (tests of the RX loop)."""
+    _check_int("null RX slots", slots, 1, NULL_MAX_SLOTS)
+    return _opened(lib.pyscan_null__open_rx(slots), "null RX ring")
+
+
+def null_captured(ring: Ring) -> list[bytes]:
+    """Frames a capturing null TX ring recorded, in submission order (truncated to
+    NULL_CAPTURE_STRIDE - 4 bytes)."""
+    base = ffi.new("const uint8_t **")
+    count = int(lib.pyscan_null__captured(ring.ptr, base))
+    if not count:
+        return []
+    raw = bytes(ffi.buffer(base[0], count * NULL_CAPTURE_STRIDE))
+    frames = []
+    for i in range(count):
+        record = raw[i * NULL_CAPTURE_STRIDE:(i + 1) * NULL_CAPTURE_STRIDE]
+        length = min(int.from_bytes(record[:4], "little"), NULL_CAPTURE_STRIDE - 4)
+        frames.append(record[4:4 + length])
+    return frames
+
+
+def null_inject(ring: Ring, frame: bytes) -> bool:
+    """Queue a frame on a null RX ring; False when the ring is full."""
+    rc = lib.pyscan_null__inject(ring.ptr, bytes(frame), len(frame))
+    if rc == -105:  # ENOBUFS
+        return False
+    if rc < 0:
+        raise ValueError(f"frame of {len(frame)} bytes rejected by the null RX ring: "
+                         f"{os.strerror(-rc)} (accepted up to {NULL_SLOT_SIZE} bytes)")
+    return True
+
+
+def _afpacket_opened(ring: RingPtr, err: CData, what: str) -> Ring:
+    if is_null(ring):
+        raise OSError(ffi.errno or 22, c_text(err))
+    return Ring(ring, what)
+
+
+def open_afpacket_tx(ifindex: int, frames: int = 0) -> Ring:
+    """An AF_PACKET TPACKET_V2 TX ring on ``ifindex`` of the calling thread's netns
+    (0 frames = default). Raises OSError with a one-line reason."""
+    _check_int("ifindex", ifindex, 1, 2**31 - 1)
+    _check_int("TX ring frames", frames, 0, 1 << 20)
+    err = ffi.new("char[256]")
+    return _afpacket_opened(lib.pyscan_afpacket__open_tx(ifindex, frames, err, 256), err,
+                            "af-packet TX ring")
+
+
+def afpacket_filter_ports(ring: Ring, ports: range) -> None:
+    """Let an af-packet RX ring's kernel filter pass only replies to ``ports`` (the scan's
+    source ports); safe while the RX thread runs."""
+    if not isinstance(ports, range) or ports.step != 1 or not ports or ports.start < 0 \
+            or ports.stop > 65536:
+        raise ValueError(f"port range {ports!r} is invalid: accepted a non-empty "
+                         "range(first, last + 1) within 0..65535")
+    rc = lib.pyscan_afpacket__filter_ports(ring.ptr, ports.start, len(ports))
+    if rc < 0:
+        raise OSError(-rc, ring_error(ring) or os.strerror(-rc))
+
+
+def open_afpacket_rx(ifindex: int, block_size: int = 0, blocks: int = 0) -> Ring:
+    """An AF_PACKET TPACKET_V3 RX ring (reply filter attached) on ``ifindex`` of the calling
+    thread's netns (0 = defaults). Raises OSError with a one-line reason."""
+    _check_int("ifindex", ifindex, 1, 2**31 - 1)
+    _check_int("RX block size", block_size, 0, 2**31)
+    _check_int("RX blocks", blocks, 0, 2**20)
+    err = ffi.new("char[256]")
+    return _afpacket_opened(lib.pyscan_afpacket__open_rx(ifindex, block_size, blocks, err, 256),
+                            err, "af-packet RX ring")

@@ -1,0 +1,69 @@
+"""Every pyroute2 call in pyscan, one module per concern:
+
+- ``namespaces``: enter (per thread or per process), create, list and remove network
+  namespaces; namespaced sysctls;
+- ``links``: veth pairs, addresses, routes, neighbours, link index/MAC/counters (the lab and
+  the tests build with these);
+- ``path``: the path to a target (route, source address, next-hop MAC by the kernel's ARP,
+  MTU) as one ``PathInfo``;
+- ``queues``: the active TX/RX queue counts of an interface, the one source for them.
+
+Nothing outside this package imports pyroute2. Every function takes ``netns`` and opens its
+netlink socket on the calling thread inside that namespace, never through a forked helper.
+"""
+
+from pyscan.netlink.common import NetlinkError
+from pyscan.netlink.links import (
+    LINK_COUNTERS,
+    add_address,
+    add_local_route,
+    add_neighbour,
+    add_route,
+    create_veth,
+    delete_link,
+    link_index,
+    link_mac,
+    link_names,
+    link_stats,
+    set_link_up,
+)
+from pyscan.netlink.namespaces import (
+    NETNS_DIR,
+    create_netns,
+    enter_netns_for_process,
+    in_netns,
+    list_netns,
+    netns_exists,
+    remove_netns,
+    write_sysctl,
+)
+from pyscan.netlink.path import PathInfo, resolve_path
+from pyscan.netlink.queues import QueueCounts, queue_counts
+
+__all__ = [
+    "LINK_COUNTERS",
+    "NETNS_DIR",
+    "NetlinkError",
+    "PathInfo",
+    "QueueCounts",
+    "add_address",
+    "add_local_route",
+    "add_neighbour",
+    "add_route",
+    "create_netns",
+    "create_veth",
+    "delete_link",
+    "enter_netns_for_process",
+    "in_netns",
+    "link_index",
+    "link_mac",
+    "link_names",
+    "link_stats",
+    "list_netns",
+    "netns_exists",
+    "queue_counts",
+    "remove_netns",
+    "resolve_path",
+    "set_link_up",
+    "write_sysctl",
+]

@@ -1,0 +1,195 @@
+"""The path to a target: the route the kernel would take, the source address, the next hop's
+MAC (ARP done by the kernel), the interface's MTU and active queues."""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from typing import Any
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError as _PyrouteNetlinkError
+from pyroute2.netlink.rtnl import ndmsg
+
+from pyscan.netlink.common import NetlinkError, normalise_mac
+from pyscan.netlink.links import rtnl, rtnl_index
+from pyscan.netlink.queues import queue_counts_here
+
+__all__ = ["PathInfo", "resolve_path"]
+
+_IFF_UP = 0x1
+_IFF_LOOPBACK = 0x8
+_IFF_NOARP = 0x80
+_IFF_RUNNING = 0x40
+_RTN_LOCAL = 2
+_RESOLVED_STATES = (
+    ndmsg.states["reachable"] | ndmsg.states["stale"] | ndmsg.states["delay"]
+    | ndmsg.states["probe"] | ndmsg.states["permanent"] | ndmsg.states["noarp"]
+)
+_ARP_POLL_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class PathInfo:
+    """Everything the data plane needs to put a probe on the wire toward a target."""
+
+    interface: str
+    ifindex: int
+    mtu: int
+    tx_queues: int   # active queues (pyscan.netlink.queue_counts): what af-xdp can bind
+    rx_queues: int
+    source_ip: IPv4Address
+    source_mac: str
+    gateway_ip: IPv4Address | None  # None when the target is on-link
+    gateway_mac: str                # next hop's MAC: the gateway, or the on-link target
+
+
+def _neighbour_mac(ipr: IPRoute, address: IPv4Address, ifindex: int) -> str | None:
+    for entry in ipr.get_neighbours(dst=str(address), ifindex=ifindex):
+        if entry["state"] & _RESOLVED_STATES and entry.get("NDA_LLADDR"):
+            return str(entry.get("NDA_LLADDR"))
+    return None
+
+
+def _resolve_mac(ipr: IPRoute, address: IPv4Address, ifindex: int, ifname: str,
+                 timeout: float) -> str:
+    known = _neighbour_mac(ipr, address, ifindex)
+    if known:
+        return known
+    # NTF_USE makes the kernel run its own ARP state machine for the entry (like
+    # `ip neigh replace ... use`); we only read the table, so nothing is sent from Python.
+    try:
+        ipr.neigh("replace", dst=str(address), ifindex=ifindex, flags=ndmsg.NTF_USE)
+    except _PyrouteNetlinkError as error:
+        raise NetlinkError(f"cannot start ARP for {address} on {ifname}: {error}") from error
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(_ARP_POLL_SECONDS)
+        known = _neighbour_mac(ipr, address, ifindex)
+        if known:
+            return known
+    raise NetlinkError(
+        f"{address} did not answer ARP within {timeout:g} s on {ifname} - pass --gateway-mac"
+    )
+
+
+def _first_ipv4(ipr: IPRoute, ifindex: int) -> IPv4Address | None:
+    for entry in ipr.get_addr(family=socket.AF_INET, index=ifindex):
+        address = entry.get("IFA_LOCAL") or entry.get("IFA_ADDRESS")
+        if address:
+            return IPv4Address(address)
+    return None
+
+
+def resolve_path(target: IPv4Address | None = None, interface: str | None = None,
+                 source_ip: IPv4Address | None = None, gateway_mac: str | None = None,
+                 arp_timeout: float = 3.0, netns: str | None = None) -> PathInfo:
+    """Interface, addresses and next-hop MAC for probes toward ``target``.
+
+    The kernel's own FIB decides the route (``ip route get``), or the default route when no
+    target is given; ``interface``, ``source_ip`` and ``gateway_mac`` override what they
+    name. A next hop not in the neighbour table is ARPed by the kernel, waiting at most
+    ``arp_timeout`` seconds. ``netns`` resolves inside that namespace.
+    """
+    with rtnl(netns) as ipr:
+        oif: int | None = None
+        if interface:
+            oif = rtnl_index(ipr, interface, netns)
+            _check_usable(ipr.link("get", index=oif)[0])   # a down link has no routes at all
+        route = _route(ipr, target, oif, interface)
+        ifindex = oif or route.oif
+        link = ipr.link("get", index=ifindex)[0]
+        ifname = str(link.get("IFLA_IFNAME"))
+        flags = int(link["flags"])
+        _check_usable(link)
+        gateway_ip = route.gateway
+
+        if source_ip is None:
+            source_ip = route.prefsrc or _first_ipv4(ipr, ifindex)
+            if source_ip is None:
+                raise NetlinkError(f"interface {ifname} has no IPv4 address - pass --source-ip")
+
+        source_mac = str(link.get("IFLA_ADDRESS") or "00:00:00:00:00:00")
+        if gateway_mac is not None:
+            next_hop_mac = normalise_mac(gateway_mac, "gateway MAC")
+        elif flags & _IFF_LOOPBACK or route.local:
+            next_hop_mac = "00:00:00:00:00:00"   # loopback frames carry no real addresses
+        elif flags & _IFF_NOARP:
+            raise NetlinkError(
+                f"interface {ifname} has no ARP (not Ethernet?) - pass --gateway-mac"
+            )
+        else:
+            next_hop = gateway_ip or target
+            assert next_hop is not None   # no target means a default route via a gateway
+            next_hop_mac = _resolve_mac(ipr, next_hop, ifindex, ifname, arp_timeout)
+
+        queues = queue_counts_here(ifname, link)
+        return PathInfo(
+            interface=ifname,
+            ifindex=ifindex,
+            mtu=int(link.get("IFLA_MTU") or 1500),
+            tx_queues=queues.tx,
+            rx_queues=queues.rx,
+            source_ip=source_ip,
+            source_mac=source_mac,
+            gateway_ip=gateway_ip,
+            gateway_mac=next_hop_mac,
+        )
+
+
+def _check_usable(link: Any) -> None:
+    ifname, flags = link.get("IFLA_IFNAME"), int(link["flags"])
+    if not flags & _IFF_UP:
+        raise NetlinkError(f"interface {ifname} is down")
+    if not flags & _IFF_RUNNING:
+        raise NetlinkError(f"interface {ifname} is up but has no carrier")
+
+
+@dataclass(frozen=True)
+class _Route:
+    oif: int
+    gateway: IPv4Address | None
+    prefsrc: IPv4Address | None
+    local: bool   # the destination is an address of this host (RTN_LOCAL)
+
+
+def _route(ipr: IPRoute, target: IPv4Address | None, oif: int | None,
+           interface: str | None) -> _Route:
+    on = f" on {interface}" if interface else ""
+    if target is None:
+        target_gateway = _default_gateway(ipr, oif, on)
+        found = _route_get(ipr, target_gateway, oif, on)
+        # The FIB answer for an on-link gateway has no gateway of its own: it is the gateway.
+        return _Route(found.oif, target_gateway, found.prefsrc, found.local)
+    return _route_get(ipr, target, oif, on)
+
+
+def _route_get(ipr: IPRoute, destination: IPv4Address, oif: int | None, on: str) -> _Route:
+    spec: dict[str, object] = {"dst": str(destination)}
+    if oif is not None:
+        spec["oif"] = oif
+    try:
+        found = ipr.route("get", **spec)[0]
+    except _PyrouteNetlinkError as error:
+        raise NetlinkError(f"no route to {destination}{on} ({error.args[-1]})") from None
+    gateway, prefsrc = found.get("RTA_GATEWAY"), found.get("RTA_PREFSRC")
+    return _Route(
+        oif=int(found.get("RTA_OIF")),
+        gateway=IPv4Address(gateway) if gateway else None,
+        prefsrc=IPv4Address(prefsrc) if prefsrc else None,
+        local=found["type"] == _RTN_LOCAL,
+    )
+
+
+def _default_gateway(ipr: IPRoute, oif: int | None, on: str) -> IPv4Address:
+    for route in ipr.get_default_routes(family=socket.AF_INET):
+        # ECMP default routes keep their next hops in RTA_MULTIPATH: take the first usable.
+        hops = [(route.get("RTA_OIF"), route.get("RTA_GATEWAY"))]
+        for hop in route.get("RTA_MULTIPATH") or []:
+            hops.append((hop["oif"], hop.get("RTA_GATEWAY")))
+        for hop_oif, gateway in hops:
+            if gateway and (oif is None or hop_oif == oif):
+                return IPv4Address(gateway)
+    raise NetlinkError(f"no default route via a gateway{on} - give a target")

@@ -1,0 +1,60 @@
+"""Probe types: one entry each behind the ``Probe`` protocol, in one literal dict.
+
+A probe type is a C module (pyscan/native/probe_<name>.c, a row of probe.c's table), its XDP
+match (pyscan/bpf/probe_<name>.h, a case of reply_filter.bpf.c's switch) and a row here.
+``id`` is the row index in the C table (pyscan/bpf/probe_ids.h); a unit test checks that
+every id here names the same module in C. Importing this package needs neither root nor the
+compiled extension.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["PROBES", "Probe", "ProbeType", "get_probe"]
+
+
+class Probe(Protocol):
+    """What the rest of pyscan may know about a probe type."""
+
+    @property
+    def id(self) -> int: ...  # row of the C probe table (probe_ids.h)
+
+    @property
+    def name(self) -> str: ...  # registry key, equal to the C module's name
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def takes_ports(self) -> bool: ...  # whether targets are (address, port) or addresses
+
+    @property
+    def protocol(self) -> str: ...  # protocol label for results ("tcp", "udp", "icmp")
+
+
+@dataclass(frozen=True)
+class ProbeType:
+    id: int
+    name: str
+    description: str
+    takes_ports: bool
+    protocol: str
+
+
+PROBES: dict[str, Probe] = {
+    "tcp-syn": ProbeType(
+        id=0, name="tcp-syn", takes_ports=True, protocol="tcp",
+        description="TCP SYN over IPv4: open on SYN-ACK, closed on RST+ACK",
+    ),
+}
+
+
+def get_probe(name: str) -> Probe:
+    """The probe type called ``name``; ValueError naming the accepted names otherwise."""
+    try:
+        return PROBES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"probe {name!r} is unknown: accepted {', '.join(sorted(PROBES))}") \
+            from None
