@@ -16,7 +16,7 @@ import math
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ from pyscan.cluster.plan import DEFAULT_SHARDS_PER_WORKER, plan_shards, share_ra
 from pyscan.cluster.wire import to_result, unpack_raw
 from pyscan.cluster.worker import SETTINGS_METRIC, ShardFailed, ShardTask, run_shard
 from pyscan.config import ScanConfig
+from pyscan.errors import Error
 from pyscan.scanner import Result
 
 __all__ = ["ClusterError", "ClusterRun", "ClusterStatus", "ClusterSummary", "Resend",
@@ -40,7 +41,7 @@ SCHEDULER_TIMEOUT = 60.0    # seconds one queue read may take before the scan gi
 MAX_SUBMISSIONS = 4         # times one shard is submitted before the scan gives up
 
 
-class ClusterError(RuntimeError):
+class ClusterError(Error, RuntimeError):
     """The cluster scan cannot go on (no worker can scan, a shard failed everywhere)."""
 
 
@@ -124,7 +125,7 @@ class _Attempt:
 @dataclass
 class _Submission:
     shard: tuple[int, int]
-    future: Future
+    future: Future[dict[str, Any]]
     count: int             # 1 for the first submission of this shard
 
 
@@ -198,6 +199,7 @@ class ClusterRun:
     # -- the scan --------------------------------------------------------------------------
 
     def _wait_for_workers(self) -> dict[str, dict[str, Any]]:
+        address = self.client.scheduler.address if self.client.scheduler else "?"
         deadline = time.monotonic() + self.worker_timeout
         while True:
             workers = scanning_workers(self.client)
@@ -205,9 +207,9 @@ class ClusterRun:
                 return workers
             if time.monotonic() >= deadline:
                 raise ClusterError(
-                    f"no pyscan worker joined the scheduler {self.client.scheduler.address} "
-                    f"within {self.worker_timeout:g} s (start some with `pyscan worker "
-                    f"{self.client.scheduler.address} --interface IF`)")
+                    f"no pyscan worker joined the scheduler {address} within "
+                    f"{self.worker_timeout:g} s (start some with `pyscan worker {address} "
+                    "--interface IF`)")
             time.sleep(0.2)
 
     def _task(self, shard: tuple[int, int]) -> ShardTask:
@@ -219,7 +221,7 @@ class ClusterRun:
             isolation=config.isolation, tx_threads=config.tx_threads, driver=config.driver,
             interface=config.interface, source_ip=config.source_ip,
             gateway_mac=config.gateway_mac, netns=config.netns,
-            driver_options=dict(config.driver_options),
+            driver_options=dict(config.driver_options), probe=config.probe,
         )
 
     def _run(self) -> Iterator[Result]:
@@ -273,7 +275,7 @@ class _State:
         self.control: Variable | None = None
         self.rates: Variable | None = None
         self.order = "run"
-        self.pending: dict[str, _Submission] = {}
+        self.pending: dict[Any, _Submission] = {}
         self.submissions: dict[tuple[int, int], int] = {}
         self.attempts: dict[str, _Attempt] = {}
         self.completed: dict[tuple[int, int], str] = {}    # shard -> attempt that finished
@@ -415,7 +417,7 @@ class _State:
 
     # -- messages from the shards ----------------------------------------------------------
 
-    def _drain(self) -> Iterator[Result]:
+    def _drain(self) -> Generator[Result, None, bool]:
         """Yields the results of every message waiting; returns whether there were any."""
         assert self.queue is not None
         try:
@@ -430,10 +432,10 @@ class _State:
             if kind == "results":
                 yield from self.merger.merge(value["data"])
             elif kind == "start":
-                attempt = self.attempts[value["attempt"]] = _Attempt(
-                    tuple(value["shard"]), value["worker"], value["name"],
+                started = self.attempts[value["attempt"]] = _Attempt(
+                    (value["shard"][0], value["shard"][1]), value["worker"], value["name"],
                     seen=time.monotonic())
-                row = self._row(attempt.worker, attempt.name)
+                row = self._row(started.worker, started.name)
                 row.host, row.interface = value["host"], value["interface"]
                 if row.driver == "?":
                     row.driver = value["driver"]

@@ -33,7 +33,6 @@ from distributed.worker_state_machine import ExecuteFailureEvent
 
 from pyscan.cluster.wire import pack_results
 from pyscan.config import (
-    DRIVER_NAMES,
     ConfigError,
     ScanConfig,
     parse_interface,
@@ -41,7 +40,9 @@ from pyscan.config import (
     parse_rate,
     parse_source_ip,
 )
-from pyscan.scanner import Result, ScanStatus, scan
+from pyscan.drivers import names as driver_names
+from pyscan.errors import Error
+from pyscan.scanner import Result, ScanStart, ScanStatus, scan
 from pyscan.targets import TargetSet
 
 __all__ = ["SETTINGS_METRIC", "ScanWorker", "ShardFailed", "ShardTask", "WorkerSettings",
@@ -68,9 +69,9 @@ class WorkerSettings:
     def __post_init__(self) -> None:
         if self.interface is not None:
             parse_interface(self.interface)
-        if self.driver is not None and self.driver not in DRIVER_NAMES:
+        if self.driver is not None and self.driver not in driver_names():
             raise ConfigError(f"unknown driver {self.driver!r} "
-                              f"(accepted: {', '.join(DRIVER_NAMES)})")
+                              f"(accepted: {', '.join(driver_names())})")
         if self.source_ip is not None:
             parse_source_ip(self.source_ip)
         if self.netns is not None:
@@ -100,7 +101,7 @@ class WorkerSettings:
         return cls(**values)
 
 
-class ShardFailed(Exception):
+class ShardFailed(Error):
     """A worker could not scan its shard; the message is one line naming the worker."""
 
     def __init__(self, worker: str, address: str, reason: str) -> None:
@@ -133,6 +134,7 @@ class ShardTask:
     gateway_mac: str | None
     netns: str | None
     driver_options: dict[str, str]
+    probe: str = "tcp-syn"
 
     @property
     def queue_name(self) -> str:
@@ -159,6 +161,7 @@ class ShardTask:
             shard=self.shard, wait=self.wait, tx_threads=self.tx_threads, ttl=self.ttl,
             show_closed=self.show_closed, isolation=self.isolation,
             netns=settings.netns or self.netns, driver_options=self.driver_options,
+            probe=self.probe,
         )
 
 
@@ -303,13 +306,18 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
         raise ShardFailed(name, address, _one_line(error)) from None
 
     host = socket.gethostname()
-    interface = config.interface or "(route)"
     publisher = _Publisher(Queue(task.queue_name), {
         "shard": list(task.shard), "attempt": attempt, "worker": address, "name": name})
-    publisher.put("start", host=host, interface=interface,
-                  driver=config.driver or "auto", rate=None if math.isinf(rate) else rate)
+    opened: list[ScanStart] = []
+
+    def on_start(start: ScanStart) -> None:
+        # The driver and interface that really run (after any fallback), before any probe.
+        opened.append(start)
+        publisher.put("start", host=host, interface=start.interface, driver=start.driver,
+                      rate=None if math.isinf(rate) else rate)
+
     publisher.start()
-    run = scan(config, on_status=publisher.status)
+    run = scan(config, on_status=publisher.status, on_start=on_start)
     finished = threading.Event()
 
     def watch() -> None:
@@ -345,6 +353,7 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
                           f"could not report to the client: {_one_line(publisher.error)}")
     summary = run.summary
     assert summary is not None
+    interface = opened[0].interface if opened else config.interface or "(route)"
     return {"skipped": False, "shard": list(task.shard), "attempt": attempt,
             "worker": address, "name": name, "host": host, "interface": interface,
             "rate": None if math.isinf(rate) else rate, "summary": summary.as_dict()}
