@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 
 from pyscan.cli.argv import rewrite_argv
 from pyscan.cli.bench import bench_command
+from pyscan.cli.cluster import worker_command
 from pyscan.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -36,7 +37,8 @@ class _PyscanGroup(TyperGroup):
     # typer vendors click and names the base Context only privately (typer._click); the
     # public typer.Context is its subclass, hence the one ignore.
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
-        args = rewrite_argv(args)
+        if args[:1] != ["worker"]:  # masscan spellings are scan options (worker has --max-rate)
+            args = rewrite_argv(args)
         if args[:1] == ["--version"]:
             from pyscan import __version__
 
@@ -130,6 +132,8 @@ def cleanup_command(
                + (": " + ", ".join(removed) if removed else ""))
 
 
+app.command("worker", help="Serve a Dask scheduler as a pyscan worker for one scanning NIC "
+            "(docs/cluster.md).")(worker_command)
 app.command("bench", help="Driver TX benchmark: pps, Gbit/s on the wire, CPU/packet, "
             "line-rate share; --lab adds an exact sink count.")(bench_command)
 

@@ -119,6 +119,9 @@ def scan_command(
         show_default=False)] = None,
     json_summary: Annotated[bool, typer.Option(
         "--json-summary", help="Print the summary as one JSON line on stderr.")] = False,
+    cluster: Annotated[str | None, typer.Option(
+        help="Spread the scan over Dask workers: tcp://SCHEDULER:8786 or local:N "
+             "(docs/cluster.md).")] = None,
 ) -> None:
     from pyscan import scanner
     from pyscan.status import StatusLine, render_summary, summary_json
@@ -157,6 +160,10 @@ def scan_command(
         output_spec = OutputSpec.parse(output, output_format)
         # Catch an unwritable -o before the scan starts, without creating the file.
         output_spec.check_writable()
+        if cluster is not None:
+            from pyscan.cli.cluster import check_cluster_option
+
+            check_cluster_option(cluster, config)
     except ConfigError as error:
         fail(str(error))
 
@@ -173,6 +180,12 @@ def scan_command(
             + (" (dry run: nothing is sent)" if config.is_dry_run else ""),
             err=True,
         )
+    if cluster is not None:
+        from pyscan.cli.cluster import run_cluster_scan
+
+        run_cluster_scan(config, output_spec, cluster, quiet=quiet, status=status,
+                         json_summary=json_summary)
+        return
     status_line = StatusLine(force=bool(status)) if not quiet and status is not False else None
     writer: ResultWriter | None = None
 

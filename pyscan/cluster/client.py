@@ -27,7 +27,7 @@ from pyscan.cluster.plan import DEFAULT_SHARDS_PER_WORKER, plan_shards, share_ra
 from pyscan.cluster.wire import to_result, unpack_raw
 from pyscan.cluster.worker import SETTINGS_METRIC, ShardFailed, ShardTask, run_shard
 from pyscan.config import ScanConfig
-from pyscan.errors import Error
+from pyscan.errors import ConfigError, Error
 from pyscan.scanner import Result
 
 __all__ = ["ClusterError", "ClusterRun", "ClusterStatus", "ClusterSummary", "Resend",
@@ -157,8 +157,9 @@ class ClusterRun:
                  on_status: Callable[[ClusterStatus], None] | None = None,
                  worker_timeout: float = 30.0) -> None:
         if config.shard != (1, 1):
-            raise ClusterError(f"--shard {config.shard[0]}/{config.shard[1]} cannot be "
-                               "combined with --cluster (the cluster shards the scan itself)")
+            raise ConfigError(f"--shard {config.shard[0]}/{config.shard[1]} cannot be combined "
+                              "with --cluster (accepted: --shard 1/1; the cluster shards the "
+                              "scan itself)")
         self.config = config
         self.client = client
         self.shards_per_worker = shards_per_worker

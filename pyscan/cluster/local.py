@@ -7,16 +7,17 @@ interface. The scheduler listens on loopback only.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
-from distributed import Nanny, Scheduler, SpecCluster
+from distributed import Client, Nanny, Scheduler, SpecCluster
 
 from pyscan.cluster.worker import ScanWorker, WorkerSettings
-from pyscan.config import ConfigError
+from pyscan.config import ConfigError, ScanConfig
 
-__all__ = ["LOCAL_PREFIX", "MAX_LOCAL_WORKERS", "local_cluster", "parse_local"]
+__all__ = ["LOCAL_PREFIX", "MAX_LOCAL_WORKERS", "connect", "local_cluster", "parse_local"]
 
 LOCAL_PREFIX = "local:"
 MAX_LOCAL_WORKERS = 64
@@ -46,6 +47,7 @@ def local_cluster(workers: Sequence[WorkerSettings], *, dashboard: bool = False,
             "nthreads": 1,
             "host": "127.0.0.1",
             "pyscan_settings": settings.as_dict(),
+            "ignore_interrupts": True,
             "silence_logs": log_level,
         }}
         for number, settings in enumerate(workers, start=1)
@@ -54,3 +56,20 @@ def local_cluster(workers: Sequence[WorkerSettings], *, dashboard: bool = False,
         "host": "127.0.0.1", "dashboard_address": ":0" if dashboard else None}}
     return SpecCluster(workers=spec, scheduler=scheduler, silence_logs=log_level,
                        name="pyscan-local")
+
+
+@contextlib.contextmanager
+def connect(cluster: str, config: ScanConfig, *, timeout: float = 10.0) -> Iterator[Client]:
+    """A Dask client for `cluster` (a scheduler address, or local:N). local:N starts N pyscan
+    worker processes here with the scan's interface, driver, source address and namespace,
+    and stops them on the way out."""
+    count = parse_local(cluster)
+    if count is None:
+        with Client(cluster, timeout=f"{timeout}s") as client:
+            yield client
+        return
+    settings = WorkerSettings(
+        interface=config.interface, driver=config.driver,
+        source_ip=str(config.source_ip) if config.source_ip else None, netns=config.netns)
+    with local_cluster([settings] * count) as spec_cluster, Client(spec_cluster) as client:
+        yield client

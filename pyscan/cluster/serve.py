@@ -23,8 +23,8 @@ def worker_security(ca_file: str | None, cert: str | None, key: str | None) -> A
     if ca_file is None and cert is None and key is None:
         return None
     if not (ca_file and cert):
-        raise ValueError("TLS needs --tls-ca-file and --tls-cert (and --tls-key unless the "
-                         "certificate file holds the key)")
+        raise ValueError("incomplete TLS settings (accepted: --tls-ca-file and --tls-cert, "
+                         "and --tls-key unless the certificate file holds the key)")
     from distributed.security import Security
 
     return Security(tls_ca_file=ca_file, tls_worker_cert=cert, tls_worker_key=key,

@@ -17,8 +17,10 @@ Invariant: everything a shard's scan yields is put on the queue before the task 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import secrets
+import signal
 import socket
 import threading
 import time
@@ -178,7 +180,13 @@ class ScanWorker(Worker):
     """A Dask worker for one scanning NIC (see the module docstring)."""
 
     def __init__(self, *args: Any, pyscan_settings: WorkerSettings | Mapping[str, Any] | None
-                 = None, **kwargs: Any) -> None:
+                 = None, ignore_interrupts: bool = False, **kwargs: Any) -> None:
+        if ignore_interrupts:
+            # A local:N worker shares the terminal's process group: Ctrl-C reaches it too, but
+            # stopping is the client's to order (every shard stops, output flushed), so the
+            # worker must not die of it half-way through a shard.
+            with contextlib.suppress(ValueError):  # not the main thread: nothing to ignore
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
         if pyscan_settings is None:
             settings = WorkerSettings()
         elif isinstance(pyscan_settings, WorkerSettings):

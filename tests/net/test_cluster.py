@@ -38,6 +38,7 @@ SUBNET = "198.19.0.0/20"
 PORTS = (22, 80, 443, 8080)
 PROBES = 4096 * len(PORTS)
 OPEN_PAIRS = 400
+SHARDS_PER_WORKER = 2
 
 
 def _require_af_packet() -> None:
@@ -47,7 +48,7 @@ def _require_af_packet() -> None:
     assert ok, f"af-packet must run on this machine: {reason}"
 
 
-def _config(lab: Lab, rate: float, wait: float = 1.0, show_closed: bool = True
+def _config(lab: Lab, rate: float, wait: float = 0.5, show_closed: bool = True
             ) -> pyscan.ScanConfig:
     return pyscan.ScanConfig.parse(
         [SUBNET], ports=",".join(map(str, PORTS)), rate=rate, driver="af-packet", wait=wait,
@@ -80,7 +81,9 @@ def cluster_of() -> Iterator[Callable[..., tuple[object, object]]]:
 def _scan(config: pyscan.ScanConfig, client: object,
           on_status: Callable[[ClusterStatus], None] | None = None,
           ) -> tuple[list[pyscan.Result], ClusterSummary]:
-    with scan_on_cluster(config, client, on_status=on_status) as run:  # type: ignore[arg-type]
+    # Two shards per worker: still more shards than workers, half the per-shard overhead.
+    with scan_on_cluster(config, client, on_status=on_status,  # type: ignore[arg-type]
+                         shards_per_worker=SHARDS_PER_WORKER) as run:
         results = list(run)
     assert run.summary is not None
     return results, run.summary
@@ -158,14 +161,17 @@ def test_a_worker_killed_mid_scan_costs_nothing(
     def kill_one_sending(status: ClusterStatus) -> None:
         if killed:
             return
-        sending = sorted(name for name, phase in status.phases.items() if phase == "sending")
-        if sending and status.sent > 0:
+        # A worker whose shard is sending and has reported probes sent (its rate is > 0).
+        sending = sorted(name for name, phase in status.phases.items()
+                         if phase == "sending" and status.workers.get(name, 0.0) > 0)
+        if sending:
             killed.append(sending[0])
             os.kill(cluster.workers[sending[0]].pid, signal.SIGKILL)  # type: ignore[attr-defined]
 
-    # 3 workers share 6k pps: each shard sends for ~0.7 s, then waits 1 s for replies, so the
-    # worker is still inside its shard task when the kill lands.
-    results, summary = _scan(_config(truth_lab, rate=6_000), client, on_status=kill_one_sending)
+    # 3 workers share 6k pps: each of the 6 shards sends for ~1.4 s, then waits 1 s for
+    # replies, so the worker is still inside its shard task when the kill lands.
+    results, summary = _scan(_config(truth_lab, rate=6_000, wait=1.0), client,
+                             on_status=kill_one_sending)
 
     assert killed, "no worker was seen sending"
     _assert_exact(results, truth_lab)
