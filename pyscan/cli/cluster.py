@@ -134,7 +134,8 @@ def check_cluster_option(cluster: str, config: ScanConfig) -> None:
 
 
 def run_cluster_scan(config: ScanConfig, output_spec: OutputSpec, cluster: str, *,
-                     quiet: bool, status: bool | None, json_summary: bool) -> None:
+                     quiet: bool, status: bool | None, json_summary: bool,
+                     min_workers: int = 1) -> None:
     """The `--cluster` path of `pyscan scan`: same output formats, a per-worker summary."""
     from pyscan.cluster.client import scan_on_cluster
     from pyscan.cluster.local import connect
@@ -159,7 +160,8 @@ def run_cluster_scan(config: ScanConfig, output_spec: OutputSpec, cluster: str, 
     run = None
     try:
         with connect(cluster, config) as client:
-            run = scan_on_cluster(config, client, on_status=on_status)
+            run = scan_on_cluster(config, client, on_status=on_status,
+                                  min_workers=min_workers)
             with run, _interrupts(run):
                 for result in run:
                     if writer is None:

@@ -122,6 +122,8 @@ def scan_command(
     cluster: Annotated[str | None, typer.Option(
         help="Spread the scan over Dask workers: tcp://SCHEDULER:8786 or local:N "
              "(docs/cluster.md).")] = None,
+    cluster_workers: Annotated[str, typer.Option(
+        help="With --cluster: start once this many pyscan workers are connected.")] = "1",
 ) -> None:
     from pyscan import scanner
     from pyscan.status import StatusLine, render_summary, summary_json
@@ -130,6 +132,7 @@ def scan_command(
         fail("no ports given (accepted: -p 80 | -p 22,80,443 | -p 1-1024)")
     if show_closed and open_only:
         fail("--show-closed and --open-only contradict each other (accepted: one of them)")
+    min_workers = parse_count(cluster_workers, "--cluster-workers count", 1, 100_000)
     if dry_run and driver not in (None, "null"):
         fail(f"--dry-run uses the null driver, not {driver!r} (accepted: drop --driver)")
     try:
@@ -184,7 +187,7 @@ def scan_command(
         from pyscan.cli.cluster import run_cluster_scan
 
         run_cluster_scan(config, output_spec, cluster, quiet=quiet, status=status,
-                         json_summary=json_summary)
+                         json_summary=json_summary, min_workers=min_workers)
         return
     status_line = StatusLine(force=bool(status)) if not quiet and status is not False else None
     writer: ResultWriter | None = None

@@ -62,6 +62,7 @@ class WorkerRow:
     closed: int = 0
     drops: int = 0
     lost: int = 0          # attempts lost with this worker (it died or left)
+    rate: float | None = None  # the rate its last shard was given (None: no limit)
     failure: str | None = None
 
     @property
@@ -132,10 +133,12 @@ class _Submission:
 def scan_on_cluster(config: ScanConfig, client: Client, *,
                     shards_per_worker: int = DEFAULT_SHARDS_PER_WORKER,
                     on_status: Callable[[ClusterStatus], None] | None = None,
-                    worker_timeout: float = 30.0) -> ClusterRun:
-    """Start describing a scan on the cluster behind `client`; it runs while iterated."""
+                    min_workers: int = 1, worker_timeout: float = 30.0) -> ClusterRun:
+    """Start describing a scan on the cluster behind `client`; it runs while iterated.
+    It starts once `min_workers` pyscan workers are connected (at most `worker_timeout` s)."""
     return ClusterRun(config, client, shards_per_worker=shards_per_worker,
-                      on_status=on_status, worker_timeout=worker_timeout)
+                      on_status=on_status, min_workers=min_workers,
+                      worker_timeout=worker_timeout)
 
 
 def scanning_workers(client: Client) -> dict[str, dict[str, Any]]:
@@ -155,7 +158,7 @@ class ClusterRun:
     def __init__(self, config: ScanConfig, client: Client, *,
                  shards_per_worker: int = DEFAULT_SHARDS_PER_WORKER,
                  on_status: Callable[[ClusterStatus], None] | None = None,
-                 worker_timeout: float = 30.0) -> None:
+                 min_workers: int = 1, worker_timeout: float = 30.0) -> None:
         if config.shard != (1, 1):
             raise ConfigError(f"--shard {config.shard[0]}/{config.shard[1]} cannot be combined "
                               "with --cluster (accepted: --shard 1/1; the cluster shards the "
@@ -165,6 +168,9 @@ class ClusterRun:
         self.shards_per_worker = shards_per_worker
         self.on_status = on_status
         self.worker_timeout = worker_timeout
+        if min_workers < 1:
+            raise ConfigError(f"bad worker count {min_workers} (accepted: 1 or more)")
+        self.min_workers = min_workers
         self.summary: ClusterSummary | None = None
         self.scan_id = secrets.token_hex(6)
         self._orders: list[str] = []       # "stop" then "now", set from any thread
@@ -204,11 +210,12 @@ class ClusterRun:
         deadline = time.monotonic() + self.worker_timeout
         while True:
             workers = scanning_workers(self.client)
-            if workers:
+            if len(workers) >= self.min_workers:
                 return workers
             if time.monotonic() >= deadline:
                 raise ClusterError(
-                    f"no pyscan worker joined the scheduler {address} within "
+                    f"{len(workers)} of {self.min_workers} pyscan workers joined the "
+                    f"scheduler {address} within "
                     f"{self.worker_timeout:g} s (start some with `pyscan worker {address} "
                     "--interface IF`)")
             time.sleep(0.2)
@@ -403,6 +410,7 @@ class _State:
         row.host, row.interface, row.driver = report["host"], report["interface"], \
             summary["driver"]
         row.shards += 1
+        row.rate = report["rate"]
         row.sent += summary["sent"]
         row.send_seconds += summary["send_duration"]
         row.replies += summary["replies"]

@@ -10,9 +10,14 @@ Labs are small (/20 x 4 ports) so the file stays well inside the suite's time bu
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from ipaddress import IPv4Address
@@ -226,4 +231,121 @@ def test_stop_ends_every_shard_and_leaves_nothing(
     assert {p for p in pairs if _status(results, p) == "open"} <= truth_lab.truth()
     processing = client.processing()  # type: ignore[attr-defined]
     assert all(not keys for keys in processing.values())   # no shard task still running
+    _assert_nothing_left(truth_lab)
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+def _pyscan(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pyscan", *args]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.getcwd()}
+
+
+def _wait_for_lines(path: Path, count: int, process: subprocess.Popen[str],
+                    seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        if path.exists() and len(path.read_text().splitlines()) >= count:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{path} did not reach {count} lines (exit {process.poll()})")
+
+
+def _group_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def _ndjson_pairs(path: Path) -> Counter[tuple[IPv4Address, int]]:
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return Counter((IPv4Address(r["ip"]), int(r["port"])) for r in records)
+
+
+def test_ctrl_c_on_the_client_stops_every_worker_and_leaves_nothing(
+        truth_lab: Lab, tmp_path: Path) -> None:
+    """Ctrl-C at a terminal reaches the whole foreground process group: the client and its
+    local:2 workers. The client stops every shard, flushes, prints the summary, exits 130."""
+    out = tmp_path / "out.ndjson"
+    process = subprocess.Popen(
+        _pyscan("--netns", truth_lab.scan_netns, SUBNET, "-p", ",".join(map(str, PORTS)),
+                "--rate", "2k", "--wait", "0.5", "--driver", "af-packet", "--cluster",
+                "local:2", "-oD", str(out)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+        start_new_session=True)   # its own process group, like a terminal's foreground job
+    try:
+        _wait_for_lines(out, 5, process)     # workers are scanning and results stream
+        os.killpg(process.pid, signal.SIGINT)
+        _stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "pyscan-1" in stderr and "pyscan-2" in stderr
+    pairs = _ndjson_pairs(out)
+    assert max(pairs.values()) == 1
+    assert 5 <= len(pairs) < OPEN_PAIRS and set(pairs) <= truth_lab.truth()
+    deadline = time.monotonic() + 10
+    while not _group_gone(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _group_gone(process.pid), "a worker process outlived the client"
+    _assert_nothing_left(truth_lab)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_pyscan_workers_serve_a_dask_scheduler(truth_lab: Lab, tmp_path: Path) -> None:
+    """The deployment of docs/cluster.md by hand: `dask scheduler`, two `pyscan worker`s
+    (one capped with --max-rate), the client with --cluster tcp://... and -oD."""
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    processes: list[subprocess.Popen[str]] = []
+
+    def start(command: list[str]) -> subprocess.Popen[str]:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, text=True, env=_env(),
+                                   start_new_session=True)
+        processes.append(process)
+        return process
+
+    out = tmp_path / "out.ndjson"
+    try:
+        start([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+               "--port", address.rsplit(":", 1)[1], "--no-dashboard"])
+        for name, extra in (("w1", []), ("w2", ["--max-rate", "5k"])):
+            start(_pyscan("worker", address, "--netns", truth_lab.scan_netns, "--driver",
+                          "af-packet", "--name", name, *extra))
+        done = subprocess.run(
+            _pyscan("--cluster", address, SUBNET, "-p", ",".join(map(str, PORTS)),
+                    "--rate", "20k", "--wait", "0.5", "-oD", str(out), "--json-summary",
+                    "--cluster-workers", "2"),
+            capture_output=True, text=True, env=_env(), timeout=120)
+    finally:
+        for process in reversed(processes):
+            process.terminate()        # SIGTERM: a worker closes and leaves the scheduler
+        for process in reversed(processes):
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    assert done.returncode == 0, done.stderr
+    pairs = _ndjson_pairs(out)
+    assert set(pairs) == truth_lab.truth() and max(pairs.values()) == 1
+    summary = json.loads(done.stderr.strip().splitlines()[-1])
+    assert summary["sent"] == PROBES and summary["open"] == OPEN_PAIRS
+    rows = {row["name"]: row for row in summary["workers"]}
+    assert set(rows) == {"w1", "w2"}
+    assert rows["w2"]["rate"] == 5000           # its --max-rate
+    assert rows["w1"]["rate"] == 15000          # the rest of the total 20k
+    assert all(row["interface"] == truth_lab.scan_interface for row in rows.values())
     _assert_nothing_left(truth_lab)
