@@ -385,10 +385,19 @@ class _State:
             error = future.exception()
             if isinstance(error, ShardFailed):
                 self.bad_workers[error.address] = error.reason
-                self.failures.append(f"{error} (shard {submission.shard[0]}/"
-                                     f"{submission.shard[1]})")
+                shard = f"{submission.shard[0]}/{submission.shard[1]}"
+                # One line per worker and reason, listing the shards it gave back.
+                line = next((i for i, text in enumerate(self.failures)
+                             if text.startswith(f"{error} (shard")), None)
+                if line is None:
+                    self.failures.append(f"{error} (shard {shard})")
+                else:
+                    text = self.failures[line].replace(" (shard ", " (shards ")
+                    self.failures[line] = text[:-1] + f", {shard})"
                 row = self._row(error.address, error.worker)
                 row.failure = error.reason
+                if row.host == "?":
+                    row.host = error.address.rpartition("://")[2].rpartition(":")[0]
             elif isinstance(error, KilledWorker):
                 self.failures.append(f"shard {submission.shard[0]}/{submission.shard[1]}: "
                                      f"{error}")

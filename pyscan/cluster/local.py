@@ -36,9 +36,11 @@ def parse_local(text: str) -> int | None:
 
 
 def local_cluster(workers: Sequence[WorkerSettings], *, dashboard: bool = False,
-                  log_level: int = logging.ERROR) -> SpecCluster:
+                  log_level: int = logging.CRITICAL) -> SpecCluster:
     """Start one pyscan worker process per entry of `workers` (named pyscan-1, pyscan-2...)
-    and a scheduler on 127.0.0.1; close it (or use `with`) to stop them all."""
+    and a scheduler on 127.0.0.1; close it (or use `with`) to stop them all. Dask's own logs
+    are quiet by default: what matters (a worker that cannot scan, a lost worker) reaches
+    the client's summary."""
     if not workers:
         raise ConfigError("a local cluster needs at least one worker")
     spec = {
