@@ -127,6 +127,15 @@ def _interrupts(run: ClusterRun) -> Iterator[None]:
 def check_cluster_option(cluster: str, config: ScanConfig) -> None:
     """--cluster's value and what cannot go with it; ConfigError before anything starts."""
     _check_scheduler(cluster)
+    if cluster.startswith("tls://"):
+        import dask.config
+
+        if not (dask.config.get("distributed.comm.tls.ca-file", None)
+                and dask.config.get("distributed.comm.tls.client.cert", None)):
+            raise ConfigError(
+                f"--cluster {cluster} needs Dask's TLS client settings (accepted: "
+                "DASK_DISTRIBUTED__COMM__TLS__CA_FILE and DASK_DISTRIBUTED__COMM__TLS__CLIENT__"
+                "CERT/KEY in the environment, or the same in Dask's config file)")
     if config.shard != (1, 1):
         raise ConfigError(f"--shard {config.shard[0]}/{config.shard[1]} cannot be combined "
                           "with --cluster (accepted: --shard 1/1; the cluster shards the scan "

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import secrets
 import signal
 import socket
@@ -50,6 +51,7 @@ from pyscan.targets import TargetSet
 __all__ = ["SETTINGS_METRIC", "ScanWorker", "ShardFailed", "ShardTask", "WorkerSettings",
            "run_shard"]
 
+ENVIRONMENT_PREFIX = "PYSCAN_WORKER_"  # settings of a worker started by `dask worker`
 SETTINGS_METRIC = "pyscan"      # the worker metric that carries WorkerSettings.as_dict()
 PUBLISH_INTERVAL = 0.05         # seconds between result batches: results reach the client fast
 STATUS_INTERVAL = 0.5           # seconds between progress messages
@@ -89,6 +91,20 @@ class WorkerSettings:
                 parse_rate(max_rate) if isinstance(max_rate, str) else float(max_rate))
         return cls(interface=interface, driver=driver, source_ip=source_ip, netns=netns,
                    max_rate=rate)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> WorkerSettings:
+        """PYSCAN_WORKER_INTERFACE, _DRIVER, _SOURCE_IP, _NETNS, _MAX_RATE: how a worker
+        started by Dask's own `dask worker --worker-class pyscan.cluster.worker.ScanWorker`
+        (dask-jobqueue, dask-kubernetes) learns its host's settings."""
+        values = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            return values.get(f"{ENVIRONMENT_PREFIX}{name}") or None
+
+        return cls.parse(interface=get("INTERFACE"), driver=get("DRIVER"),
+                         source_ip=get("SOURCE_IP"), netns=get("NETNS"),
+                         max_rate=get("MAX_RATE"))
 
     def as_dict(self) -> dict[str, Any]:
         """msgpack/JSON-safe: an unlimited max rate is None."""
@@ -188,7 +204,7 @@ class ScanWorker(Worker):
             with contextlib.suppress(ValueError):  # not the main thread: nothing to ignore
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
         if pyscan_settings is None:
-            settings = WorkerSettings()
+            settings = WorkerSettings.from_environment()
         elif isinstance(pyscan_settings, WorkerSettings):
             settings = pyscan_settings
         else:

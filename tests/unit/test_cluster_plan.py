@@ -151,3 +151,17 @@ def test_the_client_writes_each_pair_once_across_attempts() -> None:
     written = [*merger.merge(pack_results(first)), *merger.merge(pack_results(again))]
     assert [(str(r.ip), r.port) for r in written] == [("198.19.0.1", 80), ("198.19.0.2", 80)]
     assert (merger.open, merger.closed, merger.duplicates) == (2, 1, 1)
+
+
+def test_a_worker_started_by_dask_reads_its_settings_from_the_environment() -> None:
+    pytest.importorskip("distributed")
+    from pyscan.cluster.worker import WorkerSettings
+    from pyscan.config import ConfigError
+
+    settings = WorkerSettings.from_environment({
+        "PYSCAN_WORKER_INTERFACE": "eth1", "PYSCAN_WORKER_MAX_RATE": "250k",
+        "PYSCAN_WORKER_NETNS": "", "HOME": "/root"})
+    assert settings == WorkerSettings(interface="eth1", max_rate=250_000)
+    assert WorkerSettings.from_environment({}) == WorkerSettings()
+    with pytest.raises(ConfigError, match="'warp'"):
+        WorkerSettings.from_environment({"PYSCAN_WORKER_DRIVER": "warp"})
