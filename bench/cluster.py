@@ -195,6 +195,40 @@ def control_section(worker_counts: tuple[int, ...] = (2, 4, 8),
     return rows
 
 
+def cluster_section(log: Any) -> tuple[list[dict[str, Any]], list[str]]:
+    """`make bench`'s cluster rows: TX of local:2 against 2 TX threads, and streaming at
+    250k results/s (the control-plane sweep stays in `python -m bench.cluster`: it starts
+    8 worker processes)."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        return [], ["cluster rows not measured: Dask distributed is not installed "
+                    "(pip install 'pyscan[cluster]')"]
+    log("cluster: local:2 against 2 TX threads on a 2-queue sink lab")
+    rows = tx_section(f"bcl{os.getpid() % 100000}")
+    log("cluster: streaming results through Dask at 250k/s")
+    rows += stream_section()
+    return rows, []
+
+
+def markdown_rows(rows: list[dict[str, Any]]) -> list[str]:
+    out = ["| measurement | value |", "|---|---|"]
+    for row in rows:
+        if row["section"] == "tx":
+            out.append(f"| TX, {row['how']} (rep {row['rep']}) | {row['pps'] / 1e3:.0f} kpps, "
+                       f"sink {row['sink']} of {row['sent']} sent |")
+        elif row["section"] == "stream":
+            offered = (row["offered"] if isinstance(row["offered"], str)
+                       else f"{row['offered'] / 1e3:.0f}k/s offered")
+            out.append(f"| streaming results, {offered} | {row['results_per_s'] / 1e3:.0f}k "
+                       f"results/s; client {row['client_cpu_s_per_M']:.2f} CPU-s per million, "
+                       f"worker {row['worker_cpu_s_per_M']:.2f} |")
+        elif row["section"] == "control":
+            out.append(f"| control plane, {row['workers']} workers | "
+                       f"{1e3 * row['s_per_shard']:.0f} ms per shard |")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sections", default="tx,stream,control")
@@ -211,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         rows += tx_section(args.lab_name)
     for row in rows:
         print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}))
+    print("\n".join(markdown_rows(rows)))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                    "rows": rows}, indent=1) + "\n")

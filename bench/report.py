@@ -225,6 +225,12 @@ def target_checks(results: Mapping[str, Any]) -> list[str]:
 METHOD_ORDER = ("sink", "own", "exact", "cpu", "wire", "spread", "bare", "gen", "anchors")
 
 
+def cluster_table(rows: list[dict[str, Any]]) -> list[str]:
+    from bench.cluster import markdown_rows
+
+    return markdown_rows(rows)
+
+
 def markdown(results: Mapping[str, Any]) -> str:
     env = results["environment"]
     given = results.get("method", {})
@@ -264,6 +270,8 @@ def markdown(results: Mapping[str, Any]) -> str:
         "",
         *accuracy_table(results.get("accuracy", [])),
         "",
+        *(["## Cluster (Dask): local:2 against 2 TX threads, streaming, control plane", "",
+           *cluster_table(results["cluster"]), ""] if results.get("cluster") else []),
         *[f"- {note}" for note in results.get("notes", [])],
         "",
     ]

@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=3.0, help="per TX-rate run")
     parser.add_argument("--quick", action="store_true", help="1 repetition, 2 s runs")
-    parser.add_argument("--only", default="tx,fidelity,generation,memory,accuracy")
+    parser.add_argument("--only", default="tx,fidelity,generation,memory,accuracy,cluster")
     parser.add_argument("--report-only", action="store_true",
                         help="re-render tables, plots and README from results.json")
     args = parser.parse_args(argv)
@@ -266,6 +266,11 @@ def main(argv: list[str] | None = None) -> int:
         from bench.accuracy import accuracy_section
 
         results["accuracy"], notes = accuracy_section(workdir, drivers, log)
+        results["notes"].extend(notes)
+    if "cluster" in sections:
+        from bench.cluster import cluster_section
+
+        results["cluster"], notes = cluster_section(log)
         results["notes"].extend(notes)
     results["wall_s"] = time.monotonic() - started
     RESULTS.mkdir(parents=True, exist_ok=True)
