@@ -38,6 +38,7 @@ WORKERS_INTERVAL = 1.0      # seconds between refreshes of the worker set and ra
 STATUS_INTERVAL = 0.25      # seconds between on_status calls
 LIVE_STATUS_AGE = 2.0       # a running attempt's rate counts while its last report is this fresh
 SCHEDULER_TIMEOUT = 60.0    # seconds one queue read may take before the scan gives up
+RELEASE_SECONDS = 10.0      # how long an aborted run waits for its shards to stop by themselves
 MAX_SUBMISSIONS = 4         # times one shard is submitted before the scan gives up
 
 
@@ -328,19 +329,20 @@ class _State:
         self._status("done")
 
     def release(self) -> None:
+        """Whatever ended the run (done, an error, the caller leaving the loop): no shard may
+        go on scanning. Running shards are told "now" and given a moment to close their rings
+        and firewall tables by themselves (a local cluster's processes are torn down right
+        after); what is still pending then is cancelled, which a shard also obeys."""
         with contextlib.suppress(Exception):
             if self.control is not None:
                 self.control.set("now" if self.pending else "done")
+        deadline = time.monotonic() + RELEASE_SECONDS
+        while self.pending and time.monotonic() < deadline and any(
+                not s.future.done() for s in self.pending.values()):
+            time.sleep(0.05)
         for submission in self.pending.values():
             with contextlib.suppress(Exception):
                 submission.future.cancel()
-        if self.pending and self.control is not None:
-            # Give running shards the moment they need to see "now" and close their rings
-            # and firewall tables before the caller tears a local cluster down.
-            deadline = time.monotonic() + 5.0
-            while time.monotonic() < deadline and any(
-                    s.future.status == "pending" for s in self.pending.values()):
-                time.sleep(0.05)
         for variable in (self.control, self.rates):
             with contextlib.suppress(Exception):
                 if variable is not None:
