@@ -276,7 +276,7 @@ class _State:
     """The bookkeeping of one ClusterRun while it runs."""
 
     def __init__(self, run: ClusterRun) -> None:
-        self.run_ = run
+        self.owner = run
         self.client = run.client
         self.config = run.config
         self.started = time.monotonic()
@@ -288,6 +288,7 @@ class _State:
         self.submissions: dict[tuple[int, int], int] = {}
         self.attempts: dict[str, _Attempt] = {}
         self.completed: dict[tuple[int, int], str] = {}    # shard -> attempt that finished
+        self.returned: set[str] = set()    # attempts whose task returned (start may come later)
         self.rows: dict[str, WorkerRow] = {}
         self.bad_workers: dict[str, str] = {}             # address -> reason
         self.failures: list[str] = []
@@ -300,7 +301,7 @@ class _State:
     # -- set-up and tear-down --------------------------------------------------------------
 
     def run(self) -> Iterator[Result]:
-        run, client = self.run_, self.client
+        run, client = self.owner, self.client
         self.workers = run._wait_for_workers()
         plan = plan_shards(self.config.probe_count, len(self.workers), run.shards_per_worker)
         self.plan_count = plan.count
@@ -366,8 +367,8 @@ class _State:
         if self.bad_workers:
             restrictions = {"workers": good, "allow_other_workers": False}
         future = self.client.submit(
-            run_shard, self.run_._task(shard), resources={"nic": 1}, pure=False,
-            key=f"pyscan-{self.run_.scan_id}-shard-{shard[0]}-of-{shard[1]}-try-{count}",
+            run_shard, self.owner._task(shard), resources={"nic": 1}, pure=False,
+            key=f"pyscan-{self.owner.scan_id}-shard-{shard[0]}-of-{shard[1]}-try-{count}",
             **restrictions)
         self.pending[future.key] = _Submission(shard, future, count)
 
@@ -410,6 +411,7 @@ class _State:
                 self._submit(submission.shard)
 
     def _finished(self, shard: tuple[int, int], report: dict[str, Any]) -> None:
+        self.returned.add(report["attempt"])
         attempt = self.attempts.get(report["attempt"])
         if attempt is not None:
             attempt.done = True
@@ -454,7 +456,7 @@ class _State:
             elif kind == "start":
                 started = self.attempts[value["attempt"]] = _Attempt(
                     (value["shard"][0], value["shard"][1]), value["worker"], value["name"],
-                    seen=time.monotonic())
+                    seen=time.monotonic(), done=value["attempt"] in self.returned)
                 row = self._row(started.worker, started.name)
                 row.host, row.interface = value["host"], value["interface"]
                 if row.driver == "?":
@@ -490,7 +492,7 @@ class _State:
         self._publish_rates()
 
     def _follow_orders(self) -> None:
-        orders = self.run_.take_orders()
+        orders = self.owner.take_orders()
         wanted = "now" if "now" in orders else "stop" if orders else "run"
         if wanted != self.order:
             self.order = wanted
@@ -499,7 +501,7 @@ class _State:
 
     def _status(self, phase: str) -> None:
         self.last_status = time.monotonic()
-        callback = self.run_.on_status
+        callback = self.owner.on_status
         if callback is None:
             return
         now = time.monotonic()
