@@ -54,8 +54,10 @@ def local_cluster(workers: Sequence[WorkerSettings], *, dashboard: bool = False,
         }}
         for number, settings in enumerate(workers, start=1)
     }
+    # The scheduler's HTTP server always starts (health, metrics): on a free port, so that
+    # several local clusters (tests, users) never fight over Dask's default 8787.
     scheduler = {"cls": Scheduler, "options": {
-        "host": "127.0.0.1", "dashboard_address": ":0" if dashboard else None}}
+        "host": "127.0.0.1", "dashboard_address": "127.0.0.1:0", "dashboard": dashboard}}
     return SpecCluster(workers=spec, scheduler=scheduler, silence_logs=log_level,
                        name="pyscan-local")
 
