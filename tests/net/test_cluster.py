@@ -97,12 +97,12 @@ def _scan(config: pyscan.ScanConfig, client: object,
 def _assert_exact(results: list[pyscan.Result], lab: Lab) -> None:
     pairs = Counter((r.ip, r.port) for r in results)
     assert max(pairs.values()) == 1                          # nothing written twice
-    assert {pair for pair in pairs if _status(results, pair) == "open"} == lab.truth()
+    assert _open(results) == lab.truth()
     assert len(pairs) == PROBES                                # every probe answered once
 
 
-def _status(results: list[pyscan.Result], pair: tuple[IPv4Address, int]) -> str:
-    return next(r.status for r in results if (r.ip, r.port) == pair)
+def _open(results: list[pyscan.Result]) -> set[tuple[IPv4Address, int]]:
+    return {(r.ip, r.port) for r in results if r.status == "open"}
 
 
 def _threads_in(netns: str) -> list[str]:
@@ -228,7 +228,7 @@ def test_stop_ends_every_shard_and_leaves_nothing(
     assert 0 < summary.sent < PROBES
     pairs = Counter((r.ip, r.port) for r in results)
     assert not pairs or max(pairs.values()) == 1
-    assert {p for p in pairs if _status(results, p) == "open"} <= truth_lab.truth()
+    assert _open(results) <= truth_lab.truth()
     processing = client.processing()  # type: ignore[attr-defined]
     assert all(not keys for keys in processing.values())   # no shard task still running
     _assert_nothing_left(truth_lab)
