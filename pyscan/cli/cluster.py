@@ -17,7 +17,7 @@ import typer
 
 from pyscan.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, fail, fail_with
 from pyscan.config import ConfigError, ScanConfig
-from pyscan.errors import Error
+from pyscan.errors import Error, NotSupportedYet
 from pyscan.output import OutputSpec, ResultWriter
 
 if TYPE_CHECKING:
@@ -124,9 +124,13 @@ def _interrupts(run: ClusterRun) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def check_cluster_option(cluster: str, config: ScanConfig) -> None:
+def check_cluster_option(cluster: str, config: ScanConfig, *, pcap: str | None = None
+                         ) -> None:
     """--cluster's value and what cannot go with it; ConfigError before anything starts."""
     _check_scheduler(cluster)
+    if pcap is not None:
+        raise NotSupportedYet("--pcap with --cluster", "the reply frames stay on the workers "
+                              "(accepted: --pcap on a single-host scan)")
     if cluster.startswith("tls://"):
         import dask.config
 
@@ -154,6 +158,15 @@ def run_cluster_scan(config: ScanConfig, output_spec: OutputSpec, cluster: str, 
         render_cluster_summary,
     )
 
+    if not quiet:
+        from pyscan.status import format_rate
+
+        rate = ("with no rate limit" if config.rate == float("inf")
+                else f"at {format_rate(config.rate)} in total")
+        typer.echo(f"pyscan: scanning {config.targets.describe()} x {len(config.ports)} "
+                   f"port{'s' if len(config.ports) != 1 else ''} ({config.probe_count} probes) "
+                   f"{rate} on cluster {cluster}, seed {config.seed}"
+                   + (" (dry run: nothing is sent)" if config.is_dry_run else ""), err=True)
     status_line = (ClusterStatusLine(force=bool(status))
                    if not quiet and status is not False else None)
     writer: ResultWriter | None = None

@@ -3,60 +3,27 @@ the results through the chosen output, print the summary."""
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import sys
-import time
 from collections.abc import Iterator
 from ipaddress import IPv4Address
-from types import FrameType
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from pyscan.cli.common import (
     DRIVER_HELP,
-    EXIT_INTERRUPTED,
     OPTIONS_HELP,
     fail,
-    fail_with,
     parse_count,
 )
+from pyscan.cli.session import ScanTimes, run_scan
 from pyscan.config import DEFAULT_TTL, ConfigError, ScanConfig
-from pyscan.errors import Error
-from pyscan.output import OutputSpec, ResultWriter
+from pyscan.output import OutputSpec
 
 if TYPE_CHECKING:
-    from pyscan.scanner import ScanRun, ScanStatus
+    from pyscan.scanner import Summary
 
 __all__ = ["scan_command"]
-
-
-@contextlib.contextmanager
-def _interrupts(run: ScanRun) -> Iterator[None]:
-    """Ctrl-C once: stop sending, keep receiving for --wait. Twice: skip the wait. Three
-    times: abandon at once (everything is still removed on the way out)."""
-    presses = 0
-
-    def on_interrupt(signum: int, frame: FrameType | None) -> None:
-        nonlocal presses
-        presses += 1
-        if presses >= 3:
-            raise KeyboardInterrupt
-        if presses == 1:
-            typer.echo("\npyscan: stopping; waiting for late replies (Ctrl-C again to skip)",
-                       err=True)
-        run.stop()
-
-    try:
-        previous = signal.signal(signal.SIGINT, on_interrupt)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def scan_command(
@@ -82,7 +49,21 @@ def scan_command(
     output: Annotated[str | None, typer.Option(
         "--output", "-o", help="Write results to FILE (default: standard output).")] = None,
     output_format: Annotated[str, typer.Option(
-        "--format", help="list | ndjson | json | csv | grepable (-oL -oD -oJ -oC -oG).")] = "list",
+        "--format", help="pyscan's clean schemas: list | ndjson | json | csv | grepable. "
+        "masscan's files: -oL -oJ -oD -oG -oX FILE (masscan-list, ...); zmap's modules: "
+        "-O csv | -O json (zmap-csv, zmap-json).")] = "list",
+    output_fields: Annotated[str | None, typer.Option(
+        "--output-fields", "-f", help="zmap's -f: fields of -O csv|json, comma separated, "
+        "or * (zmap's names: saddr,sport,classification,success,ttl,...).")] = None,
+    output_filter: Annotated[str | None, typer.Option(
+        help="zmap's --output-filter for -O csv|json, e.g. 'success = 1 && ttl > 32'.")
+    ] = None,
+    append_output: Annotated[bool, typer.Option(
+        "--append-output", help="Add to the output file instead of replacing it (masscan).")
+    ] = False,
+    pcap: Annotated[str | None, typer.Option(
+        help="Also write every reply with a valid cookie to FILE as pcap (masscan --pcap).")
+    ] = None,
     exclude: Annotated[list[str] | None, typer.Option(help="Addresses to leave out.")] = None,
     exclude_file: Annotated[list[str] | None, typer.Option(
         help="File of addresses to leave out.")] = None,
@@ -105,7 +86,8 @@ def scan_command(
     ] = False,
     netns: Annotated[str | None, typer.Option(help="Run the scan inside this namespace.")] = None,
     driver_option: Annotated[list[str] | None, typer.Option(
-        "--driver-option", "-O", help=OPTIONS_HELP)] = None,
+        "--driver-option", "-O",
+        help=OPTIONS_HELP + " -O csv and -O json (no =) select zmap's output modules.")] = None,
     pfring_lib: Annotated[str | None, typer.Option(
         help="libpfring.so for --driver pfring-zc (= -O lib=PATH; env PYSCAN_LIBPFRING).")
     ] = None,
@@ -126,7 +108,6 @@ def scan_command(
         help="With --cluster: start once this many pyscan workers are connected.")] = "1",
 ) -> None:
     from pyscan import scanner
-    from pyscan.status import StatusLine, render_summary, summary_json
 
     if ports is None:
         fail("no ports given (accepted: -p 80 | -p 22,80,443 | -p 1-1024)")
@@ -160,13 +141,17 @@ def scan_command(
             driver_options=[*(driver_option or []), *_xdp_options(xdp_mode, xdp_attach),
                             *([f"lib={pfring_lib}"] if pfring_lib else [])],
         )
-        output_spec = OutputSpec.parse(output, output_format)
+        output_spec = OutputSpec.parse(
+            output, output_format, append=append_output,
+            **_zmap_options(output_format, output_fields, output_filter, config.ports))
         # Catch an unwritable -o before the scan starts, without creating the file.
         output_spec.check_writable()
+        if pcap is not None:
+            OutputSpec.parse(pcap).check_writable()
         if cluster is not None:
             from pyscan.cli.cluster import check_cluster_option
 
-            check_cluster_option(cluster, config)
+            check_cluster_option(cluster, config, pcap=pcap)
     except ConfigError as error:
         fail(str(error))
 
@@ -174,71 +159,40 @@ def scan_command(
         _print_target_list(config, scanner.list_targets(config))
         return
 
-    if not quiet:
-        typer.echo(
-            f"pyscan: scanning {config.targets.describe()} x {len(config.ports)} "
-            f"port{'s' if len(config.ports) != 1 else ''} "
-            f"({config.probe_count} probe{'s' if config.probe_count != 1 else ''}) "
-            f"{_rate_text(config.rate)}, seed {config.seed}"
-            + (" (dry run: nothing is sent)" if config.is_dry_run else ""),
-            err=True,
-        )
     if cluster is not None:
         from pyscan.cli.cluster import run_cluster_scan
 
         run_cluster_scan(config, output_spec, cluster, quiet=quiet, status=status,
                          json_summary=json_summary, min_workers=min_workers)
         return
-    status_line = StatusLine(force=bool(status)) if not quiet and status is not False else None
-    writer: ResultWriter | None = None
 
-    def on_status(progress: ScanStatus) -> None:
-        # Each status tick (~4 per second) also flushes the results written so far, so
-        # `tail -f` on the output file follows the scan without a flush per record.
-        if writer is not None:
-            writer.stream.flush()
-        if status_line is not None:
-            status_line(progress)
+    def after(summary: Summary | None, times: ScanTimes) -> None:
+        if summary is not None and summary.capture_dropped and not quiet:
+            typer.echo(f"pyscan: warning: {summary.capture_dropped} reply frames did not fit "
+                       "the capture ring and are missing from the pcap file", err=True)
 
-    def on_start(start: scanner.ScanStart) -> None:
-        # Called once the driver is open, after any fallback: it names the driver that runs.
-        if not quiet and not config.is_dry_run:
-            typer.echo(f"pyscan: driver {start.driver} ({start.why})", err=True)
+    run_scan(config, [output_spec], quiet=quiet, status=status, json_summary=json_summary,
+             pcap_path=pcap, after=after)
 
-    run = scanner.scan(config, on_status=on_status, on_start=on_start)
-    started = time.time()
+
+def _zmap_options(output_format: str, fields: str | None, output_filter: str | None,
+                  ports: tuple[int, ...]) -> dict[str, Any]:
+    """-f / --output-filter for zmap's modules; refused with any other format."""
+    if not output_format.startswith("zmap-"):
+        for flag, value in (("--output-fields", fields), ("--output-filter", output_filter)):
+            if value is not None:
+                raise ConfigError(f"{flag} applies to zmap's output modules (accepted: -O csv "
+                                  "or -O json with it)")
+        return {}
+    from pyscan.output.zmap import default_fields, parse_filter, parse_output_fields
+
     try:
-        with run, _interrupts(run):
-            for result in run:
-                if writer is None:
-                    writer = output_spec.open(started=started, ports=config.ports)
-                writer.write(result)
-    except Error as error:
-        fail_with(error)
-    except KeyboardInterrupt:
-        run.interrupted = True
-    finally:
-        if status_line is not None:
-            status_line.clear()
-        if writer is None and run.summary is not None:
-            writer = output_spec.open(started=started, ports=config.ports)
-        if writer is not None:
-            writer.close()
+        return {"fields": parse_output_fields(fields) if fields else default_fields(ports),
+                "output_filter": (parse_filter(output_filter) if output_filter is not None
+                                  else None)}
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
-    summary = run.summary
-    if summary is not None:
-        if json_summary:
-            typer.echo(summary_json(summary), err=True)
-        elif not quiet:
-            typer.echo(render_summary(summary), err=True)
-    if run.interrupted:
-        raise typer.Exit(EXIT_INTERRUPTED)
-
-
-def _rate_text(rate: float) -> str:
-    from pyscan.status import format_rate
-
-    return "with no rate limit" if rate == float("inf") else f"at {format_rate(rate)}"
 
 
 def _xdp_options(mode: str | None, attach: str | None) -> list[str]:

@@ -167,6 +167,12 @@ class AfXdp(CHandle[AfXdpPtr]):
             "warnings": [w for w in warnings.split("; ") if w],
         }
 
+    @staticmethod
+    def warnings(info: dict[str, object]) -> list[str]:
+        """The fallbacks ``info()`` reported, as a typed list."""
+        found = info.get("warnings", [])
+        return [str(w) for w in found] if isinstance(found, list) else []
+
     def filter_counters(self) -> dict[str, int]:
         """The filter's seen/matched/passed/unqueued; after close(), the values it ended
         with."""

@@ -13,6 +13,7 @@
 
 #include <stdint.h>
 
+#include "capture.h"
 #include "engine.h"
 #include "permute.h"
 #include "probe.h"
@@ -56,6 +57,8 @@ struct pyscan_engine {
 
 	struct pyscan_engine_rx_counters rx __attribute__((aligned(PYSCAN_ENGINE_CACHELINE)));
 	struct pyscan_results results;
+	/* --pcap: valid replies (duplicates too) copied here when set; not owned (capture.h) */
+	pyscan_capture *capture;
 };
 
 /* The first permutation input of TX thread t (it then steps by stride). */

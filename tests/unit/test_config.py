@@ -252,7 +252,8 @@ def test_automatic_choice_accepts_the_options_of_any_candidate() -> None:
     assert config.driver is None and not config.is_dry_run
     with pytest.raises(ConfigError) as error:
         ScanConfig.parse(["198.19.0.1"], ports="80", driver_options=["lib=/x.so"])
-    assert "'lib' is unknown to the automatic choice (af-xdp, af-packet" in str(error.value)
+    assert "'lib' is unknown to the automatic choice (xdp-live, af-xdp, af-packet" in \
+        str(error.value)
     assert "--driver" in str(error.value)
 
 
