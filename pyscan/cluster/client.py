@@ -129,6 +129,7 @@ class _Submission:
     shard: tuple[int, int]
     future: Future[dict[str, Any]]
     count: int             # 1 for the first submission of this shard
+    allowed: tuple[str, ...] = ()  # the only workers it may run on; () = any pyscan worker
 
 
 def scan_on_cluster(config: ScanConfig, client: Client, *,
@@ -370,7 +371,8 @@ class _State:
             run_shard, self.owner._task(shard), resources={"nic": 1}, pure=False,
             key=f"pyscan-{self.owner.scan_id}-shard-{shard[0]}-of-{shard[1]}-try-{count}",
             **restrictions)
-        self.pending[future.key] = _Submission(shard, future, count)
+        self.pending[future.key] = _Submission(shard, future, count,
+                                               tuple(restrictions.get("workers", ())))
 
     def _collect(self) -> None:
         for key, submission in list(self.pending.items()):
@@ -490,6 +492,13 @@ class _State:
                     self._row(address, attempt.name).lost += 1
         self.workers = current
         self._publish_rates()
+        # A shard kept off a failed worker waits for the workers it was allowed; when all of
+        # those left, Dask would hold it forever: cancel it, and _collect resubmits it to
+        # the workers there are now.
+        for submission in self.pending.values():
+            if submission.allowed and not any(w in current for w in submission.allowed) \
+                    and not submission.future.done():
+                submission.future.cancel()
 
     def _follow_orders(self) -> None:
         orders = self.owner.take_orders()
