@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 
 from pyscan.cli.argv import rewrite_argv
 from pyscan.cli.bench import bench_command
+from pyscan.cli.cluster import worker_command
 from pyscan.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -42,7 +43,8 @@ class _PyscanGroup(TyperGroup):
             # arguments, so the command finds them untouched in ctx.meta.
             ctx.meta["personality_args"] = args[1:]
             return super().parse_args(ctx, args[:1])
-        args = rewrite_argv(args)
+        if args[:1] != ["worker"]:  # masscan spellings are scan options (worker has --max-rate)
+            args = rewrite_argv(args)
         if args[:1] == ["--version"]:
             from pyscan import __version__
 
@@ -134,6 +136,10 @@ def cleanup_command(
     where = f" in {namespace}" if namespace else ""
     typer.echo(f"removed {len(removed)} stale table(s){where}"
                + (": " + ", ".join(removed) if removed else ""))
+
+
+app.command("worker", help="Serve a Dask scheduler as a pyscan worker for one scanning NIC "
+            "(docs/cluster.md).")(worker_command)
 
 
 def _personality_command(tool: str) -> None:

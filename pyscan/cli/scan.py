@@ -135,6 +135,11 @@ def scan_command(
         show_default=False)] = None,
     json_summary: Annotated[bool, typer.Option(
         "--json-summary", help="Print the summary as one JSON line on stderr.")] = False,
+    cluster: Annotated[str | None, typer.Option(
+        help="Spread the scan over Dask workers: tcp://SCHEDULER:8786 or local:N "
+             "(docs/cluster.md).")] = None,
+    cluster_workers: Annotated[str, typer.Option(
+        help="With --cluster: start once this many pyscan workers are connected.")] = "1",
 ) -> None:
     from pyscan import scanner
 
@@ -142,6 +147,7 @@ def scan_command(
         fail("no ports given (accepted: -p 80 | -p 22,80,443 | -p 1-1024)")
     if show_closed and open_only:
         fail("--show-closed and --open-only contradict each other (accepted: one of them)")
+    min_workers = parse_count(cluster_workers, "--cluster-workers count", 1, 100_000)
     if dry_run and driver not in (None, "null"):
         fail(f"--dry-run uses the null driver, not {driver!r} (accepted: drop --driver)")
     try:
@@ -187,6 +193,10 @@ def scan_command(
         output_spec.check_writable()
         if pcap is not None:
             OutputSpec.parse(pcap).check_writable()
+        if cluster is not None:
+            from pyscan.cli.cluster import check_cluster_option
+
+            check_cluster_option(cluster, config, pcap=pcap)
     except ConfigError as error:
         fail(str(error))
 
@@ -194,6 +204,13 @@ def scan_command(
         for warning in config.input_warnings:
             typer.echo(f"pyscan: warning: {warning}", err=True)
         _print_target_list(config, scanner.list_targets(config))
+        return
+
+    if cluster is not None:
+        from pyscan.cli.cluster import run_cluster_scan
+
+        run_cluster_scan(config, output_spec, cluster, quiet=quiet, status=status,
+                         json_summary=json_summary, min_workers=min_workers)
         return
 
     def after(summary: Summary | None, times: ScanTimes) -> None:
