@@ -29,6 +29,8 @@ _ALIASES = {
     "--max-rate": "--rate",
     "--adapter": "--interface",
     "--router-mac": "--gateway-mac",
+    "--router-ip": "--gateway-ip",
+    "--adapter-mac": "--source-mac",
     "--adapter-ip": "--source-ip",
     "--adapter-port": "--source-port",
     "--open": "--open-only",

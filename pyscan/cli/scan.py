@@ -72,6 +72,11 @@ def scan_command(
     source_port: Annotated[str | None, typer.Option(
         help="Source port or range (default: 256 random ports in 61000-65535).")] = None,
     gateway_mac: Annotated[str | None, typer.Option(help="Next-hop MAC (skip ARP).")] = None,
+    gateway_ip: Annotated[str | None, typer.Option(
+        help="Next hop to ARP for instead of the route's (masscan --router-ip).")] = None,
+    source_mac: Annotated[str | None, typer.Option(
+        help="Source MAC of probes (default: the interface's; masscan --adapter-mac).")
+    ] = None,
     seed: Annotated[str | None, typer.Option(
         help="Permutation seed, to repeat an order (default: random).")] = None,
     wait: Annotated[str, typer.Option(
@@ -157,6 +162,8 @@ def scan_command(
             source_ip=source_ip,
             source_ports=source_port,
             gateway_mac=gateway_mac,
+            gateway_ip=gateway_ip,
+            source_mac=source_mac,
             seed=seed,
             shard=shard,
             wait=wait,
