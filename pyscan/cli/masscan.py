@@ -322,6 +322,10 @@ def _short(state: _State, args: list[str], index: int) -> int:
             raise ConfigError(f"unknown output option {arg} (accepted: -oL -oJ -oD -oG -oX)")
         if index + 1 >= len(args) or (args[index + 1].startswith("-") and args[index + 1] != "-"):
             raise ConfigError(f"{arg} needs a file name (accepted: {arg} FILE, - for stdout)")
+        if _OUTPUT_LETTERS[rest] not in _WRITERS:
+            raise NotSupportedYet(arg, f"pyscan does not write masscan's "
+                                  f"{_OUTPUT_LETTERS[rest]} format (accepted: -oL -oJ -oD -oG "
+                                  "-oX)")
         _output_format(state, _OUTPUT_LETTERS[rest])
         state.output_path = args[index + 1]
         return index + 2

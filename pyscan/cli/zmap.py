@@ -187,6 +187,8 @@ def parse_zmap(argv: Sequence[str]) -> Plan:
     _refuse_if(options.log_directory, "-L/--log-directory", "pyscan logs to standard error only")
     _refuse_if(options.max_sendto_failures, "--max-sendto-failures",
                "pyscan does not abort on send failures; it counts them in the summary")
+    _refuse_if(options.retries, "--retries", "re-trying failed sends is not built yet "
+               "(pyscan counts send failures in the summary)")
     _refuse_if(options.min_hitrate, "--min-hitrate", "aborting on a low hit rate is not built yet")
     _refuse_if(options.cores, "--cores", "pinning sending threads to cores is not built yet")
     if options.probes is not None and options.probes != "1":

@@ -62,7 +62,8 @@ def test_masscan_port_spellings() -> None:
     (["-p80", "--resume", "paused.conf"], "--resume"),
     (["-p80", "-sU"], "-sU"),
     (["-p80", "--wait", "forever"], "--wait forever"),
-    (["-p80", "-oB", "f"], "--output-format binary"),
+    (["-p80", "-oB", "f"], "-oB"),
+    (["-p80", "--output-format", "binary"], "--output-format binary"),
 ])
 def test_masscan_unbuilt_capabilities_are_refused_by_name(argv: list[str], flag: str) -> None:
     with pytest.raises(NotSupportedYet, match=f"^{flag} is not supported yet: "):
@@ -248,6 +249,7 @@ def test_zmap_config_file_is_overridden_by_the_command_line(tmp_path: Path) -> N
     (["--probe-args", "windows"], "--probe-args"),
     (["-O", "redis"], "-O redis"),
     (["--max-sendto-failures", "10"], "--max-sendto-failures"),
+    (["--retries", "3"], "--retries"),
     (["-X"], "-X/--vpn"),
 ])
 def test_zmap_unbuilt_capabilities_are_refused_by_name(argv: list[str], flag: str) -> None:
