@@ -297,6 +297,14 @@ def parse_source_ip(text: str) -> IPv4Address:
         raise ConfigError(f"bad source IP {text!r} (accepted: one IPv4 address)") from None
 
 
+def parse_gateway_ip(text: str) -> IPv4Address:
+    try:
+        return IPv4Address(text.strip())
+    except ValueError:
+        raise ConfigError(f"bad gateway IP {text!r} (accepted: one IPv4 address, the next hop "
+                          "to ARP for)") from None
+
+
 def parse_mac(text: str) -> str:
     """'02-00-00-00-00-0A' -> '02:00:00:00:00:0a'."""
     parts = re.split(r"[:-]", text.strip())
@@ -380,6 +388,8 @@ class ScanConfig:
     source_ports: range | None = None
     force_source_port: bool = False
     gateway_mac: str | None = None                 # None = resolved (ARP) by netlink
+    gateway_ip: IPv4Address | None = None          # None = the route's next hop (ARPed)
+    source_mac: str | None = None                  # None = the interface's own MAC
     seed: int = field(default_factory=_random_seed)  # permutation order; printed to repeat
     shard: tuple[int, int] = (1, 1)                # masscan's 1-based I/N
     wait: float = DEFAULT_WAIT                     # seconds to keep receiving after TX ends
@@ -475,6 +485,11 @@ class ScanConfig:
                 f"unknown probe {self.probe!r} (accepted: {', '.join(sorted(PROBES))})")
         if self.gateway_mac is not None:
             object.__setattr__(self, "gateway_mac", parse_mac(self.gateway_mac))
+        if self.source_mac is not None:
+            object.__setattr__(self, "source_mac", parse_mac(self.source_mac))
+        if self.gateway_mac is not None and self.gateway_ip is not None:
+            raise ConfigError("a gateway MAC and a gateway IP to ARP for contradict each other "
+                              "(accepted: one of them)")
         object.__setattr__(self, "driver_options", MappingProxyType(dict(self.driver_options)))
 
     def _coerce(self) -> None:
@@ -507,6 +522,8 @@ class ScanConfig:
             put("rate", parse_rate(self.rate))
         if isinstance(self.source_ip, str):
             put("source_ip", parse_source_ip(self.source_ip))
+        if isinstance(self.gateway_ip, str):
+            put("gateway_ip", parse_gateway_ip(self.gateway_ip))
         if isinstance(self.source_ports, str):
             put("source_ports", parse_source_ports(self.source_ports))
         elif isinstance(self.source_ports, int):
@@ -570,6 +587,8 @@ class ScanConfig:
         source_ports: str | range | None = None,
         force_source_port: bool = False,
         gateway_mac: str | None = None,
+        gateway_ip: str | IPv4Address | None = None,
+        source_mac: str | None = None,
         seed: str | int | None = None,
         shard: str | tuple[int, int] = (1, 1),
         wait: str | float = DEFAULT_WAIT,
@@ -655,6 +674,10 @@ class ScanConfig:
             ),
             force_source_port=force_source_port,
             gateway_mac=parse_mac(gateway_mac) if gateway_mac is not None else None,
+            gateway_ip=(
+                parse_gateway_ip(gateway_ip) if isinstance(gateway_ip, str) else gateway_ip
+            ),
+            source_mac=parse_mac(source_mac) if source_mac is not None else None,
             seed=(
                 parse_seed(seed) if isinstance(seed, str)
                 else seed if seed is not None

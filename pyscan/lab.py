@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from pyscan import netlink
+from pyscan.errors import ConfigError, Error
 from pyscan.firewall import FirewallError, owner_alive, process_start_time, run_nft
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "LAB_STATE_DIR",
     "Lab",
     "LabError",
+    "LabInputError",
     "list_labs",
 ]
 
@@ -81,8 +83,13 @@ _TARGET_SYSCTLS = {
 }
 
 
-class LabError(Exception):
+class LabError(Error):
     """The lab cannot be built, found or removed as asked; one line saying why."""
+
+
+class LabInputError(LabError, ConfigError):
+    """A lab asked for with a bad name, subnet, port list or count: bad input (exit 2), found
+    before anything is built."""
 
 
 @dataclass(frozen=True)
@@ -128,27 +135,28 @@ class Lab:
                  open_count: int | None = None, seed: int | None = None, sink: bool = False,
                  queues: int = 1, loss: float = 0.0) -> None:
         if not _NAME_RE.fullmatch(name):
-            raise LabError(
+            raise LabInputError(
                 f"lab name {name!r} is not usable (accepted: 1-13 of a-z 0-9 -, "
                 "starting with a letter or digit)"
             )
         try:
             network = IPv4Network(subnet)
         except ValueError as error:
-            raise LabError(f"lab subnet {subnet!r} is not an IPv4 network ({error})") from None
+            raise LabInputError(f"lab subnet {subnet!r} is not an IPv4 network ({error})") from None
         if not network.subnet_of(BENCHMARK_RANGE) or network.overlaps(LINK_NETWORK):
-            raise LabError(
+            raise LabInputError(
                 f"lab subnet {network} must lie in {BENCHMARK_RANGE} outside {LINK_NETWORK}"
             )
         port_list = sorted(set(ports))
         if not port_list or not all(1 <= p <= 65535 for p in port_list):
-            raise LabError(f"lab ports {list(ports)} must be a non-empty set within 1-65535")
+            raise LabInputError(f"lab ports {list(ports)} must be a non-empty set within 1-65535")
         if not 1 <= queues <= 64:
-            raise LabError(f"lab queue count {queues} is out of range (accepted: 1 to 64)")
+            raise LabInputError(f"lab queue count {queues} is out of range (accepted: 1 to 64)")
         if open_pairs is not None and open_count is not None:
-            raise LabError("give open_pairs or open_count, not both")
+            raise LabInputError("give open_pairs or open_count, not both")
         if isinstance(loss, bool) or not isinstance(loss, int | float) or not 0 <= loss < 100:
-            raise LabError(f"lab loss {loss!r} is out of range (accepted: percent 0 <= loss < 100)")
+            raise LabInputError(
+                f"lab loss {loss!r} is out of range (accepted: percent 0 <= loss < 100)")
 
         self.name = name
         self.subnet = network
@@ -174,7 +182,7 @@ class Lab:
             self._open = frozenset((IPv4Address(ip), int(port)) for ip, port in open_pairs)
             for ip, port in self._open:
                 if ip not in network or not 1 <= port <= 65535:
-                    raise LabError(
+                    raise LabInputError(
                         f"open pair {ip}:{port} is outside the lab ({network}, ports 1-65535)"
                     )
         elif open_count is not None:
@@ -183,7 +191,7 @@ class Lab:
     def _draw(self, count: int, seed: int | None) -> frozenset[tuple[IPv4Address, int]]:
         size = self.subnet.num_addresses * len(self.ports)
         if not 0 <= count <= size:
-            raise LabError(
+            raise LabInputError(
                 f"open_count {count} is out of range (accepted: 0 to {size} = "
                 f"{self.subnet.num_addresses} addresses x {len(self.ports)} ports)"
             )

@@ -716,14 +716,15 @@ def _resolve_path(config: ScanConfig) -> _Path:
             interface=config.interface or "lo",
             ifindex=0,
             source_ip=config.source_ip or DRY_RUN_SOURCE_IP,
-            source_mac=DRY_RUN_SOURCE_MAC,
+            source_mac=config.source_mac or DRY_RUN_SOURCE_MAC,
             gateway_mac=config.gateway_mac or DRY_RUN_GATEWAY_MAC,
         )
     from pyscan.netlink import NetlinkError, resolve_path
 
     first_target = IPv4Address(config.targets.ranges[0][0])
     try:
-        info = resolve_path(first_target, config.interface, config.source_ip, config.gateway_mac)
+        info = resolve_path(first_target, config.interface, config.source_ip, config.gateway_mac,
+                            source_mac=config.source_mac, gateway_ip=config.gateway_ip)
     except NetlinkError as error:
         raise ScanError(str(error)) from None
     return _Path(

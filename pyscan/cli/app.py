@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from pyscan.cli.argv import rewrite_argv
+from pyscan.cli.argv import masscan_spellings_help, rewrite_argv
 from pyscan.cli.bench import bench_command
 from pyscan.cli.cluster import worker_command
 from pyscan.cli.common import (
@@ -22,10 +22,11 @@ from pyscan.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_NO_PERMISSION,
     fail,
+    plain_help_type,
 )
 from pyscan.cli.lab import lab_app
 from pyscan.cli.personality import PERSONALITIES, run_personality
-from pyscan.cli.scan import scan_command
+from pyscan.cli.scan import ScanCommand, scan_command
 from pyscan.config import ConfigError
 
 __all__ = ["app", "main"]
@@ -34,6 +35,12 @@ __all__ = ["app", "main"]
 class _PyscanGroup(TyperGroup):
     """Routes a first argument that is not a subcommand to `scan`, rewrites masscan
     spellings, and prints every usage error as one `pyscan: error:` line with exit 2."""
+
+    def get_help_option(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        option = super().get_help_option(ctx)
+        if option is not None:
+            plain_help_type(option)
+        return option
 
     # typer vendors click and names the base Context only privately (typer._click); the
     # public typer.Context is its subclass, hence the one ignore.
@@ -91,12 +98,16 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
-    help="Stateless kernel-bypass TCP SYN port scanner. `pyscan TARGET... -p PORTS` scans; "
-         "the commands below manage the lab, drivers and leftovers.",
+    help="Stateless kernel-bypass TCP SYN port scanner.\n\n"
+         "`pyscan TARGET... -p PORTS [OPTIONS]` scans (the `scan` command); "
+         "`pyscan scan --help` lists the scan options (--rate, --driver, -oL/-oJ/-oX FILE, "
+         "--format, --exclude, --wait, --dry-run, ...) and the masscan spellings it reads. "
+         "`pyscan masscan ARGS` and `pyscan zmap ARGS` take those tools' command lines. "
+         "docs/cli.md has every option and the exit codes.",
 )
 app.add_typer(lab_app, name="lab")
-app.command("scan", help="Scan TARGETs (also the default: `pyscan TARGET... -p PORTS`).")(
-    scan_command)
+app.command("scan", cls=ScanCommand, epilog=masscan_spellings_help(),
+            help="Scan TARGETs (also the default: `pyscan TARGET... -p PORTS`).")(scan_command)
 
 
 @app.command("drivers", help="List the drivers and whether each can run here, and why.")

@@ -9,12 +9,14 @@ from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from pyscan.cli.common import (
     DRIVER_HELP,
     OPTIONS_HELP,
     fail,
     parse_count,
+    plain_help_type,
 )
 from pyscan.cli.session import ScanTimes, run_scan
 from pyscan.config import DEFAULT_TCP_OPTIONS, ConfigError, ScanConfig
@@ -23,15 +25,44 @@ from pyscan.output import OutputSpec
 if TYPE_CHECKING:
     from pyscan.scanner import Summary
 
-__all__ = ["scan_command"]
+__all__ = ["ScanCommand", "scan_command"]
+
+NO_PORTS = "no ports given (accepted: -p 80 | -p 22,80,443 | -p 1-1024 | -p-)"
+
+
+class ScanCommand(TyperCommand):
+    """`pyscan scan`: -p is required (and shown so), values are shown by what they are, and a
+    missing -p is the usual one-line bad-input error rather than click's box."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            plain_help_type(param)
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            plain_help_type(option)
+        return option
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except typer.TyperException as error:
+            if (type(error).__name__ == "MissingParameter"
+                    and getattr(getattr(error, "param", None), "name", None) == "ports"):
+                raise ConfigError(NO_PORTS) from None
+            raise
+
 
 
 def scan_command(
+    ports: Annotated[str, typer.Option(
+        "--ports", "-p", metavar="PORTS", show_default=False,
+        help="Ports: 80 | 22,80,443 | 1-1024 | 0-65535 | -p- (every port).")],
     targets: Annotated[list[str] | None, typer.Argument(
-        help="IPv4 address, CIDR, or first-last range; comma lists allowed.",
+        metavar="TARGET", help="IPv4 address, CIDR, or first-last range; comma lists allowed.",
         show_default=False)] = None,
-    ports: Annotated[str | None, typer.Option(
-        "--ports", "-p", help="Ports: 80 | 22,80,443 | 1-1024 | 0-65535.")] = None,
     rate: Annotated[str, typer.Option(help="Packets per second: 1000, 250k, 10M, max.")] = "10k",
     driver: Annotated[str | None, typer.Option(
         help=DRIVER_HELP)] = None,
@@ -44,19 +75,26 @@ def scan_command(
     force_source_port: Annotated[bool, typer.Option(
         "--force-source-port", help="Use --source-port even where it is refused.")] = False,
     gateway_mac: Annotated[str | None, typer.Option(help="Next-hop MAC (skip ARP).")] = None,
+    gateway_ip: Annotated[str | None, typer.Option(
+        help="Next hop to ARP for instead of the route's (masscan --router-ip).")] = None,
+    source_mac: Annotated[str | None, typer.Option(
+        help="Source MAC of probes (default: the interface's; masscan --adapter-mac).")
+    ] = None,
     seed: Annotated[str | None, typer.Option(
         help="Permutation seed, to repeat an order (default: random).")] = None,
     wait: Annotated[str, typer.Option(
         help="Seconds to keep receiving after the last probe.")] = "10",
     shard: Annotated[str, typer.Option(help="This machine's part, masscan style: 1/2.")] = "1/1",
     output: Annotated[str | None, typer.Option(
-        "--output", "-o", help="Write results to FILE (default: standard output).")] = None,
+        "--output", "-o", metavar="FILE",
+        help="Write results to FILE (default: standard output).")] = None,
     output_format: Annotated[str, typer.Option(
         "--format", help="pyscan's clean schemas: list | ndjson | json | csv | grepable. "
         "masscan's files: -oL -oJ -oD -oG -oX FILE (masscan-list, ...); zmap's modules: "
         "-O csv | -O json (zmap-csv, zmap-json).")] = "list",
     output_fields: Annotated[str | None, typer.Option(
-        "--output-fields", "-f", help="zmap's -f: fields of -O csv|json, comma separated, "
+        "--output-fields", "-f", metavar="FIELDS",
+        help="zmap's -f: fields of -O csv|json, comma separated, "
         "or * (zmap's names: saddr,sport,classification,success,ttl,...).")] = None,
     output_filter: Annotated[str | None, typer.Option(
         help="zmap's --output-filter for -O csv|json, e.g. 'success = 1 && ttl > 32'.")
@@ -65,13 +103,15 @@ def scan_command(
         "--append-output", help="Add to the output file instead of replacing it (masscan).")
     ] = False,
     pcap: Annotated[str | None, typer.Option(
+        metavar="FILE",
         help="Also write every reply with a valid cookie to FILE as pcap (masscan --pcap).")
     ] = None,
-    exclude: Annotated[list[str] | None, typer.Option(help="Addresses to leave out.")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(
+        metavar="TARGET", help="Addresses to leave out.")] = None,
     exclude_file: Annotated[list[str] | None, typer.Option(
-        help="File of addresses to leave out.")] = None,
+        metavar="FILE", help="File of addresses to leave out.")] = None,
     include_file: Annotated[list[str] | None, typer.Option(
-        help="File of targets (-iL).")] = None,
+        metavar="FILE", help="File of targets (-iL).")] = None,
     blocklist_file: Annotated[list[str] | None, typer.Option(
         "--blocklist-file", "-b",
         help="File of addresses never to scan, on top of the default blocklist (zmap -b).")
@@ -120,9 +160,10 @@ def scan_command(
     ] = False,
     netns: Annotated[str | None, typer.Option(help="Run the scan inside this namespace.")] = None,
     driver_option: Annotated[list[str] | None, typer.Option(
-        "--driver-option", "-O",
+        "--driver-option", "-O", metavar="KEY=VALUE",
         help=OPTIONS_HELP + " -O csv and -O json (no =) select zmap's output modules.")] = None,
     pfring_lib: Annotated[str | None, typer.Option(
+        metavar="PATH",
         help="libpfring.so for --driver pfring-zc (= -O lib=PATH; env PYSCAN_LIBPFRING).")
     ] = None,
     dry_run: Annotated[bool, typer.Option(
@@ -143,8 +184,6 @@ def scan_command(
 ) -> None:
     from pyscan import scanner
 
-    if ports is None:
-        fail("no ports given (accepted: -p 80 | -p 22,80,443 | -p 1-1024)")
     if show_closed and open_only:
         fail("--show-closed and --open-only contradict each other (accepted: one of them)")
     min_workers = parse_count(cluster_workers, "--cluster-workers count", 1, 100_000)
@@ -169,6 +208,8 @@ def scan_command(
             source_ports=source_port,
             force_source_port=force_source_port,
             gateway_mac=gateway_mac,
+            gateway_ip=gateway_ip,
+            source_mac=source_mac,
             seed=seed,
             shard=shard,
             wait=wait,

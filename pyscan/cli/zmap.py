@@ -196,9 +196,9 @@ def parse_zmap(argv: Sequence[str]) -> Plan:
     _refuse_if(options.log_directory, "-L/--log-directory", "pyscan logs to standard error only")
     _refuse_if(options.max_sendto_failures, "--max-sendto-failures",
                "pyscan does not abort on send failures; it counts them in the summary")
+    _refuse_if(options.retries, "--retries", "re-trying failed sends is not built yet "
+               "(pyscan counts send failures in the summary)")
     _refuse_if(options.min_hitrate, "--min-hitrate", "aborting on a low hit rate is not built yet")
-    _refuse_if(options.source_mac, "--source-mac", "pyscan sends from the interface's own MAC "
-               "address (accepted: leave it out)")
     _refuse_if(options.cores, "--cores", "pinning sending threads to cores is not built yet")
     module = options.probe_module or "tcp_synscan"
     if module != "tcp_synscan":
@@ -234,7 +234,8 @@ def parse_zmap(argv: Sequence[str]) -> Plan:
     if options.shards is not None or options.shard is not None:
         scan["shard"] = _shard(options.shard, options.shards, options.seed)
     for key, value in (("source_ports", options.source_port), ("source_ip", options.source_ip),
-                       ("gateway_mac", options.gateway_mac), ("interface", options.interface),
+                       ("gateway_mac", options.gateway_mac), ("source_mac", options.source_mac),
+                       ("interface", options.interface),
                        ("netns", options.netns), ("driver", options.driver)):
         if value is not None:
             scan[key] = value

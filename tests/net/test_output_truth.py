@@ -69,14 +69,16 @@ def run_masscan(lab: Lab, workdir: Path, letter: str) -> Path:
     """masscan -o<letter> over the lab, --show closed, in the scan namespace."""
     argv = ["masscan", *masscan_argv(lab)]
     exec_argv = ["ip", "netns", "exec", lab.scan_netns]
+    # cwd: masscan writes paused.conf into its working directory if it is ever stopped.
     echo = subprocess.run([*exec_argv, *argv, "--echo"], capture_output=True, text=True,
-                          check=True)
+                          check=True, cwd=workdir)
     ranges = masscan_echo_ranges(echo.stdout)
     assert ranges == [SUBNET]
     check_lab_targets(ranges)
     path = workdir / f"masscan.o{letter}"
     process = subprocess.Popen([*exec_argv, *argv, f"-o{letter}", str(path)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               cwd=workdir)
     _nudge_until_exit(lab, process)
     return path
 

@@ -60,10 +60,9 @@ def test_masscan_port_spellings() -> None:
     (["-p80", "--ping"], "--ping"),
     (["-p80", "--resume", "paused.conf"], "--resume"),
     (["-p80", "-sU"], "-sU"),
-    (["-p80", "--router-ip", "198.18.0.2"], "--router-ip"),
     (["-p80", "--wait", "forever"], "--wait forever"),
-    (["-p80", "-oB", "f"], "--output-format binary"),
-    (["-p80", "--adapter-mac", "02:00:00:00:00:09"], "--adapter-mac"),
+    (["-p80", "-oB", "f"], "-oB"),
+    (["-p80", "--output-format", "binary"], "--output-format binary"),
 ])
 def test_masscan_unbuilt_capabilities_are_refused_by_name(argv: list[str], flag: str) -> None:
     with pytest.raises(NotSupportedYet, match=f"^{flag} is not supported yet: "):
@@ -96,6 +95,23 @@ def test_masscan_adapter_options() -> None:
     short = parse_masscan(["198.19.0.1", "-p80", "-e", "eth2", "-S198.18.0.5", "-g", "61001"])
     assert (short.scan["interface"], short.scan["source_ip"], short.scan["source_ports"]) == (
         "eth2", "198.18.0.5", "61001")
+
+
+def test_masscan_adapter_mac_and_router_ip_reach_the_config() -> None:
+    plan = parse_masscan(["198.19.0.1", "-p80", "--adapter-mac", "02-AA-bb-cc-dd-01",
+                          "--router-ip", "198.18.0.2"])
+    config = ScanConfig.parse(plan.targets, **plan.scan)
+    assert config.source_mac == "02:aa:bb:cc:dd:01"
+    assert str(config.gateway_ip) == "198.18.0.2" and config.gateway_mac is None
+    echoed = echo_lines(plan)
+    assert "adapter-mac = 02-AA-bb-cc-dd-01" in echoed and "router-ip = 198.18.0.2" in echoed
+    with pytest.raises(ConfigError, match="bad MAC address 'nope'"):
+        ScanConfig.parse(["198.19.0.1"], ports="80", source_mac="nope")
+    with pytest.raises(ConfigError, match=r"bad gateway IP '198\.18'"):
+        ScanConfig.parse(["198.19.0.1"], ports="80", gateway_ip="198.18")
+    with pytest.raises(ConfigError, match="contradict"):
+        ScanConfig.parse(["198.19.0.1"], ports="80", gateway_ip="198.18.0.2",
+                         gateway_mac="02:00:00:00:00:01")
 
 
 def test_masscan_show_open_only_offline() -> None:
@@ -196,6 +212,8 @@ def test_zmap_network_and_timing_options(tmp_path: Path) -> None:
     assert scan["exclude_files"] == ["block.conf"]
     assert scan["include_files"] == ["allow.txt", "ips.txt"]
     assert plan.quiet and plan.metadata_path == "meta.json"
+    mac = parse_zmap(["-p80", "198.19.0.1", "--source-mac", "02:00:00:00:00:09"])
+    assert ScanConfig.parse(mac.targets, **mac.scan).source_mac == "02:00:00:00:00:09"
 
 
 def test_zmap_bandwidth_counts_pyscans_probe_frame() -> None:
@@ -226,8 +244,8 @@ def test_zmap_config_file_is_overridden_by_the_command_line(tmp_path: Path) -> N
     (["-M", "udp"], "-M udp"),
     (["-O", "redis"], "-O redis"),
     (["--max-sendto-failures", "10"], "--max-sendto-failures"),
+    (["--retries", "3"], "--retries"),
     (["-X"], "-X/--vpn"),
-    (["--source-mac", "02:00:00:00:00:09"], "--source-mac"),
 ])
 def test_zmap_unbuilt_capabilities_are_refused_by_name(argv: list[str], flag: str) -> None:
     with pytest.raises(NotSupportedYet, match=f"^{flag} is not supported yet: "):
