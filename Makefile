@@ -36,7 +36,7 @@ system-deps:
 $(VENV)/.deps: pyproject.toml | system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,bench]'
+	$(PY) -m pip install -q -e '.[test,bench,cluster]'
 	touch $@
 
 build: system-deps $(VENV)/.deps

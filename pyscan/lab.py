@@ -12,13 +12,18 @@
                                                  unreachable]
                                                 [nft: echo request to ip not in echo_hosts
                                                  -> dropped]
+                                                [loss: nft drops N % of IP frames each way]
                                                 [sink: XDP counts and drops every frame]
 
 The scanner reaches the subnet through a gateway (the target end of the veth), exactly like a
 real network, so resolving the gateway's MAC goes through ARP. The target namespace owns the
 whole subnet as local addresses: with a listener on 0.0.0.0:port its kernel answers SYN-ACK
 on every address, and without one RST. An nftables set narrows "open" to exact (ip, port)
-pairs, so every test knows the ground truth (:meth:`Lab.truth`). ``tcp_syncookies=2`` makes
+pairs, so every test knows the ground truth (:meth:`Lab.truth`). ``loss`` drops that percentage
+of IPv4 frames at random, independently in each direction, on the target's veth (nftables
+``numgen random`` on the netdev ingress and egress hooks; this kernel has no netem), so a
+scan sees a lossy path: one probe finds an open pair with probability (1 - loss)^2. The sink
+(XDP) sits before the ingress hook and still counts every frame. ``tcp_syncookies=2`` makes
 the target answer each SYN with exactly one stateless SYN-ACK - no backlog to overflow at high
 rates and no SYN-ACK retransmissions to look like duplicates.
 
@@ -47,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from pyscan import netlink
+from pyscan.errors import ConfigError, Error
 from pyscan.firewall import FirewallError, owner_alive, process_start_time, run_nft
 
 __all__ = [
@@ -54,6 +60,7 @@ __all__ = [
     "LAB_STATE_DIR",
     "Lab",
     "LabError",
+    "LabInputError",
     "list_labs",
 ]
 
@@ -84,8 +91,13 @@ _TARGET_SYSCTLS = {
 }
 
 
-class LabError(Exception):
+class LabError(Error):
     """The lab cannot be built, found or removed as asked; one line saying why."""
+
+
+class LabInputError(LabError, ConfigError):
+    """A lab asked for with a bad name, subnet, port list or count: bad input (exit 2), found
+    before anything is built."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +141,7 @@ class Lab:
                  ports: Iterable[int] = (22, 80, 443, 8080),
                  open_pairs: set[tuple[IPv4Address, int]] | None = None,
                  open_count: int | None = None, seed: int | None = None, sink: bool = False,
-                 queues: int = 1, udp_ports: Iterable[int] = (),
+                 queues: int = 1, loss: float = 0.0, udp_ports: Iterable[int] = (),
                  udp_open: set[tuple[IPv4Address, int]] | None = None,
                  echo_hosts: Iterable[IPv4Address] | None = None) -> None:
         """UDP: responders on ``udp_ports`` (port 53 answers DNS version.bind, the others echo
@@ -137,34 +149,37 @@ class Lab:
         address); any other UDP pair answers ICMP port unreachable. ICMP echo: only
         ``echo_hosts`` answer (None = every address, the kernel's default)."""
         if not _NAME_RE.fullmatch(name):
-            raise LabError(
+            raise LabInputError(
                 f"lab name {name!r} is not usable (accepted: 1-13 of a-z 0-9 -, "
                 "starting with a letter or digit)"
             )
         try:
             network = IPv4Network(subnet)
         except ValueError as error:
-            raise LabError(f"lab subnet {subnet!r} is not an IPv4 network ({error})") from None
+            raise LabInputError(f"lab subnet {subnet!r} is not an IPv4 network ({error})") from None
         if not network.subnet_of(BENCHMARK_RANGE) or network.overlaps(LINK_NETWORK):
-            raise LabError(
+            raise LabInputError(
                 f"lab subnet {network} must lie in {BENCHMARK_RANGE} outside {LINK_NETWORK}"
             )
         port_list = sorted(set(ports))
         if not port_list or not all(1 <= p <= 65535 for p in port_list):
-            raise LabError(f"lab ports {list(ports)} must be a non-empty set within 1-65535")
+            raise LabInputError(f"lab ports {list(ports)} must be a non-empty set within 1-65535")
         if not 1 <= queues <= 64:
-            raise LabError(f"lab queue count {queues} is out of range (accepted: 1 to 64)")
+            raise LabInputError(f"lab queue count {queues} is out of range (accepted: 1 to 64)")
         if open_pairs is not None and open_count is not None:
-            raise LabError("give open_pairs or open_count, not both")
+            raise LabInputError("give open_pairs or open_count, not both")
+        if isinstance(loss, bool) or not isinstance(loss, int | float) or not 0 <= loss < 100:
+            raise LabInputError(
+                f"lab loss {loss!r} is out of range (accepted: percent 0 <= loss < 100)")
 
         self.udp_ports = tuple(sorted(set(udp_ports)))
         if not all(1 <= p <= 65535 for p in self.udp_ports):
-            raise LabError(f"lab UDP ports {list(udp_ports)} must be within 1-65535")
+            raise LabInputError(f"lab UDP ports {list(udp_ports)} must be within 1-65535")
         self._udp_open = (None if udp_open is None else
                           frozenset((IPv4Address(ip), int(port)) for ip, port in udp_open))
         if self._udp_open is not None and any(
                 ip not in network or port not in self.udp_ports for ip, port in self._udp_open):
-            raise LabError("UDP open pairs must lie in the lab's subnet and udp_ports")
+            raise LabInputError("UDP open pairs must lie in the lab's subnet and udp_ports")
         self._echo = (None if echo_hosts is None
                       else frozenset(IPv4Address(ip) for ip in echo_hosts))
         self.name = name
@@ -172,6 +187,7 @@ class Lab:
         self.ports = tuple(port_list)
         self.sink = sink
         self.queues = queues
+        self.loss = float(loss)
         self.seed = seed
         self.scan_netns = f"{name}-scan"
         self.target_netns = f"{name}-tgt"
@@ -190,7 +206,7 @@ class Lab:
             self._open = frozenset((IPv4Address(ip), int(port)) for ip, port in open_pairs)
             for ip, port in self._open:
                 if ip not in network or not 1 <= port <= 65535:
-                    raise LabError(
+                    raise LabInputError(
                         f"open pair {ip}:{port} is outside the lab ({network}, ports 1-65535)"
                     )
         elif open_count is not None:
@@ -199,7 +215,7 @@ class Lab:
     def _draw(self, count: int, seed: int | None) -> frozenset[tuple[IPv4Address, int]]:
         size = self.subnet.num_addresses * len(self.ports)
         if not 0 <= count <= size:
-            raise LabError(
+            raise LabInputError(
                 f"open_count {count} is out of range (accepted: 0 to {size} = "
                 f"{self.subnet.num_addresses} addresses x {len(self.ports)} ports)"
             )
@@ -336,6 +352,8 @@ class Lab:
         if not self._open_all:
             self._install_open_set()
         self._install_probe_rules()
+        if self.loss:
+            self._install_loss()
         self._start_listener()
         if self.sink:
             self._attach_sink()
@@ -389,6 +407,40 @@ class Lab:
             run_nft("\n".join(lines) + "\n", self.target_netns)
         except FirewallError as error:
             raise LabError(f"cannot install the lab's UDP/echo truth: {error}") from error
+    def _install_loss(self) -> None:
+        """Drop self.loss percent of IPv4 frames at random, each way, on the target's veth.
+        Only IPv4: ARP must get through, or the scanner never learns the gateway's MAC."""
+        threshold = round(self.loss * 100)  # in 1/10000: 0.01 % steps
+        device = self.target_interface
+        lines = ["add table netdev lab_loss"]
+        for chain, hook in (("inbound", "ingress"), ("outbound", "egress")):
+            lines += [
+                f'add chain netdev lab_loss {chain} {{ type filter hook {hook} device "{device}" '
+                "priority filter; policy accept; }",
+                f"add rule netdev lab_loss {chain} ether type ip "
+                f"numgen random mod 10000 < {threshold} counter drop",
+            ]
+        try:
+            run_nft("\n".join(lines) + "\n", self.target_netns)
+        except FirewallError as error:
+            raise LabError(f"cannot install the lab's {self.loss:g} % loss: {error}") from error
+
+    def loss_counts(self) -> dict[str, int]:
+        """Frames the loss rules dropped so far: {'inbound': n, 'outbound': n}."""
+        if not self.loss:
+            return {"inbound": 0, "outbound": 0}
+        try:
+            listing = json.loads(run_nft("list table netdev lab_loss", self.target_netns,
+                                         json_output=True))
+        except (FirewallError, json.JSONDecodeError) as error:
+            raise LabError(f"cannot read the loss counters of lab {self.name}: {error}") from error
+        counts: dict[str, int] = {}
+        for item in listing.get("nftables", []):
+            rule = item.get("rule")
+            for expression in (rule or {}).get("expr", []):
+                if isinstance(expression, dict) and "counter" in expression:
+                    counts[rule["chain"]] = int(expression["counter"]["packets"])
+        return counts
 
     def _start_listener(self) -> None:
         ports = self.listening_ports()
@@ -490,6 +542,7 @@ class Lab:
             "listener_pid": self._listener.pid if self._listener else None,
             "listener_alive": self.listener_alive(),
             "sink": self.sink,
+            "loss_percent": self.loss,
             "scan_command": self.scan_command(),
         }
         if up:
@@ -564,6 +617,7 @@ class Lab:
             "ports": list(self.ports),
             "sink": self.sink,
             "queues": self.queues,
+            "loss": self.loss,
             "open": "all" if self._open_all else sorted(f"{ip}:{port}" for ip, port in self._open),
             "udp_ports": list(self.udp_ports),
             "udp_open": (None if self._udp_open is None
@@ -620,7 +674,8 @@ class Lab:
         echo = record.get("echo")
         lab = cls(name=name, subnet=record["subnet"], ports=record["ports"], open_pairs=pairs,
                   sink=bool(record.get("sink")), queues=int(record.get("queues", 1)),
-                  seed=record.get("seed"), udp_ports=record.get("udp_ports", ()),
+                  seed=record.get("seed"), loss=float(record.get("loss", 0.0)),
+                  udp_ports=record.get("udp_ports", ()),
                   udp_open=(None if udp_open is None else
                             {(IPv4Address(i.rsplit(":", 1)[0]), int(i.rsplit(":", 1)[1]))
                              for i in udp_open}),

@@ -29,6 +29,8 @@ from pyscan.native.af_xdp import (
 from pyscan.native.algorithms import (
     PERMUTE_MAX_RANGE,
     SYN_FRAME_LEN,
+    SYN_MAX_FRAME_LEN,
+    TCP_OPTION_IDS,
     Permutation,
     RateLimit,
     TargetSet,
@@ -37,6 +39,7 @@ from pyscan.native.algorithms import (
     cookie_siphash,
     monotonic_ns,
     sleep_until_ns,
+    tcp_options_id,
 )
 from pyscan.native.bpf import (
     XDP_MODES,
@@ -57,6 +60,7 @@ from pyscan.native.bpf import (
 from pyscan.native.capture import CAPTURE_SNAPLEN, Capture, CapturedFrame
 from pyscan.native.engine import (
     ENGINE_MAX_BATCH,
+    ENGINE_MAX_RETRIES,
     ENGINE_MAX_TX_THREADS,
     ENGINE_STATS_FIELDS,
     INGEST_OUTCOMES,
@@ -89,6 +93,7 @@ from pyscan.native.rings import (
     afpacket_reply_filter,
     close_ring,
     null_captured,
+    null_captured_timed,
     null_inject,
     open_afpacket_rx,
     open_afpacket_tx,
@@ -110,6 +115,7 @@ from pyscan.native.xdp_live import (
 __all__ = [
     "CAPTURE_SNAPLEN",
     "ENGINE_MAX_BATCH",
+    "ENGINE_MAX_RETRIES",
     "ENGINE_MAX_TX_THREADS",
     "ENGINE_STATS_FIELDS",
     "INGEST_OUTCOMES",
@@ -126,6 +132,8 @@ __all__ = [
     "RESULT_STATUS",
     "RING_STATS_FIELDS",
     "SYN_FRAME_LEN",
+    "SYN_MAX_FRAME_LEN",
+    "TCP_OPTION_IDS",
     "XDP_ACTIONS",
     "XDP_ATTACH_MODES",
     "XDP_BIND_MODES",
@@ -170,6 +178,7 @@ __all__ = [
     "ffi",
     "monotonic_ns",
     "null_captured",
+    "null_captured_timed",
     "null_inject",
     "open_afpacket_rx",
     "open_afpacket_tx",
@@ -188,6 +197,7 @@ __all__ = [
     "ring_stats",
     "sleep_until_ns",
     "snippet_records",
+    "tcp_options_id",
     "xdp_attached_prog_id",
     "xdp_detach",
     "xdp_query",

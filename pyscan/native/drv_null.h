@@ -17,8 +17,10 @@
 
 #define PYSCAN_NULL_SLOT_SIZE 2048
 #define PYSCAN_NULL_MAX_SLOTS 65536
-/* One capture record: little-endian u32 frame length, then the frame's first 124 bytes. */
+/* One capture record: little-endian u32 frame length, the frame's first 116 bytes, then the
+ * host-order u64 CLOCK_MONOTONIC ns at which it was submitted (retry-delay tests). */
 #define PYSCAN_NULL_CAPTURE_STRIDE 128
+#define PYSCAN_NULL_CAPTURE_KEEP 116
 
 /* TX-only ring of `slots` reusable frames (1..PYSCAN_NULL_MAX_SLOTS). NULL + errno on failure. */
 pyscan_ring *pyscan_null__open(uint32_t slots);

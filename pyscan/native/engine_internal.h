@@ -18,13 +18,14 @@
 #include "permute.h"
 #include "probe.h"
 #include "results.h"
+#include "schedule.h"
 #include "targetset.h"
 
 #define PYSCAN_ENGINE_CACHELINE 64
 
 struct pyscan_engine_tx_state {
-	uint64_t total;     /* probes this thread owes */
-	uint64_t generated; /* also the resume point: the next k */
+	uint64_t total;     /* pairs this thread owes (it sends each one `passes` times) */
+	uint64_t generated; /* frames; also the resume point: the lane's schedule position */
 	uint64_t sent;
 	uint64_t errors;
 	uint64_t retries;
@@ -53,6 +54,8 @@ struct pyscan_engine {
 	uint32_t max_frame_len; /* over the enabled modules */
 	uint64_t stride; /* S * T */
 	uint32_t batch;
+	uint32_t passes;           /* retries + 1 */
+	uint64_t schedule_block;   /* pairs per schedule block (schedule.h), the same in every lane */
 
 	int stop_tx;
 	int stop_rx;
@@ -77,6 +80,13 @@ struct pyscan_engine {
 static inline uint64_t pyscan_engine__first_index(const struct pyscan_engine *e, uint32_t t)
 {
 	return e->cfg.shard_index + (uint64_t)e->cfg.shard_count * t;
+}
+
+/* Lane t's retry schedule. */
+static inline void pyscan_engine__lane_schedule(const struct pyscan_engine *e, uint32_t t,
+						struct pyscan_schedule *s)
+{
+	pyscan_schedule__init(s, e->tx[t].total, e->schedule_block, e->passes);
 }
 
 #endif /* PYSCAN_ENGINE_INTERNAL_H */

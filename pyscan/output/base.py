@@ -13,7 +13,12 @@ from typing import TYPE_CHECKING, ClassVar, TextIO
 if TYPE_CHECKING:
     from pyscan.scanner import Result
 
-__all__ = ["ResultWriter", "reason_of"]
+__all__ = ["TCP_FIELDS", "ResultWriter", "reason_of", "tcp_fields"]
+
+# What the answering stack said, in zmap's field names (ndjson, json, csv; list and grepable
+# keep masscan's shape). rtt_us needs a probe with a timestamp (--tcp-options linux|bsd).
+TCP_FIELDS = ("window", "tcpopt_mss", "tcpopt_wscale", "tcpopt_sack_perm", "tcpopt_ts_val",
+              "tcpopt_ts_ecr", "rtt_us")
 
 
 def reason_of(status: str, protocol: str = "tcp") -> str:
@@ -37,6 +42,19 @@ def probe_fields(result: object) -> dict[str, object]:
         extra["icmp_type"] = icmp_type
         extra["icmp_code"] = getattr(result, "icmp_code", None)
     return extra
+
+
+def tcp_fields(result: Result) -> dict[str, int | bool | None]:
+    """The reply's window, options and RTT under TCP_FIELDS' names (None: not known)."""
+    return {
+        "window": result.window,
+        "tcpopt_mss": result.mss,
+        "tcpopt_wscale": result.wscale,
+        "tcpopt_sack_perm": result.sack_permitted,
+        "tcpopt_ts_val": result.ts_val,
+        "tcpopt_ts_ecr": result.ts_ecr,
+        "rtt_us": None if result.rtt is None else round(result.rtt * 1e6),
+    }
 
 
 class ResultWriter:
