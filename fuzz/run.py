@@ -36,7 +36,7 @@ CFLAGS = ["-g", "-O1", SANITIZE, "-fno-sanitize-recover=all", "-fno-omit-frame-p
           f"-I{NATIVE}", f"-I{BPF}"]
 # No -Werror here: the extension's own -Werror build is gcc's (make test-sanitize); a warning
 # only clang gives must not stop the fuzzers from running.
-LIBS = ["-lxdp", "-lbpf", "-lroaring", "-ldl", "-lpthread"]  # roaring: dedup.c
+LIBS = ["-lxdp", "-lbpf", "-lroaring", "-ldl", "-lpthread"]  # as pyscan/native/_build.py links
 
 
 @dataclass(frozen=True)

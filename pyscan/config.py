@@ -27,6 +27,7 @@ from pyscan.probes.udp_payloads import (
     payload_from_bytes,
 )
 from pyscan.targets import TargetError, TargetSet
+from pyscan.text import ascii_digits
 
 __all__ = [
     "DEFAULT_RATE",
@@ -124,13 +125,8 @@ def parse_rate(text: str) -> float:
     return rate
 
 
-def _ascii_digits(text: str) -> bool:
-    """str.isdigit() also takes '²' and other digits int() refuses."""
-    return text.isascii() and text.isdigit()
-
-
 def _parse_port_number(text: str, spec: str) -> int:
-    if not _ascii_digits(text):
+    if not ascii_digits(text):
         raise ConfigError(f"bad port {text!r} in {spec!r} (accepted: {PORTS_GRAMMAR})")
     port = int(text)
     if port > 65535:
@@ -226,7 +222,8 @@ def parse_wait(text: str) -> float:
 
 def _parse_integer(text: str, what: str, grammar: str, low: int, high: int | None) -> int:
     cleaned = text.strip()
-    if not cleaned.isdigit() or int(cleaned) < low or (high is not None and int(cleaned) > high):
+    if not ascii_digits(cleaned) or int(cleaned) < low or (
+            high is not None and int(cleaned) > high):
         raise ConfigError(f"bad {what} {text!r} (accepted: {grammar})")
     return int(cleaned)
 
@@ -284,7 +281,7 @@ def parse_source_ports(text: str) -> range:
     """'40000-40255' -> range(40000, 40256); '40000' -> range(40000, 40001)."""
     cleaned = text.strip()
     low_text, dash, high_text = cleaned.partition("-")
-    if not _ascii_digits(low_text) or (dash and not _ascii_digits(high_text)):
+    if not ascii_digits(low_text) or (dash and not ascii_digits(high_text)):
         raise ConfigError(f"bad source port {text!r} (accepted: {SOURCE_PORTS_GRAMMAR})")
     low = int(low_text)
     high = int(high_text) if dash else low
@@ -317,7 +314,7 @@ def parse_max_targets(text: str, probe_count: int) -> int:
             raise ConfigError(f"bad max targets {text!r}: the percentage must be above 0 and "
                               f"at most 100 (accepted: {MAX_TARGETS_GRAMMAR})")
         return max(1, math.ceil(probe_count * percent / 100))
-    if not cleaned.isdigit() or int(cleaned) < 1:
+    if not ascii_digits(cleaned) or int(cleaned) < 1:
         raise ConfigError(f"bad max targets {text!r} (accepted: {MAX_TARGETS_GRAMMAR})")
     return int(cleaned)
 

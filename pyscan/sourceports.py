@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyscan.errors import ConfigError
+from pyscan.text import ascii_digits
 
 __all__ = [
     "PRIVILEGED_PORTS_BELOW",
@@ -70,7 +71,7 @@ def _parse_port_list(text: str, source: str) -> frozenset[int]:
         if not item.strip():
             continue
         low, dash, high = item.strip().partition("-")
-        if not low.isdigit() or (dash and not high.isdigit()):
+        if not ascii_digits(low) or (dash and not ascii_digits(high)):
             raise OSError(f"unexpected content in {source}: {text.strip()!r}")
         ports.update(range(int(low), int(high if dash else low) + 1))
     return frozenset(ports)
@@ -78,7 +79,7 @@ def _parse_port_list(text: str, source: str) -> frozenset[int]:
 
 def _read_ephemeral(path: Path) -> range:
     fields = path.read_text().split()
-    if len(fields) != 2 or not all(field.isdigit() for field in fields):
+    if len(fields) != 2 or not all(ascii_digits(field) for field in fields):
         raise OSError(f"unexpected content in {path}: {' '.join(fields)!r}")
     low, high = int(fields[0]), int(fields[1])
     return range(low, high + 1)

@@ -19,6 +19,7 @@ from pyscan.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, fail, fail_with
 from pyscan.config import ConfigError, ScanConfig
 from pyscan.errors import Error, NotSupportedYet
 from pyscan.output import OutputSpec, ResultWriter
+from pyscan.text import ascii_digits
 
 if TYPE_CHECKING:
     from pyscan.cluster.client import ClusterRun
@@ -45,7 +46,7 @@ def _check_scheduler(address: str) -> str:
         return address
     scheme, sep, rest = address.partition("://")
     host, colon, port = rest.rpartition(":")
-    if not sep or scheme not in ("tcp", "tls") or not colon or not host or not port.isdigit():
+    if not sep or scheme not in ("tcp", "tls") or not colon or not host or not ascii_digits(port):
         raise ConfigError(f"bad cluster address {address!r} (accepted: {SCHEDULER_GRAMMAR})")
     return address
 

@@ -20,6 +20,7 @@ from pyscan.errors import (
     Error,
     exit_code,
 )
+from pyscan.text import ascii_digits
 
 __all__ = [
     "DRIVER_HELP",
@@ -52,7 +53,7 @@ def fail_with(error: Error) -> NoReturn:
 
 def parse_count(text: str, what: str, low: int, high: int) -> int:
     """An integer option in ``low..high``; anything else fails with exit 2."""
-    if not text.strip().isdigit() or not low <= int(text) <= high:
+    if not ascii_digits(text.strip()) or not low <= int(text) <= high:
         fail(f"bad {what} {text!r} (accepted: integer {low}..{high})")
     return int(text)
 

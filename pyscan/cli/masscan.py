@@ -17,6 +17,7 @@ from pathlib import Path
 from pyscan.cli.plan import NotSupportedYet, Plan, output
 from pyscan.cli.top_ports import TOP_TCP_PORTS
 from pyscan.errors import ConfigError
+from pyscan.text import ascii_digits
 
 __all__ = ["MASSCAN_DEFAULTS", "echo_lines", "parse_masscan", "parse_masscan_ports"]
 
@@ -109,13 +110,13 @@ def _ports(state: _State, value: str) -> None:
 
 
 def _top_ports(state: _State, value: str) -> None:
-    if not value.isdigit() or not 1 <= int(value) <= len(TOP_TCP_PORTS):
+    if not ascii_digits(value) or not 1 <= int(value) <= len(TOP_TCP_PORTS):
         raise ConfigError(f"bad --top-ports {value!r} (accepted: 1..{len(TOP_TCP_PORTS)})")
     _ports(state, ",".join(str(port) for port in TOP_TCP_PORTS[:int(value)]))
 
 
 def _ttl(state: _State, value: str) -> None:
-    if not value.isdigit() or not 1 <= int(value) <= 255:
+    if not ascii_digits(value) or not 1 <= int(value) <= 255:
         raise ConfigError(f"bad --ttl {value!r} (accepted: 1..255)")
     state.plan.scan["ttl"] = int(value)
 
@@ -365,7 +366,7 @@ def _short(state: _State, args: list[str], index: int) -> int:
         if rest != "n":
             raise ConfigError(f"unsupported nmap option {arg} (accepted: -Pn)")
         return index + 1
-    if letter == "T" and rest.isdigit():
+    if letter == "T" and ascii_digits(rest):
         plan.notes.append(f"{arg}: timing templates change nothing; --rate sets the pace")
         return index + 1
     if letter in ("n", "6") and not rest:

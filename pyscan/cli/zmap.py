@@ -31,6 +31,7 @@ from pyscan.output.zmap import (
     parse_filter,
     parse_output_fields,
 )
+from pyscan.text import ascii_digits
 
 __all__ = ["ZMAP_DEFAULTS", "ZMAP_PROBE_MODULES", "parse_zmap", "zmap_bandwidth_to_rate"]
 
@@ -249,11 +250,11 @@ def parse_zmap(argv: Sequence[str]) -> Plan:
         if value is not None:
             scan[key] = value
     if options.probe_ttl is not None:
-        if not options.probe_ttl.isdigit() or not 1 <= int(options.probe_ttl) <= 255:
+        if not ascii_digits(options.probe_ttl) or not 1 <= int(options.probe_ttl) <= 255:
             raise ConfigError(f"bad --probe-ttl {options.probe_ttl!r} (accepted: 1..255)")
         scan["ttl"] = int(options.probe_ttl)
     if options.sender_threads is not None:
-        if not options.sender_threads.isdigit() or not 1 <= int(options.sender_threads) <= 64:
+        if not ascii_digits(options.sender_threads) or not 1 <= int(options.sender_threads) <= 64:
             raise ConfigError(f"bad -T {options.sender_threads!r} (accepted: 1..64)")
         scan["tx_threads"] = int(options.sender_threads)
     if options.dryrun:
@@ -264,7 +265,7 @@ def parse_zmap(argv: Sequence[str]) -> Plan:
     if include_files:
         scan["include_files"] = include_files
     if options.verbosity is not None:
-        if not options.verbosity.isdigit() or int(options.verbosity) > 5:
+        if not ascii_digits(options.verbosity) or int(options.verbosity) > 5:
             raise ConfigError(f"bad -v {options.verbosity!r} (accepted: 0..5)")
         plan.verbose = int(options.verbosity)
     plan.metadata_path = options.metadata_file
@@ -277,10 +278,10 @@ def parse_zmap(argv: Sequence[str]) -> Plan:
 
 def _shard(shard: str | None, shards: str | None, seed: str | None) -> str:
     count_text, index_text = shards or "1", shard or "0"
-    if not count_text.isdigit() or int(count_text) < 1:
+    if not ascii_digits(count_text) or int(count_text) < 1:
         raise ConfigError(f"bad --shards {count_text!r} (accepted: integer >= 1)")
     count = int(count_text)
-    if not index_text.isdigit() or int(index_text) >= count:
+    if not ascii_digits(index_text) or int(index_text) >= count:
         raise ConfigError(f"bad --shard {index_text!r} (accepted: 0..{count - 1}, zmap counts "
                           "shards from 0)")
     if count > 1 and seed is None:

@@ -45,6 +45,7 @@ from pyscan.drivers.base import (
     DriverRequest,
     RingSession,
 )
+from pyscan.text import ascii_digits
 
 if TYPE_CHECKING:
     from pyscan.native import PfringZcCluster, Ring
@@ -166,7 +167,7 @@ def _meminfo(env: Environment) -> dict[str, int]:
     for line in (_read(env.proc / "meminfo") or "").splitlines():
         key, _, rest = line.partition(":")
         number = rest.split()
-        if number and number[0].isdigit():
+        if number and ascii_digits(number[0]):
             values[key.strip()] = int(number[0])
     return values
 
@@ -432,13 +433,13 @@ class PfringZcDriver:
         buffer_len = int(given.get("buffer_len")
                          or max(DEFAULT_BUFFER_LEN, interface_mtu(interface) + 18))
         card_default = max([int(info[k]) for k in ("Num RX Slots", "Num TX Slots")
-                            if info.get(k, "").isdigit()] or [DEFAULT_CARD_SLOTS])
+                            if ascii_digits(info.get(k, ""))] or [DEFAULT_CARD_SLOTS])
         card_slots = int(given.get("card_slots", card_default))
         device_tx, device_rx = _queue_counts(interface)
         # pf_ring's own view of a ZC device wins over ethtool's
-        if info.get("TX Queues", "").isdigit():
+        if ascii_digits(info.get("TX Queues", "")):
             device_tx = max(1, int(info["TX Queues"]))
-        if info.get("RX Queues", "").isdigit():
+        if ascii_digits(info.get("RX Queues", "")):
             device_rx = max(1, int(info["RX Queues"]))
         tx_queues = int(given.get("tx_queues", device_tx))
         rx_queues = int(given.get("rx_queues", device_rx))

@@ -104,7 +104,7 @@ DEFAULT_BY_PORT: dict[int, str] = {53: "dns", 123: "ntp", 137: "netbios", 161: "
 
 def _split_port(text: str, what: str) -> tuple[int | None, str]:
     head, sep, rest = text.partition(":")
-    if sep and head.isdigit():
+    if sep and head.isascii() and head.isdigit():  # "²" is a digit to str.isdigit
         port = int(head)
         if not 0 <= port <= 65535:
             raise ConfigError(f"bad {what} {text!r}: port {port} is outside 0-65535")

@@ -219,6 +219,8 @@ def test_builtin_payloads_are_the_protocols_requests() -> None:
 def test_payload_names_and_files(tmp_path) -> None:
     assert parse_payload_name("5353:dns") == (5353, BUILTIN["dns"])
     assert parse_payload_name("ssdp") == (None, BUILTIN["ssdp"])
+    with pytest.raises(ConfigError, match="unknown UDP payload '²:dns'"):
+        parse_payload_name("²:dns")  # not a port: a name, and an unknown one
     with pytest.raises(ConfigError, match=r"unknown UDP payload 'chargen' \(accepted: dns, ntp"):
         parse_payload_name("19:chargen")
     raw = tmp_path / "probe.bin"
