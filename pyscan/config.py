@@ -20,6 +20,12 @@ from types import MappingProxyType
 from pyscan.blocklist import BlocklistEntry, select_from_text
 from pyscan.errors import ConfigError
 from pyscan.probes import PROBES
+from pyscan.probes.udp_payloads import (
+    UdpPayload,
+    parse_payload_file,
+    parse_payload_name,
+    payload_from_bytes,
+)
 from pyscan.targets import TargetError, TargetSet
 from pyscan.text import ascii_digits
 
@@ -42,6 +48,7 @@ __all__ = [
     "parse_max_runtime",
     "parse_max_targets",
     "parse_netns",
+    "parse_port_spec",
     "parse_ports",
     "parse_probes",
     "parse_rate",
@@ -80,7 +87,10 @@ _DEFAULT_SOURCE_PORT_LOW = 61000
 _DEFAULT_SOURCE_PORT_COUNT = 256
 
 RATE_GRAMMAR = "packets per second: 1000, 250k, 10M, 1.5G, or max"
-PORTS_GRAMMAR = "0-65535 as N, A-B, or a comma list like 22,80,8000-8100"
+PORTS_GRAMMAR = ("0-65535 as N, A-B, or a comma list like 22,80,8000-8100; U:N or U:A-B for "
+                 "UDP, T:N for TCP")
+DEFAULT_UDP_CAPTURE_BYTES = 64
+MAX_UDP_CAPTURE_BYTES = 234  # what the engine's snippet records hold (engine.h)
 SHARD_GRAMMAR = "I/N with 1 <= I <= N, like 1/2"
 SEED_GRAMMAR = "integer 0..2^64-1, decimal or 0x hex"
 WAIT_GRAMMAR = "seconds >= 0, like 10 or 2.5"
@@ -125,16 +135,38 @@ def _parse_port_number(text: str, spec: str) -> int:
 
 
 def parse_ports(text: str) -> tuple[int, ...]:
-    """'22,80,8000-8002' -> (22, 80, 8000, 8001, 8002): deduplicated and sorted."""
-    # masscan habit: "T:80" means TCP port 80; we only scan TCP, so accept and drop the prefix.
+    """'22,80,8000-8002' -> (22, 80, 8000, 8001, 8002): deduplicated and sorted. TCP only:
+    a U: item is refused here (parse_port_spec takes both)."""
+    tcp, udp = parse_port_spec(text)
+    if udp:
+        raise ConfigError(f"UDP ports in {text!r} are not accepted here (accepted: TCP ports, "
+                          "N, A-B or T:N)")
+    return tcp
+
+
+def parse_port_spec(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """masscan's port list: '80,U:53,U:123-124,T:443' -> TCP (80, 443), UDP (53, 123, 124);
+    each deduplicated and sorted. An item without a prefix (or T:) is TCP."""
     cleaned = text.strip()
     if not cleaned:
         raise ConfigError(f"empty port list {text!r} (accepted: {PORTS_GRAMMAR})")
-    ports: set[int] = set()
+    tcp: list[str] = []
+    udp: list[str] = []
     for raw_part in cleaned.split(","):
         part = raw_part.strip()
-        if part[:2].upper() == "T:":
-            part = part[2:]
+        if part[:2].upper() == "U:":
+            udp.append(part[2:])
+        elif part[:2].upper() == "T:":
+            tcp.append(part[2:])
+        else:
+            tcp.append(part)
+    return (_port_items(tcp, text) if tcp else (), _port_items(udp, text) if udp else ())
+
+
+def _port_items(parts: list[str], text: str) -> tuple[int, ...]:
+    ports: set[int] = set()
+    for raw_part in parts:
+        part = raw_part.strip()
         if not part:
             raise ConfigError(f"empty item in port list {text!r} (accepted: {PORTS_GRAMMAR})")
         if "-" in part:
@@ -397,7 +429,12 @@ class ScanConfig:
     netns: str | None = None                       # run the whole scan inside this namespace
     driver_options: Mapping[str, str] = field(default_factory=dict)
     excludes: TargetSet = field(default_factory=TargetSet)  # what was subtracted, for display
-    probe: str = "tcp-syn"                         # probe type, a key of pyscan.probes.PROBES
+    probe: str = "tcp-syn"                         # probe type of `ports`, a key of PROBES
+    udp_ports: tuple[int, ...] = ()                # UDP ports (masscan's U:N), beside ports
+    ping: bool = False                             # also an ICMP echo per address (--ping)
+    # UDP payload choices, in order: (port or None for every UDP port, payload)
+    udp_payloads: tuple[tuple[int | None, UdpPayload], ...] = ()
+    udp_capture_bytes: int = DEFAULT_UDP_CAPTURE_BYTES  # reply bytes kept in Result.payload
     # What parse() did to the targets, for the start line: the default blocklist's note
     # (None when it took nothing) and input warnings such as skipped IPv6 lines.
     blocklist_note: str | None = None
@@ -417,13 +454,29 @@ class ScanConfig:
             raise ConfigError(f"targets must be a TargetSet, not {type(self.targets).__name__}")
         if not self.targets:
             raise ConfigError("no targets to scan (every address was excluded or none was given)")
-        if not self.ports:
+        if self.probe not in PROBES:
+            raise ConfigError(
+                f"unknown probe {self.probe!r} (accepted: {', '.join(sorted(PROBES))})")
+        # `ports` are the probe type's: --probe udp -p 53 is -p U:53; icmp-echo takes none.
+        if self.probe == "udp":
+            object.__setattr__(self, "udp_ports", (*self.udp_ports, *self.ports))
+            object.__setattr__(self, "ports", ())
+        elif self.probe == "icmp-echo":
+            if self.ports:
+                raise ConfigError("probe icmp-echo takes no ports (accepted: --ping with -p "
+                                  "to add an echo per address to a TCP/UDP scan)")
+            object.__setattr__(self, "ping", True)
+        if not self.ports and not self.udp_ports and not self.ping:
             raise ConfigError(f"empty port list (accepted: {PORTS_GRAMMAR})")
-        ports = tuple(sorted(set(self.ports)))
-        if any(not isinstance(port, int) or not 0 <= port <= 65535 for port in ports):
-            bad = next(p for p in ports if not isinstance(p, int) or not 0 <= p <= 65535)
-            raise ConfigError(f"bad port {bad!r} (accepted: {PORTS_GRAMMAR})")
-        object.__setattr__(self, "ports", ports)
+        for name in ("ports", "udp_ports"):
+            ports = tuple(sorted(set(getattr(self, name))))
+            if any(not isinstance(port, int) or not 0 <= port <= 65535 for port in ports):
+                bad = next(p for p in ports if not isinstance(p, int) or not 0 <= p <= 65535)
+                raise ConfigError(f"bad port {bad!r} (accepted: {PORTS_GRAMMAR})")
+            object.__setattr__(self, name, ports)
+        if not 0 <= self.udp_capture_bytes <= MAX_UDP_CAPTURE_BYTES:
+            raise ConfigError(f"bad UDP capture length {self.udp_capture_bytes!r} (accepted: "
+                              f"0..{MAX_UDP_CAPTURE_BYTES} bytes)")
         if not (self.rate > 0):
             raise ConfigError(f"bad rate {self.rate!r}: must be above 0 (accepted: {RATE_GRAMMAR})")
         _check_driver(self.driver, self.driver_options)
@@ -477,9 +530,6 @@ class ScanConfig:
             parse_interface(self.interface)
         if self.netns is not None:
             parse_netns(self.netns)
-        if self.probe not in PROBES:
-            raise ConfigError(
-                f"unknown probe {self.probe!r} (accepted: {', '.join(sorted(PROBES))})")
         if self.gateway_mac is not None:
             object.__setattr__(self, "gateway_mac", parse_mac(self.gateway_mac))
         if self.source_mac is not None:
@@ -510,7 +560,9 @@ class ScanConfig:
                 and self.excludes:
             put("targets", self.targets - self.excludes)  # no-op when parse() subtracted
         if isinstance(self.ports, str):
-            put("ports", parse_ports(self.ports))
+            tcp, udp = parse_port_spec(self.ports)
+            put("ports", tcp)
+            put("udp_ports", (*self.udp_ports, *udp))
         elif isinstance(self.ports, int):
             put("ports", (self.ports,))
         elif isinstance(self.ports, Iterable):
@@ -538,8 +590,31 @@ class ScanConfig:
 
     @property
     def probe_count(self) -> int:
-        """Probes in the whole scan (all shards): targets x ports."""
-        return self.targets.count * len(self.ports)
+        """Probes in the whole scan (all shards): targets x port entries."""
+        return self.targets.count * len(self.entries)
+
+    @property
+    def entries(self) -> tuple[tuple[str, int], ...]:
+        """The scan's port entries as (probe type, port): TCP ports, UDP ports, then the
+        echo (port 0) with --ping. One engine port entry each (masscan encodes the same as
+        port, 65536 + UDP port, and an ICMP entry)."""
+        return (*(("tcp-syn", port) for port in self.ports),
+                *(("udp", port) for port in self.udp_ports),
+                *((("icmp-echo", 0),) if self.ping else ()))
+
+    @property
+    def udp_ports_without_payload(self) -> tuple[int, ...]:
+        """UDP ports whose probes are empty datagrams (no built-in payload, none chosen)."""
+        from pyscan.probes.udp_payloads import payload_for
+
+        return tuple(port for port in self.udp_ports
+                     if not (chosen := payload_for(port, self.udp_payloads)) or not chosen.data)
+
+    @property
+    def probe_types(self) -> tuple[str, ...]:
+        """The probe types this scan runs, in registry order."""
+        used = {name for name, _ in self.entries}
+        return tuple(name for name in PROBES if name in used)
 
     @property
     def planned_probes(self) -> int:
@@ -596,6 +671,11 @@ class ScanConfig:
         netns: str | None = None,
         driver_options: Sequence[str] | Mapping[str, str] = (),
         probe: str = "tcp-syn",
+        ping: bool = False,
+        udp_payloads: Sequence[str] = (),
+        udp_payload_files: Sequence[str] = (),
+        udp_payload_data: Sequence[bytes] = (),
+        udp_capture_bytes: int = DEFAULT_UDP_CAPTURE_BYTES,
         max_targets: str | int | None = None,
         retries: str | int = 0,
         retry_delay: str | float = DEFAULT_RETRY_DELAY,
@@ -645,19 +725,34 @@ class ScanConfig:
                 f"{MAX_TARGETS_WITHOUT_EXCLUDE}; give at least one --exclude to confirm "
                 f"(accepted: a smaller set, or any --exclude such as 255.255.255.255)"
             )
-        port_list = parse_ports(ports) if isinstance(ports, str) else tuple(ports)
-        cap = (parse_max_targets(max_targets, remaining.count * len(set(port_list)))
+        tcp_ports: tuple[int, ...]
+        udp_ports: tuple[int, ...] = ()
+        if isinstance(ports, str):
+            tcp_ports, udp_ports = parse_port_spec(ports) if ports else ((), ())
+        else:
+            tcp_ports = tuple(ports)
+        # port entries: TCP, UDP and the echo (probe="udp"/"icmp-echo" moves them later)
+        entries = len(set(tcp_ports)) + len(set(udp_ports)) + (
+            1 if ping or probe == "icmp-echo" else 0)
+        cap = (parse_max_targets(max_targets, remaining.count * entries)
                if isinstance(max_targets, str) else max_targets)
         if isinstance(driver_options, Mapping):
             options = dict(driver_options)
         else:
             options = parse_driver_options(driver_options)
+        payloads = (*(parse_payload_name(text) for text in udp_payloads),
+                    *(parse_payload_file(text) for text in udp_payload_files),
+                    *((None, payload_from_bytes(data)) for data in udp_payload_data))
         return cls(
             targets=remaining,
             excludes=selection.excluded,
             blocklist_note=selection.note,
             input_warnings=selection.warnings,
-            ports=port_list,
+            ports=tcp_ports,
+            udp_ports=udp_ports,
+            ping=ping,
+            udp_payloads=payloads,
+            udp_capture_bytes=udp_capture_bytes,
             max_targets=cap,
             rate=parse_rate(rate) if isinstance(rate, str) else float(rate),
             driver=driver,

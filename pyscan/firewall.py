@@ -3,9 +3,10 @@
 A SYN-ACK arriving for a source port no socket owns makes the kernel answer RST, which closes
 the port on the target before anyone else could see it and doubles the traffic; conntrack
 would also fill with entries for half-open flows we never meant to track. One nftables table
-per scan, ``inet pyscan_<scan_id>``, drops inbound TCP to the scan's source ports on the scan's
-interface in a prerouting chain at priority ``raw`` (before conntrack). Packet sockets and XDP
-see frames before netfilter, so the scanner still receives everything.
+per scan, ``inet pyscan_<scan_id>``, drops inbound TCP and UDP (a UDP answer would draw an
+ICMP port unreachable) to the scan's source ports on the scan's interface in a prerouting
+chain at priority ``raw`` (before conntrack). Packet sockets and XDP see frames before
+netfilter, so the scanner still receives everything.
 
 The table is removed on every exit path: the context manager's ``finally``, an ``atexit`` hook,
 and SIGTERM/SIGHUP turned into ``SystemExit`` while the table exists. Only SIGKILL escapes;
@@ -166,6 +167,9 @@ def _ruleset(name: str, interface: str, ports: range, owner: str) -> str:
         f"add chain inet {name} isolate {{ type filter hook prerouting priority raw; "
         "policy accept; }\n"
         f'add rule inet {name} isolate iifname "{interface}" tcp dport '
+        f'{ports.start}-{ports.stop - 1} drop comment "{owner}"\n'
+        # UDP replies too (probes branch): the kernel would answer each with a port unreachable
+        f'add rule inet {name} isolate iifname "{interface}" udp dport '
         f'{ports.start}-{ports.stop - 1} drop comment "{owner}"\n'
     )
 

@@ -7,6 +7,11 @@
     default via 198.18.0.2                      local 198.19.0.0/16 dev lo  (AnyIP)
                                                 listeners on the lab's ports (lab_listener)
                                                 nft: SYN to (ip . port) not open -> RST
+                                                [UDP responders on udp_ports; nft: UDP to
+                                                 (ip . port) not in udp_open -> ICMP port
+                                                 unreachable]
+                                                [nft: echo request to ip not in echo_hosts
+                                                 -> dropped]
                                                 [loss: nft drops N % of IP frames each way]
                                                 [sink: XDP counts and drops every frame]
 
@@ -80,6 +85,9 @@ _TARGET_SYSCTLS = {
     "net/ipv4/tcp_syncookies": "2",
     "net/core/somaxconn": "65535",
     "net/ipv4/tcp_max_syn_backlog": "65535",
+    # Every closed UDP pair answers port unreachable, at any rate: no ICMP rate limits.
+    "net/ipv4/icmp_ratemask": "0",
+    "net/ipv4/icmp_ratelimit": "0",
 }
 
 
@@ -133,7 +141,13 @@ class Lab:
                  ports: Iterable[int] = (22, 80, 443, 8080),
                  open_pairs: set[tuple[IPv4Address, int]] | None = None,
                  open_count: int | None = None, seed: int | None = None, sink: bool = False,
-                 queues: int = 1, loss: float = 0.0) -> None:
+                 queues: int = 1, loss: float = 0.0, udp_ports: Iterable[int] = (),
+                 udp_open: set[tuple[IPv4Address, int]] | None = None,
+                 echo_hosts: Iterable[IPv4Address] | None = None) -> None:
+        """UDP: responders on ``udp_ports`` (port 53 answers DNS version.bind, the others echo
+        the datagram like an NTP-ish server) for the pairs of ``udp_open`` (None = every
+        address); any other UDP pair answers ICMP port unreachable. ICMP echo: only
+        ``echo_hosts`` answer (None = every address, the kernel's default)."""
         if not _NAME_RE.fullmatch(name):
             raise LabInputError(
                 f"lab name {name!r} is not usable (accepted: 1-13 of a-z 0-9 -, "
@@ -158,6 +172,16 @@ class Lab:
             raise LabInputError(
                 f"lab loss {loss!r} is out of range (accepted: percent 0 <= loss < 100)")
 
+        self.udp_ports = tuple(sorted(set(udp_ports)))
+        if not all(1 <= p <= 65535 for p in self.udp_ports):
+            raise LabInputError(f"lab UDP ports {list(udp_ports)} must be within 1-65535")
+        self._udp_open = (None if udp_open is None else
+                          frozenset((IPv4Address(ip), int(port)) for ip, port in udp_open))
+        if self._udp_open is not None and any(
+                ip not in network or port not in self.udp_ports for ip, port in self._udp_open):
+            raise LabInputError("UDP open pairs must lie in the lab's subnet and udp_ports")
+        self._echo = (None if echo_hosts is None
+                      else frozenset(IPv4Address(ip) for ip in echo_hosts))
         self.name = name
         self.subnet = network
         self.ports = tuple(port_list)
@@ -210,6 +234,17 @@ class Lab:
         if self._open_all:
             return {(address, port) for address in self.subnet for port in self.ports}
         return set(self._open)
+
+    def udp_truth(self) -> set[tuple[IPv4Address, int]]:
+        """Every (ip, UDP port) whose responder answers; every other (ip, UDP port) of the
+        lab answers ICMP port unreachable."""
+        if self._udp_open is None:
+            return {(address, port) for address in self.subnet for port in self.udp_ports}
+        return set(self._udp_open)
+
+    def echo_truth(self) -> set[IPv4Address]:
+        """Every address that answers an ICMP echo; the others stay silent."""
+        return set(self.subnet) if self._echo is None else set(self._echo)
 
     def open_count(self) -> int:
         return (self.subnet.num_addresses * len(self.ports) if self._open_all
@@ -316,6 +351,7 @@ class Lab:
         netlink.add_local_route(self.subnet, self.target_netns)
         if not self._open_all:
             self._install_open_set()
+        self._install_probe_rules()
         if self.loss:
             self._install_loss()
         self._start_listener()
@@ -340,6 +376,37 @@ class Lab:
         except FirewallError as error:
             raise LabError(f"cannot install the lab's open set: {error}") from error
 
+    def _install_probe_rules(self) -> None:
+        """The UDP and echo truth: nft drops echo requests to addresses not in echo_hosts and
+        rejects UDP to pairs not in udp_open with ICMP port unreachable (inet's default
+        reject for IPv4)."""
+        lines = []
+        if self._echo is not None or self._udp_open is not None:
+            lines += ["add table inet labprobes",
+                      "add chain inet labprobes input { type filter hook input priority "
+                      "filter; policy accept; }"]
+        if self._echo is not None:
+            lines.append("add set inet labprobes echo { type ipv4_addr; }")
+            lines.append("add rule inet labprobes input icmp type echo-request "
+                         "ip daddr != @echo drop")
+            hosts = sorted(self._echo)
+            for start in range(0, len(hosts), 4096):
+                chunk = ", ".join(str(ip) for ip in hosts[start:start + 4096])
+                lines.append(f"add element inet labprobes echo {{ {chunk} }}")
+        if self._udp_open is not None:
+            lines.append("add set inet labprobes udp_open { type ipv4_addr . inet_service; }")
+            lines.append("add rule inet labprobes input ip daddr " + str(self.subnet)
+                         + " ip daddr . udp dport != @udp_open reject")
+            pairs = sorted(self._udp_open)
+            for start in range(0, len(pairs), 4096):
+                chunk = ", ".join(f"{ip} . {port}" for ip, port in pairs[start:start + 4096])
+                lines.append(f"add element inet labprobes udp_open {{ {chunk} }}")
+        if not lines:
+            return
+        try:
+            run_nft("\n".join(lines) + "\n", self.target_netns)
+        except FirewallError as error:
+            raise LabError(f"cannot install the lab's UDP/echo truth: {error}") from error
     def _install_loss(self) -> None:
         """Drop self.loss percent of IPv4 frames at random, each way, on the target's veth.
         Only IPv4: ARP must get through, or the scanner never learns the gateway's MAC."""
@@ -377,10 +444,13 @@ class Lab:
 
     def _start_listener(self) -> None:
         ports = self.listening_ports()
-        if not ports:
+        udp_ports = self.udp_ports if self._udp_open is None else tuple(
+            sorted({port for _, port in self._udp_open}))
+        if not ports and not udp_ports:
             return
         script = Path(__file__).with_name("lab_listener.py")
-        command = [sys.executable, str(script), "--ports", ",".join(map(str, ports))]
+        command = [sys.executable, str(script), "--ports", ",".join(map(str, ports)),
+                   "--udp-ports", ",".join(map(str, udp_ports))]
         # Started from inside the namespace, the child lives there; its own session keeps it
         # alive after `pyscan lab up` exits and out of the terminal's Ctrl-C.
         with netlink.in_netns(self.target_netns):
@@ -549,6 +619,10 @@ class Lab:
             "queues": self.queues,
             "loss": self.loss,
             "open": "all" if self._open_all else sorted(f"{ip}:{port}" for ip, port in self._open),
+            "udp_ports": list(self.udp_ports),
+            "udp_open": (None if self._udp_open is None
+                         else sorted(f"{ip}:{port}" for ip, port in self._udp_open)),
+            "echo": None if self._echo is None else sorted(str(ip) for ip in self._echo),
         }
 
     def _adopt(self, other: Lab) -> None:
@@ -596,9 +670,16 @@ class Lab:
             for item in open_spec:
                 ip, port = item.rsplit(":", 1)
                 pairs.add((IPv4Address(ip), int(port)))
+        udp_open = record.get("udp_open")
+        echo = record.get("echo")
         lab = cls(name=name, subnet=record["subnet"], ports=record["ports"], open_pairs=pairs,
                   sink=bool(record.get("sink")), queues=int(record.get("queues", 1)),
-                  seed=record.get("seed"), loss=float(record.get("loss", 0.0)))
+                  seed=record.get("seed"), loss=float(record.get("loss", 0.0)),
+                  udp_ports=record.get("udp_ports", ()),
+                  udp_open=(None if udp_open is None else
+                            {(IPv4Address(i.rsplit(":", 1)[0]), int(i.rsplit(":", 1)[1]))
+                             for i in udp_open}),
+                  echo_hosts=None if echo is None else [IPv4Address(ip) for ip in echo])
         listener = record.get("listener")
         if listener:
             lab._listener = _Listener(int(listener["pid"]), int(listener["start_time"]))

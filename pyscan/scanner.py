@@ -34,7 +34,7 @@ from pyscan.probes import get_probe
 
 if TYPE_CHECKING:
     from pyscan.drivers import DriverDescriptor, DriverRequest, DriverSession
-    from pyscan.native import Engine  # the compiled extension loads only when a scan runs
+    from pyscan.native import Engine, RawResult  # the extension loads when a scan runs
 
 __all__ = [
     "DRY_RUN_GATEWAY_MAC",
@@ -64,12 +64,15 @@ DRY_RUN_SOURCE_IP = IPv4Address("198.18.0.1")
 DRY_RUN_GATEWAY_MAC = "02:00:00:00:00:01"
 DRY_RUN_SOURCE_MAC = "02:00:00:00:00:02"
 
-Status = Literal["open", "closed"]
+Status = Literal["open", "closed", "up", "unreachable"]
+PROTOCOL_OF_L4 = {6: "tcp", 17: "udp", 1: "icmp"}  # struct pyscan_result.l4_proto
 
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """One (address, port) that answered: SYN-ACK = open, RST = closed. Reported once."""
+    """One (address, port, protocol) that answered, reported once: TCP SYN-ACK = open, RST =
+    closed; UDP reply = open, ICMP port unreachable = closed; ICMP echo reply = up; another
+    ICMP destination unreachable quoting the probe = unreachable (type and code kept)."""
 
     ip: IPv4Address | IPv6Address
     port: int
@@ -85,6 +88,10 @@ class Result:
     ts_ecr: int | None = None
     rtt: float | None = None  # seconds, probe sent to reply parsed: needs a probe with a
     #                           timestamp (--tcp-options linux|bsd) that the reply echoes
+    protocol: str = "tcp"          # the probe's: tcp, udp, icmp (echo; port 0)
+    payload: bytes | None = None   # UDP open: the reply's first --udp-capture-bytes bytes
+    icmp_type: int | None = None   # the reply was ICMP (echo reply, unreachable)
+    icmp_code: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Every field as a JSON-ready value (the address as text): `json.dumps(r.to_dict())`.
@@ -186,17 +193,31 @@ FrameCallback = Callable[[float, bytes, int], None]
 CAPTURE_SLOTS = 16384  # frames the --pcap ring holds between two drains (25 ms)
 
 
+POSITIVE = frozenset({"open", "up"})  # shown without --show closed
+
+
+def udp_probe_args(config: ScanConfig) -> bytes:
+    """The udp module's payload records for the scan's UDP ports (pyscan.probes.udp_payloads);
+    ports without a payload send an empty datagram (config.udp_ports_without_payload)."""
+    from pyscan.probes.udp_payloads import payload_for, payload_records
+
+    chosen = {port: payload_for(port, config.udp_payloads) for port in config.udp_ports}
+    return payload_records({port: p for port, p in chosen.items() if p is not None and p.data})
+
+
 def list_targets(config: ScanConfig) -> Iterator[tuple[IPv4Address, int]]:
     """Every (address, port) of this shard, in the exact order the TX side visits them
     (thread interleaving aside). Nothing is sent; this is `-sL`."""
     from pyscan.native import Engine  # the order is the engine's; import on use
 
-    if not config.targets.count or not config.ports:
+    if not config.targets.count or not config.entries:
         return
     # One TX thread walks the whole shard in order (engine.h); addresses, MACs and the key
     # only shape frames, which are never built here.
     with Engine(cookie_key=bytes(16), seed=config.seed, source_ip=0, source_mac=bytes(6),
-                gateway_mac=bytes(6), ranges=config.targets.ranges, ports=config.ports,
+                gateway_mac=bytes(6), ranges=config.targets.ranges,
+                ports=[port for _, port in config.entries],
+                port_probes=[probe for probe, _ in config.entries],
                 shard=(config.shard[0] - 1, config.shard[1]), tx_threads=1,
                 max_results=2, max_probes=config.max_targets or 0) as engine:
         k = 0
@@ -240,6 +261,8 @@ class ScanRun:
         self.on_start = on_start
         self.on_frame = on_frame
         self._capture: Any = None
+        self._snippets: Any = None  # Result.payload's side ring (UDP scans)
+        self._payloads: dict[tuple[Any, int], bytes] = {}
         self._finished = False
         self.start: ScanStart | None = None  # set before the first probe is sent
         self.summary: Summary | None = None
@@ -350,6 +373,7 @@ class ScanRun:
             cookie_key=cookie_key,
             options=dict(config.driver_options),
             probe_id=get_probe(config.probe).id,
+            probe_ids=tuple(get_probe(name).id for name in config.probe_types),
         )
         chosen, why, session = _open_driver(config, candidates, request, resources)
         if self.on_frame is not None:
@@ -357,6 +381,11 @@ class ScanRun:
 
             # Registered before the engine, so it is freed after it (ExitStack is LIFO).
             self._capture = resources.enter_context(Capture(CAPTURE_SLOTS))
+        if config.udp_ports:
+            from pyscan.native import Capture
+
+            # Result.payload's side ring, freed after the engine like the capture.
+            self._snippets = resources.enter_context(Capture(CAPTURE_SLOTS))
         try:
             engine = self._make_engine(Engine, path, cookie_key, tx_threads,
                                        chosen.engine_batch(config.driver_options),
@@ -366,6 +395,8 @@ class ScanRun:
         resources.callback(engine.close)
         if self._capture is not None:
             engine.set_capture(self._capture)
+        if config.udp_ports:
+            engine.set_snippets(self._snippets)
         self.start = ScanStart(driver=chosen.name, why=why, description=session.description,
                                interface=path.interface, source_ports=source_ports,
                                warnings=port_warnings)
@@ -381,7 +412,9 @@ class ScanRun:
             seed=config.seed,
             rate=0.0 if config.rate == float("inf") else config.rate,
             ranges=config.targets.ranges,
-            ports=config.ports,
+            ports=[port for _, port in config.entries],
+            port_probes=[probe for probe, _ in config.entries],
+            probe_args=udp_probe_args(config),
             source_ip=path.source_ip,
             source_mac=path.source_mac,
             gateway_mac=path.gateway_mac,
@@ -504,22 +537,47 @@ class ScanRun:
         self._drain_frames()
         while True:
             batch = engine.drain(DRAIN_BATCH)
+            if self._snippets is not None and batch:
+                self._take_snippets()
             for raw in batch:
                 # Closed results are the bulk of a scan; skip them before building anything.
-                if not (show_closed or raw.status == "open"):
+                if not (show_closed or raw.status in POSITIVE):
                     continue
                 if max_results is not None and self._reported >= max_results:
                     break  # the rest is drained and dropped: the limit was reached
                 self._reported += 1
-                yield Result(raw.ip, raw.port, raw.status, raw.ttl, raw.timestamp,
-                             raw.window, raw.mss, raw.wscale, raw.sack_permitted,
-                             raw.ts_val, raw.ts_ecr, raw.rtt)
+                yield self._result(raw)
                 if max_results is not None and self._reported >= max_results \
                         and self._limit is None:
                     self._limit = "max-results"
                     engine.stop_tx()
             if len(batch) < DRAIN_BATCH:
                 return
+
+    def _result(self, raw: RawResult) -> Result:
+        if raw.l4_proto == 6:
+            return Result(raw.ip, raw.port, raw.status, raw.ttl, raw.timestamp,
+                          raw.window, raw.mss, raw.wscale, raw.sack_permitted,
+                          raw.ts_val, raw.ts_ecr, raw.rtt)
+        payload = None
+        if raw.l4_proto == 17 and raw.status == "open":
+            # The snippet is pushed before its result, so it is here unless its ring was
+            # full (then the result comes without payload).
+            payload = self._payloads.pop((raw.ip, raw.port), None)
+        replied_icmp = raw.l4_proto == 1 or raw.status != "open"
+        return Result(raw.ip, raw.port, raw.status, raw.ttl, raw.timestamp,
+                      protocol=PROTOCOL_OF_L4.get(raw.l4_proto, str(raw.l4_proto)),
+                      payload=payload,
+                      icmp_type=raw.icmp_type if replied_icmp else None,
+                      icmp_code=raw.icmp_code if replied_icmp else None)
+
+    def _take_snippets(self) -> None:
+        from pyscan.native import snippet_records
+
+        keep = self.config.udp_capture_bytes
+        while records := snippet_records(self._snippets, 1024):
+            for address, port, data in records:
+                self._payloads[(address, port)] = data[:keep]
 
     def _drain_frames(self) -> None:
         """Hand every captured reply frame to on_frame (--pcap)."""
@@ -751,7 +809,7 @@ def _summarize(config: ScanConfig, stats: dict[str, int], session: DriverSession
     cut_short = interrupted and limit is None and sent < frames
     return Summary(
         targets=config.targets.count,
-        ports=len(config.ports),
+        ports=len(config.entries),  # port entries: TCP, UDP, the echo
         probes=probes,
         sent=sent,
         tx_errors=int(stats.get("tx_errors", 0)),
@@ -782,7 +840,10 @@ def _summarize(config: ScanConfig, stats: dict[str, int], session: DriverSession
 
 
 def _plain(value: object) -> object:
-    """A Result field as JSON has it: numbers, text and None as they are, addresses as text."""
+    """A Result field as JSON has it: numbers, text and None as they are, addresses as text,
+    bytes (a UDP reply's payload) as hex."""
     if value is None or isinstance(value, bool | int | float | str):
         return value
+    if isinstance(value, bytes):
+        return value.hex()
     return str(value)

@@ -5,12 +5,17 @@
  * (pyscan/probes).
  *
  * Invariant: an id is a row index of the C table and a case of the XDP filter's match switch;
- * ids are dense from 0 and never reused, and PYSCAN_PROBE_COUNT is one past the last.
+ * ids are dense from 0 and never reused, and PYSCAN_PROBE_COUNT is one past the last. A scan
+ * enables a set of them: bit id of a probe mask (PYSCAN_PROBE_BIT).
  */
 #ifndef PYSCAN_PROBE_IDS_H
 #define PYSCAN_PROBE_IDS_H
 
-#define PYSCAN_PROBE_TCP_SYN4 0 /* TCP SYN over IPv4: open = SYN-ACK, closed = RST+ACK */
-#define PYSCAN_PROBE_COUNT 1
+#define PYSCAN_PROBE_TCP_SYN4 0   /* TCP SYN over IPv4: open = SYN-ACK, closed = RST+ACK */
+#define PYSCAN_PROBE_ICMP_ECHO4 1 /* ICMP echo over IPv4: up = echo reply */
+#define PYSCAN_PROBE_UDP4 2       /* UDP over IPv4: open = UDP reply, closed = port unreachable */
+#define PYSCAN_PROBE_COUNT 3
+
+#define PYSCAN_PROBE_BIT(id) (1u << (id))
 
 #endif /* PYSCAN_PROBE_IDS_H */

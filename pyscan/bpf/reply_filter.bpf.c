@@ -3,10 +3,11 @@
  * reply_filter.bpf.c - XDP program that hands the scan's replies to its AF_XDP sockets.
  *
  * Generic part only: counters and the XSK redirect. Whether a frame is a reply to this scan
- * is the probe module's match (one include per module, e.g. probe_tcp_syn4.h), chosen by
- * reply_filter_config.probe_id. The config is const volatile .rodata written by the loader
- * before load, so the verifier sees the id as a constant and prunes every other module's
- * branch. Everything not matched - ARP, the host's own traffic, wrong cookies, truncated
+ * is the probe modules' match (one include per module, e.g. probe_tcp_syn4.h): the frame's
+ * IPv4 protocol picks the modules that could have sent its probe, and those enabled in
+ * reply_filter_config.probe_mask run. The config is const volatile .rodata written by the
+ * loader before load, so the verifier sees the mask as a constant and prunes every disabled
+ * module's branch (a TCP-only scan runs exactly the code it ran before). Everything not matched - ARP, the host's own traffic, wrong cookies, truncated
  * frames, an unknown probe id - returns XDP_PASS untouched.
  *
  * Invariant: every frame increments SEEN and exactly one of MATCHED / PASSED. A matched frame
@@ -22,8 +23,10 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
+#include "probe_icmp_echo4.h"
 #include "probe_ids.h"
 #include "probe_tcp_syn4.h"
+#include "probe_udp4.h"
 #include "reply_filter.h"
 
 /* Sized by the loader to the interface's queue count before load. */
@@ -52,12 +55,35 @@ static __always_inline void count(__u32 index)
 		*value += 1; /* per-CPU slot: no other CPU writes it */
 }
 
-/* One case per probe module (probe_ids.h). */
+static __always_inline int enabled(__u32 id)
+{
+	return reply_filter_config.probe_mask & PYSCAN_PROBE_BIT(id);
+}
+
+/* One case per IPv4 protocol, one call per module that sends it (probe_ids.h). ICMP
+ * carries two modules' replies: echo replies and errors quoting an echo request
+ * (icmp-echo), errors quoting a UDP datagram (udp). */
 static __always_inline int is_scan_reply(struct xdp_md *ctx)
 {
-	switch (reply_filter_config.probe_id) {
-	case PYSCAN_PROBE_TCP_SYN4:
-		return pyscan_probe_tcp_syn4__match(ctx, &reply_filter_config);
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = (void *)(eth + 1);
+
+	if ((void *)(ip + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
+		return 0;
+	switch (ip->protocol) {
+	case IPPROTO_TCP:
+		return enabled(PYSCAN_PROBE_TCP_SYN4) &&
+		       pyscan_probe_tcp_syn4__match(ctx, &reply_filter_config);
+	case IPPROTO_UDP:
+		return enabled(PYSCAN_PROBE_UDP4) &&
+		       pyscan_probe_udp4__match(ctx, &reply_filter_config);
+	case IPPROTO_ICMP:
+		return (enabled(PYSCAN_PROBE_ICMP_ECHO4) &&
+			pyscan_probe_icmp_echo4__match(ctx, &reply_filter_config)) ||
+		       (enabled(PYSCAN_PROBE_UDP4) &&
+			pyscan_probe_udp4__match_icmp(ctx, &reply_filter_config));
 	default:
 		return 0;
 	}

@@ -20,7 +20,7 @@ struct pyscan_reply_filter_config {
 	__u32 scanner_ip_be; /* replies must be addressed here; 0 accepts any destination */
 	__u16 port_lo;       /* the scan's source-port range, host order, inclusive */
 	__u16 port_hi;
-	__u32 probe_id;      /* probe module whose match runs (probe_ids.h) */
+	__u32 probe_mask;    /* the scan's probe modules: bit id set = its match runs (probe_ids.h) */
 	__u32 reserved;      /* zero */
 };
 

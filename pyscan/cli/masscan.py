@@ -36,23 +36,25 @@ def _norm(name: str) -> str:
 
 def parse_masscan_ports(text: str) -> str:
     """masscan's port list -> pyscan's: `-` is 1-65535 (as masscan reads `-p-`), `T:` is
-    TCP; a `U:`/`S:`/`O:`/`I:` prefix holds for the items after it, as in nmap."""
+    TCP, `U:` UDP (pyscan's own U:N items); a prefix holds for the items after it, as in
+    nmap."""
     protocol = "T"
     items = []
     for raw in text.split(","):
         item = raw.strip()
         if len(item) > 2 and item[1] == ":" and item[0].upper() in _PROTOCOL_PREFIXES:
             protocol, item = item[0].upper(), item[2:]
-        if protocol != "T":
+        if protocol not in ("T", "U"):
             raise NotSupportedYet(f"-p {protocol}:{item}",
-                                  f"pyscan scans TCP only; {_PROTOCOL_PREFIXES[protocol]} "
-                                  "probes are not built yet (accepted: T:PORTS or PORTS)")
+                                  f"pyscan scans TCP, UDP and ICMP echo (--ping); "
+                                  f"{_PROTOCOL_PREFIXES[protocol]} probes are not built yet "
+                                  "(accepted: T:PORTS, U:PORTS or PORTS)")
         if item == "-":
             item = "1-65535"
         if not item:
             raise ConfigError(f"bad port list {text!r} (accepted: 80 | 22,80 | 1-1024 | - "
-                              "| T:80)")
-        items.append(item)
+                              "| T:80 | U:53)")
+        items.append(f"U:{item}" if protocol == "U" else item)
     return ",".join(items)
 
 
@@ -228,8 +230,7 @@ _OPTIONS: dict[str, tuple[bool, Callable[[_State, str], None]]] = {
     "resumeindex": (True, _refuse("--resume-index", "resuming a scan is not built yet")),
     "resumecount": (True, _refuse("--resume-count", "resuming a scan is not built yet")),
     "topports": (True, _top_ports),
-    "ping": (False, _refuse_when_on("--ping", "ICMP echo probes are not built yet (TCP SYN "
-                                    "only)")),
+    "ping": (False, _flag(lambda s, on: s.plan.scan.__setitem__("ping", on))),
     "banners": (False, _refuse_when_on("--banners", _NOT_YET_BANNERS)),
     "banner": (False, _refuse_when_on("--banners", _NOT_YET_BANNERS)),
     "capture": (True, _refuse("--capture", _NOT_YET_BANNERS)),
@@ -356,7 +357,8 @@ def _short(state: _State, args: list[str], index: int) -> int:
             elif kind in ("S", "T"):
                 plan.notes.append(f"-s{kind}: pyscan sends TCP SYN probes, as masscan does")
             elif kind == "U":
-                raise NotSupportedYet("-sU", "UDP probes are not built yet (TCP SYN only)")
+                raise NotSupportedYet("-sU", "masscan names UDP ports in the port list "
+                                      "(accepted: -p U:53,U:161)")
             else:
                 raise ConfigError(f"unsupported nmap scan type -s{kind} (accepted: -sS, -sL)")
         return index + 1
@@ -429,8 +431,10 @@ def _finish(state: _State) -> Plan:
         # masscan without an output file: "Discovered open port 80/tcp on IP" on stdout.
         plan.outputs.append(output("masscan-console"))
     if plan.action == "scan" and "ports" not in plan.scan:
-        raise ConfigError("no ports given (accepted: -p 80 | -p 22,80,443 | -p- | "
-                          "--top-ports N)")
+        if not plan.scan.get("ping"):
+            raise ConfigError("no ports given (accepted: -p 80 | -p 22,80,443 | -p- | "
+                              "--top-ports N | --ping)")
+        plan.scan["ports"] = ""  # --ping alone: an echo per address, no port entries
     return plan
 
 
@@ -454,8 +458,10 @@ def echo_lines(plan: Plan) -> list[str]:
             lines.append(f"output-format = {spec.format.removeprefix('masscan-')}")
             lines.append(f"output-filename = {spec.path}")
     lines.append("# TARGET SELECTION (IP, PORTS, EXCLUDES)")
-    if "ports" in scan:
+    if scan.get("ports"):
         lines.append(f"ports = {scan['ports']}")
+    if scan.get("ping"):
+        lines.append("ping = true")
     for target in plan.targets:
         lines.append(f"range = {target}")
     for path in scan.get("include_files", []):

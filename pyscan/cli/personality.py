@@ -144,7 +144,7 @@ def _information(plan: Plan) -> None:
     elif plan.action == "list-output-modules":
         out.write("csv\njson\n")
     elif plan.action == "list-probe-modules":
-        out.write("tcp_synscan\n")
+        out.write("tcp_synscan\nicmp_echoscan\nudp\n")
     elif plan.action == "version":
         from pyscan import __version__
 

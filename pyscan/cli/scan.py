@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ScanCommand", "scan_command"]
 
-NO_PORTS = "no ports given (accepted: -p 80 | -p 22,80,443 | -p 1-1024 | -p-)"
+NO_PORTS = ("no ports given (accepted: -p 80 | -p 22,80,443 | -p 1-1024 | -p- | -p U:53, or "
+            "--ping)")
 
 
 class ScanCommand(TyperCommand):
@@ -57,12 +58,27 @@ class ScanCommand(TyperCommand):
 
 
 def scan_command(
-    ports: Annotated[str, typer.Option(
+    ports: Annotated[str | None, typer.Option(
         "--ports", "-p", metavar="PORTS", show_default=False,
-        help="Ports: 80 | 22,80,443 | 1-1024 | 0-65535 | -p- (every port).")],
+        help="Ports: 80 | 22,80,443 | 1-1024 | 0-65535 | -p- (every port); UDP as U:53 "
+        "(masscan), mixed: 80,U:53,U:161. Not needed with --ping or --probe icmp-echo.")] = None,
     targets: Annotated[list[str] | None, typer.Argument(
         metavar="TARGET", help="IPv4 address, CIDR, or first-last range; comma lists allowed.",
         show_default=False)] = None,
+    ping: Annotated[bool, typer.Option(
+        "--ping", help="Also send an ICMP echo to every address (masscan --ping).")] = False,
+    probe: Annotated[str, typer.Option(
+        "--probe", help="Probe type of -p's ports: tcp-syn | udp | icmp-echo (no -p).")
+    ] = "tcp-syn",
+    udp_payload: Annotated[list[str] | None, typer.Option(
+        "--udp-payload", help="[PORT:]NAME: a built-in UDP payload for PORT (or every UDP "
+        "port): dns, ntp, ntp-version, snmp, snmp-v1, ssdp, netbios, empty.")] = None,
+    udp_payload_file: Annotated[list[str] | None, typer.Option(
+        "--udp-payload-file", help="[PORT:]FILE: send FILE's bytes (hex if it is named "
+        "*.hex) to PORT, or to every UDP port (zmap --probe-args=file:).")] = None,
+    udp_capture_bytes: Annotated[str, typer.Option(
+        "--udp-capture-bytes", help="Bytes of each UDP reply kept in ndjson/json (0..234).")
+    ] = "64",
     rate: Annotated[str, typer.Option(help="Packets per second: 1000, 250k, 10M, max.")] = "10k",
     driver: Annotated[str | None, typer.Option(
         help=DRIVER_HELP)] = None,
@@ -184,6 +200,8 @@ def scan_command(
 ) -> None:
     from pyscan import scanner
 
+    if ports is None and not ping and probe != "icmp-echo":
+        fail(NO_PORTS)
     if show_closed and open_only:
         fail("--show-closed and --open-only contradict each other (accepted: one of them)")
     min_workers = parse_count(cluster_workers, "--cluster-workers count", 1, 100_000)
@@ -193,7 +211,12 @@ def scan_command(
         retry_count = _retry_count(retries, probes)
         config = ScanConfig.parse(
             targets or [],
-            ports=ports,
+            ports=ports or (),
+            probe=probe,
+            ping=ping,
+            udp_payloads=udp_payload or [],
+            udp_payload_files=udp_payload_file or [],
+            udp_capture_bytes=parse_count(udp_capture_bytes, "UDP capture length", 0, 234),
             include_files=include_file or [],
             excludes=exclude or [],
             exclude_files=exclude_file or [],
@@ -246,6 +269,10 @@ def scan_command(
             typer.echo(f"pyscan: warning: {warning}", err=True)
         _print_target_list(config, scanner.list_targets(config))
         return
+    if config.udp_ports_without_payload and not quiet:
+        empty = ",".join(str(port) for port in config.udp_ports_without_payload)
+        typer.echo(f"pyscan: note: UDP ports {empty} have no payload: they get empty datagrams "
+                   "(choose one with --udp-payload PORT:NAME or --udp-payload-file)", err=True)
 
     if cluster is not None:
         from pyscan.cli.cluster import run_cluster_scan

@@ -202,23 +202,32 @@ def parse_zmap(argv: Sequence[str]) -> Plan:
     _refuse_if(options.min_hitrate, "--min-hitrate", "aborting on a low hit rate is not built yet")
     _refuse_if(options.cores, "--cores", "pinning sending threads to cores is not built yet")
     module = options.probe_module or "tcp_synscan"
-    if module != "tcp_synscan":
+    if module not in _PYSCAN_PROBE:
         if module in ZMAP_PROBE_MODULES:
-            raise NotSupportedYet(f"-M {module}", "pyscan has the tcp_synscan probe module only")
-        raise ConfigError(f"unknown probe module {module!r} (accepted: tcp_synscan)")
+            raise NotSupportedYet(f"-M {module}", "pyscan has the tcp_synscan, icmp_echoscan "
+                                  "and udp probe modules")
+        raise ConfigError(f"unknown probe module {module!r} (accepted: "
+                          f"{', '.join(_PYSCAN_PROBE)})")
 
     scan = plan.scan
+    if module != "tcp_synscan":
+        scan["probe"] = _PYSCAN_PROBE[module]
     # -P N: N probes per target (pyscan spaces them by --retry-delay, 1 s, where zmap sends
-    # them back to back); -t, -N: zmap's limits; --probe-args: tcp_synscan's option style.
+    # them back to back); -t, -N: zmap's limits; --probe-args: tcp_synscan's option style,
+    # udp's payload.
     if options.probes is not None:
         scan["retries"] = parse_probes(options.probes)
     if options.max_runtime is not None:
         scan["max_runtime"] = parse_max_runtime(options.max_runtime)
     if options.max_results is not None:
         scan["max_results"] = parse_max_results(options.max_results)
-    if options.probe_args:
+    if options.probe_args and module == "tcp_synscan":
         scan["tcp_options"] = parse_tcp_options(options.probe_args)
-    if options.ports is not None:
+    elif options.probe_args:
+        _probe_args(scan, module, options.probe_args)
+    if module == "icmp_echoscan":
+        scan["ports"] = ""  # zmap's icmp_echoscan takes no port
+    elif options.ports is not None:
         scan["ports"] = "0-65535" if options.ports == "*" else options.ports
     elif plan.action == "scan":
         raise ConfigError("no port given (accepted: -p 80 | -p 80,443 | -p 1-1024)")
@@ -281,13 +290,40 @@ def _shard(shard: str | None, shards: str | None, seed: str | None) -> str:
     return f"{int(index_text) + 1}/{count}"
 
 
+_PYSCAN_PROBE = {"tcp_synscan": "tcp-syn", "icmp_echoscan": "icmp-echo", "udp": "udp"}
+
+
+def _probe_args(scan: dict[str, Any], module: str, text: str) -> None:
+    """zmap's --probe-args: for udp, text:STR, hex:HEX or file:PATH (the payload of every
+    UDP port); the other modules take none pyscan knows."""
+    if module != "udp":
+        raise NotSupportedYet("--probe-args", f"{module}'s probe arguments are not built yet")
+    kind, _, value = text.partition(":")
+    if kind == "file":
+        scan["udp_payload_files"] = [value]
+    elif kind == "text":
+        scan["udp_payload_data"] = [value.encode()]
+    elif kind == "hex":
+        try:
+            scan["udp_payload_data"] = [bytes.fromhex(value)]
+        except ValueError:
+            raise ConfigError(f"--probe-args hex:{value!r} is not hex (accepted: pairs of hex "
+                              "digits)") from None
+    elif kind == "template":
+        raise NotSupportedYet("--probe-args template:", "zmap's UDP payload templates are not "
+                              "built yet (accepted: text:, hex:, file:)")
+    else:
+        raise ConfigError(f"bad --probe-args {text!r} for udp (accepted: text:STR, hex:HEX, "
+                          "file:PATH)")
+
+
 def _outputs(plan: Plan, options: argparse.Namespace) -> None:
     module = options.output_module or "default"
     if module not in ("default", "csv", "json"):
         if module in ("redis", "mongodb", "extended_file", "simple_file"):
             raise NotSupportedYet(f"-O {module}", "pyscan writes zmap's csv and json modules")
         raise ConfigError(f"unknown output module {module!r} (accepted: csv, json)")
-    ports = parse_ports(plan.scan["ports"]) if "ports" in plan.scan else ()
+    ports = parse_ports(plan.scan["ports"]) if plan.scan.get("ports") else ()
     try:
         fields = (parse_output_fields(options.output_fields) if options.output_fields
                   else default_fields(ports))

@@ -18,6 +18,7 @@ from pyscan.drivers.base import (
     DriverRequest,
     RingSession,
 )
+from pyscan.probes import reply_protocols
 
 if TYPE_CHECKING:
     from pyscan.native import Ring
@@ -64,7 +65,8 @@ class AfPacketDriver:
             # RX first: replies to the first probes must find the ring already there.
             if request.want_rx:
                 rx_ring = open_afpacket_rx(request.ifindex, block_size, blocks)
-                afpacket_filter_ports(rx_ring, request.source_ports)
+                afpacket_filter_ports(rx_ring, request.source_ports,
+                                      reply_protocols(request.probe_ids or (request.probe_id,)))
             for _ in range(request.tx_threads):
                 tx_rings.append(open_afpacket_tx(request.ifindex, tx_frames))
         except (OSError, ValueError) as error:

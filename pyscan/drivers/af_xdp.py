@@ -197,7 +197,7 @@ class AfXdpDriver:
                         frame_size=frame_size, scanner_ip=request.source_ip,
                         ports=request.source_ports,
                         rx_queues=rx_sockets, rx_ring_size=rx_ring_size,
-                        probe=request.probe_id)
+                        probe=request.probe_ids or (request.probe_id,))
         except (OSError, ValueError) as error:
             if isinstance(error, ValueError):
                 raise DriverError(str(error)) from None

@@ -35,6 +35,8 @@ class DriverRequest:
     cookie_key: bytes
     options: Mapping[str, str] = field(default_factory=dict)  # driver-specific
     probe_id: int = 0  # the scan's probe module (pyscan.probes): selects in-kernel matching
+    # every probe module of the scan (a mixed scan has several); () = (probe_id,)
+    probe_ids: tuple[int, ...] = ()
 
 
 @runtime_checkable

@@ -170,7 +170,8 @@ class XdpLiveDriver:
                            tx_queues=0, want_rx=True, attach_mode=str(options["xdp_attach"]),
                            frame_size=frame_size, scanner_ip=request.source_ip,
                            ports=request.source_ports, rx_queues=rx_queues,
-                           rx_ring_size=rx_ring_size)
+                           rx_ring_size=rx_ring_size,
+                           probe=request.probe_ids or (request.probe_id,))
             except ValueError as error:
                 raise DriverError(str(error)) from None
             except OSError as error:

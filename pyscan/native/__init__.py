@@ -70,6 +70,7 @@ from pyscan.native.engine import (
     probe_by_name,
     probe_count,
     probe_name,
+    snippet_records,
 )
 from pyscan.native.handles import CHandle
 from pyscan.native.pfring_zc import (
@@ -195,6 +196,7 @@ __all__ = [
     "ring_error",
     "ring_stats",
     "sleep_until_ns",
+    "snippet_records",
     "tcp_options_id",
     "xdp_attached_prog_id",
     "xdp_detach",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import NoReturn
 
@@ -53,6 +54,16 @@ def _raise_from(err: CData, fallback: str) -> NoReturn:
     raise AfXdpError(errno_value, c_text(err) or fallback)
 
 
+def probe_mask(probe: int | Iterable[int]) -> int:
+    """The filter's probe mask (reply_filter.h) for one probe id or the scan's set of ids;
+    the loader refuses ids that have no XDP match."""
+    ids = [probe] if isinstance(probe, int) else list(probe)
+    mask = 0
+    for probe_id in ids:
+        mask |= 1 << check_int("probe id", probe_id, 0, 31)
+    return mask
+
+
 class ReplyFilter(CHandle[ReplyFilterPtr]):
     """The XDP reply filter loaded and verified with a key, not attached anywhere."""
 
@@ -60,14 +71,14 @@ class ReplyFilter(CHandle[ReplyFilterPtr]):
 
     def __init__(self, key: bytes, scanner_ip: ScannerIp = None, ports: range = range(0, 65536),
                  queue_slots: int = 1, object_path: str = REPLY_FILTER_OBJECT,
-                 probe: int = 0) -> None:
+                 probe: int | Iterable[int] = 0) -> None:
         if len(key) != 16:
             raise ValueError(f"cookie key must be 16 bytes, got {len(key)}")
         if not ports or ports.step != 1 or ports.start < 0 or ports.stop > 65536:
             raise ValueError(f"port range {ports!r} invalid; use a non-empty range within 0-65535")
         handle = lib.pyscan_replyfilter__load(object_path.encode(), key, _ip_be(scanner_ip),
                                               ports.start, ports.stop - 1, queue_slots,
-                                              check_int("probe id", probe, 0, 2**32 - 1))
+                                              probe_mask(probe))
         if is_null(handle):
             # bpf_object.c's convention: errno, and the reason in pyscan_bpf__error()
             _raise_from(lib.pyscan_bpf__error(), "reply filter failed to load")
@@ -113,7 +124,7 @@ class AfXdp(CHandle[AfXdpPtr]):
                  ring_size: int = 2048, frame_size: int = 2048, scanner_ip: ScannerIp = None,
                  ports: range = range(0, 65536), rx_queues: int | None = None,
                  rx_ring_size: int = 0, object_path: str = REPLY_FILTER_OBJECT,
-                 probe: int = 0) -> None:
+                 probe: int | Iterable[int] = 0) -> None:
         if bind_mode not in XDP_BIND_MODES:
             raise ValueError(f"xdp mode {bind_mode!r} unknown; use one of "
                              f"{', '.join(XDP_BIND_MODES)}")
@@ -142,7 +153,7 @@ class AfXdp(CHandle[AfXdpPtr]):
         cfg.rx_queues = queue_count if rx_queues is None else rx_queues
         cfg.key = key
         cfg.rx_ring_size = rx_ring_size  # 0: ring_size
-        cfg.probe_id = check_int("probe id", probe, 0, 2**32 - 1)
+        cfg.probe_mask = probe_mask(probe)
         err = ffi.new("char[]", _ERROR_BUFFER)
         handle = lib.pyscan_afxdp__open(cfg, object_path.encode(), err, _ERROR_BUFFER)
         if is_null(handle):

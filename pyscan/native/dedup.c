@@ -26,7 +26,11 @@
 #include "ratelimit.h"
 
 #define MALLOC_HEADER 16
-#define TABLE_SLOTS ((size_t)2 * PYSCAN_DEDUP_PORTS)
+/* One bitmap slot per (protocol of the probe, inside/outside the set, port): TCP 53, UDP 53
+ * and the ICMP echo (port 0) are three results (probes branch). calloc'd: untouched pages of
+ * the table cost nothing. */
+#define DEDUP_PROTOCOLS 3
+#define TABLE_SLOTS ((size_t)2 * PYSCAN_DEDUP_PORTS * DEDUP_PROTOCOLS)
 #define TABLE_PAGE 4096
 #define SLOTS_PER_PAGE (TABLE_PAGE / sizeof(roaring_bitmap_t *))
 #define TABLE_PAGES (TABLE_SLOTS / SLOTS_PER_PAGE)
@@ -139,7 +143,10 @@ static int remember(struct pyscan_dedup *d, const struct pyscan_result *res)
 		pyscan_targetset__ip_number(d->targets, ip_host) : -1;
 	/* address numbers are < n_ips <= 2^32: they fit the bitmap's 32-bit values */
 	const uint32_t key = number >= 0 ? (uint32_t)number : ip_host;
-	roaring_bitmap_t *b = bitmap_for(d, (number >= 0 ? 0 : PYSCAN_DEDUP_PORTS) + res->port);
+	/* the probe's protocol picks the slot group (probes branch): 0 TCP, 1 UDP, 2 ICMP */
+	const size_t protocol = res->l4_proto == 17 ? 1 : res->l4_proto == 1 ? 2 : 0;
+	roaring_bitmap_t *b = bitmap_for(d, 2 * PYSCAN_DEDUP_PORTS * protocol +
+					     (number >= 0 ? 0 : PYSCAN_DEDUP_PORTS) + res->port);
 	if (!b)
 		return -ENOMEM;
 	const uint16_t high = (uint16_t)(key >> 16);

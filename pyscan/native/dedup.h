@@ -18,8 +18,8 @@
  * of bitmaps keyed by the raw IPv4 address, so it is still reported exactly once.
  *
  * Invariants:
- *  - Exact: first_time() returns 1 exactly once per (IPv4 address, port), whatever the
- *    statuses of its replies: the first status wins (a RST after a SYN-ACK is a duplicate,
+ *  - Exact: first_time() returns 1 exactly once per (probe protocol, IPv4 address, port),
+ *    whatever the statuses of its replies: the first status wins (a RST after a SYN-ACK is a duplicate,
  *    as before). Another family is never remembered (-EAFNOSUPPORT: the caller reports it;
  *    a possible duplicate beats a lost result).
  *  - targets outlives the set; one writer (the RX or ingest caller); bytes and

@@ -14,7 +14,8 @@
  *
  * RX: TPACKET_V3 ring, blocks retired after PYSCAN_AFPACKET_RETIRE_MS, PACKET_IGNORE_OUTGOING
  * (our own probes are not replies), and a classic BPF filter so only unfragmented IPv4 TCP
- * with SYN+ACK or RST (to the scan's source ports, once filter_ports says which) is copied. Bound with ETH_P_ALL only after ring and filter are
+ * with SYN+ACK or RST (to the scan's source ports, once filter_ports says which; UDP and ICMP
+ * replies too once filter_replies asks for them) is copied. Bound with ETH_P_ALL only after ring and filter are
  * in place, so nothing unfiltered is ever queued.
  *
  * Invariant: each ring has one user thread per direction (ring.h); only get_stats may run on
@@ -503,64 +504,92 @@ static const struct pyscan_ring_ops afp_rx_ops = {
 	.destroy = afp_rx_destroy,
 };
 
-/* Keeps unfragmented IPv4 TCP to a destination port in [first, last] whose flags are what
- * the tcp-syn classifier reports: SYN+ACK without RST or FIN (open), or RST+ACK without SYN
- * (closed); tcpdump's "ip and tcp and ip[6:2] & 0x3fff = 0 and tcp dst portrange first-last
- * and (tcp[13] & 0x17 = 0x12 or tcp[13] & 0x16 = 0x14)". Cookie, destination address and
- * checksums are left to the C side (acceptance rules: docs/internals.md). Offsets assume an
- * untagged Ethernet frame, which is what a packet socket sees: the kernel moves the outer
+/* Keeps unfragmented IPv4 frames that can be replies to the scan's probes: TCP to a
+ * destination port in [first, last] whose flags are what the tcp-syn classifier reports:
+ * SYN+ACK without RST or FIN (open), or RST+ACK without SYN (closed); UDP to a port in
+ * [first, last] (udp); ICMP echo replies and destination unreachables (icmp-echo, udp). Each
+ * protocol only when its bit of protocols (PYSCAN_AFPACKET_*) is set: a disabled protocol's
+ * number is compared with 0x100, which no byte equals. tcpdump's "ip and ip[6:2] & 0x3fff = 0
+ * and (tcp dst portrange first-last and (tcp[13] & 0x17 = 0x12 or tcp[13] & 0x16 = 0x14) or
+ * udp dst portrange first-last or icmp[0] = 0 or icmp[0] = 3)". Cookie, destination address
+ * and checksums are left to the C side (acceptance rules: docs/internals.md). Offsets assume
+ * an untagged Ethernet frame, which is what a packet socket sees: the kernel moves the outer
  * VLAN tag out of the data before any tap. Jump offsets count instructions after the jump. */
-#define REPLY_FILTER_LEN 17
-static void reply_filter(struct sock_filter out[REPLY_FILTER_LEN], uint16_t first, uint16_t last)
+#define REPLY_FILTER_LEN 25
+#define NEVER_A_BYTE 0x100
+static void reply_filter(struct sock_filter out[REPLY_FILTER_LEN], uint16_t first, uint16_t last,
+			 uint32_t protocols)
 {
+	const uint32_t tcp = (protocols & PYSCAN_AFPACKET_TCP) ? 6 : NEVER_A_BYTE;
+	const uint32_t udp = (protocols & PYSCAN_AFPACKET_UDP) ? 17 : NEVER_A_BYTE;
+	const uint32_t icmp = (protocols & PYSCAN_AFPACKET_ICMP) ? 1 : NEVER_A_BYTE;
 	const struct sock_filter prog[REPLY_FILTER_LEN] = {
 		/* 0 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
-		/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 14),
-		/* 2 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 23),
-		/* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 0, 12),
-		/* 4 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 20),
-		/* 5 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x3fff, 10, 0),
-		/* 6 */ BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 14),
-		/* 7 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, 14 + 2),
-		/* 8 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, first, 0, 7),
-		/* 9 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, last, 6, 0),
-		/* 10 */ BPF_STMT(BPF_LD | BPF_B | BPF_IND, 14 + 13),
-		/* 11 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x17), /* FIN SYN RST ACK */
-		/* 12 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x12, 2, 0),
-		/* 13 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x16), /* SYN RST ACK */
-		/* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x14, 0, 1),
-		/* 15 */ BPF_STMT(BPF_RET | BPF_K, 0x40000),
-		/* 16 */ BPF_STMT(BPF_RET | BPF_K, 0),
+		/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 22),
+		/* 2 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 20),
+		/* 3 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x3fff, 20, 0),
+		/* 4 */ BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 14),
+		/* 5 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 23),
+		/* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, tcp, 2, 0),
+		/* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, udp, 9, 0),
+		/* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, icmp, 11, 15),
+		/* TCP */
+		/* 9 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, 14 + 2),
+		/* 10 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, first, 0, 13),
+		/* 11 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, last, 12, 0),
+		/* 12 */ BPF_STMT(BPF_LD | BPF_B | BPF_IND, 14 + 13),
+		/* 13 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x17), /* FIN SYN RST ACK */
+		/* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x12, 8, 0),
+		/* 15 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x16), /* SYN RST ACK */
+		/* 16 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x14, 6, 7),
+		/* UDP */
+		/* 17 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, 14 + 2),
+		/* 18 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, first, 0, 5),
+		/* 19 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, last, 4, 3),
+		/* ICMP: echo reply (0) or destination unreachable (3) */
+		/* 20 */ BPF_STMT(BPF_LD | BPF_B | BPF_IND, 14),
+		/* 21 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0),
+		/* 22 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 3, 0, 1),
+		/* 23 */ BPF_STMT(BPF_RET | BPF_K, 0x40000),
+		/* 24 */ BPF_STMT(BPF_RET | BPF_K, 0),
 	};
 	memcpy(out, prog, sizeof(prog));
 }
 
 _Static_assert(sizeof(struct sock_filter) == 8, "sock_filter is the 8-byte BPF instruction");
 
+/* The TCP-only program (what filter_ports attaches), for the filter corpus tests. */
 uint32_t pyscan_afpacket__reply_filter(uint16_t first, uint16_t last, uint8_t *out,
 				       uint32_t max)
 {
 	struct sock_filter code[REPLY_FILTER_LEN];
-	reply_filter(code, first, last);
+	reply_filter(code, first, last, PYSCAN_AFPACKET_TCP);
 	if (out && max >= REPLY_FILTER_LEN)
 		memcpy(out, code, sizeof(code));
 	return REPLY_FILTER_LEN;
 }
 
-static int attach_reply_filter(int fd, uint16_t first, uint16_t last)
+static int attach_reply_filter(int fd, uint16_t first, uint16_t last, uint32_t protocols)
 {
 	struct sock_filter code[REPLY_FILTER_LEN];
-	reply_filter(code, first, last);
+	reply_filter(code, first, last, protocols);
 	const struct sock_fprog prog = {.len = REPLY_FILTER_LEN, .filter = code};
 	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog));
 }
 
 int pyscan_afpacket__filter_ports(pyscan_ring *ring, uint16_t first, uint32_t count)
 {
-	if (!ring || ring->ops != &afp_rx_ops || count < 1 || (uint32_t)first + count > 65536)
+	return pyscan_afpacket__filter_replies(ring, first, count, PYSCAN_AFPACKET_TCP);
+}
+
+int pyscan_afpacket__filter_replies(pyscan_ring *ring, uint16_t first, uint32_t count,
+				    uint32_t protocols)
+{
+	if (!ring || ring->ops != &afp_rx_ops || count < 1 || (uint32_t)first + count > 65536 ||
+	    !protocols || (protocols & ~(uint32_t)PYSCAN_AFPACKET_ALL))
 		return -EINVAL;
 	struct afp_rx *r = (struct afp_rx *)ring;
-	if (attach_reply_filter(r->fd, first, (uint16_t)(first + count - 1)) < 0) {
+	if (attach_reply_filter(r->fd, first, (uint16_t)(first + count - 1), protocols) < 0) {
 		const int code = errno;
 		set_error(ring->error, sizeof(ring->error), "af-packet RX: SO_ATTACH_FILTER: %s",
 			  strerror(code));
@@ -623,7 +652,7 @@ pyscan_ring *pyscan_afpacket__open_rx(int ifindex, uint32_t block_size, uint32_t
 	if (setsockopt(r->fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one)) < 0)
 		goto fail_errno;
 	step = "SO_ATTACH_FILTER";
-	if (attach_reply_filter(r->fd, 0, 65535) < 0)
+	if (attach_reply_filter(r->fd, 0, 65535, PYSCAN_AFPACKET_TCP) < 0)
 		goto fail_errno;
 	step = "PACKET_RX_RING";
 	if (setsockopt(r->fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) < 0)

@@ -33,6 +33,13 @@ pyscan_ring *pyscan_afpacket__open_rx(int ifindex, uint32_t block_size, uint32_t
  * [first, first + count): 0, -EINVAL (not an af-packet RX ring, empty or too wide a range)
  * or -errno from the kernel. Safe while the RX thread runs. */
 int pyscan_afpacket__filter_ports(pyscan_ring *ring, uint16_t first, uint32_t count);
+/* The reply protocols an RX socket keeps (filter_replies): a bit per protocol. */
+#define PYSCAN_AFPACKET_TCP 1
+#define PYSCAN_AFPACKET_UDP 2
+#define PYSCAN_AFPACKET_ICMP 4
+#define PYSCAN_AFPACKET_ALL 7
+int pyscan_afpacket__filter_replies(pyscan_ring *ring, uint16_t first, uint32_t count,
+                                    uint32_t protocols);
 /* The classic BPF program filter_ports attaches for [first, last]: its instruction count, and
  * when max is at least that, the instructions (struct sock_filter, 8 bytes each) in out. For
  * tests that run it against the other reply filters. */

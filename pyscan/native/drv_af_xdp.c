@@ -391,7 +391,7 @@ struct pyscan_afxdp *pyscan_afxdp__open(const struct pyscan_afxdp_config *cfg,
 	if (cfg->want_rx) {
 		xdp->filter = pyscan_replyfilter__load(object_path, cfg->key, cfg->scanner_ip_be,
 						       cfg->port_lo, cfg->port_hi, cfg->queue_count,
-						       cfg->probe_id);
+						       cfg->probe_mask);
 		if (!xdp->filter) {
 			rc = -errno;
 			set_error(err, errlen, "%s", pyscan_bpf__error());

@@ -46,7 +46,7 @@ struct pyscan_afxdp_config {
 	uint32_t rx_ring_size;  /* RX and fill ring descriptors and RX UMEM frames per RX socket,
 				 * power of two; 0 = ring_size. The RX thread may be off the CPU
 				 * for milliseconds: this is how many replies a socket holds meanwhile */
-	uint32_t probe_id;      /* the scan's probe module: selects the filter's match (probe_ids.h) */
+	uint32_t probe_mask;    /* the scan's probe modules (bit = id, probe_ids.h): the filter's matches */
 };
 
 /* What was chosen, for the status line and the summary. */

@@ -97,10 +97,15 @@ pyscan_engine *pyscan_engine__create(const struct pyscan_engine_config *cfg, cha
 	if (cfg->retry_delay_ns > 3600ULL * 1000000000ULL)
 		FAIL("retry delay %llu ns is out of range (0..3600 s)",
 		     (unsigned long long)cfg->retry_delay_ns);
-	const struct pyscan_probe_ops *probe = pyscan_probe__ops(cfg->probe_id);
-	if (!probe)
-		FAIL("probe id %u is unknown (known: 0..%d, see probe_ids.h)", cfg->probe_id,
-		     PYSCAN_PROBE_COUNT - 1);
+	/* The scan's modules: the port entries' probe ids, or probe_id for every entry. */
+	uint32_t probe_mask = 0;
+	for (uint32_t i = 0; i < (cfg->port_probes ? cfg->n_ports : 1); i++) {
+		const uint32_t id = cfg->port_probes ? cfg->port_probes[i] : cfg->probe_id;
+		if (!pyscan_probe__ops(id))
+			FAIL("probe id %u is unknown (known: 0..%d, see probe_ids.h)", id,
+			     PYSCAN_PROBE_COUNT - 1);
+		probe_mask |= PYSCAN_PROBE_BIT(id);
+	}
 
 	e = aligned_alloc(CACHELINE, (sizeof(*e) + CACHELINE - 1) / CACHELINE * CACHELINE);
 	if (!e)
@@ -115,13 +120,17 @@ pyscan_engine *pyscan_engine__create(const struct pyscan_engine_config *cfg, cha
 		e->cfg.max_results = PYSCAN_ENGINE_DEFAULT_MAX_RESULTS;
 
 	/* struct pyscan_ip_range is two host-order u32s: the config's pairs are that array. */
-	int rc = pyscan_targetset__init(&e->targets, (const struct pyscan_ip_range *)cfg->ranges,
-					cfg->n_ranges, cfg->ports, cfg->n_ports);
+	e->cfg.port_probes = NULL;
+	e->cfg.probe_args = NULL;
+	int rc = pyscan_targetset__init_probes(&e->targets,
+					       (const struct pyscan_ip_range *)cfg->ranges,
+					       cfg->n_ranges, cfg->ports, cfg->port_probes,
+					       cfg->n_ports);
 	if (rc == -ENOMEM)
 		FAIL("out of memory for the target set");
 	if (rc < 0)
 		FAIL("target set is invalid (need sorted disjoint ranges with first <= last and "
-		     "distinct ports)");
+		     "distinct ports per protocol)");
 	if (pyscan_permute__init(&e->permute, e->targets.total, cfg->seed) < 0)
 		FAIL("target space of %llu probes is too large (max %llu)",
 		     (unsigned long long)e->targets.total,
@@ -137,11 +146,24 @@ pyscan_engine *pyscan_engine__create(const struct pyscan_engine_config *cfg, cha
 		.source_port_count = cfg->source_port_count,
 		.source_port_first = cfg->source_port_first,
 	};
-	e->probe = probe;
-	if (probe->init(e->probe_state, &e->cfg, err, errlen) < 0) {
-		pyscan_engine__destroy(e);
-		return NULL;
+	for (uint32_t id = 0; id < PYSCAN_PROBE_COUNT; id++) {
+		if (!(probe_mask & PYSCAN_PROBE_BIT(id)))
+			continue;
+		const struct pyscan_probe_ops *ops = pyscan_probe__ops(id);
+		/* The caller's cfg: its ports, port_probes and probe_args are valid during init. */
+		if (ops->init(e->probe_state[id], cfg, err, errlen) < 0) {
+			pyscan_engine__destroy(e);
+			return NULL;
+		}
+		e->initialised |= PYSCAN_PROBE_BIT(id);
+		e->modules[e->n_modules] = ops;
+		e->module_ids[e->n_modules++] = (uint8_t)id;
+		const uint32_t frame_len = ops->frame_len ? ops->frame_len(e->probe_state[id]) :
+							     ops->max_frame_len;
+		if (frame_len > e->max_frame_len)
+			e->max_frame_len = frame_len;
 	}
+	e->probe = e->modules[0];
 
 	/* --max-targets: only permutation inputs below the cap are walked (engine.h). */
 	const uint64_t total = cfg->max_probes && cfg->max_probes < e->targets.total
@@ -176,6 +198,9 @@ void pyscan_engine__destroy(pyscan_engine *e)
 {
 	if (!e)
 		return;
+	for (uint32_t id = 0; id < PYSCAN_PROBE_COUNT; id++)
+		if ((e->initialised & PYSCAN_PROBE_BIT(id)) && pyscan_probe__ops(id)->fini)
+			pyscan_probe__ops(id)->fini(e->probe_state[id]);
 	pyscan_targetset__free(&e->targets);
 	pyscan_results__free(&e->results);
 	free(e);
@@ -306,4 +331,10 @@ void pyscan_engine__set_capture(pyscan_engine *e, pyscan_capture *capture)
 {
 	if (e)
 		e->capture = capture;
+}
+
+void pyscan_engine__set_snippets(pyscan_engine *e, pyscan_capture *snippets)
+{
+	if (e)
+		e->snippets = snippets;
 }

@@ -38,6 +38,8 @@
 
 #define PYSCAN_RESULT_OPEN 1
 #define PYSCAN_RESULT_CLOSED 2
+#define PYSCAN_RESULT_UP 3          /* icmp-echo: an echo reply */
+#define PYSCAN_RESULT_UNREACHABLE 4 /* an ICMP destination unreachable quoting the probe */
 #define PYSCAN_RESULT_RTT_UNKNOWN 0xffffffffu
 
 /* TCP options seen in a reply (struct pyscan_result.tcp_options). */
@@ -78,13 +80,20 @@ struct pyscan_engine_config {
 	uint32_t source_port_count;            /* 1..65536 - first */
 	uint16_t window;
 	uint8_t ttl;
-	uint8_t probe_id;                      /* probe module (probe_ids.h); 0 = tcp-syn */
+	uint8_t probe_id;                      /* probe module (probe_ids.h) of every port entry
+	                                          when port_probes is NULL; 0 = tcp-syn */
 	uint64_t max_probes;                   /* whole scan, all shards; 0 = every probe */
 	uint64_t retry_delay_ns;               /* at least this between two probes of a pair */
 	uint32_t retries;                      /* each pair gets retries + 1 probes;
 	                                          0..PYSCAN_ENGINE_MAX_RETRIES */
 	uint8_t tcp_options;                   /* PYSCAN_TCP_OPTIONS_* (template.h) */
 	uint8_t reserved[3];                   /* zero */
+	const uint8_t *port_probes;            /* n_ports probe ids, one per port entry, or NULL;
+	                                          copied. TCP 53 and UDP 53 are two entries */
+	const uint8_t *probe_args;             /* module arguments (UDP payload records, probe.h);
+	                                          read by the modules' init only */
+	uint32_t probe_args_len;
+	uint32_t probe_reserved;               /* zero */
 };
 
 /* One validated, first-seen reply. Fixed size for every probe type: an IPv6 address fits,
@@ -92,12 +101,13 @@ struct pyscan_engine_config {
 struct pyscan_result {
 	uint8_t addr[16];       /* the target: IPv4 in bytes 0..3 (network order), rest zero */
 	uint64_t timestamp_ns;  /* CLOCK_REALTIME when the reply was parsed */
-	uint16_t port;          /* the target's port, host order; 0 for ICMP */
-	uint8_t status;         /* PYSCAN_RESULT_OPEN / PYSCAN_RESULT_CLOSED */
+	uint16_t port;          /* the target's port, host order; 0 for ICMP echo */
+	uint8_t status;         /* PYSCAN_RESULT_* */
 	uint8_t ttl;            /* TTL / hop limit of the reply */
 	uint8_t family;         /* 4 or 6 */
-	uint8_t l4_proto;       /* IP protocol number of the reply (6 = TCP) */
-	uint8_t icmp_type;      /* ICMP replies only */
+	uint8_t l4_proto;       /* IP protocol of the probe (6 TCP, 17 UDP, 1 ICMP echo): part
+	                           of the dedup key, so UDP 53 and TCP 53 are two results */
+	uint8_t icmp_type;      /* when the reply was ICMP (echo reply, unreachable) */
 	uint8_t icmp_code;
 	/* TCP replies: what the answering stack said about itself (zmap's reply fields). */
 	uint16_t window;        /* TCP window, host order */
@@ -156,6 +166,11 @@ void pyscan_engine__stop_rx(pyscan_engine *engine);
 /* Copy every reply with a valid cookie (duplicates too) into capture, for --pcap. Set before
  * run_rx starts, NULL to stop; the engine does not own it: destroy it after the engine. */
 void pyscan_engine__set_capture(pyscan_engine *engine, pyscan_capture *capture);
+/* Copy the first bytes of every reported UDP reply's payload into snippets (not owned, like
+ * capture): each record's data is the target's IPv4 address (4 bytes, network order), its
+ * port (2 bytes, network order), then the payload; len is the whole payload's length. The
+ * record's timestamp equals the result's. Set before run_rx; lossy like capture. */
+void pyscan_engine__set_snippets(pyscan_engine *engine, pyscan_capture *snippets);
 /* Pairs thread thread_index owes in this shard (tests, progress, resume); it sends each of
  * them retries + 1 times. */
 uint64_t pyscan_engine__thread_total(const pyscan_engine *engine, uint32_t thread_index);
@@ -174,7 +189,7 @@ int pyscan_engine__seek(pyscan_engine *engine, uint32_t thread_index, uint64_t p
 uint32_t pyscan_engine__schedule(const pyscan_engine *engine, uint32_t thread_index,
 				 uint64_t position, uint32_t n, uint64_t *k_out, uint32_t *pass_out);
 
-_Static_assert(sizeof(struct pyscan_engine_config) == 128, "pyscan_engine_config layout");
+_Static_assert(sizeof(struct pyscan_engine_config) == 152, "pyscan_engine_config layout");
 _Static_assert(sizeof(struct pyscan_result) == 56, "pyscan_result layout");
 _Static_assert(sizeof(struct pyscan_engine_stats) == 8 * (24 + 2 * PYSCAN_ENGINE_MAX_TX_THREADS),
 	       "pyscan_engine_stats layout");

@@ -25,9 +25,10 @@ from pyscan.native.rings import Ring, ring_error
 
 ENGINE_MAX_TX_THREADS = int(lib.PYSCAN_ENGINE_MAX_TX_THREADS)
 ENGINE_MAX_BATCH = int(lib.PYSCAN_ENGINE_MAX_BATCH)
-ResultStatus = Literal["open", "closed"]
+ResultStatus = Literal["open", "closed", "up", "unreachable"]
 RESULT_STATUS: dict[int, ResultStatus] = {
-    int(lib.PYSCAN_RESULT_OPEN): "open", int(lib.PYSCAN_RESULT_CLOSED): "closed"}
+    int(lib.PYSCAN_RESULT_OPEN): "open", int(lib.PYSCAN_RESULT_CLOSED): "closed",
+    int(lib.PYSCAN_RESULT_UP): "up", int(lib.PYSCAN_RESULT_UNREACHABLE): "unreachable"}
 INGEST_OUTCOMES = {
     int(lib.PYSCAN_INGEST_OPEN): "open",
     int(lib.PYSCAN_INGEST_CLOSED): "closed",
@@ -58,10 +59,10 @@ class RawResult(NamedTuple):
 
     ip: ipaddress.IPv4Address | ipaddress.IPv6Address
     port: int
-    status: ResultStatus  # "open" (SYN-ACK) or "closed" (RST+ACK)
+    status: ResultStatus  # open/closed (TCP, UDP), up (echo reply), unreachable (ICMP error)
     ttl: int
     timestamp: float  # seconds since the epoch (CLOCK_REALTIME at parse time)
-    l4_proto: int = 6  # IP protocol number of the reply
+    l4_proto: int = 6  # IP protocol of the probe: 6 TCP, 17 UDP, 1 ICMP echo
     icmp_type: int = 0  # ICMP replies only
     icmp_code: int = 0
     # TCP replies: the window and the options MSS, window scale, SACK-permitted, timestamps
@@ -96,6 +97,14 @@ def _raw_result(r: Any) -> RawResult:
                      ts_val=int(r.ts_val) if timestamps else None,
                      ts_ecr=int(r.ts_ecr) if timestamps else None,
                      rtt=None if r.rtt_us == _RTT_UNKNOWN else int(r.rtt_us) / 1e6)
+
+
+def snippet_records(snippets: Capture, max: int = 1024
+                    ) -> list[tuple[ipaddress.IPv4Address, int, bytes]]:
+    """(target address, target port, first payload bytes) of UDP replies the engine
+    reported, oldest first (pyscan_engine__set_snippets' record layout)."""
+    return [(ipaddress.IPv4Address(frame.data[:4]), int.from_bytes(frame.data[4:6], "big"),
+             bytes(frame.data[6:])) for frame in snippets.drain(max)]
 
 
 def probe_name(probe_id: int) -> str | None:
@@ -145,7 +154,12 @@ class Engine(CHandle[EnginePtr]):
                  shard: tuple[int, int] = (0, 1), tx_threads: int = 1,
                  batch_size: int = 64, max_results: int = 0,
                  probe: str | int = "tcp-syn", max_probes: int = 0, retries: int = 0,
-                 retry_delay: float = 1.0, tcp_options: str = "windows") -> None:
+                 retry_delay: float = 1.0, tcp_options: str = "windows",
+                 port_probes: Sequence[str | int] | None = None,
+                 probe_args: bytes = b"") -> None:
+        """``port_probes``: the probe type of each entry of ``ports`` (a name or id; None =
+        ``probe`` for all), so one scan mixes TCP, UDP and ICMP echo (ICMP's entry is port
+        0). ``probe_args``: the udp module's payload records (pyscan.probes.udp_payloads)."""
         if not isinstance(cookie_key, bytes | bytearray) or len(cookie_key) != 16:
             raise ValueError(f"cookie key {cookie_key!r} is not 16 bytes")
         if not isinstance(source_ports, range) or source_ports.step != 1 or not source_ports \
@@ -191,6 +205,16 @@ class Engine(CHandle[EnginePtr]):
         cfg.ttl = _check_int("TTL", ttl or 0, 0, 255)
         cfg.tcp_options = tcp_options_id(tcp_options)
         cfg.probe_id = _probe_id(probe)
+        if port_probes is not None:
+            if len(port_probes) != len(port_list):
+                raise ValueError(f"port_probes has {len(port_probes)} entries for "
+                                 f"{len(port_list)} ports: accepted one per port")
+            self._port_probes = ffi.new("uint8_t[]", [_probe_id(p) for p in port_probes]
+                                        or [0])
+            cfg.port_probes = self._port_probes
+        self._probe_args = ffi.new("uint8_t[]", bytes(probe_args) or b"\0")
+        cfg.probe_args = self._probe_args
+        cfg.probe_args_len = len(probe_args)
         # 0 = all; else the whole scan (all shards) sends the first max_probes of its order
         cfg.max_probes = _check_int("max probes", max_probes, 0, _U64_MAX)
         cfg.retries = _check_int("retries", retries, 0, ENGINE_MAX_RETRIES)
@@ -259,6 +283,14 @@ class Engine(CHandle[EnginePtr]):
         lib.pyscan_engine__set_capture(self._live(), capture.ptr if capture is not None
                                        else ffi.NULL)
         self._capture = capture  # kept alive as long as the engine points at it
+
+    def set_snippets(self, snippets: Capture | None) -> None:
+        """Copy the first bytes of every reported UDP reply into ``snippets`` (records of
+        address, port, payload: ``snippet_records``); before run_rx, closed after the
+        engine, like set_capture."""
+        lib.pyscan_engine__set_snippets(self._live(), snippets.ptr if snippets is not None
+                                        else ffi.NULL)
+        self._snippets = snippets
 
     def stop_tx(self) -> None:
         lib.pyscan_engine__stop_tx(self._live())

@@ -43,7 +43,15 @@ struct pyscan_engine {
 	struct pyscan_permute permute;
 	struct pyscan_targetset targets;
 	struct pyscan_probe_env env;     /* points into permute and targets above */
-	const struct pyscan_probe_ops *probe;
+	const struct pyscan_probe_ops *probe; /* the lowest enabled module (the only one, mostly) */
+	/* The scan's modules (ids ascending): one per distinct probe id of the port entries.
+	 * With one, the TX loop calls its fill_batch per batch as ever; with more, per run of
+	 * consecutive probes of one module (engine_tx.c). */
+	const struct pyscan_probe_ops *modules[PYSCAN_PROBE_COUNT];
+	uint8_t module_ids[PYSCAN_PROBE_COUNT];
+	uint32_t n_modules;
+	uint32_t initialised;  /* probe mask of modules whose init succeeded (fini owed) */
+	uint32_t max_frame_len; /* over the enabled modules */
 	uint64_t stride; /* S * T */
 	uint32_t batch;
 	uint32_t passes;           /* retries + 1 */
@@ -54,8 +62,9 @@ struct pyscan_engine {
 	int rx_running;
 	uint64_t threads_done;
 
-	/* the probe module's template, built by probe->init() */
-	uint8_t probe_state[PYSCAN_PROBE_STATE_MAX] __attribute__((aligned(PYSCAN_ENGINE_CACHELINE)));
+	/* each enabled module's template, built by its init(), indexed by probe id */
+	uint8_t probe_state[PYSCAN_PROBE_COUNT][PYSCAN_PROBE_STATE_MAX]
+		__attribute__((aligned(PYSCAN_ENGINE_CACHELINE)));
 
 	struct pyscan_engine_tx_state tx[PYSCAN_ENGINE_MAX_TX_THREADS];
 
@@ -63,6 +72,8 @@ struct pyscan_engine {
 	struct pyscan_results results;
 	/* --pcap: valid replies (duplicates too) copied here when set; not owned (capture.h) */
 	pyscan_capture *capture;
+	/* UDP reply payload snippets for Result.payload; not owned (engine.h) */
+	pyscan_capture *snippets;
 };
 
 /* The first permutation input of TX thread t (it then steps by stride). */

@@ -9,6 +9,7 @@
  * duplicates, open, closed. Only the one RX (or ingest) caller writes these counters.
  */
 #include <errno.h>
+#include <string.h>
 #include <time.h>
 
 #include "counter.h"
@@ -32,6 +33,23 @@ static uint64_t realtime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/* Result.payload: the UDP reply's first bytes behind the target's address and port (the
+ * join key on the Python side), through a lossy capture ring of its own (engine.h). */
+static void push_snippet(pyscan_capture *snippets, const struct pyscan_result *res,
+			 const struct pyscan_reply_view *view)
+{
+	uint8_t record[PYSCAN_CAPTURE_SNAPLEN];
+	const uint32_t payload_len = view->l4_len - 8; /* classify saw the whole UDP header */
+	const uint32_t room = PYSCAN_CAPTURE_SNAPLEN - 6;
+	const uint32_t kept = payload_len < room ? payload_len : room;
+	const uint16_t port_be = __builtin_bswap16(res->port);
+
+	memcpy(record, res->addr, 4);
+	memcpy(record + 4, &port_be, 2);
+	memcpy(record + 6, view->l4 + 8, kept);
+	pyscan_capture__push(snippets, record, 6 + kept, res->timestamp_ns);
+}
+
 static int ingest(struct pyscan_engine *e, const uint8_t *frame, uint32_t len, uint32_t flags,
 		  int in_rx_loop)
 {
@@ -46,8 +64,13 @@ static int ingest(struct pyscan_engine *e, const uint8_t *frame, uint32_t len, u
 	/* Before classify: a corrupted frame must not be believed on its cookie, nor reported. */
 	else if (!pyscan_reply__checksums_ok(&view, flags & PYSCAN_RX_L4_CSUM_TRUSTED))
 		rc = PYSCAN_INGEST_BAD_CHECKSUM;
-	else
-		rc = e->probe->classify(e->probe_state, &e->env, &view, &res);
+	else {
+		/* Each enabled module in id order until one claims the reply (probe.h). */
+		rc = PYSCAN_INGEST_NOT_OURS;
+		for (uint32_t m = 0; m < e->n_modules && rc == PYSCAN_INGEST_NOT_OURS; m++)
+			rc = e->modules[m]->classify(e->probe_state[e->module_ids[m]], &e->env, &view,
+						     &res);
+	}
 
 	switch (rc) {
 	case PYSCAN_INGEST_BAD_CHECKSUM:
@@ -85,6 +108,8 @@ static int ingest(struct pyscan_engine *e, const uint8_t *frame, uint32_t len, u
 		return PYSCAN_INGEST_DUPLICATE;
 	}
 	res.timestamp_ns = realtime_ns();
+	if (e->snippets && res.l4_proto == PYSCAN_IPPROTO_UDP && view.l4_proto == PYSCAN_IPPROTO_UDP)
+		push_snippet(e->snippets, &res, &view);
 	bump(rc == PYSCAN_INGEST_OPEN ? &c->open : &c->closed, 1);
 	pyscan_results__push(&e->results, &res, in_rx_loop, &e->stop_rx);
 	return rc;

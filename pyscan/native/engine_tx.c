@@ -58,6 +58,30 @@ static int tx_wait_until(struct pyscan_engine *e, uint64_t deadline)
 	}
 }
 
+/* A scan of several modules (--ping -p80,U:53): one fill_batch call per run of consecutive
+ * probes of the same module. Runs are short in a mixed scan (the permutation interleaves
+ * them), which costs one extra permutation step per probe; a one-module scan never comes
+ * here. */
+static void fill_mixed(const struct pyscan_engine *e, struct pyscan_tx_slot *slots, uint32_t n,
+		       uint64_t index, uint64_t stride)
+{
+	uint32_t j = 0;
+	while (j < n) {
+		const uint64_t run_index = index + j * stride;
+		const uint8_t id = pyscan_targetset__probe_at(
+			&e->targets, pyscan_permute__at(&e->permute, run_index));
+		uint32_t run = 1;
+		while (j + run < n &&
+		       pyscan_targetset__probe_at(&e->targets,
+						  pyscan_permute__at(&e->permute,
+								     run_index + run * stride)) == id)
+			run++;
+		pyscan_probe__ops(id)->fill_batch(e->probe_state[id], &e->env, slots + j, run,
+						  run_index, stride);
+		j += run;
+	}
+}
+
 int pyscan_engine__run_tx(pyscan_engine *e, uint32_t thread_index, pyscan_ring *ring)
 {
 	if (!e || !ring || thread_index >= e->cfg.tx_threads)
@@ -71,12 +95,13 @@ int pyscan_engine__run_tx(pyscan_engine *e, uint32_t thread_index, pyscan_ring *
 		return -EBUSY;
 	const uint64_t stride = e->stride;
 	const uint64_t first_index = pyscan_engine__first_index(e, thread_index);
-	const void *probe_state = e->probe_state;
+	const void *probe_state = e->probe_state[e->module_ids[0]];
+	const int mixed = e->n_modules > 1;
 	void (*const fill_batch)(const void *, const struct pyscan_probe_env *,
 				 struct pyscan_tx_slot *, uint32_t, uint64_t, uint64_t) =
 		e->probe->fill_batch;
-	const uint32_t min_capacity = e->probe->max_frame_len > MIN_SLOT_CAPACITY ?
-		e->probe->max_frame_len : MIN_SLOT_CAPACITY;
+	const uint32_t min_capacity = e->max_frame_len > MIN_SLOT_CAPACITY ?
+		e->max_frame_len : MIN_SLOT_CAPACITY;
 	const int limited = e->cfg.rate_pps > 0;
 	struct pyscan_tx_slot slots[PYSCAN_ENGINE_MAX_BATCH];
 	struct pyscan_ratelimit limiter;
@@ -152,9 +177,14 @@ int pyscan_engine__run_tx(pyscan_engine *e, uint32_t thread_index, pyscan_ring *
 			break;
 		}
 
-		/* One indirect call per batch; the module inlines its per-probe work. */
-		fill_batch(probe_state, &e->env, slots, got,
-			   first_index + (chunk.k_first + offset) * stride, stride);
+		/* One indirect call per batch (per run of one module's probes when the scan mixes
+		 * modules); the module inlines its per-probe work. */
+		if (!mixed)
+			fill_batch(probe_state, &e->env, slots, got,
+				   first_index + (chunk.k_first + offset) * stride, stride);
+		else
+			fill_mixed(e, slots, got, first_index + (chunk.k_first + offset) * stride,
+				   stride);
 		offset += got;
 		position += got;
 		__atomic_store_n(&st->generated, position, __ATOMIC_RELAXED);

@@ -11,9 +11,13 @@
 #include "probe.h"
 
 extern const struct pyscan_probe_ops pyscan_probe_tcp_syn4;
+extern const struct pyscan_probe_ops pyscan_probe_icmp_echo4;
+extern const struct pyscan_probe_ops pyscan_probe_udp4;
 
 static const struct pyscan_probe_ops *const probe_table[] = {
 	[PYSCAN_PROBE_TCP_SYN4] = &pyscan_probe_tcp_syn4,
+	[PYSCAN_PROBE_ICMP_ECHO4] = &pyscan_probe_icmp_echo4,
+	[PYSCAN_PROBE_UDP4] = &pyscan_probe_udp4,
 };
 
 _Static_assert(sizeof(probe_table) / sizeof(probe_table[0]) == PYSCAN_PROBE_COUNT,

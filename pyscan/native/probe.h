@@ -28,6 +28,18 @@
  *    allocates, never keeps the view, and decides from the reply alone (no per-probe state).
  *  - max_frame_len bounds every frame fill_batch writes; name is the registry name that
  *    pyscan/probes uses for the same id.
+ *  - frame_len (optional) is the longest frame this scan's fill_batch writes, known after
+ *    init; without it the engine assumes max_frame_len.
+ *  - fini (optional) frees what init allocated outside state (the UDP payload table); it
+ *    runs once at engine destroy, after every fill_batch and classify returned.
+ *
+ * A scan enables a set of modules: each target-set port entry names its module
+ * (pyscan_targetset__probe_at). init() sees the caller's config (its ports and port_probes
+ * are valid during init only) and fill_batch is only called for inputs whose entry is the
+ * module's own. classify() is asked for every reply by each enabled module in id order until
+ * one returns something other than NOT_OURS, so a module must say NOT_OURS to anything it
+ * did not send - an ICMP error quoting another module's probe included. out->l4_proto is
+ * the protocol of the probe the result is about (TCP 6, UDP 17, ICMP 1), not of the reply.
  *
  * Invariant: pyscan_probe__ops(id) is non-NULL exactly for 0 <= id < PYSCAN_PROBE_COUNT, and
  * the table row at index id has that id (probe_ids.h is the only list of ids).
@@ -69,7 +81,52 @@ struct pyscan_probe_ops {
 			   uint64_t stride);
 	int (*classify)(const void *state, const struct pyscan_probe_env *env,
 			const struct pyscan_reply_view *reply, struct pyscan_result *out);
+	void (*fini)(void *state);
+	/* optional: this scan's longest frame after init (<= max_frame_len), so a driver with
+	 * small slots (xdp-live) can run a UDP scan whose payloads are short */
+	uint32_t (*frame_len)(const void *state);
 };
+
+/* UDP payloads reach the udp module as engine config probe_args: records of this header
+ * followed by len bytes, one record per UDP port that has a payload (built by Python from
+ * pyscan/probes/udp_payloads.py and --udp-payload-file). */
+#define PYSCAN_UDP_PAYLOAD_DNS 1   /* bytes 0..1 are a DNS transaction id: the module sets it */
+#define PYSCAN_UDP_PAYLOAD_MAX 512
+struct pyscan_udp_payload_record {
+	uint16_t port;  /* host order */
+	uint16_t len;   /* <= PYSCAN_UDP_PAYLOAD_MAX */
+	uint8_t flags;  /* PYSCAN_UDP_PAYLOAD_* */
+	uint8_t reserved[3];
+};
+_Static_assert(sizeof(struct pyscan_udp_payload_record) == 8, "udp payload record layout");
+
+/* One's complement sum of len bytes as 16-bit words in memory order (RFC 1071 2(B)): the
+ * checksum helpers of the ICMP and UDP modules; an odd last byte is padded with zero. */
+static inline uint64_t pyscan_probe__sum(const uint8_t *p, uint32_t len)
+{
+	uint64_t sum = 0;
+	uint32_t i = 0;
+	for (; i + 1 < len; i += 2) {
+		uint16_t w;
+		__builtin_memcpy(&w, p + i, 2);
+		sum += w;
+	}
+	if (i < len) {
+		uint8_t last[2] = {p[i], 0};
+		uint16_t w;
+		__builtin_memcpy(&w, last, 2);
+		sum += w;
+	}
+	return sum;
+}
+
+static inline uint16_t pyscan_probe__fold(uint64_t sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
 
 /* The module for id, or NULL when id is unknown. */
 const struct pyscan_probe_ops *pyscan_probe__ops(uint32_t id);

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable
 
 from pyscan.native._lib import CData, RingPtr, c_text, ffi, is_null, lib
 from pyscan.native._values import check_int as _check_int
@@ -139,14 +140,26 @@ def open_afpacket_tx(ifindex: int, frames: int = 0) -> Ring:
                             "af-packet TX ring")
 
 
-def afpacket_filter_ports(ring: Ring, ports: range) -> None:
+AFPACKET_PROTOCOLS = {"tcp": int(lib.PYSCAN_AFPACKET_TCP), "udp": int(lib.PYSCAN_AFPACKET_UDP),
+                      "icmp": int(lib.PYSCAN_AFPACKET_ICMP)}
+
+
+def afpacket_filter_ports(ring: Ring, ports: range,
+                          protocols: Iterable[str] = ("tcp",)) -> None:
     """Let an af-packet RX ring's kernel filter pass only replies to ``ports`` (the scan's
-    source ports); safe while the RX thread runs."""
+    source ports) of the scan's ``protocols`` (the probe types' labels: tcp, udp, icmp);
+    safe while the RX thread runs."""
     if not isinstance(ports, range) or ports.step != 1 or not ports or ports.start < 0 \
             or ports.stop > 65536:
         raise ValueError(f"port range {ports!r} is invalid: accepted a non-empty "
                          "range(first, last + 1) within 0..65535")
-    rc = lib.pyscan_afpacket__filter_ports(ring.ptr, ports.start, len(ports))
+    mask = 0
+    for name in protocols:
+        if name not in AFPACKET_PROTOCOLS:
+            raise ValueError(f"reply protocol {name!r} is unknown: accepted "
+                             f"{', '.join(AFPACKET_PROTOCOLS)}")
+        mask |= AFPACKET_PROTOCOLS[name]
+    rc = lib.pyscan_afpacket__filter_replies(ring.ptr, ports.start, len(ports), mask)
     if rc < 0:
         raise OSError(-rc, ring_error(ring) or os.strerror(-rc))
 

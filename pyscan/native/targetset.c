@@ -23,15 +23,24 @@ static int ranges_are_sorted_and_disjoint(const struct pyscan_ip_range *ranges, 
 	return 1;
 }
 
-static int ports_are_distinct(const uint16_t *ports, uint32_t n)
+/* Distinct as (probe, port) when entries carry probe ids: one bitmap pass per probe id. */
+static int ports_are_distinct(const uint16_t *ports, const uint8_t *probes, uint32_t n)
 {
-	uint64_t seen[65536 / 64] = {0};
+	uint64_t seen[65536 / 64];
+	uint32_t last_probe = 0;
+	for (uint32_t i = 0; probes && i < n; i++)
+		last_probe = probes[i] > last_probe ? probes[i] : last_probe;
 
-	for (uint32_t i = 0; i < n; i++) {
-		const uint64_t bit = 1ULL << (ports[i] % 64);
-		if (seen[ports[i] / 64] & bit)
-			return 0;
-		seen[ports[i] / 64] |= bit;
+	for (uint32_t probe = 0; probe <= last_probe; probe++) {
+		memset(seen, 0, sizeof(seen));
+		for (uint32_t i = 0; i < n; i++) {
+			if ((probes ? probes[i] : 0) != probe)
+				continue;
+			const uint64_t bit = 1ULL << (ports[i] % 64);
+			if (seen[ports[i] / 64] & bit)
+				return 0;
+			seen[ports[i] / 64] |= bit;
+		}
 	}
 	return 1;
 }
@@ -77,22 +86,34 @@ static int build_buckets(struct pyscan_targetset *t)
 int pyscan_targetset__init(struct pyscan_targetset *t, const struct pyscan_ip_range *ranges,
 			   uint32_t n_ranges, const uint16_t *ports, uint32_t n_ports)
 {
+	return pyscan_targetset__init_probes(t, ranges, n_ranges, ports, NULL, n_ports);
+}
+
+int pyscan_targetset__init_probes(struct pyscan_targetset *t,
+				  const struct pyscan_ip_range *ranges, uint32_t n_ranges,
+				  const uint16_t *ports, const uint8_t *port_probes, uint32_t n_ports)
+{
 	memset(t, 0, sizeof(*t));
-	/* 65536 distinct ports at most, so a longer list necessarily repeats one. */
-	if (n_ranges == 0 || n_ports == 0 || n_ports > 65536)
+	/* 65536 distinct ports per probe id at most, so a longer list repeats an entry. */
+	if (n_ranges == 0 || n_ports == 0 || n_ports > 65536 * (port_probes ? 256u : 1u))
 		return -EINVAL;
-	if (!ranges_are_sorted_and_disjoint(ranges, n_ranges) || !ports_are_distinct(ports, n_ports))
+	if (!ranges_are_sorted_and_disjoint(ranges, n_ranges) ||
+	    !ports_are_distinct(ports, port_probes, n_ports))
 		return -EINVAL;
 
 	t->ranges = malloc(sizeof(*t->ranges) * n_ranges);
 	t->ips_before = malloc(sizeof(*t->ips_before) * n_ranges);
 	t->ports = malloc(sizeof(*t->ports) * n_ports);
-	if (!t->ranges || !t->ips_before || !t->ports) {
+	if (port_probes)
+		t->port_probes = malloc(n_ports);
+	if (!t->ranges || !t->ips_before || !t->ports || (port_probes && !t->port_probes)) {
 		pyscan_targetset__free(t);
 		return -ENOMEM;
 	}
 	memcpy(t->ranges, ranges, sizeof(*t->ranges) * n_ranges);
 	memcpy(t->ports, ports, sizeof(*t->ports) * n_ports);
+	if (port_probes)
+		memcpy(t->port_probes, port_probes, n_ports);
 
 	uint64_t ips = 0;
 	for (uint32_t r = 0; r < n_ranges; r++) {
@@ -117,6 +138,7 @@ void pyscan_targetset__free(struct pyscan_targetset *t)
 	free(t->ranges);
 	free(t->ips_before);
 	free(t->ports);
+	free(t->port_probes);
 	memset(t, 0, sizeof(*t));
 }
 

@@ -12,6 +12,9 @@
  * (i % n_ips, i / n_ips) multiplies by a reciprocal computed once (see
  * pyscan_targetset__divide) instead of dividing: a 64-bit divide costs 40-90 cycles per probe.
  *
+ * A port entry may carry a probe id (port_probes, probe_ids.h), so one scan can hold TCP 53
+ * and UDP 53 as two entries (masscan's U:53): entries are then distinct as (probe, port).
+ *
  * Invariant: after a successful init, at() maps [0, total) onto the set one-to-one, with
  * total = n_ips * n_ports; the struct owns copies of its inputs until free().
  */
@@ -48,16 +51,22 @@ struct pyscan_targetset {
 	 * port instead of loading it from a table that is 128 KiB for 1-65535 */
 	uint16_t ports_are_run;
 	uint16_t ports_run_first;
+	uint8_t *port_probes;           /* n_ports probe ids, or NULL: every entry is one probe's */
 };
 
 _Static_assert(sizeof(struct pyscan_ip_range) == 8, "pyscan_ip_range layout");
-_Static_assert(sizeof(struct pyscan_targetset) == 80, "pyscan_targetset layout");
+_Static_assert(sizeof(struct pyscan_targetset) == 88, "pyscan_targetset layout");
 
 /* Copies ranges and ports. 0, -EINVAL (no ranges or ports, first > last, ranges unsorted or
  * overlapping, a port listed twice) or -ENOMEM. On failure t holds nothing to free, but
  * free() is safe on it anyway. */
 int pyscan_targetset__init(struct pyscan_targetset *t, const struct pyscan_ip_range *ranges,
 			   uint32_t n_ranges, const uint16_t *ports, uint32_t n_ports);
+/* The same with a probe id per port entry (NULL = init()): entries must be distinct as
+ * (probe id, port), so TCP 53 and UDP 53 may both be listed. */
+int pyscan_targetset__init_probes(struct pyscan_targetset *t,
+				  const struct pyscan_ip_range *ranges, uint32_t n_ranges,
+				  const uint16_t *ports, const uint8_t *port_probes, uint32_t n_ports);
 /* Releases the copies; idempotent, and safe on a zeroed struct. */
 void pyscan_targetset__free(struct pyscan_targetset *t);
 /* Out-of-line copy of pyscan_targetset__divide for tests. */
@@ -123,6 +132,13 @@ static inline int64_t pyscan_targetset__ip_number(const struct pyscan_targetset 
 	if (ip_host > base->last)
 		return -1;
 	return (int64_t)(t->ips_before[base - t->ranges] + (ip_host - base->first));
+}
+
+/* The probe id of target index's port entry (0 when the set carries none). */
+static inline uint8_t pyscan_targetset__probe_at(const struct pyscan_targetset *t,
+						 uint64_t index)
+{
+	return t->port_probes ? t->port_probes[pyscan_targetset__divide(t, index)] : 0;
 }
 
 #endif /* PYSCAN_TARGETSET_H */

@@ -21,9 +21,27 @@ TCP_FIELDS = ("window", "tcpopt_mss", "tcpopt_wscale", "tcpopt_sack_perm", "tcpo
               "tcpopt_ts_ecr", "rtt_us")
 
 
-def reason_of(status: str) -> str:
-    """masscan's `reason` field: the TCP flags that decided the status."""
-    return "syn-ack" if status == "open" else "rst"
+def reason_of(status: str, protocol: str = "tcp") -> str:
+    """masscan's `reason` field: the TCP flags that decided the status; for UDP and ICMP
+    the reply that did (masscan writes "udp-response" and "echo-reply" too)."""
+    if protocol == "tcp":
+        return "syn-ack" if status == "open" else "rst"
+    return {"open": "udp-response", "closed": "port-unreach", "up": "echo-reply",
+            "unreachable": "unreach"}.get(status, status)
+
+
+def probe_fields(result: object) -> dict[str, object]:
+    """What UDP and ICMP results add to a JSON record: the reply's first bytes as hex, the
+    ICMP type and code. Empty for TCP results, so their records stay as they were."""
+    extra: dict[str, object] = {}
+    payload = getattr(result, "payload", None)
+    if payload is not None:
+        extra["payload"] = payload.hex()
+    icmp_type = getattr(result, "icmp_type", None)
+    if icmp_type is not None:
+        extra["icmp_type"] = icmp_type
+        extra["icmp_code"] = getattr(result, "icmp_code", None)
+    return extra
 
 
 def tcp_fields(result: Result) -> dict[str, int | bool | None]:

@@ -43,7 +43,7 @@ class GrepableWriter(ResultWriter):
     def write_record(self, result: Result) -> None:
         self.stream.write(
             f"Timestamp: {int(result.timestamp)}\tHost: {result.ip} ()"
-            f"\tPorts: {result.port}/{result.status}/tcp////\n"
+            f"\tPorts: {result.port}/{result.status}/{getattr(result, 'protocol', 'tcp')}////\n"
         )
 
     def finish(self) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from pyscan.output.base import ResultWriter, reason_of, tcp_fields
+from pyscan.output.base import ResultWriter, probe_fields, reason_of, tcp_fields
 
 if TYPE_CHECKING:
     from pyscan.scanner import Result
@@ -26,15 +26,17 @@ class JsonWriter(ResultWriter):
         self.stream.write("[\n")
 
     def write_record(self, result: Result) -> None:
+        protocol = getattr(result, "protocol", "tcp")
         element = {
             "ip": str(result.ip),
             "timestamp": int(result.timestamp),
             "ports": [{
                 "port": result.port,
-                "proto": "tcp",
+                "proto": protocol,
                 "status": result.status,
-                "reason": reason_of(result.status),
+                "reason": reason_of(result.status, protocol),
                 "ttl": result.ttl,
+                **probe_fields(result),
                 **tcp_fields(result),
             }],
         }

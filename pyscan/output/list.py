@@ -19,7 +19,8 @@ class ListWriter(ResultWriter):
 
     def write_record(self, result: Result) -> None:
         self.stream.write(
-            f"{result.status} tcp {result.port} {result.ip} {int(result.timestamp)}\n"
+            f"{result.status} {getattr(result, 'protocol', 'tcp')} {result.port} {result.ip} "
+            f"{int(result.timestamp)}\n"
         )
 
     def finish(self) -> None:

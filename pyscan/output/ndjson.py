@@ -9,21 +9,23 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from pyscan.output.base import ResultWriter, reason_of, tcp_fields
+from pyscan.output.base import ResultWriter, probe_fields, reason_of, tcp_fields
 
 if TYPE_CHECKING:
     from pyscan.scanner import Result
 
 
 def result_record(result: Result) -> dict[str, object]:
+    protocol = getattr(result, "protocol", "tcp")
     return {
         "ip": str(result.ip),
         "timestamp": int(result.timestamp),
         "port": result.port,
-        "proto": "tcp",
+        "proto": protocol,
         "status": result.status,
-        "reason": reason_of(result.status),
+        "reason": reason_of(result.status, protocol),
         "ttl": result.ttl,
+        **probe_fields(result),
         **tcp_fields(result),
     }
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["PROBES", "Probe", "ProbeType", "get_probe"]
+__all__ = ["PROBES", "PROBE_FOR_PROTOCOL", "Probe", "ProbeType", "get_probe", "reply_protocols"]
 
 
 class Probe(Protocol):
@@ -33,6 +33,9 @@ class Probe(Protocol):
     @property
     def protocol(self) -> str: ...  # protocol label for results ("tcp", "udp", "icmp")
 
+    @property
+    def replies(self) -> tuple[str, ...]: ...  # protocols its replies come in (RX filters)
+
 
 @dataclass(frozen=True)
 class ProbeType:
@@ -41,14 +44,35 @@ class ProbeType:
     description: str
     takes_ports: bool
     protocol: str
+    replies: tuple[str, ...] = ()
 
 
 PROBES: dict[str, Probe] = {
     "tcp-syn": ProbeType(
-        id=0, name="tcp-syn", takes_ports=True, protocol="tcp",
+        id=0, name="tcp-syn", takes_ports=True, protocol="tcp", replies=("tcp",),
         description="TCP SYN over IPv4: open on SYN-ACK, closed on RST+ACK",
     ),
+    "icmp-echo": ProbeType(
+        id=1, name="icmp-echo", takes_ports=False, protocol="icmp", replies=("icmp",),
+        description="ICMP echo over IPv4 (host discovery): up on echo reply, unreachable on "
+                    "destination unreachable",
+    ),
+    "udp": ProbeType(
+        id=2, name="udp", takes_ports=True, protocol="udp", replies=("udp", "icmp"),
+        description="UDP over IPv4 with the port's protocol payload: open on any UDP reply, "
+                    "closed on ICMP port unreachable",
+    ),
 }
+
+# The probe type that sends each protocol's probes (a scan's port entries name protocols).
+PROBE_FOR_PROTOCOL: dict[str, str] = {probe.protocol: name for name, probe in PROBES.items()}
+
+
+def reply_protocols(probe_ids: tuple[int, ...]) -> tuple[str, ...]:
+    """The protocols replies to these probe types come in, for RX filters (af-packet)."""
+    wanted = {protocol for probe in PROBES.values() if probe.id in probe_ids
+              for protocol in probe.replies}
+    return tuple(sorted(wanted))
 
 
 def get_probe(name: str) -> Probe:

@@ -34,6 +34,7 @@ def test_table_exists_during_the_block_and_not_after(
         assert tables(ns) == [table]
         listing = firewall.run_nft(f"list table inet {table}\n", ns)
         assert 'iifname "lo" tcp dport 42000-42099 drop' in listing
+        assert 'iifname "lo" udp dport 42000-42099 drop' in listing
         assert "hook prerouting priority raw" in listing
         assert f"pyscan-owner pid={os.getpid()}" in listing
     assert tables(ns) == []

@@ -38,13 +38,14 @@ def test_zmap_information_commands() -> None:
     assert fields.exit_code == 0
     assert fields.stdout.splitlines()[0].split()[0] == "saddr"
     assert invoke("zmap", "--list-output-modules").stdout.split() == ["csv", "json"]
-    assert invoke("zmap", "--list-probe-modules").stdout.split() == ["tcp_synscan"]
+    assert invoke("zmap", "--list-probe-modules").stdout.split() == [
+        "tcp_synscan", "icmp_echoscan", "udp"]
     assert "masscan 1.3.2" in invoke("masscan", "--version").stdout
 
 
 @pytest.mark.parametrize(("args", "line"), [
     (["masscan", "198.19.0.1", "-p80", "--banners"], "--banners is not supported yet: "),
-    (["masscan", "198.19.0.1", "-pU:53"], "-p U:53 is not supported yet: "),
+    (["masscan", "198.19.0.1", "-pS:53"], "-p S:53 is not supported yet: "),
     (["masscan", "198.19.0.1", "-p80", "--bogus"], "unknown masscan option --bogus"),
     (["zmap", "-p", "80", "198.19.0.1", "-P", "0"], "bad probe count '0'"),
     (["zmap", "-p", "80", "198.19.0.1", "--output-filter", "x = 1"], "Field 'x' does not"),

@@ -316,5 +316,6 @@ def test_dry_run_is_a_driver_that_sends_nothing() -> None:
 
 def test_probe_type_comes_from_the_probe_registry() -> None:
     assert ScanConfig.parse(["198.19.0.1"], ports="80").probe == "tcp-syn"
-    with pytest.raises(ConfigError, match=r"unknown probe 'udp-dns' \(accepted: tcp-syn"):
+    with pytest.raises(ConfigError,
+                       match=r"unknown probe 'udp-dns' \(accepted: icmp-echo, tcp-syn, udp"):
         ScanConfig.parse(["198.19.0.1"], ports="80", probe="udp-dns")

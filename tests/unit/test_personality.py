@@ -49,15 +49,20 @@ def test_masscan_port_spellings() -> None:
     assert parse_masscan(["198.19.0.1", "-p-"]).scan["ports"] == "1-65535"
     assert parse_masscan(["198.19.0.1", "-pT:80,443"]).scan["ports"] == "80,443"
     assert parse_masscan(["198.19.0.1", "--ports", "22", "-p", "80"]).scan["ports"] == "22,80"
+    assert parse_masscan(["198.19.0.1", "-pT:80,U:53,54"]).scan["ports"] == "80,U:53,U:54"
+    ping = parse_masscan(["198.19.0.1", "--ping"])
+    assert (ping.scan["ports"], ping.scan["ping"]) == ("", True)
+    mixed = parse_masscan(["198.19.0.1", "--ping", "-p80,U:53"]).scan
+    assert ScanConfig.parse(["198.19.0.1"], **{k: mixed[k] for k in ("ports", "ping")}
+                            ).entries == (("tcp-syn", 80), ("udp", 53), ("icmp-echo", 0))
     top = parse_masscan(["198.19.0.1", "--top-ports", "5"]).scan["ports"]
     assert top == ",".join(map(str, TOP_TCP_PORTS[:5])) == "1,3,4,6,7"
 
 
 @pytest.mark.parametrize(("argv", "flag"), [
-    (["-pU:53"], "-p U:53"),
-    (["-pT:80,U:53,54"], "-p U:53"),
+    (["-pS:2905"], "-p S:2905"),
+    (["-pT:80,I:8"], "-p I:8"),
     (["-p80", "--banners"], "--banners"),
-    (["-p80", "--ping"], "--ping"),
     (["-p80", "--resume", "paused.conf"], "--resume"),
     (["-p80", "-sU"], "-sU"),
     (["-p80", "--wait", "forever"], "--wait forever"),
@@ -238,10 +243,23 @@ def test_zmap_config_file_is_overridden_by_the_command_line(tmp_path: Path) -> N
     assert plan.scan["exclude_files"] == ["/etc/zmap/blocklist.conf"]
 
 
+def test_zmap_icmp_and_udp_modules(tmp_path: Path) -> None:
+    assert parse_zmap(["198.19.0.1", "-M", "icmp_echoscan"]).scan["probe"] == "icmp-echo"
+    udp = parse_zmap(["-p", "53", "198.19.0.1", "-M", "udp", "--probe-args=hex:00ff"]).scan
+    config = ScanConfig.parse(["198.19.0.1"], ports=udp["ports"], probe=udp["probe"],
+                              udp_payload_data=udp["udp_payload_data"])
+    assert config.entries == (("udp", 53),)
+    assert config.udp_payloads[0][1].data == b"\x00\xff"
+    payload = tmp_path / "p.bin"
+    payload.write_bytes(b"hi")
+    plan = parse_zmap(["-p", "7", "198.19.0.1", "-M", "udp", f"--probe-args=file:{payload}"])
+    assert plan.scan["udp_payload_files"] == [str(payload)]
+
+
 @pytest.mark.parametrize(("argv", "flag"), [
     (["-n", "10%"], "-n 10%"),
-    (["-M", "icmp_echoscan"], "-M icmp_echoscan"),
-    (["-M", "udp"], "-M udp"),
+    (["-M", "dns"], "-M dns"),
+    (["-M", "udp", "--probe-args", "template:x"], "--probe-args template:"),
     (["-O", "redis"], "-O redis"),
     (["--max-sendto-failures", "10"], "--max-sendto-failures"),
     (["--retries", "3"], "--retries"),

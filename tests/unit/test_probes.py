@@ -53,19 +53,25 @@ def test_c_table_has_no_row_past_its_count() -> None:
     assert probe_name(probe_count()) is None
     assert probe_name(255) is None
     assert probe_by_name("tcp-syn") == 0
-    assert probe_by_name("icmp-echo") is None
+    assert probe_by_name("icmp-echo") == 1
+    assert probe_by_name("udp") == 2
+    assert probe_by_name("sctp-init") is None
 
 
 def test_get_probe_names_the_accepted_probes() -> None:
     assert get_probe("tcp-syn").protocol == "tcp"
-    with pytest.raises(ValueError, match=r"probe 'udp' is unknown: accepted tcp-syn"):
-        get_probe("udp")
+    assert get_probe("udp").protocol == "udp"
+    assert get_probe("icmp-echo").protocol == "icmp"
+    with pytest.raises(ValueError, match=r"probe 'sctp' is unknown: accepted icmp-echo, "
+                                         r"tcp-syn, udp"):
+        get_probe("sctp")
 
 
 def test_engine_refuses_an_unknown_probe_id_with_the_id() -> None:
-    with pytest.raises(ValueError, match=r"probe id 7 is unknown \(known: 0\.\.0"):
+    with pytest.raises(ValueError, match=r"probe id 7 is unknown \(known: 0\.\.2"):
         make_engine(probe=7)
-    with pytest.raises(ValueError, match=r"probe 'syn' is unknown: accepted tcp-syn"):
+    with pytest.raises(ValueError, match=r"probe 'syn' is unknown: accepted tcp-syn, "
+                                         r"icmp-echo, udp"):
         make_engine(probe="syn")
 
 

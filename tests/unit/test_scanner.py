@@ -335,7 +335,11 @@ def test_result_to_dict_is_json_ready() -> None:
     assert json.loads(json.dumps(result.to_dict())) == {
         "ip": "198.19.0.1", "port": 80, "status": "open", "ttl": 64,
         "timestamp": 1_700_000_000.5, "window": None, "mss": None, "wscale": None,
-        "sack_permitted": None, "ts_val": None, "ts_ecr": None, "rtt": None}
+        "sack_permitted": None, "ts_val": None, "ts_ecr": None, "rtt": None,
+        "protocol": "tcp", "payload": None, "icmp_type": None, "icmp_code": None}
+    udp = pyscan.Result(IPv4Address("198.19.0.1"), 53, "open", 64, 1.0, protocol="udp",
+                        payload=b"\x00\x01")
+    assert udp.to_dict()["payload"] == "0001"
 
 
 def test_scan_config_takes_the_obvious_types() -> None:

@@ -38,7 +38,8 @@ def masscan_reason(result: Result) -> str:
     exactly as src/output.c:reason_string spells them."""
     flags = getattr(result, "tcp_flags", None)
     if flags is None:
-        flags = _IMPLIED_FLAGS.get(result.status, 0)
+        # UDP and ICMP replies have no TCP flags: masscan writes "none" for them too.
+        flags = _IMPLIED_FLAGS.get(result.status, 0) if protocol_of(result) == "tcp" else 0
     names = [name for bit, name in enumerate(_FLAG_NAMES) if flags & (1 << bit)]
     return "-".join(names) if names else "none"
 

@@ -64,6 +64,17 @@ def _is_rst(result: Result) -> bool:
     return bool(flags & 0x04) if flags is not None else result.status != "open"
 
 
+def _classification(result: Result) -> str:
+    """zmap's per-module classification: tcp_synscan synack/rst, icmp_echoscan echoreply /
+    unreach, udp udp / icmp (src/probe_modules)."""
+    protocol = getattr(result, "protocol", "tcp")
+    if protocol == "icmp":
+        return "echoreply" if result.status == "up" else "unreach"
+    if protocol == "udp":
+        return "udp" if result.status == "open" else "icmp"
+    return "rst" if _is_rst(result) else "synack"
+
+
 def _seconds_micros(result: Result) -> tuple[int, int]:
     seconds, micros = divmod(round(result.timestamp * 1_000_000), 1_000_000)
     return int(seconds), int(micros)
@@ -110,8 +121,9 @@ FIELDS: tuple[ZmapField, ...] = (
     _f("acknum", "int", "TCP acknowledgement number"),
     _f("window", "int", "TCP window"),
     _f("classification", "string", "packet classification",
-       lambda r: "rst" if _is_rst(r) else "synack"),
-    _f("success", "int", "is response considered success", lambda r: int(r.status == "open")),
+       _classification),
+    _f("success", "int", "is response considered success",
+       lambda r: int(r.status in ("open", "up"))),
     # pyscan reports every (address, port) once and suppresses the rest: nothing is a repeat.
     _f("repeat", "int", "Is response a repeat response from host", lambda r: 0),
     _f("cooldown", "int", "Was response received during the cooldown period"),

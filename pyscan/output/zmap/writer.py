@@ -49,7 +49,7 @@ class ZmapWriter(ResultWriter):
         super().__init__(stream, started=started, ports=ports, owns_stream=owns_stream)
 
     def write(self, result: Result) -> None:
-        if self.only_success and result.status != "open":
+        if self.only_success and result.status not in ("open", "up"):
             self.skipped += 1
             return
         if self.output_filter is not None:

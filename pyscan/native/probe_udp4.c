@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: GPL-2.0-only
+ *
+ * probe_udp4.c - probe module "udp": a UDP datagram over IPv4 carrying the port's protocol
+ * payload (pyscan/probes/udp_payloads.py, --udp-payload-file; records of probe.h in the
+ * engine config's probe_args), or none. Any UDP reply from the probed (address, port) to the
+ * probe's source port is `open`; an ICMP port unreachable quoting the probe is `closed`, any
+ * other destination unreachable quoting it `unreachable` (type and code kept). Its XDP twin
+ * is ../bpf/probe_udp4.h.
+ *
+ * Cookie: c = SipHash(key, saddr | daddr | 0 | dport). A UDP reply echoes no field of ours
+ * but the ports, so the source port is derived from c: first + ((c * count) >> 32) (the
+ * high bits of c, spread over the scan's source-port range). The low 16 bits of c are the
+ * IP ID (ICMP errors quote it) and, for DNS payloads, the transaction id (a DNS answer
+ * echoes it). What each check is worth: docs/probes.md.
+ *
+ * Invariant: the probe contract of probe.h, except that the source port comes from the
+ * cookie instead of pyscan_probe__source_port(); frames are 42 + the port's payload bytes,
+ * at most UDP4_MAX_FRAME; init either builds the whole payload table or leaves nothing
+ * allocated.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "probe.h"
+#include "reply_parse.h"
+
+#define UDP4_HEADERS 42
+#define UDP4_IP 14
+#define UDP4_L4 34
+#define UDP4_MAX_FRAME (UDP4_HEADERS + PYSCAN_UDP_PAYLOAD_MAX)
+#define ICMP_UNREACHABLE 3
+#define ICMP_PORT_UNREACHABLE 3
+
+/* One per target-set port entry; only the udp module's entries are used. */
+struct udp4_entry {
+	uint32_t offset;       /* into payloads */
+	uint32_t payload_sum;  /* memory-order word sum of the payload (DNS id bytes zero) */
+	uint16_t len;
+	uint8_t flags;         /* PYSCAN_UDP_PAYLOAD_* */
+	uint8_t reserved;
+};
+
+struct udp4_state {
+	uint8_t frame[48];          /* UDP4_HEADERS used; per-probe fields zero */
+	uint32_t ip_sum;            /* constant IPv4 header words */
+	uint32_t pseudo_sum;        /* source address and protocol words of the pseudo-header */
+	struct udp4_entry *entries; /* by port entry index; owned */
+	uint32_t *entry_of_port;    /* 65536: entry index + 1 of each probed UDP port, 0 = none */
+	uint8_t *payloads;          /* owned */
+	uint32_t longest;           /* UDP4_HEADERS + the longest payload of this scan */
+};
+
+_Static_assert(sizeof(struct udp4_state) <= PYSCAN_PROBE_STATE_MAX,
+	       "the UDP template fits the engine's probe state");
+
+static void udp4_fini(void *state)
+{
+	struct udp4_state *s = state;
+	free(s->entries);
+	free(s->entry_of_port);
+	free(s->payloads);
+	s->entries = NULL;
+	s->entry_of_port = NULL;
+	s->payloads = NULL;
+}
+
+/* The payload record for port, or NULL; *bad set when the records are malformed. */
+static const struct pyscan_udp_payload_record *
+find_record(const struct pyscan_engine_config *cfg, uint16_t port, int *bad)
+{
+	uint32_t at = 0;
+	while (at < cfg->probe_args_len) {
+		struct pyscan_udp_payload_record rec;
+		if (cfg->probe_args_len - at < sizeof(rec)) {
+			*bad = 1;
+			return NULL;
+		}
+		memcpy(&rec, cfg->probe_args + at, sizeof(rec));
+		if (rec.len > PYSCAN_UDP_PAYLOAD_MAX ||
+		    cfg->probe_args_len - at - sizeof(rec) < rec.len ||
+		    ((rec.flags & PYSCAN_UDP_PAYLOAD_DNS) && rec.len < 12)) {
+			*bad = 1;
+			return NULL;
+		}
+		if (rec.port == port)
+			return (const struct pyscan_udp_payload_record *)(cfg->probe_args + at);
+		at += sizeof(rec) + rec.len;
+	}
+	return NULL;
+}
+
+static int udp4_init(void *state, const struct pyscan_engine_config *cfg, char *err,
+		     size_t errlen)
+{
+	struct udp4_state *s = state;
+	uint8_t *f = s->frame, *ip = f + UDP4_IP;
+	const uint32_t n = cfg->n_ports;
+
+	memcpy(f, cfg->gateway_mac, 6);
+	memcpy(f + 6, cfg->source_mac, 6);
+	f[12] = 0x08;
+	f[13] = 0x00;
+	ip[0] = 0x45;
+	ip[8] = cfg->ttl ? cfg->ttl : 64;
+	ip[9] = PYSCAN_IPPROTO_UDP;
+	memcpy(ip + 12, &cfg->source_ip_be, 4);
+	s->ip_sum = (uint32_t)pyscan_probe__sum(ip, 20);
+	const uint8_t pseudo[6] = {ip[12], ip[13], ip[14], ip[15], 0, PYSCAN_IPPROTO_UDP};
+	s->pseudo_sum = (uint32_t)pyscan_probe__sum(pseudo, sizeof(pseudo));
+
+	s->entries = calloc(n, sizeof(*s->entries));
+	s->entry_of_port = calloc(65536, sizeof(*s->entry_of_port));
+	s->payloads = malloc(cfg->probe_args_len ? cfg->probe_args_len : 1);
+	if (!s->entries || !s->entry_of_port || !s->payloads) {
+		udp4_fini(s);
+		snprintf(err, errlen, "out of memory for the UDP payload table");
+		return -ENOMEM;
+	}
+	uint32_t used = 0;
+	s->longest = UDP4_HEADERS;
+	for (uint32_t i = 0; i < n; i++) {
+		const uint32_t id = cfg->port_probes ? cfg->port_probes[i] : cfg->probe_id;
+		if (id != PYSCAN_PROBE_UDP4)
+			continue;
+		int bad = 0;
+		const struct pyscan_udp_payload_record *rec = find_record(cfg, cfg->ports[i], &bad);
+		if (bad) {
+			udp4_fini(s);
+			snprintf(err, errlen, "UDP payload records are malformed (need port, length "
+				 "<= %d, flags, then the bytes; DNS payloads >= 12 bytes)",
+				 PYSCAN_UDP_PAYLOAD_MAX);
+			return -EINVAL;
+		}
+		struct udp4_entry *e = &s->entries[i];
+		if (rec) {
+			struct pyscan_udp_payload_record head;
+			memcpy(&head, rec, sizeof(head));
+			e->offset = used;
+			e->len = head.len;
+			e->flags = head.flags;
+			memcpy(s->payloads + used, (const uint8_t *)rec + sizeof(head), head.len);
+			if (head.flags & PYSCAN_UDP_PAYLOAD_DNS)
+				memset(s->payloads + used, 0, 2); /* the id is the cookie's */
+			e->payload_sum = (uint32_t)pyscan_probe__sum(s->payloads + used, head.len);
+			used += head.len;
+		}
+		s->entry_of_port[cfg->ports[i]] = i + 1;
+		if ((uint32_t)UDP4_HEADERS + e->len > s->longest)
+			s->longest = (uint32_t)UDP4_HEADERS + e->len;
+	}
+	return 0;
+}
+
+static uint32_t udp4_frame_len(const void *state)
+{
+	return ((const struct udp4_state *)state)->longest;
+}
+
+static inline uint32_t udp_cookie(const struct pyscan_probe_env *env, uint32_t saddr_be,
+				  uint32_t daddr_be, uint16_t dport_be)
+{
+	return pyscan_cookie(&env->key, saddr_be, daddr_be, 0, dport_be);
+}
+
+static inline uint16_t udp_source_port(const struct pyscan_probe_env *env, uint32_t cookie)
+{
+	return (uint16_t)(env->source_port_first +
+			  (((uint64_t)cookie * env->source_port_count) >> 32));
+}
+
+static void udp4_fill_batch(const void *state, const struct pyscan_probe_env *shared_env,
+			    struct pyscan_tx_slot *slots, uint32_t n, uint64_t index,
+			    uint64_t stride)
+{
+	/* Local copies, for the aliasing reason probe_tcp_syn4.c gives. */
+	const struct udp4_state s = *(const struct udp4_state *)state;
+	const struct pyscan_permute permute = *shared_env->permute;
+	const struct pyscan_targetset targets = *shared_env->targets;
+	struct pyscan_probe_env local_env = *shared_env;
+	local_env.permute = &permute;
+	local_env.targets = &targets;
+	const struct pyscan_probe_env *env = &local_env;
+
+	for (uint32_t j = 0; j < n; j++, index += stride) {
+		uint32_t ip_host;
+		uint16_t port_host;
+		const uint64_t target = pyscan_probe__target(env, index, &ip_host, &port_host);
+		const struct udp4_entry *e = &s.entries[pyscan_targetset__divide(&targets, target)];
+		const uint32_t daddr_be = __builtin_bswap32(ip_host);
+		const uint16_t dport_be = __builtin_bswap16(port_host);
+		const uint32_t cookie = udp_cookie(env, env->source_ip_be, daddr_be, dport_be);
+		const uint16_t sport_be = __builtin_bswap16(udp_source_port(env, cookie));
+		const uint16_t low_be = __builtin_bswap16((uint16_t)cookie);
+		const uint16_t ip_len_be = __builtin_bswap16((uint16_t)(28 + e->len));
+		const uint16_t udp_len_be = __builtin_bswap16((uint16_t)(8 + e->len));
+		const uint16_t dns_id_be = (e->flags & PYSCAN_UDP_PAYLOAD_DNS) ? low_be : 0;
+		uint8_t *out = slots[j].data, *ip = out + UDP4_IP, *udp = out + UDP4_L4;
+
+		memcpy(out, s.frame, UDP4_HEADERS);
+		memcpy(out + UDP4_HEADERS, s.payloads + e->offset, e->len);
+		if (dns_id_be)
+			memcpy(out + UDP4_HEADERS, &dns_id_be, 2);
+		const uint64_t daddr_words = (daddr_be & 0xffff) + (daddr_be >> 16);
+		const uint16_t ip_check = pyscan_probe__fold(s.ip_sum + daddr_words + low_be +
+							     ip_len_be);
+		/* UDP length counts twice: in the header and in the pseudo-header. */
+		uint16_t udp_check = pyscan_probe__fold(s.pseudo_sum + daddr_words + sport_be +
+							dport_be + 2u * udp_len_be +
+							e->payload_sum + dns_id_be);
+		if (!udp_check)
+			udp_check = 0xffff; /* RFC 768: zero means "no checksum" */
+		memcpy(ip + 2, &ip_len_be, 2);
+		memcpy(ip + 4, &low_be, 2);
+		memcpy(ip + 10, &ip_check, 2);
+		memcpy(ip + 16, &daddr_be, 4);
+		memcpy(udp + 0, &sport_be, 2);
+		memcpy(udp + 2, &dport_be, 2);
+		memcpy(udp + 4, &udp_len_be, 2);
+		memcpy(udp + 6, &udp_check, 2);
+		slots[j].len = UDP4_HEADERS + e->len;
+	}
+}
+
+static inline uint16_t rd16(const uint8_t *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+static int in_source_range(const struct pyscan_probe_env *env, uint16_t port)
+{
+	return port >= env->source_port_first &&
+	       (uint32_t)(port - env->source_port_first) < env->source_port_count;
+}
+
+static int fill_result(const struct pyscan_reply_view *r, uint32_t target_be, uint16_t port,
+		       uint8_t status, struct pyscan_result *out)
+{
+	memset(out->addr, 0, sizeof(out->addr));
+	memcpy(out->addr, &target_be, 4);
+	out->port = port;
+	out->status = status;
+	out->ttl = r->ttl;
+	out->family = 4;
+	out->l4_proto = PYSCAN_IPPROTO_UDP;
+	out->icmp_type = r->l4_proto == PYSCAN_IPPROTO_ICMP ? r->icmp_type : 0;
+	out->icmp_code = r->l4_proto == PYSCAN_IPPROTO_ICMP ? r->icmp_code : 0;
+	return status == PYSCAN_RESULT_OPEN ? PYSCAN_INGEST_OPEN : PYSCAN_INGEST_CLOSED;
+}
+
+static int classify_udp(const struct udp4_state *s, const struct pyscan_probe_env *env,
+			const struct pyscan_reply_view *r, struct pyscan_result *out)
+{
+	if (!r->l4_complete)
+		return PYSCAN_INGEST_MALFORMED;
+	const uint32_t entry = s->entry_of_port[r->sport];
+	if (!in_source_range(env, r->dport) || !entry)
+		return PYSCAN_INGEST_NOT_OURS;
+	/* The reply's tuple reversed is the probe's. */
+	const uint32_t cookie = udp_cookie(env, r->daddr4_be, r->saddr4_be,
+					   __builtin_bswap16(r->sport));
+	if (udp_source_port(env, cookie) != r->dport)
+		return PYSCAN_INGEST_INVALID_COOKIE;
+	if (s->entries[entry - 1].flags & PYSCAN_UDP_PAYLOAD_DNS) {
+		/* A DNS answer echoes the query's id: 16 more bits checked. */
+		if (r->l4_len < 8 + 2 || rd16(r->l4 + 8) != (uint16_t)cookie)
+			return PYSCAN_INGEST_INVALID_COOKIE;
+	}
+	return fill_result(r, r->saddr4_be, r->sport, PYSCAN_RESULT_OPEN, out);
+}
+
+static int classify_unreachable(const struct udp4_state *s, const struct pyscan_probe_env *env,
+				const struct pyscan_reply_view *r, struct pyscan_result *out)
+{
+	/* RFC 792: the quoted IP header and the first 8 bytes of our datagram (its header). */
+	const uint8_t *q = r->l4 + 8;
+	if (r->icmp_type != ICMP_UNREACHABLE || r->l4_len < 8 + 28)
+		return PYSCAN_INGEST_NOT_OURS;
+	const uint32_t qihl = (uint32_t)(q[0] & 0x0f) * 4;
+	if ((q[0] >> 4) != 4 || qihl < 20 || r->l4_len < 8 + qihl + 8)
+		return PYSCAN_INGEST_NOT_OURS;
+	uint32_t qsaddr_be, qdaddr_be;
+	memcpy(&qsaddr_be, q + 12, 4);
+	memcpy(&qdaddr_be, q + 16, 4);
+	const uint8_t *qudp = q + qihl;
+	const uint16_t qsport = rd16(qudp), qdport = rd16(qudp + 2);
+	if (q[9] != PYSCAN_IPPROTO_UDP || qsaddr_be != env->source_ip_be ||
+	    !in_source_range(env, qsport) || !s->entry_of_port[qdport])
+		return PYSCAN_INGEST_NOT_OURS;
+	const uint32_t cookie = udp_cookie(env, qsaddr_be, qdaddr_be, __builtin_bswap16(qdport));
+	if (udp_source_port(env, cookie) != qsport || rd16(q + 4) != (uint16_t)cookie)
+		return PYSCAN_INGEST_INVALID_COOKIE;
+	return fill_result(r, qdaddr_be, qdport,
+			   r->icmp_code == ICMP_PORT_UNREACHABLE ? PYSCAN_RESULT_CLOSED :
+								   PYSCAN_RESULT_UNREACHABLE,
+			   out);
+}
+
+static int udp4_classify(const void *state, const struct pyscan_probe_env *env,
+			 const struct pyscan_reply_view *r, struct pyscan_result *out)
+{
+	const struct udp4_state *s = state;
+	if (r->family != 4 || r->daddr4_be != env->source_ip_be)
+		return PYSCAN_INGEST_NOT_OURS;
+	if (r->l4_proto == PYSCAN_IPPROTO_UDP)
+		return classify_udp(s, env, r, out);
+	if (r->l4_proto == PYSCAN_IPPROTO_ICMP && r->l4_complete)
+		return classify_unreachable(s, env, r, out);
+	return PYSCAN_INGEST_NOT_OURS;
+}
+
+const struct pyscan_probe_ops pyscan_probe_udp4 = {
+	.name = "udp",
+	.max_frame_len = UDP4_MAX_FRAME,
+	.init = udp4_init,
+	.fill_batch = udp4_fill_batch,
+	.classify = udp4_classify,
+	.fini = udp4_fini,
+	.frame_len = udp4_frame_len,
+};
