@@ -17,6 +17,7 @@ Invariant: every result the engine reports is yielded exactly once (closed ones 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import threading
@@ -206,6 +207,7 @@ class ScanRun:
         self._skip_wait = threading.Event()
         self._sending_done = threading.Event()
         self._iterator: Iterator[Result] | None = None
+        self._tearing_down = False
 
     # -- control ---------------------------------------------------------------------------
 
@@ -246,9 +248,18 @@ class ScanRun:
 
     # -- the scan --------------------------------------------------------------------------
 
+    @property
+    def tearing_down(self) -> bool:
+        """True once the scan is releasing what it opened: a signal handler must not raise
+        into that (a half-removed firewall table or XDP program would be left behind)."""
+        return self._tearing_down
+
     def _run(self) -> Iterator[Result]:
         with contextlib.ExitStack() as resources:
-            yield from self._scan(resources)
+            try:
+                yield from self._scan(resources)
+            finally:
+                self._tearing_down = True
 
     def _scan(self, resources: contextlib.ExitStack) -> Iterator[Result]:
         # Imports on use: `import pyscan` and the CLI's parsing must work without the
@@ -308,7 +319,7 @@ class ScanRun:
                                interface=path.interface)
         if self.on_start is not None:
             self.on_start(self.start)
-        yield from self._drive(engine, session, chosen.name)
+        yield from self._drive(engine, session, chosen.name, path.interface)
 
     def _make_engine(self, engine_class: Any, path: _Path, cookie_key: bytes,
                      tx_threads: int, batch_size: int) -> Any:
@@ -329,7 +340,8 @@ class ScanRun:
             batch_size=batch_size,  # the driver descriptor's engine hint
         )
 
-    def _drive(self, engine: Any, session: Any, driver_name: str) -> Iterator[Result]:
+    def _drive(self, engine: Any, session: Any, driver_name: str,
+               interface: str) -> Iterator[Result]:
         config = self.config
         failures: list[BaseException] = []
 
@@ -373,33 +385,31 @@ class ScanRun:
                     engine.stop_tx()  # the other TX threads would otherwise run to the end
                     break
                 time.sleep(DRAIN_INTERVAL)
-            for thread in tx_threads:
-                thread.join()
+            join_all(tx_threads)
             send_ended = time.monotonic()
             self._sending_done.set()
             stopped_early = self._stop_sending.is_set()
-            if failures:
-                raise ScanError(f"a scan thread failed: {failures[0]}") from failures[0]
 
-            # Phase 2: waiting for late replies, when there is a receive side at all.
-            if rx_thread is not None:
+            # Phase 2: waiting for late replies, when there is a receive side at all (and no
+            # thread failed: then the scan ends after the final drain below).
+            if rx_thread is not None and not failures:
                 deadline = send_ended + config.wait
                 while not self._skip_wait.is_set() and time.monotonic() < deadline:
                     yield from self._drain(engine)
                     self._report(engine, session, "waiting", started, counters,
                                  deadline - time.monotonic())
                     if failures:
-                        raise ScanError(f"receive thread failed: {failures[0]}") from failures[0]
+                        break
                     time.sleep(DRAIN_INTERVAL)
         finally:
             engine.stop_tx()
             engine.stop_rx()
-            for thread in [*tx_threads, *([rx_thread] if rx_thread else [])]:
-                if thread.ident is not None:
-                    thread.join()
+            join_all([*tx_threads, *([rx_thread] if rx_thread else [])])
 
-        # Phase 3: whatever the RX thread queued before it stopped.
+        # Phase 3: whatever the RX thread queued before it stopped, also after a failure.
         yield from self._drain(engine)
+        if failures:
+            raise _thread_failure(failures[0], interface) from failures[0]
         ended = time.monotonic()
         self.summary = _summarize(
             config, engine.stats(), session, driver_name,
@@ -445,6 +455,35 @@ class ScanRun:
             drops=int(driver_stats.get("rx_drops", 0)),
             wait_left=max(wait_left, 0.0),
         ))
+
+
+def join_all(threads: list[threading.Thread]) -> None:
+    """Join every started thread, even through Ctrl-C: the scan's threads were told to stop
+    and return within a batch or a flush, and leaving them inside C while the resources they
+    use are closed is what must never happen. A KeyboardInterrupt that came meanwhile is
+    raised again once all have returned."""
+    interrupted: KeyboardInterrupt | None = None
+    for thread in threads:
+        while thread.ident is not None and thread.is_alive():
+            try:
+                thread.join()
+            except KeyboardInterrupt as error:
+                interrupted = error
+    if interrupted is not None:
+        raise interrupted
+
+
+# A TX/RX loop that ended with one of these lost its interface (ring.h: a negative tx_kick).
+_LINK_GONE = frozenset({errno.ENETDOWN, errno.ENXIO, errno.ENODEV})
+
+
+def _thread_failure(error: BaseException, interface: str) -> ScanError:
+    """The one line a failed TX/RX thread becomes."""
+    if isinstance(error, OSError) and error.errno in _LINK_GONE:
+        return ScanError(f"interface {interface} went down during the scan "
+                         f"({os.strerror(error.errno)}); the results so far were written")
+    detail = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    return ScanError(f"a scan thread failed: {detail}")
 
 
 @dataclass

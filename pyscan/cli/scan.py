@@ -4,10 +4,13 @@ the results through the chosen output, print the summary."""
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import signal
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from ipaddress import IPv4Address
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -16,7 +19,9 @@ import typer
 
 from pyscan.cli.common import (
     DRIVER_HELP,
+    EXIT_FAILED,
     EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
     OPTIONS_HELP,
     fail,
     fail_with,
@@ -32,31 +37,45 @@ if TYPE_CHECKING:
 __all__ = ["scan_command"]
 
 
+@dataclass
+class _Signals:
+    presses: int = 0          # Ctrl-C so far
+    terminated: bool = False  # SIGTERM came: exit 143
+
+
 @contextlib.contextmanager
-def _interrupts(run: ScanRun) -> Iterator[None]:
+def _interrupts(run: ScanRun) -> Iterator[_Signals]:
     """Ctrl-C once: stop sending, keep receiving for --wait. Twice: skip the wait. Three
-    times: abandon at once (everything is still removed on the way out)."""
-    presses = 0
+    times: abandon at once (everything is still removed on the way out, and no Ctrl-C
+    interrupts that removal). SIGTERM: stop sending and skip the wait, so the output is
+    complete and the firewall table gone before the exit (143)."""
+    state = _Signals()
 
     def on_interrupt(signum: int, frame: FrameType | None) -> None:
-        nonlocal presses
-        presses += 1
-        if presses >= 3:
+        state.presses += 1
+        if state.presses >= 3 and not run.tearing_down:
             raise KeyboardInterrupt
-        if presses == 1:
+        if state.presses == 1:
             typer.echo("\npyscan: stopping; waiting for late replies (Ctrl-C again to skip)",
                        err=True)
         run.stop()
 
+    def on_terminate(signum: int, frame: FrameType | None) -> None:
+        state.terminated = True
+        run.stop()
+        run.stop()  # the second stop ends the wait too
+
     try:
         previous = signal.signal(signal.SIGINT, on_interrupt)
     except ValueError:  # not the main thread: leave signals alone
-        yield
+        yield state
         return
+    previous_term = signal.signal(signal.SIGTERM, on_terminate)
     try:
-        yield
+        yield state
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
 
 
 def scan_command(
@@ -175,12 +194,25 @@ def scan_command(
         )
     status_line = StatusLine(force=bool(status)) if not quiet and status is not False else None
     writer: ResultWriter | None = None
+    output_error: OSError | None = None
+
+    def output_failed(error: OSError) -> None:
+        # The first write or flush that fails ends the scan at once (no use sending probes
+        # whose results cannot be kept); later results are drained and dropped.
+        nonlocal output_error
+        if output_error is None:
+            output_error = error
+            run.stop()
+            run.stop()
 
     def on_status(progress: ScanStatus) -> None:
         # Each status tick (~4 per second) also flushes the results written so far, so
         # `tail -f` on the output file follows the scan without a flush per record.
-        if writer is not None:
-            writer.stream.flush()
+        if writer is not None and output_error is None:
+            try:
+                writer.stream.flush()
+            except OSError as error:
+                output_failed(error)
         if status_line is not None:
             status_line(progress)
 
@@ -191,32 +223,86 @@ def scan_command(
 
     run = scanner.scan(config, on_status=on_status, on_start=on_start)
     started = time.time()
+    signals = _Signals()
     try:
-        with run, _interrupts(run):
+        with run, _interrupts(run) as signals:
             for result in run:
-                if writer is None:
-                    writer = output_spec.open(started=started, ports=config.ports)
-                writer.write(result)
+                if output_error is not None:
+                    continue
+                try:
+                    if writer is None:
+                        writer = output_spec.open(started=started, ports=config.ports)
+                    writer.write(result)
+                except OSError as error:
+                    output_failed(error)
     except Error as error:
+        _close_output(writer, output_error)
         fail_with(error)
     except KeyboardInterrupt:
         run.interrupted = True
     finally:
         if status_line is not None:
             status_line.clear()
-        if writer is None and run.summary is not None:
-            writer = output_spec.open(started=started, ports=config.ports)
-        if writer is not None:
-            writer.close()
+    if output_error is None:
+        try:
+            if writer is None and run.summary is not None:
+                writer = output_spec.open(started=started, ports=config.ports)
+        except OSError as error:
+            output_error = error
+    output_error = _close_output(writer, output_error)
 
+    if output_error is not None and _is_broken_pipe(output_error):
+        # `pyscan ... | head -1`: the reader has all it wanted; say so once, quietly.
+        _silence_stdout()
+        fail("standard output was closed by the reader (broken pipe); scan stopped",
+             EXIT_FAILED)
+    if output_error is not None:
+        typer.echo(f"pyscan: error: {_output_message(output, output_error)}", err=True)
     summary = run.summary
     if summary is not None:
         if json_summary:
             typer.echo(summary_json(summary), err=True)
         elif not quiet:
             typer.echo(render_summary(summary), err=True)
+    if output_error is not None:
+        raise typer.Exit(EXIT_FAILED)
+    if signals.terminated:
+        raise typer.Exit(EXIT_TERMINATED)
     if run.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _close_output(writer: ResultWriter | None, error: OSError | None) -> OSError | None:
+    """Close the writer (trailer, flush, file); the first output error, if any."""
+    if writer is None:
+        return error
+    try:
+        writer.close()
+    except OSError as close_error:
+        return error or close_error
+    return error
+
+
+def _is_broken_pipe(error: OSError) -> bool:
+    return error.errno in (errno.EPIPE, errno.ECONNRESET) or isinstance(error, BrokenPipeError)
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that the interpreter's own flush at exit does
+    not fail a second time and print a traceback-like warning."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _output_message(output: str | None, error: OSError) -> str:
+    """One line naming the output and the error (open_writer's own errors name the file
+    already and carry no strerror)."""
+    if not error.strerror:
+        return str(error)
+    where = repr(output) if output else "standard output"
+    return f"cannot write {where}: {error.strerror} (the results so far are in it)"
 
 
 def _rate_text(rate: float) -> str:
@@ -246,6 +332,11 @@ def _print_target_list(config: ScanConfig, pairs: Iterator[tuple[IPv4Address, in
     """masscan -sL: one address per line, or address:port when scanning several ports."""
     single_port = len(config.ports) == 1
     write = sys.stdout.write
-    for address, port in pairs:
-        write(f"{address}\n" if single_port else f"{address}:{port}\n")
-    sys.stdout.flush()
+    try:
+        for address, port in pairs:
+            write(f"{address}\n" if single_port else f"{address}:{port}\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        fail("standard output was closed by the reader (broken pipe); listing stopped",
+             EXIT_FAILED)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cookie.h"
 #include "counter.h"
@@ -135,6 +136,15 @@ void pyscan_engine__destroy(pyscan_engine *e)
 {
 	if (!e)
 		return;
+	/* Threads still inside (a TX loop, the RX loop, a drain) are told to stop and leave
+	 * within a batch, a wait slice or a flush; only then does the memory go. */
+	__atomic_store_n(&e->closing, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&e->stop_tx, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->stop_rx, 1, __ATOMIC_RELAXED);
+	while (__atomic_load_n(&e->users, __ATOMIC_SEQ_CST)) {
+		const struct timespec pause = {0, 1000000};
+		nanosleep(&pause, NULL);
+	}
 	pyscan_targetset__free(&e->targets);
 	pyscan_results__free(&e->results);
 	free(e);
@@ -165,10 +175,12 @@ uint32_t pyscan_engine__targets(const pyscan_engine *e, uint32_t thread_index, u
 
 uint32_t pyscan_engine__drain(pyscan_engine *e, struct pyscan_result *out, uint32_t max)
 {
-	if (!e || !out)
+	if (!e || !out || pyscan_engine__enter(e) < 0)
 		return 0;
-	return pyscan_results__drain(&e->results, out, max,
-				     __atomic_load_n(&e->rx_running, __ATOMIC_ACQUIRE));
+	const uint32_t n = pyscan_results__drain(&e->results, out, max,
+						 __atomic_load_n(&e->rx_running, __ATOMIC_ACQUIRE));
+	pyscan_engine__leave(e);
+	return n;
 }
 
 void pyscan_engine__stats(pyscan_engine *e, struct pyscan_engine_stats *out)
@@ -176,7 +188,7 @@ void pyscan_engine__stats(pyscan_engine *e, struct pyscan_engine_stats *out)
 	if (!out)
 		return;
 	memset(out, 0, sizeof(*out));
-	if (!e)
+	if (!e || pyscan_engine__enter(e) < 0)
 		return;
 	out->tx_threads = e->cfg.tx_threads;
 	for (uint32_t t = 0; t < e->cfg.tx_threads; t++) {
@@ -203,6 +215,7 @@ void pyscan_engine__stats(pyscan_engine *e, struct pyscan_engine_stats *out)
 	out->rx_duplicates = load_relaxed(&c->duplicates);
 	out->results_full_waits = load_relaxed(&e->results.full_waits);
 	out->results_pending = pyscan_results__pending(&e->results);
+	pyscan_engine__leave(e);
 }
 
 void pyscan_engine__stop_tx(pyscan_engine *e)
