@@ -207,7 +207,7 @@ class ScanRun:
         self._skip_wait = threading.Event()
         self._sending_done = threading.Event()
         self._iterator: Iterator[Result] | None = None
-        self._tearing_down = False
+        self._interruptible = False
 
     # -- control ---------------------------------------------------------------------------
 
@@ -249,17 +249,15 @@ class ScanRun:
     # -- the scan --------------------------------------------------------------------------
 
     @property
-    def tearing_down(self) -> bool:
-        """True once the scan is releasing what it opened: a signal handler must not raise
-        into that (a half-removed firewall table or XDP program would be left behind)."""
-        return self._tearing_down
+    def interruptible(self) -> bool:
+        """True only while the threads run and this thread merely drains and reports: the
+        one stretch where a signal handler may raise (KeyboardInterrupt) without leaving a
+        half-made or half-removed firewall table, XDP program or ring behind."""
+        return self._interruptible
 
     def _run(self) -> Iterator[Result]:
         with contextlib.ExitStack() as resources:
-            try:
-                yield from self._scan(resources)
-            finally:
-                self._tearing_down = True
+            yield from self._scan(resources)
 
     def _scan(self, resources: contextlib.ExitStack) -> Iterator[Result]:
         # Imports on use: `import pyscan` and the CLI's parsing must work without the
@@ -372,6 +370,7 @@ class ScanRun:
                 rx_thread.start()
             for thread in tx_threads:
                 thread.start()
+            self._interruptible = True
 
             # Phase 1: sending.
             stopped_tx = False
@@ -402,6 +401,7 @@ class ScanRun:
                         break
                     time.sleep(DRAIN_INTERVAL)
         finally:
+            self._interruptible = False
             engine.stop_tx()
             engine.stop_rx()
             join_all([*tx_threads, *([rx_thread] if rx_thread else [])])

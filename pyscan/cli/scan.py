@@ -46,14 +46,15 @@ class _Signals:
 @contextlib.contextmanager
 def _interrupts(run: ScanRun) -> Iterator[_Signals]:
     """Ctrl-C once: stop sending, keep receiving for --wait. Twice: skip the wait. Three
-    times: abandon at once (everything is still removed on the way out, and no Ctrl-C
-    interrupts that removal). SIGTERM: stop sending and skip the wait, so the output is
-    complete and the firewall table gone before the exit (143)."""
+    times: abandon at once (everything is still removed on the way out: the third Ctrl-C
+    raises only while the scan merely drains, never into setting up or removing resources).
+    SIGTERM: stop sending and skip the wait, so the output is complete and the firewall
+    table gone before the exit (143)."""
     state = _Signals()
 
     def on_interrupt(signum: int, frame: FrameType | None) -> None:
         state.presses += 1
-        if state.presses >= 3 and not run.tearing_down:
+        if state.presses >= 3 and run.interruptible:
             raise KeyboardInterrupt
         if state.presses == 1:
             typer.echo("\npyscan: stopping; waiting for late replies (Ctrl-C again to skip)",
@@ -183,15 +184,6 @@ def scan_command(
         _print_target_list(config, scanner.list_targets(config))
         return
 
-    if not quiet:
-        typer.echo(
-            f"pyscan: scanning {config.targets.describe()} x {len(config.ports)} "
-            f"port{'s' if len(config.ports) != 1 else ''} "
-            f"({config.probe_count} probe{'s' if config.probe_count != 1 else ''}) "
-            f"{_rate_text(config.rate)}, seed {config.seed}"
-            + (" (dry run: nothing is sent)" if config.is_dry_run else ""),
-            err=True,
-        )
     status_line = StatusLine(force=bool(status)) if not quiet and status is not False else None
     writer: ResultWriter | None = None
     output_error: OSError | None = None
@@ -222,54 +214,67 @@ def scan_command(
             typer.echo(f"pyscan: driver {start.driver} ({start.why})", err=True)
 
     run = scanner.scan(config, on_status=on_status, on_start=on_start)
-    started = time.time()
-    signals = _Signals()
-    try:
-        with run, _interrupts(run) as signals:
-            for result in run:
-                if output_error is not None:
-                    continue
-                try:
-                    if writer is None:
-                        writer = output_spec.open(started=started, ports=config.ports)
-                    writer.write(result)
-                except OSError as error:
-                    output_failed(error)
-    except Error as error:
-        _close_output(writer, output_error)
-        fail_with(error)
-    except KeyboardInterrupt:
-        run.interrupted = True
-    finally:
-        if status_line is not None:
-            status_line.clear()
-    if output_error is None:
+    # The handlers stay until the exit code is decided: a signal after the scan ended
+    # must not turn a finished run into a traceback or a death by signal.
+    with _interrupts(run) as signals:
+        started = time.time()
         try:
-            if writer is None and run.summary is not None:
-                writer = output_spec.open(started=started, ports=config.ports)
-        except OSError as error:
-            output_error = error
-    output_error = _close_output(writer, output_error)
+            with run:
+                # Printed once the signal handlers are in place: a SIGTERM after this line is
+                # always a clean stop (143).
+                if not quiet:
+                    typer.echo(
+                        f"pyscan: scanning {config.targets.describe()} x {len(config.ports)} "
+                        f"port{'s' if len(config.ports) != 1 else ''} "
+                        f"({config.probe_count} probe{'s' if config.probe_count != 1 else ''}) "
+                        f"{_rate_text(config.rate)}, seed {config.seed}"
+                        + (" (dry run: nothing is sent)" if config.is_dry_run else ""),
+                        err=True,
+                    )
+                for result in run:
+                    if output_error is not None:
+                        continue
+                    try:
+                        if writer is None:
+                            writer = output_spec.open(started=started, ports=config.ports)
+                        writer.write(result)
+                    except OSError as error:
+                        output_failed(error)
+        except Error as error:
+            _close_output(writer, output_error)
+            fail_with(error)
+        except KeyboardInterrupt:
+            run.interrupted = True
+        finally:
+            if status_line is not None:
+                status_line.clear()
+        if output_error is None:
+            try:
+                if writer is None:  # no result came: the file still says so, well formed
+                    writer = output_spec.open(started=started, ports=config.ports)
+            except OSError as error:
+                output_error = error
+        output_error = _close_output(writer, output_error)
 
-    if output_error is not None and _is_broken_pipe(output_error):
-        # `pyscan ... | head -1`: the reader has all it wanted; say so once, quietly.
-        _silence_stdout()
-        fail("standard output was closed by the reader (broken pipe); scan stopped",
-             EXIT_FAILED)
-    if output_error is not None:
-        typer.echo(f"pyscan: error: {_output_message(output, output_error)}", err=True)
-    summary = run.summary
-    if summary is not None:
-        if json_summary:
-            typer.echo(summary_json(summary), err=True)
-        elif not quiet:
-            typer.echo(render_summary(summary), err=True)
-    if output_error is not None:
-        raise typer.Exit(EXIT_FAILED)
-    if signals.terminated:
-        raise typer.Exit(EXIT_TERMINATED)
-    if run.interrupted:
-        raise typer.Exit(EXIT_INTERRUPTED)
+        if output_error is not None and _is_broken_pipe(output_error):
+            # `pyscan ... | head -1`: the reader has all it wanted; say so once, quietly.
+            _silence_stdout()
+            fail("standard output was closed by the reader (broken pipe); scan stopped",
+                 EXIT_FAILED)
+        if output_error is not None:
+            typer.echo(f"pyscan: error: {_output_message(output, output_error)}", err=True)
+        summary = run.summary
+        if summary is not None:
+            if json_summary:
+                typer.echo(summary_json(summary), err=True)
+            elif not quiet:
+                typer.echo(render_summary(summary), err=True)
+        if output_error is not None:
+            raise typer.Exit(EXIT_FAILED)
+        if signals.terminated:
+            raise typer.Exit(EXIT_TERMINATED)
+        if run.interrupted:
+            raise typer.Exit(EXIT_INTERRUPTED)
 
 
 def _close_output(writer: ResultWriter | None, error: OSError | None) -> OSError | None:
