@@ -214,6 +214,7 @@ void pyscan_engine__stats(pyscan_engine *e, struct pyscan_engine_stats *out)
 	out->rx_closed = load_relaxed(&c->closed);
 	out->rx_duplicates = load_relaxed(&c->duplicates);
 	out->results_full_waits = load_relaxed(&e->results.full_waits);
+	out->results_lost = load_relaxed(&e->results.lost);
 	out->results_pending = pyscan_results__pending(&e->results);
 	pyscan_engine__leave(e);
 }

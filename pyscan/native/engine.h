@@ -101,6 +101,7 @@ struct pyscan_engine_stats {
 	uint64_t rx_duplicates;
 	uint64_t results_pending;    /* queued, not drained yet */
 	uint64_t results_full_waits; /* times the RX thread waited on a full results ring */
+	uint64_t results_lost;       /* results dropped: no memory to queue them (never silent) */
 	uint64_t thread_sent[PYSCAN_ENGINE_MAX_TX_THREADS];
 	uint64_t thread_generated[PYSCAN_ENGINE_MAX_TX_THREADS]; /* also: how far each got (k) */
 };
@@ -128,7 +129,7 @@ uint32_t pyscan_engine__targets(const pyscan_engine *engine, uint32_t thread_ind
 
 _Static_assert(sizeof(struct pyscan_engine_config) == 104, "pyscan_engine_config layout");
 _Static_assert(sizeof(struct pyscan_result) == 32, "pyscan_result layout");
-_Static_assert(sizeof(struct pyscan_engine_stats) == 8 * (19 + 2 * PYSCAN_ENGINE_MAX_TX_THREADS),
+_Static_assert(sizeof(struct pyscan_engine_stats) == 8 * (20 + 2 * PYSCAN_ENGINE_MAX_TX_THREADS),
 	       "pyscan_engine_stats layout");
 
 #endif /* PYSCAN_ENGINE_H */
