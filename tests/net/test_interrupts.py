@@ -94,8 +94,12 @@ def test_fifty_interrupted_scans_end_cleanly(lab_factory: Callable[..., Lab],
             for signum, gap in zip(plan.signals, (0.0, *plan.gaps), strict=True):
                 time.sleep(gap)
                 process.send_signal(signum)
-            stderr = start + process.stderr.read()
-            code = process.wait(timeout=60)
+            try:
+                stderr = start + process.communicate(timeout=60)[1]
+            except subprocess.TimeoutExpired:
+                process.kill()
+                stderr = start + process.communicate()[1] + "\n(did not end within 60 s)"
+            code = process.returncode
         finally:
             if process.poll() is None:
                 process.kill()

@@ -45,8 +45,13 @@ def test_link_down_ends_the_scan_with_one_line_and_exit_1(
         assert process.poll() is None, process.stderr.read()
         subprocess.run(["ip", "-n", lab.scan_netns, "link", "set", "dev", lab.scan_interface,
                         "down"], check=True)
-        stderr = process.stderr.read()
-        code = process.wait(timeout=30)
+        try:
+            _, stderr = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, stderr = process.communicate()
+            pytest.fail(f"the scan went on after its link went down: {stderr[-1000:]}")
+        code = process.returncode
     finally:
         if process.poll() is None:
             process.kill()

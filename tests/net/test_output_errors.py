@@ -69,8 +69,12 @@ def test_a_closed_pipe_ends_the_scan_quietly(lab_factory: Callable[..., Lab],
     assert process.stdout is not None and process.stderr is not None
     first = process.stdout.readline()  # `| head -1`
     process.stdout.close()
-    stderr = process.stderr.read()
-    assert process.wait(timeout=120) == 1, stderr
+    try:
+        stderr = process.communicate(timeout=120)[1]
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail(f"the scan went on after its reader left: {process.communicate()[1]}")
+    assert process.returncode == 1, stderr
     assert first.strip()
     assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
     lines = stderr.splitlines()

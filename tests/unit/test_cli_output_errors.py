@@ -43,8 +43,12 @@ def test_a_closed_pipe_ends_the_target_listing_quietly() -> None:
     assert process.stdout is not None and process.stderr is not None
     first = process.stdout.readline()
     process.stdout.close()
-    stderr = process.stderr.read().decode()
-    assert process.wait(timeout=60) == 1
+    try:
+        stderr = process.communicate(timeout=60)[1].decode()
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    assert process.returncode == 1
     assert first.strip()
     _no_traceback(stderr)
     assert stderr.splitlines() == [
@@ -62,8 +66,12 @@ def test_sigterm_stops_a_scan_with_well_formed_output_and_exit_143(tmp_path: Pat
     assert start.startswith("pyscan: scanning"), start
     time.sleep(1.0)  # sending by now (the whole scan would take minutes)
     os.kill(process.pid, signal.SIGTERM)
-    stderr = start + process.stderr.read()
-    assert process.wait(timeout=60) == 128 + signal.SIGTERM, stderr
+    try:
+        stderr = start + process.communicate(timeout=60)[1]
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    assert process.returncode == 128 + signal.SIGTERM, stderr
     _no_traceback(stderr)
     assert json.loads(out.read_text()) == []
     summary = json.loads(stderr.strip().splitlines()[-1])
