@@ -14,7 +14,10 @@
  *    and nothing is skipped unless stop_tx was set.
  *  - Exactly-once RX: a (target ip, target port) pair is reported at most once per engine,
  *    decided by a hash set that never forgets; results are never dropped (a full results
- *    ring makes the RX thread wait, and what is still pending at stop stays for drain()).
+ *    ring makes the RX thread wait, and what is still pending at stop stays for drain()),
+ *    except for want of memory, and then each one is counted in results_lost.
+ *  - Lifetime: destroy stops the loops and waits until no thread is inside the engine
+ *    (engine_internal.h); the loops also leave a ring that is being destroyed (ring.h).
  *  - Counters are written by one thread each and read racily (relaxed atomics) by Python.
  */
 #ifndef PYSCAN_ENGINE_H

@@ -23,9 +23,12 @@ SUBNET = "198.19.0.0/16"
 PORTS = (22, 80, 443, 8080)
 
 
+@pytest.mark.parametrize("side", ["scanner", "peer"])
 @pytest.mark.parametrize("driver", ["af-packet", "af-xdp"])
 def test_link_down_ends_the_scan_with_one_line_and_exit_1(
-        lab_factory: Callable[..., Lab], driver: str, tmp_path: Path) -> None:
+        lab_factory: Callable[..., Lab], driver: str, side: str, tmp_path: Path) -> None:
+    # scanner: our interface is set down (the kernel says ENETDOWN, or drops as "busy");
+    # peer: the other end is, so ours loses its carrier and every frame is dropped as "busy".
     available, reason = DRIVERS[driver].available()
     assert available, f"{driver} must run on this machine: {reason}"
     lab = lab_factory(subnet=SUBNET, ports=PORTS, open_count=3000, seed=5)
@@ -43,8 +46,9 @@ def test_link_down_ends_the_scan_with_one_line_and_exit_1(
                 break  # sending, and results are coming in
             time.sleep(0.05)
         assert process.poll() is None, process.stderr.read()
-        subprocess.run(["ip", "-n", lab.scan_netns, "link", "set", "dev", lab.scan_interface,
-                        "down"], check=True)
+        netns, interface = ((lab.scan_netns, lab.scan_interface) if side == "scanner"
+                            else (lab.target_netns, lab.target_interface))
+        subprocess.run(["ip", "-n", netns, "link", "set", "dev", interface, "down"], check=True)
         try:
             _, stderr = process.communicate(timeout=60)
         except subprocess.TimeoutExpired:
