@@ -168,7 +168,7 @@ def accuracy_section(workdir: Path, drivers: dict[str, str],
 
     notes: list[str] = []
     scanners: list[tuple[str, Callable[[Any, float], tuple[list[Pair], str]]]] = []
-    for driver in ("af-packet", "af-xdp"):
+    for driver in ("af-packet", "af-xdp", "xdp-live"):
         if not drivers.get(driver):
             scanners.append((f"pyscan {driver}",
                              lambda lab, rate, d=driver: _pyscan(lab, d, rate, workdir)))

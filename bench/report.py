@@ -186,6 +186,10 @@ def target_checks(results: Mapping[str, Any]) -> list[str]:
     for anchor in ("masscan", "zmap"):
         check(f"af-xdp >= 2x {anchor} (1 thread each)",
               ratio(median("af-xdp", 1), median(anchor, 1)), 2.0, "{:.2f}x")
+    check("xdp-live >= 4x bare_afxdp (1 thread each)",
+          ratio(median("xdp-live", 1), median("bare_afxdp", 1)), 4.0, "{:.2f}x")
+    check("xdp-live, 2 threads >= 7x bare_afxdp, 1 thread",
+          ratio(median("xdp-live", 2), median("bare_afxdp", 1)), 7.0, "{:.2f}x")
     check("af-packet >= 1.3x masscan (1 thread each)",
           ratio(median("af-packet", 1), median("masscan", 1)), 1.3, "{:.2f}x")
     gen = group_rates(results.get("generation", []), "self_pps").get(("null", 1))
@@ -196,7 +200,7 @@ def target_checks(results: Mapping[str, Any]) -> list[str]:
     grouped: dict[tuple[str, float], list[float]] = defaultdict(list)
     for run in fidelity:
         if run.get("sink_pps") and run.get("requested_pps") and str(
-                run["contender"]).startswith("af-"):
+                run["contender"]) in ("af-packet", "af-xdp", "xdp-live"):
             grouped[(run["contender"], float(run["requested_pps"]))].append(run["sink_pps"])
     for (_, requested), values in grouped.items():
         err = abs(summarize(values).median / requested - 1)

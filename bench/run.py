@@ -41,7 +41,7 @@ README_BEGIN = "<!-- bench results: begin (written by python -m bench.run) -->"
 README_END = "<!-- bench results: end -->"
 
 FIDELITY_RATES = (1_000.0, 10_000.0, 100_000.0, 500_000.0)
-SINK_DRIVERS = ("af-packet", "af-xdp")
+SINK_DRIVERS = ("af-packet", "af-xdp", "xdp-live")
 
 
 def log(message: str) -> None:

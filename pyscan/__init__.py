@@ -12,15 +12,25 @@ scan starts.
 """
 
 from pyscan.config import ScanConfig
-from pyscan.errors import ConfigError, Error, PrivilegeError, ScanError
+from pyscan.errors import (
+    ConfigError,
+    Error,
+    NotSupportedYet,
+    PrivilegeError,
+    RunFinishedError,
+    ScanError,
+)
+from pyscan.output import open_writer, write_results
 from pyscan.scanner import Result, ScanRun, ScanStart, ScanStatus, Summary, list_targets, scan
 from pyscan.targets import TargetSet
 
 __all__ = [
     "ConfigError",
     "Error",
+    "NotSupportedYet",
     "PrivilegeError",
     "Result",
+    "RunFinishedError",
     "ScanConfig",
     "ScanError",
     "ScanRun",
@@ -30,7 +40,9 @@ __all__ = [
     "TargetSet",
     "__version__",
     "list_targets",
+    "open_writer",
     "scan",
+    "write_results",
 ]
 
 __version__ = "0.1.0"

@@ -340,6 +340,7 @@ def sink_queue_counts(netns: str, interface: str) -> dict[int, int] | None:
 
 def _run_on(options: BenchOptions, driver: object, interface: str | None, netns: str | None,
             lab: object | None) -> BenchReport:
+    from pyscan.drivers import descriptor
     from pyscan.drivers.base import DriverError, DriverRequest
     from pyscan.native import SYN_FRAME_LEN, Engine
     from pyscan.netlink import NetlinkError, in_netns, resolve_path
@@ -386,7 +387,9 @@ def _run_on(options: BenchOptions, driver: object, interface: str | None, netns:
             cookie_key=cookie_key, seed=secrets.randbits(64), source_ip=source_ip,
             source_mac=source_mac, gateway_mac=gateway_mac, ranges=[BENCH_TARGETS],
             ports=BENCH_PORTS, source_ports=BENCH_SOURCE_PORTS,
-            rate=options.rate or 0.0, tx_threads=options.tx_threads)
+            rate=options.rate or 0.0, tx_threads=options.tx_threads,
+            # frames per reserve/submit as a scan uses them (xdp-live: one BPF_PROG_RUN each)
+            batch_size=descriptor(options.driver).engine_batch(options.driver_options))
         with engine:
             cpu_ns = [0] * options.tx_threads
             errors: list[str] = []

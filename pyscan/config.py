@@ -13,11 +13,12 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from types import MappingProxyType
 
 from pyscan.errors import ConfigError
+from pyscan.probes import PROBES
 from pyscan.targets import TargetError, TargetSet
 
 __all__ = [
@@ -275,8 +276,10 @@ class ScanConfig:
     netns: str | None = None                       # run the whole scan inside this namespace
     driver_options: Mapping[str, str] = field(default_factory=dict)
     excludes: TargetSet = field(default_factory=TargetSet)  # what was subtracted, for display
+    probe: str = "tcp-syn"                         # probe type, a key of pyscan.probes.PROBES
 
     def __post_init__(self) -> None:
+        self._coerce()
         if not isinstance(self.targets, TargetSet):
             raise ConfigError(f"targets must be a TargetSet, not {type(self.targets).__name__}")
         if not self.targets:
@@ -314,9 +317,57 @@ class ScanConfig:
             parse_interface(self.interface)
         if self.netns is not None:
             parse_netns(self.netns)
+        if self.probe not in PROBES:
+            raise ConfigError(
+                f"unknown probe {self.probe!r} (accepted: {', '.join(sorted(PROBES))})")
         if self.gateway_mac is not None:
             object.__setattr__(self, "gateway_mac", parse_mac(self.gateway_mac))
         object.__setattr__(self, "driver_options", MappingProxyType(dict(self.driver_options)))
+
+    def _coerce(self) -> None:
+        """The obvious types an API caller writes become the typed fields:
+        ``ScanConfig(targets="198.19.0.0/24", ports=[80], rate="10k", seed="7")``. Text goes
+        through the command line's parsers, so it is checked with the same messages."""
+        def put(name: str, value: object) -> None:
+            object.__setattr__(self, name, value)
+
+        for name in ("targets", "excludes"):
+            value = getattr(self, name)
+            if isinstance(value, str | IPv4Address | IPv4Network):
+                value = [str(value)]
+            if not isinstance(value, TargetSet) and isinstance(value, Iterable):
+                try:
+                    value = TargetSet.parse([str(item) for item in value])
+                except TargetError as error:
+                    raise ConfigError(str(error)) from None
+            put(name, value)
+        if isinstance(self.targets, TargetSet) and isinstance(self.excludes, TargetSet) \
+                and self.excludes:
+            put("targets", self.targets - self.excludes)  # no-op when parse() subtracted
+        if isinstance(self.ports, str):
+            put("ports", parse_ports(self.ports))
+        elif isinstance(self.ports, int):
+            put("ports", (self.ports,))
+        elif isinstance(self.ports, Iterable):
+            put("ports", tuple(self.ports))
+        if isinstance(self.rate, str):
+            put("rate", parse_rate(self.rate))
+        if isinstance(self.source_ip, str):
+            put("source_ip", parse_source_ip(self.source_ip))
+        if isinstance(self.source_ports, str):
+            put("source_ports", parse_source_ports(self.source_ports))
+        elif isinstance(self.source_ports, int):
+            put("source_ports", range(self.source_ports, self.source_ports + 1))
+        elif isinstance(self.source_ports, tuple) and len(self.source_ports) == 2:
+            put("source_ports", range(self.source_ports[0], self.source_ports[1] + 1))
+        if isinstance(self.seed, str):
+            put("seed", parse_seed(self.seed))
+        if isinstance(self.shard, str):
+            put("shard", parse_shard(self.shard))
+        if isinstance(self.wait, str):
+            put("wait", parse_wait(self.wait))
+        if isinstance(self.driver_options, list | tuple):
+            put("driver_options", parse_driver_options(self.driver_options))
 
     @property
     def probe_count(self) -> int:
@@ -354,6 +405,7 @@ class ScanConfig:
         isolation: bool = True,
         netns: str | None = None,
         driver_options: Sequence[str] | Mapping[str, str] = (),
+        probe: str = "tcp-syn",
     ) -> ScanConfig:
         """Build a config from command-line style text; raises ConfigError on bad input."""
         try:
@@ -408,4 +460,5 @@ class ScanConfig:
             isolation=isolation,
             netns=parse_netns(netns) if netns is not None else None,
             driver_options=options,
+            probe=probe,
         )

@@ -40,10 +40,11 @@ def _scan_with_cli(argv: list[str]) -> int:
 
 
 def _read_results(path: Path) -> list[tuple[IPv4Address, int, str]]:
+    """masscan's -oD records: status under `data`, as masscan writes them."""
     rows = []
     for line in path.read_text().splitlines():
         record = json.loads(line)
-        rows.append((IPv4Address(record["ip"]), int(record["port"]), record["status"]))
+        rows.append((IPv4Address(record["ip"]), int(record["port"]), record["data"]["status"]))
     return rows
 
 

@@ -27,7 +27,9 @@ __all__ = [
     "DriverError",
     "DriverOptionError",
     "Error",
+    "NotSupportedYet",
     "PrivilegeError",
+    "RunFinishedError",
     "ScanError",
     "exit_code",
 ]
@@ -50,8 +52,21 @@ class ConfigError(Error, ValueError):
     """Bad user input. The message is one line naming the value and what is accepted."""
 
 
+class NotSupportedYet(ConfigError):
+    """An option pyscan will have and does not yet (retries, banners, ...): bad input for
+    now, and the message starts with the option's name."""
+
+    def __init__(self, option: str, why: str) -> None:
+        super().__init__(f"{option} is not supported yet: {why}")
+        self.option = option
+
+
 class ScanError(Error, RuntimeError):
     """A scan could not start or broke down (route, driver, firewall, engine)."""
+
+
+class RunFinishedError(Error, RuntimeError):
+    """A finished ScanRun was iterated again: its results were all delivered already."""
 
 
 class PrivilegeError(Error, PermissionError):

@@ -289,6 +289,8 @@ class Lab:
                             self.target_netns, self.queues)
         netlink.add_address(self.scan_interface, SCAN_ADDRESS, self.scan_netns)
         netlink.add_address(self.target_interface, TARGET_ADDRESS, self.target_netns)
+        # NAPI on the target end lets the scanner's end take XDP redirects (xdp-live).
+        netlink.set_gro(self.target_interface, self.target_netns)
         netlink.set_link_up(self.target_interface, self.target_netns)
         netlink.set_link_up(self.scan_interface, self.scan_netns)
         netlink.add_route("default", TARGET_ADDRESS.ip, self.scan_interface, self.scan_netns)

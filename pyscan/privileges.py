@@ -26,6 +26,7 @@ CAPABILITY_BITS = {
     "CAP_NET_ADMIN": 12,
     "CAP_NET_RAW": 13,
     "CAP_SYS_ADMIN": 21,
+    "CAP_PERFMON": 38,
     "CAP_BPF": 39,
 }
 
@@ -61,7 +62,8 @@ def missing_capabilities(needed: Iterable[str], effective: int | None = None) ->
     have = {name for name, bit in CAPABILITY_BITS.items() if mask >> bit & 1}
     missing = []
     for name in needed:
-        if name in have or (name == "CAP_BPF" and "CAP_SYS_ADMIN" in have):
+        # CAP_SYS_ADMIN covers what CAP_BPF and CAP_PERFMON split off from it (Linux 5.8)
+        if name in have or (name in ("CAP_BPF", "CAP_PERFMON") and "CAP_SYS_ADMIN" in have):
             continue
         missing.append(name)
     return missing

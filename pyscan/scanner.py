@@ -24,15 +24,18 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
+from dataclasses import fields as dataclass_fields
+from ipaddress import IPv4Address, IPv6Address
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from pyscan.config import ScanConfig
-from pyscan.errors import ConfigError, ScanError
+from pyscan.errors import ConfigError, RunFinishedError, ScanError
+from pyscan.probes import get_probe
 
 if TYPE_CHECKING:
     from pyscan.drivers import DriverDescriptor, DriverRequest, DriverSession
+    from pyscan.native import Engine  # the compiled extension loads only when a scan runs
 
 __all__ = [
     "DRY_RUN_GATEWAY_MAC",
@@ -68,11 +71,16 @@ Status = Literal["open", "closed"]
 class Result:
     """One (address, port) that answered: SYN-ACK = open, RST = closed. Reported once."""
 
-    ip: IPv4Address
+    ip: IPv4Address | IPv6Address
     port: int
     status: Status
     ttl: int
     timestamp: float  # seconds since the epoch (CLOCK_REALTIME when the reply was parsed)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as a JSON-ready value (the address as text): `json.dumps(r.to_dict())`.
+        Fields added to Result later come along."""
+        return {item.name: _plain(getattr(self, item.name)) for item in dataclass_fields(self)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +134,8 @@ class Summary:
     interrupted: bool        # sending was stopped before every probe went out
     # Driver counters beyond the ring's: af-xdp's reply filter xdp_seen/xdp_matched/xdp_passed.
     driver_counters: dict[str, int] = field(default_factory=dict)
+    # --pcap: reply frames the capture ring had no room for (the results are all there).
+    capture_dropped: int = 0
 
     @property
     def send_rate(self) -> float:
@@ -152,6 +162,8 @@ class ScanStart:
 
 StatusCallback = Callable[[ScanStatus], None]
 StartCallback = Callable[[ScanStart], None]
+FrameCallback = Callable[[float, bytes, int], None]
+CAPTURE_SLOTS = 16384  # frames the --pcap ring holds between two drains (25 ms)
 
 
 def list_targets(config: ScanConfig) -> Iterator[tuple[IPv4Address, int]]:
@@ -175,18 +187,23 @@ def list_targets(config: ScanConfig) -> Iterator[tuple[IPv4Address, int]]:
 
 
 def scan(config: ScanConfig, on_status: StatusCallback | None = None,
-         on_start: StartCallback | None = None) -> ScanRun:
+         on_start: StartCallback | None = None,
+         on_frame: FrameCallback | None = None) -> ScanRun:
     """Start describing a scan; it runs while the returned ScanRun is iterated.
 
     ``on_start`` is called once, from the iterating thread, when the driver is open (after
     any fallback) and before the first probe; ``run.start`` holds the same value after.
+    ``on_frame(timestamp, frame, length)`` receives every reply frame with a valid cookie,
+    duplicates too (what --pcap writes), from the iterating thread; the first
+    ``CAPTURE_SNAPLEN`` bytes of each, and a full capture ring drops frames (counted in
+    ``Summary.capture_dropped``) rather than slow the receive thread.
 
     >>> with scan(config) as run:               # doctest: +SKIP
     ...     for result in run:
     ...         print(result.ip, result.port)
     ...     print(run.summary.sent)
     """
-    return ScanRun(config, on_status, on_start)
+    return ScanRun(config, on_status, on_start, on_frame)
 
 
 class ScanRun:
@@ -194,12 +211,16 @@ class ScanRun:
     thread or a signal handler. Use it as a context manager so that leaving early cleans up."""
 
     def __init__(self, config: ScanConfig, on_status: StatusCallback | None = None,
-                 on_start: StartCallback | None = None) -> None:
+                 on_start: StartCallback | None = None,
+                 on_frame: FrameCallback | None = None) -> None:
         if not isinstance(config, ScanConfig):
             raise ConfigError(f"scan() needs a ScanConfig, not {type(config).__name__}")
         self.config = config
         self.on_status = on_status
         self.on_start = on_start
+        self.on_frame = on_frame
+        self._capture: Any = None
+        self._finished = False
         self.start: ScanStart | None = None  # set before the first probe is sent
         self.summary: Summary | None = None
         self.interrupted = False
@@ -242,6 +263,9 @@ class ScanRun:
         self.close()
 
     def __iter__(self) -> Iterator[Result]:
+        if self._finished:
+            raise RunFinishedError("this scan has finished: its results were all delivered "
+                                   "(accepted: a new run, pyscan.scan(config))")
         if self._iterator is None:
             self._iterator = self._run()
         return self._iterator
@@ -256,8 +280,11 @@ class ScanRun:
         return self._interruptible
 
     def _run(self) -> Iterator[Result]:
-        with contextlib.ExitStack() as resources:
-            yield from self._scan(resources)
+        try:
+            with contextlib.ExitStack() as resources:
+                yield from self._scan(resources)
+        finally:
+            self._finished = True
 
     def _scan(self, resources: contextlib.ExitStack) -> Iterator[Result]:
         # Imports on use: `import pyscan` and the CLI's parsing must work without the
@@ -305,22 +332,30 @@ class ScanRun:
             source_ports=config.source_ports,
             cookie_key=cookie_key,
             options=dict(config.driver_options),
+            probe_id=get_probe(config.probe).id,
         )
         chosen, why, session = _open_driver(config, candidates, request, resources)
+        if self.on_frame is not None:
+            from pyscan.native import Capture
+
+            # Registered before the engine, so it is freed after it (ExitStack is LIFO).
+            self._capture = resources.enter_context(Capture(CAPTURE_SLOTS))
         try:
             engine = self._make_engine(Engine, path, cookie_key, tx_threads,
                                        chosen.engine_batch(config.driver_options))
         except (ValueError, OSError) as error:
             raise ScanError(f"the scan engine rejected its configuration: {error}") from None
         resources.callback(engine.close)
+        if self._capture is not None:
+            engine.set_capture(self._capture)
         self.start = ScanStart(driver=chosen.name, why=why, description=session.description,
                                interface=path.interface)
         if self.on_start is not None:
             self.on_start(self.start)
         yield from self._drive(engine, session, chosen.name, path.interface)
 
-    def _make_engine(self, engine_class: Any, path: _Path, cookie_key: bytes,
-                     tx_threads: int, batch_size: int) -> Any:
+    def _make_engine(self, engine_class: type[Engine], path: _Path, cookie_key: bytes,
+                     tx_threads: int, batch_size: int) -> Engine:
         config = self.config
         return engine_class(
             cookie_key=cookie_key,
@@ -336,9 +371,10 @@ class ScanRun:
             shard=(config.shard[0] - 1, config.shard[1]),
             tx_threads=tx_threads,
             batch_size=batch_size,  # the driver descriptor's engine hint
+            probe=get_probe(config.probe).id,
         )
 
-    def _drive(self, engine: Any, session: Any, driver_name: str,
+    def _drive(self, engine: Engine, session: DriverSession, driver_name: str,
                interface: str) -> Iterator[Result]:
         config = self.config
         failures: list[BaseException] = []
@@ -365,6 +401,7 @@ class ScanRun:
         send_ended = started
         stopped_early = False
         counters = _Counters()
+        completed = False
         try:
             if rx_thread is not None:
                 rx_thread.start()
@@ -400,28 +437,41 @@ class ScanRun:
                     if failures:
                         break
                     time.sleep(DRAIN_INTERVAL)
+            completed = True
         finally:
             self._interruptible = False
             engine.stop_tx()
             engine.stop_rx()
             join_all([*tx_threads, *([rx_thread] if rx_thread else [])])
+            if not completed:
+                # Left early (break out of the loop then close(), a failure, Ctrl-C three
+                # times): the counters are still the engine's, so the summary is still true.
+                if send_ended == started:
+                    send_ended = time.monotonic()
+                self._drain_frames()
+                self.summary = _summarize(
+                    config, engine.stats(), session, driver_name,
+                    duration=time.monotonic() - started, send_duration=send_ended - started,
+                    interrupted=True, capture_dropped=self._capture_dropped())
 
         # Phase 3: whatever the RX thread queued before it stopped, also after a failure.
         yield from self._drain(engine)
-        if failures:
-            raise _thread_failure(failures[0], interface) from failures[0]
+        self._drain_frames()
         ended = time.monotonic()
         self.summary = _summarize(
             config, engine.stats(), session, driver_name,
             duration=ended - started, send_duration=send_ended - started,
-            interrupted=stopped_early,
+            interrupted=stopped_early, capture_dropped=self._capture_dropped(),
         )
+        if failures:  # after the summary: what was sent and found is still true
+            raise _thread_failure(failures[0], interface) from failures[0]
         self._report(engine, session, "done", started, counters, 0.0)
 
-    def _drain(self, engine: Any) -> Iterator[Result]:
+    def _drain(self, engine: Engine) -> Iterator[Result]:
         """Everything queued now, in batches: one batch per tick would cap the result rate
         at DRAIN_BATCH / DRAIN_INTERVAL and make the RX thread wait on a full ring."""
         show_closed = self.config.show_closed
+        self._drain_frames()
         while True:
             batch = engine.drain(DRAIN_BATCH)
             for raw in batch:
@@ -431,7 +481,18 @@ class ScanRun:
             if len(batch) < DRAIN_BATCH:
                 return
 
-    def _report(self, engine: Any, session: Any, phase: str, started: float,
+    def _drain_frames(self) -> None:
+        """Hand every captured reply frame to on_frame (--pcap)."""
+        if self._capture is None or self.on_frame is None:
+            return
+        while frames := self._capture.drain(1024):
+            for frame in frames:
+                self.on_frame(frame.timestamp, frame.data, frame.length)
+
+    def _capture_dropped(self) -> int:
+        return int(self._capture.dropped) if self._capture is not None else 0
+
+    def _report(self, engine: Engine, session: DriverSession, phase: str, started: float,
                 counters: _Counters, wait_left: float) -> None:
         if self.on_status is None:
             return
@@ -613,8 +674,10 @@ def _resolve_path(config: ScanConfig) -> _Path:
     )
 
 
-def _summarize(config: ScanConfig, stats: dict[str, int], session: Any, driver_name: str, *,
-               duration: float, send_duration: float, interrupted: bool) -> Summary:
+def _summarize(config: ScanConfig, stats: dict[str, int], session: DriverSession,
+               driver_name: str, *,
+               duration: float, send_duration: float, interrupted: bool,
+               capture_dropped: int = 0) -> Summary:
     driver_stats = session.stats()
     opened, closed = int(stats.get("rx_open", 0)), int(stats.get("rx_closed", 0))
     duplicates = int(stats.get("rx_duplicates", 0))
@@ -641,4 +704,12 @@ def _summarize(config: ScanConfig, stats: dict[str, int], session: Any, driver_n
         interrupted=interrupted and sent < probes,
         driver_counters={name: int(value) for name, value in driver_stats.items()
                          if name.startswith("xdp_")},
+        capture_dropped=capture_dropped,
     )
+
+
+def _plain(value: object) -> object:
+    """A Result field as JSON has it: numbers, text and None as they are, addresses as text."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)

@@ -24,6 +24,7 @@ from pyscan.cli.common import (
     fail,
 )
 from pyscan.cli.lab import lab_app
+from pyscan.cli.personality import PERSONALITIES, run_personality
 from pyscan.cli.scan import scan_command
 from pyscan.config import ConfigError
 
@@ -37,6 +38,11 @@ class _PyscanGroup(TyperGroup):
     # typer vendors click and names the base Context only privately (typer._click); the
     # public typer.Context is its subclass, hence the one ignore.
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        if args[:1] and args[0] in PERSONALITIES:
+            # masscan's and zmap's grammars are their own: click must not see those
+            # arguments, so the command finds them untouched in ctx.meta.
+            ctx.meta["personality_args"] = args[1:]
+            return super().parse_args(ctx, args[:1])
         args = rewrite_argv(args)
         if args[:1] == ["--version"]:
             from pyscan import __version__
@@ -129,6 +135,20 @@ def cleanup_command(
     where = f" in {namespace}" if namespace else ""
     typer.echo(f"removed {len(removed)} stale table(s){where}"
                + (": " + ", ".join(removed) if removed else ""))
+
+
+def _personality_command(tool: str) -> None:
+    def command(ctx: typer.Context) -> None:
+        run_personality(tool, ctx.meta.get("personality_args", []))
+
+    command.__name__ = f"{tool}_command"
+    app.command(tool, add_help_option=False,
+                help=f"{tool}'s own command line and defaults: `pyscan {tool} ARGS...` "
+                     f"(alias {tool}='pyscan {tool}'); see docs/cli.md.")(command)
+
+
+for _tool in PERSONALITIES:
+    _personality_command(_tool)
 
 
 app.command("bench", help="Driver TX benchmark: pps, Gbit/s on the wire, CPU/packet, "

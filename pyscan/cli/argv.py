@@ -1,22 +1,26 @@
 """masscan and zmap spellings rewritten into this CLI's options before click parses them.
 
-Click would read masscan's ``-oL`` as ``-o L``, so the whole argument list is rewritten first:
-``-oL f`` -> ``--output f --format list``, ``-sL``, ``-iL``, ``--show closed``, ...
+Click would read masscan's ``-oL`` as ``-o L``, so the whole argument list is rewritten first.
+A masscan spelling means masscan's file: ``-oL f`` -> ``--output f --format masscan-list``
+(pyscan's clean schemas stay ``--format list|ndjson|json|csv|grepable``). zmap's ``-O csv``
+and ``-O json`` name its output modules (``--format zmap-csv``); any other ``-O`` stays a
+driver option. Also ``-p-``, ``-sL``, ``-iL``, ``--show closed``, ...
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pyscan.config import ConfigError
+from pyscan.errors import ConfigError, NotSupportedYet
 from pyscan.output import FORMAT_NAMES
 
 __all__ = ["rewrite_argv"]
 
-_MASSCAN_OUTPUT_FLAGS = {"-oL": "list", "-oJ": "json", "-oD": "ndjson", "-oG": "grepable",
-                         "-oC": "csv"}
-_UNSUPPORTED_OUTPUT_FLAGS = {"-oX": "XML", "-oB": "binary", "-oU": "unicornscan",
-                             "-oH": "host-only", "-oR": "redis"}
+_MASSCAN_OUTPUT_FLAGS = {"-oL": "masscan-list", "-oJ": "masscan-json", "-oD": "masscan-ndjson",
+                         "-oG": "masscan-grepable", "-oX": "masscan-xml", "-oC": "csv"}
+_UNSUPPORTED_OUTPUT_FLAGS = {"-oB": "binary", "-oU": "unicornscan", "-oH": "host-only",
+                             "-oR": "redis"}
+_ZMAP_MODULES = {"csv": "zmap-csv", "json": "zmap-json"}
 _ALIASES = {
     "-sL": "--list-targets",
     "-iL": "--include-file",
@@ -30,6 +34,13 @@ _ALIASES = {
     "--open": "--open-only",
     "--offline": "--dry-run",
 }
+
+
+def _value(items: list[str], index: int, equals: str, tail: str) -> str:
+    """The value of the option at items[index]: after '=', else the next argument."""
+    if equals:
+        return tail
+    return items[index + 1] if index + 1 < len(items) else ""
 
 
 def rewrite_argv(args: Sequence[str]) -> list[str]:
@@ -55,10 +66,17 @@ def rewrite_argv(args: Sequence[str]) -> list[str]:
             out += ["--output", path, "--format", _MASSCAN_OUTPUT_FLAGS[head]]
         elif head in _UNSUPPORTED_OUTPUT_FLAGS:
             accepted = " ".join(_MASSCAN_OUTPUT_FLAGS)
-            raise ConfigError(
-                f"{head} ({_UNSUPPORTED_OUTPUT_FLAGS[head]} output) is not supported "
-                f"(accepted: {accepted}, or --format {'|'.join(FORMAT_NAMES)})"
-            )
+            raise NotSupportedYet(
+                head, f"pyscan does not write masscan's {_UNSUPPORTED_OUTPUT_FLAGS[head]} "
+                f"output (accepted: {accepted}, or --format {'|'.join(FORMAT_NAMES)})")
+        elif head in ("-O", "--output-module") and _value(items, index, equals, tail) in \
+                _ZMAP_MODULES:
+            # zmap's -O csv|json: its output module; -O KEY=VALUE stays a driver option.
+            module = _value(items, index, equals, tail)
+            index += 0 if equals else 1
+            out += ["--format", _ZMAP_MODULES[module]]
+        elif arg == "-p-":
+            out += ["-p", "1-65535"]  # nmap's and masscan's spelling of every port
         elif head in _ALIASES:
             out.append(_ALIASES[head] + (equals + tail if equals else ""))
         elif head in ("--show", "--noshow"):

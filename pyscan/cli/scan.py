@@ -3,80 +3,28 @@ the results through the chosen output, print the summary."""
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import os
-import signal
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from ipaddress import IPv4Address
-from types import FrameType
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from pyscan.cli.common import (
     DRIVER_HELP,
     EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_TERMINATED,
     OPTIONS_HELP,
     fail,
-    fail_with,
     parse_count,
 )
+from pyscan.cli.session import ScanTimes, run_scan, silence_stdout
 from pyscan.config import DEFAULT_TTL, ConfigError, ScanConfig
-from pyscan.errors import Error
-from pyscan.output import OutputSpec, ResultWriter
+from pyscan.output import OutputSpec
 
 if TYPE_CHECKING:
-    from pyscan.scanner import ScanRun, ScanStatus
+    from pyscan.scanner import Summary
 
 __all__ = ["scan_command"]
-
-
-@dataclass
-class _Signals:
-    presses: int = 0          # Ctrl-C so far
-    terminated: bool = False  # SIGTERM came: exit 143
-
-
-@contextlib.contextmanager
-def _interrupts(run: ScanRun) -> Iterator[_Signals]:
-    """Ctrl-C once: stop sending, keep receiving for --wait. Twice: skip the wait. Three
-    times: abandon at once (everything is still removed on the way out: the third Ctrl-C
-    raises only while the scan merely drains, never into setting up or removing resources).
-    SIGTERM: stop sending and skip the wait, so the output is complete and the firewall
-    table gone before the exit (143)."""
-    state = _Signals()
-
-    def on_interrupt(signum: int, frame: FrameType | None) -> None:
-        state.presses += 1
-        if state.presses >= 3 and run.interruptible:
-            raise KeyboardInterrupt
-        if state.presses == 1:
-            typer.echo("\npyscan: stopping; waiting for late replies (Ctrl-C again to skip)",
-                       err=True)
-        run.stop()
-
-    def on_terminate(signum: int, frame: FrameType | None) -> None:
-        state.terminated = True
-        run.stop()
-        run.stop()  # the second stop ends the wait too
-
-    try:
-        previous = signal.signal(signal.SIGINT, on_interrupt)
-    except ValueError:  # not the main thread: leave signals alone
-        yield state
-        return
-    previous_term = signal.signal(signal.SIGTERM, on_terminate)
-    try:
-        yield state
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        signal.signal(signal.SIGTERM, previous_term)
 
 
 def scan_command(
@@ -102,7 +50,21 @@ def scan_command(
     output: Annotated[str | None, typer.Option(
         "--output", "-o", help="Write results to FILE (default: standard output).")] = None,
     output_format: Annotated[str, typer.Option(
-        "--format", help="list | ndjson | json | csv | grepable (-oL -oD -oJ -oC -oG).")] = "list",
+        "--format", help="pyscan's clean schemas: list | ndjson | json | csv | grepable. "
+        "masscan's files: -oL -oJ -oD -oG -oX FILE (masscan-list, ...); zmap's modules: "
+        "-O csv | -O json (zmap-csv, zmap-json).")] = "list",
+    output_fields: Annotated[str | None, typer.Option(
+        "--output-fields", "-f", help="zmap's -f: fields of -O csv|json, comma separated, "
+        "or * (zmap's names: saddr,sport,classification,success,ttl,...).")] = None,
+    output_filter: Annotated[str | None, typer.Option(
+        help="zmap's --output-filter for -O csv|json, e.g. 'success = 1 && ttl > 32'.")
+    ] = None,
+    append_output: Annotated[bool, typer.Option(
+        "--append-output", help="Add to the output file instead of replacing it (masscan).")
+    ] = False,
+    pcap: Annotated[str | None, typer.Option(
+        help="Also write every reply with a valid cookie to FILE as pcap (masscan --pcap).")
+    ] = None,
     exclude: Annotated[list[str] | None, typer.Option(help="Addresses to leave out.")] = None,
     exclude_file: Annotated[list[str] | None, typer.Option(
         help="File of addresses to leave out.")] = None,
@@ -125,7 +87,8 @@ def scan_command(
     ] = False,
     netns: Annotated[str | None, typer.Option(help="Run the scan inside this namespace.")] = None,
     driver_option: Annotated[list[str] | None, typer.Option(
-        "--driver-option", "-O", help=OPTIONS_HELP)] = None,
+        "--driver-option", "-O",
+        help=OPTIONS_HELP + " -O csv and -O json (no =) select zmap's output modules.")] = None,
     pfring_lib: Annotated[str | None, typer.Option(
         help="libpfring.so for --driver pfring-zc (= -O lib=PATH; env PYSCAN_LIBPFRING).")
     ] = None,
@@ -141,7 +104,6 @@ def scan_command(
         "--json-summary", help="Print the summary as one JSON line on stderr.")] = False,
 ) -> None:
     from pyscan import scanner
-    from pyscan.status import StatusLine, render_summary, summary_json
 
     if ports is None:
         fail("no ports given (accepted: -p 80 | -p 22,80,443 | -p 1-1024)")
@@ -174,9 +136,13 @@ def scan_command(
             driver_options=[*(driver_option or []), *_xdp_options(xdp_mode, xdp_attach),
                             *([f"lib={pfring_lib}"] if pfring_lib else [])],
         )
-        output_spec = OutputSpec.parse(output, output_format)
+        output_spec = OutputSpec.parse(
+            output, output_format, append=append_output,
+            **_zmap_options(output_format, output_fields, output_filter, config.ports))
         # Catch an unwritable -o before the scan starts, without creating the file.
         output_spec.check_writable()
+        if pcap is not None:
+            OutputSpec.parse(pcap).check_writable()
     except ConfigError as error:
         fail(str(error))
 
@@ -184,136 +150,33 @@ def scan_command(
         _print_target_list(config, scanner.list_targets(config))
         return
 
-    status_line = StatusLine(force=bool(status)) if not quiet and status is not False else None
-    writer: ResultWriter | None = None
-    output_error: OSError | None = None
+    def after(summary: Summary | None, times: ScanTimes) -> None:
+        if summary is not None and summary.capture_dropped and not quiet:
+            typer.echo(f"pyscan: warning: {summary.capture_dropped} reply frames did not fit "
+                       "the capture ring and are missing from the pcap file", err=True)
 
-    def output_failed(error: OSError) -> None:
-        # The first write or flush that fails ends the scan at once (no use sending probes
-        # whose results cannot be kept); later results are drained and dropped.
-        nonlocal output_error
-        if output_error is None:
-            output_error = error
-            run.stop()
-            run.stop()
-
-    def on_status(progress: ScanStatus) -> None:
-        # Each status tick (~4 per second) also flushes the results written so far, so
-        # `tail -f` on the output file follows the scan without a flush per record.
-        if writer is not None and output_error is None:
-            try:
-                writer.stream.flush()
-            except OSError as error:
-                output_failed(error)
-        if status_line is not None:
-            status_line(progress)
-
-    def on_start(start: scanner.ScanStart) -> None:
-        # Called once the driver is open, after any fallback: it names the driver that runs.
-        if not quiet and not config.is_dry_run:
-            typer.echo(f"pyscan: driver {start.driver} ({start.why})", err=True)
-
-    run = scanner.scan(config, on_status=on_status, on_start=on_start)
-    # The handlers stay until the exit code is decided: a signal after the scan ended
-    # must not turn a finished run into a traceback or a death by signal.
-    with _interrupts(run) as signals:
-        started = time.time()
-        try:
-            with run:
-                # Printed once the signal handlers are in place: a SIGTERM after this line is
-                # always a clean stop (143).
-                if not quiet:
-                    typer.echo(
-                        f"pyscan: scanning {config.targets.describe()} x {len(config.ports)} "
-                        f"port{'s' if len(config.ports) != 1 else ''} "
-                        f"({config.probe_count} probe{'s' if config.probe_count != 1 else ''}) "
-                        f"{_rate_text(config.rate)}, seed {config.seed}"
-                        + (" (dry run: nothing is sent)" if config.is_dry_run else ""),
-                        err=True,
-                    )
-                for result in run:
-                    if output_error is not None:
-                        continue
-                    try:
-                        if writer is None:
-                            writer = output_spec.open(started=started, ports=config.ports)
-                        writer.write(result)
-                    except OSError as error:
-                        output_failed(error)
-        except Error as error:
-            _close_output(writer, output_error)
-            fail_with(error)
-        except KeyboardInterrupt:
-            run.interrupted = True
-        finally:
-            if status_line is not None:
-                status_line.clear()
-        if output_error is None:
-            try:
-                if writer is None:  # no result came: the file still says so, well formed
-                    writer = output_spec.open(started=started, ports=config.ports)
-            except OSError as error:
-                output_error = error
-        output_error = _close_output(writer, output_error)
-
-        if output_error is not None and _is_broken_pipe(output_error):
-            # `pyscan ... | head -1`: the reader has all it wanted; say so once, quietly.
-            _silence_stdout()
-            fail("standard output was closed by the reader (broken pipe); scan stopped",
-                 EXIT_FAILED)
-        if output_error is not None:
-            typer.echo(f"pyscan: error: {_output_message(output, output_error)}", err=True)
-        summary = run.summary
-        if summary is not None:
-            if json_summary:
-                typer.echo(summary_json(summary), err=True)
-            elif not quiet:
-                typer.echo(render_summary(summary), err=True)
-        if output_error is not None:
-            raise typer.Exit(EXIT_FAILED)
-        if signals.terminated:
-            raise typer.Exit(EXIT_TERMINATED)
-        if run.interrupted:
-            raise typer.Exit(EXIT_INTERRUPTED)
+    run_scan(config, [output_spec], quiet=quiet, status=status, json_summary=json_summary,
+             pcap_path=pcap, after=after)
 
 
-def _close_output(writer: ResultWriter | None, error: OSError | None) -> OSError | None:
-    """Close the writer (trailer, flush, file); the first output error, if any."""
-    if writer is None:
-        return error
+def _zmap_options(output_format: str, fields: str | None, output_filter: str | None,
+                  ports: tuple[int, ...]) -> dict[str, Any]:
+    """-f / --output-filter for zmap's modules; refused with any other format."""
+    if not output_format.startswith("zmap-"):
+        for flag, value in (("--output-fields", fields), ("--output-filter", output_filter)):
+            if value is not None:
+                raise ConfigError(f"{flag} applies to zmap's output modules (accepted: -O csv "
+                                  "or -O json with it)")
+        return {}
+    from pyscan.output.zmap import default_fields, parse_filter, parse_output_fields
+
     try:
-        writer.close()
-    except OSError as close_error:
-        return error or close_error
-    return error
+        return {"fields": parse_output_fields(fields) if fields else default_fields(ports),
+                "output_filter": (parse_filter(output_filter) if output_filter is not None
+                                  else None)}
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
-
-def _is_broken_pipe(error: OSError) -> bool:
-    return error.errno in (errno.EPIPE, errno.ECONNRESET) or isinstance(error, BrokenPipeError)
-
-
-def _silence_stdout() -> None:
-    """Point standard output at /dev/null, so that the interpreter's own flush at exit does
-    not fail a second time and print a traceback-like warning."""
-    with contextlib.suppress(OSError, ValueError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-
-
-def _output_message(output: str | None, error: OSError) -> str:
-    """One line naming the output and the error (open_writer's own errors name the file
-    already and carry no strerror)."""
-    if not error.strerror:
-        return str(error)
-    where = repr(output) if output else "standard output"
-    return f"cannot write {where}: {error.strerror} (the results so far are in it)"
-
-
-def _rate_text(rate: float) -> str:
-    from pyscan.status import format_rate
-
-    return "with no rate limit" if rate == float("inf") else f"at {format_rate(rate)}"
 
 
 def _xdp_options(mode: str | None, attach: str | None) -> list[str]:
@@ -342,6 +205,6 @@ def _print_target_list(config: ScanConfig, pairs: Iterator[tuple[IPv4Address, in
             write(f"{address}\n" if single_port else f"{address}:{port}\n")
         sys.stdout.flush()
     except BrokenPipeError:
-        _silence_stdout()
+        silence_stdout()
         fail("standard output was closed by the reader (broken pipe); listing stopped",
              EXIT_FAILED)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pyscan.drivers import af_packet, af_xdp, null, pfring_zc
+from pyscan.drivers import af_packet, af_xdp, null, pfring_zc, xdp_live
 from pyscan.drivers.base import (
     Driver,
     DriverDescriptor,
@@ -38,6 +38,7 @@ REGISTRY: tuple[DriverDescriptor, ...] = (
     af_xdp.DESCRIPTOR,
     null.DESCRIPTOR,
     pfring_zc.DESCRIPTOR,
+    xdp_live.DESCRIPTOR,
 )
 
 DESCRIPTORS: dict[str, DriverDescriptor] = {row.name: row for row in REGISTRY}

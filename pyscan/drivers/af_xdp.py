@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import resource
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyscan.drivers.base import (
     DriverDescriptor,
@@ -26,6 +26,9 @@ from pyscan.drivers.base import (
     DriverRequest,
     RingSession,
 )
+
+if TYPE_CHECKING:
+    from pyscan.native import AfXdp
 
 __all__ = ["DESCRIPTOR", "XDP_ATTACH_MODES", "XDP_MODES", "AfXdpDriver", "AfXdpSession",
            "AfXdpUnusable", "describe"]
@@ -84,10 +87,10 @@ class AfXdpSession(RingSession):
     AfXdp object (one UMEM per socket), so close() hands them back to it rather than
     destroying them one by one as RingSession would."""
 
-    def __init__(self, xdp: Any, interface: str, notes: tuple[str, ...] = ()) -> None:
+    def __init__(self, xdp: AfXdp, interface: str, notes: tuple[str, ...] = ()) -> None:
         self._xdp = xdp
         self.info: dict[str, Any] = xdp.info()
-        self.info["warnings"] = [*self.info["warnings"], *notes]
+        self.info["warnings"] = [*xdp.warnings(self.info), *notes]
         super().__init__(xdp.tx_rings, xdp.rx_ring,
                          describe(interface, self.info, xdp.rx_ring is not None))
         self._final: dict[str, int] | None = None
@@ -193,7 +196,8 @@ class AfXdpDriver:
                         bind_mode=bind_mode, attach_mode=attach_mode, ring_size=ring_size,
                         frame_size=frame_size, scanner_ip=request.source_ip,
                         ports=request.source_ports,
-                        rx_queues=rx_sockets, rx_ring_size=rx_ring_size)
+                        rx_queues=rx_sockets, rx_ring_size=rx_ring_size,
+                        probe=request.probe_id)
         except (OSError, ValueError) as error:
             if isinstance(error, ValueError):
                 raise DriverError(str(error)) from None

@@ -34,6 +34,7 @@ class DriverRequest:
     source_ports: range
     cookie_key: bytes
     options: Mapping[str, str] = field(default_factory=dict)  # driver-specific
+    probe_id: int = 0  # the scan's probe module (pyscan.probes): selects in-kernel matching
 
 
 @runtime_checkable

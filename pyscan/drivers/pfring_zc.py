@@ -36,7 +36,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyscan.drivers.base import (
     DriverDescriptor,
@@ -45,6 +45,9 @@ from pyscan.drivers.base import (
     DriverRequest,
     RingSession,
 )
+
+if TYPE_CHECKING:
+    from pyscan.native import PfringZcCluster, Ring
 
 __all__ = [
     "DESCRIPTOR", "ENV_LIBRARY", "MIN_VERSION",
@@ -332,12 +335,12 @@ def explain_open_error(error: OSError, interface: str, buffer_len: int) -> str:
 class PfringZcSession(RingSession):
     """Rings on one ZC cluster; close() destroys rings, then the cluster, on every path."""
 
-    def __init__(self, cluster: Any, tx_rings: Sequence[Any], rx_ring: Any | None,
+    def __init__(self, cluster: PfringZcCluster, tx_rings: Sequence[Ring], rx_ring: Ring | None,
                  description: str, notices: Sequence[str]) -> None:
         self._setup = description
         self._final: dict[str, int] | None = None
         super().__init__(tx_rings, rx_ring, description)
-        self.cluster = cluster
+        self.cluster: PfringZcCluster | None = cluster
         self.notices = list(notices)   # shown before the scan starts (demo licence)
 
     @property
@@ -471,7 +474,7 @@ class PfringZcDriver:
                                       _text_or_none(given.get("hugepages")), numa_node)
         except OSError as error:
             raise DriverError(explain_open_error(error, interface, buffer_len)) from None
-        rings: list[Any] = []
+        rings: list[Ring] = []
         rx_ring = None
         try:
             for name in tx_names:

@@ -6,10 +6,12 @@ Nothing outside this package imports ``pyscan._native``; everything imports from
 - ``handles``     CHandle: the one way a wrapper owns a C pointer (close/with/__del__)
 - ``algorithms``  permutation, target set, cookie, SYN template, rate limiter, clock
 - ``engine``      the TX/RX engine of one shard and its results
+- ``capture``     the --pcap ring of reply frames
 - ``rings``       Ring, ring counters, and the null and af-packet drivers
 - ``bpf``         BPF objects, maps, XDP attachments, BPF_PROG_TEST_RUN
 - ``af_xdp``      the XDP reply filter and the AF_XDP socket set
 - ``pfring_zc``   the pfring-zc cluster, its rings and its library probe
+- ``xdp_live``    the xdp-live TX rings (live-frames BPF_PROG_RUN) and their kernel probe
 """
 
 from pyscan.native._lib import CData, ffi
@@ -52,6 +54,7 @@ from pyscan.native.bpf import (
     xdp_detach,
     xdp_query,
 )
+from pyscan.native.capture import CAPTURE_SNAPLEN, Capture, CapturedFrame
 from pyscan.native.engine import (
     ENGINE_MAX_BATCH,
     ENGINE_MAX_TX_THREADS,
@@ -94,8 +97,18 @@ from pyscan.native.rings import (
     ring_error,
     ring_stats,
 )
+from pyscan.native.xdp_live import (
+    XDP_LIVE_COUNTERS,
+    XDP_LIVE_MAX_RUNNERS,
+    XDP_LIVE_OBJECT,
+    XDP_LIVE_SLOT_DATA,
+    XdpLive,
+    XdpLiveError,
+    xdplive_probe,
+)
 
 __all__ = [
+    "CAPTURE_SNAPLEN",
     "ENGINE_MAX_BATCH",
     "ENGINE_MAX_TX_THREADS",
     "ENGINE_STATS_FIELDS",
@@ -116,6 +129,10 @@ __all__ = [
     "XDP_ACTIONS",
     "XDP_ATTACH_MODES",
     "XDP_BIND_MODES",
+    "XDP_LIVE_COUNTERS",
+    "XDP_LIVE_MAX_RUNNERS",
+    "XDP_LIVE_OBJECT",
+    "XDP_LIVE_SLOT_DATA",
     "XDP_MODES",
     "AfXdp",
     "AfXdpError",
@@ -123,6 +140,8 @@ __all__ = [
     "BpfObject",
     "CData",
     "CHandle",
+    "Capture",
+    "CapturedFrame",
     "Engine",
     "Permutation",
     "PfringZcCluster",
@@ -133,6 +152,8 @@ __all__ = [
     "ReplyView",
     "Ring",
     "TargetSet",
+    "XdpLive",
+    "XdpLiveError",
     "afpacket_filter_ports",
     "afxdp_probe",
     "bpf_map_lookup",
@@ -169,4 +190,5 @@ __all__ = [
     "xdp_attached_prog_id",
     "xdp_detach",
     "xdp_query",
+    "xdplive_probe",
 ]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from pyscan.native._lib import AfXdpPtr, CData, ReplyFilterPtr, RingPtr, c_text, ffi, is_null, lib
+from pyscan.native._values import check_int
 from pyscan.native.handles import CHandle
 from pyscan.native.rings import Ring
 
@@ -58,13 +59,15 @@ class ReplyFilter(CHandle[ReplyFilterPtr]):
     _kind = "reply filter"
 
     def __init__(self, key: bytes, scanner_ip: ScannerIp = None, ports: range = range(0, 65536),
-                 queue_slots: int = 1, object_path: str = REPLY_FILTER_OBJECT) -> None:
+                 queue_slots: int = 1, object_path: str = REPLY_FILTER_OBJECT,
+                 probe: int = 0) -> None:
         if len(key) != 16:
             raise ValueError(f"cookie key must be 16 bytes, got {len(key)}")
         if not ports or ports.step != 1 or ports.start < 0 or ports.stop > 65536:
             raise ValueError(f"port range {ports!r} invalid; use a non-empty range within 0-65535")
         handle = lib.pyscan_replyfilter__load(object_path.encode(), key, _ip_be(scanner_ip),
-                                              ports.start, ports.stop - 1, queue_slots)
+                                              ports.start, ports.stop - 1, queue_slots,
+                                              check_int("probe id", probe, 0, 2**32 - 1))
         if is_null(handle):
             # bpf_object.c's convention: errno, and the reason in pyscan_bpf__error()
             _raise_from(lib.pyscan_bpf__error(), "reply filter failed to load")
@@ -109,7 +112,8 @@ class AfXdp(CHandle[AfXdpPtr]):
                  want_rx: bool = True, bind_mode: str = "auto", attach_mode: str = "auto",
                  ring_size: int = 2048, frame_size: int = 2048, scanner_ip: ScannerIp = None,
                  ports: range = range(0, 65536), rx_queues: int | None = None,
-                 rx_ring_size: int = 0, object_path: str = REPLY_FILTER_OBJECT) -> None:
+                 rx_ring_size: int = 0, object_path: str = REPLY_FILTER_OBJECT,
+                 probe: int = 0) -> None:
         if bind_mode not in XDP_BIND_MODES:
             raise ValueError(f"xdp mode {bind_mode!r} unknown; use one of "
                              f"{', '.join(XDP_BIND_MODES)}")
@@ -138,6 +142,7 @@ class AfXdp(CHandle[AfXdpPtr]):
         cfg.rx_queues = queue_count if rx_queues is None else rx_queues
         cfg.key = key
         cfg.rx_ring_size = rx_ring_size  # 0: ring_size
+        cfg.probe_id = check_int("probe id", probe, 0, 2**32 - 1)
         err = ffi.new("char[]", _ERROR_BUFFER)
         handle = lib.pyscan_afxdp__open(cfg, object_path.encode(), err, _ERROR_BUFFER)
         if is_null(handle):
@@ -161,6 +166,12 @@ class AfXdp(CHandle[AfXdpPtr]):
             "rx_ring_size": int(out.rx_ring_size),
             "warnings": [w for w in warnings.split("; ") if w],
         }
+
+    @staticmethod
+    def warnings(info: dict[str, object]) -> list[str]:
+        """The fallbacks ``info()`` reported, as a typed list."""
+        found = info.get("warnings", [])
+        return [str(w) for w in found] if isinstance(found, list) else []
 
     def filter_counters(self) -> dict[str, int]:
         """The filter's seen/matched/passed/unqueued; after close(), the values it ended

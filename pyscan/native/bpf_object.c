@@ -544,7 +544,7 @@ struct pyscan_replyfilter {
 /* The scan's configuration becomes the filter's whole .rodata (reply_filter.h invariant). */
 static int set_filter_config(struct pyscan_replyfilter *filter, const char *object_path,
 			     const uint8_t *key, uint32_t scanner_ip_be, uint16_t port_lo,
-			     uint16_t port_hi)
+			     uint16_t port_hi, uint32_t probe_id)
 {
 	struct pyscan_reply_filter_config config = {0};
 	struct bpf_map *rodata = bpf_object__find_map_by_name(filter->object->obj, ".rodata");
@@ -560,14 +560,15 @@ static int set_filter_config(struct pyscan_replyfilter *filter, const char *obje
 	config.scanner_ip_be = scanner_ip_be;
 	config.port_lo = port_lo;
 	config.port_hi = port_hi;
-	config.probe_id = PYSCAN_PROBE_TCP_SYN4; /* the only module with an XDP match so far */
+	config.probe_id = probe_id;
 	return pyscan_bpf_object__set_initial_value(filter->object, ".rodata", &config,
 						    sizeof(config));
 }
 
 struct pyscan_replyfilter *pyscan_replyfilter__load(const char *object_path, const uint8_t *key,
 						    uint32_t scanner_ip_be, uint16_t port_lo,
-						    uint16_t port_hi, uint32_t queue_slots)
+						    uint16_t port_hi, uint32_t queue_slots,
+						    uint32_t probe_id)
 {
 	struct bpf_prog_info prog_info = {0};
 	uint32_t prog_info_len = sizeof(prog_info);
@@ -579,6 +580,13 @@ struct pyscan_replyfilter *pyscan_replyfilter__load(const char *object_path, con
 	if (port_lo > port_hi) {
 		errno = EINVAL;
 		fail(EINVAL, "reply filter: port range %u-%u is empty", port_lo, port_hi);
+		return NULL;
+	}
+	if (probe_id >= PYSCAN_PROBE_COUNT) {
+		/* The filter's switch would pass every frame: the scan would see no reply at all. */
+		errno = EINVAL;
+		fail(EINVAL, "reply filter: probe id %u has no XDP match (known: 0..%d, probe_ids.h)",
+		     probe_id, PYSCAN_PROBE_COUNT - 1);
 		return NULL;
 	}
 	filter = calloc(1, sizeof(*filter));
@@ -593,7 +601,7 @@ struct pyscan_replyfilter *pyscan_replyfilter__load(const char *object_path, con
 			  object_path);
 		goto fail;
 	}
-	rc = set_filter_config(filter, object_path, key, scanner_ip_be, port_lo, port_hi);
+	rc = set_filter_config(filter, object_path, key, scanner_ip_be, port_lo, port_hi, probe_id);
 	if (rc)
 		goto fail;
 	xsks_map = bpf_object__find_map_by_name(filter->object->obj, "xsks_map");

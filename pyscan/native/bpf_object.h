@@ -82,7 +82,8 @@ int pyscan_xdp__attached_map_fd(int ifindex, uint32_t prog_id, const char *map_n
 struct pyscan_replyfilter;
 struct pyscan_replyfilter *pyscan_replyfilter__load(const char *object_path, const uint8_t *key,
 						    uint32_t scanner_ip_be, uint16_t port_lo,
-						    uint16_t port_hi, uint32_t queue_slots);
+						    uint16_t port_hi, uint32_t queue_slots,
+						    uint32_t probe_id);
 int pyscan_replyfilter__test_run(struct pyscan_replyfilter *filter, const uint8_t *frame,
 				 uint32_t len, uint32_t *action);
 /* Sums each counter (reply_filter.h) over all possible CPUs into out[0 .. n-1]. */

@@ -46,6 +46,7 @@ struct pyscan_afxdp_config {
 	uint32_t rx_ring_size;  /* RX and fill ring descriptors and RX UMEM frames per RX socket,
 				 * power of two; 0 = ring_size. The RX thread may be off the CPU
 				 * for milliseconds: this is how many replies a socket holds meanwhile */
+	uint32_t probe_id;      /* the scan's probe module: selects the filter's match (probe_ids.h) */
 };
 
 /* What was chosen, for the status line and the summary. */
@@ -77,7 +78,7 @@ int pyscan_afxdp__filter_counters(struct pyscan_afxdp *xdp, uint64_t *out, uint3
 /* Detaches the filter and closes every socket now; memory goes when the last ring is destroyed. */
 void pyscan_afxdp__close(struct pyscan_afxdp *xdp);
 
-_Static_assert(sizeof(struct pyscan_afxdp_config) == 76, "pyscan_afxdp_config layout");
+_Static_assert(sizeof(struct pyscan_afxdp_config) == 80, "pyscan_afxdp_config layout");
 _Static_assert(sizeof(struct pyscan_afxdp_info) == 292, "pyscan_afxdp_info layout");
 
 #endif /* PYSCAN_DRV_AF_XDP_H */

@@ -230,3 +230,9 @@ void pyscan_engine__stop_rx(pyscan_engine *e)
 	if (e)
 		__atomic_store_n(&e->stop_rx, 1, __ATOMIC_RELAXED);
 }
+
+void pyscan_engine__set_capture(pyscan_engine *e, pyscan_capture *capture)
+{
+	if (e)
+		e->capture = capture;
+}

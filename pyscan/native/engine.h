@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "capture.h"
 #include "ring.h"
 
 #define PYSCAN_ENGINE_MAX_TX_THREADS 64
@@ -122,6 +123,9 @@ uint32_t pyscan_engine__drain(pyscan_engine *engine, struct pyscan_result *out, 
 void pyscan_engine__stats(pyscan_engine *engine, struct pyscan_engine_stats *out);
 void pyscan_engine__stop_tx(pyscan_engine *engine);
 void pyscan_engine__stop_rx(pyscan_engine *engine);
+/* Copy every reply with a valid cookie (duplicates too) into capture, for --pcap. Set before
+ * run_rx starts, NULL to stop; the engine does not own it: destroy it after the engine. */
+void pyscan_engine__set_capture(pyscan_engine *engine, pyscan_capture *capture);
 /* Probes thread thread_index owes in this shard (tests, progress, resume). */
 uint64_t pyscan_engine__thread_total(const pyscan_engine *engine, uint32_t thread_index);
 /* The targets of TX thread thread_index's probes k_first .. k_first + n - 1, in the order it

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from pyscan.native._lib import EnginePtr, ffi, lib
 from pyscan.native._values import U64_MAX as _U64_MAX
@@ -18,12 +18,15 @@ from pyscan.native._values import check_int as _check_int
 from pyscan.native._values import ipv4 as _ipv4
 from pyscan.native._values import ipv4_be as _ipv4_be
 from pyscan.native._values import mac as _mac
+from pyscan.native.capture import Capture
 from pyscan.native.handles import CHandle
 from pyscan.native.rings import Ring, ring_error
 
 ENGINE_MAX_TX_THREADS = int(lib.PYSCAN_ENGINE_MAX_TX_THREADS)
 ENGINE_MAX_BATCH = int(lib.PYSCAN_ENGINE_MAX_BATCH)
-RESULT_STATUS = {int(lib.PYSCAN_RESULT_OPEN): "open", int(lib.PYSCAN_RESULT_CLOSED): "closed"}
+ResultStatus = Literal["open", "closed"]
+RESULT_STATUS: dict[int, ResultStatus] = {
+    int(lib.PYSCAN_RESULT_OPEN): "open", int(lib.PYSCAN_RESULT_CLOSED): "closed"}
 INGEST_OUTCOMES = {
     int(lib.PYSCAN_INGEST_OPEN): "open",
     int(lib.PYSCAN_INGEST_CLOSED): "closed",
@@ -46,7 +49,7 @@ class RawResult(NamedTuple):
 
     ip: ipaddress.IPv4Address | ipaddress.IPv6Address
     port: int
-    status: str       # "open" (SYN-ACK) or "closed" (RST+ACK)
+    status: ResultStatus  # "open" (SYN-ACK) or "closed" (RST+ACK)
     ttl: int
     timestamp: float  # seconds since the epoch (CLOCK_REALTIME at parse time)
     l4_proto: int = 6  # IP protocol number of the reply
@@ -59,7 +62,7 @@ def _raw_result(r: Any) -> RawResult:
     address = bytes(ffi.buffer(r.addr))
     ip: ipaddress.IPv4Address | ipaddress.IPv6Address = (
         ipaddress.IPv4Address(address[:4]) if r.family == 4 else ipaddress.IPv6Address(address))
-    return RawResult(ip, int(r.port), RESULT_STATUS.get(int(r.status), "unknown"),
+    return RawResult(ip, int(r.port), RESULT_STATUS[int(r.status)],
                      int(r.ttl), int(r.timestamp_ns) / 1e9, int(r.l4_proto),
                      int(r.icmp_type), int(r.icmp_code))
 
@@ -163,6 +166,7 @@ class Engine(CHandle[EnginePtr]):
         self.tx_threads = tx_threads
         self.source_ports = source_ports
         self._drain_buf = ffi.new("struct pyscan_result[]", 1)
+        self._capture: Capture | None = None
         self._stats_buf = ffi.new("struct pyscan_engine_stats *")
 
     def thread_total(self, thread_index: int) -> int:
@@ -188,6 +192,13 @@ class Engine(CHandle[EnginePtr]):
         if rc < 0:
             detail = ring_error(ring) or os.strerror(-rc)
             raise OSError(-rc, f"RX thread failed: {detail}")
+
+    def set_capture(self, capture: Capture | None) -> None:
+        """Copy every reply with a valid cookie into ``capture`` (--pcap); before run_rx.
+        The capture must outlive the engine's RX thread: close it after the engine."""
+        lib.pyscan_engine__set_capture(self._live(), capture.ptr if capture is not None
+                                       else ffi.NULL)
+        self._capture = capture  # kept alive as long as the engine points at it
 
     def stop_tx(self) -> None:
         lib.pyscan_engine__stop_tx(self._live())

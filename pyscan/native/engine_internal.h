@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdint.h>
 
+#include "capture.h"
 #include "engine.h"
 #include "permute.h"
 #include "probe.h"
@@ -62,6 +63,8 @@ struct pyscan_engine {
 
 	struct pyscan_engine_rx_counters rx __attribute__((aligned(PYSCAN_ENGINE_CACHELINE)));
 	struct pyscan_results results;
+	/* --pcap: valid replies (duplicates too) copied here when set; not owned (capture.h) */
+	pyscan_capture *capture;
 };
 
 /* 0, or -ESHUTDOWN when destroy has begun (then the caller did not enter). Sequentially

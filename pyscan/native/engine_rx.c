@@ -63,6 +63,8 @@ static int ingest(struct pyscan_engine *e, const uint8_t *frame, uint32_t len, i
 	case PYSCAN_INGEST_OPEN:
 	case PYSCAN_INGEST_CLOSED:
 		bump(&c->ours, 1);
+		if (e->capture) /* a valid cookie: --pcap keeps it, duplicate or not */
+			pyscan_capture__push(e->capture, frame, len, realtime_ns());
 		break;
 	default: /* a module outside its contract: count, never report */
 		bump(&c->malformed, 1);

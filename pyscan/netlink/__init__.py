@@ -6,7 +6,8 @@
   the tests build with these);
 - ``path``: the path to a target (route, source address, next-hop MAC by the kernel's ARP,
   MTU) as one ``PathInfo``;
-- ``queues``: the active TX/RX queue counts of an interface, the one source for them.
+- ``queues``: the active TX/RX queue counts of an interface, the one source for them;
+- ``xdp``: what a device offers XDP (netdev xdp-features) and GRO (a veth peer's NAPI).
 
 Nothing outside this package imports pyroute2. Every function takes ``netns`` and opens its
 netlink socket on the calling thread inside that namespace, never through a forked helper.
@@ -39,10 +40,12 @@ from pyscan.netlink.namespaces import (
 )
 from pyscan.netlink.path import PathInfo, resolve_path
 from pyscan.netlink.queues import QueueCounts, queue_counts
+from pyscan.netlink.xdp import XDP_FEATURE_NDO_XMIT, set_gro, xdp_features
 
 __all__ = [
     "LINK_COUNTERS",
     "NETNS_DIR",
+    "XDP_FEATURE_NDO_XMIT",
     "NetlinkError",
     "PathInfo",
     "QueueCounts",
@@ -64,6 +67,8 @@ __all__ = [
     "queue_counts",
     "remove_netns",
     "resolve_path",
+    "set_gro",
     "set_link_up",
     "write_sysctl",
+    "xdp_features",
 ]

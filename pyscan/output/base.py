@@ -7,6 +7,7 @@ but the JSON array's comma state is kept between records.
 
 from __future__ import annotations
 
+from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar, TextIO
 
 if TYPE_CHECKING:
@@ -66,3 +67,10 @@ class ResultWriter:
         finally:
             if self.owns_stream:
                 self.stream.close()
+
+    def __enter__(self) -> ResultWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()

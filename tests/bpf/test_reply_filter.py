@@ -232,3 +232,16 @@ def test_replies_to_the_engines_probes_match_in_xdp_and_in_c(
             assert run(reply_filter, bad)[1] == PASSED
             assert engine.ingest(good) == "open"
             assert engine.ingest(bad) == "invalid-cookie"
+
+
+def test_a_probe_id_without_an_xdp_match_is_refused_before_load() -> None:
+    # The filter's per-probe switch would pass every frame for an id it lacks: the scan would
+    # silently see no reply, so the loader refuses it and names the known ids.
+    from pyscan.probes import PROBES
+
+    unknown = max(probe.id for probe in PROBES.values()) + 1
+    with pytest.raises(native.AfXdpError, match=rf"probe id {unknown} has no XDP match"):
+        native.ReplyFilter(KEY, probe=unknown)
+    for probe in PROBES.values():
+        with native.ReplyFilter(KEY, probe=probe.id) as loaded:
+            assert loaded.counters()["seen"] == 0

@@ -123,7 +123,8 @@ def test_unlimited_rate_keeps_results_exact(
 
 
 def test_cli_scan_writes_exact_ndjson(lab_factory: Callable[..., Lab], tmp_path) -> None:
-    """The README's path: the CLI in the lab's namespace, masscan's -oD spelling."""
+    """The README's path: the CLI in the lab's namespace, masscan's -oD spelling (masscan's
+    record: status under `data`, the timestamp a string)."""
     _require("af-packet")
     lab = lab_factory(subnet="198.19.0.0/20", ports=PORTS, open_count=500, seed=13)
     out = tmp_path / "results.ndjson"
@@ -137,7 +138,9 @@ def test_cli_scan_writes_exact_ndjson(lab_factory: Callable[..., Lab], tmp_path)
     pairs = Counter((IPv4Address(r["ip"]), int(r["port"])) for r in records)
     assert set(pairs) == lab.truth()
     assert max(pairs.values()) == 1
-    assert all(r["status"] == "open" for r in records)
+    assert all(r["data"]["status"] == "open" and r["data"]["reason"] == "syn-ack"
+               and r["rec_type"] == "status" and isinstance(r["timestamp"], str)
+               for r in records)
     assert "500 open" in done.stderr
 
 

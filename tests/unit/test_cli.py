@@ -35,10 +35,19 @@ def test_positional_targets_route_to_scan_help() -> None:
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["-oL", "f.txt"], ["--output", "f.txt", "--format", "list"]),
-        (["-oJ=f.json"], ["--output", "f.json", "--format", "json"]),
-        (["-oD", "f"], ["--output", "f", "--format", "ndjson"]),
-        (["-oG", "f"], ["--output", "f", "--format", "grepable"]),
+        # A masscan spelling means masscan's file; --format keeps pyscan's clean schemas.
+        (["-oL", "f.txt"], ["--output", "f.txt", "--format", "masscan-list"]),
+        (["-oJ=f.json"], ["--output", "f.json", "--format", "masscan-json"]),
+        (["-oD", "f"], ["--output", "f", "--format", "masscan-ndjson"]),
+        (["-oG", "f"], ["--output", "f", "--format", "masscan-grepable"]),
+        (["-oX", "f"], ["--output", "f", "--format", "masscan-xml"]),
+        (["-oL", "-"], ["--output", "-", "--format", "masscan-list"]),
+        # zmap's -O csv|json is its output module; -O KEY=VALUE stays a driver option.
+        (["-O", "csv"], ["--format", "zmap-csv"]),
+        (["-O=json"], ["--format", "zmap-json"]),
+        (["--output-module", "csv"], ["--format", "zmap-csv"]),
+        (["-O", "tx_frames=64"], ["-O", "tx_frames=64"]),
+        (["-p-"], ["-p", "1-65535"]),
         (["-sL"], ["--list-targets"]),
         (["-iL", "t.txt"], ["--include-file", "t.txt"]),
         (["--excludefile", "x"], ["--exclude-file", "x"]),
@@ -55,7 +64,8 @@ def test_masscan_spellings(argv: list[str], expected: list[str]) -> None:
 
 @pytest.mark.parametrize(
     ("argv", "named"),
-    [(["-oX", "f"], "-oX"), (["-oL"], "-oL"), (["--show", "filtered"], "filtered")],
+    [(["-oB", "f"], "-oB is not supported yet"), (["-oL"], "-oL"),
+     (["--show", "filtered"], "filtered")],
 )
 def test_bad_masscan_spellings(argv: list[str], named: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(named)):
@@ -88,7 +98,11 @@ def one_error_line(result) -> str:
         (["198.19.0.0/24", "--dry-run"], "no ports"),
         (["-p", "80", "--dry-run"], "no targets"),
         (["198.19.0.0/24", "-p", "80", "--bogus"], "--bogus"),
-        (["198.19.0.0/24", "-p", "80", "-oX", "out.xml"], "-oX"),
+        (["198.19.0.0/24", "-p", "80", "-oB", "out.bin"], "-oB"),
+        (["198.19.0.0/24", "-p", "80", "--dry-run", "-f", "saddr"], "--output-fields"),
+        (["198.19.0.0/24", "-p", "80", "--dry-run", "-O", "csv", "-f", "window"], "window"),
+        (["198.19.0.0/24", "-p", "80", "--dry-run", "-O", "json", "--output-filter",
+          "bogus = 1"], "bogus"),
         (["198.19.0.0/24", "-p", "80", "--dry-run", "-o", "/nonexistent-dir/x"], "nonexistent"),
         (["198.19.0.0/24", "-p", "80", "--dry-run", "--driver", "af-packet"], "af-packet"),
     ],
@@ -186,17 +200,26 @@ def test_dry_run_human_summary_and_quiet() -> None:
 
 
 @pytest.mark.parametrize(("flag", "check"), [
+    # masscan's files: masscan leaves -oL/-oD/-oG empty for an empty scan; -oJ and -oX stay
+    # complete documents, where masscan's are broken.
     ("-oJ", lambda text: json.loads(text) == []),
     ("-oD", lambda text: text == ""),
-    ("-oL", lambda text: text == "#masscan\n# end\n"),
-    ("-oG", lambda text: text.startswith("# pyscan scan initiated")),
+    ("-oL", lambda text: text == ""),
+    ("-oG", lambda text: text == ""),
+    ("-oX", lambda text: text.startswith('<?xml version="1.0"?>') and text.endswith(
+        "</nmaprun>\r\n")),
+    # pyscan's clean schemas.
+    ("--format=list", lambda text: text == "#masscan\n# end\n"),
+    ("--format=grepable", lambda text: text.startswith("# pyscan scan initiated")),
+    ("--format=json", lambda text: json.loads(text) == []),
 ])
 def test_dry_run_output_files(tmp_path, flag: str, check) -> None:
     path = tmp_path / "out"
-    result = invoke("198.19.0.0/30", "-p", "80", "--dry-run", "-q", flag, str(path))
+    args = [flag, "-o", str(path)] if flag.startswith("--format") else [flag, str(path)]
+    result = invoke("198.19.0.0/30", "-p", "80", "--dry-run", "-q", *args)
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
-    assert check(path.read_text())
+    assert check(path.read_bytes().decode())  # bytes: -oX ends lines with CRLF
 
 
 def test_missing_capability_exit_77_and_nothing_created(monkeypatch, tmp_path) -> None:
@@ -318,18 +341,32 @@ def test_results_reach_every_output_format(monkeypatch, tmp_path) -> None:
     config = ScanConfig.parse([targets], ports=ports, seed=1)
     pairs = sorted((str(ip), port) for ip, port in list_targets(config))
     open_pairs = set(pairs[::3])
+    from xml.etree import ElementTree
+
+    def xml_pairs(text: str) -> set[tuple[str, int]]:
+        hosts = ElementTree.fromstring(text).iter("host")
+        return {(h.find("address").get("addr"), int(h.find("ports/port").get("portid")))  # type: ignore[union-attr, arg-type]
+                for h in hosts}
+
     for flag, parse in (("-oJ", lambda text: {(r["ip"], r["ports"][0]["port"])
                                                for r in json.loads(text)}),
                         ("-oD", lambda text: {(json.loads(line)["ip"], json.loads(line)["port"])
                                               for line in text.splitlines()}),
                         ("-oL", lambda text: {(line.split()[3], int(line.split()[2]))
                                               for line in text.splitlines()
-                                              if line.startswith("open ")})):
+                                              if line.startswith("open ")}),
+                        ("-oX", xml_pairs),
+                        ("-O csv -f saddr,sport,success --output-filter success=1 -o",
+                         lambda text: {(row.split(",")[0], int(row.split(",")[1]))
+                                       for row in text.splitlines()[1:]}),
+                        ("--format ndjson -o", lambda text: {
+                            (json.loads(line)["ip"], json.loads(line)["port"])
+                            for line in text.splitlines()})):
         monkeypatch.setitem(DRIVERS, "null", ReflectingDriver(len(pairs), open_pairs, set()))
-        path = tmp_path / f"out{flag}"
+        path = tmp_path / f"out{flag.split()[0]}"
         # The wait only has to outlast a few thousand in-process injections.
         result = invoke(targets, "-p", ports, "--dry-run", "--wait", "3", "-q", "--json-summary",
-                        flag, str(path))
+                        *flag.split(), str(path))
         assert result.exit_code == 0, result.output
         assert parse(path.read_text()) == open_pairs
         summary = json.loads(result.stderr.strip().splitlines()[-1])

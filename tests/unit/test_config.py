@@ -252,7 +252,8 @@ def test_automatic_choice_accepts_the_options_of_any_candidate() -> None:
     assert config.driver is None and not config.is_dry_run
     with pytest.raises(ConfigError) as error:
         ScanConfig.parse(["198.19.0.1"], ports="80", driver_options=["lib=/x.so"])
-    assert "'lib' is unknown to the automatic choice (af-xdp, af-packet" in str(error.value)
+    assert "'lib' is unknown to the automatic choice (xdp-live, af-xdp, af-packet" in \
+        str(error.value)
     assert "--driver" in str(error.value)
 
 
@@ -263,3 +264,9 @@ def test_dry_run_is_a_driver_that_sends_nothing() -> None:
         config = ScanConfig.parse(["198.19.0.1"], ports="80", driver=row.name)
         assert config.is_dry_run is (not row.sends)
     assert [row.name for row in REGISTRY if not row.sends] == ["null"]
+
+
+def test_probe_type_comes_from_the_probe_registry() -> None:
+    assert ScanConfig.parse(["198.19.0.1"], ports="80").probe == "tcp-syn"
+    with pytest.raises(ConfigError, match=r"unknown probe 'udp-dns' \(accepted: tcp-syn"):
+        ScanConfig.parse(["198.19.0.1"], ports="80", probe="udp-dns")

@@ -66,10 +66,10 @@ def test_descriptor_bounds_match_the_native_ones() -> None:
 
 
 def test_automatic_order_and_fallback_policy() -> None:
-    assert [row.name for row in drivers.automatic_order()] == ["af-xdp", "af-packet"]
+    assert [row.name for row in drivers.automatic_order()] == ["xdp-live", "af-xdp", "af-packet"]
     assert DESCRIPTORS["af-xdp"].fallback_on == (AfXdpUnusable,)
     assert DESCRIPTORS["af-packet"].fallback_on == ()
-    assert "af-xdp > af-packet" in drivers.names_help()
+    assert "xdp-live > af-xdp > af-packet" in drivers.names_help()
     for name in drivers.names():
         assert name in drivers.names_help()
     for row in REGISTRY:

@@ -10,6 +10,8 @@ from ipaddress import IPv4Address
 
 import pytest
 
+import pyscan
+
 pytest.importorskip("pyscan.native", reason="native extension not built")
 
 from scapy.layers.inet import IP, TCP
@@ -286,9 +288,52 @@ def test_leaving_the_loop_early_releases_everything(monkeypatch) -> None:
     with scan(config) as run:
         for _ in run:
             break
-    assert run.summary is None  # never exhausted
+    # Left early, the summary still holds the engine's counts (issue 11: it was None).
+    assert run.summary is not None
+    assert run.summary.sent == config.probe_count and run.summary.open >= 1
     assert driver.session is not None and driver.session.rx_ring is None  # closed
     assert scan_threads() == []
+    with pytest.raises(pyscan.RunFinishedError, match="this scan has finished"):
+        iter(run)
+
+
+def test_a_finished_run_refuses_a_second_iteration() -> None:
+    with scan(dry_config()) as run:
+        first = list(run)
+        assert run.summary is not None and first == []
+        with pytest.raises(pyscan.RunFinishedError, match=r"accepted: a new run"):
+            for _ in run:
+                pass
+
+
+def test_result_to_dict_is_json_ready() -> None:
+    import json
+    from ipaddress import IPv4Address
+
+    result = pyscan.Result(IPv4Address("198.19.0.1"), 80, "open", 64, 1_700_000_000.5)
+    assert json.loads(json.dumps(result.to_dict())) == {
+        "ip": "198.19.0.1", "port": 80, "status": "open", "ttl": 64,
+        "timestamp": 1_700_000_000.5}
+
+
+def test_scan_config_takes_the_obvious_types() -> None:
+    from ipaddress import IPv4Address, IPv4Network
+
+    config = pyscan.ScanConfig(targets="198.19.0.0/24", ports=[80, 22], rate="10k", seed="7",
+                               shard="2/3", wait="2.5", source_ports="61000-61003",
+                               source_ip="198.18.0.1", excludes=["198.19.0.7"],
+                               driver_options=["rx_blocks=64"], driver="af-packet")
+    assert config.targets.count == 255 and IPv4Address("198.19.0.7") not in config.targets
+    assert (config.ports, config.rate, config.seed, config.shard, config.wait) == (
+        (22, 80), 10_000.0, 7, (2, 3), 2.5)
+    assert config.source_ports == range(61000, 61004)
+    assert config.source_ip == IPv4Address("198.18.0.1")
+    assert pyscan.ScanConfig(targets=IPv4Network("198.19.0.0/30"), ports=80).targets.count == 4
+    assert pyscan.ScanConfig(targets=["198.19.0.1", "198.19.0.3"], ports="80").targets.count == 2
+    with pytest.raises(pyscan.ConfigError, match="bad target 'x'"):
+        pyscan.ScanConfig(targets="x", ports=[80])
+    with pytest.raises(pyscan.ConfigError, match="bad rate"):
+        pyscan.ScanConfig(targets="198.19.0.1", ports=[80], rate="fast")
 
 
 def test_public_namespace() -> None:
@@ -309,7 +354,7 @@ def test_driver_choice_and_thread_count(monkeypatch) -> None:
     assert choose_driver(dry_config()) == ("null", "chosen with --driver")
     automatic = ScanConfig.parse(["198.19.0.1"], ports="80")
     name, why = choose_driver(automatic)
-    assert name in ("af-xdp", "af-packet")
+    assert name in ("xdp-live", "af-xdp", "af-packet")
     assert why.startswith("automatic: ")
 
     class Unavailable:
@@ -317,8 +362,10 @@ def test_driver_choice_and_thread_count(monkeypatch) -> None:
             return False, "no libxdp here"
 
     monkeypatch.setitem(DRIVERS, "af-xdp", Unavailable())
-    assert choose_driver(automatic) == ("af-packet", "automatic: af-xdp is not available "
-                                                     "(no libxdp here)")
+    monkeypatch.setitem(DRIVERS, "xdp-live", Unavailable())  # its replies need libxdp too
+    assert choose_driver(automatic) == ("af-packet", "automatic: xdp-live is not available "
+                                                     "(no libxdp here); af-xdp is not "
+                                                     "available (no libxdp here)")
     assert tx_thread_count(dry_config(tx_threads=3), tx_queues=8) == 3
     assert tx_thread_count(dry_config(), tx_queues=8) == 1  # dry run: one
     assert tx_thread_count(automatic, tx_queues=64) == min(64, os.cpu_count() or 1)
@@ -379,6 +426,7 @@ class CountingNullDriver(NullDriver):
     def __init__(self) -> None:
         self.asked = 0
         self.opened = 0
+        self.requests: list[DriverRequest] = []
 
     def available(self) -> tuple[bool, str]:
         self.asked += 1
@@ -386,6 +434,7 @@ class CountingNullDriver(NullDriver):
 
     def open(self, request: DriverRequest) -> RingSession:
         self.opened += 1
+        self.requests.append(request)
         return super().open(request)
 
 
@@ -488,3 +537,24 @@ def test_the_engine_batch_is_the_descriptor_s(monkeypatch: pytest.MonkeyPatch) -
     assert batches == [32, 64]
     assert dry.start is not None and dry.start.driver == "null"
     assert dry.start.why == "chosen with --driver"
+
+
+def test_the_scan_s_probe_reaches_the_driver_and_the_engine(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyscan.native import Engine
+    from pyscan.probes import PROBES
+
+    probes: list[object] = []
+    real_init = Engine.__init__
+
+    def init(self: Engine, **kwargs: object) -> None:
+        probes.append(kwargs["probe"])
+        real_init(self, **kwargs)
+
+    monkeypatch.setattr(Engine, "__init__", init)
+    _, second = install_fake_drivers(monkeypatch, HookTaken("hook taken"))
+    with scan(automatic_config()) as run:
+        list(run)
+    # One probe id, looked up in the registry, for the in-kernel match and the engine alike.
+    assert [request.probe_id for request in second.requests] == [PROBES["tcp-syn"].id]
+    assert probes == [PROBES["tcp-syn"].id]

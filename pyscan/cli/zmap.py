@@ -1,0 +1,294 @@
+"""`pyscan zmap ARGS...`: zmap's command-line grammar (2.1.1's, plus the flags zmap 4 added
+that pyscan can honour) and its defaults: 10,000 packets per second, 8 s cooldown, TTL 255,
+and its default output, the addresses that answered SYN-ACK, one per line, on stdout.
+
+zmap parses with GNU getopt_long (`-p 80`, `-p80`, `--target-port=80`, unambiguous prefixes
+of long names); argparse reads the same grammar. `-C FILE` reads zmap's config files,
+`name value` per line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from pyscan.cli.plan import NotSupportedYet, Plan, output
+from pyscan.config import parse_ports
+from pyscan.errors import ConfigError
+from pyscan.output.zmap import (
+    FilterError,
+    ZmapFieldError,
+    default_fields,
+    parse_filter,
+    parse_output_fields,
+)
+
+__all__ = ["ZMAP_DEFAULTS", "ZMAP_PROBE_MODULES", "parse_zmap", "zmap_bandwidth_to_rate"]
+
+ZMAP_DEFAULTS = {"rate": "10000", "wait": "8", "ttl": 255}
+# zmap's probe modules; pyscan has tcp_synscan.
+ZMAP_PROBE_MODULES = ("tcp_synscan", "tcp_synackscan", "icmp_echoscan", "icmp_echo_time",
+                      "udp", "ntp", "upnp", "dns", "bacnet", "ipip")
+# Bytes on the wire per probe for -B: pyscan's SYN frame (58 bytes) + preamble, CRC and gap
+# (24), at least the 84 of a minimum frame, as zmap counts (src/send.c).
+_WIRE_BYTES = max(58 + 24, 84)
+_BANDWIDTH = re.compile(r"(\d+(?:\.\d+)?)([GMK]?)", re.IGNORECASE)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(f"{message} (accepted: zmap's options, see docs/cli.md)")
+
+
+def _build_parser() -> _Parser:
+    parser = _Parser(prog="pyscan zmap", add_help=False, allow_abbrev=True)
+    add = parser.add_argument
+    add("subnets", nargs="*")
+    add("-p", "--target-port", "--target-ports", dest="ports")
+    add("-o", "--output-file", dest="output_file")
+    add("-b", "--blacklist-file", "--blocklist-file", dest="blocklist", action="append")
+    add("-w", "--whitelist-file", "--allowlist-file", dest="allowlist", action="append")
+    add("-I", "--list-of-ips", dest="list_of_ips", action="append")
+    add("-r", "--rate")
+    add("-B", "--bandwidth")
+    add("-n", "--max-targets")
+    add("-t", "--max-runtime")
+    add("-N", "--max-results")
+    add("-P", "--probes")
+    add("-c", "--cooldown-time", dest="cooldown")
+    add("-e", "--seed")
+    add("--retries")
+    add("-d", "--dryrun", action="store_true")
+    add("--shards", type=str)
+    add("--shard", type=str)
+    add("-s", "--source-port")
+    add("-S", "--source-ip")
+    add("-G", "--gateway-mac")
+    add("--source-mac")
+    add("-i", "--interface")
+    add("-X", "--vpn", "--iplayer", dest="vpn", action="store_true")
+    add("-M", "--probe-module")
+    add("--probe-args")
+    add("--probe-ttl")
+    add("--list-probe-modules", action="store_true")
+    add("-f", "--output-fields")
+    add("-O", "--output-module")
+    add("--output-args")
+    add("--output-filter")
+    add("--no-header-row", action="store_true")
+    add("--list-output-modules", action="store_true")
+    add("--list-output-fields", action="store_true")
+    add("-v", "--verbosity")
+    add("-l", "--log-file")
+    add("-L", "--log-directory")
+    add("-m", "--metadata-file")
+    add("-u", "--status-updates-file")
+    add("-q", "--quiet", action="store_true")
+    add("--disable-syslog", action="store_true")
+    add("--notes")
+    add("--user-metadata")
+    add("-C", "--config", action="append")
+    add("--max-sendto-failures")
+    add("--min-hitrate")
+    add("-T", "--sender-threads")
+    add("--cores")
+    add("--ignore-invalid-hosts", action="store_true")
+    add("-h", "--help", action="store_true")
+    add("-V", "--version", action="store_true")
+    # pyscan's own, so a zmap command line can run in a lab namespace or pick a driver.
+    add("--netns")
+    add("--driver")
+    return parser
+
+
+def zmap_bandwidth_to_rate(text: str) -> str:
+    """zmap's -B (bits per second, G/M/K suffixes, decimal) -> packets per second."""
+    match = _BANDWIDTH.fullmatch(text.strip())
+    if match is None:
+        raise ConfigError(f"bad bandwidth {text!r} (accepted: bits per second like 10M, 1G)")
+    bits = float(match.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}[match.group(2).lower()]
+    packets = int(bits / (_WIRE_BYTES * 8))
+    if packets < 1:
+        raise ConfigError(f"bandwidth {text!r} is below one probe per second (accepted: at "
+                          f"least {_WIRE_BYTES * 8} bits per second)")
+    return str(packets)
+
+
+def _config_args(path: str) -> list[str]:
+    """zmap's -C file: `name value` per line, `#` comments -> --name value."""
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path!r}: {error.strerror} (accepted: a "
+                          "readable file of 'name value' lines)") from None
+    args: list[str] = []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line:
+            name, _, value = line.partition(" ")
+            value = value.strip().strip('"')
+            args += [f"--{name}", value] if value else [f"--{name}"]
+    return args
+
+
+def _expand_config(argv: Sequence[str]) -> list[str]:
+    """-C FILE inlined first, so the command line overrides what the file sets."""
+    args = list(argv)
+    files: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg in ("-C", "--config") and index + 1 < len(args):
+            files.append(args[index + 1])
+            index += 2
+            continue
+        if arg.startswith("--config="):
+            files.append(arg.partition("=")[2])
+        elif arg.startswith("-C") and len(arg) > 2:
+            files.append(arg[2:])
+        else:
+            rest.append(arg)
+        index += 1
+    expanded: list[str] = []
+    for path in files:
+        expanded += _config_args(path)
+    return expanded + rest
+
+
+def _refuse_if(value: Any, flag: str, why: str) -> None:
+    if value not in (None, False):
+        raise NotSupportedYet(flag, why)
+
+
+def parse_zmap(argv: Sequence[str]) -> Plan:
+    """zmap's argv -> Plan (ConfigError / NotSupportedYet on bad or unbuilt options)."""
+    options = _build_parser().parse_args(_expand_config(argv))
+    plan = Plan(tool="zmap", scan=dict(ZMAP_DEFAULTS), targets=list(options.subnets),
+                quiet=options.quiet)
+    for flag, action in (("help", "help"), ("version", "version"),
+                         ("list_probe_modules", "list-probe-modules"),
+                         ("list_output_modules", "list-output-modules"),
+                         ("list_output_fields", "list-output-fields")):
+        if getattr(options, flag):
+            plan.action = action
+    limits = "scan limits are not built yet"
+    _refuse_if(options.max_targets, "-n/--max-targets", limits)
+    _refuse_if(options.max_runtime, "-t/--max-runtime", limits)
+    _refuse_if(options.max_results, "-N/--max-results", limits)
+    _refuse_if(options.vpn, "-X/--vpn", "pyscan sends Ethernet frames only")
+    _refuse_if(options.output_args, "--output-args", "pyscan's csv and json modules take none")
+    _refuse_if(options.status_updates_file, "-u/--status-updates-file",
+               "the CSV status file is not built yet")
+    _refuse_if(options.log_file, "-l/--log-file", "pyscan logs to standard error only")
+    _refuse_if(options.log_directory, "-L/--log-directory", "pyscan logs to standard error only")
+    _refuse_if(options.max_sendto_failures, "--max-sendto-failures",
+               "pyscan does not abort on send failures; it counts them in the summary")
+    _refuse_if(options.min_hitrate, "--min-hitrate", "aborting on a low hit rate is not built yet")
+    _refuse_if(options.source_mac, "--source-mac", "pyscan sends from the interface's own MAC "
+               "address (accepted: leave it out)")
+    _refuse_if(options.cores, "--cores", "pinning sending threads to cores is not built yet")
+    if options.probes is not None and options.probes != "1":
+        raise NotSupportedYet(f"-P {options.probes}", "re-sending probes is not built yet "
+                              "(one probe per target)")
+    module = options.probe_module or "tcp_synscan"
+    if module != "tcp_synscan":
+        if module in ZMAP_PROBE_MODULES:
+            raise NotSupportedYet(f"-M {module}", "pyscan has the tcp_synscan probe module only")
+        raise ConfigError(f"unknown probe module {module!r} (accepted: tcp_synscan)")
+    if options.probe_args:
+        raise NotSupportedYet("--probe-args", "tcp_synscan's TCP option styles are not built "
+                              "yet (pyscan's SYN carries MSS only)")
+
+    scan = plan.scan
+    if options.ports is not None:
+        scan["ports"] = "0-65535" if options.ports == "*" else options.ports
+    elif plan.action == "scan":
+        raise ConfigError("no port given (accepted: -p 80 | -p 80,443 | -p 1-1024)")
+    if options.rate is not None and options.bandwidth is not None:
+        raise ConfigError("-r and -B contradict each other (accepted: one of them)")
+    if options.rate is not None:
+        scan["rate"] = options.rate
+    if options.bandwidth is not None:
+        scan["rate"] = zmap_bandwidth_to_rate(options.bandwidth)
+    if options.cooldown is not None:
+        scan["wait"] = options.cooldown
+    if options.seed is not None:
+        scan["seed"] = options.seed
+    if options.shards is not None or options.shard is not None:
+        scan["shard"] = _shard(options.shard, options.shards, options.seed)
+    for key, value in (("source_ports", options.source_port), ("source_ip", options.source_ip),
+                       ("gateway_mac", options.gateway_mac), ("interface", options.interface),
+                       ("netns", options.netns), ("driver", options.driver)):
+        if value is not None:
+            scan[key] = value
+    if options.probe_ttl is not None:
+        if not options.probe_ttl.isdigit() or not 1 <= int(options.probe_ttl) <= 255:
+            raise ConfigError(f"bad --probe-ttl {options.probe_ttl!r} (accepted: 1..255)")
+        scan["ttl"] = int(options.probe_ttl)
+    if options.sender_threads is not None:
+        if not options.sender_threads.isdigit() or not 1 <= int(options.sender_threads) <= 64:
+            raise ConfigError(f"bad -T {options.sender_threads!r} (accepted: 1..64)")
+        scan["tx_threads"] = int(options.sender_threads)
+    if options.dryrun:
+        scan["driver"] = "null"
+    if options.blocklist:
+        scan["exclude_files"] = list(options.blocklist)
+    include_files = [*(options.allowlist or []), *(options.list_of_ips or [])]
+    if include_files:
+        scan["include_files"] = include_files
+    if options.verbosity is not None:
+        if not options.verbosity.isdigit() or int(options.verbosity) > 5:
+            raise ConfigError(f"bad -v {options.verbosity!r} (accepted: 0..5)")
+        plan.verbose = int(options.verbosity)
+    plan.metadata_path = options.metadata_file
+    if options.notes or options.user_metadata:
+        plan.notes.append("metadata: " + str({"notes": options.notes,
+                                              "user-metadata": options.user_metadata}))
+    _outputs(plan, options)
+    return plan
+
+
+def _shard(shard: str | None, shards: str | None, seed: str | None) -> str:
+    count_text, index_text = shards or "1", shard or "0"
+    if not count_text.isdigit() or int(count_text) < 1:
+        raise ConfigError(f"bad --shards {count_text!r} (accepted: integer >= 1)")
+    count = int(count_text)
+    if not index_text.isdigit() or int(index_text) >= count:
+        raise ConfigError(f"bad --shard {index_text!r} (accepted: 0..{count - 1}, zmap counts "
+                          "shards from 0)")
+    if count > 1 and seed is None:
+        raise ConfigError("--shards needs --seed, so that every shard walks the same order "
+                          "(accepted: -e/--seed N with the same N on every shard)")
+    return f"{int(index_text) + 1}/{count}"
+
+
+def _outputs(plan: Plan, options: argparse.Namespace) -> None:
+    module = options.output_module or "default"
+    if module not in ("default", "csv", "json"):
+        if module in ("redis", "mongodb", "extended_file", "simple_file"):
+            raise NotSupportedYet(f"-O {module}", "pyscan writes zmap's csv and json modules")
+        raise ConfigError(f"unknown output module {module!r} (accepted: csv, json)")
+    ports = parse_ports(plan.scan["ports"]) if "ports" in plan.scan else ()
+    try:
+        fields = (parse_output_fields(options.output_fields) if options.output_fields
+                  else default_fields(ports))
+        output_filter = (parse_filter(options.output_filter)
+                         if options.output_filter is not None else None)
+    except (ZmapFieldError, FilterError) as error:
+        raise ConfigError(str(error)) from None
+    path = options.output_file
+    writer_options: dict[str, Any] = {"fields": fields, "output_filter": output_filter}
+    if module == "default":
+        # zmap's default mode: successes only, no header row.
+        writer_options.update(only_success=True, header_row=False)
+        plan.outputs.append(output("zmap-csv", path, **writer_options))
+        return
+    # An output module chosen: every reply goes to it, RSTs too, unless a filter says not.
+    plan.scan["show_closed"] = True
+    if options.no_header_row:
+        writer_options["header_row"] = False
+    plan.outputs.append(output(f"zmap-{module}", path, **writer_options))

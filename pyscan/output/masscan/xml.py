@@ -1,0 +1,61 @@
+"""masscan -oX (src/out-xml.c): nmap's XML, one `<host>` per result, CRLF line ends.
+
+Two repairs over masscan, both for the tools that import it (python-libnmap, Metasploit's
+db_import, IVRE): every host carries nmap's `<status state="up" .../>` (masscan leaves it out,
+so python-libnmap's `host.is_up()` raises KeyError), and an empty scan is still a complete
+`<nmaprun>` document (masscan leaves an empty file). `<runstats>` counts hosts as nmap does:
+every host that answered, open or closed, is up.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+from xml.sax.saxutils import quoteattr
+
+from pyscan.output.masscan.common import MasscanWriter, masscan_reason, protocol_of
+
+if TYPE_CHECKING:
+    from pyscan.scanner import Result
+
+
+class MasscanXmlWriter(MasscanWriter):
+    name = "masscan-xml"
+    description = "masscan -oX: nmap-compatible XML (python-libnmap, Metasploit, IVRE)"
+    always_complete = True
+
+    def header(self) -> None:
+        self.stream.write(
+            '<?xml version="1.0"?>\r\n'
+            "<!-- masscan v1.0 scan -->\r\n"
+            f'<nmaprun scanner="masscan" start="{int(self.started)}" version="1.0-BETA"  '
+            'xmloutputversion="1.03">\r\n'
+            '<scaninfo type="syn" protocol="tcp" />\r\n'
+        )
+
+    def write_record(self, result: Result) -> None:
+        reason = masscan_reason(result)
+        address_type = "ipv6" if result.ip.version == 6 else "ipv4"
+        self.stream.write(
+            f'<host endtime="{int(result.timestamp)}">'
+            f'<status state="up" reason="{reason}" reason_ttl="{result.ttl}"/>'
+            f"<address addr={quoteattr(str(result.ip))} addrtype=\"{address_type}\"/>"
+            "<ports>"
+            f'<port protocol="{protocol_of(result)}" portid="{result.port}">'
+            f'<state state="{result.status}" reason="{reason}" reason_ttl="{result.ttl}"/>'
+            "</port>"
+            "</ports>"
+            "</host>\r\n"
+        )
+
+    def trailer(self) -> None:
+        now = time.time()
+        timestr = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+        self.stream.write(
+            "<runstats>\r\n"
+            f'<finished time="{int(now)}" timestr="{timestr}" '
+            f'elapsed="{int(now - self.opened_at)}" />\r\n'
+            f'<hosts up="{self.records}" down="0" total="{self.records}" />\r\n'
+            "</runstats>\r\n"
+            "</nmaprun>\r\n"
+        )
