@@ -29,7 +29,7 @@ SUBNET = "198.19.0.0/17"
 PORTS = (22, 80, 443, 8080)   # 131072 probes: about a second at max rate in the lab
 SCANS = 50
 WAIT = 2                      # seconds: longer than any plan, so each scan is interrupted
-DRIVERS = ("af-packet", "af-xdp")
+DRIVERS = ("af-packet", "af-xdp", "xdp-live")
 FORMATS = {"json": "-oJ", "ndjson": "-oD"}
 
 
