@@ -8,11 +8,12 @@ PYTHON      ?= python3
 VENV        := .venv
 PY          := $(VENV)/bin/python
 APT_PACKAGES := clang llvm gcc make pkg-config libbpf-dev libxdp-dev xdp-tools bpftool \
-                iproute2 nftables ethtool python3-dev python3-venv \
+                iproute2 nftables ethtool python3-dev python3-venv libroaring-dev \
                 netbase jq libxml2-utils tshark masscan zmap
 # netbase: /etc/services for -oG's service names; jq, xmllint (libxml2-utils), tshark: the
 # readers the output tests feed pyscan's files to; masscan, zmap: the truth their formats and
-# command lines are checked against (and the bench's contenders).
+# command lines are checked against (and the bench's contenders); libroaring-dev: the exact
+# dedup's bitmaps (CRoaring, linked into the extension).
 BENCH_APT   := masscan zmap
 
 .PHONY: run test bench build system-deps lint clean

@@ -3,12 +3,15 @@
  * bare_gen.c - the generation ceiling: the least C that does a probe's per-packet work, to set
  * the null driver's frames/s against.
  *
- * Per frame, the engine's algorithms without the engine: index -> pyscan's keyed permutation
- * (pyscan/native/permute.h, compiled in) -> (address, port) -> source port -> cookie
- * (pyscan's SipHash-2-4, pyscan/bpf/cookie.h) -> copy a 58-byte SYN template into a slot and
- * patch destination, ports, sequence number, IP ID and both checksums incrementally. What it
- * leaves out is exactly what the null driver adds: the ring interface (reserve/submit through
- * function pointers), the rate limiter, the per-thread counters. No I/O; one thread per core.
+ * Per frame, the engine's algorithms without the engine, each from the engine's own header
+ * (so the ceiling and the engine cannot drift apart): a batch of 256 indices through pyscan's
+ * keyed permutation in one pass (permute.h, permute.c) -> (address, port) in the same target
+ * set pyscan bench scans, 198.19.0.0/16 x ports 1-65535 (targetset.h, targetset.c) -> the
+ * keyed source port and IP ID (probe.h) -> SipHash-2-4 cookie (../bpf/cookie.h) -> the SYN
+ * template (template.h, template.c): copy 58 bytes into a slot, patch the per-probe fields
+ * and both checksums incrementally. What it leaves out is exactly what the null driver adds:
+ * the probe-module call, the ring interface (reserve/submit through function pointers), the
+ * rate limiter, the per-thread counters. No I/O; one thread per core.
  *
  * Invariant: every index in [0, total) of a thread's share maps to a distinct target (the
  * permutation is a bijection), and the count reported is the number of frames written.
@@ -27,8 +30,11 @@
 
 #include "cookie.h"
 #include "permute.h"
+#include "probe.h"
+#include "targetset.h"
+#include "template.h"
 
-enum { SLOTS = 1024, SLOT_SIZE = 64, FRAME_LEN = 58, MAX_THREADS = 16 };
+enum { SLOTS = 1024, SLOT_SIZE = 64, MAX_THREADS = 16 };
 
 struct worker {
 	pthread_t thread;
@@ -43,9 +49,7 @@ struct worker {
 static double seconds;
 static volatile int stop;
 
-static const uint32_t n_ips = 65536;         /* 198.19.0.0/16 */
-static const uint32_t base_ip = 0xc6130000u; /* 198.19.0.0 */
-static const uint64_t total = 65536ull * 65535ull;
+static struct pyscan_targetset targets; /* built once in main, read-only after */
 
 static uint64_t clock_ns(clockid_t id)
 {
@@ -55,68 +59,53 @@ static uint64_t clock_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static uint16_t fold(uint64_t sum)
-{
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
 static void *run(void *arg)
 {
 	struct worker *w = arg;
 	static const struct pyscan_cookie_key key = { 0x0706050403020100ull, 0x0f0e0d0c0b0a0908ull };
 	struct pyscan_permute perm;
 	const uint32_t saddr_be = __builtin_bswap32(0xc6120001u); /* 198.18.0.1 */
-	uint8_t template[SLOT_SIZE] = { 0 }, *ring;
-	uint64_t ip_sum = 0, tcp_sum = 0, start, cpu0, i = (uint64_t)w->index;
+	static const uint8_t src_mac[6] = { 2, 0, 0, 0, 0, 1 }, dst_mac[6] = { 2, 0, 0, 0, 0, 2 };
+	struct pyscan_syn_template template;
+	uint8_t *ring;
+	uint64_t start, cpu0, i = (uint64_t)w->index;
 	unsigned slot = 0;
 	cpu_set_t cpus;
 
 	CPU_ZERO(&cpus);
 	CPU_SET(w->index % (int)sysconf(_SC_NPROCESSORS_ONLN), &cpus);
 	pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus);
-	pyscan_permute__init(&perm, total, 0x5eed);
+	pyscan_permute__init(&perm, targets.total, 0x5eed);
+	/* as the engine does it: the env points at local copies */
+	const struct pyscan_targetset local_targets = targets;
+	const struct pyscan_probe_env env = {
+		.key = key, .permute = &perm, .targets = &local_targets,
+		.sport_key = 0x9e3779b97f4a7c15ull, .source_ip_be = saddr_be,
+		.source_port_first = 61000, .source_port_count = 256,
+	};
 	ring = aligned_alloc(4096, SLOTS * SLOT_SIZE);
 	memset(ring, 0, SLOTS * SLOT_SIZE);
-	/* constant parts: MACs, IPv4 (TTL, proto, saddr), TCP (SYN, window, MSS option) */
-	template[12] = 0x08;
-	template[14] = 0x45; template[17] = 44; template[22] = 64; template[23] = 6;
-	memcpy(template + 26, &saddr_be, 4);
-	template[34 + 12] = 6 << 4; template[34 + 13] = 0x02; template[34 + 14] = 0x04;
-	template[34 + 20] = 2; template[34 + 21] = 4; template[34 + 22] = 0x05; template[34 + 23] = 0xb4;
-	for (int k = 14; k < 34; k += 2)
-		ip_sum += (uint16_t)(template[k] | template[k + 1] << 8);
-	for (int k = 34; k < FRAME_LEN; k += 2)
-		tcp_sum += (uint16_t)(template[k] | template[k + 1] << 8);
-	tcp_sum += (saddr_be & 0xffff) + (saddr_be >> 16) + __builtin_bswap16(6) +
-		   __builtin_bswap16(24);
+	pyscan_template__init(&template, src_mac, dst_mac, saddr_be, 64, 1460, 1024);
 	start = clock_ns(CLOCK_MONOTONIC);
 	cpu0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	while (!stop) {
-		for (int b = 0; b < 256; b++, i += (uint64_t)w->threads) {
-			uint64_t x = pyscan_permute__at(&perm, i);
-			uint32_t daddr_be = __builtin_bswap32(base_ip + (uint32_t)(x % n_ips));
-			uint16_t dport_be = __builtin_bswap16((uint16_t)(1 + x / n_ips));
-			uint16_t sport_be = __builtin_bswap16((uint16_t)(61000 + (x & 0xff)));
-			uint32_t seq_be = __builtin_bswap32(
-				pyscan_cookie(&key, saddr_be, daddr_be, sport_be, dport_be));
-			uint16_t ip_id_be = (uint16_t)x;
-			uint8_t *f = ring + (size_t)slot * SLOT_SIZE;
-			uint64_t daddr_words = (daddr_be & 0xffff) + (daddr_be >> 16);
-			uint16_t ip_check = fold(ip_sum + daddr_words + ip_id_be);
-			uint16_t tcp_check = fold(tcp_sum + daddr_words + sport_be + dport_be +
-						  (seq_be & 0xffff) + (seq_be >> 16));
+		uint64_t batch[256];
+		pyscan_permute__at_many(&perm, i, (uint64_t)w->threads, batch, 256);
+		i += 256 * (uint64_t)w->threads;
+		for (int b = 0; b < 256; b++) {
+			const uint64_t target = batch[b];
+			uint32_t ip_host;
+			uint16_t port_host, ip_id;
+			pyscan_targetset__at(&local_targets, target, &ip_host, &port_host);
+			const uint16_t sport = pyscan_probe__source_port(&env, target, &ip_id);
+			const uint32_t daddr_be = __builtin_bswap32(ip_host);
+			const uint16_t sport_be = __builtin_bswap16(sport);
+			const uint16_t dport_be = __builtin_bswap16(port_host);
+			const uint32_t seq = pyscan_cookie(&env.key, saddr_be, daddr_be, sport_be,
+							   dport_be);
 
-			memcpy(f, template, FRAME_LEN);
-			memcpy(f + 18, &ip_id_be, 2);
-			memcpy(f + 24, &ip_check, 2);
-			memcpy(f + 30, &daddr_be, 4);
-			memcpy(f + 34, &sport_be, 2);
-			memcpy(f + 36, &dport_be, 2);
-			memcpy(f + 38, &seq_be, 4);
-			memcpy(f + 50, &tcp_check, 2);
+			pyscan_template__fill(&template, ring + (size_t)slot * SLOT_SIZE, daddr_be,
+					      sport_be, dport_be, seq, ip_id);
 			slot = (slot + 1) % SLOTS;
 		}
 		w->written += 256;
@@ -124,7 +113,7 @@ static void *run(void *arg)
 	w->wall_ns = clock_ns(CLOCK_MONOTONIC) - start;
 	w->cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
 	for (unsigned k = 0; k < SLOTS; k++)
-		w->checksum_guard ^= ring[k * SLOT_SIZE + 50];
+		w->checksum_guard ^= ring[k * SLOT_SIZE + PYSCAN_SYN_TCP_OFFSET + 16];
 	free(ring);
 	return NULL;
 }
@@ -141,6 +130,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s SECONDS THREADS (SECONDS > 0, THREADS 1..%d)\n", argv[0],
 			MAX_THREADS);
 		return 2;
+	}
+	static uint16_t ports[65535];
+	for (int p = 0; p < 65535; p++)
+		ports[p] = (uint16_t)(p + 1);
+	const struct pyscan_ip_range lab = { 0xc6130000u, 0xc613ffffu }; /* 198.19.0.0/16 */
+	if (pyscan_targetset__init(&targets, &lab, 1, ports, 65535) < 0) {
+		fprintf(stderr, "bare_gen: cannot build the target set\n");
+		return 1;
 	}
 	for (int t = 0; t < threads; t++) {
 		workers[t].index = t;

@@ -58,7 +58,9 @@ def compile_bare_loops(workdir: Path) -> dict[str, Path]:
     libs = {"bare_tpacket": ["-lpthread"], "bare_afxdp": ["-lxdp", "-lbpf", "-lpthread"],
             "bare_gen": [f"-I{HERE.parent / 'pyscan' / 'bpf'}",
                          f"-I{HERE.parent / 'pyscan' / 'native'}",
-                         str(HERE.parent / "pyscan" / "native" / "permute.c"), "-lpthread"]}
+                         str(HERE.parent / "pyscan" / "native" / "permute.c"),
+                         str(HERE.parent / "pyscan" / "native" / "template.c"),
+                         str(HERE.parent / "pyscan" / "native" / "targetset.c"), "-lpthread"]}
     for name in BARE_LOOPS:
         target = workdir / name
         done = subprocess.run(
@@ -119,6 +121,31 @@ def run_pyscan(lab: SinkLab, driver: str, seconds: float, threads: int,
 
     run.extra = {"description": report.get("description", ""),
                  "driver_drops": report.get("driver_drops", 0)}
+    return run
+
+
+def run_pyscan_scan(lab: SinkLab, workdir: Path, driver: str, seconds: float,
+                    threads: int) -> TxRun:
+    """A full ``pyscan`` scan on the sink, like masscan and zmap are measured: the reply
+    filter attached, the RX thread running, results drained into an output file; stopped with
+    SIGTERM after ``seconds`` (exit 143 is its normal end here)."""
+    output = workdir / f"pyscan-scan-{driver}-{threads}.txt"
+    argv = lab.exec_argv(
+        sys.executable, "-m", "pyscan", TARGET_NET, "-p", "1-65535", "--driver", driver,
+        "--rate", "max", "-i", lab.scan_if, "--source-ip", SCAN_IP, "--gateway-mac",
+        lab.gateway_mac, "--tx-threads", str(threads), "--wait", "0", "-oL", str(output))
+    check_lab_targets([TARGET_NET])
+    before = lab.snapshot()
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               cwd=HERE.parent)
+    run = _finish_sampled(lab, f"{driver} scan", process, before, threads, None, 60,
+                          seconds + 1.0, terminate=True)
+    stderr = str(run.extra.pop("stderr"))
+    run.extra.pop("stdout")
+    if process.returncode == 143:
+        run.error = ""
+    elif run.error or not run.sink_frames:
+        run.error = (stderr.strip().splitlines() or ["pyscan sent nothing"])[-1][:300]
     return run
 
 

@@ -10,6 +10,10 @@ Sections (each bounded in time; the whole run takes a few minutes on 2 cores):
 4. Peak RSS of complete null-driver scans of a /24 and of a /8-sized target set.
 5. Accuracy on pyscan's truth lab: recall, false positives and duplicates for pyscan drivers,
    masscan and zmap at several rates.
+6. Dedup: 10^6, 10^7, 10^8 distinct replies injected through the null driver into a running
+   RX thread, peak RSS and worst RX stall, this tree against the merge-base (bench/dedup.py).
+
+``--only`` runs some sections and keeps the others' last results from results.json.
 
 Results: bench/results/results.json (every raw run), RESULTS.md (tables), *.png (plots);
 the README's results section is rewritten between its bench markers. Raw logs and the
@@ -95,6 +99,9 @@ def tx_section(lab: SinkLab, workdir: Path, drivers: dict[str, str], reps: int,
             if not drivers.get(driver):
                 plan.append((f"{driver} {threads}T", lambda d=driver, t=threads:
                              contenders.run_pyscan(lab, d, seconds, t)))
+                # the same driver as a whole scanner: reply filter, RX thread, output
+                plan.append((f"{driver} scan {threads}T", lambda d=driver, t=threads:
+                             contenders.run_pyscan_scan(lab, workdir, d, seconds, t)))
         plan.append((f"zmap {threads}T", lambda t=threads: contenders.run_zmap_tx(
             lab, workdir, seconds, threads=t)))
     plan.append(("masscan 1T", lambda: contenders.run_masscan_tx(lab, workdir, seconds)))
@@ -227,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=3.0, help="per TX-rate run")
     parser.add_argument("--quick", action="store_true", help="1 repetition, 2 s runs")
-    parser.add_argument("--only", default="tx,fidelity,generation,memory,accuracy")
+    parser.add_argument("--only", default="tx,fidelity,generation,memory,accuracy,dedup")
     parser.add_argument("--report-only", action="store_true",
                         help="re-render tables, plots and README from results.json")
     args = parser.parse_args(argv)
@@ -267,11 +274,40 @@ def main(argv: list[str] | None = None) -> int:
 
         results["accuracy"], notes = accuracy_section(workdir, drivers, log)
         results["notes"].extend(notes)
+    if "dedup" in sections:
+        from bench.dedup import dedup_section
+
+        results["dedup"] = dedup_section(log)
     results["wall_s"] = time.monotonic() - started
+    keep_unmeasured_sections(results, sections)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "results.json").write_text(json.dumps(results, indent=1, sort_keys=True))
     publish(results)
     return 0
+
+
+ALL_SECTIONS = ("tx", "fidelity", "generation", "memory", "accuracy", "dedup")
+
+
+def keep_unmeasured_sections(results: dict[str, Any], sections: set[str]) -> None:
+    """A partial run (--only) keeps the other sections of the last results.json, so the
+    published tables stay whole; the environment then names both runs."""
+    run_id = results["environment"]["run_id"]
+    results["section_runs"] = {name: run_id for name in ALL_SECTIONS if name in results}
+    previous_file = RESULTS / "results.json"
+    if sections >= set(ALL_SECTIONS) or not previous_file.exists():
+        return
+    previous = json.loads(previous_file.read_text())
+    earlier = previous.get("section_runs", {})
+    kept = [name for name in ALL_SECTIONS if name not in sections and name in previous]
+    for name in kept:
+        results[name] = previous[name]
+        results["section_runs"][name] = earlier.get(name, previous["environment"]["run_id"])
+    if kept:
+        results["notes"].append(
+            "partial run (--only): " + ", ".join(
+                f"{name} from run {results['section_runs'][name]}"
+                for name in ALL_SECTIONS if name in results["section_runs"]))
 
 
 def publish(results: dict[str, Any]) -> None:

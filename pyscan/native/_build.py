@@ -23,7 +23,8 @@ ffibuilder.set_source(
     # headers hold the inline hot paths: a header-only change must rebuild the module
     depends=[str(p.relative_to(HERE.parent.parent))
              for p in [*HERE.glob("*.h"), *BPF_DIR.glob("*.h")]],
-    libraries=["xdp", "bpf", "dl", "pthread"],
+    # roaring: Debian's libroaring-dev (CRoaring), the RX thread's reported-set (dedup.h)
+    libraries=["xdp", "bpf", "roaring", "dl", "pthread"],
     extra_compile_args=["-O3", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter",
                         "-fno-strict-aliasing", "-D_GNU_SOURCE"],
 )

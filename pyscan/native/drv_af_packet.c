@@ -105,11 +105,12 @@ struct afp_tx {
 	int fd;
 	uint8_t *map;
 	size_t map_len;
-	uint32_t frames;
+	uint32_t frames;      /* a power of two */
+	uint32_t frame_mask;  /* frames - 1 */
 	uint32_t data_offset; /* TPACKET2_HDRLEN - sizeof(struct sockaddr_ll) */
 	uint32_t max_len;     /* MTU + Ethernet header */
 	uint8_t *bad;         /* per frame: submitted with a length the kernel will discard */
-	uint64_t reserved;    /* sequence numbers: frame = seq % frames */
+	uint64_t reserved;    /* sequence numbers: frame = seq & frame_mask */
 	uint64_t submitted;
 	uint64_t completed;
 	int broken;           /* a slot came back out of order: the kernel would stall on it */
@@ -119,7 +120,7 @@ struct afp_tx {
 
 static inline struct tpacket2_hdr *tx_frame(const struct afp_tx *t, uint64_t seq)
 {
-	return (struct tpacket2_hdr *)(t->map + (seq % t->frames) * PYSCAN_AFPACKET_FRAME_SIZE);
+	return (struct tpacket2_hdr *)(t->map + (seq & t->frame_mask) * PYSCAN_AFPACKET_FRAME_SIZE);
 }
 
 static uint32_t afp_tx_reclaim(struct pyscan_ring *ring)
@@ -136,8 +137,8 @@ static uint32_t afp_tx_reclaim(struct pyscan_ring *ring)
 			errors++;
 		} else if (status != TP_STATUS_AVAILABLE) {
 			break;
-		} else if (t->bad[t->completed % t->frames]) {
-			t->bad[t->completed % t->frames] = 0;
+		} else if (t->bad[t->completed & t->frame_mask]) {
+			t->bad[t->completed & t->frame_mask] = 0;
 		} else {
 			frames++;
 			bytes += h->tp_len;
@@ -188,7 +189,7 @@ static int afp_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slots,
 		uint32_t len = slots[i].len;
 		if (len < ETH_HLEN || len > t->max_len) {
 			/* Still handed over (a gap would stall the kernel); PACKET_LOSS drops it. */
-			t->bad[t->submitted % t->frames] = 1;
+			t->bad[t->submitted & t->frame_mask] = 1;
 			bad++;
 		}
 		h->tp_len = len;
@@ -329,7 +330,10 @@ pyscan_ring *pyscan_afpacket__open_tx(int ifindex, uint32_t frames, char *err, s
 		errno = EINVAL;
 		return NULL;
 	}
-	frames = (frames + per_block - 1) / per_block * per_block;
+	/* A power of two, so a sequence number finds its frame with a mask; per_block is one
+	 * too, so this is also a whole number of blocks. */
+	frames = frames < per_block ? per_block : frames;
+	frames = 1u << (32 - __builtin_clz(frames - 1));
 
 	struct afp_tx *t = calloc(1, sizeof(*t));
 	if (!t) {
@@ -339,6 +343,7 @@ pyscan_ring *pyscan_afpacket__open_tx(int ifindex, uint32_t frames, char *err, s
 	}
 	t->ring.ops = &afp_tx_ops;
 	t->frames = frames;
+	t->frame_mask = frames - 1;
 	t->data_offset = TPACKET2_HDRLEN - sizeof(struct sockaddr_ll);
 	t->ring.tx_slot_capacity = PYSCAN_AFPACKET_FRAME_SIZE - t->data_offset;
 	t->map = MAP_FAILED;

@@ -21,8 +21,8 @@
 #define PYSCAN_AFPACKET_DEFAULT_BLOCKS 16
 #define PYSCAN_AFPACKET_RETIRE_MS 10
 
-/* TX ring on ifindex of the calling thread's netns; frames (0 = default) rounded up to whole
- * blocks. NULL + errno + a one-line message in err on failure. */
+/* TX ring on ifindex of the calling thread's netns; frames (0 = default) rounded up to a
+ * power of two (and so to whole blocks). NULL + errno + a one-line message in err on failure. */
 pyscan_ring *pyscan_afpacket__open_tx(int ifindex, uint32_t frames, char *err, size_t errlen);
 /* RX ring: blocks (0 = default) of block_size bytes (0 = default; a power of two, at least a
  * page). NULL + errno + a one-line message in err on failure. */

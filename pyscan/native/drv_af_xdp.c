@@ -220,6 +220,7 @@ static int open_queue(struct pyscan_afxdp *xdp, struct afxdp_queue *q,
 	int rc;
 
 	q->frame_size = cfg->frame_size;
+	q->frame_shift = (uint32_t)__builtin_ctz(cfg->frame_size); /* 2048 or 4096, checked */
 	q->ring_size = cfg->ring_size;
 	q->rx_ring_size = rx_ring_size;
 	q->fd = -1;

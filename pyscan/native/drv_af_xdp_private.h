@@ -46,6 +46,7 @@ struct afxdp_queue {
 	uint8_t *area;
 	size_t area_size;
 	uint32_t frame_size;
+	uint32_t frame_shift;  /* log2(frame_size): frame number = address >> frame_shift */
 	uint32_t ring_size;    /* TX ring, completion ring and TX frames */
 	uint32_t rx_ring_size; /* RX ring, fill ring and RX frames */
 	int zerocopy;

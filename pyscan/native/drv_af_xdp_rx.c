@@ -72,7 +72,7 @@ static void afxdp_rx_release(struct pyscan_ring *ring, uint32_t n)
 
 			/* The descriptor points past the headroom; the fill ring wants the frame. */
 			*xsk_ring_prod__fill_addr(&q->fill, fill_index + i) =
-				desc->addr - desc->addr % q->frame_size;
+				desc->addr & ~((uint64_t)q->frame_size - 1);
 			bytes += desc->len;
 		}
 		xsk_ring_prod__submit(&q->fill, n);

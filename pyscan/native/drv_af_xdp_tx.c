@@ -38,7 +38,7 @@ static uint32_t afxdp_tx_reclaim(struct pyscan_ring *ring)
 	for (uint32_t i = 0; i < done; i++) {
 		uint64_t addr = *xsk_ring_cons__comp_addr(&q->comp, index + i);
 
-		bytes += q->frame_len[addr / q->frame_size];
+		bytes += q->frame_len[addr >> q->frame_shift];
 		q->free_frames[q->free_count++] = addr;
 	}
 	if (done) {
@@ -176,7 +176,7 @@ static int afxdp_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slot
 		desc->addr = slots[i].handle;
 		desc->len = slots[i].len;
 		desc->options = 0;
-		q->frame_len[slots[i].handle / q->frame_size] = slots[i].len;
+		q->frame_len[slots[i].handle >> q->frame_shift] = slots[i].len;
 	}
 	xsk_ring_prod__submit(&q->tx, valid);
 	q->outstanding += valid;

@@ -125,7 +125,7 @@ pyscan_engine *pyscan_engine__create(const struct pyscan_engine_config *cfg, cha
 			e->batch = fitting < 1 ? 1 : (uint32_t)fitting;
 	}
 
-	if (pyscan_results__init(&e->results, e->cfg.max_results) < 0)
+	if (pyscan_results__init(&e->results, e->cfg.max_results, &e->targets) < 0)
 		FAIL("out of memory for a results ring of %u entries", e->cfg.max_results);
 	if (err && errlen)
 		err[0] = '\0';
@@ -216,6 +216,8 @@ void pyscan_engine__stats(pyscan_engine *e, struct pyscan_engine_stats *out)
 	out->results_full_waits = load_relaxed(&e->results.full_waits);
 	out->results_lost = load_relaxed(&e->results.lost);
 	out->results_pending = pyscan_results__pending(&e->results);
+	out->dedup_bytes = load_relaxed(&e->results.seen.bytes);
+	out->dedup_max_insert_ns = load_relaxed(&e->results.seen.max_insert_ns);
 	pyscan_engine__leave(e);
 }
 

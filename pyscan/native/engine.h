@@ -13,7 +13,7 @@
  *    only into a reserved slot and every reserved slot is submitted, so nothing is sent twice
  *    and nothing is skipped unless stop_tx was set.
  *  - Exactly-once RX: a (target ip, target port) pair is reported at most once per engine,
- *    decided by a hash set that never forgets; results are never dropped (a full results
+ *    decided by a compressed bitmap set that never forgets (dedup.h); results are never dropped (a full results
  *    ring makes the RX thread wait, and what is still pending at stop stays for drain()),
  *    except for want of memory, and then each one is counted in results_lost.
  *  - Lifetime: destroy stops the loops and waits until no thread is inside the engine
@@ -105,6 +105,8 @@ struct pyscan_engine_stats {
 	uint64_t rx_duplicates;
 	uint64_t results_pending;    /* queued, not drained yet */
 	uint64_t results_full_waits; /* times the RX thread waited on a full results ring */
+	uint64_t dedup_bytes;        /* memory of the reported-set (dedup.h) */
+	uint64_t dedup_max_insert_ns; /* worst single reported-set lookup/insert */
 	uint64_t results_lost;       /* results dropped: no memory to queue them (never silent) */
 	uint64_t thread_sent[PYSCAN_ENGINE_MAX_TX_THREADS];
 	uint64_t thread_generated[PYSCAN_ENGINE_MAX_TX_THREADS]; /* also: how far each got (k) */
@@ -136,7 +138,7 @@ uint32_t pyscan_engine__targets(const pyscan_engine *engine, uint32_t thread_ind
 
 _Static_assert(sizeof(struct pyscan_engine_config) == 104, "pyscan_engine_config layout");
 _Static_assert(sizeof(struct pyscan_result) == 32, "pyscan_result layout");
-_Static_assert(sizeof(struct pyscan_engine_stats) == 8 * (20 + 2 * PYSCAN_ENGINE_MAX_TX_THREADS),
+_Static_assert(sizeof(struct pyscan_engine_stats) == 8 * (22 + 2 * PYSCAN_ENGINE_MAX_TX_THREADS),
 	       "pyscan_engine_stats layout");
 
 #endif /* PYSCAN_ENGINE_H */

@@ -40,7 +40,8 @@ ENGINE_STATS_FIELDS = (
     "total_targets", "generated", "sent", "tx_errors", "tx_retries", "tx_threads",
     "tx_threads_done", "tx_stopped", "rx_frames", "rx_malformed", "rx_not_ours", "rx_ours",
     "rx_ignored_flags", "rx_invalid_cookie", "rx_open", "rx_closed", "rx_duplicates",
-    "results_pending", "results_full_waits", "results_lost",
+    "results_pending", "results_full_waits", "dedup_bytes", "dedup_max_insert_ns",
+    "results_lost",
 )
 
 

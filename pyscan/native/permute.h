@@ -98,15 +98,20 @@ static inline uint64_t pyscan_permute__at(const struct pyscan_permute *p, uint64
 }
 
 /* out[i] = at(first + i * stride) for i < count. The same values as calling at() in a loop,
- * but written as one loop with no other work, so the CPU runs several indices' rounds at once:
- * one at() is a chain of dependent multiplies (about 26 ns of latency here), while
- * independent ones overlap (about 9 ns each). A TX loop should permute a batch with this
- * first and then build its frames. */
+ * but in two passes with no other work: first one Feistel pass per index, a loop without
+ * branches whose iterations the CPU overlaps (one at() is a chain of dependent multiplies,
+ * about 26 ns of latency here; independent ones take about 9 ns each), then the cycle walk
+ * for the rare values that landed in [range, a*b). A TX loop permutes its batch with this
+ * first and then builds its frames. */
 static inline void pyscan_permute__at_many(const struct pyscan_permute *p, uint64_t first,
 					   uint64_t stride, uint64_t *out, uint32_t count)
 {
+	const struct pyscan_permute local = *p; /* out[] stores must not force reloads of *p */
 	for (uint32_t i = 0; i < count; i++)
-		out[i] = pyscan_permute__at(p, first + (uint64_t)i * stride);
+		out[i] = pyscan_permute__feistel(&local, first + (uint64_t)i * stride);
+	for (uint32_t i = 0; i < count; i++)
+		while (out[i] >= local.range)
+			out[i] = pyscan_permute__feistel(&local, out[i]);
 }
 
 #endif /* PYSCAN_PERMUTE_H */

@@ -11,8 +11,9 @@
  *  - fill_batch() writes n whole frames, the probes for permutation inputs first_index,
  *    first_index + stride, ... into slots[j].data (capacity >= max_frame_len, checked by the
  *    engine) and sets slots[j].len. It is called once per batch through the table, so the
- *    per-probe work is inlined inside the module; it maps an input index to its target with
- *    pyscan_probe__target() and picks the source port with pyscan_probe__source_port(), so
+ *    per-probe work is inlined inside the module; it maps input indices to targets as
+ *    pyscan_probe__target() does (a batch: pyscan_permute__at_many, then
+ *    pyscan_targetset__at) and picks the source port with pyscan_probe__source_port(), so
  *    every module visits targets in the same order and -sL (pyscan_engine__targets) agrees.
  *    It must be a pure function of (state, env, index): the same probe on every call.
  *  - The probe carries a stateless cookie: a SipHash (../bpf/cookie.h) of the probe's tuple

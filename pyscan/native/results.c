@@ -2,9 +2,7 @@
  *
  * results.c - the seen set, results ring and stash of results.h.
  *
- * Invariant: an IPv4 result's dedup key is exact, ((address << 16) | port); other families
- * (none yet) are keyed by a 63-bit mix with the top bit set, disjoint from IPv4 keys, until
- * IPv6 brings a set with 18-byte keys.
+ * Invariant: the results ring is a power of two; the stash only grows.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -12,10 +10,8 @@
 #include <time.h>
 
 #include "counter.h"
-#include "probe.h"
 #include "results.h"
 
-#define SEEN_INITIAL_SLOTS 4096
 #define STASH_INITIAL 1024
 
 static uint64_t round_up_pow2(uint64_t x)
@@ -26,79 +22,30 @@ static uint64_t round_up_pow2(uint64_t x)
 	return p;
 }
 
-static uint64_t dedup_key(const struct pyscan_result *res)
-{
-	if (res->family == 4) {
-		uint32_t ip_be;
-		memcpy(&ip_be, res->addr, 4);
-		return ((uint64_t)ip_be << 16) | res->port;
-	}
-	uint64_t a, b;
-	memcpy(&a, res->addr, 8);
-	memcpy(&b, res->addr + 8, 8);
-	return (pyscan_probe__mix64(a ^ pyscan_probe__mix64(b ^ res->port)) >> 1) | (1ULL << 63);
-}
-
-static void seen_place(uint64_t *slots, uint64_t mask, uint64_t key)
-{
-	uint64_t i = pyscan_probe__mix64(key) & mask;
-	while (slots[i])
-		i = (i + 1) & mask;
-	slots[i] = key;
-}
-
-static int seen_insert(struct pyscan_seen_set *s, uint64_t key)
-{
-	uint64_t i = pyscan_probe__mix64(key) & s->mask;
-	while (s->slots[i]) {
-		if (s->slots[i] == key)
-			return 0;
-		i = (i + 1) & s->mask;
-	}
-	if ((s->used + 1) * 2 > s->mask + 1) {
-		const uint64_t new_mask = s->mask * 2 + 1;
-		uint64_t *bigger = calloc(new_mask + 1, sizeof(*bigger));
-		if (!bigger)
-			return -ENOMEM;
-		for (uint64_t j = 0; j <= s->mask; j++)
-			if (s->slots[j])
-				seen_place(bigger, new_mask, s->slots[j]);
-		free(s->slots);
-		s->slots = bigger;
-		s->mask = new_mask;
-		seen_place(s->slots, s->mask, key);
-	} else {
-		s->slots[i] = key;
-	}
-	s->used++;
-	return 1;
-}
-
-int pyscan_results__init(struct pyscan_results *r, uint64_t max_results)
+int pyscan_results__init(struct pyscan_results *r, uint64_t max_results,
+			 const struct pyscan_targetset *targets)
 {
 	memset(r, 0, sizeof(*r));
-	r->seen.slots = calloc(SEEN_INITIAL_SLOTS, sizeof(*r->seen.slots));
-	r->seen.mask = SEEN_INITIAL_SLOTS - 1;
+	if (pyscan_dedup__init(&r->seen, targets) < 0)
+		return -ENOMEM;
 	const uint64_t size = round_up_pow2(max_results < 2 ? 2 : max_results);
 	r->buf = calloc(size, sizeof(*r->buf));
 	r->mask = size - 1;
-	return r->seen.slots && r->buf ? 0 : -ENOMEM;
+	return r->buf ? 0 : -ENOMEM;
 }
 
 void pyscan_results__free(struct pyscan_results *r)
 {
-	free(r->seen.slots);
+	pyscan_dedup__free(&r->seen);
 	free(r->buf);
 	free(r->stash);
-	r->seen.slots = NULL;
 	r->buf = NULL;
 	r->stash = NULL;
 }
 
 int pyscan_results__first_time(struct pyscan_results *r, const struct pyscan_result *res)
 {
-	/* + 1: an all-zero key must not look like an empty slot */
-	return seen_insert(&r->seen, dedup_key(res) + 1);
+	return pyscan_dedup__first_time(&r->seen, res);
 }
 
 static int ring_try_push(struct pyscan_results *r, const struct pyscan_result *res)

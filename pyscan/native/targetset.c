@@ -36,6 +36,17 @@ static int ports_are_distinct(const uint16_t *ports, uint32_t n)
 	return 1;
 }
 
+/* The reciprocal of divide() in targetset.h. */
+static void set_reciprocal(struct pyscan_targetset *t)
+{
+	uint32_t log2_ceil = 0;
+	while ((1ULL << log2_ceil) < t->n_ips)
+		log2_ceil++;
+	t->ip_shift = 48 + log2_ceil;
+	const unsigned __int128 two_s = (unsigned __int128)1 << t->ip_shift;
+	t->ip_magic = (uint64_t)((two_s + t->n_ips - 1) / t->n_ips);
+}
+
 /* About one bucket per range: buckets are 2^shift addresses, the smallest power of two that
  * keeps their count at most n_ranges, so the table costs at most 4 bytes per range. */
 static int build_buckets(struct pyscan_targetset *t)
@@ -92,6 +103,11 @@ int pyscan_targetset__init(struct pyscan_targetset *t, const struct pyscan_ip_ra
 	t->n_ranges = n_ranges;
 	t->n_ports = n_ports;
 	t->total = ips * n_ports; /* <= 2^48 */
+	set_reciprocal(t);
+	t->ports_are_run = 1;
+	t->ports_run_first = ports[0];
+	for (uint32_t i = 1; i < n_ports; i++)
+		t->ports_are_run &= ports[i] == (uint16_t)(ports[0] + i);
 	return n_ranges > PYSCAN_TARGETSET_DIRECT_SEARCH ? build_buckets(t) : 0;
 }
 
@@ -102,6 +118,11 @@ void pyscan_targetset__free(struct pyscan_targetset *t)
 	free(t->ips_before);
 	free(t->ports);
 	memset(t, 0, sizeof(*t));
+}
+
+uint64_t pyscan_targetset__divide_export(const struct pyscan_targetset *t, uint64_t index)
+{
+	return pyscan_targetset__divide(t, index);
 }
 
 void pyscan_targetset__at_export(const struct pyscan_targetset *t, uint64_t index,

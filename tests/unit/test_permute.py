@@ -127,3 +127,17 @@ def test_consecutive_outputs_look_independent(n: int) -> None:
         values = Permutation(n, seed).values()
         assert _pair_chi_square(values, lambda v: v * 16 // n) < 340, (n, seed, "high")
         assert _pair_chi_square(values, lambda v: v & 15) < 340, (n, seed, "low")
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 1000, 2**16 + 1, 3 * 2**20 - 7, 2**48 - 59])
+def test_batch_pass_equals_one_at_a_time_including_cycle_walks(n: int) -> None:
+    """values() runs the batch API (at_many: a Feistel pass over the batch, then the cycle
+    walks): it must give exactly what at() gives, for ranges where a*b - n is large enough
+    that many indices walk."""
+    perm = Permutation(n, seed=11)
+    stride = 7 if n > 7 else 1
+    count = min(n // stride, 5000)
+    assert perm.values(0, count * stride, stride) == [perm.at(i * stride)
+                                                      for i in range(count)]
+    start = n - count
+    assert perm.values(start, n) == [perm.at(i) for i in range(start, n)]

@@ -153,3 +153,31 @@ def test_sets_are_independent_copies() -> None:
     for targets in sets:
         assert [targets.at(i) for i in range(4)] == [
             (IPv4Address(ip), port) for port, ip in itertools.product([1, 2], [100, 101])]
+
+
+@pytest.mark.parametrize("n_ips", [1, 2, 3, 7, 255, 256, 65537, 2**31 - 1, 2**31, 2**31 + 1,
+                                   3_000_000_019, 2**32 - 1, 2**32])
+def test_reciprocal_split_is_exact_at_every_quotient_edge(n_ips: int) -> None:
+    """at() splits an index into (address, port) numbers by a multiply and shift, not a
+    divide: exact on both sides of every multiple of n_ips, up to the largest index (2^48 - 1
+    with the whole IPv4 space and every port)."""
+    ports = list(range(65536))
+    targets = TargetSet([(0, n_ips - 1)], ports)
+    rng = random.Random(n_ips)
+    quotients = {0, 1, 2, 255, 256, 32767, 32768, 65534, 65535,
+                 *(rng.randrange(65536) for _ in range(20))}
+    for q in quotients:
+        for index in (q * n_ips - 1, q * n_ips, q * n_ips + 1, q * n_ips + n_ips - 1):
+            if 0 <= index < targets.total:
+                assert targets.at(index) == (IPv4Address(index % n_ips), index // n_ips), index
+
+
+@pytest.mark.parametrize("ports", [[80], list(range(1, 1001)), [65534, 65535, 0, 1],
+                                   [5, 6, 8], [7, 6, 5], [100, 101, 102, 1]])
+def test_port_runs_and_near_runs_match_the_reference(ports: list[int]) -> None:
+    """A port list that is a run (the usual -p A-B) is computed, not looked up; lists that
+    only look like one must still come from the table."""
+    ranges = [(0xC6120000, 0xC6120002)]
+    targets = TargetSet(ranges, ports)
+    assert [targets.at(i) for i in range(targets.total)] == \
+        [reference_at(ranges, ports, i) for i in range(targets.total)]
