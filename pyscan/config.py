@@ -17,6 +17,7 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from types import MappingProxyType
 
+from pyscan.blocklist import BlocklistEntry, select_from_text
 from pyscan.errors import ConfigError
 from pyscan.probes import PROBES
 from pyscan.targets import TargetError, TargetSet
@@ -32,6 +33,7 @@ __all__ = [
     "parse_driver_options",
     "parse_interface",
     "parse_mac",
+    "parse_max_targets",
     "parse_netns",
     "parse_ports",
     "parse_rate",
@@ -49,7 +51,8 @@ DEFAULT_WAIT = 10.0  # masscan's --wait default
 DEFAULT_TTL = 64
 MAX_TX_THREADS = 64
 # masscan's safety rule: more addresses than this need at least one --exclude, as proof the
-# user thought about what they are about to scan.
+# user thought about what they are about to scan. The default blocklist counts as one when it
+# left something out: reserved space is what the rule was guarding.
 MAX_TARGETS_WITHOUT_EXCLUDE = 1_000_000_000
 
 # Linux hands out ephemeral ports from 32768-60999; a default source range above it never
@@ -64,6 +67,7 @@ SEED_GRAMMAR = "integer 0..2^64-1, decimal or 0x hex"
 WAIT_GRAMMAR = "seconds >= 0, like 10 or 2.5"
 SOURCE_PORTS_GRAMMAR = "port 1-65535 or range A-B"
 MAC_GRAMMAR = "six hex bytes like 02:00:00:00:00:01"
+MAX_TARGETS_GRAMMAR = "N probes (address x port pairs) >= 1, or P% of the scan, like 1000 or 2.5%"
 
 
 _RATE_PATTERN = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([kmg]?)", re.IGNORECASE)
@@ -180,6 +184,25 @@ def default_source_ports() -> range:
     return range(low, low + _DEFAULT_SOURCE_PORT_COUNT)
 
 
+def parse_max_targets(text: str, probe_count: int) -> int:
+    """'1000' -> 1000; '10%' -> 10 % of `probe_count`, rounded up (zmap -n; zmap's
+    percentage is of the whole IPv4 space, ours of this scan's probes)."""
+    cleaned = text.strip()
+    if cleaned.endswith("%"):
+        try:
+            percent = float(cleaned[:-1])
+        except ValueError:
+            raise ConfigError(f"bad max targets {text!r} (accepted: {MAX_TARGETS_GRAMMAR})"
+                              ) from None
+        if not (math.isfinite(percent) and 0 < percent <= 100):
+            raise ConfigError(f"bad max targets {text!r}: the percentage must be above 0 and "
+                              f"at most 100 (accepted: {MAX_TARGETS_GRAMMAR})")
+        return max(1, math.ceil(probe_count * percent / 100))
+    if not cleaned.isdigit() or int(cleaned) < 1:
+        raise ConfigError(f"bad max targets {text!r} (accepted: {MAX_TARGETS_GRAMMAR})")
+    return int(cleaned)
+
+
 def parse_source_ip(text: str) -> IPv4Address:
     try:
         return IPv4Address(text.strip())
@@ -264,7 +287,11 @@ class ScanConfig:
     driver: str | None = None                      # None = automatic (the registry's order)
     interface: str | None = None                   # None = the route's interface
     source_ip: IPv4Address | None = None           # None = the interface's address
-    source_ports: range = field(default_factory=default_source_ports)
+    # None = pyscan picks 256 free ports above the ephemeral range in the scan's namespace.
+    # A range given here is refused at scan start if unsafe (pyscan.sourceports) unless
+    # force_source_port.
+    source_ports: range | None = None
+    force_source_port: bool = False
     gateway_mac: str | None = None                 # None = resolved (ARP) by netlink
     seed: int = field(default_factory=_random_seed)  # permutation order; printed to repeat
     shard: tuple[int, int] = (1, 1)                # masscan's 1-based I/N
@@ -277,6 +304,13 @@ class ScanConfig:
     driver_options: Mapping[str, str] = field(default_factory=dict)
     excludes: TargetSet = field(default_factory=TargetSet)  # what was subtracted, for display
     probe: str = "tcp-syn"                         # probe type, a key of pyscan.probes.PROBES
+    # What parse() did to the targets, for the start line: the default blocklist's note
+    # (None when it took nothing) and input warnings such as skipped IPv6 lines.
+    blocklist_note: str | None = None
+    input_warnings: tuple[str, ...] = ()
+    # --max-targets: the whole scan (all shards) sends only the first N probes of its order,
+    # a keyed random sample; None = every probe.
+    max_targets: int | None = None
 
     def __post_init__(self) -> None:
         self._coerce()
@@ -294,8 +328,10 @@ class ScanConfig:
         if not (self.rate > 0):
             raise ConfigError(f"bad rate {self.rate!r}: must be above 0 (accepted: {RATE_GRAMMAR})")
         _check_driver(self.driver, self.driver_options)
-        if not isinstance(self.source_ports, range) or self.source_ports.step != 1 or not (
-            self.source_ports and 1 <= self.source_ports.start <= self.source_ports[-1] <= 65535
+        if self.source_ports is not None and (
+            not isinstance(self.source_ports, range) or self.source_ports.step != 1 or not (
+                self.source_ports
+                and 1 <= self.source_ports.start <= self.source_ports[-1] <= 65535)
         ):
             raise ConfigError(
                 f"bad source ports {self.source_ports!r} (accepted: {SOURCE_PORTS_GRAMMAR})"
@@ -313,6 +349,11 @@ class ScanConfig:
             )
         if not 1 <= self.ttl <= 255:
             raise ConfigError(f"bad TTL {self.ttl!r} (accepted: 1..255)")
+        if self.max_targets is not None and (
+                isinstance(self.max_targets, bool) or not isinstance(self.max_targets, int)
+                or self.max_targets < 1):
+            raise ConfigError(
+                f"bad max targets {self.max_targets!r} (accepted: {MAX_TARGETS_GRAMMAR})")
         if self.interface is not None:
             parse_interface(self.interface)
         if self.netns is not None:
@@ -375,6 +416,13 @@ class ScanConfig:
         return self.targets.count * len(self.ports)
 
     @property
+    def planned_probes(self) -> int:
+        """Probes the whole scan will send: probe_count, or fewer under --max-targets."""
+        if self.max_targets is None:
+            return self.probe_count
+        return min(self.max_targets, self.probe_count)
+
+    @property
     def is_dry_run(self) -> bool:
         """A driver that sends nothing (null): no route, privilege or firewall needed."""
         from pyscan.drivers import descriptor
@@ -390,11 +438,15 @@ class ScanConfig:
         include_files: Sequence[str | Path] = (),
         excludes: Sequence[str] = (),
         exclude_files: Sequence[str | Path] = (),
+        blocklist_files: Sequence[str | Path] = (),
+        allowlist_files: Sequence[str | Path] = (),
+        default_blocklist: bool | Sequence[BlocklistEntry] = True,
         rate: str | float = DEFAULT_RATE,
         driver: str | None = None,
         interface: str | None = None,
         source_ip: str | IPv4Address | None = None,
         source_ports: str | range | None = None,
+        force_source_port: bool = False,
         gateway_mac: str | None = None,
         seed: str | int | None = None,
         shard: str | tuple[int, int] = (1, 1),
@@ -406,35 +458,64 @@ class ScanConfig:
         netns: str | None = None,
         driver_options: Sequence[str] | Mapping[str, str] = (),
         probe: str = "tcp-syn",
+        max_targets: str | int | None = None,
     ) -> ScanConfig:
-        """Build a config from command-line style text; raises ConfigError on bad input."""
+        """Build a config from command-line style text; raises ConfigError on bad input.
+
+        Targets go through pyscan.blocklist: allowlist files restrict them (and stand in for
+        them when none are given), excludes and blocklist files are subtracted, and the
+        default blocklist is subtracted from every target not wholly inside one of its rows.
+        `default_blocklist=False` is --no-default-blocklist; a sequence of entries replaces
+        the shipped rows (tests use it to put a blocklisted row inside the lab).
+        """
         try:
-            included = TargetSet.parse(targets, files=include_files)
-            excluded = TargetSet.parse(excludes, files=exclude_files)
+            selection = select_from_text(
+                targets, include_files=include_files, excludes=excludes,
+                exclude_files=exclude_files, blocklist_files=blocklist_files,
+                allowlist_files=allowlist_files,
+                default_blocklist_on=default_blocklist is not False,
+                blocklist=None if isinstance(default_blocklist, bool) else default_blocklist,
+            )
         except TargetError as error:
             raise ConfigError(str(error)) from None
-        if not included:
-            raise ConfigError("no targets given (accepted: arguments, --include-file FILE)")
-        remaining = included - excluded
+        if not selection.asked:
+            raise ConfigError("no targets given (accepted: arguments, --include-file FILE, "
+                              "--allowlist-file FILE)")
+        remaining = selection.targets
         if not remaining:
+            took = [what for what, count in (("the allowlist", selection.outside_allowlist),
+                                             ("the excludes", selection.excluded_count),
+                                             ("the default blocklist", selection.left_out.count))
+                    if count]
+            plural = len(took) > 1 or took == ["the excludes"]
+            removers = " and ".join(took) + (" remove" if plural else " removes")
+            accepted = ("targets outside reserved space, or --no-default-blocklist"
+                        if selection.left_out else "excludes that leave at least one target")
             raise ConfigError(
-                f"no targets left: the excludes remove all {included.count} target addresses "
-                "(accepted: excludes that leave at least one target)"
+                f"no targets left: {removers} all {selection.asked.count} target "
+                f"addresses (accepted: {accepted})"
             )
-        if remaining.count > MAX_TARGETS_WITHOUT_EXCLUDE and not excluded:
+        if (remaining.count > MAX_TARGETS_WITHOUT_EXCLUDE and not selection.excluded
+                and not selection.left_out):
             raise ConfigError(
                 f"target set of {remaining.count} addresses is above "
                 f"{MAX_TARGETS_WITHOUT_EXCLUDE}; give at least one --exclude to confirm "
                 f"(accepted: a smaller set, or any --exclude such as 255.255.255.255)"
             )
+        port_list = parse_ports(ports) if isinstance(ports, str) else tuple(ports)
+        cap = (parse_max_targets(max_targets, remaining.count * len(set(port_list)))
+               if isinstance(max_targets, str) else max_targets)
         if isinstance(driver_options, Mapping):
             options = dict(driver_options)
         else:
             options = parse_driver_options(driver_options)
         return cls(
             targets=remaining,
-            excludes=excluded,
-            ports=parse_ports(ports) if isinstance(ports, str) else tuple(ports),
+            excludes=selection.excluded,
+            blocklist_note=selection.note,
+            input_warnings=selection.warnings,
+            ports=port_list,
+            max_targets=cap,
             rate=parse_rate(rate) if isinstance(rate, str) else float(rate),
             driver=driver,
             interface=parse_interface(interface) if interface is not None else None,
@@ -443,9 +524,9 @@ class ScanConfig:
             ),
             source_ports=(
                 parse_source_ports(source_ports) if isinstance(source_ports, str)
-                else source_ports if source_ports is not None
-                else default_source_ports()
+                else source_ports
             ),
+            force_source_port=force_source_port,
             gateway_mac=parse_mac(gateway_mac) if gateway_mac is not None else None,
             seed=(
                 parse_seed(seed) if isinstance(seed, str)

@@ -47,6 +47,7 @@ __all__ = [
     "ScanStart",
     "ScanStatus",
     "Summary",
+    "check_source_ports",
     "choose_driver",
     "driver_candidates",
     "list_targets",
@@ -136,6 +137,11 @@ class Summary:
     driver_counters: dict[str, int] = field(default_factory=dict)
     # --pcap: reply frames the capture ring had no room for (the results are all there).
     capture_dropped: int = 0
+    # The limit that ended the scan before every target x port was probed ("max-targets"),
+    # None when the scan ran out of probes (or was interrupted, see `interrupted`).
+    limit: str | None = None
+    # First and last source port the scan used (chosen at start when none was given).
+    source_ports: tuple[int, int] | None = None
 
     @property
     def send_rate(self) -> float:
@@ -158,6 +164,9 @@ class ScanStart:
     why: str           # "chosen with --driver" or "automatic: ..." (with any fallback)
     description: str   # the session's one line: mode, queues, rings
     interface: str
+    source_ports: range | None = None  # the ports the scan claimed
+    # What the scan went ahead with despite a check: --force-source-port over unsafe ports.
+    warnings: tuple[str, ...] = ()
 
 
 StatusCallback = Callable[[ScanStatus], None]
@@ -178,7 +187,7 @@ def list_targets(config: ScanConfig) -> Iterator[tuple[IPv4Address, int]]:
     with Engine(cookie_key=bytes(16), seed=config.seed, source_ip=0, source_mac=bytes(6),
                 gateway_mac=bytes(6), ranges=config.targets.ranges, ports=config.ports,
                 shard=(config.shard[0] - 1, config.shard[1]), tx_threads=1,
-                max_results=2) as engine:
+                max_results=2, max_probes=config.max_targets or 0) as engine:
         k = 0
         while chunk := engine.targets(0, k, LIST_CHUNK):
             for address, port in chunk:
@@ -309,6 +318,9 @@ class ScanRun:
                     resources.enter_context(in_netns(config.netns))
                 except NetlinkError as error:
                     raise ScanError(str(error)) from None
+        # In the scan's namespace and before anything is created or sent: an unsafe
+        # --source-port is refused here (ConfigError, exit 2) with nothing to undo.
+        source_ports, port_warnings = _source_ports(config)
 
         path = _resolve_path(config)
         cookie_key = secrets.token_bytes(16)
@@ -318,7 +330,7 @@ class ScanRun:
             from pyscan.firewall import FirewallError, isolation
 
             try:
-                resources.enter_context(isolation(scan_id, path.interface, config.source_ports))
+                resources.enter_context(isolation(scan_id, path.interface, source_ports))
             except FirewallError as error:
                 raise ScanError(f"{error} (--no-isolation scans without the firewall)") from None
 
@@ -329,7 +341,7 @@ class ScanRun:
             tx_threads=tx_threads,
             want_rx=True,
             source_ip=path.source_ip,
-            source_ports=config.source_ports,
+            source_ports=source_ports,
             cookie_key=cookie_key,
             options=dict(config.driver_options),
             probe_id=get_probe(config.probe).id,
@@ -342,20 +354,22 @@ class ScanRun:
             self._capture = resources.enter_context(Capture(CAPTURE_SLOTS))
         try:
             engine = self._make_engine(Engine, path, cookie_key, tx_threads,
-                                       chosen.engine_batch(config.driver_options))
+                                       chosen.engine_batch(config.driver_options),
+                                       source_ports)
         except (ValueError, OSError) as error:
             raise ScanError(f"the scan engine rejected its configuration: {error}") from None
         resources.callback(engine.close)
         if self._capture is not None:
             engine.set_capture(self._capture)
         self.start = ScanStart(driver=chosen.name, why=why, description=session.description,
-                               interface=path.interface)
+                               interface=path.interface, source_ports=source_ports,
+                               warnings=port_warnings)
         if self.on_start is not None:
             self.on_start(self.start)
         yield from self._drive(engine, session, chosen.name, path.interface)
 
     def _make_engine(self, engine_class: type[Engine], path: _Path, cookie_key: bytes,
-                     tx_threads: int, batch_size: int) -> Engine:
+                     tx_threads: int, batch_size: int, source_ports: range) -> Engine:
         config = self.config
         return engine_class(
             cookie_key=cookie_key,
@@ -366,12 +380,13 @@ class ScanRun:
             source_ip=path.source_ip,
             source_mac=path.source_mac,
             gateway_mac=path.gateway_mac,
-            source_ports=config.source_ports,
+            source_ports=source_ports,
             ttl=config.ttl,
             shard=(config.shard[0] - 1, config.shard[1]),
             tx_threads=tx_threads,
             batch_size=batch_size,  # the driver descriptor's engine hint
             probe=get_probe(config.probe).id,
+            max_probes=config.max_targets or 0,
         )
 
     def _drive(self, engine: Engine, session: DriverSession, driver_name: str,
@@ -452,7 +467,8 @@ class ScanRun:
                 self.summary = _summarize(
                     config, engine.stats(), session, driver_name,
                     duration=time.monotonic() - started, send_duration=send_ended - started,
-                    interrupted=True, capture_dropped=self._capture_dropped())
+                    interrupted=True, capture_dropped=self._capture_dropped(),
+                    source_ports=engine.source_ports)
 
         # Phase 3: whatever the RX thread queued before it stopped, also after a failure.
         yield from self._drain(engine)
@@ -462,6 +478,7 @@ class ScanRun:
             config, engine.stats(), session, driver_name,
             duration=ended - started, send_duration=send_ended - started,
             interrupted=stopped_early, capture_dropped=self._capture_dropped(),
+            source_ports=engine.source_ports,
         )
         if failures:  # after the summary: what was sent and found is still true
             raise _thread_failure(failures[0], interface) from failures[0]
@@ -561,6 +578,57 @@ class _Path:
     source_mac: str
     gateway_mac: str
     tx_queues: int = 1
+
+
+def check_source_ports(config: ScanConfig) -> None:
+    """Refuse an unsafe --source-port early, from outside a scan: the CLI calls it before its
+    start line so a refusal is its only output. Reads the host in config.netns; anything
+    that stops the reading (privileges, a missing namespace) is left for scan() to report."""
+    if config.is_dry_run or config.source_ports is None or config.force_source_port:
+        return
+    from pyscan.errors import Error
+    from pyscan.sourceports import check_source_ports as check
+    from pyscan.sourceports import read_host_ports_in
+
+    try:
+        host = read_host_ports_in(config.netns)
+    except (Error, OSError):
+        return
+    check(config.source_ports, host, isolation=config.isolation)
+
+
+def _source_ports(config: ScanConfig) -> tuple[range, tuple[str, ...]]:
+    """The scan's source ports and any warning, read in the calling thread's namespace.
+
+    No --source-port: a free run above the ephemeral range, chosen against this host. A
+    given range: refused if unsafe (pyscan.sourceports), or kept with a warning under
+    force_source_port. A dry run sends nothing and claims nothing, so the host is not read.
+    """
+    from pyscan.config import default_source_ports
+    from pyscan.sourceports import (
+        check_source_ports,
+        choose_source_ports,
+        read_host_ports,
+        source_port_problems,
+    )
+
+    if config.is_dry_run:
+        return config.source_ports or default_source_ports(), ()
+    try:
+        host = read_host_ports()
+    except OSError as error:
+        raise ScanError(f"cannot read the host's TCP ports from /proc: {error}") from None
+    if config.source_ports is None:
+        return choose_source_ports(host), ()
+    if not config.force_source_port:
+        check_source_ports(config.source_ports, host, isolation=config.isolation)
+        return config.source_ports, ()
+    problems = source_port_problems(config.source_ports, host)
+    if not problems:
+        return config.source_ports, ()
+    return config.source_ports, (
+        f"--force-source-port: {'; '.join(problems)}; their inbound TCP is "
+        + ("dropped while the scan runs" if config.isolation else "mixed with the scan's"),)
 
 
 def tx_thread_count(config: ScanConfig, tx_queues: int) -> int:
@@ -677,7 +745,7 @@ def _resolve_path(config: ScanConfig) -> _Path:
 def _summarize(config: ScanConfig, stats: dict[str, int], session: DriverSession,
                driver_name: str, *,
                duration: float, send_duration: float, interrupted: bool,
-               capture_dropped: int = 0) -> Summary:
+               capture_dropped: int = 0, source_ports: range | None = None) -> Summary:
     driver_stats = session.stats()
     opened, closed = int(stats.get("rx_open", 0)), int(stats.get("rx_closed", 0))
     duplicates = int(stats.get("rx_duplicates", 0))
@@ -705,6 +773,9 @@ def _summarize(config: ScanConfig, stats: dict[str, int], session: DriverSession
         driver_counters={name: int(value) for name, value in driver_stats.items()
                          if name.startswith("xdp_")},
         capture_dropped=capture_dropped,
+        source_ports=(source_ports[0], source_ports[-1]) if source_ports else None,
+        limit=("max-targets" if config.planned_probes < config.probe_count
+               and not (interrupted and sent < probes) else None),
     )
 
 

@@ -89,9 +89,18 @@ def render_summary(summary: Summary) -> str:
         *([f"  xdp filter {c.get('xdp_seen', 0)} frames seen, {c.get('xdp_matched', 0)} replies "
            f"to the scanner, {c.get('xdp_passed', 0)} passed to the kernel"]
           if (c := summary.driver_counters) else []),
+        *([_limit_line(summary)] if summary.limit is not None else []),
         f"  seed       {summary.seed} (repeat this order with --seed {summary.seed})",
     ]
     return "\n".join(lines)
+
+
+def _limit_line(summary: Summary) -> str:
+    """Which limit ended the scan before every target x port was probed."""
+    space = summary.targets * summary.ports
+    part = "" if summary.shard == (1, 1) else " (this shard's part of the sample)"
+    return (f"  limit      --{summary.limit} ended the scan: {summary.probes} of the {space} "
+            f"targets x ports, a random sample{part}")
 
 
 def summary_json(summary: Summary) -> str:

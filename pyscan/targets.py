@@ -21,10 +21,12 @@ from pathlib import Path
 
 __all__ = [
     "TARGET_GRAMMAR",
+    "AddressFile",
     "TargetError",
     "TargetSet",
     "parse_target_file",
     "parse_target_spec",
+    "read_address_file",
 ]
 
 TARGET_GRAMMAR = (
@@ -87,23 +89,79 @@ def parse_target_spec(spec: str) -> list[Range]:
     return [_parse_one(part) for part in parts]
 
 
-def parse_target_file(path: str | Path) -> list[Range]:
-    """Ranges listed in a file: specs separated by newlines, commas or blanks, `#` comments."""
+@dataclass(frozen=True)
+class AddressFile:
+    """The IPv4 ranges of one address file, and where it held IPv6 (skipped, not scanned)."""
+
+    path: str
+    what: str                          # "target file", "blocklist file", ... for messages
+    ranges: tuple[Range, ...]
+    ipv6_lines: tuple[int, ...] = ()   # 1-based line numbers of skipped IPv6 words
+    first_ipv6: str = ""               # the first such word, to quote in the warning
+
+    def ipv6_warning(self) -> str | None:
+        """One line for all of the file's IPv6 entries, or None when it had none."""
+        if not self.ipv6_lines:
+            return None
+        count = len(self.ipv6_lines)
+        return (
+            f"skipped {count} IPv6 entr{'y' if count == 1 else 'ies'} in {self.what} "
+            f"{self.path!r} (first: line {self.ipv6_lines[0]}, {self.first_ipv6!r}): "
+            "pyscan scans IPv4 only"
+        )
+
+
+def _is_ipv6_spec(word: str) -> bool:
+    """An IPv6 address, prefix or first-last range: what a blocklist may hold beside IPv4."""
+    if ":" not in word:
+        return False
+    low, dash, high = word.partition("-")
+    try:
+        if dash:
+            ipaddress.IPv6Address(low.strip())
+            ipaddress.IPv6Address(high.strip())
+        else:
+            ipaddress.IPv6Network(word, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def read_address_file(
+    path: str | Path, *, what: str = "target file", skip_ipv6: bool = False
+) -> AddressFile:
+    """An address file: specs separated by newlines, commas or blanks, `#` comments.
+
+    With `skip_ipv6`, well-formed IPv6 entries are collected and left out instead of refused:
+    blocklists (zmap's, masscan's exclude.conf) mix both families, and an IPv4 scan loses
+    nothing by ignoring the IPv6 half. A malformed word is refused either way.
+    """
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
-        raise TargetError(f"cannot read target file {str(path)!r}: {error.strerror}") from None
+        raise TargetError(f"cannot read {what} {str(path)!r}: {error.strerror}") from None
     except UnicodeDecodeError:
-        raise TargetError(f"target file {str(path)!r} is not UTF-8 text") from None
+        raise TargetError(f"{what} {str(path)!r} is not UTF-8 text") from None
     ranges: list[Range] = []
+    ipv6_lines: list[int] = []
+    first_ipv6 = ""
     for line_number, line in enumerate(text.splitlines(), start=1):
         content = line.split("#", 1)[0]
         for word in content.replace(",", " ").split():
+            if skip_ipv6 and _is_ipv6_spec(word):
+                ipv6_lines.append(line_number)
+                first_ipv6 = first_ipv6 or word
+                continue
             try:
                 ranges.append(_parse_one(word))
             except TargetError as error:
                 raise TargetError(f"{path}:{line_number}: {error}") from None
-    return ranges
+    return AddressFile(str(path), what, tuple(ranges), tuple(ipv6_lines), first_ipv6)
+
+
+def parse_target_file(path: str | Path) -> list[Range]:
+    """Ranges listed in a target file; IPv6 entries are refused (they cannot be scanned)."""
+    return list(read_address_file(path).ranges)
 
 
 def _merge(ranges: Iterable[Range]) -> tuple[Range, ...]:
@@ -194,6 +252,15 @@ class TargetSet:
     def __or__(self, other: TargetSet) -> TargetSet:
         return TargetSet(self.ranges + other.ranges)
 
+    def __and__(self, other: TargetSet) -> TargetSet:
+        # a & b = a - (complement of b): two linear passes, still O(ranges).
+        return self - (_EVERYTHING - other)
+
+    def covers(self, first: int, last: int) -> bool:
+        """Whether every address of first..last is in the set (one merged range holds it)."""
+        position = bisect.bisect_right(self._starts, first) - 1
+        return position >= 0 and last <= self.ranges[position][1]
+
     def __contains__(self, address: object) -> bool:
         value = int(address) if isinstance(address, IPv4Address | int) else None
         if value is None:
@@ -229,3 +296,6 @@ class TargetSet:
                 return str(networks[0])
             return f"{IPv4Address(first)}-{IPv4Address(last)}"
         return f"{self.count} addresses in {len(self.ranges)} ranges"
+
+
+_EVERYTHING = TargetSet(((0, 0xFFFFFFFF),))

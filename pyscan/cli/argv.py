@@ -26,6 +26,9 @@ _ALIASES = {
     "-iL": "--include-file",
     "--includefile": "--include-file",
     "--excludefile": "--exclude-file",
+    # zmap before 3.0 spelled -b/-w this way
+    "--blacklist-file": "--blocklist-file",
+    "--whitelist-file": "--allowlist-file",
     "--max-rate": "--rate",
     "--adapter": "--interface",
     "--router-mac": "--gateway-mac",

@@ -80,6 +80,15 @@ def run_plan(plan: Plan, config: ScanConfig) -> None:
     run_scan(config, plan.outputs, quiet=plan.quiet, pcap_path=plan.pcap_path, after=after)
 
 
+def _source_ports(config: ScanConfig, summary: Summary | None) -> tuple[int, int]:
+    """The ports the scan used; those asked for when it never started (0, 0 if none were)."""
+    if summary is not None and summary.source_ports is not None:
+        return summary.source_ports
+    if config.source_ports:
+        return config.source_ports[0], config.source_ports[-1]
+    return 0, 0
+
+
 def _write_metadata(plan: Plan, config: ScanConfig, summary: Summary | None,
                     times: ScanTimes) -> None:
     from pyscan.output.zmap import ZmapRunInfo, zmap_metadata_json
@@ -89,7 +98,7 @@ def _write_metadata(plan: Plan, config: ScanConfig, summary: Summary | None,
     output_filter = options.get("output_filter")
     info = ZmapRunInfo(
         targets=tuple(plan.targets), ports=config.ports,
-        source_ports=(config.source_ports[0], config.source_ports[-1]),
+        source_ports=_source_ports(config, summary),
         rate=config.rate, cooldown=config.wait, seed=config.seed,
         seed_given="seed" in plan.scan, shard=config.shard,
         senders=config.tx_threads or 1, send_start=times.started, send_end=times.send_end,

@@ -40,7 +40,10 @@ def scan_command(
         "--interface", "-i", help="Interface to send on (default: the route's).")] = None,
     source_ip: Annotated[str | None, typer.Option(help="Source address.")] = None,
     source_port: Annotated[str | None, typer.Option(
-        help="Source port or range (default: 256 random ports in 61000-65535).")] = None,
+        help="Source port or range; refused below 1024, in the ephemeral range or with a "
+             "listener (default: 256 free ports above the ephemeral range).")] = None,
+    force_source_port: Annotated[bool, typer.Option(
+        "--force-source-port", help="Use --source-port even where it is refused.")] = False,
     gateway_mac: Annotated[str | None, typer.Option(help="Next-hop MAC (skip ARP).")] = None,
     seed: Annotated[str | None, typer.Option(
         help="Permutation seed, to repeat an order (default: random).")] = None,
@@ -70,6 +73,21 @@ def scan_command(
         help="File of addresses to leave out.")] = None,
     include_file: Annotated[list[str] | None, typer.Option(
         help="File of targets (-iL).")] = None,
+    blocklist_file: Annotated[list[str] | None, typer.Option(
+        "--blocklist-file", "-b",
+        help="File of addresses never to scan, on top of the default blocklist (zmap -b).")
+    ] = None,
+    allowlist_file: Annotated[list[str] | None, typer.Option(
+        "--allowlist-file", "-w",
+        help="Scan only addresses in FILE (zmap -w); without TARGETs, all of it.")] = None,
+    max_targets: Annotated[str | None, typer.Option(
+        "--max-targets", "-n",
+        help="Send only the first N probes of the scan's random order, or P% of them "
+             "(zmap -n); all shards together.")] = None,
+    no_default_blocklist: Annotated[bool, typer.Option(
+        "--no-default-blocklist",
+        help="Also scan reserved and special-purpose space (IANA registry, multicast, 240/4).")
+    ] = False,
     tx_threads: Annotated[str, typer.Option(
         help="Sending threads, one TX queue each (default: auto = TX queues, cores allowing).")
     ] = "auto",
@@ -118,11 +136,16 @@ def scan_command(
             include_files=include_file or [],
             excludes=exclude or [],
             exclude_files=exclude_file or [],
+            blocklist_files=blocklist_file or [],
+            allowlist_files=allowlist_file or [],
+            default_blocklist=not no_default_blocklist,
+            max_targets=max_targets,
             rate=rate,
             driver="null" if dry_run else driver,
             interface=interface,
             source_ip=source_ip,
             source_ports=source_port,
+            force_source_port=force_source_port,
             gateway_mac=gateway_mac,
             seed=seed,
             shard=shard,
@@ -147,6 +170,8 @@ def scan_command(
         fail(str(error))
 
     if list_targets:
+        for warning in config.input_warnings:
+            typer.echo(f"pyscan: warning: {warning}", err=True)
         _print_target_list(config, scanner.list_targets(config))
         return
 

@@ -114,6 +114,12 @@ def _output_message(spec: OutputSpec | None, error: OSError) -> str:
     return f"cannot write {where}: {error.strerror} (the results so far are in it)"
 
 
+def _probes_text(config: ScanConfig) -> str:
+    if config.planned_probes < config.probe_count:
+        return f"{config.planned_probes} of {config.probe_count} probes, --max-targets"
+    return f"{config.probe_count} probe{'s' if config.probe_count != 1 else ''}"
+
+
 def _rate_text(rate: float) -> str:
     from pyscan.status import format_rate
 
@@ -137,11 +143,19 @@ def run_scan(
     from pyscan import scanner
     from pyscan.status import StatusLine, render_summary, summary_json
 
+    for warning in config.input_warnings:
+        typer.echo(f"pyscan: warning: {warning}", err=True)
     for output in outputs:
         try:
             output.check_writable()
         except Error as error:
             fail_with(error)
+    try:
+        # An unsafe --source-port is refused before the start line: the refusal is the
+        # only line (the scan itself checks again, in its namespace, before creating anything).
+        scanner.check_source_ports(config)
+    except Error as error:
+        fail_with(error)
     status_line = StatusLine(force=bool(status)) if not quiet and status is not False else None
     writers: list[ResultWriter] = []
     capture = _PcapCapture(pcap_path) if pcap_path is not None else None
@@ -173,6 +187,8 @@ def run_scan(
         # Called once the driver is open, after any fallback: it names the driver that runs.
         if not quiet and not config.is_dry_run:
             typer.echo(f"pyscan: driver {start.driver} ({start.why})", err=True)
+        for warning in start.warnings:
+            typer.echo(f"pyscan: warning: {warning}", err=True)
 
     def open_all() -> None:
         nonlocal writers
@@ -211,11 +227,13 @@ def run_scan(
             typer.echo(
                 f"pyscan: scanning {config.targets.describe()} x {len(config.ports)} "
                 f"port{'s' if len(config.ports) != 1 else ''} "
-                f"({config.probe_count} probe{'s' if config.probe_count != 1 else ''}) "
+                f"({_probes_text(config)}) "
                 f"{_rate_text(config.rate)}, seed {config.seed}"
                 + (" (dry run: nothing is sent)" if config.is_dry_run else ""),
                 err=True,
             )
+            if config.blocklist_note is not None:
+                typer.echo(f"pyscan: {config.blocklist_note}", err=True)
         started = time.time()
         try:
             with run:

@@ -176,7 +176,13 @@ def parse_zmap(argv: Sequence[str]) -> Plan:
         if getattr(options, flag):
             plan.action = action
     limits = "scan limits are not built yet"
-    _refuse_if(options.max_targets, "-n/--max-targets", limits)
+    if options.max_targets is not None and options.max_targets.strip().endswith("%"):
+        # zmap's percentage is of the whole IPv4 space, pyscan's of this scan's probes
+        raise NotSupportedYet(f"-n {options.max_targets}", "zmap's percentage of the IPv4 "
+                              "space; give a count, or `pyscan scan -n P%` for a share of "
+                              "this scan")
+    if options.max_targets is not None:
+        plan.scan["max_targets"] = options.max_targets
     _refuse_if(options.max_runtime, "-t/--max-runtime", limits)
     _refuse_if(options.max_results, "-N/--max-results", limits)
     _refuse_if(options.vpn, "-X/--vpn", "pyscan sends Ethernet frames only")

@@ -109,7 +109,10 @@ pyscan_engine *pyscan_engine__create(const struct pyscan_engine_config *cfg, cha
 		return NULL;
 	}
 
-	const uint64_t S = cfg->shard_count, T = cfg->tx_threads, total = e->targets.total;
+	/* --max-targets: only permutation inputs below the cap are walked (engine.h). */
+	const uint64_t total = cfg->max_probes && cfg->max_probes < e->targets.total
+		? cfg->max_probes : e->targets.total;
+	const uint64_t S = cfg->shard_count, T = cfg->tx_threads;
 	e->stride = S * T;
 	for (uint64_t t = 0; t < T; t++) {
 		const uint64_t start = cfg->shard_index + S * t;

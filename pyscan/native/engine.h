@@ -9,7 +9,9 @@
  * Invariants:
  *  - Exactly-once TX: permutation input index i belongs to shard s = i mod S, and within the
  *    shard to thread t = (i / S) mod T; thread t walks i = s + S*(t + T*k) for k = 0, 1, ...
- *    so threads and shards are disjoint and their union is [0, total). A probe is generated
+ *    so threads and shards are disjoint and their union is [0, total), or [0, max_probes)
+ *    when that is smaller: the first max_probes inputs of the permutation are a keyed random
+ *    sample, the same one however the scan is sharded or threaded. A probe is generated
  *    only into a reserved slot and every reserved slot is submitted, so nothing is sent twice
  *    and nothing is skipped unless stop_tx was set.
  *  - Exactly-once RX: a (target ip, target port) pair is reported at most once per engine,
@@ -69,6 +71,7 @@ struct pyscan_engine_config {
 	uint16_t window;
 	uint8_t ttl;
 	uint8_t probe_id;                      /* probe module (probe_ids.h); 0 = tcp-syn */
+	uint64_t max_probes;                   /* whole scan, all shards; 0 = every probe */
 };
 
 /* One validated, first-seen reply. Fixed size for every probe type: an IPv6 address fits,
@@ -136,7 +139,7 @@ uint64_t pyscan_engine__thread_total(const pyscan_engine *engine, uint32_t threa
 uint32_t pyscan_engine__targets(const pyscan_engine *engine, uint32_t thread_index,
 				uint64_t k_first, uint32_t n, uint32_t *ip_out, uint16_t *port_out);
 
-_Static_assert(sizeof(struct pyscan_engine_config) == 104, "pyscan_engine_config layout");
+_Static_assert(sizeof(struct pyscan_engine_config) == 112, "pyscan_engine_config layout");
 _Static_assert(sizeof(struct pyscan_result) == 32, "pyscan_result layout");
 _Static_assert(sizeof(struct pyscan_engine_stats) == 8 * (22 + 2 * PYSCAN_ENGINE_MAX_TX_THREADS),
 	       "pyscan_engine_stats layout");

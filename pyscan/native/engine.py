@@ -114,7 +114,7 @@ class Engine(CHandle[EnginePtr]):
                  ttl: int = 64, mss: int = 1460, window: int = 1024, rate: float = 0.0,
                  shard: tuple[int, int] = (0, 1), tx_threads: int = 1,
                  batch_size: int = 64, max_results: int = 0,
-                 probe: str | int = "tcp-syn") -> None:
+                 probe: str | int = "tcp-syn", max_probes: int = 0) -> None:
         if not isinstance(cookie_key, bytes | bytearray) or len(cookie_key) != 16:
             raise ValueError(f"cookie key {cookie_key!r} is not 16 bytes")
         if not isinstance(source_ports, range) or source_ports.step != 1 or not source_ports \
@@ -158,6 +158,8 @@ class Engine(CHandle[EnginePtr]):
         cfg.window = _check_int("window", window, 0, 65535)
         cfg.ttl = _check_int("TTL", ttl, 0, 255)
         cfg.probe_id = _probe_id(probe)
+        # 0 = all; else the whole scan (all shards) sends the first max_probes of its order
+        cfg.max_probes = _check_int("max probes", max_probes, 0, _U64_MAX)
         err = ffi.new("char[256]")
         handle = lib.pyscan_engine__create(cfg, err, 256)
         if handle == ffi.NULL:

@@ -238,7 +238,7 @@ def test_unbuilt_flags_are_refused_by_name_with_exit_2(lab: Lab, tmp_path: Path)
                              ("masscan", ["--ping"], "--ping"),
                              ("zmap", ["-P", "3"], "-P 3"),
                              ("zmap", ["-M", "icmp_echoscan"], "-M icmp_echoscan"),
-                             ("zmap", ["-n", "10"], "-n/--max-targets")):
+                             ("zmap", ["-n", "10%"], "-n 10%")):
         ports = ["-p80"]
         code, out, err = pyscan(tool, SUBNET, *ports, *args, "--netns", lab.scan_netns,
                                 "-o" if tool == "zmap" else "-oL", str(tmp_path / "never"))

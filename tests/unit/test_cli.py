@@ -51,6 +51,8 @@ def test_positional_targets_route_to_scan_help() -> None:
         (["-sL"], ["--list-targets"]),
         (["-iL", "t.txt"], ["--include-file", "t.txt"]),
         (["--excludefile", "x"], ["--exclude-file", "x"]),
+        (["--blacklist-file", "b"], ["--blocklist-file", "b"]),
+        (["--whitelist-file=w"], ["--allowlist-file=w"]),
         (["--max-rate=5k"], ["--rate=5k"]),
         (["--show", "closed"], ["--show-closed"]),
         (["--show=open"], []),
@@ -159,6 +161,37 @@ def test_include_file(tmp_path) -> None:
     lines = list_targets("-iL", str(path), "-p", "80")
     assert sorted(lines) == ["198.19.0.1", "198.19.0.2", "198.19.0.3"]
 
+
+
+def test_allowlist_without_targets_is_the_target_list(tmp_path) -> None:
+    allowlist = tmp_path / "allow.txt"
+    allowlist.write_text("198.19.0.0/30  # lab\n2001:2::/48  # IPv6: skipped\n")
+    result = invoke("-w", str(allowlist), "-p", "80", "-sL")
+    assert result.exit_code == 0, result.output
+    assert sorted(result.stdout.splitlines()) == [f"198.19.0.{h}" for h in range(4)]
+    assert result.stderr.count("pyscan: warning: skipped 1 IPv6 entry in allowlist file") == 1
+
+
+@pytest.mark.parametrize("flag", ["-b", "--blocklist-file", "--blacklist-file", "--excludefile"])
+def test_blocklist_files_subtract(tmp_path, flag: str) -> None:
+    blocklist = tmp_path / "block.txt"
+    blocklist.write_text("198.19.0.1\n198.19.0.2  # and IPv6:\nfe80::/10\n")
+    lines = list_targets("198.19.0.0/29", "-p", "80", flag, str(blocklist))
+    assert sorted(lines) == sorted(f"198.19.0.{h}" for h in range(8) if h not in (1, 2))
+
+
+def test_ipv6_in_a_target_file_is_still_refused(tmp_path) -> None:
+    targets = tmp_path / "targets.txt"
+    targets.write_text("198.19.0.0/30\n2001:2::1\n")
+    result = invoke("-iL", str(targets), "-p", "80", "-sL")
+    assert result.exit_code == 2
+    assert "targets.txt:2" in one_error_line(result)
+
+
+def test_broad_target_beside_reserved_space_exits_2_when_nothing_is_left() -> None:
+    result = invoke("224.0.0.0/3", "-p", "80", "--dry-run")
+    assert result.exit_code == 2
+    assert "--no-default-blocklist" in one_error_line(result)
 
 
 # --- whole dry-run scans (null driver: no root, nothing sent) ---------------------------------
@@ -372,3 +405,19 @@ def test_results_reach_every_output_format(monkeypatch, tmp_path) -> None:
         summary = json.loads(result.stderr.strip().splitlines()[-1])
         assert summary["open"] == len(open_pairs)
         assert summary["duplicates"] == summary["invalid_cookies"] == len(open_pairs)
+
+
+def test_dry_run_straddling_target_leaves_out_the_row_and_says_so() -> None:
+    """198.16.0.0/12 holds 198.18.0.0/15 (benchmarking): a broad target, so the row goes."""
+    result = invoke("198.16.0.0/12", "-p", "80", "--dry-run", "--rate", "max", "--seed", "3",
+                    "--json-summary")
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines[1] == ("pyscan: left out 131,072 addresses in reserved and special-purpose "
+                        "space (198.18.0.0/15 Benchmarking); --no-default-blocklist scans them")
+    assert json.loads(lines[-1])["sent"] == 2**20 - 2**17
+    off = invoke("198.16.0.0/12", "-p", "80", "--dry-run", "--rate", "max",
+                 "--no-default-blocklist", "--json-summary")
+    assert off.exit_code == 0, off.output
+    assert "left out" not in off.stderr
+    assert json.loads(off.stderr.strip().splitlines()[-1])["sent"] == 2**20

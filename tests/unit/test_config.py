@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from ipaddress import IPv4Address
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,7 @@ from pyscan.config import (
     parse_source_ports,
     parse_wait,
 )
+from pyscan.targets import TargetSet
 
 
 def assert_names(error: pytest.ExceptionInfo[ConfigError], value: str) -> None:
@@ -182,11 +184,57 @@ def test_no_targets_is_an_error() -> None:
 
 def test_huge_target_set_needs_an_exclude() -> None:
     with pytest.raises(ConfigError) as error:
-        ScanConfig.parse(["0.0.0.0/1"], ports="80")
+        ScanConfig.parse(["0.0.0.0/1"], ports="80", default_blocklist=False)
     assert str(2**31) in str(error.value)
     assert str(MAX_TARGETS_WITHOUT_EXCLUDE) in str(error.value)
-    config = ScanConfig.parse(["0.0.0.0/1"], ports="80", excludes=["10.0.0.0/8"])
+    config = ScanConfig.parse(["0.0.0.0/1"], ports="80", excludes=["10.0.0.0/8"],
+                              default_blocklist=False)
     assert config.targets.count == 2**31 - 2**24
+
+
+def test_default_blocklist_counts_as_the_exclude_the_size_rule_asks_for() -> None:
+    config = ScanConfig.parse(["0.0.0.0/1"], ports="80")
+    # 0/8, 10/8, 127/8 and 100.64/10 are reserved: gone, and the note says so
+    assert config.targets.count == 2**31 - 3 * 2**24 - 2**22
+    assert config.blocklist_note is not None
+    assert f"left out {3 * 2**24 + 2**22:,} addresses" in config.blocklist_note
+
+
+def test_lab_targets_inside_one_row_are_kept_whole() -> None:
+    config = ScanConfig.parse(["198.19.0.0/16"], ports="80")
+    assert config.targets.count == 65536
+    assert config.blocklist_note is None
+
+
+def test_blocklist_allowlist_and_default_switch(tmp_path: Path) -> None:
+    blocklist = tmp_path / "block.txt"
+    blocklist.write_text("198.19.0.0/24\n2001:db8::/32\n")
+    allowlist = tmp_path / "allow.txt"
+    allowlist.write_text("198.19.0.0/23\n")
+    config = ScanConfig.parse(["198.19.0.0/16"], ports="80", blocklist_files=[blocklist],
+                              allowlist_files=[allowlist])
+    assert config.targets == TargetSet.parse(["198.19.1.0/24"])
+    assert config.excludes.count == 256
+    assert len(config.input_warnings) == 1 and "1 IPv6 entry" in config.input_warnings[0]
+    off = ScanConfig.parse(["198.16.0.0/12"], ports="80", default_blocklist=False)
+    assert off.targets.count == 2**20 and off.blocklist_note is None
+
+
+@pytest.mark.parametrize(("specs", "kwargs", "named"), [
+    (["224.0.0.0/3"], {}, "the default blocklist removes all 536870912"),
+    (["198.19.0.0/24"], {"excludes": ["198.19.0.0/23"]}, "the excludes remove all 256"),
+])
+def test_nothing_left_names_what_took_it(specs: list[str], kwargs: dict, named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        ScanConfig.parse(specs, ports="80", **kwargs)
+
+
+def test_source_ports_default_to_a_choice_made_at_scan_time() -> None:
+    config = ScanConfig.parse(["198.19.0.1"], ports="80")
+    assert config.source_ports is None and not config.force_source_port
+    forced = ScanConfig.parse(["198.19.0.1"], ports="80", source_ports="22",
+                              force_source_port=True)
+    assert forced.source_ports == range(22, 23) and forced.force_source_port
 
 
 def test_bad_target_becomes_config_error() -> None:

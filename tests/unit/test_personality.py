@@ -222,7 +222,7 @@ def test_zmap_config_file_is_overridden_by_the_command_line(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(("argv", "flag"), [
-    (["-n", "100"], "-n/--max-targets"),
+    (["-n", "10%"], "-n 10%"),
     (["-t", "10"], "-t/--max-runtime"),
     (["-N", "5"], "-N/--max-results"),
     (["-P", "2"], "-P 2"),
@@ -259,3 +259,11 @@ def test_zmap_information_actions() -> None:
     assert parse_zmap(["--list-output-fields"]).action == "list-output-fields"
     assert parse_zmap(["--list-probe-modules"]).action == "list-probe-modules"
     assert parse_zmap(["--version"]).action == "version"
+
+
+def test_zmap_max_targets_count_reaches_the_config() -> None:
+    plan = parse_zmap(["-p80", "198.19.0.0/24", "-n", "100"])
+    assert plan.scan["max_targets"] == "100"
+    from pyscan.cli.personality import build_config
+
+    assert build_config(plan).planned_probes == 100
