@@ -4,16 +4,17 @@ duplicates are counted from each scanner's own output file.
 
 - pyscan: ``python -m pyscan scan ... --netns <lab scan ns> --format ndjson`` (the CLI users
   run), one process per scan;
-- masscan: inside the lab scan namespace (``ip netns exec``), its "Discovered open port"
-  lines on stdout; its targets are checked through ``--echo`` before it starts;
+- masscan: inside the lab scan namespace (``ip netns exec``), its own ``-oL`` file; its
+  targets are checked through ``--echo`` before it starts;
 - zmap 2.1.1: one run per port (it scans a single port), output filter ``success = 1`` so
   that repeats are written and counted as duplicates rather than silently dropped.
 
 Each scanner is given 2 s after its last probe to collect replies (masscan --wait, zmap
---cooldown-time, pyscan --wait). masscan 1.3.2 does not exit by itself in the lab (it counts
-its wait down past zero, a known upstream bug, and Ctrl-C does not end it either), so it runs
-under ``stdbuf -oL`` and is terminated once its own status line says its wait is over; its
-results are the "Discovered open port" lines it printed as it found them.
+--cooldown-time, pyscan --wait). masscan 1.3.2 does not exit by itself in the lab: its
+receive thread notices the end of the scan only when a frame arrives. Once its status line
+says its wait is over, one UDP datagram to the scanner's address from the target namespace
+(bench.contenders.nudge_until_exit) lets it exit cleanly (exit 0) with a complete -oL file
+("# end" trailer), which is what is scored.
 """
 
 from __future__ import annotations
@@ -30,7 +31,13 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
-from bench.contenders import check_lab_targets, masscan_argv, start_masscan
+from bench.contenders import (
+    check_lab_targets,
+    masscan_argv,
+    masscan_cwd,
+    nudge_until_exit,
+    start_masscan,
+)
 from pyscan.bench_command import BenchError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,7 +89,8 @@ def _pyscan(lab: Any, driver: str, rate: float, workdir: Path) -> tuple[list[Pai
     done = subprocess.run(
         [sys.executable, "-m", "pyscan", "scan", SUBNET, "-p", ",".join(map(str, PORTS)),
          "--rate", str(int(rate)), "--driver", driver, "--netns", lab.scan_netns,
-         "--wait", str(WAIT), "--format", "ndjson", "-o", str(output), "--quiet"],
+         "--wait", str(WAIT), "--format", "ndjson", "-o", str(output), "--quiet",
+         "--tcp-options", "mss"],  # masscan's probe shape: the comparison is like for like
         capture_output=True, text=True, cwd=ROOT, timeout=600)
     if done.returncode != 0:
         return [], (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
@@ -91,51 +99,57 @@ def _pyscan(lab: Any, driver: str, rate: float, workdir: Path) -> tuple[list[Pai
 
 def _masscan(lab: Any, gateway_mac: str, scan_mac: str, rate: float,
              workdir: Path) -> tuple[list[Pair], str]:
+    output = workdir / f"masscan-{int(rate)}.txt"
     argv = masscan_argv(lab.scan_interface, scan_mac, gateway_mac, [SUBNET],
-                        ",".join(map(str, PORTS)), rate, None, WAIT)
+                        ",".join(map(str, PORTS)), rate, output, WAIT)
     started = time.monotonic()
-    process = start_masscan(["ip", "netns", "exec", lab.scan_netns, "stdbuf", "-oL"], argv,
-                            workdir)
-    # masscan 1.3.2 counts its --wait down past zero and never exits here (upstream issues
-    # #144, #558, #813), and its Ctrl-C handler cannot make it exit either ("threads not
-    # exiting"). Its results are already on stdout, line-buffered (stdbuf): once its status
-    # line shows the wait over ("waiting -N-secs"), it is terminated and those lines are read.
-    deadline = time.monotonic() + 3 * PROBES / rate + 60
-    status = workdir / "masscan.stderr"
-    while process.poll() is None and time.monotonic() < deadline:
-        if _MASSCAN_WAIT_OVER.search(status.read_text(errors="replace")[-400:]):
-            break
-        time.sleep(0.25)
-    timed_out = process.poll() is None and time.monotonic() >= deadline
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
+    with masscan_cwd() as cwd:
+        process = start_masscan(["ip", "netns", "exec", lab.scan_netns], argv, cwd)
+        deadline = time.monotonic() + 3 * PROBES / rate + 60
+        status = cwd / "masscan.stderr"
+        # Its status line shows the wait counted down past zero ("waiting -N-secs") once the
+        # scan and --wait are over: only then may a frame end it without losing replies.
+        while process.poll() is None and time.monotonic() < deadline:
+            if _MASSCAN_WAIT_OVER.search(status.read_text(errors="replace")[-400:]):
+                break
+            time.sleep(0.25)
+        nudges = 0
+        if process.poll() is None and time.monotonic() < deadline:
+            nudges = nudge_until_exit(lab.target_netns, process)
+        if process.poll() is None:
             process.kill()
             process.wait()
-    if timed_out:
-        return [], f"masscan had not finished after {deadline - started:.0f} s"
-    found = parse_masscan_stdout((workdir / "masscan.stdout").read_text())
-    counted = _MASSCAN_FOUND.findall(status.read_text(errors="replace"))
+            return [], f"masscan had not exited after {time.monotonic() - started:.0f} s " \
+                       f"({nudges} datagrams sent to end it)"
+        status_text = status.read_text(errors="replace")
+        if process.returncode != 0:
+            return [], (f"masscan exited {process.returncode}: "
+                        f"{(status_text.strip().splitlines() or [''])[-1][:200]}")
+        if (cwd / "paused.conf").exists():
+            return [], "masscan wrote paused.conf: it did not finish its scan"
+    text = output.read_text()
+    if not text.rstrip().endswith("# end"):
+        return [], f"masscan's -oL file {output} has no '# end' trailer: incomplete"
+    found = parse_masscan_list(text)
+    counted = _MASSCAN_FOUND.findall(status_text)
     if counted and int(counted[-1]) != len(found):
-        return found, (f"masscan's status says found={counted[-1]} but it printed "
+        return found, (f"masscan's status says found={counted[-1]} but its -oL file holds "
                        f"{len(found)} results")
     return found, ""
 
 
 _MASSCAN_FOUND = re.compile(r"found=(\d+)")
 _MASSCAN_WAIT_OVER = re.compile(r"100\.00% done, waiting -\d+-secs")
-_DISCOVERED = re.compile(r"^Discovered open port (\d+)/tcp on (\d+\.\d+\.\d+\.\d+)")
 
 
-def parse_masscan_stdout(text: str) -> list[Pair]:
-    """masscan's stdout: ``Discovered open port 80/tcp on 198.19.0.5`` per reply it found."""
+def parse_masscan_list(text: str) -> list[Pair]:
+    """masscan's -oL file: ``open tcp 80 198.19.0.5 1717000000`` per open port it found,
+    between a ``#masscan`` header and a ``# end`` trailer."""
     pairs = []
     for line in text.splitlines():
-        match = _DISCOVERED.match(line.strip())
-        if match:
-            pairs.append((IPv4Address(match.group(2)), int(match.group(1))))
+        fields = line.split()
+        if len(fields) >= 4 and fields[0] == "open" and fields[1] == "tcp":
+            pairs.append((IPv4Address(fields[3]), int(fields[2])))
     return pairs
 
 

@@ -85,7 +85,8 @@ static void *run(void *arg)
 	};
 	ring = aligned_alloc(4096, SLOTS * SLOT_SIZE);
 	memset(ring, 0, SLOTS * SLOT_SIZE);
-	pyscan_template__init(&template, src_mac, dst_mac, saddr_be, 64, 1460, 1024);
+	pyscan_template__init(&template, src_mac, dst_mac, saddr_be, PYSCAN_TCP_OPTIONS_MSS, 64,
+			      1460, 1024);
 	start = clock_ns(CLOCK_MONOTONIC);
 	cpu0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	while (!stop) {
@@ -105,7 +106,7 @@ static void *run(void *arg)
 							   dport_be);
 
 			pyscan_template__fill(&template, ring + (size_t)slot * SLOT_SIZE, daddr_be,
-					      sport_be, dport_be, seq, ip_id);
+					      sport_be, dport_be, seq, ip_id, 0);
 			slot = (slot + 1) % SLOTS;
 		}
 		w->written += 256;

@@ -9,6 +9,12 @@ are checked to lie in 198.18.0.0/15 before they start (masscan's parsed configur
 read back with ``--echo``, which also shows anything /etc/masscan/masscan.conf added), zmap
 is started with an empty configuration file (-C) and an empty blocklist (-b), so the
 system-wide /etc/zmap/zmap.conf and its blocklist are not read.
+
+masscan runs with its working directory in a fresh temporary directory, removed afterwards:
+it writes `paused.conf` into its working directory when it is stopped by a signal, and that
+file must not land in the repository. masscan 1.3.2's receive thread notices the end of a
+scan only when a frame arrives, so after the scan `nudge_until_exit` sends it UDP datagrams
+from the lab's target namespace until it exits cleanly, its output files complete.
 """
 
 from __future__ import annotations
@@ -17,9 +23,13 @@ import ipaddress
 import json
 import re
 import shutil
+import socket
 import subprocess
 import sys
-from collections.abc import Iterable
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -184,6 +194,34 @@ def masscan_argv(lab_if: str, scan_mac: str, gateway_mac: str, targets: list[str
             "--wait", str(wait), *(["-oL", str(output)] if output else [])]
 
 
+@contextmanager
+def masscan_cwd() -> Iterator[Path]:
+    """A fresh working directory for one masscan run (its paused.conf, stdout and stderr
+    files), removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="pyscan-bench-masscan-") as directory:
+        yield Path(directory)
+
+
+def nudge_until_exit(target_netns: str, process: subprocess.Popen[str], address: str = SCAN_IP,
+                     timeout: float = 30.0) -> int:
+    """After masscan's scan and wait are over: one UDP datagram (port 9, discard) to the
+    scanner's address every half second, sent from inside the lab's target namespace, until
+    masscan exits. Returns how many were sent; the process still runs if ``timeout`` passed.
+    Its receive thread checks for the end of the scan only when a frame arrives."""
+    check_lab_targets([address])
+    from pyscan.netlink import in_netns
+
+    sent = 0
+    deadline = time.monotonic() + timeout
+    with in_netns(target_netns), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        while process.poll() is None and time.monotonic() < deadline:
+            sock.sendto(b"end", (address, 9))
+            sent += 1
+            with suppress(subprocess.TimeoutExpired):
+                process.wait(0.5)
+    return sent
+
+
 def start_masscan(exec_argv: list[str], argv: list[str], cwd: Path) -> subprocess.Popen[str]:
     if not shutil.which("masscan"):
         raise BenchError("masscan is not installed (make bench installs the Debian package)")
@@ -215,18 +253,21 @@ def zmap_argv(lab_if: str, gateway_mac: str, workdir: Path, port: int, rate: flo
 
 def run_masscan_tx(lab: SinkLab, workdir: Path, seconds: float,
                    rate: float | None = None) -> TxRun:
-    """masscan at --rate (100 M = as fast as it goes) for ``seconds``, then SIGTERM."""
+    """masscan at --rate (100 M = as fast as it goes) for ``seconds``, then SIGTERM (a TX run
+    is time-boxed: its /16 x 65535 ports would take far longer). The paused.conf masscan
+    writes on SIGTERM goes to its temporary working directory and is removed with it."""
     argv = masscan_argv(lab.scan_if, lab.scan_mac, lab.gateway_mac, [TARGET_NET], "1-65535",
                         rate or 100_000_000, workdir / "masscan-tx.txt", 0)
-    before = lab.snapshot()
-    process = start_masscan(lab.exec_argv(), argv, workdir)
-    run = _finish_sampled(lab, "masscan", process, before, 1, rate, 0, seconds + 1.0,
-                          terminate=True)
-    run.extra.pop("stdout")
-    run.extra.pop("stderr")
-    if run.error:
-        lines = (workdir / "masscan.stderr").read_text().strip().splitlines()
-        run.error = (lines or [run.error])[-1][:300]
+    with masscan_cwd() as cwd:
+        before = lab.snapshot()
+        process = start_masscan(lab.exec_argv(), argv, cwd)
+        run = _finish_sampled(lab, "masscan", process, before, 1, rate, 0, seconds + 1.0,
+                              terminate=True)
+        run.extra.pop("stdout")
+        run.extra.pop("stderr")
+        if run.error:
+            lines = (cwd / "masscan.stderr").read_text().strip().splitlines()
+            run.error = (lines or [run.error])[-1][:300]
     return run
 
 

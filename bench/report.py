@@ -299,6 +299,12 @@ def dedup_checks(rows: Sequence[Run]) -> list[str]:
 METHOD_ORDER = ("sink", "own", "exact", "cpu", "wire", "spread", "bare", "gen", "anchors")
 
 
+def cluster_table(rows: list[dict[str, Any]]) -> list[str]:
+    from bench.cluster import markdown_rows
+
+    return markdown_rows(rows)
+
+
 def markdown(results: Mapping[str, Any]) -> str:
     env = results["environment"]
     given = results.get("method", {})
@@ -342,6 +348,8 @@ def markdown(results: Mapping[str, Any]) -> str:
         "",
         *accuracy_table(results.get("accuracy", [])),
         "",
+        *(["## Cluster (Dask): local:2 against 2 TX threads, streaming, control plane", "",
+           *cluster_table(results["cluster"]), ""] if results.get("cluster") else []),
         *[f"- {note}" for note in results.get("notes", [])],
         "",
     ]

@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=3.0, help="per TX-rate run")
     parser.add_argument("--quick", action="store_true", help="1 repetition, 2 s runs")
-    parser.add_argument("--only", default="tx,fidelity,generation,memory,accuracy,dedup")
+    parser.add_argument("--only", default=",".join(ALL_SECTIONS))
     parser.add_argument("--report-only", action="store_true",
                         help="re-render tables, plots and README from results.json")
     args = parser.parse_args(argv)
@@ -278,6 +278,11 @@ def main(argv: list[str] | None = None) -> int:
         from bench.dedup import dedup_section
 
         results["dedup"] = dedup_section(log)
+    if "cluster" in sections:
+        from bench.cluster import cluster_section
+
+        results["cluster"], notes = cluster_section(log)
+        results["notes"].extend(notes)
     results["wall_s"] = time.monotonic() - started
     keep_unmeasured_sections(results, sections)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -286,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-ALL_SECTIONS = ("tx", "fidelity", "generation", "memory", "accuracy", "dedup")
+ALL_SECTIONS = ("tx", "fidelity", "generation", "memory", "accuracy", "dedup", "cluster")
 
 
 def keep_unmeasured_sections(results: dict[str, Any], sections: set[str]) -> None:

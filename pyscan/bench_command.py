@@ -389,7 +389,10 @@ def _run_on(options: BenchOptions, driver: object, interface: str | None, netns:
             ports=BENCH_PORTS, source_ports=BENCH_SOURCE_PORTS,
             rate=options.rate or 0.0, tx_threads=options.tx_threads,
             # frames per reserve/submit as a scan uses them (xdp-live: one BPF_PROG_RUN each)
-            batch_size=descriptor(options.driver).engine_batch(options.driver_options))
+            batch_size=descriptor(options.driver).engine_batch(options.driver_options),
+            # the 58-byte minimum probe, so the figures stay comparable across versions and
+            # with the bare loops, masscan and zmap's smallest-probes
+            tcp_options="mss")
         with engine:
             cpu_ns = [0] * options.tx_threads
             errors: list[str] = []

@@ -24,23 +24,33 @@ from pyscan.targets import TargetError, TargetSet
 
 __all__ = [
     "DEFAULT_RATE",
+    "DEFAULT_RETRY_DELAY",
+    "DEFAULT_TCP_OPTIONS",
     "DEFAULT_TTL",
     "DEFAULT_WAIT",
+    "MAX_RETRIES",
     "MAX_TARGETS_WITHOUT_EXCLUDE",
+    "TCP_OPTION_PROFILES",
     "ConfigError",
     "ScanConfig",
     "default_source_ports",
     "parse_driver_options",
     "parse_interface",
     "parse_mac",
+    "parse_max_results",
+    "parse_max_runtime",
     "parse_max_targets",
     "parse_netns",
     "parse_ports",
+    "parse_probes",
     "parse_rate",
+    "parse_retries",
+    "parse_retry_delay",
     "parse_seed",
     "parse_shard",
     "parse_source_ip",
     "parse_source_ports",
+    "parse_tcp_options",
     "parse_wait",
 ]
 
@@ -50,6 +60,14 @@ DEFAULT_RATE = 10_000.0
 DEFAULT_WAIT = 10.0  # masscan's --wait default
 DEFAULT_TTL = 64
 MAX_TX_THREADS = 64
+# Each pair gets retries + 1 probes; the engine keeps one timestamp per pass per lane.
+MAX_RETRIES = 15
+DEFAULT_RETRY_DELAY = 1.0  # seconds between two probes of one pair, at least (masscan's ~1 s)
+MAX_RETRY_DELAY = 3600.0
+# The SYN's shape, each a copy of that stack's SYN (template.h); windows is zmap's default:
+# the highest hit rate for the fewest bytes. mss is the 58-byte minimum (benchmarks).
+TCP_OPTION_PROFILES = ("windows", "linux", "bsd", "mss", "none")
+DEFAULT_TCP_OPTIONS = "windows"
 # masscan's safety rule: more addresses than this need at least one --exclude, as proof the
 # user thought about what they are about to scan. The default blocklist counts as one when it
 # left something out: reserved space is what the rule was guarding.
@@ -66,6 +84,12 @@ SHARD_GRAMMAR = "I/N with 1 <= I <= N, like 1/2"
 SEED_GRAMMAR = "integer 0..2^64-1, decimal or 0x hex"
 WAIT_GRAMMAR = "seconds >= 0, like 10 or 2.5"
 SOURCE_PORTS_GRAMMAR = "port 1-65535 or range A-B"
+RETRIES_GRAMMAR = f"integer 0..{MAX_RETRIES}"
+PROBES_GRAMMAR = f"integer 1..{MAX_RETRIES + 1} (probes per pair, = --retries + 1)"
+RETRY_DELAY_GRAMMAR = f"seconds 0..{MAX_RETRY_DELAY:g}, like 1 or 0.3"
+MAX_RUNTIME_GRAMMAR = "seconds > 0, like 600 or 2.5"
+MAX_RESULTS_GRAMMAR = "integer >= 1"
+TCP_OPTIONS_GRAMMAR = " | ".join(TCP_OPTION_PROFILES)
 MAC_GRAMMAR = "six hex bytes like 02:00:00:00:00:01"
 MAX_TARGETS_GRAMMAR = "N probes (address x port pairs) >= 1, or P% of the scan, like 1000 or 2.5%"
 
@@ -83,13 +107,20 @@ def parse_rate(text: str) -> float:
     if not match:
         raise ConfigError(f"bad rate {text!r} (accepted: {RATE_GRAMMAR})")
     rate = float(match.group(1)) * _RATE_MULTIPLIERS[match.group(2).lower()]
+    if not math.isfinite(rate):  # 400 nines: no limit was asked for, a typo was made
+        raise ConfigError(f"bad rate {text!r}: too large (accepted: {RATE_GRAMMAR})")
     if rate <= 0:
         raise ConfigError(f"bad rate {text!r}: must be above 0 (accepted: {RATE_GRAMMAR})")
     return rate
 
 
+def _ascii_digits(text: str) -> bool:
+    """str.isdigit() also takes '²' and other digits int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def _parse_port_number(text: str, spec: str) -> int:
-    if not text.isdigit():
+    if not _ascii_digits(text):
         raise ConfigError(f"bad port {text!r} in {spec!r} (accepted: {PORTS_GRAMMAR})")
     port = int(text)
     if port > 65535:
@@ -161,11 +192,67 @@ def parse_wait(text: str) -> float:
     return wait
 
 
+def _parse_integer(text: str, what: str, grammar: str, low: int, high: int | None) -> int:
+    cleaned = text.strip()
+    if not cleaned.isdigit() or int(cleaned) < low or (high is not None and int(cleaned) > high):
+        raise ConfigError(f"bad {what} {text!r} (accepted: {grammar})")
+    return int(cleaned)
+
+
+def _parse_seconds(text: str, what: str, grammar: str, low: float, high: float,
+                   allow_zero: bool = True) -> float:
+    cleaned = text.strip().removesuffix("s")
+    try:
+        seconds = float(cleaned)
+    except ValueError:
+        raise ConfigError(f"bad {what} {text!r} (accepted: {grammar})") from None
+    if not math.isfinite(seconds) or not low <= seconds <= high or (not allow_zero
+                                                                    and seconds == 0):
+        raise ConfigError(f"bad {what} {text!r} (accepted: {grammar})")
+    return seconds
+
+
+def parse_retries(text: str) -> int:
+    """masscan's --retries N: extra probes per pair."""
+    return _parse_integer(text, "retry count", RETRIES_GRAMMAR, 0, MAX_RETRIES)
+
+
+def parse_probes(text: str) -> int:
+    """zmap's -P/--probes N (probes per pair) -> retries N - 1."""
+    return _parse_integer(text, "probe count", PROBES_GRAMMAR, 1, MAX_RETRIES + 1) - 1
+
+
+def parse_retry_delay(text: str) -> float:
+    return _parse_seconds(text, "retry delay", RETRY_DELAY_GRAMMAR, 0.0, MAX_RETRY_DELAY)
+
+
+def parse_max_runtime(text: str) -> float:
+    """zmap's -t/--max-runtime: seconds of sending at most."""
+    return _parse_seconds(text, "max runtime", MAX_RUNTIME_GRAMMAR, 0.0, math.inf,
+                          allow_zero=False)
+
+
+def parse_max_results(text: str) -> int:
+    """zmap's -N/--max-results: stop once this many results are reported."""
+    return _parse_integer(text, "max results", MAX_RESULTS_GRAMMAR, 1, None)
+
+
+def parse_tcp_options(text: str) -> str:
+    """--tcp-options, or zmap's --probe-args=NAME (its smallest-probes is our mss)."""
+    cleaned = text.strip().lower()
+    if cleaned.startswith("tcp-options="):
+        cleaned = cleaned.removeprefix("tcp-options=")
+    cleaned = {"smallest-probes": "mss"}.get(cleaned, cleaned)
+    if cleaned not in TCP_OPTION_PROFILES:
+        raise ConfigError(f"bad TCP options {text!r} (accepted: {TCP_OPTIONS_GRAMMAR})")
+    return cleaned
+
+
 def parse_source_ports(text: str) -> range:
     """'40000-40255' -> range(40000, 40256); '40000' -> range(40000, 40001)."""
     cleaned = text.strip()
     low_text, dash, high_text = cleaned.partition("-")
-    if not low_text.isdigit() or (dash and not high_text.isdigit()):
+    if not _ascii_digits(low_text) or (dash and not _ascii_digits(high_text)):
         raise ConfigError(f"bad source port {text!r} (accepted: {SOURCE_PORTS_GRAMMAR})")
     low = int(low_text)
     high = int(high_text) if dash else low
@@ -208,6 +295,14 @@ def parse_source_ip(text: str) -> IPv4Address:
         return IPv4Address(text.strip())
     except ValueError:
         raise ConfigError(f"bad source IP {text!r} (accepted: one IPv4 address)") from None
+
+
+def parse_gateway_ip(text: str) -> IPv4Address:
+    try:
+        return IPv4Address(text.strip())
+    except ValueError:
+        raise ConfigError(f"bad gateway IP {text!r} (accepted: one IPv4 address, the next hop "
+                          "to ARP for)") from None
 
 
 def parse_mac(text: str) -> str:
@@ -293,11 +388,13 @@ class ScanConfig:
     source_ports: range | None = None
     force_source_port: bool = False
     gateway_mac: str | None = None                 # None = resolved (ARP) by netlink
+    gateway_ip: IPv4Address | None = None          # None = the route's next hop (ARPed)
+    source_mac: str | None = None                  # None = the interface's own MAC
     seed: int = field(default_factory=_random_seed)  # permutation order; printed to repeat
     shard: tuple[int, int] = (1, 1)                # masscan's 1-based I/N
     wait: float = DEFAULT_WAIT                     # seconds to keep receiving after TX ends
     tx_threads: int | None = None                  # None = one per TX queue, cores allowing
-    ttl: int = DEFAULT_TTL
+    ttl: int | None = None                         # None = the --tcp-options stack's TTL
     show_closed: bool = False
     isolation: bool = True                         # nft rules so the kernel does not RST replies
     netns: str | None = None                       # run the whole scan inside this namespace
@@ -311,6 +408,11 @@ class ScanConfig:
     # --max-targets: the whole scan (all shards) sends only the first N probes of its order,
     # a keyed random sample; None = every probe.
     max_targets: int | None = None
+    retries: int = 0                               # each pair gets retries + 1 probes
+    retry_delay: float = DEFAULT_RETRY_DELAY       # seconds between two probes of a pair, at least
+    max_runtime: float | None = None               # seconds of sending at most (zmap -t)
+    max_results: int | None = None                 # stop after this many results (zmap -N)
+    tcp_options: str = DEFAULT_TCP_OPTIONS         # the SYN's shape: TCP_OPTION_PROFILES
 
     def __post_init__(self) -> None:
         self._coerce()
@@ -347,13 +449,33 @@ class ScanConfig:
             raise ConfigError(
                 f"bad TX thread count {self.tx_threads!r} (accepted: 1..{MAX_TX_THREADS})"
             )
-        if not 1 <= self.ttl <= 255:
+        if self.ttl is not None and not 1 <= self.ttl <= 255:
             raise ConfigError(f"bad TTL {self.ttl!r} (accepted: 1..255)")
         if self.max_targets is not None and (
                 isinstance(self.max_targets, bool) or not isinstance(self.max_targets, int)
                 or self.max_targets < 1):
             raise ConfigError(
                 f"bad max targets {self.max_targets!r} (accepted: {MAX_TARGETS_GRAMMAR})")
+        if isinstance(self.retries, bool) or not isinstance(self.retries, int) \
+                or not 0 <= self.retries <= MAX_RETRIES:
+            raise ConfigError(f"bad retry count {self.retries!r} (accepted: {RETRIES_GRAMMAR})")
+        if not (isinstance(self.retry_delay, int | float)
+                and 0 <= self.retry_delay <= MAX_RETRY_DELAY):
+            raise ConfigError(
+                f"bad retry delay {self.retry_delay!r} (accepted: {RETRY_DELAY_GRAMMAR})")
+        if self.max_runtime is not None and not (
+                isinstance(self.max_runtime, int | float) and self.max_runtime > 0
+                and not math.isnan(self.max_runtime)):
+            raise ConfigError(
+                f"bad max runtime {self.max_runtime!r} (accepted: {MAX_RUNTIME_GRAMMAR})")
+        if self.max_results is not None and (
+                isinstance(self.max_results, bool) or not isinstance(self.max_results, int)
+                or self.max_results < 1):
+            raise ConfigError(
+                f"bad max results {self.max_results!r} (accepted: {MAX_RESULTS_GRAMMAR})")
+        if self.tcp_options not in TCP_OPTION_PROFILES:
+            raise ConfigError(
+                f"bad TCP options {self.tcp_options!r} (accepted: {TCP_OPTIONS_GRAMMAR})")
         if self.interface is not None:
             parse_interface(self.interface)
         if self.netns is not None:
@@ -363,6 +485,11 @@ class ScanConfig:
                 f"unknown probe {self.probe!r} (accepted: {', '.join(sorted(PROBES))})")
         if self.gateway_mac is not None:
             object.__setattr__(self, "gateway_mac", parse_mac(self.gateway_mac))
+        if self.source_mac is not None:
+            object.__setattr__(self, "source_mac", parse_mac(self.source_mac))
+        if self.gateway_mac is not None and self.gateway_ip is not None:
+            raise ConfigError("a gateway MAC and a gateway IP to ARP for contradict each other "
+                              "(accepted: one of them)")
         object.__setattr__(self, "driver_options", MappingProxyType(dict(self.driver_options)))
 
     def _coerce(self) -> None:
@@ -395,6 +522,8 @@ class ScanConfig:
             put("rate", parse_rate(self.rate))
         if isinstance(self.source_ip, str):
             put("source_ip", parse_source_ip(self.source_ip))
+        if isinstance(self.gateway_ip, str):
+            put("gateway_ip", parse_gateway_ip(self.gateway_ip))
         if isinstance(self.source_ports, str):
             put("source_ports", parse_source_ports(self.source_ports))
         elif isinstance(self.source_ports, int):
@@ -423,6 +552,16 @@ class ScanConfig:
         return min(self.max_targets, self.probe_count)
 
     @property
+    def passes(self) -> int:
+        """Probes per (address, port): retries + 1."""
+        return self.retries + 1
+
+    @property
+    def frame_count(self) -> int:
+        """Frames in the whole scan (all shards): planned probes x passes."""
+        return self.planned_probes * self.passes
+
+    @property
     def is_dry_run(self) -> bool:
         """A driver that sends nothing (null): no route, privilege or firewall needed."""
         from pyscan.drivers import descriptor
@@ -448,17 +587,24 @@ class ScanConfig:
         source_ports: str | range | None = None,
         force_source_port: bool = False,
         gateway_mac: str | None = None,
+        gateway_ip: str | IPv4Address | None = None,
+        source_mac: str | None = None,
         seed: str | int | None = None,
         shard: str | tuple[int, int] = (1, 1),
         wait: str | float = DEFAULT_WAIT,
         tx_threads: int | None = None,
-        ttl: int = DEFAULT_TTL,
+        ttl: int | None = None,
         show_closed: bool = False,
         isolation: bool = True,
         netns: str | None = None,
         driver_options: Sequence[str] | Mapping[str, str] = (),
         probe: str = "tcp-syn",
         max_targets: str | int | None = None,
+        retries: str | int = 0,
+        retry_delay: str | float = DEFAULT_RETRY_DELAY,
+        max_runtime: str | float | None = None,
+        max_results: str | int | None = None,
+        tcp_options: str = DEFAULT_TCP_OPTIONS,
     ) -> ScanConfig:
         """Build a config from command-line style text; raises ConfigError on bad input.
 
@@ -528,6 +674,10 @@ class ScanConfig:
             ),
             force_source_port=force_source_port,
             gateway_mac=parse_mac(gateway_mac) if gateway_mac is not None else None,
+            gateway_ip=(
+                parse_gateway_ip(gateway_ip) if isinstance(gateway_ip, str) else gateway_ip
+            ),
+            source_mac=parse_mac(source_mac) if source_mac is not None else None,
             seed=(
                 parse_seed(seed) if isinstance(seed, str)
                 else seed if seed is not None
@@ -542,4 +692,12 @@ class ScanConfig:
             netns=parse_netns(netns) if netns is not None else None,
             driver_options=options,
             probe=probe,
+            retries=parse_retries(retries) if isinstance(retries, str) else retries,
+            retry_delay=(parse_retry_delay(retry_delay) if isinstance(retry_delay, str)
+                         else float(retry_delay)),
+            max_runtime=(parse_max_runtime(max_runtime) if isinstance(max_runtime, str)
+                         else max_runtime),
+            max_results=(parse_max_results(max_results) if isinstance(max_results, str)
+                         else max_results),
+            tcp_options=parse_tcp_options(tcp_options),
         )

@@ -7,13 +7,18 @@
     default via 198.18.0.2                      local 198.19.0.0/16 dev lo  (AnyIP)
                                                 listeners on the lab's ports (lab_listener)
                                                 nft: SYN to (ip . port) not open -> RST
+                                                [loss: nft drops N % of IP frames each way]
                                                 [sink: XDP counts and drops every frame]
 
 The scanner reaches the subnet through a gateway (the target end of the veth), exactly like a
 real network, so resolving the gateway's MAC goes through ARP. The target namespace owns the
 whole subnet as local addresses: with a listener on 0.0.0.0:port its kernel answers SYN-ACK
 on every address, and without one RST. An nftables set narrows "open" to exact (ip, port)
-pairs, so every test knows the ground truth (:meth:`Lab.truth`). ``tcp_syncookies=2`` makes
+pairs, so every test knows the ground truth (:meth:`Lab.truth`). ``loss`` drops that percentage
+of IPv4 frames at random, independently in each direction, on the target's veth (nftables
+``numgen random`` on the netdev ingress and egress hooks; this kernel has no netem), so a
+scan sees a lossy path: one probe finds an open pair with probability (1 - loss)^2. The sink
+(XDP) sits before the ingress hook and still counts every frame. ``tcp_syncookies=2`` makes
 the target answer each SYN with exactly one stateless SYN-ACK - no backlog to overflow at high
 rates and no SYN-ACK retransmissions to look like duplicates.
 
@@ -42,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from pyscan import netlink
+from pyscan.errors import ConfigError, Error
 from pyscan.firewall import FirewallError, owner_alive, process_start_time, run_nft
 
 __all__ = [
@@ -49,6 +55,7 @@ __all__ = [
     "LAB_STATE_DIR",
     "Lab",
     "LabError",
+    "LabInputError",
     "list_labs",
 ]
 
@@ -76,8 +83,13 @@ _TARGET_SYSCTLS = {
 }
 
 
-class LabError(Exception):
+class LabError(Error):
     """The lab cannot be built, found or removed as asked; one line saying why."""
+
+
+class LabInputError(LabError, ConfigError):
+    """A lab asked for with a bad name, subnet, port list or count: bad input (exit 2), found
+    before anything is built."""
 
 
 @dataclass(frozen=True)
@@ -121,33 +133,37 @@ class Lab:
                  ports: Iterable[int] = (22, 80, 443, 8080),
                  open_pairs: set[tuple[IPv4Address, int]] | None = None,
                  open_count: int | None = None, seed: int | None = None, sink: bool = False,
-                 queues: int = 1) -> None:
+                 queues: int = 1, loss: float = 0.0) -> None:
         if not _NAME_RE.fullmatch(name):
-            raise LabError(
+            raise LabInputError(
                 f"lab name {name!r} is not usable (accepted: 1-13 of a-z 0-9 -, "
                 "starting with a letter or digit)"
             )
         try:
             network = IPv4Network(subnet)
         except ValueError as error:
-            raise LabError(f"lab subnet {subnet!r} is not an IPv4 network ({error})") from None
+            raise LabInputError(f"lab subnet {subnet!r} is not an IPv4 network ({error})") from None
         if not network.subnet_of(BENCHMARK_RANGE) or network.overlaps(LINK_NETWORK):
-            raise LabError(
+            raise LabInputError(
                 f"lab subnet {network} must lie in {BENCHMARK_RANGE} outside {LINK_NETWORK}"
             )
         port_list = sorted(set(ports))
         if not port_list or not all(1 <= p <= 65535 for p in port_list):
-            raise LabError(f"lab ports {list(ports)} must be a non-empty set within 1-65535")
+            raise LabInputError(f"lab ports {list(ports)} must be a non-empty set within 1-65535")
         if not 1 <= queues <= 64:
-            raise LabError(f"lab queue count {queues} is out of range (accepted: 1 to 64)")
+            raise LabInputError(f"lab queue count {queues} is out of range (accepted: 1 to 64)")
         if open_pairs is not None and open_count is not None:
-            raise LabError("give open_pairs or open_count, not both")
+            raise LabInputError("give open_pairs or open_count, not both")
+        if isinstance(loss, bool) or not isinstance(loss, int | float) or not 0 <= loss < 100:
+            raise LabInputError(
+                f"lab loss {loss!r} is out of range (accepted: percent 0 <= loss < 100)")
 
         self.name = name
         self.subnet = network
         self.ports = tuple(port_list)
         self.sink = sink
         self.queues = queues
+        self.loss = float(loss)
         self.seed = seed
         self.scan_netns = f"{name}-scan"
         self.target_netns = f"{name}-tgt"
@@ -166,7 +182,7 @@ class Lab:
             self._open = frozenset((IPv4Address(ip), int(port)) for ip, port in open_pairs)
             for ip, port in self._open:
                 if ip not in network or not 1 <= port <= 65535:
-                    raise LabError(
+                    raise LabInputError(
                         f"open pair {ip}:{port} is outside the lab ({network}, ports 1-65535)"
                     )
         elif open_count is not None:
@@ -175,7 +191,7 @@ class Lab:
     def _draw(self, count: int, seed: int | None) -> frozenset[tuple[IPv4Address, int]]:
         size = self.subnet.num_addresses * len(self.ports)
         if not 0 <= count <= size:
-            raise LabError(
+            raise LabInputError(
                 f"open_count {count} is out of range (accepted: 0 to {size} = "
                 f"{self.subnet.num_addresses} addresses x {len(self.ports)} ports)"
             )
@@ -289,6 +305,9 @@ class Lab:
                             self.target_netns, self.queues)
         netlink.add_address(self.scan_interface, SCAN_ADDRESS, self.scan_netns)
         netlink.add_address(self.target_interface, TARGET_ADDRESS, self.target_netns)
+        # Replies leave the target with their checksums computed, as off a real wire: the
+        # scanner verifies them, and AF_XDP cannot tell a never-filled-in one (veth offload).
+        netlink.set_tx_checksum_offload(self.target_interface, False, self.target_netns)
         # NAPI on the target end lets the scanner's end take XDP redirects (xdp-live).
         netlink.set_gro(self.target_interface, self.target_netns)
         netlink.set_link_up(self.target_interface, self.target_netns)
@@ -297,6 +316,8 @@ class Lab:
         netlink.add_local_route(self.subnet, self.target_netns)
         if not self._open_all:
             self._install_open_set()
+        if self.loss:
+            self._install_loss()
         self._start_listener()
         if self.sink:
             self._attach_sink()
@@ -318,6 +339,41 @@ class Lab:
             run_nft("\n".join(lines) + "\n", self.target_netns)
         except FirewallError as error:
             raise LabError(f"cannot install the lab's open set: {error}") from error
+
+    def _install_loss(self) -> None:
+        """Drop self.loss percent of IPv4 frames at random, each way, on the target's veth.
+        Only IPv4: ARP must get through, or the scanner never learns the gateway's MAC."""
+        threshold = round(self.loss * 100)  # in 1/10000: 0.01 % steps
+        device = self.target_interface
+        lines = ["add table netdev lab_loss"]
+        for chain, hook in (("inbound", "ingress"), ("outbound", "egress")):
+            lines += [
+                f'add chain netdev lab_loss {chain} {{ type filter hook {hook} device "{device}" '
+                "priority filter; policy accept; }",
+                f"add rule netdev lab_loss {chain} ether type ip "
+                f"numgen random mod 10000 < {threshold} counter drop",
+            ]
+        try:
+            run_nft("\n".join(lines) + "\n", self.target_netns)
+        except FirewallError as error:
+            raise LabError(f"cannot install the lab's {self.loss:g} % loss: {error}") from error
+
+    def loss_counts(self) -> dict[str, int]:
+        """Frames the loss rules dropped so far: {'inbound': n, 'outbound': n}."""
+        if not self.loss:
+            return {"inbound": 0, "outbound": 0}
+        try:
+            listing = json.loads(run_nft("list table netdev lab_loss", self.target_netns,
+                                         json_output=True))
+        except (FirewallError, json.JSONDecodeError) as error:
+            raise LabError(f"cannot read the loss counters of lab {self.name}: {error}") from error
+        counts: dict[str, int] = {}
+        for item in listing.get("nftables", []):
+            rule = item.get("rule")
+            for expression in (rule or {}).get("expr", []):
+                if isinstance(expression, dict) and "counter" in expression:
+                    counts[rule["chain"]] = int(expression["counter"]["packets"])
+        return counts
 
     def _start_listener(self) -> None:
         ports = self.listening_ports()
@@ -416,6 +472,7 @@ class Lab:
             "listener_pid": self._listener.pid if self._listener else None,
             "listener_alive": self.listener_alive(),
             "sink": self.sink,
+            "loss_percent": self.loss,
             "scan_command": self.scan_command(),
         }
         if up:
@@ -490,6 +547,7 @@ class Lab:
             "ports": list(self.ports),
             "sink": self.sink,
             "queues": self.queues,
+            "loss": self.loss,
             "open": "all" if self._open_all else sorted(f"{ip}:{port}" for ip, port in self._open),
         }
 
@@ -540,7 +598,7 @@ class Lab:
                 pairs.add((IPv4Address(ip), int(port)))
         lab = cls(name=name, subnet=record["subnet"], ports=record["ports"], open_pairs=pairs,
                   sink=bool(record.get("sink")), queues=int(record.get("queues", 1)),
-                  seed=record.get("seed"))
+                  seed=record.get("seed"), loss=float(record.get("loss", 0.0)))
         listener = record.get("listener")
         if listener:
             lab._listener = _Listener(int(listener["pid"]), int(listener["start_time"]))

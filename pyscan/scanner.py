@@ -77,6 +77,15 @@ class Result:
     status: Status
     ttl: int
     timestamp: float  # seconds since the epoch (CLOCK_REALTIME when the reply was parsed)
+    # What the answering TCP stack said (zmap's window and tcpopt_* fields); None = absent.
+    window: int | None = None
+    mss: int | None = None
+    wscale: int | None = None
+    sack_permitted: bool | None = None
+    ts_val: int | None = None
+    ts_ecr: int | None = None
+    rtt: float | None = None  # seconds, probe sent to reply parsed: needs a probe with a
+    #                           timestamp (--tcp-options linux|bsd) that the reply echoes
 
     def to_dict(self) -> dict[str, Any]:
         """Every field as a JSON-ready value (the address as text): `json.dumps(r.to_dict())`.
@@ -90,8 +99,8 @@ class ScanStatus:
 
     phase: str
     elapsed: float
-    sent: int
-    total: int          # probes this shard owes
+    sent: int           # frames, retries included
+    total: int          # frames this shard owes (probes x passes)
     rate: float         # packets per second over the last status interval
     found: int          # open so far
     closed: int
@@ -137,11 +146,14 @@ class Summary:
     driver_counters: dict[str, int] = field(default_factory=dict)
     # --pcap: reply frames the capture ring had no room for (the results are all there).
     capture_dropped: int = 0
-    # The limit that ended the scan before every target x port was probed ("max-targets"),
-    # None when the scan ran out of probes (or was interrupted, see `interrupted`).
+    # The cap that kept part of targets x ports out of the scan by design ("max-targets"),
+    # None without one; what stopped sending is `ended_by`.
     limit: str | None = None
     # First and last source port the scan used (chosen at start when none was given).
     source_ports: tuple[int, int] | None = None
+    passes: int = 1          # probes per pair: --retries + 1
+    frames: int = 0          # frames this shard owed: probes x passes (sent counts frames)
+    ended_by: str = "completed"  # completed | interrupted | max-runtime | max-results
 
     @property
     def send_rate(self) -> float:
@@ -238,6 +250,8 @@ class ScanRun:
         self._sending_done = threading.Event()
         self._iterator: Iterator[Result] | None = None
         self._interruptible = False
+        self._reported = 0                # results yielded so far (--max-results)
+        self._limit: str | None = None    # the limit that ended sending, if one did
 
     # -- control ---------------------------------------------------------------------------
 
@@ -387,6 +401,9 @@ class ScanRun:
             batch_size=batch_size,  # the driver descriptor's engine hint
             probe=get_probe(config.probe).id,
             max_probes=config.max_targets or 0,
+            retries=config.retries,
+            retry_delay=config.retry_delay,
+            tcp_options=config.tcp_options,
         )
 
     def _drive(self, engine: Engine, session: DriverSession, driver_name: str,
@@ -424,10 +441,13 @@ class ScanRun:
                 thread.start()
             self._interruptible = True
 
-            # Phase 1: sending.
+            # Phase 1: sending (until done, stopped, or a limit is reached).
             stopped_tx = False
             while any(thread.is_alive() for thread in tx_threads):
-                if self._stop_sending.is_set() and not stopped_tx:
+                if not stopped_tx and self._limit is None and config.max_runtime is not None \
+                        and time.monotonic() - started >= config.max_runtime:
+                    self._limit = "max-runtime"
+                if (self._stop_sending.is_set() or self._limit is not None) and not stopped_tx:
                     engine.stop_tx()
                     stopped_tx = True
                 yield from self._drain(engine)
@@ -445,7 +465,8 @@ class ScanRun:
             # thread failed: then the scan ends after the final drain below).
             if rx_thread is not None and not failures:
                 deadline = send_ended + config.wait
-                while not self._skip_wait.is_set() and time.monotonic() < deadline:
+                while not self._skip_wait.is_set() and time.monotonic() < deadline \
+                        and self._limit != "max-results":
                     yield from self._drain(engine)
                     self._report(engine, session, "waiting", started, counters,
                                  deadline - time.monotonic())
@@ -467,8 +488,8 @@ class ScanRun:
                 self.summary = _summarize(
                     config, engine.stats(), session, driver_name,
                     duration=time.monotonic() - started, send_duration=send_ended - started,
-                    interrupted=True, capture_dropped=self._capture_dropped(),
-                    source_ports=engine.source_ports)
+                    interrupted=True, limit=self._limit,
+                    capture_dropped=self._capture_dropped(), source_ports=engine.source_ports)
 
         # Phase 3: whatever the RX thread queued before it stopped, also after a failure.
         yield from self._drain(engine)
@@ -477,8 +498,8 @@ class ScanRun:
         self.summary = _summarize(
             config, engine.stats(), session, driver_name,
             duration=ended - started, send_duration=send_ended - started,
-            interrupted=stopped_early, capture_dropped=self._capture_dropped(),
-            source_ports=engine.source_ports,
+            interrupted=stopped_early, limit=self._limit,
+            capture_dropped=self._capture_dropped(), source_ports=engine.source_ports,
         )
         if failures:  # after the summary: what was sent and found is still true
             raise _thread_failure(failures[0], interface) from failures[0]
@@ -488,13 +509,24 @@ class ScanRun:
         """Everything queued now, in batches: one batch per tick would cap the result rate
         at DRAIN_BATCH / DRAIN_INTERVAL and make the RX thread wait on a full ring."""
         show_closed = self.config.show_closed
+        max_results = self.config.max_results
         self._drain_frames()
         while True:
             batch = engine.drain(DRAIN_BATCH)
             for raw in batch:
                 # Closed results are the bulk of a scan; skip them before building anything.
-                if show_closed or raw.status == "open":
-                    yield Result(raw.ip, raw.port, raw.status, raw.ttl, raw.timestamp)
+                if not (show_closed or raw.status == "open"):
+                    continue
+                if max_results is not None and self._reported >= max_results:
+                    break  # the rest is drained and dropped: the limit was reached
+                self._reported += 1
+                yield Result(raw.ip, raw.port, raw.status, raw.ttl, raw.timestamp,
+                             raw.window, raw.mss, raw.wscale, raw.sack_permitted,
+                             raw.ts_val, raw.ts_ecr, raw.rtt)
+                if max_results is not None and self._reported >= max_results \
+                        and self._limit is None:
+                    self._limit = "max-results"
+                    engine.stop_tx()
             if len(batch) < DRAIN_BATCH:
                 return
 
@@ -526,7 +558,7 @@ class ScanRun:
             phase=phase,
             elapsed=now - started,
             sent=sent,
-            total=int(stats.get("total_targets", 0)),
+            total=int(stats.get("total_frames", 0)),
             rate=rate,
             found=int(stats.get("rx_open", 0)),
             closed=int(stats.get("rx_closed", 0)),
@@ -722,14 +754,15 @@ def _resolve_path(config: ScanConfig) -> _Path:
             interface=config.interface or "lo",
             ifindex=0,
             source_ip=config.source_ip or DRY_RUN_SOURCE_IP,
-            source_mac=DRY_RUN_SOURCE_MAC,
+            source_mac=config.source_mac or DRY_RUN_SOURCE_MAC,
             gateway_mac=config.gateway_mac or DRY_RUN_GATEWAY_MAC,
         )
     from pyscan.netlink import NetlinkError, resolve_path
 
     first_target = IPv4Address(config.targets.ranges[0][0])
     try:
-        info = resolve_path(first_target, config.interface, config.source_ip, config.gateway_mac)
+        info = resolve_path(first_target, config.interface, config.source_ip, config.gateway_mac,
+                            source_mac=config.source_mac, gateway_ip=config.gateway_ip)
     except NetlinkError as error:
         raise ScanError(str(error)) from None
     return _Path(
@@ -745,11 +778,15 @@ def _resolve_path(config: ScanConfig) -> _Path:
 def _summarize(config: ScanConfig, stats: dict[str, int], session: DriverSession,
                driver_name: str, *,
                duration: float, send_duration: float, interrupted: bool,
-               capture_dropped: int = 0, source_ports: range | None = None) -> Summary:
+               limit: str | None = None, capture_dropped: int = 0,
+               source_ports: range | None = None) -> Summary:
     driver_stats = session.stats()
     opened, closed = int(stats.get("rx_open", 0)), int(stats.get("rx_closed", 0))
     duplicates = int(stats.get("rx_duplicates", 0))
     probes, sent = int(stats.get("total_targets", 0)), int(stats.get("sent", 0))
+    frames = int(stats.get("total_frames", probes))
+    # A limit ends a scan as asked (exit 0); only a stop the user asked for interrupts it.
+    cut_short = interrupted and limit is None and sent < frames
     return Summary(
         targets=config.targets.count,
         ports=len(config.ports),
@@ -769,13 +806,16 @@ def _summarize(config: ScanConfig, stats: dict[str, int], session: DriverSession
         driver_description=session.description,
         seed=config.seed,
         shard=config.shard,
-        interrupted=interrupted and sent < probes,
+        interrupted=cut_short,
         driver_counters={name: int(value) for name, value in driver_stats.items()
                          if name.startswith("xdp_")},
         capture_dropped=capture_dropped,
         source_ports=(source_ports[0], source_ports[-1]) if source_ports else None,
         limit=("max-targets" if config.planned_probes < config.probe_count
-               and not (interrupted and sent < probes) else None),
+               and not cut_short else None),
+        passes=int(stats.get("passes", 1)),
+        frames=frames,
+        ended_by=limit or ("interrupted" if cut_short else "completed"),
     )
 
 

@@ -74,11 +74,17 @@ class StatusLine:
 
 def render_summary(summary: Summary) -> str:
     shard = f", shard {summary.shard[0]}/{summary.shard[1]}" if summary.shard != (1, 1) else ""
-    state = "interrupted" if summary.interrupted else "done"
+    state = ("interrupted" if summary.interrupted
+             else f"stopped by --{summary.ended_by}" if summary.ended_by.startswith("max-")
+             else "done")
+    frames = summary.frames or summary.probes
+    sent = (f"{summary.sent} of {summary.probes} probes" if summary.passes == 1 else
+            f"{summary.sent} of {frames} frames = {summary.probes} probes x {summary.passes} "
+            f"(retries {summary.passes - 1})")
     lines = [
         f"pyscan: {state} in {summary.duration:.2f} s (sending {summary.send_duration:.2f} s), "
         f"driver {summary.driver_description}",
-        f"  sent       {summary.sent} of {summary.probes} probes "
+        f"  sent       {sent} "
         f"({summary.targets} addresses x {summary.ports} ports{shard}), "
         f"{format_rate(summary.send_rate)} average, {summary.tx_errors} TX errors",
         f"  replies    {summary.replies}: {summary.valid} valid cookies, "

@@ -58,7 +58,7 @@ def _parse_one(spec: str) -> Range:
     if "/" in text:
         address_text, _, prefix_text = text.partition("/")
         first = _parse_address(address_text, spec)
-        if not prefix_text.isdigit() or not 0 <= int(prefix_text) <= 32:
+        if not (prefix_text.isascii() and prefix_text.isdigit()) or not 0 <= int(prefix_text) <= 32:
             raise TargetError(
                 f"bad prefix length in target {spec!r}: {prefix_text!r} is not 0..32 "
                 f"(accepted: {TARGET_GRAMMAR})"

@@ -3,13 +3,18 @@
  * probe_tcp_syn4.h - the XDP match of probe module "tcp-syn" (C twin:
  * ../native/probe_tcp_syn4.c), included by reply_filter.bpf.c.
  *
- * Matches an untagged Ethernet IPv4 TCP segment without IP options or fragmentation,
- * addressed to the scanner (and to one of its source ports), with ACK plus SYN or RST, whose
- * ack_seq is the probe cookie + 1 recomputed from the reply's tuple with the scan's key
- * (cookie.h, the same code the C data plane uses to build probes).
+ * Matches an untagged Ethernet IPv4 TCP segment without IP options or fragmentation, whose
+ * total length covers the IP and TCP headers and lies inside the frame, addressed to the
+ * scanner (and to one of its source ports), with SYN+ACK (no RST, no FIN) or RST+ACK (no SYN),
+ * whose ack_seq is the probe cookie + 1 recomputed from the reply's tuple with the scan's key
+ * (cookie.h, the same code the C data plane uses to build probes). Checksums are not
+ * verified here: the C side does it and counts failures (rx_bad_checksum), where the kernel
+ * would drop them without the scan knowing.
  *
- * Invariant: returns 1 only for frames the C classifier would report (open or closed) or
- * count as a duplicate; never reads past data_end (the verifier checks it).
+ * Invariant: returns 1 exactly for the frames the C classifier reports (open or closed,
+ * or counts as a duplicate), except those the acceptance rules in docs/internals.md list:
+ * VLAN-tagged, with IP options (not matched here) and bad checksums (matched here);
+ * tests/bpf/test_filters_agree.py holds it to that. Never reads past data_end.
  */
 #ifndef PYSCAN_PROBE_TCP_SYN4_H
 #define PYSCAN_PROBE_TCP_SYN4_H
@@ -37,7 +42,7 @@ pyscan_probe_tcp_syn4__match(struct xdp_md *ctx,
 	struct iphdr *ip = (void *)(eth + 1);
 	struct tcphdr *tcp = (void *)(ip + 1);
 	struct pyscan_cookie_key key;
-	__u16 dport;
+	__u16 dport, total;
 	__u32 cookie;
 
 	if ((void *)(tcp + 1) > data_end)
@@ -49,7 +54,17 @@ pyscan_probe_tcp_syn4__match(struct xdp_md *ctx,
 		return 0;
 	if (ip->frag_off & bpf_htons(PYSCAN_IP_FRAGMENT_BITS))
 		return 0;
-	if (!tcp->ack || !(tcp->syn || tcp->rst))
+	/* Ethernet pads short frames, so the packet ends at its total length, which must hold
+	 * both headers and the TCP header length the segment claims. */
+	total = bpf_ntohs(ip->tot_len);
+	if (total < sizeof(*ip) + sizeof(*tcp) || (void *)ip + total > data_end)
+		return 0;
+	if (tcp->doff < 5 || tcp->doff * 4u > total - sizeof(*ip))
+		return 0;
+	/* SYN+ACK without RST or FIN is open, RST+ACK without SYN closed (probe_tcp_syn4.c). */
+	if (!tcp->ack)
+		return 0;
+	if (!(tcp->syn && !tcp->rst && !tcp->fin) && !(tcp->rst && !tcp->syn))
 		return 0;
 	if (cfg->scanner_ip_be && ip->daddr != cfg->scanner_ip_be)
 		return 0;

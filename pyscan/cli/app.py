@@ -14,18 +14,20 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from pyscan.cli.argv import rewrite_argv
+from pyscan.cli.argv import masscan_spellings_help, rewrite_argv
 from pyscan.cli.bench import bench_command
+from pyscan.cli.cluster import worker_command
 from pyscan.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_NO_PERMISSION,
     fail,
+    plain_help_type,
 )
 from pyscan.cli.lab import lab_app
 from pyscan.cli.personality import PERSONALITIES, run_personality
-from pyscan.cli.scan import scan_command
+from pyscan.cli.scan import ScanCommand, scan_command
 from pyscan.config import ConfigError
 
 __all__ = ["app", "main"]
@@ -35,6 +37,12 @@ class _PyscanGroup(TyperGroup):
     """Routes a first argument that is not a subcommand to `scan`, rewrites masscan
     spellings, and prints every usage error as one `pyscan: error:` line with exit 2."""
 
+    def get_help_option(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        option = super().get_help_option(ctx)
+        if option is not None:
+            plain_help_type(option)
+        return option
+
     # typer vendors click and names the base Context only privately (typer._click); the
     # public typer.Context is its subclass, hence the one ignore.
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
@@ -43,7 +51,8 @@ class _PyscanGroup(TyperGroup):
             # arguments, so the command finds them untouched in ctx.meta.
             ctx.meta["personality_args"] = args[1:]
             return super().parse_args(ctx, args[:1])
-        args = rewrite_argv(args)
+        if args[:1] != ["worker"]:  # masscan spellings are scan options (worker has --max-rate)
+            args = rewrite_argv(args)
         if args[:1] == ["--version"]:
             from pyscan import __version__
 
@@ -90,12 +99,16 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
-    help="Stateless kernel-bypass TCP SYN port scanner. `pyscan TARGET... -p PORTS` scans; "
-         "the commands below manage the lab, drivers and leftovers.",
+    help="Stateless kernel-bypass TCP SYN port scanner.\n\n"
+         "`pyscan TARGET... -p PORTS [OPTIONS]` scans (the `scan` command); "
+         "`pyscan scan --help` lists the scan options (--rate, --driver, -oL/-oJ/-oX FILE, "
+         "--format, --exclude, --wait, --dry-run, ...) and the masscan spellings it reads. "
+         "`pyscan masscan ARGS` and `pyscan zmap ARGS` take those tools' command lines. "
+         "docs/cli.md has every option and the exit codes.",
 )
 app.add_typer(lab_app, name="lab")
-app.command("scan", help="Scan TARGETs (also the default: `pyscan TARGET... -p PORTS`).")(
-    scan_command)
+app.command("scan", cls=ScanCommand, epilog=masscan_spellings_help(),
+            help="Scan TARGETs (also the default: `pyscan TARGET... -p PORTS`).")(scan_command)
 
 
 @app.command("drivers", help="List the drivers and whether each can run here, and why.")
@@ -135,6 +148,10 @@ def cleanup_command(
     where = f" in {namespace}" if namespace else ""
     typer.echo(f"removed {len(removed)} stale table(s){where}"
                + (": " + ", ".join(removed) if removed else ""))
+
+
+app.command("worker", help="Serve a Dask scheduler as a pyscan worker for one scanning NIC "
+            "(docs/cluster.md).")(worker_command)
 
 
 def _personality_command(tool: str) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pyscan.errors import ConfigError, NotSupportedYet
 from pyscan.output import FORMAT_NAMES
 
-__all__ = ["rewrite_argv"]
+__all__ = ["masscan_spellings_help", "rewrite_argv"]
 
 _MASSCAN_OUTPUT_FLAGS = {"-oL": "masscan-list", "-oJ": "masscan-json", "-oD": "masscan-ndjson",
                          "-oG": "masscan-grepable", "-oX": "masscan-xml", "-oC": "csv"}
@@ -32,10 +32,13 @@ _ALIASES = {
     "--max-rate": "--rate",
     "--adapter": "--interface",
     "--router-mac": "--gateway-mac",
+    "--router-ip": "--gateway-ip",
+    "--adapter-mac": "--source-mac",
     "--adapter-ip": "--source-ip",
     "--adapter-port": "--source-port",
     "--open": "--open-only",
     "--offline": "--dry-run",
+    "--probe-args": "--tcp-options",   # zmap: --probe-args=windows|linux|bsd|smallest-probes
 }
 
 
@@ -95,3 +98,14 @@ def rewrite_argv(args: Sequence[str]) -> list[str]:
             out.append(arg)
         index += 1
     return out
+
+
+def masscan_spellings_help() -> str:
+    """The spellings rewrite_argv accepts, for `pyscan scan --help` (from the same tables,
+    so the help cannot list one that is not read)."""
+    outputs = " ".join(f"{flag} FILE" for flag in _MASSCAN_OUTPUT_FLAGS if flag != "-oC")
+    aliases = ", ".join(f"{old} = {new}" for old, new in _ALIASES.items())
+    return (f"masscan spellings also work: {outputs} (masscan's own file formats; - is "
+            f"standard output), -p- (every port), --show closed, --noshow closed, {aliases}. "
+            "zmap's -O csv | -O json pick its output modules. `pyscan masscan ARGS` and "
+            "`pyscan zmap ARGS` take those tools' whole command lines (docs/cli.md).")

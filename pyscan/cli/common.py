@@ -6,7 +6,7 @@ driver names in help texts come from the driver registry.
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 
@@ -32,6 +32,7 @@ __all__ = [
     "fail",
     "fail_with",
     "parse_count",
+    "plain_help_type",
 ]
 
 DRIVER_HELP = drivers.names_help()
@@ -54,3 +55,14 @@ def parse_count(text: str, what: str, low: int, high: int) -> int:
     if not text.strip().isdigit() or not low <= int(text) <= high:
         fail(f"bad {what} {text!r} (accepted: integer {low}..{high})")
     return int(text)
+
+
+def plain_help_type(param: Any) -> None:
+    """Help shows what a value is (PORTS, FILE, RATE), not a Python type tag (`<str>`,
+    `<list[str]>`), and nothing for a flag. typer has no setting for this, and arguments
+    ignore `metavar` there, so the one method the help table asks is replaced per parameter.
+    An argument's name column already says what it is."""
+    flag = getattr(param, "is_flag", False) or param.param_type_name == "argument"
+    shown = None if flag else (
+        param.metavar or str(param.name or "").upper())
+    param.display_type_rich = lambda ctx: shown

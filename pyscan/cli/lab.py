@@ -8,7 +8,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from pyscan.cli.common import EXIT_FAILED, EXIT_NO_PERMISSION, fail, parse_count
+from pyscan.cli.common import EXIT_NO_PERMISSION, fail, fail_with, parse_count
 from pyscan.config import ConfigError
 from pyscan.privileges import PrivilegeError
 
@@ -31,7 +31,7 @@ def _lab_call(action: Callable[[], _T]) -> _T:
     try:
         return action()
     except LabError as error:
-        fail(str(error), EXIT_FAILED)
+        fail_with(error)   # LabInputError is bad input (exit 2), the rest a failure (1)
 
 
 @lab_app.command("up", help="Build the lab: two namespaces, a veth pair, AnyIP targets.")
@@ -47,26 +47,40 @@ def lab_up(
         "--sink", help="Count and drop every probe at the target (TX-rate measurement).")
     ] = False,
     queues: Annotated[str, typer.Option(help="veth queue pairs.")] = "1",
+    loss: Annotated[str, typer.Option(
+        help="Drop this share of IPv4 frames at random, each way: 10%, 0.5% (a lossy path).")
+    ] = "0%",
 ) -> None:
     from pyscan.config import parse_ports, parse_seed
     from pyscan.lab import Lab
 
+    count = parse_count(open_count, "--open-count", 0, 2**32) if open_count is not None else None
+    queue_count = parse_count(queues, "--queues", 1, 64)
     try:
         port_list = parse_ports(ports)
         draw_seed = parse_seed(seed) if seed is not None else None
+        loss_percent = _parse_loss(loss)
+        # Constructing a Lab only checks its settings: bad input is refused (exit 2) before
+        # the privilege check and before anything exists.
+        lab = Lab(name=name, subnet=subnet, ports=port_list, open_count=count, seed=draw_seed,
+                  sink=sink, queues=queue_count, loss=loss_percent)
     except ConfigError as error:
         fail(str(error))
-    count = parse_count(open_count, "--open-count", 0, 2**32) if open_count is not None else None
-    queue_count = parse_count(queues, "--queues", 1, 64)
-
-    def build() -> Lab:
-        lab = Lab(name=name, subnet=subnet, ports=port_list, open_count=count, seed=draw_seed,
-                  sink=sink, queues=queue_count)
-        return lab.up()
-
-    lab = _lab_call(build)
+    lab = _lab_call(lab.up)
     typer.echo(_format_status(lab.status()))
     typer.echo(f"scan it with:  {lab.scan_command()}")
+
+
+def _parse_loss(text: str) -> float:
+    """'10%' or '10' -> 10.0 (percent, each way); exit 2 outside 0 <= loss < 100."""
+    cleaned = text.strip().removesuffix("%").strip()
+    try:
+        percent = float(cleaned)
+    except ValueError:
+        fail(f"bad --loss {text!r} (accepted: a percentage 0 <= loss < 100, like 10% or 0.5%)")
+    if not 0 <= percent < 100:
+        fail(f"bad --loss {text!r} (accepted: a percentage 0 <= loss < 100, like 10% or 0.5%)")
+    return percent
 
 
 @lab_app.command("down", help="Remove the lab's namespaces, links and programs.")

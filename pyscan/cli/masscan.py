@@ -64,7 +64,6 @@ class _State:
     show_open: bool = True
     show_closed: bool = False
     interactive: bool = False
-    adapter_mac: str | None = None
 
 
 def _set(key: str) -> Callable[[_State, str], None]:
@@ -197,11 +196,6 @@ def _open_only(state: _State, on: bool) -> None:
         state.show_open, state.show_closed = True, False
 
 
-def _adapter_mac(state: _State, value: str) -> None:
-    state.adapter_mac = value
-
-
-_NOT_YET_RETRIES = "re-sending probes is not built yet (one probe per target)"
 _NOT_YET_BANNERS = "banner grabbing needs a TCP stack pyscan does not have yet"
 
 # (takes a value, handler). Keys are masscan's names without '-' and '_'.
@@ -219,17 +213,16 @@ _OPTIONS: dict[str, tuple[bool, Callable[[_State, str], None]]] = {
     "srcip": (True, _set("source_ip")),
     "adapterport": (True, _set("source_ports")), "sourceport": (True, _set("source_ports")),
     "srcport": (True, _set("source_ports")),
-    "adaptermac": (True, _adapter_mac), "sourcemac": (True, _adapter_mac),
-    "srcmac": (True, _adapter_mac),
+    "adaptermac": (True, _set("source_mac")), "sourcemac": (True, _set("source_mac")),
+    "srcmac": (True, _set("source_mac")),
     "routermac": (True, _set("gateway_mac")), "routermacipv4": (True, _set("gateway_mac")),
     "gatewaymac": (True, _set("gateway_mac")),
     "routermacipv6": (True, _no_op),  # pyscan scans IPv4 only: no IPv6 next hop needed
-    "routerip": (True, _refuse("--router-ip", "pyscan finds the next hop in the routing "
-                               "table (accepted: --router-mac MAC)")),
+    "routerip": (True, _set("gateway_ip")),
     "ttl": (True, _ttl), "wait": (True, _wait), "seed": (True, _seed),
     "shard": (True, _set("shard")), "shards": (True, _set("shard")),
-    "retries": (True, _refuse("--retries", _NOT_YET_RETRIES)),
-    "retry": (True, _refuse("--retries", _NOT_YET_RETRIES)),
+    # each retry at least --retry-delay (1 s, masscan's spacing) after the previous probe
+    "retries": (True, _set("retries")), "retry": (True, _set("retries")),
     "resume": (True, _refuse("--resume", "pausing and resuming a scan is not built yet")),
     "resumeindex": (True, _refuse("--resume-index", "resuming a scan is not built yet")),
     "resumecount": (True, _refuse("--resume-count", "resuming a scan is not built yet")),
@@ -328,6 +321,10 @@ def _short(state: _State, args: list[str], index: int) -> int:
             raise ConfigError(f"unknown output option {arg} (accepted: -oL -oJ -oD -oG -oX)")
         if index + 1 >= len(args) or (args[index + 1].startswith("-") and args[index + 1] != "-"):
             raise ConfigError(f"{arg} needs a file name (accepted: {arg} FILE, - for stdout)")
+        if _OUTPUT_LETTERS[rest] not in _WRITERS:
+            raise NotSupportedYet(arg, f"pyscan does not write masscan's "
+                                  f"{_OUTPUT_LETTERS[rest]} format (accepted: -oL -oJ -oD -oG "
+                                  "-oX)")
         _output_format(state, _OUTPUT_LETTERS[rest])
         state.output_path = args[index + 1]
         return index + 2
@@ -424,9 +421,6 @@ def _finish(state: _State) -> Plan:
     if not state.show_open:
         raise NotSupportedYet("--noshow open", "pyscan always reports open ports")
     plan.scan["show_closed"] = state.show_closed
-    if state.adapter_mac is not None:
-        raise NotSupportedYet("--adapter-mac", "pyscan sends from the interface's own MAC "
-                              "address (accepted: leave it out)")
     if state.output_format is not None:
         plan.outputs.append(output(_WRITERS[state.output_format], state.output_path,
                                    append=state.append))
@@ -447,8 +441,9 @@ def echo_lines(plan: Plan) -> list[str]:
         if key in scan:
             lines.append(f"{name} = {scan[key]}")
     for key, name in (("interface", "adapter"), ("source_ip", "adapter-ip"),
-                      ("source_ports", "adapter-port"),
-                      ("gateway_mac", "router-mac"), ("ttl", "ttl"), ("wait", "wait")):
+                      ("source_ports", "adapter-port"), ("source_mac", "adapter-mac"),
+                      ("gateway_mac", "router-mac"), ("gateway_ip", "router-ip"),
+                      ("ttl", "ttl"), ("wait", "wait")):
         if key in scan:
             lines.append(f"{name} = {scan[key]}")
     if scan.get("show_closed"):

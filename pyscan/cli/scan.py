@@ -9,6 +9,7 @@ from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from pyscan.cli.common import (
     DRIVER_HELP,
@@ -16,23 +17,53 @@ from pyscan.cli.common import (
     OPTIONS_HELP,
     fail,
     parse_count,
+    plain_help_type,
 )
 from pyscan.cli.session import ScanTimes, run_scan, silence_stdout
-from pyscan.config import DEFAULT_TTL, ConfigError, ScanConfig
+from pyscan.config import DEFAULT_TCP_OPTIONS, ConfigError, ScanConfig
 from pyscan.output import OutputSpec
 
 if TYPE_CHECKING:
     from pyscan.scanner import Summary
 
-__all__ = ["scan_command"]
+__all__ = ["ScanCommand", "scan_command"]
+
+NO_PORTS = "no ports given (accepted: -p 80 | -p 22,80,443 | -p 1-1024 | -p-)"
+
+
+class ScanCommand(TyperCommand):
+    """`pyscan scan`: -p is required (and shown so), values are shown by what they are, and a
+    missing -p is the usual one-line bad-input error rather than click's box."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            plain_help_type(param)
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            plain_help_type(option)
+        return option
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except typer.TyperException as error:
+            if (type(error).__name__ == "MissingParameter"
+                    and getattr(getattr(error, "param", None), "name", None) == "ports"):
+                raise ConfigError(NO_PORTS) from None
+            raise
+
 
 
 def scan_command(
+    ports: Annotated[str, typer.Option(
+        "--ports", "-p", metavar="PORTS", show_default=False,
+        help="Ports: 80 | 22,80,443 | 1-1024 | 0-65535 | -p- (every port).")],
     targets: Annotated[list[str] | None, typer.Argument(
-        help="IPv4 address, CIDR, or first-last range; comma lists allowed.",
+        metavar="TARGET", help="IPv4 address, CIDR, or first-last range; comma lists allowed.",
         show_default=False)] = None,
-    ports: Annotated[str | None, typer.Option(
-        "--ports", "-p", help="Ports: 80 | 22,80,443 | 1-1024 | 0-65535.")] = None,
     rate: Annotated[str, typer.Option(help="Packets per second: 1000, 250k, 10M, max.")] = "10k",
     driver: Annotated[str | None, typer.Option(
         help=DRIVER_HELP)] = None,
@@ -45,19 +76,26 @@ def scan_command(
     force_source_port: Annotated[bool, typer.Option(
         "--force-source-port", help="Use --source-port even where it is refused.")] = False,
     gateway_mac: Annotated[str | None, typer.Option(help="Next-hop MAC (skip ARP).")] = None,
+    gateway_ip: Annotated[str | None, typer.Option(
+        help="Next hop to ARP for instead of the route's (masscan --router-ip).")] = None,
+    source_mac: Annotated[str | None, typer.Option(
+        help="Source MAC of probes (default: the interface's; masscan --adapter-mac).")
+    ] = None,
     seed: Annotated[str | None, typer.Option(
         help="Permutation seed, to repeat an order (default: random).")] = None,
     wait: Annotated[str, typer.Option(
         help="Seconds to keep receiving after the last probe.")] = "10",
     shard: Annotated[str, typer.Option(help="This machine's part, masscan style: 1/2.")] = "1/1",
     output: Annotated[str | None, typer.Option(
-        "--output", "-o", help="Write results to FILE (default: standard output).")] = None,
+        "--output", "-o", metavar="FILE",
+        help="Write results to FILE (default: standard output).")] = None,
     output_format: Annotated[str, typer.Option(
         "--format", help="pyscan's clean schemas: list | ndjson | json | csv | grepable. "
         "masscan's files: -oL -oJ -oD -oG -oX FILE (masscan-list, ...); zmap's modules: "
         "-O csv | -O json (zmap-csv, zmap-json).")] = "list",
     output_fields: Annotated[str | None, typer.Option(
-        "--output-fields", "-f", help="zmap's -f: fields of -O csv|json, comma separated, "
+        "--output-fields", "-f", metavar="FIELDS",
+        help="zmap's -f: fields of -O csv|json, comma separated, "
         "or * (zmap's names: saddr,sport,classification,success,ttl,...).")] = None,
     output_filter: Annotated[str | None, typer.Option(
         help="zmap's --output-filter for -O csv|json, e.g. 'success = 1 && ttl > 32'.")
@@ -66,13 +104,15 @@ def scan_command(
         "--append-output", help="Add to the output file instead of replacing it (masscan).")
     ] = False,
     pcap: Annotated[str | None, typer.Option(
+        metavar="FILE",
         help="Also write every reply with a valid cookie to FILE as pcap (masscan --pcap).")
     ] = None,
-    exclude: Annotated[list[str] | None, typer.Option(help="Addresses to leave out.")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(
+        metavar="TARGET", help="Addresses to leave out.")] = None,
     exclude_file: Annotated[list[str] | None, typer.Option(
-        help="File of addresses to leave out.")] = None,
+        metavar="FILE", help="File of addresses to leave out.")] = None,
     include_file: Annotated[list[str] | None, typer.Option(
-        help="File of targets (-iL).")] = None,
+        metavar="FILE", help="File of targets (-iL).")] = None,
     blocklist_file: Annotated[list[str] | None, typer.Option(
         "--blocklist-file", "-b",
         help="File of addresses never to scan, on top of the default blocklist (zmap -b).")
@@ -95,7 +135,23 @@ def scan_command(
         help="af-xdp sockets: auto | zerocopy | copy (default: auto).")] = None,
     xdp_attach: Annotated[str | None, typer.Option(
         help="af-xdp filter attach: auto | native | generic (default: auto).")] = None,
-    ttl: Annotated[str, typer.Option(help="IP TTL of probes.")] = str(DEFAULT_TTL),
+    ttl: Annotated[str | None, typer.Option(
+        help="IP TTL of probes (default: the --tcp-options stack's, 64 or 128).")] = None,
+    tcp_options: Annotated[str, typer.Option(
+        help="SYN shape, a copy of that stack's SYN: windows | linux | bsd | mss | none "
+             "(zmap --probe-args).")] = DEFAULT_TCP_OPTIONS,
+    retries: Annotated[str | None, typer.Option(
+        help="Extra probes per address and port (masscan --retries; default 0).")] = None,
+    probes: Annotated[str | None, typer.Option(
+        "--probes", "-P", help="Probes per address and port, = --retries + 1 (zmap -P).")
+    ] = None,
+    retry_delay: Annotated[str, typer.Option(
+        help="Seconds between two probes of one address and port, at least.")] = "1",
+    max_runtime: Annotated[str | None, typer.Option(
+        "--max-runtime", "-t", help="Stop sending after this many seconds (zmap -t).")] = None,
+    max_results: Annotated[str | None, typer.Option(
+        "--max-results", "-N", help="Stop once this many results are reported (zmap -N).")
+    ] = None,
     show_closed: Annotated[bool, typer.Option(
         "--show-closed", help="Also report closed ports (RST); masscan --show closed.")] = False,
     open_only: Annotated[bool, typer.Option(
@@ -105,9 +161,10 @@ def scan_command(
     ] = False,
     netns: Annotated[str | None, typer.Option(help="Run the scan inside this namespace.")] = None,
     driver_option: Annotated[list[str] | None, typer.Option(
-        "--driver-option", "-O",
+        "--driver-option", "-O", metavar="KEY=VALUE",
         help=OPTIONS_HELP + " -O csv and -O json (no =) select zmap's output modules.")] = None,
     pfring_lib: Annotated[str | None, typer.Option(
+        metavar="PATH",
         help="libpfring.so for --driver pfring-zc (= -O lib=PATH; env PYSCAN_LIBPFRING).")
     ] = None,
     dry_run: Annotated[bool, typer.Option(
@@ -120,16 +177,21 @@ def scan_command(
         show_default=False)] = None,
     json_summary: Annotated[bool, typer.Option(
         "--json-summary", help="Print the summary as one JSON line on stderr.")] = False,
+    cluster: Annotated[str | None, typer.Option(
+        help="Spread the scan over Dask workers: tcp://SCHEDULER:8786 or local:N "
+             "(docs/cluster.md).")] = None,
+    cluster_workers: Annotated[str, typer.Option(
+        help="With --cluster: start once this many pyscan workers are connected.")] = "1",
 ) -> None:
     from pyscan import scanner
 
-    if ports is None:
-        fail("no ports given (accepted: -p 80 | -p 22,80,443 | -p 1-1024)")
     if show_closed and open_only:
         fail("--show-closed and --open-only contradict each other (accepted: one of them)")
+    min_workers = parse_count(cluster_workers, "--cluster-workers count", 1, 100_000)
     if dry_run and driver not in (None, "null"):
         fail(f"--dry-run uses the null driver, not {driver!r} (accepted: drop --driver)")
     try:
+        retry_count = _retry_count(retries, probes)
         config = ScanConfig.parse(
             targets or [],
             ports=ports,
@@ -147,17 +209,24 @@ def scan_command(
             source_ports=source_port,
             force_source_port=force_source_port,
             gateway_mac=gateway_mac,
+            gateway_ip=gateway_ip,
+            source_mac=source_mac,
             seed=seed,
             shard=shard,
             wait=wait,
             tx_threads=None if tx_threads == "auto"
             else parse_count(tx_threads, "TX thread count", 1, 64),
-            ttl=parse_count(ttl, "TTL", 1, 255),
+            ttl=parse_count(ttl, "TTL", 1, 255) if ttl is not None else None,
             show_closed=show_closed,
             isolation=not no_isolation,
             netns=netns,
             driver_options=[*(driver_option or []), *_xdp_options(xdp_mode, xdp_attach),
                             *([f"lib={pfring_lib}"] if pfring_lib else [])],
+            retries=retry_count,
+            retry_delay=retry_delay,
+            max_runtime=max_runtime,
+            max_results=max_results,
+            tcp_options=tcp_options,
         )
         output_spec = OutputSpec.parse(
             output, output_format, append=append_output,
@@ -166,6 +235,10 @@ def scan_command(
         output_spec.check_writable()
         if pcap is not None:
             OutputSpec.parse(pcap).check_writable()
+        if cluster is not None:
+            from pyscan.cli.cluster import check_cluster_option
+
+            check_cluster_option(cluster, config, pcap=pcap)
     except ConfigError as error:
         fail(str(error))
 
@@ -173,6 +246,13 @@ def scan_command(
         for warning in config.input_warnings:
             typer.echo(f"pyscan: warning: {warning}", err=True)
         _print_target_list(config, scanner.list_targets(config))
+        return
+
+    if cluster is not None:
+        from pyscan.cli.cluster import run_cluster_scan
+
+        run_cluster_scan(config, output_spec, cluster, quiet=quiet, status=status,
+                         json_summary=json_summary, min_workers=min_workers)
         return
 
     def after(summary: Summary | None, times: ScanTimes) -> None:
@@ -201,6 +281,18 @@ def _zmap_options(output_format: str, fields: str | None, output_filter: str | N
                                   else None)}
     except ValueError as error:
         raise ConfigError(str(error)) from None
+
+def _retry_count(retries: str | None, probes: str | None) -> int:
+    """--retries N (masscan) or -P/--probes N+1 (zmap): the same setting, spelled twice."""
+    from pyscan.config import parse_probes, parse_retries
+
+    from_retries = parse_retries(retries) if retries is not None else None
+    from_probes = parse_probes(probes) if probes is not None else None
+    if from_retries is not None and from_probes is not None and from_retries != from_probes:
+        raise ConfigError(f"--retries {retries} and --probes {probes} contradict each other "
+                          f"(accepted: --probes = --retries + 1, or only one of them)")
+    return from_retries if from_retries is not None else from_probes or 0
+
 
 
 

@@ -224,10 +224,12 @@ def run_scan(
         # Printed once the handlers are in place: a SIGTERM after this line is always a
         # clean stop (143).
         if not quiet:
+            retry_text = (f" x {config.passes} = {config.frame_count} frames, "
+                          f"retries {config.retry_delay:g} s apart" if config.retries else "")
             typer.echo(
                 f"pyscan: scanning {config.targets.describe()} x {len(config.ports)} "
                 f"port{'s' if len(config.ports) != 1 else ''} "
-                f"({_probes_text(config)}) "
+                f"({_probes_text(config)}{retry_text}) "
                 f"{_rate_text(config.rate)}, seed {config.seed}"
                 + (" (dry run: nothing is sent)" if config.is_dry_run else ""),
                 err=True,

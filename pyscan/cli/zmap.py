@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from pyscan.cli.plan import NotSupportedYet, Plan, output
-from pyscan.config import parse_ports
+from pyscan.config import (
+    parse_max_results,
+    parse_max_runtime,
+    parse_ports,
+    parse_probes,
+    parse_tcp_options,
+)
 from pyscan.errors import ConfigError
 from pyscan.output.zmap import (
     FilterError,
@@ -175,7 +181,6 @@ def parse_zmap(argv: Sequence[str]) -> Plan:
                          ("list_output_fields", "list-output-fields")):
         if getattr(options, flag):
             plan.action = action
-    limits = "scan limits are not built yet"
     if options.max_targets is not None and options.max_targets.strip().endswith("%"):
         # zmap's percentage is of the whole IPv4 space, pyscan's of this scan's probes
         raise NotSupportedYet(f"-n {options.max_targets}", "zmap's percentage of the IPv4 "
@@ -183,8 +188,6 @@ def parse_zmap(argv: Sequence[str]) -> Plan:
                               "this scan")
     if options.max_targets is not None:
         plan.scan["max_targets"] = options.max_targets
-    _refuse_if(options.max_runtime, "-t/--max-runtime", limits)
-    _refuse_if(options.max_results, "-N/--max-results", limits)
     _refuse_if(options.vpn, "-X/--vpn", "pyscan sends Ethernet frames only")
     _refuse_if(options.output_args, "--output-args", "pyscan's csv and json modules take none")
     _refuse_if(options.status_updates_file, "-u/--status-updates-file",
@@ -193,23 +196,27 @@ def parse_zmap(argv: Sequence[str]) -> Plan:
     _refuse_if(options.log_directory, "-L/--log-directory", "pyscan logs to standard error only")
     _refuse_if(options.max_sendto_failures, "--max-sendto-failures",
                "pyscan does not abort on send failures; it counts them in the summary")
+    _refuse_if(options.retries, "--retries", "re-trying failed sends is not built yet "
+               "(pyscan counts send failures in the summary)")
     _refuse_if(options.min_hitrate, "--min-hitrate", "aborting on a low hit rate is not built yet")
-    _refuse_if(options.source_mac, "--source-mac", "pyscan sends from the interface's own MAC "
-               "address (accepted: leave it out)")
     _refuse_if(options.cores, "--cores", "pinning sending threads to cores is not built yet")
-    if options.probes is not None and options.probes != "1":
-        raise NotSupportedYet(f"-P {options.probes}", "re-sending probes is not built yet "
-                              "(one probe per target)")
     module = options.probe_module or "tcp_synscan"
     if module != "tcp_synscan":
         if module in ZMAP_PROBE_MODULES:
             raise NotSupportedYet(f"-M {module}", "pyscan has the tcp_synscan probe module only")
         raise ConfigError(f"unknown probe module {module!r} (accepted: tcp_synscan)")
-    if options.probe_args:
-        raise NotSupportedYet("--probe-args", "tcp_synscan's TCP option styles are not built "
-                              "yet (pyscan's SYN carries MSS only)")
 
     scan = plan.scan
+    # -P N: N probes per target (pyscan spaces them by --retry-delay, 1 s, where zmap sends
+    # them back to back); -t, -N: zmap's limits; --probe-args: tcp_synscan's option style.
+    if options.probes is not None:
+        scan["retries"] = parse_probes(options.probes)
+    if options.max_runtime is not None:
+        scan["max_runtime"] = parse_max_runtime(options.max_runtime)
+    if options.max_results is not None:
+        scan["max_results"] = parse_max_results(options.max_results)
+    if options.probe_args:
+        scan["tcp_options"] = parse_tcp_options(options.probe_args)
     if options.ports is not None:
         scan["ports"] = "0-65535" if options.ports == "*" else options.ports
     elif plan.action == "scan":
@@ -227,7 +234,8 @@ def parse_zmap(argv: Sequence[str]) -> Plan:
     if options.shards is not None or options.shard is not None:
         scan["shard"] = _shard(options.shard, options.shards, options.seed)
     for key, value in (("source_ports", options.source_port), ("source_ip", options.source_ip),
-                       ("gateway_mac", options.gateway_mac), ("interface", options.interface),
+                       ("gateway_mac", options.gateway_mac), ("source_mac", options.source_mac),
+                       ("interface", options.interface),
                        ("netns", options.netns), ("driver", options.driver)):
         if value is not None:
             scan[key] = value

@@ -133,8 +133,8 @@ def find_library(candidates: Sequence[str], buffer_len: int = DEFAULT_BUFFER_LEN
 # --- kernel, hugepages, device ----------------------------------------------------------------
 
 def _read(path: Path) -> str | None:
-    try:
-        return path.read_text()
+    try:  # the kernel writes ASCII; anything else must not turn a check into a traceback
+        return path.read_text(errors="replace")
     except OSError:
         return None
 

@@ -29,6 +29,8 @@ from pyscan.native.af_xdp import (
 from pyscan.native.algorithms import (
     PERMUTE_MAX_RANGE,
     SYN_FRAME_LEN,
+    SYN_MAX_FRAME_LEN,
+    TCP_OPTION_IDS,
     Permutation,
     RateLimit,
     TargetSet,
@@ -37,6 +39,7 @@ from pyscan.native.algorithms import (
     cookie_siphash,
     monotonic_ns,
     sleep_until_ns,
+    tcp_options_id,
 )
 from pyscan.native.bpf import (
     XDP_MODES,
@@ -57,6 +60,7 @@ from pyscan.native.bpf import (
 from pyscan.native.capture import CAPTURE_SNAPLEN, Capture, CapturedFrame
 from pyscan.native.engine import (
     ENGINE_MAX_BATCH,
+    ENGINE_MAX_RETRIES,
     ENGINE_MAX_TX_THREADS,
     ENGINE_STATS_FIELDS,
     INGEST_OUTCOMES,
@@ -77,7 +81,7 @@ from pyscan.native.pfring_zc import (
     pfring_zc_probe,
     pfring_zc_queue_stats,
 )
-from pyscan.native.reply import REPLY_OUTCOMES, ReplyView, reply_parse
+from pyscan.native.reply import REPLY_OUTCOMES, ReplyView, reply_checksums_ok, reply_parse
 from pyscan.native.rings import (
     NULL_CAPTURE_STRIDE,
     NULL_MAX_SLOTS,
@@ -85,9 +89,11 @@ from pyscan.native.rings import (
     RING_STATS_FIELDS,
     Ring,
     afpacket_filter_ports,
+    afpacket_reply_filter,
     close_ring,
     null_audit,
     null_captured,
+    null_captured_timed,
     null_inject,
     null_set_faults,
     open_afpacket_rx,
@@ -110,6 +116,7 @@ from pyscan.native.xdp_live import (
 __all__ = [
     "CAPTURE_SNAPLEN",
     "ENGINE_MAX_BATCH",
+    "ENGINE_MAX_RETRIES",
     "ENGINE_MAX_TX_THREADS",
     "ENGINE_STATS_FIELDS",
     "INGEST_OUTCOMES",
@@ -126,6 +133,8 @@ __all__ = [
     "RESULT_STATUS",
     "RING_STATS_FIELDS",
     "SYN_FRAME_LEN",
+    "SYN_MAX_FRAME_LEN",
+    "TCP_OPTION_IDS",
     "XDP_ACTIONS",
     "XDP_ATTACH_MODES",
     "XDP_BIND_MODES",
@@ -155,6 +164,7 @@ __all__ = [
     "XdpLive",
     "XdpLiveError",
     "afpacket_filter_ports",
+    "afpacket_reply_filter",
     "afxdp_probe",
     "bpf_map_lookup",
     "bpf_map_sizes",
@@ -170,6 +180,7 @@ __all__ = [
     "monotonic_ns",
     "null_audit",
     "null_captured",
+    "null_captured_timed",
     "null_inject",
     "null_set_faults",
     "open_afpacket_rx",
@@ -182,11 +193,13 @@ __all__ = [
     "probe_count",
     "probe_name",
     "read_attached_percpu",
+    "reply_checksums_ok",
     "reply_parse",
     "reset_attached_percpu",
     "ring_error",
     "ring_stats",
     "sleep_until_ns",
+    "tcp_options_id",
     "xdp_attached_prog_id",
     "xdp_detach",
     "xdp_query",

@@ -3,14 +3,23 @@
 Every ``*.c`` in this folder is compiled into ``pyscan._native``. Every ``*.cdef`` file is
 one area's declarations for Python; its same-named ``.h`` is what the C side includes. Adding
 a concept is adding files, never editing this builder.
+
+PYSCAN_SANITIZE=1 builds it with ASan + UBSan (every finding fatal) and -Werror, for
+``make test-sanitize``, which builds into build/sanitize and loads it through PYSCAN_NATIVE
+(pyscan/native/_lib.py) with libasan preloaded.
 """
 
+import os
 from pathlib import Path
 
 from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
 BPF_DIR = HERE.parent / "bpf"
+
+SANITIZE = os.environ.get("PYSCAN_SANITIZE") == "1"
+SANITIZER_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                   "-fno-omit-frame-pointer", "-g", "-O1", "-Werror"] if SANITIZE else []
 
 cdef_files = sorted(HERE.glob("*.cdef"))
 ffibuilder = FFI()
@@ -26,7 +35,8 @@ ffibuilder.set_source(
     # roaring: Debian's libroaring-dev (CRoaring), the RX thread's reported-set (dedup.h)
     libraries=["xdp", "bpf", "roaring", "dl", "pthread"],
     extra_compile_args=["-O3", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter",
-                        "-fno-strict-aliasing", "-D_GNU_SOURCE"],
+                        "-fno-strict-aliasing", "-D_GNU_SOURCE", *SANITIZER_FLAGS],
+    extra_link_args=["-fsanitize=address,undefined"] if SANITIZE else [],
 )
 
 if __name__ == "__main__":

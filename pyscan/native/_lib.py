@@ -9,9 +9,27 @@ time, so an engine pointer cannot be handed to a function that wants a ring.
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import sys
 from typing import TYPE_CHECKING, NewType
 
-from pyscan._native import ffi, lib  # type: ignore[import-not-found]
+
+def _load_override(path: str) -> None:
+    """PYSCAN_NATIVE=/path/to/_native.abi3.so: use that build of the extension (the sanitizer
+    build of ``make test-sanitize``) instead of the one next to the package."""
+    spec = importlib.util.spec_from_file_location("pyscan._native", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"PYSCAN_NATIVE={path!r} is not a loadable extension module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["pyscan._native"] = module
+    spec.loader.exec_module(module)
+
+
+if os.environ.get("PYSCAN_NATIVE") and "pyscan._native" not in sys.modules:
+    _load_override(os.environ["PYSCAN_NATIVE"])
+
+from pyscan._native import ffi, lib  # type: ignore[import-not-found]  # noqa: E402
 
 if TYPE_CHECKING:
     class CData:

@@ -21,7 +21,21 @@ from pyscan.native._values import port_be as _port_be
 from pyscan.native.handles import CHandle
 
 PERMUTE_MAX_RANGE = int(lib.PYSCAN_PERMUTE_MAX_RANGE)
-SYN_FRAME_LEN = int(lib.PYSCAN_SYN_FRAME_LEN)
+SYN_FRAME_LEN = int(lib.PYSCAN_SYN_FRAME_LEN)  # the mss profile's frame
+SYN_MAX_FRAME_LEN = int(lib.PYSCAN_SYN_MAX_FRAME_LEN)
+# --tcp-options profile name -> id (template.h), in the C table's order.
+TCP_OPTION_IDS: dict[str, int] = {
+    ffi.string(lib.pyscan_template__profile_name(i)).decode(): i
+    for i in range(int(lib.PYSCAN_TCP_OPTIONS_COUNT))
+}
+
+
+def tcp_options_id(name: str) -> int:
+    """The template's id of TCP option profile ``name``; ValueError names the accepted ones."""
+    if name not in TCP_OPTION_IDS:
+        raise ValueError(f"TCP options {name!r} are unknown: accepted "
+                         f"{', '.join(TCP_OPTION_IDS)}")
+    return TCP_OPTION_IDS[name]
 
 
 class Permutation:
@@ -144,19 +158,22 @@ def _cookie_args(key: bytes, saddr: str | int | ipaddress.IPv4Address,
 
 def build_syn(src_mac: str | bytes, dst_mac: str | bytes,
               saddr: str | int | ipaddress.IPv4Address, daddr: str | int | ipaddress.IPv4Address,
-              sport: int, dport: int, seq: int, ip_id: int, ttl: int = 64, mss: int = 1460,
-              window: int = 1024) -> bytes:
-    """The probe frame the engine sends (template.h): Ethernet + IPv4 + TCP SYN + MSS."""
+              sport: int, dport: int, seq: int, ip_id: int, ttl: int = 0, mss: int = 0,
+              window: int = 0, tcp_options: str = "windows", tsval: int = 0) -> bytes:
+    """The probe frame the engine sends (template.h): Ethernet + IPv4 + TCP SYN with the
+    options of profile ``tcp_options``; ttl, mss, window 0 = the profile's own; ``tsval`` is
+    the timestamp option's value (profiles with one)."""
     template = ffi.new("struct pyscan_syn_template *")
     lib.pyscan_template__init(template, _mac("source MAC", src_mac),
                               _mac("destination MAC", dst_mac), _ipv4_be("source address", saddr),
+                              tcp_options_id(tcp_options),
                               _check_int("TTL", ttl, 0, 255), _check_int("MSS", mss, 0, 65535),
                               _check_int("window", window, 0, 65535))
-    out = ffi.new("uint8_t[]", SYN_FRAME_LEN)
+    out = ffi.new("uint8_t[]", int(lib.PYSCAN_SYN_COPY_LEN))
     length = lib.pyscan_template__fill_export(
         template, out, _ipv4_be("destination address", daddr), _port_be("source port", sport),
         _port_be("destination port", dport), _check_int("sequence number", seq, 0, 2**32 - 1),
-        _check_int("IP ID", ip_id, 0, 65535))
+        _check_int("IP ID", ip_id, 0, 65535), _check_int("timestamp", tsval, 0, 2**32 - 1))
     return bytes(ffi.buffer(out, length))
 
 

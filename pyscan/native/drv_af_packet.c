@@ -458,7 +458,10 @@ static uint32_t afp_rx_peek(struct pyscan_ring *ring, struct pyscan_rx_frame *fr
 			: (struct tpacket3_hdr *)((uint8_t *)b + b->hdr.bh1.offset_to_first_pkt);
 		frames[n].data = (const uint8_t *)h + h->tp_mac;
 		frames[n].len = h->tp_snaplen;
-		frames[n].pad = 0;
+		/* tp_status says whether the kernel checked the L4 checksum or there is none to
+		 * check yet (sent from this host through veth or loopback). */
+		frames[n].flags = h->tp_status & (TP_STATUS_CSUMNOTREADY | TP_STATUS_CSUM_VALID)
+			? PYSCAN_RX_L4_CSUM_TRUSTED : 0;
 		bytes += h->tp_snaplen;
 		n++;
 		r->peek_pkt++;
@@ -538,33 +541,48 @@ static const struct pyscan_ring_ops afp_rx_ops = {
 	.destroy = afp_rx_destroy,
 };
 
-/* Keeps unfragmented IPv4 TCP to a destination port in [first, last] whose flags hold SYN+ACK
- * or RST; same as tcpdump's "ip and tcp and ip[6:2] & 0x3fff = 0 and tcp dst portrange
- * first-last and (tcp[13] & 4 != 0 or tcp[13] & 0x12 = 0x12)". Offsets assume an untagged
- * Ethernet frame, which is what a packet socket sees on a device that strips VLAN tags (all
- * that offload them, and veth). Jump offsets count instructions after the jump. */
-#define REPLY_FILTER_LEN 16
+/* Keeps unfragmented IPv4 TCP to a destination port in [first, last] whose flags are what
+ * the tcp-syn classifier reports: SYN+ACK without RST or FIN (open), or RST+ACK without SYN
+ * (closed); tcpdump's "ip and tcp and ip[6:2] & 0x3fff = 0 and tcp dst portrange first-last
+ * and (tcp[13] & 0x17 = 0x12 or tcp[13] & 0x16 = 0x14)". Cookie, destination address and
+ * checksums are left to the C side (acceptance rules: docs/internals.md). Offsets assume an
+ * untagged Ethernet frame, which is what a packet socket sees: the kernel moves the outer
+ * VLAN tag out of the data before any tap. Jump offsets count instructions after the jump. */
+#define REPLY_FILTER_LEN 17
 static void reply_filter(struct sock_filter out[REPLY_FILTER_LEN], uint16_t first, uint16_t last)
 {
 	const struct sock_filter prog[REPLY_FILTER_LEN] = {
 		/* 0 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
-		/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 13),
+		/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 14),
 		/* 2 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 23),
-		/* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 0, 11),
+		/* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 0, 12),
 		/* 4 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 20),
-		/* 5 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x3fff, 9, 0),
+		/* 5 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x3fff, 10, 0),
 		/* 6 */ BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 14),
 		/* 7 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, 14 + 2),
-		/* 8 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, first, 0, 6),
-		/* 9 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, last, 5, 0),
+		/* 8 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, first, 0, 7),
+		/* 9 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, last, 6, 0),
 		/* 10 */ BPF_STMT(BPF_LD | BPF_B | BPF_IND, 14 + 13),
-		/* 11 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x04, 2, 0),
-		/* 12 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x12),
-		/* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x12, 0, 1),
-		/* 14 */ BPF_STMT(BPF_RET | BPF_K, 0x40000),
-		/* 15 */ BPF_STMT(BPF_RET | BPF_K, 0),
+		/* 11 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x17), /* FIN SYN RST ACK */
+		/* 12 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x12, 2, 0),
+		/* 13 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x16), /* SYN RST ACK */
+		/* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x14, 0, 1),
+		/* 15 */ BPF_STMT(BPF_RET | BPF_K, 0x40000),
+		/* 16 */ BPF_STMT(BPF_RET | BPF_K, 0),
 	};
 	memcpy(out, prog, sizeof(prog));
+}
+
+_Static_assert(sizeof(struct sock_filter) == 8, "sock_filter is the 8-byte BPF instruction");
+
+uint32_t pyscan_afpacket__reply_filter(uint16_t first, uint16_t last, uint8_t *out,
+				       uint32_t max)
+{
+	struct sock_filter code[REPLY_FILTER_LEN];
+	reply_filter(code, first, last);
+	if (out && max >= REPLY_FILTER_LEN)
+		memcpy(out, code, sizeof(code));
+	return REPLY_FILTER_LEN;
 }
 
 static int attach_reply_filter(int fd, uint16_t first, uint16_t last)

@@ -33,5 +33,10 @@ pyscan_ring *pyscan_afpacket__open_rx(int ifindex, uint32_t block_size, uint32_t
  * [first, first + count): 0, -EINVAL (not an af-packet RX ring, empty or too wide a range)
  * or -errno from the kernel. Safe while the RX thread runs. */
 int pyscan_afpacket__filter_ports(pyscan_ring *ring, uint16_t first, uint32_t count);
+/* The classic BPF program filter_ports attaches for [first, last]: its instruction count, and
+ * when max is at least that, the instructions (struct sock_filter, 8 bytes each) in out. For
+ * tests that run it against the other reply filters. */
+uint32_t pyscan_afpacket__reply_filter(uint16_t first, uint16_t last, uint8_t *out,
+				       uint32_t max);
 
 #endif /* PYSCAN_DRV_AF_PACKET_H */

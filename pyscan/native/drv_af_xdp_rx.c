@@ -42,7 +42,7 @@ static uint32_t afxdp_rx_peek(struct pyscan_ring *ring, struct pyscan_rx_frame *
 
 			frames[i].data = xsk_umem__get_data(q->area, desc->addr);
 			frames[i].len = desc->len;
-			frames[i].pad = 0;
+			frames[i].flags = 0;
 		}
 		q->rx_peek_index = index;
 		q->rx_peeked = n;

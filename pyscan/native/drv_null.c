@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "drv_null.h"
+#include "ratelimit.h"
 
 struct null_ring {
 	struct pyscan_ring ring;
@@ -92,19 +93,20 @@ static int null_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slots
 		snprintf(ring->error, sizeof(ring->error),
 			 "null TX: %u of %u frames lost (fault injected)", n - accepted, n);
 	}
+	const uint64_t submitted_ns = r->captured < r->capture_cap ? pyscan_clock__now_ns() : 0;
 	for (uint32_t i = 0; i < accepted; i++) {
 		const uint32_t len = slots[i].len;
 		bytes += len;
 		if (r->captured < r->capture_cap) {
 			uint8_t *rec = r->capture + r->captured * PYSCAN_NULL_CAPTURE_STRIDE;
-			const uint32_t keep = len < PYSCAN_NULL_CAPTURE_STRIDE - 4
-						      ? len
-						      : PYSCAN_NULL_CAPTURE_STRIDE - 4;
+			const uint32_t keep = len < PYSCAN_NULL_CAPTURE_KEEP ? len
+									: PYSCAN_NULL_CAPTURE_KEEP;
 			rec[0] = (uint8_t)len;
 			rec[1] = (uint8_t)(len >> 8);
 			rec[2] = (uint8_t)(len >> 16);
 			rec[3] = (uint8_t)(len >> 24);
 			memcpy(rec + 4, slots[i].data, keep);
+			memcpy(rec + PYSCAN_NULL_CAPTURE_STRIDE - 8, &submitted_ns, 8);
 			__atomic_store_n(&r->captured, r->captured + 1, __ATOMIC_RELEASE);
 		}
 	}
@@ -144,7 +146,7 @@ static uint32_t null_rx_peek(struct pyscan_ring *ring, struct pyscan_rx_frame *f
 		const uint64_t slot = pos % r->rx_slots;
 		frames[n].data = r->rx_slab + slot * PYSCAN_NULL_SLOT_SIZE;
 		frames[n].len = r->rx_len[slot];
-		frames[n].pad = 0;
+		frames[n].flags = 0;
 		bump(&r->stats.rx_bytes, frames[n].len);
 		n++;
 		pos++;

@@ -17,8 +17,10 @@
 
 #define PYSCAN_NULL_SLOT_SIZE 2048
 #define PYSCAN_NULL_MAX_SLOTS 65536
-/* One capture record: little-endian u32 frame length, then the frame's first 124 bytes. */
+/* One capture record: little-endian u32 frame length, the frame's first 116 bytes, then the
+ * host-order u64 CLOCK_MONOTONIC ns at which it was submitted (retry-delay tests). */
 #define PYSCAN_NULL_CAPTURE_STRIDE 128
+#define PYSCAN_NULL_CAPTURE_KEEP 116
 
 /* Misbehaviour a test asks of a null TX ring; all zero = a perfect device. */
 struct pyscan_null_faults {

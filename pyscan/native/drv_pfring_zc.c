@@ -548,7 +548,7 @@ static uint32_t zc_rx_peek(struct pyscan_ring *ring, struct pyscan_rx_frame *fra
 		pfring_zc_pkt_buff *h = r->handles[r->released + i];
 		frames[i].data = c->api.pkt_buff_data(h, q);
 		frames[i].len = h->len;
-		frames[i].pad = 0;
+		frames[i].flags = 0;
 	}
 	return n;
 }

@@ -23,10 +23,40 @@
 /* A batch should take at most this long at the configured rate, so that stop_tx and the
  * rate limiter's pacing stay fine-grained at low rates. */
 #define TX_BATCH_PERIOD_NS 10000000ULL
+/* Retry schedule block without a rate limit: the rate is unknown, so blocks are large (a
+ * phase of a few such blocks outlasts a 1 s delay at several Mpps) and the per-chunk clock
+ * check enforces the delay; a slower lane merely waits at the chunk boundaries. */
+#define RETRY_BLOCK_UNLIMITED (1ULL << 22)
+/* Blocks sized from the rate get this much slack, so that the rate limiter's burst
+ * allowance never makes a phase end before the delay and the clock check rarely waits. */
+#define RETRY_BLOCK_SLACK 1.05
 
 #define load_relaxed pyscan_counter__load
 
 /* ---- create / destroy ---------------------------------------------------------------- */
+
+/* Pairs per retry-schedule block (schedule.h). A pair's next pass comes `passes` whole blocks
+ * after the end of its previous one, so blocks of rate x delay / passes frames make the delay
+ * hold by construction at the lane's rate; at least a batch, so chunks do not cut batches. */
+static uint64_t retry_block(const struct pyscan_engine *e)
+{
+	uint64_t lane_max = 1;
+	for (uint32_t t = 0; t < e->cfg.tx_threads; t++)
+		if (e->tx[t].total > lane_max)
+			lane_max = e->tx[t].total;
+	if (e->passes == 1)
+		return lane_max;
+	uint64_t block = RETRY_BLOCK_UNLIMITED;
+	if (e->cfg.rate_pps > 0) {
+		const double per_lane = e->cfg.rate_pps / e->cfg.tx_threads;
+		const double want = ceil(per_lane * ((double)e->cfg.retry_delay_ns / 1e9) *
+					 RETRY_BLOCK_SLACK / e->passes);
+		block = want < (double)RETRY_BLOCK_UNLIMITED ? (uint64_t)want : RETRY_BLOCK_UNLIMITED;
+	}
+	if (block < e->batch)
+		block = e->batch;
+	return block < lane_max ? block : lane_max;
+}
 
 #define FAIL(...)                                                 \
 	do {                                                      \
@@ -63,6 +93,11 @@ pyscan_engine *pyscan_engine__create(const struct pyscan_engine_config *cfg, cha
 		FAIL("no target ranges given (need at least one)");
 	if (!cfg->ports || !cfg->n_ports)
 		FAIL("no target ports given (need at least one)");
+	if (cfg->retries > PYSCAN_ENGINE_MAX_RETRIES)
+		FAIL("retries %u is out of range (0..%d)", cfg->retries, PYSCAN_ENGINE_MAX_RETRIES);
+	if (cfg->retry_delay_ns > 3600ULL * 1000000000ULL)
+		FAIL("retry delay %llu ns is out of range (0..3600 s)",
+		     (unsigned long long)cfg->retry_delay_ns);
 	const struct pyscan_probe_ops *probe = pyscan_probe__ops(cfg->probe_id);
 	if (!probe)
 		FAIL("probe id %u is unknown (known: 0..%d, see probe_ids.h)", cfg->probe_id,
@@ -128,6 +163,9 @@ pyscan_engine *pyscan_engine__create(const struct pyscan_engine_config *cfg, cha
 			e->batch = fitting < 1 ? 1 : (uint32_t)fitting;
 	}
 
+	e->passes = cfg->retries + 1;
+	e->schedule_block = retry_block(e);
+
 	if (pyscan_results__init(&e->results, e->cfg.max_results, &e->targets) < 0)
 		FAIL("out of memory for a results ring of %u entries", e->cfg.max_results);
 	if (err && errlen)
@@ -176,6 +214,45 @@ uint32_t pyscan_engine__targets(const pyscan_engine *e, uint32_t thread_index, u
 	return n;
 }
 
+int pyscan_engine__seek(pyscan_engine *e, uint32_t thread_index, uint64_t position)
+{
+	if (!e || thread_index >= e->cfg.tx_threads)
+		return -EINVAL;
+	struct pyscan_engine_tx_state *st = &e->tx[thread_index];
+	if (position > st->total * e->passes)
+		return -ERANGE;
+	if (__atomic_exchange_n(&st->running, 1, __ATOMIC_ACQ_REL))
+		return -EBUSY;
+	__atomic_store_n(&st->generated, position, __ATOMIC_RELAXED);
+	__atomic_store_n(&st->running, 0, __ATOMIC_RELEASE);
+	return 0;
+}
+
+uint32_t pyscan_engine__schedule(const pyscan_engine *e, uint32_t thread_index,
+				 uint64_t position, uint32_t n, uint64_t *k_out, uint32_t *pass_out)
+{
+	if (!e || !k_out || !pass_out || thread_index >= e->cfg.tx_threads)
+		return 0;
+	struct pyscan_schedule s;
+	struct pyscan_schedule_chunk c;
+	uint64_t offset;
+	pyscan_engine__lane_schedule(e, thread_index, &s);
+	if (!pyscan_schedule__seek(&s, position, &c, &offset))
+		return 0;
+	uint32_t j = 0;
+	while (j < n) {
+		k_out[j] = c.k_first + offset;
+		pass_out[j] = c.pass;
+		j++;
+		if (++offset == c.len) {
+			offset = 0;
+			if (!pyscan_schedule__next(&s, &c))
+				break;
+		}
+	}
+	return j;
+}
+
 uint32_t pyscan_engine__drain(pyscan_engine *e, struct pyscan_result *out, uint32_t max)
 {
 	if (!e || !out || pyscan_engine__enter(e) < 0)
@@ -194,9 +271,11 @@ void pyscan_engine__stats(pyscan_engine *e, struct pyscan_engine_stats *out)
 	if (!e || pyscan_engine__enter(e) < 0)
 		return;
 	out->tx_threads = e->cfg.tx_threads;
+	out->passes = e->passes;
 	for (uint32_t t = 0; t < e->cfg.tx_threads; t++) {
 		const struct pyscan_engine_tx_state *st = &e->tx[t];
 		out->total_targets += st->total;
+		out->total_frames += st->total * e->passes;
 		out->thread_generated[t] = load_relaxed(&st->generated);
 		out->thread_sent[t] = load_relaxed(&st->sent);
 		out->generated += out->thread_generated[t];
@@ -218,6 +297,7 @@ void pyscan_engine__stats(pyscan_engine *e, struct pyscan_engine_stats *out)
 	out->rx_duplicates = load_relaxed(&c->duplicates);
 	out->results_full_waits = load_relaxed(&e->results.full_waits);
 	out->results_lost = load_relaxed(&e->results.lost);
+	out->rx_bad_checksum = load_relaxed(&c->bad_checksum);
 	out->results_pending = pyscan_results__pending(&e->results);
 	out->dedup_bytes = load_relaxed(&e->results.seen.bytes);
 	out->dedup_max_insert_ns = load_relaxed(&e->results.seen.max_insert_ns);

@@ -11,9 +11,11 @@
  *    shard to thread t = (i / S) mod T; thread t walks i = s + S*(t + T*k) for k = 0, 1, ...
  *    so threads and shards are disjoint and their union is [0, total), or [0, max_probes)
  *    when that is smaller: the first max_probes inputs of the permutation are a keyed random
- *    sample, the same one however the scan is sharded or threaded. A probe is generated
- *    only into a reserved slot and every reserved slot is submitted, so nothing is sent twice
- *    and nothing is skipped unless stop_tx was set.
+ *    sample, the same one however the scan is sharded or threaded. Each thread sends each of
+ *    its pairs exactly retries + 1 times, in the order of its retry schedule (schedule.h),
+ *    two probes of one pair at least retry_delay_ns apart. A probe is generated only into a
+ *    reserved slot and every reserved slot is submitted, so nothing is sent more often than
+ *    that and nothing is skipped unless stop_tx was set.
  *  - Exactly-once RX: a (target ip, target port) pair is reported at most once per engine,
  *    decided by a compressed bitmap set that never forgets (dedup.h); results are never dropped (a full results
  *    ring makes the RX thread wait, and what is still pending at stop stays for drain()),
@@ -35,9 +37,17 @@
 #define PYSCAN_ENGINE_MAX_BATCH 1024
 #define PYSCAN_ENGINE_DEFAULT_BATCH 64
 #define PYSCAN_ENGINE_DEFAULT_MAX_RESULTS 1048576
+#define PYSCAN_ENGINE_MAX_RETRIES 15
 
 #define PYSCAN_RESULT_OPEN 1
 #define PYSCAN_RESULT_CLOSED 2
+#define PYSCAN_RESULT_RTT_UNKNOWN 0xffffffffu
+
+/* TCP options seen in a reply (struct pyscan_result.tcp_options). */
+#define PYSCAN_TCPOPT_MSS 1
+#define PYSCAN_TCPOPT_WSCALE 2
+#define PYSCAN_TCPOPT_SACK_OK 4
+#define PYSCAN_TCPOPT_TIMESTAMP 8
 
 /* What pyscan_engine__ingest says about one frame (negative: not reported, and why). */
 #define PYSCAN_INGEST_OPEN 1
@@ -47,6 +57,7 @@
 #define PYSCAN_INGEST_INVALID_COOKIE -3
 #define PYSCAN_INGEST_DUPLICATE -4
 #define PYSCAN_INGEST_IGNORED_FLAGS -5
+#define PYSCAN_INGEST_BAD_CHECKSUM -6
 
 struct pyscan_engine_config {
 	uint8_t cookie_key[16];                /* SipHash key, k0 || k1 little-endian */
@@ -72,6 +83,11 @@ struct pyscan_engine_config {
 	uint8_t ttl;
 	uint8_t probe_id;                      /* probe module (probe_ids.h); 0 = tcp-syn */
 	uint64_t max_probes;                   /* whole scan, all shards; 0 = every probe */
+	uint64_t retry_delay_ns;               /* at least this between two probes of a pair */
+	uint32_t retries;                      /* each pair gets retries + 1 probes;
+	                                          0..PYSCAN_ENGINE_MAX_RETRIES */
+	uint8_t tcp_options;                   /* PYSCAN_TCP_OPTIONS_* (template.h) */
+	uint8_t reserved[3];                   /* zero */
 };
 
 /* One validated, first-seen reply. Fixed size for every probe type: an IPv6 address fits,
@@ -86,12 +102,22 @@ struct pyscan_result {
 	uint8_t l4_proto;       /* IP protocol number of the reply (6 = TCP) */
 	uint8_t icmp_type;      /* ICMP replies only */
 	uint8_t icmp_code;
+	/* TCP replies: what the answering stack said about itself (zmap's reply fields). */
+	uint16_t window;        /* TCP window, host order */
+	uint16_t mss;           /* MSS option value (when tcp_options has PYSCAN_TCPOPT_MSS) */
+	uint8_t wscale;         /* window scale shift (PYSCAN_TCPOPT_WSCALE) */
+	uint8_t tcp_options;    /* PYSCAN_TCPOPT_* present in the reply */
+	uint8_t reserved[2];
+	uint32_t ts_val;        /* timestamp option value and echo (PYSCAN_TCPOPT_TIMESTAMP) */
+	uint32_t ts_ecr;
+	uint32_t rtt_us;        /* send to receive, from the echoed timestamp; UINT32_MAX = unknown */
+	uint32_t reserved2;
 };
 
 struct pyscan_engine_stats {
 	uint64_t total_targets;      /* probes this shard owes (all its threads) */
-	uint64_t generated;
-	uint64_t sent;
+	uint64_t generated;          /* frames (every pass counts) */
+	uint64_t sent;               /* frames the rings accepted */
 	uint64_t tx_errors;
 	uint64_t tx_retries;
 	uint64_t tx_threads;
@@ -108,11 +134,14 @@ struct pyscan_engine_stats {
 	uint64_t rx_duplicates;
 	uint64_t results_pending;    /* queued, not drained yet */
 	uint64_t results_full_waits; /* times the RX thread waited on a full results ring */
+	uint64_t rx_bad_checksum;    /* IPv4 header or L4 checksum wrong: dropped before classify */
 	uint64_t dedup_bytes;        /* memory of the reported-set (dedup.h) */
 	uint64_t dedup_max_insert_ns; /* worst single reported-set lookup/insert */
-	uint64_t results_lost;       /* results dropped: no memory to queue them (never silent) */
 	uint64_t thread_sent[PYSCAN_ENGINE_MAX_TX_THREADS];
-	uint64_t thread_generated[PYSCAN_ENGINE_MAX_TX_THREADS]; /* also: how far each got (k) */
+	uint64_t thread_generated[PYSCAN_ENGINE_MAX_TX_THREADS]; /* frames: each lane's position */
+	uint64_t total_frames;       /* frames this shard owes: total_targets x passes */
+	uint64_t passes;             /* probes per pair: retries + 1 */
+	uint64_t results_lost;       /* results dropped: no memory to queue them (never silent) */
 };
 
 struct pyscan_engine;
@@ -131,17 +160,27 @@ void pyscan_engine__stop_rx(pyscan_engine *engine);
 /* Copy every reply with a valid cookie (duplicates too) into capture, for --pcap. Set before
  * run_rx starts, NULL to stop; the engine does not own it: destroy it after the engine. */
 void pyscan_engine__set_capture(pyscan_engine *engine, pyscan_capture *capture);
-/* Probes thread thread_index owes in this shard (tests, progress, resume). */
+/* Pairs thread thread_index owes in this shard (tests, progress, resume); it sends each of
+ * them retries + 1 times. */
 uint64_t pyscan_engine__thread_total(const pyscan_engine *engine, uint32_t thread_index);
 /* The targets of TX thread thread_index's probes k_first .. k_first + n - 1, in the order it
  * sends them: host-order addresses and ports. Returns how many exist (fewer at the end). With
  * one TX thread this is the shard's whole order, which is what -sL prints. */
 uint32_t pyscan_engine__targets(const pyscan_engine *engine, uint32_t thread_index,
 				uint64_t k_first, uint32_t n, uint32_t *ip_out, uint16_t *port_out);
+/* Sets TX thread thread_index's position (frames already sent: the one counter a resume
+ * saves, thread_generated in the stats) before its run_tx. 0, -EBUSY while it runs, -ERANGE
+ * past its last frame, -EINVAL for a bad thread. */
+int pyscan_engine__seek(pyscan_engine *engine, uint32_t thread_index, uint64_t position);
+/* The retry schedule of TX thread thread_index (schedule.h): for its frames at positions
+ * position .. position + n - 1, the pair index k (as in pyscan_engine__targets) and the pass
+ * (0 = first probe). Returns how many exist (fewer at the end). */
+uint32_t pyscan_engine__schedule(const pyscan_engine *engine, uint32_t thread_index,
+				 uint64_t position, uint32_t n, uint64_t *k_out, uint32_t *pass_out);
 
-_Static_assert(sizeof(struct pyscan_engine_config) == 112, "pyscan_engine_config layout");
-_Static_assert(sizeof(struct pyscan_result) == 32, "pyscan_result layout");
-_Static_assert(sizeof(struct pyscan_engine_stats) == 8 * (22 + 2 * PYSCAN_ENGINE_MAX_TX_THREADS),
+_Static_assert(sizeof(struct pyscan_engine_config) == 128, "pyscan_engine_config layout");
+_Static_assert(sizeof(struct pyscan_result) == 56, "pyscan_result layout");
+_Static_assert(sizeof(struct pyscan_engine_stats) == 8 * (25 + 2 * PYSCAN_ENGINE_MAX_TX_THREADS),
 	       "pyscan_engine_stats layout");
 
 #endif /* PYSCAN_ENGINE_H */

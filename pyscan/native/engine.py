@@ -18,6 +18,7 @@ from pyscan.native._values import check_int as _check_int
 from pyscan.native._values import ipv4 as _ipv4
 from pyscan.native._values import ipv4_be as _ipv4_be
 from pyscan.native._values import mac as _mac
+from pyscan.native.algorithms import tcp_options_id
 from pyscan.native.capture import Capture
 from pyscan.native.handles import CHandle
 from pyscan.native.rings import Ring, ring_error
@@ -35,14 +36,21 @@ INGEST_OUTCOMES = {
     int(lib.PYSCAN_INGEST_INVALID_COOKIE): "invalid-cookie",
     int(lib.PYSCAN_INGEST_DUPLICATE): "duplicate",
     int(lib.PYSCAN_INGEST_IGNORED_FLAGS): "ignored-flags",
+    int(lib.PYSCAN_INGEST_BAD_CHECKSUM): "bad-checksum",
 }
 ENGINE_STATS_FIELDS = (
     "total_targets", "generated", "sent", "tx_errors", "tx_retries", "tx_threads",
     "tx_threads_done", "tx_stopped", "rx_frames", "rx_malformed", "rx_not_ours", "rx_ours",
     "rx_ignored_flags", "rx_invalid_cookie", "rx_open", "rx_closed", "rx_duplicates",
-    "results_pending", "results_full_waits", "dedup_bytes", "dedup_max_insert_ns",
-    "results_lost",
+    "results_pending", "results_full_waits", "rx_bad_checksum", "dedup_bytes",
+    "dedup_max_insert_ns", "total_frames", "passes", "results_lost",
 )
+ENGINE_MAX_RETRIES = int(lib.PYSCAN_ENGINE_MAX_RETRIES)
+_TCPOPT_MSS = int(lib.PYSCAN_TCPOPT_MSS)
+_TCPOPT_WSCALE = int(lib.PYSCAN_TCPOPT_WSCALE)
+_TCPOPT_SACK_OK = int(lib.PYSCAN_TCPOPT_SACK_OK)
+_TCPOPT_TIMESTAMP = int(lib.PYSCAN_TCPOPT_TIMESTAMP)
+_RTT_UNKNOWN = int(lib.PYSCAN_RESULT_RTT_UNKNOWN)
 
 
 class RawResult(NamedTuple):
@@ -56,6 +64,15 @@ class RawResult(NamedTuple):
     l4_proto: int = 6  # IP protocol number of the reply
     icmp_type: int = 0  # ICMP replies only
     icmp_code: int = 0
+    # TCP replies: the window and the options MSS, window scale, SACK-permitted, timestamps
+    # (None: not in the reply), and the RTT in seconds when the reply echoed our timestamp.
+    window: int | None = None
+    mss: int | None = None
+    wscale: int | None = None
+    sack_permitted: bool | None = None
+    ts_val: int | None = None
+    ts_ecr: int | None = None
+    rtt: float | None = None
 
 
 def _raw_result(r: Any) -> RawResult:
@@ -63,9 +80,22 @@ def _raw_result(r: Any) -> RawResult:
     address = bytes(ffi.buffer(r.addr))
     ip: ipaddress.IPv4Address | ipaddress.IPv6Address = (
         ipaddress.IPv4Address(address[:4]) if r.family == 4 else ipaddress.IPv6Address(address))
+    if int(r.l4_proto) != 6:
+        return RawResult(ip, int(r.port), RESULT_STATUS[int(r.status)],
+                         int(r.ttl), int(r.timestamp_ns) / 1e9, int(r.l4_proto),
+                         int(r.icmp_type), int(r.icmp_code))
+    options = int(r.tcp_options)
+    timestamps = bool(options & _TCPOPT_TIMESTAMP)
     return RawResult(ip, int(r.port), RESULT_STATUS[int(r.status)],
                      int(r.ttl), int(r.timestamp_ns) / 1e9, int(r.l4_proto),
-                     int(r.icmp_type), int(r.icmp_code))
+                     int(r.icmp_type), int(r.icmp_code),
+                     window=int(r.window),
+                     mss=int(r.mss) if options & _TCPOPT_MSS else None,
+                     wscale=int(r.wscale) if options & _TCPOPT_WSCALE else None,
+                     sack_permitted=bool(options & _TCPOPT_SACK_OK),
+                     ts_val=int(r.ts_val) if timestamps else None,
+                     ts_ecr=int(r.ts_ecr) if timestamps else None,
+                     rtt=None if r.rtt_us == _RTT_UNKNOWN else int(r.rtt_us) / 1e6)
 
 
 def probe_name(probe_id: int) -> str | None:
@@ -111,10 +141,12 @@ class Engine(CHandle[EnginePtr]):
                  ranges: Sequence[tuple[str | int | ipaddress.IPv4Address,
                                         str | int | ipaddress.IPv4Address]],
                  ports: Sequence[int], source_ports: range = range(40000, 40001),
-                 ttl: int = 64, mss: int = 1460, window: int = 1024, rate: float = 0.0,
+                 ttl: int | None = None, mss: int | None = None, window: int | None = None,
+                 rate: float = 0.0,
                  shard: tuple[int, int] = (0, 1), tx_threads: int = 1,
                  batch_size: int = 64, max_results: int = 0,
-                 probe: str | int = "tcp-syn", max_probes: int = 0) -> None:
+                 probe: str | int = "tcp-syn", max_probes: int = 0, retries: int = 0,
+                 retry_delay: float = 1.0, tcp_options: str = "windows") -> None:
         if not isinstance(cookie_key, bytes | bytearray) or len(cookie_key) != 16:
             raise ValueError(f"cookie key {cookie_key!r} is not 16 bytes")
         if not isinstance(source_ports, range) or source_ports.step != 1 or not source_ports \
@@ -154,12 +186,20 @@ class Engine(CHandle[EnginePtr]):
         cfg.gateway_mac = _mac("gateway MAC", gateway_mac)
         cfg.source_port_first = source_ports.start
         cfg.source_port_count = len(source_ports)
-        cfg.mss = _check_int("MSS", mss, 0, 65535)
-        cfg.window = _check_int("window", window, 0, 65535)
-        cfg.ttl = _check_int("TTL", ttl, 0, 255)
+        # None (0 in C): the TCP option profile's own value
+        cfg.mss = _check_int("MSS", mss or 0, 0, 65535)
+        cfg.window = _check_int("window", window or 0, 0, 65535)
+        cfg.ttl = _check_int("TTL", ttl or 0, 0, 255)
+        cfg.tcp_options = tcp_options_id(tcp_options)
         cfg.probe_id = _probe_id(probe)
         # 0 = all; else the whole scan (all shards) sends the first max_probes of its order
         cfg.max_probes = _check_int("max probes", max_probes, 0, _U64_MAX)
+        cfg.retries = _check_int("retries", retries, 0, ENGINE_MAX_RETRIES)
+        if isinstance(retry_delay, bool) or not isinstance(retry_delay, int | float) \
+                or not 0 <= retry_delay <= 3600:
+            raise ValueError(f"retry delay {retry_delay!r} is invalid: accepted seconds "
+                             "0..3600")
+        cfg.retry_delay_ns = round(retry_delay * 1e9)
         err = ffi.new("char[256]")
         handle = lib.pyscan_engine__create(cfg, err, 256)
         if handle == ffi.NULL:
@@ -176,6 +216,28 @@ class Engine(CHandle[EnginePtr]):
         """Probes TX thread ``thread_index`` owes in this shard."""
         _check_int("thread index", thread_index, 0, self.tx_threads - 1)
         return int(lib.pyscan_engine__thread_total(self._live(), thread_index))
+
+    def schedule(self, thread_index: int, position: int, n: int) -> list[tuple[int, int]]:
+        """(pair index k, pass) of TX thread ``thread_index``'s frames ``position`` ..
+        ``position + n - 1`` in sending order (fewer at the end): the retry schedule."""
+        _check_int("thread index", thread_index, 0, self.tx_threads - 1)
+        _check_int("count", n, 0, 2**31)
+        ks, passes = ffi.new("uint64_t[]", max(n, 1)), ffi.new("uint32_t[]", max(n, 1))
+        got = lib.pyscan_engine__schedule(self._live(), thread_index,
+                                          _check_int("position", position, 0, _U64_MAX), n,
+                                          ks, passes)
+        return list(zip(ks[0:got], passes[0:got], strict=True))
+
+    def seek(self, thread_index: int, position: int) -> None:
+        """Start TX thread ``thread_index``'s next ``run_tx`` at frame ``position`` of its
+        schedule (``stats()['thread_generated_<i>']`` of an earlier run: resume)."""
+        _check_int("thread index", thread_index, 0, self.tx_threads - 1)
+        rc = lib.pyscan_engine__seek(self._live(), thread_index,
+                                     _check_int("position", position, 0, _U64_MAX))
+        if rc < 0:
+            raise ValueError(f"cannot move TX thread {thread_index} to position {position}: "
+                             f"{os.strerror(-rc)} (accepted: 0..frames it owes, while it is "
+                             "not running)")
 
     def run_tx(self, thread_index: int, ring: Ring) -> None:
         """Send thread ``thread_index``'s probes on ``ring``; returns when done or stopped."""

@@ -22,13 +22,14 @@
 #include "permute.h"
 #include "probe.h"
 #include "results.h"
+#include "schedule.h"
 #include "targetset.h"
 
 #define PYSCAN_ENGINE_CACHELINE 64
 
 struct pyscan_engine_tx_state {
-	uint64_t total;     /* probes this thread owes */
-	uint64_t generated; /* also the resume point: the next k */
+	uint64_t total;     /* pairs this thread owes (it sends each one `passes` times) */
+	uint64_t generated; /* frames; also the resume point: the lane's schedule position */
 	uint64_t sent;
 	uint64_t errors;
 	uint64_t retries;
@@ -38,6 +39,7 @@ struct pyscan_engine_tx_state {
 struct pyscan_engine_rx_counters {
 	uint64_t frames, malformed, not_ours, ours, ignored_flags, invalid_cookie;
 	uint64_t open, closed, duplicates;
+	uint64_t bad_checksum;
 };
 
 struct pyscan_engine {
@@ -48,6 +50,8 @@ struct pyscan_engine {
 	const struct pyscan_probe_ops *probe;
 	uint64_t stride; /* S * T */
 	uint32_t batch;
+	uint32_t passes;           /* retries + 1 */
+	uint64_t schedule_block;   /* pairs per schedule block (schedule.h), the same in every lane */
 
 	int stop_tx;
 	int stop_rx;
@@ -88,6 +92,13 @@ static inline void pyscan_engine__leave(struct pyscan_engine *e)
 static inline uint64_t pyscan_engine__first_index(const struct pyscan_engine *e, uint32_t t)
 {
 	return e->cfg.shard_index + (uint64_t)e->cfg.shard_count * t;
+}
+
+/* Lane t's retry schedule. */
+static inline void pyscan_engine__lane_schedule(const struct pyscan_engine *e, uint32_t t,
+						struct pyscan_schedule *s)
+{
+	pyscan_schedule__init(s, e->tx[t].total, e->schedule_block, e->passes);
 }
 
 #endif /* PYSCAN_ENGINE_INTERNAL_H */

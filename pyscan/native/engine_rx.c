@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-only
  *
  * engine_rx.c - the RX loop and ingest(): each received frame goes through the one parser
- * (reply_parse.h), then the scan's probe module classifies it and checks its cookie
- * (probe.h), then the seen set and the results ring (results.h).
+ * (reply_parse.h) and its checksums are verified, then the scan's probe module classifies it
+ * and checks its cookie (probe.h), then the seen set and the results ring (results.h).
  *
- * Invariant: every frame increments rx_frames and exactly one of malformed, not_ours or
- * ours; every "ours" frame exactly one of ignored_flags, invalid_cookie, duplicates, open,
- * closed. Only the one RX (or ingest) caller writes these counters.
+ * Invariant: every frame increments rx_frames and exactly one of malformed, not_ours,
+ * bad_checksum or ours; every "ours" frame exactly one of ignored_flags, invalid_cookie,
+ * duplicates, open, closed. Only the one RX (or ingest) caller writes these counters.
  */
 #include <errno.h>
 #include <time.h>
@@ -32,7 +32,8 @@ static uint64_t realtime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-static int ingest(struct pyscan_engine *e, const uint8_t *frame, uint32_t len, int in_rx_loop)
+static int ingest(struct pyscan_engine *e, const uint8_t *frame, uint32_t len, uint32_t flags,
+		  int in_rx_loop)
 {
 	struct pyscan_engine_rx_counters *c = &e->rx;
 	struct pyscan_reply_view view;
@@ -40,12 +41,18 @@ static int ingest(struct pyscan_engine *e, const uint8_t *frame, uint32_t len, i
 
 	bump(&c->frames, 1);
 	int rc = pyscan_reply__parse(frame, len, &view);
-	if (rc == PYSCAN_REPLY_OK)
-		rc = e->probe->classify(e->probe_state, &e->env, &view, &res);
-	else
+	if (rc != PYSCAN_REPLY_OK)
 		rc = rc == PYSCAN_REPLY_NOT_IP ? PYSCAN_INGEST_NOT_OURS : PYSCAN_INGEST_MALFORMED;
+	/* Before classify: a corrupted frame must not be believed on its cookie, nor reported. */
+	else if (!pyscan_reply__checksums_ok(&view, flags & PYSCAN_RX_L4_CSUM_TRUSTED))
+		rc = PYSCAN_INGEST_BAD_CHECKSUM;
+	else
+		rc = e->probe->classify(e->probe_state, &e->env, &view, &res);
 
 	switch (rc) {
+	case PYSCAN_INGEST_BAD_CHECKSUM:
+		bump(&c->bad_checksum, 1);
+		return rc;
 	case PYSCAN_INGEST_MALFORMED:
 		bump(&c->malformed, 1);
 		return rc;
@@ -89,7 +96,7 @@ int pyscan_engine__ingest(pyscan_engine *e, const uint8_t *frame, uint32_t len)
 		return -EINVAL;
 	if (pyscan_engine__enter(e) < 0)
 		return -ESHUTDOWN;
-	const int rc = ingest(e, frame, len, 0);
+	const int rc = ingest(e, frame, len, 0, 0);
 	pyscan_engine__leave(e);
 	return rc;
 }
@@ -146,7 +153,7 @@ int pyscan_engine__run_rx(pyscan_engine *e, pyscan_ring *ring)
 			continue;
 		}
 		for (uint32_t j = 0; j < n; j++)
-			ingest(e, frames[j].data, frames[j].len, 1);
+			ingest(e, frames[j].data, frames[j].len, frames[j].flags, 1);
 		ops->rx_release(ring, n);
 	}
 

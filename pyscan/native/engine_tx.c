@@ -3,10 +3,21 @@
  * engine_tx.c - the TX loop, written once for every driver (ring.h) and every probe type
  * (probe.h).
  *
- * Thread t of T in shard s of S owns permutation inputs i = s + S*(t + T*k). Each batch is
- * rate-limited first (so a stop request never leaves reserved slots unsent), then slots are
- * reserved until the batch is complete, filled by the probe module's fill_batch() in one call
- * and submitted.
+ * Thread t of T in shard s of S owns permutation inputs i = s + S*(t + T*k). It sends each
+ * of its pairs k `passes` times (retries + 1) in the order of its retry schedule
+ * (schedule.h): chunks of consecutive k, each one pass of one block. Each batch lies within
+ * one chunk, is rate-limited first (so a stop request never leaves reserved slots unsent; the
+ * limiter counts every frame, retries included), then slots are reserved until the batch is
+ * complete, filled by the probe module's fill_batch() in one call and submitted.
+ *
+ * Retry delay: before the first frame of a chunk of pass r > 0 the thread waits until
+ * retry_delay_ns after the moment the same block's pass r - 1 was completely submitted. Every
+ * pair of that pass was submitted at or before that moment and every pair of this pass is
+ * submitted after it, so each pair's probes are at least the delay apart, whatever the rate,
+ * at the end of the scan (the tail's last passes wait) and after a resume (the clocks start
+ * at the run's start, which is after any earlier probe). The schedule keeps the block's
+ * previous pass P chunks back, so one timestamp per block mod P is enough (schedule.h).
+ * Blocks are sized so that at a limited rate the wait is normally already over.
  *
  * Invariant: every reserved slot is filled and submitted exactly once (ring.h), even when
  * the ring reports a fatal error meanwhile: the slot size is checked against the ring's
@@ -95,7 +106,6 @@ static int run_tx(struct pyscan_engine *e, uint32_t thread_index, pyscan_ring *r
 	struct pyscan_engine_tx_state *st = &e->tx[thread_index];
 	if (__atomic_exchange_n(&st->running, 1, __ATOMIC_ACQ_REL))
 		return -EBUSY;
-	const uint64_t my_total = st->total;
 	const uint64_t stride = e->stride;
 	const uint64_t first_index = pyscan_engine__first_index(e, thread_index);
 	const void *probe_state = e->probe_state;
@@ -107,7 +117,13 @@ static int run_tx(struct pyscan_engine *e, uint32_t thread_index, pyscan_ring *r
 	const int limited = e->cfg.rate_pps > 0;
 	struct pyscan_tx_slot slots[PYSCAN_ENGINE_MAX_BATCH];
 	struct pyscan_ratelimit limiter;
-	uint64_t k = st->generated; /* 0 unless run_tx is resumed on the same engine */
+	uint64_t position = st->generated; /* 0 unless run_tx is resumed on the same engine */
+	struct pyscan_schedule schedule;
+	struct pyscan_schedule_chunk chunk = {0};
+	uint64_t offset = 0;
+	uint64_t pass_done_at[PYSCAN_SCHEDULE_MAX_PASSES];
+	const uint64_t retry_delay = e->cfg.retry_delay_ns;
+	int chunk_cleared = 0; /* the current chunk's retry delay has been waited for */
 	int rc = 0;
 
 	/* Before any reserve: once slots are reserved they must all be submitted (ring.h). */
@@ -117,6 +133,14 @@ static int run_tx(struct pyscan_engine *e, uint32_t thread_index, pyscan_ring *r
 			 ring->tx_slot_capacity, min_capacity);
 		rc = -EMSGSIZE;
 	}
+	pyscan_engine__lane_schedule(e, thread_index, &schedule);
+	const uint64_t my_frames = pyscan_schedule__frames(&schedule);
+	if (!pyscan_schedule__seek(&schedule, position, &chunk, &offset))
+		position = my_frames;
+	/* Whatever was sent before this run (a resume) was sent before now. */
+	const uint64_t run_started = pyscan_clock__now_ns();
+	for (uint32_t p = 0; p < PYSCAN_SCHEDULE_MAX_PASSES; p++)
+		pass_done_at[p] = run_started;
 
 	if (limited) {
 		/* Burst allowance: what TX_CATCH_UP_NS at the rate is worth, at least two batches.
@@ -131,8 +155,15 @@ static int run_tx(struct pyscan_engine *e, uint32_t thread_index, pyscan_ring *r
 		pyscan_ratelimit__init(&limiter, per_thread, (uint32_t)burst, pyscan_clock__now_ns());
 	}
 
-	while (!rc && k < my_total && !tx_stopping(e, ring)) {
-		const uint32_t want = (uint32_t)((my_total - k) < e->batch ? (my_total - k) : e->batch);
+	while (!rc && position < my_frames && !tx_stopping(e, ring)) {
+		if (!chunk_cleared) {
+			if (chunk.pass > 0 && retry_delay &&
+			    tx_wait_until(e, ring, pass_done_at[chunk.block % schedule.passes] + retry_delay))
+				break;
+			chunk_cleared = 1;
+		}
+		const uint64_t chunk_left = chunk.len - offset;
+		const uint32_t want = (uint32_t)(chunk_left < e->batch ? chunk_left : e->batch);
 
 		if (limited) {
 			const uint64_t now = pyscan_clock__now_ns();
@@ -159,9 +190,11 @@ static int run_tx(struct pyscan_engine *e, uint32_t thread_index, pyscan_ring *r
 			break;
 
 		/* One indirect call per batch; the module inlines its per-probe work. */
-		fill_batch(probe_state, &e->env, slots, got, first_index + k * stride, stride);
-		k += got;
-		__atomic_store_n(&st->generated, k, __ATOMIC_RELAXED);
+		fill_batch(probe_state, &e->env, slots, got,
+			   first_index + (chunk.k_first + offset) * stride, stride);
+		offset += got;
+		position += got;
+		__atomic_store_n(&st->generated, position, __ATOMIC_RELAXED);
 
 		int accepted = ops->tx_submit(ring, slots, got);
 		if (accepted < 0 || (uint32_t)accepted > got)
@@ -169,6 +202,13 @@ static int run_tx(struct pyscan_engine *e, uint32_t thread_index, pyscan_ring *r
 		bump(&st->sent, (uint32_t)accepted);
 		if ((uint32_t)accepted < got)
 			bump(&st->errors, got - (uint32_t)accepted);
+		if (offset == chunk.len) {
+			pass_done_at[chunk.block % schedule.passes] = pyscan_clock__now_ns();
+			offset = 0;
+			chunk_cleared = 0;
+			if (!pyscan_schedule__next(&schedule, &chunk))
+				position = my_frames; /* already equal: the last chunk ended */
+		}
 		if (rc < 0)
 			break; /* after submitting what was reserved, as ring.h demands */
 		if (ops->tx_kick && (rc = ops->tx_kick(ring)) < 0)

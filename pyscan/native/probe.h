@@ -15,7 +15,8 @@
  *    pyscan_probe__target() does (a batch: pyscan_permute__at_many, then
  *    pyscan_targetset__at) and picks the source port with pyscan_probe__source_port(), so
  *    every module visits targets in the same order and -sL (pyscan_engine__targets) agrees.
- *    It must be a pure function of (state, env, index): the same probe on every call.
+ *    It must be a pure function of (state, env, index): the same probe on every call,
+ *    except for a value that carries the send time (a TCP timestamp option: RTT).
  *  - The probe carries a stateless cookie: a SipHash (../bpf/cookie.h) of the probe's tuple
  *    with the per-scan key env->key, placed where the reply must echo it (TCP: the sequence
  *    number, acknowledged + 1). IPv6 modules hash 16-byte addresses with the same key.

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from pyscan.native._lib import ffi, lib
 
-__all__ = ["REPLY_OUTCOMES", "ReplyView", "reply_parse"]
+__all__ = ["REPLY_OUTCOMES", "ReplyView", "reply_checksums_ok", "reply_parse"]
 
 REPLY_OUTCOMES = {
     int(lib.PYSCAN_REPLY_OK): "ok",
@@ -57,3 +57,13 @@ def reply_parse(frame: bytes, length: int | None = None) -> ReplyView:
         bytes(ffi.buffer(v.saddr)), bytes(ffi.buffer(v.daddr)), int(v.sport), int(v.dport),
         int(v.tcp_seq), int(v.tcp_ack), int(v.tcp_flags), int(v.tcp_doff), int(v.icmp_type),
         int(v.icmp_code))
+
+
+def reply_checksums_ok(frame: bytes, *, l4_trusted: bool = False) -> bool | None:
+    """``pyscan_reply__checksums_ok`` on ``frame``: whether its IPv4 header checksum and (unless
+    ``l4_trusted``) its L4 checksum verify; None when the parser does not accept the frame."""
+    buf = ffi.new("uint8_t[]", bytes(frame)) if frame else ffi.NULL
+    view = ffi.new("struct pyscan_reply_view *")
+    if int(lib.pyscan_reply__parse(buf, len(frame), view)) != int(lib.PYSCAN_REPLY_OK):
+        return None
+    return bool(lib.pyscan_reply__checksums_ok(view, 1 if l4_trusted else 0))

@@ -65,6 +65,53 @@ static void parse_l4(struct pyscan_reply_view *v)
 	v->l4_complete = 1;
 }
 
+/* RFC 1071 one's-complement sum of n bytes read as big-endian 16-bit words (an odd last byte
+ * is the high half of a word), added to acc. 64 bits hold any IPv4 packet without folding. */
+static uint64_t sum16(const uint8_t *p, uint32_t n, uint64_t acc)
+{
+	for (; n >= 2; p += 2, n -= 2)
+		acc += rd16(p);
+	if (n)
+		acc += (uint32_t)p[0] << 8;
+	return acc;
+}
+
+/* A sum over data that includes its checksum field verifies when it folds to 0xffff. */
+static int sum_verifies(uint64_t acc)
+{
+	while (acc >> 16)
+		acc = (acc & 0xffff) + (acc >> 16);
+	return acc == 0xffff;
+}
+
+int pyscan_reply__checksums_ok(const struct pyscan_reply_view *v, int l4_trusted)
+{
+	if (v->family != 4 || !v->l3 || !v->l4)
+		return 0;
+	const uint32_t ihl = (uint32_t)(v->l4 - v->l3);
+	if (!sum_verifies(sum16(v->l3, ihl, 0)))
+		return 0;
+	if (l4_trusted || !v->l4_complete)
+		return 1;
+
+	uint64_t acc = 0;
+	switch (v->l4_proto) {
+	case PYSCAN_IPPROTO_UDP:
+		if (rd16(v->l4 + 6) == 0) /* IPv4 UDP may go without a checksum */
+			return 1;
+		acc = sum16(v->l3 + 12, 8, 0) + v->l4_proto + v->l4_len;
+		break;
+	case PYSCAN_IPPROTO_TCP: /* pseudo-header: addresses, protocol, L4 length */
+		acc = sum16(v->l3 + 12, 8, 0) + v->l4_proto + v->l4_len;
+		break;
+	case PYSCAN_IPPROTO_ICMP:
+		break;
+	default:
+		return 1;
+	}
+	return sum_verifies(sum16(v->l4, v->l4_len, acc));
+}
+
 int pyscan_reply__parse(const uint8_t *frame, uint32_t len, struct pyscan_reply_view *v)
 {
 	memset(v, 0, sizeof(*v));

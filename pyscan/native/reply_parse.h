@@ -13,7 +13,11 @@
  *    only when wholly inside it (TCP 20, UDP 8, ICMP 8 bytes): then l4_complete = 1. A cut
  *    short header is for the module to judge (it counts as MALFORMED only if the reply is
  *    otherwise ours), so it is not an error here. TCP options are not read.
- * Checksums are not verified (yet).
+ * Checksums are verified apart, by pyscan_reply__checksums_ok() on a parsed view: the IPv4
+ * header checksum always, and the L4 checksum (TCP, UDP unless zero, ICMP) over the IPv4
+ * payload when the fixed header is complete, unless the driver vouches for it (the kernel or
+ * NIC validated it, or the frame was built on this host and never carried one). The engine
+ * calls it before a module classifies (engine_rx.c); parsing alone stays a structural check.
  *
  * Invariant: pyscan_reply__parse is a pure function of (frame, len) - no globals, no
  * allocation - and on PYSCAN_REPLY_OK every pointer + length in the view lies inside
@@ -60,5 +64,9 @@ struct pyscan_reply_view {
 _Static_assert(sizeof(struct pyscan_reply_view) == 88, "pyscan_reply_view layout");
 
 int pyscan_reply__parse(const uint8_t *frame, uint32_t len, struct pyscan_reply_view *out);
+/* 1 when the IPv4 header checksum of a view pyscan_reply__parse accepted verifies, and so does
+ * its L4 checksum (skipped when l4_trusted, for a protocol without one, or a cut-short fixed
+ * header, which classify() calls MALFORMED anyway); else 0. Reads only inside the view. */
+int pyscan_reply__checksums_ok(const struct pyscan_reply_view *view, int l4_trusted);
 
 #endif /* PYSCAN_REPLY_PARSE_H */

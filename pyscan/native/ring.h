@@ -45,10 +45,15 @@ struct pyscan_tx_slot {
 	uint64_t handle;   /* driver-private: frame address, ring index, buffer handle index */
 };
 
+/* pyscan_rx_frame.flags: the kernel or NIC vouches for the frame's L4 checksum - it verified
+ * it, or the frame was built on this host with the checksum left to an offload that never ran
+ * (veth, loopback: TP_STATUS_CSUMNOTREADY), so the bytes cannot be checked and need not be. */
+#define PYSCAN_RX_L4_CSUM_TRUSTED 1u
+
 struct pyscan_rx_frame {
 	const uint8_t *data; /* Ethernet header first */
 	uint32_t len;
-	uint32_t pad;
+	uint32_t flags;      /* PYSCAN_RX_* */
 };
 
 /* Counters a driver keeps; the engine adds its own. Monotonic, read racily by Python. */

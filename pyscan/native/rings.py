@@ -10,6 +10,7 @@ closes its own when it closes.
 from __future__ import annotations
 
 import os
+import sys
 
 from pyscan.native._lib import CData, RingPtr, c_text, ffi, is_null, lib
 from pyscan.native._values import check_int as _check_int
@@ -22,6 +23,7 @@ RING_STATS_FIELDS = (
 NULL_SLOT_SIZE = int(lib.PYSCAN_NULL_SLOT_SIZE)
 NULL_MAX_SLOTS = int(lib.PYSCAN_NULL_MAX_SLOTS)
 NULL_CAPTURE_STRIDE = int(lib.PYSCAN_NULL_CAPTURE_STRIDE)
+NULL_CAPTURE_KEEP = int(lib.PYSCAN_NULL_CAPTURE_KEEP)
 
 
 class Ring(CHandle[RingPtr]):
@@ -79,7 +81,7 @@ def _opened(ring: RingPtr, what: str) -> Ring:
 
 def open_null_tx(slots: int = 1024, capture_frames: int = 0) -> Ring:
     """A TX ring that sends nothing (null driver); with ``capture_frames`` it records the
-    first NULL_CAPTURE_STRIDE - 4 bytes of that many frames (read with null_captured)."""
+    first NULL_CAPTURE_KEEP bytes of that many frames (read with null_captured)."""
     _check_int("null ring slots", slots, 1, NULL_MAX_SLOTS)
     _check_int("capture frames", capture_frames, 0, 2**32 - 1)
     return _opened(lib.pyscan_null__open_capture(slots, capture_frames), "null TX ring")
@@ -93,7 +95,13 @@ def open_null_rx(slots: int = 1024) -> Ring:
 
 def null_captured(ring: Ring) -> list[bytes]:
     """Frames a capturing null TX ring recorded, in submission order (truncated to
-    NULL_CAPTURE_STRIDE - 4 bytes)."""
+    NULL_CAPTURE_KEEP bytes)."""
+    return [frame for frame, _ in null_captured_timed(ring)]
+
+
+def null_captured_timed(ring: Ring) -> list[tuple[bytes, int]]:
+    """(frame, CLOCK_MONOTONIC ns when it was submitted) for every frame a capturing null TX
+    ring recorded, in submission order (frames truncated to NULL_CAPTURE_KEEP bytes)."""
     base = ffi.new("const uint8_t **")
     count = int(lib.pyscan_null__captured(ring.ptr, base))
     if not count:
@@ -102,8 +110,9 @@ def null_captured(ring: Ring) -> list[bytes]:
     frames = []
     for i in range(count):
         record = raw[i * NULL_CAPTURE_STRIDE:(i + 1) * NULL_CAPTURE_STRIDE]
-        length = min(int.from_bytes(record[:4], "little"), NULL_CAPTURE_STRIDE - 4)
-        frames.append(record[4:4 + length])
+        length = min(int.from_bytes(record[:4], "little"), NULL_CAPTURE_KEEP)
+        submitted = int.from_bytes(record[-8:], sys.byteorder)
+        frames.append((record[4:4 + length], submitted))
     return frames
 
 
@@ -172,6 +181,19 @@ def afpacket_filter_ports(ring: Ring, ports: range) -> None:
     rc = lib.pyscan_afpacket__filter_ports(ring.ptr, ports.start, len(ports))
     if rc < 0:
         raise OSError(-rc, ring_error(ring) or os.strerror(-rc))
+
+
+def afpacket_reply_filter(ports: range) -> bytes:
+    """The classic BPF program (struct sock_filter array) that :func:`afpacket_filter_ports`
+    attaches for ``ports``, for tests that run it beside the other reply filters."""
+    if not isinstance(ports, range) or ports.step != 1 or not ports or ports.start < 0 \
+            or ports.stop > 65536:
+        raise ValueError(f"port range {ports!r} is invalid: accepted a non-empty "
+                         "range(first, last + 1) within 0..65535")
+    count = int(lib.pyscan_afpacket__reply_filter(ports.start, ports.stop - 1, ffi.NULL, 0))
+    out = ffi.new("uint8_t[]", 8 * count)
+    lib.pyscan_afpacket__reply_filter(ports.start, ports.stop - 1, out, count)
+    return bytes(ffi.buffer(out))
 
 
 def open_afpacket_rx(ifindex: int, block_size: int = 0, blocks: int = 0) -> Ring:

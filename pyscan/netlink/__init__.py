@@ -27,6 +27,7 @@ from pyscan.netlink.links import (
     link_names,
     link_stats,
     set_link_up,
+    set_tx_checksum_offload,
 )
 from pyscan.netlink.namespaces import (
     NETNS_DIR,
@@ -69,6 +70,7 @@ __all__ = [
     "resolve_path",
     "set_gro",
     "set_link_up",
+    "set_tx_checksum_offload",
     "write_sysctl",
     "xdp_features",
 ]

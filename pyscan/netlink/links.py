@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from pyroute2 import IPRoute
+from pyroute2.ethtool.ioctl import EthtoolError, IoctlEthtool
 from pyroute2.netlink.exceptions import NetlinkError as _PyrouteNetlinkError
 from pyroute2.netlink.rtnl import ndmsg
 
@@ -36,6 +37,7 @@ __all__ = [
     "rtnl",
     "rtnl_index",
     "set_link_up",
+    "set_tx_checksum_offload",
 ]
 
 LINK_COUNTERS = ("rx_packets", "rx_bytes", "rx_dropped", "tx_packets", "tx_bytes",
@@ -111,6 +113,23 @@ def delete_link(ifname: str, netns: str | None = None) -> bool:
 def set_link_up(ifname: str, netns: str | None = None) -> None:
     with rtnl(netns) as ipr:
         ipr.link("set", index=rtnl_index(ipr, ifname, netns), state="up")
+
+
+def set_tx_checksum_offload(ifname: str, enabled: bool, netns: str | None = None) -> None:
+    """``ethtool -K ifname tx on|off``. With it on (the veth default) a TCP segment crosses a
+    veth with its checksum never filled in, which no real wire carries and which the data
+    plane then counts as a bad checksum when the driver cannot tell (AF_XDP)."""
+    with in_netns(netns):
+        try:
+            ethtool = IoctlEthtool(ifname)
+            try:
+                ethtool.set_offload_flag("tx-checksumming", 1 if enabled else 0)
+            finally:
+                ethtool.close()
+        except (EthtoolError, OSError) as error:
+            state = "on" if enabled else "off"
+            raise NetlinkError(f"cannot turn tx checksum offload {state} on {ifname}: "
+                               f"{error}") from error
 
 
 def add_address(ifname: str, address: IPv4Interface, netns: str | None = None) -> None:

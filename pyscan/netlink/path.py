@@ -85,13 +85,16 @@ def _first_ipv4(ipr: IPRoute, ifindex: int) -> IPv4Address | None:
 
 def resolve_path(target: IPv4Address | None = None, interface: str | None = None,
                  source_ip: IPv4Address | None = None, gateway_mac: str | None = None,
-                 arp_timeout: float = 3.0, netns: str | None = None) -> PathInfo:
+                 arp_timeout: float = 3.0, netns: str | None = None,
+                 source_mac: str | None = None,
+                 gateway_ip: IPv4Address | None = None) -> PathInfo:
     """Interface, addresses and next-hop MAC for probes toward ``target``.
 
     The kernel's own FIB decides the route (``ip route get``), or the default route when no
-    target is given; ``interface``, ``source_ip`` and ``gateway_mac`` override what they
-    name. A next hop not in the neighbour table is ARPed by the kernel, waiting at most
-    ``arp_timeout`` seconds. ``netns`` resolves inside that namespace.
+    target is given; ``interface``, ``source_ip``, ``source_mac`` and ``gateway_mac`` override
+    what they name, and ``gateway_ip`` is the next hop to ARP for instead of the route's
+    (masscan's --router-ip). A next hop not in the neighbour table is ARPed by the kernel,
+    waiting at most ``arp_timeout`` seconds. ``netns`` resolves inside that namespace.
     """
     with rtnl(netns) as ipr:
         oif: int | None = None
@@ -104,16 +107,26 @@ def resolve_path(target: IPv4Address | None = None, interface: str | None = None
         ifname = str(link.get("IFLA_IFNAME"))
         flags = int(link["flags"])
         _check_usable(link)
-        gateway_ip = route.gateway
+        asked_next_hop = gateway_ip
+        gateway_ip = gateway_ip or route.gateway
 
         if source_ip is None:
             source_ip = route.prefsrc or _first_ipv4(ipr, ifindex)
             if source_ip is None:
                 raise NetlinkError(f"interface {ifname} has no IPv4 address - pass --source-ip")
 
-        source_mac = str(link.get("IFLA_ADDRESS") or "00:00:00:00:00:00")
+        if source_mac is not None:
+            source_mac = normalise_mac(source_mac, "source MAC")
+        else:
+            source_mac = str(link.get("IFLA_ADDRESS") or "00:00:00:00:00:00")
         if gateway_mac is not None:
             next_hop_mac = normalise_mac(gateway_mac, "gateway MAC")
+        elif asked_next_hop is not None:
+            # Asked for explicitly, so ARPed even where the route says on-link or local.
+            if flags & _IFF_NOARP:
+                raise NetlinkError(
+                    f"interface {ifname} has no ARP (not Ethernet?) - pass --gateway-mac")
+            next_hop_mac = _resolve_mac(ipr, asked_next_hop, ifindex, ifname, arp_timeout)
         elif flags & _IFF_LOOPBACK or route.local:
             next_hop_mac = "00:00:00:00:00:00"   # loopback frames carry no real addresses
         elif flags & _IFF_NOARP:

@@ -13,12 +13,30 @@ from typing import TYPE_CHECKING, ClassVar, TextIO
 if TYPE_CHECKING:
     from pyscan.scanner import Result
 
-__all__ = ["ResultWriter", "reason_of"]
+__all__ = ["TCP_FIELDS", "ResultWriter", "reason_of", "tcp_fields"]
+
+# What the answering stack said, in zmap's field names (ndjson, json, csv; list and grepable
+# keep masscan's shape). rtt_us needs a probe with a timestamp (--tcp-options linux|bsd).
+TCP_FIELDS = ("window", "tcpopt_mss", "tcpopt_wscale", "tcpopt_sack_perm", "tcpopt_ts_val",
+              "tcpopt_ts_ecr", "rtt_us")
 
 
 def reason_of(status: str) -> str:
     """masscan's `reason` field: the TCP flags that decided the status."""
     return "syn-ack" if status == "open" else "rst"
+
+
+def tcp_fields(result: Result) -> dict[str, int | bool | None]:
+    """The reply's window, options and RTT under TCP_FIELDS' names (None: not known)."""
+    return {
+        "window": result.window,
+        "tcpopt_mss": result.mss,
+        "tcpopt_wscale": result.wscale,
+        "tcpopt_sack_perm": result.sack_permitted,
+        "tcpopt_ts_val": result.ts_val,
+        "tcpopt_ts_ecr": result.ts_ecr,
+        "rtt_us": None if result.rtt is None else round(result.rtt * 1e6),
+    }
 
 
 class ResultWriter:

@@ -1,7 +1,8 @@
 """masscan -oJ records in one valid JSON array, streamed.
 
 Each element has masscan's shape, `{"ip", "timestamp", "ports": [{"port", "proto", "status",
-"reason", "ttl"}]}`, so existing -oJ consumers keep working. masscan's -oJ was invalid for
+"reason", "ttl", ...}]}`, so existing -oJ consumers keep working (the reply's window, TCP
+options and RTT follow `ttl` under zmap's names). masscan's -oJ was invalid for
 years (trailing comma, missing `]`); here the comma goes before every element but the first
 and `]` is written on close, so 0, 1 or n records all parse.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from pyscan.output.base import ResultWriter, reason_of
+from pyscan.output.base import ResultWriter, reason_of, tcp_fields
 
 if TYPE_CHECKING:
     from pyscan.scanner import Result
@@ -34,6 +35,7 @@ class JsonWriter(ResultWriter):
                 "status": result.status,
                 "reason": reason_of(result.status),
                 "ttl": result.ttl,
+                **tcp_fields(result),
             }],
         }
         separator = "" if self.records == 1 else ",\n"

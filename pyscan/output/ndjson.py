@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from pyscan.output.base import ResultWriter, reason_of
+from pyscan.output.base import ResultWriter, reason_of, tcp_fields
 
 if TYPE_CHECKING:
     from pyscan.scanner import Result
@@ -24,12 +24,14 @@ def result_record(result: Result) -> dict[str, object]:
         "status": result.status,
         "reason": reason_of(result.status),
         "ttl": result.ttl,
+        **tcp_fields(result),
     }
 
 
 class NdjsonWriter(ResultWriter):
     name = "ndjson"
-    description = "one JSON object per line: ip, timestamp, port, proto, status, reason, ttl"
+    description = ("one JSON object per line: ip, timestamp, port, proto, status, reason, ttl, "
+                   "window, tcpopt_*, rtt_us")
 
     def write_record(self, result: Result) -> None:
         self.stream.write(json.dumps(result_record(result), separators=(",", ":")) + "\n")

@@ -245,3 +245,28 @@ def test_a_probe_id_without_an_xdp_match_is_refused_before_load() -> None:
     for probe in PROBES.values():
         with native.ReplyFilter(KEY, probe=probe.id) as loaded:
             assert loaded.counters()["seen"] == 0
+
+
+# The replies a host makes to each --tcp-options profile: a SYN-ACK carries the options the
+# probe offered (and the host supports), so its TCP header is 20 to 60 bytes long.
+REPLY_OPTION_SETS = {
+    "none": [],
+    "mss": [("MSS", 1460)],
+    "windows": [("MSS", 1460), ("NOP", None), ("NOP", None), ("SAckOK", b""), ("NOP", None),
+                ("WScale", 7)],
+    "linux": [("MSS", 1460), ("SAckOK", b""), ("Timestamp", (123456, 0x8BADF00D)),
+              ("NOP", None), ("WScale", 7)],
+    "bsd": [("MSS", 1460), ("NOP", None), ("WScale", 6), ("SAckOK", b""),
+            ("Timestamp", (99, 0x8BADF00D)), ("EOL", None)],
+    "40 bytes": [("NOP", None)] * 40,
+}
+
+
+@pytest.mark.parametrize("profile", list(REPLY_OPTION_SETS))
+@pytest.mark.parametrize("flags", ["SA", "RA"])
+def test_replies_match_whatever_options_they_carry(reply_filter: native.ReplyFilter,
+                                                   profile: str, flags: str) -> None:
+    packet = Ether(reply(flags))
+    packet[TCP].options = REPLY_OPTION_SETS[profile]
+    del packet[IP].len, packet[IP].chksum, packet[TCP].chksum, packet[TCP].dataofs
+    assert run(reply_filter, bytes(packet))[1] == MATCHED

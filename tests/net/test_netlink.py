@@ -38,6 +38,22 @@ def test_resolve_path_in_the_lab_finds_the_veth_gateway_and_its_mac(
     assert path.mtu == 1500
 
 
+def test_resolve_path_source_mac_and_gateway_ip_overrides(
+        lab_factory: Callable[..., Lab]) -> None:
+    """masscan's --adapter-mac and --router-ip: the source MAC is taken as given; the next hop
+    ARPed is the given address, not the route's (a silent one fails, naming it)."""
+    lab = lab_factory()
+    target = IPv4Address("198.19.0.1")
+    path = netlink.resolve_path(target, netns=lab.scan_netns, source_mac="02-5C-A1-00-00-03",
+                                gateway_ip=IPv4Address("198.18.0.2"))
+    assert path.source_mac == "02:5c:a1:00:00:03"
+    assert path.gateway_ip == IPv4Address("198.18.0.2")
+    assert path.gateway_mac == netlink.link_mac(lab.target_interface, lab.target_netns)
+    with pytest.raises(NetlinkError, match=r"198\.18\.0\.77 did not answer ARP"):
+        netlink.resolve_path(target, netns=lab.scan_netns, arp_timeout=0.5,
+                             gateway_ip=IPv4Address("198.18.0.77"))
+
+
 def test_resolve_path_without_a_target_uses_the_default_route(
         lab_factory: Callable[..., Lab]) -> None:
     lab = lab_factory()

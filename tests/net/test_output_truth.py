@@ -69,14 +69,16 @@ def run_masscan(lab: Lab, workdir: Path, letter: str) -> Path:
     """masscan -o<letter> over the lab, --show closed, in the scan namespace."""
     argv = ["masscan", *masscan_argv(lab)]
     exec_argv = ["ip", "netns", "exec", lab.scan_netns]
+    # cwd: masscan writes paused.conf into its working directory if it is ever stopped.
     echo = subprocess.run([*exec_argv, *argv, "--echo"], capture_output=True, text=True,
-                          check=True)
+                          check=True, cwd=workdir)
     ranges = masscan_echo_ranges(echo.stdout)
     assert ranges == [SUBNET]
     check_lab_targets(ranges)
     path = workdir / f"masscan.o{letter}"
     process = subprocess.Popen([*exec_argv, *argv, f"-o{letter}", str(path)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               cwd=workdir)
     _nudge_until_exit(lab, process)
     return path
 
@@ -238,7 +240,9 @@ def test_zmap_outputs_match_zmap(lab_factory: Callable[..., Lab], tmp_path: Path
     from pyscan.output.zmap import available_fields, zmap_default_writer
 
     lab = lab_factory(subnet=SUBNET, ports=(80,), open_count=3, seed=11)
-    fields = available_fields()
+    # the installed zmap is 2.1.1: it has no zmap 4 fields (tcpopt_*, rtt)
+    fields = tuple(name for name in available_fields()
+                   if not name.startswith("tcpopt_") and name != "rtt")
     their_default = run_zmap(lab, tmp_path)
     their_csv = run_zmap(lab, tmp_path, "-O", "csv", "-f", ",".join(fields))
     config = pyscan.ScanConfig.parse([SUBNET], ports="80", rate=1000, wait=1,

@@ -151,6 +151,31 @@ def test_masscan_adapter_options_and_top_ports(lab: Lab, tmp_path: Path) -> None
     assert pairs_from("X", path.read_text()) == lab.truth()  # 22, 80, 443 are in the top 100
 
 
+def test_masscan_adapter_mac_router_ip_targets_file_and_exclude(lab: Lab,
+                                                                 tmp_path: Path) -> None:
+    """--adapter-mac only changes the probes' Ethernet source (replies still come to the
+    interface: the target ARPs the scanner's address), --router-ip 198.18.0.2 is the lab's
+    real next hop, ARPed instead of the route's; -iL and --exclude shape the targets."""
+    excluded = sorted({address for address, _ in lab.truth()})[0]
+    (tmp_path / "targets.txt").write_text(f"{SUBNET}\n")
+    path = tmp_path / "out.txt"
+    code, _, err = masscan(lab, "-iL", str(tmp_path / "targets.txt"), "--exclude",
+                           str(excluded), "-p22,80,443", "--adapter-mac", "02:5c:a1:00:00:01",
+                           "--router-ip", "198.18.0.2", "--noshow", "closed", "-v",
+                           "--max-rate", "4000", "-oL", str(path))
+    assert code == 0, err
+    assert pairs_from("L", path.read_text()) == {p for p in lab.truth() if p[0] != excluded}
+    # A router that never answers ARP: the error names it, so the flag really is used.
+    code, _, err = masscan(lab, SUBNET, "-p80", "--router-ip", "198.18.0.99", "-oL",
+                           str(tmp_path / "never.txt"))
+    assert code == 1 and "198.18.0.99" in err and "ARP" in err
+
+
+def test_masscan_iflist_names_the_lab_interface(lab: Lab) -> None:
+    code, out, _ = pyscan("masscan", "--iflist", "--netns", lab.scan_netns)
+    assert code == 0 and lab.scan_interface in out.split()
+
+
 def test_masscan_offline_list_and_echo(lab: Lab) -> None:
     code, out, _ = masscan(lab, SUBNET, "-p22,80,443", "--offline")
     assert code == 0 and "Discovered" not in out
@@ -227,6 +252,17 @@ def test_zmap_shards_blocklist_and_network_options(lab: Lab, tmp_path: Path) -> 
     assert set(out.split()) == open_on(lab, 80) - {blocked}
 
 
+def test_zmap_allowlist_list_of_ips_source_mac_quiet(lab: Lab, tmp_path: Path) -> None:
+    addresses = sorted(open_on(lab, 80)) or ["198.19.0.1"]
+    (tmp_path / "allow.txt").write_text(f"{addresses[0]}/32\n")
+    (tmp_path / "ips.txt").write_text("\n".join(addresses[1:]) + "\n")
+    code, out, err = zmap(lab, "-p", "80", "-w", str(tmp_path / "allow.txt"),
+                          "--list-of-ips", str(tmp_path / "ips.txt"), "--source-mac",
+                          "02:5c:a1:00:00:02", "-q", "-v", "3")
+    assert code == 0 and err == ""
+    assert sorted(out.split()) == addresses
+
+
 def test_zmap_dryrun_sends_nothing(lab: Lab) -> None:
     code, out, _ = zmap(lab, "-p", "80", "-d", SUBNET)
     assert code == 0 and out == ""
@@ -234,9 +270,9 @@ def test_zmap_dryrun_sends_nothing(lab: Lab) -> None:
 
 def test_unbuilt_flags_are_refused_by_name_with_exit_2(lab: Lab, tmp_path: Path) -> None:
     for tool, args, flag in (("masscan", ["--banners"], "--banners"),
-                             ("masscan", ["--retries", "1"], "--retries"),
+                             ("masscan", ["--resume", "paused.conf"], "--resume"),
                              ("masscan", ["--ping"], "--ping"),
-                             ("zmap", ["-P", "3"], "-P 3"),
+                             ("masscan", ["-pU:53"], "-p U:53"),
                              ("zmap", ["-M", "icmp_echoscan"], "-M icmp_echoscan"),
                              ("zmap", ["-n", "10%"], "-n 10%")):
         ports = ["-p80"]
@@ -262,3 +298,19 @@ def test_pcap_holds_every_valid_reply(lab: Lab, tmp_path: Path) -> None:
     assert syn_acks == lab.truth() == pairs_from("L", path.read_text())
     assert resets == every_pair() - lab.truth()
     assert all(p[IP].dst == str(SCAN_ADDRESS.ip) for p in packets)
+
+
+def test_masscan_retries_and_zmap_probes_and_limits_find_the_truth(lab: Lab,
+                                                                   tmp_path: Path) -> None:
+    """masscan's --retries and zmap's -P / -N / --probe-args run end to end: each pair once."""
+    path = tmp_path / "out.oL"
+    code, _, err = masscan(lab, SUBNET, "-p22,80,443", "--retries", "1", "-oL", str(path))
+    assert code == 0, err
+    assert pairs_from("L", path.read_text()) == lab.truth()
+    code, out, err = zmap(lab, "-p", "80", "-P", "2", "--probe-args=linux", SUBNET)
+    assert code == 0, err
+    lines = out.split()
+    assert len(lines) == len(set(lines)) and set(lines) == open_on(lab, 80)
+    code, out, err = zmap(lab, "-p", "80", "-N", "2", SUBNET)
+    assert code == 0, err
+    assert len(out.split()) == 2 and set(out.split()) <= open_on(lab, 80)

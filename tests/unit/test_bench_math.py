@@ -123,7 +123,7 @@ def test_report_round_trips_through_json() -> None:
 from ipaddress import IPv4Address  # noqa: E402
 
 from bench.accuracy import (  # noqa: E402
-    parse_masscan_stdout,
+    parse_masscan_list,
     parse_ndjson_open,
     parse_zmap_addresses,
     score,
@@ -205,12 +205,19 @@ def test_accuracy_score_counts_recall_false_positives_and_duplicates() -> None:
     assert score([], set())["recall"] == 1.0
 
 
+ROOT_DATA = Path(__file__).resolve().parents[1] / "data"
+
+
 def test_scanner_output_parsers() -> None:
-    masscan = ("Starting masscan 1.3.2\nDiscovered open port 8080/tcp on 198.19.3.4      \n"
-               "rate:  0.00-kpps, 100.00% done, found=1\n"
-               "Discovered open port 22/tcp on 198.19.0.77\n")
-    assert parse_masscan_stdout(masscan) == [(IPv4Address("198.19.3.4"), 8080),
-                                             (IPv4Address("198.19.0.77"), 22)]
+    masscan = ("#masscan\nopen tcp 8080 198.19.3.4 1717000000\n"
+               "closed tcp 80 198.19.3.5 1717000000\nopen tcp 22 198.19.0.77 1717000001\n"
+               "# end\n")
+    assert parse_masscan_list(masscan) == [(IPv4Address("198.19.3.4"), 8080),
+                                           (IPv4Address("198.19.0.77"), 22)]
+    recorded = ROOT_DATA / "masscan-1.3.2" / "masscan.oL"   # masscan 1.3.2's own file
+    assert parse_masscan_list(recorded.read_text()) == [
+        (IPv4Address(line.split()[3]), int(line.split()[2]))
+        for line in recorded.read_text().splitlines() if line.startswith("open tcp ")]
     assert parse_zmap_addresses("saddr\n198.19.0.9\n\n198.19.0.9\n", 443) == [
         (IPv4Address("198.19.0.9"), 443), (IPv4Address("198.19.0.9"), 443)]
     ndjson = ('{"ip":"198.19.1.1","port":22,"status":"open"}\n'

@@ -102,7 +102,7 @@ def one_error_line(result) -> str:
         (["198.19.0.0/24", "-p", "80", "--bogus"], "--bogus"),
         (["198.19.0.0/24", "-p", "80", "-oB", "out.bin"], "-oB"),
         (["198.19.0.0/24", "-p", "80", "--dry-run", "-f", "saddr"], "--output-fields"),
-        (["198.19.0.0/24", "-p", "80", "--dry-run", "-O", "csv", "-f", "window"], "window"),
+        (["198.19.0.0/24", "-p", "80", "--dry-run", "-O", "csv", "-f", "ipid"], "ipid"),
         (["198.19.0.0/24", "-p", "80", "--dry-run", "-O", "json", "--output-filter",
           "bogus = 1"], "bogus"),
         (["198.19.0.0/24", "-p", "80", "--dry-run", "-o", "/nonexistent-dir/x"], "nonexistent"),

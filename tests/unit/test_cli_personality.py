@@ -46,9 +46,9 @@ def test_zmap_information_commands() -> None:
     (["masscan", "198.19.0.1", "-p80", "--banners"], "--banners is not supported yet: "),
     (["masscan", "198.19.0.1", "-pU:53"], "-p U:53 is not supported yet: "),
     (["masscan", "198.19.0.1", "-p80", "--bogus"], "unknown masscan option --bogus"),
-    (["zmap", "-p", "80", "198.19.0.1", "-P", "2"], "-P 2 is not supported yet: "),
+    (["zmap", "-p", "80", "198.19.0.1", "-P", "0"], "bad probe count '0'"),
     (["zmap", "-p", "80", "198.19.0.1", "--output-filter", "x = 1"], "Field 'x' does not"),
-    (["zmap", "-p", "80", "198.19.0.1", "-O", "csv", "-f", "window"], "'window' is not"),
+    (["zmap", "-p", "80", "198.19.0.1", "-O", "csv", "-f", "ipid"], "'ipid' is not"),
     (["zmap", "198.19.0.1"], "no port given"),
 ])
 def test_errors_are_one_line_exit_2_and_create_nothing(args: list[str], line: str,

@@ -16,6 +16,7 @@ import pytest
 import siphashc
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Dot1Q, Ether
+from scapy.utils import checksum
 
 from pyscan.drivers import DRIVERS, DriverError, DriverRequest, get_driver
 from pyscan.native import (
@@ -266,13 +267,17 @@ def test_dedup_is_exact_over_many_replies() -> None:
     template = bytearray(reply("198.19.0.0", 1))
 
     def fast_reply(ip: str, port: int) -> bytes:
-        # scapy is too slow for 20000 frames: patch source, port and ack into one frame
-        # (the engine does not verify checksums; the kernel did that before us).
+        # scapy is too slow for 20000 frames: patch source, port and ack into one frame,
+        # then both checksums (the engine verifies them).
         frame = bytearray(template)
         frame[26:30] = ipaddress.IPv4Address(ip).packed
         frame[34:36] = port.to_bytes(2, "big")
         ack = (cookie(KEY, SOURCE_IP, ip, 40003, port) + 1) & 0xFFFFFFFF
         frame[42:46] = ack.to_bytes(4, "big")
+        frame[24:26] = frame[50:52] = b"\0\0"
+        frame[24:26] = checksum(bytes(frame[14:34])).to_bytes(2, "big")
+        pseudo = bytes(frame[26:34]) + bytes([0, 6]) + (len(frame) - 34).to_bytes(2, "big")
+        frame[50:52] = checksum(pseudo + bytes(frame[34:])).to_bytes(2, "big")
         return bytes(frame)
 
     targets = [(f"198.19.{i // 250}.{i % 250}", 1000 + i % 7) for i in range(20000)]

@@ -89,6 +89,9 @@ def test_json_is_valid_for_any_count(count: int) -> None:
         assert port == {
             "port": result.port, "proto": "tcp", "status": result.status,
             "reason": "syn-ack" if result.status == "open" else "rst", "ttl": result.ttl,
+            "window": None, "tcpopt_mss": None, "tcpopt_wscale": None,
+            "tcpopt_sack_perm": None, "tcpopt_ts_val": None, "tcpopt_ts_ecr": None,
+            "rtt_us": None,
         }
 
 
@@ -98,7 +101,9 @@ def test_ndjson_one_flat_object_per_line() -> None:
     records = [json.loads(line) for line in lines]
     assert records[1] == {
         "ip": "198.19.3.200", "timestamp": 1700000001, "port": 443, "proto": "tcp",
-        "status": "closed", "reason": "rst", "ttl": 63,
+        "status": "closed", "reason": "rst", "ttl": 63, "window": None, "tcpopt_mss": None,
+        "tcpopt_wscale": None, "tcpopt_sack_perm": None, "tcpopt_ts_val": None,
+        "tcpopt_ts_ecr": None, "rtt_us": None,
     }
     assert render("ndjson", []) == ""
 
@@ -111,7 +116,9 @@ def test_csv_has_header_and_rows() -> None:
     assert rows[1]["classification"] == "rst"
     assert [row["success"] for row in rows] == ["1", "0", "1"]
     assert float(rows[1]["timestamp"]) == pytest.approx(1_700_000_001.75)
-    assert render("csv", []).splitlines() == ["saddr,sport,classification,success,ttl,timestamp"]
+    assert render("csv", []).splitlines() == [
+        "saddr,sport,classification,success,ttl,timestamp,window,tcpopt_mss,tcpopt_wscale,"
+        "tcpopt_sack_perm,tcpopt_ts_val,tcpopt_ts_ecr,rtt_us"]
 
 
 def test_grepable() -> None:
@@ -149,3 +156,22 @@ def test_open_writer_leaves_a_given_stream_open() -> None:
 def test_open_writer_bad_path_names_it(tmp_path) -> None:
     with pytest.raises(OSError, match="no-such-dir"):
         open_writer(tmp_path / "no-such-dir" / "x", "list", started=0.0)
+
+
+def test_reply_details_reach_ndjson_json_and_csv() -> None:
+    from dataclasses import replace
+
+    detailed = replace(RESULTS[0], window=64240, mss=1460, wscale=7, sack_permitted=True,
+                       ts_val=11, ts_ecr=22, rtt=0.000345)
+    expected = {"window": 64240, "tcpopt_mss": 1460, "tcpopt_wscale": 7,
+                "tcpopt_sack_perm": True, "tcpopt_ts_val": 11, "tcpopt_ts_ecr": 22,
+                "rtt_us": 345}
+    record = json.loads(render("ndjson", [detailed]))
+    assert {key: record[key] for key in expected} == expected
+    (port,) = json.loads(render("json", [detailed]))[0]["ports"]
+    assert {key: port[key] for key in expected} == expected
+    (row,) = csv.DictReader(io.StringIO(render("csv", [detailed])))
+    assert {key: row[key] for key in expected} == {
+        key: str(int(value)) for key, value in expected.items()}
+    # masscan's shapes stay as they were
+    assert "64240" not in render("list", [detailed]) + render("grepable", [detailed])

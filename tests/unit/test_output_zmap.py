@@ -44,7 +44,8 @@ def zmap_rows() -> list[dict[str, str]]:
 def as_result(row: dict[str, str]) -> Result:
     return Result(IPv4Address(row["saddr"]), int(row["sport"]),
                   "open" if row["success"] == "1" else "closed", int(row["ttl"]),
-                  int(row["timestamp-ts"]) + int(row["timestamp-us"]) / 1e6)
+                  int(row["timestamp-ts"]) + int(row["timestamp-us"]) / 1e6,
+                  window=int(row["window"]))
 
 
 def render(module: str, results: list[Result], **options: object) -> str:
@@ -58,9 +59,10 @@ def render(module: str, results: list[Result], **options: object) -> str:
 
 def test_every_field_pyscan_has_matches_zmaps_value() -> None:
     rows = zmap_rows()
-    fields = available_fields()
+    # zmap 2.1.1 wrote the reference file: it has no zmap 4 tcpopt_*/rtt columns
+    fields = tuple(name for name in available_fields() if name in rows[0])
     assert {"saddr", "saddr-raw", "ttl", "sport", "classification", "success", "repeat",
-            "timestamp-str", "timestamp-ts", "timestamp-us"} <= set(fields)
+            "timestamp-str", "timestamp-ts", "timestamp-us", "window"} <= set(fields)
     ours = list(csv.DictReader(io.StringIO(
         render("csv", [as_result(row) for row in rows], fields=fields))))
     assert len(ours) == len(rows) == 8
@@ -70,8 +72,11 @@ def test_every_field_pyscan_has_matches_zmaps_value() -> None:
 
 def test_star_header_is_zmaps_order_for_the_fields_pyscan_has() -> None:
     zmap_header = (DATA / "zmap.csv").read_text().splitlines()[0].split(",")
-    assert list(parse_output_fields("*")) == [name for name in zmap_header
-                                              if name in available_fields()]
+    # zmap 2.1.1's order, then zmap 4's TCP option fields and rtt in zmap 4's order
+    zmap4_tail = ["tcpopt_mss", "tcpopt_wscale", "tcpopt_sack_perm", "tcpopt_ts_val",
+                  "tcpopt_ts_ecr", "rtt"]
+    assert list(parse_output_fields("*")) == [
+        name for name in [*zmap_header, *zmap4_tail] if name in available_fields()]
 
 
 def test_json_lines_are_json_c_objects_with_zmaps_values() -> None:
@@ -79,8 +84,9 @@ def test_json_lines_are_json_c_objects_with_zmaps_values() -> None:
     theirs = [json.loads(line) for line in lines]
     results = [Result(IPv4Address(item["saddr"]), item["sport"],
                       "open" if item["success"] else "closed", item["ttl"],
-                      item["timestamp-ts"] + item["timestamp-us"] / 1e6) for item in theirs]
-    fields = available_fields()
+                      item["timestamp-ts"] + item["timestamp-us"] / 1e6,
+                      window=item["window"]) for item in theirs]
+    fields = tuple(name for name in available_fields() if name in theirs[0])
     ours = render("json", results, fields=fields).splitlines()
     for line, zmap_object in zip(ours, theirs, strict=True):
         assert line.startswith('{ "saddr": "') and line.endswith(" }")
@@ -129,8 +135,8 @@ def test_underscore_spellings_of_zmap_4_are_accepted() -> None:
 
 @pytest.mark.parametrize(("text", "message"), [
     ("nosuch", "unknown zmap output field 'nosuch'"),
-    ("saddr,window", "'window' is not supported yet"),
-    ("tcpopt_mss", "'tcpopt_mss' is not supported yet"),
+    ("saddr,ipid", "'ipid' is not supported yet"),
+    ("seqnum", "'seqnum' is not supported yet"),
     (",", "bad output field list"),
 ])
 def test_bad_fields_are_refused_by_name(text: str, message: str) -> None:
@@ -172,7 +178,7 @@ def test_filter_evaluates_like_zmap(text: str, expected) -> None:  # type: ignor
     ("(success = 1", "not closed"),
     ("success = 1 repeat = 0", "unexpected 'repeat'"),
     ("success == 1", "expected a number or a word"),
-    ("window > 0", "'window' is not supported yet"),
+    ("ipid > 0", "'ipid' is not supported yet"),
     ("", "empty output filter"),
     ("saddr = 1.2.3.4", "unexpected"),
 ])
@@ -213,3 +219,15 @@ def test_metadata_uses_zmaps_keys_and_types() -> None:
     assert ours["shard_num"] == 0 and ours["total_shards"] == 1
     assert ours["gateway_mac"] == "7e:73:ee:1a:86:e0"
     assert ours["send_start_time"] == "2001-09-09T01:46:40+0000"
+
+
+def test_reply_window_options_and_rtt_fill_zmaps_fields() -> None:
+    result = Result(IPv4Address("198.19.0.1"), 80, "open", 64, 5.5, window=64240, mss=1460,
+                    wscale=7, sack_permitted=True, ts_val=11, ts_ecr=22, rtt=0.000345)
+    names = ("window", "tcpopt_mss", "tcpopt_wscale", "tcpopt_sack_perm", "tcpopt_ts_val",
+             "tcpopt_ts_ecr", "rtt")
+    assert zmap_record(result, parse_output_fields(",".join(names))) == {
+        "window": 64240, "tcpopt_mss": 1460, "tcpopt_wscale": 7, "tcpopt_sack_perm": 1,
+        "tcpopt_ts_val": 11, "tcpopt_ts_ecr": 22, "rtt": 345}
+    bare = Result(IPv4Address("198.19.0.1"), 80, "closed", 64, 5.5)
+    assert set(zmap_record(bare, names[1:]).values()) == {None}

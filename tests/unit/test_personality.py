@@ -58,13 +58,11 @@ def test_masscan_port_spellings() -> None:
     (["-pT:80,U:53,54"], "-p U:53"),
     (["-p80", "--banners"], "--banners"),
     (["-p80", "--ping"], "--ping"),
-    (["-p80", "--retries", "2"], "--retries"),
     (["-p80", "--resume", "paused.conf"], "--resume"),
     (["-p80", "-sU"], "-sU"),
-    (["-p80", "--router-ip", "198.18.0.2"], "--router-ip"),
     (["-p80", "--wait", "forever"], "--wait forever"),
-    (["-p80", "-oB", "f"], "--output-format binary"),
-    (["-p80", "--adapter-mac", "02:00:00:00:00:09"], "--adapter-mac"),
+    (["-p80", "-oB", "f"], "-oB"),
+    (["-p80", "--output-format", "binary"], "--output-format binary"),
 ])
 def test_masscan_unbuilt_capabilities_are_refused_by_name(argv: list[str], flag: str) -> None:
     with pytest.raises(NotSupportedYet, match=f"^{flag} is not supported yet: "):
@@ -97,6 +95,23 @@ def test_masscan_adapter_options() -> None:
     short = parse_masscan(["198.19.0.1", "-p80", "-e", "eth2", "-S198.18.0.5", "-g", "61001"])
     assert (short.scan["interface"], short.scan["source_ip"], short.scan["source_ports"]) == (
         "eth2", "198.18.0.5", "61001")
+
+
+def test_masscan_adapter_mac_and_router_ip_reach_the_config() -> None:
+    plan = parse_masscan(["198.19.0.1", "-p80", "--adapter-mac", "02-AA-bb-cc-dd-01",
+                          "--router-ip", "198.18.0.2"])
+    config = ScanConfig.parse(plan.targets, **plan.scan)
+    assert config.source_mac == "02:aa:bb:cc:dd:01"
+    assert str(config.gateway_ip) == "198.18.0.2" and config.gateway_mac is None
+    echoed = echo_lines(plan)
+    assert "adapter-mac = 02-AA-bb-cc-dd-01" in echoed and "router-ip = 198.18.0.2" in echoed
+    with pytest.raises(ConfigError, match="bad MAC address 'nope'"):
+        ScanConfig.parse(["198.19.0.1"], ports="80", source_mac="nope")
+    with pytest.raises(ConfigError, match=r"bad gateway IP '198\.18'"):
+        ScanConfig.parse(["198.19.0.1"], ports="80", gateway_ip="198.18")
+    with pytest.raises(ConfigError, match="contradict"):
+        ScanConfig.parse(["198.19.0.1"], ports="80", gateway_ip="198.18.0.2",
+                         gateway_mac="02:00:00:00:00:01")
 
 
 def test_masscan_show_open_only_offline() -> None:
@@ -197,6 +212,8 @@ def test_zmap_network_and_timing_options(tmp_path: Path) -> None:
     assert scan["exclude_files"] == ["block.conf"]
     assert scan["include_files"] == ["allow.txt", "ips.txt"]
     assert plan.quiet and plan.metadata_path == "meta.json"
+    mac = parse_zmap(["-p80", "198.19.0.1", "--source-mac", "02:00:00:00:00:09"])
+    assert ScanConfig.parse(mac.targets, **mac.scan).source_mac == "02:00:00:00:00:09"
 
 
 def test_zmap_bandwidth_counts_pyscans_probe_frame() -> None:
@@ -223,16 +240,12 @@ def test_zmap_config_file_is_overridden_by_the_command_line(tmp_path: Path) -> N
 
 @pytest.mark.parametrize(("argv", "flag"), [
     (["-n", "10%"], "-n 10%"),
-    (["-t", "10"], "-t/--max-runtime"),
-    (["-N", "5"], "-N/--max-results"),
-    (["-P", "2"], "-P 2"),
     (["-M", "icmp_echoscan"], "-M icmp_echoscan"),
     (["-M", "udp"], "-M udp"),
-    (["--probe-args", "windows"], "--probe-args"),
     (["-O", "redis"], "-O redis"),
     (["--max-sendto-failures", "10"], "--max-sendto-failures"),
+    (["--retries", "3"], "--retries"),
     (["-X"], "-X/--vpn"),
-    (["--source-mac", "02:00:00:00:00:09"], "--source-mac"),
 ])
 def test_zmap_unbuilt_capabilities_are_refused_by_name(argv: list[str], flag: str) -> None:
     with pytest.raises(NotSupportedYet, match=f"^{flag} is not supported yet: "):
@@ -243,7 +256,9 @@ def test_zmap_unbuilt_capabilities_are_refused_by_name(argv: list[str], flag: st
     (["198.19.0.1"], "no port given"),
     (["-p80", "198.19.0.1", "-M", "bogus"], "unknown probe module 'bogus'"),
     (["-p80", "198.19.0.1", "-O", "xml"], "unknown output module 'xml'"),
-    (["-p80", "198.19.0.1", "-O", "csv", "-f", "window"], "'window' is not supported yet"),
+    (["-p80", "198.19.0.1", "-O", "csv", "-f", "ipid"], "'ipid' is not supported yet"),
+    (["-p80", "198.19.0.1", "-P", "17"], "bad probe count '17'"),
+    (["-p80", "198.19.0.1", "--probe-args", "osx"], "bad TCP options 'osx'"),
     (["-p80", "198.19.0.1", "--output-filter", "bogus = 1"], "Field 'bogus' does not exist"),
     (["-p80", "198.19.0.1", "--shards", "2", "--shard", "1"], "--shards needs --seed"),
     (["-p80", "198.19.0.1", "--shards", "2", "--shard", "2", "-e", "1"], "bad --shard '2'"),
@@ -267,3 +282,16 @@ def test_zmap_max_targets_count_reaches_the_config() -> None:
     from pyscan.cli.personality import build_config
 
     assert build_config(plan).planned_probes == 100
+
+
+def test_retries_limits_and_probe_args_reach_the_scan() -> None:
+    """The capabilities that are built: masscan's --retries, zmap's -P/-t/-N/--probe-args."""
+    from pyscan.cli.personality import build_config as plan_config
+
+    masscan = parse_masscan(["198.19.0.0/30", "-p80", "--retries", "2"])
+    assert plan_config(masscan).retries == 2
+    zmap = parse_zmap(["-p80", "198.19.0.0/30", "-P", "3", "-t", "9", "-N", "5",
+                       "--probe-args", "smallest-probes"])
+    config = plan_config(zmap)
+    assert (config.retries, config.max_runtime, config.max_results, config.tcp_options) == (
+        2, 9.0, 5, "mss")

@@ -119,6 +119,7 @@ class ReflectingSession(RingSession):
         self.probes, self.open_pairs, self.closed_pairs = probes, open_pairs, closed_pairs
         self.done = threading.Event()
         self.error: BaseException | None = None
+        self.captured: list[bytes] = []
         self.thread = threading.Thread(target=self._reflect, name="reflector", daemon=True)
         self.thread.start()
 
@@ -133,6 +134,7 @@ class ReflectingSession(RingSession):
                 self.done.wait(0.01)
             else:
                 return
+            self.captured = list(frames)
             for frame in frames:
                 probe = Ether(frame)
                 pair = (probe[IP].dst, probe[TCP].dport)
@@ -217,6 +219,25 @@ def test_replies_become_results_exactly_once(monkeypatch, show_closed: bool) -> 
     assert summary.valid == 2 * len(open_pairs) + len(closed_pairs)
     assert not summary.interrupted
     assert summary.driver_description == "reflecting test driver"
+
+
+def test_source_mac_and_gateway_mac_are_the_probes_ethernet_addresses(monkeypatch) -> None:
+    """--adapter-mac / --source-mac (config.source_mac) replaces the interface's MAC as the
+    probes' Ethernet source, as --router-mac does the destination."""
+    config = dry_config(targets=["198.19.0.0/30"], ports="80", wait="60",
+                        source_mac="02:aa:00:00:00:05", gateway_mac="02:bb:00:00:00:06")
+    every_pair = {(str(ip), port) for ip, port in list_targets(config)}
+    driver = ReflectingDriver(config.probe_count, every_pair, set())
+    monkeypatch.setitem(DRIVERS, "null", driver)
+    with scan(config) as run:
+        for count, _ in enumerate(run, 1):
+            if count == len(every_pair):
+                run.stop()
+    assert driver.session is not None and driver.session.error is None
+    frames = [Ether(frame) for frame in driver.session.captured]
+    assert len(frames) == 4
+    assert {(frame.src, frame.dst) for frame in frames} == {
+        ("02:aa:00:00:00:05", "02:bb:00:00:00:06")}
 
 
 # --- privileges and status rendering ---------------------------------------------------------
@@ -313,7 +334,8 @@ def test_result_to_dict_is_json_ready() -> None:
     result = pyscan.Result(IPv4Address("198.19.0.1"), 80, "open", 64, 1_700_000_000.5)
     assert json.loads(json.dumps(result.to_dict())) == {
         "ip": "198.19.0.1", "port": 80, "status": "open", "ttl": 64,
-        "timestamp": 1_700_000_000.5}
+        "timestamp": 1_700_000_000.5, "window": None, "mss": None, "wscale": None,
+        "sack_permitted": None, "ts_val": None, "ts_ecr": None, "rtt": None}
 
 
 def test_scan_config_takes_the_obvious_types() -> None:

@@ -22,7 +22,8 @@ def random_probe(rng: random.Random) -> dict[str, object]:
         "saddr": IPv4Address(rng.getrandbits(32)), "daddr": IPv4Address(rng.getrandbits(32)),
         "sport": rng.getrandbits(16), "dport": rng.getrandbits(16),
         "seq": rng.getrandbits(32), "ip_id": rng.getrandbits(16),
-        "ttl": rng.getrandbits(8), "mss": rng.getrandbits(16), "window": rng.getrandbits(16),
+        "ttl": rng.randint(1, 255), "mss": rng.randint(1, 65535),
+        "window": rng.randint(1, 65535), "tcp_options": "mss",
     }
 
 
@@ -66,7 +67,7 @@ def test_checksum_carry_edge_cases() -> None:
             "src_mac": b"\xff" * 6, "dst_mac": b"\x00" * 6,
             "saddr": IPv4Address(value), "daddr": IPv4Address(value ^ 0xFFFFFFFF),
             "sport": value & 0xFFFF, "dport": 0xFFFF, "seq": value, "ip_id": 0xFFFF,
-            "ttl": 255, "mss": 0xFFFF, "window": 0xFFFF,
+            "ttl": 255, "mss": 0xFFFF, "window": 0xFFFF, "tcp_options": "mss",
         }
         assert_probe(build_syn(**probe), probe)  # type: ignore[arg-type]
 
@@ -93,11 +94,82 @@ def test_dpkt_agrees_the_checksums_verify() -> None:
 
 
 def test_defaults_and_text_macs() -> None:
-    frame = build_syn(SRC_MAC, DST_MAC, "198.18.0.1", "198.19.0.9", 40000, 80, 1, 2)
+    frame = build_syn(SRC_MAC, DST_MAC, "198.18.0.1", "198.19.0.9", 40000, 80, 1, 2,
+                      tcp_options="mss")
     packet = Ether(frame)
     assert (packet.src, packet.dst) == (SRC_MAC, DST_MAC)
     assert (packet[IP].ttl, packet[TCP].window, packet[TCP].options) == (64, 1024,
                                                                          [("MSS", 1460)])
+
+
+# Each profile as that stack sends its SYN (scapy's option names): option kinds, order and
+# values, window, TTL, frame length. Timestamp values are per probe (tsval), echoes 0.
+TSVAL = 0x8BADF00D
+PROFILES = {
+    "windows": (66, 64240, 128, [("MSS", 1460), ("NOP", None), ("WScale", 8), ("NOP", None),
+                                 ("NOP", None), ("SAckOK", b"")]),
+    "linux": (74, 64240, 64, [("MSS", 1460), ("SAckOK", b""), ("Timestamp", (TSVAL, 0)),
+                              ("NOP", None), ("WScale", 7)]),
+    "bsd": (78, 65535, 64, [("MSS", 1460), ("NOP", None), ("WScale", 6), ("NOP", None),
+                            ("NOP", None), ("Timestamp", (TSVAL, 0)), ("SAckOK", b""),
+                            ("EOL", None), ("EOL", None)]),
+    "mss": (58, 1024, 64, [("MSS", 1460)]),
+    "none": (54, 1024, 64, []),
+}
+
+
+def _options_as_pairs(options: list) -> list:
+    # scapy gives NOP/EOL as (name, None) and single-value options as their value
+    return [(name, value) for name, value in options]
+
+
+@pytest.mark.parametrize("profile", list(PROFILES))
+def test_each_profile_is_that_stacks_syn_and_checksums_verify(profile: str) -> None:
+    length, window, ttl, options = PROFILES[profile]
+    rng = random.Random(profile)
+    for _ in range(100):
+        daddr = IPv4Address(rng.getrandbits(32))
+        sport, dport = rng.getrandbits(16), rng.getrandbits(16)
+        seq, ip_id = rng.getrandbits(32), rng.getrandbits(16)
+        frame = build_syn(SRC_MAC, DST_MAC, "198.18.0.1", daddr, sport, dport, seq, ip_id,
+                          tcp_options=profile, tsval=TSVAL)
+        assert len(frame) == length
+        packet = Ether(frame)
+        ip, tcp = packet[IP], packet[TCP]
+        assert (ip.version, ip.ihl, ip.tos, ip.len, ip.flags, ip.frag, ip.ttl, ip.id) == (
+            4, 5, 0, length - 14, "DF", 0, ttl, ip_id)
+        assert (tcp.sport, tcp.dport, tcp.seq, tcp.ack, tcp.flags, tcp.window, tcp.urgptr) == (
+            sport, dport, seq, 0, "S", window, 0)
+        assert tcp.dataofs * 4 == length - 34
+        # scapy stops at the first end-of-list; dpkt (below) sees every option byte
+        first_eol = next((i + 1 for i, (name, _) in enumerate(options) if name == "EOL"),
+                         len(options))
+        assert _options_as_pairs(tcp.options) == options[:first_eol]
+        assert (ip.chksum, tcp.chksum) == scapy_recomputed(frame)
+        # dpkt, an independent parser: the same option kinds in the same order, and the sums
+        eth = dpkt.ethernet.Ethernet(frame)
+        kinds = [kind for kind, _ in dpkt.tcp.parse_opts(eth.data.data.opts)]
+        scapy_kinds = {"MSS": 2, "NOP": 1, "WScale": 3, "SAckOK": 4, "Timestamp": 8, "EOL": 0}
+        assert kinds == [scapy_kinds[name] for name, _ in options]
+        assert _ones_complement_sum_is_valid(frame[14:34])
+        pseudo = frame[26:34] + struct.pack("!BBH", 0, 6, length - 34)
+        assert _ones_complement_sum_is_valid(pseudo + frame[34:])
+
+
+def test_profile_values_can_be_overridden_and_checksums_still_verify() -> None:
+    frame = build_syn(SRC_MAC, DST_MAC, "198.18.0.1", "198.19.0.9", 1, 2, 3, 4, ttl=33,
+                      mss=1200, window=4096, tcp_options="linux", tsval=0xFFFFFFFF)
+    packet = Ether(frame)
+    assert (packet[IP].ttl, packet[TCP].window) == (33, 4096)
+    assert packet[TCP].options[0] == ("MSS", 1200)
+    assert packet[TCP].options[2] == ("Timestamp", (0xFFFFFFFF, 0))
+    assert (packet[IP].chksum, packet[TCP].chksum) == scapy_recomputed(frame)
+
+
+def test_unknown_profile_is_refused() -> None:
+    with pytest.raises(ValueError, match="TCP options 'solaris' are unknown: accepted windows"):
+        build_syn(SRC_MAC, DST_MAC, "198.18.0.1", "198.19.0.9", 1, 2, 3, 4,
+                  tcp_options="solaris")
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [

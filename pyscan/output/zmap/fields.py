@@ -2,7 +2,7 @@
 
 `FIELDS` lists them in the order zmap 2.1.1 prints `-f '*'`, then the fields zmap 4 added.
 Each field reads one value from a `Result`. Fields whose value pyscan does not record yet
-(daddr, ipid, seqnum, window, tcpopt_*, ...) name the `Result` attribute they will read
+(daddr, ipid, seqnum, ...) name the `Result` attribute they will read
 (`needs`): the day `Result` gains that attribute, the field becomes available, with no edit
 here. Until then asking for one says "not supported yet", never a made-up value.
 
@@ -77,6 +77,14 @@ def _timestamp_str(result: Result) -> str:
             + time.strftime("%z", local))
 
 
+def _as_int(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]
+
+
+def _microseconds(seconds: object) -> int | None:
+    return None if seconds is None else round(float(seconds) * 1e6)  # type: ignore[arg-type]
+
+
 def _f(name: str, kind: Literal["string", "int"], description: str,
        read: Callable[[Result], Value] | None = None) -> ZmapField:
     if read is None:
@@ -114,13 +122,19 @@ FIELDS: tuple[ZmapField, ...] = (
     _f("timestamp-us", "int",
        "microsecond part of timestamp (e.g. microseconds since 'timestamp-ts')",
        lambda r: _seconds_micros(r)[1]),
-    # zmap 4's TCP option fields and round-trip time.
-    _f("tcpopt_mss", "int", "TCP MSS option"),
-    _f("tcpopt_wscale", "int", "TCP Window scale option"),
-    _f("tcpopt_sack_perm", "int", "TCP SACK permitted option"),
-    _f("tcpopt_ts_val", "int", "TCP timestamp option value"),
-    _f("tcpopt_ts_ecr", "int", "TCP timestamp option echo reply"),
-    _f("rtt", "int", "round trip time in microseconds"),
+    # zmap 4's TCP option fields and round-trip time (Result's mss, wscale, ... ; rtt is in
+    # seconds there, microseconds here as in zmap).
+    ZmapField("tcpopt_mss", "int", "TCP MSS option", _attribute("mss"), needs="mss"),
+    ZmapField("tcpopt_wscale", "int", "TCP Window scale option", _attribute("wscale"),
+              needs="wscale"),
+    ZmapField("tcpopt_sack_perm", "int", "TCP SACK permitted option",
+              lambda r: _as_int(getattr(r, "sack_permitted", None)), needs="sack_permitted"),
+    ZmapField("tcpopt_ts_val", "int", "TCP timestamp option value", _attribute("ts_val"),
+              needs="ts_val"),
+    ZmapField("tcpopt_ts_ecr", "int", "TCP timestamp option echo reply", _attribute("ts_ecr"),
+              needs="ts_ecr"),
+    ZmapField("rtt", "int", "round trip time in microseconds",
+              lambda r: _microseconds(getattr(r, "rtt", None)), needs="rtt"),
 )
 _BY_NAME = {item.name: item for item in FIELDS}
 # zmap 4 renamed the dashed names; accept both spellings.
