@@ -17,6 +17,7 @@ Invariant: every result the engine reports is yielded exactly once (closed ones 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import threading
@@ -271,6 +272,7 @@ class ScanRun:
         self._skip_wait = threading.Event()
         self._sending_done = threading.Event()
         self._iterator: Iterator[Result] | None = None
+        self._interruptible = False
         self._reported = 0                # results yielded so far (--max-results)
         self._limit: str | None = None    # the limit that ended sending, if one did
 
@@ -315,6 +317,13 @@ class ScanRun:
         return self._iterator
 
     # -- the scan --------------------------------------------------------------------------
+
+    @property
+    def interruptible(self) -> bool:
+        """True only while the threads run and this thread merely drains and reports: the
+        one stretch where a signal handler may raise (KeyboardInterrupt) without leaving a
+        half-made or half-removed firewall table, XDP program or ring behind."""
+        return self._interruptible
 
     def _run(self) -> Iterator[Result]:
         try:
@@ -402,7 +411,7 @@ class ScanRun:
                                warnings=port_warnings)
         if self.on_start is not None:
             self.on_start(self.start)
-        yield from self._drive(engine, session, chosen.name)
+        yield from self._drive(engine, session, chosen.name, path.interface)
 
     def _make_engine(self, engine_class: type[Engine], path: _Path, cookie_key: bytes,
                      tx_threads: int, batch_size: int, source_ports: range) -> Engine:
@@ -430,8 +439,8 @@ class ScanRun:
             tcp_options=config.tcp_options,
         )
 
-    def _drive(self, engine: Engine, session: DriverSession, driver_name: str
-               ) -> Iterator[Result]:
+    def _drive(self, engine: Engine, session: DriverSession, driver_name: str,
+               interface: str) -> Iterator[Result]:
         config = self.config
         failures: list[BaseException] = []
 
@@ -463,6 +472,7 @@ class ScanRun:
                 rx_thread.start()
             for thread in tx_threads:
                 thread.start()
+            self._interruptible = True
 
             # Phase 1: sending (until done, stopped, or a limit is reached).
             stopped_tx = False
@@ -479,16 +489,14 @@ class ScanRun:
                     engine.stop_tx()  # the other TX threads would otherwise run to the end
                     break
                 time.sleep(DRAIN_INTERVAL)
-            for thread in tx_threads:
-                thread.join()
+            join_all(tx_threads)
             send_ended = time.monotonic()
             self._sending_done.set()
             stopped_early = self._stop_sending.is_set()
-            if failures:
-                raise ScanError(f"a scan thread failed: {failures[0]}") from failures[0]
 
-            # Phase 2: waiting for late replies, when there is a receive side at all.
-            if rx_thread is not None:
+            # Phase 2: waiting for late replies, when there is a receive side at all (and no
+            # thread failed: then the scan ends after the final drain below).
+            if rx_thread is not None and not failures:
                 deadline = send_ended + config.wait
                 while not self._skip_wait.is_set() and time.monotonic() < deadline \
                         and self._limit != "max-results":
@@ -496,15 +504,14 @@ class ScanRun:
                     self._report(engine, session, "waiting", started, counters,
                                  deadline - time.monotonic())
                     if failures:
-                        raise ScanError(f"receive thread failed: {failures[0]}") from failures[0]
+                        break
                     time.sleep(DRAIN_INTERVAL)
             completed = True
         finally:
+            self._interruptible = False
             engine.stop_tx()
             engine.stop_rx()
-            for thread in [*tx_threads, *([rx_thread] if rx_thread else [])]:
-                if thread.ident is not None:
-                    thread.join()
+            join_all([*tx_threads, *([rx_thread] if rx_thread else [])])
             if not completed:
                 # Left early (break out of the loop then close(), a failure, Ctrl-C three
                 # times): the counters are still the engine's, so the summary is still true.
@@ -517,7 +524,7 @@ class ScanRun:
                     interrupted=True, limit=self._limit,
                     capture_dropped=self._capture_dropped(), source_ports=engine.source_ports)
 
-        # Phase 3: whatever the RX thread queued before it stopped.
+        # Phase 3: whatever the RX thread queued before it stopped, also after a failure.
         yield from self._drain(engine)
         self._drain_frames()
         ended = time.monotonic()
@@ -527,6 +534,8 @@ class ScanRun:
             interrupted=stopped_early, limit=self._limit,
             capture_dropped=self._capture_dropped(), source_ports=engine.source_ports,
         )
+        if failures:  # after the summary: what was sent and found is still true
+            raise _thread_failure(failures[0], interface) from failures[0]
         self._report(engine, session, "done", started, counters, 0.0)
 
     def _drain(self, engine: Engine) -> Iterator[Result]:
@@ -614,6 +623,35 @@ class ScanRun:
             drops=int(driver_stats.get("rx_drops", 0)),
             wait_left=max(wait_left, 0.0),
         ))
+
+
+def join_all(threads: list[threading.Thread]) -> None:
+    """Join every started thread, even through Ctrl-C: the scan's threads were told to stop
+    and return within a batch or a flush, and leaving them inside C while the resources they
+    use are closed is what must never happen. A KeyboardInterrupt that came meanwhile is
+    raised again once all have returned."""
+    interrupted: KeyboardInterrupt | None = None
+    for thread in threads:
+        while thread.ident is not None and thread.is_alive():
+            try:
+                thread.join()
+            except KeyboardInterrupt as error:
+                interrupted = error
+    if interrupted is not None:
+        raise interrupted
+
+
+# A TX/RX loop that ended with one of these lost its interface (ring.h: a negative tx_kick).
+_LINK_GONE = frozenset({errno.ENETDOWN, errno.ENXIO, errno.ENODEV})
+
+
+def _thread_failure(error: BaseException, interface: str) -> ScanError:
+    """The one line a failed TX/RX thread becomes."""
+    if isinstance(error, OSError) and error.errno in _LINK_GONE:
+        return ScanError(f"interface {interface} went down during the scan "
+                         f"({os.strerror(error.errno)}); the results so far were written")
+    detail = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    return ScanError(f"a scan thread failed: {detail}")
 
 
 @dataclass

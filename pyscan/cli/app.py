@@ -6,6 +6,7 @@ A first argument that is not a subcommand name routes to `scan`, so masscan habi
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -173,4 +174,10 @@ app.command("bench", help="Driver TX benchmark: pps, Gbit/s on the wire, CPU/pac
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point (`pyscan`, `python -m pyscan`)."""
-    typer.main.get_command(app).main(args=argv, prog_name="pyscan")
+    try:
+        typer.main.get_command(app).main(args=argv, prog_name="pyscan")
+    finally:
+        # The exit code is decided: a late Ctrl-C or SIGTERM must not replace it with a
+        # traceback or a death by signal while the interpreter shuts down.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)

@@ -13,12 +13,13 @@ from typer.core import TyperCommand
 
 from pyscan.cli.common import (
     DRIVER_HELP,
+    EXIT_FAILED,
     OPTIONS_HELP,
     fail,
     parse_count,
     plain_help_type,
 )
-from pyscan.cli.session import ScanTimes, run_scan
+from pyscan.cli.session import ScanTimes, run_scan, silence_stdout
 from pyscan.config import DEFAULT_TCP_OPTIONS, ConfigError, ScanConfig
 from pyscan.output import OutputSpec
 
@@ -343,6 +344,11 @@ def _print_target_list(config: ScanConfig, pairs: Iterator[tuple[IPv4Address, in
     """masscan -sL: one address per line, or address:port when scanning several ports."""
     single_port = len(config.ports) == 1
     write = sys.stdout.write
-    for address, port in pairs:
-        write(f"{address}\n" if single_port else f"{address}:{port}\n")
-    sys.stdout.flush()
+    try:
+        for address, port in pairs:
+            write(f"{address}\n" if single_port else f"{address}:{port}\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        silence_stdout()
+        fail("standard output was closed by the reader (broken pipe); listing stopped",
+             EXIT_FAILED)

@@ -9,6 +9,8 @@ bad input, a missing privilege or an unreachable route leave no file behind.
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import signal
 import sys
 import time
@@ -19,7 +21,13 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from pyscan.cli.common import EXIT_INTERRUPTED, fail_with
+from pyscan.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    fail,
+    fail_with,
+)
 from pyscan.errors import Error
 from pyscan.output import is_stdout
 
@@ -28,7 +36,7 @@ if TYPE_CHECKING:
     from pyscan.output import OutputSpec, ResultWriter
     from pyscan.scanner import ScanRun, ScanStart, ScanStatus, Summary
 
-__all__ = ["ScanTimes", "run_scan"]
+__all__ = ["ScanTimes", "Signals", "is_broken_pipe", "run_scan", "silence_stdout"]
 
 
 @dataclass(frozen=True)
@@ -40,31 +48,70 @@ class ScanTimes:
     ended: float
 
 
+@dataclass
+class Signals:
+    """What the signal handlers saw during one scan."""
+
+    presses: int = 0          # Ctrl-C so far
+    terminated: bool = False  # SIGTERM came: exit 143
+
+
 @contextlib.contextmanager
-def interrupts(run: ScanRun, quiet: bool) -> Iterator[None]:
+def interrupts(run: ScanRun, quiet: bool) -> Iterator[Signals]:
     """Ctrl-C once: stop sending, keep receiving for --wait. Twice: skip the wait. Three
-    times: abandon at once (everything is still removed on the way out)."""
-    presses = 0
+    times: abandon at once (everything is still removed on the way out: the third Ctrl-C
+    raises only while the scan merely drains, never into setting up or removing resources).
+    SIGTERM: stop sending and skip the wait, so the output is complete and the firewall
+    table gone before the exit (143)."""
+    state = Signals()
 
     def on_interrupt(signum: int, frame: FrameType | None) -> None:
-        nonlocal presses
-        presses += 1
-        if presses >= 3:
+        state.presses += 1
+        if state.presses >= 3 and run.interruptible:
             raise KeyboardInterrupt
-        if presses == 1 and not quiet:
+        if state.presses == 1 and not quiet:
             typer.echo("\npyscan: stopping; waiting for late replies (Ctrl-C again to skip)",
                        err=True)
         run.stop()
 
+    def on_terminate(signum: int, frame: FrameType | None) -> None:
+        state.terminated = True
+        run.stop()
+        run.stop()  # the second stop ends the wait too
+
     try:
         previous = signal.signal(signal.SIGINT, on_interrupt)
     except ValueError:  # not the main thread: leave signals alone
-        yield
+        yield state
         return
+    previous_term = signal.signal(signal.SIGTERM, on_terminate)
     try:
-        yield
+        yield state
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+
+
+def silence_stdout() -> None:
+    """Point standard output at /dev/null once its reader is gone, so that the interpreter's
+    own flush at exit does not fail a second time and print an 'Exception ignored' note."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def is_broken_pipe(error: OSError) -> bool:
+    return isinstance(error, BrokenPipeError) or error.errno in (errno.EPIPE, errno.ECONNRESET)
+
+
+def _output_message(spec: OutputSpec | None, error: OSError) -> str:
+    """One line naming the output and the error (open_writer's own errors name the file
+    already and carry no strerror)."""
+    if not error.strerror:
+        return str(error)
+    where = "standard output" if spec is None or is_stdout(spec.path) else repr(str(spec.path))
+    return f"cannot write {where}: {error.strerror} (the results so far are in it)"
 
 
 def _probes_text(config: ScanConfig) -> str:
@@ -90,7 +137,9 @@ def run_scan(
     after: Callable[[Summary | None, ScanTimes], None] | None = None,
 ) -> None:
     """Run the scan, write every output, print the summary; typer.Exit(130) when
-    interrupted, one `pyscan: error:` line and the table's exit code on an Error."""
+    interrupted, 143 on SIGTERM, one `pyscan: error:` line and the table's exit code on an
+    Error, and exit 1 with one line when an output cannot be written (a full disk: then the
+    summary too; a closed pipe: nothing else)."""
     from pyscan import scanner
     from pyscan.status import StatusLine, render_summary, summary_json
 
@@ -107,28 +156,30 @@ def run_scan(
         scanner.check_source_ports(config)
     except Error as error:
         fail_with(error)
-    if not quiet:
-        retry_text = (f" x {config.passes} = {config.frame_count} frames, "
-                      f"retries {config.retry_delay:g} s apart" if config.retries else "")
-        typer.echo(
-            f"pyscan: scanning {config.targets.describe()} x {len(config.entries)} "
-            f"port{'s' if len(config.entries) != 1 else ''} "
-            f"({_probes_text(config)}{retry_text}) "
-            f"{_rate_text(config.rate)}, seed {config.seed}"
-            + (" (dry run: nothing is sent)" if config.is_dry_run else ""),
-            err=True,
-        )
-        if config.blocklist_note is not None:
-            typer.echo(f"pyscan: {config.blocklist_note}", err=True)
     status_line = StatusLine(force=bool(status)) if not quiet and status is not False else None
     writers: list[ResultWriter] = []
     capture = _PcapCapture(pcap_path) if pcap_path is not None else None
+    output_error: tuple[OutputSpec | None, OSError] | None = None
+
+    def output_failed(spec: OutputSpec | None, error: OSError) -> None:
+        # The first write or flush that fails ends the scan at once (no use sending probes
+        # whose results cannot be kept); later results are drained and dropped.
+        nonlocal output_error
+        if output_error is None:
+            output_error = (spec, error)
+            run.stop()
+            run.stop()
 
     def on_status(progress: ScanStatus) -> None:
         # Each status tick (~4 per second) also flushes the results written so far, so
         # `tail -f` on the output file follows the scan without a flush per record.
-        for writer in writers:
-            writer.stream.flush()
+        if output_error is None:
+            for spec, writer in zip(outputs, writers, strict=False):
+                try:
+                    writer.stream.flush()
+                except OSError as error:
+                    output_failed(spec, error)
+                    break
         if status_line is not None:
             status_line(progress)
 
@@ -139,45 +190,96 @@ def run_scan(
         for warning in start.warnings:
             typer.echo(f"pyscan: warning: {warning}", err=True)
 
-    def open_all() -> list[ResultWriter]:
-        return [output.open(started=started, ports=config.ports) for output in outputs]
+    def open_all() -> None:
+        nonlocal writers
+        opened: list[ResultWriter] = []
+        for spec in outputs:
+            try:
+                opened.append(spec.open(started=started, ports=config.ports))
+            except OSError as error:
+                output_failed(spec, error)
+                break
+        writers = opened
 
-    run = scanner.scan(config, on_status=on_status, on_start=on_start,
-                       on_frame=capture.write if capture is not None else None)
-    started = time.time()
-    try:
-        with run, interrupts(run, quiet):
-            for result in run:
-                if not writers:
-                    writers = open_all()
-                for writer in writers:
-                    writer.write(result)
-    except Error as error:
-        fail_with(error)
-    except KeyboardInterrupt:
-        run.interrupted = True
-    finally:
+    def finish_outputs() -> None:
+        # Open the outputs if no result came (the scan ran), close them (trailers, flush),
+        # close the pcap file.
         if status_line is not None:
             status_line.clear()
-        if not writers and run.summary is not None:
-            writers = open_all()
-        for writer in writers:
-            writer.close()
+        if not writers and run.summary is not None and output_error is None:
+            open_all()
+        for spec, writer in zip(outputs, writers, strict=False):
+            try:
+                writer.close()
+            except OSError as error:
+                output_failed(spec, error)
         if capture is not None:
             capture.close(create=run.summary is not None)
 
-    summary = run.summary
-    ended = time.time()
-    if summary is not None:
-        if json_summary:
-            typer.echo(summary_json(summary), err=True)
-        elif not quiet:
-            typer.echo(render_summary(summary), err=True)
-    if after is not None:
-        send_end = started + summary.send_duration if summary is not None else ended
-        after(summary, ScanTimes(started, send_end, ended))
-    if run.interrupted:
-        raise typer.Exit(EXIT_INTERRUPTED)
+    run = scanner.scan(config, on_status=on_status, on_start=on_start,
+                       on_frame=capture.write if capture is not None else None)
+    # The handlers stay until the exit code is decided: a signal after the scan ended must
+    # not turn a finished run into a traceback or a death by signal.
+    with interrupts(run, quiet) as signals:
+        # Printed once the handlers are in place: a SIGTERM after this line is always a
+        # clean stop (143).
+        if not quiet:
+            retry_text = (f" x {config.passes} = {config.frame_count} frames, "
+                          f"retries {config.retry_delay:g} s apart" if config.retries else "")
+            typer.echo(
+                f"pyscan: scanning {config.targets.describe()} x {len(config.entries)} "
+                f"port{'s' if len(config.entries) != 1 else ''} "
+                f"({_probes_text(config)}{retry_text}) "
+                f"{_rate_text(config.rate)}, seed {config.seed}"
+                + (" (dry run: nothing is sent)" if config.is_dry_run else ""),
+                err=True,
+            )
+            if config.blocklist_note is not None:
+                typer.echo(f"pyscan: {config.blocklist_note}", err=True)
+        started = time.time()
+        try:
+            with run:
+                for result in run:
+                    if output_error is not None:
+                        continue
+                    if not writers:
+                        open_all()
+                    for spec, writer in zip(outputs, writers, strict=False):
+                        try:
+                            writer.write(result)
+                        except OSError as error:
+                            output_failed(spec, error)
+                            break
+        except Error as error:
+            finish_outputs()
+            fail_with(error)
+        except KeyboardInterrupt:
+            run.interrupted = True
+        finish_outputs()
+
+        if output_error is not None and is_broken_pipe(output_error[1]):
+            # `pyscan ... | head -1`: the reader has all it wanted; say so once, quietly.
+            silence_stdout()
+            fail("standard output was closed by the reader (broken pipe); scan stopped",
+                 EXIT_FAILED)
+        if output_error is not None:
+            typer.echo(f"pyscan: error: {_output_message(*output_error)}", err=True)
+        summary = run.summary
+        ended = time.time()
+        if summary is not None:
+            if json_summary:
+                typer.echo(summary_json(summary), err=True)
+            elif not quiet:
+                typer.echo(render_summary(summary), err=True)
+        if after is not None:
+            send_end = started + summary.send_duration if summary is not None else ended
+            after(summary, ScanTimes(started, send_end, ended))
+        if output_error is not None:
+            raise typer.Exit(EXIT_FAILED)
+        if signals.terminated:
+            raise typer.Exit(EXIT_TERMINATED)
+        if run.interrupted:
+            raise typer.Exit(EXIT_INTERRUPTED)
 
 
 class _PcapCapture:

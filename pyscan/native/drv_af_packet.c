@@ -114,6 +114,9 @@ struct afp_tx {
 	uint64_t reserved;    /* sequence numbers: frame = seq & frame_mask */
 	uint64_t submitted;
 	uint64_t completed;
+	int broken;           /* a slot came back out of order: the kernel would stall on it */
+	int ifindex;
+	uint64_t link_checked_ms; /* when a busy send last made us look at the link */
 };
 
 static inline struct tpacket2_hdr *tx_frame(const struct afp_tx *t, uint64_t seq)
@@ -179,7 +182,9 @@ static int afp_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slots,
 				  "af-packet TX: slot %llu submitted out of order (expected %llu)",
 				  (unsigned long long)slots[i].handle,
 				  (unsigned long long)t->submitted);
-			return -EINVAL;
+			bump(&t->stats.tx_errors, n - i);
+			t->broken = 1; /* the next kick ends the TX loop */
+			return (int)(i - bad);
 		}
 		struct tpacket2_hdr *h = tx_frame(t, t->submitted);
 		uint32_t len = slots[i].len;
@@ -198,24 +203,55 @@ static int afp_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slots,
 		set_error(ring->error, sizeof(ring->error),
 			  "af-packet TX: frame length outside %d..%u bytes", ETH_HLEN, t->max_len);
 	}
-	return 0;
+	return (int)(n - bad); /* PACKET_LOSS discards the bad ones: lost, not sent */
+}
+
+static uint64_t monotonic_ms(void);
+
+/* 1 when the interface is down, lost its carrier or is gone: a send that keeps failing as
+ * "busy" then never succeeds (without a carrier the device drops every frame). */
+static int link_down(struct afp_tx *t)
+{
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_ifindex = t->ifindex;
+	if (ioctl(t->fd, SIOCGIFNAME, &ifr) < 0 || ioctl(t->fd, SIOCGIFFLAGS, &ifr) < 0)
+		return errno == ENODEV;
+	return !(ifr.ifr_flags & IFF_UP) || !(ifr.ifr_flags & IFF_RUNNING);
 }
 
 static int afp_tx_kick(struct pyscan_ring *ring)
 {
 	struct afp_tx *t = (struct afp_tx *)ring;
+	if (t->broken)
+		return -EINVAL;
 	if (t->submitted == t->completed)
 		return 0;
 	if (send(t->fd, NULL, 0, MSG_DONTWAIT) >= 0)
 		return 0;
 	const int code = errno;
 	if (code == EAGAIN || code == ENOBUFS || code == EINTR) {
-		/* Device busy: the kernel keeps the frame as SEND_REQUEST; next kick retries. */
+		/* Device busy: the kernel keeps the frame as SEND_REQUEST; next kick retries.
+		 * Every 10 ms of that, look whether the link is still there at all. */
 		bump(&t->stats.tx_retries, 1);
-		return 0;
+		const uint64_t now = monotonic_ms();
+		if (now - t->link_checked_ms < 10)
+			return 0;
+		t->link_checked_ms = now;
+		if (!link_down(t))
+			return 0;
+		set_error(ring->error, sizeof(ring->error),
+			  "af-packet TX: interface index %d went down (%s)", t->ifindex,
+			  strerror(code));
+		return -ENETDOWN;
 	}
-	set_error(ring->error, sizeof(ring->error), "af-packet TX: send failed: %s",
-		  strerror(code));
+	if (code == ENETDOWN || code == ENXIO || code == ENODEV)
+		set_error(ring->error, sizeof(ring->error),
+			  "af-packet TX: interface index %d went down (%s)", t->ifindex,
+			  strerror(code));
+	else
+		set_error(ring->error, sizeof(ring->error), "af-packet TX: send failed: %s",
+			  strerror(code));
 	return -code;
 }
 
@@ -310,6 +346,7 @@ pyscan_ring *pyscan_afpacket__open_tx(int ifindex, uint32_t frames, char *err, s
 	t->frames = frames;
 	t->frame_mask = frames - 1;
 	t->data_offset = TPACKET2_HDRLEN - sizeof(struct sockaddr_ll);
+	t->ring.tx_slot_capacity = PYSCAN_AFPACKET_FRAME_SIZE - t->data_offset;
 	t->map = MAP_FAILED;
 	t->bad = calloc(frames, 1);
 	t->fd = socket(AF_PACKET, SOCK_RAW, 0);
@@ -352,6 +389,7 @@ pyscan_ring *pyscan_afpacket__open_tx(int ifindex, uint32_t frames, char *err, s
 	if (bind_packet(t->fd, ifindex, 0) < 0)
 		goto fail_errno;
 	t->max_len = interface_mtu(t->fd, ifindex) + ETH_HLEN;
+	t->ifindex = ifindex;
 	if (err && errlen)
 		err[0] = '\0';
 	return &t->ring;

@@ -98,6 +98,9 @@ static void release_kernel_resources(struct pyscan_afxdp *xdp)
 	if (xdp->link_fd >= 0)
 		close(xdp->link_fd);
 	xdp->link_fd = -1;
+	if (xdp->ctl_fd >= 0)
+		close(xdp->ctl_fd);
+	xdp->ctl_fd = -1;
 	for (uint32_t i = 0; xdp->queues && i < xdp->queue_count; i++) {
 		struct afxdp_queue *q = &xdp->queues[i];
 
@@ -119,9 +122,27 @@ static void release_kernel_resources(struct pyscan_afxdp *xdp)
 	xdp->filter = NULL;
 }
 
+int afxdp_link_down(struct pyscan_afxdp *xdp)
+{
+	struct ifreq ifr;
+
+	if (xdp->ctl_fd < 0)
+		return 0;
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_ifindex = xdp->ifindex;
+	/* By index: a renamed interface is still ours, a deleted one is down for good. */
+	if (ioctl(xdp->ctl_fd, SIOCGIFNAME, &ifr) < 0)
+		return errno == ENODEV;
+	if (ioctl(xdp->ctl_fd, SIOCGIFFLAGS, &ifr) < 0)
+		return errno == ENODEV;
+	return !(ifr.ifr_flags & IFF_UP) || !(ifr.ifr_flags & IFF_RUNNING);
+}
+
 void afxdp_drop_reference(struct pyscan_afxdp *xdp)
 {
-	if (--xdp->refs)
+	/* Rings may be destroyed on other threads than the handle (the last user of a Python
+	 * Ring frees it), so the count is atomic. */
+	if (__atomic_sub_fetch(&xdp->refs, 1, __ATOMIC_ACQ_REL))
 		return;
 	release_kernel_resources(xdp);
 	for (uint32_t i = 0; xdp->queues && i < xdp->queue_count; i++) {
@@ -361,6 +382,9 @@ struct pyscan_afxdp *pyscan_afxdp__open(const struct pyscan_afxdp_config *cfg,
 	}
 	xdp->refs = 1;
 	xdp->link_fd = -1;
+	/* For link-state questions from the TX threads, in the namespace we open in. */
+	xdp->ctl_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	snprintf(xdp->ifname, sizeof(xdp->ifname), "%s", cfg->ifname);
 	xdp->info.queue_count = cfg->queue_count;
 	xdp->info.tx_queues = cfg->tx_queues;
 	xdp->info.ring_size = cfg->ring_size;
@@ -433,6 +457,7 @@ struct pyscan_afxdp *pyscan_afxdp__open(const struct pyscan_afxdp_config *cfg,
 	xdp->tx_count = cfg->tx_queues;
 	for (uint32_t i = 0; i < cfg->tx_queues; i++) {
 		xdp->tx_rings[i].base.ops = &afxdp_tx_ops;
+		xdp->tx_rings[i].base.tx_slot_capacity = cfg->frame_size;
 		xdp->tx_rings[i].owner = xdp;
 		xdp->tx_rings[i].queue = &xdp->queues[i];
 		xdp->refs++;
@@ -480,6 +505,12 @@ void pyscan_afxdp__close(struct pyscan_afxdp *xdp)
 {
 	if (!xdp)
 		return;
+	/* The sockets and UMEM go now, so first every TX/RX loop still inside one of our
+	 * rings must have left (ring.h lifetime): they see closing and return within a batch. */
+	for (uint32_t i = 0; i < xdp->tx_count; i++)
+		pyscan_ring__quiesce(&xdp->tx_rings[i].base);
+	if (xdp->has_rx)
+		pyscan_ring__quiesce(&xdp->rx_ring.base);
 	release_kernel_resources(xdp);
 	afxdp_drop_reference(xdp);
 }

@@ -15,7 +15,8 @@
  *
  * Invariant: a struct pyscan_afxdp holds one reference for its handle and one per ring it
  * handed out; the memory (queues, rings) goes with the last reference, so rings and handle may
- * be destroyed in any order. Kernel resources (link, sockets, UMEM) go at the first close.
+ * be destroyed in any order, on any thread. Kernel resources (link, sockets, UMEM) go at the
+ * first close, once no thread is inside any of the rings (pyscan_ring__quiesce).
  */
 #ifndef PYSCAN_DRV_AF_XDP_PRIVATE_H
 #define PYSCAN_DRV_AF_XDP_PRIVATE_H
@@ -25,6 +26,7 @@
 
 #include <xdp/xsk.h>
 
+#include "counter.h"
 #include "drv_af_xdp.h"
 
 #ifndef SOL_XDP
@@ -60,12 +62,13 @@ struct afxdp_queue {
 	uint32_t free_count;
 	uint32_t outstanding; /* submitted, not yet completed */
 	uint32_t *frame_len;  /* length submitted for each TX frame, for tx_bytes at completion */
-	uint64_t tx_frames, tx_bytes, tx_retries, tx_errors;
+	int64_t link_checked_ns; /* CLOCK_MONOTONIC of the last link-state check */
+	uint64_t tx_frames, tx_bytes, tx_retries, tx_errors; /* counter.h: bump / load */
 
 	/* RX thread only */
 	uint32_t rx_peek_index;
 	uint32_t rx_peeked;
-	uint64_t rx_frames, rx_bytes;
+	uint64_t rx_frames, rx_bytes; /* counter.h: bump / load */
 };
 
 struct afxdp_tx_ring {
@@ -82,7 +85,7 @@ struct afxdp_rx_ring {
 };
 
 struct pyscan_afxdp {
-	/* One reference for the handle, one per ring; memory goes with the last. */
+	/* One reference for the handle, one per ring; memory goes with the last (atomic). */
 	uint32_t refs;
 	int closed;
 	int ifindex;
@@ -94,12 +97,17 @@ struct pyscan_afxdp {
 	int has_rx;
 	struct pyscan_replyfilter *filter;
 	int link_fd;
+	int ctl_fd;       /* AF_INET datagram socket for link-state ioctls; -1 if none */
+	char ifname[16];
 	uint64_t final_counters[PYSCAN_RF_NCOUNTERS]; /* the filter's counters when it was closed */
 	struct pyscan_afxdp_info info;
 };
 
 AFXDP_PRIVATE extern const struct pyscan_ring_ops afxdp_tx_ops;
 AFXDP_PRIVATE extern const struct pyscan_ring_ops afxdp_rx_ops;
+
+/* 1 when the interface is administratively down, has no carrier, or is gone. */
+AFXDP_PRIVATE int afxdp_link_down(struct pyscan_afxdp *xdp);
 
 /* Gives back one reference (the handle's or a ring's); the last frees everything. */
 AFXDP_PRIVATE void afxdp_drop_reference(struct pyscan_afxdp *xdp);

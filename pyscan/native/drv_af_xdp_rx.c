@@ -6,7 +6,10 @@
  * Invariant: an RX frame is in the fill ring, the RX ring, or the caller's hands (peeked, not
  * yet released); release puts it straight back into the fill ring, which is as large as the
  * RX half, so the refill never waits. Only the one RX thread runs these ops, and the frames of
- * one peek all come from one queue (rx_release gives back to that queue).
+ * one peek all come from one queue (rx_release gives back to that queue). A queue found empty
+ * whose fill ring asks for a wakeup (zero-copy drivers set it) gets its own wakeup there and
+ * then, as xdpsock does: the poll() in rx_wait only runs when every queue is empty, so a busy
+ * queue would otherwise starve a quiet one of fill descriptors.
  */
 #include <errno.h>
 #include <linux/if_xdp.h>
@@ -29,8 +32,11 @@ static uint32_t afxdp_rx_peek(struct pyscan_ring *ring, struct pyscan_rx_frame *
 		if (!q->has_rx)
 			continue;
 		n = xsk_ring_cons__peek(&q->rx, max, &index);
-		if (!n)
+		if (!n) {
+			if (xsk_ring_prod__needs_wakeup(&q->fill))
+				recvfrom(q->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
 			continue;
+		}
 		for (uint32_t i = 0; i < n; i++) {
 			const struct xdp_desc *desc = xsk_ring_cons__rx_desc(&q->rx, index + i);
 
@@ -53,6 +59,7 @@ static void afxdp_rx_release(struct pyscan_ring *ring, uint32_t n)
 	struct afxdp_rx_ring *rxr = (struct afxdp_rx_ring *)ring;
 	struct afxdp_queue *q = rxr->active;
 	uint32_t fill_index;
+	uint64_t bytes = 0;
 
 	if (!q)
 		return;
@@ -66,10 +73,11 @@ static void afxdp_rx_release(struct pyscan_ring *ring, uint32_t n)
 			/* The descriptor points past the headroom; the fill ring wants the frame. */
 			*xsk_ring_prod__fill_addr(&q->fill, fill_index + i) =
 				desc->addr & ~((uint64_t)q->frame_size - 1);
-			q->rx_frames++;
-			q->rx_bytes += desc->len;
+			bytes += desc->len;
 		}
 		xsk_ring_prod__submit(&q->fill, n);
+		pyscan_counter__bump(&q->rx_frames, n);
+		pyscan_counter__bump(&q->rx_bytes, bytes);
 	} else if (n) {
 		/* Cannot happen: the fill ring holds every RX frame. Keep them rather than lose them. */
 		snprintf(ring->error, sizeof(ring->error), "af-xdp queue %u: fill ring full",
@@ -112,8 +120,8 @@ static void afxdp_rx_stats(struct pyscan_ring *ring, struct pyscan_ring_stats *o
 	for (uint32_t i = 0; i < xdp->queue_count; i++) {
 		struct afxdp_queue *q = &xdp->queues[i];
 
-		out->rx_frames += q->rx_frames;
-		out->rx_bytes += q->rx_bytes;
+		out->rx_frames += pyscan_counter__load(&q->rx_frames);
+		out->rx_bytes += pyscan_counter__load(&q->rx_bytes);
 		if (q->fd >= 0) {
 			struct xdp_statistics xs = {0};
 			socklen_t len = sizeof(xs);

@@ -20,6 +20,8 @@
 /* Copy-mode sendto transmits at most this many frames per call (kernel TX_BATCH_SIZE) and
  * answers EAGAIN while more are queued, so a kick repeats up to ring_size / 32 + slack times. */
 #define COPY_MODE_FRAMES_PER_KICK 32
+/* A busy device is asked whether its link is still up at most this often (two ioctls). */
+#define LINK_CHECK_INTERVAL_NS 10000000LL
 
 static struct afxdp_queue *tx_queue_of(struct pyscan_ring *ring)
 {
@@ -30,20 +32,41 @@ static uint32_t afxdp_tx_reclaim(struct pyscan_ring *ring)
 {
 	struct afxdp_queue *q = tx_queue_of(ring);
 	uint32_t index, done;
+	uint64_t bytes = 0;
 
 	done = xsk_ring_cons__peek(&q->comp, q->ring_size, &index);
 	for (uint32_t i = 0; i < done; i++) {
 		uint64_t addr = *xsk_ring_cons__comp_addr(&q->comp, index + i);
 
-		q->tx_frames++;
-		q->tx_bytes += q->frame_len[addr >> q->frame_shift];
+		bytes += q->frame_len[addr >> q->frame_shift];
 		q->free_frames[q->free_count++] = addr;
 	}
 	if (done) {
+		pyscan_counter__bump(&q->tx_frames, done);
+		pyscan_counter__bump(&q->tx_bytes, bytes);
 		xsk_ring_cons__release(&q->comp, done);
 		q->outstanding -= done;
 	}
 	return done;
+}
+
+/* A kick the device refused: busy (0, completions will free room), or down or gone, which
+ * no amount of waiting fixes (copy mode drops every frame of a down link as "busy"). */
+static int busy_or_down(struct pyscan_ring *ring, struct afxdp_queue *q, int code)
+{
+	struct pyscan_afxdp *xdp = ((struct afxdp_tx_ring *)ring)->owner;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	const int64_t now = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	if (code != ENETDOWN && now - q->link_checked_ns < LINK_CHECK_INTERVAL_NS)
+		return 0;
+	q->link_checked_ns = now;
+	if (!afxdp_link_down(xdp))
+		return 0;
+	snprintf(ring->error, sizeof(ring->error), "af-xdp: interface %s went down (%s)",
+		 xdp->ifname, strerror(code));
+	return -ENETDOWN;
 }
 
 static int tx_ring_empty(struct afxdp_queue *q)
@@ -74,7 +97,7 @@ static int afxdp_tx_kick(struct pyscan_ring *ring)
 		case EBUSY:
 		case ENOBUFS:
 		case ENETDOWN:
-			return 0; /* device busy or queue full: completions will free room */
+			return busy_or_down(ring, q, errno);
 		default: {
 			int rc = -errno;
 
@@ -96,7 +119,7 @@ static uint32_t afxdp_tx_reserve(struct pyscan_ring *ring, struct pyscan_tx_slot
 	if (q->free_count < max)
 		afxdp_tx_reclaim(ring);
 	if (q->free_count == 0) {
-		q->tx_retries++;
+		pyscan_counter__bump(&q->tx_retries, 1);
 		afxdp_tx_kick(ring);
 		afxdp_tx_reclaim(ring);
 	}
@@ -121,19 +144,28 @@ static int afxdp_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slot
 	 * losing its frame for good: refuse it here, count it, keep the frame. */
 	for (uint32_t i = 0; i < n; i++) {
 		if (slots[i].len == 0 || slots[i].len > q->frame_size) {
-			q->tx_errors++;
+			pyscan_counter__bump(&q->tx_errors, 1);
 			q->free_frames[q->free_count++] = slots[i].handle;
 		} else {
 			valid++;
 		}
 	}
+	if (valid < n)
+		snprintf(ring->error, sizeof(ring->error),
+			 "af-xdp queue %u: %u frames with a length outside 1..%u bytes", q->queue_id,
+			 n - valid, q->frame_size);
 	if (!valid)
-		return valid == n ? 0 : -EINVAL;
+		return 0;
 	if (xsk_ring_prod__reserve(&q->tx, valid, &index) != valid) {
-		/* Cannot happen while the TX ring is as large as the TX half of the UMEM. */
+		/* Cannot happen while the TX ring is as large as the TX half of the UMEM; if it
+		 * did, the frames go back to the free stack, lost but not leaked. */
+		for (uint32_t i = 0; i < n; i++)
+			if (slots[i].len && slots[i].len <= q->frame_size)
+				q->free_frames[q->free_count++] = slots[i].handle;
+		pyscan_counter__bump(&q->tx_errors, valid);
 		snprintf(ring->error, sizeof(ring->error),
 			 "af-xdp queue %u: TX ring full with frames in hand", q->queue_id);
-		return -ENOSPC;
+		return 0;
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		struct xdp_desc *desc;
@@ -148,7 +180,7 @@ static int afxdp_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slot
 	}
 	xsk_ring_prod__submit(&q->tx, valid);
 	q->outstanding += valid;
-	return valid == n ? 0 : -EINVAL;
+	return (int)valid;
 }
 
 static int64_t monotonic_ms(void)
@@ -187,10 +219,10 @@ static void afxdp_tx_stats(struct pyscan_ring *ring, struct pyscan_ring_stats *o
 {
 	struct afxdp_queue *q = tx_queue_of(ring);
 
-	out->tx_frames = q->tx_frames;
-	out->tx_bytes = q->tx_bytes;
-	out->tx_retries = q->tx_retries;
-	out->tx_errors = q->tx_errors;
+	out->tx_frames = pyscan_counter__load(&q->tx_frames);
+	out->tx_bytes = pyscan_counter__load(&q->tx_bytes);
+	out->tx_retries = pyscan_counter__load(&q->tx_retries);
+	out->tx_errors = pyscan_counter__load(&q->tx_errors);
 	if (q->fd >= 0) {
 		struct xdp_statistics xs = {0};
 		socklen_t len = sizeof(xs);

@@ -5,8 +5,12 @@
  *
  * Invariant (see drv_null.h): submitted frames are counted once; the RX side is a
  * single-producer (inject) single-consumer (RX thread) ring published with release stores.
+ * The TX side audits the ring.h contract (every reserved slot submitted once, in order) and
+ * can be told to misbehave like a real device (pyscan_null__set_faults), for the tests of
+ * the engine's failure paths.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,6 +30,8 @@ struct null_ring {
 	uint8_t *capture;
 	uint64_t capture_cap;
 	uint64_t captured;
+	struct pyscan_null_faults faults;
+	struct pyscan_null_audit audit; /* written by the TX thread, read racily */
 
 	/* RX */
 	uint8_t *rx_slab;
@@ -48,15 +54,18 @@ static uint32_t null_tx_reserve(struct pyscan_ring *ring, struct pyscan_tx_slot 
 	uint32_t n = r->slots - r->outstanding;
 	if (n > max)
 		n = max;
+	if (r->faults.reserve_max && n > r->faults.reserve_max)
+		n = r->faults.reserve_max;
 	for (uint32_t i = 0; i < n; i++) {
 		const uint32_t index = r->next;
 		slots[i].data = r->slab + (uint64_t)index * PYSCAN_NULL_SLOT_SIZE;
-		slots[i].capacity = PYSCAN_NULL_SLOT_SIZE;
+		slots[i].capacity = ring->tx_slot_capacity;
 		slots[i].len = 0;
 		slots[i].handle = index;
 		r->next = index + 1 == r->slots ? 0 : index + 1;
 	}
 	r->outstanding += n;
+	bump(&r->audit.reserved, n);
 	return n;
 }
 
@@ -64,8 +73,28 @@ static int null_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slots
 {
 	struct null_ring *r = (struct null_ring *)ring;
 	uint64_t bytes = 0;
+	/* The oldest outstanding slot is next - outstanding (mod slots): submits must come in
+	 * reserve order, without gaps, never more than were reserved. */
+	uint32_t expect = (r->next + r->slots - r->outstanding) % r->slots;
+	for (uint32_t i = 0; i < n; i++, expect = expect + 1 == r->slots ? 0 : expect + 1)
+		if (i >= r->outstanding || slots[i].handle != expect)
+			bump(&r->audit.out_of_order, 1);
+	if (n > r->outstanding)
+		n = r->outstanding;
+	bump(&r->audit.submitted, n);
+	r->outstanding -= n;
+	/* A device that takes only part of the burst: the rest are lost (ring.h). */
+	uint32_t accepted = n;
+	if (r->faults.submit_accept_limit && r->audit.submitted > r->faults.submit_accept_limit) {
+		const uint64_t before = r->audit.submitted - n;
+		accepted = before >= r->faults.submit_accept_limit
+				   ? 0 : (uint32_t)(r->faults.submit_accept_limit - before);
+		bump(&r->stats.tx_errors, n - accepted);
+		snprintf(ring->error, sizeof(ring->error),
+			 "null TX: %u of %u frames lost (fault injected)", n - accepted, n);
+	}
 	const uint64_t submitted_ns = r->captured < r->capture_cap ? pyscan_clock__now_ns() : 0;
-	for (uint32_t i = 0; i < n; i++) {
+	for (uint32_t i = 0; i < accepted; i++) {
 		const uint32_t len = slots[i].len;
 		bytes += len;
 		if (r->captured < r->capture_cap) {
@@ -81,10 +110,9 @@ static int null_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slots
 			__atomic_store_n(&r->captured, r->captured + 1, __ATOMIC_RELEASE);
 		}
 	}
-	r->outstanding -= n;
-	bump(&r->stats.tx_frames, n);
+	bump(&r->stats.tx_frames, accepted);
 	bump(&r->stats.tx_bytes, bytes);
-	return 0;
+	return (int)accepted;
 }
 
 static uint32_t null_tx_reclaim(struct pyscan_ring *ring)
@@ -94,6 +122,12 @@ static uint32_t null_tx_reclaim(struct pyscan_ring *ring)
 
 static int null_tx_kick(struct pyscan_ring *ring)
 {
+	struct null_ring *r = (struct null_ring *)ring;
+	if (r->faults.kick_error && r->audit.submitted >= r->faults.kick_error_after) {
+		snprintf(ring->error, sizeof(ring->error), "null TX: %s (fault injected)",
+			 strerror(-r->faults.kick_error));
+		return r->faults.kick_error;
+	}
 	return 0;
 }
 
@@ -194,6 +228,7 @@ pyscan_ring *pyscan_null__open_capture(uint32_t slots, uint32_t capture_frames)
 	if (!r)
 		return NULL;
 	r->ring.ops = &null_tx_ops;
+	r->ring.tx_slot_capacity = PYSCAN_NULL_SLOT_SIZE;
 	r->slots = slots;
 	r->slab = calloc(slots, PYSCAN_NULL_SLOT_SIZE);
 	r->capture_cap = capture_frames;
@@ -244,6 +279,29 @@ uint64_t pyscan_null__captured(pyscan_ring *ring, const uint8_t **records)
 	if (records)
 		*records = r->capture;
 	return __atomic_load_n(&r->captured, __ATOMIC_ACQUIRE);
+}
+
+int pyscan_null__set_faults(pyscan_ring *ring, const struct pyscan_null_faults *faults)
+{
+	if (!ring || ring->ops != &null_tx_ops || !faults ||
+	    faults->slot_capacity > PYSCAN_NULL_SLOT_SIZE || faults->kick_error > 0)
+		return -EINVAL;
+	struct null_ring *r = (struct null_ring *)ring;
+	r->faults = *faults;
+	ring->tx_slot_capacity = faults->slot_capacity ? faults->slot_capacity
+						       : PYSCAN_NULL_SLOT_SIZE;
+	return 0;
+}
+
+int pyscan_null__audit(pyscan_ring *ring, struct pyscan_null_audit *out)
+{
+	if (!ring || ring->ops != &null_tx_ops || !out)
+		return -EINVAL;
+	struct null_ring *r = (struct null_ring *)ring;
+	out->reserved = __atomic_load_n(&r->audit.reserved, __ATOMIC_RELAXED);
+	out->submitted = __atomic_load_n(&r->audit.submitted, __ATOMIC_RELAXED);
+	out->out_of_order = __atomic_load_n(&r->audit.out_of_order, __ATOMIC_RELAXED);
+	return 0;
 }
 
 int pyscan_null__inject(pyscan_ring *ring, const uint8_t *frame, uint32_t len)

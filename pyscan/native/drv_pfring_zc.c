@@ -408,7 +408,8 @@ static int zc_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slots, 
 	__atomic_fetch_add(&r->stats.tx_bytes, bytes, __ATOMIC_RELAXED);
 	if (done < n)
 		__atomic_fetch_add(&r->stats.tx_errors, n - done, __ATOMIC_RELAXED);
-	return rc;
+	(void)rc; /* ring.h: the count accepted; ring->error says why the rest were not */
+	return (int)done;
 }
 
 static int zc_tx_flush(struct pyscan_ring *ring, int timeout_ms)
@@ -484,6 +485,7 @@ pyscan_ring *pyscan_pfring_zc__open_tx(pyscan_pfring_zc_cluster *cluster, const 
 		return NULL;
 	}
 	r->ring.ops = &zc_tx_ops;
+	r->ring.tx_slot_capacity = cluster->buffer_len;
 	r->cluster = cluster;
 	cluster_ref(cluster);
 	r->queue = open_queue(cluster, device, zc_tx_only, err, err_len);

@@ -246,6 +246,7 @@ struct pyscan_xdplive *pyscan_xdplive__open(const struct pyscan_xdplive_config *
 		uint32_t runner = i;
 
 		r->ring.ops = &xdplive_tx_ops;
+		r->ring.tx_slot_capacity = PYSCAN_XL_SLOT_DATA;
 		r->home_netns_fd = -1;
 		r->owner = xl;
 		r->index = i;

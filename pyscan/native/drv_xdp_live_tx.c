@@ -164,11 +164,14 @@ static void pause_before(int attempt)
 	nanosleep(&ts, NULL);
 }
 
+/* ring.h: returns how many of the n frames went out; a submit that gave up also sets
+ * r->fatal, which the next kick reports. */
 static int xl_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slots, uint32_t n)
 {
 	struct xdplive_ring *r = (struct xdplive_ring *)ring;
 	struct pyscan_xl_ctrl *c = r->ctrl;
 	uint64_t bytes = 0;
+	uint32_t sent = 0;
 
 	adopt_thread(r);
 	if (r->netns_error) {
@@ -177,7 +180,8 @@ static int xl_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slots, 
 			 strerror(-r->netns_error));
 		r->reserved = 0;
 		r->stats.tx_errors += n;
-		return r->fatal = r->netns_error;
+		r->fatal = r->netns_error;
+		return 0;
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		if (slots[i].handle != i || slots[i].len > PYSCAN_XL_SLOT_DATA) {
@@ -185,7 +189,8 @@ static int xl_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slots, 
 				 "tx_submit got slot %u of %u out of order or oversized", i, n);
 			r->reserved = 0;
 			r->stats.tx_errors += n;
-			return -EINVAL;
+			r->fatal = -EINVAL; /* a caller outside ring.h: stop rather than stall */
+			return 0;
 		}
 		r->slots[i].len = (uint16_t)slots[i].len;
 		bytes += slots[i].len;
@@ -203,10 +208,12 @@ static int xl_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slots, 
 
 		r->stats.tx_frames += ran - dropped - lost;
 		r->stats.tx_errors += lost;
+		sent += ran - dropped - lost;
 		if (rc < 0) {
 			/* refused ones are not resent after a failed run, nor are unrun ones */
 			r->stats.tx_errors += dropped + (todo - ran);
-			return r->fatal = rc;
+			r->fatal = rc;
+			return (int)sent;
 		}
 		if (!dropped)
 			break;
@@ -217,7 +224,8 @@ static int xl_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slots, 
 				 strerror(c->last_error ? -c->last_error : EIO),
 				 c->last_error == -ENXIO || c->last_error == -EOPNOTSUPP ?
 				 ": veth peer needs GRO or XDP; NIC: driver lacks XDP TX" : "");
-			return r->fatal = -EIO;
+			r->fatal = -EIO;
+			return (int)sent;
 		}
 		/* Refused slots to the front, in slot order: each moves to a position not after
 		 * its own, so a forward copy never overwrites one still to move. */
@@ -234,7 +242,7 @@ static int xl_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slots, 
 		pause_before(attempt);
 	}
 	r->stats.tx_bytes += bytes;
-	return 0;
+	return (int)sent;
 }
 
 static int xl_tx_flush(struct pyscan_ring *ring, int timeout_ms)

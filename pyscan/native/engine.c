@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cookie.h"
 #include "counter.h"
@@ -198,6 +199,15 @@ void pyscan_engine__destroy(pyscan_engine *e)
 {
 	if (!e)
 		return;
+	/* Threads still inside (a TX loop, the RX loop, a drain) are told to stop and leave
+	 * within a batch, a wait slice or a flush; only then does the memory go. */
+	__atomic_store_n(&e->closing, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&e->stop_tx, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->stop_rx, 1, __ATOMIC_RELAXED);
+	while (__atomic_load_n(&e->users, __ATOMIC_SEQ_CST)) {
+		const struct timespec pause = {0, 1000000};
+		nanosleep(&pause, NULL);
+	}
 	for (uint32_t id = 0; id < PYSCAN_PROBE_COUNT; id++)
 		if ((e->initialised & PYSCAN_PROBE_BIT(id)) && pyscan_probe__ops(id)->fini)
 			pyscan_probe__ops(id)->fini(e->probe_state[id]);
@@ -270,10 +280,12 @@ uint32_t pyscan_engine__schedule(const pyscan_engine *e, uint32_t thread_index,
 
 uint32_t pyscan_engine__drain(pyscan_engine *e, struct pyscan_result *out, uint32_t max)
 {
-	if (!e || !out)
+	if (!e || !out || pyscan_engine__enter(e) < 0)
 		return 0;
-	return pyscan_results__drain(&e->results, out, max,
-				     __atomic_load_n(&e->rx_running, __ATOMIC_ACQUIRE));
+	const uint32_t n = pyscan_results__drain(&e->results, out, max,
+						 __atomic_load_n(&e->rx_running, __ATOMIC_ACQUIRE));
+	pyscan_engine__leave(e);
+	return n;
 }
 
 void pyscan_engine__stats(pyscan_engine *e, struct pyscan_engine_stats *out)
@@ -281,7 +293,7 @@ void pyscan_engine__stats(pyscan_engine *e, struct pyscan_engine_stats *out)
 	if (!out)
 		return;
 	memset(out, 0, sizeof(*out));
-	if (!e)
+	if (!e || pyscan_engine__enter(e) < 0)
 		return;
 	out->tx_threads = e->cfg.tx_threads;
 	out->passes = e->passes;
@@ -309,10 +321,12 @@ void pyscan_engine__stats(pyscan_engine *e, struct pyscan_engine_stats *out)
 	out->rx_closed = load_relaxed(&c->closed);
 	out->rx_duplicates = load_relaxed(&c->duplicates);
 	out->results_full_waits = load_relaxed(&e->results.full_waits);
+	out->results_lost = load_relaxed(&e->results.lost);
 	out->rx_bad_checksum = load_relaxed(&c->bad_checksum);
 	out->results_pending = pyscan_results__pending(&e->results);
 	out->dedup_bytes = load_relaxed(&e->results.seen.bytes);
 	out->dedup_max_insert_ns = load_relaxed(&e->results.seen.max_insert_ns);
+	pyscan_engine__leave(e);
 }
 
 void pyscan_engine__stop_tx(pyscan_engine *e)

@@ -18,7 +18,10 @@
  *    that and nothing is skipped unless stop_tx was set.
  *  - Exactly-once RX: a (target ip, target port) pair is reported at most once per engine,
  *    decided by a compressed bitmap set that never forgets (dedup.h); results are never dropped (a full results
- *    ring makes the RX thread wait, and what is still pending at stop stays for drain()).
+ *    ring makes the RX thread wait, and what is still pending at stop stays for drain()),
+ *    except for want of memory, and then each one is counted in results_lost.
+ *  - Lifetime: destroy stops the loops and waits until no thread is inside the engine
+ *    (engine_internal.h); the loops also leave a ring that is being destroyed (ring.h).
  *  - Counters are written by one thread each and read racily (relaxed atomics) by Python.
  */
 #ifndef PYSCAN_ENGINE_H
@@ -148,6 +151,7 @@ struct pyscan_engine_stats {
 	uint64_t thread_generated[PYSCAN_ENGINE_MAX_TX_THREADS]; /* frames: each lane's position */
 	uint64_t total_frames;       /* frames this shard owes: total_targets x passes */
 	uint64_t passes;             /* probes per pair: retries + 1 */
+	uint64_t results_lost;       /* results dropped: no memory to queue them (never silent) */
 };
 
 struct pyscan_engine;
@@ -191,7 +195,7 @@ uint32_t pyscan_engine__schedule(const pyscan_engine *engine, uint32_t thread_in
 
 _Static_assert(sizeof(struct pyscan_engine_config) == 152, "pyscan_engine_config layout");
 _Static_assert(sizeof(struct pyscan_result) == 56, "pyscan_result layout");
-_Static_assert(sizeof(struct pyscan_engine_stats) == 8 * (24 + 2 * PYSCAN_ENGINE_MAX_TX_THREADS),
+_Static_assert(sizeof(struct pyscan_engine_stats) == 8 * (25 + 2 * PYSCAN_ENGINE_MAX_TX_THREADS),
 	       "pyscan_engine_stats layout");
 
 #endif /* PYSCAN_ENGINE_H */

@@ -44,7 +44,7 @@ ENGINE_STATS_FIELDS = (
     "tx_threads_done", "tx_stopped", "rx_frames", "rx_malformed", "rx_not_ours", "rx_ours",
     "rx_ignored_flags", "rx_invalid_cookie", "rx_open", "rx_closed", "rx_duplicates",
     "results_pending", "results_full_waits", "rx_bad_checksum", "dedup_bytes",
-    "dedup_max_insert_ns", "total_frames", "passes",
+    "dedup_max_insert_ns", "total_frames", "passes", "results_lost",
 )
 ENGINE_MAX_RETRIES = int(lib.PYSCAN_ENGINE_MAX_RETRIES)
 _TCPOPT_MSS = int(lib.PYSCAN_TCPOPT_MSS)
@@ -138,7 +138,8 @@ class Engine(CHandle[EnginePtr]):
     """The native scan engine for one shard (engine.h).
 
     ``run_tx(i, ring)`` for each TX thread i and ``run_rx(ring)`` block until done/stopped;
-    call them from ``threading.Thread``s. ``close()`` only after those threads have returned.
+    call them from ``threading.Thread``s. ``close()`` at any time stops them; the memory goes
+    when the last of them returns (handles.py).
     """
 
     _kind = "engine"
@@ -265,14 +266,18 @@ class Engine(CHandle[EnginePtr]):
     def run_tx(self, thread_index: int, ring: Ring) -> None:
         """Send thread ``thread_index``'s probes on ``ring``; returns when done or stopped."""
         _check_int("thread index", thread_index, 0, self.tx_threads - 1)
-        rc = lib.pyscan_engine__run_tx(self._live(), thread_index, ring.ptr)
+        # _using: a close() of the engine or the ring meanwhile stops the loop and leaves
+        # the destroy to this call's return (handles.py).
+        with self._using() as engine, ring._using() as ring_ptr:
+            rc = lib.pyscan_engine__run_tx(engine, thread_index, ring_ptr)
         if rc < 0:
             detail = ring_error(ring) or os.strerror(-rc)
             raise OSError(-rc, f"TX thread {thread_index} failed: {detail}")
 
     def run_rx(self, ring: Ring) -> None:
         """Receive and validate replies from ``ring`` until ``stop_rx()``."""
-        rc = lib.pyscan_engine__run_rx(self._live(), ring.ptr)
+        with self._using() as engine, ring._using() as ring_ptr:
+            rc = lib.pyscan_engine__run_rx(engine, ring_ptr)
         if rc < 0:
             detail = ring_error(ring) or os.strerror(-rc)
             raise OSError(-rc, f"RX thread failed: {detail}")
@@ -336,5 +341,9 @@ class Engine(CHandle[EnginePtr]):
 
     @staticmethod
     def _destroy(handle: EnginePtr) -> None:
-        # close(): its TX/RX threads must have returned
-        lib.pyscan_engine__destroy(handle)
+        lib.pyscan_engine__destroy(handle)  # stops and waits for C threads still inside
+
+    @staticmethod
+    def _request_stop(handle: EnginePtr) -> None:
+        lib.pyscan_engine__stop_tx(handle)
+        lib.pyscan_engine__stop_rx(handle)

@@ -7,10 +7,14 @@
  * Invariant: after create() everything here is read-only except the per-thread TX state
  * (written by its one TX thread), the RX counters and results producer side (the one RX or
  * ingest caller), the results consumer side (drain), and the stop/running flags (atomics).
+ * Every exported entry point that touches the engine after create() enters it first
+ * (engine_enter) and leaves it on return; destroy() sets closing and the stop flags, then
+ * waits until no thread is inside before freeing anything.
  */
 #ifndef PYSCAN_ENGINE_INTERNAL_H
 #define PYSCAN_ENGINE_INTERNAL_H
 
+#include <errno.h>
 #include <stdint.h>
 
 #include "capture.h"
@@ -61,6 +65,8 @@ struct pyscan_engine {
 	int stop_rx;
 	int rx_running;
 	uint64_t threads_done;
+	uint32_t users;  /* threads inside an entry point (engine_enter), atomic */
+	uint32_t closing; /* set by destroy, atomic */
 
 	/* each enabled module's template, built by its init(), indexed by probe id */
 	uint8_t probe_state[PYSCAN_PROBE_COUNT][PYSCAN_PROBE_STATE_MAX]
@@ -75,6 +81,23 @@ struct pyscan_engine {
 	/* UDP reply payload snippets for Result.payload; not owned (engine.h) */
 	pyscan_capture *snippets;
 };
+
+/* 0, or -ESHUTDOWN when destroy has begun (then the caller did not enter). Sequentially
+ * consistent against destroy's store to closing and load of users (see ring.c). */
+static inline int pyscan_engine__enter(struct pyscan_engine *e)
+{
+	__atomic_fetch_add(&e->users, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&e->closing, __ATOMIC_SEQ_CST)) {
+		__atomic_fetch_sub(&e->users, 1, __ATOMIC_SEQ_CST);
+		return -ESHUTDOWN;
+	}
+	return 0;
+}
+
+static inline void pyscan_engine__leave(struct pyscan_engine *e)
+{
+	__atomic_fetch_sub(&e->users, 1, __ATOMIC_SEQ_CST);
+}
 
 /* The first permutation input of TX thread t (it then steps by stride). */
 static inline uint64_t pyscan_engine__first_index(const struct pyscan_engine *e, uint32_t t)

@@ -119,7 +119,11 @@ int pyscan_engine__ingest(pyscan_engine *e, const uint8_t *frame, uint32_t len)
 {
 	if (!e)
 		return -EINVAL;
-	return ingest(e, frame, len, 0, 0);
+	if (pyscan_engine__enter(e) < 0)
+		return -ESHUTDOWN;
+	const int rc = ingest(e, frame, len, 0, 0);
+	pyscan_engine__leave(e);
+	return rc;
 }
 
 int pyscan_engine__run_rx(pyscan_engine *e, pyscan_ring *ring)
@@ -129,14 +133,26 @@ int pyscan_engine__run_rx(pyscan_engine *e, pyscan_ring *ring)
 	const struct pyscan_ring_ops *ops = ring->ops;
 	if (!ops->rx_peek || !ops->rx_release)
 		return -EOPNOTSUPP;
-	if (__atomic_exchange_n(&e->rx_running, 1, __ATOMIC_ACQ_REL))
+	if (pyscan_engine__enter(e) < 0)
+		return -ESHUTDOWN;
+	if (pyscan_ring__enter(ring) < 0) {
+		pyscan_engine__leave(e);
+		return -ESHUTDOWN;
+	}
+	if (__atomic_exchange_n(&e->rx_running, 1, __ATOMIC_ACQ_REL)) {
+		pyscan_ring__leave(ring);
+		pyscan_engine__leave(e);
 		return -EBUSY;
+	}
 
 	struct pyscan_rx_frame frames[RX_BURST];
 	uint64_t stop_deadline = 0;
 	int rc = 0;
 
 	for (;;) {
+		/* A closing ring ends the loop at once: its memory is about to go. */
+		if (pyscan_ring__closing(ring))
+			break;
 		const int stopping = __atomic_load_n(&e->stop_rx, __ATOMIC_RELAXED);
 		if (stopping) {
 			const uint64_t now = pyscan_clock__now_ns();
@@ -167,6 +183,8 @@ int pyscan_engine__run_rx(pyscan_engine *e, pyscan_ring *ring)
 	}
 
 	__atomic_store_n(&e->rx_running, 0, __ATOMIC_RELEASE);
+	pyscan_ring__leave(ring);
+	pyscan_engine__leave(e);
 	return rc;
 }
 

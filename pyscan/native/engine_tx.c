@@ -20,7 +20,10 @@
  * Blocks are sized so that at a limited rate the wait is normally already over.
  *
  * Invariant: every reserved slot is filled and submitted exactly once (ring.h), even when
- * the ring reports a fatal error meanwhile; only this thread writes its pyscan_engine_tx_state.
+ * the ring reports a fatal error meanwhile: the slot size is checked against the ring's
+ * declared tx_slot_capacity before anything is reserved, and nothing breaks out between a
+ * reserve and its submit. sent counts frames the ring accepted, tx_errors only frames it
+ * lost. Only this thread writes its pyscan_engine_tx_state.
  */
 #include <errno.h>
 #include <sched.h>
@@ -31,6 +34,8 @@
 #include "ratelimit.h"
 
 #define TX_FLUSH_TIMEOUT_MS 5000
+/* The flush is waited for in slices so that a ring being destroyed ends it early. */
+#define TX_FLUSH_SLICE_MS 50
 #define TX_SLEEP_SLICE_NS 20000000ULL
 #define TX_CATCH_UP_NS 5000000ULL
 /* Below this a slot cannot hold any probe with headroom for the drivers' own headers. */
@@ -38,17 +43,18 @@
 
 #define bump pyscan_counter__bump
 
-static inline int tx_stopping(struct pyscan_engine *e)
+static inline int tx_stopping(struct pyscan_engine *e, const struct pyscan_ring *ring)
 {
-	return __atomic_load_n(&e->stop_tx, __ATOMIC_RELAXED);
+	return __atomic_load_n(&e->stop_tx, __ATOMIC_RELAXED) | pyscan_ring__closing(ring);
 }
 
 /* Sleeps until deadline in slices, so a stop request is seen within TX_SLEEP_SLICE_NS.
  * 0 when the deadline passed, 1 when stopped. */
-static int tx_wait_until(struct pyscan_engine *e, uint64_t deadline)
+static int tx_wait_until(struct pyscan_engine *e, const struct pyscan_ring *ring,
+			 uint64_t deadline)
 {
 	for (;;) {
-		if (tx_stopping(e))
+		if (tx_stopping(e, ring))
 			return 1;
 		const uint64_t now = pyscan_clock__now_ns();
 		if (now >= deadline)
@@ -82,14 +88,45 @@ static void fill_mixed(const struct pyscan_engine *e, struct pyscan_tx_slot *slo
 	}
 }
 
+/* Waits (bounded) until every submitted frame has left; a ring that starts closing ends
+ * the wait, since its frames are about to be released anyway. */
+static int tx_flush(const struct pyscan_ring_ops *ops, struct pyscan_ring *ring)
+{
+	for (int waited = 0; waited < TX_FLUSH_TIMEOUT_MS; waited += TX_FLUSH_SLICE_MS) {
+		const int rc = ops->tx_flush(ring, TX_FLUSH_SLICE_MS);
+		if (rc != -ETIMEDOUT)
+			return rc;
+		if (pyscan_ring__closing(ring))
+			return 0;
+	}
+	snprintf(ring->error, sizeof(ring->error),
+		 "%s: frames still queued after %d ms", ops->name, TX_FLUSH_TIMEOUT_MS);
+	return -ETIMEDOUT;
+}
+
+static int run_tx(struct pyscan_engine *e, uint32_t thread_index, pyscan_ring *ring);
+
 int pyscan_engine__run_tx(pyscan_engine *e, uint32_t thread_index, pyscan_ring *ring)
 {
 	if (!e || !ring || thread_index >= e->cfg.tx_threads)
 		return -EINVAL;
-	const struct pyscan_ring_ops *ops = ring->ops;
-	if (!ops->tx_reserve || !ops->tx_submit)
+	if (!ring->ops->tx_reserve || !ring->ops->tx_submit)
 		return -EOPNOTSUPP;
+	if (pyscan_engine__enter(e) < 0)
+		return -ESHUTDOWN;
+	if (pyscan_ring__enter(ring) < 0) {
+		pyscan_engine__leave(e);
+		return -ESHUTDOWN;
+	}
+	const int rc = run_tx(e, thread_index, ring);
+	pyscan_ring__leave(ring);
+	pyscan_engine__leave(e);
+	return rc;
+}
 
+static int run_tx(struct pyscan_engine *e, uint32_t thread_index, pyscan_ring *ring)
+{
+	const struct pyscan_ring_ops *ops = ring->ops;
 	struct pyscan_engine_tx_state *st = &e->tx[thread_index];
 	if (__atomic_exchange_n(&st->running, 1, __ATOMIC_ACQ_REL))
 		return -EBUSY;
@@ -114,6 +151,13 @@ int pyscan_engine__run_tx(pyscan_engine *e, uint32_t thread_index, pyscan_ring *
 	int chunk_cleared = 0; /* the current chunk's retry delay has been waited for */
 	int rc = 0;
 
+	/* Before any reserve: once slots are reserved they must all be submitted (ring.h). */
+	if (ring->tx_slot_capacity < min_capacity) {
+		snprintf(ring->error, sizeof(ring->error),
+			 "ring slots of %u bytes are too small for a probe (need %u)",
+			 ring->tx_slot_capacity, min_capacity);
+		rc = -EMSGSIZE;
+	}
 	pyscan_engine__lane_schedule(e, thread_index, &schedule);
 	const uint64_t my_frames = pyscan_schedule__frames(&schedule);
 	if (!pyscan_schedule__seek(&schedule, position, &chunk, &offset))
@@ -136,10 +180,10 @@ int pyscan_engine__run_tx(pyscan_engine *e, uint32_t thread_index, pyscan_ring *
 		pyscan_ratelimit__init(&limiter, per_thread, (uint32_t)burst, pyscan_clock__now_ns());
 	}
 
-	while (position < my_frames && !tx_stopping(e)) {
+	while (!rc && position < my_frames && !tx_stopping(e, ring)) {
 		if (!chunk_cleared) {
 			if (chunk.pass > 0 && retry_delay &&
-			    tx_wait_until(e, pass_done_at[chunk.block % schedule.passes] + retry_delay))
+			    tx_wait_until(e, ring, pass_done_at[chunk.block % schedule.passes] + retry_delay))
 				break;
 			chunk_cleared = 1;
 		}
@@ -149,7 +193,7 @@ int pyscan_engine__run_tx(pyscan_engine *e, uint32_t thread_index, pyscan_ring *
 		if (limited) {
 			const uint64_t now = pyscan_clock__now_ns();
 			const uint64_t wait = pyscan_ratelimit__reserve(&limiter, want, now);
-			if (wait && tx_wait_until(e, now + wait))
+			if (wait && tx_wait_until(e, ring, now + wait))
 				break;
 		}
 
@@ -163,19 +207,12 @@ int pyscan_engine__run_tx(pyscan_engine *e, uint32_t thread_index, pyscan_ring *
 				ops->tx_reclaim(ring);
 			if (ops->tx_kick && (rc = ops->tx_kick(ring)) < 0)
 				break; /* the device is gone or down: waiting would never end */
-			if (tx_stopping(e))
+			if (tx_stopping(e, ring))
 				break;
 			sched_yield();
 		}
 		if (!got)
 			break;
-		if (slots[0].capacity < min_capacity) {
-			snprintf(ring->error, sizeof(ring->error),
-				 "ring slots of %u bytes are too small for a probe (need %u)",
-				 slots[0].capacity, min_capacity);
-			rc = -EMSGSIZE;
-			break;
-		}
 
 		/* One indirect call per batch (per run of one module's probes when the scan mixes
 		 * modules); the module inlines its per-probe work. */
@@ -189,10 +226,12 @@ int pyscan_engine__run_tx(pyscan_engine *e, uint32_t thread_index, pyscan_ring *
 		position += got;
 		__atomic_store_n(&st->generated, position, __ATOMIC_RELAXED);
 
-		if (ops->tx_submit(ring, slots, got) < 0)
-			bump(&st->errors, got);
-		else
-			bump(&st->sent, got);
+		int accepted = ops->tx_submit(ring, slots, got);
+		if (accepted < 0 || (uint32_t)accepted > got)
+			accepted = 0; /* outside the contract: count the batch as lost */
+		bump(&st->sent, (uint32_t)accepted);
+		if ((uint32_t)accepted < got)
+			bump(&st->errors, got - (uint32_t)accepted);
 		if (offset == chunk.len) {
 			pass_done_at[chunk.block % schedule.passes] = pyscan_clock__now_ns();
 			offset = 0;
@@ -210,8 +249,8 @@ int pyscan_engine__run_tx(pyscan_engine *e, uint32_t thread_index, pyscan_ring *
 
 	/* After a fatal error queued frames cannot leave: waiting for them would only bury
 	 * the ring's error message under a timeout. */
-	if (!rc && ops->tx_flush && ops->tx_flush(ring, TX_FLUSH_TIMEOUT_MS) < 0)
-		rc = -ETIMEDOUT;
+	if (!rc && ops->tx_flush && !pyscan_ring__closing(ring))
+		rc = tx_flush(ops, ring);
 	__atomic_fetch_add(&e->threads_done, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&st->running, 0, __ATOMIC_RELEASE);
 	return rc;

@@ -92,7 +92,7 @@ stash:
 	if (stash_push(r, res) < 0)
 		/* Out of memory with a full ring: the one place a result can be lost, and then
 		 * it is at least not silent. */
-		pyscan_counter__bump(&r->full_waits, 1);
+		pyscan_counter__bump(&r->lost, 1);
 }
 
 uint32_t pyscan_results__drain(struct pyscan_results *r, struct pyscan_result *out,

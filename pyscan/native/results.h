@@ -31,7 +31,8 @@ struct pyscan_results {
 	struct pyscan_result *stash;
 	uint64_t stash_len, stash_cap, stash_read;
 	uint64_t stash_count; /* stash_len - stash_read, published for stats */
-	uint64_t full_waits;  /* producer's counter: waits on a full ring, failed stash growth */
+	uint64_t full_waits;  /* producer's counter: waits on a full ring */
+	uint64_t lost;        /* producer's counter: results dropped, out of memory for the stash */
 };
 
 /* 0, or -ENOMEM. The ring holds max_results rounded up to a power of two (at least 2); the

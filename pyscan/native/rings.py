@@ -46,7 +46,11 @@ class Ring(CHandle[RingPtr]):
 
     @staticmethod
     def _destroy(handle: RingPtr) -> None:
-        lib.pyscan_ring__destroy(handle)
+        lib.pyscan_ring__destroy(handle)  # waits for C loops still inside (ring.h)
+
+    @staticmethod
+    def _request_stop(handle: RingPtr) -> None:
+        lib.pyscan_ring__shutdown(handle)
 
 
 def ring_stats(ring: Ring) -> dict[str, int]:
@@ -122,6 +126,34 @@ def null_inject(ring: Ring, frame: bytes) -> bool:
         raise ValueError(f"frame of {len(frame)} bytes rejected by the null RX ring: "
                          f"{os.strerror(-rc)} (accepted up to {NULL_SLOT_SIZE} bytes)")
     return True
+
+
+def null_set_faults(ring: Ring, *, slot_capacity: int = 0, reserve_max: int = 0,
+                    submit_accept_limit: int = 0, kick_errno: int = 0,
+                    kick_error_after: int = 0) -> None:
+    """Make a null TX ring misbehave like a real device (tests of the TX loop's failure
+    paths): slots of ``slot_capacity`` bytes, at most ``reserve_max`` slots per reserve, only
+    ``submit_accept_limit`` frames accepted in all (the rest lost), and every kick failing
+    with ``kick_errno`` once ``kick_error_after`` frames were submitted. 0 = no such fault."""
+    faults = ffi.new("struct pyscan_null_faults *")
+    faults.slot_capacity = _check_int("slot capacity", slot_capacity, 0, NULL_SLOT_SIZE)
+    faults.reserve_max = _check_int("reserve max", reserve_max, 0, 2**32 - 1)
+    faults.submit_accept_limit = _check_int("submit accept limit", submit_accept_limit, 0,
+                                            2**64 - 1)
+    faults.kick_error = -_check_int("kick errno", kick_errno, 0, 4095)
+    faults.kick_error_after = _check_int("kick error after", kick_error_after, 0, 2**64 - 1)
+    if lib.pyscan_null__set_faults(ring.ptr, faults) < 0:
+        raise ValueError(f"{ring.what} is not a null TX ring")
+
+
+def null_audit(ring: Ring) -> dict[str, int]:
+    """What a null TX ring saw of the ring.h contract: slots ``reserved``, ``submitted``,
+    and ``out_of_order`` submits (never anything but 0 from a correct caller)."""
+    out = ffi.new("struct pyscan_null_audit *")
+    if lib.pyscan_null__audit(ring.ptr, out) < 0:
+        raise ValueError(f"{ring.what} is not a null TX ring")
+    return {"reserved": int(out.reserved), "submitted": int(out.submitted),
+            "out_of_order": int(out.out_of_order)}
 
 
 def _afpacket_opened(ring: RingPtr, err: CData, what: str) -> Ring:
