@@ -34,7 +34,8 @@
 #include "targetset.h"
 #include "template.h"
 
-enum { SLOTS = 1024, SLOT_SIZE = 64, MAX_THREADS = 16 };
+/* A slot holds the template's whole copy (fill() copies PYSCAN_SYN_COPY_LEN bytes). */
+enum { SLOTS = 1024, SLOT_SIZE = (PYSCAN_SYN_COPY_LEN + 63) / 64 * 64, MAX_THREADS = 16 };
 
 struct worker {
 	pthread_t thread;
