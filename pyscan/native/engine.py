@@ -44,7 +44,7 @@ ENGINE_STATS_FIELDS = (
     "tx_threads_done", "tx_stopped", "rx_frames", "rx_malformed", "rx_not_ours", "rx_ours",
     "rx_ignored_flags", "rx_invalid_cookie", "rx_open", "rx_closed", "rx_duplicates",
     "results_pending", "results_full_waits", "rx_bad_checksum", "dedup_bytes",
-    "dedup_max_insert_ns", "total_frames", "passes", "results_lost",
+    "dedup_max_insert_ns", "total_frames", "passes", "results_lost", "rx_unreachable",
 )
 ENGINE_MAX_RETRIES = int(lib.PYSCAN_ENGINE_MAX_RETRIES)
 _TCPOPT_MSS = int(lib.PYSCAN_TCPOPT_MSS)
