@@ -72,7 +72,7 @@ PROTOCOL_OF_L4 = {6: "tcp", 17: "udp", 1: "icmp"}  # struct pyscan_result.l4_pro
 @dataclass(frozen=True, slots=True)
 class Result:
     """One (address, port, protocol) that answered, reported once: TCP SYN-ACK = open, RST =
-    closed; UDP reply = open, ICMP port unreachable = closed; ICMP echo reply = up; another
+    closed, an ICMP destination unreachable quoting the SYN = unreachable; UDP reply = open, ICMP port unreachable = closed; ICMP echo reply = up; another
     ICMP destination unreachable quoting the probe = unreachable (type and code kept)."""
 
     ip: IPv4Address | IPv6Address
@@ -576,6 +576,9 @@ class ScanRun:
                 return
 
     def _result(self, raw: RawResult) -> Result:
+        if raw.l4_proto == 6 and raw.status == "unreachable":
+            return Result(raw.ip, raw.port, raw.status, raw.ttl, raw.timestamp,
+                          icmp_type=raw.icmp_type, icmp_code=raw.icmp_code)
         if raw.l4_proto == 6:
             return Result(raw.ip, raw.port, raw.status, raw.ttl, raw.timestamp,
                           raw.window, raw.mss, raw.wscale, raw.sack_permitted,

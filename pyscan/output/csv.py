@@ -1,8 +1,10 @@
 """zmap-style CSV with a header row: saddr,sport,classification,success,ttl,timestamp, then the
-reply's window, TCP options and RTT (window,tcpopt_mss,...,rtt_us; empty when not known).
+reply's window, TCP options and RTT (window,tcpopt_mss,...,rtt_us; empty when not known), and
+the ICMP type and code of an ICMP reply (icmp_type,icmp_code; empty otherwise).
 
 `saddr`/`sport` are the replying host and port (zmap's names, from the reply's point of view);
-`classification` is zmap's `synack` or `rst`; `success` is 1 for open.
+`classification` is zmap's `synack`, `rst` or `unreach` (an ICMP destination unreachable
+quoting the probe); `success` is 1 for open.
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ from pyscan.output.base import TCP_FIELDS, ResultWriter, tcp_fields
 if TYPE_CHECKING:
     from pyscan.scanner import Result
 
-COLUMNS = ("saddr", "sport", "classification", "success", "ttl", "timestamp", *TCP_FIELDS)
+COLUMNS = ("saddr", "sport", "classification", "success", "ttl", "timestamp", *TCP_FIELDS,
+           "icmp_type", "icmp_code")
+# zmap's classification names; an ICMP destination unreachable is its icmp modules' `unreach`.
+CLASSIFICATION = {"open": "synack", "unreachable": "unreach"}
 
 
 class CsvWriter(ResultWriter):
     name = "csv"
     description = ("zmap-style CSV: saddr,sport,classification,success,ttl,timestamp,window,"
-                   "tcpopt_*,rtt_us")
+                   "tcpopt_*,rtt_us,icmp_type,icmp_code")
 
     def open(self) -> None:
         self._csv = csv.writer(self.stream, lineterminator="\n")
@@ -30,7 +35,10 @@ class CsvWriter(ResultWriter):
     def write_record(self, result: Result) -> None:
         is_open = result.status == "open"
         self._csv.writerow((
-            result.ip, result.port, "synack" if is_open else "rst", int(is_open), result.ttl,
-            f"{result.timestamp:.6f}",
+            result.ip, result.port, CLASSIFICATION.get(result.status, "rst"), int(is_open),
+            result.ttl, f"{result.timestamp:.6f}",
             *("" if value is None else int(value) for value in tcp_fields(result).values()),
+            *("" if value is None else value
+              for value in (getattr(result, "icmp_type", None),
+                            getattr(result, "icmp_code", None))),
         ))
