@@ -72,8 +72,9 @@ PROTOCOL_OF_L4 = {6: "tcp", 17: "udp", 1: "icmp"}  # struct pyscan_result.l4_pro
 @dataclass(frozen=True, slots=True)
 class Result:
     """One (address, port, protocol) that answered, reported once: TCP SYN-ACK = open, RST =
-    closed, an ICMP destination unreachable quoting the SYN = unreachable; UDP reply = open, ICMP port unreachable = closed; ICMP echo reply = up; another
-    ICMP destination unreachable quoting the probe = unreachable (type and code kept)."""
+    closed; UDP reply = open, ICMP port unreachable = closed; ICMP echo reply = up; another
+    ICMP destination unreachable quoting the probe (TCP SYN, UDP datagram or echo request) =
+    unreachable (type and code kept)."""
 
     ip: IPv4Address | IPv6Address
     port: int
