@@ -1,5 +1,5 @@
-"""ICMP destination unreachables quoting TCP SYNs against the lab's truth, on af-packet, af-xdp
-and pfring-zc (through its stand-in libpfring.so): chosen pairs answer SYN with nft's
+"""ICMP destination unreachables quoting TCP SYNs against the lab's truth, on af-packet, af-xdp,
+xdp-live and pfring-zc (through its stand-in libpfring.so): chosen pairs answer SYN with nft's
 `reject with icmp type ...` (codes 0, 1, 10 and 13), the target namespace has no ICMP rate
 limit, so the truth is exact.
 
@@ -28,7 +28,7 @@ from tests.pfring_standin.build import build_standin
 
 SUBNET = "198.19.4.0/24"
 PORTS = (22, 80, 443)
-DRIVERS_UNDER_TEST = ["af-packet", "af-xdp", "pfring-zc"]
+DRIVERS_UNDER_TEST = ["af-packet", "af-xdp", "xdp-live", "pfring-zc"]
 
 
 @pytest.fixture(scope="module")
