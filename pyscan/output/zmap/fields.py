@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from pyscan.scanner import Result
 
-__all__ = ["FIELDS", "ZmapField", "ZmapFieldError", "available_fields", "field",
+__all__ = ["FIELDS", "ZmapField", "ZmapFieldError", "available_fields", "classification", "field",
            "parse_output_fields", "zmap_record"]
 
 Value = str | int | None
