@@ -7,7 +7,9 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 
 import pytest
+from typer.testing import CliRunner
 
+from pyscan.cli import app
 from pyscan.cli.masscan import echo_lines, parse_masscan
 from pyscan.config import ScanConfig
 from pyscan.lab import Lab, LabInputError
@@ -79,3 +81,10 @@ def test_lab_refuses_bad_unreachable_settings(settings: dict[str, object], named
         Lab(name="never", subnet="198.19.0.0/30", ports=(80, 443),
             open_pairs={(IPv4Address("198.19.0.1"), 80), (IPv4Address("198.19.0.2"), 80)},
             **settings)  # type: ignore[arg-type]
+
+
+def test_lab_up_refuses_too_many_unreachable_pairs_before_building_anything() -> None:
+    result = CliRunner().invoke(app, ["lab", "up", "--name", "never", "--subnet",
+                                      "198.19.0.0/30", "--ports", "80", "--unreachable", "9"])
+    assert result.exit_code == 2
+    assert "unreachable_count 9 is out of range (accepted: 0 to 4" in result.output
