@@ -73,7 +73,8 @@ PROTOCOL_OF_L4 = {6: "tcp", 17: "udp", 1: "icmp"}  # struct pyscan_result.l4_pro
 class Result:
     """One (address, port, protocol) that answered, reported once: TCP SYN-ACK = open, RST =
     closed; UDP reply = open, ICMP port unreachable = closed; ICMP echo reply = up; another
-    ICMP destination unreachable quoting the probe = unreachable (type and code kept)."""
+    ICMP destination unreachable quoting the probe (TCP SYN, UDP datagram or echo request) =
+    unreachable (type and code kept)."""
 
     ip: IPv4Address | IPv6Address
     port: int
@@ -113,6 +114,7 @@ class ScanStatus:
     closed: int
     drops: int          # frames the driver/kernel dropped before the RX thread saw them
     wait_left: float    # seconds of waiting left (phase 'waiting')
+    unreachable: int = 0  # ICMP destination unreachables so far
 
     @property
     def fraction(self) -> float:
@@ -138,7 +140,7 @@ class Summary:
     duration: float          # seconds from first probe to end of the wait
     send_duration: float     # seconds the TX threads ran
     replies: int             # frames the RX thread examined that were for us
-    valid: int               # replies with a valid cookie (open + closed + duplicates)
+    valid: int               # valid cookies: open + closed + unreachable + duplicates
     invalid_cookies: int
     open: int
     closed: int
@@ -161,6 +163,8 @@ class Summary:
     passes: int = 1          # probes per pair: --retries + 1
     frames: int = 0          # frames this shard owed: probes x passes (sent counts frames)
     ended_by: str = "completed"  # completed | interrupted | max-runtime | max-results
+    # ICMP destination unreachables quoting a probe (not in `closed`), shown or not.
+    unreachable: int = 0
 
     @property
     def send_rate(self) -> float:
@@ -195,6 +199,15 @@ CAPTURE_SLOTS = 16384  # frames the --pcap ring holds between two drains (25 ms)
 
 
 POSITIVE = frozenset({"open", "up"})  # shown without --show closed
+
+
+def shown_statuses(config: ScanConfig) -> frozenset[str]:
+    """The result statuses a scan reports: open and up always; --show closed adds closed and
+    unreachable (every negative answer, as before unreachable had its own switch);
+    --show unreachable adds unreachable alone."""
+    if config.show_closed:
+        return POSITIVE | {"closed", "unreachable"}
+    return POSITIVE | {"unreachable"} if config.show_unreachable else POSITIVE
 
 
 def udp_probe_args(config: ScanConfig) -> bytes:
@@ -541,7 +554,7 @@ class ScanRun:
     def _drain(self, engine: Engine) -> Iterator[Result]:
         """Everything queued now, in batches: one batch per tick would cap the result rate
         at DRAIN_BATCH / DRAIN_INTERVAL and make the RX thread wait on a full ring."""
-        show_closed = self.config.show_closed
+        shown = shown_statuses(self.config)
         max_results = self.config.max_results
         self._drain_frames()
         while True:
@@ -550,7 +563,7 @@ class ScanRun:
                 self._take_snippets()
             for raw in batch:
                 # Closed results are the bulk of a scan; skip them before building anything.
-                if not (show_closed or raw.status in POSITIVE):
+                if raw.status not in shown:
                     continue
                 if max_results is not None and self._reported >= max_results:
                     break  # the rest is drained and dropped: the limit was reached
@@ -564,6 +577,9 @@ class ScanRun:
                 return
 
     def _result(self, raw: RawResult) -> Result:
+        if raw.l4_proto == 6 and raw.status == "unreachable":
+            return Result(raw.ip, raw.port, raw.status, raw.ttl, raw.timestamp,
+                          icmp_type=raw.icmp_type, icmp_code=raw.icmp_code)
         if raw.l4_proto == 6:
             return Result(raw.ip, raw.port, raw.status, raw.ttl, raw.timestamp,
                           raw.window, raw.mss, raw.wscale, raw.sack_permitted,
@@ -622,6 +638,7 @@ class ScanRun:
             closed=int(stats.get("rx_closed", 0)),
             drops=int(driver_stats.get("rx_drops", 0)),
             wait_left=max(wait_left, 0.0),
+            unreachable=int(stats.get("rx_unreachable", 0)),
         ))
 
 
@@ -840,6 +857,7 @@ def _summarize(config: ScanConfig, stats: dict[str, int], session: DriverSession
                source_ports: range | None = None) -> Summary:
     driver_stats = session.stats()
     opened, closed = int(stats.get("rx_open", 0)), int(stats.get("rx_closed", 0))
+    unreachable = int(stats.get("rx_unreachable", 0))
     duplicates = int(stats.get("rx_duplicates", 0))
     probes, sent = int(stats.get("total_targets", 0)), int(stats.get("sent", 0))
     frames = int(stats.get("total_frames", probes))
@@ -854,7 +872,7 @@ def _summarize(config: ScanConfig, stats: dict[str, int], session: DriverSession
         duration=duration,
         send_duration=send_duration,
         replies=int(stats.get("rx_ours", 0)),
-        valid=opened + closed + duplicates,
+        valid=opened + closed + unreachable + duplicates,
         invalid_cookies=int(stats.get("rx_invalid_cookie", 0)),
         open=opened,
         closed=closed,
@@ -874,6 +892,7 @@ def _summarize(config: ScanConfig, stats: dict[str, int], session: DriverSession
         passes=int(stats.get("passes", 1)),
         frames=frames,
         ended_by=limit or ("interrupted" if cut_short else "completed"),
+        unreachable=unreachable,
     )
 
 

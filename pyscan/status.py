@@ -32,7 +32,9 @@ def _clock(seconds: float) -> str:
 
 
 def format_status(status: ScanStatus) -> str:
-    counts = f"open {status.found}  closed {status.closed}  drops {status.drops}"
+    unreachable = f"  unreachable {status.unreachable}" if status.unreachable else ""
+    counts = (f"open {status.found}  closed {status.closed}{unreachable}  "
+              f"drops {status.drops}")
     if status.phase == "sending":
         eta = status.eta
         return (
@@ -90,7 +92,7 @@ def render_summary(summary: Summary) -> str:
         f"  replies    {summary.replies}: {summary.valid} valid cookies, "
         f"{summary.invalid_cookies} invalid",
         f"  results    {summary.open} open, {summary.closed} closed, "
-        f"{summary.duplicates} duplicates suppressed",
+        f"{summary.unreachable} unreachable, {summary.duplicates} duplicates suppressed",
         f"  drops      {summary.driver_drops} frames dropped before the receive thread",
         *([f"  xdp filter {c.get('xdp_seen', 0)} frames seen, {c.get('xdp_matched', 0)} replies "
            f"to the scanner, {c.get('xdp_passed', 0)} passed to the kernel"]

@@ -169,7 +169,11 @@ def scan_command(
         "--max-results", "-N", help="Stop once this many results are reported (zmap -N).")
     ] = None,
     show_closed: Annotated[bool, typer.Option(
-        "--show-closed", help="Also report closed ports (RST); masscan --show closed.")] = False,
+        "--show-closed", help="Also report closed ports (RST, ICMP port unreachable) and "
+        "unreachable ones; masscan --show closed.")] = False,
+    show_unreachable: Annotated[bool, typer.Option(
+        "--show-unreachable", help="Also report ICMP destination unreachables quoting a probe "
+        "(status unreachable, ICMP type and code); --show unreachable.")] = False,
     open_only: Annotated[bool, typer.Option(
         "--open-only", help="Report open ports only (the default).")] = False,
     no_isolation: Annotated[bool, typer.Option(
@@ -205,6 +209,8 @@ def scan_command(
         fail(NO_PORTS)
     if show_closed and open_only:
         fail("--show-closed and --open-only contradict each other (accepted: one of them)")
+    if show_unreachable and open_only:
+        fail("--show-unreachable and --open-only contradict each other (accepted: one of them)")
     min_workers = parse_count(cluster_workers, "--cluster-workers count", 1, 100_000)
     if dry_run and driver not in (None, "null"):
         fail(f"--dry-run uses the null driver, not {driver!r} (accepted: drop --driver)")
@@ -241,6 +247,7 @@ def scan_command(
             else parse_count(tx_threads, "TX thread count", 1, 64),
             ttl=parse_count(ttl, "TTL", 1, 255) if ttl is not None else None,
             show_closed=show_closed,
+            show_unreachable=show_unreachable,
             isolation=not no_isolation,
             netns=netns,
             driver_options=[*(driver_option or []), *_xdp_options(xdp_mode, xdp_attach),
