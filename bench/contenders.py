@@ -57,6 +57,7 @@ class TxRun:
     cpu_ns: int | None = None         # CPU time of the sending threads (thread CPU clock)
     error: str = ""
     extra: dict[str, object] = field(default_factory=dict)
+    probe: str = "tcp-syn"            # what was sent (pyscan.bench_command.BENCH_PROBES)
 
 
 # --- bare loops --------------------------------------------------------------------------------
@@ -95,9 +96,17 @@ def parse_bare_output(text: str) -> dict[str, object]:
     return data
 
 
-def run_bare(lab: SinkLab, binary: Path, seconds: float, frame_len: int, threads: int) -> TxRun:
-    argv = lab.exec_argv(str(binary), lab.scan_if, str(seconds), str(frame_len), str(threads))
+# The bare loops' frame protocol for each pyscan probe type (bare_frame.h)
+BARE_PROTOCOL = {"tcp-syn": "tcp", "icmp-echo": "icmp", "udp": "udp"}
+
+
+def run_bare(lab: SinkLab, binary: Path, seconds: float, frame_len: int, threads: int,
+             probe: str = "tcp-syn") -> TxRun:
+    """A bare loop resending one frame of ``frame_len`` bytes shaped like ``probe``'s."""
+    argv = lab.exec_argv(str(binary), lab.scan_if, str(seconds), str(frame_len), str(threads),
+                         BARE_PROTOCOL[probe])
     run, stdout, _ = _sampled(lab, binary.name, argv, threads, None, frame_len, seconds + 10)
+    run.probe = probe
     report = parse_bare_output(stdout)
     run.self_sent = int(report["sent"])  # type: ignore[call-overload]
     wall_ns = int(report["wall_ns"])  # type: ignore[call-overload]
@@ -111,15 +120,20 @@ def run_bare(lab: SinkLab, binary: Path, seconds: float, frame_len: int, threads
 
 
 def run_pyscan(lab: SinkLab, driver: str, seconds: float, threads: int,
-               rate: float | None = None, size: int = 64) -> TxRun:
+               rate: float | None = None, probe: str = "tcp-syn") -> TxRun:
     """``pyscan bench`` for one driver inside the scan namespace (bench/pyscan_tx.py)."""
+    from pyscan.bench_command import ETHERNET_OVERHEAD, bench_probe, wire_bytes
+
+    size = wire_bytes(bench_probe(probe).frame_len) - ETHERNET_OVERHEAD
     argv = lab.exec_argv(
         sys.executable, "-m", "bench.pyscan_tx", "--driver", driver, "--interface", lab.scan_if,
-        "--duration", str(seconds), "--tx-threads", str(threads), "--size", str(size),
+        "--duration", str(seconds), "--tx-threads", str(threads), "--probe", probe,
+        "--size", str(size),
         "--source-ip", SCAN_IP, "--gateway-mac", lab.gateway_mac,
         *(["--rate", str(rate)] if rate else []),
     )
     run, stdout, stderr = _sampled(lab, driver, argv, threads, rate, size - 4, seconds + 30)
+    run.probe = probe
     try:
         report = json.loads(stdout)
     except json.JSONDecodeError:

@@ -95,11 +95,57 @@ def tx_table(runs: Sequence[Run]) -> list[str]:
     return lines
 
 
+def probe_rates(runs: Iterable[Run]) -> dict[tuple[str, str, int], Spread]:
+    """Median/spread per (probe, contender, threads): the sink's rate for the sink runs, the
+    own count for the null driver's (nothing reaches a sink)."""
+    grouped: dict[tuple[str, str, int], list[float]] = defaultdict(list)
+    for run in runs:
+        value = run.get("self_pps" if run["contender"] == "null" else "sink_pps")
+        if value is not None and not run.get("error"):
+            grouped[(str(run.get("probe", "tcp-syn")), str(run["contender"]),
+                     int(run["threads"]))].append(float(value))
+    return {k: summarize(v) for k, v in grouped.items() if v}
+
+
+def probe_table(runs: Sequence[Run], tcp_runs: Sequence[Run] = (),
+                generation: Sequence[Run] = ()) -> list[str]:
+    """One row per (probe type, contender, threads): pyscan's rate against the bare loop that
+    resends a frame of the same protocol and length (÷ bare), and against the same driver's
+    TCP SYN rate of the tx section (÷ its SYN)."""
+    rates = probe_rates(runs)
+    syn = {**group_rates(tcp_runs), **{key: spread for key, spread in group_rates(
+        generation, "self_pps").items() if key[0] == "null"}}
+    frame: dict[tuple[str, str, int], int] = {}
+    for run in runs:
+        if run.get("frame_len") and not run.get("error"):
+            frame[(str(run.get("probe", "tcp-syn")), str(run["contender"]),
+                   int(run["threads"]))] = int(run["frame_len"])
+    lines = ["| probe | contender | TX threads | frame B | rate (median) | spread (min - max) "
+             "| ÷ bare loop, same frame | ÷ its TCP SYN rate |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    order = {name: i for i, name in enumerate(("bare_tpacket", "af-packet", "bare_afxdp",
+                                               "af-xdp", "xdp-live", "null"))}
+    for key in sorted(rates, key=lambda k: (k[0], k[2], order.get(k[1], 99), k[1])):
+        probe, name, threads = key
+        spread = rates[key]
+        ceiling = CEILING_OF.get(name)
+        bare = rates.get((probe, ceiling, threads)) if ceiling else None
+        own_syn = syn.get((name, threads))
+        lines.append(
+            f"| {probe} | {name} | {threads} | {frame.get(key, '-')} "
+            f"| {_fmt_rate(spread.median)} | {_fmt_spread(spread)} "
+            f"| {_fmt_ratio(ratio(spread.median, bare.median if bare else None))} "
+            f"| {_fmt_ratio(ratio(spread.median, own_syn.median if own_syn else None))} |")
+    return lines
+
+
 def failures(runs: Iterable[Run]) -> list[str]:
     seen = {}
     for run in runs:
         if run.get("error"):
-            seen[(run["contender"], run["threads"])] = run["error"]
+            probe = run.get("probe", "tcp-syn")
+            name = run["contender"] + ("" if probe == "tcp-syn" else f" {probe}")
+            seen[(name, run["threads"])] = run["error"]
     return [f"- {name} ({threads} thread(s)) failed: {error}"
             for (name, threads), error in sorted(seen.items())]
 
@@ -233,6 +279,16 @@ def target_checks(results: Mapping[str, Any]) -> list[str]:
           ratio(median("xdp-live", 2), median("bare_afxdp", 1)), 7.0, "{:.2f}x")
     check("af-packet >= 1.3x masscan (1 thread each)",
           ratio(median("af-packet", 1), median("masscan", 1)), 1.3, "{:.2f}x")
+    probes = probe_rates(results.get("probes", []))
+    for probe in sorted({key[0] for key in probes}):
+        for driver, ceiling in CEILING_OF.items():
+            for threads in (1, 2):
+                mine, bare = probes.get((probe, driver, threads)), probes.get(
+                    (probe, ceiling, threads))
+                if mine and bare:
+                    check(f"{driver} {probe} >= 90 % of {ceiling} with the same frame, "
+                          f"{threads} thread(s)", ratio(mine.median, bare.median), 0.9,
+                          "{:.1%}")
     gen = group_rates(results.get("generation", []), "self_pps").get(("null", 1))
     check("null >= 25 M frames/s on one core (wall clock, 1 thread)",
           gen.median if gen else None, 25e6, "{:,.0f} frames/s")
@@ -328,6 +384,17 @@ def markdown(results: Mapping[str, Any]) -> str:
         *tx_table(results.get("tx", [])),
         *(["", *failures(results.get("tx", []))] if failures(results.get("tx", [])) else []),
         "",
+        *(["## Probe types: ICMP echo and UDP against the bare loops (same frame)", "",
+            "Sink-counted rate for the drivers and bare loops (as in the TX table); the null "
+            "driver's own count (no link). ÷ its TCP SYN rate divides by the same contender's "
+            "median in the TX table (null: the generation table). ICMP echo has one probe per "
+            "address: each pyscan run sends 16 passes over 198.19.0.0/16 per engine and starts "
+            "the next engine when one is spent (the gaps count). UDP: ports 1-1024 of the /16, "
+            "each with the DNS version.bind payload, so every frame is the same length.", "",
+            *probe_table(results["probes"], results.get("tx", []),
+                         results.get("generation", [])),
+            *(["", *failures(results["probes"])] if failures(results["probes"]) else []),
+            ""] if results.get("probes") else []),
         "## Rate fidelity",
         "",
         *fidelity_table(results.get("fidelity", [])),
