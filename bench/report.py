@@ -230,16 +230,19 @@ def dedup_table(rows: Sequence[Run]) -> list[str]:
 
 
 def accuracy_table(rows: Sequence[Run]) -> list[str]:
-    lines = ["| scanner | requested rate | probes | open (truth) | found | recall "
+    """One row per (probe type, rate, scanner); rows of runs before probe types existed are
+    TCP SYN rows."""
+    lines = ["| probe | scanner | requested rate | probes | open (truth) | found | recall "
              "| false positives | duplicates | wall s |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
+        probe = row.get("probe", "tcp-syn")
         if row.get("error"):
-            lines.append(f"| {row['scanner']} | {_fmt_rate(row['rate'])} | - | - | - | - | - "
-                         f"| - | failed: {row['error']} |")
+            lines.append(f"| {probe} | {row['scanner']} | {_fmt_rate(row['rate'])} | - | - | - "
+                         f"| - | - | - | failed: {row['error']} |")
             continue
         lines.append(
-            f"| {row['scanner']} | {_fmt_rate(row['rate'])} | {row['probes']:,} "
+            f"| {probe} | {row['scanner']} | {_fmt_rate(row['rate'])} | {row['probes']:,} "
             f"| {row['truth']:,} | {row['found']:,} | {row['recall']:.4%} "
             f"| {row['false_positives']:,} | {row['duplicates']:,} | {row['wall_s']:.1f} |")
     return lines
@@ -317,7 +320,9 @@ def target_checks(results: Mapping[str, Any]) -> list[str]:
     for row in results.get("accuracy", []):
         if str(row.get("scanner", "")).startswith("pyscan") and not row.get("error"):
             ok = row["recall"] >= 0.999 and not row["false_positives"] and not row["duplicates"]
-            lines.append(f"| {row['scanner']} recall >= 99.9 %, no FP, no duplicates at "
+            probe = row.get("probe", "tcp-syn")
+            lines.append(f"| {row['scanner']}{'' if probe == 'tcp-syn' else ' ' + probe} "
+                         f"recall >= 99.9 %, no FP, no duplicates at "
                          f"{_fmt_rate(row['rate'])} | recall {row['recall']:.3%}, "
                          f"FP {row['false_positives']}, dup {row['duplicates']} "
                          f"| {'met' if ok else 'NOT met'} |")
@@ -492,7 +497,9 @@ def plot_all(results: Mapping[str, Any], directory: Path) -> list[Path]:
         fig, ax = plt.subplots(figsize=(6, 4))
         by_scanner: dict[str, list[tuple[float, float]]] = defaultdict(list)
         for row in accuracy:
-            by_scanner[row["scanner"]].append((row["rate"], row["recall"] * 100))
+            probe = row.get("probe", "tcp-syn")
+            by_scanner[row["scanner"] + ("" if probe == "tcp-syn" else f" {probe}")].append(
+                (row["rate"], row["recall"] * 100))
         for name, points in sorted(by_scanner.items()):
             points.sort()
             ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=name)

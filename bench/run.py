@@ -299,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="per TX-rate run")
     parser.add_argument("--quick", action="store_true", help="1 repetition, 2 s runs")
     parser.add_argument("--only", default=",".join(ALL_SECTIONS))
+    parser.add_argument("--accuracy-probes", default="tcp-syn,icmp-echo,udp",
+                        help="probe types of the accuracy section; the others' rows are kept "
+                             "from the last results.json")
     parser.add_argument("--report-only", action="store_true",
                         help="re-render tables, plots and README from results.json")
     args = parser.parse_args(argv)
@@ -308,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     reps, seconds = (1, 2.0) if args.quick else (args.reps, args.seconds)
     sections = set(args.only.split(","))
     env = environment()
-    workdir = RESULTS / "raw" / env["run_id"]
+    run_id = env["run_id"]
+    workdir = RESULTS / "raw" / run_id
     workdir.mkdir(parents=True, exist_ok=True)
     drivers = available_drivers()
     results: dict[str, Any] = {"environment": env, "method": dict(METHOD), "drivers": drivers,
@@ -338,7 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     if "accuracy" in sections:
         from bench.accuracy import accuracy_section
 
-        results["accuracy"], notes = accuracy_section(workdir, drivers, log)
+        probes = tuple(args.accuracy_probes.split(","))
+        results["accuracy"], notes = accuracy_section(workdir, drivers, log, probes)
+        results["accuracy"] = keep_other_accuracy_rows(results["accuracy"], probes, run_id)
         results["notes"].extend(notes)
     if "dedup" in sections:
         from bench.dedup import dedup_section
@@ -359,6 +365,23 @@ def main(argv: list[str] | None = None) -> int:
 
 ALL_SECTIONS = ("tx", "fidelity", "probes", "generation", "memory", "accuracy", "dedup",
                 "cluster")
+
+
+def keep_other_accuracy_rows(rows: list[dict[str, Any]], probes: tuple[str, ...],
+                             run_id: str) -> list[dict[str, Any]]:
+    """Accuracy rows of this run (tagged with it) and, for the probe types it did not measure,
+    the rows of the last results.json (which keep their own run tag)."""
+    for row in rows:
+        row.setdefault("run", run_id)
+    previous_file = RESULTS / "results.json"
+    if not previous_file.exists():
+        return rows
+    previous = json.loads(previous_file.read_text())
+    earlier = previous.get("section_runs", {}).get("accuracy",
+                                                   previous["environment"]["run_id"])
+    kept = [dict(row, run=row.get("run", earlier)) for row in previous.get("accuracy", [])
+            if row.get("probe", "tcp-syn") not in probes]
+    return kept + rows
 
 
 def keep_unmeasured_sections(results: dict[str, Any], sections: set[str]) -> None:
