@@ -235,7 +235,7 @@ def list_probes(config: ScanConfig) -> Iterator[tuple[IPv4Address, str, int]]:
     probe types. Nothing is sent."""
     from pyscan.probes import PROBES
 
-    protocol_of = {}
+    protocol_of: dict[int, set[str]] = {}
     for probe, port in config.entries:
         protocol_of.setdefault(port, set()).add(PROBES[probe].protocol)
     if all(len(protocols) == 1 for protocols in protocol_of.values()):
