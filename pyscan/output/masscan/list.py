@@ -18,8 +18,8 @@ class MasscanListWriter(MasscanWriter):
         self.stream.write("#masscan\n")
 
     def write_record(self, result: Result) -> None:
-        self.stream.write(f"{masscan_status(result)} {protocol_of(result)} {result.port} {result.ip} "
-                          f"{int(result.timestamp)}\n")
+        self.stream.write(f"{masscan_status(result)} {protocol_of(result)} {result.port} "
+                          f"{result.ip} {int(result.timestamp)}\n")
 
     def trailer(self) -> None:
         self.stream.write("# end\n")
