@@ -13,8 +13,9 @@ echoing NTP-like responder) and every other pair answers ICMP port unreachable.
 - zmap 2.1.1: one run per port (it scans a single port), output filter ``success = 1`` so
   that repeats are written and counted as duplicates rather than silently dropped; ICMP echo
   with ``-M icmp_echoscan``, UDP with ``-M udp --probe-args=hex:<payload>`` carrying the same
-  payload pyscan sends to that port (pyscan.probes.udp_payloads). masscan (``--ping``,
-  ``-pU:``) is measured for TCP SYN only so far.
+  payload pyscan sends to that port (pyscan.probes.udp_payloads);
+- masscan: ICMP echo with ``--ping``, UDP with ``-pU:53,U:123`` and its own built-in payloads
+  for those ports (templ-payloads.c).
 
 Each scanner is given 2 s after its last probe to collect replies (masscan --wait, zmap
 --cooldown-time, pyscan --wait). masscan 1.3.2 does not exit by itself in the lab: its
@@ -136,11 +137,16 @@ def _pyscan(lab: Any, driver: str, rate: float, workdir: Path,
     return parse_ndjson_open(output.read_text(), PROTOCOL_OF[probe]), ""
 
 
+MASSCAN_PORTS = {"tcp-syn": ",".join(map(str, PORTS)), "icmp-echo": "",
+                 "udp": ",".join(f"U:{port}" for port in UDP_PORTS)}
+
+
 def _masscan(lab: Any, gateway_mac: str, scan_mac: str, rate: float,
-             workdir: Path) -> tuple[list[Pair], str]:
-    output = workdir / f"masscan-{int(rate)}.txt"
+             workdir: Path, probe: str = "tcp-syn") -> tuple[list[Pair], str]:
+    suffix = "" if probe == "tcp-syn" else f"-{probe}"
+    output = workdir / f"masscan-{int(rate)}{suffix}.txt"
     argv = masscan_argv(lab.scan_interface, scan_mac, gateway_mac, [SUBNET],
-                        ",".join(map(str, PORTS)), rate, output, WAIT)
+                        MASSCAN_PORTS[probe], rate, output, WAIT, ping=probe == "icmp-echo")
     started = time.monotonic()
     with masscan_cwd() as cwd:
         process = start_masscan(["ip", "netns", "exec", lab.scan_netns], argv, cwd)
@@ -169,8 +175,9 @@ def _masscan(lab: Any, gateway_mac: str, scan_mac: str, rate: float,
     text = output.read_text()
     if not text.rstrip().endswith("# end"):
         return [], f"masscan's -oL file {output} has no '# end' trailer: incomplete"
-    found = parse_masscan_list(text)
-    counted = _MASSCAN_FOUND.findall(status_text)
+    found = parse_masscan_list(text, PROTOCOL_OF[probe])
+    # masscan's found= counts TCP results only (it stays 0 in --ping and UDP scans)
+    counted = _MASSCAN_FOUND.findall(status_text) if probe == "tcp-syn" else []
     if counted and int(counted[-1]) != len(found):
         return found, (f"masscan's status says found={counted[-1]} but its -oL file holds "
                        f"{len(found)} results")
@@ -181,13 +188,14 @@ _MASSCAN_FOUND = re.compile(r"found=(\d+)")
 _MASSCAN_WAIT_OVER = re.compile(r"100\.00% done, waiting -\d+-secs")
 
 
-def parse_masscan_list(text: str) -> list[Pair]:
+def parse_masscan_list(text: str, protocol: str = "tcp") -> list[Pair]:
     """masscan's -oL file: ``open tcp 80 198.19.0.5 1717000000`` per open port it found,
-    between a ``#masscan`` header and a ``# end`` trailer."""
+    between a ``#masscan`` header and a ``# end`` trailer (``open udp 53 ...``; --ping:
+    ``open icmp 0 ...``)."""
     pairs = []
     for line in text.splitlines():
         fields = line.split()
-        if len(fields) >= 4 and fields[0] == "open" and fields[1] == "tcp":
+        if len(fields) >= 4 and fields[0] == "open" and fields[1] == protocol:
             pairs.append((IPv4Address(fields[3]), int(fields[2])))
     return pairs
 
@@ -262,8 +270,8 @@ def accuracy_section(workdir: Path, drivers: dict[str, str], log: Callable[[str]
             gateway_mac = netlink.link_mac(lab.target_interface, lab.target_netns)
             scan_mac = netlink.link_mac(lab.scan_interface, lab.scan_netns)
             if shutil.which("masscan"):
-                scanners.append(("masscan", ("tcp-syn",), lambda lab, rate, _probe: _masscan(
-                    lab, gateway_mac, scan_mac, rate, workdir)))
+                scanners.append(("masscan", ACCURACY_PROBES, lambda lab, rate, probe: _masscan(
+                    lab, gateway_mac, scan_mac, rate, workdir, probe)))
             else:
                 notes.append("masscan accuracy not measured: masscan is not installed")
             if shutil.which("zmap"):

@@ -200,10 +200,12 @@ def masscan_echo_ranges(echo: str) -> list[str]:
 
 
 def masscan_argv(lab_if: str, scan_mac: str, gateway_mac: str, targets: list[str],
-                 ports: str, rate: float, output: Path | None, wait: int) -> list[str]:
+                 ports: str, rate: float, output: Path | None, wait: int,
+                 ping: bool = False) -> list[str]:
     """masscan pointed at the lab; output None = its default "Discovered open port" lines
-    on stdout."""
-    return ["masscan", *targets, "-p", ports, "--rate", str(int(rate)), "--adapter", lab_if,
+    on stdout. ``ping``: --ping (an ICMP echo per address); ports "" = no -p."""
+    return ["masscan", *targets, *(["-p", ports] if ports else []),
+            *(["--ping"] if ping else []), "--rate", str(int(rate)), "--adapter", lab_if,
             "--adapter-ip", SCAN_IP, "--adapter-mac", scan_mac, "--router-mac", gateway_mac,
             "--wait", str(wait), *(["-oL", str(output)] if output else [])]
 
