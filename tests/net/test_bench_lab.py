@@ -75,3 +75,22 @@ def test_pfring_zc_bench_over_the_standin_library(tmp_path, unique_name) -> None
     assert report.sent > 1000
     assert report.sink_received == report.sent
     assert report.driver_drops == 0
+
+
+@pytest.mark.parametrize(("driver", "probe"), [("af-packet", "icmp-echo"), ("af-xdp", "udp")])
+def test_icmp_echo_and_udp_bench_rows_reach_the_sink_exactly(driver: str, probe: str,
+                                                             unique_name) -> None:
+    """The bench's ICMP echo and UDP rows (bench/run.py probes section): the probe's frames,
+    every one counted by the sink; ICMP echo's short target set is sent by engine after
+    engine for the whole duration."""
+    from pyscan.bench_command import bench_probe, wire_bytes
+
+    _require(driver)
+    frame_len = bench_probe(probe).frame_len
+    report = run_bench(BenchOptions(driver=driver, lab=True, duration=1.0, probe=probe,
+                                    size=wire_bytes(frame_len) - 20,
+                                    lab_name=unique_name("p")))
+    assert report.frame_len == frame_len
+    assert report.sent > 1000
+    assert report.sink_received == report.sent
+    assert report.driver_drops == 0
