@@ -306,15 +306,36 @@ def accuracy_section(workdir: Path, drivers: dict[str, str], log: Callable[[str]
     return rows, notes
 
 
+def udp_receive_buffer_errors(netns: str) -> int | None:
+    """The namespace's UDP RcvbufErrors (/proc/net/snmp): datagrams the lab's UDP responders
+    never read because their socket buffer was full, so never answered."""
+    done = subprocess.run(["ip", "netns", "exec", netns, "cat", "/proc/net/snmp"],
+                          capture_output=True, text=True, timeout=10)
+    return parse_udp_rcvbuf_errors(done.stdout) if done.returncode == 0 else None
+
+
+def parse_udp_rcvbuf_errors(snmp: str) -> int | None:
+    rows = [line.split()[1:] for line in snmp.splitlines() if line.startswith("Udp:")]
+    if len(rows) < 2 or "RcvbufErrors" not in rows[0]:
+        return None
+    return int(rows[1][rows[0].index("RcvbufErrors")])
+
+
 def _accuracy_row(name: str, probe: str, rate: float, truth: set[Pair], lab: Any,
                   action: Scanner) -> dict[str, Any]:
     started = time.monotonic()
+    dropped_before = udp_receive_buffer_errors(lab.target_netns) if probe == "udp" else None
     try:
         found, error = action(lab, rate, probe)
     except (BenchError, OSError, subprocess.SubprocessError) as failure:
         found, error = [], str(failure)
     row: dict[str, Any] = {"scanner": name, "probe": probe, "rate": rate,
                            "probes": PROBES_OF[probe], "wall_s": time.monotonic() - started}
+    if dropped_before is not None:
+        dropped_after = udp_receive_buffer_errors(lab.target_netns)
+        if dropped_after is not None:
+            # probes to open pairs the responders dropped: replies no scanner could see
+            row["lab_dropped"] = dropped_after - dropped_before
     if error:
         row["error"] = error
     else:

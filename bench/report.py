@@ -231,20 +231,24 @@ def dedup_table(rows: Sequence[Run]) -> list[str]:
 
 def accuracy_table(rows: Sequence[Run]) -> list[str]:
     """One row per (probe type, rate, scanner); rows of runs before probe types existed are
-    TCP SYN rows."""
+    TCP SYN rows. `lab drops`: UDP probes to open pairs the lab's responders never read
+    (socket buffer full), so replies no scanner could have seen."""
     lines = ["| probe | scanner | requested rate | probes | open (truth) | found | recall "
-             "| false positives | duplicates | wall s |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| false positives | duplicates | lab drops | wall s |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         probe = row.get("probe", "tcp-syn")
+        drops = row.get("lab_dropped")
+        drops_text = "-" if drops is None else f"{drops:,}"
         if row.get("error"):
             lines.append(f"| {probe} | {row['scanner']} | {_fmt_rate(row['rate'])} | - | - | - "
-                         f"| - | - | - | failed: {row['error']} |")
+                         f"| - | - | - | {drops_text} | failed: {row['error']} |")
             continue
         lines.append(
             f"| {probe} | {row['scanner']} | {_fmt_rate(row['rate'])} | {row['probes']:,} "
             f"| {row['truth']:,} | {row['found']:,} | {row['recall']:.4%} "
-            f"| {row['false_positives']:,} | {row['duplicates']:,} | {row['wall_s']:.1f} |")
+            f"| {row['false_positives']:,} | {row['duplicates']:,} | {drops_text} "
+            f"| {row['wall_s']:.1f} |")
     return lines
 
 
@@ -376,6 +380,7 @@ def markdown(results: Mapping[str, Any]) -> str:
         f"Run `{env['run_id']}` at {env['time_utc']} on Linux {env['kernel']}, "
         f"{env['cpus']} x {env['cpu']}; command `make bench` (`python -m bench.run`).",
         "",
+        *([f"**Note:** {results['run_note']}", ""] if results.get("run_note") else []),
         "How it was measured (applies to every table unless it says otherwise):",
         "",
         *[f"- {text}" for text in method.values()],

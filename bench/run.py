@@ -304,9 +304,17 @@ def main(argv: list[str] | None = None) -> int:
                              "from the last results.json")
     parser.add_argument("--report-only", action="store_true",
                         help="re-render tables, plots and README from results.json")
+    parser.add_argument("--note", help="one line shown under the run's header (README too), "
+                                       "e.g. that the machine was loaded; with --report-only "
+                                       "it is added to results.json")
     args = parser.parse_args(argv)
     if args.report_only:
-        publish(json.loads((RESULTS / "results.json").read_text()))
+        results_file = RESULTS / "results.json"
+        previous = json.loads(results_file.read_text())
+        if args.note is not None:
+            previous["run_note"] = args.note
+            results_file.write_text(json.dumps(previous, indent=1, sort_keys=True))
+        publish(previous)
         return 0
     reps, seconds = (1, 2.0) if args.quick else (args.reps, args.seconds)
     sections = set(args.only.split(","))
@@ -317,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     drivers = available_drivers()
     results: dict[str, Any] = {"environment": env, "method": dict(METHOD), "drivers": drivers,
                                "notes": []}
+    if args.note:
+        results["run_note"] = args.note
     for name, reason in drivers.items():
         if reason:
             results["notes"].append(f"pyscan driver {name} not measured: {reason}")

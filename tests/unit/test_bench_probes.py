@@ -18,6 +18,7 @@ from bench.accuracy import (
     UDP_PORTS,
     parse_masscan_list,
     parse_ndjson_open,
+    parse_udp_rcvbuf_errors,
     probe_truth,
     zmap_module_args,
 )
@@ -91,11 +92,21 @@ def test_accuracy_table_has_a_probe_column_and_old_rows_are_tcp() -> None:
             {"scanner": "zmap", "probe": "udp", "rate": 25e3, "error": "no zmap"}]
     lines = accuracy_table(rows)
     assert lines[2].startswith("| tcp-syn | zmap | 25.0 kpps | 10 |")
+    assert lines[2].endswith("| 0 | 0 | - | 1.0 |")
     assert lines[3].startswith("| udp | zmap | 25.0 kpps | - |") and "no zmap" in lines[3]
+    udp = dict(rows[0], probe="udp", lab_dropped=116)
+    assert accuracy_table([udp])[2].endswith("| 0 | 0 | 116 | 1.0 |")
     checks = "\n".join(target_checks({"accuracy": [
         {"scanner": "pyscan af-xdp", "probe": "icmp-echo", "rate": 1e5, "recall": 0.5,
          "false_positives": 0, "duplicates": 0}]}))
     assert "pyscan af-xdp icmp-echo recall >= 99.9 %" in checks and "NOT met" in checks
+
+
+def test_udp_rcvbuf_errors_are_read_from_proc_net_snmp() -> None:
+    snmp = ("Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors\n"
+            "Udp: 3884 0 116 3884 116 0\nUdpLite: InDatagrams\nUdpLite: 0\n")
+    assert parse_udp_rcvbuf_errors(snmp) == 116
+    assert parse_udp_rcvbuf_errors("Tcp: a\nTcp: 1\n") is None
 
 
 def test_probe_truth_is_drawn_from_the_seed_inside_the_lab() -> None:
