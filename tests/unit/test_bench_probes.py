@@ -98,8 +98,15 @@ def test_accuracy_table_has_a_probe_column_and_old_rows_are_tcp() -> None:
     assert accuracy_table([udp])[2].endswith("| 0 | 0 | 116 | 1.0 |")
     checks = "\n".join(target_checks({"accuracy": [
         {"scanner": "pyscan af-xdp", "probe": "icmp-echo", "rate": 1e5, "recall": 0.5,
-         "false_positives": 0, "duplicates": 0}]}))
+         "truth": 4000, "false_positives": 0, "duplicates": 0}]}))
     assert "pyscan af-xdp icmp-echo recall >= 99.9 %" in checks and "NOT met" in checks
+    lab_limited = {"scanner": "pyscan xdp-live", "probe": "udp", "rate": 2.5e5, "truth": 4000,
+                   "recall": 3753 / 4000, "false_positives": 0, "duplicates": 0,
+                   "lab_dropped": 247}
+    checks = target_checks({"accuracy": [lab_limited, dict(lab_limited, lab_dropped=100)]})
+    assert checks[-2].endswith("lab drops 247 | lab-limited: its responders dropped 247, "
+                               "every miss |")
+    assert checks[-1].endswith("lab drops 100 | NOT met |")
 
 
 def test_udp_rcvbuf_errors_are_read_from_proc_net_snmp() -> None:
