@@ -52,6 +52,11 @@ def _fmt_ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
+def _ratio_to(spread: Spread, other: Spread | None) -> str:
+    """``spread``'s median over ``other``'s, formatted; "-" without ``other``."""
+    return _fmt_ratio(ratio(spread.median, other.median if other else None))
+
+
 def _fmt_spread(spread: Spread) -> str:
     return f"{_fmt_rate(spread.low)} - {_fmt_rate(spread.high)} ({spread.relative:.0%})"
 
@@ -88,8 +93,8 @@ def tx_table(runs: Sequence[Run]) -> list[str]:
         lines.append(
             f"| {name} | {threads} | {frame.get(key, '-')} | {_fmt_rate(spread.median)} "
             f"| {_fmt_spread(spread)} | {gbps:.3f} "
-            f"| {_fmt_ratio(ratio(spread.median, tp.median if tp else None))} "
-            f"| {_fmt_ratio(ratio(spread.median, xdp.median if xdp else None))} "
+            f"| {_ratio_to(spread, tp)} "
+            f"| {_ratio_to(spread, xdp)} "
             f"| {_fmt_rate(own[key].median) if key in own else '-'} | {exact_text} "
             f"| {cpu_text} |")
     return lines
@@ -134,8 +139,8 @@ def probe_table(runs: Sequence[Run], tcp_runs: Sequence[Run] = (),
         lines.append(
             f"| {probe} | {name} | {threads} | {frame.get(key, '-')} "
             f"| {_fmt_rate(spread.median)} | {_fmt_spread(spread)} "
-            f"| {_fmt_ratio(ratio(spread.median, bare.median if bare else None))} "
-            f"| {_fmt_ratio(ratio(spread.median, own_syn.median if own_syn else None))} |")
+            f"| {_ratio_to(spread, bare)} "
+            f"| {_ratio_to(spread, own_syn)} |")
     return lines
 
 
@@ -180,8 +185,8 @@ def generation_table(runs: Sequence[Run]) -> list[str]:
             f"| {name} | {threads} | {_fmt_rate(spread.median)} | {_fmt_spread(spread)} "
             f"| {'-' if ns is None else f'{ns:.1f}'} "
             f"| {'-' if ns is None else f'{1e3 / ns:.1f} M/s'} "
-            f"| {_fmt_ratio(ratio(spread.median, bare.median if bare else None))} "
-            f"| {_fmt_ratio(ratio(spread.median, one.median if one else None))} |")
+            f"| {_ratio_to(spread, bare)} "
+            f"| {_ratio_to(spread, one)} |")
     return lines
 
 
