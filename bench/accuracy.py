@@ -46,6 +46,7 @@ from bench.contenders import (
     masscan_cwd,
     nudge_until_exit,
     start_masscan,
+    zmap_module_args,
 )
 from pyscan.bench_command import BenchError
 
@@ -198,22 +199,6 @@ def parse_masscan_list(text: str, protocol: str = "tcp") -> list[Pair]:
         if len(fields) >= 4 and fields[0] == "open" and fields[1] == protocol:
             pairs.append((IPv4Address(fields[3]), int(fields[2])))
     return pairs
-
-
-def zmap_module_args(probe: str, port: int) -> list[str]:
-    """zmap 2.1.1's module flags for one run of ``probe`` (to ``port``, for TCP and UDP): the
-    UDP payload is the one pyscan sends to that port, given as --probe-args=hex:."""
-    if probe == "tcp-syn":
-        return ["-p", str(port)]
-    if probe == "icmp-echo":
-        return ["-M", "icmp_echoscan"]
-    if probe == "udp":
-        from pyscan.probes.udp_payloads import payload_for
-
-        payload = payload_for(port, ())
-        return ["-M", "udp", "-p", str(port),
-                *([f"--probe-args=hex:{payload.data.hex()}"] if payload else [])]
-    raise ValueError(f"zmap has no module for probe {probe!r}: accepted {ACCURACY_PROBES}")
 
 
 def _zmap(lab: Any, gateway_mac: str, rate: float, workdir: Path,

@@ -115,8 +115,9 @@ def probe_rates(runs: Iterable[Run]) -> dict[tuple[str, str, int], Spread]:
 def probe_table(runs: Sequence[Run], tcp_runs: Sequence[Run] = (),
                 generation: Sequence[Run] = ()) -> list[str]:
     """One row per (probe type, contender, threads): pyscan's rate against the bare loop that
-    resends a frame of the same protocol and length (÷ bare), and against the same driver's
-    TCP SYN rate of the tx section (÷ its SYN)."""
+    resends a frame of the same protocol and length (÷ bare), against zmap's module for the
+    probe with as many threads (pyscan drivers), and against the same contender's TCP SYN rate
+    of the tx section (÷ its SYN)."""
     rates = probe_rates(runs)
     syn = {**group_rates(tcp_runs), **{key: spread for key, spread in group_rates(
         generation, "self_pps").items() if key[0] == "null"}}
@@ -126,20 +127,22 @@ def probe_table(runs: Sequence[Run], tcp_runs: Sequence[Run] = (),
             frame[(str(run.get("probe", "tcp-syn")), str(run["contender"]),
                    int(run["threads"]))] = int(run["frame_len"])
     lines = ["| probe | contender | TX threads | frame B | rate (median) | spread (min - max) "
-             "| ÷ bare loop, same frame | ÷ its TCP SYN rate |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+             "| ÷ bare loop, same frame | ÷ zmap, same probe | ÷ its TCP SYN rate |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     order = {name: i for i, name in enumerate(("bare_tpacket", "af-packet", "bare_afxdp",
-                                               "af-xdp", "xdp-live", "null"))}
+                                               "af-xdp", "xdp-live", "zmap", "null"))}
     for key in sorted(rates, key=lambda k: (k[0], k[2], order.get(k[1], 99), k[1])):
         probe, name, threads = key
         spread = rates[key]
         ceiling = CEILING_OF.get(name)
         bare = rates.get((probe, ceiling, threads)) if ceiling else None
         own_syn = syn.get((name, threads))
+        zmap = rates.get((probe, "zmap", threads)) if name in CEILING_OF or name == "xdp-live" \
+            else None
         lines.append(
             f"| {probe} | {name} | {threads} | {frame.get(key, '-')} "
             f"| {_fmt_rate(spread.median)} | {_fmt_spread(spread)} "
-            f"| {_ratio_to(spread, bare)} "
+            f"| {_ratio_to(spread, bare)} | {_ratio_to(spread, zmap)} "
             f"| {_ratio_to(spread, own_syn)} |")
     return lines
 
@@ -412,7 +415,9 @@ def markdown(results: Mapping[str, Any]) -> str:
             "median in the TX table (null: the generation table). ICMP echo has one probe per "
             "address: each pyscan run sends 16 passes over 198.19.0.0/16 per engine and starts "
             "the next engine when one is spent (the gaps count). UDP: ports 1-1024 of the /16, "
-            "each with the DNS version.bind payload, so every frame is the same length.", "",
+            "each with the DNS version.bind payload, so every frame is the same length. zmap "
+            "2.1.1: -M icmp_echoscan (its echo carries a payload: longer frames) and -M udp -p 53 "
+            "with pyscan's DNS payload, -P 100 probes per target as in the TX table.", "",
             *probe_table(results["probes"], results.get("tx", []),
                          results.get("generation", [])),
             *(["", *failures(results["probes"])] if failures(results["probes"]) else []),

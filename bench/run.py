@@ -136,11 +136,12 @@ def fidelity_section(lab: SinkLab, workdir: Path, drivers: dict[str, str], reps:
     return runs
 
 
-def probe_plan(lab: SinkLab, binaries: dict[str, Path], drivers: dict[str, str],
+def probe_plan(lab: SinkLab, workdir: Path, binaries: dict[str, Path], drivers: dict[str, str],
                seconds: float, probes: tuple[str, ...] = PROBE_ROWS,
                threads_list: tuple[int, ...] = (1, 2)) -> list[tuple[str, Callable[[], Any]]]:
     """(label, action) for every probe row on the sink: the bare loops with the probe's frame
-    (protocol and length), then each available pyscan driver sending that probe."""
+    (protocol and length), each available pyscan driver sending that probe, and zmap's module
+    for it."""
     from pyscan.bench_command import bench_probe
 
     plan: list[tuple[str, Callable[[], Any]]] = []
@@ -156,13 +157,18 @@ def probe_plan(lab: SinkLab, binaries: dict[str, Path], drivers: dict[str, str],
                     plan.append((f"{driver} {probe} {threads}T",
                                  lambda d=driver, t=threads, p=probe: contenders.run_pyscan(
                                      lab, d, seconds, t, probe=p)))
+            # zmap 2.1.1 has both modules (-M icmp_echoscan, -M udp); masscan's --ping and
+            # -pU: cannot be made to last a TX run over the lab's /16 (no -P)
+            plan.append((f"zmap {probe} {threads}T",
+                         lambda t=threads, p=probe: contenders.run_zmap_tx(
+                             lab, workdir, seconds, threads=t, probe=p)))
     return plan
 
 
 def probes_section(lab: SinkLab, workdir: Path, drivers: dict[str, str], reps: int,
                    seconds: float) -> list[dict[str, Any]]:
     binaries = contenders.compile_bare_loops(workdir)
-    plan = probe_plan(lab, binaries, drivers, seconds)
+    plan = probe_plan(lab, workdir, binaries, drivers, seconds)
     runs: list[dict[str, Any]] = []
     for rep in range(reps):
         for what, action in plan:

@@ -20,8 +20,8 @@ from bench.accuracy import (
     parse_ndjson_open,
     parse_udp_rcvbuf_errors,
     probe_truth,
-    zmap_module_args,
 )
+from bench.contenders import zmap_module_args
 from bench.report import accuracy_table, probe_table, target_checks
 from pyscan.bench_command import (
     BENCH_PROBES,
@@ -70,14 +70,16 @@ def test_probe_table_divides_by_the_same_frame_bare_loop_and_the_drivers_syn_rat
             _run("udp", "bare_tpacket", 1, 600_000, 72),
             _run("udp", "af-packet", 1, 300_000, 72),
             _run("udp", "null", 1, 20e6, 72),
+            _run("icmp-echo", "zmap", 1, 460_000, 62),
             {"contender": "af-packet", "threads": 1, "probe": "udp", "error": "boom"}]
     tcp = [{"contender": "af-xdp", "threads": 1, "sink_pps": 1_840_000.0}]
     generation = [{"contender": "null", "threads": 1, "self_pps": 40e6}]
     rows = {line.split(" | ")[0] + line.split(" | ")[1]: line
             for line in probe_table(runs, tcp, generation)[2:]}
-    assert rows["| icmp-echoaf-xdp"].endswith("| 0.92x | 0.50x |")  # median 920k
-    assert rows["| udpaf-packet"].endswith("| 0.50x | - |")
-    assert rows["| udpnull"].endswith("| - | 0.50x |")
+    assert rows["| icmp-echoaf-xdp"].endswith("| 0.92x | 2.00x | 0.50x |")  # median 920k
+    assert rows["| udpaf-packet"].endswith("| 0.50x | - | - |")
+    assert rows["| udpnull"].endswith("| - | - | 0.50x |")
+    assert rows["| icmp-echozmap"].endswith("| - | - | - |")
     assert "| 42 |" in rows["| icmp-echobare_afxdp"]
     checks = "\n".join(target_checks({"probes": runs}))
     assert "af-xdp icmp-echo >= 90 % of bare_afxdp with the same frame, 1 thread(s) | 92.0% " \
