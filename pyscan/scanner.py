@@ -50,6 +50,7 @@ __all__ = [
     "check_source_ports",
     "choose_driver",
     "driver_candidates",
+    "list_probes",
     "list_targets",
     "scan",
 ]
@@ -238,6 +239,54 @@ def list_targets(config: ScanConfig) -> Iterator[tuple[IPv4Address, int]]:
         while chunk := engine.targets(0, k, LIST_CHUNK):
             for address, port in chunk:
                 yield IPv4Address(address), port
+            k += len(chunk)
+
+
+def list_probes(config: ScanConfig) -> Iterator[tuple[IPv4Address, str, int]]:
+    """(address, protocol, port) of every probe of this shard in sending order: list_targets
+    with each entry's protocol ("tcp", "udp", "icmp" with port 0), for -sL of scans that mix
+    probe types. Nothing is sent."""
+    from pyscan.probes import PROBES
+
+    protocol_of: dict[int, set[str]] = {}
+    for probe, port in config.entries:
+        protocol_of.setdefault(port, set()).add(PROBES[probe].protocol)
+    if all(len(protocols) == 1 for protocols in protocol_of.values()):
+        for address, port in list_targets(config):
+            yield address, next(iter(protocol_of[port])), port
+        return
+    yield from _list_entries(config)
+
+
+def _list_entries(config: ScanConfig) -> Iterator[tuple[IPv4Address, str, int]]:
+    """list_probes for a scan with one port number under two protocols (-p 53,U:53): the
+    engine reports only the port number, so a second engine with the same number of probes
+    (hence the same keyed order, permute.h: it depends on the total and the seed only), one
+    range of that many addresses from 0 and one port, reports each probe's index t; the entry
+    is t // addresses and the address the (t % addresses)-th of the target set (targetset.h's
+    layout). One IPv4 range holds at most 2^32 indices."""
+    from pyscan.native import Engine
+    from pyscan.probes import PROBES
+
+    entries = config.entries
+    addresses = config.targets.count
+    total = addresses * len(entries)
+    if not total:
+        return
+    if total > 2**32:
+        raise ConfigError(
+            f"-sL of this scan ({total} probes) cannot tell its TCP and UDP probes to the same "
+            "port apart: accepted at most 2^32 probes when a port number is both TCP and UDP")
+    with Engine(cookie_key=bytes(16), seed=config.seed, source_ip=0, source_mac=bytes(6),
+                gateway_mac=bytes(6), ranges=[(0, total - 1)], ports=[1],
+                shard=(config.shard[0] - 1, config.shard[1]), tx_threads=1,
+                max_results=2, max_probes=config.max_targets or 0) as engine:
+        k = 0
+        while chunk := engine.targets(0, k, LIST_CHUNK):
+            for index, _ in chunk:
+                probe, port = entries[index // addresses]
+                yield (IPv4Address(config.targets.address_at(index % addresses)),
+                       PROBES[probe].protocol, port)
             k += len(chunk)
 
 

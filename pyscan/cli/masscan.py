@@ -436,7 +436,9 @@ def _finish(state: _State) -> Plan:
     if state.output_format is None or state.interactive:
         # masscan without an output file: "Discovered open port 80/tcp on IP" on stdout.
         plan.outputs.append(output("masscan-console"))
-    if plan.action == "scan" and "ports" not in plan.scan:
+    if plan.action == "list-targets" and "ports" not in plan.scan and not plan.scan.get("ping"):
+        plan.scan["ports"] = "80"  # masscan -sL without ports lists with a pseudo-port 80
+    if plan.action in ("scan", "list-targets") and "ports" not in plan.scan:
         if not plan.scan.get("ping"):
             raise ConfigError("no ports given (accepted: -p 80 | -p 22,80,443 | -p- | "
                               "--top-ports N | --ping)")

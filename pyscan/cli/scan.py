@@ -275,7 +275,7 @@ def scan_command(
     if list_targets:
         for warning in config.input_warnings:
             typer.echo(f"pyscan: warning: {warning}", err=True)
-        _print_target_list(config, scanner.list_targets(config))
+        _print_target_list(config, scanner.list_probes(config))
         return
     if config.udp_ports_without_payload and not quiet:
         empty = ",".join(str(port) for port in config.udp_ports_without_payload)
@@ -347,13 +347,25 @@ def _xdp_options(mode: str | None, attach: str | None) -> list[str]:
     return options
 
 
-def _print_target_list(config: ScanConfig, pairs: Iterator[tuple[IPv4Address, int]]) -> None:
-    """masscan -sL: one address per line, or address:port when scanning several ports."""
-    single_port = len(config.ports) == 1
+def _print_target_list(config: ScanConfig,
+                       probes: Iterator[tuple[IPv4Address, str, int]]) -> None:
+    """-sL: one address per line with one port entry, address:port with several of one
+    protocol (both as masscan), and with several protocols address:port/protocol (ICMP echo:
+    address/icmp), so that each line names its probe (docs/cli.md)."""
+    from pyscan.probes import PROBES
+
+    single_port = len(config.entries) == 1
+    mixed = len({PROBES[probe].protocol for probe, _ in config.entries}) > 1
     write = sys.stdout.write
     try:
-        for address, port in pairs:
-            write(f"{address}\n" if single_port else f"{address}:{port}\n")
+        for address, protocol, port in probes:
+            if single_port:
+                write(f"{address}\n")
+            elif not mixed:
+                write(f"{address}:{port}\n")
+            else:
+                write(f"{address}/icmp\n" if protocol == "icmp"
+                      else f"{address}:{port}/{protocol}\n")
         sys.stdout.flush()
     except BrokenPipeError:
         silence_stdout()
