@@ -57,18 +57,22 @@ static uint32_t null_tx_reserve(struct pyscan_ring *ring, struct pyscan_tx_slot 
 		n = max;
 	if (r->faults.reserve_max && n > r->faults.reserve_max)
 		n = r->faults.reserve_max;
+	/* At most two runs of consecutive slots (before and after the slab's end), so the
+	 * per-slot loop has no wrap-around test. */
 	const uint32_t capacity = ring->tx_slot_capacity;
-	uint32_t index = r->next;
-	uint64_t sequence = r->reserved_seq;
-	for (uint32_t i = 0; i < n; i++) {
-		slots[i].data = r->slab + (uint64_t)index * PYSCAN_NULL_SLOT_SIZE;
-		slots[i].capacity = capacity;
-		slots[i].len = 0;
-		slots[i].handle = sequence++;
-		index = index + 1 == r->slots ? 0 : index + 1;
+	for (uint32_t i = 0; i < n;) {
+		const uint32_t run = r->slots - r->next < n - i ? r->slots - r->next : n - i;
+		uint8_t *const data = r->slab + (uint64_t)r->next * PYSCAN_NULL_SLOT_SIZE;
+		const uint64_t sequence = r->reserved_seq + i;
+		struct pyscan_tx_slot *const out = slots + i;
+		for (uint32_t k = 0; k < run; k++)
+			out[k] = (struct pyscan_tx_slot){.data = data + (uint64_t)k * PYSCAN_NULL_SLOT_SIZE,
+							 .capacity = capacity, .len = 0,
+							 .handle = sequence + k};
+		i += run;
+		r->next = r->next + run == r->slots ? 0 : r->next + run;
 	}
-	r->next = index;
-	r->reserved_seq = sequence;
+	r->reserved_seq += n;
 	r->outstanding += n;
 	bump(&r->audit.reserved, n);
 	return n;
@@ -102,14 +106,18 @@ static int null_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slots
 	const uint32_t checked = n < r->outstanding ? n : r->outstanding;
 	const uint64_t expect = r->reserved_seq - r->outstanding;
 	uint32_t misplaced = n - checked;
-	for (uint32_t i = 0; i < checked; i++)
+	uint64_t bytes = 0;
+	for (uint32_t i = 0; i < checked; i++) {
 		misplaced += slots[i].handle != expect + i;
+		bytes += slots[i].len;
+	}
 	if (misplaced)
 		bump(&r->audit.out_of_order, misplaced);
 	n = checked;
 	bump(&r->audit.submitted, n);
 	r->outstanding -= n;
-	/* A device that takes only part of the burst: the rest are lost (ring.h). */
+	/* A device that takes only part of the burst: the rest are lost (ring.h), and only
+	 * the accepted frames' bytes count. */
 	uint32_t accepted = n;
 	if (r->faults.submit_accept_limit && r->audit.submitted > r->faults.submit_accept_limit) {
 		const uint64_t before = r->audit.submitted - n;
@@ -118,10 +126,10 @@ static int null_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slots
 		bump(&r->stats.tx_errors, n - accepted);
 		snprintf(ring->error, sizeof(ring->error),
 			 "null TX: %u of %u frames lost (fault injected)", n - accepted, n);
+		bytes = 0;
+		for (uint32_t i = 0; i < accepted; i++)
+			bytes += slots[i].len;
 	}
-	uint64_t bytes = 0;
-	for (uint32_t i = 0; i < accepted; i++)
-		bytes += slots[i].len;
 	if (r->captured < r->capture_cap)
 		capture(r, slots, accepted);
 	bump(&r->stats.tx_frames, accepted);
