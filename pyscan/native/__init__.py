@@ -7,6 +7,7 @@ Nothing outside this package imports ``pyscan._native``; everything imports from
 - ``algorithms``  permutation, target set, cookie, SYN template, rate limiter, clock
 - ``engine``      the TX/RX engine of one shard and its results
 - ``capture``     the --pcap ring of reply frames
+- ``arp``         the RX-thread ARP responder for an unowned source address
 - ``rings``       Ring, ring counters, and the null and af-packet drivers
 - ``bpf``         BPF objects, maps, XDP attachments, BPF_PROG_TEST_RUN
 - ``af_xdp``      the XDP reply filter and the AF_XDP socket set
@@ -57,6 +58,7 @@ from pyscan.native.bpf import (
     xdp_detach,
     xdp_query,
 )
+from pyscan.native.arp import ARP_REPLY_LEN, ArpResponder, build_arp_reply
 from pyscan.native.capture import CAPTURE_SNAPLEN, Capture, CapturedFrame
 from pyscan.native.engine import (
     ENGINE_MAX_BATCH,
@@ -89,6 +91,7 @@ from pyscan.native.rings import (
     NULL_SLOT_SIZE,
     RING_STATS_FIELDS,
     Ring,
+    afpacket_arp_prefix,
     afpacket_filter_ports,
     afpacket_reply_filter,
     close_ring,
@@ -115,6 +118,7 @@ from pyscan.native.xdp_live import (
 )
 
 __all__ = [
+    "ARP_REPLY_LEN",
     "CAPTURE_SNAPLEN",
     "ENGINE_MAX_BATCH",
     "ENGINE_MAX_RETRIES",
@@ -138,6 +142,8 @@ __all__ = [
     "TCP_OPTION_IDS",
     "XDP_ACTIONS",
     "XDP_ATTACH_MODES",
+    "ArpResponder",
+    "build_arp_reply",
     "XDP_BIND_MODES",
     "XDP_LIVE_COUNTERS",
     "XDP_LIVE_MAX_RUNNERS",
@@ -164,6 +170,7 @@ __all__ = [
     "TargetSet",
     "XdpLive",
     "XdpLiveError",
+    "afpacket_arp_prefix",
     "afpacket_filter_ports",
     "afpacket_reply_filter",
     "afxdp_probe",
