@@ -171,7 +171,8 @@ class XdpLiveDriver:
                            frame_size=frame_size, scanner_ip=request.source_ip,
                            ports=request.source_ports, rx_queues=rx_queues,
                            rx_ring_size=rx_ring_size,
-                           probe=request.probe_ids or (request.probe_id,))
+                           probe=request.probe_ids or (request.probe_id,),
+                           arp_answer=request.arp_answer)
             except ValueError as error:
                 raise DriverError(str(error)) from None
             except OSError as error:
@@ -237,5 +238,6 @@ DESCRIPTOR = DriverDescriptor(
     # First when it can run here and the interface takes XDP redirects (the kernel's
     # xdp-features, checked at open); otherwise af-xdp, then af-packet.
     automatic_rank=-1,
+    answers_arp=True,   # its receive side is af-xdp's filter
     fallback_on=(XdpLiveUnusable,),
 )

@@ -42,6 +42,7 @@ from pyscan.native.algorithms import (
     sleep_until_ns,
     tcp_options_id,
 )
+from pyscan.native.arp import ARP_REPLY_LEN, ArpResponder, build_arp_reply
 from pyscan.native.bpf import (
     XDP_MODES,
     BpfError,
@@ -58,7 +59,6 @@ from pyscan.native.bpf import (
     xdp_detach,
     xdp_query,
 )
-from pyscan.native.arp import ARP_REPLY_LEN, ArpResponder, build_arp_reply
 from pyscan.native.capture import CAPTURE_SNAPLEN, Capture, CapturedFrame
 from pyscan.native.engine import (
     ENGINE_MAX_BATCH,
@@ -142,8 +142,6 @@ __all__ = [
     "TCP_OPTION_IDS",
     "XDP_ACTIONS",
     "XDP_ATTACH_MODES",
-    "ArpResponder",
-    "build_arp_reply",
     "XDP_BIND_MODES",
     "XDP_LIVE_COUNTERS",
     "XDP_LIVE_MAX_RUNNERS",
@@ -152,6 +150,7 @@ __all__ = [
     "XDP_MODES",
     "AfXdp",
     "AfXdpError",
+    "ArpResponder",
     "BpfError",
     "BpfObject",
     "CData",
@@ -180,6 +179,7 @@ __all__ = [
     "bpf_percpu_sum",
     "bpf_possible_cpus",
     "bpf_test_run",
+    "build_arp_reply",
     "build_syn",
     "close_ring",
     "cookie",
