@@ -47,6 +47,7 @@ __all__ = [
     "ScanStart",
     "ScanStatus",
     "Summary",
+    "check_source_ip",
     "check_source_ports",
     "choose_driver",
     "driver_candidates",
@@ -428,6 +429,13 @@ class ScanRun:
         if self._arp_responder is not None:
             engine.set_arp_responder(self._arp_responder)
         self._source_owned = path.source_owned
+        if not path.source_owned and path.next_hop_ip is not None:
+            from pyscan.native import announce_arp
+
+            try:
+                announce_arp(path.ifindex, path.source_ip, path.source_mac, path.next_hop_ip)
+            except OSError as error:
+                raise ScanError(f"--source-ip {path.source_ip}: {error.strerror}") from None
         self.start = ScanStart(driver=chosen.name, why=why, description=session.description,
                                interface=path.interface, source_ports=source_ports,
                                warnings=port_warnings)
@@ -703,6 +711,7 @@ class _Path:
     gateway_mac: str
     tx_queues: int = 1
     source_owned: bool = True   # False: --source-ip borrows a free address of the link
+    next_hop_ip: IPv4Address | None = None  # the gateway; None when the target is on-link
 
 
 def check_source_ports(config: ScanConfig) -> None:
@@ -720,6 +729,25 @@ def check_source_ports(config: ScanConfig) -> None:
     except (Error, OSError):
         return
     check(config.source_ports, host, isolation=config.isolation)
+
+
+def check_source_ip(config: ScanConfig) -> None:
+    """Refuse an unusable --source-ip early, like check_source_ports: an address that is
+    neither the host's nor a free one of the interface's subnet (ConfigError, exit 2).
+    Whether another host answers ARP for it is only asked by the scan itself. Anything that
+    stops the reading (privileges, no route) is left for scan() to report."""
+    if config.is_dry_run or config.source_ip is None:
+        return
+    from pyscan.errors import Error
+    from pyscan.netlink import SourceAddressRefused, check_source_address
+
+    try:
+        check_source_address(config.source_ip, IPv4Address(config.targets.ranges[0][0]),
+                             config.interface, config.netns, config.gateway_ip)
+    except SourceAddressRefused as error:
+        raise ConfigError(str(error)) from None
+    except (Error, OSError):
+        return
 
 
 def _source_ports(config: ScanConfig) -> tuple[range, tuple[str, ...]]:
@@ -868,6 +896,7 @@ def _resolve_path(config: ScanConfig) -> _Path:
         gateway_mac=info.gateway_mac,
         tx_queues=info.tx_queues,
         source_owned=info.source_owned,
+        next_hop_ip=info.gateway_ip,
     )
 
 

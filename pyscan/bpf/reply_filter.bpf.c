@@ -10,7 +10,8 @@
  * module's branch (a TCP-only scan runs exactly the code it ran before). Everything not matched - ARP, the host's own traffic, wrong cookies, truncated
  * frames, an unknown probe id - returns XDP_PASS untouched. One exception, only when the scan's
  * source address is not the host's (arp_ip_be set): an ARP request for that address is
- * rewritten into the reply and sent back out with XDP_TX (arp_reply.h), since the kernel,
+ * rewritten into the reply and sent back out with XDP_TX (arp_reply.h; on a veth a redirect
+ * to the same device, see pyscan_reply_filter), since the kernel,
  * which does not own the address, would never answer it.
  *
  * Invariant: every frame increments SEEN and exactly one of MATCHED / PASSED / ARP_REPLIED. A matched frame
@@ -116,6 +117,11 @@ int pyscan_reply_filter(struct xdp_md *ctx)
 	/* A constant 0 in an owned-address scan: the verifier prunes the branch. */
 	if (reply_filter_config.arp_ip_be && answer_arp(ctx)) {
 		count(PYSCAN_RF_ARP_REPLIED);
+		/* A veth only flushes XDP_TX frames into a peer that runs an XDP program itself;
+		 * a redirect to the same device goes through ndo_xdp_xmit, which a peer with
+		 * NAPI (GRO, as xdp-live needs too) takes. Real NICs: XDP_TX. */
+		if (reply_filter_config.arp_redirect)
+			return bpf_redirect(ctx->ingress_ifindex, 0);
 		return XDP_TX;
 	}
 	if (is_scan_reply(ctx)) {

@@ -26,7 +26,9 @@ struct pyscan_reply_filter_config {
 	 * with XDP_TX (arp_reply.h). 0 = the host owns the source address: ARP is the kernel's. */
 	__u32 arp_ip_be;
 	__u8 arp_mac[6];     /* the interface's MAC, the answer's "is-at" */
-	__u8 arp_reserved[6]; /* zero */
+	__u8 arp_redirect;   /* 1: send the answer by bpf_redirect to the ingress device (veth),
+			      * 0: XDP_TX */
+	__u8 arp_reserved[5]; /* zero */
 };
 
 /* Indexes into the per-CPU counter array; seen == matched + passed + arp_replied on every
@@ -36,7 +38,8 @@ enum pyscan_reply_filter_counter {
 	PYSCAN_RF_MATCHED = 1, /* cookie valid: handed to the AF_XDP socket of the frame's queue */
 	PYSCAN_RF_PASSED = 2,  /* everything else: left to the kernel untouched */
 	PYSCAN_RF_UNQUEUED = 3, /* matched, but its queue had no socket: passed, lost to the scan */
-	PYSCAN_RF_ARP_REPLIED = 4, /* an ARP request for arp_ip_be, sent back as the reply */
+	PYSCAN_RF_ARP_REPLIED = 4, /* an ARP request for arp_ip_be, sent back as the reply
+				    * (XDP_TX, or XDP_REDIRECT with arp_redirect) */
 	PYSCAN_RF_NCOUNTERS = 5,
 };
 

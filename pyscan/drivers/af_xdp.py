@@ -199,12 +199,27 @@ class AfXdpDriver:
                         ports=request.source_ports,
                         rx_queues=rx_sockets, rx_ring_size=rx_ring_size,
                         probe=request.probe_ids or (request.probe_id,),
-                        arp_answer=request.arp_answer)
+                        arp_answer=request.arp_answer,
+                        arp_redirect=arp_by_redirect(request))
         except (OSError, ValueError) as error:
             if isinstance(error, ValueError):
                 raise DriverError(str(error)) from None
             raise AfXdpUnusable(error.strerror or str(error)) from None
         return AfXdpSession(xdp, request.interface, notes)
+
+
+def arp_by_redirect(request: DriverRequest) -> bool:
+    """Whether the filter sends its ARP answers by a redirect to the interface instead of
+    XDP_TX: on a veth, whose XDP_TX frames reach a peer only when that runs XDP itself
+    (reply_filter.bpf.c)."""
+    from pyscan.netlink import NetlinkError, link_kind
+
+    if request.arp_answer is None:
+        return False
+    try:
+        return link_kind(request.interface) == "veth"
+    except NetlinkError:
+        return False
 
 
 DESCRIPTOR = DriverDescriptor(

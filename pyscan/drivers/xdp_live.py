@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Self
 from pyscan.drivers.af_xdp import (
     XDP_ATTACH_MODES,
     AfXdpUnusable,
+    arp_by_redirect,
     default_rx_ring_size,
     fit_rx_ring_size,
     memlock_budget,
@@ -172,7 +173,8 @@ class XdpLiveDriver:
                            ports=request.source_ports, rx_queues=rx_queues,
                            rx_ring_size=rx_ring_size,
                            probe=request.probe_ids or (request.probe_id,),
-                           arp_answer=request.arp_answer)
+                           arp_answer=request.arp_answer,
+                           arp_redirect=arp_by_redirect(request))
             except ValueError as error:
                 raise DriverError(str(error)) from None
             except OSError as error:

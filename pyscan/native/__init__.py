@@ -42,7 +42,13 @@ from pyscan.native.algorithms import (
     sleep_until_ns,
     tcp_options_id,
 )
-from pyscan.native.arp import ARP_REPLY_LEN, ArpResponder, build_arp_reply
+from pyscan.native.arp import (
+    ARP_REPLY_LEN,
+    ArpResponder,
+    announce_arp,
+    build_arp_reply,
+    build_arp_request,
+)
 from pyscan.native.bpf import (
     XDP_MODES,
     BpfError,
@@ -173,6 +179,7 @@ __all__ = [
     "afpacket_filter_ports",
     "afpacket_reply_filter",
     "afxdp_probe",
+    "announce_arp",
     "bpf_map_lookup",
     "bpf_map_sizes",
     "bpf_map_update",
@@ -180,6 +187,7 @@ __all__ = [
     "bpf_possible_cpus",
     "bpf_test_run",
     "build_arp_reply",
+    "build_arp_request",
     "build_syn",
     "close_ring",
     "cookie",

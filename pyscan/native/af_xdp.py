@@ -81,7 +81,8 @@ class ReplyFilter(CHandle[ReplyFilterPtr]):
 
     def __init__(self, key: bytes, scanner_ip: ScannerIp = None, ports: range = range(0, 65536),
                  queue_slots: int = 1, object_path: str = REPLY_FILTER_OBJECT,
-                 probe: int | Iterable[int] = 0, arp_answer: ArpAnswer | None = None) -> None:
+                 probe: int | Iterable[int] = 0, arp_answer: ArpAnswer | None = None,
+                 arp_redirect: bool = False) -> None:
         if len(key) != 16:
             raise ValueError(f"cookie key must be 16 bytes, got {len(key)}")
         if not ports or ports.step != 1 or ports.start < 0 or ports.stop > 65536:
@@ -89,7 +90,8 @@ class ReplyFilter(CHandle[ReplyFilterPtr]):
         arp_ip_be, arp_mac = _arp_fields(arp_answer)
         handle = lib.pyscan_replyfilter__load(object_path.encode(), key, _ip_be(scanner_ip),
                                               ports.start, ports.stop - 1, queue_slots,
-                                              probe_mask(probe), arp_ip_be, arp_mac)
+                                              probe_mask(probe), arp_ip_be, arp_mac,
+                                              int(arp_redirect))
         if is_null(handle):
             # bpf_object.c's convention: errno, and the reason in pyscan_bpf__error()
             _raise_from(lib.pyscan_bpf__error(), "reply filter failed to load")
@@ -146,7 +148,8 @@ class AfXdp(CHandle[AfXdpPtr]):
                  ring_size: int = 2048, frame_size: int = 2048, scanner_ip: ScannerIp = None,
                  ports: range = range(0, 65536), rx_queues: int | None = None,
                  rx_ring_size: int = 0, object_path: str = REPLY_FILTER_OBJECT,
-                 probe: int | Iterable[int] = 0, arp_answer: ArpAnswer | None = None) -> None:
+                 probe: int | Iterable[int] = 0, arp_answer: ArpAnswer | None = None,
+                 arp_redirect: bool = False) -> None:
         if bind_mode not in XDP_BIND_MODES:
             raise ValueError(f"xdp mode {bind_mode!r} unknown; use one of "
                              f"{', '.join(XDP_BIND_MODES)}")
@@ -177,6 +180,7 @@ class AfXdp(CHandle[AfXdpPtr]):
         cfg.rx_ring_size = rx_ring_size  # 0: ring_size
         cfg.probe_mask = probe_mask(probe)
         cfg.arp_ip_be, cfg.arp_mac = _arp_fields(arp_answer)
+        cfg.arp_redirect = int(arp_redirect)
         err = ffi.new("char[]", _ERROR_BUFFER)
         handle = lib.pyscan_afxdp__open(cfg, object_path.encode(), err, _ERROR_BUFFER)
         if is_null(handle):

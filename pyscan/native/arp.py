@@ -5,13 +5,15 @@ thread. af-xdp answers in its XDP filter instead (``AfXdp(arp_answer=...)``)."""
 from __future__ import annotations
 
 import ipaddress
+import os
 from typing import NewType
 
 from pyscan.native._lib import CData, c_text, ffi, is_null, lib
 from pyscan.native._values import ipv4_be, mac
 from pyscan.native.handles import CHandle
 
-__all__ = ["ARP_REPLY_LEN", "ArpResponder", "build_arp_reply"]
+__all__ = ["ARP_REPLY_LEN", "ArpResponder", "announce_arp", "build_arp_reply",
+           "build_arp_request"]
 
 ARP_REPLY_LEN = int(lib.PYSCAN_ARP_REPLY_LEN)
 ArpResponderPtr = NewType("ArpResponderPtr", CData)  # pyscan_arp_responder *
@@ -27,6 +29,25 @@ def build_arp_reply(request: bytes, address: str | ipaddress.IPv4Address,
                                     ipv4_be("ARP address", address), mac("MAC", our_mac),
                                     out, ARP_REPLY_LEN)
     return bytes(ffi.buffer(out, n)) if n else None
+
+
+def build_arp_request(address: str | ipaddress.IPv4Address, our_mac: str | bytes,
+                      target: str | ipaddress.IPv4Address) -> bytes:
+    """The broadcast "who-has target, tell address" that ``announce_arp`` sends."""
+    out = ffi.new("uint8_t[]", ARP_REPLY_LEN)
+    n = lib.pyscan_arp__build_request(ipv4_be("ARP address", address), mac("MAC", our_mac),
+                                      ipv4_be("ARP target", target), out, ARP_REPLY_LEN)
+    return bytes(ffi.buffer(out, n))
+
+
+def announce_arp(ifindex: int, address: str | ipaddress.IPv4Address, our_mac: str | bytes,
+                 next_hop: str | ipaddress.IPv4Address) -> None:
+    """Ask ``next_hop`` for its MAC from ``address``, once: it learns ours on the way
+    (arp_responder.h, pyscan_arp__announce). OSError when the frame cannot be sent."""
+    rc = lib.pyscan_arp__announce(ifindex, ipv4_be("ARP address", address),
+                                  mac("MAC", our_mac), ipv4_be("next hop", next_hop))
+    if rc < 0:
+        raise OSError(-rc, f"cannot send an ARP request to {next_hop}: {os.strerror(-rc)}")
 
 
 class ArpResponder(CHandle[ArpResponderPtr]):

@@ -42,6 +42,51 @@ uint32_t pyscan_arp__build_reply(const uint8_t *request, uint32_t len, uint32_t 
 	return PYSCAN_ARP_REPLY_LEN;
 }
 
+uint32_t pyscan_arp__build_request(uint32_t ip_be, const uint8_t *mac, uint32_t target_ip_be,
+				   uint8_t *out, uint32_t capacity)
+{
+	static const uint8_t fixed[10] = {0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, PYSCAN_ARP_OP_REQUEST};
+
+	if (!mac || !out || capacity < PYSCAN_ARP_REPLY_LEN)
+		return 0;
+	memset(out, 0, PYSCAN_ARP_REPLY_LEN);
+	memset(out, 0xff, 6);
+	memcpy(out + 6, mac, 6);
+	memcpy(out + 12, fixed, sizeof(fixed));
+	memcpy(out + PYSCAN_ARP_OFF_SHA, mac, 6);
+	memcpy(out + PYSCAN_ARP_OFF_SPA, &ip_be, 4);
+	memcpy(out + PYSCAN_ARP_OFF_TPA, &target_ip_be, 4);
+	return PYSCAN_ARP_REPLY_LEN;
+}
+
+static int send_frame(int fd, int ifindex, const uint8_t *frame, uint32_t len)
+{
+	struct sockaddr_ll to = {
+		.sll_family = AF_PACKET,
+		.sll_protocol = htons(ETH_P_ARP),
+		.sll_ifindex = ifindex,
+		.sll_halen = 6,
+	};
+	memcpy(to.sll_addr, frame, 6);
+	return sendto(fd, frame, len, MSG_DONTWAIT, (struct sockaddr *)&to, sizeof(to)) ==
+	       (ssize_t)len ? 0 : -1;
+}
+
+int pyscan_arp__announce(int ifindex, uint32_t ip_be, const uint8_t *mac, uint32_t target_ip_be)
+{
+	uint8_t request[PYSCAN_ARP_REPLY_LEN];
+
+	if (ifindex <= 0 || !ip_be || !target_ip_be ||
+	    !pyscan_arp__build_request(ip_be, mac, target_ip_be, request, sizeof(request)))
+		return -EINVAL;
+	const int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	const int rc = send_frame(fd, ifindex, request, sizeof(request)) ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
 /* Someone else's ARP (request or reply) naming the address as its own sender. */
 static int claims_address(const pyscan_arp_responder *r, const uint8_t *frame, uint32_t len)
 {
@@ -99,15 +144,7 @@ int pyscan_arp_responder__handle(pyscan_arp_responder *r, const uint8_t *frame, 
 			pyscan_counter__bump(&r->stats.conflicts, 1);
 		return 0;
 	}
-	struct sockaddr_ll to = {
-		.sll_family = AF_PACKET,
-		.sll_protocol = htons(ETH_P_ARP),
-		.sll_ifindex = r->ifindex,
-		.sll_halen = 6,
-	};
-	memcpy(to.sll_addr, reply, 6);
-	if (sendto(r->fd, reply, sizeof(reply), MSG_DONTWAIT, (struct sockaddr *)&to,
-		   sizeof(to)) == (ssize_t)sizeof(reply))
+	if (send_frame(r->fd, r->ifindex, reply, sizeof(reply)) == 0)
 		pyscan_counter__bump(&r->stats.answered, 1);
 	else
 		pyscan_counter__bump(&r->stats.send_errors, 1);

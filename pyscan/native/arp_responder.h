@@ -37,6 +37,18 @@ typedef struct pyscan_arp_responder pyscan_arp_responder;
 uint32_t pyscan_arp__build_reply(const uint8_t *request, uint32_t len, uint32_t ip_be,
 				 const uint8_t *mac, uint8_t *out, uint32_t capacity);
 
+/* The broadcast request "who-has target_ip_be, tell ip_be at mac" (60 bytes) into out; 0 when
+ * capacity is too small. */
+uint32_t pyscan_arp__build_request(uint32_t ip_be, const uint8_t *mac, uint32_t target_ip_be,
+				   uint8_t *out, uint32_t capacity);
+/* Sends that request once on ifindex (calling thread's namespace) and returns 0, or -errno.
+ * Before the first probe, to the next hop: a host answering a request for its own address
+ * also learns the asker's (Linux: a STALE neighbour entry), so the first replies to an
+ * unowned source leave at once instead of waiting in the gateway's unresolved-neighbour
+ * queue (unres_qlen_bytes), which overflows at scan rates while the RX thread answers.
+ * masscan ARPs its router from --source-ip the same way. */
+int pyscan_arp__announce(int ifindex, uint32_t ip_be, const uint8_t *mac, uint32_t target_ip_be);
+
 /* A responder for ip_be on interface ifindex of the calling thread's network namespace.
  * NULL + errno and a one-line reason in err on failure. */
 pyscan_arp_responder *pyscan_arp_responder__open(int ifindex, uint32_t ip_be, const uint8_t *mac,

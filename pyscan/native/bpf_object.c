@@ -545,7 +545,7 @@ struct pyscan_replyfilter {
 static int set_filter_config(struct pyscan_replyfilter *filter, const char *object_path,
 			     const uint8_t *key, uint32_t scanner_ip_be, uint16_t port_lo,
 			     uint16_t port_hi, uint32_t probe_mask, uint32_t arp_ip_be,
-			     const uint8_t *arp_mac)
+			     const uint8_t *arp_mac, uint32_t arp_redirect)
 {
 	struct pyscan_reply_filter_config config = {0};
 	struct bpf_map *rodata = bpf_object__find_map_by_name(filter->object->obj, ".rodata");
@@ -563,8 +563,10 @@ static int set_filter_config(struct pyscan_replyfilter *filter, const char *obje
 	config.port_hi = port_hi;
 	config.probe_mask = probe_mask;
 	config.arp_ip_be = arp_ip_be;
-	if (arp_ip_be)
+	if (arp_ip_be) {
 		memcpy(config.arp_mac, arp_mac, sizeof(config.arp_mac));
+		config.arp_redirect = arp_redirect ? 1 : 0;
+	}
 	return pyscan_bpf_object__set_initial_value(filter->object, ".rodata", &config,
 						    sizeof(config));
 }
@@ -573,7 +575,7 @@ struct pyscan_replyfilter *pyscan_replyfilter__load(const char *object_path, con
 						    uint32_t scanner_ip_be, uint16_t port_lo,
 						    uint16_t port_hi, uint32_t queue_slots,
 						    uint32_t probe_mask, uint32_t arp_ip_be,
-						    const uint8_t *arp_mac)
+						    const uint8_t *arp_mac, uint32_t arp_redirect)
 {
 	struct bpf_prog_info prog_info = {0};
 	uint32_t prog_info_len = sizeof(prog_info);
@@ -613,7 +615,7 @@ struct pyscan_replyfilter *pyscan_replyfilter__load(const char *object_path, con
 		goto fail;
 	}
 	rc = set_filter_config(filter, object_path, key, scanner_ip_be, port_lo, port_hi,
-			       probe_mask, arp_ip_be, arp_mac);
+			       probe_mask, arp_ip_be, arp_mac, arp_redirect);
 	if (rc)
 		goto fail;
 	xsks_map = bpf_object__find_map_by_name(filter->object->obj, "xsks_map");

@@ -50,7 +50,8 @@ struct pyscan_afxdp_config {
 	uint32_t arp_ip_be;     /* an unowned source address whose ARP requests the filter
 				 * answers (XDP_TX, arp_reply.h); 0 = none, the kernel's job */
 	uint8_t arp_mac[6];     /* the answer's MAC: the interface's */
-	uint8_t arp_reserved[2];
+	uint8_t arp_redirect;   /* 1: answer by redirect to the interface (veth), 0: XDP_TX */
+	uint8_t arp_reserved;
 };
 
 /* What was chosen, for the status line and the summary. */

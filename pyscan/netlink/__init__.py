@@ -24,6 +24,7 @@ from pyscan.netlink.links import (
     create_veth,
     delete_link,
     link_index,
+    link_kind,
     link_mac,
     link_names,
     link_stats,
@@ -40,7 +41,7 @@ from pyscan.netlink.namespaces import (
     remove_netns,
     write_sysctl,
 )
-from pyscan.netlink.path import PathInfo, resolve_path
+from pyscan.netlink.path import PathInfo, check_source_address, resolve_path
 from pyscan.netlink.queues import QueueCounts, queue_counts
 from pyscan.netlink.source import ARP_PROBE_SECONDS, SourceAddressRefused
 from pyscan.netlink.xdp import XDP_FEATURE_NDO_XMIT, set_gro, xdp_features
@@ -58,12 +59,14 @@ __all__ = [
     "add_local_route",
     "add_neighbour",
     "add_route",
+    "check_source_address",
     "create_netns",
     "create_veth",
     "delete_link",
     "enter_netns_for_process",
     "in_netns",
     "link_index",
+    "link_kind",
     "link_mac",
     "link_names",
     "link_stats",

@@ -18,7 +18,7 @@ from pyscan.netlink.links import rtnl, rtnl_index
 from pyscan.netlink.queues import queue_counts_here
 from pyscan.netlink.source import source_is_owned
 
-__all__ = ["PathInfo", "resolve_path"]
+__all__ = ["PathInfo", "check_source_address", "resolve_path"]
 
 _IFF_UP = 0x1
 _IFF_LOOPBACK = 0x8
@@ -160,6 +160,21 @@ def resolve_path(target: IPv4Address | None = None, interface: str | None = None
             gateway_mac=next_hop_mac,
             source_owned=source_owned,
         )
+
+
+def check_source_address(source_ip: IPv4Address, target: IPv4Address | None = None,
+                         interface: str | None = None, netns: str | None = None,
+                         gateway_ip: IPv4Address | None = None) -> bool:
+    """resolve_path's verdict on a given source address (True: the host's own, False: a free
+    address of the link), without the ARP exchanges: no next-hop resolution, no probe for the
+    address being in use (the scan does both). SourceAddressRefused for an unusable one."""
+    with rtnl(netns) as ipr:
+        oif = rtnl_index(ipr, interface, netns) if interface else None
+        route = _route(ipr, target, oif, interface)
+        ifindex = oif or route.oif
+        ifname = str(ipr.link("get", index=ifindex)[0].get("IFLA_IFNAME"))
+        return source_is_owned(ipr, source_ip, ifindex, ifname, gateway_ip or route.gateway,
+                               netns, arp_probe_seconds=0)
 
 
 def _check_usable(link: Any) -> None:
