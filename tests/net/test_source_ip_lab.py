@@ -159,3 +159,29 @@ def test_source_in_use_on_the_link_is_refused(lab_factory: Callable[..., Lab]) -
     refused = r"198\.18\.0\.99 is in use on .*answered ARP"
     with pytest.raises(pyscan.ConfigError, match=refused), pyscan.scan(config) as run:
         list(run)
+
+
+def test_responder_answers_requests_and_counts_claimants(lab_factory: Callable[..., Lab]) -> None:
+    """The RX-thread responder on its own: a request for the address is answered (and seen by
+    the target's kernel), another host's gratuitous ARP for it is counted as a conflict."""
+    from scapy.layers.l2 import ARP, Ether
+
+    from pyscan.native import ArpResponder
+
+    lab = lab_factory(subnet="198.19.0.0/30", ports=(80,))
+    target_mac = netlink.link_mac(lab.target_interface, lab.target_netns)
+    scanner_mac = netlink.link_mac(lab.scan_interface, lab.scan_netns)
+    asked = bytes(Ether(src=target_mac, dst="ff:ff:ff:ff:ff:ff")
+                  / ARP(op=1, hwsrc=target_mac, psrc="198.18.0.2", pdst=BORROWED))
+    claimed = bytes(Ether(src="02:00:00:00:00:99", dst="ff:ff:ff:ff:ff:ff")
+                    / ARP(op=1, hwsrc="02:00:00:00:00:99", psrc=BORROWED, pdst=BORROWED))
+    with netlink.in_netns(lab.scan_netns):
+        responder = ArpResponder(netlink.link_index(lab.scan_interface, lab.scan_netns),
+                                 BORROWED, scanner_mac)
+    with responder:
+        assert responder.handle(asked)
+        assert not responder.handle(claimed)
+        assert responder.stats() == {"answered": 1, "send_errors": 0, "conflicts": 1}
+    assert responder.stats()["answered"] == 1     # kept after close
+    # an unsolicited reply: Linux keeps it only for an entry it already has (arp_accept=0)
+    assert _target_neighbour_mac(lab, BORROWED) in (None, scanner_mac)
