@@ -391,7 +391,7 @@ class ScanRun:
             options=dict(config.driver_options),
             probe_id=get_probe(config.probe).id,
             probe_ids=tuple(get_probe(name).id for name in config.probe_types),
-            arp_answer=None if path.source_owned else (path.source_ip, path.source_mac),
+            arp_answer=None if path.source_owned else (path.source_ip, path.link_mac),
         )
         chosen, why, session = _open_driver(config, candidates, request, resources)
         if request.arp_answer is not None and not chosen.answers_arp \
@@ -401,7 +401,7 @@ class ScanRun:
             try:
                 # Registered before the engine, so it is closed after it (LIFO).
                 self._arp_responder = resources.enter_context(
-                    ArpResponder(path.ifindex, path.source_ip, path.source_mac))
+                    ArpResponder(path.ifindex, path.source_ip, path.link_mac))
             except OSError as error:
                 raise ScanError(f"cannot answer ARP for --source-ip {path.source_ip}: "
                                 f"{error.strerror or error}") from None
@@ -433,7 +433,7 @@ class ScanRun:
             from pyscan.native import announce_arp
 
             try:
-                announce_arp(path.ifindex, path.source_ip, path.source_mac, path.next_hop_ip)
+                announce_arp(path.ifindex, path.source_ip, path.link_mac, path.next_hop_ip)
             except OSError as error:
                 raise ScanError(f"--source-ip {path.source_ip}: {error.strerror}") from None
         self.start = ScanStart(driver=chosen.name, why=why, description=session.description,
@@ -712,6 +712,7 @@ class _Path:
     tx_queues: int = 1
     source_owned: bool = True   # False: --source-ip borrows a free address of the link
     next_hop_ip: IPv4Address | None = None  # the gateway; None when the target is on-link
+    link_mac: str = ""          # the interface's own MAC: ARP for an unowned source answers it
 
 
 def check_source_ports(config: ScanConfig) -> None:
@@ -897,6 +898,7 @@ def _resolve_path(config: ScanConfig) -> _Path:
         tx_queues=info.tx_queues,
         source_owned=info.source_owned,
         next_hop_ip=info.gateway_ip,
+        link_mac=info.link_mac,
     )
 
 

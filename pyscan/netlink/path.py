@@ -48,6 +48,9 @@ class PathInfo:
     # False: source_ip is a free address of the link the host does not own (--source-ip):
     # the scan answers ARP for it and needs no isolation firewall (netlink.source)
     source_owned: bool = True
+    # the interface's own MAC (source_mac may be --source-mac's): what ARP for an unowned
+    # source_ip is answered with, so the replies reach this interface
+    link_mac: str = ""
 
 
 def _neighbour_mac(ipr: IPRoute, address: IPv4Address, ifindex: int) -> str | None:
@@ -159,6 +162,7 @@ def resolve_path(target: IPv4Address | None = None, interface: str | None = None
             gateway_ip=gateway_ip,
             gateway_mac=next_hop_mac,
             source_owned=source_owned,
+            link_mac=str(link.get("IFLA_ADDRESS") or "00:00:00:00:00:00"),
         )
 
 

@@ -4,7 +4,7 @@ gateway); 198.18.0.77 belongs to nobody. pyscan answers the target's ARP for it 
 XDP filter with XDP_TX; af-packet and pfring-zc: the RX thread), the scanner's kernel drops
 the replies as not its own, and no isolation table is created. Before the first probe the
 scan ARPs the gateway from the borrowed address, which primes the gateway's neighbour entry;
-the test then makes the target forget it and ask again while the scan runs.
+the test then makes the target forget it and ask again while the scan waits for late replies.
 """
 
 from __future__ import annotations
@@ -90,23 +90,31 @@ def test_unowned_source_finds_every_open_pair_without_a_firewall(
 
     found = []
     during: dict[str, object] = {}
-    with pyscan.scan(config) as run:
+
+    def while_waiting(status: pyscan.ScanStatus) -> None:
+        # every probe is out, the RX side still runs (and answers ARP): a flushed neighbour
+        # entry now costs no reply, while mid-send it would queue replies at the target
+        if status.phase != "waiting" or "neighbour" in during:
+            return
+        # the host's own traffic, from its own address, to an open lab port
+        during["own_connect"] = tcp_connect(lab.scan_netns, str(own_ip), own_port)
+        during["primed"] = _target_neighbour_mac(lab, BORROWED)
+        # the target forgets the address and asks again: the scan must answer
+        during["neighbour"] = _ask_again(lab, BORROWED)
+        during["tables_waiting"] = _pyscan_tables(lab.scan_netns)
+
+    with pyscan.scan(config, on_status=while_waiting) as run:
         for result in run:
             found.append((result.ip, result.port))
-            if not during:   # the scan is running: its RX side answers ARP right now
+            if "tables" not in during:   # sending
                 during["tables"] = _pyscan_tables(lab.scan_netns)
-                # the host's own traffic, from its own address, to an open lab port
-                during["own_connect"] = tcp_connect(lab.scan_netns, str(own_ip), own_port)
-                during["primed"] = _target_neighbour_mac(lab, BORROWED)
-                # the target forgets the address and asks again: the scan must answer
-                during["neighbour"] = _ask_again(lab, BORROWED)
         summary = run.summary
     assert summary is not None
 
     assert during == {"tables": [], "own_connect": "open", "primed": scanner_mac,
-                      "neighbour": scanner_mac}
+                      "neighbour": scanner_mac, "tables_waiting": []}
     assert _pyscan_tables(lab.scan_netns) == []
-    assert set(found) == truth                      # recall and precision both exact
+    assert set(found) == truth, repr(summary)[:2000]  # recall and precision both exact
     assert len(found) == len(set(found))            # nothing twice
     assert summary.open == OPEN_PAIRS
     assert summary.invalid_cookies == 0
