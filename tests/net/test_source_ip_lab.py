@@ -1,10 +1,11 @@
 """--source-ip of an address the scanner namespace does not own (masscan's trick), in the truth
 lab: the lab's link is a /24, 198.18.0.1 is the scanner's, 198.18.0.2 the target end (the
-gateway); 198.18.0.77 belongs to nobody. pyscan answers the target's ARP for it (af-xdp: the
-XDP filter with XDP_TX; af-packet and pfring-zc: the RX thread), the scanner's kernel drops
-the replies as not its own, and no isolation table is created. Before the first probe the
-scan ARPs the gateway from the borrowed address, which primes the gateway's neighbour entry;
-the test then makes the target forget it and ask again while the scan waits for late replies.
+gateway); 198.18.0.77 belongs to nobody. pyscan answers the target's ARP for it (af-xdp and
+xdp-live: the XDP filter, by redirect on this veth; af-packet and pfring-zc: the RX thread),
+the scanner's kernel drops the replies as not its own, and no isolation table is created.
+Before the first probe the scan ARPs the gateway from the borrowed address, which primes the
+gateway's neighbour entry; the test then makes the target forget it and ask again while the
+scan waits for late replies.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ SUBNET = "198.19.0.0/20"
 PORTS = (22, 80, 443)
 OPEN_PAIRS = 300
 # the pfring stand-in reads one frame per recv(): a rate its socket buffer keeps up with
-RATES = {"af-xdp": 50_000, "af-packet": 50_000, "pfring-zc": 10_000}
+RATES = {"af-xdp": 50_000, "xdp-live": 50_000, "af-packet": 50_000, "pfring-zc": 10_000}
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +76,7 @@ def _ask_again(lab: Lab, address: str) -> str | None:
     return None
 
 
-@pytest.mark.parametrize("driver", ["af-xdp", "af-packet", "pfring-zc"])
+@pytest.mark.parametrize("driver", ["af-xdp", "xdp-live", "af-packet", "pfring-zc"])
 def test_unowned_source_finds_every_open_pair_without_a_firewall(
         lab_factory: Callable[..., Lab], tcp_connect: Callable[..., str], driver: str,
         standin: str) -> None:
