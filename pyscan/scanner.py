@@ -165,6 +165,9 @@ class Summary:
     # --source-ip of an address the host does not own: ARP requests for it that pyscan
     # answered (XDP filter or RX thread); None when the host owns the source (the kernel's)
     arp_replies: int | None = None
+    # ARP frames from another MAC claiming that address as its own (RX-thread drivers: the
+    # af-xdp filter leaves them to the kernel uncounted): the address is in use after all
+    arp_conflicts: int = 0
 
     @property
     def send_rate(self) -> float:
@@ -553,7 +556,8 @@ class ScanRun:
                     duration=time.monotonic() - started, send_duration=send_ended - started,
                     interrupted=True, limit=self._limit,
                     capture_dropped=self._capture_dropped(), source_ports=engine.source_ports,
-                    arp_replies=self._arp_replies(session))
+                    arp_replies=self._arp_replies(session),
+                    arp_conflicts=self._arp_conflicts())
 
         # Phase 3: whatever the RX thread queued before it stopped, also after a failure.
         yield from self._drain(engine)
@@ -565,6 +569,7 @@ class ScanRun:
             interrupted=stopped_early, limit=self._limit,
             capture_dropped=self._capture_dropped(), source_ports=engine.source_ports,
             arp_replies=self._arp_replies(session),
+            arp_conflicts=self._arp_conflicts(),
         )
         if failures:  # after the summary: what was sent and found is still true
             raise _thread_failure(failures[0], interface) from failures[0]
@@ -579,6 +584,9 @@ class ScanRun:
         if self._arp_responder is not None:
             answered += self._arp_responder.stats()["answered"]
         return answered
+
+    def _arp_conflicts(self) -> int:
+        return 0 if self._arp_responder is None else self._arp_responder.stats()["conflicts"]
 
     def _drain(self, engine: Engine) -> Iterator[Result]:
         """Everything queued now, in batches: one batch per tick would cap the result rate
@@ -906,7 +914,8 @@ def _summarize(config: ScanConfig, stats: dict[str, int], session: DriverSession
                driver_name: str, *,
                duration: float, send_duration: float, interrupted: bool,
                limit: str | None = None, capture_dropped: int = 0,
-               source_ports: range | None = None, arp_replies: int | None = None) -> Summary:
+               source_ports: range | None = None, arp_replies: int | None = None,
+               arp_conflicts: int = 0) -> Summary:
     driver_stats = session.stats()
     opened, closed = int(stats.get("rx_open", 0)), int(stats.get("rx_closed", 0))
     duplicates = int(stats.get("rx_duplicates", 0))
@@ -944,6 +953,7 @@ def _summarize(config: ScanConfig, stats: dict[str, int], session: DriverSession
         frames=frames,
         ended_by=limit or ("interrupted" if cut_short else "completed"),
         arp_replies=arp_replies,
+        arp_conflicts=arp_conflicts,
     )
 
 

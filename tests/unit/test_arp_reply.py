@@ -115,3 +115,24 @@ def test_the_classic_prefix_passes_requests_for_the_address_only() -> None:
     assert classic.accepts(syn_ack)
     assert not classic.accepts(bytes(Ether() / IP(src="198.19.0.9", dst=BORROWED)
                                      / TCP(sport=80, dport=39999, flags="SA")))
+
+
+def test_the_summary_has_an_arp_line_only_for_an_unowned_source() -> None:
+    import json
+
+    from pyscan.scanner import Summary
+    from pyscan.status import render_summary, summary_json
+
+    base = dict(targets=8, ports=1, probes=8, sent=8, tx_errors=0, duration=1.0,
+                send_duration=0.1, replies=8, valid=8, invalid_cookies=0, open=1, closed=7,
+                duplicates=0, driver_drops=0, driver="af-packet", driver_description="",
+                seed=7, shard=(1, 1), interrupted=False)
+    owned = Summary(**base)  # type: ignore[arg-type]
+    assert "  arp " not in render_summary(owned)
+    assert json.loads(summary_json(owned))["arp_replies"] is None
+    unowned = Summary(**base, arp_replies=3)  # type: ignore[arg-type]
+    assert "  arp        3 requests for the source address answered" in render_summary(unowned)
+    assert "warning" not in render_summary(unowned)
+    claimed = Summary(**base, arp_replies=3, arp_conflicts=2)  # type: ignore[arg-type]
+    assert "warning: 2 ARP frames from another host claiming it" in render_summary(claimed)
+    assert json.loads(summary_json(claimed))["arp_conflicts"] == 2
