@@ -3,7 +3,7 @@
 ::
 
     <name>-scan                                  <name>-tgt
-    <name>-s 198.18.0.1/30  ==== veth ====  <name>-t 198.18.0.2/30
+    <name>-s 198.18.0.1/24  ==== veth ====  <name>-t 198.18.0.2/24
     default via 198.18.0.2                      local 198.19.0.0/16 dev lo  (AnyIP)
                                                 listeners on the lab's ports (lab_listener)
                                                 nft: SYN to (ip . port) not open -> RST
@@ -67,9 +67,11 @@ __all__ = [
 ]
 
 BENCHMARK_RANGE = IPv4Network("198.18.0.0/15")
-LINK_NETWORK = IPv4Network("198.18.0.0/30")
-SCAN_ADDRESS = IPv4Interface("198.18.0.1/30")
-TARGET_ADDRESS = IPv4Interface("198.18.0.2/30")
+# A /24, not a /30: the rest of it is free addresses a scan may borrow with --source-ip
+# (ARP answered by pyscan, tests/net/test_source_ip_lab.py). Lab subnets lie outside it.
+LINK_NETWORK = IPv4Network("198.18.0.0/24")
+SCAN_ADDRESS = IPv4Interface("198.18.0.1/24")
+TARGET_ADDRESS = IPv4Interface("198.18.0.2/24")
 LAB_STATE_DIR = Path(os.environ.get("PYSCAN_LAB_DIR", "/run/pyscan/labs"))
 SINK_MAP = "sink_counters"
 SINK_FIELDS = ("frames", "bytes", "syns", "syn_bytes")

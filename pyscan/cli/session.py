@@ -151,9 +151,11 @@ def run_scan(
         except Error as error:
             fail_with(error)
     try:
-        # An unsafe --source-port is refused before the start line: the refusal is the
-        # only line (the scan itself checks again, in its namespace, before creating anything).
+        # An unsafe --source-port or an unusable --source-ip is refused before the start
+        # line: the refusal is the only line (the scan itself checks again, in its
+        # namespace, before creating anything).
         scanner.check_source_ports(config)
+        scanner.check_source_ip(config)
     except Error as error:
         fail_with(error)
     status_line = StatusLine(force=bool(status)) if not quiet and status is not False else None

@@ -66,7 +66,9 @@ class AfPacketDriver:
             if request.want_rx:
                 rx_ring = open_afpacket_rx(request.ifindex, block_size, blocks)
                 afpacket_filter_ports(rx_ring, request.source_ports,
-                                      reply_protocols(request.probe_ids or (request.probe_id,)))
+                                      reply_protocols(request.probe_ids or (request.probe_id,)),
+                                      arp_for=request.arp_answer[0] if request.arp_answer
+                                      else None)
             for _ in range(request.tx_threads):
                 tx_rings.append(open_afpacket_tx(request.ifindex, tx_frames))
         except (OSError, ValueError) as error:
