@@ -410,6 +410,7 @@ def test_cluster_output_equals_a_single_host_scan_for_every_kind_of_result(
     _cluster, client = cluster_of(WorkerSettings(), WorkerSettings())
     together, summary = _scan(config, client)
 
+    assert mixed_lab.udp_drops() == 0   # a UDP miss below would be the scanner's, not the lab's
     assert sorted(map(_comparable, together)) == sorted(map(_comparable, alone))
     # ... and both are the lab's truth, status by status
     by = Counter((r.protocol, r.status) for r in together)
