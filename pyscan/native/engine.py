@@ -7,6 +7,7 @@ from the driver modules (``pyscan.native.rings``, ``af_xdp``, ``pfring_zc``) as 
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 from collections.abc import Sequence
@@ -271,7 +272,9 @@ class Engine(CHandle[EnginePtr]):
         # the destroy to this call's return (handles.py).
         with self._using() as engine, ring._using() as ring_ptr:
             rc = lib.pyscan_engine__run_tx(engine, thread_index, ring_ptr)
-        if rc < 0:
+        # -ESHUTDOWN: a close() of the engine or ring began before the loop entered; that
+        # is the stop the closer asked for, not a failure of this thread.
+        if rc < 0 and rc != -errno.ESHUTDOWN:
             detail = ring_error(ring) or os.strerror(-rc)
             raise OSError(-rc, f"TX thread {thread_index} failed: {detail}")
 
@@ -279,7 +282,7 @@ class Engine(CHandle[EnginePtr]):
         """Receive and validate replies from ``ring`` until ``stop_rx()``."""
         with self._using() as engine, ring._using() as ring_ptr:
             rc = lib.pyscan_engine__run_rx(engine, ring_ptr)
-        if rc < 0:
+        if rc < 0 and rc != -errno.ESHUTDOWN:  # see run_tx
             detail = ring_error(ring) or os.strerror(-rc)
             raise OSError(-rc, f"RX thread failed: {detail}")
 

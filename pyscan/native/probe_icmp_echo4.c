@@ -69,19 +69,12 @@ static void icmp4_fill_batch(const void *state, const struct pyscan_probe_env *s
 			     struct pyscan_tx_slot *slots, uint32_t n, uint64_t index,
 			     uint64_t stride)
 {
-	/* Local copies, for the aliasing reason probe_tcp_syn4.c gives. */
-	const struct icmp4_state s = *(const struct icmp4_state *)state;
-	const struct pyscan_permute permute = *shared_env->permute;
-	const struct pyscan_targetset targets = *shared_env->targets;
-	struct pyscan_probe_env local_env = *shared_env;
-	local_env.permute = &permute;
-	local_env.targets = &targets;
-	const struct pyscan_probe_env *env = &local_env;
-
-	for (uint32_t j = 0; j < n; j++, index += stride) {
+	PYSCAN_PROBE_FILL_PROLOGUE(struct icmp4_state, s, state, shared_env, n, index, stride);
+	for (uint32_t j = 0; j < n; j++) {
 		uint32_t ip_host;
 		uint16_t port_host, ip_id;
-		const uint64_t target = pyscan_probe__target(env, index, &ip_host, &port_host);
+		const uint64_t target = batch_targets[j];
+		pyscan_targetset__at(&targets, target, &ip_host, &port_host);
 		(void)pyscan_probe__source_port(env, target, &ip_id); /* for its keyed IP ID */
 		const uint32_t daddr_be = __builtin_bswap32(ip_host);
 		const uint32_t cookie = echo_cookie(env, env->source_ip_be, daddr_be);
