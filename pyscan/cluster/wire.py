@@ -140,7 +140,7 @@ def unpack_raw(packed: bytes) -> Iterator[tuple[tuple[Any, ...], bytes | None]]:
 def pair_key(record: tuple[Any, ...]) -> int:
     """What a scan reports once: (address, port, protocol, family), as one int (small in a
     set: an IPv4 key fits in 60 bits)."""
-    key = (record[1] << 16 | record[2]) << 3 | record[4] << 1 | (record[6] & IPV6)
+    key: int = (record[1] << 16 | record[2]) << 3 | record[4] << 1 | (record[6] & IPV6)
     return key | record[0] << 83 if record[0] else key
 
 

@@ -93,10 +93,11 @@ def open_writer(
     else:
         writer_class = name
     started = time.time() if started is None else started
-    scanned = {"ports": tuple(ports), "udp_ports": tuple(udp_ports), "ping": ping}
+    port_tuple, udp_tuple = tuple(ports), tuple(udp_ports)
     if is_stdout(path):
         target = stream if stream is not None else sys.stdout
-        return writer_class(target, started=started, **scanned, **options)
+        return writer_class(target, started=started, ports=port_tuple, udp_ports=udp_tuple,
+                            ping=ping, **options)
     try:
         assert path is not None  # is_stdout() took None
         if append:
@@ -106,7 +107,8 @@ def open_writer(
     except OSError as error:
         raise OSError(f"cannot write output file {str(path)!r}: {error.strerror}") from None
     try:
-        return writer_class(file, started=started, owns_stream=True, **scanned, **options)
+        return writer_class(file, started=started, ports=port_tuple, udp_ports=udp_tuple,
+                            ping=ping, owns_stream=True, **options)
     except BaseException:
         file.close()
         raise
