@@ -197,7 +197,8 @@ def run_scan(
         opened: list[ResultWriter] = []
         for spec in outputs:
             try:
-                opened.append(spec.open(started=started, ports=config.ports))
+                opened.append(spec.open(started=started, ports=config.ports,
+                                        udp_ports=config.udp_ports, ping=config.ping))
             except OSError as error:
                 output_failed(spec, error)
                 break

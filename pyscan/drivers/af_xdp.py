@@ -3,9 +3,10 @@
 
 TX: one socket + UMEM per TX thread, bound to TX queue i. RX: a socket on every receive queue
 of the interface, because replies land on whichever queue the peer's hashing picks; the
-filter redirects only cookie-valid SYN-ACK/RST to them and passes everything else (ARP, the
-host's own traffic) to the kernel. The filter is attached with a bpf_link, so it disappears
-when the scan ends, crashes or is killed.
+filter redirects only the replies whose cookie the scan's probe modules accept (SYN-ACK/RST,
+UDP replies, echo replies, ICMP unreachables quoting a probe) to them and passes everything
+else (ARP, the host's own traffic) to the kernel. The filter is attached with a bpf_link, so
+it disappears when the scan ends, crashes or is killed.
 
 Options (``-O key=value``; dashes and underscores both accepted) are declared in DESCRIPTOR.
 Rings are opened in the calling thread's network namespace.

@@ -70,11 +70,15 @@ class ResultWriter:
         started: float,
         ports: tuple[int, ...] = (),
         owns_stream: bool = False,
+        udp_ports: tuple[int, ...] = (),
+        ping: bool = False,
     ) -> None:
         self.stream = stream
         self.owns_stream = owns_stream
         self.started = started
-        self.ports = ports
+        self.ports = ports          # the scanned TCP ports (headers say what was scanned)
+        self.udp_ports = udp_ports  # the scanned UDP ports
+        self.ping = ping            # an ICMP echo per address was sent too
         self.records = 0
         self._closed = False
         self.open()
