@@ -19,7 +19,7 @@ from types import MappingProxyType
 
 from pyscan.blocklist import BlocklistEntry, select_from_text
 from pyscan.errors import ConfigError
-from pyscan.probes import PROBES
+from pyscan.probes import PROBE_NAMES, PROBES
 from pyscan.probes.udp_payloads import (
     UdpPayload,
     parse_payload_file,
@@ -454,9 +454,9 @@ class ScanConfig:
             raise ConfigError(f"targets must be a TargetSet, not {type(self.targets).__name__}")
         if not self.targets:
             raise ConfigError("no targets to scan (every address was excluded or none was given)")
-        if self.probe not in PROBES:
+        if self.probe not in PROBE_NAMES:  # the IPv6 twins are picked by family, not named
             raise ConfigError(
-                f"unknown probe {self.probe!r} (accepted: {', '.join(sorted(PROBES))})")
+                f"unknown probe {self.probe!r} (accepted: {', '.join(PROBE_NAMES)})")
         # `ports` are the probe type's: --probe udp -p 53 is -p U:53; icmp-echo takes none.
         if self.probe == "udp":
             object.__setattr__(self, "udp_ports", (*self.udp_ports, *self.ports))
