@@ -244,4 +244,4 @@ def _default_gateway(ipr: IPRoute, oif: int | None, on: str, family: int) -> Add
         for hop_oif, gateway in hops:
             if gateway and (oif is None or hop_oif == oif):
                 return make(gateway)
-    raise NetlinkError(f"no IPv{family} default route via a gateway{on} - give a target")
+    raise NetlinkError(f"no default route via a gateway{on} for IPv{family} - give a target")
