@@ -125,7 +125,8 @@ def _information(plan: Plan) -> None:
         config = build_config(plan)
         single = len(config.ports) == 1
         for address, port in list_targets(config):
-            out.write(f"{address}\n" if single else f"{address}:{port}\n")
+            out.write(f"{address}\n" if single else
+                      f"[{address}]:{port}\n" if address.version == 6 else f"{address}:{port}\n")
     elif plan.action == "echo":
         from pyscan.cli.masscan import echo_lines
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -340,13 +340,16 @@ def _xdp_options(mode: str | None, attach: str | None) -> list[str]:
     return options
 
 
-def _print_target_list(config: ScanConfig, pairs: Iterator[tuple[IPv4Address, int]]) -> None:
-    """masscan -sL: one address per line, or address:port when scanning several ports."""
+def _print_target_list(config: ScanConfig,
+                       pairs: Iterator[tuple[IPv4Address | IPv6Address, int]]) -> None:
+    """masscan -sL: one address per line, or address:port when scanning several ports
+    ([address]:port for IPv6, so the port cannot be read as part of the address)."""
     single_port = len(config.ports) == 1
     write = sys.stdout.write
     try:
         for address, port in pairs:
-            write(f"{address}\n" if single_port else f"{address}:{port}\n")
+            write(f"{address}\n" if single_port else
+                  f"[{address}]:{port}\n" if address.version == 6 else f"{address}:{port}\n")
         sys.stdout.flush()
     except BrokenPipeError:
         silence_stdout()
