@@ -19,7 +19,7 @@ from types import MappingProxyType
 
 from pyscan.blocklist import BlocklistEntry, select_from_text
 from pyscan.errors import ConfigError
-from pyscan.probes import PROBES
+from pyscan.probes import PROBE_NAMES, PROBES
 from pyscan.probes.udp_payloads import (
     UdpPayload,
     parse_payload_file,
@@ -466,9 +466,9 @@ class ScanConfig:
         if not self.targets:
             raise ConfigError("no targets to scan (every address was excluded or none was given)")
         self._check_family()
-        if self.probe not in PROBES:
+        if self.probe not in PROBE_NAMES:  # the IPv6 twins are picked by family, not named
             raise ConfigError(
-                f"unknown probe {self.probe!r} (accepted: {', '.join(sorted(PROBES))})")
+                f"unknown probe {self.probe!r} (accepted: {', '.join(PROBE_NAMES)})")
         # `ports` are the probe type's: --probe udp -p 53 is -p U:53; icmp-echo takes none.
         if self.probe == "udp":
             object.__setattr__(self, "udp_ports", (*self.udp_ports, *self.ports))
@@ -480,6 +480,9 @@ class ScanConfig:
             object.__setattr__(self, "ping", True)
         if not self.ports and not self.udp_ports and not self.ping:
             raise ConfigError(f"empty port list (accepted: {PORTS_GRAMMAR})")
+        if self.targets.family == 6 and self.udp_ports:  # no udp6 module (pyscan.probes)
+            raise ConfigError("UDP probes are not supported yet for IPv6 targets (accepted for "
+                              "IPv6: TCP ports and --ping)")
         for name in ("ports", "udp_ports"):
             ports = tuple(sorted(set(getattr(self, name))))
             if any(not isinstance(port, int) or not 0 <= port <= 65535 for port in ports):

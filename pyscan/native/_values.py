@@ -45,3 +45,11 @@ def mac(what: str, value: str | bytes) -> bytes:
                      "or 6 bytes)")
 
 
+
+
+def ipv6(what: str, value: str | int | ipaddress.IPv6Address) -> ipaddress.IPv6Address:
+    try:
+        return ipaddress.IPv6Address(value)
+    except (ipaddress.AddressValueError, ValueError, TypeError):
+        raise ValueError(f"{what} {value!r} is not an IPv6 address "
+                         "(accepted: 'x:y::z', int or IPv6Address)") from None
