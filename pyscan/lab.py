@@ -46,7 +46,8 @@ router advertisements (``accept_ra=0``, ``router_solicitations=0``), and the tar
 ``subnet6`` through an IPv6 local route. The scanner resolves the gateway's MAC through
 neighbour discovery, as it does ARP for IPv4. The truth is :meth:`Lab.truth6` and
 :meth:`Lab.echo_truth6`. Sink labs stay IPv4-only by default: an IPv6 link sends a few MLD
-reports when it comes up, which the sink would count as frames. ``loss`` applies to IPv4 only.
+reports when it comes up, which the sink would count as frames. ``loss`` drops IPv6 frames
+alike, except neighbour solicitations and advertisements.
 """
 
 from __future__ import annotations
@@ -616,18 +617,25 @@ class Lab:
         except FirewallError as error:
             raise LabError(f"cannot install the lab's UDP/echo truth: {error}") from error
     def _install_loss(self) -> None:
-        """Drop self.loss percent of IPv4 frames at random, each way, on the target's veth.
-        Only IPv4: ARP must get through, or the scanner never learns the gateway's MAC."""
+        """Drop self.loss percent of IP frames at random, each way, on the target's veth.
+        Never ARP or IPv6 neighbour discovery: they must get through, or the scanner never
+        learns the gateway's MAC."""
         threshold = round(self.loss * 100)  # in 1/10000: 0.01 % steps
         device = self.target_interface
         lines = ["add table netdev lab_loss"]
+        # IPv6 (v6lab): IPv6 frames are lost alike, except neighbour discovery (IPv6's ARP).
+        ether_types = "{ ip, ip6 }" if self.ipv6 else "ip"
         for chain, hook in (("inbound", "ingress"), ("outbound", "egress")):
             lines += [
                 f'add chain netdev lab_loss {chain} {{ type filter hook {hook} device "{device}" '
                 "priority filter; policy accept; }",
-                f"add rule netdev lab_loss {chain} ether type ip "
-                f"numgen random mod 10000 < {threshold} counter drop",
             ]
+            if self.ipv6:
+                lines.append(f"add rule netdev lab_loss {chain} ether type ip6 ip6 nexthdr "
+                             "ipv6-icmp icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert }"
+                             " accept")
+            lines.append(f"add rule netdev lab_loss {chain} ether type {ether_types} "
+                         f"numgen random mod 10000 < {threshold} counter drop")
         try:
             run_nft("\n".join(lines) + "\n", self.target_netns)
         except FirewallError as error:

@@ -220,7 +220,7 @@ _OPTIONS: dict[str, tuple[bool, Callable[[_State, str], None]]] = {
     "srcmac": (True, _set("source_mac")),
     "routermac": (True, _set("gateway_mac")), "routermacipv4": (True, _set("gateway_mac")),
     "gatewaymac": (True, _set("gateway_mac")),
-    "routermacipv6": (True, _no_op),  # pyscan scans IPv4 only: no IPv6 next hop needed
+    "routermacipv6": (True, _no_op),  # not wired yet: --router-mac serves an IPv6 scan
     "routerip": (True, _set("gateway_ip")),
     "ttl": (True, _ttl), "wait": (True, _wait), "seed": (True, _seed),
     "shard": (True, _set("shard")), "shards": (True, _set("shard")),

@@ -175,3 +175,15 @@ def test_load_reproduces_the_ipv6_truth(lab_factory: Callable[..., Lab]) -> None
     assert loaded.echo_truth6() == ECHO6
     assert lab.status()["scan_command6"] == (
         f"pyscan --netns {lab.scan_netns} {SUBNET6} -p 22,80")
+
+
+def test_loss_drops_ipv6_frames_but_never_neighbour_discovery(
+        lab_factory: Callable[..., Lab]) -> None:
+    # 99.99 % loss: any IP frame is all but certainly dropped, so a resolved gateway proves
+    # that neighbour discovery is exempt, and a timed-out connect that IPv6 is not.
+    lab = lab_factory(ports=(80,), subnet6=SUBNET6, open_count=0, loss=99.99)
+    path = netlink.resolve_path(IPv6Address("2001:2::5"), netns=lab.scan_netns,
+                                arp_timeout=2.0)
+    assert path.gateway_mac == netlink.link_mac(lab.target_interface, lab.target_netns)
+    assert connect6(lab.scan_netns, "2001:2::5", 80, timeout=1.0) == "timeout"
+    assert lab.loss_counts()["inbound"] >= 1

@@ -164,3 +164,21 @@ def test_every_special_ipv6_network_python_knows_is_left_out_of_a_broad_scan() -
 def test_user_excludes_apply_per_family() -> None:
     selection = select_from_text(["2001:2::/120"], excludes=["2001:2::/121", "198.19.0.0/16"])
     assert selection.targets == TargetSet.parse(["2001:2::80/121"])
+
+
+def test_zmapv6_spellings_reach_the_config(tmp_path: Path) -> None:
+    """ZMapv6 (tumi8/zmap) users bring --ipv6-target-file, --ipv6-source-ip and the
+    ipv6_tcp_synscan / icmp6_echoscan module names."""
+    from pyscan.cli.zmap import parse_zmap
+
+    hits = tmp_path / "hits.txt"
+    hits.write_text("2001:2::1\n\n2001:2::2  \r\n")
+    plan = parse_zmap(["--ipv6-target-file", str(hits), "-M", "ipv6_tcp_synscan", "-p", "80",
+                       "--ipv6-source-ip", "2001:2:0:ffff::1"])
+    config = ScanConfig.parse(plan.targets, **plan.scan)
+    assert [str(address) for address in config.targets] == ["2001:2::1", "2001:2::2"]
+    assert config.source_ip == IPv6Address("2001:2:0:ffff::1") and config.probe == "tcp-syn"
+    echo = parse_zmap(["--ipv6-target-file", str(hits), "-M", "icmp6_echoscan"])
+    assert ScanConfig.parse(echo.targets, **echo.scan).ping
+    with pytest.raises(ConfigError, match="-S and --ipv6-source-ip"):
+        parse_zmap(["-p", "80", "-S", "2001:2::9", "--ipv6-source-ip", "2001:2::9", "2001:2::1"])
