@@ -345,6 +345,14 @@ def parse_gateway_ip(text: str) -> IPv4Address | IPv6Address:
                           "next hop to ARP or neighbour-solicit for)") from None
 
 
+def _family_gateway_mac(family: int, either: str | None, ipv4: str | None,
+                        ipv6: str | None) -> str | None:
+    """masscan's --router-mac (both families), --router-mac-ipv4 and --router-mac-ipv6: the
+    one for the scan's family wins over the shared one; the other family's is unused."""
+    chosen = (ipv4 if family == 4 else ipv6) or either
+    return parse_mac(chosen) if chosen is not None else None
+
+
 def parse_mac(text: str) -> str:
     """'02-00-00-00-00-0A' -> '02:00:00:00:00:0a'."""
     parts = re.split(r"[:-]", text.strip())
@@ -689,6 +697,8 @@ class ScanConfig:
         source_ports: str | range | None = None,
         force_source_port: bool = False,
         gateway_mac: str | None = None,
+        gateway_mac_ipv4: str | None = None,
+        gateway_mac_ipv6: str | None = None,
         gateway_ip: str | IPv4Address | IPv6Address | None = None,
         source_mac: str | None = None,
         seed: str | int | None = None,
@@ -796,7 +806,8 @@ class ScanConfig:
                 else source_ports
             ),
             force_source_port=force_source_port,
-            gateway_mac=parse_mac(gateway_mac) if gateway_mac is not None else None,
+            gateway_mac=_family_gateway_mac(remaining.family, gateway_mac, gateway_mac_ipv4,
+                                            gateway_mac_ipv6),
             gateway_ip=(
                 parse_gateway_ip(gateway_ip) if isinstance(gateway_ip, str) else gateway_ip
             ),

@@ -182,3 +182,18 @@ def test_zmapv6_spellings_reach_the_config(tmp_path: Path) -> None:
     assert ScanConfig.parse(echo.targets, **echo.scan).ping
     with pytest.raises(ConfigError, match="-S and --ipv6-source-ip"):
         parse_zmap(["-p", "80", "-S", "2001:2::9", "--ipv6-source-ip", "2001:2::9", "2001:2::1"])
+
+
+@pytest.mark.parametrize(("targets", "expected"), [("198.19.0.0/30", "02:00:00:00:00:04"),
+                                                   ("2001:2::/126", "02:00:00:00:00:06")])
+def test_masscan_router_mac_per_family(targets: str, expected: str) -> None:
+    """masscan's --router-mac-ipv4 / --router-mac-ipv6: the scan's family picks its own,
+    over the shared --router-mac."""
+    from pyscan.cli.masscan import parse_masscan
+
+    plan = parse_masscan([targets, "-p", "80", "--router-mac", "02:00:00:00:00:01",
+                          "--router-mac-ipv4", "02-00-00-00-00-04",
+                          "--router-mac-ipv6", "02:00:00:00:00:06"])
+    assert ScanConfig.parse(plan.targets, **plan.scan).gateway_mac == expected
+    shared = parse_masscan([targets, "-p", "80", "--router-mac", "02:00:00:00:00:01"])
+    assert ScanConfig.parse(shared.targets, **shared.scan).gateway_mac == "02:00:00:00:00:01"
