@@ -76,7 +76,7 @@ class BlocklistEntry:
     def cidr(self) -> str:
         networks = ipaddress.summarize_address_range(
             make_address(self.first, self.family),
-            make_address(self.last, self.family))  # type: ignore[misc]
+            make_address(self.last, self.family))
         return ", ".join(str(network) for network in networks)
 
 

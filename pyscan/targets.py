@@ -388,7 +388,7 @@ class TargetSet:
         if len(self.ranges) == 1:
             first, last = self.ranges[0]
             low, high = make_address(first, self.family), make_address(last, self.family)
-            networks = list(ipaddress.summarize_address_range(low, high))  # type: ignore[misc]
+            networks = list(ipaddress.summarize_address_range(low, high))
             if len(networks) == 1:
                 return str(networks[0])
             return f"{low}-{high}"
