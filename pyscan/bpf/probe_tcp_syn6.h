@@ -12,9 +12,15 @@
  * covers the reply's destination (a reply to another address matches only by a 2^-32
  * chance), and the C side checks it exactly. Checksums are the C side's, as for IPv4.
  *
- * Invariant: returns 1 exactly for the frames the C classifier reports (open, closed or a
- * duplicate), except VLAN-tagged ones and bad checksums (docs/internals.md's table); never
- * reads past data_end.
+ * match_icmp(): an ICMPv6 destination unreachable (type 1, any code) of the same shape
+ * whose payload length covers the ICMPv6 header, a quoted IPv6 header and 8 TCP bytes,
+ * quoting a TCP segment from the reply's destination, from one of the scan's source ports,
+ * whose sequence number is the cookie of the quoted tuple (the SYN's own cookie).
+ *
+ * Invariant: returns 1 exactly for the frames the C classifier reports (open, closed,
+ * unreachable or a duplicate), except VLAN-tagged ones, bad checksums and, for match_icmp,
+ * a quoted destination outside the target set (the filter does not know the set)
+ * (docs/internals.md's table); never reads past data_end.
  */
 #ifndef PYSCAN_PROBE_TCP_SYN6_H
 #define PYSCAN_PROBE_TCP_SYN6_H
@@ -28,7 +34,19 @@
 #include <bpf/bpf_helpers.h>
 
 #include "cookie.h"
+#include "probe_icmp_echo6.h"
 #include "reply_filter.h"
+
+/* An ICMPv6 error's header, the quoted IPv6 header and the first 8 quoted TCP bytes. */
+struct pyscan_icmp6_tcp_quote {
+	struct pyscan_icmp6hdr icmp;
+	struct ipv6hdr ip6;
+	__be16 source;
+	__be16 dest;
+	__be32 seq;
+};
+
+_Static_assert(sizeof(struct pyscan_icmp6_tcp_quote) == 56, "ICMPv6 quote of a SYN layout");
 
 static __always_inline int
 pyscan_probe_tcp_syn6__match(struct xdp_md *ctx,
@@ -68,6 +86,40 @@ pyscan_probe_tcp_syn6__match(struct xdp_md *ctx,
 	cookie = pyscan_cookie6(&key, pyscan_cookie_addr6__load(&ip6->daddr),
 				pyscan_cookie_addr6__load(&ip6->saddr), tcp->dest, tcp->source);
 	return bpf_ntohl(tcp->ack_seq) == cookie + 1;
+}
+
+static __always_inline int
+pyscan_probe_tcp_syn6__match_icmp(struct xdp_md *ctx,
+				  const volatile struct pyscan_reply_filter_config *cfg)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct ipv6hdr *ip6 = (void *)(eth + 1);
+	struct pyscan_icmp6_tcp_quote *q = (void *)(ip6 + 1);
+	struct pyscan_cookie_key key;
+	__u16 sport, payload;
+
+	if ((void *)(q + 1) > data_end)
+		return 0;
+	if (eth->h_proto != bpf_htons(ETH_P_IPV6) || ip6->version != 6 ||
+	    ip6->nexthdr != PYSCAN_IPPROTO_ICMPV6)
+		return 0;
+	payload = bpf_ntohs(ip6->payload_len);
+	if (payload < sizeof(*q) || (void *)(ip6 + 1) + payload > data_end)
+		return 0;
+	if (q->icmp.type != PYSCAN_ICMP6_UNREACHABLE || q->ip6.version != 6 ||
+	    q->ip6.nexthdr != IPPROTO_TCP || !pyscan_addr6_equal(&q->ip6.saddr, &ip6->daddr))
+		return 0;
+	sport = bpf_ntohs(q->source);
+	if (sport < cfg->port_lo || sport > cfg->port_hi)
+		return 0;
+
+	key.k0 = cfg->key.k0;
+	key.k1 = cfg->key.k1;
+	return bpf_ntohl(q->seq) == pyscan_cookie6(&key, pyscan_cookie_addr6__load(&q->ip6.saddr),
+						   pyscan_cookie_addr6__load(&q->ip6.daddr),
+						   q->source, q->dest);
 }
 
 #endif /* PYSCAN_PROBE_TCP_SYN6_H */

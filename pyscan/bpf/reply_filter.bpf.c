@@ -78,8 +78,10 @@ static __always_inline int is_scan_reply6(struct xdp_md *ctx)
 		return enabled(PYSCAN_PROBE_TCP_SYN6) &&
 		       pyscan_probe_tcp_syn6__match(ctx, &reply_filter_config);
 	case PYSCAN_IPPROTO_ICMPV6:
-		return enabled(PYSCAN_PROBE_ICMP_ECHO6) &&
-		       pyscan_probe_icmp_echo6__match(ctx, &reply_filter_config);
+		return (enabled(PYSCAN_PROBE_TCP_SYN6) &&
+			pyscan_probe_tcp_syn6__match_icmp(ctx, &reply_filter_config)) ||
+		       (enabled(PYSCAN_PROBE_ICMP_ECHO6) &&
+			pyscan_probe_icmp_echo6__match(ctx, &reply_filter_config));
 	default:
 		return 0;
 	}

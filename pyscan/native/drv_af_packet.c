@@ -597,10 +597,10 @@ static void reply_filter(struct sock_filter out[REPLY_FILTER_LEN], uint16_t firs
 _Static_assert(sizeof(struct sock_filter) == 8, "sock_filter is the 8-byte BPF instruction");
 
 /* The IPv6 scan's program: untagged IPv6 whose fixed header's next header is TCP to a port
- * in [first, last] with the tcp-syn6 flags (as above), or ICMPv6 echo reply (129) or
- * destination unreachable (1). tcpdump's "ip6 and (ip6[6] = 6 and tcp dst portrange
- * first-last and (ip6[53] & 0x17 = 0x12 or ip6[53] & 0x16 = 0x14) or ip6[6] = 58 and
- * (ip6[40] = 129 or ip6[40] = 1))". Extension headers are not walked, which is also the C
+ * in [first, last] with the tcp-syn6 flags (as above), or ICMPv6 destination unreachable (1:
+ * quoting a SYN or an echo request) with either bit, or echo reply (129) with ICMP6.
+ * tcpdump's "ip6 and (ip6[6] = 6 and tcp dst portrange first-last and (ip6[53] & 0x17 =
+ * 0x12 or ip6[53] & 0x16 = 0x14) or ip6[6] = 58 and (ip6[40] = 129 or ip6[40] = 1))". Extension headers are not walked, which is also the C
  * parser's rule (reply_parse.h): a fragment or any other extension header is rejected here
  * and never reported there. Neighbour discovery is not copied to the socket (the kernel,
  * which answers it, gets every frame anyway). */
@@ -610,7 +610,8 @@ static void reply_filter6(struct sock_filter out[REPLY_FILTER6_LEN], uint16_t fi
 			  uint16_t last, uint32_t protocols)
 {
 	const uint32_t tcp = (protocols & PYSCAN_AFPACKET_TCP6) ? 6 : NEVER_A_BYTE;
-	const uint32_t icmp6 = (protocols & PYSCAN_AFPACKET_ICMP6) ? 58 : NEVER_A_BYTE;
+	const uint32_t icmp6 = (protocols & PYSCAN_AFPACKET_ALL6) ? 58 : NEVER_A_BYTE;
+	const uint32_t echo_reply = (protocols & PYSCAN_AFPACKET_ICMP6) ? 129 : NEVER_A_BYTE;
 	const struct sock_filter prog[REPLY_FILTER6_LEN] = {
 		/* 0 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
 		/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6_TYPE, 0, 15),
@@ -628,7 +629,7 @@ static void reply_filter6(struct sock_filter out[REPLY_FILTER6_LEN], uint16_t fi
 		/* 12 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x14, 3, 4),
 		/* ICMPv6: echo reply (129) or destination unreachable (1) */
 		/* 13 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 54),
-		/* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 129, 1, 0),
+		/* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, echo_reply, 1, 0),
 		/* 15 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 1),
 		/* 16 */ BPF_STMT(BPF_RET | BPF_K, 0x40000),
 		/* 17 */ BPF_STMT(BPF_RET | BPF_K, 0),

@@ -9,7 +9,10 @@
  * | dport) over the 16-byte addresses (cookie.h, pyscan_cookie6); a reply is ours only if it
  * acknowledges that + 1, recomputed from its tuple reversed. The source port comes from
  * pyscan_probe__source_port() (its spare bits are unused: IPv6 has no IP ID). Timestamp
- * values and RTT as in probe_tcp_syn4.c (tcp_reply.h).
+ * values and RTT as in probe_tcp_syn4.c (tcp_reply.h). An ICMPv6 destination unreachable
+ * (type 1) quoting one of our SYNs is `unreachable` with its code, when the quoted sequence
+ * number is the cookie of the quoted tuple and the quoted destination is a target (the IPv4
+ * module's rule, branch unreach).
  *
  * Invariant: the probe contract of probe.h; frames are the template's frame_len bytes, fill
  * writes PYSCAN_SYN6_COPY_LEN bytes (max_frame_len); only IPv6 target sets.
@@ -27,6 +30,8 @@
 #define TCP_RST 0x04
 #define TCP_ACK 0x10
 #define TCP_MIN_DOFF 5
+#define ICMP6_UNREACHABLE 1
+#define QUOTE6_MIN (8 + 40 + 8) /* ICMPv6 header, the quoted IPv6 header, 8 TCP bytes */
 
 _Static_assert(sizeof(struct pyscan_syn6_template) <= PYSCAN_PROBE_STATE_MAX,
 	       "the IPv6 SYN template fits the engine's probe state");
@@ -85,16 +90,63 @@ static void syn6_fill_batch(const void *state, const struct pyscan_probe_env *sh
 	}
 }
 
+static inline int in_source_range(const struct pyscan_probe_env *env, uint16_t port)
+{
+	return port >= env->source_port_first &&
+	       (uint32_t)(port - env->source_port_first) < env->source_port_count;
+}
+
+static inline uint16_t rd16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/* An ICMPv6 destination unreachable quoting one of our SYNs (RFC 4443 3.1: as much of the
+ * invoking packet as fits, so at least its IPv6 header and 8 TCP bytes: ports and sequence
+ * number). Anything that does not quote a TCP segment from us, from one of our source
+ * ports, to a target of the set, is another module's or nobody's (NOT_OURS, probe.h). */
+static int classify_unreachable6(const struct pyscan_probe_env *env,
+				 const struct pyscan_reply_view *r, struct pyscan_result *out)
+{
+	if (!r->l4_complete || r->icmp_type != ICMP6_UNREACHABLE || r->l4_len < QUOTE6_MIN)
+		return PYSCAN_INGEST_NOT_OURS;
+	const uint8_t *q = r->l4 + 8, *qtcp = q + 40;
+	const uint16_t sport = rd16(qtcp), dport = rd16(qtcp + 2);
+	if ((q[0] >> 4) != 6 || q[6] != PYSCAN_IPPROTO_TCP ||
+	    memcmp(q + 8, env->source_ip6, 16) != 0 || !in_source_range(env, sport) ||
+	    pyscan_targetset__ip_number6(env->targets, q + 24) < 0)
+		return PYSCAN_INGEST_NOT_OURS;
+	const uint32_t cookie = pyscan_cookie6(&env->key, pyscan_cookie_addr6__load(q + 8),
+					       pyscan_cookie_addr6__load(q + 24),
+					       __builtin_bswap16(sport), __builtin_bswap16(dport));
+	const uint32_t seq = (uint32_t)rd16(qtcp + 4) << 16 | rd16(qtcp + 6);
+	if (seq != cookie)
+		return PYSCAN_INGEST_INVALID_COOKIE;
+
+	memcpy(out->addr, q + 24, 16);
+	out->port = dport;
+	out->status = PYSCAN_RESULT_UNREACHABLE;
+	out->ttl = r->ttl; /* of the ICMPv6 error, from whichever router or host sent it */
+	out->family = 6;
+	out->l4_proto = PYSCAN_IPPROTO_TCP;
+	out->icmp_type = r->icmp_type;
+	out->icmp_code = r->icmp_code;
+	out->rtt_us = PYSCAN_RESULT_RTT_UNKNOWN;
+	return PYSCAN_INGEST_CLOSED; /* a negative answer; counted by its status */
+}
+
 static int syn6_classify(const void *state, const struct pyscan_probe_env *env,
 			 const struct pyscan_reply_view *r, struct pyscan_result *out)
 {
-	if (r->family != 6 || r->l4_proto != PYSCAN_IPPROTO_TCP ||
-	    memcmp(r->daddr, env->source_ip6, 16) != 0)
+	if (r->family != 6 || memcmp(r->daddr, env->source_ip6, 16) != 0)
+		return PYSCAN_INGEST_NOT_OURS;
+	if (r->l4_proto == PYSCAN_IPPROTO_ICMPV6)
+		return classify_unreachable6(env, r, out);
+	if (r->l4_proto != PYSCAN_IPPROTO_TCP)
 		return PYSCAN_INGEST_NOT_OURS;
 	if (!r->l4_complete)
 		return PYSCAN_INGEST_MALFORMED;
-	if (r->dport < env->source_port_first ||
-	    (uint32_t)(r->dport - env->source_port_first) >= env->source_port_count)
+	if (!in_source_range(env, r->dport))
 		return PYSCAN_INGEST_NOT_OURS;
 	if (r->tcp_doff < TCP_MIN_DOFF || (uint32_t)r->tcp_doff * 4 > r->l4_len)
 		return PYSCAN_INGEST_MALFORMED;

@@ -58,6 +58,9 @@ static void parse_l4(struct pyscan_reply_view *v)
 		break;
 	case PYSCAN_IPPROTO_ICMP:
 	case PYSCAN_IPPROTO_ICMPV6:
+		/* ICMP belongs to IPv4, ICMPv6 to IPv6: the other pairing is no known protocol */
+		if ((v->l4_proto == PYSCAN_IPPROTO_ICMP) != (v->family == 4))
+			return;
 		if (v->l4_len < ICMP_HEADER_LEN)
 			return;
 		v->icmp_type = l4[0];

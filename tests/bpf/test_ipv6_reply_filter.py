@@ -56,10 +56,13 @@ def test_disabled_ipv6_modules_pass_their_replies() -> None:
     rows = frames6.rows()
     with native.ReplyFilter(frames6.KEY, ports=frames6.SOURCE_PORTS, probe=SYN6) as only_tcp:
         assert matches(only_tcp, rows["syn_ack"].frame)
+        assert matches(only_tcp, rows["syn_unreachable"].frame)
         assert not matches(only_tcp, rows["echo_reply"].frame)
+        assert not matches(only_tcp, rows["unreachable_quoting_echo"].frame)
     with native.ReplyFilter(frames6.KEY, ports=frames6.SOURCE_PORTS, probe=ECHO6) as only_echo:
         assert matches(only_echo, rows["echo_reply"].frame)
         assert not matches(only_echo, rows["syn_ack"].frame)
+        assert not matches(only_echo, rows["syn_unreachable"].frame)
     with native.ReplyFilter(frames6.KEY, ports=frames6.SOURCE_PORTS,
                             probe=PROBES["tcp-syn"].id) as ipv4_scan:
         assert not matches(ipv4_scan, rows["syn_ack"].frame)

@@ -16,7 +16,7 @@ from tests.corpus.replies import frames6
 def c_outcome(frame: bytes) -> str:
     with Engine(cookie_key=frames6.KEY, seed=1, source_ip=str(frames6.SCANNER),
                 source_mac=frames6.SCANNER_MAC, gateway_mac=frames6.GATEWAY_MAC,
-                ranges=[("2001:2::", "2001:2::ffff")], ports=[1, 0],
+                ranges=[frames6.TARGET_RANGE], ports=[1, 0],
                 port_probes=["tcp-syn6", "icmp-echo6"], source_ports=frames6.SOURCE_PORTS,
                 family=6) as engine:
         return engine.ingest(frame)
@@ -52,6 +52,7 @@ def test_a_disabled_protocol_is_not_copied() -> None:
     rows = frames6.rows()
     tcp_only, icmp_only = Classic(("tcp6",)), Classic(("icmp6",))
     assert tcp_only.accepts(rows["syn_ack"].frame)
+    assert tcp_only.accepts(rows["syn_unreachable"].frame)  # unreachables quote SYNs too
     assert not tcp_only.accepts(rows["echo_reply"].frame)
     assert icmp_only.accepts(rows["echo_reply"].frame)
     assert not icmp_only.accepts(rows["syn_ack"].frame)

@@ -358,3 +358,24 @@ def test_ipv6_results_are_deduplicated_by_address_number_and_outside_ones_report
     frame = bytes(Ether(bytes(outside)))
     assert engine.ingest(frame) == "open"
     assert engine.ingest(frame) == "open"
+
+
+def test_an_icmpv6_unreachable_quoting_our_syn_is_unreachable() -> None:
+    engine = make_engine("tcp-syn6", [80])
+    probes = sent(engine)
+
+    def unreachable(probe: Ether, code: int = 1, flip: int = 0, keep: int = 9999) -> bytes:
+        quote = bytearray(bytes(probe[IPv6])[:keep])
+        if flip:
+            quote[40 + 7] ^= flip  # a bit of the quoted sequence number
+        return bytes(Ether(src=GATEWAY_MAC, dst=SCANNER_MAC) /
+                     IPv6(src="2001:2::fe", dst=SCANNER, hlim=63) /
+                     ICMPv6DestUnreach(code=code) / bytes(quote))
+
+    assert engine.ingest(unreachable(probes[0], code=4)) == "closed"
+    assert engine.ingest(unreachable(probes[0], code=4)) == "duplicate"
+    assert engine.ingest(unreachable(probes[1], flip=1)) == "invalid-cookie"
+    assert engine.ingest(unreachable(probes[2], keep=40 + 6)) == "not-ours"  # cut in TCP
+    results = engine.drain()
+    assert [(str(r.ip), r.port, r.status, r.icmp_type, r.icmp_code, r.ttl, r.l4_proto)
+            for r in results] == [(probes[0][IPv6].dst, 80, "unreachable", 1, 4, 63, 6)]

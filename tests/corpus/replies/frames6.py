@@ -67,6 +67,24 @@ def our_echo_request(target: IPv6Address = TARGET) -> bytes:
                  ICMPv6EchoRequest(id=value >> 16, seq=value & 0xFFFF))
 
 
+def our_syn(target: IPv6Address = TARGET, sport: int = 40007, dport: int = 443,
+            delta: int = 0) -> bytes:
+    """The IPv6 header and the first TCP bytes of our SYN, as an ICMPv6 error quotes it."""
+    seq = (ref_cookie(SCANNER, target, sport, dport) + delta) & 0xFFFFFFFF
+    return bytes(IPv6(src=str(SCANNER), dst=str(target)) /
+                 TCP(sport=sport, dport=dport, flags="S", seq=seq))
+
+
+def unreachable(quote: bytes, code: int = 1) -> bytes:
+    return bytes(_eth() / IPv6(src="2001:2::fe", dst=str(SCANNER)) /
+                 ICMPv6DestUnreach(code=code) / quote)
+
+
+# The C side's target set in the corpus scan (the quoted destination of an unreachable must
+# be a target; the XDP filter does not know the set).
+TARGET_RANGE = ("2001:2:0:7::", "2001:2:0:7::ffff")
+
+
 def rows() -> dict[str, Row]:
     ip6 = IPv6(src=str(TARGET), dst=str(SCANNER), hlim=60)
     synack = bytes(_eth() / ip6 / tcp_reply())
@@ -118,6 +136,17 @@ def rows() -> dict[str, Row]:
             bytes(_eth() / IPv6(src="2001:2::fe", dst=str(SCANNER)) /
                   ICMPv6DestUnreach(code=1) / bytes(quote_forged)),
             "invalid-cookie", False, True, "cbpf: cookie"),
+        "syn_unreachable": Row(unreachable(our_syn(), code=4), "closed", True, True),
+        "syn_unreachable_cut_quote": Row(unreachable(our_syn()[:40 + 6]), "not-ours", False,
+                                         True, "cbpf: the quote is not read"),
+        "syn_unreachable_bad_cookie": Row(unreachable(our_syn(delta=1)), "invalid-cookie",
+                                          False, True, "cbpf: cookie"),
+        "syn_unreachable_port_outside_range": Row(unreachable(our_syn(sport=39999)),
+                                                  "not-ours", False, True,
+                                                  "cbpf: quoted port not checked"),
+        "syn_unreachable_outside_target_set": Row(
+            unreachable(our_syn(target=IPv6Address("2001:2:0:8::1"))), "not-ours", True, True,
+            "xdp, cbpf: quoted destination outside the target set"),
         "echo_request_to_us": Row(bytes(_eth() / ip6 / ICMPv6EchoRequest(id=1, seq=2)),
                                   "not-ours", False, False),
         "neighbour_solicitation": Row(
