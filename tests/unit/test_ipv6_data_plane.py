@@ -379,3 +379,5 @@ def test_an_icmpv6_unreachable_quoting_our_syn_is_unreachable() -> None:
     results = engine.drain()
     assert [(str(r.ip), r.port, r.status, r.icmp_type, r.icmp_code, r.ttl, r.l4_proto)
             for r in results] == [(probes[0][IPv6].dst, 80, "unreachable", 1, 4, 63, 6)]
+    stats = engine.stats()
+    assert (stats["rx_unreachable"], stats["rx_closed"], stats["rx_invalid_cookie"]) == (1, 0, 1)
