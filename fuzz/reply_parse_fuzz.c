@@ -5,8 +5,9 @@
  *
  * Invariant checked on every input: the frame is copied into a buffer of exactly its length
  * (so one byte past it is an ASan report); on PYSCAN_REPLY_OK every pointer + length of the
- * view lies inside it, l3_len covers the IPv4 header, and l4_complete matches the fixed header
- * size of the protocol; parsing is a pure function (the same bytes parse the same twice).
+ * view lies inside it, l3_len covers the IP header (IPv4: at least 20 bytes; IPv6: exactly the
+ * 40-byte fixed header), and l4_complete matches the fixed header size of the protocol (ICMP
+ * only in IPv4, ICMPv6 only in IPv6); parsing is a pure function (the same bytes parse the same twice).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,14 +15,17 @@
 
 #include "reply_parse.h"
 
-static uint32_t fixed_header(uint8_t proto)
+static uint32_t fixed_header(uint8_t proto, uint8_t family)
 {
 	switch (proto) {
 	case PYSCAN_IPPROTO_TCP:
 		return 20;
 	case PYSCAN_IPPROTO_UDP:
-	case PYSCAN_IPPROTO_ICMP:
 		return 8;
+	case PYSCAN_IPPROTO_ICMP:
+		return family == 4 ? 8 : UINT32_MAX;
+	case PYSCAN_IPPROTO_ICMPV6:
+		return family == 6 ? 8 : UINT32_MAX;
 	default:
 		return UINT32_MAX;
 	}
@@ -43,11 +47,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (rc == PYSCAN_REPLY_OK) {
 		const uint8_t *end = frame + len;
-		if (v.family != 4 || v.l3 < frame || v.l3 + v.l3_len > end || v.l4 < v.l3 ||
-		    v.l4 + v.l4_len > end || v.l4 + v.l4_len != v.l3 + v.l3_len ||
-		    v.l4 - v.l3 < 20 || v.vlan_tags > 2)
+		if ((v.family != 4 && v.family != 6) || v.l3 < frame || v.l3 + v.l3_len > end ||
+		    v.l4 < v.l3 || v.l4 + v.l4_len > end || v.l4 + v.l4_len != v.l3 + v.l3_len ||
+		    (v.family == 4 ? v.l4 - v.l3 < 20 : v.l4 - v.l3 != 40) || v.vlan_tags > 2)
 			abort();
-		const uint32_t need = fixed_header(v.l4_proto);
+		const uint32_t need = fixed_header(v.l4_proto, v.family);
 		if (v.l4_complete != (need != UINT32_MAX && v.l4_len >= need))
 			abort();
 		const int ok = pyscan_reply__checksums_ok(&v, 0);

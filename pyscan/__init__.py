@@ -7,6 +7,9 @@
             print(result.ip, result.port, result.status)
     print(run.summary)
 
+IPv6 is the same call with IPv6 targets (`["2001:2::/120"]`); `result.ip` is then an
+`IPv6Address`. One scan is one address family.
+
 Importing pyscan needs neither root nor the compiled extension; both are needed only when a
 scan starts.
 """

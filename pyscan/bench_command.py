@@ -402,7 +402,8 @@ def _run_on(options: BenchOptions, driver: object, interface: str | None, netns:
     }
     cookie_key = secrets.token_bytes(16)
     if interface is None:  # null driver: no link at all
-        source_ip = ipaddress.IPv4Address(options.source_ip or "198.18.0.1")
+        source_ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.IPv4Address(
+            options.source_ip or "198.18.0.1")
         source_mac, gateway_mac, ifindex, speed = "02:00:00:00:00:01", "02:00:00:00:00:02", 0, None
         iface_name = "-"
     else:

@@ -1,11 +1,13 @@
 """Which addresses a scan may send to: targets, allowlist, excludes and the default blocklist.
 
-The default blocklist (pyscan/data/blocklist-ipv4.txt) is IANA special-purpose space,
-multicast and 240/4. One rule decides how it meets the targets:
+The default blocklist (pyscan/data/blocklist-ipv4.txt and blocklist-ipv6.txt) is IANA
+special-purpose space, multicast and 240/4; each scan uses the rows of its targets' family
+(one family per scan), and the same for the user's excludes, blocklist and allowlist files,
+which may mix both. One rule decides how the default blocklist meets the targets:
 
 - a named range (a target, or an allowlist entry) that lies wholly inside ONE blocklist row
-  was named on purpose (a 10.1.0.0/16 lab, the lab's 198.19.0.0/16 inside 198.18.0.0/15) and
-  is scanned as asked;
+  was named on purpose (a 10.1.0.0/16 lab, the lab's 198.19.0.0/16 inside 198.18.0.0/15,
+  the IPv6 lab's 2001:2::/120 inside 2001:2::/48) and is scanned as asked;
 - everything else has the blocklist subtracted, and `Selection.note` says how many addresses
   were left out and which rows took them.
 
@@ -24,21 +26,24 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from ipaddress import IPv4Address, IPv6Network
 from pathlib import Path
 
 from pyscan.targets import (
+    NamedRange,
     Range,
     TargetError,
     TargetSet,
-    parse_target_spec,
+    make_address,
+    parse_spec,
     read_address_file,
+    split_families,
 )
 
 __all__ = [
     "BlocklistEntry",
     "Selection",
     "default_blocklist",
+    "default_blocklist_all",
     "default_blocklist_ipv6",
     "parse_blocklist_text",
     "select_from_text",
@@ -54,11 +59,12 @@ _NOTE_NAMES = 3
 
 @dataclass(frozen=True)
 class BlocklistEntry:
-    """One row of a blocklist data file: an IPv4 range and the registry's name for it."""
+    """One row of a blocklist data file: a range and the registry's name for it."""
 
     first: int
     last: int
     name: str
+    family: int = 4
 
     @property
     def size(self) -> int:
@@ -68,8 +74,9 @@ class BlocklistEntry:
         return self.first <= first and last <= self.last
 
     def cidr(self) -> str:
-        networks = ipaddress.summarize_address_range(IPv4Address(self.first),
-                                                     IPv4Address(self.last))
+        networks = ipaddress.summarize_address_range(
+            make_address(self.first, self.family),
+            make_address(self.last, self.family))
         return ", ".join(str(network) for network in networks)
 
 
@@ -82,14 +89,16 @@ def _rows(text: str) -> Iterable[tuple[int, str, str]]:
 
 
 def parse_blocklist_text(text: str, source: str) -> tuple[BlocklistEntry, ...]:
-    """IPv4 rows of a data file; each row one spec, its `#` comment the row's name."""
+    """Rows of a data file (either family); each row one spec, its `#` comment the row's
+    name."""
     entries: list[BlocklistEntry] = []
     for line_number, spec, name in _rows(text):
         try:
-            ranges = parse_target_spec(spec)
+            named = parse_spec(spec)
         except TargetError as error:
             raise TargetError(f"{source}:{line_number}: {error}") from None
-        entries.extend(BlocklistEntry(first, last, name or spec) for first, last in ranges)
+        entries.extend(BlocklistEntry(item.first, item.last, name or spec, item.family)
+                       for item in named)
     return tuple(entries)
 
 
@@ -104,15 +113,14 @@ def default_blocklist() -> tuple[BlocklistEntry, ...]:
 
 
 @functools.cache
-def default_blocklist_ipv6() -> tuple[tuple[IPv6Network, str], ...]:
-    """The shipped IPv6 rows; not used by scans until IPv6 targets exist."""
-    rows = []
-    for line_number, spec, name in _rows(_data_text(_IPV6_FILE)):
-        try:
-            rows.append((IPv6Network(spec), name or spec))
-        except ValueError as error:
-            raise TargetError(f"{_IPV6_FILE}:{line_number}: {error}") from None
-    return tuple(rows)
+def default_blocklist_ipv6() -> tuple[BlocklistEntry, ...]:
+    """The shipped IPv6 rows (IANA IPv6 special-purpose registry, multicast)."""
+    return parse_blocklist_text(_data_text(_IPV6_FILE), _IPV6_FILE)
+
+
+def default_blocklist_all() -> tuple[BlocklistEntry, ...]:
+    """Both families' shipped rows; a selection uses those of its targets' family."""
+    return default_blocklist() + default_blocklist_ipv6()
 
 
 @dataclass(frozen=True)
@@ -183,31 +191,35 @@ def select_targets(
     allowlist: Sequence[Range] | None = None,
     blocklist: Sequence[BlocklistEntry] | None = None,
     warnings: Sequence[str] = (),
+    family: int = 4,
 ) -> Selection:
-    """Apply the rule in this module's docstring to raw (unmerged) ranges.
+    """Apply the rule in this module's docstring to raw (unmerged) ranges of `family`.
 
     `targets` and `allowlist` must be the ranges as named (one per spec or file entry), not
     merged: two adjacent /16s inside 10.0.0.0/8 are each inside one row, their merge may not
-    be. `blocklist=None` is `--no-default-blocklist`.
+    be. `blocklist=None` is `--no-default-blocklist`; rows of the other family are ignored.
     """
     if not targets and allowlist is not None:
         targets = allowlist
-    named = TargetSet(tuple(targets))
-    allowed = named & TargetSet(tuple(allowlist)) if allowlist is not None else named
-    excluded = TargetSet(tuple(excludes))
+    if blocklist:
+        blocklist = [entry for entry in blocklist if entry.family == family]
+    named = TargetSet(tuple(targets), family=family)
+    allowed = (named & TargetSet(tuple(allowlist), family=family) if allowlist is not None
+               else named)
+    excluded = TargetSet(tuple(excludes), family=family)
     asked = allowed - excluded
     plain = Selection(asked, asked=named, outside_allowlist=named.count - allowed.count,
                       excluded_count=allowed.count - asked.count, excluded=excluded,
                       warnings=tuple(warnings))
     if not blocklist:
         return plain
-    blocked = TargetSet(tuple((entry.first, entry.last) for entry in blocklist))
+    blocked = TargetSet(tuple((entry.first, entry.last) for entry in blocklist), family=family)
     named_inside = _inside_one([*targets, *(allowlist or ())], blocklist, blocked)
-    exempt = TargetSet(tuple(named for named, _entry in named_inside))
+    exempt = TargetSet(tuple(named for named, _entry in named_inside), family=family)
     left_out = (asked & blocked) - exempt
     left_out_by = []
     for entry in _top_rows(blocklist):
-        taken = (left_out & TargetSet(((entry.first, entry.last),))).count
+        taken = (left_out & TargetSet(((entry.first, entry.last),), family=family)).count
         if taken:
             left_out_by.append((entry, taken))
     left_out_by.sort(key=lambda item: (-item[1], item[0].first))
@@ -233,39 +245,35 @@ def select_from_text(
 ) -> Selection:
     """`select_targets` from command-line text; raises TargetError naming the bad value.
 
-    Target files refuse IPv6 (those targets could not be scanned, and dropping them silently
-    would shrink the scan); exclude, blocklist and allowlist files skip it with one warning
-    each, because shared blocklists mix both families. `blocklist` replaces the shipped
-    rows when given (and `default_blocklist_on`).
+    The targets (or, without targets, the allowlist) decide the scan's family and must not
+    mix both; excludes, blocklist and allowlist files may mix them, and only the entries of
+    the scan's family count. `blocklist` replaces the shipped rows when given (and
+    `default_blocklist_on`).
     """
-    targets: list[Range] = []
+    targets: list[NamedRange] = []
     for spec in specs:
-        targets.extend(parse_target_spec(spec))
+        targets.extend(parse_spec(spec))
     for path in include_files:
-        targets.extend(read_address_file(path, what="target file").ranges)
-    excluded: list[Range] = []
+        targets.extend(read_address_file(path, what="target file").named)
+    excluded: list[NamedRange] = []
     for spec in excludes:
-        excluded.extend(parse_target_spec(spec))
-    warnings: list[str] = []
+        excluded.extend(parse_spec(spec))
     for path, what in [*((p, "exclude file") for p in exclude_files),
                        *((p, "blocklist file") for p in blocklist_files)]:
-        address_file = read_address_file(path, what=what, skip_ipv6=True)
-        excluded.extend(address_file.ranges)
-        if (warning := address_file.ipv6_warning()) is not None:
-            warnings.append(warning)
-    allowed: list[Range] | None = None
+        excluded.extend(read_address_file(path, what=what).named)
+    allowed: list[NamedRange] | None = None
     if allowlist_files:
         allowed = []
         for path in allowlist_files:
-            address_file = read_address_file(path, what="allowlist file", skip_ipv6=True)
-            allowed.extend(address_file.ranges)
-            if (warning := address_file.ipv6_warning()) is not None:
-                warnings.append(warning)
+            allowed.extend(read_address_file(path, what="allowlist file").named)
+    # TargetSet.of_one_family refuses a mix with one line naming an address of each.
+    family = TargetSet.of_one_family(targets or allowed or ()).family
+    allowed_ranges = split_families(allowed)[family] if allowed is not None else None
     return select_targets(
-        targets,
-        excludes=excluded,
-        allowlist=allowed,
+        split_families(targets)[family],
+        excludes=split_families(excluded)[family],
+        allowlist=allowed_ranges,
         blocklist=(None if not default_blocklist_on
-                   else blocklist if blocklist is not None else default_blocklist()),
-        warnings=warnings,
+                   else blocklist if blocklist is not None else default_blocklist_all()),
+        family=family,
     )

@@ -13,13 +13,13 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
 from types import MappingProxyType
 
 from pyscan.blocklist import BlocklistEntry, select_from_text
 from pyscan.errors import ConfigError
-from pyscan.probes import PROBES
+from pyscan.probes import PROBE_NAMES, PROBES
 from pyscan.probes.udp_payloads import (
     UdpPayload,
     parse_payload_file,
@@ -80,6 +80,9 @@ DEFAULT_TCP_OPTIONS = "windows"
 # user thought about what they are about to scan. The default blocklist counts as one when it
 # left something out: reserved space is what the rule was guarding.
 MAX_TARGETS_WITHOUT_EXCLUDE = 1_000_000_000
+# IPv6 space is too large to walk by accident: a set above 2^32 addresses (a /96) needs
+# --max-targets, which makes the scan a keyed random sample of that size (issue 12).
+MAX_IPV6_TARGETS_WITHOUT_CAP = 2**32
 
 # Linux hands out ephemeral ports from 32768-60999; a default source range above it never
 # collides with the host's own connections, which the isolation firewall would otherwise cut.
@@ -319,15 +322,22 @@ def parse_max_targets(text: str, probe_count: int) -> int:
     return int(cleaned)
 
 
-SOURCE_IP_ACCEPTED = ("one unicast IPv4 address: this host's, or a free one in the "
-                      "interface's subnet")
+SOURCE_IP_ACCEPTED = ("one unicast address of the targets' family: this host's, or (IPv4) a "
+                      "free one in the interface's subnet")
 
 
-def parse_source_ip(text: str) -> IPv4Address:
-    """One IPv4 address a probe can come from; whether the host owns it, or it is a free
-    address of the link, is checked when the scan starts (pyscan.netlink.source)."""
+def _parse_ip(text: str) -> IPv4Address | IPv6Address:
+    cleaned = text.strip()
+    if "%" in cleaned:   # a scope id names an interface; the scan's interface is --interface
+        raise ValueError(cleaned)
+    return IPv4Address(cleaned) if ":" not in cleaned else IPv6Address(cleaned)
+
+
+def parse_source_ip(text: str) -> IPv4Address | IPv6Address:
+    """One address a probe can come from; whether the host owns it, or it is a free address
+    of the link, is checked when the scan starts (pyscan.netlink.source)."""
     try:
-        address = IPv4Address(text.strip())
+        address = _parse_ip(text)
     except ValueError:
         raise ConfigError(f"bad source IP {text!r} (accepted: {SOURCE_IP_ACCEPTED})") from None
     if address.is_unspecified or address.is_multicast or address == IPv4Address(
@@ -337,12 +347,20 @@ def parse_source_ip(text: str) -> IPv4Address:
     return address
 
 
-def parse_gateway_ip(text: str) -> IPv4Address:
+def parse_gateway_ip(text: str) -> IPv4Address | IPv6Address:
     try:
-        return IPv4Address(text.strip())
+        return _parse_ip(text)
     except ValueError:
-        raise ConfigError(f"bad gateway IP {text!r} (accepted: one IPv4 address, the next hop "
-                          "to ARP for)") from None
+        raise ConfigError(f"bad gateway IP {text!r} (accepted: one IPv4 or IPv6 address, the "
+                          "next hop to ARP or neighbour-solicit for)") from None
+
+
+def _family_gateway_mac(family: int, either: str | None, ipv4: str | None,
+                        ipv6: str | None) -> str | None:
+    """masscan's --router-mac (both families), --router-mac-ipv4 and --router-mac-ipv6: the
+    one for the scan's family wins over the shared one; the other family's is unused."""
+    chosen = (ipv4 if family == 4 else ipv6) or either
+    return parse_mac(chosen) if chosen is not None else None
 
 
 def parse_mac(text: str) -> str:
@@ -421,14 +439,14 @@ class ScanConfig:
     rate: float = DEFAULT_RATE                     # packets per second, math.inf = no limit
     driver: str | None = None                      # None = automatic (the registry's order)
     interface: str | None = None                   # None = the route's interface
-    source_ip: IPv4Address | None = None           # None = the interface's address
+    source_ip: IPv4Address | IPv6Address | None = None  # None = the interface's address
     # None = pyscan picks 256 free ports above the ephemeral range in the scan's namespace.
     # A range given here is refused at scan start if unsafe (pyscan.sourceports) unless
     # force_source_port.
     source_ports: range | None = None
     force_source_port: bool = False
     gateway_mac: str | None = None                 # None = resolved (ARP) by netlink
-    gateway_ip: IPv4Address | None = None          # None = the route's next hop (ARPed)
+    gateway_ip: IPv4Address | IPv6Address | None = None  # None = the route's next hop
     source_mac: str | None = None                  # None = the interface's own MAC
     seed: int = field(default_factory=_random_seed)  # permutation order; printed to repeat
     shard: tuple[int, int] = (1, 1)                # masscan's 1-based I/N
@@ -466,9 +484,10 @@ class ScanConfig:
             raise ConfigError(f"targets must be a TargetSet, not {type(self.targets).__name__}")
         if not self.targets:
             raise ConfigError("no targets to scan (every address was excluded or none was given)")
-        if self.probe not in PROBES:
+        self._check_family()
+        if self.probe not in PROBE_NAMES:  # the IPv6 twins are picked by family, not named
             raise ConfigError(
-                f"unknown probe {self.probe!r} (accepted: {', '.join(sorted(PROBES))})")
+                f"unknown probe {self.probe!r} (accepted: {', '.join(PROBE_NAMES)})")
         # `ports` are the probe type's: --probe udp -p 53 is -p U:53; icmp-echo takes none.
         if self.probe == "udp":
             object.__setattr__(self, "udp_ports", (*self.udp_ports, *self.ports))
@@ -480,6 +499,9 @@ class ScanConfig:
             object.__setattr__(self, "ping", True)
         if not self.ports and not self.udp_ports and not self.ping:
             raise ConfigError(f"empty port list (accepted: {PORTS_GRAMMAR})")
+        if self.targets.family == 6 and self.udp_ports:  # no udp6 module (pyscan.probes)
+            raise ConfigError("UDP probes are not supported yet for IPv6 targets (accepted for "
+                              "IPv6: TCP ports and --ping)")
         for name in ("ports", "udp_ports"):
             ports = tuple(sorted(set(getattr(self, name))))
             if any(not isinstance(port, int) or not 0 <= port <= 65535 for port in ports):
@@ -551,6 +573,21 @@ class ScanConfig:
                               "(accepted: one of them)")
         object.__setattr__(self, "driver_options", MappingProxyType(dict(self.driver_options)))
 
+    def _check_family(self) -> None:
+        """Addresses of the targets' family only; IPv6 sets above 2^32 need --max-targets."""
+        family = self.targets.family
+        for name, value in (("source IP", self.source_ip), ("gateway IP", self.gateway_ip)):
+            if value is not None and value.version != family:
+                raise ConfigError(
+                    f"bad {name} {str(value)!r}: the targets are IPv{family} (accepted: one "
+                    f"IPv{family} address)")
+        if (family == 6 and self.targets.count > MAX_IPV6_TARGETS_WITHOUT_CAP
+                and self.max_targets is None):
+            raise ConfigError(
+                f"IPv6 target set {self.targets.describe()} holds {self.targets.count:.3g} "
+                f"addresses, above 2^32 (accepted: a prefix of /96 or longer, or --max-targets "
+                f"N to probe a random sample of N)")
+
     def _coerce(self) -> None:
         """The obvious types an API caller writes become the typed fields:
         ``ScanConfig(targets="198.19.0.0/24", ports=[80], rate="10k", seed="7")``. Text goes
@@ -560,7 +597,7 @@ class ScanConfig:
 
         for name in ("targets", "excludes"):
             value = getattr(self, name)
-            if isinstance(value, str | IPv4Address | IPv4Network):
+            if isinstance(value, str | IPv4Address | IPv4Network | IPv6Address | IPv6Network):
                 value = [str(value)]
             if not isinstance(value, TargetSet) and isinstance(value, Iterable):
                 try:
@@ -667,11 +704,13 @@ class ScanConfig:
         rate: str | float = DEFAULT_RATE,
         driver: str | None = None,
         interface: str | None = None,
-        source_ip: str | IPv4Address | None = None,
+        source_ip: str | IPv4Address | IPv6Address | None = None,
         source_ports: str | range | None = None,
         force_source_port: bool = False,
         gateway_mac: str | None = None,
-        gateway_ip: str | IPv4Address | None = None,
+        gateway_mac_ipv4: str | None = None,
+        gateway_mac_ipv6: str | None = None,
+        gateway_ip: str | IPv4Address | IPv6Address | None = None,
         source_mac: str | None = None,
         seed: str | int | None = None,
         shard: str | tuple[int, int] = (1, 1),
@@ -731,8 +770,9 @@ class ScanConfig:
                 f"no targets left: {removers} all {selection.asked.count} target "
                 f"addresses (accepted: {accepted})"
             )
-        if (remaining.count > MAX_TARGETS_WITHOUT_EXCLUDE and not selection.excluded
-                and not selection.left_out):
+        # masscan's rule is about the IPv4 internet; IPv6 has its 2^32 cap (_check_family).
+        if (remaining.family == 4 and remaining.count > MAX_TARGETS_WITHOUT_EXCLUDE
+                and not selection.excluded and not selection.left_out):
             raise ConfigError(
                 f"target set of {remaining.count} addresses is above "
                 f"{MAX_TARGETS_WITHOUT_EXCLUDE}; give at least one --exclude to confirm "
@@ -778,7 +818,8 @@ class ScanConfig:
                 else source_ports
             ),
             force_source_port=force_source_port,
-            gateway_mac=parse_mac(gateway_mac) if gateway_mac is not None else None,
+            gateway_mac=_family_gateway_mac(remaining.family, gateway_mac, gateway_mac_ipv4,
+                                            gateway_mac_ipv6),
             gateway_ip=(
                 parse_gateway_ip(gateway_ip) if isinstance(gateway_ip, str) else gateway_ip
             ),

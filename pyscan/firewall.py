@@ -6,7 +6,10 @@ would also fill with entries for half-open flows we never meant to track. One nf
 per scan, ``inet pyscan_<scan_id>``, drops inbound TCP and UDP (a UDP answer would draw an
 ICMP port unreachable) to the scan's source ports on the scan's interface in a prerouting
 chain at priority ``raw`` (before conntrack). Packet sockets and XDP see frames before
-netfilter, so the scanner still receives everything.
+netfilter, so the scanner still receives everything. The table is of the ``inet`` family and
+its rules match on ``tcp dport``/``udp dport`` alone, so they cover IPv6 replies exactly as
+IPv4 ones (an IPv6 SYN-ACK would draw the same RST); ICMPv6 is never matched, so neighbour
+discovery toward the scanner keeps working (tests/net/test_lab_ipv6.py proves both).
 
 The table is removed on every exit path: the context manager's ``finally``, an ``atexit`` hook,
 and SIGTERM/SIGHUP turned into ``SystemExit`` while the table exists. Only SIGKILL escapes;

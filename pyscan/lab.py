@@ -16,6 +16,13 @@
                                                  destination unreachable, mixed codes]
                                                 [loss: nft drops N % of IP frames each way]
                                                 [sink: XDP counts and drops every frame]
+    --- IPv6 (v6lab; off in sink labs unless asked) ---
+    2001:2:0:ffff::1/64  ====  veth  ====  2001:2:0:ffff::2/64
+    default via 2001:2:0:ffff::2                local 2001:2::/120 dev lo   (AnyIP)
+                                                listeners on [::]:port (V6ONLY)
+                                                nft: SYN to (ip6 . port) not open6 -> RST
+                                                [nft: echo request to ip6 not in echo6 ->
+                                                 dropped; ND (ICMPv6 133-137) never matched]
 
 The scanner reaches the subnet through a gateway (the target end of the veth), exactly like a
 real network, so resolving the gateway's MAC goes through ARP. The target namespace owns the
@@ -31,7 +38,18 @@ rates and no SYN-ACK retransmissions to look like duplicates.
 
 A lab outlives the process that made it (``pyscan lab up`` returns); its state is in
 ``/run/pyscan/labs/<name>.json`` so that :meth:`Lab.load` in another process can report or
-tear it down. Only 198.18.0.0/15 (RFC 2544 benchmarking) is ever used.
+tear it down. Only 198.18.0.0/15 (RFC 2544 benchmarking) is ever used, and for IPv6 only
+2001:2::/48 (RFC 5180 benchmarking).
+
+IPv6 (``ipv6=None``: on, unless ``sink``): the link gets 2001:2:0:ffff::1/64 and ::2 added
+with ``nodad`` and ``accept_dad=0`` in both namespaces (usable at once, link-local included:
+the kernel's neighbour solicitation needs a link-local source), no router solicitations or
+router advertisements (``accept_ra=0``, ``router_solicitations=0``), and the target owns
+``subnet6`` through an IPv6 local route. The scanner resolves the gateway's MAC through
+neighbour discovery, as it does ARP for IPv4. The truth is :meth:`Lab.truth6` and
+:meth:`Lab.echo_truth6`. Sink labs stay IPv4-only by default: an IPv6 link sends a few MLD
+reports when it comes up, which the sink would count as frames. ``loss`` drops IPv6 frames
+alike, except neighbour solicitations and advertisements.
 """
 
 from __future__ import annotations
@@ -49,7 +67,14 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv4Network,
+    IPv6Address,
+    IPv6Interface,
+    IPv6Network,
+)
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +97,21 @@ BENCHMARK_RANGE = IPv4Network("198.18.0.0/15")
 LINK_NETWORK = IPv4Network("198.18.0.0/24")
 SCAN_ADDRESS = IPv4Interface("198.18.0.1/24")
 TARGET_ADDRESS = IPv4Interface("198.18.0.2/24")
+# --- IPv6 (v6lab) ---
+BENCHMARK_RANGE6 = IPv6Network("2001:2::/48")
+LINK_NETWORK6 = IPv6Network("2001:2:0:ffff::/64")
+SCAN_ADDRESS6 = IPv6Interface("2001:2:0:ffff::1/64")
+TARGET_ADDRESS6 = IPv6Interface("2001:2:0:ffff::2/64")
+DEFAULT_SUBNET6 = "2001:2::/120"
+# Before the veth exists, so it inherits them (default) and nothing global differs (all):
+# addresses usable at once, no router discovery traffic.
+_IPV6_SYSCTLS = {
+    **{f"net/ipv6/conf/{scope}/{key}": value
+       for scope in ("all", "default")
+       for key, value in (("disable_ipv6", "0"), ("accept_dad", "0"), ("accept_ra", "0"),
+                          ("router_solicitations", "0"))},
+}
+# --- end IPv6 (v6lab) ---
 LAB_STATE_DIR = Path(os.environ.get("PYSCAN_LAB_DIR", "/run/pyscan/labs"))
 SINK_MAP = "sink_counters"
 SINK_FIELDS = ("frames", "bytes", "syns", "syn_bytes")
@@ -149,14 +189,24 @@ class Lab:
                  udp_open: set[tuple[IPv4Address, int]] | None = None,
                  echo_hosts: Iterable[IPv4Address] | None = None,
                  unreachable_pairs: set[tuple[IPv4Address, int]] | None = None,
-                 unreachable_count: int | None = None) -> None:
+                 unreachable_count: int | None = None,
+                 ipv6: bool | None = None, subnet6: str | IPv6Network = DEFAULT_SUBNET6,
+                 open_pairs6: set[tuple[IPv6Address, int]] | None = None,
+                 open_count6: int | None = None,
+                 echo_hosts6: Iterable[IPv6Address] | None = None) -> None:
         """UDP: responders on ``udp_ports`` (port 53 answers DNS version.bind, the others echo
         the datagram like an NTP-ish server) for the pairs of ``udp_open`` (None = every
         address); any other UDP pair answers ICMP port unreachable. ICMP echo: only
         ``echo_hosts`` answer (None = every address, the kernel's default). TCP: a SYN to
         one of ``unreachable_pairs`` (or ``unreachable_count`` pairs drawn with ``seed``
         outside the open set) is answered with an ICMP destination unreachable instead
-        (:meth:`unreachable_truth` says which code)."""
+        (:meth:`unreachable_truth` says which code).
+
+        IPv6 (``ipv6``: None = on unless ``sink``): ``subnet6`` inside 2001:2::/48, TCP open
+        set ``open_pairs6`` exactly, else ``open_count6`` pairs drawn from subnet6 x ports
+        with ``seed``, else every address on every port; ICMPv6 echo answered by
+        ``echo_hosts6`` only (None = every address). No IPv6 UDP responders: UDP to the
+        IPv6 subnet answers ICMPv6 port unreachable."""
         if not _NAME_RE.fullmatch(name):
             raise LabInputError(
                 f"lab name {name!r} is not usable (accepted: 1-13 of a-z 0-9 -, "
@@ -181,6 +231,8 @@ class Lab:
             raise LabInputError(
                 f"lab loss {loss!r} is out of range (accepted: percent 0 <= loss < 100)")
 
+        self._init_ipv6(sink if ipv6 is None else ipv6 is False, subnet6, open_pairs6,
+                        open_count6, echo_hosts6, port_list, seed)
         self.udp_ports = tuple(sorted(set(udp_ports)))
         if not all(1 <= p <= 65535 for p in self.udp_ports):
             raise LabInputError(f"lab UDP ports {list(udp_ports)} must be within 1-65535")
@@ -221,6 +273,161 @@ class Lab:
         elif open_count is not None:
             self._open = self._draw(open_count, seed)
         self._unreachable = self._unreachable_pairs(unreachable_pairs, unreachable_count, seed)
+
+    # --- IPv6 (v6lab) ----------------------------------------------------------------------
+
+    def _init_ipv6(self, off: bool, subnet6: str | IPv6Network,
+                   open_pairs6: set[tuple[IPv6Address, int]] | None, open_count6: int | None,
+                   echo_hosts6: Iterable[IPv6Address] | None, ports: list[int],
+                   seed: int | None) -> None:
+        self.subnet6: IPv6Network | None = None
+        self._open6_all = True
+        self._open6: frozenset[tuple[IPv6Address, int]] = frozenset()
+        self._echo6: frozenset[IPv6Address] | None = None
+        if off:
+            if open_pairs6 is not None or open_count6 is not None or echo_hosts6 is not None:
+                raise LabInputError("IPv6 open pairs or echo hosts given to a lab without "
+                                    "IPv6 (accepted: ipv6=True, or no IPv6 settings)")
+            return
+        try:
+            network = IPv6Network(subnet6)
+        except ValueError as error:
+            raise LabInputError(
+                f"lab IPv6 subnet {subnet6!r} is not an IPv6 network ({error})") from None
+        if not network.subnet_of(BENCHMARK_RANGE6) or network.overlaps(LINK_NETWORK6):
+            raise LabInputError(
+                f"lab IPv6 subnet {network} must lie in {BENCHMARK_RANGE6} outside "
+                f"{LINK_NETWORK6}")
+        if network.num_addresses > 2**20:
+            raise LabInputError(f"lab IPv6 subnet {network} is too large for an exact truth "
+                                "(accepted: /108 or longer)")
+        if open_pairs6 is not None and open_count6 is not None:
+            raise LabInputError("give open_pairs6 or open_count6, not both")
+        self.subnet6 = network
+        if open_pairs6 is not None:
+            self._open6_all = False
+            self._open6 = frozenset((IPv6Address(ip), int(port)) for ip, port in open_pairs6)
+            for ip, port in self._open6:
+                if ip not in network or not 1 <= port <= 65535:
+                    raise LabInputError(f"open pair [{ip}]:{port} is outside the lab "
+                                        f"({network}, ports 1-65535)")
+        elif open_count6 is not None:
+            size = network.num_addresses * len(ports)
+            if not 0 <= open_count6 <= size:
+                raise LabInputError(f"open_count6 {open_count6} is out of range (accepted: 0 "
+                                    f"to {size})")
+            self._open6_all = False
+            base = int(network.network_address)
+            # Another stream than the IPv4 draw's, so the two sets are not the same shape.
+            picks = random.Random(None if seed is None else f"ipv6-{seed}").sample(
+                range(size), open_count6)
+            self._open6 = frozenset(
+                (IPv6Address(base + index // len(ports)), ports[index % len(ports)])
+                for index in picks)
+        if echo_hosts6 is not None:
+            self._echo6 = frozenset(IPv6Address(ip) for ip in echo_hosts6)
+            if any(ip not in network for ip in self._echo6):
+                raise LabInputError(f"IPv6 echo hosts must lie in the lab's subnet {network}")
+
+    @property
+    def ipv6(self) -> bool:
+        return self.subnet6 is not None
+
+    def truth6(self) -> set[tuple[IPv6Address, int]]:
+        """Every (IPv6 address, port) that answers SYN-ACK; every other address of subnet6
+        answers RST on every port."""
+        if self.subnet6 is None:
+            return set()
+        if self._open6_all:
+            return {(address, port) for address in self.subnet6 for port in self.ports}
+        return set(self._open6)
+
+    def echo_truth6(self) -> set[IPv6Address]:
+        """Every IPv6 address that answers an ICMPv6 echo; the others stay silent."""
+        if self.subnet6 is None:
+            return set()
+        return set(self.subnet6) if self._echo6 is None else set(self._echo6)
+
+    def listening_ports6(self) -> tuple[int, ...]:
+        if self.subnet6 is None:
+            return ()
+        if self._open6_all:
+            return self.ports
+        return tuple(sorted({port for _, port in self._open6}))
+
+    def scan_command6(self) -> str | None:
+        if self.subnet6 is None:
+            return None
+        ports = ",".join(str(p) for p in self.ports)
+        return f"pyscan --netns {self.scan_netns} {self.subnet6} -p {ports}"
+
+    def _build_ipv6(self) -> None:
+        """Addresses, routes and truth rules of the IPv6 half; called once the link is up."""
+        assert self.subnet6 is not None
+        netlink.add_address(self.scan_interface, SCAN_ADDRESS6, self.scan_netns)
+        netlink.add_address(self.target_interface, TARGET_ADDRESS6, self.target_netns)
+        netlink.add_route("default", TARGET_ADDRESS6.ip, self.scan_interface, self.scan_netns)
+        netlink.add_local_route(self.subnet6, self.target_netns)
+        lines = []
+        if not self._open6_all:
+            lines += [
+                "add table inet lab6",
+                "add set inet lab6 open6 { type ipv6_addr . inet_service; }",
+                "add chain inet lab6 input { type filter hook input priority filter; "
+                "policy accept; }",
+                # Only new connections, as for IPv4; `ip6 daddr` limits it to IPv6.
+                "add rule inet lab6 input tcp flags & (syn | ack) == syn "
+                "ip6 daddr . tcp dport != @open6 reject with tcp reset",
+            ]
+            pairs = sorted(self._open6)
+            for start in range(0, len(pairs), 4096):
+                chunk = ", ".join(f"{ip} . {port}" for ip, port in pairs[start:start + 4096])
+                lines.append(f"add element inet lab6 open6 {{ {chunk} }}")
+        if self._echo6 is not None:
+            if not lines:
+                lines += ["add table inet lab6",
+                          "add chain inet lab6 input { type filter hook input priority "
+                          "filter; policy accept; }"]
+            # Echo requests only: neighbour discovery (ICMPv6 133-137) must pass.
+            lines.append("add set inet lab6 echo6 { type ipv6_addr; }")
+            lines.append("add rule inet lab6 input icmpv6 type echo-request "
+                         "ip6 daddr != @echo6 drop")
+            hosts = sorted(self._echo6)
+            for start in range(0, len(hosts), 4096):
+                chunk = ", ".join(str(ip) for ip in hosts[start:start + 4096])
+                lines.append(f"add element inet lab6 echo6 {{ {chunk} }}")
+        if lines:
+            try:
+                run_nft("\n".join(lines) + "\n", self.target_netns)
+            except FirewallError as error:
+                raise LabError(f"cannot install the lab's IPv6 truth: {error}") from error
+
+    def _settings6(self) -> dict[str, Any]:
+        if self.subnet6 is None:
+            return {"subnet6": None}
+        return {
+            "subnet6": str(self.subnet6),
+            "open6": ("all" if self._open6_all
+                      else sorted(f"[{ip}]:{port}" for ip, port in self._open6)),
+            "echo6": None if self._echo6 is None else sorted(str(ip) for ip in self._echo6),
+        }
+
+    @staticmethod
+    def _load_settings6(record: dict[str, Any]) -> dict[str, Any]:
+        subnet6 = record.get("subnet6")
+        if subnet6 is None:
+            return {"ipv6": False}
+        open6 = record.get("open6", "all")
+        echo6 = record.get("echo6")
+        return {
+            "ipv6": True, "subnet6": subnet6,
+            "open_pairs6": (None if open6 == "all" else
+                            {(IPv6Address(item.rsplit(":", 1)[0].strip("[]")),
+                              int(item.rsplit(":", 1)[1])) for item in open6}),
+            "echo_hosts6": None if echo6 is None else [IPv6Address(ip) for ip in echo6],
+        }
+
+    # --- end IPv6 (v6lab) ------------------------------------------------------------------
 
     def _draw(self, count: int, seed: int | None) -> frozenset[tuple[IPv4Address, int]]:
         size = self.subnet.num_addresses * len(self.ports)
@@ -418,7 +625,7 @@ class Lab:
         netlink.create_netns(self.scan_netns)
         netlink.create_netns(self.target_netns)
         for netns in (self.scan_netns, self.target_netns):
-            for key, value in _QUIET_SYSCTLS.items():
+            for key, value in (_IPV6_SYSCTLS if self.ipv6 else _QUIET_SYSCTLS).items():
                 netlink.write_sysctl(key, value, netns)
         for key, value in _TARGET_SYSCTLS.items():
             netlink.write_sysctl(key, value, self.target_netns)
@@ -435,6 +642,8 @@ class Lab:
         netlink.set_link_up(self.scan_interface, self.scan_netns)
         netlink.add_route("default", TARGET_ADDRESS.ip, self.scan_interface, self.scan_netns)
         netlink.add_local_route(self.subnet, self.target_netns)
+        if self.ipv6:
+            self._build_ipv6()
         if not self._open_all:
             self._install_open_set()
         self._install_probe_rules()
@@ -495,18 +704,25 @@ class Lab:
         except FirewallError as error:
             raise LabError(f"cannot install the lab's UDP/echo truth: {error}") from error
     def _install_loss(self) -> None:
-        """Drop self.loss percent of IPv4 frames at random, each way, on the target's veth.
-        Only IPv4: ARP must get through, or the scanner never learns the gateway's MAC."""
+        """Drop self.loss percent of IP frames at random, each way, on the target's veth.
+        Never ARP or IPv6 neighbour discovery: they must get through, or the scanner never
+        learns the gateway's MAC."""
         threshold = round(self.loss * 100)  # in 1/10000: 0.01 % steps
         device = self.target_interface
         lines = ["add table netdev lab_loss"]
+        # IPv6 (v6lab): IPv6 frames are lost alike, except neighbour discovery (IPv6's ARP).
+        ether_types = "{ ip, ip6 }" if self.ipv6 else "ip"
         for chain, hook in (("inbound", "ingress"), ("outbound", "egress")):
             lines += [
                 f'add chain netdev lab_loss {chain} {{ type filter hook {hook} device "{device}" '
                 "priority filter; policy accept; }",
-                f"add rule netdev lab_loss {chain} ether type ip "
-                f"numgen random mod 10000 < {threshold} counter drop",
             ]
+            if self.ipv6:
+                lines.append(f"add rule netdev lab_loss {chain} ether type ip6 ip6 nexthdr "
+                             "ipv6-icmp icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert }"
+                             " accept")
+            lines.append(f"add rule netdev lab_loss {chain} ether type {ether_types} "
+                         f"numgen random mod 10000 < {threshold} counter drop")
         try:
             run_nft("\n".join(lines) + "\n", self.target_netns)
         except FirewallError as error:
@@ -531,12 +747,14 @@ class Lab:
 
     def _start_listener(self) -> None:
         ports = self.listening_ports()
+        ports6 = self.listening_ports6()
         udp_ports = self.udp_ports if self._udp_open is None else tuple(
             sorted({port for _, port in self._udp_open}))
-        if not ports and not udp_ports:
+        if not ports and not udp_ports and not ports6:
             return
         script = Path(__file__).with_name("lab_listener.py")
         command = [sys.executable, str(script), "--ports", ",".join(map(str, ports)),
+                   "--ports6", ",".join(map(str, ports6)),
                    "--udp-ports", ",".join(map(str, udp_ports))]
         # Started from inside the namespace, the child lives there; its own session keeps it
         # alive after `pyscan lab up` exits and out of the terminal's Ctrl-C.
@@ -568,6 +786,9 @@ class Lab:
         target_mac = netlink.link_mac(self.target_interface, self.target_netns)
         netlink.add_neighbour(TARGET_ADDRESS.ip, target_mac, self.scan_interface,
                               self.scan_netns)
+        if self.ipv6:
+            netlink.add_neighbour(TARGET_ADDRESS6.ip, target_mac, self.scan_interface,
+                                  self.scan_netns)
         ifindex = netlink.link_index(self.target_interface, self.target_netns)
         try:
             with netlink.in_netns(self.target_netns), BpfObject(object_path("sink")) as sink:
@@ -651,6 +872,11 @@ class Lab:
             "sink": self.sink,
             "loss_percent": self.loss,
             "scan_command": self.scan_command(),
+            "subnet6": str(self.subnet6) if self.subnet6 else None,
+            "scan_address6": str(SCAN_ADDRESS6) if self.ipv6 else None,
+            "gateway6": str(TARGET_ADDRESS6.ip) if self.ipv6 else None,
+            "open_pairs6": len(self.truth6()) if self.ipv6 else 0,
+            "scan_command6": self.scan_command6(),
         }
         if up:
             try:
@@ -736,6 +962,7 @@ class Lab:
                          else sorted(f"{ip}:{port}" for ip, port in self._udp_open)),
             "echo": None if self._echo is None else sorted(str(ip) for ip in self._echo),
             "unreachable": sorted(f"{ip}:{port}" for ip, port in self._unreachable),
+            **self._settings6(),
         }
 
     def _adopt(self, other: Lab) -> None:
@@ -794,7 +1021,8 @@ class Lab:
                              for i in udp_open}),
                   echo_hosts=None if echo is None else [IPv4Address(ip) for ip in echo],
                   unreachable_pairs={(IPv4Address(i.rsplit(":", 1)[0]), int(i.rsplit(":", 1)[1]))
-                                     for i in record.get("unreachable", ())})
+                                     for i in record.get("unreachable", ())},
+                  **cls._load_settings6(record))
         listener = record.get("listener")
         if listener:
             lab._listener = _Listener(int(listener["pid"]), int(listener["start_time"]))

@@ -2,13 +2,15 @@
 
 Usage (started by pyscan.lab inside the target namespace; runnable as a plain script, it
 imports nothing from pyscan so it needs no install):
-    python3 lab_listener.py --ports 22,80,443 [--udp-ports 53,123] [--backlog 4096]
+    python3 lab_listener.py --ports 22,80,443 [--ports6 22,80] [--udp-ports 53,123]
+                            [--backlog 4096]
 
 A listener on 0.0.0.0:port makes the namespace's kernel answer SYN-ACK on every address it
 owns (the lab's AnyIP range), so one socket per port serves the whole subnet; the kernel does
 the handshake, this process only keeps the sockets open and accepts-and-closes whatever
 completes so the accept queue never fills. It prints "ready" once every port is listening,
-and exits cleanly on SIGTERM/SIGINT.
+and exits cleanly on SIGTERM/SIGINT. --ports6 listens on [::]:port (IPV6_V6ONLY, so the
+two families' port lists stay apart) for the lab's IPv6 AnyIP prefix.
 
 UDP responders (--udp-ports) answer every datagram from the address it was sent to
 (IP_PKTINFO: the lab's addresses are AnyIP, so the kernel would otherwise pick the veth's):
@@ -51,12 +53,14 @@ def parse_ports(text: str, allow_none: bool = False) -> list[int]:
     return ports
 
 
-def listen(ports: list[int], backlog: int) -> list[socket.socket]:
+def listen(ports: list[int], backlog: int, family: int = socket.AF_INET) -> list[socket.socket]:
     sockets = []
     for port in ports:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("0.0.0.0", port))
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", port))
         sock.listen(backlog)
         sock.setblocking(False)
         sockets.append(sock)
@@ -149,6 +153,7 @@ def serve(sockets: list[socket.socket], udp_sockets: tuple[socket.socket, ...] =
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ports", required=True)
+    parser.add_argument("--ports6", default="")
     parser.add_argument("--udp-ports", default="")
     parser.add_argument("--backlog", type=int, default=4096)
     args = parser.parse_args()
@@ -159,6 +164,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     sockets = listen(parse_ports(args.ports, allow_none=True), args.backlog)
+    sockets += listen(parse_ports(args.ports6, allow_none=True), args.backlog, socket.AF_INET6)
     udp_sockets = listen_udp(parse_ports(args.udp_ports, allow_none=True))
     print("ready", flush=True)
     # The parent stops reading after "ready"; later writes must not kill us with SIGPIPE.

@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pyscan.config import ScanConfig
 from pyscan.errors import ConfigError, RunFinishedError, ScanError
-from pyscan.probes import get_probe
 
 if TYPE_CHECKING:
     from pyscan.drivers import DriverDescriptor, DriverRequest, DriverSession
@@ -64,11 +63,16 @@ LIST_CHUNK = 1 << 16  # targets fetched per C call by list_targets
 # The null driver sends nothing, so the dry run needs no route: fixed, obviously fake values
 # from the benchmarking range (RFC 2544) and the locally administered MAC space.
 DRY_RUN_SOURCE_IP = IPv4Address("198.18.0.1")
+DRY_RUN_SOURCE_IP6 = IPv6Address("2001:2::1")
+# The engine's IPv6 target set holds at most 2^32 addresses (targetset.h); config.py lets a
+# larger IPv6 set through only with --max-targets, whose sample then comes from its first
+# 2^32 addresses.
+ENGINE_MAX_IPV6_ADDRESSES = 2**32
 DRY_RUN_GATEWAY_MAC = "02:00:00:00:00:01"
 DRY_RUN_SOURCE_MAC = "02:00:00:00:00:02"
 
 Status = Literal["open", "closed", "up", "unreachable"]
-PROTOCOL_OF_L4 = {6: "tcp", 17: "udp", 1: "icmp"}  # struct pyscan_result.l4_proto
+PROTOCOL_OF_L4 = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp"}  # struct pyscan_result.l4_proto
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,29 +231,55 @@ def udp_probe_args(config: ScanConfig) -> bytes:
     return payload_records({port: p for port, p in chosen.items() if p is not None and p.data})
 
 
-def list_targets(config: ScanConfig) -> Iterator[tuple[IPv4Address, int]]:
+def engine_ranges(config: ScanConfig) -> list[tuple[int, int]]:
+    """The target ranges as the engine takes them: an IPv6 set above 2^32 addresses (which
+    config.py admits only with --max-targets) is cut to its first 2^32 addresses."""
+    ranges = list(config.targets.ranges)
+    if config.targets.family != 6:
+        return ranges
+    kept, room = [], ENGINE_MAX_IPV6_ADDRESSES
+    for first, last in ranges:
+        if room <= 0:
+            break
+        last = min(last, first + room - 1)
+        kept.append((first, last))
+        room -= last - first + 1
+    return kept
+
+
+def engine_probe(config: ScanConfig, name: str) -> int:
+    """The probe module id that runs probe type ``name`` against the scan's targets: the
+    IPv6 twin (pyscan.probes.for_family) for IPv6 targets."""
+    from pyscan.probes import for_family
+
+    return for_family(name, config.targets.family).id
+
+
+def list_targets(config: ScanConfig) -> Iterator[tuple[IPv4Address | IPv6Address, int]]:
     """Every (address, port) of this shard, in the exact order the TX side visits them
     (thread interleaving aside). Nothing is sent; this is `-sL`."""
     from pyscan.native import Engine  # the order is the engine's; import on use
 
     if not config.targets.count or not config.entries:
         return
+    family = config.targets.family
+    address_type = IPv6Address if family == 6 else IPv4Address
     # One TX thread walks the whole shard in order (engine.h); addresses, MACs and the key
     # only shape frames, which are never built here.
     with Engine(cookie_key=bytes(16), seed=config.seed, source_ip=0, source_mac=bytes(6),
-                gateway_mac=bytes(6), ranges=config.targets.ranges,
+                gateway_mac=bytes(6), ranges=engine_ranges(config),
                 ports=[port for _, port in config.entries],
-                port_probes=[probe for probe, _ in config.entries],
+                port_probes=[engine_probe(config, probe) for probe, _ in config.entries],
                 shard=(config.shard[0] - 1, config.shard[1]), tx_threads=1,
-                max_results=2, max_probes=config.max_targets or 0) as engine:
+                max_results=2, max_probes=config.max_targets or 0, family=family) as engine:
         k = 0
         while chunk := engine.targets(0, k, LIST_CHUNK):
             for address, port in chunk:
-                yield IPv4Address(address), port
+                yield address_type(address), port
             k += len(chunk)
 
 
-def list_probes(config: ScanConfig) -> Iterator[tuple[IPv4Address, str, int]]:
+def list_probes(config: ScanConfig) -> Iterator[tuple[IPv4Address | IPv6Address, str, int]]:
     """(address, protocol, port) of every probe of this shard in sending order: list_targets
     with each entry's protocol ("tcp", "udp", "icmp" with port 0), for -sL of scans that mix
     probe types. Nothing is sent."""
@@ -445,6 +475,9 @@ class ScanRun:
                 raise ScanError(f"{error} (--no-isolation scans without the firewall)") from None
 
         tx_threads = tx_thread_count(config, path.tx_queues)
+        # an unowned source is IPv4 only (netlink.source refuses IPv6 ones)
+        arp_source = (path.source_ip if not path.source_owned
+                      and isinstance(path.source_ip, IPv4Address) else None)
         request = DriverRequest(
             interface=path.interface,
             ifindex=path.ifindex,
@@ -454,9 +487,9 @@ class ScanRun:
             source_ports=source_ports,
             cookie_key=cookie_key,
             options=dict(config.driver_options),
-            probe_id=get_probe(config.probe).id,
-            probe_ids=tuple(get_probe(name).id for name in config.probe_types),
-            arp_answer=None if path.source_owned else (path.source_ip, path.link_mac),
+            probe_id=engine_probe(config, config.probe),
+            probe_ids=tuple(engine_probe(config, name) for name in config.probe_types),
+            arp_answer=None if arp_source is None else (arp_source, path.link_mac),
         )
         chosen, why, session = _open_driver(config, candidates, request, resources)
         if request.arp_answer is not None and not chosen.answers_arp \
@@ -466,7 +499,7 @@ class ScanRun:
             try:
                 # Registered before the engine, so it is closed after it (LIFO).
                 self._arp_responder = resources.enter_context(
-                    ArpResponder(path.ifindex, path.source_ip, path.link_mac))
+                    ArpResponder(path.ifindex, request.arp_answer[0], path.link_mac))
             except OSError as error:
                 raise ScanError(f"cannot answer ARP for --source-ip {path.source_ip}: "
                                 f"{error.strerror or error}") from None
@@ -494,11 +527,11 @@ class ScanRun:
         if self._arp_responder is not None:
             engine.set_arp_responder(self._arp_responder)
         self._source_owned = path.source_owned
-        if not path.source_owned and path.next_hop_ip is not None:
+        if arp_source is not None and isinstance(path.next_hop_ip, IPv4Address):
             from pyscan.native import announce_arp
 
             try:
-                announce_arp(path.ifindex, path.source_ip, path.link_mac, path.next_hop_ip)
+                announce_arp(path.ifindex, arp_source, path.link_mac, path.next_hop_ip)
             except OSError as error:
                 raise ScanError(f"--source-ip {path.source_ip}: {error.strerror}") from None
         self.start = ScanStart(driver=chosen.name, why=why, description=session.description,
@@ -515,10 +548,11 @@ class ScanRun:
             cookie_key=cookie_key,
             seed=config.seed,
             rate=0.0 if config.rate == float("inf") else config.rate,
-            ranges=config.targets.ranges,
+            ranges=engine_ranges(config),
             ports=[port for _, port in config.entries],
-            port_probes=[probe for probe, _ in config.entries],
+            port_probes=[engine_probe(config, probe) for probe, _ in config.entries],
             probe_args=udp_probe_args(config),
+            family=config.targets.family,
             source_ip=path.source_ip,
             source_mac=path.source_mac,
             gateway_mac=path.gateway_mac,
@@ -527,7 +561,7 @@ class ScanRun:
             shard=(config.shard[0] - 1, config.shard[1]),
             tx_threads=tx_threads,
             batch_size=batch_size,  # the driver descriptor's engine hint
-            probe=get_probe(config.probe).id,
+            probe=engine_probe(config, config.probe),
             max_probes=config.max_targets or 0,
             retries=config.retries,
             retry_delay=config.retry_delay,
@@ -688,7 +722,7 @@ class ScanRun:
             # The snippet is pushed before its result, so it is here unless its ring was
             # full (then the result comes without payload).
             payload = self._payloads.pop((raw.ip, raw.port), None)
-        replied_icmp = raw.l4_proto == 1 or raw.status != "open"
+        replied_icmp = raw.l4_proto in (1, 58) or raw.status != "open"
         return Result(raw.ip, raw.port, raw.status, raw.ttl, raw.timestamp,
                       protocol=PROTOCOL_OF_L4.get(raw.l4_proto, str(raw.l4_proto)),
                       payload=payload,
@@ -780,12 +814,12 @@ class _Counters:
 class _Path:
     interface: str
     ifindex: int
-    source_ip: IPv4Address
+    source_ip: IPv4Address | IPv6Address
     source_mac: str
     gateway_mac: str
     tx_queues: int = 1
     source_owned: bool = True   # False: --source-ip borrows a free address of the link
-    next_hop_ip: IPv4Address | None = None  # the gateway; None when the target is on-link
+    next_hop_ip: IPv4Address | IPv6Address | None = None  # the gateway; None: target on-link
     link_mac: str = ""          # the interface's own MAC: ARP for an unowned source answers it
 
 
@@ -817,7 +851,7 @@ def check_source_ip(config: ScanConfig) -> None:
     from pyscan.netlink import SourceAddressRefused, check_source_address
 
     try:
-        check_source_address(config.source_ip, IPv4Address(config.targets.ranges[0][0]),
+        check_source_address(config.source_ip, config.targets[0],
                              config.interface, config.netns, config.gateway_ip)
     except SourceAddressRefused as error:
         raise ConfigError(str(error)) from None
@@ -949,13 +983,14 @@ def _resolve_path(config: ScanConfig) -> _Path:
         return _Path(
             interface=config.interface or "lo",
             ifindex=0,
-            source_ip=config.source_ip or DRY_RUN_SOURCE_IP,
+            source_ip=config.source_ip or (DRY_RUN_SOURCE_IP6 if config.targets.family == 6
+                                           else DRY_RUN_SOURCE_IP),
             source_mac=config.source_mac or DRY_RUN_SOURCE_MAC,
             gateway_mac=config.gateway_mac or DRY_RUN_GATEWAY_MAC,
         )
     from pyscan.netlink import NetlinkError, SourceAddressRefused, resolve_path
 
-    first_target = IPv4Address(config.targets.ranges[0][0])
+    first_target = config.targets[0]  # an address of the targets' family
     try:
         info = resolve_path(first_target, config.interface, config.source_ip, config.gateway_mac,
                             source_mac=config.source_mac, gateway_ip=config.gateway_ip)

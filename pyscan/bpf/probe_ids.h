@@ -14,7 +14,9 @@
 #define PYSCAN_PROBE_TCP_SYN4 0   /* TCP SYN over IPv4: open = SYN-ACK, closed = RST+ACK */
 #define PYSCAN_PROBE_ICMP_ECHO4 1 /* ICMP echo over IPv4: up = echo reply */
 #define PYSCAN_PROBE_UDP4 2       /* UDP over IPv4: open = UDP reply, closed = port unreachable */
-#define PYSCAN_PROBE_COUNT 3
+#define PYSCAN_PROBE_TCP_SYN6 3   /* TCP SYN over IPv6: open = SYN-ACK, closed = RST+ACK */
+#define PYSCAN_PROBE_ICMP_ECHO6 4 /* ICMPv6 echo: up = echo reply, unreachable = dest. unreach. */
+#define PYSCAN_PROBE_COUNT 5
 
 #define PYSCAN_PROBE_BIT(id) (1u << (id))
 

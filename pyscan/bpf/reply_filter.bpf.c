@@ -29,8 +29,10 @@
 
 #include "arp_reply.h"
 #include "probe_icmp_echo4.h"
+#include "probe_icmp_echo6.h"
 #include "probe_ids.h"
 #include "probe_tcp_syn4.h"
+#include "probe_tcp_syn6.h"
 #include "probe_udp4.h"
 #include "reply_filter.h"
 
@@ -65,6 +67,31 @@ static __always_inline int enabled(__u32 id)
 	return reply_filter_config.probe_mask & PYSCAN_PROBE_BIT(id);
 }
 
+/* IPv6 (a scan is one family, so at most one of the two switches has enabled modules): one
+ * case per next header of the fixed header; ICMPv6 that is not ours (neighbour discovery
+ * included) is passed. */
+static __always_inline int is_scan_reply6(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ipv6hdr *ip6 = data + sizeof(struct ethhdr);
+
+	if ((void *)(ip6 + 1) > data_end)
+		return 0;
+	switch (ip6->nexthdr) {
+	case IPPROTO_TCP:
+		return enabled(PYSCAN_PROBE_TCP_SYN6) &&
+		       pyscan_probe_tcp_syn6__match(ctx, &reply_filter_config);
+	case PYSCAN_IPPROTO_ICMPV6:
+		return (enabled(PYSCAN_PROBE_TCP_SYN6) &&
+			pyscan_probe_tcp_syn6__match_icmp(ctx, &reply_filter_config)) ||
+		       (enabled(PYSCAN_PROBE_ICMP_ECHO6) &&
+			pyscan_probe_icmp_echo6__match(ctx, &reply_filter_config));
+	default:
+		return 0;
+	}
+}
+
 /* One case per IPv4 protocol, one call per module that sends it (probe_ids.h). ICMP
  * carries three modules' replies: echo replies and errors quoting an echo request
  * (icmp-echo), errors quoting a UDP datagram (udp), errors quoting a SYN (tcp-syn). */
@@ -75,6 +102,8 @@ static __always_inline int is_scan_reply(struct xdp_md *ctx)
 	struct ethhdr *eth = data;
 	struct iphdr *ip = (void *)(eth + 1);
 
+	if ((void *)(eth + 1) <= data_end && eth->h_proto == bpf_htons(ETH_P_IPV6))
+		return is_scan_reply6(ctx);
 	if ((void *)(ip + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
 		return 0;
 	switch (ip->protocol) {

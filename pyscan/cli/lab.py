@@ -54,9 +54,17 @@ def lab_up(
     loss: Annotated[str, typer.Option(
         help="Drop this share of IPv4 frames at random, each way: 10%, 0.5% (a lossy path).")
     ] = "0%",
+    subnet6: Annotated[str | None, typer.Option(
+        help="IPv6 target prefix inside 2001:2::/48 (default 2001:2::/120; a --sink lab has "
+             "IPv6 only when this is given).")] = None,
+    no_ipv6: Annotated[bool, typer.Option(
+        "--no-ipv6", help="IPv4 only: no IPv6 on the lab's link.")] = False,
+    open_count6: Annotated[str | None, typer.Option(
+        help="Open exactly this many random IPv6 (address, port) pairs instead of all.")
+    ] = None,
 ) -> None:
     from pyscan.config import parse_ports, parse_seed
-    from pyscan.lab import Lab
+    from pyscan.lab import DEFAULT_SUBNET6, Lab
 
     count = parse_count(open_count, "--open-count", 0, 2**32) if open_count is not None else None
     unreachable_count = (parse_count(unreachable, "--unreachable", 0, 2**32)
@@ -68,14 +76,23 @@ def lab_up(
         loss_percent = _parse_loss(loss)
         # Constructing a Lab only checks its settings: bad input is refused (exit 2) before
         # the privilege check and before anything exists.
+        count6 = (parse_count(open_count6, "--open-count6", 0, 2**32)
+                  if open_count6 is not None else None)
+        if no_ipv6 and (subnet6 is not None or count6 is not None):
+            fail("--subnet6/--open-count6 and --no-ipv6 contradict each other (accepted: one "
+                 "of them)")
+        ipv6 = False if no_ipv6 else True if subnet6 or count6 is not None else None
         lab = Lab(name=name, subnet=subnet, ports=port_list, open_count=count, seed=draw_seed,
                   sink=sink, queues=queue_count, loss=loss_percent,
-                  unreachable_count=unreachable_count)
+                  unreachable_count=unreachable_count, ipv6=ipv6,
+                  subnet6=subnet6 or DEFAULT_SUBNET6, open_count6=count6)
     except ConfigError as error:
         fail(str(error))
     lab = _lab_call(lab.up)
     typer.echo(_format_status(lab.status()))
     typer.echo(f"scan it with:  {lab.scan_command()}")
+    if (command6 := lab.scan_command6()) is not None:
+        typer.echo(f"over IPv6:     {command6}")
 
 
 def _parse_loss(text: str) -> float:

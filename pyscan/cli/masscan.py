@@ -222,9 +222,9 @@ _OPTIONS: dict[str, tuple[bool, Callable[[_State, str], None]]] = {
     "srcport": (True, _set("source_ports")),
     "adaptermac": (True, _set("source_mac")), "sourcemac": (True, _set("source_mac")),
     "srcmac": (True, _set("source_mac")),
-    "routermac": (True, _set("gateway_mac")), "routermacipv4": (True, _set("gateway_mac")),
+    "routermac": (True, _set("gateway_mac")), "routermacipv4": (True, _set("gateway_mac_ipv4")),
     "gatewaymac": (True, _set("gateway_mac")),
-    "routermacipv6": (True, _no_op),  # pyscan scans IPv4 only: no IPv6 next hop needed
+    "routermacipv6": (True, _set("gateway_mac_ipv6")),  # the scan's family picks one
     "routerip": (True, _set("gateway_ip")),
     "ttl": (True, _ttl), "wait": (True, _wait), "seed": (True, _seed),
     "shard": (True, _set("shard")), "shards": (True, _set("shard")),
@@ -455,7 +455,8 @@ def echo_lines(plan: Plan) -> list[str]:
             lines.append(f"{name} = {scan[key]}")
     for key, name in (("interface", "adapter"), ("source_ip", "adapter-ip"),
                       ("source_ports", "adapter-port"), ("source_mac", "adapter-mac"),
-                      ("gateway_mac", "router-mac"), ("gateway_ip", "router-ip"),
+                      ("gateway_mac", "router-mac"), ("gateway_mac_ipv4", "router-mac-ipv4"),
+                      ("gateway_mac_ipv6", "router-mac-ipv6"), ("gateway_ip", "router-ip"),
                       ("ttl", "ttl"), ("wait", "wait")):
         if key in scan:
             lines.append(f"{name} = {scan[key]}")

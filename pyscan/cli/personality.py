@@ -128,11 +128,12 @@ def _information(plan: Plan) -> None:
 
         config = build_config(plan)
         # masscan -sL (main-listscan.c): the address alone with one port entry, else
-        # address:port in its port numbering (MASSCAN_PORT_BASE)
+        # address:port in its port numbering (MASSCAN_PORT_BASE); [address]:port for IPv6
         single = len(config.entries) == 1
         for address, protocol, port in list_probes(config):
+            host = f"[{address}]" if address.version == 6 else f"{address}"
             out.write(f"{address}\n" if single
-                      else f"{address}:{MASSCAN_PORT_BASE[protocol] + port}\n")
+                      else f"{host}:{MASSCAN_PORT_BASE[protocol] + port}\n")
     elif plan.action == "echo":
         from pyscan.cli.masscan import echo_lines
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -348,10 +348,11 @@ def _xdp_options(mode: str | None, attach: str | None) -> list[str]:
 
 
 def _print_target_list(config: ScanConfig,
-                       probes: Iterator[tuple[IPv4Address, str, int]]) -> None:
+                       probes: Iterator[tuple[IPv4Address | IPv6Address, str, int]]) -> None:
     """-sL: one address per line with one port entry, address:port with several of one
     protocol (both as masscan), and with several protocols address:port/protocol (ICMP echo:
-    address/icmp), so that each line names its probe (docs/cli.md)."""
+    address/icmp), so that each line names its probe (docs/cli.md). An IPv6 address before a
+    port is written [address], so the port cannot be read as part of it."""
     from pyscan.probes import PROBES
 
     single_port = len(config.entries) == 1
@@ -359,13 +360,14 @@ def _print_target_list(config: ScanConfig,
     write = sys.stdout.write
     try:
         for address, protocol, port in probes:
+            host = f"[{address}]" if address.version == 6 else f"{address}"
             if single_port:
                 write(f"{address}\n")
             elif not mixed:
-                write(f"{address}:{port}\n")
+                write(f"{host}:{port}\n")
             else:
                 write(f"{address}/icmp\n" if protocol == "icmp"
-                      else f"{address}:{port}/{protocol}\n")
+                      else f"{host}:{port}/{protocol}\n")
         sys.stdout.flush()
     except BrokenPipeError:
         silence_stdout()

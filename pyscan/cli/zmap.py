@@ -59,6 +59,9 @@ def _build_parser() -> _Parser:
     add("-b", "--blacklist-file", "--blocklist-file", dest="blocklist", action="append")
     add("-w", "--whitelist-file", "--allowlist-file", dest="allowlist", action="append")
     add("-I", "--list-of-ips", dest="list_of_ips", action="append")
+    # ZMapv6's (tumi8/zmap) IPv6 spellings: a hit list and the IPv6 source.
+    add("--ipv6-target-file", dest="ipv6_target_file", action="append")
+    add("--ipv6-source-ip", dest="ipv6_source_ip")
     add("-r", "--rate")
     add("-B", "--bandwidth")
     add("-n", "--max-targets")
@@ -202,6 +205,8 @@ def parse_zmap(argv: Sequence[str]) -> Plan:
     _refuse_if(options.min_hitrate, "--min-hitrate", "aborting on a low hit rate is not built yet")
     _refuse_if(options.cores, "--cores", "pinning sending threads to cores is not built yet")
     module = options.probe_module or "tcp_synscan"
+    # ZMapv6's IPv6 module names: the targets' family picks pyscan's IPv6 twin anyway.
+    module = _ZMAPV6_MODULES.get(module, module)
     if module not in _PYSCAN_PROBE:
         if module in ZMAP_PROBE_MODULES:
             raise NotSupportedYet(f"-M {module}", "pyscan has the tcp_synscan, icmp_echoscan "
@@ -261,7 +266,13 @@ def parse_zmap(argv: Sequence[str]) -> Plan:
         scan["driver"] = "null"
     if options.blocklist:
         scan["exclude_files"] = list(options.blocklist)
-    include_files = [*(options.allowlist or []), *(options.list_of_ips or [])]
+    if options.ipv6_source_ip is not None:
+        if options.source_ip is not None:
+            raise ConfigError("-S and --ipv6-source-ip both given (accepted: one source "
+                              "address, of the targets' family)")
+        scan["source_ip"] = options.ipv6_source_ip
+    include_files = [*(options.allowlist or []), *(options.list_of_ips or []),
+                     *(options.ipv6_target_file or [])]
     if include_files:
         scan["include_files"] = include_files
     if options.verbosity is not None:
@@ -291,6 +302,7 @@ def _shard(shard: str | None, shards: str | None, seed: str | None) -> str:
 
 
 _PYSCAN_PROBE = {"tcp_synscan": "tcp-syn", "icmp_echoscan": "icmp-echo", "udp": "udp"}
+_ZMAPV6_MODULES = {"ipv6_tcp_synscan": "tcp_synscan", "icmp6_echoscan": "icmp_echoscan"}
 
 
 def _probe_args(scan: dict[str, Any], module: str, text: str) -> None:

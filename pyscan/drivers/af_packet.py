@@ -34,6 +34,9 @@ _QUOTED = {"tcp": "TCP", "udp": "UDP", "icmp": "echo"}
 def filter_text(protocols: tuple[str, ...]) -> str:
     """What the RX filter accepts for these reply protocols (pyscan.probes.reply_protocols):
     ('tcp',) -> 'SYN-ACK/RST to the source ports and ICMP unreachables quoting TCP probes'."""
+    # IPv6 scans name their protocols tcp6/icmp6 (their own program, never mixed with IPv4)
+    ipv6 = any(name.endswith("6") for name in protocols)
+    protocols = tuple(name.removesuffix("6") for name in protocols)
     parts = []
     to_ports = [text for name, text in _TO_SOURCE_PORTS.items() if name in protocols]
     if to_ports:
@@ -42,7 +45,7 @@ def filter_text(protocols: tuple[str, ...]) -> str:
         parts.append("ICMP echo replies")
     quoted = [text for name, text in _QUOTED.items() if name in protocols]
     parts.append(f"ICMP unreachables quoting {_listed(quoted, 'or')} probes")
-    return _listed(parts, "and")
+    return _listed(parts, "and") + (" (IPv6)" if ipv6 else "")
 
 
 def _listed(items: list[str], last: str) -> str:

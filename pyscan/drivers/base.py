@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING, Literal, Protocol, Self, runtime_checkable
 
 from pyscan.errors import DriverError, DriverOptionError
@@ -30,7 +30,7 @@ class DriverRequest:
     ifindex: int
     tx_threads: int
     want_rx: bool
-    source_ip: IPv4Address
+    source_ip: IPv4Address | IPv6Address  # the targets' family
     source_ports: range
     cookie_key: bytes
     options: Mapping[str, str] = field(default_factory=dict)  # driver-specific

@@ -14,7 +14,7 @@ def check_int(what: str, value: int, low: int, high: int) -> int:
     return value
 
 
-def ipv4(what: str, value: str | int | ipaddress.IPv4Address) -> ipaddress.IPv4Address:
+def ipv4(what: str, value: object) -> ipaddress.IPv4Address:
     try:
         return ipaddress.IPv4Address(value)
     except (ipaddress.AddressValueError, ValueError, TypeError):
@@ -22,7 +22,7 @@ def ipv4(what: str, value: str | int | ipaddress.IPv4Address) -> ipaddress.IPv4A
                          "(accepted: dotted quad, int or IPv4Address)") from None
 
 
-def ipv4_be(what: str, value: str | int | ipaddress.IPv4Address) -> int:
+def ipv4_be(what: str, value: object) -> int:
     """The address as the native u32 whose bytes in memory are network order."""
     return int.from_bytes(ipv4(what, value).packed, "little")
 
@@ -45,3 +45,11 @@ def mac(what: str, value: str | bytes) -> bytes:
                      "or 6 bytes)")
 
 
+
+
+def ipv6(what: str, value: object) -> ipaddress.IPv6Address:
+    try:
+        return ipaddress.IPv6Address(value)
+    except (ipaddress.AddressValueError, ValueError, TypeError):
+        raise ValueError(f"{what} {value!r} is not an IPv6 address "
+                         "(accepted: 'x:y::z', int or IPv6Address)") from None

@@ -40,14 +40,16 @@ class AfXdpError(OSError):
     reason (str() adds the errno in front, as for any OSError)."""
 
 
-ScannerIp = str | int | ipaddress.IPv4Address | None
+ScannerIp = str | int | ipaddress.IPv4Address | ipaddress.IPv6Address | None
 # (address the host does not own, the MAC to answer with): the filter answers its ARP requests
 ArpAnswer = tuple[str | ipaddress.IPv4Address, str | bytes]
 
 
 def _ip_be(address: ScannerIp) -> int:
-    """An IPv4 address (or None = any) as the u32 whose memory holds it in network order."""
-    if address is None:
+    """An IPv4 address (or None = any) as the u32 whose memory holds it in network order.
+    An IPv6 scanner address is 0 too: the IPv6 matches do not compare the destination,
+    which their cookie covers (probe_tcp_syn6.h)."""
+    if address is None or isinstance(address, ipaddress.IPv6Address):
         return 0
     return int.from_bytes(ipaddress.IPv4Address(address).packed, "little")
 

@@ -16,6 +16,7 @@ from pyscan.native._values import U64_MAX as _U64_MAX
 from pyscan.native._values import check_int as _check_int
 from pyscan.native._values import ipv4 as _ipv4
 from pyscan.native._values import ipv4_be as _ipv4_be
+from pyscan.native._values import ipv6 as _ipv6
 from pyscan.native._values import mac as _mac
 from pyscan.native._values import port_be as _port_be
 from pyscan.native.handles import CHandle
@@ -132,6 +133,101 @@ class TargetSet(CHandle[TargetSetPtr]):
         port = ffi.new("uint16_t *")
         lib.pyscan_targetset__at_export(self._live(), index, ip, port)
         return ipaddress.IPv4Address(int(ip[0])), int(port[0])
+
+
+class TargetSet6(CHandle[TargetSetPtr]):
+    """Sorted, disjoint, inclusive IPv6 ranges (at most 2^32 addresses in all) x distinct
+    ports as one index space (targetset.h, init6): the same order as TargetSet."""
+
+    _kind = "target set"
+
+    def __init__(self, ranges: Sequence[tuple[int | str | ipaddress.IPv6Address,
+                                              int | str | ipaddress.IPv6Address]],
+                 ports: Sequence[int]) -> None:
+        pairs = [(_ipv6("range start", first).packed, _ipv6("range end", last).packed)
+                 for first, last in ranges]
+        if not pairs:
+            raise ValueError("target ranges are empty: at least one (first, last) is needed")
+        port_list = [_check_int("port", port, 0, 65535) for port in ports]
+        c_ranges = ffi.new("struct pyscan_ip6_range[]", [{"first": f, "last": la}
+                                                         for f, la in pairs])
+        c_ports = ffi.new("uint16_t[]", port_list or [0])
+        state = ffi.new("struct pyscan_targetset *")
+        rc = lib.pyscan_targetset__init6(state, c_ranges, len(pairs), c_ports, ffi.NULL,
+                                         len(port_list))
+        if rc != 0:
+            raise ValueError(f"IPv6 target set refused: {os.strerror(-rc)} (accepted: sorted "
+                             "disjoint ranges, at most 2^32 addresses, distinct ports)")
+        self._state = state
+        self._handle = TargetSetPtr(state)
+        self.n_ips = int(state.n_ips)
+        self.n_ports = int(state.n_ports)
+        self.total = int(state.total)
+
+    def __len__(self) -> int:
+        return self.total
+
+    @staticmethod
+    def _destroy(handle: TargetSetPtr) -> None:
+        lib.pyscan_targetset__free(handle)
+
+    def at(self, index: int) -> tuple[ipaddress.IPv6Address, int]:
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < self.total:
+            raise IndexError(f"target index {index!r} is out of range: accepted "
+                             f"0..{self.total - 1}")
+        addr = ffi.new("uint8_t[16]")
+        port = ffi.new("uint16_t *")
+        lib.pyscan_targetset__at6_export(self._live(), index, addr, port)
+        return ipaddress.IPv6Address(bytes(addr)), int(port[0])
+
+    def ip_number(self, address: str | int | ipaddress.IPv6Address) -> int | None:
+        """The address's number in the set (the inverse of ``at`` on addresses), or None."""
+        number = int(lib.pyscan_targetset__ip_number6_export(
+            self._live(), _ipv6("address", address).packed))
+        return None if number < 0 else number
+
+
+def cookie6_siphash(key: bytes, saddr: str | int | ipaddress.IPv6Address,
+                    daddr: str | int | ipaddress.IPv6Address, sport: int, dport: int) -> int:
+    """The 64-bit SipHash-2-4 of the IPv6 probe's 36-byte tuple (cookie.h); the probe's
+    cookie is its low 32 bits."""
+    if not isinstance(key, bytes | bytearray) or len(key) != 16:
+        raise ValueError(f"cookie key {key!r} is not 16 bytes")
+    return int(lib.pyscan_cookie__siphash6(bytes(key), _ipv6("source address", saddr).packed,
+                                           _ipv6("destination address", daddr).packed,
+                                           _port_be("source port", sport),
+                                           _port_be("destination port", dport)))
+
+
+def cookie6(key: bytes, saddr: str | int | ipaddress.IPv6Address,
+            daddr: str | int | ipaddress.IPv6Address, sport: int, dport: int) -> int:
+    """The IPv6 probe's cookie: the low 32 bits of cookie6_siphash."""
+    return cookie6_siphash(key, saddr, daddr, sport, dport) & 0xffffffff
+
+
+def build_syn6(src_mac: str | bytes, dst_mac: str | bytes,
+               saddr: str | int | ipaddress.IPv6Address,
+               daddr: str | int | ipaddress.IPv6Address, sport: int, dport: int, seq: int,
+               ttl: int = 0, mss: int = 0, window: int = 0, tcp_options: str = "windows",
+               tsval: int = 0) -> bytes:
+    """The IPv6 probe frame the engine sends (template6.h): Ethernet + IPv6 + TCP SYN with
+    the options of profile ``tcp_options``; ``ttl`` is the hop limit (0 = the profile's)."""
+    template = ffi.new("struct pyscan_syn6_template *")
+    rc = lib.pyscan_template6__init(template, _mac("source MAC", src_mac),
+                                    _mac("destination MAC", dst_mac),
+                                    _ipv6("source address", saddr).packed,
+                                    tcp_options_id(tcp_options), _check_int("TTL", ttl, 0, 255),
+                                    _check_int("MSS", mss, 0, 65535),
+                                    _check_int("window", window, 0, 65535))
+    if rc < 0:
+        raise ValueError(f"TCP options profile {tcp_options!r} is unknown")
+    out = ffi.new("uint8_t[]", int(lib.PYSCAN_SYN6_COPY_LEN))
+    length = lib.pyscan_template6__fill_export(
+        template, out, _ipv6("destination address", daddr).packed,
+        _port_be("source port", sport), _port_be("destination port", dport),
+        _check_int("sequence number", seq, 0, 2**32 - 1),
+        _check_int("timestamp", tsval, 0, 2**32 - 1))
+    return bytes(ffi.buffer(out, length))
 
 
 def cookie(key: bytes, saddr: str | int | ipaddress.IPv4Address,

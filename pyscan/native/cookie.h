@@ -18,6 +18,7 @@
 #include "../bpf/cookie.h"
 
 _Static_assert(sizeof(struct pyscan_cookie_key) == 16, "pyscan_cookie_key layout");
+_Static_assert(sizeof(struct pyscan_cookie_addr6) == 16, "pyscan_cookie_addr6 layout");
 
 /* The 16 key bytes as the two little-endian words SipHash takes. */
 static inline struct pyscan_cookie_key pyscan_cookie_key__from_bytes(const uint8_t key[16])
@@ -38,5 +39,8 @@ uint32_t pyscan_cookie__compute(const uint8_t key[16], uint32_t saddr_be, uint32
 				uint16_t sport_be, uint16_t dport_be);
 uint64_t pyscan_cookie__siphash(const uint8_t key[16], uint32_t saddr_be, uint32_t daddr_be,
 				uint16_t sport_be, uint16_t dport_be);
+/* IPv6: 16-byte addresses in network order (cookie.h's 36-byte tuple). */
+uint64_t pyscan_cookie__siphash6(const uint8_t key[16], const uint8_t saddr[16],
+				 const uint8_t daddr[16], uint16_t sport_be, uint16_t dport_be);
 
 #endif /* PYSCAN_NATIVE_COOKIE_H */

@@ -131,20 +131,40 @@ static roaring_bitmap_t *bitmap_for(struct pyscan_dedup *d, size_t slot)
 	return b;
 }
 
+/* The key of an IPv6 result: its address number when the target set holds it on a scanned
+ * port, else -1 (not remembered: reported again if repeated, never lost). IPv6 sets hold at
+ * most 2^32 addresses (targetset.h), so the number fits the same 32-bit bitmaps. */
+static int64_t number6(const struct pyscan_dedup *d, const struct pyscan_result *res)
+{
+	if (!d->targets || !(d->scanned_ports[res->port / 64] & (1ULL << (res->port % 64))))
+		return -1;
+	return pyscan_targetset__ip_number6(d->targets, res->addr);
+}
+
 static int remember(struct pyscan_dedup *d, const struct pyscan_result *res)
 {
-	if (res->family != 4)
+	int64_t number;
+	uint32_t ip_host = 0;
+	if (res->family == 6) {
+		number = number6(d, res);
+		if (number < 0)
+			return -EAFNOSUPPORT;
+	} else if (res->family == 4) {
+		uint32_t ip_be;
+		memcpy(&ip_be, res->addr, sizeof(ip_be));
+		ip_host = __builtin_bswap32(ip_be); /* raw keys: /16 blocks */
+		number = d->targets && !d->targets->first6 &&
+			(d->scanned_ports[res->port / 64] & (1ULL << (res->port % 64))) ?
+			pyscan_targetset__ip_number(d->targets, ip_host) : -1;
+	} else {
 		return -EAFNOSUPPORT;
-	uint32_t ip_be;
-	memcpy(&ip_be, res->addr, sizeof(ip_be));
-	const uint32_t ip_host = __builtin_bswap32(ip_be); /* raw keys: /16 blocks */
-	const int64_t number = d->targets &&
-		(d->scanned_ports[res->port / 64] & (1ULL << (res->port % 64))) ?
-		pyscan_targetset__ip_number(d->targets, ip_host) : -1;
+	}
 	/* address numbers are < n_ips <= 2^32: they fit the bitmap's 32-bit values */
 	const uint32_t key = number >= 0 ? (uint32_t)number : ip_host;
-	/* the probe's protocol picks the slot group (probes branch): 0 TCP, 1 UDP, 2 ICMP */
-	const size_t protocol = res->l4_proto == 17 ? 1 : res->l4_proto == 1 ? 2 : 0;
+	/* the probe's protocol picks the slot group (probes branch): 0 TCP, 1 UDP, 2 ICMP
+	 * (ICMPv6 echo too: a scan is one family, so the two never share a table) */
+	const size_t protocol = res->l4_proto == 17 ? 1 :
+				(res->l4_proto == 1 || res->l4_proto == 58) ? 2 : 0;
 	roaring_bitmap_t *b = bitmap_for(d, 2 * PYSCAN_DEDUP_PORTS * protocol +
 					     (number >= 0 ? 0 : PYSCAN_DEDUP_PORTS) + res->port);
 	if (!b)

@@ -20,8 +20,11 @@
  * Invariants:
  *  - Exact: first_time() returns 1 exactly once per (probe protocol, IPv4 address, port),
  *    whatever the statuses of its replies: the first status wins (a RST after a SYN-ACK is a duplicate,
- *    as before). Another family is never remembered (-EAFNOSUPPORT: the caller reports it;
- *    a possible duplicate beats a lost result).
+ *    as before). IPv6 results are keyed by their address number in an IPv6 target set
+ *    (targetset.h ip_number6; at most 2^32 addresses, so the same 32-bit bitmaps and the
+ *    same memory bound); an IPv6 reply from outside the set (a forged or 2^-32 cookie) is
+ *    not remembered (-EAFNOSUPPORT: the caller reports it; a possible duplicate beats a
+ *    lost result), nor is any other family.
  *  - targets outlives the set; one writer (the RX or ingest caller); bytes and
  *    max_insert_ns are read racily.
  */

@@ -643,6 +643,57 @@ uint32_t pyscan_afpacket__arp_prefix(uint32_t ip_be, uint8_t *out, uint32_t max)
 	return ARP_PREFIX_LEN;
 }
 
+/* The IPv6 scan's program: untagged IPv6 whose fixed header's next header is TCP to a port
+ * in [first, last] with the tcp-syn6 flags (as above), or ICMPv6 destination unreachable (1:
+ * quoting a SYN or an echo request) with either bit, or echo reply (129) with ICMP6.
+ * tcpdump's "ip6 and (ip6[6] = 6 and tcp dst portrange first-last and (ip6[53] & 0x17 =
+ * 0x12 or ip6[53] & 0x16 = 0x14) or ip6[6] = 58 and (ip6[40] = 129 or ip6[40] = 1))". Extension headers are not
+ * walked, which is also the C parser's rule (reply_parse.h): a fragment or any other extension header is rejected here
+ * and never reported there. Neighbour discovery is not copied to the socket (the kernel,
+ * which answers it, gets every frame anyway). */
+#define REPLY_FILTER6_LEN 18
+#define ETH_P_IPV6_TYPE 0x86dd
+static void reply_filter6(struct sock_filter out[REPLY_FILTER6_LEN], uint16_t first,
+			  uint16_t last, uint32_t protocols)
+{
+	const uint32_t tcp = (protocols & PYSCAN_AFPACKET_TCP6) ? 6 : NEVER_A_BYTE;
+	const uint32_t icmp6 = (protocols & PYSCAN_AFPACKET_ALL6) ? 58 : NEVER_A_BYTE;
+	const uint32_t echo_reply = (protocols & PYSCAN_AFPACKET_ICMP6) ? 129 : NEVER_A_BYTE;
+	const struct sock_filter prog[REPLY_FILTER6_LEN] = {
+		/* 0 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
+		/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6_TYPE, 0, 15),
+		/* 2 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 14 + 6),
+		/* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, tcp, 1, 0),
+		/* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, icmp6, 8, 12),
+		/* TCP */
+		/* 5 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 54 + 2),
+		/* 6 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, first, 0, 10),
+		/* 7 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, last, 9, 0),
+		/* 8 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 54 + 13),
+		/* 9 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x17), /* FIN SYN RST ACK */
+		/* 10 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x12, 5, 0),
+		/* 11 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x16), /* SYN RST ACK */
+		/* 12 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x14, 3, 4),
+		/* ICMPv6: echo reply (129) or destination unreachable (1) */
+		/* 13 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 54),
+		/* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, echo_reply, 1, 0),
+		/* 15 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 1),
+		/* 16 */ BPF_STMT(BPF_RET | BPF_K, 0x40000),
+		/* 17 */ BPF_STMT(BPF_RET | BPF_K, 0),
+	};
+	memcpy(out, prog, sizeof(prog));
+}
+
+uint32_t pyscan_afpacket__reply_filter6(uint16_t first, uint16_t last, uint32_t protocols,
+					uint8_t *out, uint32_t max)
+{
+	struct sock_filter code[REPLY_FILTER6_LEN];
+	reply_filter6(code, first, last, protocols);
+	if (out && max >= REPLY_FILTER6_LEN)
+		memcpy(out, code, sizeof(code));
+	return REPLY_FILTER6_LEN;
+}
+
 /* The program of a TCP-only scan (what filter_ports attaches: SYN-ACK, RST and ICMP errors
  * quoting TCP), for the filter corpus tests. */
 uint32_t pyscan_afpacket__reply_filter(uint16_t first, uint16_t last, uint8_t *out,
@@ -658,11 +709,18 @@ uint32_t pyscan_afpacket__reply_filter(uint16_t first, uint16_t last, uint8_t *o
 static int attach_reply_filter(int fd, uint16_t first, uint16_t last, uint32_t protocols,
 			       uint32_t arp_ip_be)
 {
-	struct sock_filter code[ARP_PREFIX_LEN + REPLY_FILTER_LEN];
-	const uint32_t prefix = arp_ip_be ? arp_prefix(code, arp_ip_be) : 0;
-	reply_filter(code + prefix, first, last, protocols);
-	const struct sock_fprog prog = {.len = (unsigned short)(prefix + REPLY_FILTER_LEN),
-					.filter = code};
+	struct sock_filter code[ARP_PREFIX_LEN + (REPLY_FILTER_LEN > REPLY_FILTER6_LEN ?
+						  REPLY_FILTER_LEN : REPLY_FILTER6_LEN)];
+	struct sock_fprog prog = {.filter = code};
+	if (protocols & PYSCAN_AFPACKET_ALL6) {
+		/* no ARP prefix: an unowned source address is IPv4 only (netlink/source.py) */
+		reply_filter6(code, first, last, protocols);
+		prog.len = REPLY_FILTER6_LEN;
+	} else {
+		const uint32_t prefix = arp_ip_be ? arp_prefix(code, arp_ip_be) : 0;
+		reply_filter(code + prefix, first, last, protocols);
+		prog.len = (unsigned short)(prefix + REPLY_FILTER_LEN);
+	}
 	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog));
 }
 
@@ -675,8 +733,9 @@ int pyscan_afpacket__filter_replies(pyscan_ring *ring, uint16_t first, uint32_t 
 				    uint32_t protocols)
 {
 	if (!ring || ring->ops != &afp_rx_ops || count < 1 || (uint32_t)first + count > 65536 ||
-	    !protocols || (protocols & ~(uint32_t)PYSCAN_AFPACKET_ALL))
-		return -EINVAL;
+	    !protocols || (protocols & ~(uint32_t)(PYSCAN_AFPACKET_ALL | PYSCAN_AFPACKET_ALL6)) ||
+	    ((protocols & PYSCAN_AFPACKET_ALL) && (protocols & PYSCAN_AFPACKET_ALL6)))
+		return -EINVAL; /* one family per scan */
 	struct afp_rx *r = (struct afp_rx *)ring;
 	if (attach_reply_filter(r->fd, first, (uint16_t)(first + count - 1), protocols,
 				r->arp_ip_be) < 0) {

@@ -37,7 +37,11 @@ int pyscan_afpacket__filter_ports(pyscan_ring *ring, uint16_t first, uint32_t co
 #define PYSCAN_AFPACKET_TCP 1
 #define PYSCAN_AFPACKET_UDP 2
 #define PYSCAN_AFPACKET_ICMP 4
+/* IPv6 scans (one family per scan): a separate program; IPv4 and IPv6 bits never mix. */
+#define PYSCAN_AFPACKET_TCP6 8
+#define PYSCAN_AFPACKET_ICMP6 16
 #define PYSCAN_AFPACKET_ALL 7
+#define PYSCAN_AFPACKET_ALL6 24
 int pyscan_afpacket__filter_replies(pyscan_ring *ring, uint16_t first, uint32_t count,
                                     uint32_t protocols);
 /* The classic BPF program filter_ports attaches for [first, last]: its instruction count, and
@@ -52,5 +56,9 @@ int pyscan_afpacket__pass_arp(pyscan_ring *ring, uint32_t ip_be);
 /* The ARP instructions pass_arp puts in front of the reply program, as reply_filter gives
  * the program (tests). */
 uint32_t pyscan_afpacket__arp_prefix(uint32_t ip_be, uint8_t *out, uint32_t max);
+
+/* The same for the IPv6 program with PYSCAN_AFPACKET_TCP6 | ICMP6 bits in protocols. */
+uint32_t pyscan_afpacket__reply_filter6(uint16_t first, uint16_t last, uint32_t protocols,
+					uint8_t *out, uint32_t max);
 
 #endif /* PYSCAN_DRV_AF_PACKET_H */

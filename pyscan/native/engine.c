@@ -89,7 +89,10 @@ pyscan_engine *pyscan_engine__create(const struct pyscan_engine_config *cfg, cha
 	if (!(cfg->rate_pps >= 0) || isinf(cfg->rate_pps))
 		FAIL("rate %g pps is invalid (need a finite number >= 0, 0 = unlimited)",
 		     cfg->rate_pps);
-	if (!cfg->ranges || !cfg->n_ranges)
+	if (cfg->family != 0 && cfg->family != 4 && cfg->family != 6)
+		FAIL("address family %u is unknown (accepted: 4 or 6)", cfg->family);
+	if (!(cfg->family == 6 ? (const void *)cfg->ranges6 : (const void *)cfg->ranges) ||
+	    !cfg->n_ranges)
 		FAIL("no target ranges given (need at least one)");
 	if (!cfg->ports || !cfg->n_ports)
 		FAIL("no target ports given (need at least one)");
@@ -114,6 +117,7 @@ pyscan_engine *pyscan_engine__create(const struct pyscan_engine_config *cfg, cha
 	memset(e, 0, sizeof(*e));
 	e->cfg = *cfg;
 	e->cfg.ranges = NULL;
+	e->cfg.ranges6 = NULL;
 	e->cfg.ports = NULL;
 	if (!e->cfg.batch_size)
 		e->cfg.batch_size = PYSCAN_ENGINE_DEFAULT_BATCH;
@@ -123,12 +127,18 @@ pyscan_engine *pyscan_engine__create(const struct pyscan_engine_config *cfg, cha
 	/* struct pyscan_ip_range is two host-order u32s: the config's pairs are that array. */
 	e->cfg.port_probes = NULL;
 	e->cfg.probe_args = NULL;
-	int rc = pyscan_targetset__init_probes(&e->targets,
-					       (const struct pyscan_ip_range *)cfg->ranges,
-					       cfg->n_ranges, cfg->ports, cfg->port_probes,
-					       cfg->n_ports);
+	const int family = cfg->family == 6 ? 6 : 4;
+	int rc = family == 6 ?
+		pyscan_targetset__init6(&e->targets, (const struct pyscan_ip6_range *)cfg->ranges6,
+					cfg->n_ranges, cfg->ports, cfg->port_probes, cfg->n_ports) :
+		pyscan_targetset__init_probes(&e->targets,
+					      (const struct pyscan_ip_range *)cfg->ranges,
+					      cfg->n_ranges, cfg->ports, cfg->port_probes,
+					      cfg->n_ports);
 	if (rc == -ENOMEM)
 		FAIL("out of memory for the target set");
+	if (rc == -E2BIG)
+		FAIL("IPv6 target set holds more than 2^32 addresses (accepted: at most 2^32)");
 	if (rc < 0)
 		FAIL("target set is invalid (need sorted disjoint ranges with first <= last and "
 		     "distinct ports per protocol)");
@@ -146,7 +156,9 @@ pyscan_engine *pyscan_engine__create(const struct pyscan_engine_config *cfg, cha
 		.source_ip_be = cfg->source_ip_be,
 		.source_port_count = cfg->source_port_count,
 		.source_port_first = cfg->source_port_first,
+		.family = (uint8_t)family,
 	};
+	memcpy(e->env.source_ip6, cfg->source_ip6, 16);
 	for (uint32_t id = 0; id < PYSCAN_PROBE_COUNT; id++) {
 		if (!(probe_mask & PYSCAN_PROBE_BIT(id)))
 			continue;
@@ -165,6 +177,11 @@ pyscan_engine *pyscan_engine__create(const struct pyscan_engine_config *cfg, cha
 			e->max_frame_len = frame_len;
 	}
 	e->probe = e->modules[0];
+	/* One family per scan: a module of the other family would fill from the wrong set. */
+	for (uint32_t m = 0; m < e->n_modules; m++)
+		if ((int)pyscan_probe__family(e->module_ids[m]) != family)
+			FAIL("probe %s is not for IPv%d targets (one family per scan: pick the "
+			     "module of the targets' family)", e->modules[m]->name, family);
 
 	/* --max-targets: only permutation inputs below the cap are walked (engine.h). */
 	const uint64_t total = cfg->max_probes && cfg->max_probes < e->targets.total
@@ -226,7 +243,7 @@ uint64_t pyscan_engine__thread_total(const pyscan_engine *e, uint32_t thread_ind
 uint32_t pyscan_engine__targets(const pyscan_engine *e, uint32_t thread_index, uint64_t k_first,
 				uint32_t n, uint32_t *ip_out, uint16_t *port_out)
 {
-	if (!e || !ip_out || !port_out || thread_index >= e->cfg.tx_threads)
+	if (!e || !ip_out || !port_out || thread_index >= e->cfg.tx_threads || e->targets.first6)
 		return 0;
 	const uint64_t total = e->tx[thread_index].total;
 	if (k_first >= total)
@@ -236,6 +253,23 @@ uint32_t pyscan_engine__targets(const pyscan_engine *e, uint32_t thread_index, u
 	uint64_t index = pyscan_engine__first_index(e, thread_index) + k_first * e->stride;
 	for (uint32_t j = 0; j < n; j++, index += e->stride)
 		pyscan_probe__target(&e->env, index, &ip_out[j], &port_out[j]);
+	return n;
+}
+
+uint32_t pyscan_engine__targets6(const pyscan_engine *e, uint32_t thread_index,
+				 uint64_t k_first, uint32_t n, uint8_t *addr_out, uint16_t *port_out)
+{
+	if (!e || !addr_out || !port_out || thread_index >= e->cfg.tx_threads ||
+	    !e->targets.first6)
+		return 0;
+	const uint64_t total = e->tx[thread_index].total;
+	if (k_first >= total)
+		return 0;
+	if (n > total - k_first)
+		n = (uint32_t)(total - k_first);
+	uint64_t index = pyscan_engine__first_index(e, thread_index) + k_first * e->stride;
+	for (uint32_t j = 0; j < n; j++, index += e->stride)
+		pyscan_probe__target6(&e->env, index, addr_out + 16 * (size_t)j, &port_out[j]);
 	return n;
 }
 

@@ -98,6 +98,13 @@ struct pyscan_engine_config {
 	                                          read by the modules' init only */
 	uint32_t probe_args_len;
 	uint32_t probe_reserved;               /* zero */
+	uint8_t family;                        /* 0 or 4: IPv4 targets from ranges; 6: IPv6
+	                                          targets from ranges6 (one family per scan) */
+	uint8_t family_reserved[7];            /* zero */
+	const uint8_t *ranges6;                /* family 6: n_ranges (first, last) pairs of
+	                                          16-byte addresses, network order, inclusive,
+	                                          sorted, disjoint, <= 2^32 addresses; copied */
+	uint8_t source_ip6[16];                /* family 6: the scanner's address, network order */
 };
 
 /* One validated, first-seen reply. Fixed size for every probe type: an IPv6 address fits,
@@ -190,6 +197,9 @@ uint64_t pyscan_engine__thread_total(const pyscan_engine *engine, uint32_t threa
  * one TX thread this is the shard's whole order, which is what -sL prints. */
 uint32_t pyscan_engine__targets(const pyscan_engine *engine, uint32_t thread_index,
 				uint64_t k_first, uint32_t n, uint32_t *ip_out, uint16_t *port_out);
+/* The same for an IPv6 scan: addr_out receives 16 bytes (network order) per target. */
+uint32_t pyscan_engine__targets6(const pyscan_engine *engine, uint32_t thread_index,
+				 uint64_t k_first, uint32_t n, uint8_t *addr_out, uint16_t *port_out);
 /* Sets TX thread thread_index's position (frames already sent: the one counter a resume
  * saves, thread_generated in the stats) before its run_tx. 0, -EBUSY while it runs, -ERANGE
  * past its last frame, -EINVAL for a bad thread. */
@@ -200,7 +210,7 @@ int pyscan_engine__seek(pyscan_engine *engine, uint32_t thread_index, uint64_t p
 uint32_t pyscan_engine__schedule(const pyscan_engine *engine, uint32_t thread_index,
 				 uint64_t position, uint32_t n, uint64_t *k_out, uint32_t *pass_out);
 
-_Static_assert(sizeof(struct pyscan_engine_config) == 152, "pyscan_engine_config layout");
+_Static_assert(sizeof(struct pyscan_engine_config) == 184, "pyscan_engine_config layout");
 _Static_assert(sizeof(struct pyscan_result) == 56, "pyscan_result layout");
 _Static_assert(sizeof(struct pyscan_engine_stats) == 8 * (26 + 2 * PYSCAN_ENGINE_MAX_TX_THREADS),
 	       "pyscan_engine_stats layout");

@@ -18,6 +18,7 @@ from pyscan.native._values import U64_MAX as _U64_MAX
 from pyscan.native._values import check_int as _check_int
 from pyscan.native._values import ipv4 as _ipv4
 from pyscan.native._values import ipv4_be as _ipv4_be
+from pyscan.native._values import ipv6 as _ipv6
 from pyscan.native._values import mac as _mac
 from pyscan.native.algorithms import tcp_options_id
 from pyscan.native.arp import ArpResponder
@@ -64,7 +65,7 @@ class RawResult(NamedTuple):
     status: ResultStatus  # open/closed (TCP, UDP), up (echo reply), unreachable (ICMP error)
     ttl: int
     timestamp: float  # seconds since the epoch (CLOCK_REALTIME at parse time)
-    l4_proto: int = 6  # IP protocol of the probe: 6 TCP, 17 UDP, 1 ICMP echo
+    l4_proto: int = 6  # IP protocol of the probe: 6 TCP, 17 UDP, 1 ICMP echo, 58 ICMPv6 echo
     icmp_type: int = 0  # ICMP replies only
     icmp_code: int = 0
     # TCP replies: the window and the options MSS, window scale, SACK-permitted, timestamps
@@ -148,10 +149,11 @@ class Engine(CHandle[EnginePtr]):
     _kind = "engine"
 
     def __init__(self, *, cookie_key: bytes, seed: int,
-                 source_ip: str | int | ipaddress.IPv4Address, source_mac: str | bytes,
+                 source_ip: str | int | ipaddress.IPv4Address | ipaddress.IPv6Address,
+                 source_mac: str | bytes,
                  gateway_mac: str | bytes,
-                 ranges: Sequence[tuple[str | int | ipaddress.IPv4Address,
-                                        str | int | ipaddress.IPv4Address]],
+                 ranges: Sequence[tuple[str | int | ipaddress.IPv4Address | ipaddress.IPv6Address,
+                                        str | int | ipaddress.IPv4Address | ipaddress.IPv6Address]],
                  ports: Sequence[int], source_ports: range = range(40000, 40001),
                  ttl: int | None = None, mss: int | None = None, window: int | None = None,
                  rate: float = 0.0,
@@ -160,10 +162,14 @@ class Engine(CHandle[EnginePtr]):
                  probe: str | int = "tcp-syn", max_probes: int = 0, retries: int = 0,
                  retry_delay: float = 1.0, tcp_options: str = "windows",
                  port_probes: Sequence[str | int] | None = None,
-                 probe_args: bytes = b"") -> None:
+                 probe_args: bytes = b"", family: int = 4) -> None:
         """``port_probes``: the probe type of each entry of ``ports`` (a name or id; None =
         ``probe`` for all), so one scan mixes TCP, UDP and ICMP echo (ICMP's entry is port
-        0). ``probe_args``: the udp module's payload records (pyscan.probes.udp_payloads)."""
+        0). ``probe_args``: the udp module's payload records (pyscan.probes.udp_payloads).
+        ``family`` 6: ``ranges`` and ``source_ip`` are IPv6 (at most 2^32 addresses) and
+        every module must be an IPv6 one (tcp-syn6, icmp-echo6)."""
+        if family not in (4, 6):
+            raise ValueError(f"address family {family!r} is unknown: accepted 4 or 6")
         if not isinstance(cookie_key, bytes | bytearray) or len(cookie_key) != 16:
             raise ValueError(f"cookie key {cookie_key!r} is not 16 bytes")
         if not isinstance(source_ports, range) or source_ports.step != 1 or not source_ports \
@@ -177,10 +183,17 @@ class Engine(CHandle[EnginePtr]):
         if not isinstance(shard, tuple) or len(shard) != 2:
             raise ValueError(f"shard {shard!r} is invalid: accepted (index, count), 0-based")
         shard_index, shard_count = shard
-        pairs = [v for first, last in ranges
-                 for v in (int(_ipv4("range start", first)), int(_ipv4("range end", last)))]
+        if family == 6:
+            pairs6 = [_ipv6("range start", first).packed + _ipv6("range end", last).packed
+                      for first, last in ranges]
+            pairs: list[int] = []
+        else:
+            pairs = [v for first, last in ranges
+                     for v in (int(_ipv4("range start", first)), int(_ipv4("range end", last)))]
+            pairs6 = []
         port_list = [_check_int("port", p, 0, 65535) for p in ports]
         self._ranges = ffi.new("uint32_t[]", pairs or [0])
+        self._ranges6 = ffi.new("uint8_t[]", b"".join(pairs6) or b"\0")
         self._ports = ffi.new("uint16_t[]", port_list or [0])
         cfg = ffi.new("struct pyscan_engine_config *")
         cfg.cookie_key = bytes(cookie_key)
@@ -188,9 +201,15 @@ class Engine(CHandle[EnginePtr]):
         cfg.rate_pps = float(rate)
         cfg.ranges = self._ranges
         cfg.ports = self._ports
-        cfg.n_ranges = len(pairs) // 2
+        cfg.n_ranges = len(pairs6) if family == 6 else len(pairs) // 2
         cfg.n_ports = len(port_list)
-        cfg.source_ip_be = _ipv4_be("source address", source_ip)
+        cfg.family = family
+        if family == 6:
+            cfg.ranges = ffi.NULL
+            cfg.ranges6 = self._ranges6 if pairs6 else ffi.NULL
+            cfg.source_ip6 = _ipv6("source address", source_ip).packed
+        else:
+            cfg.source_ip_be = _ipv4_be("source address", source_ip)
         cfg.shard_index = _check_int("shard index", shard_index, 0, 2**32 - 1)
         cfg.shard_count = _check_int("shard count", shard_count, 1, 2**32 - 1)
         if shard_index >= shard_count:
@@ -235,6 +254,7 @@ class Engine(CHandle[EnginePtr]):
         self._handle = EnginePtr(handle)
         self.tx_threads = tx_threads
         self.source_ports = source_ports
+        self.family = family
         self._drain_buf = ffi.new("struct pyscan_result[]", 1)
         self._capture: Capture | None = None
         self._stats_buf = ffi.new("struct pyscan_engine_stats *")
@@ -331,13 +351,21 @@ class Engine(CHandle[EnginePtr]):
         return [_raw_result(buf[i]) for i in range(n)]
 
     def targets(self, thread_index: int, k_first: int, n: int) -> list[tuple[int, int]]:
-        """(address as int, port) of TX thread ``thread_index``'s probes ``k_first`` ..
-        ``k_first + n - 1`` in sending order (fewer at the end): the engine's own order."""
+        """(address as int, 128-bit for IPv6, port) of TX thread ``thread_index``'s probes
+        ``k_first`` .. ``k_first + n - 1`` in sending order (fewer at the end): the engine's
+        own order."""
         _check_int("thread index", thread_index, 0, self.tx_threads - 1)
         _check_int("count", n, 0, 2**31)
-        ips, ports = ffi.new("uint32_t[]", max(n, 1)), ffi.new("uint16_t[]", max(n, 1))
-        got = lib.pyscan_engine__targets(self._live(), thread_index,
-                                         _check_int("k", k_first, 0, _U64_MAX), n, ips, ports)
+        ports = ffi.new("uint16_t[]", max(n, 1))
+        k = _check_int("k", k_first, 0, _U64_MAX)
+        if self.family == 6:  # addresses as 128-bit ints
+            addrs = ffi.new("uint8_t[]", 16 * max(n, 1))
+            got = lib.pyscan_engine__targets6(self._live(), thread_index, k, n, addrs, ports)
+            raw = bytes(ffi.buffer(addrs, 16 * got))
+            return [(int.from_bytes(raw[16 * j:16 * j + 16], "big"), int(ports[j]))
+                    for j in range(got)]
+        ips = ffi.new("uint32_t[]", max(n, 1))
+        got = lib.pyscan_engine__targets(self._live(), thread_index, k, n, ips, ports)
         return list(zip(ips[0:got], ports[0:got], strict=True))
 
     def stats(self) -> dict[str, int]:

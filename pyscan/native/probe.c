@@ -13,11 +13,15 @@
 extern const struct pyscan_probe_ops pyscan_probe_tcp_syn4;
 extern const struct pyscan_probe_ops pyscan_probe_icmp_echo4;
 extern const struct pyscan_probe_ops pyscan_probe_udp4;
+extern const struct pyscan_probe_ops pyscan_probe_tcp_syn6;
+extern const struct pyscan_probe_ops pyscan_probe_icmp_echo6;
 
 static const struct pyscan_probe_ops *const probe_table[] = {
 	[PYSCAN_PROBE_TCP_SYN4] = &pyscan_probe_tcp_syn4,
 	[PYSCAN_PROBE_ICMP_ECHO4] = &pyscan_probe_icmp_echo4,
 	[PYSCAN_PROBE_UDP4] = &pyscan_probe_udp4,
+	[PYSCAN_PROBE_TCP_SYN6] = &pyscan_probe_tcp_syn6,
+	[PYSCAN_PROBE_ICMP_ECHO6] = &pyscan_probe_icmp_echo6,
 };
 
 _Static_assert(sizeof(probe_table) / sizeof(probe_table[0]) == PYSCAN_PROBE_COUNT,
@@ -45,4 +49,10 @@ int pyscan_probe__by_name(const char *name)
 uint32_t pyscan_probe__count(void)
 {
 	return PYSCAN_PROBE_COUNT;
+}
+
+uint32_t pyscan_probe__family(uint32_t id)
+{
+	const struct pyscan_probe_ops *ops = pyscan_probe__ops(id);
+	return !ops ? 0 : ops->family == 6 ? 6 : 4;
 }

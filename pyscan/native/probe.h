@@ -72,6 +72,9 @@ struct pyscan_probe_env {
 	uint32_t source_ip_be;                /* the scanner's IPv4 address, network order */
 	uint32_t source_port_count;           /* 1..65536 - first */
 	uint16_t source_port_first;           /* host order */
+	uint8_t family;                       /* 4 or 6: the target set's family */
+	uint8_t reserved[5];
+	uint8_t source_ip6[16];               /* IPv6 scans: the scanner's address, network order */
 };
 
 struct pyscan_probe_ops {
@@ -87,6 +90,9 @@ struct pyscan_probe_ops {
 	/* optional: this scan's longest frame after init (<= max_frame_len), so a driver with
 	 * small slots (xdp-live) can run a UDP scan whose payloads are short */
 	uint32_t (*frame_len)(const void *state);
+	/* the address family of the targets it probes: 6 for IPv6 modules, 0 (= 4) otherwise;
+	 * a scan is one family, so the engine refuses a module of the other one */
+	uint32_t family;
 };
 
 /* UDP payloads reach the udp module as engine config probe_args: records of this header
@@ -137,6 +143,8 @@ const char *pyscan_probe__name(uint32_t id);
 /* For Python: the id of the module called name, or -1. */
 int pyscan_probe__by_name(const char *name);
 uint32_t pyscan_probe__count(void);
+/* For Python and the engine: 4 or 6, the family of the module's targets (0 for an unknown id). */
+uint32_t pyscan_probe__family(uint32_t id);
 
 static inline uint64_t pyscan_probe__mix64(uint64_t x)
 {
@@ -156,6 +164,16 @@ static inline uint64_t pyscan_probe__target(const struct pyscan_probe_env *env,
 {
 	const uint64_t target = pyscan_permute__at(env->permute, input_index);
 	pyscan_targetset__at(env->targets, target, ip_host, port_host);
+	return target;
+}
+
+/* pyscan_probe__target for IPv6 sets (addr_be: 16 bytes, network order). */
+static inline uint64_t pyscan_probe__target6(const struct pyscan_probe_env *env,
+					     uint64_t input_index, uint8_t addr_be[16],
+					     uint16_t *port_host)
+{
+	const uint64_t target = pyscan_permute__at(env->permute, input_index);
+	pyscan_targetset__at6(env->targets, target, addr_be, port_host);
 	return target;
 }
 

@@ -13,8 +13,15 @@
  *    only when wholly inside it (TCP 20, UDP 8, ICMP 8 bytes): then l4_complete = 1. A cut
  *    short header is for the module to judge (it counts as MALFORMED only if the reply is
  *    otherwise ours), so it is not an error here. TCP options are not read.
+ *  - IPv6 (ethertype 0x86dd): 40 bytes present, version 6, 40 + payload length <= bytes
+ *    captured after L2 (payload length, not len, ends the packet). No extension header is
+ *    walked: the fixed header's next header is l4_proto as it stands, so a reply behind a
+ *    hop-by-hop, routing or destination-options header has a protocol no module claims (not
+ *    ours); a fragment header (44) is MALFORMED, as IPv4 fragments are. l4 is the payload;
+ *    TCP, UDP and ICMPv6 (58, decoded like ICMP: type, code) as above.
  * Checksums are verified apart, by pyscan_reply__checksums_ok() on a parsed view: the IPv4
- * header checksum always, and the L4 checksum (TCP, UDP unless zero, ICMP) over the IPv4
+ * header checksum always (IPv6 has none; its TCP, UDP and ICMPv6 sums cover the RFC 8200
+ * pseudo-header, and a zero UDP sum is refused), and the L4 checksum (TCP, UDP unless zero, ICMP) over the IPv4
  * payload when the fixed header is complete, unless the driver vouches for it (the kernel or
  * NIC validated it, or the frame was built on this host and never carried one). The engine
  * calls it before a module classifies (engine_rx.c); parsing alone stays a structural check.
@@ -35,17 +42,18 @@
 #define PYSCAN_IPPROTO_ICMP 1
 #define PYSCAN_IPPROTO_TCP 6
 #define PYSCAN_IPPROTO_UDP 17
+#define PYSCAN_IPPROTO_ICMPV6 58
 
 struct pyscan_reply_view {
 	const uint8_t *l3;      /* IP header */
 	const uint8_t *l4;      /* IP payload */
 	uint32_t l3_len;        /* IP total length */
 	uint32_t l4_len;        /* payload bytes, within the capture */
-	uint8_t saddr[16];      /* IPv4: the first 4 bytes, network order; rest zero */
+	uint8_t saddr[16];      /* IPv6: the address; IPv4: the first 4 bytes, rest zero */
 	uint8_t daddr[16];
-	uint32_t saddr4_be;     /* IPv4 shortcut for the same addresses */
+	uint32_t saddr4_be;     /* IPv4 shortcut for the same addresses (IPv6: zero) */
 	uint32_t daddr4_be;
-	uint8_t family;         /* 4 (6 once IPv6 is parsed) */
+	uint8_t family;         /* 4 or 6 */
 	uint8_t l4_proto;       /* IP protocol number */
 	uint8_t ttl;            /* TTL / hop limit */
 	uint8_t vlan_tags;      /* 0..2 skipped */

@@ -175,7 +175,10 @@ def open_afpacket_tx(ifindex: int, frames: int = 0) -> Ring:
 
 
 AFPACKET_PROTOCOLS = {"tcp": int(lib.PYSCAN_AFPACKET_TCP), "udp": int(lib.PYSCAN_AFPACKET_UDP),
-                      "icmp": int(lib.PYSCAN_AFPACKET_ICMP)}
+                      "icmp": int(lib.PYSCAN_AFPACKET_ICMP),
+                      # IPv6 scans: their own program (one family per scan, never mixed)
+                      "tcp6": int(lib.PYSCAN_AFPACKET_TCP6),
+                      "icmp6": int(lib.PYSCAN_AFPACKET_ICMP6)}
 
 
 def afpacket_filter_ports(ring: Ring, ports: range,
@@ -210,6 +213,25 @@ def afpacket_arp_prefix(address: str | ipaddress.IPv4Address) -> bytes:
     out = ffi.new("uint8_t[]", count * 8)
     lib.pyscan_afpacket__arp_prefix(ipv4_be("ARP address", address), out, count)
     return bytes(ffi.buffer(out, count * 8))
+
+
+def afpacket_reply_filter6(ports: range, protocols: Iterable[str] = ("tcp6", "icmp6")) -> bytes:
+    """The IPv6 scan's classic BPF program for ``ports`` and ``protocols`` (tcp6, icmp6), as
+    :func:`afpacket_filter_ports` attaches it, for tests."""
+    if not isinstance(ports, range) or ports.step != 1 or not ports or ports.start < 0 \
+            or ports.stop > 65536:
+        raise ValueError(f"port range {ports!r} is invalid: accepted a non-empty "
+                         "range(first, last + 1) within 0..65535")
+    mask = 0
+    for name in protocols:
+        if name not in ("tcp6", "icmp6"):
+            raise ValueError(f"IPv6 reply protocol {name!r} is unknown: accepted tcp6, icmp6")
+        mask |= AFPACKET_PROTOCOLS[name]
+    count = int(lib.pyscan_afpacket__reply_filter6(ports.start, ports.stop - 1, mask,
+                                                   ffi.NULL, 0))
+    out = ffi.new("uint8_t[]", 8 * count)
+    lib.pyscan_afpacket__reply_filter6(ports.start, ports.stop - 1, mask, out, count)
+    return bytes(ffi.buffer(out))
 
 
 def afpacket_reply_filter(ports: range) -> bytes:

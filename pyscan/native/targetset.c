@@ -132,8 +132,56 @@ int pyscan_targetset__init_probes(struct pyscan_targetset *t,
 	return n_ranges > PYSCAN_TARGETSET_DIRECT_SEARCH ? build_buckets(t) : 0;
 }
 
+int pyscan_targetset__init6(struct pyscan_targetset *t, const struct pyscan_ip6_range *ranges,
+			    uint32_t n_ranges, const uint16_t *ports, const uint8_t *port_probes,
+			    uint32_t n_ports)
+{
+	memset(t, 0, sizeof(*t));
+	if (n_ranges == 0)
+		return -EINVAL;
+	unsigned __int128 *first6 = malloc(sizeof(*first6) * n_ranges);
+	struct pyscan_ip_range *numbers = malloc(sizeof(*numbers) * n_ranges);
+	if (!first6 || !numbers) {
+		free(first6);
+		free(numbers);
+		return -ENOMEM;
+	}
+	/* Validate as 128-bit integers, then lay the ranges end to end as address numbers. */
+	int rc = 0;
+	unsigned __int128 ips = 0;
+	for (uint32_t r = 0; r < n_ranges && !rc; r++) {
+		const unsigned __int128 first = pyscan_targetset__addr6_number(ranges[r].first);
+		const unsigned __int128 last = pyscan_targetset__addr6_number(ranges[r].last);
+		if (first > last || (r > 0 && first <= pyscan_targetset__addr6_number(
+							 ranges[r - 1].last))) {
+			rc = -EINVAL;
+			break;
+		}
+		const unsigned __int128 count = last - first + 1; /* 0 only for all of ::/0 */
+		if (count == 0 || count > ((unsigned __int128)1 << 32) - ips) {
+			rc = -E2BIG;
+			break;
+		}
+		first6[r] = first;
+		numbers[r].first = (uint32_t)ips;
+		numbers[r].last = (uint32_t)(ips + count - 1);
+		ips += count;
+	}
+	if (!rc)
+		rc = pyscan_targetset__init_probes(t, numbers, n_ranges, ports, port_probes,
+						   n_ports);
+	free(numbers);
+	if (rc) {
+		free(first6);
+		return rc;
+	}
+	t->first6 = first6;
+	return 0;
+}
+
 void pyscan_targetset__free(struct pyscan_targetset *t)
 {
+	free(t->first6);
 	free(t->bucket_first);
 	free(t->ranges);
 	free(t->ips_before);
@@ -151,4 +199,16 @@ void pyscan_targetset__at_export(const struct pyscan_targetset *t, uint64_t inde
 				 uint32_t *ip_host, uint16_t *port_host)
 {
 	pyscan_targetset__at(t, index, ip_host, port_host);
+}
+
+void pyscan_targetset__at6_export(const struct pyscan_targetset *t, uint64_t index,
+				  uint8_t addr_be[16], uint16_t *port_host)
+{
+	pyscan_targetset__at6(t, index, addr_be, port_host);
+}
+
+int64_t pyscan_targetset__ip_number6_export(const struct pyscan_targetset *t,
+					    const uint8_t addr_be[16])
+{
+	return pyscan_targetset__ip_number6(t, addr_be);
 }

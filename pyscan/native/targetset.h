@@ -15,8 +15,16 @@
  * A port entry may carry a probe id (port_probes, probe_ids.h), so one scan can hold TCP 53
  * and UDP 53 as two entries (masscan's U:53): entries are then distinct as (probe, port).
  *
+ * IPv6 (init6): the same index space over sorted disjoint ranges of 128-bit addresses, at most
+ * 2^32 addresses in all (what one permutation of n_ips * n_ports <= 2^48 can walk). The
+ * ranges are laid end to end as 32-bit "address numbers" (ranges[r] = the numbers of range
+ * r's addresses, so at() yields the address number) and first6[r] is range r's first IPv6
+ * address: at6() adds the offset inside the range to it, ip_number6() inverts it. Everything
+ * else (divide, buckets, ports, probe ids) is shared, so the order is masscan's for both.
+ *
  * Invariant: after a successful init, at() maps [0, total) onto the set one-to-one, with
- * total = n_ips * n_ports; the struct owns copies of its inputs until free().
+ * total = n_ips * n_ports; the struct owns copies of its inputs until free(). An IPv4 set has
+ * first6 == NULL; an IPv6 set has first6 != NULL and at()'s address is its address number.
  */
 #ifndef PYSCAN_TARGETSET_H
 #define PYSCAN_TARGETSET_H
@@ -52,10 +60,21 @@ struct pyscan_targetset {
 	uint16_t ports_are_run;
 	uint16_t ports_run_first;
 	uint8_t *port_probes;           /* n_ports probe ids, or NULL: every entry is one probe's */
+	void *first6;                   /* IPv6 sets: n_ranges first addresses as unsigned
+					   __int128 (host order integers), through
+					   pyscan_targetset__first6(); NULL for IPv4. void for
+					   cffi, which has no 128-bit integers */
 };
 
+/* An IPv6 range as Python hands it over: inclusive, both addresses network order. */
+struct pyscan_ip6_range {
+	uint8_t first[16];
+	uint8_t last[16];
+};
+_Static_assert(sizeof(struct pyscan_ip6_range) == 32, "pyscan_ip6_range layout");
+
 _Static_assert(sizeof(struct pyscan_ip_range) == 8, "pyscan_ip_range layout");
-_Static_assert(sizeof(struct pyscan_targetset) == 88, "pyscan_targetset layout");
+_Static_assert(sizeof(struct pyscan_targetset) == 96, "pyscan_targetset layout");
 
 /* Copies ranges and ports. 0, -EINVAL (no ranges or ports, first > last, ranges unsorted or
  * overlapping, a port listed twice) or -ENOMEM. On failure t holds nothing to free, but
@@ -67,6 +86,11 @@ int pyscan_targetset__init(struct pyscan_targetset *t, const struct pyscan_ip_ra
 int pyscan_targetset__init_probes(struct pyscan_targetset *t,
 				  const struct pyscan_ip_range *ranges, uint32_t n_ranges,
 				  const uint16_t *ports, const uint8_t *port_probes, uint32_t n_ports);
+/* An IPv6 set: sorted, disjoint, inclusive ranges of at most 2^32 addresses in all.
+ * 0, -EINVAL (as init), -E2BIG (more than 2^32 addresses) or -ENOMEM. */
+int pyscan_targetset__init6(struct pyscan_targetset *t, const struct pyscan_ip6_range *ranges,
+			    uint32_t n_ranges, const uint16_t *ports, const uint8_t *port_probes,
+			    uint32_t n_ports);
 /* Releases the copies; idempotent, and safe on a zeroed struct. */
 void pyscan_targetset__free(struct pyscan_targetset *t);
 /* Out-of-line copy of pyscan_targetset__divide for tests. */
@@ -74,6 +98,11 @@ uint64_t pyscan_targetset__divide_export(const struct pyscan_targetset *t, uint6
 /* Out-of-line copy of pyscan_targetset__at for Python. */
 void pyscan_targetset__at_export(const struct pyscan_targetset *t, uint64_t index,
 				 uint32_t *ip_host, uint16_t *port_host);
+/* Out-of-line copies of at6 and ip_number6 for Python (addresses network order). */
+void pyscan_targetset__at6_export(const struct pyscan_targetset *t, uint64_t index,
+				  uint8_t addr_be[16], uint16_t *port_host);
+int64_t pyscan_targetset__ip_number6_export(const struct pyscan_targetset *t,
+					    const uint8_t addr_be[16]);
 
 /* index / n_ips for index < 2^48, by multiply and shift. With d = n_ips <= 2^32,
  * L = ceil(log2 d), s = 48 + L and m = ceil(2^s / d) (so m < 2^49), the error e = m*d - 2^s
@@ -85,15 +114,17 @@ static inline uint64_t pyscan_targetset__divide(const struct pyscan_targetset *t
 	return (uint64_t)(((unsigned __int128)index * t->ip_magic) >> t->ip_shift);
 }
 
-/* index < total -> the index-th (address, port), both host byte order. */
-static inline void pyscan_targetset__at(const struct pyscan_targetset *t, uint64_t index,
-					uint32_t *ip_host, uint16_t *port_host)
+static inline const unsigned __int128 *pyscan_targetset__first6(const struct pyscan_targetset *t)
 {
-	const uint64_t port_index = pyscan_targetset__divide(t, index);
-	const uint64_t ip_index = index - port_index * t->n_ips;
+	return (const unsigned __int128 *)t->first6;
+}
 
-	/* Largest r with ips_before[r] <= ip_index, branch-free: the comparisons depend on
-	 * random indices, so branches would mispredict half the time. */
+/* The range holding address number ip_index (< n_ips). Largest r with ips_before[r] <=
+ * ip_index, branch-free: the comparisons depend on random indices, so branches would
+ * mispredict half the time. */
+static inline uint32_t pyscan_targetset__range_of(const struct pyscan_targetset *t,
+						  uint64_t ip_index)
+{
 	const uint64_t *base = t->ips_before;
 	uint32_t n = t->n_ranges;
 	if (t->bucket_first) {
@@ -107,11 +138,71 @@ static inline void pyscan_targetset__at(const struct pyscan_targetset *t, uint64
 		base = (base[half] <= ip_index) ? base + half : base;
 		n -= half;
 	}
-	const uint32_t r = (uint32_t)(base - t->ips_before);
+	return (uint32_t)(base - t->ips_before);
+}
+
+/* index < total -> the index-th (address, port), both host byte order. */
+static inline void pyscan_targetset__at(const struct pyscan_targetset *t, uint64_t index,
+					uint32_t *ip_host, uint16_t *port_host)
+{
+	const uint64_t port_index = pyscan_targetset__divide(t, index);
+	const uint64_t ip_index = index - port_index * t->n_ips;
+	const uint32_t r = pyscan_targetset__range_of(t, ip_index);
 
 	*ip_host = t->ranges[r].first + (uint32_t)(ip_index - t->ips_before[r]);
 	*port_host = t->ports_are_run ? (uint16_t)(t->ports_run_first + port_index)
 				      : t->ports[port_index];
+}
+
+/* IPv6 sets: index < total -> the index-th (address, network order, port host order). */
+static inline void pyscan_targetset__at6(const struct pyscan_targetset *t, uint64_t index,
+					 uint8_t addr_be[16], uint16_t *port_host)
+{
+	const uint64_t port_index = pyscan_targetset__divide(t, index);
+	const uint64_t ip_index = index - port_index * t->n_ips;
+	const uint32_t r = pyscan_targetset__range_of(t, ip_index);
+	const unsigned __int128 addr = pyscan_targetset__first6(t)[r] +
+				       (ip_index - t->ips_before[r]);
+	const uint64_t hi_be = __builtin_bswap64((uint64_t)(addr >> 64));
+	const uint64_t lo_be = __builtin_bswap64((uint64_t)addr);
+
+	__builtin_memcpy(addr_be, &hi_be, 8);
+	__builtin_memcpy(addr_be + 8, &lo_be, 8);
+	*port_host = t->ports_are_run ? (uint16_t)(t->ports_run_first + port_index)
+				      : t->ports[port_index];
+}
+
+static inline unsigned __int128 pyscan_targetset__addr6_number(const uint8_t addr_be[16])
+{
+	uint64_t hi, lo;
+	__builtin_memcpy(&hi, addr_be, 8);
+	__builtin_memcpy(&lo, addr_be + 8, 8);
+	return ((unsigned __int128)__builtin_bswap64(hi) << 64) | __builtin_bswap64(lo);
+}
+
+/* IPv6 sets: the address number of addr_be (network order), or -1 when no range holds it. */
+static inline int64_t pyscan_targetset__ip_number6(const struct pyscan_targetset *t,
+						   const uint8_t addr_be[16])
+{
+	if (!t->first6 || !t->n_ranges)
+		return -1;
+	const unsigned __int128 addr = pyscan_targetset__addr6_number(addr_be);
+	const unsigned __int128 *first6 = pyscan_targetset__first6(t);
+	if (addr < first6[0])
+		return -1;
+	const unsigned __int128 *base = first6;
+	uint32_t n = t->n_ranges;
+	while (n > 1) {
+		const uint32_t half = n / 2;
+		base = (base[half] <= addr) ? base + half : base;
+		n -= half;
+	}
+	const uint32_t r = (uint32_t)(base - first6);
+	const uint64_t count = (r + 1 < t->n_ranges ? t->ips_before[r + 1] : t->n_ips) -
+			       t->ips_before[r];
+	if (addr - *base >= count)
+		return -1;
+	return (int64_t)(t->ips_before[r] + (uint64_t)(addr - *base));
 }
 
 /* The inverse direction, for replies: ip_host's address number in the set (its position

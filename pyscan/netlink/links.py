@@ -11,8 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import socket
 from collections.abc import Iterator
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv4Network,
+    IPv6Address,
+    IPv6Interface,
+    IPv6Network,
+)
 
 from pyroute2 import IPRoute
 from pyroute2.ethtool.ioctl import EthtoolError, IoctlEthtool
@@ -132,20 +140,34 @@ def set_tx_checksum_offload(ifname: str, enabled: bool, netns: str | None = None
                                f"{error}") from error
 
 
-def add_address(ifname: str, address: IPv4Interface, netns: str | None = None) -> None:
+_IFA_F_NODAD = 0x02   # linux/if_addr.h: an IPv6 address usable at once, without DAD
+
+
+def add_address(ifname: str, address: IPv4Interface | IPv6Interface,
+                netns: str | None = None) -> None:
+    """Add an address; an IPv6 one skips duplicate address detection (``nodad``), so it is
+    not tentative for a second, and a route lookup right after finds it as the source."""
+    spec: dict[str, object] = {}
+    if address.version == 6:
+        spec = {"family": socket.AF_INET6, "IFA_FLAGS": _IFA_F_NODAD}
     try:
         with rtnl(netns) as ipr:
             ipr.addr("add", index=rtnl_index(ipr, ifname, netns), address=str(address.ip),
-                     prefixlen=address.network.prefixlen)
+                     prefixlen=address.network.prefixlen, **spec)
     except _PyrouteNetlinkError as error:
         raise NetlinkError(f"cannot add {address} to {ifname}: {error}") from error
 
 
-def add_route(destination: IPv4Network | str, gateway: IPv4Address | None = None,
+def add_route(destination: IPv4Network | IPv6Network | str,
+              gateway: IPv4Address | IPv6Address | None = None,
               ifname: str | None = None, netns: str | None = None) -> None:
-    """Route ``destination`` ("default" or a network) via ``gateway`` and/or ``ifname``."""
-    spec: dict[str, object] = {"dst": "0.0.0.0/0" if destination == "default"
-                               else str(destination)}
+    """Route ``destination`` ("default" or a network) via ``gateway`` and/or ``ifname``; an
+    IPv6 gateway or network makes it an IPv6 route ("default" is then ::/0)."""
+    ipv6 = (gateway is not None and gateway.version == 6) or (
+        not isinstance(destination, str) and destination.version == 6)
+    default = "::/0" if ipv6 else "0.0.0.0/0"
+    spec: dict[str, object] = {"dst": default if destination == "default" else str(destination),
+                               "family": socket.AF_INET6 if ipv6 else socket.AF_INET}
     if gateway is not None:
         spec["gateway"] = str(gateway)
     try:
@@ -157,13 +179,14 @@ def add_route(destination: IPv4Network | str, gateway: IPv4Address | None = None
         raise NetlinkError(f"cannot add route to {destination}: {error}") from error
 
 
-def add_neighbour(address: IPv4Address, mac: str, ifname: str,
+def add_neighbour(address: IPv4Address | IPv6Address, mac: str, ifname: str,
                   netns: str | None = None) -> None:
     """A permanent ARP entry (``ip neigh replace ADDRESS lladdr MAC nud permanent``): for a
     next hop that will never answer ARP itself, like the lab target in sink mode."""
     try:
         with rtnl(netns) as ipr:
             ipr.neigh("replace", dst=str(address), lladdr=normalise_mac(mac, "MAC"),
+                      family=socket.AF_INET6 if address.version == 6 else socket.AF_INET,
                       ifindex=rtnl_index(ipr, ifname, netns), state=ndmsg.states["permanent"])
     except _PyrouteNetlinkError as error:
         raise NetlinkError(f"cannot add neighbour {address} on {ifname}: {error}") from error
@@ -194,12 +217,14 @@ def link_mac(ifname: str, netns: str | None = None) -> str:
         return str(link.get("IFLA_ADDRESS"))
 
 
-def add_local_route(network: IPv4Network, netns: str | None = None) -> None:
+def add_local_route(network: IPv4Network | IPv6Network, netns: str | None = None) -> None:
     """``ip route add local NETWORK dev lo``: the namespace owns every address in ``network``
-    (AnyIP), so its kernel answers for all of them without one address per host."""
+    (AnyIP), so its kernel answers for all of them without one address per host. IPv6 has
+    the same (``ip -6 route add local 2001:2::/120 dev lo``)."""
+    family = socket.AF_INET6 if network.version == 6 else socket.AF_INET
     try:
         with rtnl(netns) as ipr:
             ipr.route("add", dst=str(network), type="local", table=255, scope="host",
-                      oif=rtnl_index(ipr, "lo", netns))
+                      oif=rtnl_index(ipr, "lo", netns), family=family)
     except _PyrouteNetlinkError as error:
         raise NetlinkError(f"cannot add local route {network}: {error}") from error

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError as _PyrouteNetlinkError
@@ -85,12 +85,24 @@ def _forwarding(ifname: str, netns: str | None) -> bool:
         return False
 
 
-def source_is_owned(ipr: IPRoute, address: IPv4Address, ifindex: int, ifname: str,
-                    gateway: IPv4Address | None, netns: str | None = None,
+def source_is_owned(ipr: IPRoute, address: IPv4Address | IPv6Address, ifindex: int, ifname: str,
+                    gateway: IPv4Address | IPv6Address | None, netns: str | None = None,
                     arp_probe_seconds: float = ARP_PROBE_SECONDS) -> bool:
     """True when the host owns ``address`` (today's path), False when it is a free address
     inside the subnet of ``ifname`` that pyscan may borrow (ARP mode); SourceAddressRefused
     naming the address and what is accepted otherwise."""
+    if isinstance(address, IPv6Address):
+        owned = any(IPv6Address(entry.get("IFA_ADDRESS") or entry.get("IFA_LOCAL")) == address
+                    for entry in ipr.get_addr(family=socket.AF_INET6)
+                    if entry.get("IFA_ADDRESS") or entry.get("IFA_LOCAL"))
+        if owned:
+            return True
+        raise SourceAddressRefused(
+            f"--source-ip {address} is not an address of this host (accepted for IPv6: an "
+            "address of this host; borrowing a free IPv6 address would need pyscan to answer "
+            "neighbour discovery for it, which is not supported yet)")
+    if isinstance(gateway, IPv6Address):  # resolve_path keeps both of the target's family
+        gateway = None
     if _host_owns(ipr, address):
         return True
     networks = _link_networks(ipr, ifindex)

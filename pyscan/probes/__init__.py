@@ -12,7 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["PROBES", "PROBE_FOR_PROTOCOL", "Probe", "ProbeType", "get_probe", "reply_protocols"]
+__all__ = [
+    "IPV6_TWIN",
+    "PROBES",
+    "PROBE_FOR_PROTOCOL",
+    "PROBE_NAMES",
+    "Probe",
+    "ProbeType",
+    "for_family",
+    "get_probe",
+    "reply_protocols",
+]
 
 
 class Probe(Protocol):
@@ -36,6 +46,9 @@ class Probe(Protocol):
     @property
     def replies(self) -> tuple[str, ...]: ...  # protocols its replies come in (RX filters)
 
+    @property
+    def family(self) -> int: ...  # 4 or 6: the address family of its targets
+
 
 @dataclass(frozen=True)
 class ProbeType:
@@ -45,6 +58,7 @@ class ProbeType:
     takes_ports: bool
     protocol: str
     replies: tuple[str, ...] = ()
+    family: int = 4
 
 
 PROBES: dict[str, Probe] = {
@@ -62,10 +76,30 @@ PROBES: dict[str, Probe] = {
         description="UDP over IPv4 with the port's protocol payload: open on any UDP reply, "
                     "closed on ICMP port unreachable",
     ),
+    "tcp-syn6": ProbeType(
+        id=3, name="tcp-syn6", takes_ports=True, protocol="tcp", replies=("tcp6",), family=6,
+        description="TCP SYN over IPv6 (chosen by --probe tcp-syn for IPv6 targets): open on "
+                    "SYN-ACK, closed on RST+ACK",
+    ),
+    "icmp-echo6": ProbeType(
+        id=4, name="icmp-echo6", takes_ports=False, protocol="icmp", replies=("icmp6",),
+        family=6,
+        description="ICMPv6 echo (chosen by --ping / --probe icmp-echo for IPv6 targets): up "
+                    "on echo reply, unreachable on destination unreachable",
+    ),
 }
 
+# Users name the IPv4 probe types; a scan of IPv6 targets runs each one's IPv6 twin. A probe
+# type without a twin is refused for IPv6 targets by for_family().
+IPV6_TWIN: dict[str, str] = {"tcp-syn": "tcp-syn6", "icmp-echo": "icmp-echo6"}
+
+# What users name (--probe, ScanConfig.probe): the IPv4 types; IPv6 targets run their twins.
+PROBE_NAMES: tuple[str, ...] = tuple(sorted(name for name, probe in PROBES.items()
+                                            if probe.family == 4))
+
 # The probe type that sends each protocol's probes (a scan's port entries name protocols).
-PROBE_FOR_PROTOCOL: dict[str, str] = {probe.protocol: name for name, probe in PROBES.items()}
+PROBE_FOR_PROTOCOL: dict[str, str] = {probe.protocol: name for name, probe in PROBES.items()
+                                      if probe.family == 4}
 
 
 def reply_protocols(probe_ids: tuple[int, ...]) -> tuple[str, ...]:
@@ -80,5 +114,22 @@ def get_probe(name: str) -> Probe:
     try:
         return PROBES[name]
     except (KeyError, TypeError):
-        raise ValueError(f"probe {name!r} is unknown: accepted {', '.join(sorted(PROBES))}") \
+        raise ValueError(f"probe {name!r} is unknown: accepted {', '.join(PROBE_NAMES)}") \
             from None
+
+
+def for_family(name: str, family: int) -> Probe:
+    """The probe type that runs ``name`` (a user-facing, IPv4 name or its twin) against targets
+    of ``family``: the IPv6 twin for 6. ValueError with one line when there is none."""
+    probe = get_probe(name)
+    if probe.family == family:
+        return probe
+    if family == 6 and name in IPV6_TWIN:
+        return PROBES[IPV6_TWIN[name]]
+    if family == 4:
+        ipv4 = next((v4 for v4, v6 in IPV6_TWIN.items() if v6 == name), None)
+        if ipv4 is not None:
+            return PROBES[ipv4]
+    accepted = ", ".join(sorted(IPV6_TWIN))
+    raise ValueError(f"probe {name!r} is not supported yet for IPv{family} targets: "
+                     f"accepted for IPv6 {accepted}")

@@ -11,7 +11,7 @@ import ipaddress
 import random
 import re
 from importlib import resources
-from ipaddress import IPv4Address, IPv4Network, IPv6Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
 
 import pytest
@@ -100,10 +100,11 @@ def test_pythons_special_networks_are_covered() -> None:
 
 def test_ipv6_rows_parse_and_cover_pythons_special_networks() -> None:
     rows = default_blocklist_ipv6()
-    networks = [network for network, _name in rows]
+    assert all(row.family == 6 for row in rows)
+    networks = [IPv6Network(row.cidr()) for row in rows]
     assert IPv6Network("ff00::/8") in networks
     assert IPv6Network("2001:2::/48") in networks  # the lab's IPv6 benchmarking range
-    assert all(re.search(r"\[RFC", name) for _network, name in rows)
+    assert all(re.search(r"\[RFC", row.name) for row in rows)
     private = getattr(ipaddress, "_IPv6Constants", None)
     for special in getattr(private, "_private_networks", []):
         assert any(special.subnet_of(network) for network in networks), special
@@ -229,32 +230,40 @@ def test_without_the_default_only_the_users_lists_apply() -> None:
 
 # --- from command-line text and files -------------------------------------------------------
 
-def test_blocklist_file_with_ipv6_lines_is_used_with_one_warning() -> None:
+def test_blocklist_file_with_ipv6_lines_uses_the_ipv4_rows_for_an_ipv4_scan() -> None:
     path = FIXTURES / "blocklist-mixed.txt"
     selection = select_from_text(["8.0.0.0/8", "1.1.0.0/16"], blocklist_files=[path])
     for address in ("8.8.8.1", "8.8.4.4", "1.1.1.1"):
         assert ip(address) not in selection.targets
     assert ip("8.8.4.3") in selection.targets and ip("1.1.2.1") in selection.targets
     assert selection.targets.count == 2**24 + 2**16 - 256 - 1 - 256
-    assert selection.warnings == (
-        f"skipped 3 IPv6 entries in blocklist file {str(path)!r} (first: line 4, "
-        "'2001:db8::/32'): pyscan scans IPv4 only",)
+    assert selection.warnings == ()
 
 
-def test_exclude_file_skips_ipv6_too() -> None:
+def test_blocklist_file_with_ipv4_lines_uses_the_ipv6_rows_for_an_ipv6_scan() -> None:
+    path = FIXTURES / "blocklist-mixed.txt"
+    selection = select_from_text(["2001:db8::/120", "2606:4700::/120", "fe80::/120"],
+                                 blocklist_files=[path], default_blocklist_on=False)
+    assert selection.targets.family == 6
+    # 2001:db8::/32 and 2606:4700::/32 take their /120s, fe80::1-fe80::ff all but fe80::.
+    assert selection.targets == TargetSet(((int(IPv6Address("fe80::")),) * 2,), family=6)
+
+
+def test_exclude_file_applies_per_family() -> None:
     selection = select_from_text(["8.8.8.0/24"], exclude_files=[FIXTURES / "blocklist-mixed.txt"])
-    assert not selection.targets
-    assert len(selection.warnings) == 1 and "exclude file" in selection.warnings[0]
+    assert not selection.targets and not selection.warnings
 
 
 def test_allowlist_file_restricts_and_names_on_purpose() -> None:
     path = FIXTURES / "allowlist.txt"
     selection = select_from_text(["0.0.0.0/0"], allowlist_files=[path])
     assert selection.targets == TargetSet((net("8.8.8.0/24"), net("10.1.0.0/16")))
-    assert selection.note is None
-    assert "1 IPv6 entry in allowlist file" in selection.warnings[0]
-    without_targets = select_from_text([], allowlist_files=[path])
-    assert without_targets.targets == selection.targets
+    assert selection.note is None and not selection.warnings
+    v6 = select_from_text(["2001:db8::/32"], allowlist_files=[path])
+    assert v6.targets == TargetSet.parse(["2001:db8:1::/48"])
+    # Without targets the allowlist is the target list, and one scan is one family.
+    with pytest.raises(TargetError, match=r"mix IPv4 \(8\.8\.8\.0\) and IPv6"):
+        select_from_text([], allowlist_files=[path])
 
 
 def test_malformed_word_with_a_colon_is_still_refused() -> None:
@@ -262,10 +271,10 @@ def test_malformed_word_with_a_colon_is_still_refused() -> None:
         select_from_text(["8.0.0.0/8"], blocklist_files=[FIXTURES / "blocklist-bad.txt"])
 
 
-def test_target_files_still_refuse_ipv6(tmp_path: Path) -> None:
+def test_target_files_mixing_families_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "targets.txt"
     path.write_text("198.19.0.0/24\n2001:2::/48\n")
-    with pytest.raises(TargetError, match=r"targets\.txt:2: .*IPv6 is not supported"):
+    with pytest.raises(TargetError, match=r"mix IPv4 \(198\.19\.0\.0\) and IPv6 \(2001:2::\)"):
         select_from_text([], include_files=[path])
 
 

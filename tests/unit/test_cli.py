@@ -171,11 +171,14 @@ def test_include_file(tmp_path) -> None:
 
 def test_allowlist_without_targets_is_the_target_list(tmp_path) -> None:
     allowlist = tmp_path / "allow.txt"
-    allowlist.write_text("198.19.0.0/30  # lab\n2001:2::/48  # IPv6: skipped\n")
+    allowlist.write_text("198.19.0.0/30  # lab\n")
     result = invoke("-w", str(allowlist), "-p", "80", "-sL")
     assert result.exit_code == 0, result.output
     assert sorted(result.stdout.splitlines()) == [f"198.19.0.{h}" for h in range(4)]
-    assert result.stderr.count("pyscan: warning: skipped 1 IPv6 entry in allowlist file") == 1
+    allowlist.write_text("198.19.0.0/30  # lab\n2001:2::/48  # and IPv6\n")
+    mixed = invoke("-w", str(allowlist), "-p", "80", "-sL")
+    assert mixed.exit_code == 2
+    assert "mix IPv4 (198.19.0.0) and IPv6 (2001:2::)" in one_error_line(mixed)
 
 
 @pytest.mark.parametrize("flag", ["-b", "--blocklist-file", "--blacklist-file", "--excludefile"])
@@ -186,12 +189,12 @@ def test_blocklist_files_subtract(tmp_path, flag: str) -> None:
     assert sorted(lines) == sorted(f"198.19.0.{h}" for h in range(8) if h not in (1, 2))
 
 
-def test_ipv6_in_a_target_file_is_still_refused(tmp_path) -> None:
+def test_a_target_file_mixing_families_is_refused(tmp_path) -> None:
     targets = tmp_path / "targets.txt"
     targets.write_text("198.19.0.0/30\n2001:2::1\n")
     result = invoke("-iL", str(targets), "-p", "80", "-sL")
     assert result.exit_code == 2
-    assert "targets.txt:2" in one_error_line(result)
+    assert "mix IPv4 (198.19.0.0) and IPv6 (2001:2::1)" in one_error_line(result)
 
 
 def test_broad_target_beside_reserved_space_exits_2_when_nothing_is_left() -> None:

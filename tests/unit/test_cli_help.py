@@ -63,6 +63,10 @@ def test_missing_ports_is_one_line_exit_2() -> None:
     (["--subnet", "10.0.0.0/24"], "10.0.0.0/24"),
     (["--subnet", "198.19.0.0/33"], "198.19.0.0/33"),
     (["--ports", "80", "--open-count", "5", "--subnet", "198.19.0.0/30"], "open_count 5"),
+    (["--subnet6", "2001:db8::/120"], "2001:db8::/120"),
+    (["--subnet6", "2001:2::/64"], "2001:2::/64"),
+    (["--ports", "80", "--open-count6", "9", "--subnet6", "2001:2::/126"], "open_count6 9"),
+    (["--no-ipv6", "--subnet6", "2001:2::/120"], "--no-ipv6"),
 ])
 def test_lab_up_bad_input_exits_2_before_the_privilege_check(monkeypatch, args: list[str],
                                                             named: str) -> None:

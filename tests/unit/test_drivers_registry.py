@@ -181,3 +181,12 @@ def test_af_packet_start_line_says_what_its_filter_accepts(probes: tuple[str, ..
     from pyscan.probes import PROBES, reply_protocols
 
     assert filter_text(reply_protocols(tuple(PROBES[name].id for name in probes))) == accepted
+
+
+def test_af_packet_filter_text_names_ipv6_scans() -> None:
+    from pyscan.drivers.af_packet import filter_text
+
+    # an IPv6 scan's protocols are tcp6/icmp6: the line says the same as IPv4's, marked IPv6
+    assert filter_text(("tcp6",)) == filter_text(("tcp",)) + " (IPv6)"
+    assert "ICMP echo replies" in filter_text(("icmp6", "tcp6"))
+    assert "(IPv6)" not in filter_text(("icmp", "tcp"))

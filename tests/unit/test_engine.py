@@ -15,6 +15,7 @@ import time
 import pytest
 import siphashc
 from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Dot1Q, Ether
 from scapy.utils import checksum
 
@@ -314,12 +315,14 @@ def test_what_is_not_a_reply_is_sorted_out() -> None:
     assert engine.ingest(reply("198.19.0.5", 80, our_port=40016)) == "not-ours"
     assert engine.ingest(reply("198.19.0.5", 80, flags="A")) == "ignored-flags"
     assert engine.ingest(reply("198.19.0.5", 80, flags="R")) == "ignored-flags"
-    assert engine.ingest(bytes(Ether(type=0x86DD) / (b"\x00" * 50))) == "not-ours"  # IPv6
+    assert engine.ingest(bytes(Ether(type=0x86DD) / (b"\x00" * 50))) == "malformed"  # IPv6 v0
+    assert engine.ingest(bytes(Ether() / IPv6(src="2001:2::5", dst="2001:2::1") /
+                               TCP(flags="SA"))) == "not-ours"  # IPv6 to an IPv4 scan
     assert engine.drain() == []
     assert engine.ingest(good) == "open"  # none of the above poisoned the dedup set
     stats = engine.stats()
-    assert stats["rx_frames"] == 12
-    assert (stats["rx_malformed"], stats["rx_not_ours"], stats["rx_ignored_flags"]) == (4, 5, 2)
+    assert stats["rx_frames"] == 13
+    assert (stats["rx_malformed"], stats["rx_not_ours"], stats["rx_ignored_flags"]) == (5, 5, 2)
 
 
 def test_results_never_get_lost_when_the_ring_is_full() -> None:

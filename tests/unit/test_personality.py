@@ -142,13 +142,14 @@ def test_masscan_config_file_as_echo_writes_it(tmp_path: Path) -> None:
     plan = parse_masscan(["-c", str(conf), "--rate", "2000"])
     assert plan.targets == ["198.19.0.0/29"]
     assert plan.scan["ports"] == "22,80" and plan.scan["rate"] == "2000"
-    assert plan.scan["gateway_mac"] == "7e-73-ee-1a-86-e0"
+    # One per family; the scan's family picks (pyscan.config._family_gateway_mac).
+    assert plan.scan["gateway_mac_ipv4"] == plan.scan["gateway_mac_ipv6"] == "7e-73-ee-1a-86-e0"
     again = tmp_path / "again.conf"
     again.write_text("\n".join(echo_lines(plan)) + "\n")
     replay = parse_masscan(["--conf", str(again)])
     assert replay.targets == plan.targets
-    assert {k: replay.scan[k] for k in ("ports", "rate", "seed", "interface", "gateway_mac")} \
-        == {k: plan.scan[k] for k in ("ports", "rate", "seed", "interface", "gateway_mac")}
+    keys = ("ports", "rate", "seed", "interface", "gateway_mac_ipv4", "gateway_mac_ipv6")
+    assert {k: replay.scan[k] for k in keys} == {k: plan.scan[k] for k in keys}
 
 
 def test_masscan_config_errors_name_file_and_line(tmp_path: Path) -> None:

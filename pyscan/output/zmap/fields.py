@@ -52,7 +52,8 @@ def _attribute(name: str) -> Callable[[Result], Value]:
 
 def _raw(address: object) -> int | None:
     """zmap's `*-raw`: the address's network-order bytes read as a host (little-endian on
-    the x86/arm hosts zmap runs on) integer."""
+    the x86/arm hosts zmap runs on) integer. An IPv6 address has no such form: None (an
+    empty CSV cell, JSON null), as ZMapv6's IPv6 modules define no *-raw fields."""
     packed = getattr(address, "packed", None)
     if packed is None or len(packed) != 4:
         return None
