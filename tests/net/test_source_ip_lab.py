@@ -194,3 +194,18 @@ def test_responder_answers_requests_and_counts_claimants(lab_factory: Callable[.
     assert responder.stats()["answered"] == 1     # kept after close
     # an unsolicited reply: Linux keeps it only for an entry it already has (arp_accept=0)
     assert _target_neighbour_mac(lab, BORROWED) in (None, scanner_mac)
+
+
+def test_unowned_ipv6_source_is_refused_with_exit_2(lab_factory: Callable[..., Lab]) -> None:
+    """Borrowing an IPv6 address would need neighbour discovery answered for it, which pyscan
+    does not do: one line naming the address, exit 2, nothing installed."""
+    lab = lab_factory(subnet="198.19.0.0/30", ports=(80,), subnet6="2001:2::/126")
+    done = subprocess.run(
+        [sys.executable, "-m", "pyscan", "--netns", lab.scan_netns, "2001:2::/126", "-p", "80",
+         "--source-ip", "2001:2:0:ffff::77", "--driver", "af-packet", "--wait", "0"],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "2001:2:0:ffff::77" in lines[0], done.stderr
+    assert "neighbour discovery" in lines[0] and "accepted" in lines[0]
+    assert _pyscan_tables(lab.scan_netns) == []
