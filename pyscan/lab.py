@@ -222,8 +222,9 @@ class Lab:
             raise LabInputError(
                 f"lab loss {loss!r} is out of range (accepted: percent 0 <= loss < 100)")
 
-        self._init_ipv6(sink if ipv6 is None else ipv6 is False, subnet6, open_pairs6,
-                        open_count6, echo_hosts6, port_list, seed)
+        ipv6_off = sink if ipv6 is None else not ipv6
+        self._init_ipv6(ipv6_off, subnet6, open_pairs6, open_count6, echo_hosts6, port_list,
+                        seed)
         self.udp_ports = tuple(sorted(set(udp_ports)))
         if not all(1 <= p <= 65535 for p in self.udp_ports):
             raise LabInputError(f"lab UDP ports {list(udp_ports)} must be within 1-65535")
