@@ -187,3 +187,32 @@ def test_loss_drops_ipv6_frames_but_never_neighbour_discovery(
     assert path.gateway_mac == netlink.link_mac(lab.target_interface, lab.target_netns)
     assert connect6(lab.scan_netns, "2001:2::5", 80, timeout=1.0) == "timeout"
     assert lab.loss_counts()["inbound"] >= 1
+
+
+def test_ipv6_blocklist_row_gets_no_probe_and_the_lab_prefix_scans_as_asked(
+        lab_factory: Callable[..., Lab]) -> None:
+    """The shipped IPv6 rows leave the lab's 2001:2::/124 alone (inside 2001:2::/48); a row
+    inside the lab (same code path, other data) takes its addresses out of a straddling
+    target, and the scan sends nothing to them: every lab address answers every probe, so the
+    replies are exactly what was sent."""
+    import pyscan
+    from pyscan.blocklist import BlocklistEntry
+
+    lab = lab_factory(ports=(80,), subnet6=SUBNET6, open_count=0)
+    row = IPv6Network("2001:2::8/125")
+
+    def scan(**settings: object) -> tuple[list[pyscan.Result], pyscan.ScanConfig]:
+        config = pyscan.ScanConfig.parse([str(SUBNET6)], ports="80", driver="af-packet",
+                                         wait=1, netns=lab.scan_netns, seed=3,
+                                         **settings)  # type: ignore[arg-type]
+        with pyscan.scan(config) as run:
+            return list(run), config
+
+    shipped, shipped_config = scan()
+    assert shipped_config.blocklist_note is None
+    assert {(r.ip, r.port) for r in shipped} == lab.truth6()
+    rows = [BlocklistEntry(int(row.network_address), int(row.broadcast_address), "test row",
+                           family=6)]
+    results, config = scan(default_blocklist=rows)
+    assert config.blocklist_note is not None and "2001:2::8/125" in config.blocklist_note
+    assert sorted(r.ip for r in results) == [a for a in SUBNET6 if a not in row]
