@@ -107,6 +107,11 @@ _IPV6_SYSCTLS = {
        for key, value in (("disable_ipv6", "0"), ("accept_dad", "0"), ("accept_ra", "0"),
                           ("router_solicitations", "0"))},
 }
+# The target answers ICMPv6 errors (unreachable) at any rate, as IPv4's icmp_ratelimit=0 and
+# icmp_ratemask=0: the per-peer limit off, and the mask of types under the global limit
+# (icmp_msgs_per_sec) narrowed to type 255 alone (reserved, never sent; an empty mask
+# cannot be written).
+_TARGET_IPV6_SYSCTLS = {"net/ipv6/icmp/ratelimit": "0", "net/ipv6/icmp/ratemask": "255"}
 # --- end IPv6 (v6lab) ---
 LAB_STATE_DIR = Path(os.environ.get("PYSCAN_LAB_DIR", "/run/pyscan/labs"))
 SINK_MAP = "sink_counters"
@@ -544,6 +549,9 @@ class Lab:
                 netlink.write_sysctl(key, value, netns)
         for key, value in _TARGET_SYSCTLS.items():
             netlink.write_sysctl(key, value, self.target_netns)
+        if self.ipv6:
+            for key, value in _TARGET_IPV6_SYSCTLS.items():
+                netlink.write_sysctl(key, value, self.target_netns)
         netlink.create_veth(self.scan_interface, self.target_interface, self.scan_netns,
                             self.target_netns, self.queues)
         netlink.add_address(self.scan_interface, SCAN_ADDRESS, self.scan_netns)

@@ -216,3 +216,27 @@ def test_ipv6_blocklist_row_gets_no_probe_and_the_lab_prefix_scans_as_asked(
     results, config = scan(default_blocklist=rows)
     assert config.blocklist_note is not None and "2001:2::8/125" in config.blocklist_note
     assert sorted(r.ip for r in results) == [a for a in SUBNET6 if a not in row]
+
+
+def test_target_answers_icmpv6_errors_at_any_rate(lab_factory: Callable[..., Lab]) -> None:
+    """UDP to the IPv6 subnet draws ICMPv6 port unreachable, and 50 of them in a burst all
+    come back (the kernel's default would allow one a second)."""
+    lab = lab_factory(ports=(80,), subnet6=SUBNET6, open_count=0)
+    with netlink.in_netns(lab.scan_netns):
+        raw = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+        udp = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    try:
+        for index in range(50):
+            udp.sendto(b"x", (str(SUBNET6[index % SUBNET6.num_addresses]), 40000 + index))
+        unreachable = 0
+        deadline = time.monotonic() + 2
+        while (left := deadline - time.monotonic()) > 0 and unreachable < 50:
+            ready, _, _ = select.select([raw], [], [], left)
+            if not ready:
+                break
+            data = raw.recv(2048)
+            unreachable += data[0] == 1 and data[1] == 4   # type 1 code 4: port unreachable
+        assert unreachable == 50
+    finally:
+        raw.close()
+        udp.close()
