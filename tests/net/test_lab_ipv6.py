@@ -172,6 +172,7 @@ def test_load_reproduces_the_ipv6_truth(lab_factory: Callable[..., Lab]) -> None
     lab = lab_factory(ports=PORTS, subnet6=SUBNET6, open_count6=5, seed=11, echo_hosts6=ECHO6)
     loaded = Lab.load(lab.name)
     assert loaded.truth6() == lab.truth6() and len(lab.truth6()) == 5
+    assert lab.open_count6() == 5 and lab.status()["open_pairs6"] == 5
     assert loaded.echo_truth6() == ECHO6
     assert lab.status()["scan_command6"] == (
         f"pyscan --netns {lab.scan_netns} {SUBNET6} -p 22,80")

@@ -213,3 +213,13 @@ def test_cli_lists_a_crlf_hit_list_with_excludes_exactly_once(tmp_path: Path) ->
                                       "-p", "80", "-sL", "--seed", "5"])
     assert result.exit_code == 0, result.output
     assert sorted(result.stdout.split()) == ["2001:2::1", "2001:2::2", "2001:2::4"]
+
+
+def test_lab_counts_its_ipv6_truth_without_building_it() -> None:
+    from pyscan.lab import Lab
+
+    big = Lab(name="x", subnet6="2001:2::/108", ports=(22, 80, 443, 8080))
+    assert big.open_count6() == 2**20 * 4
+    small = Lab(name="x", subnet6="2001:2::/126", ports=(80, 443))
+    assert small.open_count6() == len(small.truth6()) == 8
+    assert Lab(name="x", ipv6=False).open_count6() == 0 == len(Lab(name="x", sink=True).truth6())
