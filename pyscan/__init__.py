@@ -24,7 +24,16 @@ from pyscan.errors import (
     ScanError,
 )
 from pyscan.output import open_writer, write_results
-from pyscan.scanner import Result, ScanRun, ScanStart, ScanStatus, Summary, list_targets, scan
+from pyscan.scanner import (
+    Result,
+    ScanRun,
+    ScanStart,
+    ScanStatus,
+    Summary,
+    list_probes,
+    list_targets,
+    scan,
+)
 from pyscan.targets import TargetSet
 
 __all__ = [
@@ -42,6 +51,7 @@ __all__ = [
     "Summary",
     "TargetSet",
     "__version__",
+    "list_probes",
     "list_targets",
     "open_writer",
     "scan",

@@ -42,7 +42,11 @@ def lab_up(
     ports: Annotated[str, typer.Option(help="Ports the targets listen on.")] = "22,80,443,8080",
     open_count: Annotated[str | None, typer.Option(
         help="Open exactly this many random (address, port) pairs instead of all.")] = None,
-    seed: Annotated[str | None, typer.Option(help="Seed for --open-count's draw.")] = None,
+    seed: Annotated[str | None, typer.Option(
+        help="Seed for --open-count's and --unreachable's draws.")] = None,
+    unreachable: Annotated[str | None, typer.Option(
+        help="Answer SYNs to this many random (address, port) pairs that are not open with "
+             "ICMP destination unreachable (codes 0, 1, 10, 13 in turn).")] = None,
     sink: Annotated[bool, typer.Option(
         "--sink", help="Count and drop every probe at the target (TX-rate measurement).")
     ] = False,
@@ -63,6 +67,8 @@ def lab_up(
     from pyscan.lab import DEFAULT_SUBNET6, Lab
 
     count = parse_count(open_count, "--open-count", 0, 2**32) if open_count is not None else None
+    unreachable_count = (parse_count(unreachable, "--unreachable", 0, 2**32)
+                         if unreachable is not None else None)
     queue_count = parse_count(queues, "--queues", 1, 64)
     try:
         port_list = parse_ports(ports)
@@ -77,7 +83,8 @@ def lab_up(
                  "of them)")
         ipv6 = False if no_ipv6 else True if subnet6 or count6 is not None else None
         lab = Lab(name=name, subnet=subnet, ports=port_list, open_count=count, seed=draw_seed,
-                  sink=sink, queues=queue_count, loss=loss_percent, ipv6=ipv6,
+                  sink=sink, queues=queue_count, loss=loss_percent,
+                  unreachable_count=unreachable_count, ipv6=ipv6,
                   subnet6=subnet6 or DEFAULT_SUBNET6, open_count6=count6)
     except ConfigError as error:
         fail(str(error))

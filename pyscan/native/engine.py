@@ -45,7 +45,7 @@ ENGINE_STATS_FIELDS = (
     "tx_threads_done", "tx_stopped", "rx_frames", "rx_malformed", "rx_not_ours", "rx_ours",
     "rx_ignored_flags", "rx_invalid_cookie", "rx_open", "rx_closed", "rx_duplicates",
     "results_pending", "results_full_waits", "rx_bad_checksum", "dedup_bytes",
-    "dedup_max_insert_ns", "total_frames", "passes", "results_lost",
+    "dedup_max_insert_ns", "total_frames", "passes", "results_lost", "rx_unreachable",
 )
 ENGINE_MAX_RETRIES = int(lib.PYSCAN_ENGINE_MAX_RETRIES)
 _TCPOPT_MSS = int(lib.PYSCAN_TCPOPT_MSS)
@@ -82,7 +82,8 @@ def _raw_result(r: Any) -> RawResult:
     address = bytes(ffi.buffer(r.addr))
     ip: ipaddress.IPv4Address | ipaddress.IPv6Address = (
         ipaddress.IPv4Address(address[:4]) if r.family == 4 else ipaddress.IPv6Address(address))
-    if int(r.l4_proto) != 6:
+    # An ICMP error about a TCP probe carries no TCP header of the target's: no window/options.
+    if int(r.l4_proto) != 6 or int(r.status) == int(lib.PYSCAN_RESULT_UNREACHABLE):
         return RawResult(ip, int(r.port), RESULT_STATUS[int(r.status)],
                          int(r.ttl), int(r.timestamp_ns) / 1e9, int(r.l4_proto),
                          int(r.icmp_type), int(r.icmp_code))

@@ -6,7 +6,9 @@
  *
  * Cookie: the SYN's sequence number is SipHash(key, saddr | daddr | sport | dport of the
  * probe); a reply is ours only if it acknowledges that + 1, recomputed from the reply's tuple
- * reversed. Source port and IP ID come from pyscan_probe__source_port().
+ * reversed. Source port and IP ID come from pyscan_probe__source_port(). An ICMP destination
+ * unreachable quoting a SYN is `unreachable` (type and code kept) when the quoted sequence
+ * number is the cookie of the quoted tuple (docs/probes.md says what that check is worth).
  *
  * Timestamps and RTT: in profiles with a timestamp option its value is the send time in
  * microseconds (CLOCK_MONOTONIC, read once per batch) plus a per-connection offset, a keyed
@@ -177,16 +179,58 @@ static void syn4_fill_batch(const void *state, const struct pyscan_probe_env *sh
 	}
 }
 
+static inline int in_source_range(const struct pyscan_probe_env *env, uint16_t port)
+{
+	return port >= env->source_port_first &&
+	       (uint32_t)(port - env->source_port_first) < env->source_port_count;
+}
+
+/* An ICMP destination unreachable quoting one of our SYNs: the quote's first 8 TCP bytes
+ * hold both ports and the sequence number, which is the cookie of the quoted tuple, so the
+ * same 32 bits validate it as a SYN-ACK's acknowledgment does. Anything that is not a quote
+ * of a TCP segment from us to a target in the set, from one of our source ports, is another
+ * module's or nobody's (NOT_OURS, probe.h). */
+static int classify_unreachable(const struct pyscan_probe_env *env,
+				const struct pyscan_reply_view *r, struct pyscan_result *out)
+{
+	struct pyscan_reply_quote4 q;
+	if (pyscan_reply__unreachable_quote4(r, &q) < 0)
+		return PYSCAN_INGEST_NOT_OURS; /* cannot tell whose probe it quotes */
+	if (q.protocol != PYSCAN_IPPROTO_TCP || q.saddr_be != env->source_ip_be ||
+	    !in_source_range(env, q.sport) ||
+	    pyscan_targetset__ip_number(env->targets, __builtin_bswap32(q.daddr_be)) < 0)
+		return PYSCAN_INGEST_NOT_OURS;
+	const uint32_t cookie = pyscan_cookie(&env->key, q.saddr_be, q.daddr_be,
+					      __builtin_bswap16(q.sport),
+					      __builtin_bswap16(q.dport));
+	if (get_be32(q.l4 + 4) != cookie)
+		return PYSCAN_INGEST_INVALID_COOKIE;
+
+	memset(out->addr, 0, sizeof(out->addr));
+	memcpy(out->addr, &q.daddr_be, 4);
+	out->port = q.dport;
+	out->status = PYSCAN_RESULT_UNREACHABLE;
+	out->ttl = r->ttl; /* of the ICMP error, from whichever router or host sent it */
+	out->family = 4;
+	out->l4_proto = PYSCAN_IPPROTO_TCP;
+	out->icmp_type = r->icmp_type;
+	out->icmp_code = r->icmp_code;
+	out->rtt_us = PYSCAN_RESULT_RTT_UNKNOWN;
+	return PYSCAN_INGEST_CLOSED; /* a negative answer; the engine counts it by its status */
+}
+
 static int syn4_classify(const void *state, const struct pyscan_probe_env *env,
 			 const struct pyscan_reply_view *r, struct pyscan_result *out)
 {
-	if (r->family != 4 || r->l4_proto != PYSCAN_IPPROTO_TCP ||
-	    r->daddr4_be != env->source_ip_be)
+	if (r->family != 4 || r->daddr4_be != env->source_ip_be)
+		return PYSCAN_INGEST_NOT_OURS;
+	if (r->l4_proto == PYSCAN_IPPROTO_ICMP)
+		return classify_unreachable(env, r, out);
+	if (r->l4_proto != PYSCAN_IPPROTO_TCP)
 		return PYSCAN_INGEST_NOT_OURS;
 	if (!r->l4_complete)
 		return PYSCAN_INGEST_MALFORMED;
-	if (r->dport < env->source_port_first ||
-	    (uint32_t)(r->dport - env->source_port_first) >= env->source_port_count)
+	if (!in_source_range(env, r->dport))
 		return PYSCAN_INGEST_NOT_OURS;
 	/* The header length it claims must fit its segment, as the kernel's TCP demands. */
 	if (r->tcp_doff < TCP_MIN_DOFF || (uint32_t)r->tcp_doff * 4 > r->l4_len)
