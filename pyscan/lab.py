@@ -618,6 +618,24 @@ class Lab:
         except FirewallError as error:
             raise LabError(f"cannot install the lab's IPv6 unreachable pairs: {error}") from error
 
+    @staticmethod
+    def draw_echo_hosts6(subnet6: str | IPv6Network, count: int, seed: int | None
+                         ) -> frozenset[IPv6Address]:
+        """`count` addresses of subnet6 drawn with `seed` (`pyscan lab up --echo-count6`):
+        the ``echo_hosts6`` of a lab built from the command line."""
+        try:
+            network = IPv6Network(subnet6)
+        except ValueError as error:
+            raise LabInputError(
+                f"lab IPv6 subnet {subnet6!r} is not an IPv6 network ({error})") from None
+        if not 0 <= count <= min(network.num_addresses, 2**20):
+            raise LabInputError(f"echo host count {count} is out of range (accepted: 0 to "
+                                f"{min(network.num_addresses, 2**20)}, the addresses of "
+                                f"{network})")
+        base = int(network.network_address)
+        picks = random.Random(f"echo6:{seed}").sample(range(network.num_addresses), count)
+        return frozenset(IPv6Address(base + index) for index in picks)
+
     # --- end IPv6 unreachable pairs (v6extra) ----------------------------------------------
 
     # --- what the lab promises --------------------------------------------------------------

@@ -9,12 +9,12 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from pyscan.cluster.client import ClusterRun, ResultMerger  # noqa: E402
-from pyscan.cluster.plan import plan_shards  # noqa: E402
-from pyscan.cluster.wire import pack_results  # noqa: E402
-from pyscan.cluster.worker import ShardTask, WorkerSettings  # noqa: E402
-from pyscan.config import ScanConfig  # noqa: E402
-from pyscan.scanner import Result  # noqa: E402
+from pyscan.cluster.client import ClusterRun, ResultMerger
+from pyscan.cluster.plan import plan_shards
+from pyscan.cluster.wire import pack_results
+from pyscan.cluster.worker import ShardTask, WorkerSettings
+from pyscan.config import ScanConfig
+from pyscan.scanner import Result
 
 
 def v6_scan(**options: object) -> ScanConfig:
