@@ -4,8 +4,13 @@ ICMPv6 destination unreachables travel back with their codes. No IPv4 target is 
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +28,7 @@ PORTS = (22, 80, 443)
 PROBES = 1024 * len(PORTS)
 OPEN6 = 300
 UNREACHABLE6 = 40
+VOLATILE = ("timestamp", "rtt_us", "tcpopt_ts_val", "tcpopt_ts_ecr")  # ndjson's names
 
 
 @pytest.fixture
@@ -59,4 +65,31 @@ def test_ipv6_union_is_the_truth_exactly_once(lab_factory: Callable[..., Lab],
     assert summary.closed == PROBES - OPEN6 - UNREACHABLE6
     assert summary.duplicates == 0 and summary.failures == [] and not summary.interrupted
     assert len(summary.workers) == 2 and all(row.shards >= 1 for row in summary.workers)
+    assert firewall.list_tables(netns=lab.scan_netns) == []
+
+
+def test_cli_cluster_ipv6_writes_what_a_single_host_scan_writes(
+        lab_factory: Callable[..., Lab], tmp_path: Path) -> None:
+    """`--cluster local:2` with IPv6 targets from the command line (refused before wire.py
+    carried 16-byte addresses): the same records as the scan without --cluster."""
+    lab = lab_factory(subnet="198.19.0.0/28", ports=PORTS, subnet6="2001:2::/120",
+                      open_count6=60, unreachable_count6=20, seed=42)
+    outputs = []
+    for extra in ((), ("--cluster", "local:2")):
+        out = tmp_path / f"out{len(outputs)}.ndjson"
+        done = subprocess.run(
+            [sys.executable, "-m", "pyscan", "--netns", lab.scan_netns, "2001:2::/120", "-p",
+             ",".join(map(str, PORTS)), "--rate", "20k", "--wait", "1", "--driver",
+             "af-packet", "--seed", "3", "--show", "unreachable", "--format", "ndjson", "-o",
+             str(out), *extra],
+            capture_output=True, text=True, timeout=120,
+            env={**os.environ, "PYTHONPATH": os.getcwd()})
+        assert done.returncode == 0, done.stderr
+        records = [json.loads(line) for line in out.read_text().splitlines()]
+        outputs.append(sorted(json.dumps({k: v for k, v in r.items() if k not in VOLATILE},
+                                         sort_keys=True) for r in records))
+    alone, together = outputs
+    assert together == alone
+    statuses = Counter(json.loads(line)["status"] for line in together)
+    assert statuses == {"open": 60, "unreachable": 20}
     assert firewall.list_tables(netns=lab.scan_netns) == []
