@@ -93,3 +93,21 @@ def test_cli_cluster_ipv6_writes_what_a_single_host_scan_writes(
     statuses = Counter(json.loads(line)["status"] for line in together)
     assert statuses == {"open": 60, "unreachable": 20}
     assert firewall.list_tables(netns=lab.scan_netns) == []
+
+
+def test_ipv6_echo_scan_on_the_cluster_finds_exactly_the_echo_hosts(
+        lab_factory: Callable[..., Lab], client: object) -> None:
+    """icmp-echo6 shards: the probe module follows the targets' family on every worker."""
+    lab = lab_factory(subnet="198.19.0.0/28", ports=PORTS, subnet6="2001:2::/120",
+                      echo_hosts6=Lab.draw_echo_hosts6("2001:2::/120", 37, 8))
+    config = pyscan.ScanConfig.parse(
+        ["2001:2::/120"], ports="", probe="icmp-echo", rate=20_000, driver="af-packet",
+        wait=1.0, netns=lab.scan_netns, seed=4)
+
+    with scan_on_cluster(config, client) as run:  # type: ignore[arg-type]
+        results = list(run)
+    assert run.summary is not None
+
+    assert Counter(r.ip for r in results).most_common(1)[0][1] == 1
+    assert {r.ip for r in results if r.status == "up"} == lab.echo_truth6()
+    assert len(lab.echo_truth6()) == 37 and run.summary.sent == 256
