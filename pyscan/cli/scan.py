@@ -20,7 +20,7 @@ from pyscan.cli.common import (
     parse_count,
     plain_help_type,
 )
-from pyscan.cli.session import Pause, ScanTimes, run_scan, silence_stdout
+from pyscan.cli.session import Pause, ScanTimes, run_resumed, run_scan, silence_stdout
 from pyscan.config import DEFAULT_TCP_OPTIONS, ConfigError, ScanConfig
 from pyscan.output import OutputSpec
 from pyscan.resume import DEFAULT_PAUSE_FILE
@@ -339,8 +339,6 @@ def _resume_command(ctx: typer.Context, state_path: str, *, pause_file: str | No
                     status: bool | None, json_summary: bool) -> None:
     """--resume FILE: the scan FILE describes, from where it stopped; every option that
     would change it is refused (exit 2), naming each."""
-    from dataclasses import replace
-
     from pyscan.config import parse_rate, parse_wait
     from pyscan.resume import load_state
 
@@ -376,21 +374,14 @@ def _resume_command(ctx: typer.Context, state_path: str, *, pause_file: str | No
              f"or change it: {'; '.join(problems)} (accepted with --resume: --rate, --wait, "
              "-q, --status, --json-summary, --pause-file, --checkpoint-every, and -o/--format "
              "equal to the saved ones)")
-    if state.pcap is not None:
-        fail(f"--resume of a scan with --pcap {state.pcap!r} is not supported yet (accepted: "
-             "a scan without --pcap)")
-    config = replace(state.config, tx_threads=state.tx_threads)
     try:
-        if "rate" in given:
-            config = replace(config, rate=parse_rate(rate))
-        if "wait" in given:
-            config = replace(config, wait=parse_wait(wait))
+        new_rate = parse_rate(rate) if "rate" in given else None
+        new_wait = parse_wait(wait) if "wait" in given else None
     except ConfigError as error:
         fail(str(error))
-    run_scan(config, saved_outputs or [OutputSpec()], quiet=quiet, status=status,
-             json_summary=json_summary,
-             pause=Pause(path=pause_file or state_path, checkpoint_every=checkpoint_every,
-                         resumed=state, resumed_path=state_path))
+    run_resumed(state, state_path, saved_outputs, pause_path=pause_file or state_path,
+                checkpoint_every=checkpoint_every, rate=new_rate, wait=new_wait, quiet=quiet,
+                status=status, json_summary=json_summary)
 
 
 def _zmap_options(output_format: str, fields: str | None, output_filter: str | None,

@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from pyscan.resume import PauseState, Progress, ResumePoint
     from pyscan.scanner import ScanRun, ScanStart, ScanStatus, Summary
 
-__all__ = ["Pause", "ScanTimes", "Signals", "is_broken_pipe", "run_scan", "silence_stdout"]
+__all__ = ["Pause", "ScanTimes", "Signals", "is_broken_pipe", "run_resumed", "run_scan",
+           "silence_stdout"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Pause:
     resumed: PauseState | None = None
     resumed_path: str | None = None   # the file --resume read (deleted once the scan ends)
     pcap: str | None = None
+    command: str = "pyscan"           # how the stop message spells the resume command
 
 
 @dataclass(frozen=True)
@@ -242,11 +244,12 @@ def run_scan(
             capture.close(create=run.summary is not None)
 
     checkpointed: list[Progress] = []
+    checkpoint_failed: list[OSError] = []
 
     def on_checkpoint(progress: Progress) -> None:
         # Every result before this moment was handed to the writers: on disk first, then
         # the state that counts on them.
-        if pause is None or output_error is not None:
+        if pause is None or output_error is not None or checkpoint_failed:
             return
         for writer in writers:
             _sync(writer.stream)
@@ -254,8 +257,11 @@ def run_scan(
             _save_pause(pause, config, outputs, progress, "checkpoint")
             checkpointed.append(progress)
         except OSError as error:
+            # Said once; the scan goes on without checkpoints (a stop still tries to save).
+            checkpoint_failed.append(error)
             typer.echo(f"pyscan: warning: cannot write checkpoint {pause.path!r}: "
-                       f"{error.strerror or error}", err=True)
+                       f"{error.strerror or error}; no more checkpoints in this scan",
+                       err=True)
 
     run = scanner.scan(config, on_status=on_status, on_start=on_start,
                        on_frame=capture.write if capture is not None else None,
@@ -332,6 +338,31 @@ def run_scan(
             raise typer.Exit(EXIT_TERMINATED)
         if run.interrupted:
             raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def run_resumed(state: PauseState, state_path: str, outputs: Sequence[OutputSpec], *,
+                pause_path: str, checkpoint_every: float, rate: float | None = None,
+                wait: float | None = None, quiet: bool = False, status: bool | None = None,
+                json_summary: bool = False, command: str = "pyscan") -> None:
+    """The scan a pause file describes, from where it stopped (`pyscan --resume`, `pyscan
+    masscan --resume`): its config with the same TX lanes, a new rate or wait if given, its
+    outputs continued."""
+    from dataclasses import replace
+
+    from pyscan.output import OutputSpec
+
+    if state.pcap is not None:
+        fail(f"--resume of a scan with --pcap {state.pcap!r} is not supported yet (accepted: "
+             "a scan without --pcap)")
+    config = replace(state.config, tx_threads=state.tx_threads)
+    if rate is not None:
+        config = replace(config, rate=rate)
+    if wait is not None:
+        config = replace(config, wait=wait)
+    run_scan(config, list(outputs) or [OutputSpec()], quiet=quiet, status=status,
+             json_summary=json_summary,
+             pause=Pause(path=pause_path, checkpoint_every=checkpoint_every, resumed=state,
+                         resumed_path=state_path, command=command))
 
 
 def _sync(stream: object) -> None:
@@ -413,7 +444,7 @@ def _settle_pause(pause: Pause, config: ScanConfig, outputs: Sequence[OutputSpec
         exact = "" if progress.exact else (
             " (the wait was cut short: the probes of its last --wait seconds go out again)")
         typer.echo(f"pyscan: paused: state saved to {pause.path}{exact}; go on with "
-                   f"pyscan --resume {pause.path}", err=True)
+                   f"{pause.command} --resume {pause.path}", err=True)
 
 
 class _PcapCapture:
