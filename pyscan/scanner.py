@@ -591,6 +591,14 @@ class ScanRun:
                 engine.mark_reported(start.known)
             except (ValueError, OSError) as error:
                 raise ScanError(f"cannot resume: {error}") from None
+        # A limit reached before the stop: nothing more is sent.
+        if self.config.max_results is not None and self._reported >= self.config.max_results:
+            self._limit = "max-results"
+        elif self.config.max_runtime is not None and start is not None \
+                and start.send_seconds >= self.config.max_runtime:
+            self._limit = "max-runtime"
+        if self._limit is not None:
+            engine.stop_tx()
         self._tracker = ProgressTracker(cookie_key, self.config.wait, tx_threads, start=start,
                                         checkpoint_every=self.checkpoint_every,
                                         now=time.monotonic())

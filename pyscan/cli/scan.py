@@ -300,6 +300,10 @@ def scan_command(
     if cluster is not None:
         from pyscan.cli.cluster import run_cluster_scan
 
+        if pause_file is not None:
+            fail("--pause-file with --cluster is not supported yet (accepted: a cluster scan "
+                 "without it; it saves no pause state)")
+
         run_cluster_scan(config, output_spec, cluster, quiet=quiet, status=status,
                          json_summary=json_summary, min_workers=min_workers)
         return
