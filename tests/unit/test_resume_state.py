@@ -203,3 +203,42 @@ def test_a_format_that_cannot_be_continued_is_refused(tmp_path: Path) -> None:
                           text=True, cwd=tmp_path, timeout=60, check=False)
     assert done.returncode == 2
     assert "'masscan-xml' cannot be continued" in done.stderr
+
+
+def _paused_at_limit(tmp_path: Path, **limits: str) -> None:
+    config = ScanConfig.parse(["198.18.0.0/22"], ports="80", driver="null", tx_threads=1,
+                              **limits)
+    progress = Progress(cookie_key=KEY, positions=(100,), reported=2, send_seconds=4.0,
+                        sent=100, finished=False, exact=True)
+    out = tmp_path / "out.ndjson"
+    out.write_text('{"ip":"198.18.0.1","port":80,"proto":"tcp"}\n'
+                   '{"ip":"198.18.0.2","port":80,"proto":"tcp"}\n')
+    save_state(tmp_path / "paused.json", PauseState(
+        config=config, progress=progress, tx_threads=1,
+        outputs=({"path": str(out), "format": "ndjson", "options": {}},)))
+
+
+@pytest.mark.parametrize(("limits", "ended_by"), [
+    ({"max_results": "2"}, "max-results"),    # the file holds 2 results already
+    ({"max_runtime": "3"}, "max-runtime"),    # 4 s of sending were spent before
+])
+def test_a_limit_counts_across_the_resume(tmp_path: Path, limits: dict[str, str],
+                                          ended_by: str) -> None:
+    _paused_at_limit(tmp_path, **limits)
+    done = subprocess.run([*PYSCAN, "--resume", "paused.json", "--json-summary"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    summary = _summary(done.stderr)
+    assert summary["ended_by"] == ended_by and summary["sent"] == 0
+    assert not (tmp_path / "paused.json").exists()  # ended as asked: nothing to resume
+    assert len((tmp_path / "out.ndjson").read_text().splitlines()) == 2
+
+
+def test_without_a_limit_the_same_state_sends_the_rest(tmp_path: Path) -> None:
+    _paused_at_limit(tmp_path, max_results="3")
+    done = subprocess.run([*PYSCAN, "--resume", "paused.json", "--json-summary"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert _summary(done.stderr)["sent"] == 1024 - 100
