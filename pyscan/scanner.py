@@ -603,14 +603,16 @@ class ScanRun:
                                         checkpoint_every=self.checkpoint_every,
                                         now=time.monotonic())
 
-    def _lanes(self, engine: Engine) -> tuple[tuple[int, ...], int, bool]:
-        """(each lane's position, frames sent this run, every lane at its end)."""
+    def _lanes(self, engine: Engine, *, ends: bool = False
+               ) -> tuple[tuple[int, ...], int, bool]:
+        """(each lane's position, frames sent this run, every lane at its end; the last
+        only with ``ends``, at the end of the run)."""
         stats = engine.stats()
         positions = tuple(stats[f"thread_generated_{lane}"]
                           for lane in range(engine.tx_threads))
         passes = int(stats.get("passes", 1))
-        ended = all(position >= engine.thread_total(lane) * passes
-                    for lane, position in enumerate(positions))
+        ended = ends and all(position >= engine.thread_total(lane) * passes
+                             for lane, position in enumerate(positions))
         return positions, int(stats.get("sent", 0)), ended
 
     def _track(self, engine: Engine, send_seconds: float) -> None:
@@ -629,7 +631,7 @@ class ScanRun:
         if tracker is None:
             return
         now = time.monotonic()
-        positions, sent, ended = self._lanes(engine)
+        positions, sent, ended = self._lanes(engine, ends=True)
         tracker.sample(now, positions, sent, send_seconds)
         # A limit ends the scan as asked: nothing is left to resume.
         finished = (exact and ended) or self._limit is not None

@@ -179,10 +179,6 @@ def run_scan(
             outputs, resume_from = _continue_outputs(outputs, pause.resumed)
         except Error as error:
             fail_with(error)
-    elif pause is not None and os.path.exists(pause.path) and not quiet:
-        typer.echo(f"pyscan: warning: {pause.path} holds a paused scan; this scan replaces it "
-                   "at its first checkpoint or stop (resume that one with --resume "
-                   f"{pause.path}, or choose another --pause-file)", err=True)
     status_line = StatusLine(force=bool(status)) if not quiet and status is not False else None
     writers: list[ResultWriter] = []
     capture = _PcapCapture(pcap_path) if pcap_path is not None else None
@@ -286,6 +282,12 @@ def run_scan(
             )
             if config.blocklist_note is not None:
                 typer.echo(f"pyscan: {config.blocklist_note}", err=True)
+            if pause is not None and pause.resumed is None and os.path.exists(pause.path):
+                # After the start line, which scripts read first.
+                typer.echo(f"pyscan: warning: {pause.path} holds a paused scan; this scan "
+                           "replaces it at its first checkpoint or stop (resume that one "
+                           f"with --resume {pause.path}, or choose another --pause-file)",
+                           err=True)
             if resume_from is not None and pause is not None:
                 typer.echo(f"pyscan: resuming {pause.resumed_path}: "
                            f"{sum(resume_from.positions)} of {config.frame_count} frames sent "
@@ -312,7 +314,12 @@ def run_scan(
         except KeyboardInterrupt:
             run.interrupted = True
         finish_outputs()
-        if pause is not None:
+        if pause is not None and output_error is not None and is_broken_pipe(output_error[1]):
+            # `pyscan ... | head -1`: the reader had all it wanted; nothing to go on with.
+            if checkpointed:
+                with contextlib.suppress(OSError):
+                    os.unlink(pause.path)
+        elif pause is not None:
             _settle_pause(pause, config, outputs, run, signals, quiet, bool(checkpointed))
 
         if output_error is not None and is_broken_pipe(output_error[1]):
