@@ -58,7 +58,13 @@ class _Shape:
     strip_comma: bool = False
 
 
+class _IPv6Record(Exception):
+    """A record of an IPv6 result: the engine's reported-set pre-seed takes IPv4 only."""
+
+
 def _ip(text: str) -> int:
+    if ":" in text:
+        raise _IPv6Record(text)
     return int(IPv4Address(text))
 
 
@@ -188,6 +194,10 @@ def _scan_lines(data: bytes, shape: _Shape, format: str, shown: str
         if line is not None:
             try:
                 pair = shape.record(line)
+            except _IPv6Record as error:
+                raise ConfigError(f"output {shown!r} line {number} holds an IPv6 result "
+                                  f"({error}): resuming a scan with IPv6 results is not "
+                                  "supported yet (accepted: IPv4 scans)") from None
             except (ValueError, KeyError, IndexError, TypeError, StopIteration):
                 pair = None
         if pair is None:

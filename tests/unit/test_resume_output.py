@@ -126,3 +126,10 @@ def test_a_foreign_file_is_refused_not_cut(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="line 2"):
         prepare_append(path, "ndjson")
     assert path.read_text().count("\n") == 3
+
+
+def test_ipv6_results_are_refused_by_name_not_misread(tmp_path: Path) -> None:
+    path = tmp_path / "out.ndjson"
+    path.write_text('{"ip":"2001:2::1","port":80,"proto":"tcp"}\n')
+    with pytest.raises(ConfigError, match=r"IPv6 result .*not supported yet"):
+        prepare_append(path, "ndjson")

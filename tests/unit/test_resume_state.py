@@ -242,3 +242,27 @@ def test_without_a_limit_the_same_state_sends_the_rest(tmp_path: Path) -> None:
                           check=False)
     assert done.returncode == 0, done.stderr
     assert _summary(done.stderr)["sent"] == 1024 - 100
+
+
+def test_masscan_writes_paused_conf_and_resumes_from_it(tmp_path: Path) -> None:
+    import time
+
+    first = subprocess.Popen([*PYSCAN, "masscan", "--offline", "198.18.0.0/18", "-p80,443",
+                              "--rate", "20000", "-oJ", "out.json"],
+                             stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    assert first.stderr is not None
+    assert first.stderr.readline().startswith("pyscan: scanning")
+    time.sleep(0.8)
+    first.send_signal(signal.SIGINT)
+    _, stderr = first.communicate(timeout=60)
+    assert first.returncode == 130, stderr
+    assert "go on with pyscan masscan --resume paused.conf" in stderr
+    saved = load_state(tmp_path / "paused.conf")
+    assert saved.config.ttl == 255 and saved.outputs[0]["format"] == "masscan-json"
+    done = subprocess.run([*PYSCAN, "masscan", "--resume", "paused.conf", "--rate", "100000"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert f"{sum(saved.progress.positions)} of 32768 frames sent before" in done.stderr
+    assert not (tmp_path / "paused.conf").exists()
+    assert json.loads((tmp_path / "out.json").read_text() or "[]") == []
