@@ -96,6 +96,17 @@ def _grepable_record(line: str) -> Pair | None:
     return _ip(match.group(1)), int(match.group(2)), protocol_number(match.group(3))
 
 
+_XML_HOST = re.compile(r'^<host endtime="\d+">.*<address addr="([^"]+)" addrtype="ipv[46]"/>'
+                       r'<ports><port protocol="(\w+)" portid="(\d+)">.*</host>$')
+
+
+def _xml_record(line: str) -> Pair | None:
+    match = _XML_HOST.match(line)
+    if match is None:
+        return None
+    return _ip(match.group(1)), int(match.group(3)), protocol_number(match.group(2))
+
+
 def _csv_record(line: str) -> Pair | None:
     # pyscan's csv has no protocol column: TCP (the only protocol its classification names).
     row = next(csv.reader([line]))
@@ -126,6 +137,11 @@ _SHAPES: dict[str, _Shape] = {
                                or line.startswith("# Ports scanned:"),
                                trailer=lambda line: line.startswith("# Masscan done"),
                                record=_grepable_record),
+    # One <host> per line; the <runstats> block and </nmaprun> are the trailer.
+    "masscan-xml": _Shape(header=lambda line: line.startswith(("<?xml", "<!--", "<nmaprun",
+                                                               "<scaninfo")),
+                          trailer=lambda line: line.startswith("<runstats>"),
+                          record=_xml_record),
 }
 APPENDABLE: tuple[str, ...] = tuple(_SHAPES)
 
@@ -179,7 +195,7 @@ def _scan_lines(data: bytes, shape: _Shape, format: str, shown: str
         number += 1
         start, offset = offset, offset + len(raw)
         try:
-            line = raw.decode("utf-8").rstrip("\n")
+            line = raw.decode("utf-8").rstrip("\r\n")  # -oX ends lines with CRLF
         except UnicodeDecodeError:
             line = None
         if line is not None and records == 0 and shape.header(line):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from ipaddress import IPv4Address
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -39,6 +40,11 @@ def records(path: Path, format: str) -> list[tuple[str, int]]:
         lines = text.splitlines()
         assert lines[0] == "#masscan" and lines[-1] == "# end"
         return [(line.split()[3], int(line.split()[2])) for line in lines[1:-1]]
+    if format == "masscan-xml":
+        root = ElementTree.fromstring(text)
+        assert int(root.find("runstats/hosts").get("total")) == len(root.findall("host"))
+        return [(h.find("address").get("addr"), int(h.find("ports/port").get("portid")))
+                for h in root.findall("host")]
     if format == "csv":
         lines = text.splitlines()
         assert lines[0].startswith("saddr,") and sum(1 for x in lines if x.startswith("saddr"))
@@ -96,6 +102,8 @@ def _trailer_length(path: Path, format: str) -> int:
         return len(b"]\n")
     if format in ("grepable", "masscan-grepable"):
         return len(text) - text.rfind(b"# ")
+    if format == "masscan-xml":
+        return len(text) - text.rfind(b"<runstats>")
     return 0
 
 
@@ -115,8 +123,8 @@ def test_a_header_only_json_file_gets_its_first_element(tmp_path: Path) -> None:
 
 
 def test_formats_that_cannot_be_continued_are_refused_by_name(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="masscan-xml"):
-        prepare_append(tmp_path / "x.xml", "masscan-xml")
+    with pytest.raises(ConfigError, match="zmap-csv"):
+        prepare_append(tmp_path / "x.csv", "zmap-csv")
 
 
 def test_a_foreign_file_is_refused_not_cut(tmp_path: Path) -> None:

@@ -195,14 +195,14 @@ def test_a_missing_pause_file_is_bad_input(tmp_path: Path) -> None:
 def test_a_format_that_cannot_be_continued_is_refused(tmp_path: Path) -> None:
     config = ScanConfig.parse(["198.18.0.0/24"], ports="80", driver="null")
     paused = PauseState(config=config, progress=state().progress, tx_threads=2,
-                        outputs=({"path": str(tmp_path / "x.xml"), "format": "masscan-xml",
+                        outputs=({"path": str(tmp_path / "x.csv"), "format": "zmap-csv",
                                   "options": {}},))
     save_state(tmp_path / "paused.json", paused)
-    (tmp_path / "x.xml").write_text("<?xml version=\"1.0\"?>\n")
+    (tmp_path / "x.csv").write_text("saddr\n")
     done = subprocess.run([*PYSCAN, "--resume", "paused.json"], capture_output=True,
                           text=True, cwd=tmp_path, timeout=60, check=False)
     assert done.returncode == 2
-    assert "'masscan-xml' cannot be continued" in done.stderr
+    assert "'zmap-csv' cannot be continued" in done.stderr
 
 
 def _paused_at_limit(tmp_path: Path, **limits: str) -> None:
