@@ -1,13 +1,21 @@
 """Accuracy on pyscan's truth lab: every scanner scans the same /16 x 4 ports, in which a
 known random set of (ip, port) pairs is open, at several rates; recall, false positives and
-duplicates are counted from each scanner's own output file.
+duplicates are counted from each scanner's own output file. Each probe type has its rows
+(ACCURACY_PROBES): TCP SYN over the /16 x 4 TCP ports; ICMP echo over the /16, where only
+ECHO_HOSTS random addresses answer (the lab's nft drops echo to the others); UDP over the
+/16 x UDP_PORTS, where UDP_OPEN random pairs answer (port 53 a DNS version.bind server, 123 an
+echoing NTP-like responder) and every other pair answers ICMP port unreachable.
 
 - pyscan: ``python -m pyscan scan ... --netns <lab scan ns> --format ndjson`` (the CLI users
   run), one process per scan;
 - masscan: inside the lab scan namespace (``ip netns exec``), its own ``-oL`` file; its
   targets are checked through ``--echo`` before it starts;
 - zmap 2.1.1: one run per port (it scans a single port), output filter ``success = 1`` so
-  that repeats are written and counted as duplicates rather than silently dropped.
+  that repeats are written and counted as duplicates rather than silently dropped; ICMP echo
+  with ``-M icmp_echoscan``, UDP with ``-M udp --probe-args=hex:<payload>`` carrying the same
+  payload pyscan sends to that port (pyscan.probes.udp_payloads);
+- masscan: ICMP echo with ``--ping``, UDP with ``-pU:53,U:123`` and its own built-in payloads
+  for those ports (templ-payloads.c).
 
 Each scanner is given 2 s after its last probe to collect replies (masscan --wait, zmap
 --cooldown-time, pyscan --wait). masscan 1.3.2 does not exit by itself in the lab: its
@@ -21,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -37,6 +46,7 @@ from bench.contenders import (
     masscan_cwd,
     nudge_until_exit,
     start_masscan,
+    zmap_module_args,
 )
 from pyscan.bench_command import BenchError
 
@@ -48,7 +58,25 @@ SEED = 20260501
 RATES = (25_000.0, 100_000.0, 250_000.0)
 WAIT = 2
 PROBES = 65536 * len(PORTS)
-Pair = tuple[IPv4Address, int]
+ECHO_HOSTS = 4000
+UDP_PORTS = (53, 123)
+UDP_OPEN = 4000
+# Probe types with accuracy rows; an IPv6 row needs an IPv6 truth lab (issue 12, v6lab).
+ACCURACY_PROBES = ("tcp-syn", "icmp-echo", "udp")
+PROBES_OF = {"tcp-syn": PROBES, "icmp-echo": 65536, "udp": 65536 * len(UDP_PORTS)}
+Pair = tuple[IPv4Address, int]  # ICMP echo: (address, 0)
+
+
+def probe_truth(seed: int = SEED) -> tuple[set[IPv4Address], set[Pair]]:
+    """The echo hosts and the open UDP pairs of the accuracy lab, drawn from ``seed``."""
+    from ipaddress import IPv4Network
+
+    rng = random.Random(seed + 1)
+    addresses = list(IPv4Network(SUBNET))
+    echo = set(rng.sample(addresses, ECHO_HOSTS))
+    udp = {(addresses[i // len(UDP_PORTS)], UDP_PORTS[i % len(UDP_PORTS)])
+           for i in rng.sample(range(len(addresses) * len(UDP_PORTS)), UDP_OPEN)}
+    return echo, udp
 
 
 def score(found_lines: Iterable[Pair], truth: set[Pair]) -> dict[str, Any]:
@@ -64,13 +92,16 @@ def score(found_lines: Iterable[Pair], truth: set[Pair]) -> dict[str, Any]:
     }
 
 
-def parse_ndjson_open(text: str) -> list[Pair]:
+def parse_ndjson_open(text: str, protocol: str = "tcp") -> list[Pair]:
+    """pyscan's ndjson: the (ip, port) of every ``open`` record of ``protocol`` (ICMP echo:
+    ``up`` records, port 0)."""
+    wanted = "up" if protocol == "icmp" else "open"
     pairs = []
     for line in text.splitlines():
         if line.strip():
             record = json.loads(line)
-            if record.get("status") == "open":
-                pairs.append((IPv4Address(record["ip"]), int(record["port"])))
+            if record.get("status") == wanted and record.get("proto", "tcp") == protocol:
+                pairs.append((IPv4Address(record["ip"]), int(record.get("port") or 0)))
     return pairs
 
 
@@ -84,24 +115,39 @@ def parse_zmap_addresses(text: str, port: int) -> list[Pair]:
     return pairs
 
 
-def _pyscan(lab: Any, driver: str, rate: float, workdir: Path) -> tuple[list[Pair], str]:
-    output = workdir / f"pyscan-{driver}-{int(rate)}.ndjson"
+PYSCAN_PROBE_ARGS = {
+    "tcp-syn": ["-p", ",".join(map(str, PORTS)),
+                "--tcp-options", "mss"],  # masscan's probe shape: like for like
+    "icmp-echo": ["--probe", "icmp-echo"],
+    "udp": ["-p", ",".join(f"U:{port}" for port in UDP_PORTS)],
+}
+PROTOCOL_OF = {"tcp-syn": "tcp", "icmp-echo": "icmp", "udp": "udp"}
+
+
+def _pyscan(lab: Any, driver: str, rate: float, workdir: Path,
+            probe: str = "tcp-syn") -> tuple[list[Pair], str]:
+    suffix = "" if probe == "tcp-syn" else f"-{probe}"
+    output = workdir / f"pyscan-{driver}-{int(rate)}{suffix}.ndjson"
     done = subprocess.run(
-        [sys.executable, "-m", "pyscan", "scan", SUBNET, "-p", ",".join(map(str, PORTS)),
+        [sys.executable, "-m", "pyscan", "scan", SUBNET, *PYSCAN_PROBE_ARGS[probe],
          "--rate", str(int(rate)), "--driver", driver, "--netns", lab.scan_netns,
-         "--wait", str(WAIT), "--format", "ndjson", "-o", str(output), "--quiet",
-         "--tcp-options", "mss"],  # masscan's probe shape: the comparison is like for like
+         "--wait", str(WAIT), "--format", "ndjson", "-o", str(output), "--quiet"],
         capture_output=True, text=True, cwd=ROOT, timeout=600)
     if done.returncode != 0:
         return [], (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
-    return parse_ndjson_open(output.read_text()), ""
+    return parse_ndjson_open(output.read_text(), PROTOCOL_OF[probe]), ""
+
+
+MASSCAN_PORTS = {"tcp-syn": ",".join(map(str, PORTS)), "icmp-echo": "",
+                 "udp": ",".join(f"U:{port}" for port in UDP_PORTS)}
 
 
 def _masscan(lab: Any, gateway_mac: str, scan_mac: str, rate: float,
-             workdir: Path) -> tuple[list[Pair], str]:
-    output = workdir / f"masscan-{int(rate)}.txt"
+             workdir: Path, probe: str = "tcp-syn") -> tuple[list[Pair], str]:
+    suffix = "" if probe == "tcp-syn" else f"-{probe}"
+    output = workdir / f"masscan-{int(rate)}{suffix}.txt"
     argv = masscan_argv(lab.scan_interface, scan_mac, gateway_mac, [SUBNET],
-                        ",".join(map(str, PORTS)), rate, output, WAIT)
+                        MASSCAN_PORTS[probe], rate, output, WAIT, ping=probe == "icmp-echo")
     started = time.monotonic()
     with masscan_cwd() as cwd:
         process = start_masscan(["ip", "netns", "exec", lab.scan_netns], argv, cwd)
@@ -130,8 +176,9 @@ def _masscan(lab: Any, gateway_mac: str, scan_mac: str, rate: float,
     text = output.read_text()
     if not text.rstrip().endswith("# end"):
         return [], f"masscan's -oL file {output} has no '# end' trailer: incomplete"
-    found = parse_masscan_list(text)
-    counted = _MASSCAN_FOUND.findall(status_text)
+    found = parse_masscan_list(text, PROTOCOL_OF[probe])
+    # masscan's found= counts TCP results only (it stays 0 in --ping and UDP scans)
+    counted = _MASSCAN_FOUND.findall(status_text) if probe == "tcp-syn" else []
     if counted and int(counted[-1]) != len(found):
         return found, (f"masscan's status says found={counted[-1]} but its -oL file holds "
                        f"{len(found)} results")
@@ -142,28 +189,31 @@ _MASSCAN_FOUND = re.compile(r"found=(\d+)")
 _MASSCAN_WAIT_OVER = re.compile(r"100\.00% done, waiting -\d+-secs")
 
 
-def parse_masscan_list(text: str) -> list[Pair]:
+def parse_masscan_list(text: str, protocol: str = "tcp") -> list[Pair]:
     """masscan's -oL file: ``open tcp 80 198.19.0.5 1717000000`` per open port it found,
-    between a ``#masscan`` header and a ``# end`` trailer."""
+    between a ``#masscan`` header and a ``# end`` trailer (``open udp 53 ...``; --ping:
+    ``open icmp 0 ...``)."""
     pairs = []
     for line in text.splitlines():
         fields = line.split()
-        if len(fields) >= 4 and fields[0] == "open" and fields[1] == "tcp":
+        if len(fields) >= 4 and fields[0] == "open" and fields[1] == protocol:
             pairs.append((IPv4Address(fields[3]), int(fields[2])))
     return pairs
 
 
-def _zmap(lab: Any, gateway_mac: str, rate: float, workdir: Path) -> tuple[list[Pair], str]:
+def _zmap(lab: Any, gateway_mac: str, rate: float, workdir: Path,
+          probe: str = "tcp-syn") -> tuple[list[Pair], str]:
     empty = workdir / "zmap-empty.conf"
     empty.write_text("")
     check_lab_targets([SUBNET])
     pairs: list[Pair] = []
-    for port in PORTS:
-        output = workdir / f"zmap-{int(rate)}-{port}.csv"
+    ports = {"tcp-syn": PORTS, "icmp-echo": (0,), "udp": UDP_PORTS}[probe]
+    for port in ports:
+        output = workdir / f"zmap-{int(rate)}-{probe}-{port}.csv"
         done = subprocess.run(
             ["ip", "netns", "exec", lab.scan_netns, "zmap", "-C", str(empty), "-b", str(empty),
-             "-p", str(port), "-r", str(int(rate)), "-c", str(WAIT), "-i", lab.scan_interface,
-             "-S", "198.18.0.1", "-G", gateway_mac, "-f", "saddr",
+             *zmap_module_args(probe, port), "-r", str(int(rate)), "-c", str(WAIT),
+             "-i", lab.scan_interface, "-S", "198.18.0.1", "-G", gateway_mac, "-f", "saddr",
              "--max-sendto-failures", "1000000000",
              "--output-filter", "success = 1", "-o", str(output), "-q", SUBNET],
             capture_output=True, text=True, timeout=600)
@@ -173,61 +223,106 @@ def _zmap(lab: Any, gateway_mac: str, rate: float, workdir: Path) -> tuple[list[
     return pairs, ""
 
 
-def accuracy_section(workdir: Path, drivers: dict[str, str],
-                     log: Callable[[str], None]) -> tuple[list[dict[str, Any]], list[str]]:
+Scanner = Callable[[Any, float, str], tuple[list[Pair], str]]
+
+
+def accuracy_section(workdir: Path, drivers: dict[str, str], log: Callable[[str], None],
+                     probes: tuple[str, ...] = ACCURACY_PROBES,
+                     rates: tuple[float, ...] = RATES) -> tuple[list[dict[str, Any]], list[str]]:
     import shutil
 
     from pyscan import netlink
     from pyscan.lab import Lab, LabError
 
     notes: list[str] = []
-    scanners: list[tuple[str, Callable[[Any, float], tuple[list[Pair], str]]]] = []
+    # (name, probe types it has, how to run it)
+    scanners: list[tuple[str, tuple[str, ...], Scanner]] = []
     for driver in ("af-packet", "af-xdp", "xdp-live"):
         if not drivers.get(driver):
-            scanners.append((f"pyscan {driver}",
-                             lambda lab, rate, d=driver: _pyscan(lab, d, rate, workdir)))
+            scanners.append((f"pyscan {driver}", ACCURACY_PROBES,
+                             lambda lab, rate, probe, d=driver: _pyscan(lab, d, rate, workdir,
+                                                                        probe)))
     rows: list[dict[str, Any]] = []
+    echo_hosts, udp_open = probe_truth()
     lab = Lab(name=f"bacc{os.getpid() % 100000}", subnet=SUBNET, ports=PORTS,
-              open_count=OPEN_PAIRS, seed=SEED)
+              open_count=OPEN_PAIRS, seed=SEED, udp_ports=UDP_PORTS, udp_open=udp_open,
+              echo_hosts=echo_hosts)
     try:
         with lab:
-            truth = lab.truth()
+            truths: dict[str, set[Pair]] = {
+                "tcp-syn": lab.truth(), "icmp-echo": {(ip, 0) for ip in lab.echo_truth()},
+                "udp": lab.udp_truth()}
             gateway_mac = netlink.link_mac(lab.target_interface, lab.target_netns)
             scan_mac = netlink.link_mac(lab.scan_interface, lab.scan_netns)
             if shutil.which("masscan"):
-                scanners.append(("masscan", lambda lab, rate: _masscan(
-                    lab, gateway_mac, scan_mac, rate, workdir)))
+                scanners.append(("masscan", ACCURACY_PROBES, lambda lab, rate, probe: _masscan(
+                    lab, gateway_mac, scan_mac, rate, workdir, probe)))
             else:
                 notes.append("masscan accuracy not measured: masscan is not installed")
             if shutil.which("zmap"):
-                scanners.append(("zmap", lambda lab, rate: _zmap(lab, gateway_mac, rate,
-                                                                 workdir)))
+                scanners.append(("zmap", ACCURACY_PROBES, lambda lab, rate, probe: _zmap(
+                    lab, gateway_mac, rate, workdir, probe)))
             else:
                 notes.append("zmap accuracy not measured: zmap is not installed")
-            log(f"truth lab up: {len(truth)} open pairs in {SUBNET} x {PORTS}")
-            for rate in RATES:
-                for name, action in scanners:
-                    started = time.monotonic()
-                    try:
-                        found, error = action(lab, rate)
-                    except (BenchError, OSError, subprocess.SubprocessError) as failure:
-                        found, error = [], str(failure)
-                    row: dict[str, Any] = {"scanner": name, "rate": rate,
-                                           "probes": PROBES,
-                                           "wall_s": time.monotonic() - started}
-                    if error:
-                        row["error"] = error
-                    else:
-                        row.update(score(found, truth))
-                    rows.append(row)
-                    log(f"accuracy {name} at {rate:g} pps: "
-                        + (f"failed: {error}" if error else
-                           f"recall {row['recall']:.3%}, FP {row['false_positives']}, "
-                           f"dup {row['duplicates']}"))
+            log(f"truth lab up: {len(truths['tcp-syn'])} open TCP pairs in {SUBNET} x {PORTS}, "
+                f"{len(echo_hosts)} echo hosts, {len(udp_open)} open UDP pairs x {UDP_PORTS}")
+            for probe in probes:
+                truth = truths[probe]
+                for rate in rates:
+                    for name, has, action in scanners:
+                        if probe not in has:
+                            continue
+                        rows.append(_accuracy_row(name, probe, rate, truth, lab, action))
+                        row = rows[-1]
+                        log(f"accuracy {name} {probe} at {rate:g} pps: "
+                            + (f"failed: {row['error']}" if row.get("error") else
+                               f"recall {row['recall']:.3%}, FP {row['false_positives']}, "
+                               f"dup {row['duplicates']}"))
     except LabError as error:
         notes.append(f"accuracy not measured: the truth lab could not be built: {error}")
     notes.append(f"Truth lab: pyscan.lab with {OPEN_PAIRS} random open (ip, port) pairs "
                  f"(seed {SEED}) in {SUBNET} x ports {','.join(map(str, PORTS))}; everything "
                  "else answers RST; target kernel answers each SYN once (tcp_syncookies=2). "
+                 f"ICMP echo: {ECHO_HOSTS} random addresses answer, nft drops echo to the "
+                 f"others; UDP: {UDP_OPEN} random open pairs in {SUBNET} x "
+                 f"{','.join(map(str, UDP_PORTS))} (53: DNS version.bind server, 123: echoing "
+                 "NTP-like responder), the others answer ICMP port unreachable. "
                  f"Every scanner waits {WAIT} s for late replies.")
     return rows, notes
+
+
+def udp_receive_buffer_errors(netns: str) -> int | None:
+    """The namespace's UDP RcvbufErrors (/proc/net/snmp): datagrams the lab's UDP responders
+    never read because their socket buffer was full, so never answered."""
+    done = subprocess.run(["ip", "netns", "exec", netns, "cat", "/proc/net/snmp"],
+                          capture_output=True, text=True, timeout=10)
+    return parse_udp_rcvbuf_errors(done.stdout) if done.returncode == 0 else None
+
+
+def parse_udp_rcvbuf_errors(snmp: str) -> int | None:
+    rows = [line.split()[1:] for line in snmp.splitlines() if line.startswith("Udp:")]
+    if len(rows) < 2 or "RcvbufErrors" not in rows[0]:
+        return None
+    return int(rows[1][rows[0].index("RcvbufErrors")])
+
+
+def _accuracy_row(name: str, probe: str, rate: float, truth: set[Pair], lab: Any,
+                  action: Scanner) -> dict[str, Any]:
+    started = time.monotonic()
+    dropped_before = udp_receive_buffer_errors(lab.target_netns) if probe == "udp" else None
+    try:
+        found, error = action(lab, rate, probe)
+    except (BenchError, OSError, subprocess.SubprocessError) as failure:
+        found, error = [], str(failure)
+    row: dict[str, Any] = {"scanner": name, "probe": probe, "rate": rate,
+                           "probes": PROBES_OF[probe], "wall_s": time.monotonic() - started}
+    if dropped_before is not None:
+        dropped_after = udp_receive_buffer_errors(lab.target_netns)
+        if dropped_after is not None:
+            # probes to open pairs the responders dropped: replies no scanner could see
+            row["lab_dropped"] = dropped_after - dropped_before
+    if error:
+        row["error"] = error
+    else:
+        row.update(score(found, truth))
+    return row

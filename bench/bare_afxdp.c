@@ -12,7 +12,7 @@
  * loop waits for all outstanding completions (bounded) before it reports, and frames still
  * outstanding after that are reported as "lost", never as sent.
  *
- * Usage: bare_afxdp IFNAME SECONDS FRAME_LEN THREADS   (run inside the lab's scan netns)
+ * Usage: bare_afxdp IFNAME SECONDS FRAME_LEN THREADS [tcp|icmp|udp]   (in the lab scan netns)
  * Prints one JSON object on stdout.
  */
 #define _GNU_SOURCE
@@ -53,6 +53,7 @@ struct sender {
 static const char *ifname;
 static double seconds;
 static unsigned frame_len;
+static int frame_proto = BARE_PROTO_TCP; /* optional 5th argument: tcp, icmp, udp */
 
 static uint64_t clock_ns(clockid_t id)
 {
@@ -79,8 +80,8 @@ static int open_socket(struct sender *s)
 	if (s->area == MAP_FAILED)
 		return snprintf(s->error, sizeof(s->error), "mmap: %s", strerror(errno)), -1;
 	for (unsigned i = 0; i < NUM_FRAMES; i++)
-		bare_frame_fill((uint8_t *)s->area + (size_t)i * FRAME_SIZE, frame_len,
-				(uint16_t)s->index);
+		bare_frame_fill_proto((uint8_t *)s->area + (size_t)i * FRAME_SIZE, frame_len,
+				      (uint16_t)s->index, frame_proto);
 	/* the ring structs are zeroed by the caller: libxdp leaves cached_prod/cons unset */
 	err = xsk_umem__create(&s->umem, s->area, (uint64_t)NUM_FRAMES * FRAME_SIZE, &s->fill,
 			       &s->comp, &ucfg);
@@ -168,18 +169,21 @@ int main(int argc, char **argv)
 	uint64_t sent = 0, lost = 0, wall = 0, cpu = 0;
 	const char *error = "";
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: %s IFNAME SECONDS FRAME_LEN THREADS\n", argv[0]);
+	if ((argc != 5 && argc != 6) ||
+	    (argc == 6 && (frame_proto = bare_frame_proto(argv[5])) < 0)) {
+		fprintf(stderr, "usage: %s IFNAME SECONDS FRAME_LEN THREADS [tcp|icmp|udp]\n",
+			argv[0]);
 		return 2;
 	}
 	ifname = argv[1];
 	seconds = atof(argv[2]);
 	frame_len = (unsigned)atoi(argv[3]);
 	threads = atoi(argv[4]);
-	if (seconds <= 0 || frame_len < BARE_FRAME_MIN || frame_len > FRAME_SIZE || threads < 1 ||
+	if (seconds <= 0 || frame_len < bare_frame_min(frame_proto) || frame_len > FRAME_SIZE ||
+	    threads < 1 ||
 	    threads > MAX_THREADS) {
-		fprintf(stderr, "bad arguments: SECONDS > 0, FRAME_LEN %d..%d, THREADS 1..%d\n",
-			BARE_FRAME_MIN, FRAME_SIZE, MAX_THREADS);
+		fprintf(stderr, "bad arguments: SECONDS > 0, FRAME_LEN %u..%d, THREADS 1..%d\n",
+			bare_frame_min(frame_proto), FRAME_SIZE, MAX_THREADS);
 		return 2;
 	}
 	for (int i = 0; i < threads; i++) {

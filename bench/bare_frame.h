@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-only
  *
  * bare_frame.h - the one constant frame the bare ceiling loops resend: Ethernet + IPv4 + TCP
- * SYN from 198.18.0.1 to 198.19.0.1:80, zero-padded to the requested length, with valid IPv4
- * and TCP checksums so that a sink or a capture sees a well-formed probe.
+ * SYN from 198.18.0.1 to 198.19.0.1:80 (or, by protocol, an ICMP echo request to 198.19.0.1
+ * or a UDP datagram to 198.19.0.1:53), zero-padded to the requested length, with valid IPv4
+ * and L4 checksums so that a sink or a capture sees a well-formed probe. The protocol and
+ * length follow the pyscan probe a loop is set against, so the two send the same frame size.
  *
- * Invariant: the frame is len bytes exactly (no FCS; the NIC adds it), len >= BARE_FRAME_MIN,
- * and it only ever targets the RFC 2544 benchmarking range 198.18.0.0/15.
+ * Invariant: the frame is len bytes exactly (no FCS; the NIC adds it),
+ * len >= bare_frame_min(protocol), and it only ever targets the RFC 2544 benchmarking range
+ * 198.18.0.0/15.
  */
 #ifndef BARE_FRAME_H
 #define BARE_FRAME_H
@@ -14,7 +17,27 @@
 #include <stdint.h>
 #include <string.h>
 
-#define BARE_FRAME_MIN 54
+#define BARE_FRAME_MIN 54 /* TCP; bare_frame_min() for the others */
+#define BARE_PROTO_ICMP 1
+#define BARE_PROTO_TCP 6
+#define BARE_PROTO_UDP 17
+
+/* "tcp", "icmp" or "udp" -> IP protocol number; -1 for anything else */
+static inline int bare_frame_proto(const char *name)
+{
+	if (!strcmp(name, "tcp"))
+		return BARE_PROTO_TCP;
+	if (!strcmp(name, "icmp"))
+		return BARE_PROTO_ICMP;
+	if (!strcmp(name, "udp"))
+		return BARE_PROTO_UDP;
+	return -1;
+}
+
+static inline unsigned bare_frame_min(int proto)
+{
+	return proto == BARE_PROTO_TCP ? BARE_FRAME_MIN : 42; /* ICMP echo / UDP: 14 + 20 + 8 */
+}
 
 static uint32_t bare_sum(const uint8_t *p, size_t n, uint32_t sum)
 {
@@ -33,12 +56,12 @@ static uint16_t bare_fold(uint32_t sum)
 }
 
 /* variant changes the source port so that several senders' flows hash to different queues */
-static void bare_frame_fill(uint8_t *f, unsigned len, uint16_t variant)
+static void bare_frame_fill_proto(uint8_t *f, unsigned len, uint16_t variant, int proto)
 {
 	static const uint8_t dst_mac[6] = { 0x02, 0, 0, 0, 0, 0x02 };
 	static const uint8_t src_mac[6] = { 0x02, 0, 0, 0, 0, 0x01 };
-	uint8_t *ip = f + 14, *tcp = ip + 20, pseudo[12];
-	unsigned ip_len = len - 14, tcp_len = ip_len - 20;
+	uint8_t *ip = f + 14, *l4 = ip + 20, *tcp = l4, pseudo[12];
+	unsigned ip_len = len - 14, tcp_len = ip_len - 20, l4_len = tcp_len;
 	uint16_t sport = (uint16_t)(40000 + variant), csum;
 	uint32_t sum;
 
@@ -50,11 +73,35 @@ static void bare_frame_fill(uint8_t *f, unsigned len, uint16_t variant)
 	ip[2] = (uint8_t)(ip_len >> 8);
 	ip[3] = (uint8_t)ip_len;
 	ip[8] = 64;  /* TTL */
-	ip[9] = 6;   /* TCP */
+	ip[9] = (uint8_t)proto;
 	ip[12] = 198; ip[13] = 18; ip[14] = 0; ip[15] = 1;
 	ip[16] = 198; ip[17] = 19; ip[18] = 0; ip[19] = 1;
 	csum = htons(bare_fold(bare_sum(ip, 20, 0)));
 	memcpy(ip + 10, &csum, 2);
+	if (proto == BARE_PROTO_ICMP) {
+		l4[0] = 8; /* echo request; id and sequence vary by sender as the source port does */
+		l4[4] = (uint8_t)(sport >> 8);
+		l4[5] = (uint8_t)sport;
+		l4[7] = 1;
+		csum = htons(bare_fold(bare_sum(l4, l4_len, 0)));
+		memcpy(l4 + 2, &csum, 2);
+		return;
+	}
+	if (proto == BARE_PROTO_UDP) {
+		l4[0] = (uint8_t)(sport >> 8);
+		l4[1] = (uint8_t)sport;
+		l4[3] = 53;
+		l4[4] = (uint8_t)(l4_len >> 8);
+		l4[5] = (uint8_t)l4_len;
+		memcpy(pseudo, ip + 12, 8);
+		pseudo[8] = 0;
+		pseudo[9] = BARE_PROTO_UDP;
+		pseudo[10] = (uint8_t)(l4_len >> 8);
+		pseudo[11] = (uint8_t)l4_len;
+		csum = htons(bare_fold(bare_sum(l4, l4_len, bare_sum(pseudo, sizeof(pseudo), 0))));
+		memcpy(l4 + 6, &csum, 2);
+		return;
+	}
 	tcp[0] = (uint8_t)(sport >> 8);
 	tcp[1] = (uint8_t)sport;
 	tcp[3] = 80;

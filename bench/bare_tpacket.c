@@ -13,7 +13,7 @@
  * TP_STATUS_WRONG_FORMAT are counted as errors, never as sent. The loop drains the ring before
  * it reports, so the counts are final.
  *
- * Usage: bare_tpacket IFNAME SECONDS FRAME_LEN THREADS   (run inside the lab's scan netns)
+ * Usage: bare_tpacket IFNAME SECONDS FRAME_LEN THREADS [tcp|icmp|udp]   (in the lab scan netns)
  * Prints one JSON object on stdout.
  */
 #define _GNU_SOURCE
@@ -53,6 +53,7 @@ struct sender {
 static const char *ifname;
 static double seconds;
 static unsigned frame_len;
+static int frame_proto = BARE_PROTO_TCP; /* optional 5th argument: tcp, icmp, udp */
 
 static uint64_t clock_ns(clockid_t id)
 {
@@ -97,7 +98,7 @@ static int open_socket(struct sender *s)
 	for (unsigned i = 0; i < RING_FRAMES; i++) {
 		uint8_t *data = (uint8_t *)slot(s, i) + TPACKET2_HDRLEN - sizeof(struct sockaddr_ll);
 
-		bare_frame_fill(data, frame_len, (uint16_t)s->index);
+		bare_frame_fill_proto(data, frame_len, (uint16_t)s->index, frame_proto);
 	}
 	return 0;
 }
@@ -185,18 +186,21 @@ int main(int argc, char **argv)
 	uint64_t sent = 0, errors = 0, wall = 0, cpu = 0;
 	const char *error = "";
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: %s IFNAME SECONDS FRAME_LEN THREADS\n", argv[0]);
+	if ((argc != 5 && argc != 6) ||
+	    (argc == 6 && (frame_proto = bare_frame_proto(argv[5])) < 0)) {
+		fprintf(stderr, "usage: %s IFNAME SECONDS FRAME_LEN THREADS [tcp|icmp|udp]\n",
+			argv[0]);
 		return 2;
 	}
 	ifname = argv[1];
 	seconds = atof(argv[2]);
 	frame_len = (unsigned)atoi(argv[3]);
 	threads = atoi(argv[4]);
-	if (seconds <= 0 || frame_len < BARE_FRAME_MIN || frame_len > 1514 || threads < 1 ||
+	if (seconds <= 0 || frame_len < bare_frame_min(frame_proto) || frame_len > 1514 ||
+	    threads < 1 ||
 	    threads > MAX_THREADS) {
-		fprintf(stderr, "bad arguments: SECONDS > 0, FRAME_LEN %d..1514, THREADS 1..%d\n",
-			BARE_FRAME_MIN, MAX_THREADS);
+		fprintf(stderr, "bad arguments: SECONDS > 0, FRAME_LEN %u..1514, THREADS 1..%d\n",
+			bare_frame_min(frame_proto), MAX_THREADS);
 		return 2;
 	}
 	for (int i = 0; i < threads; i++) {

@@ -57,6 +57,7 @@ class TxRun:
     cpu_ns: int | None = None         # CPU time of the sending threads (thread CPU clock)
     error: str = ""
     extra: dict[str, object] = field(default_factory=dict)
+    probe: str = "tcp-syn"            # what was sent (pyscan.bench_command.BENCH_PROBES)
 
 
 # --- bare loops --------------------------------------------------------------------------------
@@ -95,9 +96,17 @@ def parse_bare_output(text: str) -> dict[str, object]:
     return data
 
 
-def run_bare(lab: SinkLab, binary: Path, seconds: float, frame_len: int, threads: int) -> TxRun:
-    argv = lab.exec_argv(str(binary), lab.scan_if, str(seconds), str(frame_len), str(threads))
+# The bare loops' frame protocol for each pyscan probe type (bare_frame.h)
+BARE_PROTOCOL = {"tcp-syn": "tcp", "icmp-echo": "icmp", "udp": "udp"}
+
+
+def run_bare(lab: SinkLab, binary: Path, seconds: float, frame_len: int, threads: int,
+             probe: str = "tcp-syn") -> TxRun:
+    """A bare loop resending one frame of ``frame_len`` bytes shaped like ``probe``'s."""
+    argv = lab.exec_argv(str(binary), lab.scan_if, str(seconds), str(frame_len), str(threads),
+                         BARE_PROTOCOL[probe])
     run, stdout, _ = _sampled(lab, binary.name, argv, threads, None, frame_len, seconds + 10)
+    run.probe = probe
     report = parse_bare_output(stdout)
     run.self_sent = int(report["sent"])  # type: ignore[call-overload]
     wall_ns = int(report["wall_ns"])  # type: ignore[call-overload]
@@ -111,15 +120,20 @@ def run_bare(lab: SinkLab, binary: Path, seconds: float, frame_len: int, threads
 
 
 def run_pyscan(lab: SinkLab, driver: str, seconds: float, threads: int,
-               rate: float | None = None, size: int = 64) -> TxRun:
+               rate: float | None = None, probe: str = "tcp-syn") -> TxRun:
     """``pyscan bench`` for one driver inside the scan namespace (bench/pyscan_tx.py)."""
+    from pyscan.bench_command import ETHERNET_OVERHEAD, bench_probe, wire_bytes
+
+    size = wire_bytes(bench_probe(probe).frame_len) - ETHERNET_OVERHEAD
     argv = lab.exec_argv(
         sys.executable, "-m", "bench.pyscan_tx", "--driver", driver, "--interface", lab.scan_if,
-        "--duration", str(seconds), "--tx-threads", str(threads), "--size", str(size),
+        "--duration", str(seconds), "--tx-threads", str(threads), "--probe", probe,
+        "--size", str(size),
         "--source-ip", SCAN_IP, "--gateway-mac", lab.gateway_mac,
         *(["--rate", str(rate)] if rate else []),
     )
     run, stdout, stderr = _sampled(lab, driver, argv, threads, rate, size - 4, seconds + 30)
+    run.probe = probe
     try:
         report = json.loads(stdout)
     except json.JSONDecodeError:
@@ -189,10 +203,12 @@ def masscan_echo_ranges(echo: str) -> list[str]:
 
 
 def masscan_argv(lab_if: str, scan_mac: str, gateway_mac: str, targets: list[str],
-                 ports: str, rate: float, output: Path | None, wait: int) -> list[str]:
+                 ports: str, rate: float, output: Path | None, wait: int,
+                 ping: bool = False) -> list[str]:
     """masscan pointed at the lab; output None = its default "Discovered open port" lines
-    on stdout."""
-    return ["masscan", *targets, "-p", ports, "--rate", str(int(rate)), "--adapter", lab_if,
+    on stdout. ``ping``: --ping (an ICMP echo per address); ports "" = no -p."""
+    return ["masscan", *targets, *(["-p", ports] if ports else []),
+            *(["--ping"] if ping else []), "--rate", str(int(rate)), "--adapter", lab_if,
             "--adapter-ip", SCAN_IP, "--adapter-mac", scan_mac, "--router-mac", gateway_mac,
             "--wait", str(wait), *(["-oL", str(output)] if output else [])]
 
@@ -240,13 +256,31 @@ def start_masscan(exec_argv: list[str], argv: list[str], cwd: Path) -> subproces
                                 cwd=cwd)
 
 
+def zmap_module_args(probe: str, port: int) -> list[str]:
+    """zmap 2.1.1's module flags for one run of ``probe`` (to ``port``, for TCP and UDP): the
+    UDP payload is the one pyscan sends to that port, given as --probe-args=hex:."""
+    if probe == "tcp-syn":
+        return ["-p", str(port)]
+    if probe == "icmp-echo":
+        return ["-M", "icmp_echoscan"]
+    if probe == "udp":
+        from pyscan.probes.udp_payloads import payload_for
+
+        payload = payload_for(port, ())
+        return ["-M", "udp", "-p", str(port),
+                *([f"--probe-args=hex:{payload.data.hex()}"] if payload else [])]
+    raise ValueError(f"zmap has no module for probe {probe!r}: accepted "
+                     f"{', '.join(BARE_PROTOCOL)}")
+
+
 def zmap_argv(lab_if: str, gateway_mac: str, workdir: Path, port: int, rate: float | None,
               output: Path, *, probes: int = 1, threads: int = 1,
-              max_runtime: float | None = None, cooldown: int = 0) -> list[str]:
+              max_runtime: float | None = None, cooldown: int = 0,
+              probe: str = "tcp-syn") -> list[str]:
     empty = workdir / "zmap-empty.conf"
     empty.write_text("")
     check_lab_targets([TARGET_NET])
-    return ["zmap", "-C", str(empty), "-b", str(empty), "-p", str(port),
+    return ["zmap", "-C", str(empty), "-b", str(empty), *zmap_module_args(probe, port),
             "-r", str(int(rate or 0)), "-P", str(probes), "-T", str(threads),
             *(["-t", str(int(max_runtime))] if max_runtime else []),
             "-c", str(cooldown), "-i", lab_if, "-S", SCAN_IP, "-G", gateway_mac,
@@ -279,18 +313,21 @@ ZMAP_RATED_PROBES = 20
 
 
 def run_zmap_tx(lab: SinkLab, workdir: Path, seconds: float, threads: int = 1,
-                rate: float | None = None) -> TxRun:
+                rate: float | None = None, probe: str = "tcp-syn") -> TxRun:
     """zmap 2.1.1 scans one port of at most a /16 here, so it sends several probes per target
     (-P) to last ``seconds`` (-t caps the run). Its -r limits *targets* per second and sends
-    a target's probes back to back, so a packet rate R is asked for as -r R/P with -P P."""
+    a target's probes back to back, so a packet rate R is asked for as -r R/P with -P P.
+    ``probe``: its module for pyscan's probe type (zmap_module_args; UDP to port 53 with
+    pyscan's DNS payload, the frame pyscan's UDP row sends)."""
     if not shutil.which("zmap"):
         raise BenchError("zmap is not installed (make bench installs the Debian package)")
     probes = ZMAP_RATED_PROBES if rate else ZMAP_PROBES
     target_rate = rate / probes if rate else None
-    argv = zmap_argv(lab.scan_if, lab.gateway_mac, workdir, 80, target_rate,
-                     workdir / "zmap-tx.csv", probes=probes, threads=threads,
-                     max_runtime=seconds)
+    argv = zmap_argv(lab.scan_if, lab.gateway_mac, workdir, 53 if probe == "udp" else 80,
+                     target_rate, workdir / "zmap-tx.csv", probes=probes, threads=threads,
+                     max_runtime=seconds, probe=probe)
     run, _, stderr = _sampled(lab, "zmap", lab.exec_argv(*argv), threads, rate, 0, seconds + 30)
+    run.probe = probe
     if not run.sink_frames:
         run.error = (stderr.strip().splitlines() or ["zmap sent nothing"])[-1][:300]
     return run

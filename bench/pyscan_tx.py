@@ -7,7 +7,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pyscan.bench_command import BenchError, BenchOptions, run_bench
+from pyscan.bench_command import (
+    BENCH_PROBES,
+    ETHERNET_OVERHEAD,
+    BenchError,
+    BenchOptions,
+    bench_probe,
+    run_bench,
+    wire_bytes,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interface")
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--tx-threads", type=int, default=1)
-    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--size", type=int, help="default: the probe's frame + FCS")
+    parser.add_argument("--probe", default="tcp-syn", choices=BENCH_PROBES)
     parser.add_argument("--rate", type=float)
     parser.add_argument("--source-ip")
     parser.add_argument("--gateway-mac")
@@ -25,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     options = BenchOptions(
         driver=args.driver, interface=args.interface if args.driver != "null" else None,
-        duration=args.duration, tx_threads=args.tx_threads, size=args.size, rate=args.rate,
+        duration=args.duration, tx_threads=args.tx_threads, rate=args.rate, probe=args.probe,
+        size=args.size or wire_bytes(bench_probe(args.probe).frame_len) - ETHERNET_OVERHEAD,
         source_ip=args.source_ip, gateway_mac=args.gateway_mac,
         driver_options=dict(item.split("=", 1) for item in args.driver_option),
     )

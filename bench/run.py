@@ -7,6 +7,9 @@ Sections (each bounded in time; the whole run takes a few minutes on 2 cores):
    repetitions, interleaved so that drift in the machine hits every contender alike.
 2. Rate fidelity: requested vs achieved at 1k, 10k, 100k, 500k pps.
 3. Generation speed of the null driver, 1 and 2 TX threads.
+3b. Probe types besides TCP SYN (``probes``): ICMP echo and UDP (DNS payload) per driver,
+   each next to the bare loops resending a frame of the same protocol and size, and the
+   null driver's generation speed per probe type.
 4. Peak RSS of complete null-driver scans of a /24 and of a /8-sized target set.
 5. Accuracy on pyscan's truth lab: recall, false positives and duplicates for pyscan drivers,
    masscan and zmap at several rates.
@@ -46,6 +49,10 @@ README_END = "<!-- bench results: end -->"
 
 FIDELITY_RATES = (1_000.0, 10_000.0, 100_000.0, 500_000.0)
 SINK_DRIVERS = ("af-packet", "af-xdp", "xdp-live")
+# Probe types measured in the probes section (TCP SYN is the tx section's). IPv6 TCP SYN joins
+# this tuple once the IPv6 probe modules land and pyscan.bench_command.BENCH_PROBES has it,
+# with its bare-loop frame in contenders.BARE_PROTOCOL and bare_frame.h.
+PROBE_ROWS = ("icmp-echo", "udp")
 
 
 def log(message: str) -> None:
@@ -127,6 +134,69 @@ def fidelity_section(lab: SinkLab, workdir: Path, drivers: dict[str, str], reps:
             _attempt(runs, f"zmap at {rate:g} pps (run {rep + 1}/{reps})",
                      lambda r=rate: contenders.run_zmap_tx(lab, workdir, seconds, rate=r))
     return runs
+
+
+def probe_plan(lab: SinkLab, workdir: Path, binaries: dict[str, Path], drivers: dict[str, str],
+               seconds: float, probes: tuple[str, ...] = PROBE_ROWS,
+               threads_list: tuple[int, ...] = (1, 2)) -> list[tuple[str, Callable[[], Any]]]:
+    """(label, action) for every probe row on the sink: the bare loops with the probe's frame
+    (protocol and length), each available pyscan driver sending that probe, and zmap's module
+    for it."""
+    from pyscan.bench_command import bench_probe
+
+    plan: list[tuple[str, Callable[[], Any]]] = []
+    for probe in probes:
+        frame_len = bench_probe(probe).frame_len
+        for threads in threads_list:
+            for name in ("bare_tpacket", "bare_afxdp"):
+                plan.append((f"{name} {probe} {threads}T",
+                             lambda b=binaries[name], t=threads, p=probe, n=frame_len:
+                             contenders.run_bare(lab, b, seconds, n, t, probe=p)))
+            for driver in SINK_DRIVERS:
+                if not drivers.get(driver):
+                    plan.append((f"{driver} {probe} {threads}T",
+                                 lambda d=driver, t=threads, p=probe: contenders.run_pyscan(
+                                     lab, d, seconds, t, probe=p)))
+            # zmap 2.1.1 has both modules (-M icmp_echoscan, -M udp); masscan's --ping and
+            # -pU: cannot be made to last a TX run over the lab's /16 (no -P)
+            plan.append((f"zmap {probe} {threads}T",
+                         lambda t=threads, p=probe: contenders.run_zmap_tx(
+                             lab, workdir, seconds, threads=t, probe=p)))
+    return plan
+
+
+def probes_section(lab: SinkLab, workdir: Path, drivers: dict[str, str], reps: int,
+                   seconds: float) -> list[dict[str, Any]]:
+    binaries = contenders.compile_bare_loops(workdir)
+    plan = probe_plan(lab, workdir, binaries, drivers, seconds)
+    runs: list[dict[str, Any]] = []
+    for rep in range(reps):
+        for what, action in plan:
+            _attempt(runs, f"{what} (run {rep + 1}/{reps})", action)
+        if not drivers.get("null"):
+            for probe in PROBE_ROWS:
+                for threads in (1, 2):
+                    runs.append(null_generation(probe, threads, seconds))
+                    log(f"null {probe} {threads}T (run {rep + 1}/{reps}): "
+                        + (f"failed: {runs[-1]['error']}" if runs[-1].get("error") else
+                           f"{runs[-1]['self_pps'] / 1e6:.2f} M frames/s"))
+    return runs
+
+
+def null_generation(probe: str, threads: int, seconds: float) -> dict[str, Any]:
+    """The null driver generating ``probe`` frames (bench/pyscan_tx.py), as a run record."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.pyscan_tx", "--driver", "null", "--duration",
+         str(seconds), "--tx-threads", str(threads), "--probe", probe],
+        capture_output=True, text=True, cwd=ROOT, timeout=seconds + 60)
+    if done.returncode != 0:
+        error = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"contender": "null", "threads": threads, "probe": probe, "error": error}
+    report = json.loads(done.stdout)
+    return {"contender": "null", "threads": threads, "probe": probe, "self_pps": report["pps"],
+            "self_sent": report["sent"], "cpu_ns": report["cpu_ns"],
+            "wall_s": report["wall_s"], "frame_len": report["frame_len"],
+            "engines": report["sources"].get("engines", "")}
 
 
 def generation_section(workdir: Path, reps: int, seconds: float) -> list[dict[str, Any]]:
@@ -235,26 +305,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="per TX-rate run")
     parser.add_argument("--quick", action="store_true", help="1 repetition, 2 s runs")
     parser.add_argument("--only", default=",".join(ALL_SECTIONS))
+    parser.add_argument("--accuracy-probes", default="tcp-syn,icmp-echo,udp",
+                        help="probe types of the accuracy section; the others' rows are kept "
+                             "from the last results.json")
     parser.add_argument("--report-only", action="store_true",
                         help="re-render tables, plots and README from results.json")
+    parser.add_argument("--note", help="one line shown under the run's header (README too), "
+                                       "e.g. that the machine was loaded; with --report-only "
+                                       "it is added to results.json")
     args = parser.parse_args(argv)
     if args.report_only:
-        publish(json.loads((RESULTS / "results.json").read_text()))
+        results_file = RESULTS / "results.json"
+        previous = json.loads(results_file.read_text())
+        if args.note is not None:
+            previous["run_note"] = args.note
+            results_file.write_text(json.dumps(previous, indent=1, sort_keys=True))
+        publish(previous)
         return 0
     reps, seconds = (1, 2.0) if args.quick else (args.reps, args.seconds)
     sections = set(args.only.split(","))
     env = environment()
-    workdir = RESULTS / "raw" / env["run_id"]
+    run_id = env["run_id"]
+    workdir = RESULTS / "raw" / run_id
     workdir.mkdir(parents=True, exist_ok=True)
     drivers = available_drivers()
     results: dict[str, Any] = {"environment": env, "method": dict(METHOD), "drivers": drivers,
                                "notes": []}
+    if args.note:
+        results["run_note"] = args.note
     for name, reason in drivers.items():
         if reason:
             results["notes"].append(f"pyscan driver {name} not measured: {reason}")
     log(f"run {env['run_id']}: kernel {env['kernel']}, {env['cpus']} x {env['cpu']}")
     started = time.monotonic()
-    if sections & {"tx", "fidelity"}:
+    if sections & {"tx", "fidelity", "probes"}:
         with SinkLab(workdir, queues=2) as lab:
             log(f"sink lab up: {lab.scan_ns}/{lab.scan_if} -> {lab.target_ns}/{lab.target_if}")
             if "tx" in sections:
@@ -262,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
             if "fidelity" in sections:
                 results["fidelity"] = fidelity_section(lab, workdir, drivers, reps,
                                                        min(seconds, 2.0))
+            if "probes" in sections:
+                results["probes"] = probes_section(lab, workdir, drivers, reps, seconds)
     if "generation" in sections:
         if drivers.get("null"):
             results["notes"].append("generation speed not measured: null driver unavailable")
@@ -272,7 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     if "accuracy" in sections:
         from bench.accuracy import accuracy_section
 
-        results["accuracy"], notes = accuracy_section(workdir, drivers, log)
+        probes = tuple(args.accuracy_probes.split(","))
+        results["accuracy"], notes = accuracy_section(workdir, drivers, log, probes)
+        results["accuracy"] = keep_other_accuracy_rows(results["accuracy"], probes, run_id)
         results["notes"].extend(notes)
     if "dedup" in sections:
         from bench.dedup import dedup_section
@@ -291,7 +379,25 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-ALL_SECTIONS = ("tx", "fidelity", "generation", "memory", "accuracy", "dedup", "cluster")
+ALL_SECTIONS = ("tx", "fidelity", "probes", "generation", "memory", "accuracy", "dedup",
+                "cluster")
+
+
+def keep_other_accuracy_rows(rows: list[dict[str, Any]], probes: tuple[str, ...],
+                             run_id: str) -> list[dict[str, Any]]:
+    """Accuracy rows of this run (tagged with it) and, for the probe types it did not measure,
+    the rows of the last results.json (which keep their own run tag)."""
+    for row in rows:
+        row.setdefault("run", run_id)
+    previous_file = RESULTS / "results.json"
+    if not previous_file.exists():
+        return rows
+    previous = json.loads(previous_file.read_text())
+    earlier = previous.get("section_runs", {}).get("accuracy",
+                                                   previous["environment"]["run_id"])
+    kept = [dict(row, run=row.get("run", earlier)) for row in previous.get("accuracy", [])
+            if row.get("probe", "tcp-syn") not in probes]
+    return kept + rows
 
 
 def keep_unmeasured_sections(results: dict[str, Any], sections: set[str]) -> None:

@@ -21,7 +21,16 @@ from pyscan.errors import (
     ScanError,
 )
 from pyscan.output import open_writer, write_results
-from pyscan.scanner import Result, ScanRun, ScanStart, ScanStatus, Summary, list_targets, scan
+from pyscan.scanner import (
+    Result,
+    ScanRun,
+    ScanStart,
+    ScanStatus,
+    Summary,
+    list_probes,
+    list_targets,
+    scan,
+)
 from pyscan.targets import TargetSet
 
 __all__ = [
@@ -39,6 +48,7 @@ __all__ = [
     "Summary",
     "TargetSet",
     "__version__",
+    "list_probes",
     "list_targets",
     "open_writer",
     "scan",

@@ -30,15 +30,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 __all__ = [
+    "BENCH_PROBES",
     "ETHERNET_FCS",
     "ETHERNET_MIN_FRAME",
     "ETHERNET_OVERHEAD",
     "BenchError",
     "BenchInputError",
     "BenchOptions",
+    "BenchProbe",
     "BenchReport",
     "QueueFigures",
     "Spread",
+    "bench_probe",
     "default_lab_name",
     "environment",
     "line_rate_fraction",
@@ -248,6 +251,51 @@ BENCH_PORTS = range(1, 65536)
 BENCH_SOURCE_PORTS = range(61000, 61256)
 MAX_DURATION = 3600.0
 MAX_TX_THREADS = 64
+ICMP4_ECHO_FRAME_LEN = 42  # Ethernet 14 + IPv4 20 + ICMP echo 8, no payload (probe_icmp_echo4.c)
+UDP4_HEADERS_LEN = 42      # Ethernet 14 + IPv4 20 + UDP 8 (probe_udp4.c)
+BENCH_UDP_PORTS = range(1, 1025)
+
+
+@dataclass(frozen=True)
+class BenchProbe:
+    """What the benchmark sends for one probe type: the engine's ports, payload records and
+    passes over BENCH_TARGETS, and the frame length that results. A probe whose target set is
+    short (ICMP echo: one probe per address) is given retries so that one engine lasts a
+    while; when it is exhausted before the duration is over, the bench starts the next engine
+    (the report counts every engine's frames and the whole wall clock, gaps included)."""
+
+    name: str
+    frame_len: int
+    ports: Sequence[int]
+    probe_args: bytes = b""
+    retries: int = 0
+
+
+def _udp_dns_probe() -> BenchProbe:
+    from pyscan.probes.udp_payloads import BUILTIN, payload_records
+
+    dns = BUILTIN["dns"]
+    # every port carries the DNS version.bind query, so every frame has the same length
+    return BenchProbe("udp", UDP4_HEADERS_LEN + len(dns.data), BENCH_UDP_PORTS,
+                      payload_records(dict.fromkeys(BENCH_UDP_PORTS, dns)))
+
+
+def bench_probe(name: str) -> BenchProbe:
+    """The benchmark's probe of type ``name`` (BENCH_PROBES); BenchInputError otherwise."""
+    from pyscan.native import SYN_FRAME_LEN
+
+    if name == "tcp-syn":
+        return BenchProbe("tcp-syn", SYN_FRAME_LEN, BENCH_PORTS)
+    if name == "icmp-echo":
+        return BenchProbe("icmp-echo", ICMP4_ECHO_FRAME_LEN, (0,), retries=15)
+    if name == "udp":
+        return _udp_dns_probe()
+    raise BenchInputError(f"probe {name!r} is not benchmarked: accepted "
+                          f"{', '.join(BENCH_PROBES)}")
+
+
+# The probe types the benchmark can send (IPv4; IPv6 rows come with the IPv6 probe modules).
+BENCH_PROBES = ("tcp-syn", "icmp-echo", "udp")
 
 
 @dataclass(frozen=True)
@@ -265,11 +313,11 @@ class BenchOptions:
     gateway_mac: str | None = None
     driver_options: Mapping[str, str] = field(default_factory=dict)
     lab_name: str | None = None        # default: pbench<pid>
+    probe: str = "tcp-syn"             # one of BENCH_PROBES (bench/ only; the CLI sends SYN)
 
     def check(self) -> None:
-        from pyscan.native import SYN_FRAME_LEN
-
-        probe_size = wire_bytes(SYN_FRAME_LEN) - ETHERNET_OVERHEAD
+        frame_len = bench_probe(self.probe).frame_len
+        probe_size = wire_bytes(frame_len) - ETHERNET_OVERHEAD
         if not 0 < self.duration <= MAX_DURATION:
             raise BenchInputError(f"--duration {self.duration:g} is invalid: accepted seconds "
                                   f"> 0 and <= {MAX_DURATION:g}")
@@ -278,8 +326,8 @@ class BenchOptions:
                                   f"1..{MAX_TX_THREADS}")
         if self.size != probe_size:
             raise BenchInputError(
-                f"--size {self.size} is not supported: pyscan sends its SYN probe, "
-                f"{SYN_FRAME_LEN} bytes + FCS, {probe_size} on the wire; accepted: "
+                f"--size {self.size} is not supported: pyscan sends its {self.probe} probe, "
+                f"{frame_len} bytes + FCS, {probe_size} on the wire; accepted: "
                 f"{probe_size} (bench/ measures other sizes with the bare loops)")
         if self.rate is not None and not 0 < self.rate < 1e10:
             raise BenchInputError(f"--rate {self.rate:g} is invalid: accepted packets per second "
@@ -342,7 +390,7 @@ def _run_on(options: BenchOptions, driver: object, interface: str | None, netns:
             lab: object | None) -> BenchReport:
     from pyscan.drivers import descriptor
     from pyscan.drivers.base import DriverError, DriverRequest
-    from pyscan.native import SYN_FRAME_LEN, Engine
+    from pyscan.native import Engine
     from pyscan.netlink import NetlinkError, in_netns, resolve_path
 
     sources = {
@@ -382,43 +430,56 @@ def _run_on(options: BenchOptions, driver: object, interface: str | None, netns:
             session = driver.open(request)  # type: ignore[attr-defined]
     except DriverError as error:
         raise BenchError(f"driver {options.driver}: {error}") from None
+    probe = bench_probe(options.probe)
     with session:
-        engine = Engine(
-            cookie_key=cookie_key, seed=secrets.randbits(64), source_ip=source_ip,
-            source_mac=source_mac, gateway_mac=gateway_mac, ranges=[BENCH_TARGETS],
-            ports=BENCH_PORTS, source_ports=BENCH_SOURCE_PORTS,
-            rate=options.rate or 0.0, tx_threads=options.tx_threads,
-            # frames per reserve/submit as a scan uses them (xdp-live: one BPF_PROG_RUN each)
-            batch_size=descriptor(options.driver).engine_batch(options.driver_options),
-            # the 58-byte minimum probe, so the figures stay comparable across versions and
-            # with the bare loops, masscan and zmap's smallest-probes
-            tcp_options="mss")
-        with engine:
-            cpu_ns = [0] * options.tx_threads
-            errors: list[str] = []
+        cpu_ns = [0] * options.tx_threads
+        errors: list[str] = []
+        stats: dict[str, int] = {}
+        engines = 0
+        started = time.monotonic()
+        deadline = started + options.duration
+        # one engine, or the next ones while the duration lasts when a probe's target set
+        # runs out first (icmp-echo: see BenchProbe)
+        while time.monotonic() < deadline and not errors:
+            engine = Engine(
+                cookie_key=cookie_key, seed=secrets.randbits(64), source_ip=source_ip,
+                source_mac=source_mac, gateway_mac=gateway_mac, ranges=[BENCH_TARGETS],
+                ports=probe.ports, source_ports=BENCH_SOURCE_PORTS,
+                rate=options.rate or 0.0, tx_threads=options.tx_threads,
+                # frames per reserve/submit as a scan uses them (xdp-live: one BPF_PROG_RUN)
+                batch_size=descriptor(options.driver).engine_batch(options.driver_options),
+                # the 58-byte minimum probe, so the figures stay comparable across versions
+                # and with the bare loops, masscan and zmap's smallest-probes
+                tcp_options="mss", probe=probe.name, probe_args=probe.probe_args,
+                retries=probe.retries, retry_delay=0.0)
+            engines += 1
+            with engine:
 
-            def transmit(index: int) -> None:
-                start = time.thread_time_ns()
-                try:
-                    engine.run_tx(index, session.tx_rings[index])
-                except OSError as error:
-                    errors.append(str(error))
-                finally:
-                    cpu_ns[index] = time.thread_time_ns() - start
+                def transmit(index: int, engine: Engine = engine) -> None:
+                    start = time.thread_time_ns()
+                    try:
+                        engine.run_tx(index, session.tx_rings[index])
+                    except OSError as error:
+                        errors.append(str(error))
+                    finally:
+                        cpu_ns[index] += time.thread_time_ns() - start
 
-            threads = [threading.Thread(target=transmit, args=(i,), name=f"bench-tx{i}")
-                       for i in range(options.tx_threads)]
-            started = time.monotonic()
-            for thread in threads:
-                thread.start()
-            deadline = started + options.duration
-            while time.monotonic() < deadline and any(t.is_alive() for t in threads):
-                time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
-            engine.stop_tx()
-            for thread in threads:
-                thread.join()
-            wall = time.monotonic() - started
-            stats = engine.stats()
+                threads = [threading.Thread(target=transmit, args=(i,), name=f"bench-tx{i}")
+                           for i in range(options.tx_threads)]
+                for thread in threads:
+                    thread.start()
+                while time.monotonic() < deadline and any(t.is_alive() for t in threads):
+                    time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+                engine.stop_tx()
+                for thread in threads:
+                    thread.join()
+                for name, value in engine.stats().items():
+                    if isinstance(value, int):
+                        stats[name] = stats.get(name, 0) + value
+        wall = time.monotonic() - started
+        if engines > 1:
+            sources["engines"] = (f"{engines} engines one after another (the {probe.name} "
+                                  "target set ran out before the duration; gaps included)")
         ring_totals = session.stats()
         description = session.description
     if errors:
@@ -445,11 +506,11 @@ def _run_on(options: BenchOptions, driver: object, interface: str | None, netns:
     pps = sent / wall
     return BenchReport(
         driver=options.driver, interface=iface_name, description=description,
-        tx_threads=options.tx_threads, frame_len=SYN_FRAME_LEN, requested_rate=options.rate,
+        tx_threads=options.tx_threads, frame_len=probe.frame_len, requested_rate=options.rate,
         wall_s=wall, sent=sent, driver_drops=ring_totals["tx_errors"] + stats["tx_errors"],
         driver_retries=ring_totals["tx_retries"], pps=pps,
-        wire_bps=wire_bits_per_second(pps, SYN_FRAME_LEN), link_speed_mbps=speed,
-        line_rate_fraction=line_rate_fraction(pps, SYN_FRAME_LEN, speed),
+        wire_bps=wire_bits_per_second(pps, probe.frame_len), link_speed_mbps=speed,
+        line_rate_fraction=line_rate_fraction(pps, probe.frame_len, speed),
         cpu_ns=sum(cpu_ns), ns_per_packet=ns_per_packet(sum(cpu_ns), sent), queues=queues,
         sink_received=sink_received, sink_queues=sink_queues, sources=sources,
         environment=environment(),

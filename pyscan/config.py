@@ -424,7 +424,8 @@ class ScanConfig:
     wait: float = DEFAULT_WAIT                     # seconds to keep receiving after TX ends
     tx_threads: int | None = None                  # None = one per TX queue, cores allowing
     ttl: int | None = None                         # None = the --tcp-options stack's TTL
-    show_closed: bool = False
+    show_closed: bool = False                      # closed and unreachable results too
+    show_unreachable: bool = False                 # ICMP destination unreachable results too
     isolation: bool = True                         # nft rules so the kernel does not RST replies
     netns: str | None = None                       # run the whole scan inside this namespace
     driver_options: Mapping[str, str] = field(default_factory=dict)
@@ -667,6 +668,7 @@ class ScanConfig:
         tx_threads: int | None = None,
         ttl: int | None = None,
         show_closed: bool = False,
+        show_unreachable: bool = False,
         isolation: bool = True,
         netns: str | None = None,
         driver_options: Sequence[str] | Mapping[str, str] = (),
@@ -780,6 +782,7 @@ class ScanConfig:
             tx_threads=tx_threads,
             ttl=ttl,
             show_closed=show_closed,
+            show_unreachable=show_unreachable,
             isolation=isolation,
             netns=parse_netns(netns) if netns is not None else None,
             driver_options=options,

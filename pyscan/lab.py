@@ -12,6 +12,8 @@
                                                  unreachable]
                                                 [nft: echo request to ip not in echo_hosts
                                                  -> dropped]
+                                                [nft: SYN to an unreachable pair -> ICMP
+                                                 destination unreachable, mixed codes]
                                                 [loss: nft drops N % of IP frames each way]
                                                 [sink: XDP counts and drops every frame]
 
@@ -143,11 +145,16 @@ class Lab:
                  open_count: int | None = None, seed: int | None = None, sink: bool = False,
                  queues: int = 1, loss: float = 0.0, udp_ports: Iterable[int] = (),
                  udp_open: set[tuple[IPv4Address, int]] | None = None,
-                 echo_hosts: Iterable[IPv4Address] | None = None) -> None:
+                 echo_hosts: Iterable[IPv4Address] | None = None,
+                 unreachable_pairs: set[tuple[IPv4Address, int]] | None = None,
+                 unreachable_count: int | None = None) -> None:
         """UDP: responders on ``udp_ports`` (port 53 answers DNS version.bind, the others echo
         the datagram like an NTP-ish server) for the pairs of ``udp_open`` (None = every
         address); any other UDP pair answers ICMP port unreachable. ICMP echo: only
-        ``echo_hosts`` answer (None = every address, the kernel's default)."""
+        ``echo_hosts`` answer (None = every address, the kernel's default). TCP: a SYN to
+        one of ``unreachable_pairs`` (or ``unreachable_count`` pairs drawn with ``seed``
+        outside the open set) is answered with an ICMP destination unreachable instead
+        (:meth:`unreachable_truth` says which code)."""
         if not _NAME_RE.fullmatch(name):
             raise LabInputError(
                 f"lab name {name!r} is not usable (accepted: 1-13 of a-z 0-9 -, "
@@ -211,6 +218,7 @@ class Lab:
                     )
         elif open_count is not None:
             self._open = self._draw(open_count, seed)
+        self._unreachable = self._unreachable_pairs(unreachable_pairs, unreachable_count, seed)
 
     def _draw(self, count: int, seed: int | None) -> frozenset[tuple[IPv4Address, int]]:
         size = self.subnet.num_addresses * len(self.ports)
@@ -226,13 +234,89 @@ class Lab:
             for index in picks
         )
 
+    # --- unreachable pairs (ICMP destination unreachable answers to SYNs) -------------------
+
+    # The codes nft answers with, given to the pairs in turn (sorted order), so a scan sees
+    # several: (nft's name, ICMP code).
+    UNREACHABLE_CODES = (("net-unreachable", 0), ("host-unreachable", 1),
+                         ("host-prohibited", 10), ("admin-prohibited", 13))
+
+    def _unreachable_pairs(self, pairs: set[tuple[IPv4Address, int]] | None,
+                           count: int | None, seed: int | None
+                           ) -> frozenset[tuple[IPv4Address, int]]:
+        if pairs is not None and count is not None:
+            raise LabInputError("give unreachable_pairs or unreachable_count, not both")
+        if pairs is not None:
+            chosen = frozenset((IPv4Address(ip), int(port)) for ip, port in pairs)
+            for ip, port in chosen:
+                if ip not in self.subnet or not 1 <= port <= 65535:
+                    raise LabInputError(f"unreachable pair {ip}:{port} is outside the lab "
+                                        f"({self.subnet}, ports 1-65535)")
+            if chosen & self._open:
+                raise LabInputError("unreachable pairs must not be open pairs too")
+            return chosen
+        if not count:
+            if count is not None and count < 0:
+                raise LabInputError(f"unreachable_count {count} is out of range (accepted: 0 "
+                                    "or more)")
+            return frozenset()
+        size = self.subnet.num_addresses * len(self.ports)
+        free = size if self._open_all else size - len(self._open)
+        if not 0 <= count <= free:
+            raise LabInputError(
+                f"unreachable_count {count} is out of range (accepted: 0 to {free}, the "
+                "pairs of subnet x ports that are not open)")
+        base, ports = int(self.subnet.network_address), self.ports
+        # Its own stream of the seed: the open draw stays what it was without unreachables.
+        rng = random.Random(f"unreachable:{seed}")
+        chosen_set: set[tuple[IPv4Address, int]] = set()
+        while len(chosen_set) < count:
+            index = rng.randrange(size)
+            pair = (IPv4Address(base + index // len(ports)), ports[index % len(ports)])
+            if self._open_all or pair not in self._open:
+                chosen_set.add(pair)
+        return frozenset(chosen_set)
+
+    def unreachable_truth(self) -> dict[tuple[IPv4Address, int], int]:
+        """Every (ip, port) whose SYN is answered with ICMP destination unreachable (type 3),
+        and the code it answers with."""
+        codes = self.UNREACHABLE_CODES
+        return {pair: codes[i % len(codes)][1] for i, pair in enumerate(sorted(self._unreachable))}
+
+    def _install_unreachable(self) -> None:
+        """One set per code; SYNs to their pairs are rejected with that ICMP code before the
+        open set's RST rule sees them (lower priority number). The target namespace has no
+        ICMP rate limit (_TARGET_SYSCTLS), so every SYN gets its answer."""
+        if not self._unreachable:
+            return
+        lines = ["add table ip labunreach",
+                 "add chain ip labunreach input { type filter hook input priority -10; "
+                 "policy accept; }"]
+        by_code: dict[str, list[tuple[IPv4Address, int]]] = {}
+        for i, pair in enumerate(sorted(self._unreachable)):
+            by_code.setdefault(self.UNREACHABLE_CODES[i % len(self.UNREACHABLE_CODES)][0],
+                               []).append(pair)
+        for name, pairs in by_code.items():
+            set_name = name.replace("-", "_")
+            lines.append(f"add set ip labunreach {set_name} {{ type ipv4_addr . inet_service; }}")
+            lines.append(f"add rule ip labunreach input tcp flags & (syn | ack) == syn "
+                         f"ip daddr . tcp dport @{set_name} reject with icmp type {name}")
+            for start in range(0, len(pairs), 4096):
+                chunk = ", ".join(f"{ip} . {port}" for ip, port in pairs[start:start + 4096])
+                lines.append(f"add element ip labunreach {set_name} {{ {chunk} }}")
+        try:
+            run_nft("\n".join(lines) + "\n", self.target_netns)
+        except FirewallError as error:
+            raise LabError(f"cannot install the lab's unreachable pairs: {error}") from error
+
     # --- what the lab promises --------------------------------------------------------------
 
     def truth(self) -> set[tuple[IPv4Address, int]]:
         """Every (ip, port) that answers SYN-ACK; everything else in the lab answers RST
         (in sink mode nothing answers at all)."""
         if self._open_all:
-            return {(address, port) for address in self.subnet for port in self.ports}
+            return {(address, port) for address in self.subnet for port in self.ports
+                    if (address, port) not in self._unreachable}
         return set(self._open)
 
     def udp_truth(self) -> set[tuple[IPv4Address, int]]:
@@ -247,8 +331,8 @@ class Lab:
         return set(self.subnet) if self._echo is None else set(self._echo)
 
     def open_count(self) -> int:
-        return (self.subnet.num_addresses * len(self.ports) if self._open_all
-                else len(self._open))
+        return (self.subnet.num_addresses * len(self.ports) - len(self._unreachable)
+                if self._open_all else len(self._open))
 
     def listening_ports(self) -> tuple[int, ...]:
         if self._open_all:
@@ -352,6 +436,7 @@ class Lab:
         if not self._open_all:
             self._install_open_set()
         self._install_probe_rules()
+        self._install_unreachable()
         if self.loss:
             self._install_loss()
         self._start_listener()
@@ -538,6 +623,7 @@ class Lab:
             "subnet": str(self.subnet),
             "ports": list(self.ports),
             "open_pairs": self.open_count(),
+            "unreachable_pairs": len(self._unreachable),
             "queues": self.queues,
             "listener_pid": self._listener.pid if self._listener else None,
             "listener_alive": self.listener_alive(),
@@ -623,6 +709,7 @@ class Lab:
             "udp_open": (None if self._udp_open is None
                          else sorted(f"{ip}:{port}" for ip, port in self._udp_open)),
             "echo": None if self._echo is None else sorted(str(ip) for ip in self._echo),
+            "unreachable": sorted(f"{ip}:{port}" for ip, port in self._unreachable),
         }
 
     def _adopt(self, other: Lab) -> None:
@@ -679,7 +766,9 @@ class Lab:
                   udp_open=(None if udp_open is None else
                             {(IPv4Address(i.rsplit(":", 1)[0]), int(i.rsplit(":", 1)[1]))
                              for i in udp_open}),
-                  echo_hosts=None if echo is None else [IPv4Address(ip) for ip in echo])
+                  echo_hosts=None if echo is None else [IPv4Address(ip) for ip in echo],
+                  unreachable_pairs={(IPv4Address(i.rsplit(":", 1)[0]), int(i.rsplit(":", 1)[1]))
+                                     for i in record.get("unreachable", ())})
         listener = record.get("listener")
         if listener:
             lab._listener = _Listener(int(listener["pid"]), int(listener["start_time"]))

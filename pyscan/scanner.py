@@ -51,6 +51,7 @@ __all__ = [
     "check_source_ports",
     "choose_driver",
     "driver_candidates",
+    "list_probes",
     "list_targets",
     "scan",
 ]
@@ -74,7 +75,8 @@ PROTOCOL_OF_L4 = {6: "tcp", 17: "udp", 1: "icmp"}  # struct pyscan_result.l4_pro
 class Result:
     """One (address, port, protocol) that answered, reported once: TCP SYN-ACK = open, RST =
     closed; UDP reply = open, ICMP port unreachable = closed; ICMP echo reply = up; another
-    ICMP destination unreachable quoting the probe = unreachable (type and code kept)."""
+    ICMP destination unreachable quoting the probe (TCP SYN, UDP datagram or echo request) =
+    unreachable (type and code kept)."""
 
     ip: IPv4Address | IPv6Address
     port: int
@@ -114,6 +116,7 @@ class ScanStatus:
     closed: int
     drops: int          # frames the driver/kernel dropped before the RX thread saw them
     wait_left: float    # seconds of waiting left (phase 'waiting')
+    unreachable: int = 0  # ICMP destination unreachables so far
 
     @property
     def fraction(self) -> float:
@@ -139,7 +142,7 @@ class Summary:
     duration: float          # seconds from first probe to end of the wait
     send_duration: float     # seconds the TX threads ran
     replies: int             # frames the RX thread examined that were for us
-    valid: int               # replies with a valid cookie (open + closed + duplicates)
+    valid: int               # valid cookies: open + closed + unreachable + duplicates
     invalid_cookies: int
     open: int
     closed: int
@@ -162,6 +165,8 @@ class Summary:
     passes: int = 1          # probes per pair: --retries + 1
     frames: int = 0          # frames this shard owed: probes x passes (sent counts frames)
     ended_by: str = "completed"  # completed | interrupted | max-runtime | max-results
+    # ICMP destination unreachables quoting a probe (not in `closed`), shown or not.
+    unreachable: int = 0
 
     @property
     def send_rate(self) -> float:
@@ -199,6 +204,15 @@ CAPTURE_SLOTS = 16384  # frames the --pcap ring holds between two drains (25 ms)
 POSITIVE = frozenset({"open", "up"})  # shown without --show closed
 
 
+def shown_statuses(config: ScanConfig) -> frozenset[str]:
+    """The result statuses a scan reports: open and up always; --show closed adds closed and
+    unreachable (every negative answer, as before unreachable had its own switch);
+    --show unreachable adds unreachable alone."""
+    if config.show_closed:
+        return POSITIVE | {"closed", "unreachable"}
+    return POSITIVE | {"unreachable"} if config.show_unreachable else POSITIVE
+
+
 def udp_probe_args(config: ScanConfig) -> bytes:
     """The udp module's payload records for the scan's UDP ports (pyscan.probes.udp_payloads);
     ports without a payload send an empty datagram (config.udp_ports_without_payload)."""
@@ -227,6 +241,54 @@ def list_targets(config: ScanConfig) -> Iterator[tuple[IPv4Address, int]]:
         while chunk := engine.targets(0, k, LIST_CHUNK):
             for address, port in chunk:
                 yield IPv4Address(address), port
+            k += len(chunk)
+
+
+def list_probes(config: ScanConfig) -> Iterator[tuple[IPv4Address, str, int]]:
+    """(address, protocol, port) of every probe of this shard in sending order: list_targets
+    with each entry's protocol ("tcp", "udp", "icmp" with port 0), for -sL of scans that mix
+    probe types. Nothing is sent."""
+    from pyscan.probes import PROBES
+
+    protocol_of: dict[int, set[str]] = {}
+    for probe, port in config.entries:
+        protocol_of.setdefault(port, set()).add(PROBES[probe].protocol)
+    if all(len(protocols) == 1 for protocols in protocol_of.values()):
+        for address, port in list_targets(config):
+            yield address, next(iter(protocol_of[port])), port
+        return
+    yield from _list_entries(config)
+
+
+def _list_entries(config: ScanConfig) -> Iterator[tuple[IPv4Address, str, int]]:
+    """list_probes for a scan with one port number under two protocols (-p 53,U:53): the
+    engine reports only the port number, so a second engine with the same number of probes
+    (hence the same keyed order, permute.h: it depends on the total and the seed only), one
+    range of that many addresses from 0 and one port, reports each probe's index t; the entry
+    is t // addresses and the address the (t % addresses)-th of the target set (targetset.h's
+    layout). One IPv4 range holds at most 2^32 indices."""
+    from pyscan.native import Engine
+    from pyscan.probes import PROBES
+
+    entries = config.entries
+    addresses = config.targets.count
+    total = addresses * len(entries)
+    if not total:
+        return
+    if total > 2**32:
+        raise ConfigError(
+            f"-sL of this scan ({total} probes) cannot tell its TCP and UDP probes to the same "
+            "port apart: accepted at most 2^32 probes when a port number is both TCP and UDP")
+    with Engine(cookie_key=bytes(16), seed=config.seed, source_ip=0, source_mac=bytes(6),
+                gateway_mac=bytes(6), ranges=[(0, total - 1)], ports=[1],
+                shard=(config.shard[0] - 1, config.shard[1]), tx_threads=1,
+                max_results=2, max_probes=config.max_targets or 0) as engine:
+        k = 0
+        while chunk := engine.targets(0, k, LIST_CHUNK):
+            for index, _ in chunk:
+                probe, port = entries[index // addresses]
+                yield (IPv4Address(config.targets.address_at(index % addresses)),
+                       PROBES[probe].protocol, port)
             k += len(chunk)
 
 
@@ -640,7 +702,7 @@ class ScanRun:
     def _drain(self, engine: Engine) -> Iterator[Result]:
         """Everything queued now, in batches: one batch per tick would cap the result rate
         at DRAIN_BATCH / DRAIN_INTERVAL and make the RX thread wait on a full ring."""
-        show_closed = self.config.show_closed
+        shown = shown_statuses(self.config)
         max_results = self.config.max_results
         self._drain_frames()
         while True:
@@ -649,7 +711,7 @@ class ScanRun:
                 self._take_snippets()
             for raw in batch:
                 # Closed results are the bulk of a scan; skip them before building anything.
-                if not (show_closed or raw.status in POSITIVE):
+                if raw.status not in shown:
                     continue
                 if max_results is not None and self._reported >= max_results:
                     break  # the rest is drained and dropped: the limit was reached
@@ -663,6 +725,9 @@ class ScanRun:
                 return
 
     def _result(self, raw: RawResult) -> Result:
+        if raw.l4_proto == 6 and raw.status == "unreachable":
+            return Result(raw.ip, raw.port, raw.status, raw.ttl, raw.timestamp,
+                          icmp_type=raw.icmp_type, icmp_code=raw.icmp_code)
         if raw.l4_proto == 6:
             return Result(raw.ip, raw.port, raw.status, raw.ttl, raw.timestamp,
                           raw.window, raw.mss, raw.wscale, raw.sack_permitted,
@@ -721,6 +786,7 @@ class ScanRun:
             closed=int(stats.get("rx_closed", 0)),
             drops=int(driver_stats.get("rx_drops", 0)),
             wait_left=max(wait_left, 0.0),
+            unreachable=int(stats.get("rx_unreachable", 0)),
         ))
 
 
@@ -939,6 +1005,7 @@ def _summarize(config: ScanConfig, stats: dict[str, int], session: DriverSession
                source_ports: range | None = None) -> Summary:
     driver_stats = session.stats()
     opened, closed = int(stats.get("rx_open", 0)), int(stats.get("rx_closed", 0))
+    unreachable = int(stats.get("rx_unreachable", 0))
     duplicates = int(stats.get("rx_duplicates", 0))
     probes, sent = int(stats.get("total_targets", 0)), int(stats.get("sent", 0))
     frames = int(stats.get("total_frames", probes))
@@ -953,7 +1020,7 @@ def _summarize(config: ScanConfig, stats: dict[str, int], session: DriverSession
         duration=duration,
         send_duration=send_duration,
         replies=int(stats.get("rx_ours", 0)),
-        valid=opened + closed + duplicates,
+        valid=opened + closed + unreachable + duplicates,
         invalid_cookies=int(stats.get("rx_invalid_cookie", 0)),
         open=opened,
         closed=closed,
@@ -973,6 +1040,7 @@ def _summarize(config: ScanConfig, stats: dict[str, int], session: DriverSession
         passes=int(stats.get("passes", 1)),
         frames=frames,
         ended_by=limit or ("interrupted" if cut_short else "completed"),
+        unreachable=unreachable,
     )
 
 

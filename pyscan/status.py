@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TextIO
+from collections.abc import Callable
+from typing import Generic, Protocol, TextIO, TypeVar
 
 from pyscan.scanner import ScanStatus, Summary
 
-__all__ = ["StatusLine", "format_rate", "format_status", "render_summary", "summary_json"]
+__all__ = ["LiveLine", "StatusLine", "format_rate", "format_status", "render_summary",
+           "summary_json"]
 
 
 def format_rate(pps: float) -> str:
@@ -32,7 +34,9 @@ def _clock(seconds: float) -> str:
 
 
 def format_status(status: ScanStatus) -> str:
-    counts = f"open {status.found}  closed {status.closed}  drops {status.drops}"
+    unreachable = f"  unreachable {status.unreachable}" if status.unreachable else ""
+    counts = (f"open {status.found}  closed {status.closed}{unreachable}  "
+              f"drops {status.drops}")
     if status.phase == "sending":
         eta = status.eta
         return (
@@ -48,19 +52,30 @@ def format_status(status: ScanStatus) -> str:
     return f"done in {_clock(status.elapsed)}  sent {status.sent}/{status.total}  {counts}"
 
 
-class StatusLine:
-    """An on_status callback that redraws one line on a terminal."""
+class _Phased(Protocol):
+    @property
+    def phase(self) -> str: ...
 
-    def __init__(self, stream: TextIO | None = None, *, force: bool = False) -> None:
+
+StatusT = TypeVar("StatusT", bound=_Phased)
+
+
+class LiveLine(Generic[StatusT]):
+    """An on_status callback that redraws one line on a terminal, ``render(status)``; nothing
+    once the phase is "done" (the summary follows). Scans and cluster scans share it."""
+
+    def __init__(self, render: Callable[[StatusT], str], stream: TextIO | None = None, *,
+                 force: bool = False) -> None:
+        self.render = render
         self.stream = stream if stream is not None else sys.stderr
         isatty = getattr(self.stream, "isatty", lambda: False)
         self.enabled = force or bool(isatty())
         self._drawn = False
 
-    def __call__(self, status: ScanStatus) -> None:
+    def __call__(self, status: StatusT) -> None:
         if not self.enabled or status.phase == "done":
             return
-        self.stream.write("\r\x1b[2K" + format_status(status))
+        self.stream.write("\r\x1b[2K" + self.render(status))
         self.stream.flush()
         self._drawn = True
 
@@ -70,6 +85,13 @@ class StatusLine:
             self.stream.write("\r\x1b[2K")
             self.stream.flush()
             self._drawn = False
+
+
+class StatusLine(LiveLine[ScanStatus]):
+    """The scan's live line (format_status)."""
+
+    def __init__(self, stream: TextIO | None = None, *, force: bool = False) -> None:
+        super().__init__(format_status, stream, force=force)
 
 
 def render_summary(summary: Summary) -> str:
@@ -90,7 +112,7 @@ def render_summary(summary: Summary) -> str:
         f"  replies    {summary.replies}: {summary.valid} valid cookies, "
         f"{summary.invalid_cookies} invalid",
         f"  results    {summary.open} open, {summary.closed} closed, "
-        f"{summary.duplicates} duplicates suppressed",
+        f"{summary.unreachable} unreachable, {summary.duplicates} duplicates suppressed",
         f"  drops      {summary.driver_drops} frames dropped before the receive thread",
         *([f"  xdp filter {c.get('xdp_seen', 0)} frames seen, {c.get('xdp_matched', 0)} replies "
            f"to the scanner, {c.get('xdp_passed', 0)} passed to the kernel"]

@@ -61,8 +61,8 @@ static __always_inline int enabled(__u32 id)
 }
 
 /* One case per IPv4 protocol, one call per module that sends it (probe_ids.h). ICMP
- * carries two modules' replies: echo replies and errors quoting an echo request
- * (icmp-echo), errors quoting a UDP datagram (udp). */
+ * carries three modules' replies: echo replies and errors quoting an echo request
+ * (icmp-echo), errors quoting a UDP datagram (udp), errors quoting a SYN (tcp-syn). */
 static __always_inline int is_scan_reply(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
@@ -83,7 +83,9 @@ static __always_inline int is_scan_reply(struct xdp_md *ctx)
 		return (enabled(PYSCAN_PROBE_ICMP_ECHO4) &&
 			pyscan_probe_icmp_echo4__match(ctx, &reply_filter_config)) ||
 		       (enabled(PYSCAN_PROBE_UDP4) &&
-			pyscan_probe_udp4__match_icmp(ctx, &reply_filter_config));
+			pyscan_probe_udp4__match_icmp(ctx, &reply_filter_config)) ||
+		       (enabled(PYSCAN_PROBE_TCP_SYN4) &&
+			pyscan_probe_tcp_syn4__match_icmp(ctx, &reply_filter_config));
 	default:
 		return 0;
 	}

@@ -51,7 +51,7 @@ def _value(items: list[str], index: int, equals: str, tail: str) -> str:
 
 def rewrite_argv(args: Sequence[str]) -> list[str]:
     """masscan/zmap habits -> this CLI's options: `-oL f` -> `-o f --format list`, `-sL`,
-    `-iL`, `--show closed`, `--excludefile`, `--max-rate`, ..."""
+    `-iL`, `--show closed,unreachable`, `--excludefile`, `--max-rate`, ..."""
     out: list[str] = []
     items = list(args)
     index = 0
@@ -86,18 +86,33 @@ def rewrite_argv(args: Sequence[str]) -> list[str]:
         elif head in _ALIASES:
             out.append(_ALIASES[head] + (equals + tail if equals else ""))
         elif head in ("--show", "--noshow"):
-            # masscan: --show closed / --noshow closed
+            # masscan: --show closed / --noshow closed; a comma list (closed,unreachable)
             value = tail if equals else (items[index + 1] if index + 1 < len(items) else "")
             if not equals:
                 index += 1
-            if value not in ("closed", "open"):
-                raise ConfigError(f"bad {head} value {value!r} (accepted: open, closed)")
-            if value == "closed":
-                out.append("--show-closed" if head == "--show" else "--open-only")
+            out += _show_flags(head, value)
         else:
             out.append(arg)
         index += 1
     return out
+
+
+_SHOW_FLAGS = {"open": None, "closed": "--show-closed", "unreachable": "--show-unreachable"}
+
+
+def _show_flags(head: str, value: str) -> list[str]:
+    """--show A,B / --noshow A: the flags of each listed status (open is always shown)."""
+    accepted = "open, closed, unreachable" if head == "--show" else "open, closed"
+    flags: list[str] = []
+    for item in value.split(","):
+        if item not in _SHOW_FLAGS or (head == "--noshow" and item == "unreachable"):
+            raise ConfigError(f"bad {head} value {item!r} (accepted: {accepted}, or a comma "
+                              "list of them)")
+        flag = _SHOW_FLAGS[item] if head == "--show" else \
+            ("--open-only" if item == "closed" else None)
+        if flag is not None and flag not in flags:
+            flags.append(flag)
+    return flags
 
 
 def masscan_spellings_help() -> str:
@@ -106,6 +121,7 @@ def masscan_spellings_help() -> str:
     outputs = " ".join(f"{flag} FILE" for flag in _MASSCAN_OUTPUT_FLAGS if flag != "-oC")
     aliases = ", ".join(f"{old} = {new}" for old, new in _ALIASES.items())
     return (f"masscan spellings also work: {outputs} (masscan's own file formats; - is "
-            f"standard output), -p- (every port), --show closed, --noshow closed, {aliases}. "
+            "standard output), -p- (every port), --show closed|unreachable (or a comma "
+            f"list), --noshow closed, {aliases}. "
             "zmap's -O csv | -O json pick its output modules. `pyscan masscan ARGS` and "
             "`pyscan zmap ARGS` take those tools' whole command lines (docs/cli.md).")

@@ -132,6 +132,12 @@ def check_cluster_option(cluster: str, config: ScanConfig, *, pcap: str | None =
     if pcap is not None:
         raise NotSupportedYet("--pcap with --cluster", "the reply frames stay on the workers "
                               "(accepted: --pcap on a single-host scan)")
+    if config.show_unreachable:
+        # The cluster's result batches carry an open/closed flag, not the status nor the ICMP
+        # type and code (pyscan/cluster/wire.py).
+        raise NotSupportedYet("--show-unreachable with --cluster", "cluster result batches "
+                              "carry open/closed only (accepted: --show-unreachable on a "
+                              "single-host scan)")
     if cluster.startswith("tls://"):
         import dask.config
 

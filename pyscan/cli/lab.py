@@ -42,7 +42,11 @@ def lab_up(
     ports: Annotated[str, typer.Option(help="Ports the targets listen on.")] = "22,80,443,8080",
     open_count: Annotated[str | None, typer.Option(
         help="Open exactly this many random (address, port) pairs instead of all.")] = None,
-    seed: Annotated[str | None, typer.Option(help="Seed for --open-count's draw.")] = None,
+    seed: Annotated[str | None, typer.Option(
+        help="Seed for --open-count's and --unreachable's draws.")] = None,
+    unreachable: Annotated[str | None, typer.Option(
+        help="Answer SYNs to this many random (address, port) pairs that are not open with "
+             "ICMP destination unreachable (codes 0, 1, 10, 13 in turn).")] = None,
     sink: Annotated[bool, typer.Option(
         "--sink", help="Count and drop every probe at the target (TX-rate measurement).")
     ] = False,
@@ -55,6 +59,8 @@ def lab_up(
     from pyscan.lab import Lab
 
     count = parse_count(open_count, "--open-count", 0, 2**32) if open_count is not None else None
+    unreachable_count = (parse_count(unreachable, "--unreachable", 0, 2**32)
+                         if unreachable is not None else None)
     queue_count = parse_count(queues, "--queues", 1, 64)
     try:
         port_list = parse_ports(ports)
@@ -63,7 +69,8 @@ def lab_up(
         # Constructing a Lab only checks its settings: bad input is refused (exit 2) before
         # the privilege check and before anything exists.
         lab = Lab(name=name, subnet=subnet, ports=port_list, open_count=count, seed=draw_seed,
-                  sink=sink, queues=queue_count, loss=loss_percent)
+                  sink=sink, queues=queue_count, loss=loss_percent,
+                  unreachable_count=unreachable_count)
     except ConfigError as error:
         fail(str(error))
     lab = _lab_call(lab.up)

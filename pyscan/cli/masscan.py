@@ -67,6 +67,7 @@ class _State:
     append: bool = False
     show_open: bool = True
     show_closed: bool = False
+    show_unreachable: bool = False
     interactive: bool = False
 
 
@@ -139,9 +140,12 @@ def _show(state: _State, value: str, shown: bool) -> None:
             state.show_open = shown
         elif item == "closed":
             state.show_closed = shown
+        elif item == "unreachable":  # pyscan's own: ICMP unreachables quoting a SYN
+            state.show_unreachable = shown
         else:
             flag = "--show" if shown else "--noshow"
-            raise ConfigError(f"bad {flag} value {item!r} (accepted: open, closed)")
+            raise ConfigError(f"bad {flag} value {item!r} (accepted: open, closed, "
+                              "unreachable)")
 
 
 def _output_format(state: _State, value: str) -> None:
@@ -433,13 +437,17 @@ def _finish(state: _State) -> Plan:
     if not state.show_open:
         raise NotSupportedYet("--noshow open", "pyscan always reports open ports")
     plan.scan["show_closed"] = state.show_closed
+    if state.show_unreachable:
+        plan.scan["show_unreachable"] = True
     if state.output_format is not None:
         plan.outputs.append(output(_WRITERS[state.output_format], state.output_path,
                                    append=state.append))
     if state.output_format is None or state.interactive:
         # masscan without an output file: "Discovered open port 80/tcp on IP" on stdout.
         plan.outputs.append(output("masscan-console"))
-    if plan.action == "scan" and "ports" not in plan.scan:
+    if plan.action == "list-targets" and "ports" not in plan.scan and not plan.scan.get("ping"):
+        plan.scan["ports"] = "80"  # masscan -sL without ports lists with a pseudo-port 80
+    if plan.action in ("scan", "list-targets") and "ports" not in plan.scan:
         if not plan.scan.get("ping"):
             raise ConfigError("no ports given (accepted: -p 80 | -p 22,80,443 | -p- | "
                               "--top-ports N | --ping)")
@@ -479,8 +487,9 @@ def echo_lines(plan: Plan) -> list[str]:
                       ("ttl", "ttl"), ("wait", "wait")):
         if key in scan:
             lines.append(f"{name} = {scan[key]}")
-    if scan.get("show_closed"):
-        lines.append("show = open,closed")
+    shown = [name for name in ("closed", "unreachable") if scan.get(f"show_{name}")]
+    if shown:
+        lines.append(f"show = open,{','.join(shown)}")
     for spec in plan.outputs:
         if spec.format != "masscan-console":
             lines.append(f"output-format = {spec.format.removeprefix('masscan-')}")

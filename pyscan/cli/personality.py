@@ -21,6 +21,10 @@ from pyscan.cli.session import ScanTimes, run_scan
 from pyscan.errors import ConfigError, Error
 from pyscan.output import is_stdout
 
+# masscan's one port numbering for all protocols (massip-port.h: Templ_TCP, Templ_UDP,
+# Templ_ICMP_echo), what its -sL prints
+MASSCAN_PORT_BASE = {"tcp": 0, "udp": 65536, "icmp": 3 * 65536}
+
 if TYPE_CHECKING:
     from pyscan.config import ScanConfig
     from pyscan.scanner import Summary
@@ -154,12 +158,15 @@ def _write_metadata(plan: Plan, config: ScanConfig, summary: Summary | None,
 def _information(plan: Plan) -> None:
     out = sys.stdout
     if plan.action == "list-targets":
-        from pyscan.scanner import list_targets
+        from pyscan.scanner import list_probes
 
         config = build_config(plan)
-        single = len(config.ports) == 1
-        for address, port in list_targets(config):
-            out.write(f"{address}\n" if single else f"{address}:{port}\n")
+        # masscan -sL (main-listscan.c): the address alone with one port entry, else
+        # address:port in its port numbering (MASSCAN_PORT_BASE)
+        single = len(config.entries) == 1
+        for address, protocol, port in list_probes(config):
+            out.write(f"{address}\n" if single
+                      else f"{address}:{MASSCAN_PORT_BASE[protocol] + port}\n")
     elif plan.action == "echo":
         from pyscan.cli.masscan import echo_lines
 

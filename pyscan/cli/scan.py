@@ -172,7 +172,11 @@ def scan_command(
         "--max-results", "-N", help="Stop once this many results are reported (zmap -N).")
     ] = None,
     show_closed: Annotated[bool, typer.Option(
-        "--show-closed", help="Also report closed ports (RST); masscan --show closed.")] = False,
+        "--show-closed", help="Also report closed ports (RST, ICMP port unreachable) and "
+        "unreachable ones; masscan --show closed.")] = False,
+    show_unreachable: Annotated[bool, typer.Option(
+        "--show-unreachable", help="Also report ICMP destination unreachables quoting a probe "
+        "(status unreachable, ICMP type and code); --show unreachable.")] = False,
     open_only: Annotated[bool, typer.Option(
         "--open-only", help="Report open ports only (the default).")] = False,
     no_isolation: Annotated[bool, typer.Option(
@@ -227,6 +231,8 @@ def scan_command(
         fail(NO_PORTS)
     if show_closed and open_only:
         fail("--show-closed and --open-only contradict each other (accepted: one of them)")
+    if show_unreachable and open_only:
+        fail("--show-unreachable and --open-only contradict each other (accepted: one of them)")
     min_workers = parse_count(cluster_workers, "--cluster-workers count", 1, 100_000)
     if dry_run and driver not in (None, "null"):
         fail(f"--dry-run uses the null driver, not {driver!r} (accepted: drop --driver)")
@@ -263,6 +269,7 @@ def scan_command(
             else parse_count(tx_threads, "TX thread count", 1, 64),
             ttl=parse_count(ttl, "TTL", 1, 255) if ttl is not None else None,
             show_closed=show_closed,
+            show_unreachable=show_unreachable,
             isolation=not no_isolation,
             netns=netns,
             driver_options=[*(driver_option or []), *_xdp_options(xdp_mode, xdp_attach),
@@ -290,7 +297,7 @@ def scan_command(
     if list_targets:
         for warning in config.input_warnings:
             typer.echo(f"pyscan: warning: {warning}", err=True)
-        _print_target_list(config, scanner.list_targets(config))
+        _print_target_list(config, scanner.list_probes(config))
         return
     if config.udp_ports_without_payload and not quiet:
         empty = ",".join(str(port) for port in config.udp_ports_without_payload)
@@ -437,13 +444,25 @@ def _xdp_options(mode: str | None, attach: str | None) -> list[str]:
     return options
 
 
-def _print_target_list(config: ScanConfig, pairs: Iterator[tuple[IPv4Address, int]]) -> None:
-    """masscan -sL: one address per line, or address:port when scanning several ports."""
-    single_port = len(config.ports) == 1
+def _print_target_list(config: ScanConfig,
+                       probes: Iterator[tuple[IPv4Address, str, int]]) -> None:
+    """-sL: one address per line with one port entry, address:port with several of one
+    protocol (both as masscan), and with several protocols address:port/protocol (ICMP echo:
+    address/icmp), so that each line names its probe (docs/cli.md)."""
+    from pyscan.probes import PROBES
+
+    single_port = len(config.entries) == 1
+    mixed = len({PROBES[probe].protocol for probe, _ in config.entries}) > 1
     write = sys.stdout.write
     try:
-        for address, port in pairs:
-            write(f"{address}\n" if single_port else f"{address}:{port}\n")
+        for address, protocol, port in probes:
+            if single_port:
+                write(f"{address}\n")
+            elif not mixed:
+                write(f"{address}:{port}\n")
+            else:
+                write(f"{address}/icmp\n" if protocol == "icmp"
+                      else f"{address}:{port}/{protocol}\n")
         sys.stdout.flush()
     except BrokenPipeError:
         silence_stdout()

@@ -8,12 +8,11 @@ what was re-sent after a worker was lost, and which workers could not scan and w
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import asdict
 from typing import Any, TextIO
 
 from pyscan.cluster.client import ClusterStatus, ClusterSummary
-from pyscan.status import format_rate
+from pyscan.status import LiveLine, format_rate
 
 __all__ = ["ClusterStatusLine", "cluster_summary_json", "format_cluster_status",
            "render_cluster_summary"]
@@ -32,26 +31,11 @@ def format_cluster_status(status: ClusterStatus) -> str:
     return head + "  |  " + "  ".join(f"{name} {format_rate(rate)}" for name, rate in workers)
 
 
-class ClusterStatusLine:
+class ClusterStatusLine(LiveLine[ClusterStatus]):
     """An on_status callback for ClusterRun that redraws one line on a terminal."""
 
     def __init__(self, stream: TextIO | None = None, *, force: bool = False) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = force or bool(getattr(self.stream, "isatty", lambda: False)())
-        self._drawn = False
-
-    def __call__(self, status: ClusterStatus) -> None:
-        if not self.enabled or status.phase == "done":
-            return
-        self.stream.write("\r\x1b[2K" + format_cluster_status(status))
-        self.stream.flush()
-        self._drawn = True
-
-    def clear(self) -> None:
-        if self._drawn:
-            self.stream.write("\r\x1b[2K")
-            self.stream.flush()
-            self._drawn = False
+        super().__init__(format_cluster_status, stream, force=force)
 
 
 def render_cluster_summary(summary: ClusterSummary) -> str:

@@ -13,7 +13,6 @@ Rings are opened in the calling thread's network namespace.
 
 from __future__ import annotations
 
-import os
 import resource
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -25,6 +24,7 @@ from pyscan.drivers.base import (
     DriverOptionError,
     DriverRequest,
     RingSession,
+    xdp_driver_ready,
 )
 
 if TYPE_CHECKING:
@@ -135,18 +135,7 @@ class AfXdpDriver:
     name = "af-xdp"
 
     def available(self) -> tuple[bool, str]:
-        try:
-            from pyscan.native import REPLY_FILTER_OBJECT, afxdp_probe
-        except ImportError as error:
-            return False, f"the native extension is not built ({error})"
-        if not os.path.exists(REPLY_FILTER_OBJECT):
-            return False, f"the reply filter {REPLY_FILTER_OBJECT} is not built"
-        from pyscan.privileges import missing_capabilities
-
-        missing = missing_capabilities(DESCRIPTOR.capabilities)
-        if missing:
-            return False, f"needs {', '.join(missing)} (run as root)"
-        usable, reason = afxdp_probe()
+        usable, reason = xdp_driver_ready(DESCRIPTOR, ("afxdp_probe", ""))
         if not usable:
             return False, reason
         return True, "AF_XDP sockets with the in-kernel SipHash reply filter"

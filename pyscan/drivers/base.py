@@ -187,6 +187,33 @@ class DriverDescriptor:
         return "\n".join(lines)
 
 
+def xdp_driver_ready(descriptor: DriverDescriptor,
+                     *native_checks: tuple[str, str]) -> tuple[bool, str]:
+    """The checks every XDP driver's ``available()`` makes, in order, without raising: the
+    native extension is built, the reply filter object exists, the process holds the
+    descriptor's capabilities, then each ``(name, prefix)`` of ``native_checks``: the
+    pyscan.native probe function ``name`` (e.g. "afxdp_probe"), whose refusal is reported
+    after ``prefix``. (True, "") when all pass."""
+    import os
+
+    try:
+        from pyscan import native
+    except ImportError as error:
+        return False, f"the native extension is not built ({error}): run make build"
+    if not os.path.exists(native.REPLY_FILTER_OBJECT):
+        return False, f"the reply filter {native.REPLY_FILTER_OBJECT} is not built: run make build"
+    from pyscan.privileges import missing_capabilities
+
+    missing = missing_capabilities(descriptor.capabilities)
+    if missing:
+        return False, f"needs {', '.join(missing)} (run as root)"
+    for name, prefix in native_checks:
+        usable, reason = getattr(native, name)()
+        if not usable:
+            return False, prefix + reason
+    return True, ""
+
+
 class RingSession:
     """A session over native rings: sums their stats, releases them once.
 

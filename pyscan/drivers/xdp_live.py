@@ -28,7 +28,13 @@ from pyscan.drivers.af_xdp import (
     fit_rx_ring_size,
     memlock_budget,
 )
-from pyscan.drivers.base import DriverDescriptor, DriverError, DriverOption, DriverRequest
+from pyscan.drivers.base import (
+    DriverDescriptor,
+    DriverError,
+    DriverOption,
+    DriverRequest,
+    xdp_driver_ready,
+)
 
 if TYPE_CHECKING:
     from pyscan.native import AfXdp, Ring, XdpLive
@@ -123,25 +129,11 @@ class XdpLiveDriver:
     name = "xdp-live"
 
     def available(self) -> tuple[bool, str]:
-        import os
-
-        try:
-            from pyscan.native import REPLY_FILTER_OBJECT, afxdp_probe, xdplive_probe
-        except ImportError as error:
-            return False, f"the native extension is not built ({error}): run make build"
-        if not os.path.exists(REPLY_FILTER_OBJECT):
-            return False, f"the reply filter {REPLY_FILTER_OBJECT} is not built: run make build"
-        from pyscan.privileges import missing_capabilities
-
-        missing = missing_capabilities(DESCRIPTOR.capabilities)
-        if missing:
-            return False, f"needs {', '.join(missing)} (run as root)"
-        usable, reason = xdplive_probe()
+        usable, reason = xdp_driver_ready(
+            DESCRIPTOR, ("xdplive_probe", ""),
+            ("afxdp_probe", "its AF_XDP receive side cannot run: "))
         if not usable:
             return False, reason
-        usable, reason = afxdp_probe()
-        if not usable:
-            return False, f"its AF_XDP receive side cannot run: {reason}"
         return True, ("probes sent by a live-frames BPF_PROG_RUN through XDP_REDIRECT (the "
                       "interface must take XDP redirects: veth needs GRO or XDP on the peer)")
 

@@ -14,8 +14,9 @@
  *
  * RX: TPACKET_V3 ring, blocks retired after PYSCAN_AFPACKET_RETIRE_MS, PACKET_IGNORE_OUTGOING
  * (our own probes are not replies), and a classic BPF filter so only unfragmented IPv4 TCP
- * with SYN+ACK or RST (to the scan's source ports, once filter_ports says which; UDP and ICMP
- * replies too once filter_replies asks for them) is copied. Bound with ETH_P_ALL only after ring and filter are
+ * with SYN+ACK or RST (to the scan's source ports, once filter_ports says which) and ICMP
+ * destination unreachables quoting TCP, UDP and ICMP echo replies too once filter_replies asks
+ * for them, is copied. Bound with ETH_P_ALL only after ring and filter are
  * in place, so nothing unfiltered is ever queued.
  *
  * Invariant: each ring has one user thread per direction (ring.h); only get_stats may run on
@@ -545,58 +546,70 @@ static const struct pyscan_ring_ops afp_rx_ops = {
 /* Keeps unfragmented IPv4 frames that can be replies to the scan's probes: TCP to a
  * destination port in [first, last] whose flags are what the tcp-syn classifier reports:
  * SYN+ACK without RST or FIN (open), or RST+ACK without SYN (closed); UDP to a port in
- * [first, last] (udp); ICMP echo replies and destination unreachables (icmp-echo, udp). Each
+ * [first, last] (udp); ICMP echo replies (icmp-echo); ICMP destination unreachables whose
+ * quoted IPv4 header names a protocol the scan probes (tcp-syn, udp, icmp-echo). Each
  * protocol only when its bit of protocols (PYSCAN_AFPACKET_*) is set: a disabled protocol's
  * number is compared with 0x100, which no byte equals. tcpdump's "ip and ip[6:2] & 0x3fff = 0
  * and (tcp dst portrange first-last and (tcp[13] & 0x17 = 0x12 or tcp[13] & 0x16 = 0x14) or
- * udp dst portrange first-last or icmp[0] = 0 or icmp[0] = 3)". Cookie, destination address
- * and checksums are left to the C side (acceptance rules: docs/internals.md). Offsets assume
- * an untagged Ethernet frame, which is what a packet socket sees: the kernel moves the outer
- * VLAN tag out of the data before any tap. Jump offsets count instructions after the jump. */
-#define REPLY_FILTER_LEN 25
+ * udp dst portrange first-last or icmp[0] = 0 or icmp[0] = 3 and icmp[17] in (6, 17, 1))",
+ * icmp[0] = 0 only with the ICMP bit. A quote cut before its protocol byte is refused (a load
+ * past the packet ends a classic program with 0), as C cannot tell whose probe it quotes.
+ * Cookie, destination address, quoted ports and checksums are left to the C side
+ * (acceptance rules: docs/internals.md). Offsets assume an untagged Ethernet frame, which is
+ * what a packet socket sees: the kernel moves the outer VLAN tag out of the data before any
+ * tap. Jump offsets count instructions after the jump. */
+#define REPLY_FILTER_LEN 29
 #define NEVER_A_BYTE 0x100
+#define ICMP_QUOTED_PROTOCOL (14 + 8 + 9) /* after X = the reply's IHL: icmp[8 + 9] */
 static void reply_filter(struct sock_filter out[REPLY_FILTER_LEN], uint16_t first, uint16_t last,
 			 uint32_t protocols)
 {
 	const uint32_t tcp = (protocols & PYSCAN_AFPACKET_TCP) ? 6 : NEVER_A_BYTE;
 	const uint32_t udp = (protocols & PYSCAN_AFPACKET_UDP) ? 17 : NEVER_A_BYTE;
 	const uint32_t icmp = (protocols & PYSCAN_AFPACKET_ICMP) ? 1 : NEVER_A_BYTE;
+	const uint32_t echo_reply = (protocols & PYSCAN_AFPACKET_ICMP) ? 0 : NEVER_A_BYTE;
 	const struct sock_filter prog[REPLY_FILTER_LEN] = {
 		/* 0 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
-		/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 22),
+		/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 26),
 		/* 2 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 20),
-		/* 3 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x3fff, 20, 0),
+		/* 3 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x3fff, 24, 0),
 		/* 4 */ BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 14),
 		/* 5 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 23),
 		/* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, tcp, 2, 0),
 		/* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, udp, 9, 0),
-		/* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, icmp, 11, 15),
+		/* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1, 11, 19), /* ICMP: every module's */
 		/* TCP */
 		/* 9 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, 14 + 2),
-		/* 10 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, first, 0, 13),
-		/* 11 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, last, 12, 0),
+		/* 10 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, first, 0, 17),
+		/* 11 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, last, 16, 0),
 		/* 12 */ BPF_STMT(BPF_LD | BPF_B | BPF_IND, 14 + 13),
 		/* 13 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x17), /* FIN SYN RST ACK */
-		/* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x12, 8, 0),
+		/* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x12, 12, 0),
 		/* 15 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x16), /* SYN RST ACK */
-		/* 16 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x14, 6, 7),
+		/* 16 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x14, 10, 11),
 		/* UDP */
 		/* 17 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, 14 + 2),
-		/* 18 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, first, 0, 5),
-		/* 19 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, last, 4, 3),
-		/* ICMP: echo reply (0) or destination unreachable (3) */
+		/* 18 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, first, 0, 9),
+		/* 19 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, last, 8, 7),
+		/* ICMP: echo reply (0) with the ICMP bit, or destination unreachable (3) quoting a
+		 * protocol the scan probes */
 		/* 20 */ BPF_STMT(BPF_LD | BPF_B | BPF_IND, 14),
-		/* 21 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0),
-		/* 22 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 3, 0, 1),
-		/* 23 */ BPF_STMT(BPF_RET | BPF_K, 0x40000),
-		/* 24 */ BPF_STMT(BPF_RET | BPF_K, 0),
+		/* 21 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, echo_reply, 5, 0),
+		/* 22 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 3, 0, 5),
+		/* 23 */ BPF_STMT(BPF_LD | BPF_B | BPF_IND, ICMP_QUOTED_PROTOCOL),
+		/* 24 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, tcp, 2, 0),
+		/* 25 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, udp, 1, 0),
+		/* 26 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, icmp, 0, 1),
+		/* 27 */ BPF_STMT(BPF_RET | BPF_K, 0x40000),
+		/* 28 */ BPF_STMT(BPF_RET | BPF_K, 0),
 	};
 	memcpy(out, prog, sizeof(prog));
 }
 
 _Static_assert(sizeof(struct sock_filter) == 8, "sock_filter is the 8-byte BPF instruction");
 
-/* The TCP-only program (what filter_ports attaches), for the filter corpus tests. */
+/* The program of a TCP-only scan (what filter_ports attaches: SYN-ACK, RST and ICMP errors
+ * quoting TCP), for the filter corpus tests. */
 uint32_t pyscan_afpacket__reply_filter(uint16_t first, uint16_t last, uint8_t *out,
 				       uint32_t max)
 {

@@ -35,12 +35,19 @@ static uint32_t afxdp_tx_reclaim(struct pyscan_ring *ring)
 	uint64_t bytes = 0;
 
 	done = xsk_ring_cons__peek(&q->comp, q->ring_size, &index);
+	/* Locals: the stores below may alias any field of q as far as the compiler knows
+	 * (-fno-strict-aliasing), which would reload them for every frame. */
+	uint64_t *const free_frames = q->free_frames;
+	const uint32_t *const frame_len = q->frame_len;
+	const uint32_t frame_shift = q->frame_shift;
+	uint32_t free_count = q->free_count;
 	for (uint32_t i = 0; i < done; i++) {
 		uint64_t addr = *xsk_ring_cons__comp_addr(&q->comp, index + i);
 
-		bytes += q->frame_len[addr >> q->frame_shift];
-		q->free_frames[q->free_count++] = addr;
+		bytes += frame_len[addr >> frame_shift];
+		free_frames[free_count++] = addr;
 	}
+	q->free_count = free_count;
 	if (done) {
 		pyscan_counter__bump(&q->tx_frames, done);
 		pyscan_counter__bump(&q->tx_bytes, bytes);
@@ -124,15 +131,58 @@ static uint32_t afxdp_tx_reserve(struct pyscan_ring *ring, struct pyscan_tx_slot
 		afxdp_tx_reclaim(ring);
 	}
 	n = max < q->free_count ? max : q->free_count;
+	/* Locals, for the aliasing reason afxdp_tx_reclaim gives. */
+	const uint64_t *const top = q->free_frames + q->free_count;
+	uint8_t *const area = q->area;
+	const uint32_t frame_size = q->frame_size;
 	for (uint32_t i = 0; i < n; i++) {
-		uint64_t addr = q->free_frames[--q->free_count];
+		uint64_t addr = top[-1 - (int64_t)i];
 
-		slots[i].data = q->area + addr;
-		slots[i].capacity = q->frame_size;
+		slots[i].data = area + addr;
+		slots[i].capacity = frame_size;
 		slots[i].len = 0;
 		slots[i].handle = addr;
 	}
+	q->free_count -= n;
 	return n;
+}
+
+/* Every slot's length in 1..frame_size, counted without a branch per slot (len - 1 wraps
+ * for 0). */
+static uint32_t count_bad_lengths(const struct pyscan_tx_slot *slots, uint32_t n,
+				  uint32_t frame_size)
+{
+	uint32_t bad = 0;
+	for (uint32_t i = 0; i < n; i++)
+		bad += slots[i].len - 1u >= frame_size;
+	return bad;
+}
+
+/* The usual batch, every length valid: one pass writes the descriptors. 0 when the batch
+ * needs afxdp_tx_submit's careful path (a bad length, or a full TX ring). */
+static int submit_valid_batch(struct afxdp_queue *q, const struct pyscan_tx_slot *slots,
+			      uint32_t n)
+{
+	uint32_t index;
+
+	if (count_bad_lengths(slots, n, q->frame_size) ||
+	    xsk_ring_prod__reserve(&q->tx, n, &index) != n)
+		return 0;
+	/* Locals, for the aliasing reason afxdp_tx_reclaim gives. */
+	struct xsk_ring_prod tx = q->tx; /* read only: where the descriptors are */
+	uint32_t *const frame_len = q->frame_len;
+	const uint32_t frame_shift = q->frame_shift;
+	for (uint32_t i = 0; i < n; i++) {
+		struct xdp_desc *desc = xsk_ring_prod__tx_desc(&tx, index + i);
+
+		desc->addr = slots[i].handle;
+		desc->len = slots[i].len;
+		desc->options = 0;
+		frame_len[slots[i].handle >> frame_shift] = slots[i].len;
+	}
+	xsk_ring_prod__submit(&q->tx, n);
+	q->outstanding += n;
+	return 1;
 }
 
 static int afxdp_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slots, uint32_t n)
@@ -140,6 +190,8 @@ static int afxdp_tx_submit(struct pyscan_ring *ring, struct pyscan_tx_slot *slot
 	struct afxdp_queue *q = tx_queue_of(ring);
 	uint32_t valid = 0, index;
 
+	if (n && submit_valid_batch(q, slots, n))
+		return (int)n;
 	/* A descriptor with a bad length would be dropped by the kernel without a completion,
 	 * losing its frame for good: refuse it here, count it, keep the frame. */
 	for (uint32_t i = 0; i < n; i++) {

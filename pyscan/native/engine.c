@@ -319,6 +319,7 @@ void pyscan_engine__stats(pyscan_engine *e, struct pyscan_engine_stats *out)
 	out->rx_invalid_cookie = load_relaxed(&c->invalid_cookie);
 	out->rx_open = load_relaxed(&c->open);
 	out->rx_closed = load_relaxed(&c->closed);
+	out->rx_unreachable = load_relaxed(&c->unreachable);
 	out->rx_duplicates = load_relaxed(&c->duplicates);
 	out->results_full_waits = load_relaxed(&e->results.full_waits);
 	out->results_lost = load_relaxed(&e->results.lost);

@@ -152,6 +152,7 @@ struct pyscan_engine_stats {
 	uint64_t total_frames;       /* frames this shard owes: total_targets x passes */
 	uint64_t passes;             /* probes per pair: retries + 1 */
 	uint64_t results_lost;       /* results dropped: no memory to queue them (never silent) */
+	uint64_t rx_unreachable;     /* reported ICMP destination unreachables (not in rx_closed) */
 };
 
 struct pyscan_engine;
@@ -200,7 +201,7 @@ uint32_t pyscan_engine__schedule(const pyscan_engine *engine, uint32_t thread_in
 
 _Static_assert(sizeof(struct pyscan_engine_config) == 152, "pyscan_engine_config layout");
 _Static_assert(sizeof(struct pyscan_result) == 56, "pyscan_result layout");
-_Static_assert(sizeof(struct pyscan_engine_stats) == 8 * (25 + 2 * PYSCAN_ENGINE_MAX_TX_THREADS),
+_Static_assert(sizeof(struct pyscan_engine_stats) == 8 * (26 + 2 * PYSCAN_ENGINE_MAX_TX_THREADS),
 	       "pyscan_engine_stats layout");
 
 #endif /* PYSCAN_ENGINE_H */

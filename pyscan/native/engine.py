@@ -7,6 +7,7 @@ from the driver modules (``pyscan.native.rings``, ``af_xdp``, ``pfring_zc``) as 
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 from collections.abc import Sequence
@@ -44,7 +45,7 @@ ENGINE_STATS_FIELDS = (
     "tx_threads_done", "tx_stopped", "rx_frames", "rx_malformed", "rx_not_ours", "rx_ours",
     "rx_ignored_flags", "rx_invalid_cookie", "rx_open", "rx_closed", "rx_duplicates",
     "results_pending", "results_full_waits", "rx_bad_checksum", "dedup_bytes",
-    "dedup_max_insert_ns", "total_frames", "passes", "results_lost",
+    "dedup_max_insert_ns", "total_frames", "passes", "results_lost", "rx_unreachable",
 )
 ENGINE_MAX_RETRIES = int(lib.PYSCAN_ENGINE_MAX_RETRIES)
 _TCPOPT_MSS = int(lib.PYSCAN_TCPOPT_MSS)
@@ -81,7 +82,8 @@ def _raw_result(r: Any) -> RawResult:
     address = bytes(ffi.buffer(r.addr))
     ip: ipaddress.IPv4Address | ipaddress.IPv6Address = (
         ipaddress.IPv4Address(address[:4]) if r.family == 4 else ipaddress.IPv6Address(address))
-    if int(r.l4_proto) != 6:
+    # An ICMP error about a TCP probe carries no TCP header of the target's: no window/options.
+    if int(r.l4_proto) != 6 or int(r.status) == int(lib.PYSCAN_RESULT_UNREACHABLE):
         return RawResult(ip, int(r.port), RESULT_STATUS[int(r.status)],
                          int(r.ttl), int(r.timestamp_ns) / 1e9, int(r.l4_proto),
                          int(r.icmp_type), int(r.icmp_code))
@@ -270,7 +272,9 @@ class Engine(CHandle[EnginePtr]):
         # the destroy to this call's return (handles.py).
         with self._using() as engine, ring._using() as ring_ptr:
             rc = lib.pyscan_engine__run_tx(engine, thread_index, ring_ptr)
-        if rc < 0:
+        # -ESHUTDOWN: a close() of the engine or ring began before the loop entered; that
+        # is the stop the closer asked for, not a failure of this thread.
+        if rc < 0 and rc != -errno.ESHUTDOWN:
             detail = ring_error(ring) or os.strerror(-rc)
             raise OSError(-rc, f"TX thread {thread_index} failed: {detail}")
 
@@ -278,7 +282,7 @@ class Engine(CHandle[EnginePtr]):
         """Receive and validate replies from ``ring`` until ``stop_rx()``."""
         with self._using() as engine, ring._using() as ring_ptr:
             rc = lib.pyscan_engine__run_rx(engine, ring_ptr)
-        if rc < 0:
+        if rc < 0 and rc != -errno.ESHUTDOWN:  # see run_tx
             detail = ring_error(ring) or os.strerror(-rc)
             raise OSError(-rc, f"RX thread failed: {detail}")
 

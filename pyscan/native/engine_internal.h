@@ -38,7 +38,7 @@ struct pyscan_engine_tx_state {
 
 struct pyscan_engine_rx_counters {
 	uint64_t frames, malformed, not_ours, ours, ignored_flags, invalid_cookie;
-	uint64_t open, closed, duplicates;
+	uint64_t open, closed, unreachable, duplicates;
 	uint64_t bad_checksum;
 };
 

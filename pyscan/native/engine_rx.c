@@ -6,7 +6,7 @@
  *
  * Invariant: every frame increments rx_frames and exactly one of malformed, not_ours,
  * bad_checksum or ours; every "ours" frame exactly one of ignored_flags, invalid_cookie,
- * duplicates, open, closed. Only the one RX (or ingest) caller writes these counters.
+ * duplicates, open, closed, unreachable (a reported result's status). Only the one RX (or ingest) caller writes these counters.
  */
 #include <errno.h>
 #include <string.h>
@@ -110,7 +110,8 @@ static int ingest(struct pyscan_engine *e, const uint8_t *frame, uint32_t len, u
 	res.timestamp_ns = realtime_ns();
 	if (e->snippets && res.l4_proto == PYSCAN_IPPROTO_UDP && view.l4_proto == PYSCAN_IPPROTO_UDP)
 		push_snippet(e->snippets, &res, &view);
-	bump(rc == PYSCAN_INGEST_OPEN ? &c->open : &c->closed, 1);
+	bump(rc == PYSCAN_INGEST_OPEN ? &c->open :
+	     res.status == PYSCAN_RESULT_UNREACHABLE ? &c->unreachable : &c->closed, 1);
 	pyscan_results__push(&e->results, &res, in_rx_loop, &e->stop_rx);
 	return rc;
 }

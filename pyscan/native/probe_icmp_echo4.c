@@ -25,7 +25,6 @@
 #define ICMP_ECHO_REPLY 0
 #define ICMP_UNREACHABLE 3
 #define ICMP_ECHO_REQUEST 8
-#define QUOTE_MIN (20 + 8) /* the quoted IP header and the first 8 bytes after it */
 
 struct icmp4_state {
 	uint8_t frame[48];  /* ICMP4_FRAME_LEN used; per-probe fields zero */
@@ -70,19 +69,12 @@ static void icmp4_fill_batch(const void *state, const struct pyscan_probe_env *s
 			     struct pyscan_tx_slot *slots, uint32_t n, uint64_t index,
 			     uint64_t stride)
 {
-	/* Local copies, for the aliasing reason probe_tcp_syn4.c gives. */
-	const struct icmp4_state s = *(const struct icmp4_state *)state;
-	const struct pyscan_permute permute = *shared_env->permute;
-	const struct pyscan_targetset targets = *shared_env->targets;
-	struct pyscan_probe_env local_env = *shared_env;
-	local_env.permute = &permute;
-	local_env.targets = &targets;
-	const struct pyscan_probe_env *env = &local_env;
-
-	for (uint32_t j = 0; j < n; j++, index += stride) {
+	PYSCAN_PROBE_FILL_PROLOGUE(struct icmp4_state, s, state, shared_env, n, index, stride);
+	for (uint32_t j = 0; j < n; j++) {
 		uint32_t ip_host;
 		uint16_t port_host, ip_id;
-		const uint64_t target = pyscan_probe__target(env, index, &ip_host, &port_host);
+		const uint64_t target = batch_targets[j];
+		pyscan_targetset__at(&targets, target, &ip_host, &port_host);
 		(void)pyscan_probe__source_port(env, target, &ip_id); /* for its keyed IP ID */
 		const uint32_t daddr_be = __builtin_bswap32(ip_host);
 		const uint32_t cookie = echo_cookie(env, env->source_ip_be, daddr_be);
@@ -131,23 +123,15 @@ static int icmp4_classify(const void *state, const struct pyscan_probe_env *env,
 		target_be = r->saddr4_be;
 		status = PYSCAN_RESULT_UP;
 	} else if (r->icmp_type == ICMP_UNREACHABLE) {
-		/* RFC 792: the quoted IP header and the first 8 bytes of our request. */
-		const uint8_t *q = r->l4 + 8;
-		if (r->l4_len < 8 + QUOTE_MIN)
+		struct pyscan_reply_quote4 q;
+		if (pyscan_reply__unreachable_quote4(r, &q) < 0)
 			return PYSCAN_INGEST_NOT_OURS; /* cannot tell whose probe it quotes */
-		const uint32_t qihl = (uint32_t)(q[0] & 0x0f) * 4;
-		if ((q[0] >> 4) != 4 || qihl < 20 || r->l4_len < 8 + qihl + 8)
-			return PYSCAN_INGEST_NOT_OURS;
-		uint32_t qsaddr_be, qdaddr_be;
-		memcpy(&qsaddr_be, q + 12, 4);
-		memcpy(&qdaddr_be, q + 16, 4);
-		const uint8_t *qicmp = q + qihl;
-		if (q[9] != PYSCAN_IPPROTO_ICMP || qsaddr_be != env->source_ip_be ||
-		    qicmp[0] != ICMP_ECHO_REQUEST)
+		if (q.protocol != PYSCAN_IPPROTO_ICMP || q.saddr_be != env->source_ip_be ||
+		    q.l4[0] != ICMP_ECHO_REQUEST)
 			return PYSCAN_INGEST_NOT_OURS; /* another module's probe, or not ours */
-		if (rd32(qicmp + 4) != echo_cookie(env, qsaddr_be, qdaddr_be))
+		if (rd32(q.l4 + 4) != echo_cookie(env, q.saddr_be, q.daddr_be))
 			return PYSCAN_INGEST_INVALID_COOKIE;
-		target_be = qdaddr_be;
+		target_be = q.daddr_be;
 		status = PYSCAN_RESULT_UNREACHABLE;
 	} else {
 		return PYSCAN_INGEST_NOT_OURS;

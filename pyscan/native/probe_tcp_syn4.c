@@ -6,7 +6,9 @@
  *
  * Cookie: the SYN's sequence number is SipHash(key, saddr | daddr | sport | dport of the
  * probe); a reply is ours only if it acknowledges that + 1, recomputed from the reply's tuple
- * reversed. Source port and IP ID come from pyscan_probe__source_port().
+ * reversed. Source port and IP ID come from pyscan_probe__source_port(). An ICMP destination
+ * unreachable quoting a SYN is `unreachable` (type and code kept) when the quoted sequence
+ * number is the cookie of the quoted tuple (docs/probes.md says what that check is worth).
  *
  * Timestamps and RTT: in profiles with a timestamp option its value is the send time in
  * microseconds (CLOCK_MONOTONIC, read once per batch) plus a per-connection offset, a keyed
@@ -122,71 +124,95 @@ static int syn4_init(void *state, const struct pyscan_engine_config *cfg, char *
 	return 0;
 }
 
-/* Out of line on purpose: the permutation pass and the frame loop then each get the
- * registers to themselves instead of spilling in one big function (measured: 0.93x bare_gen
- * against 0.91x inline, 6 interleaved runs each, noisy machine). */
-static __attribute__((noinline)) void permute_chunk(const struct pyscan_permute *p,
-						    uint64_t first, uint64_t stride,
-						    uint64_t *out, uint32_t n)
+/* The frame loop, specialised by the caller on whether the profile carries a timestamp
+ * (with_timestamp constant): the profiles without one (the benchmark's mss, windows, none)
+ * then run a loop with no timestamp branch or clock-derived value at all. */
+static inline __attribute__((always_inline)) void syn4_fill_frames(
+	const struct pyscan_syn_template *syn, const struct pyscan_probe_env *env,
+	const struct pyscan_targetset *targets, const uint64_t *batch_targets,
+	struct pyscan_tx_slot *slots, uint32_t n, uint32_t now_us, const int with_timestamp)
 {
-	pyscan_permute__at_many(p, first, stride, out, n);
+	for (uint32_t j = 0; j < n; j++) {
+		uint32_t ip_host;
+		uint16_t port_host, ip_id;
+		const uint64_t target = batch_targets[j];
+		pyscan_targetset__at(targets, target, &ip_host, &port_host);
+		const uint16_t sport = pyscan_probe__source_port(env, target, &ip_id);
+		const uint32_t daddr_be = __builtin_bswap32(ip_host);
+		const uint16_t sport_be = __builtin_bswap16(sport);
+		const uint16_t dport_be = __builtin_bswap16(port_host);
+		const uint32_t seq = pyscan_cookie(&env->key, env->source_ip_be, daddr_be, sport_be,
+						   dport_be);
+		const uint32_t tsval = with_timestamp ? now_us + timestamp_offset(env, seq) : 0;
+		slots[j].len = pyscan_template__fill_as(syn, slots[j].data, daddr_be, sport_be,
+							dport_be, seq, ip_id, tsval, with_timestamp);
+	}
 }
 
 static void syn4_fill_batch(const void *state, const struct pyscan_probe_env *shared_env,
 			    struct pyscan_tx_slot *slots, uint32_t n, uint64_t index,
 			    uint64_t stride)
 {
-	/* Local copies: frame writes through uint8_t pointers may alias anything reachable
-	 * through a pointer, which would make the compiler reload the template, key and
-	 * permutation after every probe; locals whose address stays here cannot be aliased. */
-	const struct pyscan_syn_template template = *(const struct pyscan_syn_template *)state;
-	const struct pyscan_permute permute = *shared_env->permute;
-	const struct pyscan_targetset targets = *shared_env->targets;
-	struct pyscan_probe_env local_env = *shared_env;
-	local_env.permute = &permute;
-	local_env.targets = &targets;
-	const struct pyscan_probe_env *env = &local_env;
-	const struct pyscan_syn_template *syn = &template;
-	const uint32_t now_us = syn->tsval_offset ? clock_us() : 0;
+	PYSCAN_PROBE_FILL_PROLOGUE(struct pyscan_syn_template, syn, state, shared_env, n, index,
+				   stride);
+	if (syn.tsval_offset)
+		syn4_fill_frames(&syn, env, &targets, batch_targets, slots, n, clock_us(), 1);
+	else
+		syn4_fill_frames(&syn, env, &targets, batch_targets, slots, n, 0, 0);
+}
 
-	/* Each chunk's permutation first, as one pass (permute.h): the rounds of different
-	 * probes overlap instead of each frame waiting for its own chain of multiplies. The
-	 * engine's batches fit one chunk. */
-	uint64_t chunk_targets[PYSCAN_ENGINE_MAX_BATCH];
-	for (uint32_t first = 0; first < n; first += PYSCAN_ENGINE_MAX_BATCH) {
-		const uint32_t chunk = n - first < PYSCAN_ENGINE_MAX_BATCH ?
-			n - first : PYSCAN_ENGINE_MAX_BATCH;
-		permute_chunk(&permute, index + first * stride, stride, chunk_targets, chunk);
-		for (uint32_t j = 0; j < chunk; j++) {
-			uint32_t ip_host;
-			uint16_t port_host, ip_id;
-			const uint64_t target = chunk_targets[j];
-			pyscan_targetset__at(&targets, target, &ip_host, &port_host);
-			const uint16_t sport = pyscan_probe__source_port(env, target, &ip_id);
-			const uint32_t daddr_be = __builtin_bswap32(ip_host);
-			const uint16_t sport_be = __builtin_bswap16(sport);
-			const uint16_t dport_be = __builtin_bswap16(port_host);
-			const uint32_t seq = pyscan_cookie(&env->key, env->source_ip_be, daddr_be,
-							   sport_be, dport_be);
-			const uint32_t tsval = syn->tsval_offset ?
-				now_us + timestamp_offset(env, seq) : 0;
-			struct pyscan_tx_slot *slot = &slots[first + j];
-			slot->len = pyscan_template__fill(syn, slot->data, daddr_be, sport_be,
-							  dport_be, seq, ip_id, tsval);
-		}
-	}
+static inline int in_source_range(const struct pyscan_probe_env *env, uint16_t port)
+{
+	return port >= env->source_port_first &&
+	       (uint32_t)(port - env->source_port_first) < env->source_port_count;
+}
+
+/* An ICMP destination unreachable quoting one of our SYNs: the quote's first 8 TCP bytes
+ * hold both ports and the sequence number, which is the cookie of the quoted tuple, so the
+ * same 32 bits validate it as a SYN-ACK's acknowledgment does. Anything that is not a quote
+ * of a TCP segment from us to a target in the set, from one of our source ports, is another
+ * module's or nobody's (NOT_OURS, probe.h). */
+static int classify_unreachable(const struct pyscan_probe_env *env,
+				const struct pyscan_reply_view *r, struct pyscan_result *out)
+{
+	struct pyscan_reply_quote4 q;
+	if (pyscan_reply__unreachable_quote4(r, &q) < 0)
+		return PYSCAN_INGEST_NOT_OURS; /* cannot tell whose probe it quotes */
+	if (q.protocol != PYSCAN_IPPROTO_TCP || q.saddr_be != env->source_ip_be ||
+	    !in_source_range(env, q.sport) ||
+	    pyscan_targetset__ip_number(env->targets, __builtin_bswap32(q.daddr_be)) < 0)
+		return PYSCAN_INGEST_NOT_OURS;
+	const uint32_t cookie = pyscan_cookie(&env->key, q.saddr_be, q.daddr_be,
+					      __builtin_bswap16(q.sport),
+					      __builtin_bswap16(q.dport));
+	if (get_be32(q.l4 + 4) != cookie)
+		return PYSCAN_INGEST_INVALID_COOKIE;
+
+	memset(out->addr, 0, sizeof(out->addr));
+	memcpy(out->addr, &q.daddr_be, 4);
+	out->port = q.dport;
+	out->status = PYSCAN_RESULT_UNREACHABLE;
+	out->ttl = r->ttl; /* of the ICMP error, from whichever router or host sent it */
+	out->family = 4;
+	out->l4_proto = PYSCAN_IPPROTO_TCP;
+	out->icmp_type = r->icmp_type;
+	out->icmp_code = r->icmp_code;
+	out->rtt_us = PYSCAN_RESULT_RTT_UNKNOWN;
+	return PYSCAN_INGEST_CLOSED; /* a negative answer; the engine counts it by its status */
 }
 
 static int syn4_classify(const void *state, const struct pyscan_probe_env *env,
 			 const struct pyscan_reply_view *r, struct pyscan_result *out)
 {
-	if (r->family != 4 || r->l4_proto != PYSCAN_IPPROTO_TCP ||
-	    r->daddr4_be != env->source_ip_be)
+	if (r->family != 4 || r->daddr4_be != env->source_ip_be)
+		return PYSCAN_INGEST_NOT_OURS;
+	if (r->l4_proto == PYSCAN_IPPROTO_ICMP)
+		return classify_unreachable(env, r, out);
+	if (r->l4_proto != PYSCAN_IPPROTO_TCP)
 		return PYSCAN_INGEST_NOT_OURS;
 	if (!r->l4_complete)
 		return PYSCAN_INGEST_MALFORMED;
-	if (r->dport < env->source_port_first ||
-	    (uint32_t)(r->dport - env->source_port_first) >= env->source_port_count)
+	if (!in_source_range(env, r->dport))
 		return PYSCAN_INGEST_NOT_OURS;
 	/* The header length it claims must fit its segment, as the kernel's TCP demands. */
 	if (r->tcp_doff < TCP_MIN_DOFF || (uint32_t)r->tcp_doff * 4 > r->l4_len)

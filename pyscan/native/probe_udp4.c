@@ -30,7 +30,6 @@
 #define UDP4_IP 14
 #define UDP4_L4 34
 #define UDP4_MAX_FRAME (UDP4_HEADERS + PYSCAN_UDP_PAYLOAD_MAX)
-#define ICMP_UNREACHABLE 3
 #define ICMP_PORT_UNREACHABLE 3
 
 /* One per target-set port entry; only the udp module's entries are used. */
@@ -174,19 +173,12 @@ static void udp4_fill_batch(const void *state, const struct pyscan_probe_env *sh
 			    struct pyscan_tx_slot *slots, uint32_t n, uint64_t index,
 			    uint64_t stride)
 {
-	/* Local copies, for the aliasing reason probe_tcp_syn4.c gives. */
-	const struct udp4_state s = *(const struct udp4_state *)state;
-	const struct pyscan_permute permute = *shared_env->permute;
-	const struct pyscan_targetset targets = *shared_env->targets;
-	struct pyscan_probe_env local_env = *shared_env;
-	local_env.permute = &permute;
-	local_env.targets = &targets;
-	const struct pyscan_probe_env *env = &local_env;
-
-	for (uint32_t j = 0; j < n; j++, index += stride) {
+	PYSCAN_PROBE_FILL_PROLOGUE(struct udp4_state, s, state, shared_env, n, index, stride);
+	for (uint32_t j = 0; j < n; j++) {
 		uint32_t ip_host;
 		uint16_t port_host;
-		const uint64_t target = pyscan_probe__target(env, index, &ip_host, &port_host);
+		const uint64_t target = batch_targets[j];
+		pyscan_targetset__at(&targets, target, &ip_host, &port_host);
 		const struct udp4_entry *e = &s.entries[pyscan_targetset__divide(&targets, target)];
 		const uint32_t daddr_be = __builtin_bswap32(ip_host);
 		const uint16_t dport_be = __builtin_bswap16(port_host);
@@ -273,25 +265,16 @@ static int classify_udp(const struct udp4_state *s, const struct pyscan_probe_en
 static int classify_unreachable(const struct udp4_state *s, const struct pyscan_probe_env *env,
 				const struct pyscan_reply_view *r, struct pyscan_result *out)
 {
-	/* RFC 792: the quoted IP header and the first 8 bytes of our datagram (its header). */
-	const uint8_t *q = r->l4 + 8;
-	if (r->icmp_type != ICMP_UNREACHABLE || r->l4_len < 8 + 28)
+	struct pyscan_reply_quote4 q;
+	if (pyscan_reply__unreachable_quote4(r, &q) < 0)
 		return PYSCAN_INGEST_NOT_OURS;
-	const uint32_t qihl = (uint32_t)(q[0] & 0x0f) * 4;
-	if ((q[0] >> 4) != 4 || qihl < 20 || r->l4_len < 8 + qihl + 8)
+	if (q.protocol != PYSCAN_IPPROTO_UDP || q.saddr_be != env->source_ip_be ||
+	    !in_source_range(env, q.sport) || !s->entry_of_port[q.dport])
 		return PYSCAN_INGEST_NOT_OURS;
-	uint32_t qsaddr_be, qdaddr_be;
-	memcpy(&qsaddr_be, q + 12, 4);
-	memcpy(&qdaddr_be, q + 16, 4);
-	const uint8_t *qudp = q + qihl;
-	const uint16_t qsport = rd16(qudp), qdport = rd16(qudp + 2);
-	if (q[9] != PYSCAN_IPPROTO_UDP || qsaddr_be != env->source_ip_be ||
-	    !in_source_range(env, qsport) || !s->entry_of_port[qdport])
-		return PYSCAN_INGEST_NOT_OURS;
-	const uint32_t cookie = udp_cookie(env, qsaddr_be, qdaddr_be, __builtin_bswap16(qdport));
-	if (udp_source_port(env, cookie) != qsport || rd16(q + 4) != (uint16_t)cookie)
+	const uint32_t cookie = udp_cookie(env, q.saddr_be, q.daddr_be, __builtin_bswap16(q.dport));
+	if (udp_source_port(env, cookie) != q.sport || q.ip_id != (uint16_t)cookie)
 		return PYSCAN_INGEST_INVALID_COOKIE;
-	return fill_result(r, qdaddr_be, qdport,
+	return fill_result(r, q.daddr_be, q.dport,
 			   r->icmp_code == ICMP_PORT_UNREACHABLE ? PYSCAN_RESULT_CLOSED :
 								   PYSCAN_RESULT_UNREACHABLE,
 			   out);

@@ -112,6 +112,31 @@ int pyscan_reply__checksums_ok(const struct pyscan_reply_view *v, int l4_trusted
 	return sum_verifies(sum16(v->l4, v->l4_len, acc));
 }
 
+#define ICMP_UNREACHABLE 3
+#define QUOTED_L4_LEN 8
+
+int pyscan_reply__unreachable_quote4(const struct pyscan_reply_view *v,
+				     struct pyscan_reply_quote4 *q)
+{
+	if (v->family != 4 || v->l4_proto != PYSCAN_IPPROTO_ICMP || !v->l4_complete ||
+	    v->icmp_type != ICMP_UNREACHABLE || v->l4_len < ICMP_HEADER_LEN + IPV4_MIN_HEADER)
+		return -1;
+	const uint8_t *ip = v->l4 + ICMP_HEADER_LEN;
+	const uint32_t ihl = (uint32_t)(ip[0] & 0x0f) * 4;
+	if ((ip[0] >> 4) != 4 || ihl < IPV4_MIN_HEADER ||
+	    v->l4_len < ICMP_HEADER_LEN + ihl + QUOTED_L4_LEN)
+		return -1;
+	q->l4 = ip + ihl;
+	memcpy(&q->saddr_be, ip + 12, 4);
+	memcpy(&q->daddr_be, ip + 16, 4);
+	q->ip_id = rd16(ip + 4);
+	q->protocol = ip[9];
+	q->sport = rd16(q->l4);
+	q->dport = rd16(q->l4 + 2);
+	q->reserved = 0;
+	return 0;
+}
+
 int pyscan_reply__parse(const uint8_t *frame, uint32_t len, struct pyscan_reply_view *v)
 {
 	memset(v, 0, sizeof(*v));

@@ -64,6 +64,27 @@ struct pyscan_reply_view {
 _Static_assert(sizeof(struct pyscan_reply_view) == 88, "pyscan_reply_view layout");
 
 int pyscan_reply__parse(const uint8_t *frame, uint32_t len, struct pyscan_reply_view *out);
+
+/* What an ICMP destination unreachable quotes of the datagram that caused it (RFC 792: its
+ * IPv4 header and at least its first 8 bytes): the one reader of quotes for every module's
+ * classify(), so each only judges the fields that carry its cookie. */
+struct pyscan_reply_quote4 {
+	const uint8_t *l4;   /* the quoted datagram's first 8 bytes (ports and TCP sequence) */
+	uint32_t saddr_be;   /* the quoted header's addresses, network order */
+	uint32_t daddr_be;
+	uint16_t ip_id;      /* host order */
+	uint16_t sport;      /* host order: bytes 0-1 and 2-3 of l4 (TCP and UDP ports) */
+	uint16_t dport;
+	uint8_t protocol;
+	uint8_t reserved;
+};
+
+/* 0 and *q filled when view is a whole ICMP destination unreachable (type 3, any code) whose
+ * quote holds an IPv4 header (IHL >= 5, options allowed) and 8 bytes after it, all inside
+ * the ICMP payload; -1 otherwise (another message, or a quote cut too short to tell whose
+ * probe it was). Reads only inside the view. */
+int pyscan_reply__unreachable_quote4(const struct pyscan_reply_view *view,
+				     struct pyscan_reply_quote4 *q);
 /* 1 when the IPv4 header checksum of a view pyscan_reply__parse accepted verifies, and so does
  * its L4 checksum (skipped when l4_trusted, for a protocol without one, or a cut-short fixed
  * header, which classify() calls MALFORMED anyway); else 0. Reads only inside the view. */

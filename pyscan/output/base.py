@@ -24,7 +24,7 @@ TCP_FIELDS = ("window", "tcpopt_mss", "tcpopt_wscale", "tcpopt_sack_perm", "tcpo
 def reason_of(status: str, protocol: str = "tcp") -> str:
     """masscan's `reason` field: the TCP flags that decided the status; for UDP and ICMP
     the reply that did (masscan writes "udp-response" and "echo-reply" too)."""
-    if protocol == "tcp":
+    if protocol == "tcp" and status != "unreachable":
         return "syn-ack" if status == "open" else "rst"
     return {"open": "udp-response", "closed": "port-unreach", "up": "echo-reply",
             "unreachable": "unreach"}.get(status, status)

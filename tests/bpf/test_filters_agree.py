@@ -62,3 +62,19 @@ def test_lengths_the_classifier_calls_malformed_are_not_matched_by_xdp(
                  "ip_total_length_past_frame", "ip_ihl_4", "ip_version_6_in_ipv4_ethertype"):
         v = agreement.judge(corpus()[name], *filters)
         assert (v.c, v.xdp) == ("malformed", False), name
+
+
+def test_unreachables_quoting_our_syn_pass_both_filters_forged_ones_not_xdp(
+        filters: tuple[agreement.ReplyFilter, agreement.ClassicFilter]) -> None:
+    for name in ("syn_unreachable_host", "syn_unreachable_admin_prohibited_long_quote"):
+        v = agreement.judge(corpus()[name], *filters)
+        assert (v.c, v.xdp, v.cbpf) == ("closed", True, True), name  # ingest: closed-side
+    for name, c in (("syn_unreachable_bad_cookie", "invalid-cookie"),
+                    ("syn_unreachable_quote_cut_in_tcp", "not-ours"),
+                    ("syn_unreachable_quote_cut_in_ip", "not-ours"),
+                    ("syn_unreachable_quoted_source_not_scanner", "not-ours"),
+                    ("syn_unreachable_quoted_port_outside_range", "not-ours"),
+                    ("syn_time_exceeded", "not-ours"),
+                    ("icmp_port_unreachable", "not-ours")):  # quotes UDP: not a TCP scan's
+        v = agreement.judge(corpus()[name], *filters)
+        assert (v.c, v.xdp) == (c, False), name

@@ -1,6 +1,7 @@
-"""The XDP matches of icmp-echo (probe_icmp_echo4.h) and udp (probe_udp4.h) on crafted
-frames (BPF_PROG_TEST_RUN), with cookies from an independent SipHash (siphashc); the probe
-mask enables each module's branch, and a disabled module's replies pass."""
+"""The XDP matches of icmp-echo (probe_icmp_echo4.h), udp (probe_udp4.h) and tcp-syn's ICMP
+errors (probe_tcp_syn4.h) on crafted frames (BPF_PROG_TEST_RUN), with cookies from an
+independent SipHash (siphashc); the probe mask enables each module's branch, and a disabled
+module's replies pass."""
 
 from __future__ import annotations
 
@@ -115,3 +116,26 @@ def test_a_disabled_module_passes_its_replies(loaded: native.ReplyFilter) -> Non
 def test_tcp_passes_when_tcp_syn_is_not_in_the_scan(loaded: native.ReplyFilter) -> None:
     ack = ref_cookie(SCANNER, TARGET, 40007, 443) + 1
     assert run(loaded, frame(TCP(sport=443, dport=40007, flags="SA", ack=ack))) == PASSED
+
+
+def syn_unreachable(code: int = 1, seq_delta: int = 0, sport: int = 40007) -> bytes:
+    """A router's host unreachable (or another code) quoting the scan's SYN to TARGET:443."""
+    seq = (ref_cookie(SCANNER, TARGET, sport, 443) + seq_delta) & 0xFFFFFFFF
+    quote = bytes(IP(src=str(SCANNER), dst=str(TARGET)) / TCP(sport=sport, dport=443,
+                                                                  flags="S", seq=seq))[:28]
+    return frame(ICMP(type=3, code=code) / quote, src=IPv4Address("198.18.0.77"))
+
+
+@pytest.mark.parametrize("loaded", [(SYN,), (SYN, ECHO, UDP_ID)], indirect=True)
+def test_unreachables_quoting_a_syn_match_on_the_quoted_cookie(loaded: native.ReplyFilter
+                                                                ) -> None:
+    for code in (0, 1, 3, 10, 13):
+        assert run(loaded, syn_unreachable(code)) == MATCHED, code
+    assert run(loaded, syn_unreachable(seq_delta=1)) == PASSED
+    assert run(loaded, syn_unreachable(sport=SOURCE_PORTS.stop)) == PASSED
+
+
+@pytest.mark.parametrize("loaded", [(ECHO, UDP_ID)], indirect=True)
+def test_syn_unreachables_pass_when_tcp_syn_is_not_in_the_scan(loaded: native.ReplyFilter
+                                                                ) -> None:
+    assert run(loaded, syn_unreachable()) == PASSED

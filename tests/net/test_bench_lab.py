@@ -75,3 +75,46 @@ def test_pfring_zc_bench_over_the_standin_library(tmp_path, unique_name) -> None
     assert report.sent > 1000
     assert report.sink_received == report.sent
     assert report.driver_drops == 0
+
+
+@pytest.mark.parametrize(("driver", "probe"), [("af-packet", "icmp-echo"), ("af-xdp", "udp")])
+def test_icmp_echo_and_udp_bench_rows_reach_the_sink_exactly(driver: str, probe: str,
+                                                             unique_name) -> None:
+    """The bench's ICMP echo and UDP rows (bench/run.py probes section): the probe's frames,
+    every one counted by the sink; ICMP echo's short target set is sent by engine after
+    engine for the whole duration."""
+    from pyscan.bench_command import bench_probe, wire_bytes
+
+    _require(driver)
+    frame_len = bench_probe(probe).frame_len
+    report = run_bench(BenchOptions(driver=driver, lab=True, duration=1.0, probe=probe,
+                                    size=wire_bytes(frame_len) - 20,
+                                    lab_name=unique_name("p")))
+    assert report.frame_len == frame_len
+    assert report.sent > 1000
+    assert report.sink_received == report.sent
+    assert report.driver_drops == 0
+
+
+@pytest.mark.parametrize("probe", ["icmp-echo", "udp"])
+def test_bench_probe_rows_put_frames_of_the_probes_length_on_the_sink(probe: str,
+                                                                      tmp_path) -> None:
+    """The probes section's pair, measured as make bench does: pyscan's frames and the bare
+    loop's (same protocol and length) are the length bench_probe says, by the sink's own
+    byte counter, and every frame each one counted arrived."""
+    from bench.contenders import compile_bare_loops, run_bare, run_pyscan
+    from bench.sinklab import SinkLab
+    from pyscan.bench_command import bench_probe
+
+    _require("af-packet")
+    frame_len = bench_probe(probe).frame_len
+    with SinkLab(tmp_path, queues=1, tag="tbp") as lab:
+        mine = run_pyscan(lab, "af-packet", 0.5, 1, probe=probe)
+        bare = run_bare(lab, compile_bare_loops(tmp_path)["bare_tpacket"], 0.5, frame_len, 1,
+                        probe=probe)
+    for run in (mine, bare):
+        assert not run.error, run.error
+        assert run.probe == probe
+        assert run.frame_len == frame_len
+        assert run.self_sent == run.sink_frames > 1000
+    assert not netlink.list_netns(lab.scan_ns) and not netlink.list_netns(lab.target_ns)

@@ -56,6 +56,10 @@ def test_positional_targets_route_to_scan_help() -> None:
         (["--whitelist-file=w"], ["--allowlist-file=w"]),
         (["--max-rate=5k"], ["--rate=5k"]),
         (["--show", "closed"], ["--show-closed"]),
+        (["--show", "unreachable"], ["--show-unreachable"]),
+        (["--show=closed,unreachable"], ["--show-closed", "--show-unreachable"]),
+        (["--show", "open,closed,closed"], ["--show-closed"]),
+        (["--noshow", "closed"], ["--open-only"]),
         (["--show=open"], []),
         (["--open"], ["--open-only"]),
         (["198.19.0.1", "--", "-oL"], ["198.19.0.1", "--", "-oL"]),
@@ -68,7 +72,9 @@ def test_masscan_spellings(argv: list[str], expected: list[str]) -> None:
 @pytest.mark.parametrize(
     ("argv", "named"),
     [(["-oB", "f"], "-oB is not supported yet"), (["-oL"], "-oL"),
-     (["--show", "filtered"], "filtered")],
+     (["--show", "filtered"], "filtered"),
+     (["--show", "closed,filtered"], "'filtered' (accepted: open, closed, unreachable"),
+     (["--noshow", "unreachable"], "'unreachable' (accepted: open, closed,")],
 )
 def test_bad_masscan_spellings(argv: list[str], named: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(named)):

@@ -118,7 +118,27 @@ def test_csv_has_header_and_rows() -> None:
     assert float(rows[1]["timestamp"]) == pytest.approx(1_700_000_001.75)
     assert render("csv", []).splitlines() == [
         "saddr,sport,classification,success,ttl,timestamp,window,tcpopt_mss,tcpopt_wscale,"
-        "tcpopt_sack_perm,tcpopt_ts_val,tcpopt_ts_ecr,rtt_us"]
+        "tcpopt_sack_perm,tcpopt_ts_val,tcpopt_ts_ecr,rtt_us,icmp_type,icmp_code"]
+
+
+TCP_UNREACHABLE = Result(IPv4Address("198.19.0.4"), 8080, "unreachable", 62, 1_700_000_003.0,
+                         icmp_type=3, icmp_code=13)
+
+
+def test_tcp_unreachable_carries_icmp_type_and_code_in_json_formats_and_csv() -> None:
+    [record] = [json.loads(line) for line in render("ndjson", [TCP_UNREACHABLE]).splitlines()]
+    assert (record["status"], record["proto"], record["reason"], record["icmp_type"],
+            record["icmp_code"], record["window"]) == ("unreachable", "tcp", "unreach", 3, 13,
+                                                       None)
+    [whole] = json.loads(render("json", [TCP_UNREACHABLE]))[0]["ports"]
+    assert (whole["status"], whole["icmp_type"], whole["icmp_code"]) == ("unreachable", 3, 13)
+    [row, opened] = csv.DictReader(io.StringIO(render("csv", [TCP_UNREACHABLE, RESULTS[0]])))
+    # zmap's tcp_synscan calls an ICMP error "icmp"
+    assert (row["classification"], row["success"], row["icmp_type"], row["icmp_code"]) == (
+        "icmp", "0", "3", "13")
+    assert (opened["classification"], opened["icmp_type"], opened["icmp_code"]) == (
+        "synack", "", "")
+    assert TCP_UNREACHABLE.to_dict()["icmp_code"] == 13
 
 
 def test_grepable() -> None:

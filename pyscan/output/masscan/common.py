@@ -7,6 +7,14 @@ empty file is broken for its readers (-oJ, -oX), which say so with `always_compl
 
 Values come from the `Result`; fields a Result does not have yet (`tcp_flags`, `protocol`)
 fall back to what pyscan's probes imply, so new Result fields flow through without edits here.
+
+Statuses (docs/output.md, "masscan formats and probe types"): an ICMP echo reply (`up`) is
+masscan's `--ping` record, `open icmp 0 IP` (src/proto-icmp.c reports an echo reply as
+PortStatus_Open, port 0, reason 0 = "none"); UDP `closed` is masscan's port unreachable.
+masscan has no `unreachable` (it drops every destination unreachable but port unreachable),
+so pyscan's `unreachable` results, of any protocol, keep that word in masscan's own formats
+(-oL -oJ -oD and the console) and are nmap's `filtered` in nmap's (-oG, -oX); their reason
+is nmap's name for the ICMP type and code (`host-unreach`, `admin-prohibited`, ...).
 """
 
 from __future__ import annotations
@@ -21,8 +29,8 @@ from pyscan.output.base import ResultWriter
 if TYPE_CHECKING:
     from pyscan.scanner import Result
 
-__all__ = ["MASSCAN_VERSION", "MasscanWriter", "ctime_utc", "masscan_reason", "port_ranges",
-           "protocol_of", "service_name"]
+__all__ = ["MASSCAN_VERSION", "MasscanWriter", "ctime_utc", "masscan_reason", "masscan_status",
+           "nmap_state", "port_ranges", "protocol_of", "service_name", "unreachable_reason"]
 
 # masscan writes its version into -oG's header; readers match on the header's shape.
 MASSCAN_VERSION = "1.3.2"
@@ -33,9 +41,39 @@ _FLAG_NAMES = ("fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr")
 _IMPLIED_FLAGS = {"open": _TCP_SYN | _TCP_ACK, "closed": _TCP_RST | _TCP_ACK}
 
 
+def masscan_status(result: Result) -> str:
+    """The status word of masscan's own formats: `open` for an ICMP echo reply (masscan's
+    --ping), otherwise pyscan's (`open`, `closed`, and `unreachable`, which masscan lacks)."""
+    return "open" if result.status == "up" else str(result.status)
+
+
+def nmap_state(result: Result) -> str:
+    """The port state of nmap's formats (-oG, -oX): masscan_status, except `unreachable`,
+    which nmap calls `filtered` (an ICMP unreachable answered the probe)."""
+    return "filtered" if result.status == "unreachable" else masscan_status(result)
+
+
+# nmap's reason names for ICMP destination unreachable codes (nmap's reason.cc)
+_UNREACH_REASONS = {0: "net-unreach", 1: "host-unreach", 2: "proto-unreach", 3: "port-unreach",
+                    9: "net-prohibited", 10: "host-prohibited", 13: "admin-prohibited"}
+
+
+def unreachable_reason(result: Result) -> str:
+    """nmap's reason for an ICMP destination unreachable of this code; `unreach` for a code
+    nmap has no name for, or a result that kept no code."""
+    code = getattr(result, "icmp_code", None)
+    if getattr(result, "icmp_type", 3) not in (3, None) or code is None:
+        return "unreach"
+    return _UNREACH_REASONS.get(code, "unreach")
+
+
 def masscan_reason(result: Result) -> str:
     """masscan's `reason`: the reply's TCP flags, lowest bit first (`syn-ack`, `rst-ack`),
-    exactly as src/output.c:reason_string spells them."""
+    exactly as src/output.c:reason_string spells them; `none` for replies without TCP flags
+    (UDP, ICMP echo: masscan's reason 0). An `unreachable` result has nmap's name for its
+    ICMP code instead (unreachable_reason)."""
+    if result.status == "unreachable":
+        return unreachable_reason(result)
     flags = getattr(result, "tcp_flags", None)
     if flags is None:
         # UDP and ICMP replies have no TCP flags: masscan writes "none" for them too.
@@ -51,7 +89,13 @@ def protocol_of(result: Result) -> str:
 @lru_cache(maxsize=4096)
 def service_name(port: int, protocol: str = "tcp") -> str:
     """The service name masscan's -oG prints: getservbyport (the system's /etc/services),
-    or `unknown`."""
+    or `unknown`; for ICMP the protocol's name (getprotobynumber, /etc/protocols), as
+    src/out-tcp-services.c:oproto_service_name."""
+    if protocol == "icmp":
+        try:
+            return "icmp" if socket.getprotobyname("icmp") == 1 else "unknown"
+        except OSError:
+            return "unknown"
     try:
         return socket.getservbyport(port, protocol)
     except (OSError, OverflowError):

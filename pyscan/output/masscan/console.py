@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pyscan.output.masscan.common import MasscanWriter, protocol_of
+from pyscan.output.masscan.common import MasscanWriter, masscan_status, protocol_of
 
 if TYPE_CHECKING:
     from pyscan.scanner import Result
@@ -17,6 +17,7 @@ class MasscanConsoleWriter(MasscanWriter):
     description = "masscan's default output: Discovered open port 80/tcp on IP"
 
     def write_record(self, result: Result) -> None:
-        line = f"Discovered {result.status} port {result.port}/{protocol_of(result)} on {result.ip}"
+        line = (f"Discovered {masscan_status(result)} port {result.port}/{protocol_of(result)}"
+                f" on {result.ip}")
         self.stream.write(line.ljust(79) + "\n")
         self.stream.flush()  # masscan flushes each line: a pipe sees it at once

@@ -12,6 +12,7 @@ from pyscan.output.masscan.common import (
     MASSCAN_VERSION,
     MasscanWriter,
     ctime_utc,
+    nmap_state,
     port_ranges,
     protocol_of,
     service_name,
@@ -38,7 +39,7 @@ class MasscanGrepableWriter(MasscanWriter):
         protocol = protocol_of(result)
         self.stream.write(
             f"Timestamp: {int(result.timestamp)}\tHost: {result.ip} ()"
-            f"\tPorts: {result.port}/{result.status}/{protocol}//"
+            f"\tPorts: {result.port}/{nmap_state(result)}/{protocol}//"
             f"{service_name(result.port, protocol)}//\n"
         )
 

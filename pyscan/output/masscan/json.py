@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pyscan.output.masscan.common import MasscanWriter, masscan_reason, protocol_of
+from pyscan.output.masscan.common import (
+    MasscanWriter,
+    masscan_reason,
+    masscan_status,
+    protocol_of,
+)
 
 if TYPE_CHECKING:
     from pyscan.scanner import Result
@@ -28,7 +33,7 @@ class MasscanJsonWriter(MasscanWriter):
         self.stream.write(
             f'{separator}{{   "ip": "{result.ip}",   "timestamp": "{int(result.timestamp)}", '
             f'"ports": [ {{"port": {result.port}, "proto": "{protocol_of(result)}", '
-            f'"status": "{result.status}", "reason": "{masscan_reason(result)}", '
+            f'"status": "{masscan_status(result)}", "reason": "{masscan_reason(result)}", '
             f'"ttl": {result.ttl}}} ] }}\n'
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pyscan.output.masscan.common import MasscanWriter, protocol_of
+from pyscan.output.masscan.common import MasscanWriter, masscan_status, protocol_of
 
 if TYPE_CHECKING:
     from pyscan.scanner import Result
@@ -18,8 +18,8 @@ class MasscanListWriter(MasscanWriter):
         self.stream.write("#masscan\n")
 
     def write_record(self, result: Result) -> None:
-        self.stream.write(f"{result.status} {protocol_of(result)} {result.port} {result.ip} "
-                          f"{int(result.timestamp)}\n")
+        self.stream.write(f"{masscan_status(result)} {protocol_of(result)} {result.port} "
+                          f"{result.ip} {int(result.timestamp)}\n")
 
     def trailer(self) -> None:
         self.stream.write("# end\n")

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pyscan.output.masscan.common import MasscanWriter, masscan_reason, protocol_of
+from pyscan.output.masscan.common import (
+    MasscanWriter,
+    masscan_reason,
+    masscan_status,
+    protocol_of,
+)
 
 if TYPE_CHECKING:
     from pyscan.scanner import Result
@@ -20,6 +25,6 @@ class MasscanNdjsonWriter(MasscanWriter):
         self.stream.write(
             f'{{"ip":"{result.ip}","timestamp":"{int(result.timestamp)}",'
             f'"port":{result.port},"proto":"{protocol_of(result)}","rec_type":"status",'
-            f'"data":{{"status":"{result.status}","reason":"{masscan_reason(result)}",'
+            f'"data":{{"status":"{masscan_status(result)}","reason":"{masscan_reason(result)}",'
             f'"ttl":{result.ttl}}}}}\n'
         )

@@ -13,7 +13,12 @@ import time
 from typing import TYPE_CHECKING
 from xml.sax.saxutils import quoteattr
 
-from pyscan.output.masscan.common import MasscanWriter, masscan_reason, protocol_of
+from pyscan.output.masscan.common import (
+    MasscanWriter,
+    masscan_reason,
+    nmap_state,
+    protocol_of,
+)
 
 if TYPE_CHECKING:
     from pyscan.scanner import Result
@@ -33,16 +38,23 @@ class MasscanXmlWriter(MasscanWriter):
             '<scaninfo type="syn" protocol="tcp" />\r\n'
         )
 
+    def open(self) -> None:
+        self.hosts_up = 0
+        super().open()
+
     def write_record(self, result: Result) -> None:
         reason = masscan_reason(result)
         address_type = "ipv6" if result.ip.version == 6 else "ipv4"
+        # an ICMP unreachable may come from a router on the way: the host is not known up
+        host_state = "unknown" if result.status == "unreachable" else "up"
+        self.hosts_up += host_state == "up"
         self.stream.write(
             f'<host endtime="{int(result.timestamp)}">'
-            f'<status state="up" reason="{reason}" reason_ttl="{result.ttl}"/>'
+            f'<status state="{host_state}" reason="{reason}" reason_ttl="{result.ttl}"/>'
             f"<address addr={quoteattr(str(result.ip))} addrtype=\"{address_type}\"/>"
             "<ports>"
             f'<port protocol="{protocol_of(result)}" portid="{result.port}">'
-            f'<state state="{result.status}" reason="{reason}" reason_ttl="{result.ttl}"/>'
+            f'<state state="{nmap_state(result)}" reason="{reason}" reason_ttl="{result.ttl}"/>'
             "</port>"
             "</ports>"
             "</host>\r\n"
@@ -55,7 +67,10 @@ class MasscanXmlWriter(MasscanWriter):
             "<runstats>\r\n"
             f'<finished time="{int(now)}" timestr="{timestr}" '
             f'elapsed="{int(now - self.opened_at)}" />\r\n'
-            f'<hosts up="{self.records}" down="0" total="{self.records}" />\r\n'
+            # down: the hosts only an ICMP unreachable spoke for (not known up; nmap's
+            # total is up + down)
+            f'<hosts up="{self.hosts_up}" down="{self.records - self.hosts_up}" '
+            f'total="{self.records}" />\r\n'
             "</runstats>\r\n"
             "</nmaprun>\r\n"
         )

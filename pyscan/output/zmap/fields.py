@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from pyscan.scanner import Result
 
-__all__ = ["FIELDS", "ZmapField", "ZmapFieldError", "available_fields", "field",
+__all__ = ["FIELDS", "ZmapField", "ZmapFieldError", "available_fields", "classification", "field",
            "parse_output_fields", "zmap_record"]
 
 Value = str | int | None
@@ -64,10 +64,12 @@ def _is_rst(result: Result) -> bool:
     return bool(flags & 0x04) if flags is not None else result.status != "open"
 
 
-def _classification(result: Result) -> str:
-    """zmap's per-module classification: tcp_synscan synack/rst, icmp_echoscan echoreply /
-    unreach, udp udp / icmp (src/probe_modules)."""
+def classification(result: Result) -> str:
+    """zmap's per-module classification: tcp_synscan synack/rst (icmp for an ICMP error
+    quoting the SYN), icmp_echoscan echoreply / unreach, udp udp / icmp (src/probe_modules)."""
     protocol = getattr(result, "protocol", "tcp")
+    if result.status == "unreachable" and protocol == "tcp":
+        return "icmp"
     if protocol == "icmp":
         return "echoreply" if result.status == "up" else "unreach"
     if protocol == "udp":
@@ -121,7 +123,7 @@ FIELDS: tuple[ZmapField, ...] = (
     _f("acknum", "int", "TCP acknowledgement number"),
     _f("window", "int", "TCP window"),
     _f("classification", "string", "packet classification",
-       _classification),
+       classification),
     _f("success", "int", "is response considered success",
        lambda r: int(r.status in ("open", "up"))),
     # pyscan reports every (address, port) once and suppresses the rest: nothing is a repeat.

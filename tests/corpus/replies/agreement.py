@@ -1,7 +1,8 @@
 """The three reply filters side by side, and the documented ways they may differ.
 
 - C: the engine's ingest (reply parser, checksums, tcp-syn classifier) on a fresh engine; it
-  *reports* a frame when it says open or closed.
+  *reports* a frame when it says open or closed (an ICMP unreachable quoting a SYN is
+  reported as closed by ingest, with status unreachable).
 - XDP: pyscan/bpf/reply_filter.bpf.c run with BPF_PROG_TEST_RUN; it *accepts* a frame when
   its match counter moves (the frame would go to the AF_XDP socket).
 - cBPF: af-packet's classic socket filter (the instructions drv_af_packet.c attaches), run by
@@ -91,6 +92,27 @@ def header_fields_inconsistent(frame: bytes) -> bool:
     return doff < 20 or doff > total - ihl
 
 
+def ipv4_at(frame: bytes) -> bytes | None:
+    """The untagged IPv4 packet of frame (from its header on), or None."""
+    if len(frame) < 34 or frame[12:14] != b"\x08\x00" or frame[14] >> 4 != 4:
+        return None
+    return frame[14:]
+
+
+def to_scanner(frame: bytes) -> bool:
+    ip = ipv4_at(frame)
+    return ip is not None and ip[16:20] == SCANNER.packed
+
+
+def icmp_quote(frame: bytes) -> bytes | None:
+    """What an untagged ICMP error without IP options quotes (its IPv4 header on, at least
+    up to the quoted protocol byte), or None."""
+    ip = ipv4_at(frame)
+    if ip is None or ip[9] != 1 or ip[0] & 15 != 5 or len(ip) < 28 + 10:
+        return None
+    return ip[28:]
+
+
 @dataclass(frozen=True)
 class Exception_:
     """One documented difference: ``filter`` accepts what C does not report (direction
@@ -119,7 +141,15 @@ EXCEPTIONS = (
     # destination are checked in C. It reads fixed fields and does not cross-check lengths.
     Exception_("cookie", "cbpf", "accepts", lambda f, t, c: c == "invalid-cookie"),
     Exception_("destination", "cbpf", "accepts",
-               lambda f, t, c: c == "not-ours" and (t is None or not t.to_scanner)),
+               lambda f, t, c: c == "not-ours" and not to_scanner(f)),
+    # Of an ICMP error's quote it reads only the protocol: the quoted source address, source
+    # port and whether 8 bytes of the quoted datagram are there are checked in C.
+    Exception_("quoted-fields", "cbpf", "accepts",
+               lambda f, t, c: c == "not-ours" and icmp_quote(f) is not None),
+    # A quote whose IPv4 header has options: the XDP match reads the quoted TCP bytes at a
+    # fixed offset, as for replies with options (C takes them).
+    Exception_("quote-ip-options", "xdp", "rejects",
+               lambda f, t, c: (q := icmp_quote(f)) is not None and q[0] & 15 > 5),
     Exception_("header-fields", "cbpf", "accepts",
                lambda f, t, c: c == "malformed" and header_fields_inconsistent(f)),
 )

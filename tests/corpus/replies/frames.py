@@ -57,6 +57,22 @@ def tcp_reply(flags: str = "SA", *, src: IPv4Address = TARGET, dst: IPv4Address 
     return packet / Raw(payload) if payload else packet
 
 
+def syn_unreachable(code: int = 1, *, quoted_src: IPv4Address = SCANNER,
+                    dst: IPv4Address = SCANNER, sport: int = 40007, dport: int = 443,
+                    seq: int | None = None, quote_bytes: int = 28, icmp_type: int = 3,
+                    quoted_ip: dict[str, object] | None = None) -> Packet:
+    """An ICMP error from a router about the scanner's SYN to TARGET, quoting its first
+    ``quote_bytes`` bytes (28: the IPv4 header and 8 TCP bytes, what RFC 792 asks; longer
+    like Linux), with the probe's cookie as the quoted sequence number unless ``seq`` says."""
+    if seq is None:
+        seq = reference_cookie(quoted_src, TARGET, sport, dport)
+    syn = bytes(IP(src=str(quoted_src), dst=str(TARGET), ttl=64, **(quoted_ip or {}))
+                / TCP(sport=sport, dport=dport, flags="S", seq=seq, window=1024))
+    return (Ether(src=GATEWAY_MAC, dst=SCANNER_MAC)
+            / IP(src=str(OTHER_HOST), dst=str(dst), ttl=62)
+            / ICMP(type=icmp_type, code=code) / Raw(syn[:quote_bytes]))
+
+
 def patched(frame: bytes, offset: int, value: bytes) -> bytes:
     return frame[:offset] + value + frame[offset + len(value):]
 
@@ -160,6 +176,24 @@ def _frames() -> dict[str, Callable[[], bytes]]:
                                                / ICMP(type=3, code=3)
                                                / IP(src=str(SCANNER), dst=str(TARGET))
                                                / UDP(sport=40007, dport=53)),
+        # ICMP destination unreachables quoting a SYN (tcp-syn: status unreachable)
+        "syn_unreachable_host": lambda: bytes(syn_unreachable(1)),
+        "syn_unreachable_admin_prohibited_long_quote": lambda: bytes(
+            syn_unreachable(13, quote_bytes=40)),
+        "syn_unreachable_bad_cookie": lambda: bytes(syn_unreachable(
+            seq=reference_cookie(SCANNER, TARGET, 40007, 443) ^ 1)),
+        "syn_unreachable_quote_cut_in_tcp": lambda: bytes(syn_unreachable(quote_bytes=24)),
+        "syn_unreachable_quote_cut_in_ip": lambda: bytes(syn_unreachable(quote_bytes=16)),
+        "syn_unreachable_quoted_source_not_scanner": lambda: bytes(syn_unreachable(
+            quoted_src=OTHER_HOST)),
+        "syn_unreachable_quoted_port_outside_range": lambda: bytes(syn_unreachable(
+            sport=SOURCE_PORTS[-1] + 1)),
+        "syn_unreachable_to_other_host": lambda: bytes(syn_unreachable(dst=OTHER_HOST)),
+        "syn_unreachable_bad_icmp_checksum": lambda: patched(
+            bytes(syn_unreachable(1)), 36, b"\x12\x34"),
+        "syn_unreachable_quote_ip_options": lambda: bytes(syn_unreachable(
+            10, quote_bytes=32, quoted_ip={"options": [IPOption_RR()]})),
+        "syn_time_exceeded": lambda: bytes(syn_unreachable(0, icmp_type=11)),
         "icmp_echo_reply": lambda: bytes(Ether(src=GATEWAY_MAC, dst=SCANNER_MAC)
                                          / IP(src=str(TARGET), dst=str(SCANNER))
                                          / ICMP(type=0)),
