@@ -129,7 +129,7 @@ def stream_section(rate: float = 250_000, seconds: float = 2.0) -> list[dict[str
         for paced in (rate, math.inf):
             name = f"bench-{secrets.token_hex(4)}"
             queue = Queue(name, client=client)
-            merger = ResultMerger(show_closed=True)
+            merger = ResultMerger()
             count = messages = 0
             # unpaced: a million results offered as fast as the publisher takes them
             go_rate, go_seconds = (paced, seconds) if math.isfinite(paced) else (5e6, 0.2)

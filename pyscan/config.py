@@ -319,11 +319,22 @@ def parse_max_targets(text: str, probe_count: int) -> int:
     return int(cleaned)
 
 
+SOURCE_IP_ACCEPTED = ("one unicast IPv4 address: this host's, or a free one in the "
+                      "interface's subnet")
+
+
 def parse_source_ip(text: str) -> IPv4Address:
+    """One IPv4 address a probe can come from; whether the host owns it, or it is a free
+    address of the link, is checked when the scan starts (pyscan.netlink.source)."""
     try:
-        return IPv4Address(text.strip())
+        address = IPv4Address(text.strip())
     except ValueError:
-        raise ConfigError(f"bad source IP {text!r} (accepted: one IPv4 address)") from None
+        raise ConfigError(f"bad source IP {text!r} (accepted: {SOURCE_IP_ACCEPTED})") from None
+    if address.is_unspecified or address.is_multicast or address == IPv4Address(
+            "255.255.255.255"):
+        raise ConfigError(f"bad source IP {text!r}: no reply can come back to it (accepted: "
+                          f"{SOURCE_IP_ACCEPTED})")
+    return address
 
 
 def parse_gateway_ip(text: str) -> IPv4Address:

@@ -3,7 +3,7 @@
 ::
 
     <name>-scan                                  <name>-tgt
-    <name>-s 198.18.0.1/30  ==== veth ====  <name>-t 198.18.0.2/30
+    <name>-s 198.18.0.1/24  ==== veth ====  <name>-t 198.18.0.2/24
     default via 198.18.0.2                      local 198.19.0.0/16 dev lo  (AnyIP)
                                                 listeners on the lab's ports (lab_listener)
                                                 nft: SYN to (ip . port) not open -> RST
@@ -67,9 +67,11 @@ __all__ = [
 ]
 
 BENCHMARK_RANGE = IPv4Network("198.18.0.0/15")
-LINK_NETWORK = IPv4Network("198.18.0.0/30")
-SCAN_ADDRESS = IPv4Interface("198.18.0.1/30")
-TARGET_ADDRESS = IPv4Interface("198.18.0.2/30")
+# A /24, not a /30: the rest of it is free addresses a scan may borrow with --source-ip
+# (ARP answered by pyscan, tests/net/test_source_ip_lab.py). Lab subnets lie outside it.
+LINK_NETWORK = IPv4Network("198.18.0.0/24")
+SCAN_ADDRESS = IPv4Interface("198.18.0.1/24")
+TARGET_ADDRESS = IPv4Interface("198.18.0.2/24")
 LAB_STATE_DIR = Path(os.environ.get("PYSCAN_LAB_DIR", "/run/pyscan/labs"))
 SINK_MAP = "sink_counters"
 SINK_FIELDS = ("frames", "bytes", "syns", "syn_bytes")
@@ -583,6 +585,25 @@ class Lab:
         return self._listener is not None and owner_alive(self._listener.pid,
                                                           self._listener.start_time)
 
+    def udp_drops(self) -> int:
+        """Datagrams the target namespace's kernel dropped for want of receive-buffer room
+        (Udp RcvbufErrors, since the lab came up): probes the lab never answered, so a
+        truth test can tell a lab drop from a scanner miss. The responders' large buffers
+        (lab_listener.UDP_BUFFER_BYTES) keep it at 0 unless a burst outruns them."""
+        try:
+            with netlink.in_netns(self.target_netns), \
+                    open("/proc/thread-self/net/snmp", encoding="ascii") as snmp:
+                # /proc/net/snmp resolves against the process's namespace, thread-self
+                # against this thread's (the one in_netns moved).
+                lines = [line.split() for line in snmp if line.startswith("Udp:")]
+        except (OSError, netlink.NetlinkError) as error:
+            raise LabError(f"cannot read the UDP counters of lab {self.name}: {error}"
+                           ) from error
+        if len(lines) != 2 or "RcvbufErrors" not in lines[0]:
+            raise LabError(f"lab {self.name}: no Udp RcvbufErrors in the target namespace's "
+                           "/proc/net/snmp")
+        return int(lines[1][lines[0].index("RcvbufErrors")])
+
     def sink_count(self) -> dict[str, int]:
         """The sink's counters (frames, bytes, syns, syn_bytes), from any process."""
         from pyscan.native import BpfError, read_attached_percpu
@@ -639,6 +660,11 @@ class Lab:
                                                                          self.target_netns)
             except netlink.NetlinkError as error:
                 report["interface_error"] = str(error)
+        if self.udp_ports and up:
+            try:
+                report["udp_drops"] = self.udp_drops()
+            except LabError as error:
+                report["udp_drops_error"] = str(error)
         if self.sink and up:
             try:
                 report["sink_counters"] = self.sink_count()

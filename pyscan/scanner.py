@@ -48,6 +48,7 @@ __all__ = [
     "ScanStart",
     "ScanStatus",
     "Summary",
+    "check_source_ip",
     "check_source_ports",
     "choose_driver",
     "driver_candidates",
@@ -167,6 +168,12 @@ class Summary:
     ended_by: str = "completed"  # completed | interrupted | max-runtime | max-results
     # ICMP destination unreachables quoting a probe (not in `closed`), shown or not.
     unreachable: int = 0
+    # --source-ip of an address the host does not own: ARP requests for it that pyscan
+    # answered (XDP filter or RX thread); None when the host owns the source (the kernel's)
+    arp_replies: int | None = None
+    # ARP frames from another MAC claiming that address as its own (RX-thread drivers: the
+    # af-xdp filter leaves them to the kernel uncounted): the address is in use after all
+    arp_conflicts: int = 0
 
     @property
     def send_rate(self) -> float:
@@ -338,6 +345,8 @@ class ScanRun:
         self.on_frame = on_frame
         self._capture: Any = None
         self._snippets: Any = None  # Result.payload's side ring (UDP scans)
+        self._arp_responder: Any = None  # --source-ip not the host's, on a driver without XDP
+        self._source_owned = True
         self._payloads: dict[tuple[Any, int], bytes] = {}
         self._finished = False
         self.start: ScanStart | None = None  # set before the first probe is sent
@@ -447,7 +456,9 @@ class ScanRun:
                       else secrets.token_bytes(16))
         scan_id = f"{os.getpid()}_{secrets.token_hex(3)}"
 
-        if config.isolation and not config.is_dry_run:
+        # An unowned source: the kernel drops the replies as not its own, it never answers
+        # them, so there is nothing to isolate (docs/cli.md, --source-ip).
+        if config.isolation and not config.is_dry_run and path.source_owned:
             from pyscan.firewall import FirewallError, isolation
 
             try:
@@ -467,8 +478,20 @@ class ScanRun:
             options=dict(config.driver_options),
             probe_id=get_probe(config.probe).id,
             probe_ids=tuple(get_probe(name).id for name in config.probe_types),
+            arp_answer=None if path.source_owned else (path.source_ip, path.link_mac),
         )
         chosen, why, session = _open_driver(config, candidates, request, resources)
+        if request.arp_answer is not None and not chosen.answers_arp \
+                and session.rx_ring is not None:
+            from pyscan.native import ArpResponder
+
+            try:
+                # Registered before the engine, so it is closed after it (LIFO).
+                self._arp_responder = resources.enter_context(
+                    ArpResponder(path.ifindex, path.source_ip, path.link_mac))
+            except OSError as error:
+                raise ScanError(f"cannot answer ARP for --source-ip {path.source_ip}: "
+                                f"{error.strerror or error}") from None
         if self.on_frame is not None:
             from pyscan.native import Capture
 
@@ -491,6 +514,16 @@ class ScanRun:
             engine.set_capture(self._capture)
         if config.udp_ports:
             engine.set_snippets(self._snippets)
+        if self._arp_responder is not None:
+            engine.set_arp_responder(self._arp_responder)
+        self._source_owned = path.source_owned
+        if not path.source_owned and path.next_hop_ip is not None:
+            from pyscan.native import announce_arp
+
+            try:
+                announce_arp(path.ifindex, path.source_ip, path.link_mac, path.next_hop_ip)
+            except OSError as error:
+                raise ScanError(f"--source-ip {path.source_ip}: {error.strerror}") from None
         self.start = ScanStart(driver=chosen.name, why=why, description=session.description,
                                interface=path.interface, source_ports=source_ports,
                                warnings=port_warnings)
@@ -611,7 +644,9 @@ class ScanRun:
                     config, engine.stats(), session, driver_name,
                     duration=time.monotonic() - started, send_duration=send_ended - started,
                     interrupted=True, limit=self._limit,
-                    capture_dropped=self._capture_dropped(), source_ports=engine.source_ports)
+                    capture_dropped=self._capture_dropped(), source_ports=engine.source_ports,
+                    arp_replies=self._arp_replies(session),
+                    arp_conflicts=self._arp_conflicts())
                 self._end_tracking(engine, send_ended - started, exact=False)
 
         # Phase 3: whatever the RX thread queued before it stopped, also after a failure.
@@ -623,11 +658,26 @@ class ScanRun:
             duration=ended - started, send_duration=send_ended - started,
             interrupted=stopped_early, limit=self._limit,
             capture_dropped=self._capture_dropped(), source_ports=engine.source_ports,
+            arp_replies=self._arp_replies(session),
+            arp_conflicts=self._arp_conflicts(),
         )
         self._end_tracking(engine, send_ended - started, exact=waited and not failures)
         if failures:  # after the summary: what was sent and found is still true
             raise _thread_failure(failures[0], interface) from failures[0]
         self._report(engine, session, "done", started, counters, 0.0)
+
+    def _arp_replies(self, session: DriverSession) -> int | None:
+        """ARP requests for an unowned source answered so far: by the driver's XDP filter
+        or by the RX thread's responder; None when the host owns the source address."""
+        if self._source_owned:
+            return None
+        answered = int(session.stats().get("xdp_arp_replied", 0))
+        if self._arp_responder is not None:
+            answered += self._arp_responder.stats()["answered"]
+        return answered
+
+    def _arp_conflicts(self) -> int:
+        return 0 if self._arp_responder is None else self._arp_responder.stats()["conflicts"]
 
     # -- resume: what this run safely did (pyscan.resume) -----------------------------------
 
@@ -833,6 +883,9 @@ class _Path:
     source_mac: str
     gateway_mac: str
     tx_queues: int = 1
+    source_owned: bool = True   # False: --source-ip borrows a free address of the link
+    next_hop_ip: IPv4Address | None = None  # the gateway; None when the target is on-link
+    link_mac: str = ""          # the interface's own MAC: ARP for an unowned source answers it
 
 
 def check_source_ports(config: ScanConfig) -> None:
@@ -850,6 +903,25 @@ def check_source_ports(config: ScanConfig) -> None:
     except (Error, OSError):
         return
     check(config.source_ports, host, isolation=config.isolation)
+
+
+def check_source_ip(config: ScanConfig) -> None:
+    """Refuse an unusable --source-ip early, like check_source_ports: an address that is
+    neither the host's nor a free one of the interface's subnet (ConfigError, exit 2).
+    Whether another host answers ARP for it is only asked by the scan itself. Anything that
+    stops the reading (privileges, no route) is left for scan() to report."""
+    if config.is_dry_run or config.source_ip is None:
+        return
+    from pyscan.errors import Error
+    from pyscan.netlink import SourceAddressRefused, check_source_address
+
+    try:
+        check_source_address(config.source_ip, IPv4Address(config.targets.ranges[0][0]),
+                             config.interface, config.netns, config.gateway_ip)
+    except SourceAddressRefused as error:
+        raise ConfigError(str(error)) from None
+    except (Error, OSError):
+        return
 
 
 def _source_ports(config: ScanConfig) -> tuple[range, tuple[str, ...]]:
@@ -980,12 +1052,14 @@ def _resolve_path(config: ScanConfig) -> _Path:
             source_mac=config.source_mac or DRY_RUN_SOURCE_MAC,
             gateway_mac=config.gateway_mac or DRY_RUN_GATEWAY_MAC,
         )
-    from pyscan.netlink import NetlinkError, resolve_path
+    from pyscan.netlink import NetlinkError, SourceAddressRefused, resolve_path
 
     first_target = IPv4Address(config.targets.ranges[0][0])
     try:
         info = resolve_path(first_target, config.interface, config.source_ip, config.gateway_mac,
                             source_mac=config.source_mac, gateway_ip=config.gateway_ip)
+    except SourceAddressRefused as error:
+        raise ConfigError(str(error)) from None
     except NetlinkError as error:
         raise ScanError(str(error)) from None
     return _Path(
@@ -995,6 +1069,9 @@ def _resolve_path(config: ScanConfig) -> _Path:
         source_mac=info.source_mac,
         gateway_mac=info.gateway_mac,
         tx_queues=info.tx_queues,
+        source_owned=info.source_owned,
+        next_hop_ip=info.gateway_ip,
+        link_mac=info.link_mac,
     )
 
 
@@ -1002,7 +1079,8 @@ def _summarize(config: ScanConfig, stats: dict[str, int], session: DriverSession
                driver_name: str, *,
                duration: float, send_duration: float, interrupted: bool,
                limit: str | None = None, capture_dropped: int = 0,
-               source_ports: range | None = None) -> Summary:
+               source_ports: range | None = None, arp_replies: int | None = None,
+               arp_conflicts: int = 0) -> Summary:
     driver_stats = session.stats()
     opened, closed = int(stats.get("rx_open", 0)), int(stats.get("rx_closed", 0))
     unreachable = int(stats.get("rx_unreachable", 0))
@@ -1041,6 +1119,8 @@ def _summarize(config: ScanConfig, stats: dict[str, int], session: DriverSession
         frames=frames,
         ended_by=limit or ("interrupted" if cut_short else "completed"),
         unreachable=unreachable,
+        arp_replies=arp_replies,
+        arp_conflicts=arp_conflicts,
     )
 
 

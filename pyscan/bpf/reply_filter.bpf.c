@@ -8,9 +8,13 @@
  * reply_filter_config.probe_mask run. The config is const volatile .rodata written by the
  * loader before load, so the verifier sees the mask as a constant and prunes every disabled
  * module's branch (a TCP-only scan runs exactly the code it ran before). Everything not matched - ARP, the host's own traffic, wrong cookies, truncated
- * frames, an unknown probe id - returns XDP_PASS untouched.
+ * frames, an unknown probe id - returns XDP_PASS untouched. One exception, only when the scan's
+ * source address is not the host's (arp_ip_be set): an ARP request for that address is
+ * rewritten into the reply and sent back out with XDP_TX (arp_reply.h; on a veth a redirect
+ * to the same device, see pyscan_reply_filter), since the kernel,
+ * which does not own the address, would never answer it.
  *
- * Invariant: every frame increments SEEN and exactly one of MATCHED / PASSED. A matched frame
+ * Invariant: every frame increments SEEN and exactly one of MATCHED / PASSED / ARP_REPLIED. A matched frame
  * whose queue has no socket falls back to XDP_PASS (the redirect flag) and also increments
  * UNQUEUED: the kernel gets it (the host firewall rule installed for the scan keeps it from
  * answering), the scanner never does, so the driver counts it as a drop, not as filtered.
@@ -23,6 +27,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
+#include "arp_reply.h"
 #include "probe_icmp_echo4.h"
 #include "probe_ids.h"
 #include "probe_tcp_syn4.h"
@@ -91,10 +96,36 @@ static __always_inline int is_scan_reply(struct xdp_md *ctx)
 	}
 }
 
+/* 1 when the frame was an ARP request for the unowned source address and is now its reply. */
+static __always_inline int answer_arp(struct xdp_md *ctx)
+{
+	__u8 *data = (void *)(long)ctx->data;
+	__u8 *data_end = (void *)(long)ctx->data_end;
+	__u8 mac[6];
+
+	if (data + PYSCAN_ARP_FRAME_LEN > data_end)
+		return 0;
+	/* Read through the volatile config one byte at a time: a pointer cast that dropped the
+	 * qualifier would let the compiler fold the all-zero initial value into the program. */
+	for (int i = 0; i < 6; i++)
+		mac[i] = reply_filter_config.arp_mac[i];
+	return pyscan_arp__answer_in_place(data, reply_filter_config.arp_ip_be, mac);
+}
+
 SEC("xdp")
 int pyscan_reply_filter(struct xdp_md *ctx)
 {
 	count(PYSCAN_RF_SEEN);
+	/* A constant 0 in an owned-address scan: the verifier prunes the branch. */
+	if (reply_filter_config.arp_ip_be && answer_arp(ctx)) {
+		count(PYSCAN_RF_ARP_REPLIED);
+		/* A veth only flushes XDP_TX frames into a peer that runs an XDP program itself;
+		 * a redirect to the same device goes through ndo_xdp_xmit, which a peer with
+		 * NAPI (GRO, as xdp-live needs too) takes. Real NICs: XDP_TX. */
+		if (reply_filter_config.arp_redirect)
+			return bpf_redirect(ctx->ingress_ifindex, 0);
+		return XDP_TX;
+	}
 	if (is_scan_reply(ctx)) {
 		long action;
 

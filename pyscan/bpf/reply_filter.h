@@ -22,18 +22,27 @@ struct pyscan_reply_filter_config {
 	__u16 port_hi;
 	__u32 probe_mask;    /* the scan's probe modules: bit id set = its match runs (probe_ids.h) */
 	__u32 reserved;      /* zero */
+	/* --source-ip of an address the host does not own: ARP requests for it are answered
+	 * with XDP_TX (arp_reply.h). 0 = the host owns the source address: ARP is the kernel's. */
+	__u32 arp_ip_be;
+	__u8 arp_mac[6];     /* the interface's MAC, the answer's "is-at" */
+	__u8 arp_redirect;   /* 1: send the answer by bpf_redirect to the ingress device (veth),
+			      * 0: XDP_TX */
+	__u8 arp_reserved[5]; /* zero */
 };
 
-/* Indexes into the per-CPU counter array; seen == matched + passed on every CPU, and
- * unqueued <= matched. */
+/* Indexes into the per-CPU counter array; seen == matched + passed + arp_replied on every
+ * CPU, and unqueued <= matched. */
 enum pyscan_reply_filter_counter {
 	PYSCAN_RF_SEEN = 0,
 	PYSCAN_RF_MATCHED = 1, /* cookie valid: handed to the AF_XDP socket of the frame's queue */
 	PYSCAN_RF_PASSED = 2,  /* everything else: left to the kernel untouched */
 	PYSCAN_RF_UNQUEUED = 3, /* matched, but its queue had no socket: passed, lost to the scan */
-	PYSCAN_RF_NCOUNTERS = 4,
+	PYSCAN_RF_ARP_REPLIED = 4, /* an ARP request for arp_ip_be, sent back as the reply
+				    * (XDP_TX, or XDP_REDIRECT with arp_redirect) */
+	PYSCAN_RF_NCOUNTERS = 5,
 };
 
-_Static_assert(sizeof(struct pyscan_reply_filter_config) == 32, "reply filter config layout");
+_Static_assert(sizeof(struct pyscan_reply_filter_config) == 48, "reply filter config layout");
 
 #endif /* PYSCAN_REPLY_FILTER_H */

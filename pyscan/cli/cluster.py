@@ -132,12 +132,6 @@ def check_cluster_option(cluster: str, config: ScanConfig, *, pcap: str | None =
     if pcap is not None:
         raise NotSupportedYet("--pcap with --cluster", "the reply frames stay on the workers "
                               "(accepted: --pcap on a single-host scan)")
-    if config.show_unreachable:
-        # The cluster's result batches carry an open/closed flag, not the status nor the ICMP
-        # type and code (pyscan/cluster/wire.py).
-        raise NotSupportedYet("--show-unreachable with --cluster", "cluster result batches "
-                              "carry open/closed only (accepted: --show-unreachable on a "
-                              "single-host scan)")
     if cluster.startswith("tls://"):
         import dask.config
 
@@ -185,6 +179,11 @@ def run_cluster_scan(config: ScanConfig, output_spec: OutputSpec, cluster: str, 
             status_line(progress)
 
     started = time.time()
+
+    def open_output() -> ResultWriter:
+        return output_spec.open(started=started, ports=config.ports,
+                                udp_ports=config.udp_ports, ping=config.ping)
+
     interrupted = False
     run = None
     try:
@@ -194,7 +193,7 @@ def run_cluster_scan(config: ScanConfig, output_spec: OutputSpec, cluster: str, 
             with run, _interrupts(run):
                 for result in run:
                     if writer is None:
-                        writer = output_spec.open(started=started, ports=config.ports)
+                        writer = open_output()
                     writer.write(result)
     except Error as error:
         fail_with(error)
@@ -206,7 +205,7 @@ def run_cluster_scan(config: ScanConfig, output_spec: OutputSpec, cluster: str, 
         if status_line is not None:
             status_line.clear()
         if writer is None and run is not None and run.summary is not None:
-            writer = output_spec.open(started=started, ports=config.ports)
+            writer = open_output()
         if writer is not None:
             writer.close()
     summary = run.summary if run is not None else None

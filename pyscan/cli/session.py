@@ -168,9 +168,11 @@ def run_scan(
         except Error as error:
             fail_with(error)
     try:
-        # An unsafe --source-port is refused before the start line: the refusal is the
-        # only line (the scan itself checks again, in its namespace, before creating anything).
+        # An unsafe --source-port or an unusable --source-ip is refused before the start
+        # line: the refusal is the only line (the scan itself checks again, in its
+        # namespace, before creating anything).
         scanner.check_source_ports(config)
+        scanner.check_source_ip(config)
     except Error as error:
         fail_with(error)
     resume_from: ResumePoint | None = None
@@ -218,7 +220,8 @@ def run_scan(
         opened: list[ResultWriter] = []
         for spec in outputs:
             try:
-                opened.append(spec.open(started=started, ports=config.ports))
+                opened.append(spec.open(started=started, ports=config.ports,
+                                        udp_ports=config.udp_ports, ping=config.ping))
             except OSError as error:
                 output_failed(spec, error)
                 break

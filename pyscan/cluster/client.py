@@ -24,7 +24,7 @@ from distributed import Client, Future, Queue, Variable
 from distributed.scheduler import KilledWorker
 
 from pyscan.cluster.plan import DEFAULT_SHARDS_PER_WORKER, plan_shards, share_rate
-from pyscan.cluster.wire import to_result, unpack_raw
+from pyscan.cluster.wire import STATUSES, pair_key, to_result, unpack_raw
 from pyscan.cluster.worker import SETTINGS_METRIC, ShardFailed, ShardTask, run_shard
 from pyscan.config import ScanConfig
 from pyscan.errors import ConfigError, Error
@@ -39,6 +39,7 @@ STATUS_INTERVAL = 0.25      # seconds between on_status calls
 LIVE_STATUS_AGE = 2.0       # a running attempt's rate counts while its last report is this fresh
 SCHEDULER_TIMEOUT = 60.0    # seconds one queue read may take before the scan gives up
 RELEASE_SECONDS = 10.0      # how long an aborted run waits for its shards to stop by themselves
+CLOSED, UNREACHABLE = STATUSES.index("closed"), STATUSES.index("unreachable")
 MAX_SUBMISSIONS = 4         # times one shard is submitted before the scan gives up
 
 
@@ -61,6 +62,7 @@ class WorkerRow:
     replies: int = 0
     open: int = 0
     closed: int = 0
+    unreachable: int = 0
     drops: int = 0
     lost: int = 0          # attempts lost with this worker (it died or left)
     rate: float | None = None  # the rate its last shard was given (None: no limit)
@@ -88,6 +90,7 @@ class ClusterSummary:
     sent: int = 0
     open: int = 0
     closed: int = 0
+    unreachable: int = 0   # ICMP destination unreachables quoting a probe (not in closed)
     duplicates: int = 0    # results suppressed at the client (lost attempts, re-runs)
     duration: float = 0.0
     interrupted: bool = False
@@ -240,29 +243,33 @@ class ClusterRun:
 
 
 class ResultMerger:
-    """Packed result batches from every attempt of every shard -> each (address, port) once.
+    """Packed result batches from every attempt of every shard -> each (address, port,
+    protocol) once, as the single-host scan reports it. The shards already filtered by the
+    scan's --show settings (they run the client's ScanConfig), so every result merged is shown.
 
     Memory: one Python int per distinct result in a set (about 60-70 bytes each)."""
 
-    def __init__(self, show_closed: bool) -> None:
-        self.show_closed = show_closed
+    def __init__(self) -> None:
         self.seen: set[int] = set()
-        self.open = self.closed = self.duplicates = 0
+        self.open = self.closed = self.unreachable = self.duplicates = 0
 
     def merge(self, packed: bytes) -> Iterator[Result]:
-        seen, show_closed = self.seen, self.show_closed
-        for address, port, is_open, ttl, timestamp in unpack_raw(packed):
-            pair = address << 16 | port
+        seen = self.seen
+        for record, payload in unpack_raw(packed):
+            pair = pair_key(record)
             if pair in seen:
                 self.duplicates += 1
                 continue
             seen.add(pair)
-            if is_open:
-                self.open += 1
-            else:
+            # As Summary counts them: echo replies (up) with open (the engine's rx_open).
+            status = record[3]
+            if status == CLOSED:
                 self.closed += 1
-            if is_open or show_closed:
-                yield to_result(address, port, is_open, ttl, timestamp)
+            elif status == UNREACHABLE:
+                self.unreachable += 1
+            else:
+                self.open += 1
+            yield to_result(record, payload)
 
 
 class _State:
@@ -285,7 +292,7 @@ class _State:
         self.rows: dict[str, WorkerRow] = {}
         self.bad_workers: dict[str, str] = {}             # address -> reason
         self.failures: list[str] = []
-        self.merger = ResultMerger(self.config.show_closed)
+        self.merger = ResultMerger()
         self.workers: dict[str, dict[str, Any]] = {}
         self.rate_table: dict[str, float] = {}
         self.plan_count = 0
@@ -423,6 +430,7 @@ class _State:
         row.replies += summary["replies"]
         row.open += summary["open"]
         row.closed += summary["closed"]
+        row.unreachable += summary.get("unreachable", 0)
         row.drops += summary["driver_drops"]
 
     def _row(self, address: str, name: str) -> WorkerRow:
@@ -530,7 +538,8 @@ class _State:
         return ClusterSummary(
             seed=self.config.seed, shards=self.plan_count, probes=self.config.probe_count,
             sent=sum(row.sent for row in rows), open=self.merger.open,
-            closed=self.merger.closed, duplicates=self.merger.duplicates,
+            closed=self.merger.closed, unreachable=self.merger.unreachable,
+            duplicates=self.merger.duplicates,
             duration=time.monotonic() - self.started,
             interrupted=self.order != "run" or len(self.completed) < self.plan_count,
             workers=rows, resent=sorted(resent, key=lambda r: r.shard),

@@ -45,8 +45,8 @@ def render_cluster_summary(summary: ClusterSummary) -> str:
         f"{'s' if len(summary.workers) != 1 else ''}, {summary.shards} shards of seed "
         f"{summary.seed}",
         f"  sent       {summary.sent} of {summary.probes} probes by completed shards",
-        f"  results    {summary.open} open, {summary.closed} closed, {summary.duplicates} "
-        "duplicates suppressed at the client",
+        f"  results    {summary.open} open, {summary.closed} closed, {summary.unreachable} "
+        f"unreachable, {summary.duplicates} duplicates suppressed at the client",
     ]
     header = ("worker", "host", "interface", "driver", "shards", "probes", "pps", "replies",
               "drops")

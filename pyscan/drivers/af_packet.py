@@ -23,7 +23,30 @@ from pyscan.probes import reply_protocols
 if TYPE_CHECKING:
     from pyscan.native import Ring
 
-__all__ = ["DESCRIPTOR", "AfPacketDriver"]
+__all__ = ["DESCRIPTOR", "AfPacketDriver", "filter_text"]
+
+# What the classic filter keeps for each reply protocol of the scan (drv_af_packet.c's
+# reply_filter): frames to the scan's source ports, then what ICMP unreachables may quote.
+_TO_SOURCE_PORTS = {"tcp": "SYN-ACK/RST", "udp": "UDP replies"}
+_QUOTED = {"tcp": "TCP", "udp": "UDP", "icmp": "echo"}
+
+
+def filter_text(protocols: tuple[str, ...]) -> str:
+    """What the RX filter accepts for these reply protocols (pyscan.probes.reply_protocols):
+    ('tcp',) -> 'SYN-ACK/RST to the source ports and ICMP unreachables quoting TCP probes'."""
+    parts = []
+    to_ports = [text for name, text in _TO_SOURCE_PORTS.items() if name in protocols]
+    if to_ports:
+        parts.append(f"{' and '.join(to_ports)} to the source ports")
+    if "icmp" in protocols:
+        parts.append("ICMP echo replies")
+    quoted = [text for name, text in _QUOTED.items() if name in protocols]
+    parts.append(f"ICMP unreachables quoting {_listed(quoted, 'or')} probes")
+    return _listed(parts, "and")
+
+
+def _listed(items: list[str], last: str) -> str:
+    return ", ".join(items[:-1]) + f" {last} {items[-1]}" if len(items) > 1 else items[0]
 
 
 class AfPacketDriver:
@@ -63,10 +86,12 @@ class AfPacketDriver:
         rx_ring = None
         try:
             # RX first: replies to the first probes must find the ring already there.
+            protocols = reply_protocols(request.probe_ids or (request.probe_id,))
             if request.want_rx:
                 rx_ring = open_afpacket_rx(request.ifindex, block_size, blocks)
-                afpacket_filter_ports(rx_ring, request.source_ports,
-                                      reply_protocols(request.probe_ids or (request.probe_id,)))
+                afpacket_filter_ports(rx_ring, request.source_ports, protocols,
+                                      arp_for=request.arp_answer[0] if request.arp_answer
+                                      else None)
             for _ in range(request.tx_threads):
                 tx_rings.append(open_afpacket_tx(request.ifindex, tx_frames))
         except (OSError, ValueError) as error:
@@ -74,8 +99,8 @@ class AfPacketDriver:
                 close_ring(ring)
             message = error.strerror if isinstance(error, OSError) and error.strerror else error
             raise DriverError(str(message)) from None
-        rx_text = (f"TPACKET_V3 RX ring {blocks} x {block_size // 1024} KiB with a SYN-ACK/RST "
-                   "filter on the source ports" if request.want_rx else "no RX")
+        rx_text = (f"TPACKET_V3 RX ring {blocks} x {block_size // 1024} KiB with a filter for "
+                   f"{filter_text(protocols)}" if request.want_rx else "no RX")
         description = (f"af-packet on {request.interface}: {request.tx_threads} TPACKET_V2 TX "
                        f"ring(s) of {tx_frames} frames with qdisc bypass, {rx_text}")
         return RingSession(tx_rings, rx_ring, description)

@@ -3,9 +3,10 @@
 
 TX: one socket + UMEM per TX thread, bound to TX queue i. RX: a socket on every receive queue
 of the interface, because replies land on whichever queue the peer's hashing picks; the
-filter redirects only cookie-valid SYN-ACK/RST to them and passes everything else (ARP, the
-host's own traffic) to the kernel. The filter is attached with a bpf_link, so it disappears
-when the scan ends, crashes or is killed.
+filter redirects only the replies whose cookie the scan's probe modules accept (SYN-ACK/RST,
+UDP replies, echo replies, ICMP unreachables quoting a probe) to them and passes everything
+else (ARP, the host's own traffic) to the kernel. The filter is attached with a bpf_link, so
+it disappears when the scan ends, crashes or is killed.
 
 Options (``-O key=value``; dashes and underscores both accepted) are declared in DESCRIPTOR.
 Rings are opened in the calling thread's network namespace.
@@ -35,7 +36,7 @@ __all__ = ["DESCRIPTOR", "XDP_ATTACH_MODES", "XDP_MODES", "AfXdpDriver", "AfXdpS
 
 XDP_MODES = ("auto", "zerocopy", "copy")
 XDP_ATTACH_MODES = ("auto", "native", "generic")
-FILTER_COUNTERS = ("xdp_seen", "xdp_matched", "xdp_passed", "xdp_unqueued")
+FILTER_COUNTERS = ("xdp_seen", "xdp_matched", "xdp_passed", "xdp_unqueued", "xdp_arp_replied")
 # Replies the RX sockets can hold together while the RX thread is off the CPU: 131 ms at
 # 250 kpps. With 2048 (the TX default) a scheduling pause of 8 ms overflowed the ring on a
 # 2-core machine and lost 0.3-8 % of a 250 kpps scan (counted in rx_drops, but lost).
@@ -97,7 +98,8 @@ class AfXdpSession(RingSession):
 
     def stats(self) -> dict[str, int]:
         """Summed ring counters plus the filter's xdp_seen / xdp_matched / xdp_passed /
-        xdp_unqueued (matched replies whose queue had no socket; also in rx_drops)."""
+        xdp_unqueued (matched replies whose queue had no socket; also in rx_drops) /
+        xdp_arp_replied (ARP requests for an unowned source address, answered)."""
         if self._final is not None:
             return dict(self._final)
         total = super().stats()
@@ -186,12 +188,28 @@ class AfXdpDriver:
                         frame_size=frame_size, scanner_ip=request.source_ip,
                         ports=request.source_ports,
                         rx_queues=rx_sockets, rx_ring_size=rx_ring_size,
-                        probe=request.probe_ids or (request.probe_id,))
+                        probe=request.probe_ids or (request.probe_id,),
+                        arp_answer=request.arp_answer,
+                        arp_redirect=arp_by_redirect(request))
         except (OSError, ValueError) as error:
             if isinstance(error, ValueError):
                 raise DriverError(str(error)) from None
             raise AfXdpUnusable(error.strerror or str(error)) from None
         return AfXdpSession(xdp, request.interface, notes)
+
+
+def arp_by_redirect(request: DriverRequest) -> bool:
+    """Whether the filter sends its ARP answers by a redirect to the interface instead of
+    XDP_TX: on a veth, whose XDP_TX frames reach a peer only when that runs XDP itself
+    (reply_filter.bpf.c)."""
+    from pyscan.netlink import NetlinkError, link_kind
+
+    if request.arp_answer is None:
+        return False
+    try:
+        return link_kind(request.interface) == "veth"
+    except NetlinkError:
+        return False
 
 
 DESCRIPTOR = DriverDescriptor(
@@ -222,6 +240,7 @@ DESCRIPTOR = DriverDescriptor(
     batch_size=64,
     batch_option="batch",
     automatic_rank=0,
+    answers_arp=True,
     # The interface cannot take AF_XDP (another XDP program, too few queues, no BPF...):
     # af-packet can. A bad option is no such reason.
     fallback_on=(AfXdpUnusable,),

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Self
 from pyscan.drivers.af_xdp import (
     XDP_ATTACH_MODES,
     AfXdpUnusable,
+    arp_by_redirect,
     default_rx_ring_size,
     fit_rx_ring_size,
     memlock_budget,
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["DESCRIPTOR", "XdpLiveDriver", "XdpLiveSession", "XdpLiveUnusable"]
 
 DEFAULT_BATCH = 1024
-FILTER_COUNTERS = ("xdp_seen", "xdp_matched", "xdp_passed", "xdp_unqueued")
+FILTER_COUNTERS = ("xdp_seen", "xdp_matched", "xdp_passed", "xdp_unqueued", "xdp_arp_replied")
 
 
 class XdpLiveUnusable(AfXdpUnusable):
@@ -163,7 +164,9 @@ class XdpLiveDriver:
                            frame_size=frame_size, scanner_ip=request.source_ip,
                            ports=request.source_ports, rx_queues=rx_queues,
                            rx_ring_size=rx_ring_size,
-                           probe=request.probe_ids or (request.probe_id,))
+                           probe=request.probe_ids or (request.probe_id,),
+                           arp_answer=request.arp_answer,
+                           arp_redirect=arp_by_redirect(request))
             except ValueError as error:
                 raise DriverError(str(error)) from None
             except OSError as error:
@@ -229,5 +232,6 @@ DESCRIPTOR = DriverDescriptor(
     # First when it can run here and the interface takes XDP redirects (the kernel's
     # xdp-features, checked at open); otherwise af-xdp, then af-packet.
     automatic_rank=-1,
+    answers_arp=True,   # its receive side is af-xdp's filter
     fallback_on=(XdpLiveUnusable,),
 )

@@ -7,6 +7,7 @@ Nothing outside this package imports ``pyscan._native``; everything imports from
 - ``algorithms``  permutation, target set, cookie, SYN template, rate limiter, clock
 - ``engine``      the TX/RX engine of one shard and its results
 - ``capture``     the --pcap ring of reply frames
+- ``arp``         the RX-thread ARP responder for an unowned source address
 - ``rings``       Ring, ring counters, and the null and af-packet drivers
 - ``bpf``         BPF objects, maps, XDP attachments, BPF_PROG_TEST_RUN
 - ``af_xdp``      the XDP reply filter and the AF_XDP socket set
@@ -40,6 +41,13 @@ from pyscan.native.algorithms import (
     monotonic_ns,
     sleep_until_ns,
     tcp_options_id,
+)
+from pyscan.native.arp import (
+    ARP_REPLY_LEN,
+    ArpResponder,
+    announce_arp,
+    build_arp_reply,
+    build_arp_request,
 )
 from pyscan.native.bpf import (
     XDP_MODES,
@@ -89,6 +97,7 @@ from pyscan.native.rings import (
     NULL_SLOT_SIZE,
     RING_STATS_FIELDS,
     Ring,
+    afpacket_arp_prefix,
     afpacket_filter_ports,
     afpacket_reply_filter,
     close_ring,
@@ -115,6 +124,7 @@ from pyscan.native.xdp_live import (
 )
 
 __all__ = [
+    "ARP_REPLY_LEN",
     "CAPTURE_SNAPLEN",
     "ENGINE_MAX_BATCH",
     "ENGINE_MAX_RETRIES",
@@ -146,6 +156,7 @@ __all__ = [
     "XDP_MODES",
     "AfXdp",
     "AfXdpError",
+    "ArpResponder",
     "BpfError",
     "BpfObject",
     "CData",
@@ -164,15 +175,19 @@ __all__ = [
     "TargetSet",
     "XdpLive",
     "XdpLiveError",
+    "afpacket_arp_prefix",
     "afpacket_filter_ports",
     "afpacket_reply_filter",
     "afxdp_probe",
+    "announce_arp",
     "bpf_map_lookup",
     "bpf_map_sizes",
     "bpf_map_update",
     "bpf_percpu_sum",
     "bpf_possible_cpus",
     "bpf_test_run",
+    "build_arp_reply",
+    "build_arp_request",
     "build_syn",
     "close_ring",
     "cookie",

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from pyscan.native._lib import AfXdpPtr, CData, ReplyFilterPtr, RingPtr, c_text, ffi, is_null, lib
-from pyscan.native._values import check_int
+from pyscan.native._values import check_int, ipv4_be, mac
 from pyscan.native.handles import CHandle
 from pyscan.native.rings import Ring
 
@@ -22,7 +22,8 @@ REPLY_FILTER_OBJECT = str(Path(__file__).resolve().parent.parent / "bpf" / "repl
 # the counter array's indexes are reply_filter.h's, so the names cannot drift from C's order
 REPLY_FILTER_COUNTERS = tuple(name for _, name in sorted({
     lib.PYSCAN_RF_SEEN: "seen", lib.PYSCAN_RF_MATCHED: "matched",
-    lib.PYSCAN_RF_PASSED: "passed", lib.PYSCAN_RF_UNQUEUED: "unqueued"}.items()))
+    lib.PYSCAN_RF_PASSED: "passed", lib.PYSCAN_RF_UNQUEUED: "unqueued",
+    lib.PYSCAN_RF_ARP_REPLIED: "arp_replied"}.items()))
 if len(REPLY_FILTER_COUNTERS) != lib.PYSCAN_RF_NCOUNTERS:
     raise ImportError("reply_filter.h has a counter pyscan.native.af_xdp does not name")
 XDP_BIND_MODES = {"auto": lib.PYSCAN_AFXDP_BIND_AUTO, "zerocopy": lib.PYSCAN_AFXDP_BIND_ZEROCOPY,
@@ -40,6 +41,8 @@ class AfXdpError(OSError):
 
 
 ScannerIp = str | int | ipaddress.IPv4Address | None
+# (address the host does not own, the MAC to answer with): the filter answers its ARP requests
+ArpAnswer = tuple[str | ipaddress.IPv4Address, str | bytes]
 
 
 def _ip_be(address: ScannerIp) -> int:
@@ -47,6 +50,13 @@ def _ip_be(address: ScannerIp) -> int:
     if address is None:
         return 0
     return int.from_bytes(ipaddress.IPv4Address(address).packed, "little")
+
+
+def _arp_fields(arp_answer: ArpAnswer | None) -> tuple[int, bytes]:
+    if arp_answer is None:
+        return 0, bytes(6)
+    address, our_mac = arp_answer
+    return ipv4_be("ARP address", address), mac("MAC to answer ARP with", our_mac)
 
 
 def _raise_from(err: CData, fallback: str) -> NoReturn:
@@ -71,14 +81,17 @@ class ReplyFilter(CHandle[ReplyFilterPtr]):
 
     def __init__(self, key: bytes, scanner_ip: ScannerIp = None, ports: range = range(0, 65536),
                  queue_slots: int = 1, object_path: str = REPLY_FILTER_OBJECT,
-                 probe: int | Iterable[int] = 0) -> None:
+                 probe: int | Iterable[int] = 0, arp_answer: ArpAnswer | None = None,
+                 arp_redirect: bool = False) -> None:
         if len(key) != 16:
             raise ValueError(f"cookie key must be 16 bytes, got {len(key)}")
         if not ports or ports.step != 1 or ports.start < 0 or ports.stop > 65536:
             raise ValueError(f"port range {ports!r} invalid; use a non-empty range within 0-65535")
+        arp_ip_be, arp_mac = _arp_fields(arp_answer)
         handle = lib.pyscan_replyfilter__load(object_path.encode(), key, _ip_be(scanner_ip),
                                               ports.start, ports.stop - 1, queue_slots,
-                                              probe_mask(probe))
+                                              probe_mask(probe), arp_ip_be, arp_mac,
+                                              int(arp_redirect))
         if is_null(handle):
             # bpf_object.c's convention: errno, and the reason in pyscan_bpf__error()
             _raise_from(lib.pyscan_bpf__error(), "reply filter failed to load")
@@ -95,6 +108,17 @@ class ReplyFilter(CHandle[ReplyFilterPtr]):
         if rc < 0:
             raise AfXdpError(-rc, f"BPF_PROG_TEST_RUN failed: {os.strerror(-rc)}")
         return XDP_ACTIONS.get(int(action[0]), str(int(action[0])))
+
+    def test_run_frame(self, frame: bytes) -> tuple[str, bytes]:
+        """Like test_run, plus the frame as the program left it (XDP_TX sends that)."""
+        action, out_len = ffi.new("uint32_t *"), ffi.new("uint32_t *")
+        out = ffi.new("uint8_t[]", max(len(frame), 64) + 256)
+        rc = lib.pyscan_replyfilter__test_run_out(self._live(), frame, len(frame), out, len(out),
+                                                  out_len, action)
+        if rc < 0:
+            raise AfXdpError(-rc, f"BPF_PROG_TEST_RUN failed: {os.strerror(-rc)}")
+        name = XDP_ACTIONS.get(int(action[0]), str(int(action[0])))
+        return name, bytes(ffi.buffer(out, int(out_len[0])))
 
     def counters(self) -> dict[str, int]:
         out = ffi.new("uint64_t[]", len(REPLY_FILTER_COUNTERS))
@@ -124,7 +148,8 @@ class AfXdp(CHandle[AfXdpPtr]):
                  ring_size: int = 2048, frame_size: int = 2048, scanner_ip: ScannerIp = None,
                  ports: range = range(0, 65536), rx_queues: int | None = None,
                  rx_ring_size: int = 0, object_path: str = REPLY_FILTER_OBJECT,
-                 probe: int | Iterable[int] = 0) -> None:
+                 probe: int | Iterable[int] = 0, arp_answer: ArpAnswer | None = None,
+                 arp_redirect: bool = False) -> None:
         if bind_mode not in XDP_BIND_MODES:
             raise ValueError(f"xdp mode {bind_mode!r} unknown; use one of "
                              f"{', '.join(XDP_BIND_MODES)}")
@@ -154,6 +179,8 @@ class AfXdp(CHandle[AfXdpPtr]):
         cfg.key = key
         cfg.rx_ring_size = rx_ring_size  # 0: ring_size
         cfg.probe_mask = probe_mask(probe)
+        cfg.arp_ip_be, cfg.arp_mac = _arp_fields(arp_answer)
+        cfg.arp_redirect = int(arp_redirect)
         err = ffi.new("char[]", _ERROR_BUFFER)
         handle = lib.pyscan_afxdp__open(cfg, object_path.encode(), err, _ERROR_BUFFER)
         if is_null(handle):

@@ -544,7 +544,8 @@ struct pyscan_replyfilter {
 /* The scan's configuration becomes the filter's whole .rodata (reply_filter.h invariant). */
 static int set_filter_config(struct pyscan_replyfilter *filter, const char *object_path,
 			     const uint8_t *key, uint32_t scanner_ip_be, uint16_t port_lo,
-			     uint16_t port_hi, uint32_t probe_mask)
+			     uint16_t port_hi, uint32_t probe_mask, uint32_t arp_ip_be,
+			     const uint8_t *arp_mac, uint32_t arp_redirect)
 {
 	struct pyscan_reply_filter_config config = {0};
 	struct bpf_map *rodata = bpf_object__find_map_by_name(filter->object->obj, ".rodata");
@@ -561,6 +562,11 @@ static int set_filter_config(struct pyscan_replyfilter *filter, const char *obje
 	config.port_lo = port_lo;
 	config.port_hi = port_hi;
 	config.probe_mask = probe_mask;
+	config.arp_ip_be = arp_ip_be;
+	if (arp_ip_be) {
+		memcpy(config.arp_mac, arp_mac, sizeof(config.arp_mac));
+		config.arp_redirect = arp_redirect ? 1 : 0;
+	}
 	return pyscan_bpf_object__set_initial_value(filter->object, ".rodata", &config,
 						    sizeof(config));
 }
@@ -568,7 +574,8 @@ static int set_filter_config(struct pyscan_replyfilter *filter, const char *obje
 struct pyscan_replyfilter *pyscan_replyfilter__load(const char *object_path, const uint8_t *key,
 						    uint32_t scanner_ip_be, uint16_t port_lo,
 						    uint16_t port_hi, uint32_t queue_slots,
-						    uint32_t probe_mask)
+						    uint32_t probe_mask, uint32_t arp_ip_be,
+						    const uint8_t *arp_mac, uint32_t arp_redirect)
 {
 	struct bpf_prog_info prog_info = {0};
 	uint32_t prog_info_len = sizeof(prog_info);
@@ -590,6 +597,11 @@ struct pyscan_replyfilter *pyscan_replyfilter__load(const char *object_path, con
 		     probe_mask ? 31 - __builtin_clz(probe_mask) : -1, PYSCAN_PROBE_COUNT - 1);
 		return NULL;
 	}
+	if (arp_ip_be && !arp_mac) {
+		errno = EINVAL;
+		fail(EINVAL, "reply filter: an address to answer ARP for needs the MAC to answer with");
+		return NULL;
+	}
 	filter = calloc(1, sizeof(*filter));
 	if (!filter) {
 		errno = ENOMEM;
@@ -603,7 +615,7 @@ struct pyscan_replyfilter *pyscan_replyfilter__load(const char *object_path, con
 		goto fail;
 	}
 	rc = set_filter_config(filter, object_path, key, scanner_ip_be, port_lo, port_hi,
-			       probe_mask);
+			       probe_mask, arp_ip_be, arp_mac, arp_redirect);
 	if (rc)
 		goto fail;
 	xsks_map = bpf_object__find_map_by_name(filter->object->obj, "xsks_map");
@@ -655,6 +667,21 @@ int pyscan_replyfilter__test_run(struct pyscan_replyfilter *filter, const uint8_
 	if (rc)
 		return rc;
 	*action = result.retval;
+	return 0;
+}
+
+int pyscan_replyfilter__test_run_out(struct pyscan_replyfilter *filter, const uint8_t *frame,
+				     uint32_t len, uint8_t *out, uint32_t out_capacity,
+				     uint32_t *out_len, uint32_t *action)
+{
+	struct pyscan_bpf_test_result result;
+	int rc = pyscan_bpf_prog__test_run(filter->prog_fd, frame, len, 1, out, out_capacity,
+					   &result);
+
+	if (rc)
+		return rc;
+	*action = result.retval;
+	*out_len = result.data_out_len;
 	return 0;
 }
 

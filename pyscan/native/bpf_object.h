@@ -78,14 +78,22 @@ int pyscan_xdp__attached_map_fd(int ifindex, uint32_t prog_id, const char *map_n
 
 /* The af-xdp reply filter (pyscan/bpf/reply_filter.bpf.c), loaded and verified with a scan's
  * key, source ports and scanner address, not attached anywhere (the driver attaches it; tests
- * run it with BPF_PROG_TEST_RUN). NULL + errno on failure, reason in pyscan_bpf__error(). */
+ * run it with BPF_PROG_TEST_RUN). arp_ip_be (network order, 0 = none): an address the host
+ * does not own whose ARP requests the filter answers with arp_mac (6 bytes) by XDP_TX, or by
+ * a redirect to the receiving device when arp_redirect (veth: reply_filter.bpf.c says why).
+ * NULL + errno on failure, reason in pyscan_bpf__error(). */
 struct pyscan_replyfilter;
 struct pyscan_replyfilter *pyscan_replyfilter__load(const char *object_path, const uint8_t *key,
 						    uint32_t scanner_ip_be, uint16_t port_lo,
 						    uint16_t port_hi, uint32_t queue_slots,
-						    uint32_t probe_mask);
+						    uint32_t probe_mask, uint32_t arp_ip_be,
+						    const uint8_t *arp_mac, uint32_t arp_redirect);
 int pyscan_replyfilter__test_run(struct pyscan_replyfilter *filter, const uint8_t *frame,
 				 uint32_t len, uint32_t *action);
+/* test_run, also copying the frame as the program left it (an XDP_TX answer) into out. */
+int pyscan_replyfilter__test_run_out(struct pyscan_replyfilter *filter, const uint8_t *frame,
+				     uint32_t len, uint8_t *out, uint32_t out_capacity,
+				     uint32_t *out_len, uint32_t *action);
 /* Sums each counter (reply_filter.h) over all possible CPUs into out[0 .. n-1]. */
 int pyscan_replyfilter__counters(struct pyscan_replyfilter *filter, uint64_t *out, uint32_t n);
 uint32_t pyscan_replyfilter__prog_id(struct pyscan_replyfilter *filter);

@@ -16,7 +16,8 @@
  * (our own probes are not replies), and a classic BPF filter so only unfragmented IPv4 TCP
  * with SYN+ACK or RST (to the scan's source ports, once filter_ports says which) and ICMP
  * destination unreachables quoting TCP, UDP and ICMP echo replies too once filter_replies asks
- * for them, is copied. Bound with ETH_P_ALL only after ring and filter are
+ * for them, and ARP requests for an unowned source address once pass_arp names it, is copied.
+ * Bound with ETH_P_ALL only after ring and filter are
  * in place, so nothing unfiltered is ever queued.
  *
  * Invariant: each ring has one user thread per direction (ring.h); only get_stats may run on
@@ -423,6 +424,7 @@ struct afp_rx {
 	/* Release cursor: block sequence number and packets released from it. */
 	uint64_t release_block;
 	uint32_t release_pkt;
+	uint32_t arp_ip_be;   /* pass_arp: ARP requests for it pass the filter too; 0 = none */
 };
 
 static inline struct tpacket_block_desc *rx_block(const struct afp_rx *r, uint64_t seq)
@@ -608,6 +610,39 @@ static void reply_filter(struct sock_filter out[REPLY_FILTER_LEN], uint16_t firs
 
 _Static_assert(sizeof(struct sock_filter) == 8, "sock_filter is the 8-byte BPF instruction");
 
+/* Put in front of the reply program when the scan's source address is not the host's: ARP
+ * requests for it reach the RX thread, whose responder answers them (arp_responder.h);
+ * every other frame falls through to the reply program, which loads its own words.
+ * tcpdump's "arp[6:2] = 1 and arp[24:4] = ip". The finer checks (hardware and protocol
+ * types, sender) are the responder's. */
+#define ARP_PREFIX_LEN 8
+static uint32_t arp_prefix(struct sock_filter out[ARP_PREFIX_LEN], uint32_t ip_be)
+{
+	const struct sock_filter prog[ARP_PREFIX_LEN] = {
+		/* 0 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
+		/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_ARP, 0, 6),
+		/* 2 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 14 + 6),
+		/* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 3), /* a request */
+		/* 4 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 14 + 24),
+		/* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ntohl(ip_be), 0, 1),
+		/* 6 */ BPF_STMT(BPF_RET | BPF_K, 0x40000),
+		/* 7 */ BPF_STMT(BPF_RET | BPF_K, 0), /* any other ARP: never a reply either */
+	};
+	memcpy(out, prog, sizeof(prog));
+	return ARP_PREFIX_LEN;
+}
+
+/* The ARP prefix alone, for the filter tests (a frame that is not ARP goes on to instruction
+ * ARP_PREFIX_LEN, so a test appends a program: "accept", or the reply filter). */
+uint32_t pyscan_afpacket__arp_prefix(uint32_t ip_be, uint8_t *out, uint32_t max)
+{
+	struct sock_filter code[ARP_PREFIX_LEN];
+	arp_prefix(code, ip_be);
+	if (out && max >= ARP_PREFIX_LEN)
+		memcpy(out, code, sizeof(code));
+	return ARP_PREFIX_LEN;
+}
+
 /* The program of a TCP-only scan (what filter_ports attaches: SYN-ACK, RST and ICMP errors
  * quoting TCP), for the filter corpus tests. */
 uint32_t pyscan_afpacket__reply_filter(uint16_t first, uint16_t last, uint8_t *out,
@@ -620,11 +655,14 @@ uint32_t pyscan_afpacket__reply_filter(uint16_t first, uint16_t last, uint8_t *o
 	return REPLY_FILTER_LEN;
 }
 
-static int attach_reply_filter(int fd, uint16_t first, uint16_t last, uint32_t protocols)
+static int attach_reply_filter(int fd, uint16_t first, uint16_t last, uint32_t protocols,
+			       uint32_t arp_ip_be)
 {
-	struct sock_filter code[REPLY_FILTER_LEN];
-	reply_filter(code, first, last, protocols);
-	const struct sock_fprog prog = {.len = REPLY_FILTER_LEN, .filter = code};
+	struct sock_filter code[ARP_PREFIX_LEN + REPLY_FILTER_LEN];
+	const uint32_t prefix = arp_ip_be ? arp_prefix(code, arp_ip_be) : 0;
+	reply_filter(code + prefix, first, last, protocols);
+	const struct sock_fprog prog = {.len = (unsigned short)(prefix + REPLY_FILTER_LEN),
+					.filter = code};
 	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog));
 }
 
@@ -640,12 +678,21 @@ int pyscan_afpacket__filter_replies(pyscan_ring *ring, uint16_t first, uint32_t 
 	    !protocols || (protocols & ~(uint32_t)PYSCAN_AFPACKET_ALL))
 		return -EINVAL;
 	struct afp_rx *r = (struct afp_rx *)ring;
-	if (attach_reply_filter(r->fd, first, (uint16_t)(first + count - 1), protocols) < 0) {
+	if (attach_reply_filter(r->fd, first, (uint16_t)(first + count - 1), protocols,
+				r->arp_ip_be) < 0) {
 		const int code = errno;
 		set_error(ring->error, sizeof(ring->error), "af-packet RX: SO_ATTACH_FILTER: %s",
 			  strerror(code));
 		return -code;
 	}
+	return 0;
+}
+
+int pyscan_afpacket__pass_arp(pyscan_ring *ring, uint32_t ip_be)
+{
+	if (!ring || ring->ops != &afp_rx_ops)
+		return -EINVAL;
+	((struct afp_rx *)ring)->arp_ip_be = ip_be;
 	return 0;
 }
 
@@ -703,7 +750,7 @@ pyscan_ring *pyscan_afpacket__open_rx(int ifindex, uint32_t block_size, uint32_t
 	if (setsockopt(r->fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one)) < 0)
 		goto fail_errno;
 	step = "SO_ATTACH_FILTER";
-	if (attach_reply_filter(r->fd, 0, 65535, PYSCAN_AFPACKET_TCP) < 0)
+	if (attach_reply_filter(r->fd, 0, 65535, PYSCAN_AFPACKET_TCP, 0) < 0)
 		goto fail_errno;
 	step = "PACKET_RX_RING";
 	if (setsockopt(r->fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) < 0)

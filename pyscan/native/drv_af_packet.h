@@ -45,5 +45,12 @@ int pyscan_afpacket__filter_replies(pyscan_ring *ring, uint16_t first, uint32_t 
  * tests that run it against the other reply filters. */
 uint32_t pyscan_afpacket__reply_filter(uint16_t first, uint16_t last, uint8_t *out,
 				       uint32_t max);
+/* --source-ip of an address the host does not own: ARP requests for ip_be (network order;
+ * 0 = none) pass the filter too, for the RX thread's responder (arp_responder.h). Takes
+ * effect with the next filter_replies / filter_ports. */
+int pyscan_afpacket__pass_arp(pyscan_ring *ring, uint32_t ip_be);
+/* The ARP instructions pass_arp puts in front of the reply program, as reply_filter gives
+ * the program (tests). */
+uint32_t pyscan_afpacket__arp_prefix(uint32_t ip_be, uint8_t *out, uint32_t max);
 
 #endif /* PYSCAN_DRV_AF_PACKET_H */

@@ -415,7 +415,8 @@ struct pyscan_afxdp *pyscan_afxdp__open(const struct pyscan_afxdp_config *cfg,
 	if (cfg->want_rx) {
 		xdp->filter = pyscan_replyfilter__load(object_path, cfg->key, cfg->scanner_ip_be,
 						       cfg->port_lo, cfg->port_hi, cfg->queue_count,
-						       cfg->probe_mask);
+						       cfg->probe_mask, cfg->arp_ip_be, cfg->arp_mac,
+						       cfg->arp_redirect);
 		if (!xdp->filter) {
 			rc = -errno;
 			set_error(err, errlen, "%s", pyscan_bpf__error());

@@ -47,6 +47,11 @@ struct pyscan_afxdp_config {
 				 * power of two; 0 = ring_size. The RX thread may be off the CPU
 				 * for milliseconds: this is how many replies a socket holds meanwhile */
 	uint32_t probe_mask;    /* the scan's probe modules (bit = id, probe_ids.h): the filter's matches */
+	uint32_t arp_ip_be;     /* an unowned source address whose ARP requests the filter
+				 * answers (XDP_TX, arp_reply.h); 0 = none, the kernel's job */
+	uint8_t arp_mac[6];     /* the answer's MAC: the interface's */
+	uint8_t arp_redirect;   /* 1: answer by redirect to the interface (veth), 0: XDP_TX */
+	uint8_t arp_reserved;
 };
 
 /* What was chosen, for the status line and the summary. */
@@ -78,7 +83,7 @@ int pyscan_afxdp__filter_counters(struct pyscan_afxdp *xdp, uint64_t *out, uint3
 /* Detaches the filter and closes every socket now; memory goes when the last ring is destroyed. */
 void pyscan_afxdp__close(struct pyscan_afxdp *xdp);
 
-_Static_assert(sizeof(struct pyscan_afxdp_config) == 80, "pyscan_afxdp_config layout");
+_Static_assert(sizeof(struct pyscan_afxdp_config) == 92, "pyscan_afxdp_config layout");
 _Static_assert(sizeof(struct pyscan_afxdp_info) == 292, "pyscan_afxdp_info layout");
 
 #endif /* PYSCAN_DRV_AF_XDP_H */

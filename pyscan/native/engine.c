@@ -348,6 +348,12 @@ void pyscan_engine__set_capture(pyscan_engine *e, pyscan_capture *capture)
 		e->capture = capture;
 }
 
+void pyscan_engine__set_arp_responder(pyscan_engine *e, pyscan_arp_responder *arp)
+{
+	if (e)
+		e->arp = arp;
+}
+
 void pyscan_engine__set_snippets(pyscan_engine *e, pyscan_capture *snippets)
 {
 	if (e)

@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arp_responder.h"
 #include "capture.h"
 #include "ring.h"
 
@@ -181,6 +182,11 @@ void pyscan_engine__set_capture(pyscan_engine *engine, pyscan_capture *capture);
  * port (2 bytes, network order), then the payload; len is the whole payload's length. The
  * record's timestamp equals the result's. Set before run_rx; lossy like capture. */
 void pyscan_engine__set_snippets(pyscan_engine *engine, pyscan_capture *snippets);
+/* Answer ARP requests for the scan's unowned source address from the RX thread
+ * (arp_responder.h): frames that are not IP go to arp before they are counted not_ours. Not
+ * owned, like capture: set before run_rx, close it after the engine. NULL: the host's kernel
+ * (or the XDP filter) answers ARP. */
+void pyscan_engine__set_arp_responder(pyscan_engine *engine, pyscan_arp_responder *arp);
 /* Pairs thread thread_index owes in this shard (tests, progress, resume); it sends each of
  * them retries + 1 times. */
 uint64_t pyscan_engine__thread_total(const pyscan_engine *engine, uint32_t thread_index);

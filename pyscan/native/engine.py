@@ -20,6 +20,7 @@ from pyscan.native._values import ipv4 as _ipv4
 from pyscan.native._values import ipv4_be as _ipv4_be
 from pyscan.native._values import mac as _mac
 from pyscan.native.algorithms import tcp_options_id
+from pyscan.native.arp import ArpResponder
 from pyscan.native.capture import Capture
 from pyscan.native.handles import CHandle
 from pyscan.native.rings import Ring, ring_error
@@ -300,6 +301,13 @@ class Engine(CHandle[EnginePtr]):
         lib.pyscan_engine__set_snippets(self._live(), snippets.ptr if snippets is not None
                                         else ffi.NULL)
         self._snippets = snippets
+
+    def set_arp_responder(self, responder: ArpResponder | None) -> None:
+        """Let ``responder`` answer ARP requests for an unowned source address from the RX
+        thread; before run_rx, closed after the engine, like set_capture."""
+        lib.pyscan_engine__set_arp_responder(self._live(), responder.ptr if responder is not None
+                                             else ffi.NULL)
+        self._arp_responder = responder  # kept alive as long as the engine points at it
 
     def stop_tx(self) -> None:
         lib.pyscan_engine__stop_tx(self._live())

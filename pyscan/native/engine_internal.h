@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdint.h>
 
+#include "arp_responder.h"
 #include "capture.h"
 #include "engine.h"
 #include "permute.h"
@@ -80,6 +81,8 @@ struct pyscan_engine {
 	pyscan_capture *capture;
 	/* UDP reply payload snippets for Result.payload; not owned (engine.h) */
 	pyscan_capture *snippets;
+	/* --source-ip of an address the host does not own: answers its ARP requests; not owned */
+	pyscan_arp_responder *arp;
 };
 
 /* 0, or -ESHUTDOWN when destroy has begun (then the caller did not enter). Sequentially

@@ -9,12 +9,14 @@ closes its own when it closes.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from collections.abc import Iterable
 
 from pyscan.native._lib import CData, RingPtr, c_text, ffi, is_null, lib
 from pyscan.native._values import check_int as _check_int
+from pyscan.native._values import ipv4_be
 from pyscan.native.handles import CHandle
 
 RING_STATS_FIELDS = (
@@ -177,10 +179,12 @@ AFPACKET_PROTOCOLS = {"tcp": int(lib.PYSCAN_AFPACKET_TCP), "udp": int(lib.PYSCAN
 
 
 def afpacket_filter_ports(ring: Ring, ports: range,
-                          protocols: Iterable[str] = ("tcp",)) -> None:
+                          protocols: Iterable[str] = ("tcp",),
+                          arp_for: str | ipaddress.IPv4Address | None = None) -> None:
     """Let an af-packet RX ring's kernel filter pass only replies to ``ports`` (the scan's
-    source ports) of the scan's ``protocols`` (the probe types' labels: tcp, udp, icmp);
-    safe while the RX thread runs."""
+    source ports) of the scan's ``protocols`` (the probe types' labels: tcp, udp, icmp),
+    and ARP requests for ``arp_for`` (an unowned source address, for the RX thread's
+    ARP responder); safe while the RX thread runs."""
     if not isinstance(ports, range) or ports.step != 1 or not ports or ports.start < 0 \
             or ports.stop > 65536:
         raise ValueError(f"port range {ports!r} is invalid: accepted a non-empty "
@@ -191,9 +195,21 @@ def afpacket_filter_ports(ring: Ring, ports: range,
             raise ValueError(f"reply protocol {name!r} is unknown: accepted "
                              f"{', '.join(AFPACKET_PROTOCOLS)}")
         mask |= AFPACKET_PROTOCOLS[name]
-    rc = lib.pyscan_afpacket__filter_replies(ring.ptr, ports.start, len(ports), mask)
+    rc = lib.pyscan_afpacket__pass_arp(ring.ptr, 0 if arp_for is None
+                                       else ipv4_be("ARP address", arp_for))
+    if rc == 0:
+        rc = lib.pyscan_afpacket__filter_replies(ring.ptr, ports.start, len(ports), mask)
     if rc < 0:
         raise OSError(-rc, ring_error(ring) or os.strerror(-rc))
+
+
+def afpacket_arp_prefix(address: str | ipaddress.IPv4Address) -> bytes:
+    """The classic BPF instructions that let ARP requests for ``address`` through in front
+    of the reply program (a frame that is not ARP goes on past them), for tests."""
+    count = int(lib.pyscan_afpacket__arp_prefix(0, ffi.NULL, 0))
+    out = ffi.new("uint8_t[]", count * 8)
+    lib.pyscan_afpacket__arp_prefix(ipv4_be("ARP address", address), out, count)
+    return bytes(ffi.buffer(out, count * 8))
 
 
 def afpacket_reply_filter(ports: range) -> bytes:

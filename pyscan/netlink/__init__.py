@@ -4,6 +4,7 @@
   namespaces; namespaced sysctls;
 - ``links``: veth pairs, addresses, routes, neighbours, link index/MAC/counters (the lab and
   the tests build with these);
+- ``source``: whether --source-ip is the host's own address or a free one of the link;
 - ``path``: the path to a target (route, source address, next-hop MAC by the kernel's ARP,
   MTU) as one ``PathInfo``;
 - ``queues``: the active TX/RX queue counts of an interface, the one source for them;
@@ -23,6 +24,7 @@ from pyscan.netlink.links import (
     create_veth,
     delete_link,
     link_index,
+    link_kind,
     link_mac,
     link_names,
     link_stats,
@@ -39,27 +41,32 @@ from pyscan.netlink.namespaces import (
     remove_netns,
     write_sysctl,
 )
-from pyscan.netlink.path import PathInfo, resolve_path
+from pyscan.netlink.path import PathInfo, check_source_address, resolve_path
 from pyscan.netlink.queues import QueueCounts, queue_counts
+from pyscan.netlink.source import ARP_PROBE_SECONDS, SourceAddressRefused
 from pyscan.netlink.xdp import XDP_FEATURE_NDO_XMIT, set_gro, xdp_features
 
 __all__ = [
+    "ARP_PROBE_SECONDS",
     "LINK_COUNTERS",
     "NETNS_DIR",
     "XDP_FEATURE_NDO_XMIT",
     "NetlinkError",
     "PathInfo",
     "QueueCounts",
+    "SourceAddressRefused",
     "add_address",
     "add_local_route",
     "add_neighbour",
     "add_route",
+    "check_source_address",
     "create_netns",
     "create_veth",
     "delete_link",
     "enter_netns_for_process",
     "in_netns",
     "link_index",
+    "link_kind",
     "link_mac",
     "link_names",
     "link_stats",

@@ -178,6 +178,16 @@ def link_stats(ifname: str, netns: str | None = None) -> dict[str, int]:
         return {name: int(stats.get(name, 0)) for name in LINK_COUNTERS}
 
 
+def link_kind(ifname: str, netns: str | None = None) -> str | None:
+    """The rtnetlink kind of a virtual link ("veth", "bridge", ...); None for a device
+    without one (a physical NIC)."""
+    with rtnl(netns) as ipr:
+        link = ipr.link("get", index=rtnl_index(ipr, ifname, netns))[0]
+        info = link.get("IFLA_LINKINFO")
+        kind = info.get("IFLA_INFO_KIND") if info is not None else None
+        return str(kind) if kind else None
+
+
 def link_mac(ifname: str, netns: str | None = None) -> str:
     with rtnl(netns) as ipr:
         link = ipr.link("get", index=rtnl_index(ipr, ifname, netns))[0]

@@ -16,8 +16,9 @@ from pyroute2.netlink.rtnl import ndmsg
 from pyscan.netlink.common import NetlinkError, normalise_mac
 from pyscan.netlink.links import rtnl, rtnl_index
 from pyscan.netlink.queues import queue_counts_here
+from pyscan.netlink.source import source_is_owned
 
-__all__ = ["PathInfo", "resolve_path"]
+__all__ = ["PathInfo", "check_source_address", "resolve_path"]
 
 _IFF_UP = 0x1
 _IFF_LOOPBACK = 0x8
@@ -44,6 +45,12 @@ class PathInfo:
     source_mac: str
     gateway_ip: IPv4Address | None  # None when the target is on-link
     gateway_mac: str                # next hop's MAC: the gateway, or the on-link target
+    # False: source_ip is a free address of the link the host does not own (--source-ip):
+    # the scan answers ARP for it and needs no isolation firewall (netlink.source)
+    source_owned: bool = True
+    # the interface's own MAC (source_mac may be --source-mac's): what ARP for an unowned
+    # source_ip is answered with, so the replies reach this interface
+    link_mac: str = ""
 
 
 def _neighbour_mac(ipr: IPRoute, address: IPv4Address, ifindex: int) -> str | None:
@@ -94,7 +101,9 @@ def resolve_path(target: IPv4Address | None = None, interface: str | None = None
     target is given; ``interface``, ``source_ip``, ``source_mac`` and ``gateway_mac`` override
     what they name, and ``gateway_ip`` is the next hop to ARP for instead of the route's
     (masscan's --router-ip). A next hop not in the neighbour table is ARPed by the kernel,
-    waiting at most ``arp_timeout`` seconds. ``netns`` resolves inside that namespace.
+    waiting at most ``arp_timeout`` seconds. ``netns`` resolves inside that namespace. A
+    given ``source_ip`` the host does not own must be a free address of the interface's
+    subnet (``source_owned`` False), else SourceAddressRefused (netlink.source).
     """
     with rtnl(netns) as ipr:
         oif: int | None = None
@@ -110,10 +119,13 @@ def resolve_path(target: IPv4Address | None = None, interface: str | None = None
         asked_next_hop = gateway_ip
         gateway_ip = gateway_ip or route.gateway
 
+        source_owned = True
         if source_ip is None:
             source_ip = route.prefsrc or _first_ipv4(ipr, ifindex)
             if source_ip is None:
                 raise NetlinkError(f"interface {ifname} has no IPv4 address - pass --source-ip")
+        else:
+            source_owned = source_is_owned(ipr, source_ip, ifindex, ifname, gateway_ip, netns)
 
         if source_mac is not None:
             source_mac = normalise_mac(source_mac, "source MAC")
@@ -149,7 +161,24 @@ def resolve_path(target: IPv4Address | None = None, interface: str | None = None
             source_mac=source_mac,
             gateway_ip=gateway_ip,
             gateway_mac=next_hop_mac,
+            source_owned=source_owned,
+            link_mac=str(link.get("IFLA_ADDRESS") or "00:00:00:00:00:00"),
         )
+
+
+def check_source_address(source_ip: IPv4Address, target: IPv4Address | None = None,
+                         interface: str | None = None, netns: str | None = None,
+                         gateway_ip: IPv4Address | None = None) -> bool:
+    """resolve_path's verdict on a given source address (True: the host's own, False: a free
+    address of the link), without the ARP exchanges: no next-hop resolution, no probe for the
+    address being in use (the scan does both). SourceAddressRefused for an unusable one."""
+    with rtnl(netns) as ipr:
+        oif = rtnl_index(ipr, interface, netns) if interface else None
+        route = _route(ipr, target, oif, interface)
+        ifindex = oif or route.oif
+        ifname = str(ipr.link("get", index=ifindex)[0].get("IFLA_IFNAME"))
+        return source_is_owned(ipr, source_ip, ifindex, ifname, gateway_ip or route.gateway,
+                               netns, arp_probe_seconds=0)
 
 
 def _check_usable(link: Any) -> None:

@@ -12,7 +12,9 @@ does not carry it, since a scan produces results whether or not anything writes 
 This is the public way to write pyscan's files from the API:
 
     with pyscan.scan(config) as run, open_writer("out.xml", "masscan-xml",
-                                                  ports=config.ports) as out:
+                                                  ports=config.ports,
+                                                  udp_ports=config.udp_ports,
+                                                  ping=config.ping) as out:
         for result in run:
             out.write(result)
 """
@@ -75,12 +77,15 @@ def open_writer(
     ports: Iterable[int] = (),
     stream: TextIO | None = None,
     append: bool = False,
+    udp_ports: Iterable[int] = (),
+    ping: bool = False,
     **options: Any,
 ) -> ResultWriter:
     """A writer for format `name` (a WRITERS key or a writer class) on file `path`, on
     `stream`, or on standard output (path None or "-"). `started`: the scan's start time
-    (default now); `ports`: the scanned ports (-oG's header); `append`: add to the file
-    (masscan's --append-output); `options`: the format's own (zmap: fields, output_filter)."""
+    (default now); `ports`, `udp_ports`, `ping`: what was scanned (TCP ports, UDP ports, an
+    ICMP echo per address: -oG's and -oX's headers); `append`: add to the file (masscan's
+    --append-output); `options`: the format's own (zmap: fields, output_filter)."""
     if isinstance(name, str):
         if name not in WRITERS:
             raise ValueError(f"unknown output format {name!r} (accepted: {', '.join(WRITERS)})")
@@ -88,10 +93,11 @@ def open_writer(
     else:
         writer_class = name
     started = time.time() if started is None else started
-    port_tuple = tuple(ports)
+    port_tuple, udp_tuple = tuple(ports), tuple(udp_ports)
     if is_stdout(path):
         target = stream if stream is not None else sys.stdout
-        return writer_class(target, started=started, ports=port_tuple, **options)
+        return writer_class(target, started=started, ports=port_tuple, udp_ports=udp_tuple,
+                            ping=ping, **options)
     try:
         assert path is not None  # is_stdout() took None
         if append:
@@ -101,8 +107,8 @@ def open_writer(
     except OSError as error:
         raise OSError(f"cannot write output file {str(path)!r}: {error.strerror}") from None
     try:
-        return writer_class(file, started=started, ports=port_tuple, owns_stream=True,
-                            **options)
+        return writer_class(file, started=started, ports=port_tuple, udp_ports=udp_tuple,
+                            ping=ping, owns_stream=True, **options)
     except BaseException:
         file.close()
         raise
@@ -163,7 +169,10 @@ class OutputSpec:
             raise ConfigError(f"output {shown!r} is not writable (accepted: a writable file path)")
 
     def open(self, *, started: float, ports: tuple[int, ...] = (),
-             stream: TextIO | None = None) -> ResultWriter:
-        """The writer: on the file, on ``stream``, or on standard output."""
+             stream: TextIO | None = None, udp_ports: tuple[int, ...] = (),
+             ping: bool = False) -> ResultWriter:
+        """The writer: on the file, on ``stream``, or on standard output. ``ports``,
+        ``udp_ports``, ``ping``: what the scan sends (ScanConfig's fields of those names)."""
         return open_writer(self.path, self.format, started=started, ports=ports, stream=stream,
-                           append=self.append, **dict(self.options))
+                           append=self.append, udp_ports=udp_ports, ping=ping,
+                           **dict(self.options))

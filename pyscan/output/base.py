@@ -70,6 +70,8 @@ class ResultWriter:
         started: float,
         ports: tuple[int, ...] = (),
         owns_stream: bool = False,
+        udp_ports: tuple[int, ...] = (),
+        ping: bool = False,
         continued: int | None = None,
     ) -> None:
         """``continued``: the stream already holds this format's header and that many
@@ -78,7 +80,9 @@ class ResultWriter:
         self.stream = stream
         self.owns_stream = owns_stream
         self.started = started
-        self.ports = ports
+        self.ports = ports          # the scanned TCP ports (headers say what was scanned)
+        self.udp_ports = udp_ports  # the scanned UDP ports
+        self.ping = ping            # an ICMP echo per address was sent too
         self.records = 0
         self._closed = False
         if continued is None:

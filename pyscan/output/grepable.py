@@ -35,9 +35,12 @@ class GrepableWriter(ResultWriter):
     def open(self) -> None:
         started = time.strftime(_CTIME, time.gmtime(self.started))
         self.stream.write(f"# pyscan scan initiated {started}\n")
+        # masscan's layout with plain port numbers (masscan -oG writes UDP port p as
+        # 65536 + p: pyscan.output.masscan.grepable keeps that, this clean format does not)
+        tcp, udp = sorted(set(self.ports)), sorted(set(self.udp_ports))
         self.stream.write(
-            f"# Ports scanned: TCP({len(self.ports)};{_port_ranges(self.ports)}) "
-            "UDP(0;) SCTP(0;) PROTOCOLS(0;)\n"
+            f"# Ports scanned: TCP({len(tcp)};{_port_ranges(tuple(tcp))}) "
+            f"UDP({len(udp)};{_port_ranges(tuple(udp))}) SCTP(0;) PROTOCOLS(0;)\n"
         )
 
     def write_record(self, result: Result) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+import pyscan
 from pyscan import netlink
 from pyscan.drivers import DriverError, DriverRequest, get_driver
 from pyscan.lab import Lab
@@ -278,3 +279,25 @@ def test_without_cap_net_raw_the_errors_say_so() -> None:
     assert lines[0] == "(False, 'needs CAP_NET_RAW (run as root)')"
     assert "af-packet TX socket: AF_PACKET sockets need CAP_NET_RAW (run as root)" in lines[1]
     assert "af-packet RX socket: AF_PACKET sockets need CAP_NET_RAW (run as root)" in lines[2]
+
+
+@pytest.mark.parametrize(("ports", "ping", "accepted"), [
+    ("80", False, "with a filter for SYN-ACK/RST to the source ports and ICMP unreachables "
+                  "quoting TCP probes"),
+    ("U:53", False, "with a filter for UDP replies to the source ports, ICMP echo replies and "
+                    "ICMP unreachables quoting UDP or echo probes"),
+    ("", True, "with a filter for ICMP echo replies and ICMP unreachables quoting echo "
+               "probes"),
+])
+def test_start_line_says_what_the_rx_filter_accepts(lab_factory: Callable[..., Lab],
+                                                    ports: str, ping: bool,
+                                                    accepted: str) -> None:
+    lab = lab_factory(subnet="198.19.2.8/30", ports=(80,), udp_ports=(53,))
+    config = pyscan.ScanConfig.parse(
+        ["198.19.2.8/30"], ports=ports, ping=ping, probe="tcp-syn" if ports else "icmp-echo",
+        driver="af-packet", rate=1000, wait=0.2, netns=lab.scan_netns)
+    starts: list[pyscan.ScanStart] = []
+    with pyscan.scan(config, on_start=starts.append) as run:
+        results = list(run)
+    assert len(starts) == 1 and starts[0].description.endswith(accepted)
+    assert results  # the filter let this scan's replies through

@@ -430,7 +430,8 @@ def test_truth_lab_scan_finds_exactly_the_open_set(lab_factory: Callable[..., La
     assert f"{queues} TX queue(s)" in summary.driver_description
     counters = summary.driver_counters
     assert counters["xdp_matched"] == probes_total          # one reply per probe, all redirected
-    assert counters["xdp_seen"] == counters["xdp_matched"] + counters["xdp_passed"]
+    assert counters["xdp_seen"] == counters["xdp_matched"] + counters["xdp_passed"] \
+        + counters["xdp_arp_replied"]
     # Replies were spread over every receive queue, and each queue's socket took its share.
     redirected = per_queue_redirects(lab)
     assert len(redirected) == queues and all(redirected) and sum(redirected) == probes_total

@@ -349,3 +349,116 @@ def test_pyscan_workers_serve_a_dask_scheduler(truth_lab: Lab, tmp_path: Path) -
     assert rows["w1"]["rate"] == 15000          # the rest of the total 20k
     assert all(row["interface"] == truth_lab.scan_interface for row in rows.values())
     _assert_nothing_left(truth_lab)
+
+
+# -- every kind of result: unreachables, UDP replies, echo replies ----------------------------
+
+MIXED_SUBNET = "198.19.16.0/22"
+MIXED_TCP = (22, 80)
+MIXED_UDP = (53, 123)
+# Differs between two scans of the same lab: when the reply came, and what is derived from the
+# scanner's or the target's clock (TCP timestamps, round trip).
+VOLATILE = ("timestamp", "rtt", "ts_val", "ts_ecr")
+CLI_VOLATILE = ("timestamp", "rtt_us", "tcpopt_ts_val", "tcpopt_ts_ecr")  # ndjson's names
+
+
+def _without_dns_id(record: dict[str, object]) -> dict[str, object]:
+    """A DNS answer's first two bytes echo the query id, which is the probe's cookie: keyed
+    per scan, so it differs between two scans (the rest of the reply does not)."""
+    payload = record.get("payload")
+    if record["port"] == 53 and isinstance(payload, str):
+        record["payload"] = "----" + payload[4:]
+    return record
+
+
+@pytest.fixture
+def mixed_lab(lab_factory: Callable[..., Lab]) -> Lab:
+    """TCP open pairs and unreachable pairs (all four ICMP codes), UDP responders on a drawn
+    set of pairs (ICMP port unreachable from the others), echo replies from a drawn set of
+    addresses."""
+    _require_af_packet()
+    import random
+    from ipaddress import IPv4Network
+
+    rng = random.Random(41)
+    addresses = list(IPv4Network(MIXED_SUBNET))
+    return lab_factory(
+        subnet=MIXED_SUBNET, ports=MIXED_TCP, open_count=120, unreachable_count=80, seed=41,
+        udp_ports=MIXED_UDP, echo_hosts=set(rng.sample(addresses, 150)),
+        udp_open=set(rng.sample([(a, p) for a in addresses for p in MIXED_UDP], 90)))
+
+
+def _comparable(result: pyscan.Result) -> str:
+    """Every field but the volatile ones, whose presence (None or not) still counts."""
+    record = result.to_dict()
+    for name in VOLATILE:
+        record[name] = record[name] is None
+    return json.dumps(_without_dns_id(record), sort_keys=True)
+
+
+def _mixed_config(lab: Lab, **settings: object) -> pyscan.ScanConfig:
+    return pyscan.ScanConfig.parse(
+        [MIXED_SUBNET], ports="22,80,U:53,U:123", ping=True, rate=20_000,
+        driver="af-packet", wait=1.0, netns=lab.scan_netns, seed=17, **settings)
+
+
+def test_cluster_output_equals_a_single_host_scan_for_every_kind_of_result(
+        mixed_lab: Lab, cluster_of: Callable[..., tuple[object, object]]) -> None:
+    config = _mixed_config(mixed_lab, show_closed=True)  # closed and unreachable too
+    with pyscan.scan(config) as run:
+        alone = list(run)
+    _cluster, client = cluster_of(WorkerSettings(), WorkerSettings())
+    together, summary = _scan(config, client)
+
+    assert mixed_lab.udp_drops() == 0   # a UDP miss below would be the scanner's, not the lab's
+    assert sorted(map(_comparable, together)) == sorted(map(_comparable, alone))
+    # ... and both are the lab's truth, status by status
+    by = Counter((r.protocol, r.status) for r in together)
+    addresses = 1024
+    unreachable = mixed_lab.unreachable_truth()
+    assert {(r.ip, r.port): (r.icmp_type, r.icmp_code) for r in together
+            if r.status == "unreachable"} == {pair: (3, code) for pair, code in
+                                               unreachable.items()}
+    assert {(r.ip, r.port) for r in together
+            if (r.protocol, r.status) == ("tcp", "open")} == mixed_lab.truth()
+    assert {(r.ip, r.port) for r in together
+            if (r.protocol, r.status) == ("udp", "open")} == mixed_lab.udp_truth()
+    assert {r.ip for r in together if r.status == "up"} == mixed_lab.echo_truth()
+    assert by == {
+        ("tcp", "open"): len(mixed_lab.truth()), ("tcp", "unreachable"): len(unreachable),
+        ("tcp", "closed"): addresses * 2 - len(mixed_lab.truth()) - len(unreachable),
+        ("udp", "open"): len(mixed_lab.udp_truth()),
+        ("udp", "closed"): addresses * 2 - len(mixed_lab.udp_truth()),
+        ("icmp", "up"): len(mixed_lab.echo_truth())}
+    assert all(r.payload for r in together if (r.protocol, r.status) == ("udp", "open"))
+    assert all(r.window is not None for r in together if r.protocol == "tcp"
+               and r.status != "unreachable")
+    assert (summary.open, summary.closed, summary.unreachable, summary.duplicates) == (
+        by["tcp", "open"] + by["udp", "open"] + by["icmp", "up"],
+        by["tcp", "closed"] + by["udp", "closed"], len(unreachable), 0)
+    _assert_nothing_left(mixed_lab)
+
+
+def test_cli_cluster_show_unreachable_writes_what_a_single_host_scan_writes(
+        mixed_lab: Lab, tmp_path: Path) -> None:
+    """--show unreachable with --cluster (refused before the batches carried the status)."""
+    outputs = []
+    for extra in ((), ("--cluster", "local:2")):
+        out = tmp_path / f"out{len(outputs)}.ndjson"
+        done = subprocess.run(
+            _pyscan("--netns", mixed_lab.scan_netns, MIXED_SUBNET, "-p", "22,80,U:53",
+                    "--ping", "--rate", "20k", "--wait", "1", "--driver", "af-packet",
+                    "--seed", "3", "--show", "unreachable", "--format", "ndjson", "-o",
+                    str(out), *extra),
+            capture_output=True, text=True, env=_env(), timeout=120)
+        assert done.returncode == 0, done.stderr
+        records = [json.loads(line) for line in out.read_text().splitlines()]
+        outputs.append(sorted(json.dumps(_without_dns_id(
+            {k: v for k, v in r.items() if k not in CLI_VOLATILE}), sort_keys=True)
+            for r in records))
+    alone, together = outputs
+    assert together == alone
+    statuses = Counter(json.loads(line)["status"] for line in together)
+    assert statuses["unreachable"] == len(mixed_lab.unreachable_truth())
+    assert set(statuses) == {"open", "up", "unreachable"}
+    _assert_nothing_left(mixed_lab)

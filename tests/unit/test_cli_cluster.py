@@ -34,8 +34,6 @@ def _one_error_line(result) -> str:
       "--cluster-workers", "0"], "'0'"),
     (["198.19.0.0/24", "-p", "80", "--dry-run", "--cluster", "local:2", "--pcap", "x.pcap"],
      "--pcap with --cluster"),
-    (["198.19.0.0/24", "-p", "80", "--dry-run", "--cluster", "local:2", "--show",
-      "unreachable"], "--show-unreachable with --cluster"),
     (["worker", "local:2"], "local:2"),
     (["worker", "sched"], "sched"),
     (["worker", "tcp://127.0.0.1:8786", "--max-rate", "fast"], "fast"),

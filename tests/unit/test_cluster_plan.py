@@ -4,7 +4,6 @@ and the packed result batches shard tasks send to the client."""
 from __future__ import annotations
 
 import math
-from ipaddress import IPv4Address
 
 import pytest
 
@@ -106,20 +105,6 @@ def test_rate_sharing_refuses_zero(total: float, caps: dict[str, float]) -> None
         share_rate(total, caps)
 
 
-def test_result_batches_round_trip() -> None:
-    pytest.importorskip("distributed")
-    from pyscan.cluster.wire import RESULT_SIZE, pack_results, unpack_results
-    from pyscan.scanner import Result
-
-    results = [Result(IPv4Address("198.19.1.2"), 443, "open", 64, 1.5e9),
-               Result(IPv4Address("198.19.255.255"), 65535, "closed", 255, 1.75e9)]
-    packed = pack_results(results)
-    assert len(packed) == 2 * RESULT_SIZE
-    assert list(unpack_results(packed)) == results
-    with pytest.raises(ValueError, match="not a multiple"):
-        list(unpack_results(packed[:-1]))
-
-
 def test_worker_settings_reject_bad_values_and_round_trip() -> None:
     pytest.importorskip("distributed")
     from pyscan.cluster.worker import WorkerSettings
@@ -135,22 +120,6 @@ def test_worker_settings_reject_bad_values_and_round_trip() -> None:
         WorkerSettings.parse(max_rate="fast")
     with pytest.raises(ConfigError, match="interface name"):
         WorkerSettings(interface="x" * 16)
-
-
-def test_the_client_writes_each_pair_once_across_attempts() -> None:
-    pytest.importorskip("distributed")
-    from pyscan.cluster.client import ResultMerger
-    from pyscan.cluster.wire import pack_results
-    from pyscan.scanner import Result
-
-    first = [Result(IPv4Address("198.19.0.1"), 80, "open", 64, 1.0),
-             Result(IPv4Address("198.19.0.1"), 81, "closed", 64, 1.0)]
-    again = [Result(IPv4Address("198.19.0.1"), 80, "open", 64, 2.0),   # a re-run attempt
-             Result(IPv4Address("198.19.0.2"), 80, "open", 64, 2.0)]
-    merger = ResultMerger(show_closed=False)
-    written = [*merger.merge(pack_results(first)), *merger.merge(pack_results(again))]
-    assert [(str(r.ip), r.port) for r in written] == [("198.19.0.1", 80), ("198.19.0.2", 80)]
-    assert (merger.open, merger.closed, merger.duplicates) == (2, 1, 1)
 
 
 def test_a_worker_started_by_dask_reads_its_settings_from_the_environment() -> None:

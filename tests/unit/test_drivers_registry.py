@@ -163,3 +163,21 @@ def test_one_exception_root_and_one_exit_code_table() -> None:
     assert isinstance(RootConfigError("x"), ValueError)
     assert isinstance(PrivilegeError("x"), PermissionError)
     assert set(EXIT_CODES.values()) == {1, 2, 77, 130}
+
+
+@pytest.mark.parametrize(("probes", "accepted"), [
+    (("tcp-syn",), "SYN-ACK/RST to the source ports and ICMP unreachables quoting TCP probes"),
+    (("udp",), "UDP replies to the source ports, ICMP echo replies and ICMP unreachables "
+               "quoting UDP or echo probes"),
+    (("icmp-echo",), "ICMP echo replies and ICMP unreachables quoting echo probes"),
+    (("tcp-syn", "udp", "icmp-echo"), "SYN-ACK/RST and UDP replies to the source ports, ICMP "
+     "echo replies and ICMP unreachables quoting TCP, UDP or echo probes"),
+])
+def test_af_packet_start_line_says_what_its_filter_accepts(probes: tuple[str, ...],
+                                                           accepted: str) -> None:
+    """The protocols come from the probe types the way the filter's do (reply_protocols:
+    a UDP probe's replies come as UDP or ICMP, so its filter takes echo replies too)."""
+    from pyscan.drivers.af_packet import filter_text
+    from pyscan.probes import PROBES, reply_protocols
+
+    assert filter_text(reply_protocols(tuple(PROBES[name].id for name in probes))) == accepted

@@ -60,7 +60,7 @@ def test_lab_names_follow_the_subnet_and_name() -> None:
     ({"name": "Has_Upper"}, "lab name 'Has_Upper' is not usable"),
     ({"name": "a" * 14}, "is not usable"),
     ({"subnet": "10.0.0.0/8"}, "must lie in 198.18.0.0/15"),
-    ({"subnet": "198.18.0.0/24"}, "outside 198.18.0.0/30"),
+    ({"subnet": "198.18.0.128/25"}, "outside 198.18.0.0/24"),
     ({"subnet": "not-a-net"}, "is not an IPv4 network"),
     ({"ports": ()}, "must be a non-empty set"),
     ({"ports": (0,)}, "within 1-65535"),

@@ -1,10 +1,12 @@
 """masscan -oX (src/out-xml.c): nmap's XML, one `<host>` per result, CRLF line ends.
 
-Two repairs over masscan, both for the tools that import it (python-libnmap, Metasploit's
+Three repairs over masscan, all for the tools that import it (python-libnmap, Metasploit's
 db_import, IVRE): every host carries nmap's `<status state="up" .../>` (masscan leaves it out,
-so python-libnmap's `host.is_up()` raises KeyError), and an empty scan is still a complete
-`<nmaprun>` document (masscan leaves an empty file). `<runstats>` counts hosts as nmap does:
-every host that answered, open or closed, is up.
+so python-libnmap's `host.is_up()` raises KeyError), an empty scan is still a complete
+`<nmaprun>` document (masscan leaves an empty file), and `<scaninfo>` names what was scanned
+as nmap does, one element per protocol (masscan always writes `type="syn" protocol="tcp"`,
+UDP scans too; a scan with TCP ports, or with no ports known, still writes exactly that).
+`<runstats>` counts hosts as nmap does: every host that answered, open or closed, is up.
 """
 
 from __future__ import annotations
@@ -35,8 +37,11 @@ class MasscanXmlWriter(MasscanWriter):
             "<!-- masscan v1.0 scan -->\r\n"
             f'<nmaprun scanner="masscan" start="{int(self.started)}" version="1.0-BETA"  '
             'xmloutputversion="1.03">\r\n'
-            '<scaninfo type="syn" protocol="tcp" />\r\n'
         )
+        if self.ports or not self.udp_ports:
+            self.stream.write('<scaninfo type="syn" protocol="tcp" />\r\n')
+        if self.udp_ports:
+            self.stream.write('<scaninfo type="udp" protocol="udp" />\r\n')
 
     def open(self) -> None:
         self.hosts_up = 0

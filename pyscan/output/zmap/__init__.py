@@ -56,9 +56,11 @@ def default_fields(ports: tuple[int, ...]) -> tuple[str, ...]:
 
 def zmap_default_writer(stream: TextIO, *, started: float, ports: tuple[int, ...] = (),
                         owns_stream: bool = False,
-                        output_filter: OutputFilter | None = None) -> ZmapCsvWriter:
+                        output_filter: OutputFilter | None = None,
+                        udp_ports: tuple[int, ...] = (), ping: bool = False) -> ZmapCsvWriter:
     """zmap without -O: csv, default fields, successes only, no header row."""
     writer = ZmapCsvWriter(stream, started=started, ports=ports, owns_stream=owns_stream,
                            fields=default_fields(ports), output_filter=output_filter,
-                           only_success=True, header_row=False)
+                           only_success=True, header_row=False, udp_ports=udp_ports,
+                           ping=ping)
     return writer

@@ -36,6 +36,8 @@ class ZmapWriter(ResultWriter):
         output_filter: OutputFilter | None = None,
         only_success: bool = False,
         header_row: bool | None = None,
+        udp_ports: tuple[int, ...] = (),
+        ping: bool = False,
     ) -> None:
         self.fields = fields
         # zmap's rule: a header row when more than one field; default mode has none.
@@ -46,7 +48,8 @@ class ZmapWriter(ResultWriter):
                                 if output_filter is not None else [])
         self.only_success = only_success
         self.skipped = 0
-        super().__init__(stream, started=started, ports=ports, owns_stream=owns_stream)
+        super().__init__(stream, started=started, ports=ports, owns_stream=owns_stream,
+                         udp_ports=udp_ports, ping=ping)
 
     def write(self, result: Result) -> None:
         if self.only_success and result.status not in ("open", "up"):

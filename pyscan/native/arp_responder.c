@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: GPL-2.0-only
+ *
+ * arp_responder.c - the RX-thread ARP responder (contract and why: arp_responder.h); the
+ * request-to-reply rewrite itself is pyscan/bpf/arp_reply.h, shared with the XDP filter.
+ *
+ * Invariant: the responder's counters are written only by the one handle() caller.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "arp_reply.h"
+#include "arp_responder.h"
+#include "counter.h"
+
+struct pyscan_arp_responder {
+	int fd;
+	int ifindex;
+	uint32_t ip_be;
+	uint8_t mac[6];
+	struct pyscan_arp_responder_stats stats;
+};
+
+uint32_t pyscan_arp__build_reply(const uint8_t *request, uint32_t len, uint32_t ip_be,
+				 const uint8_t *mac, uint8_t *out, uint32_t capacity)
+{
+	uint8_t frame[PYSCAN_ARP_REPLY_LEN] = {0};
+
+	if (!request || !mac || !out || len < PYSCAN_ARP_FRAME_LEN ||
+	    capacity < PYSCAN_ARP_REPLY_LEN)
+		return 0;
+	memcpy(frame, request, PYSCAN_ARP_FRAME_LEN); /* the padding stays zero, never echoed */
+	if (!pyscan_arp__answer_in_place(frame, ip_be, mac))
+		return 0;
+	memcpy(out, frame, sizeof(frame));
+	return PYSCAN_ARP_REPLY_LEN;
+}
+
+uint32_t pyscan_arp__build_request(uint32_t ip_be, const uint8_t *mac, uint32_t target_ip_be,
+				   uint8_t *out, uint32_t capacity)
+{
+	static const uint8_t fixed[10] = {0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, PYSCAN_ARP_OP_REQUEST};
+
+	if (!mac || !out || capacity < PYSCAN_ARP_REPLY_LEN)
+		return 0;
+	memset(out, 0, PYSCAN_ARP_REPLY_LEN);
+	memset(out, 0xff, 6);
+	memcpy(out + 6, mac, 6);
+	memcpy(out + 12, fixed, sizeof(fixed));
+	memcpy(out + PYSCAN_ARP_OFF_SHA, mac, 6);
+	memcpy(out + PYSCAN_ARP_OFF_SPA, &ip_be, 4);
+	memcpy(out + PYSCAN_ARP_OFF_TPA, &target_ip_be, 4);
+	return PYSCAN_ARP_REPLY_LEN;
+}
+
+static int send_frame(int fd, int ifindex, const uint8_t *frame, uint32_t len)
+{
+	struct sockaddr_ll to = {
+		.sll_family = AF_PACKET,
+		.sll_protocol = htons(ETH_P_ARP),
+		.sll_ifindex = ifindex,
+		.sll_halen = 6,
+	};
+	memcpy(to.sll_addr, frame, 6);
+	return sendto(fd, frame, len, MSG_DONTWAIT, (struct sockaddr *)&to, sizeof(to)) ==
+	       (ssize_t)len ? 0 : -1;
+}
+
+int pyscan_arp__announce(int ifindex, uint32_t ip_be, const uint8_t *mac, uint32_t target_ip_be)
+{
+	uint8_t request[PYSCAN_ARP_REPLY_LEN];
+
+	if (ifindex <= 0 || !ip_be || !target_ip_be ||
+	    !pyscan_arp__build_request(ip_be, mac, target_ip_be, request, sizeof(request)))
+		return -EINVAL;
+	const int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	const int rc = send_frame(fd, ifindex, request, sizeof(request)) ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
+/* Someone else's ARP (request or reply) naming the address as its own sender. */
+static int claims_address(const pyscan_arp_responder *r, const uint8_t *frame, uint32_t len)
+{
+	uint32_t sender_ip;
+
+	if (len < PYSCAN_ARP_FRAME_LEN || frame[12] != 0x08 || frame[13] != 0x06)
+		return 0;
+	memcpy(&sender_ip, frame + PYSCAN_ARP_OFF_SPA, 4);
+	return sender_ip == r->ip_be && !pyscan_arp__same_mac(frame + PYSCAN_ARP_OFF_SHA, r->mac);
+}
+
+pyscan_arp_responder *pyscan_arp_responder__open(int ifindex, uint32_t ip_be, const uint8_t *mac,
+						 char *err, size_t errlen)
+{
+	pyscan_arp_responder *r;
+
+	if (ifindex <= 0 || !ip_be || !mac) {
+		snprintf(err, errlen, "ARP responder: needs an interface index > 0, an address and "
+			 "a MAC (got ifindex %d)", ifindex);
+		errno = EINVAL;
+		return NULL;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		snprintf(err, errlen, "ARP responder: out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
+	/* Protocol 0: a send-only socket, the kernel queues nothing to it. */
+	r->fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (r->fd < 0) {
+		const int code = errno;
+		snprintf(err, errlen, "ARP responder: AF_PACKET socket: %s%s", strerror(code),
+			 code == EPERM || code == EACCES ? " (needs CAP_NET_RAW: run as root)" : "");
+		free(r);
+		errno = code;
+		return NULL;
+	}
+	r->ifindex = ifindex;
+	r->ip_be = ip_be;
+	memcpy(r->mac, mac, 6);
+	if (err && errlen)
+		err[0] = '\0';
+	return r;
+}
+
+int pyscan_arp_responder__handle(pyscan_arp_responder *r, const uint8_t *frame, uint32_t len)
+{
+	uint8_t reply[PYSCAN_ARP_REPLY_LEN];
+
+	if (!r || !frame)
+		return 0;
+	if (!pyscan_arp__build_reply(frame, len, r->ip_be, r->mac, reply, sizeof(reply))) {
+		if (claims_address(r, frame, len))
+			pyscan_counter__bump(&r->stats.conflicts, 1);
+		return 0;
+	}
+	if (send_frame(r->fd, r->ifindex, reply, sizeof(reply)) == 0)
+		pyscan_counter__bump(&r->stats.answered, 1);
+	else
+		pyscan_counter__bump(&r->stats.send_errors, 1);
+	return 1;
+}
+
+void pyscan_arp_responder__stats(const pyscan_arp_responder *r,
+				 struct pyscan_arp_responder_stats *out)
+{
+	if (!r || !out)
+		return;
+	out->answered = pyscan_counter__load(&r->stats.answered);
+	out->send_errors = pyscan_counter__load(&r->stats.send_errors);
+	out->conflicts = pyscan_counter__load(&r->stats.conflicts);
+}
+
+void pyscan_arp_responder__close(pyscan_arp_responder *r)
+{
+	if (!r)
+		return;
+	if (r->fd >= 0)
+		close(r->fd);
+	free(r);
+}
