@@ -198,7 +198,9 @@ class Lab:
                  ipv6: bool | None = None, subnet6: str | IPv6Network = DEFAULT_SUBNET6,
                  open_pairs6: set[tuple[IPv6Address, int]] | None = None,
                  open_count6: int | None = None,
-                 echo_hosts6: Iterable[IPv6Address] | None = None) -> None:
+                 echo_hosts6: Iterable[IPv6Address] | None = None,
+                 unreachable_pairs6: set[tuple[IPv6Address, int]] | None = None,
+                 unreachable_count6: int | None = None) -> None:
         """UDP: responders on ``udp_ports`` (port 53 answers DNS version.bind, the others echo
         the datagram like an NTP-ish server) for the pairs of ``udp_open`` (None = every
         address); any other UDP pair answers ICMP port unreachable. ICMP echo: only
@@ -211,7 +213,9 @@ class Lab:
         set ``open_pairs6`` exactly, else ``open_count6`` pairs drawn from subnet6 x ports
         with ``seed``, else every address on every port; ICMPv6 echo answered by
         ``echo_hosts6`` only (None = every address). No IPv6 UDP responders: UDP to the
-        IPv6 subnet answers ICMPv6 port unreachable."""
+        IPv6 subnet answers ICMPv6 port unreachable. A SYN to one of ``unreachable_pairs6``
+        (or ``unreachable_count6`` pairs drawn with ``seed`` outside the IPv6 open set) is
+        answered with an ICMPv6 destination unreachable (:meth:`unreachable_truth6`)."""
         if not _NAME_RE.fullmatch(name):
             raise LabInputError(
                 f"lab name {name!r} is not usable (accepted: 1-13 of a-z 0-9 -, "
@@ -279,6 +283,8 @@ class Lab:
         elif open_count is not None:
             self._open = self._draw(open_count, seed)
         self._unreachable = self._unreachable_pairs(unreachable_pairs, unreachable_count, seed)
+        self._unreachable6 = self._unreachable_pairs6(unreachable_pairs6, unreachable_count6,
+                                                      seed)
 
     # --- IPv6 (v6lab) ----------------------------------------------------------------------
 
@@ -345,7 +351,8 @@ class Lab:
         if self.subnet6 is None:
             return set()
         if self._open6_all:
-            return {(address, port) for address in self.subnet6 for port in self.ports}
+            return {(address, port) for address in self.subnet6 for port in self.ports
+                    if (address, port) not in self._unreachable6}
         return set(self._open6)
 
     def echo_truth6(self) -> set[IPv6Address]:
@@ -359,7 +366,7 @@ class Lab:
         if self.subnet6 is None:
             return 0
         if self._open6_all:
-            return self.subnet6.num_addresses * len(self.ports)
+            return self.subnet6.num_addresses * len(self.ports) - len(self._unreachable6)
         return len(self._open6)
 
     def listening_ports6(self) -> tuple[int, ...]:
@@ -532,6 +539,105 @@ class Lab:
         except FirewallError as error:
             raise LabError(f"cannot install the lab's unreachable pairs: {error}") from error
 
+    # --- IPv6 unreachable pairs (v6extra: ICMPv6 destination unreachable answers to SYNs) ---
+
+    # The ICMPv6 codes nft answers with (RFC 4443 3.1), given to the pairs in turn (sorted
+    # order) so a scan sees several: (nft's name, code).
+    UNREACHABLE_CODES6 = (("no-route", 0), ("admin-prohibited", 1), ("addr-unreachable", 3),
+                          ("port-unreachable", 4))
+
+    def _unreachable_pairs6(self, pairs: set[tuple[IPv6Address, int]] | None,
+                            count: int | None, seed: int | None
+                            ) -> frozenset[tuple[IPv6Address, int]]:
+        if pairs is None and count is None:
+            return frozenset()
+        if pairs is not None and count is not None:
+            raise LabInputError("give unreachable_pairs6 or unreachable_count6, not both")
+        network = self.subnet6
+        if network is None:
+            raise LabInputError("IPv6 unreachable pairs given to a lab without IPv6 "
+                                "(accepted: ipv6=True, or no IPv6 settings)")
+        if pairs is not None:
+            chosen = frozenset((IPv6Address(ip), int(port)) for ip, port in pairs)
+            for ip, port in chosen:
+                if ip not in network or not 1 <= port <= 65535:
+                    raise LabInputError(f"unreachable pair [{ip}]:{port} is outside the lab "
+                                        f"({network}, ports 1-65535)")
+            if not self._open6_all and chosen & self._open6:
+                raise LabInputError("IPv6 unreachable pairs must not be open pairs too")
+            return chosen
+        assert count is not None
+        size = network.num_addresses * len(self.ports)
+        free = size if self._open6_all else size - len(self._open6)
+        if not 0 <= count <= free:
+            raise LabInputError(
+                f"unreachable_count6 {count} is out of range (accepted: 0 to {free}, the "
+                "IPv6 pairs of subnet6 x ports that are not open)")
+        base, ports = int(network.network_address), self.ports
+        # Its own stream of the seed: the IPv6 open draw stays what it was without these.
+        rng = random.Random(f"unreachable6:{seed}")
+        chosen_set: set[tuple[IPv6Address, int]] = set()
+        while len(chosen_set) < count:
+            index = rng.randrange(size)
+            pair = (IPv6Address(base + index // len(ports)), ports[index % len(ports)])
+            if self._open6_all or pair not in self._open6:
+                chosen_set.add(pair)
+        return frozenset(chosen_set)
+
+    def unreachable_truth6(self) -> dict[tuple[IPv6Address, int], int]:
+        """Every IPv6 (address, port) whose SYN is answered with an ICMPv6 destination
+        unreachable (type 1), and the code it answers with."""
+        codes = self.UNREACHABLE_CODES6
+        return {pair: codes[i % len(codes)][1]
+                for i, pair in enumerate(sorted(self._unreachable6))}
+
+    def _install_unreachable6(self) -> None:
+        """One set per code in an `ip6 labunreach6` table at input priority -10, before the
+        IPv6 open set's RST rule (inet lab6, priority filter) and the listener see the SYN.
+        The target has no ICMPv6 rate limit (_TARGET_IPV6_SYSCTLS): every SYN is answered."""
+        if not self._unreachable6:
+            return
+        lines = ["add table ip6 labunreach6",
+                 "add chain ip6 labunreach6 input { type filter hook input priority -10; "
+                 "policy accept; }"]
+        by_code: dict[str, list[tuple[IPv6Address, int]]] = {}
+        for i, pair in enumerate(sorted(self._unreachable6)):
+            name = self.UNREACHABLE_CODES6[i % len(self.UNREACHABLE_CODES6)][0]
+            by_code.setdefault(name, []).append(pair)
+        for name, pairs in by_code.items():
+            set_name = name.replace("-", "_")
+            lines.append(f"add set ip6 labunreach6 {set_name} "
+                         "{ type ipv6_addr . inet_service; }")
+            lines.append(f"add rule ip6 labunreach6 input tcp flags & (syn | ack) == syn "
+                         f"ip6 daddr . tcp dport @{set_name} reject with icmpv6 type {name}")
+            for start in range(0, len(pairs), 4096):
+                chunk = ", ".join(f"{ip} . {port}" for ip, port in pairs[start:start + 4096])
+                lines.append(f"add element ip6 labunreach6 {set_name} {{ {chunk} }}")
+        try:
+            run_nft("\n".join(lines) + "\n", self.target_netns)
+        except FirewallError as error:
+            raise LabError(f"cannot install the lab's IPv6 unreachable pairs: {error}") from error
+
+    @staticmethod
+    def draw_echo_hosts6(subnet6: str | IPv6Network, count: int, seed: int | None
+                         ) -> frozenset[IPv6Address]:
+        """`count` addresses of subnet6 drawn with `seed` (`pyscan lab up --echo-count6`):
+        the ``echo_hosts6`` of a lab built from the command line."""
+        try:
+            network = IPv6Network(subnet6)
+        except ValueError as error:
+            raise LabInputError(
+                f"lab IPv6 subnet {subnet6!r} is not an IPv6 network ({error})") from None
+        if not 0 <= count <= min(network.num_addresses, 2**20):
+            raise LabInputError(f"echo host count {count} is out of range (accepted: 0 to "
+                                f"{min(network.num_addresses, 2**20)}, the addresses of "
+                                f"{network})")
+        base = int(network.network_address)
+        picks = random.Random(f"echo6:{seed}").sample(range(network.num_addresses), count)
+        return frozenset(IPv6Address(base + index) for index in picks)
+
+    # --- end IPv6 unreachable pairs (v6extra) ----------------------------------------------
+
     # --- what the lab promises --------------------------------------------------------------
 
     def truth(self) -> set[tuple[IPv4Address, int]]:
@@ -665,6 +771,7 @@ class Lab:
             self._install_open_set()
         self._install_probe_rules()
         self._install_unreachable()
+        self._install_unreachable6()
         if self.loss:
             self._install_loss()
         self._start_listener()
@@ -893,6 +1000,9 @@ class Lab:
             "scan_address6": str(SCAN_ADDRESS6) if self.ipv6 else None,
             "gateway6": str(TARGET_ADDRESS6.ip) if self.ipv6 else None,
             "open_pairs6": self.open_count6(),
+            "unreachable_pairs6": len(self._unreachable6),
+            "echo_hosts6": ("all" if self._echo6 is None else len(self._echo6))
+            if self.ipv6 else None,
             "scan_command6": self.scan_command6(),
         }
         if up:
@@ -980,6 +1090,7 @@ class Lab:
             "echo": None if self._echo is None else sorted(str(ip) for ip in self._echo),
             "unreachable": sorted(f"{ip}:{port}" for ip, port in self._unreachable),
             **self._settings6(),
+            "unreachable6": sorted(f"[{ip}]:{port}" for ip, port in self._unreachable6),
         }
 
     def _adopt(self, other: Lab) -> None:
@@ -1039,6 +1150,9 @@ class Lab:
                   echo_hosts=None if echo is None else [IPv4Address(ip) for ip in echo],
                   unreachable_pairs={(IPv4Address(i.rsplit(":", 1)[0]), int(i.rsplit(":", 1)[1]))
                                      for i in record.get("unreachable", ())},
+                  unreachable_pairs6=(
+                      {(IPv6Address(i.rsplit(":", 1)[0].strip("[]")), int(i.rsplit(":", 1)[1]))
+                       for i in record["unreachable6"]} if record.get("unreachable6") else None),
                   **cls._load_settings6(record))
         listener = record.get("listener")
         if listener:

@@ -43,7 +43,8 @@ def lab_up(
     open_count: Annotated[str | None, typer.Option(
         help="Open exactly this many random (address, port) pairs instead of all.")] = None,
     seed: Annotated[str | None, typer.Option(
-        help="Seed for --open-count's and --unreachable's draws.")] = None,
+        help="Seed for the draws of --open-count, --unreachable and their IPv6 "
+             "counterparts.")] = None,
     unreachable: Annotated[str | None, typer.Option(
         help="Answer SYNs to this many random (address, port) pairs that are not open with "
              "ICMP destination unreachable (codes 0, 1, 10, 13 in turn).")] = None,
@@ -62,6 +63,12 @@ def lab_up(
     open_count6: Annotated[str | None, typer.Option(
         help="Open exactly this many random IPv6 (address, port) pairs instead of all.")
     ] = None,
+    echo_count6: Annotated[str | None, typer.Option(
+        help="Only this many random IPv6 addresses answer ICMPv6 echo (default: all).")
+    ] = None,
+    unreachable6: Annotated[str | None, typer.Option(
+        help="Answer SYNs to this many random IPv6 (address, port) pairs that are not open "
+             "with ICMPv6 destination unreachable (codes 0, 1, 3, 4 in turn).")] = None,
 ) -> None:
     from pyscan.config import parse_ports, parse_seed
     from pyscan.lab import DEFAULT_SUBNET6, Lab
@@ -78,14 +85,25 @@ def lab_up(
         # the privilege check and before anything exists.
         count6 = (parse_count(open_count6, "--open-count6", 0, 2**32)
                   if open_count6 is not None else None)
-        if no_ipv6 and (subnet6 is not None or count6 is not None):
-            fail("--subnet6/--open-count6 and --no-ipv6 contradict each other (accepted: one "
+        echo6 = (parse_count(echo_count6, "--echo-count6", 0, 2**32)
+                 if echo_count6 is not None else None)
+        unreachable_count6 = (parse_count(unreachable6, "--unreachable6", 0, 2**32)
+                              if unreachable6 is not None else None)
+        given6 = [option for option, value in (
+            ("--subnet6", subnet6), ("--open-count6", count6), ("--echo-count6", echo6),
+            ("--unreachable6", unreachable_count6)) if value is not None]
+        if no_ipv6 and given6:
+            fail(f"{'/'.join(given6)} and --no-ipv6 contradict each other (accepted: one "
                  "of them)")
-        ipv6 = False if no_ipv6 else True if subnet6 or count6 is not None else None
+        ipv6 = False if no_ipv6 else True if given6 else None
+        prefix6 = subnet6 or DEFAULT_SUBNET6
         lab = Lab(name=name, subnet=subnet, ports=port_list, open_count=count, seed=draw_seed,
                   sink=sink, queues=queue_count, loss=loss_percent,
                   unreachable_count=unreachable_count, ipv6=ipv6,
-                  subnet6=subnet6 or DEFAULT_SUBNET6, open_count6=count6)
+                  subnet6=prefix6, open_count6=count6,
+                  echo_hosts6=(None if echo6 is None
+                               else Lab.draw_echo_hosts6(prefix6, echo6, draw_seed)),
+                  unreachable_count6=unreachable_count6)
     except ConfigError as error:
         fail(str(error))
     lab = _lab_call(lab.up)

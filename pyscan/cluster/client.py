@@ -168,9 +168,6 @@ class ClusterRun:
             raise ConfigError(f"--shard {config.shard[0]}/{config.shard[1]} cannot be combined "
                               "with --cluster (accepted: --shard 1/1; the cluster shards the "
                               "scan itself)")
-        if config.targets.family == 6:  # wire.py packs 4-byte addresses
-            raise ConfigError("IPv6 targets cannot be combined with --cluster yet (accepted: "
-                              "IPv4 targets, or an IPv6 scan without --cluster)")
         self.config = config
         self.client = client
         self.shards_per_worker = shards_per_worker

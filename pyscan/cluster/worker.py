@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
 from distributed import Queue, Variable, Worker, get_worker
@@ -160,10 +160,20 @@ class ShardTask:
             scan, shard=self.shard, rate=rate,
             driver=settings.driver or scan.driver,
             interface=settings.interface or scan.interface,
-            source_ip=(IPv4Address(settings.source_ip) if settings.source_ip
-                       else scan.source_ip),
+            source_ip=self._source_ip(settings),
             netns=settings.netns or scan.netns,
         )
+
+
+    def _source_ip(self, settings: WorkerSettings) -> IPv4Address | IPv6Address | None:
+        """The worker's --source-ip when it has one of the scan's family; a worker set up
+        for the other family scans from its route's own address of this one."""
+        if settings.source_ip is None:
+            return self.scan.source_ip
+        address = parse_source_ip(settings.source_ip)
+        if address.version != self.scan.targets.family:
+            return self.scan.source_ip
+        return address
 
 
 def _advertise(worker: Worker) -> dict[str, Any]:

@@ -335,14 +335,6 @@ def test_ipv6_refusals_name_what_is_accepted() -> None:
         v6_config(["2001:2::/126"], probe="tcp-syn6")
 
 
-def test_cluster_refuses_ipv6_targets() -> None:
-    from pyscan import ConfigError
-    from pyscan.cluster.client import ClusterRun
-
-    with pytest.raises(ConfigError, match="IPv6 targets cannot be combined with --cluster"):
-        ClusterRun(v6_config(["2001:2::/126"]), client=None)  # type: ignore[arg-type]
-
-
 def test_ipv6_results_are_deduplicated_by_address_number_and_outside_ones_reported() -> None:
     engine = make_engine("tcp-syn6", [80])
     probes = sent(engine)
