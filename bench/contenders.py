@@ -33,7 +33,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.sinklab import SCAN_IP, TARGET_NET, SinkLab, SinkSamples, SinkSnapshot
+from bench.sinklab import SCAN_IP, SCAN_IP6, TARGET_NET, SinkLab, SinkSamples, SinkSnapshot
 from pyscan.bench_command import BenchError
 
 LAB_RANGE = ipaddress.ip_network("198.18.0.0/15")
@@ -97,12 +97,15 @@ def parse_bare_output(text: str) -> dict[str, object]:
 
 
 # The bare loops' frame protocol for each pyscan probe type (bare_frame.h)
-BARE_PROTOCOL = {"tcp-syn": "tcp", "icmp-echo": "icmp", "udp": "udp"}
+BARE_PROTOCOL = {"tcp-syn": "tcp", "icmp-echo": "icmp", "udp": "udp", "tcp-syn6": "tcp6",
+                 "icmp-echo6": "icmp6"}
 
 
 def run_bare(lab: SinkLab, binary: Path, seconds: float, frame_len: int, threads: int,
              probe: str = "tcp-syn") -> TxRun:
     """A bare loop resending one frame of ``frame_len`` bytes shaped like ``probe``'s."""
+    if BARE_PROTOCOL[probe].endswith("6"):
+        lab.ensure_ipv6()  # before the first IPv6 row, whoever sends it, so MLD is done
     argv = lab.exec_argv(str(binary), lab.scan_if, str(seconds), str(frame_len), str(threads),
                          BARE_PROTOCOL[probe])
     run, stdout, _ = _sampled(lab, binary.name, argv, threads, None, frame_len, seconds + 10)
@@ -124,12 +127,16 @@ def run_pyscan(lab: SinkLab, driver: str, seconds: float, threads: int,
     """``pyscan bench`` for one driver inside the scan namespace (bench/pyscan_tx.py)."""
     from pyscan.bench_command import ETHERNET_OVERHEAD, bench_probe, wire_bytes
 
-    size = wire_bytes(bench_probe(probe).frame_len) - ETHERNET_OVERHEAD
+    bench = bench_probe(probe)
+    size = wire_bytes(bench.frame_len) - ETHERNET_OVERHEAD
+    if bench.family == 6:
+        lab.ensure_ipv6()
     argv = lab.exec_argv(
         sys.executable, "-m", "bench.pyscan_tx", "--driver", driver, "--interface", lab.scan_if,
         "--duration", str(seconds), "--tx-threads", str(threads), "--probe", probe,
         "--size", str(size),
-        "--source-ip", SCAN_IP, "--gateway-mac", lab.gateway_mac,
+        "--source-ip", SCAN_IP6 if bench.family == 6 else SCAN_IP,
+        "--gateway-mac", lab.gateway_mac,
         *(["--rate", str(rate)] if rate else []),
     )
     run, stdout, stderr = _sampled(lab, driver, argv, threads, rate, size - 4, seconds + 30)
