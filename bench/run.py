@@ -308,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="per TX-rate run")
     parser.add_argument("--quick", action="store_true", help="1 repetition, 2 s runs")
     parser.add_argument("--only", default=",".join(ALL_SECTIONS))
-    parser.add_argument("--accuracy-probes", default="tcp-syn,icmp-echo,udp",
+    parser.add_argument("--accuracy-probes",
+                        default="tcp-syn,icmp-echo,udp,tcp-syn6,icmp-echo6",
                         help="probe types of the accuracy section; the others' rows are kept "
                              "from the last results.json")
     parser.add_argument("--probe-rows", default=",".join(PROBE_ROWS),

@@ -242,3 +242,60 @@ def test_bare_ipv6_frame_matches_the_probe_and_has_valid_checksums(tmp_path: Pat
     sent = getattr(layer, field)
     delattr(layer, field)
     assert getattr(Ether(bytes(broken))[type(layer)], field) != sent
+
+
+def test_ipv6_accuracy_rows_use_the_labs_ipv6_half_inside_2001_2() -> None:
+    from bench.accuracy import (
+        ACCURACY_PROBES,
+        IPV4_PROBES,
+        PROTOCOL_OF,
+        SUBNET6,
+        TARGET_OF,
+        probe_truth6,
+    )
+
+    network = IPv6Network(SUBNET6)
+    assert network.subnet_of(IPv6Network("2001:2::/48")) and network.num_addresses == 65536
+    echo = probe_truth6()
+    assert len(echo) == ECHO_HOSTS and all(ip in network for ip in echo)
+    assert echo == probe_truth6() and echo != probe_truth6(seed=1)  # drawn from the seed
+    assert {"tcp-syn6", "icmp-echo6"} <= set(ACCURACY_PROBES)
+    assert not {"tcp-syn6", "icmp-echo6"} & set(IPV4_PROBES)  # zmap/masscan: IPv4 rows only
+    assert TARGET_OF["tcp-syn6"] == TARGET_OF["icmp-echo6"] == SUBNET6
+    assert (PROTOCOL_OF["tcp-syn6"], PROTOCOL_OF["icmp-echo6"]) == ("tcp", "icmp")
+
+
+def test_ndjson_parser_reads_ipv6_records() -> None:
+    text = "\n".join(json.dumps(r) for r in (
+        {"ip": "2001:2:0:100::7", "port": 80, "proto": "tcp", "status": "open"},
+        {"ip": "2001:2:0:100::8", "port": 80, "proto": "tcp", "status": "closed"},
+        {"ip": "2001:2:0:100::9", "port": 0, "proto": "icmp", "status": "up"}))
+    assert parse_ndjson_open(text) == [(IPv6Address("2001:2:0:100::7"), 80)]
+    assert parse_ndjson_open(text, "icmp") == [(IPv6Address("2001:2:0:100::9"), 0)]
+
+
+def test_probe_rows_of_other_probe_types_are_kept_from_the_last_results(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bench.run
+
+    previous = {"environment": {"run_id": "old"}, "section_runs": {"probes": "old"},
+                "probes": [{"probe": "icmp-echo", "contender": "af-xdp"},
+                           {"probe": "tcp-syn6", "contender": "af-xdp"}]}
+    (tmp_path / "results.json").write_text(json.dumps(previous))
+    monkeypatch.setattr(bench.run, "RESULTS", tmp_path)
+    runs = bench.run.keep_other_probe_rows(
+        [{"probe": "tcp-syn6", "contender": "af-packet"}], ("tcp-syn6",), "new")
+    assert runs == [{"probe": "icmp-echo", "contender": "af-xdp", "run": "old"},
+                    {"probe": "tcp-syn6", "contender": "af-packet", "run": "new"}]
+
+
+def test_probe_plan_has_no_zmap_rows_for_ipv6() -> None:
+    from bench.run import NO_ZMAP_PROBES, PROBE_ROWS, probe_plan
+
+    assert {"tcp-syn6", "icmp-echo6"} <= set(PROBE_ROWS) and set(NO_ZMAP_PROBES) <= \
+        set(PROBE_ROWS)
+    binaries = {"bare_tpacket": Path("t"), "bare_afxdp": Path("x")}
+    labels = [label for label, _ in probe_plan(None, Path("."), binaries,  # type: ignore[arg-type]
+                                               {}, 1.0, ("tcp-syn6", "udp"))]
+    assert "zmap udp 1T" in labels and not any(x.startswith("zmap tcp-syn6") for x in labels)
+    assert "bare_afxdp tcp-syn6 2T" in labels and "xdp-live tcp-syn6 1T" in labels
