@@ -37,6 +37,7 @@ from bench.sinklab import SCAN_IP, SCAN_IP6, TARGET_NET, SinkLab, SinkSamples, S
 from pyscan.bench_command import BenchError
 
 LAB_RANGE = ipaddress.ip_network("198.18.0.0/15")
+LAB_RANGE6 = ipaddress.ip_network("2001:2::/48")  # RFC 5180 benchmarking
 HERE = Path(__file__).resolve().parent
 BARE_LOOPS = ("bare_tpacket", "bare_afxdp", "bare_gen")
 
@@ -184,13 +185,15 @@ def run_pyscan_scan(lab: SinkLab, workdir: Path, driver: str, seconds: float,
 
 
 def check_lab_targets(targets: Iterable[str]) -> None:
-    """Refuse to start an external scanner whose targets leave 198.18.0.0/15."""
+    """Refuse to start an external scanner whose targets leave 198.18.0.0/15 (IPv6:
+    2001:2::/48)."""
     for target in targets:
         first, _, last = target.partition("-")
         for address in filter(None, (first, last)):
             network = ipaddress.ip_network(address.strip(), strict=False)
-            if not network.subnet_of(LAB_RANGE):  # type: ignore[arg-type]
-                raise BenchError(f"refusing to scan {target}: outside the lab range {LAB_RANGE}")
+            allowed = LAB_RANGE6 if network.version == 6 else LAB_RANGE
+            if not network.subnet_of(allowed):  # type: ignore[arg-type]
+                raise BenchError(f"refusing to scan {target}: outside the lab range {allowed}")
 
 
 _MASSCAN_RANGE = re.compile(r"^\s*range\s*=\s*(.+?)\s*$")
@@ -208,12 +211,13 @@ def masscan_echo_ranges(echo: str) -> list[str]:
 
 def masscan_argv(lab_if: str, scan_mac: str, gateway_mac: str, targets: list[str],
                  ports: str, rate: float, output: Path | None, wait: int,
-                 ping: bool = False) -> list[str]:
+                 ping: bool = False, adapter_ip: str = SCAN_IP) -> list[str]:
     """masscan pointed at the lab; output None = its default "Discovered open port" lines
-    on stdout. ``ping``: --ping (an ICMP echo per address); ports "" = no -p."""
+    on stdout. ``ping``: --ping (an ICMP echo per address); ports "" = no -p. IPv6 targets:
+    ``adapter_ip`` the scanner's IPv6 address (masscan then sends IPv6 from it)."""
     return ["masscan", *targets, *(["-p", ports] if ports else []),
             *(["--ping"] if ping else []), "--rate", str(int(rate)), "--adapter", lab_if,
-            "--adapter-ip", SCAN_IP, "--adapter-mac", scan_mac, "--router-mac", gateway_mac,
+            "--adapter-ip", adapter_ip, "--adapter-mac", scan_mac, "--router-mac", gateway_mac,
             "--wait", str(wait), *(["-oL", str(output)] if output else [])]
 
 

@@ -299,3 +299,23 @@ def test_probe_plan_has_no_zmap_rows_for_ipv6() -> None:
                                                {}, 1.0, ("tcp-syn6", "udp"))]
     assert "zmap udp 1T" in labels and not any(x.startswith("zmap tcp-syn6") for x in labels)
     assert "bare_afxdp tcp-syn6 2T" in labels and "xdp-live tcp-syn6 1T" in labels
+
+
+def test_masscan_ipv6_targets_are_checked_against_2001_2_and_its_list_parsed() -> None:
+    from bench.accuracy import MASSCAN_PROBES, SCAN_ADDRESS6, SUBNET6
+    from bench.contenders import check_lab_targets, masscan_argv
+    from pyscan.bench_command import BenchError
+    from pyscan.lab import SCAN_ADDRESS6 as LAB_SCAN_ADDRESS6
+
+    check_lab_targets([SUBNET6, "2001:2::1-2001:2::ff", "198.19.0.0/16"])
+    for outside in ("2001:3::/64", "2001:2:1::/64", "2001:db8::1-2001:db8::2"):
+        with pytest.raises(BenchError, match="outside the lab range 2001:2::/48"):
+            check_lab_targets([outside])
+    assert str(LAB_SCAN_ADDRESS6.ip) == SCAN_ADDRESS6
+    assert "tcp-syn6" in MASSCAN_PROBES and "icmp-echo6" not in MASSCAN_PROBES
+    argv = masscan_argv("s", "02:00:00:00:00:01", "02:00:00:00:00:02", [SUBNET6], "80", 1000,
+                        None, 2, adapter_ip=SCAN_ADDRESS6)
+    assert argv[argv.index("--adapter-ip") + 1] == SCAN_ADDRESS6
+    text = "#masscan\nopen tcp 22 2001:2:0:100::3 1796010738\nopen tcp 80 198.19.0.1 1\n# end\n"
+    assert parse_masscan_list(text) == [(IPv6Address("2001:2:0:100::3"), 22),
+                                        (IPv4Address("198.19.0.1"), 80)]
