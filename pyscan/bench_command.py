@@ -251,6 +251,7 @@ BENCH_PORTS = range(1, 65536)
 BENCH_SOURCE_PORTS = range(61000, 61256)
 MAX_DURATION = 3600.0
 MAX_TX_THREADS = 64
+LAB_IPV6_SETTLE_SECONDS = 3.0  # MLDv2: robustness 2 x unsolicited report interval 1 s, + margin
 ICMP4_ECHO_FRAME_LEN = 42  # Ethernet 14 + IPv4 20 + ICMP echo 8, no payload (probe_icmp_echo4.c)
 UDP4_HEADERS_LEN = 42      # Ethernet 14 + IPv4 20 + UDP 8 (probe_udp4.c)
 BENCH_UDP_PORTS = range(1, 1025)
@@ -377,6 +378,10 @@ def run_bench(options: BenchOptions) -> BenchReport:
         lab = Lab(name=options.lab_name or default_lab_name(), sink=True,
                   queues=options.tx_threads, ipv6=bench_probe(options.probe).family == 6)
         with lab:
+            if lab.ipv6:
+                # the new IPv6 addresses' MLD reports (an initial one and a retransmission
+                # within 1 s) reach the sink: let them pass before the count starts
+                time.sleep(LAB_IPV6_SETTLE_SECONDS)
             return _run_on(options, driver, lab.scan_interface, netns=lab.scan_netns, lab=lab)
     except LabError as error:
         raise BenchError(f"sink lab: {error}") from None
