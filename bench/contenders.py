@@ -165,7 +165,10 @@ def run_pyscan_scan(lab: SinkLab, workdir: Path, driver: str, seconds: float,
     argv = lab.exec_argv(
         sys.executable, "-m", "pyscan", TARGET_NET, "-p", "1-65535", "--driver", driver,
         "--rate", "max", "-i", lab.scan_if, "--source-ip", SCAN_IP, "--gateway-mac",
-        lab.gateway_mac, "--tx-threads", str(threads), "--wait", "0", "-oL", str(output))
+        lab.gateway_mac, "--tx-threads", str(threads), "--wait", "0", "-oL", str(output),
+        # its SIGTERM end saves a pause file: in the run's directory, not the repository's
+        "--pause-file", str(workdir / f"pyscan-paused-{driver}-{threads}.json"),
+        "--checkpoint-every", "0")
     check_lab_targets([TARGET_NET])
     before = lab.snapshot()
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

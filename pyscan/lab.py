@@ -111,6 +111,11 @@ _IPV6_SYSCTLS = {
        for key, value in (("disable_ipv6", "0"), ("accept_dad", "0"), ("accept_ra", "0"),
                           ("router_solicitations", "0"))},
 }
+# The target answers ICMPv6 errors (unreachable) at any rate, as IPv4's icmp_ratelimit=0 and
+# icmp_ratemask=0: the per-peer limit off, and the mask of types under the global limit
+# (icmp_msgs_per_sec) narrowed to type 255 alone (reserved, never sent; an empty mask
+# cannot be written).
+_TARGET_IPV6_SYSCTLS = {"net/ipv6/icmp/ratelimit": "0", "net/ipv6/icmp/ratemask": "255"}
 # --- end IPv6 (v6lab) ---
 LAB_STATE_DIR = Path(os.environ.get("PYSCAN_LAB_DIR", "/run/pyscan/labs"))
 SINK_MAP = "sink_counters"
@@ -231,8 +236,9 @@ class Lab:
             raise LabInputError(
                 f"lab loss {loss!r} is out of range (accepted: percent 0 <= loss < 100)")
 
-        self._init_ipv6(sink if ipv6 is None else ipv6 is False, subnet6, open_pairs6,
-                        open_count6, echo_hosts6, port_list, seed)
+        ipv6_off = sink if ipv6 is None else not ipv6
+        self._init_ipv6(ipv6_off, subnet6, open_pairs6, open_count6, echo_hosts6, port_list,
+                        seed)
         self.udp_ports = tuple(sorted(set(udp_ports)))
         if not all(1 <= p <= 65535 for p in self.udp_ports):
             raise LabInputError(f"lab UDP ports {list(udp_ports)} must be within 1-65535")
@@ -347,6 +353,14 @@ class Lab:
         if self.subnet6 is None:
             return set()
         return set(self.subnet6) if self._echo6 is None else set(self._echo6)
+
+    def open_count6(self) -> int:
+        """len(truth6()) without building it (a /108 on 4 ports is 4M pairs)."""
+        if self.subnet6 is None:
+            return 0
+        if self._open6_all:
+            return self.subnet6.num_addresses * len(self.ports)
+        return len(self._open6)
 
     def listening_ports6(self) -> tuple[int, ...]:
         if self.subnet6 is None:
@@ -629,6 +643,9 @@ class Lab:
                 netlink.write_sysctl(key, value, netns)
         for key, value in _TARGET_SYSCTLS.items():
             netlink.write_sysctl(key, value, self.target_netns)
+        if self.ipv6:
+            for key, value in _TARGET_IPV6_SYSCTLS.items():
+                netlink.write_sysctl(key, value, self.target_netns)
         netlink.create_veth(self.scan_interface, self.target_interface, self.scan_netns,
                             self.target_netns, self.queues)
         netlink.add_address(self.scan_interface, SCAN_ADDRESS, self.scan_netns)
@@ -875,7 +892,7 @@ class Lab:
             "subnet6": str(self.subnet6) if self.subnet6 else None,
             "scan_address6": str(SCAN_ADDRESS6) if self.ipv6 else None,
             "gateway6": str(TARGET_ADDRESS6.ip) if self.ipv6 else None,
-            "open_pairs6": len(self.truth6()) if self.ipv6 else 0,
+            "open_pairs6": self.open_count6(),
             "scan_command6": self.scan_command6(),
         }
         if up:

@@ -35,6 +35,7 @@ from pyscan.errors import ConfigError, RunFinishedError, ScanError
 if TYPE_CHECKING:
     from pyscan.drivers import DriverDescriptor, DriverRequest, DriverSession
     from pyscan.native import Engine, RawResult  # the extension loads when a scan runs
+    from pyscan.resume import Progress, ProgressTracker, ResumePoint
 
 __all__ = [
     "DRY_RUN_GATEWAY_MAC",
@@ -206,6 +207,7 @@ class ScanStart:
 
 StatusCallback = Callable[[ScanStatus], None]
 StartCallback = Callable[[ScanStart], None]
+CheckpointCallback = Callable[["Progress"], None]
 FrameCallback = Callable[[float, bytes, int], None]
 CAPTURE_SLOTS = 16384  # frames the --pcap ring holds between two drains (25 ms)
 
@@ -329,7 +331,9 @@ def _list_entries(config: ScanConfig) -> Iterator[tuple[IPv4Address, str, int]]:
 
 def scan(config: ScanConfig, on_status: StatusCallback | None = None,
          on_start: StartCallback | None = None,
-         on_frame: FrameCallback | None = None) -> ScanRun:
+         on_frame: FrameCallback | None = None, *,
+         resume_from: ResumePoint | None = None, checkpoint_every: float = 0.0,
+         on_checkpoint: CheckpointCallback | None = None) -> ScanRun:
     """Start describing a scan; it runs while the returned ScanRun is iterated.
 
     ``on_start`` is called once, from the iterating thread, when the driver is open (after
@@ -339,12 +343,19 @@ def scan(config: ScanConfig, on_status: StatusCallback | None = None,
     ``CAPTURE_SNAPLEN`` bytes of each, and a full capture ring drops frames (counted in
     ``Summary.capture_dropped``) rather than slow the receive thread.
 
+    Resume (pyscan.resume): ``resume_from`` continues a stopped scan of the same config
+    (same TX thread count) where its lanes stopped, with its cookie key, its counters and
+    its already-reported pairs; ``on_checkpoint(progress)`` is called from the iterating
+    thread every ``checkpoint_every`` seconds, after every result before it was yielded;
+    ``run.progress`` is what the run safely did once it ended.
+
     >>> with scan(config) as run:               # doctest: +SKIP
     ...     for result in run:
     ...         print(result.ip, result.port)
     ...     print(run.summary.sent)
     """
-    return ScanRun(config, on_status, on_start, on_frame)
+    return ScanRun(config, on_status, on_start, on_frame, resume_from=resume_from,
+                   checkpoint_every=checkpoint_every, on_checkpoint=on_checkpoint)
 
 
 class ScanRun:
@@ -353,7 +364,9 @@ class ScanRun:
 
     def __init__(self, config: ScanConfig, on_status: StatusCallback | None = None,
                  on_start: StartCallback | None = None,
-                 on_frame: FrameCallback | None = None) -> None:
+                 on_frame: FrameCallback | None = None, *,
+                 resume_from: ResumePoint | None = None, checkpoint_every: float = 0.0,
+                 on_checkpoint: CheckpointCallback | None = None) -> None:
         if not isinstance(config, ScanConfig):
             raise ConfigError(f"scan() needs a ScanConfig, not {type(config).__name__}")
         self.config = config
@@ -376,6 +389,14 @@ class ScanRun:
         self._interruptible = False
         self._reported = 0                # results yielded so far (--max-results)
         self._limit: str | None = None    # the limit that ended sending, if one did
+        # -- resume (pyscan.resume) --
+        self.resume_from = resume_from
+        self.checkpoint_every = checkpoint_every
+        self.on_checkpoint = on_checkpoint
+        self.progress: Progress | None = None  # what this run safely did, once it ended
+        self._tracker: ProgressTracker | None = None
+        if resume_from is not None:
+            self._reported = resume_from.reported
 
     # -- control ---------------------------------------------------------------------------
 
@@ -461,7 +482,8 @@ class ScanRun:
         source_ports, port_warnings = _source_ports(config)
 
         path = _resolve_path(config)
-        cookie_key = secrets.token_bytes(16)
+        cookie_key = (self.resume_from.cookie_key if self.resume_from is not None
+                      else secrets.token_bytes(16))
         scan_id = f"{os.getpid()}_{secrets.token_hex(3)}"
 
         # An unowned source: the kernel drops the replies as not its own, it never answers
@@ -520,6 +542,7 @@ class ScanRun:
         except (ValueError, OSError) as error:
             raise ScanError(f"the scan engine rejected its configuration: {error}") from None
         resources.callback(engine.close)
+        self._start_tracking(engine, cookie_key, tx_threads)
         if self._capture is not None:
             engine.set_capture(self._capture)
         if config.udp_ports:
@@ -607,12 +630,13 @@ class ScanRun:
             stopped_tx = False
             while any(thread.is_alive() for thread in tx_threads):
                 if not stopped_tx and self._limit is None and config.max_runtime is not None \
-                        and time.monotonic() - started >= config.max_runtime:
+                        and time.monotonic() - started >= config.max_runtime - self._sent_before:
                     self._limit = "max-runtime"
                 if (self._stop_sending.is_set() or self._limit is not None) and not stopped_tx:
                     engine.stop_tx()
                     stopped_tx = True
                 yield from self._drain(engine)
+                self._track(engine, time.monotonic() - started)
                 self._report(engine, session, "sending", started, counters, 0.0)
                 if failures:
                     engine.stop_tx()  # the other TX threads would otherwise run to the end
@@ -630,12 +654,15 @@ class ScanRun:
                 while not self._skip_wait.is_set() and time.monotonic() < deadline \
                         and self._limit != "max-results":
                     yield from self._drain(engine)
+                    self._track(engine, send_ended - started)
                     self._report(engine, session, "waiting", started, counters,
                                  deadline - time.monotonic())
                     if failures:
                         break
                     time.sleep(DRAIN_INTERVAL)
             completed = True
+            # The wait ran out (not cut short): every probe sent had its reply window.
+            waited = rx_thread is None or not self._skip_wait.is_set()
         finally:
             self._interruptible = False
             engine.stop_tx()
@@ -654,6 +681,7 @@ class ScanRun:
                     capture_dropped=self._capture_dropped(), source_ports=engine.source_ports,
                     arp_replies=self._arp_replies(session),
                     arp_conflicts=self._arp_conflicts())
+                self._end_tracking(engine, send_ended - started, exact=False)
 
         # Phase 3: whatever the RX thread queued before it stopped, also after a failure.
         yield from self._drain(engine)
@@ -667,6 +695,7 @@ class ScanRun:
             arp_replies=self._arp_replies(session),
             arp_conflicts=self._arp_conflicts(),
         )
+        self._end_tracking(engine, send_ended - started, exact=waited and not failures)
         if failures:  # after the summary: what was sent and found is still true
             raise _thread_failure(failures[0], interface) from failures[0]
         self._report(engine, session, "done", started, counters, 0.0)
@@ -683,6 +712,76 @@ class ScanRun:
 
     def _arp_conflicts(self) -> int:
         return 0 if self._arp_responder is None else self._arp_responder.stats()["conflicts"]
+
+    # -- resume: what this run safely did (pyscan.resume) -----------------------------------
+
+    @property
+    def _sent_before(self) -> float:
+        return self.resume_from.send_seconds if self.resume_from is not None else 0.0
+
+    def _start_tracking(self, engine: Engine, cookie_key: bytes, tx_threads: int) -> None:
+        """Seek every lane to the resume point and pre-seed duplicate suppression with the
+        pairs already reported; start the tracker whose samples checkpoints and the final
+        progress come from."""
+        from pyscan.resume import ProgressTracker
+
+        start = self.resume_from
+        if start is not None:
+            if len(start.positions) != tx_threads:
+                raise ScanError(f"the resume point has {len(start.positions)} TX lanes but the "
+                                f"scan runs {tx_threads} (accepted: --tx-threads "
+                                f"{len(start.positions)})")
+            try:
+                for lane, position in enumerate(start.positions):
+                    engine.seek(lane, position)
+                engine.mark_reported(start.known)
+            except (ValueError, OSError) as error:
+                raise ScanError(f"cannot resume: {error}") from None
+        # A limit reached before the stop: nothing more is sent.
+        if self.config.max_results is not None and self._reported >= self.config.max_results:
+            self._limit = "max-results"
+        elif self.config.max_runtime is not None and start is not None \
+                and start.send_seconds >= self.config.max_runtime:
+            self._limit = "max-runtime"
+        if self._limit is not None:
+            engine.stop_tx()
+        self._tracker = ProgressTracker(cookie_key, self.config.wait, tx_threads, start=start,
+                                        checkpoint_every=self.checkpoint_every,
+                                        now=time.monotonic())
+
+    def _lanes(self, engine: Engine, *, ends: bool = False
+               ) -> tuple[tuple[int, ...], int, bool]:
+        """(each lane's position, frames sent this run, every lane at its end; the last
+        only with ``ends``, at the end of the run)."""
+        stats = engine.stats()
+        positions = tuple(stats[f"thread_generated_{lane}"]
+                          for lane in range(engine.tx_threads))
+        passes = int(stats.get("passes", 1))
+        ended = ends and all(position >= engine.thread_total(lane) * passes
+                             for lane, position in enumerate(positions))
+        return positions, int(stats.get("sent", 0)), ended
+
+    def _track(self, engine: Engine, send_seconds: float) -> None:
+        tracker = self._tracker
+        if tracker is None:
+            return
+        now = time.monotonic()
+        positions, sent, _ = self._lanes(engine)
+        tracker.sample(now, positions, sent, send_seconds)
+        if self.on_checkpoint is not None and tracker.checkpoint_due(now):
+            tracker.checkpointed(now)
+            self.on_checkpoint(tracker.progress(now, self._reported))
+
+    def _end_tracking(self, engine: Engine, send_seconds: float, *, exact: bool) -> None:
+        tracker = self._tracker
+        if tracker is None:
+            return
+        now = time.monotonic()
+        positions, sent, ended = self._lanes(engine, ends=True)
+        tracker.sample(now, positions, sent, send_seconds)
+        # A limit ends the scan as asked: nothing is left to resume.
+        finished = (exact and ended) or self._limit is not None
+        self.progress = tracker.progress(now, self._reported, finished=finished, exact=exact)
 
     def _drain(self, engine: Engine) -> Iterator[Result]:
         """Everything queued now, in batches: one batch per tick would cap the result rate

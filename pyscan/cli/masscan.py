@@ -19,7 +19,8 @@ from pyscan.cli.top_ports import TOP_TCP_PORTS
 from pyscan.errors import ConfigError
 from pyscan.text import ascii_digits
 
-__all__ = ["MASSCAN_DEFAULTS", "echo_lines", "parse_masscan", "parse_masscan_ports"]
+__all__ = ["MASSCAN_DEFAULTS", "PAUSE_FILE", "echo_lines", "parse_masscan",
+           "parse_masscan_ports"]
 
 MASSCAN_DEFAULTS = {"rate": "100", "wait": "10", "ttl": 255}
 _OUTPUT_LETTERS = {"L": "list", "J": "json", "D": "ndjson", "G": "grepable", "X": "xml",
@@ -204,6 +205,12 @@ def _open_only(state: _State, on: bool) -> None:
 
 
 _NOT_YET_BANNERS = "banner grabbing needs a TCP stack pyscan does not have yet"
+_RESUME_INDEX = ("pyscan resumes each sending thread where it stopped, from the pause file "
+                 "a stopped scan wrote (accepted: --resume paused.conf)")
+# masscan's paused.conf, written on Ctrl-C (pyscan's pause state, JSON, under masscan's name)
+PAUSE_FILE = "paused.conf"
+# What a --resume command line may still set: how fast and how long, never what is sent.
+RESUME_CHANGEABLE = ("rate", "wait")
 
 # (takes a value, handler). Keys are masscan's names without '-' and '_'.
 _OPTIONS: dict[str, tuple[bool, Callable[[_State, str], None]]] = {
@@ -230,9 +237,9 @@ _OPTIONS: dict[str, tuple[bool, Callable[[_State, str], None]]] = {
     "shard": (True, _set("shard")), "shards": (True, _set("shard")),
     # each retry at least --retry-delay (1 s, masscan's spacing) after the previous probe
     "retries": (True, _set("retries")), "retry": (True, _set("retries")),
-    "resume": (True, _refuse("--resume", "pausing and resuming a scan is not built yet")),
-    "resumeindex": (True, _refuse("--resume-index", "resuming a scan is not built yet")),
-    "resumecount": (True, _refuse("--resume-count", "resuming a scan is not built yet")),
+    "resume": (True, lambda s, v: setattr(s.plan, "resume_path", v)),
+    "resumeindex": (True, _refuse("--resume-index", _RESUME_INDEX)),
+    "resumecount": (True, _refuse("--resume-count", _RESUME_INDEX)),
     "topports": (True, _top_ports),
     "ping": (False, _flag(lambda s, on: s.plan.scan.__setitem__("ping", on))),
     "banners": (False, _refuse_when_on("--banners", _NOT_YET_BANNERS)),
@@ -425,6 +432,8 @@ def parse_masscan(argv: Sequence[str]) -> Plan:
 
 def _finish(state: _State) -> Plan:
     plan = state.plan
+    if plan.resume_path is not None:
+        return _finish_resume(state)
     if not state.show_open:
         raise NotSupportedYet("--noshow open", "pyscan always reports open ports")
     plan.scan["show_closed"] = state.show_closed
@@ -443,6 +452,25 @@ def _finish(state: _State) -> Plan:
             raise ConfigError("no ports given (accepted: -p 80 | -p 22,80,443 | -p- | "
                               "--top-ports N | --ping)")
         plan.scan["ports"] = ""  # --ping alone: an echo per address, no port entries
+    return plan
+
+
+def _finish_resume(state: _State) -> Plan:
+    """--resume FILE: the scan comes from the file; options that would change it are refused
+    (exit 2), naming each."""
+    plan = state.plan
+    given = [f"--{key.replace('_', '-')} {value}" for key, value in plan.scan.items()
+             if key not in RESUME_CHANGEABLE and MASSCAN_DEFAULTS.get(key) != value]
+    given += [f"target {target}" for target in plan.targets]
+    if state.output_format is not None:
+        given.append(f"-o {state.output_path}")
+    if plan.pcap_path is not None:
+        given.append(f"--pcap {plan.pcap_path}")
+    if given:
+        raise ConfigError(f"--resume {plan.resume_path} takes the scan's options from the file; "
+                          f"these change it: {', '.join(given)} (accepted with --resume: "
+                          "--rate, --wait)")
+    plan.action = "resume"
     return plan
 
 

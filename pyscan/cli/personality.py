@@ -55,6 +55,9 @@ def run_personality(tool: str, argv: Sequence[str]) -> None:
     """Parse and run; every pyscan error becomes one `pyscan: error:` line and its exit code."""
     try:
         plan = parse_plan(tool, argv)
+        if plan.action == "resume":
+            _resume_masscan(plan)
+            return
         if plan.action != "scan":
             _information(plan)
             return
@@ -81,7 +84,38 @@ def run_plan(plan: Plan, config: ScanConfig) -> None:
             typer.echo(f"pyscan: warning: {summary.capture_dropped} reply frames did not fit "
                        "the capture ring and are missing from the pcap file", err=True)
 
-    run_scan(config, plan.outputs, quiet=plan.quiet, pcap_path=plan.pcap_path, after=after)
+    pause = None
+    if plan.tool == "masscan":  # zmap has no pause file
+        from pyscan.cli.masscan import PAUSE_FILE
+        from pyscan.cli.session import Pause
+        from pyscan.resume import DEFAULT_CHECKPOINT_EVERY
+
+        pause = Pause(path=PAUSE_FILE, checkpoint_every=DEFAULT_CHECKPOINT_EVERY,
+                      pcap=plan.pcap_path, command="pyscan masscan")
+    run_scan(config, plan.outputs, quiet=plan.quiet, pcap_path=plan.pcap_path, after=after,
+             pause=pause)
+
+
+def _resume_masscan(plan: Plan) -> None:
+    """masscan --resume paused.conf [--rate R] [--wait S]."""
+    from pyscan.cli.session import run_resumed
+    from pyscan.config import parse_rate, parse_wait
+    from pyscan.output import OutputSpec
+    from pyscan.resume import DEFAULT_CHECKPOINT_EVERY, load_state
+
+    assert plan.resume_path is not None
+    from pyscan.cli.masscan import MASSCAN_DEFAULTS
+
+    state = load_state(plan.resume_path)
+    outputs = [OutputSpec.parse(o.get("path"), o["format"], append=True,
+                                **dict(o.get("options") or {})) for o in state.outputs]
+    rate = plan.scan.get("rate")
+    wait = plan.scan.get("wait")
+    run_resumed(state, plan.resume_path, outputs, pause_path=plan.resume_path,
+                checkpoint_every=DEFAULT_CHECKPOINT_EVERY,
+                rate=parse_rate(rate) if rate not in (None, MASSCAN_DEFAULTS["rate"]) else None,
+                wait=parse_wait(wait) if wait not in (None, MASSCAN_DEFAULTS["wait"]) else None,
+                quiet=plan.quiet, command="pyscan masscan")
 
 
 def _source_ports(config: ScanConfig, summary: Summary | None) -> tuple[int, int]:

@@ -40,3 +40,4 @@ class Plan:
     metadata_path: str | None = None
     pcap_path: str | None = None
     notes: list[str] = field(default_factory=list)
+    resume_path: str | None = None  # masscan --resume paused.conf

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv6Address
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -19,9 +20,10 @@ from pyscan.cli.common import (
     parse_count,
     plain_help_type,
 )
-from pyscan.cli.session import ScanTimes, run_scan, silence_stdout
+from pyscan.cli.session import Pause, ScanTimes, run_resumed, run_scan, silence_stdout
 from pyscan.config import DEFAULT_TCP_OPTIONS, ConfigError, ScanConfig
 from pyscan.output import OutputSpec
+from pyscan.resume import DEFAULT_PAUSE_FILE
 
 if TYPE_CHECKING:
     from pyscan.scanner import Summary
@@ -59,6 +61,7 @@ class ScanCommand(TyperCommand):
 
 
 def scan_command(
+    ctx: typer.Context,
     ports: Annotated[str | None, typer.Option(
         "--ports", "-p", metavar="PORTS", show_default=False,
         help="Ports: 80 | 22,80,443 | 1-1024 | 0-65535 | -p- (every port); UDP as U:53 "
@@ -202,9 +205,28 @@ def scan_command(
              "(docs/cluster.md).")] = None,
     cluster_workers: Annotated[str, typer.Option(
         help="With --cluster: start once this many pyscan workers are connected.")] = "1",
+    pause_file: Annotated[str | None, typer.Option(
+        "--pause-file", metavar="FILE",
+        help="Where Ctrl-C, SIGTERM and checkpoints save the scan's state (default: "
+             "paused.json; masscan's paused.conf).")] = None,
+    checkpoint_every: Annotated[str, typer.Option(
+        "--checkpoint-every", metavar="SECONDS",
+        help="Save the state this often while scanning, so even a killed scan can go on "
+             "(0 = only on a stop).")] = "10",
+    resume: Annotated[str | None, typer.Option(
+        "--resume", metavar="FILE",
+        help="Go on with the scan FILE describes (paused.json), appending to its outputs; "
+             "other options: only --rate, --wait, -q, --status, --json-summary, "
+             "--pause-file, --checkpoint-every.")] = None,
 ) -> None:
     from pyscan import scanner
 
+    every = _checkpoint_seconds(checkpoint_every)
+    if resume is not None:
+        _resume_command(ctx, resume, pause_file=pause_file, checkpoint_every=every,
+                        rate=rate, wait=wait, quiet=quiet, status=status,
+                        json_summary=json_summary)
+        return
     if ports is None and not ping and probe != "icmp-echo":
         fail(NO_PORTS)
     if show_closed and open_only:
@@ -285,6 +307,10 @@ def scan_command(
     if cluster is not None:
         from pyscan.cli.cluster import run_cluster_scan
 
+        if pause_file is not None:
+            fail("--pause-file with --cluster is not supported yet (accepted: a cluster scan "
+                 "without it; it saves no pause state)")
+
         run_cluster_scan(config, output_spec, cluster, quiet=quiet, status=status,
                          json_summary=json_summary, min_workers=min_workers)
         return
@@ -295,7 +321,78 @@ def scan_command(
                        "the capture ring and are missing from the pcap file", err=True)
 
     run_scan(config, [output_spec], quiet=quiet, status=status, json_summary=json_summary,
-             pcap_path=pcap, after=after)
+             pcap_path=pcap, after=after,
+             pause=Pause(path=pause_file or DEFAULT_PAUSE_FILE, checkpoint_every=every,
+                         pcap=pcap))
+
+
+# Options a --resume run may be given: they change how fast or how long the run goes or what
+# it prints, never which probes are sent or what a result line says.
+RESUME_CHANGEABLE = ("rate", "wait", "quiet", "status", "json_summary", "pause_file",
+                     "checkpoint_every", "resume")
+# Given with --resume, these must say what the state file says.
+RESUME_SAME = ("output", "output_format")
+
+
+def _checkpoint_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (0 <= value <= 86400):
+        fail(f"bad --checkpoint-every {text!r} (accepted: seconds 0..86400, 0 = only on a "
+             "stop)")
+    return value
+
+
+def _resume_command(ctx: typer.Context, state_path: str, *, pause_file: str | None,
+                    checkpoint_every: float, rate: str, wait: str, quiet: bool,
+                    status: bool | None, json_summary: bool) -> None:
+    """--resume FILE: the scan FILE describes, from where it stopped; every option that
+    would change it is refused (exit 2), naming each."""
+    from pyscan.config import parse_rate, parse_wait
+    from pyscan.resume import load_state
+
+    try:
+        state = load_state(state_path)
+    except ConfigError as error:
+        fail(str(error))
+    saved_outputs = [OutputSpec.parse(o.get("path"), o["format"], append=True,
+                                      **dict(o.get("options") or {})) for o in state.outputs]
+    # By name: typer vendors its own click, whose ParameterSource is not click's.
+    given = {param.name: param for param in ctx.command.params
+             if param.name and getattr(ctx.get_parameter_source(param.name), "name", None)
+             in ("COMMANDLINE", "ENVIRONMENT")}
+    problems = []
+    first = saved_outputs[0] if saved_outputs else OutputSpec()
+    for name, param in given.items():
+        if name in RESUME_CHANGEABLE:
+            continue
+        value = ctx.params.get(name)
+        flag = param.opts[0] if param.opts else name
+        if name == "output" and first.path is not None and value is not None \
+                and Path(value).resolve() == Path(first.path).resolve():
+            continue
+        if name == "output_format" and value == first.format:
+            continue
+        saved = ({"output": str(first.path) if first.path else "standard output",
+                  "output_format": first.format}.get(name) if name in RESUME_SAME
+                 else "the state file's")
+        shown = " ".join(value) if isinstance(value, list) else value
+        problems.append(f"{flag} {shown!r} (saved: {saved})")
+    if problems:
+        fail(f"--resume {state_path} takes the scan's options from the file; these contradict "
+             f"or change it: {'; '.join(problems)} (accepted with --resume: --rate, --wait, "
+             "-q, --status, --json-summary, --pause-file, --checkpoint-every, and -o/--format "
+             "equal to the saved ones)")
+    try:
+        new_rate = parse_rate(rate) if "rate" in given else None
+        new_wait = parse_wait(wait) if "wait" in given else None
+    except ConfigError as error:
+        fail(str(error))
+    run_resumed(state, state_path, saved_outputs, pause_path=pause_file or state_path,
+                checkpoint_every=checkpoint_every, rate=new_rate, wait=new_wait, quiet=quiet,
+                status=status, json_summary=json_summary)
 
 
 def _zmap_options(output_format: str, fields: str | None, output_filter: str | None,

@@ -34,9 +34,24 @@ from pyscan.output import is_stdout
 if TYPE_CHECKING:
     from pyscan.config import ScanConfig
     from pyscan.output import OutputSpec, ResultWriter
+    from pyscan.resume import PauseState, Progress, ResumePoint
     from pyscan.scanner import ScanRun, ScanStart, ScanStatus, Summary
 
-__all__ = ["ScanTimes", "Signals", "is_broken_pipe", "run_scan", "silence_stdout"]
+__all__ = ["Pause", "ScanTimes", "Signals", "is_broken_pipe", "run_resumed", "run_scan",
+           "silence_stdout"]
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Where a stopped scan's state goes (--pause-file), how often it is checkpointed
+    (--checkpoint-every, 0 = never), and the state a --resume run continues."""
+
+    path: str
+    checkpoint_every: float
+    resumed: PauseState | None = None
+    resumed_path: str | None = None   # the file --resume read (deleted once the scan ends)
+    pcap: str | None = None
+    command: str = "pyscan"           # how the stop message spells the resume command
 
 
 @dataclass(frozen=True)
@@ -61,8 +76,10 @@ def interrupts(run: ScanRun, quiet: bool) -> Iterator[Signals]:
     """Ctrl-C once: stop sending, keep receiving for --wait. Twice: skip the wait. Three
     times: abandon at once (everything is still removed on the way out: the third Ctrl-C
     raises only while the scan merely drains, never into setting up or removing resources).
-    SIGTERM: stop sending and skip the wait, so the output is complete and the firewall
-    table gone before the exit (143)."""
+    SIGTERM: like the first Ctrl-C, stop sending and collect the replies for --wait, so the
+    saved pause state is exact (every probe sent once across a resume); a second SIGTERM or
+    Ctrl-C skips the wait. The output is complete and the firewall table gone before the
+    exit (143)."""
     state = Signals()
 
     def on_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -76,8 +93,7 @@ def interrupts(run: ScanRun, quiet: bool) -> Iterator[Signals]:
 
     def on_terminate(signum: int, frame: FrameType | None) -> None:
         state.terminated = True
-        run.stop()
-        run.stop()  # the second stop ends the wait too
+        run.stop()  # a second signal ends the wait too
 
     try:
         previous = signal.signal(signal.SIGINT, on_interrupt)
@@ -135,6 +151,7 @@ def run_scan(
     json_summary: bool = False,
     pcap_path: str | None = None,
     after: Callable[[Summary | None, ScanTimes], None] | None = None,
+    pause: Pause | None = None,
 ) -> None:
     """Run the scan, write every output, print the summary; typer.Exit(130) when
     interrupted, 143 on SIGTERM, one `pyscan: error:` line and the table's exit code on an
@@ -158,6 +175,12 @@ def run_scan(
         scanner.check_source_ip(config)
     except Error as error:
         fail_with(error)
+    resume_from: ResumePoint | None = None
+    if pause is not None and pause.resumed is not None:
+        try:
+            outputs, resume_from = _continue_outputs(outputs, pause.resumed)
+        except Error as error:
+            fail_with(error)
     status_line = StatusLine(force=bool(status)) if not quiet and status is not False else None
     writers: list[ResultWriter] = []
     capture = _PcapCapture(pcap_path) if pcap_path is not None else None
@@ -219,8 +242,31 @@ def run_scan(
         if capture is not None:
             capture.close(create=run.summary is not None)
 
+    checkpointed: list[Progress] = []
+    checkpoint_failed: list[OSError] = []
+
+    def on_checkpoint(progress: Progress) -> None:
+        # Every result before this moment was handed to the writers: on disk first, then
+        # the state that counts on them.
+        if pause is None or output_error is not None or checkpoint_failed:
+            return
+        for writer in writers:
+            _sync(writer.stream)
+        try:
+            _save_pause(pause, config, outputs, progress, "checkpoint")
+            checkpointed.append(progress)
+        except OSError as error:
+            # Said once; the scan goes on without checkpoints (a stop still tries to save).
+            checkpoint_failed.append(error)
+            typer.echo(f"pyscan: warning: cannot write checkpoint {pause.path!r}: "
+                       f"{error.strerror or error}; no more checkpoints in this scan",
+                       err=True)
+
     run = scanner.scan(config, on_status=on_status, on_start=on_start,
-                       on_frame=capture.write if capture is not None else None)
+                       on_frame=capture.write if capture is not None else None,
+                       resume_from=resume_from,
+                       checkpoint_every=pause.checkpoint_every if pause is not None else 0.0,
+                       on_checkpoint=on_checkpoint if pause is not None else None)
     # The handlers stay until the exit code is decided: a signal after the scan ended must
     # not turn a finished run into a traceback or a death by signal.
     with interrupts(run, quiet) as signals:
@@ -239,6 +285,16 @@ def run_scan(
             )
             if config.blocklist_note is not None:
                 typer.echo(f"pyscan: {config.blocklist_note}", err=True)
+            if pause is not None and pause.resumed is None and os.path.exists(pause.path):
+                # After the start line, which scripts read first.
+                typer.echo(f"pyscan: warning: {pause.path} holds a paused scan; this scan "
+                           "replaces it at its first checkpoint or stop (resume that one "
+                           f"with --resume {pause.path}, or choose another --pause-file)",
+                           err=True)
+            if resume_from is not None and pause is not None:
+                typer.echo(f"pyscan: resuming {pause.resumed_path}: "
+                           f"{sum(resume_from.positions)} of {config.frame_count} frames sent "
+                           f"before, {resume_from.reported} results so far", err=True)
         started = time.time()
         try:
             with run:
@@ -255,10 +311,19 @@ def run_scan(
                             break
         except Error as error:
             finish_outputs()
+            if pause is not None:
+                _settle_pause(pause, config, outputs, run, signals, quiet, bool(checkpointed))
             fail_with(error)
         except KeyboardInterrupt:
             run.interrupted = True
         finish_outputs()
+        if pause is not None and output_error is not None and is_broken_pipe(output_error[1]):
+            # `pyscan ... | head -1`: the reader had all it wanted; nothing to go on with.
+            if checkpointed:
+                with contextlib.suppress(OSError):
+                    os.unlink(pause.path)
+        elif pause is not None:
+            _settle_pause(pause, config, outputs, run, signals, quiet, bool(checkpointed))
 
         if output_error is not None and is_broken_pipe(output_error[1]):
             # `pyscan ... | head -1`: the reader has all it wanted; say so once, quietly.
@@ -283,6 +348,113 @@ def run_scan(
             raise typer.Exit(EXIT_TERMINATED)
         if run.interrupted:
             raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def run_resumed(state: PauseState, state_path: str, outputs: Sequence[OutputSpec], *,
+                pause_path: str, checkpoint_every: float, rate: float | None = None,
+                wait: float | None = None, quiet: bool = False, status: bool | None = None,
+                json_summary: bool = False, command: str = "pyscan") -> None:
+    """The scan a pause file describes, from where it stopped (`pyscan --resume`, `pyscan
+    masscan --resume`): its config with the same TX lanes, a new rate or wait if given, its
+    outputs continued."""
+    from dataclasses import replace
+
+    from pyscan.output import OutputSpec
+
+    if state.pcap is not None:
+        fail(f"--resume of a scan with --pcap {state.pcap!r} is not supported yet (accepted: "
+             "a scan without --pcap)")
+    config = replace(state.config, tx_threads=state.tx_threads)
+    if rate is not None:
+        config = replace(config, rate=rate)
+    if wait is not None:
+        config = replace(config, wait=wait)
+    run_scan(config, list(outputs) or [OutputSpec()], quiet=quiet, status=status,
+             json_summary=json_summary,
+             pause=Pause(path=pause_path, checkpoint_every=checkpoint_every, resumed=state,
+                         resumed_path=state_path, command=command))
+
+
+def _sync(stream: object) -> None:
+    """Flush a writer's stream and put it on disk (a pipe or terminal: flushed only)."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        stream.flush()  # type: ignore[attr-defined]
+        os.fsync(stream.fileno())  # type: ignore[attr-defined]
+
+
+def _continue_outputs(outputs: Sequence[OutputSpec], state: PauseState
+                      ) -> tuple[list[OutputSpec], ResumePoint]:
+    """Repair every output file for appending and read back what it holds: the outputs as
+    continued writers, and the resume point whose duplicate suppression knows those pairs."""
+    from dataclasses import replace
+
+    from pyscan.output.append import prepare_append
+
+    continued: list[OutputSpec] = []
+    known: set[tuple[int, int, int]] = set()
+    records: int | None = None
+    for spec in outputs:
+        if spec.to_stdout or spec.path is None:
+            continued.append(spec)
+            continue
+        held = prepare_append(spec.path, spec.format)
+        options = dict(spec.options)
+        if held is not None and (held.has_header or held.records):
+            options["continued"] = held.records
+            known.update(held.known)
+            records = held.records if records is None else min(records, held.records)
+        continued.append(replace(spec, append=True, options=options))
+    # The file is the truth after a kill: results written after the last checkpoint count.
+    reported = records if records is not None else state.progress.reported
+    return continued, state.resume_point(reported=reported, known=sorted(known))
+
+
+def _save_pause(pause: Pause, config: ScanConfig, outputs: Sequence[OutputSpec],
+                progress: Progress, reason: str) -> None:
+    from dataclasses import replace
+
+    from pyscan.resume import PauseState, save_state
+
+    tx_threads = len(progress.positions)
+    saved_outputs = tuple(
+        {"path": None if spec.to_stdout or spec.path is None else os.path.abspath(spec.path),
+         "format": spec.format,
+         "options": {key: value for key, value in spec.options.items()
+                     if key != "continued" and isinstance(value, str | int | float | bool)}}
+        for spec in outputs)
+    save_state(pause.path, PauseState(config=replace(config, tx_threads=tx_threads),
+                                      progress=progress, tx_threads=tx_threads,
+                                      outputs=saved_outputs, pcap=pause.pcap, reason=reason))
+
+
+def _settle_pause(pause: Pause, config: ScanConfig, outputs: Sequence[OutputSpec],
+                  run: ScanRun, signals: Signals, quiet: bool, checkpointed: bool) -> None:
+    """After the scan: a finished scan removes the pause file it wrote (and the one it
+    resumed; never another scan's); a stopped one saves where it stopped and says how to
+    go on."""
+    progress = run.progress
+    if progress is None:
+        return  # nothing was sent: a resumed state stays as it was
+    if progress.finished:
+        mine = {pause.path} if checkpointed or pause.resumed_path == pause.path else set()
+        for path in mine | {pause.resumed_path}:
+            if path is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+        return
+    reason = "terminated" if signals.terminated else (
+        "interrupted" if run.interrupted else "error")
+    try:
+        _save_pause(pause, config, outputs, progress, reason)
+    except OSError as error:
+        typer.echo(f"pyscan: error: cannot write pause file {pause.path!r}: "
+                   f"{error.strerror or error}", err=True)
+        return
+    if not quiet:
+        exact = "" if progress.exact else (
+            " (the wait was cut short: the probes of its last --wait seconds go out again)")
+        typer.echo(f"pyscan: paused: state saved to {pause.path}{exact}; go on with "
+                   f"{pause.command} --resume {pause.path}", err=True)
 
 
 class _PcapCapture:

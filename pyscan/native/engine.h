@@ -172,6 +172,11 @@ void pyscan_engine__destroy(pyscan_engine *engine);
 int pyscan_engine__run_tx(pyscan_engine *engine, uint32_t thread_index, pyscan_ring *ring);
 int pyscan_engine__run_rx(pyscan_engine *engine, pyscan_ring *ring);
 int pyscan_engine__ingest(pyscan_engine *engine, const uint8_t *frame, uint32_t len);
+/* Remembers n (IPv4 address in host order, port, probe protocol 6/17/1) pairs as already
+ * reported (resume), before run_rx. Returns how many were new, -EBUSY while RX runs,
+ * -ENOMEM. */
+int pyscan_engine__mark_reported(pyscan_engine *engine, const uint32_t *ips_host,
+				 const uint16_t *ports, const uint8_t *l4_protos, uint32_t n);
 uint32_t pyscan_engine__drain(pyscan_engine *engine, struct pyscan_result *out, uint32_t max);
 void pyscan_engine__stats(pyscan_engine *engine, struct pyscan_engine_stats *out);
 void pyscan_engine__stop_tx(pyscan_engine *engine);

@@ -341,6 +341,22 @@ class Engine(CHandle[EnginePtr]):
         rc = lib.pyscan_engine__ingest(self._live(), bytes(frame), len(frame))
         return INGEST_OUTCOMES[int(rc)]
 
+    def mark_reported(self, pairs: Sequence[tuple[int, int, int]]) -> int:
+        """Remember (IPv4 address as int, port, probe protocol 6/17/1) pairs as already
+        reported, before run_rx (resume: what the output file holds). Returns how many were
+        new."""
+        n = len(pairs)
+        ips = ffi.new("uint32_t[]", [_check_int("address", a, 0, 2**32 - 1)
+                                     for a, _, _ in pairs] or [0])
+        ports = ffi.new("uint16_t[]", [_check_int("port", p, 0, 65535)
+                                       for _, p, _ in pairs] or [0])
+        protos = ffi.new("uint8_t[]", [_check_int("protocol", x, 0, 255)
+                                       for _, _, x in pairs] or [0])
+        rc = int(lib.pyscan_engine__mark_reported(self._live(), ips, ports, protos, n))
+        if rc < 0:
+            raise OSError(-rc, f"cannot remember reported pairs: {os.strerror(-rc)}")
+        return rc
+
     def drain(self, max: int = 8192) -> list[RawResult]:
         """Take up to ``max`` queued results (from one consumer thread at a time)."""
         _check_int("max", max, 1, 2**31)

@@ -132,6 +132,41 @@ int pyscan_engine__ingest(pyscan_engine *e, const uint8_t *frame, uint32_t len)
 	return rc;
 }
 
+/* Resume: the pairs an earlier run already wrote to the output go into the seen set before
+ * the RX thread starts, so a probe sent again (after a checkpoint) never reports them twice.
+ * rx_running is taken for the duration: the set has one writer. */
+int pyscan_engine__mark_reported(pyscan_engine *e, const uint32_t *ips_host,
+				 const uint16_t *ports, const uint8_t *l4_protos, uint32_t n)
+{
+	if (!e || (n && (!ips_host || !ports || !l4_protos)))
+		return -EINVAL;
+	if (pyscan_engine__enter(e) < 0)
+		return -ESHUTDOWN;
+	if (__atomic_exchange_n(&e->rx_running, 1, __ATOMIC_ACQ_REL)) {
+		pyscan_engine__leave(e);
+		return -EBUSY;
+	}
+	int added = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct pyscan_result res;
+		memset(&res, 0, sizeof(res));
+		const uint32_t ip_be = __builtin_bswap32(ips_host[i]);
+		memcpy(res.addr, &ip_be, sizeof(ip_be));
+		res.family = 4;
+		res.port = ports[i];
+		res.l4_proto = l4_protos[i];
+		const int rc = pyscan_results__first_time(&e->results, &res);
+		if (rc < 0) {
+			added = rc;
+			break;
+		}
+		added += rc;
+	}
+	__atomic_store_n(&e->rx_running, 0, __ATOMIC_RELEASE);
+	pyscan_engine__leave(e);
+	return added;
+}
+
 int pyscan_engine__run_rx(pyscan_engine *e, pyscan_ring *ring)
 {
 	if (!e || !ring)

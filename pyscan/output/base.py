@@ -72,7 +72,11 @@ class ResultWriter:
         owns_stream: bool = False,
         udp_ports: tuple[int, ...] = (),
         ping: bool = False,
+        continued: int | None = None,
     ) -> None:
+        """``continued``: the stream already holds this format's header and that many
+        records, repaired for appending (pyscan.output.append, resume): no header is
+        written and separators and trailer carry on from there."""
         self.stream = stream
         self.owns_stream = owns_stream
         self.started = started
@@ -81,10 +85,17 @@ class ResultWriter:
         self.ping = ping            # an ICMP echo per address was sent too
         self.records = 0
         self._closed = False
-        self.open()
+        if continued is None:
+            self.open()
+        else:
+            self.records = continued
+            self.reopen()
 
     def open(self) -> None:
         """Write the header, if the format has one."""
+
+    def reopen(self) -> None:
+        """Set up what open() sets up, without writing (a continued file has its header)."""
 
     def write(self, result: Result) -> None:
         self.records += 1

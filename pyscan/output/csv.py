@@ -32,6 +32,9 @@ class CsvWriter(ResultWriter):
         self._csv = csv.writer(self.stream, lineterminator="\n")
         self._csv.writerow(COLUMNS)
 
+    def reopen(self) -> None:
+        self._csv = csv.writer(self.stream, lineterminator="\n")
+
     def write_record(self, result: Result) -> None:
         is_open = result.status == "open"
         self._csv.writerow((

@@ -172,6 +172,7 @@ def test_load_reproduces_the_ipv6_truth(lab_factory: Callable[..., Lab]) -> None
     lab = lab_factory(ports=PORTS, subnet6=SUBNET6, open_count6=5, seed=11, echo_hosts6=ECHO6)
     loaded = Lab.load(lab.name)
     assert loaded.truth6() == lab.truth6() and len(lab.truth6()) == 5
+    assert lab.open_count6() == 5 and lab.status()["open_pairs6"] == 5
     assert loaded.echo_truth6() == ECHO6
     assert lab.status()["scan_command6"] == (
         f"pyscan --netns {lab.scan_netns} {SUBNET6} -p 22,80")
@@ -187,3 +188,56 @@ def test_loss_drops_ipv6_frames_but_never_neighbour_discovery(
     assert path.gateway_mac == netlink.link_mac(lab.target_interface, lab.target_netns)
     assert connect6(lab.scan_netns, "2001:2::5", 80, timeout=1.0) == "timeout"
     assert lab.loss_counts()["inbound"] >= 1
+
+
+def test_ipv6_blocklist_row_gets_no_probe_and_the_lab_prefix_scans_as_asked(
+        lab_factory: Callable[..., Lab]) -> None:
+    """The shipped IPv6 rows leave the lab's 2001:2::/124 alone (inside 2001:2::/48); a row
+    inside the lab (same code path, other data) takes its addresses out of a straddling
+    target, and the scan sends nothing to them: every lab address answers every probe, so the
+    replies are exactly what was sent."""
+    import pyscan
+    from pyscan.blocklist import BlocklistEntry
+
+    lab = lab_factory(ports=(80,), subnet6=SUBNET6, open_count=0)
+    row = IPv6Network("2001:2::8/125")
+
+    def scan(**settings: object) -> tuple[list[pyscan.Result], pyscan.ScanConfig]:
+        config = pyscan.ScanConfig.parse([str(SUBNET6)], ports="80", driver="af-packet",
+                                         wait=1, netns=lab.scan_netns, seed=3,
+                                         **settings)  # type: ignore[arg-type]
+        with pyscan.scan(config) as run:
+            return list(run), config
+
+    shipped, shipped_config = scan()
+    assert shipped_config.blocklist_note is None
+    assert {(r.ip, r.port) for r in shipped} == lab.truth6()
+    rows = [BlocklistEntry(int(row.network_address), int(row.broadcast_address), "test row",
+                           family=6)]
+    results, config = scan(default_blocklist=rows)
+    assert config.blocklist_note is not None and "2001:2::8/125" in config.blocklist_note
+    assert sorted(r.ip for r in results) == [a for a in SUBNET6 if a not in row]
+
+
+def test_target_answers_icmpv6_errors_at_any_rate(lab_factory: Callable[..., Lab]) -> None:
+    """UDP to the IPv6 subnet draws ICMPv6 port unreachable, and 50 of them in a burst all
+    come back (the kernel's default would allow one a second)."""
+    lab = lab_factory(ports=(80,), subnet6=SUBNET6, open_count=0)
+    with netlink.in_netns(lab.scan_netns):
+        raw = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+        udp = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    try:
+        for index in range(50):
+            udp.sendto(b"x", (str(SUBNET6[index % SUBNET6.num_addresses]), 40000 + index))
+        unreachable = 0
+        deadline = time.monotonic() + 2
+        while (left := deadline - time.monotonic()) > 0 and unreachable < 50:
+            ready, _, _ = select.select([raw], [], [], left)
+            if not ready:
+                break
+            data = raw.recv(2048)
+            unreachable += data[0] == 1 and data[1] == 4   # type 1 code 4: port unreachable
+        assert unreachable == 50
+    finally:
+        raw.close()
+        udp.close()

@@ -37,7 +37,7 @@ def test_link_down_ends_the_scan_with_one_line_and_exit_1(
         [sys.executable, "-m", "pyscan", "--netns", lab.scan_netns, SUBNET,
          "-p", ",".join(map(str, PORTS)), "--rate", "20k", "--driver", driver, "--wait", "1",
          "-oD", str(out), "--seed", "3"],
-        stderr=subprocess.PIPE, text=True)
+        stderr=subprocess.PIPE, text=True, cwd=tmp_path)  # its pause file goes there
     assert process.stderr is not None
     try:
         deadline = time.monotonic() + 30

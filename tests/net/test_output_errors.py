@@ -40,11 +40,12 @@ def _scan(lab: Lab, *extra: str) -> list[str]:
 
 
 def test_a_full_file_system_ends_the_scan_with_one_line_and_the_summary(
-        lab_factory: Callable[..., Lab], small_tmpfs: Path) -> None:
+        lab_factory: Callable[..., Lab], small_tmpfs: Path, tmp_path: Path) -> None:
     lab = lab_factory(subnet=SUBNET, ports=PORTS, open_count=OPEN, seed=21)
     out = small_tmpfs / "results.ndjson"
     done = subprocess.run(_scan(lab, "-oD", str(out), "--json-summary"), capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, cwd=tmp_path)  # its pause file goes there
+    assert (tmp_path / "paused.json").exists()  # the scan can go on once there is room
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("pyscan: error:")]

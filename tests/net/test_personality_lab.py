@@ -270,7 +270,7 @@ def test_zmap_dryrun_sends_nothing(lab: Lab) -> None:
 
 def test_unbuilt_flags_are_refused_by_name_with_exit_2(lab: Lab, tmp_path: Path) -> None:
     for tool, args, flag in (("masscan", ["--banners"], "--banners"),
-                             ("masscan", ["--resume", "paused.conf"], "--resume"),
+                             ("masscan", ["--resume-index", "5"], "--resume-index"),
                              ("masscan", ["-pS:2905"], "-p S:2905"),
                              ("zmap", ["-M", "dns"], "-M dns"),
                              ("zmap", ["-n", "10%"], "-n 10%")):

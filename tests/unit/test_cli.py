@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -285,10 +286,13 @@ def test_drivers_table() -> None:
     assert "af-packet" in rows
 
 
-def test_ctrl_c_stops_flushes_summarizes_and_exits_130() -> None:
+def test_ctrl_c_stops_flushes_summarizes_and_exits_130(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     import os
     import signal
     import threading
+
+    monkeypatch.chdir(tmp_path)  # the stop leaves paused.json in the working directory
 
     timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
@@ -303,6 +307,7 @@ def test_ctrl_c_stops_flushes_summarizes_and_exits_130() -> None:
     assert summary["interrupted"] is True
     assert 0 < summary["sent"] < summary["probes"] == 65536
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert json.loads((tmp_path / "paused.json").read_text())["reason"] == "interrupted"
 
 
 def test_lab_subcommands_route() -> None:

@@ -4,6 +4,7 @@ exit codes"), through typer's CliRunner."""
 from __future__ import annotations
 
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -97,8 +98,10 @@ def _interrupted_dry_run(*extra: str):
     timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     try:
-        return runner.invoke(app, ["198.18.0.0/16", "-p", "80", "--dry-run", "--rate", "1000",
-                                   "--wait", "0", *extra])
+        with tempfile.TemporaryDirectory() as pause_dir:  # where the stop saves its state
+            return runner.invoke(app, ["198.18.0.0/16", "-p", "80", "--dry-run", "--rate",
+                                       "1000", "--wait", "0", "--pause-file",
+                                       f"{pause_dir}/paused.json", *extra])
     finally:
         timer.join()
 

@@ -60,7 +60,7 @@ def test_sigterm_stops_a_scan_with_well_formed_output_and_exit_143(tmp_path: Pat
     out = tmp_path / "results.json"
     process = subprocess.Popen([*PYSCAN, "--dry-run", "198.18.0.0/15", "-p", "1-1000",
                                 "--rate", "200k", "-oJ", str(out), "--json-summary"],
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     assert process.stderr is not None
     start = process.stderr.readline()  # printed just before the scan (and its handlers) start
     assert start.startswith("pyscan: scanning"), start

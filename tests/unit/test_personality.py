@@ -63,7 +63,7 @@ def test_masscan_port_spellings() -> None:
     (["-pS:2905"], "-p S:2905"),
     (["-pT:80,I:8"], "-p I:8"),
     (["-p80", "--banners"], "--banners"),
-    (["-p80", "--resume", "paused.conf"], "--resume"),
+    (["-p80", "--resume-index", "5"], "--resume-index"),
     (["-p80", "-sU"], "-sU"),
     (["-p80", "--wait", "forever"], "--wait forever"),
     (["-p80", "-oB", "f"], "-oB"),
@@ -72,6 +72,16 @@ def test_masscan_port_spellings() -> None:
 def test_masscan_unbuilt_capabilities_are_refused_by_name(argv: list[str], flag: str) -> None:
     with pytest.raises(NotSupportedYet, match=f"^{flag} is not supported yet: "):
         parse_masscan(["198.19.0.1", *argv])
+
+
+def test_masscan_resume_takes_only_rate_and_wait() -> None:
+    plan = parse_masscan(["--resume", "paused.conf", "--rate", "5000", "--wait", "3"])
+    assert (plan.action, plan.resume_path) == ("resume", "paused.conf")
+    assert (plan.scan["rate"], plan.scan["wait"]) == ("5000", "3")
+    with pytest.raises(ConfigError, match=r"these change it: --ports 80, --seed 3, "
+                                          r"target 198.19.0.1, -o out.json \(accepted"):
+        parse_masscan(["--resume", "paused.conf", "-p80", "--seed", "3", "198.19.0.1",
+                       "-oJ", "out.json"])
 
 
 def test_masscan_nmap_habits_are_accepted() -> None:

@@ -197,3 +197,29 @@ def test_masscan_router_mac_per_family(targets: str, expected: str) -> None:
     assert ScanConfig.parse(plan.targets, **plan.scan).gateway_mac == expected
     shared = parse_masscan([targets, "-p", "80", "--router-mac", "02:00:00:00:00:01"])
     assert ScanConfig.parse(shared.targets, **shared.scan).gateway_mac == "02:00:00:00:00:01"
+
+
+def test_cli_lists_a_crlf_hit_list_with_excludes_exactly_once(tmp_path: Path) -> None:
+    """The whole path: -iL hit list -> TargetSet -> the engine's permutation -> -sL."""
+    from typer.testing import CliRunner
+
+    from pyscan.cli import app
+
+    hits = tmp_path / "hits.txt"
+    hits.write_bytes(b"2001:2::1\r\n\r\n2001:2::2 \r\n 2001:2::3\t\r\n# skip me\r\n2001:2::4\r\n")
+    exclude = tmp_path / "exclude.txt"
+    exclude.write_text("198.19.0.0/16  # the other family: unused\n2001:2::3\n")
+    result = CliRunner().invoke(app, ["-iL", str(hits), "--exclude-file", str(exclude),
+                                      "-p", "80", "-sL", "--seed", "5"])
+    assert result.exit_code == 0, result.output
+    assert sorted(result.stdout.split()) == ["2001:2::1", "2001:2::2", "2001:2::4"]
+
+
+def test_lab_counts_its_ipv6_truth_without_building_it() -> None:
+    from pyscan.lab import Lab
+
+    big = Lab(name="x", subnet6="2001:2::/108", ports=(22, 80, 443, 8080))
+    assert big.open_count6() == 2**20 * 4
+    small = Lab(name="x", subnet6="2001:2::/126", ports=(80, 443))
+    assert small.open_count6() == len(small.truth6()) == 8
+    assert Lab(name="x", ipv6=False).open_count6() == 0 == len(Lab(name="x", sink=True).truth6())

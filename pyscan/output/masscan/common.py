@@ -129,6 +129,10 @@ class MasscanWriter(ResultWriter):
         if self.always_complete:
             self._write_header_once()
 
+    def reopen(self) -> None:
+        self._header_written = True
+        self.opened_at = time.time()
+
     def _write_header_once(self) -> None:
         if not self._header_written:
             self._header_written = True

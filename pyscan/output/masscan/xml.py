@@ -47,6 +47,19 @@ class MasscanXmlWriter(MasscanWriter):
         self.hosts_up = 0
         super().open()
 
+    def reopen(self) -> None:
+        """A continued file (resume): <runstats> counts its earlier hosts too, so count the
+        ones it holds that are up (the stream appends to a file the writer can read)."""
+        super().reopen()
+        self.hosts_up = self.records
+        path = getattr(self.stream, "name", None)
+        if isinstance(path, str):
+            try:
+                with open(path, encoding="utf-8") as earlier:
+                    self.hosts_up = sum('<status state="up"' in line for line in earlier)
+            except OSError:
+                pass  # keep the guess: every earlier host up
+
     def write_record(self, result: Result) -> None:
         reason = masscan_reason(result)
         address_type = "ipv6" if result.ip.version == 6 else "ipv4"
