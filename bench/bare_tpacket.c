@@ -13,7 +13,7 @@
  * TP_STATUS_WRONG_FORMAT are counted as errors, never as sent. The loop drains the ring before
  * it reports, so the counts are final.
  *
- * Usage: bare_tpacket IFNAME SECONDS FRAME_LEN THREADS [tcp|icmp|udp]   (in the lab scan netns)
+ * Usage: bare_tpacket IFNAME SECONDS FRAME_LEN THREADS [tcp|icmp|udp|tcp6|icmp6]   (in the lab scan netns)
  * Prints one JSON object on stdout.
  */
 #define _GNU_SOURCE
@@ -53,7 +53,7 @@ struct sender {
 static const char *ifname;
 static double seconds;
 static unsigned frame_len;
-static int frame_proto = BARE_PROTO_TCP; /* optional 5th argument: tcp, icmp, udp */
+static int frame_proto = BARE_PROTO_TCP; /* optional 5th argument: tcp, icmp, udp, tcp6, icmp6 */
 
 static uint64_t clock_ns(clockid_t id)
 {
@@ -188,7 +188,7 @@ int main(int argc, char **argv)
 
 	if ((argc != 5 && argc != 6) ||
 	    (argc == 6 && (frame_proto = bare_frame_proto(argv[5])) < 0)) {
-		fprintf(stderr, "usage: %s IFNAME SECONDS FRAME_LEN THREADS [tcp|icmp|udp]\n",
+		fprintf(stderr, "usage: %s IFNAME SECONDS FRAME_LEN THREADS [tcp|icmp|udp|tcp6|icmp6]\n",
 			argv[0]);
 		return 2;
 	}

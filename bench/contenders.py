@@ -33,10 +33,11 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.sinklab import SCAN_IP, TARGET_NET, SinkLab, SinkSamples, SinkSnapshot
+from bench.sinklab import SCAN_IP, SCAN_IP6, TARGET_NET, SinkLab, SinkSamples, SinkSnapshot
 from pyscan.bench_command import BenchError
 
 LAB_RANGE = ipaddress.ip_network("198.18.0.0/15")
+LAB_RANGE6 = ipaddress.ip_network("2001:2::/48")  # RFC 5180 benchmarking
 HERE = Path(__file__).resolve().parent
 BARE_LOOPS = ("bare_tpacket", "bare_afxdp", "bare_gen")
 
@@ -97,12 +98,15 @@ def parse_bare_output(text: str) -> dict[str, object]:
 
 
 # The bare loops' frame protocol for each pyscan probe type (bare_frame.h)
-BARE_PROTOCOL = {"tcp-syn": "tcp", "icmp-echo": "icmp", "udp": "udp"}
+BARE_PROTOCOL = {"tcp-syn": "tcp", "icmp-echo": "icmp", "udp": "udp", "tcp-syn6": "tcp6",
+                 "icmp-echo6": "icmp6"}
 
 
 def run_bare(lab: SinkLab, binary: Path, seconds: float, frame_len: int, threads: int,
              probe: str = "tcp-syn") -> TxRun:
     """A bare loop resending one frame of ``frame_len`` bytes shaped like ``probe``'s."""
+    if BARE_PROTOCOL[probe].endswith("6"):
+        lab.ensure_ipv6()  # before the first IPv6 row, whoever sends it, so MLD is done
     argv = lab.exec_argv(str(binary), lab.scan_if, str(seconds), str(frame_len), str(threads),
                          BARE_PROTOCOL[probe])
     run, stdout, _ = _sampled(lab, binary.name, argv, threads, None, frame_len, seconds + 10)
@@ -124,12 +128,16 @@ def run_pyscan(lab: SinkLab, driver: str, seconds: float, threads: int,
     """``pyscan bench`` for one driver inside the scan namespace (bench/pyscan_tx.py)."""
     from pyscan.bench_command import ETHERNET_OVERHEAD, bench_probe, wire_bytes
 
-    size = wire_bytes(bench_probe(probe).frame_len) - ETHERNET_OVERHEAD
+    bench = bench_probe(probe)
+    size = wire_bytes(bench.frame_len) - ETHERNET_OVERHEAD
+    if bench.family == 6:
+        lab.ensure_ipv6()
     argv = lab.exec_argv(
         sys.executable, "-m", "bench.pyscan_tx", "--driver", driver, "--interface", lab.scan_if,
         "--duration", str(seconds), "--tx-threads", str(threads), "--probe", probe,
         "--size", str(size),
-        "--source-ip", SCAN_IP, "--gateway-mac", lab.gateway_mac,
+        "--source-ip", SCAN_IP6 if bench.family == 6 else SCAN_IP,
+        "--gateway-mac", lab.gateway_mac,
         *(["--rate", str(rate)] if rate else []),
     )
     run, stdout, stderr = _sampled(lab, driver, argv, threads, rate, size - 4, seconds + 30)
@@ -180,13 +188,15 @@ def run_pyscan_scan(lab: SinkLab, workdir: Path, driver: str, seconds: float,
 
 
 def check_lab_targets(targets: Iterable[str]) -> None:
-    """Refuse to start an external scanner whose targets leave 198.18.0.0/15."""
+    """Refuse to start an external scanner whose targets leave 198.18.0.0/15 (IPv6:
+    2001:2::/48)."""
     for target in targets:
         first, _, last = target.partition("-")
         for address in filter(None, (first, last)):
             network = ipaddress.ip_network(address.strip(), strict=False)
-            if not network.subnet_of(LAB_RANGE):  # type: ignore[arg-type]
-                raise BenchError(f"refusing to scan {target}: outside the lab range {LAB_RANGE}")
+            allowed = LAB_RANGE6 if network.version == 6 else LAB_RANGE
+            if not network.subnet_of(allowed):  # type: ignore[arg-type]
+                raise BenchError(f"refusing to scan {target}: outside the lab range {allowed}")
 
 
 _MASSCAN_RANGE = re.compile(r"^\s*range\s*=\s*(.+?)\s*$")
@@ -204,12 +214,13 @@ def masscan_echo_ranges(echo: str) -> list[str]:
 
 def masscan_argv(lab_if: str, scan_mac: str, gateway_mac: str, targets: list[str],
                  ports: str, rate: float, output: Path | None, wait: int,
-                 ping: bool = False) -> list[str]:
+                 ping: bool = False, adapter_ip: str = SCAN_IP) -> list[str]:
     """masscan pointed at the lab; output None = its default "Discovered open port" lines
-    on stdout. ``ping``: --ping (an ICMP echo per address); ports "" = no -p."""
+    on stdout. ``ping``: --ping (an ICMP echo per address); ports "" = no -p. IPv6 targets:
+    ``adapter_ip`` the scanner's IPv6 address (masscan then sends IPv6 from it)."""
     return ["masscan", *targets, *(["-p", ports] if ports else []),
             *(["--ping"] if ping else []), "--rate", str(int(rate)), "--adapter", lab_if,
-            "--adapter-ip", SCAN_IP, "--adapter-mac", scan_mac, "--router-mac", gateway_mac,
+            "--adapter-ip", adapter_ip, "--adapter-mac", scan_mac, "--router-mac", gateway_mac,
             "--wait", str(wait), *(["-oL", str(output)] if output else [])]
 
 

@@ -49,10 +49,11 @@ README_END = "<!-- bench results: end -->"
 
 FIDELITY_RATES = (1_000.0, 10_000.0, 100_000.0, 500_000.0)
 SINK_DRIVERS = ("af-packet", "af-xdp", "xdp-live")
-# Probe types measured in the probes section (TCP SYN is the tx section's). IPv6 TCP SYN joins
-# this tuple once the IPv6 probe modules land and pyscan.bench_command.BENCH_PROBES has it,
-# with its bare-loop frame in contenders.BARE_PROTOCOL and bare_frame.h.
-PROBE_ROWS = ("icmp-echo", "udp")
+# Probe types measured in the probes section (IPv4 TCP SYN is the tx section's). The IPv6 ones
+# go last: the sink lab's scan side gets IPv6 only when they start (SinkLab.ensure_ipv6).
+PROBE_ROWS = ("icmp-echo", "udp", "tcp-syn6", "icmp-echo6")
+# zmap 2.1.1 (Debian) has no IPv6 support at all: no zmap rows for these
+NO_ZMAP_PROBES = ("tcp-syn6", "icmp-echo6")
 
 
 def log(message: str) -> None:
@@ -159,6 +160,8 @@ def probe_plan(lab: SinkLab, workdir: Path, binaries: dict[str, Path], drivers: 
                                      lab, d, seconds, t, probe=p)))
             # zmap 2.1.1 has both modules (-M icmp_echoscan, -M udp); masscan's --ping and
             # -pU: cannot be made to last a TX run over the lab's /16 (no -P)
+            if probe in NO_ZMAP_PROBES:
+                continue
             plan.append((f"zmap {probe} {threads}T",
                          lambda t=threads, p=probe: contenders.run_zmap_tx(
                              lab, workdir, seconds, threads=t, probe=p)))
@@ -166,15 +169,15 @@ def probe_plan(lab: SinkLab, workdir: Path, binaries: dict[str, Path], drivers: 
 
 
 def probes_section(lab: SinkLab, workdir: Path, drivers: dict[str, str], reps: int,
-                   seconds: float) -> list[dict[str, Any]]:
+                   seconds: float, probes: tuple[str, ...] = PROBE_ROWS) -> list[dict[str, Any]]:
     binaries = contenders.compile_bare_loops(workdir)
-    plan = probe_plan(lab, workdir, binaries, drivers, seconds)
+    plan = probe_plan(lab, workdir, binaries, drivers, seconds, probes)
     runs: list[dict[str, Any]] = []
     for rep in range(reps):
         for what, action in plan:
             _attempt(runs, f"{what} (run {rep + 1}/{reps})", action)
         if not drivers.get("null"):
-            for probe in PROBE_ROWS:
+            for probe in probes:
                 for threads in (1, 2):
                     runs.append(null_generation(probe, threads, seconds))
                     log(f"null {probe} {threads}T (run {rep + 1}/{reps}): "
@@ -305,8 +308,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="per TX-rate run")
     parser.add_argument("--quick", action="store_true", help="1 repetition, 2 s runs")
     parser.add_argument("--only", default=",".join(ALL_SECTIONS))
-    parser.add_argument("--accuracy-probes", default="tcp-syn,icmp-echo,udp",
+    parser.add_argument("--accuracy-probes",
+                        default="tcp-syn,icmp-echo,udp,tcp-syn6,icmp-echo6",
                         help="probe types of the accuracy section; the others' rows are kept "
+                             "from the last results.json")
+    parser.add_argument("--probe-rows", default=",".join(PROBE_ROWS),
+                        help="probe types of the probes section; the others' rows are kept "
                              "from the last results.json")
     parser.add_argument("--report-only", action="store_true",
                         help="re-render tables, plots and README from results.json")
@@ -347,7 +354,9 @@ def main(argv: list[str] | None = None) -> int:
                 results["fidelity"] = fidelity_section(lab, workdir, drivers, reps,
                                                        min(seconds, 2.0))
             if "probes" in sections:
-                results["probes"] = probes_section(lab, workdir, drivers, reps, seconds)
+                rows = tuple(args.probe_rows.split(","))
+                results["probes"] = keep_other_probe_rows(
+                    probes_section(lab, workdir, drivers, reps, seconds, rows), rows, run_id)
     if "generation" in sections:
         if drivers.get("null"):
             results["notes"].append("generation speed not measured: null driver unavailable")
@@ -398,6 +407,22 @@ def keep_other_accuracy_rows(rows: list[dict[str, Any]], probes: tuple[str, ...]
     kept = [dict(row, run=row.get("run", earlier)) for row in previous.get("accuracy", [])
             if row.get("probe", "tcp-syn") not in probes]
     return kept + rows
+
+
+def keep_other_probe_rows(runs: list[dict[str, Any]], probes: tuple[str, ...],
+                          run_id: str) -> list[dict[str, Any]]:
+    """Probes-section runs of this run (tagged with it) and, for the probe types it did not
+    measure, the runs of the last results.json (which keep their own run tag)."""
+    for run in runs:
+        run.setdefault("run", run_id)
+    previous_file = RESULTS / "results.json"
+    if not previous_file.exists():
+        return runs
+    previous = json.loads(previous_file.read_text())
+    earlier = previous.get("section_runs", {}).get("probes", previous["environment"]["run_id"])
+    kept = [dict(run, run=run.get("run", earlier)) for run in previous.get("probes", [])
+            if run.get("probe", "tcp-syn") not in probes]
+    return kept + runs
 
 
 def keep_unmeasured_sections(results: dict[str, Any], sections: set[str]) -> None:

@@ -9,7 +9,10 @@ the code under test; pyscan's lab (pyscan/lab.py) is used for the truth lab.
 
 Safety: the namespaces are created here and deleted on every exit path (context manager);
 deleting a namespace destroys its veth end and the XDP program with it. IPv6 is disabled in
-both namespaces so the link carries only what the contender sends.
+both namespaces so the link carries only what the contender sends, until an IPv6 row asks for
+it (:meth:`SinkLab.ensure_ipv6`): then the scan side alone gets 2001:2:0:ffff::1/64 (no DAD,
+no link-local address, no router solicitations), a static gateway 2001:2:0:ffff::2 and a
+route to 2001:2:0:1::/64 - all inside the RFC 5180 benchmarking prefix 2001:2::/48.
 """
 
 from __future__ import annotations
@@ -27,6 +30,11 @@ from pyscan.bench_command import BenchError, parse_ethtool_queue_counters
 SCAN_IP = "198.18.0.1"
 GATEWAY_IP = "198.18.0.2"
 TARGET_NET = "198.19.0.0/16"
+SCAN_IP6 = "2001:2:0:ffff::1"
+GATEWAY_IP6 = "2001:2:0:ffff::2"
+TARGET_NET6 = "2001:2:0:1::/64"  # holds pyscan.bench_command.BENCH_TARGETS6 and bare_frame.h's
+# MLD reports for the new address's solicited-node group: robustness 2 x 1 s interval
+IPV6_SETTLE_SECONDS = 3.0
 ETHERNET_HEADER = 14
 
 _DROP_PROGRAM = """\
@@ -121,6 +129,7 @@ class SinkLab:
         self.workdir = workdir
         self.gateway_mac = ""
         self.scan_mac = ""
+        self.ipv6 = False
         self._created: list[str] = []
 
     def __enter__(self) -> SinkLab:
@@ -161,6 +170,24 @@ class SinkLab:
         _run("ip", "-n", self.scan_ns, "neigh", "replace", GATEWAY_IP, "lladdr",
              self.gateway_mac, "dev", self.scan_if, "nud", "permanent")
         _run("ip", "-n", self.scan_ns, "route", "add", TARGET_NET, "via", GATEWAY_IP)
+
+    def ensure_ipv6(self) -> None:
+        """Give the scan side its IPv6 address, gateway and route (once; see the module)."""
+        if self.ipv6:
+            return
+        ns, dev = self.scan_ns, self.scan_if
+        _run("ip", "-n", ns, "link", "set", dev, "addrgenmode", "none")
+        for key in ("all", "default", dev):
+            for setting in ("accept_ra=0", "router_solicitations=0", "accept_dad=0"):
+                _run("ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{key}.{setting}")
+        for key in ("all", dev):
+            _run("ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{key}.disable_ipv6=0")
+        _run("ip", "-n", ns, "addr", "add", f"{SCAN_IP6}/64", "dev", dev, "nodad")
+        _run("ip", "-n", ns, "neigh", "replace", GATEWAY_IP6, "lladdr", self.gateway_mac, "dev",
+             dev, "nud", "permanent")
+        _run("ip", "-n", ns, "route", "add", TARGET_NET6, "via", GATEWAY_IP6)
+        self.ipv6 = True
+        time.sleep(IPV6_SETTLE_SECONDS)  # the MLD reports arrive before any measured run
 
     def down(self) -> None:
         while self._created:

@@ -251,9 +251,14 @@ BENCH_PORTS = range(1, 65536)
 BENCH_SOURCE_PORTS = range(61000, 61256)
 MAX_DURATION = 3600.0
 MAX_TX_THREADS = 64
+LAB_IPV6_SETTLE_SECONDS = 3.0  # MLDv2: robustness 2 x unsolicited report interval 1 s, + margin
 ICMP4_ECHO_FRAME_LEN = 42  # Ethernet 14 + IPv4 20 + ICMP echo 8, no payload (probe_icmp_echo4.c)
 UDP4_HEADERS_LEN = 42      # Ethernet 14 + IPv4 20 + UDP 8 (probe_udp4.c)
 BENCH_UDP_PORTS = range(1, 1025)
+# IPv6 probes go to the RFC 5180 benchmarking prefix only: 2^16 addresses like the IPv4 /16
+BENCH_TARGETS6 = ("2001:2:0:1::", "2001:2:0:1::ffff")
+TCP6_SYN_FRAME_LEN = 78    # Ethernet 14 + IPv6 40 + TCP 20 + MSS 4: the IPv4 rows' "mss" profile
+ICMP6_ECHO_FRAME_LEN = 62  # Ethernet 14 + IPv6 40 + ICMPv6 echo 8, no payload
 
 
 @dataclass(frozen=True)
@@ -269,6 +274,12 @@ class BenchProbe:
     ports: Sequence[int]
     probe_args: bytes = b""
     retries: int = 0
+    family: int = 4
+
+    @property
+    def targets(self) -> tuple[str, str]:
+        """The one address range this probe is sent to (by family)."""
+        return BENCH_TARGETS6 if self.family == 6 else BENCH_TARGETS
 
 
 def _udp_dns_probe() -> BenchProbe:
@@ -290,12 +301,16 @@ def bench_probe(name: str) -> BenchProbe:
         return BenchProbe("icmp-echo", ICMP4_ECHO_FRAME_LEN, (0,), retries=15)
     if name == "udp":
         return _udp_dns_probe()
+    if name == "tcp-syn6":
+        return BenchProbe("tcp-syn6", TCP6_SYN_FRAME_LEN, BENCH_PORTS, family=6)
+    if name == "icmp-echo6":
+        return BenchProbe("icmp-echo6", ICMP6_ECHO_FRAME_LEN, (0,), retries=15, family=6)
     raise BenchInputError(f"probe {name!r} is not benchmarked: accepted "
                           f"{', '.join(BENCH_PROBES)}")
 
 
-# The probe types the benchmark can send (IPv4; IPv6 rows come with the IPv6 probe modules).
-BENCH_PROBES = ("tcp-syn", "icmp-echo", "udp")
+# The probe types the benchmark can send; the IPv6 ones to BENCH_TARGETS6 (2001:2::/48).
+BENCH_PROBES = ("tcp-syn", "icmp-echo", "udp", "tcp-syn6", "icmp-echo6")
 
 
 @dataclass(frozen=True)
@@ -359,9 +374,14 @@ def run_bench(options: BenchOptions) -> BenchReport:
     from pyscan.lab import Lab, LabError
 
     try:
+        # an IPv6 probe needs the lab's IPv6 half (its link comes up before the sink counts)
         lab = Lab(name=options.lab_name or default_lab_name(), sink=True,
-                  queues=options.tx_threads)
+                  queues=options.tx_threads, ipv6=bench_probe(options.probe).family == 6)
         with lab:
+            if lab.ipv6:
+                # the new IPv6 addresses' MLD reports (an initial one and a retransmission
+                # within 1 s) reach the sink: let them pass before the count starts
+                time.sleep(LAB_IPV6_SETTLE_SECONDS)
             return _run_on(options, driver, lab.scan_interface, netns=lab.scan_netns, lab=lab)
     except LabError as error:
         raise BenchError(f"sink lab: {error}") from None
@@ -401,16 +421,17 @@ def _run_on(options: BenchOptions, driver: object, interface: str | None, netns:
         "link_speed_mbps": "/sys/class/net/IFACE/speed (none on veth: unknown)",
     }
     cookie_key = secrets.token_bytes(16)
+    probe = bench_probe(options.probe)
     if interface is None:  # null driver: no link at all
-        source_ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.IPv4Address(
-            options.source_ip or "198.18.0.1")
+        source_ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(
+            options.source_ip or ("2001:2:0:ffff::1" if probe.family == 6 else "198.18.0.1"))
         source_mac, gateway_mac, ifindex, speed = "02:00:00:00:00:01", "02:00:00:00:00:02", 0, None
         iface_name = "-"
     else:
         try:
             path = resolve_path(
-                ipaddress.IPv4Address(BENCH_TARGETS[0]), interface,
-                ipaddress.IPv4Address(options.source_ip) if options.source_ip else None,
+                ipaddress.ip_address(probe.targets[0]), interface,
+                ipaddress.ip_address(options.source_ip) if options.source_ip else None,
                 options.gateway_mac, netns=netns)
         except (NetlinkError, ValueError) as error:
             raise BenchError(f"cannot use interface {interface}: {error}") from None
@@ -431,7 +452,6 @@ def _run_on(options: BenchOptions, driver: object, interface: str | None, netns:
             session = driver.open(request)  # type: ignore[attr-defined]
     except DriverError as error:
         raise BenchError(f"driver {options.driver}: {error}") from None
-    probe = bench_probe(options.probe)
     with session:
         cpu_ns = [0] * options.tx_threads
         errors: list[str] = []
@@ -444,7 +464,7 @@ def _run_on(options: BenchOptions, driver: object, interface: str | None, netns:
         while time.monotonic() < deadline and not errors:
             engine = Engine(
                 cookie_key=cookie_key, seed=secrets.randbits(64), source_ip=source_ip,
-                source_mac=source_mac, gateway_mac=gateway_mac, ranges=[BENCH_TARGETS],
+                source_mac=source_mac, gateway_mac=gateway_mac, ranges=[probe.targets],
                 ports=probe.ports, source_ports=BENCH_SOURCE_PORTS,
                 rate=options.rate or 0.0, tx_threads=options.tx_threads,
                 # frames per reserve/submit as a scan uses them (xdp-live: one BPF_PROG_RUN)
@@ -452,7 +472,7 @@ def _run_on(options: BenchOptions, driver: object, interface: str | None, netns:
                 # the 58-byte minimum probe, so the figures stay comparable across versions
                 # and with the bare loops, masscan and zmap's smallest-probes
                 tcp_options="mss", probe=probe.name, probe_args=probe.probe_args,
-                retries=probe.retries, retry_delay=0.0)
+                retries=probe.retries, retry_delay=0.0, family=probe.family)
             engines += 1
             with engine:
 

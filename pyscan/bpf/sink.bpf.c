@@ -9,12 +9,14 @@
  *
  * Invariant: every frame the program sees adds exactly 1 to frames and its length to bytes in
  * key 0 of sink_counters (per CPU, so no contention); a frame is also a SYN exactly when it is
- * IPv4 TCP with SYN set and ACK clear. Verdict is always XDP_DROP.
+ * IPv4 TCP, or IPv6 with TCP as the fixed header's next header (pyscan's probes carry no
+ * extension headers), with SYN set and ACK clear. Verdict is always XDP_DROP.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/tcp.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
@@ -38,16 +40,30 @@ struct {
 /* Set before load (.rodata); 0 skips header parsing when only frame counts matter. */
 const volatile __u32 count_syns = 1;
 
+static __always_inline struct tcphdr *tcp_of_ipv6(struct ethhdr *eth, void *data_end)
+{
+	struct ipv6hdr *ip6 = (void *)(eth + 1);
+	if ((void *)(ip6 + 1) > data_end || ip6->nexthdr != IPPROTO_TCP)
+		return 0;
+	return (void *)(ip6 + 1);
+}
+
 static __always_inline int is_tcp_syn(void *data, void *data_end)
 {
 	struct ethhdr *eth = data;
-	if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
+	struct tcphdr *tcp;
+	if ((void *)(eth + 1) > data_end)
 		return 0;
-	struct iphdr *ip = (void *)(eth + 1);
-	if ((void *)(ip + 1) > data_end || ip->protocol != IPPROTO_TCP || ip->ihl < 5)
-		return 0;
-	struct tcphdr *tcp = (void *)ip + ip->ihl * 4;
-	if ((void *)(tcp + 1) > data_end)
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		tcp = tcp_of_ipv6(eth, data_end);
+	} else {
+		struct iphdr *ip = (void *)(eth + 1);
+		if (eth->h_proto != bpf_htons(ETH_P_IP) || (void *)(ip + 1) > data_end ||
+		    ip->protocol != IPPROTO_TCP || ip->ihl < 5)
+			return 0;
+		tcp = (void *)ip + ip->ihl * 4;
+	}
+	if (!tcp || (void *)(tcp + 1) > data_end)
 		return 0;
 	return tcp->syn && !tcp->ack;
 }

@@ -109,3 +109,28 @@ def test_unknown_program_and_map_are_named_in_the_error(sink: BpfObject) -> None
 def test_missing_object_file_is_a_clear_error(tmp_path: object) -> None:
     with pytest.raises(BpfError, match="cannot open BPF object"):
         BpfObject(f"{tmp_path}/absent.bpf.o")
+
+
+def test_ipv6_tcp_syns_count_as_syns_and_other_ipv6_frames_do_not(sink: BpfObject) -> None:
+    from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6, IPv6ExtHdrHopByHop
+
+    source, target = "2001:2:0:ffff::1", "2001:2:0:1::7"
+    frames = {
+        "syn6": frame(Ether() / IPv6(src=source, dst=target) / TCP(flags="S")),
+        "syn6_mss": frame(Ether() / IPv6(src=source, dst=target)
+                          / TCP(flags="S", options=[("MSS", 1460)])),
+        "syn_ack6": frame(Ether() / IPv6(src=target, dst=source) / TCP(flags="SA")),
+        "echo6": frame(Ether() / IPv6(src=source, dst=target) / ICMPv6EchoRequest()),
+        # TCP behind an extension header is not parsed (pyscan's probes never carry one)
+        "syn6_behind_hop_by_hop": frame(Ether() / IPv6(src=source, dst=target)
+                                        / IPv6ExtHdrHopByHop() / TCP(flags="S")),
+        "truncated_syn6": frame(Ether() / IPv6(src=source, dst=target)
+                                / TCP(flags="S"))[:14 + 40 + 10],
+    }
+    for data in frames.values():
+        retval, _, _ = sink.test_run(None, data)
+        assert retval == XDP_DROP
+    counters = sink.percpu_sum("sink_counters")
+    assert counters[FRAMES] == len(frames)
+    assert counters[SYNS] == 2
+    assert counters[SYN_BYTES] == len(frames["syn6"]) + len(frames["syn6_mss"])

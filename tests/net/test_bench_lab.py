@@ -77,7 +77,9 @@ def test_pfring_zc_bench_over_the_standin_library(tmp_path, unique_name) -> None
     assert report.driver_drops == 0
 
 
-@pytest.mark.parametrize(("driver", "probe"), [("af-packet", "icmp-echo"), ("af-xdp", "udp")])
+@pytest.mark.parametrize(("driver", "probe"), [("af-packet", "icmp-echo"), ("af-xdp", "udp"),
+                                               ("af-xdp", "tcp-syn6"),
+                                               ("af-packet", "icmp-echo6")])
 def test_icmp_echo_and_udp_bench_rows_reach_the_sink_exactly(driver: str, probe: str,
                                                              unique_name) -> None:
     """The bench's ICMP echo and UDP rows (bench/run.py probes section): the probe's frames,
@@ -96,7 +98,7 @@ def test_icmp_echo_and_udp_bench_rows_reach_the_sink_exactly(driver: str, probe:
     assert report.driver_drops == 0
 
 
-@pytest.mark.parametrize("probe", ["icmp-echo", "udp"])
+@pytest.mark.parametrize("probe", ["icmp-echo", "udp", "tcp-syn6"])
 def test_bench_probe_rows_put_frames_of_the_probes_length_on_the_sink(probe: str,
                                                                       tmp_path) -> None:
     """The probes section's pair, measured as make bench does: pyscan's frames and the bare
