@@ -62,8 +62,9 @@ class ResumePoint:
     reported: int = 0            # results reported before (--max-results counts on)
     send_seconds: float = 0.0    # seconds spent sending before (--max-runtime counts on)
     sent: int = 0                # frames the drivers accepted before
-    # (IPv4 address as int, port, probe protocol 6/17/1) already in the output: the engine's
-    # duplicate suppression starts with them, so a probe sent again never repeats a line.
+    # (address as int, 128-bit in an IPv6 scan, port, probe protocol 6/17/1) already in the
+    # output: the engine's duplicate suppression starts with them, so a probe sent again
+    # never repeats a line.
     known: tuple[tuple[int, int, int], ...] = ()
 
 
