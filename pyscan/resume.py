@@ -25,7 +25,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +62,9 @@ class ResumePoint:
     reported: int = 0            # results reported before (--max-results counts on)
     send_seconds: float = 0.0    # seconds spent sending before (--max-runtime counts on)
     sent: int = 0                # frames the drivers accepted before
-    # (IPv4 address as int, port, probe protocol 6/17/1) already in the output: the engine's
-    # duplicate suppression starts with them, so a probe sent again never repeats a line.
+    # (address as int, 128-bit in an IPv6 scan, port, probe protocol 6/17/1) already in the
+    # output: the engine's duplicate suppression starts with them, so a probe sent again
+    # never repeats a line.
     known: tuple[tuple[int, int, int], ...] = ()
 
 
@@ -217,8 +218,10 @@ def _encode(name: str, value: Any) -> Any:
     if value is None:
         return None
     if isinstance(value, TargetSet):
-        return [[first, last] for first, last in value.ranges]
-    if isinstance(value, IPv4Address):
+        ranges = [[first, last] for first, last in value.ranges]
+        # IPv4 keeps the plain list; an IPv6 set says its family (128-bit range ints)
+        return ranges if value.family == 4 else {"family": value.family, "ranges": ranges}
+    if isinstance(value, IPv4Address | IPv6Address):
         return str(value)
     if isinstance(value, range):
         return [value.start, value.stop - 1]
@@ -255,9 +258,11 @@ def config_from_dict(data: Mapping[str, Any]) -> ScanConfig:
         if value is None:
             values[name] = None
         elif name in _TARGET_FIELDS:
-            values[name] = TargetSet(tuple((int(a), int(b)) for a, b in value))
+            family, ranges = (int(value["family"]), value["ranges"]) \
+                if isinstance(value, Mapping) else (4, value)
+            values[name] = TargetSet(tuple((int(a), int(b)) for a, b in ranges), family)
         elif name in _ADDRESS_FIELDS:
-            values[name] = IPv4Address(value)
+            values[name] = ip_address(value)
         elif name == "source_ports":
             values[name] = range(int(value[0]), int(value[1]) + 1)
         elif name in _FLOAT_FIELDS:

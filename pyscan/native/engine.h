@@ -177,6 +177,10 @@ int pyscan_engine__ingest(pyscan_engine *engine, const uint8_t *frame, uint32_t 
  * -ENOMEM. */
 int pyscan_engine__mark_reported(pyscan_engine *engine, const uint32_t *ips_host,
 				 const uint16_t *ports, const uint8_t *l4_protos, uint32_t n);
+/* The same for an IPv6 scan: 16 bytes (network order) per address in addrs16; an address
+ * outside the target set is skipped (the RX path does not remember those either). */
+int pyscan_engine__mark_reported6(pyscan_engine *engine, const uint8_t *addrs16,
+				  const uint16_t *ports, const uint8_t *l4_protos, uint32_t n);
 uint32_t pyscan_engine__drain(pyscan_engine *engine, struct pyscan_result *out, uint32_t max);
 void pyscan_engine__stats(pyscan_engine *engine, struct pyscan_engine_stats *out);
 void pyscan_engine__stop_tx(pyscan_engine *engine);

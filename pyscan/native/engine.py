@@ -342,17 +342,24 @@ class Engine(CHandle[EnginePtr]):
         return INGEST_OUTCOMES[int(rc)]
 
     def mark_reported(self, pairs: Sequence[tuple[int, int, int]]) -> int:
-        """Remember (IPv4 address as int, port, probe protocol 6/17/1) pairs as already
-        reported, before run_rx (resume: what the output file holds). Returns how many were
-        new."""
+        """Remember (address as int, 128-bit for an IPv6 engine, port, probe protocol
+        6/17/1) pairs as already reported, before run_rx (resume: what the output file
+        holds). Returns how many were new; an IPv6 address outside the target set is
+        skipped, as the RX path does not remember those either."""
         n = len(pairs)
-        ips = ffi.new("uint32_t[]", [_check_int("address", a, 0, 2**32 - 1)
-                                     for a, _, _ in pairs] or [0])
         ports = ffi.new("uint16_t[]", [_check_int("port", p, 0, 65535)
                                        for _, p, _ in pairs] or [0])
         protos = ffi.new("uint8_t[]", [_check_int("protocol", x, 0, 255)
                                        for _, _, x in pairs] or [0])
-        rc = int(lib.pyscan_engine__mark_reported(self._live(), ips, ports, protos, n))
+        if self.family == 6:
+            packed = b"".join(_check_int("IPv6 address", a, 0, 2**128 - 1).to_bytes(16, "big")
+                              for a, _, _ in pairs)
+            addrs = ffi.new("uint8_t[]", packed or b"\0")
+            rc = int(lib.pyscan_engine__mark_reported6(self._live(), addrs, ports, protos, n))
+        else:
+            ips = ffi.new("uint32_t[]", [_check_int("address", a, 0, 2**32 - 1)
+                                         for a, _, _ in pairs] or [0])
+            rc = int(lib.pyscan_engine__mark_reported(self._live(), ips, ports, protos, n))
         if rc < 0:
             raise OSError(-rc, f"cannot remember reported pairs: {os.strerror(-rc)}")
         return rc

@@ -134,11 +134,14 @@ int pyscan_engine__ingest(pyscan_engine *e, const uint8_t *frame, uint32_t len)
 
 /* Resume: the pairs an earlier run already wrote to the output go into the seen set before
  * the RX thread starts, so a probe sent again (after a checkpoint) never reports them twice.
- * rx_running is taken for the duration: the set has one writer. */
-int pyscan_engine__mark_reported(pyscan_engine *e, const uint32_t *ips_host,
-				 const uint16_t *ports, const uint8_t *l4_protos, uint32_t n)
+ * Each result is keyed exactly as ingest() keys a reply (family, addr, port, l4_proto), so
+ * the dedup finds the same key (for IPv6, the address's number in the target set).
+ * rx_running is taken for the duration: the set has one writer. Exactly one of ips_host
+ * (IPv4, host order) and addrs16 (IPv6, 16 bytes each, network order) is given. */
+static int mark_reported(pyscan_engine *e, const uint32_t *ips_host, const uint8_t *addrs16,
+			 const uint16_t *ports, const uint8_t *l4_protos, uint32_t n)
 {
-	if (!e || (n && (!ips_host || !ports || !l4_protos)))
+	if (!e || (n && ((!ips_host && !addrs16) || !ports || !l4_protos)))
 		return -EINVAL;
 	if (pyscan_engine__enter(e) < 0)
 		return -ESHUTDOWN;
@@ -150,12 +153,21 @@ int pyscan_engine__mark_reported(pyscan_engine *e, const uint32_t *ips_host,
 	for (uint32_t i = 0; i < n; i++) {
 		struct pyscan_result res;
 		memset(&res, 0, sizeof(res));
-		const uint32_t ip_be = __builtin_bswap32(ips_host[i]);
-		memcpy(res.addr, &ip_be, sizeof(ip_be));
-		res.family = 4;
+		if (addrs16) {
+			memcpy(res.addr, addrs16 + (size_t)i * 16, 16);
+			res.family = 6;
+		} else {
+			const uint32_t ip_be = __builtin_bswap32(ips_host[i]);
+			memcpy(res.addr, &ip_be, sizeof(ip_be));
+			res.family = 4;
+		}
 		res.port = ports[i];
 		res.l4_proto = l4_protos[i];
 		const int rc = pyscan_results__first_time(&e->results, &res);
+		/* -EAFNOSUPPORT: an IPv6 address outside the target set (a forged-cookie reply
+		 * that was written); the RX path does not remember those either. */
+		if (rc == -EAFNOSUPPORT)
+			continue;
 		if (rc < 0) {
 			added = rc;
 			break;
@@ -165,6 +177,22 @@ int pyscan_engine__mark_reported(pyscan_engine *e, const uint32_t *ips_host,
 	__atomic_store_n(&e->rx_running, 0, __ATOMIC_RELEASE);
 	pyscan_engine__leave(e);
 	return added;
+}
+
+int pyscan_engine__mark_reported(pyscan_engine *e, const uint32_t *ips_host,
+				 const uint16_t *ports, const uint8_t *l4_protos, uint32_t n)
+{
+	if (n && !ips_host)
+		return -EINVAL;
+	return mark_reported(e, ips_host, NULL, ports, l4_protos, n);
+}
+
+int pyscan_engine__mark_reported6(pyscan_engine *e, const uint8_t *addrs16,
+				  const uint16_t *ports, const uint8_t *l4_protos, uint32_t n)
+{
+	if (n && !addrs16)
+		return -EINVAL;
+	return mark_reported(e, NULL, addrs16, ports, l4_protos, n);
 }
 
 int pyscan_engine__run_rx(pyscan_engine *e, pyscan_ring *ring)

@@ -5,9 +5,11 @@ loss) may end in the middle of a record or lack its trailer. `prepare_append(pat
 reads the file line by line, keeps the header and every complete record, cuts the rest (a
 partial last line, the trailer, a JSON array's separator that belongs to the next element),
 and returns how many records it kept and their (address, port, protocol) pairs, which the
-resumed scan's duplicate suppression starts with. The writer is then opened in append mode
-with ``continued=records``: no second header, the JSON array's separators and trailer go on as
-if the run had never stopped, so the finished file is exactly one well-formed file.
+resumed scan's duplicate suppression starts with (IPv4 and IPv6 alike: a scan is one family,
+so the address int is 32-bit or 128-bit by the scan's family). The writer is then opened in
+append mode with ``continued=records``: no second header, the JSON array's separators and
+trailer go on as if the run had never stopped, so the finished file is exactly one well-formed
+file.
 
 Only formats whose records can be read back are continued (`APPENDABLE`); the others are
 refused (ConfigError, exit 2) naming the format.
@@ -21,7 +23,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import ip_address
 from pathlib import Path
 
 from pyscan.config import ConfigError
@@ -29,7 +31,7 @@ from pyscan.config import ConfigError
 __all__ = ["APPENDABLE", "Continued", "prepare_append", "protocol_number"]
 
 PROTOCOLS = {"tcp": 6, "udp": 17, "icmp": 1}
-Pair = tuple[int, int, int]  # (IPv4 address as int, port, probe protocol 6/17/1)
+Pair = tuple[int, int, int]  # (address as int, 128-bit for IPv6, port, protocol 6/17/1)
 
 
 def protocol_number(name: str) -> int:
@@ -58,14 +60,8 @@ class _Shape:
     strip_comma: bool = False
 
 
-class _IPv6Record(Exception):
-    """A record of an IPv6 result: the engine's reported-set pre-seed takes IPv4 only."""
-
-
 def _ip(text: str) -> int:
-    if ":" in text:
-        raise _IPv6Record(text)
-    return int(IPv4Address(text))
+    return int(ip_address(text))
 
 
 def _list_record(line: str) -> Pair | None:
@@ -210,10 +206,6 @@ def _scan_lines(data: bytes, shape: _Shape, format: str, shown: str
         if line is not None:
             try:
                 pair = shape.record(line)
-            except _IPv6Record as error:
-                raise ConfigError(f"output {shown!r} line {number} holds an IPv6 result "
-                                  f"({error}): resuming a scan with IPv6 results is not "
-                                  "supported yet (accepted: IPv4 scans)") from None
             except (ValueError, KeyError, IndexError, TypeError, StopIteration):
                 pair = None
         if pair is None:

@@ -5,7 +5,7 @@ continued into exactly the file one uninterrupted run writes."""
 from __future__ import annotations
 
 import json
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -136,8 +136,18 @@ def test_a_foreign_file_is_refused_not_cut(tmp_path: Path) -> None:
     assert path.read_text().count("\n") == 3
 
 
-def test_ipv6_results_are_refused_by_name_not_misread(tmp_path: Path) -> None:
-    path = tmp_path / "out.ndjson"
-    path.write_text('{"ip":"2001:2::1","port":80,"proto":"tcp"}\n')
-    with pytest.raises(ConfigError, match=r"IPv6 result .*not supported yet"):
-        prepare_append(path, "ndjson")
+RESULTS6 = [Result(IPv6Address(f"2001:2::{i:x}"), 80 + i, "open", 64, 1_700_000_000 + i,
+                   window=64240) for i in (1, 2, 0x3ff, 0xabc, 0xffff)]
+
+
+@pytest.mark.parametrize("format", APPENDABLE)
+def test_ipv6_records_are_read_back_as_128_bit_addresses_and_continued(tmp_path: Path,
+                                                                        format: str) -> None:
+    path = tmp_path / "out"
+    write(path, format, RESULTS6[:3])
+    state = prepare_append(path, format)
+    assert state is not None and state.records == 3
+    assert [(IPv6Address(ip), port, proto) for ip, port, proto in state.known] == \
+        [(r.ip, r.port, 6) for r in RESULTS6[:3]]
+    write(path, format, RESULTS6[3:], continued=state.records, append=True)
+    assert records(path, format) == expected(RESULTS6)

@@ -56,6 +56,16 @@ def test_every_config_field_survives_the_round_trip() -> None:
     assert differing == []
 
 
+def test_an_ipv6_config_survives_the_round_trip_with_its_family() -> None:
+    config = ScanConfig.parse(["2001:2::/117", "2001:2:0:1::/126"], ports="80,443",
+                              excludes=["2001:2::7"], source_ip="2001:2:0:ffff::1",
+                              gateway_ip="2001:2:0:ffff::2")
+    assert config.targets.family == 6
+    data = json.loads(json.dumps(config_to_dict(config)))
+    assert data["targets"]["family"] == 6 and data["source_ip"] == "2001:2:0:ffff::1"
+    assert config_from_dict(data) == config
+
+
 def test_the_state_survives_the_file(tmp_path: Path) -> None:
     path = tmp_path / "paused.json"
     save_state(path, state())
