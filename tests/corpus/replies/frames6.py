@@ -1,5 +1,6 @@
 """IPv6 reply frames for one fixed IPv6 scan (scanner 2001:2::1, source ports 40000-40063,
-modules tcp-syn6, icmp-echo6 and udp6 on UDP ports 53 (DNS payload) and 7), each with what the three reply filters must say of it:
+modules tcp-syn6, icmp-echo6 and udp6 on UDP ports 53 (DNS payload) and 7), each with what
+the three reply filters must say of it:
 the C side's ingest outcome, whether the XDP filter redirects it, whether af-packet's IPv6
 classic filter copies it. Cookies come from siphashc (an independent SipHash), not from
 pyscan. Where a kernel filter differs from C the row names the documented exception
