@@ -257,3 +257,26 @@ def test_udp_runs_as_udp6_for_ipv6_targets() -> None:
     assert config.udp_ports == (53, 123)
     assert [(probe, port) for probe, port in config.entries] == [
         ("tcp-syn", 80), ("udp", 53), ("udp", 123), ("icmp-echo", 0)]
+
+
+def test_zmapv6_udp_module_name_scans_udp_over_ipv6() -> None:
+    from pyscan.cli.zmap import parse_zmap
+
+    plan = parse_zmap(["-M", "ipv6_udp", "-p", "53", "2001:2::/126"])
+    config = ScanConfig.parse(plan.targets, **plan.scan)
+    assert config.udp_ports == (53,) and not config.ports
+
+
+def test_lab_ipv6_udp_pairs_are_checked_and_recorded() -> None:
+    from ipaddress import IPv6Address as A
+
+    from pyscan.lab import Lab, LabInputError
+
+    pairs = {(A("2001:2::5"), 53), (A("2001:2::9"), 123)}
+    lab = Lab(name="udp6unit", subnet6="2001:2::/120", open_udp_pairs6=pairs)
+    assert lab.udp_truth6() == pairs and lab.udp_ports6() == (53, 123)
+    assert Lab._load_settings_udp6(lab._settings())["open_udp_pairs6"] == pairs
+    with pytest.raises(LabInputError, match="outside the lab"):
+        Lab(name="udp6unit", subnet6="2001:2::/120", open_udp_pairs6={(A("2001:2::1:1"), 53)})
+    with pytest.raises(LabInputError, match="without IPv6"):
+        Lab(name="udp6unit", ipv6=False, open_udp_pairs6=pairs)
