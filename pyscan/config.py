@@ -499,9 +499,6 @@ class ScanConfig:
             object.__setattr__(self, "ping", True)
         if not self.ports and not self.udp_ports and not self.ping:
             raise ConfigError(f"empty port list (accepted: {PORTS_GRAMMAR})")
-        if self.targets.family == 6 and self.udp_ports:  # no udp6 module (pyscan.probes)
-            raise ConfigError("UDP probes are not supported yet for IPv6 targets (accepted for "
-                              "IPv6: TCP ports and --ping)")
         for name in ("ports", "udp_ports"):
             ports = tuple(sorted(set(getattr(self, name))))
             if any(not isinstance(port, int) or not 0 <= port <= 65535 for port in ports):

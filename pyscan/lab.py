@@ -200,7 +200,8 @@ class Lab:
                  open_count6: int | None = None,
                  echo_hosts6: Iterable[IPv6Address] | None = None,
                  unreachable_pairs6: set[tuple[IPv6Address, int]] | None = None,
-                 unreachable_count6: int | None = None) -> None:
+                 unreachable_count6: int | None = None,
+                 open_udp_pairs6: set[tuple[IPv6Address, int]] | None = None) -> None:
         """UDP: responders on ``udp_ports`` (port 53 answers DNS version.bind, the others echo
         the datagram like an NTP-ish server) for the pairs of ``udp_open`` (None = every
         address); any other UDP pair answers ICMP port unreachable. ICMP echo: only
@@ -212,10 +213,12 @@ class Lab:
         IPv6 (``ipv6``: None = on unless ``sink``): ``subnet6`` inside 2001:2::/48, TCP open
         set ``open_pairs6`` exactly, else ``open_count6`` pairs drawn from subnet6 x ports
         with ``seed``, else every address on every port; ICMPv6 echo answered by
-        ``echo_hosts6`` only (None = every address). No IPv6 UDP responders: UDP to the
-        IPv6 subnet answers ICMPv6 port unreachable. A SYN to one of ``unreachable_pairs6``
-        (or ``unreachable_count6`` pairs drawn with ``seed`` outside the IPv6 open set) is
-        answered with an ICMPv6 destination unreachable (:meth:`unreachable_truth6`)."""
+        ``echo_hosts6`` only (None = every address). IPv6 UDP: responders answer the pairs of
+        ``open_udp_pairs6`` (as the IPv4 ones: DNS version.bind on 53, echo elsewhere);
+        every other UDP pair of subnet6 answers ICMPv6 port unreachable. A SYN to one of
+        ``unreachable_pairs6`` (or ``unreachable_count6`` pairs drawn with ``seed`` outside
+        the IPv6 open set) is answered with an ICMPv6 destination unreachable
+        (:meth:`unreachable_truth6`)."""
         if not _NAME_RE.fullmatch(name):
             raise LabInputError(
                 f"lab name {name!r} is not usable (accepted: 1-13 of a-z 0-9 -, "
@@ -243,6 +246,7 @@ class Lab:
         ipv6_off = sink if ipv6 is None else not ipv6
         self._init_ipv6(ipv6_off, subnet6, open_pairs6, open_count6, echo_hosts6, port_list,
                         seed)
+        self._init_udp6(open_udp_pairs6)
         self.udp_ports = tuple(sorted(set(udp_ports)))
         if not all(1 <= p <= 65535 for p in self.udp_ports):
             raise LabInputError(f"lab UDP ports {list(udp_ports)} must be within 1-65535")
@@ -449,6 +453,62 @@ class Lab:
         }
 
     # --- end IPv6 (v6lab) ------------------------------------------------------------------
+
+    # --- IPv6 UDP responders (udp6) --------------------------------------------------------
+
+    def _init_udp6(self, pairs: set[tuple[IPv6Address, int]] | None) -> None:
+        self._udp_open6: frozenset[tuple[IPv6Address, int]] = frozenset()
+        if not pairs:
+            return
+        if self.subnet6 is None:
+            raise LabInputError("IPv6 UDP pairs given to a lab without IPv6 (accepted: "
+                                "ipv6=True, or no open_udp_pairs6)")
+        self._udp_open6 = frozenset((IPv6Address(ip), int(port)) for ip, port in pairs)
+        for ip, port in self._udp_open6:
+            if ip not in self.subnet6 or not 1 <= port <= 65535:
+                raise LabInputError(f"IPv6 UDP pair [{ip}]:{port} is outside the lab "
+                                    f"({self.subnet6}, ports 1-65535)")
+
+    def udp_truth6(self) -> set[tuple[IPv6Address, int]]:
+        """Every (IPv6 address, UDP port) whose responder answers; every other UDP pair of
+        subnet6 answers ICMPv6 port unreachable (type 1 code 4)."""
+        return set(self._udp_open6)
+
+    def udp_ports6(self) -> tuple[int, ...]:
+        """The ports the IPv6 UDP responders listen on."""
+        return tuple(sorted({port for _, port in self._udp_open6}))
+
+    def _install_udp6(self) -> None:
+        """Pairs of a responder's port that are not open: rejected with ICMPv6 port
+        unreachable, as a port without a responder is by the kernel itself (ICMPv6 rate
+        limits are off in the target namespace, _TARGET_IPV6_SYSCTLS)."""
+        if not self._udp_open6:
+            return
+        lines = ["add table inet labudp6",
+                 "add chain inet labudp6 input { type filter hook input priority filter; "
+                 "policy accept; }",
+                 "add set inet labudp6 open { type ipv6_addr . inet_service; }",
+                 f"add rule inet labudp6 input ip6 daddr {self.subnet6} "
+                 "ip6 daddr . udp dport != @open reject with icmpv6 type port-unreachable"]
+        pairs = sorted(self._udp_open6)
+        for start in range(0, len(pairs), 4096):
+            chunk = ", ".join(f"{ip} . {port}" for ip, port in pairs[start:start + 4096])
+            lines.append(f"add element inet labudp6 open {{ {chunk} }}")
+        try:
+            run_nft("\n".join(lines) + "\n", self.target_netns)
+        except FirewallError as error:
+            raise LabError(f"cannot install the lab's IPv6 UDP truth: {error}") from error
+
+    def _settings_udp6(self) -> dict[str, Any]:
+        return {"udp_open6": sorted(f"[{ip}]:{port}" for ip, port in self._udp_open6)}
+
+    @staticmethod
+    def _load_settings_udp6(record: dict[str, Any]) -> dict[str, Any]:
+        return {"open_udp_pairs6": {(IPv6Address(item.rsplit(":", 1)[0].strip("[]")),
+                                     int(item.rsplit(":", 1)[1]))
+                                    for item in record.get("udp_open6", ())}}
+
+    # --- end IPv6 UDP responders (udp6) ----------------------------------------------------
 
     def _draw(self, count: int, seed: int | None) -> frozenset[tuple[IPv4Address, int]]:
         size = self.subnet.num_addresses * len(self.ports)
@@ -767,6 +827,7 @@ class Lab:
         netlink.add_local_route(self.subnet, self.target_netns)
         if self.ipv6:
             self._build_ipv6()
+            self._install_udp6()
         if not self._open_all:
             self._install_open_set()
         self._install_probe_rules()
@@ -874,12 +935,14 @@ class Lab:
         ports6 = self.listening_ports6()
         udp_ports = self.udp_ports if self._udp_open is None else tuple(
             sorted({port for _, port in self._udp_open}))
-        if not ports and not udp_ports and not ports6:
+        udp_ports6 = self.udp_ports6()
+        if not ports and not udp_ports and not ports6 and not udp_ports6:
             return
         script = Path(__file__).with_name("lab_listener.py")
         command = [sys.executable, str(script), "--ports", ",".join(map(str, ports)),
                    "--ports6", ",".join(map(str, ports6)),
-                   "--udp-ports", ",".join(map(str, udp_ports))]
+                   "--udp-ports", ",".join(map(str, udp_ports)),
+                   "--udp-ports6", ",".join(map(str, udp_ports6))]
         # Started from inside the namespace, the child lives there; its own session keeps it
         # alive after `pyscan lab up` exits and out of the terminal's Ctrl-C.
         with netlink.in_netns(self.target_netns):
@@ -1091,6 +1154,7 @@ class Lab:
             "unreachable": sorted(f"{ip}:{port}" for ip, port in self._unreachable),
             **self._settings6(),
             "unreachable6": sorted(f"[{ip}]:{port}" for ip, port in self._unreachable6),
+            **self._settings_udp6(),
         }
 
     def _adopt(self, other: Lab) -> None:
@@ -1153,7 +1217,7 @@ class Lab:
                   unreachable_pairs6=(
                       {(IPv6Address(i.rsplit(":", 1)[0].strip("[]")), int(i.rsplit(":", 1)[1]))
                        for i in record["unreachable6"]} if record.get("unreachable6") else None),
-                  **cls._load_settings6(record))
+                  **cls._load_settings6(record), **cls._load_settings_udp6(record))
         listener = record.get("listener")
         if listener:
             lab._listener = _Listener(int(listener["pid"]), int(listener["start_time"]))

@@ -3,7 +3,7 @@
 Usage (started by pyscan.lab inside the target namespace; runnable as a plain script, it
 imports nothing from pyscan so it needs no install):
     python3 lab_listener.py --ports 22,80,443 [--ports6 22,80] [--udp-ports 53,123]
-                            [--backlog 4096]
+                            [--udp-ports6 53,123] [--backlog 4096]
 
 A listener on 0.0.0.0:port makes the namespace's kernel answer SYN-ACK on every address it
 owns (the lab's AnyIP range), so one socket per port serves the whole subnet; the kernel does
@@ -16,6 +16,9 @@ UDP responders (--udp-ports) answer every datagram from the address it was sent 
 (IP_PKTINFO: the lab's addresses are AnyIP, so the kernel would otherwise pick the veth's):
 port 53 answers a DNS query for version.bind (CHAOS TXT "pyscan-lab", the query's id echoed),
 any other port echoes the datagram, as an NTP-like responder that only needs to answer.
+--udp-ports6 does the same over IPv6 ([::]:port, IPV6_V6ONLY, IPV6_RECVPKTINFO; IPv6 checks
+a sendmsg source address against the host's, so the socket is IP_FREEBIND to answer from an
+AnyIP address).
 A scan sends faster than this process answers, so each UDP socket gets a receive buffer of
 UDP_BUFFER_BYTES (SO_RCVBUFFORCE: the lab runs as root, and no sysctl changes) that holds a
 whole burst while it catches up; what still overflows is counted by the namespace's kernel
@@ -33,6 +36,7 @@ import struct
 import sys
 
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # linux/in.h; Python does not export it
+IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # asm-generic/socket.h
 SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
 DNS_VERSION = b"pyscan-lab"
@@ -87,6 +91,21 @@ def listen_udp(ports: list[int]) -> list[socket.socket]:
     return sockets
 
 
+def listen_udp6(ports: list[int]) -> list[socket.socket]:
+    sockets = []
+    for port in ports:
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+        sock.setsockopt(socket.IPPROTO_IP, IP_FREEBIND, 1)
+        _large_buffer(sock, SO_RCVBUFFORCE, socket.SO_RCVBUF)
+        _large_buffer(sock, SO_SNDBUFFORCE, socket.SO_SNDBUF)
+        sock.bind(("::", port))
+        sockets.append(sock)
+    return sockets
+
+
 def dns_answer(query: bytes) -> bytes | None:
     """The answer to a DNS query (RFC 1035): the question copied, one TXT record in the
     query's class; None for anything that is not one query."""
@@ -110,7 +129,7 @@ def answer_udp(sock: socket.socket) -> None:
     is_dns = sock.getsockname()[1] == 53
     for _ in range(UDP_BATCH):
         try:
-            data, ancillary, _, peer = sock.recvmsg(2048, socket.CMSG_SPACE(12),
+            data, ancillary, _, peer = sock.recvmsg(2048, socket.CMSG_SPACE(20),
                                                     socket.MSG_DONTWAIT)
         except BlockingIOError:
             return
@@ -119,12 +138,20 @@ def answer_udp(sock: socket.socket) -> None:
 
 def answer_one(sock: socket.socket, is_dns: bool, data: bytes,
                ancillary: list[tuple[int, int, bytes]], peer: tuple[str, int]) -> None:
-    local = None
+    local = local6 = None
     for level, kind, value in ancillary:
         if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(value) >= 12:
             local = value[8:12]  # struct in_pktinfo: ifindex, spec_dst, addr (the header's)
+        if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO and len(value) >= 16:
+            local6 = value[:16]  # struct in6_pktinfo: addr, ifindex
     reply = dns_answer(data) if is_dns else data
-    if reply is None or local is None:
+    if reply is None:
+        return
+    if local6 is not None:
+        pktinfo6 = struct.pack("=16si", local6, 0)
+        sock.sendmsg([reply], [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, pktinfo6)], 0, peer)
+        return
+    if local is None:
         return
     pktinfo = struct.pack("=i4s4s", 0, local, b"\0\0\0\0")
     sock.sendmsg([reply], [(socket.IPPROTO_IP, IP_PKTINFO, pktinfo)], 0, peer)
@@ -155,6 +182,7 @@ def main() -> int:
     parser.add_argument("--ports", required=True)
     parser.add_argument("--ports6", default="")
     parser.add_argument("--udp-ports", default="")
+    parser.add_argument("--udp-ports6", default="")
     parser.add_argument("--backlog", type=int, default=4096)
     args = parser.parse_args()
 
@@ -166,6 +194,7 @@ def main() -> int:
     sockets = listen(parse_ports(args.ports, allow_none=True), args.backlog)
     sockets += listen(parse_ports(args.ports6, allow_none=True), args.backlog, socket.AF_INET6)
     udp_sockets = listen_udp(parse_ports(args.udp_ports, allow_none=True))
+    udp_sockets += listen_udp6(parse_ports(args.udp_ports6, allow_none=True))
     print("ready", flush=True)
     # The parent stops reading after "ready"; later writes must not kill us with SIGPIPE.
     sys.stdout.close()

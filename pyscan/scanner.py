@@ -832,7 +832,8 @@ class ScanRun:
         from pyscan.native import snippet_records
 
         keep = self.config.udp_capture_bytes
-        while records := snippet_records(self._snippets, 1024):
+        family = self.config.targets.family
+        while records := snippet_records(self._snippets, 1024, family):
             for address, port, data in records:
                 self._payloads[(address, port)] = data[:keep]
 

@@ -16,7 +16,8 @@
 #define PYSCAN_PROBE_UDP4 2       /* UDP over IPv4: open = UDP reply, closed = port unreachable */
 #define PYSCAN_PROBE_TCP_SYN6 3   /* TCP SYN over IPv6: open = SYN-ACK, closed = RST+ACK */
 #define PYSCAN_PROBE_ICMP_ECHO6 4 /* ICMPv6 echo: up = echo reply, unreachable = dest. unreach. */
-#define PYSCAN_PROBE_COUNT 5
+#define PYSCAN_PROBE_UDP6 5       /* UDP over IPv6: open = UDP reply, closed = port unreachable */
+#define PYSCAN_PROBE_COUNT 6
 
 #define PYSCAN_PROBE_BIT(id) (1u << (id))
 

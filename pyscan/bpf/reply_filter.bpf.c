@@ -34,6 +34,7 @@
 #include "probe_tcp_syn4.h"
 #include "probe_tcp_syn6.h"
 #include "probe_udp4.h"
+#include "probe_udp6.h"
 #include "reply_filter.h"
 
 /* Sized by the loader to the interface's queue count before load. */
@@ -82,11 +83,16 @@ static __always_inline int is_scan_reply6(struct xdp_md *ctx)
 	case IPPROTO_TCP:
 		return enabled(PYSCAN_PROBE_TCP_SYN6) &&
 		       pyscan_probe_tcp_syn6__match(ctx, &reply_filter_config);
+	case IPPROTO_UDP:
+		return enabled(PYSCAN_PROBE_UDP6) &&
+		       pyscan_probe_udp6__match(ctx, &reply_filter_config);
 	case PYSCAN_IPPROTO_ICMPV6:
 		return (enabled(PYSCAN_PROBE_TCP_SYN6) &&
 			pyscan_probe_tcp_syn6__match_icmp(ctx, &reply_filter_config)) ||
 		       (enabled(PYSCAN_PROBE_ICMP_ECHO6) &&
-			pyscan_probe_icmp_echo6__match(ctx, &reply_filter_config));
+			pyscan_probe_icmp_echo6__match(ctx, &reply_filter_config)) ||
+		       (enabled(PYSCAN_PROBE_UDP6) &&
+			pyscan_probe_udp6__match_icmp(ctx, &reply_filter_config));
 	default:
 		return 0;
 	}

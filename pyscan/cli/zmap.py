@@ -302,7 +302,8 @@ def _shard(shard: str | None, shards: str | None, seed: str | None) -> str:
 
 
 _PYSCAN_PROBE = {"tcp_synscan": "tcp-syn", "icmp_echoscan": "icmp-echo", "udp": "udp"}
-_ZMAPV6_MODULES = {"ipv6_tcp_synscan": "tcp_synscan", "icmp6_echoscan": "icmp_echoscan"}
+_ZMAPV6_MODULES = {"ipv6_tcp_synscan": "tcp_synscan", "icmp6_echoscan": "icmp_echoscan",
+                   "ipv6_udp": "udp"}
 
 
 def _probe_args(scan: dict[str, Any], module: str, text: str) -> None:

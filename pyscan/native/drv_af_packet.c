@@ -644,42 +644,51 @@ uint32_t pyscan_afpacket__arp_prefix(uint32_t ip_be, uint8_t *out, uint32_t max)
 }
 
 /* The IPv6 scan's program: untagged IPv6 whose fixed header's next header is TCP to a port
- * in [first, last] with the tcp-syn6 flags (as above), or ICMPv6 destination unreachable (1:
- * quoting a SYN or an echo request) with either bit, or echo reply (129) with ICMP6.
- * tcpdump's "ip6 and (ip6[6] = 6 and tcp dst portrange first-last and (ip6[53] & 0x17 =
- * 0x12 or ip6[53] & 0x16 = 0x14) or ip6[6] = 58 and (ip6[40] = 129 or ip6[40] = 1))". Extension headers are not
- * walked, which is also the C parser's rule (reply_parse.h): a fragment or any other extension header is rejected here
- * and never reported there. Neighbour discovery is not copied to the socket (the kernel,
- * which answers it, gets every frame anyway). */
-#define REPLY_FILTER6_LEN 18
+ * in [first, last] with the tcp-syn6 flags (as above), or UDP to a port in [first, last]
+ * with UDP6 (udp6's replies: the cookie chose the port inside the range), or ICMPv6
+ * destination unreachable (1: quoting a SYN, an echo request or a datagram) with any bit,
+ * or echo reply (129) with ICMP6. tcpdump's "ip6 and (ip6[6] = 6 and tcp dst portrange
+ * first-last and (ip6[53] & 0x17 = 0x12 or ip6[53] & 0x16 = 0x14) or ip6[6] = 17 and udp dst
+ * portrange first-last or ip6[6] = 58 and (ip6[40] = 129 or ip6[40] = 1))". Extension
+ * headers are not walked, which is also the C parser's rule (reply_parse.h): a fragment or
+ * any other extension header is rejected here and never reported there. Neighbour
+ * discovery is not copied to the socket (the kernel, which answers it, gets every frame
+ * anyway). */
+#define REPLY_FILTER6_LEN 22
 #define ETH_P_IPV6_TYPE 0x86dd
 static void reply_filter6(struct sock_filter out[REPLY_FILTER6_LEN], uint16_t first,
 			  uint16_t last, uint32_t protocols)
 {
 	const uint32_t tcp = (protocols & PYSCAN_AFPACKET_TCP6) ? 6 : NEVER_A_BYTE;
+	const uint32_t udp = (protocols & PYSCAN_AFPACKET_UDP6) ? 17 : NEVER_A_BYTE;
 	const uint32_t icmp6 = (protocols & PYSCAN_AFPACKET_ALL6) ? 58 : NEVER_A_BYTE;
 	const uint32_t echo_reply = (protocols & PYSCAN_AFPACKET_ICMP6) ? 129 : NEVER_A_BYTE;
 	const struct sock_filter prog[REPLY_FILTER6_LEN] = {
 		/* 0 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
-		/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6_TYPE, 0, 15),
+		/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6_TYPE, 0, 19),
 		/* 2 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 14 + 6),
-		/* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, tcp, 1, 0),
-		/* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, icmp6, 8, 12),
+		/* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, tcp, 2, 0),
+		/* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, udp, 9, 0),
+		/* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, icmp6, 11, 15),
 		/* TCP */
-		/* 5 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 54 + 2),
-		/* 6 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, first, 0, 10),
-		/* 7 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, last, 9, 0),
-		/* 8 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 54 + 13),
-		/* 9 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x17), /* FIN SYN RST ACK */
-		/* 10 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x12, 5, 0),
-		/* 11 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x16), /* SYN RST ACK */
-		/* 12 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x14, 3, 4),
+		/* 6 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 54 + 2),
+		/* 7 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, first, 0, 13),
+		/* 8 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, last, 12, 0),
+		/* 9 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 54 + 13),
+		/* 10 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x17), /* FIN SYN RST ACK */
+		/* 11 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x12, 8, 0),
+		/* 12 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x16), /* SYN RST ACK */
+		/* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x14, 6, 7),
+		/* UDP: to the source ports */
+		/* 14 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 54 + 2),
+		/* 15 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, first, 0, 5),
+		/* 16 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, last, 4, 3),
 		/* ICMPv6: echo reply (129) or destination unreachable (1) */
-		/* 13 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 54),
-		/* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, echo_reply, 1, 0),
-		/* 15 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 1),
-		/* 16 */ BPF_STMT(BPF_RET | BPF_K, 0x40000),
-		/* 17 */ BPF_STMT(BPF_RET | BPF_K, 0),
+		/* 17 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 54),
+		/* 18 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, echo_reply, 1, 0),
+		/* 19 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 1),
+		/* 20 */ BPF_STMT(BPF_RET | BPF_K, 0x40000),
+		/* 21 */ BPF_STMT(BPF_RET | BPF_K, 0),
 	};
 	memcpy(out, prog, sizeof(prog));
 }

@@ -40,8 +40,9 @@ int pyscan_afpacket__filter_ports(pyscan_ring *ring, uint16_t first, uint32_t co
 /* IPv6 scans (one family per scan): a separate program; IPv4 and IPv6 bits never mix. */
 #define PYSCAN_AFPACKET_TCP6 8
 #define PYSCAN_AFPACKET_ICMP6 16
+#define PYSCAN_AFPACKET_UDP6 32
 #define PYSCAN_AFPACKET_ALL 7
-#define PYSCAN_AFPACKET_ALL6 24
+#define PYSCAN_AFPACKET_ALL6 56
 int pyscan_afpacket__filter_replies(pyscan_ring *ring, uint16_t first, uint32_t count,
                                     uint32_t protocols);
 /* The classic BPF program filter_ports attaches for [first, last]: its instruction count, and
@@ -57,7 +58,7 @@ int pyscan_afpacket__pass_arp(pyscan_ring *ring, uint32_t ip_be);
  * the program (tests). */
 uint32_t pyscan_afpacket__arp_prefix(uint32_t ip_be, uint8_t *out, uint32_t max);
 
-/* The same for the IPv6 program with PYSCAN_AFPACKET_TCP6 | ICMP6 bits in protocols. */
+/* The same for the IPv6 program with PYSCAN_AFPACKET_TCP6 | ICMP6 | UDP6 bits in protocols. */
 uint32_t pyscan_afpacket__reply_filter6(uint16_t first, uint16_t last, uint32_t protocols,
 					uint8_t *out, uint32_t max);
 

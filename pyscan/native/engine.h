@@ -189,8 +189,8 @@ void pyscan_engine__stop_rx(pyscan_engine *engine);
  * run_rx starts, NULL to stop; the engine does not own it: destroy it after the engine. */
 void pyscan_engine__set_capture(pyscan_engine *engine, pyscan_capture *capture);
 /* Copy the first bytes of every reported UDP reply's payload into snippets (not owned, like
- * capture): each record's data is the target's IPv4 address (4 bytes, network order), its
- * port (2 bytes, network order), then the payload; len is the whole payload's length. The
+ * capture): each record's data is the target's address (4 bytes, or 16 in an IPv6 scan, network
+ * order), its port (2 bytes, network order), then the payload; len is the whole payload's length. The
  * record's timestamp equals the result's. Set before run_rx; lossy like capture. */
 void pyscan_engine__set_snippets(pyscan_engine *engine, pyscan_capture *snippets);
 /* Answer ARP requests for the scan's unowned source address from the RX thread

@@ -103,12 +103,16 @@ def _raw_result(r: Any) -> RawResult:
                      rtt=None if r.rtt_us == _RTT_UNKNOWN else int(r.rtt_us) / 1e6)
 
 
-def snippet_records(snippets: Capture, max: int = 1024
-                    ) -> list[tuple[ipaddress.IPv4Address, int, bytes]]:
+def snippet_records(snippets: Capture, max: int = 1024, family: int = 4
+                    ) -> list[tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int, bytes]]:
     """(target address, target port, first payload bytes) of UDP replies the engine
-    reported, oldest first (pyscan_engine__set_snippets' record layout)."""
-    return [(ipaddress.IPv4Address(frame.data[:4]), int.from_bytes(frame.data[4:6], "big"),
-             bytes(frame.data[6:])) for frame in snippets.drain(max)]
+    reported, oldest first (pyscan_engine__set_snippets' record layout: the address is 16
+    bytes in an IPv6 scan, ``family`` 6)."""
+    size = 16 if family == 6 else 4
+    address = ipaddress.IPv6Address if family == 6 else ipaddress.IPv4Address
+    return [(address(bytes(frame.data[:size])),
+             int.from_bytes(frame.data[size:size + 2], "big"),
+             bytes(frame.data[size + 2:])) for frame in snippets.drain(max)]
 
 
 def probe_name(probe_id: int) -> str | None:

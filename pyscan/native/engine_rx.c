@@ -36,21 +36,23 @@ static uint64_t realtime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-/* Result.payload: the UDP reply's first bytes behind the target's address and port (the
- * join key on the Python side), through a lossy capture ring of its own (engine.h). */
+/* Result.payload: the UDP reply's first bytes behind the target's address (4 bytes, or 16
+ * in an IPv6 scan) and port (the join key on the Python side), through a lossy capture ring
+ * of its own (engine.h). */
 static void push_snippet(pyscan_capture *snippets, const struct pyscan_result *res,
 			 const struct pyscan_reply_view *view)
 {
 	uint8_t record[PYSCAN_CAPTURE_SNAPLEN];
+	const uint32_t addr_len = res->family == 6 ? 16 : 4;
 	const uint32_t payload_len = view->l4_len - 8; /* classify saw the whole UDP header */
-	const uint32_t room = PYSCAN_CAPTURE_SNAPLEN - 6;
+	const uint32_t room = PYSCAN_CAPTURE_SNAPLEN - addr_len - 2;
 	const uint32_t kept = payload_len < room ? payload_len : room;
 	const uint16_t port_be = __builtin_bswap16(res->port);
 
-	memcpy(record, res->addr, 4);
-	memcpy(record + 4, &port_be, 2);
-	memcpy(record + 6, view->l4 + 8, kept);
-	pyscan_capture__push(snippets, record, 6 + kept, res->timestamp_ns);
+	memcpy(record, res->addr, addr_len);
+	memcpy(record + addr_len, &port_be, 2);
+	memcpy(record + addr_len + 2, view->l4 + 8, kept);
+	pyscan_capture__push(snippets, record, addr_len + 2 + kept, res->timestamp_ns);
 }
 
 static int ingest(struct pyscan_engine *e, const uint8_t *frame, uint32_t len, uint32_t flags,

@@ -15,6 +15,7 @@ extern const struct pyscan_probe_ops pyscan_probe_icmp_echo4;
 extern const struct pyscan_probe_ops pyscan_probe_udp4;
 extern const struct pyscan_probe_ops pyscan_probe_tcp_syn6;
 extern const struct pyscan_probe_ops pyscan_probe_icmp_echo6;
+extern const struct pyscan_probe_ops pyscan_probe_udp6;
 
 static const struct pyscan_probe_ops *const probe_table[] = {
 	[PYSCAN_PROBE_TCP_SYN4] = &pyscan_probe_tcp_syn4,
@@ -22,6 +23,7 @@ static const struct pyscan_probe_ops *const probe_table[] = {
 	[PYSCAN_PROBE_UDP4] = &pyscan_probe_udp4,
 	[PYSCAN_PROBE_TCP_SYN6] = &pyscan_probe_tcp_syn6,
 	[PYSCAN_PROBE_ICMP_ECHO6] = &pyscan_probe_icmp_echo6,
+	[PYSCAN_PROBE_UDP6] = &pyscan_probe_udp6,
 };
 
 _Static_assert(sizeof(probe_table) / sizeof(probe_table[0]) == PYSCAN_PROBE_COUNT,

@@ -15,16 +15,14 @@
  *
  * Invariant: the probe contract of probe.h, except that the source port comes from the
  * cookie instead of pyscan_probe__source_port(); frames are 42 + the port's payload bytes,
- * at most UDP4_MAX_FRAME; init either builds the whole payload table or leaves nothing
- * allocated.
+ * at most UDP4_MAX_FRAME; init either builds the whole payload table (udp_payloads.h, shared
+ * with probe_udp6.c) or leaves nothing allocated.
  */
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "probe.h"
 #include "reply_parse.h"
+#include "udp_payloads.h"
 
 #define UDP4_HEADERS 42
 #define UDP4_IP 14
@@ -32,23 +30,11 @@
 #define UDP4_MAX_FRAME (UDP4_HEADERS + PYSCAN_UDP_PAYLOAD_MAX)
 #define ICMP_PORT_UNREACHABLE 3
 
-/* One per target-set port entry; only the udp module's entries are used. */
-struct udp4_entry {
-	uint32_t offset;       /* into payloads */
-	uint32_t payload_sum;  /* memory-order word sum of the payload (DNS id bytes zero) */
-	uint16_t len;
-	uint8_t flags;         /* PYSCAN_UDP_PAYLOAD_* */
-	uint8_t reserved;
-};
-
 struct udp4_state {
 	uint8_t frame[48];          /* UDP4_HEADERS used; per-probe fields zero */
 	uint32_t ip_sum;            /* constant IPv4 header words */
 	uint32_t pseudo_sum;        /* source address and protocol words of the pseudo-header */
-	struct udp4_entry *entries; /* by port entry index; owned */
-	uint32_t *entry_of_port;    /* 65536: entry index + 1 of each probed UDP port, 0 = none */
-	uint8_t *payloads;          /* owned */
-	uint32_t longest;           /* UDP4_HEADERS + the longest payload of this scan */
+	struct pyscan_udp_payloads table; /* udp_payloads.h, owned */
 };
 
 _Static_assert(sizeof(struct udp4_state) <= PYSCAN_PROBE_STATE_MAX,
@@ -56,38 +42,7 @@ _Static_assert(sizeof(struct udp4_state) <= PYSCAN_PROBE_STATE_MAX,
 
 static void udp4_fini(void *state)
 {
-	struct udp4_state *s = state;
-	free(s->entries);
-	free(s->entry_of_port);
-	free(s->payloads);
-	s->entries = NULL;
-	s->entry_of_port = NULL;
-	s->payloads = NULL;
-}
-
-/* The payload record for port, or NULL; *bad set when the records are malformed. */
-static const struct pyscan_udp_payload_record *
-find_record(const struct pyscan_engine_config *cfg, uint16_t port, int *bad)
-{
-	uint32_t at = 0;
-	while (at < cfg->probe_args_len) {
-		struct pyscan_udp_payload_record rec;
-		if (cfg->probe_args_len - at < sizeof(rec)) {
-			*bad = 1;
-			return NULL;
-		}
-		memcpy(&rec, cfg->probe_args + at, sizeof(rec));
-		if (rec.len > PYSCAN_UDP_PAYLOAD_MAX ||
-		    cfg->probe_args_len - at - sizeof(rec) < rec.len ||
-		    ((rec.flags & PYSCAN_UDP_PAYLOAD_DNS) && rec.len < 12)) {
-			*bad = 1;
-			return NULL;
-		}
-		if (rec.port == port)
-			return (const struct pyscan_udp_payload_record *)(cfg->probe_args + at);
-		at += sizeof(rec) + rec.len;
-	}
-	return NULL;
+	pyscan_udp_payloads__fini(&((struct udp4_state *)state)->table);
 }
 
 static int udp4_init(void *state, const struct pyscan_engine_config *cfg, char *err,
@@ -95,7 +50,6 @@ static int udp4_init(void *state, const struct pyscan_engine_config *cfg, char *
 {
 	struct udp4_state *s = state;
 	uint8_t *f = s->frame, *ip = f + UDP4_IP;
-	const uint32_t n = cfg->n_ports;
 
 	memcpy(f, cfg->gateway_mac, 6);
 	memcpy(f + 6, cfg->source_mac, 6);
@@ -108,65 +62,18 @@ static int udp4_init(void *state, const struct pyscan_engine_config *cfg, char *
 	s->ip_sum = (uint32_t)pyscan_probe__sum(ip, 20);
 	const uint8_t pseudo[6] = {ip[12], ip[13], ip[14], ip[15], 0, PYSCAN_IPPROTO_UDP};
 	s->pseudo_sum = (uint32_t)pyscan_probe__sum(pseudo, sizeof(pseudo));
-
-	s->entries = calloc(n, sizeof(*s->entries));
-	s->entry_of_port = calloc(65536, sizeof(*s->entry_of_port));
-	s->payloads = malloc(cfg->probe_args_len ? cfg->probe_args_len : 1);
-	if (!s->entries || !s->entry_of_port || !s->payloads) {
-		udp4_fini(s);
-		snprintf(err, errlen, "out of memory for the UDP payload table");
-		return -ENOMEM;
-	}
-	uint32_t used = 0;
-	s->longest = UDP4_HEADERS;
-	for (uint32_t i = 0; i < n; i++) {
-		const uint32_t id = cfg->port_probes ? cfg->port_probes[i] : cfg->probe_id;
-		if (id != PYSCAN_PROBE_UDP4)
-			continue;
-		int bad = 0;
-		const struct pyscan_udp_payload_record *rec = find_record(cfg, cfg->ports[i], &bad);
-		if (bad) {
-			udp4_fini(s);
-			snprintf(err, errlen, "UDP payload records are malformed (need port, length "
-				 "<= %d, flags, then the bytes; DNS payloads >= 12 bytes)",
-				 PYSCAN_UDP_PAYLOAD_MAX);
-			return -EINVAL;
-		}
-		struct udp4_entry *e = &s->entries[i];
-		if (rec) {
-			struct pyscan_udp_payload_record head;
-			memcpy(&head, rec, sizeof(head));
-			e->offset = used;
-			e->len = head.len;
-			e->flags = head.flags;
-			memcpy(s->payloads + used, (const uint8_t *)rec + sizeof(head), head.len);
-			if (head.flags & PYSCAN_UDP_PAYLOAD_DNS)
-				memset(s->payloads + used, 0, 2); /* the id is the cookie's */
-			e->payload_sum = (uint32_t)pyscan_probe__sum(s->payloads + used, head.len);
-			used += head.len;
-		}
-		s->entry_of_port[cfg->ports[i]] = i + 1;
-		if ((uint32_t)UDP4_HEADERS + e->len > s->longest)
-			s->longest = (uint32_t)UDP4_HEADERS + e->len;
-	}
-	return 0;
+	return pyscan_udp_payloads__init(&s->table, cfg, PYSCAN_PROBE_UDP4, err, errlen);
 }
 
 static uint32_t udp4_frame_len(const void *state)
 {
-	return ((const struct udp4_state *)state)->longest;
+	return UDP4_HEADERS + ((const struct udp4_state *)state)->table.longest;
 }
 
 static inline uint32_t udp_cookie(const struct pyscan_probe_env *env, uint32_t saddr_be,
 				  uint32_t daddr_be, uint16_t dport_be)
 {
 	return pyscan_cookie(&env->key, saddr_be, daddr_be, 0, dport_be);
-}
-
-static inline uint16_t udp_source_port(const struct pyscan_probe_env *env, uint32_t cookie)
-{
-	return (uint16_t)(env->source_port_first +
-			  (((uint64_t)cookie * env->source_port_count) >> 32));
 }
 
 static void udp4_fill_batch(const void *state, const struct pyscan_probe_env *shared_env,
@@ -179,19 +86,20 @@ static void udp4_fill_batch(const void *state, const struct pyscan_probe_env *sh
 		uint16_t port_host;
 		const uint64_t target = batch_targets[j];
 		pyscan_targetset__at(&targets, target, &ip_host, &port_host);
-		const struct udp4_entry *e = &s.entries[pyscan_targetset__divide(&targets, target)];
+		const struct pyscan_udp_entry *e =
+			&s.table.entries[pyscan_targetset__divide(&targets, target)];
 		const uint32_t daddr_be = __builtin_bswap32(ip_host);
 		const uint16_t dport_be = __builtin_bswap16(port_host);
 		const uint32_t cookie = udp_cookie(env, env->source_ip_be, daddr_be, dport_be);
-		const uint16_t sport_be = __builtin_bswap16(udp_source_port(env, cookie));
+		const uint16_t sport_be = __builtin_bswap16(pyscan_udp__source_port(env, cookie));
 		const uint16_t low_be = __builtin_bswap16((uint16_t)cookie);
 		const uint16_t ip_len_be = __builtin_bswap16((uint16_t)(28 + e->len));
 		const uint16_t udp_len_be = __builtin_bswap16((uint16_t)(8 + e->len));
-		const uint16_t dns_id_be = (e->flags & PYSCAN_UDP_PAYLOAD_DNS) ? low_be : 0;
+		const uint16_t dns_id_be = pyscan_udp__dns_id_be(e, cookie);
 		uint8_t *out = slots[j].data, *ip = out + UDP4_IP, *udp = out + UDP4_L4;
 
 		memcpy(out, s.frame, UDP4_HEADERS);
-		memcpy(out + UDP4_HEADERS, s.payloads + e->offset, e->len);
+		memcpy(out + UDP4_HEADERS, s.table.payloads + e->offset, e->len);
 		if (dns_id_be)
 			memcpy(out + UDP4_HEADERS, &dns_id_be, 2);
 		const uint64_t daddr_words = (daddr_be & 0xffff) + (daddr_be >> 16);
@@ -215,17 +123,6 @@ static void udp4_fill_batch(const void *state, const struct pyscan_probe_env *sh
 	}
 }
 
-static inline uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static int in_source_range(const struct pyscan_probe_env *env, uint16_t port)
-{
-	return port >= env->source_port_first &&
-	       (uint32_t)(port - env->source_port_first) < env->source_port_count;
-}
-
 static int fill_result(const struct pyscan_reply_view *r, uint32_t target_be, uint16_t port,
 		       uint8_t status, struct pyscan_result *out)
 {
@@ -246,19 +143,15 @@ static int classify_udp(const struct udp4_state *s, const struct pyscan_probe_en
 {
 	if (!r->l4_complete)
 		return PYSCAN_INGEST_MALFORMED;
-	const uint32_t entry = s->entry_of_port[r->sport];
-	if (!in_source_range(env, r->dport) || !entry)
+	const uint32_t entry = s->table.entry_of_port[r->sport];
+	if (!pyscan_udp__in_source_range(env, r->dport) || !entry)
 		return PYSCAN_INGEST_NOT_OURS;
 	/* The reply's tuple reversed is the probe's. */
 	const uint32_t cookie = udp_cookie(env, r->daddr4_be, r->saddr4_be,
 					   __builtin_bswap16(r->sport));
-	if (udp_source_port(env, cookie) != r->dport)
+	if (pyscan_udp__source_port(env, cookie) != r->dport ||
+	    !pyscan_udp__reply_echo_ok(&s->table.entries[entry - 1], r, cookie))
 		return PYSCAN_INGEST_INVALID_COOKIE;
-	if (s->entries[entry - 1].flags & PYSCAN_UDP_PAYLOAD_DNS) {
-		/* A DNS answer echoes the query's id: 16 more bits checked. */
-		if (r->l4_len < 8 + 2 || rd16(r->l4 + 8) != (uint16_t)cookie)
-			return PYSCAN_INGEST_INVALID_COOKIE;
-	}
 	return fill_result(r, r->saddr4_be, r->sport, PYSCAN_RESULT_OPEN, out);
 }
 
@@ -269,10 +162,10 @@ static int classify_unreachable(const struct udp4_state *s, const struct pyscan_
 	if (pyscan_reply__unreachable_quote4(r, &q) < 0)
 		return PYSCAN_INGEST_NOT_OURS;
 	if (q.protocol != PYSCAN_IPPROTO_UDP || q.saddr_be != env->source_ip_be ||
-	    !in_source_range(env, q.sport) || !s->entry_of_port[q.dport])
+	    !pyscan_udp__in_source_range(env, q.sport) || !s->table.entry_of_port[q.dport])
 		return PYSCAN_INGEST_NOT_OURS;
 	const uint32_t cookie = udp_cookie(env, q.saddr_be, q.daddr_be, __builtin_bswap16(q.dport));
-	if (udp_source_port(env, cookie) != q.sport || q.ip_id != (uint16_t)cookie)
+	if (pyscan_udp__source_port(env, cookie) != q.sport || q.ip_id != (uint16_t)cookie)
 		return PYSCAN_INGEST_INVALID_COOKIE;
 	return fill_result(r, q.daddr_be, q.dport,
 			   r->icmp_code == ICMP_PORT_UNREACHABLE ? PYSCAN_RESULT_CLOSED :

@@ -178,7 +178,8 @@ AFPACKET_PROTOCOLS = {"tcp": int(lib.PYSCAN_AFPACKET_TCP), "udp": int(lib.PYSCAN
                       "icmp": int(lib.PYSCAN_AFPACKET_ICMP),
                       # IPv6 scans: their own program (one family per scan, never mixed)
                       "tcp6": int(lib.PYSCAN_AFPACKET_TCP6),
-                      "icmp6": int(lib.PYSCAN_AFPACKET_ICMP6)}
+                      "icmp6": int(lib.PYSCAN_AFPACKET_ICMP6),
+                      "udp6": int(lib.PYSCAN_AFPACKET_UDP6)}
 
 
 def afpacket_filter_ports(ring: Ring, ports: range,
@@ -215,8 +216,9 @@ def afpacket_arp_prefix(address: str | ipaddress.IPv4Address) -> bytes:
     return bytes(ffi.buffer(out, count * 8))
 
 
-def afpacket_reply_filter6(ports: range, protocols: Iterable[str] = ("tcp6", "icmp6")) -> bytes:
-    """The IPv6 scan's classic BPF program for ``ports`` and ``protocols`` (tcp6, icmp6), as
+def afpacket_reply_filter6(ports: range,
+                           protocols: Iterable[str] = ("tcp6", "icmp6", "udp6")) -> bytes:
+    """The IPv6 scan's classic BPF program for ``ports`` and ``protocols`` (tcp6, icmp6, udp6), as
     :func:`afpacket_filter_ports` attaches it, for tests."""
     if not isinstance(ports, range) or ports.step != 1 or not ports or ports.start < 0 \
             or ports.stop > 65536:
@@ -224,8 +226,9 @@ def afpacket_reply_filter6(ports: range, protocols: Iterable[str] = ("tcp6", "ic
                          "range(first, last + 1) within 0..65535")
     mask = 0
     for name in protocols:
-        if name not in ("tcp6", "icmp6"):
-            raise ValueError(f"IPv6 reply protocol {name!r} is unknown: accepted tcp6, icmp6")
+        if name not in ("tcp6", "icmp6", "udp6"):
+            raise ValueError(f"IPv6 reply protocol {name!r} is unknown: accepted tcp6, icmp6, "
+                             "udp6")
         mask |= AFPACKET_PROTOCOLS[name]
     count = int(lib.pyscan_afpacket__reply_filter6(ports.start, ports.stop - 1, mask,
                                                    ffi.NULL, 0))

@@ -87,11 +87,18 @@ PROBES: dict[str, Probe] = {
         description="ICMPv6 echo (chosen by --ping / --probe icmp-echo for IPv6 targets): up "
                     "on echo reply, unreachable on destination unreachable",
     ),
+    "udp6": ProbeType(
+        id=5, name="udp6", takes_ports=True, protocol="udp", replies=("udp6",),
+        family=6,
+        description="UDP over IPv6 (chosen by -p U:PORT / --probe udp for IPv6 targets) with "
+                    "the port's protocol payload: open on any UDP reply, closed on ICMPv6 "
+                    "port unreachable",
+    ),
 }
 
 # Users name the IPv4 probe types; a scan of IPv6 targets runs each one's IPv6 twin. A probe
 # type without a twin is refused for IPv6 targets by for_family().
-IPV6_TWIN: dict[str, str] = {"tcp-syn": "tcp-syn6", "icmp-echo": "icmp-echo6"}
+IPV6_TWIN: dict[str, str] = {"tcp-syn": "tcp-syn6", "icmp-echo": "icmp-echo6", "udp": "udp6"}
 
 # What users name (--probe, ScanConfig.probe): the IPv4 types; IPv6 targets run their twins.
 PROBE_NAMES: tuple[str, ...] = tuple(sorted(name for name, probe in PROBES.items()

@@ -18,13 +18,13 @@ from pyscan.probes import PROBES  # noqa: E402
 from tests.corpus.replies import frames6  # noqa: E402
 from tests.unit.test_ipv6_classic_filter import c_outcome  # noqa: E402
 
-SYN6, ECHO6 = PROBES["tcp-syn6"].id, PROBES["icmp-echo6"].id
+SYN6, ECHO6, UDP6 = PROBES["tcp-syn6"].id, PROBES["icmp-echo6"].id, PROBES["udp6"].id
 
 
 @pytest.fixture(scope="module")
 def reply_filter():
     with native.ReplyFilter(frames6.KEY, ports=frames6.SOURCE_PORTS,
-                            probe=(SYN6, ECHO6)) as loaded:
+                            probe=(SYN6, ECHO6, UDP6)) as loaded:
         yield loaded
 
 
@@ -63,6 +63,15 @@ def test_disabled_ipv6_modules_pass_their_replies() -> None:
         assert matches(only_echo, rows["echo_reply"].frame)
         assert not matches(only_echo, rows["syn_ack"].frame)
         assert not matches(only_echo, rows["syn_unreachable"].frame)
+    with native.ReplyFilter(frames6.KEY, ports=frames6.SOURCE_PORTS, probe=UDP6) as only_udp:
+        assert matches(only_udp, rows["udp_reply"].frame)
+        assert matches(only_udp, rows["udp_port_unreachable"].frame)
+        assert not matches(only_udp, rows["syn_ack"].frame)
+        assert not matches(only_udp, rows["syn_unreachable"].frame)
+        assert not matches(only_udp, rows["unreachable_quoting_echo"].frame)
+    with native.ReplyFilter(frames6.KEY, ports=frames6.SOURCE_PORTS, probe=SYN6) as only_tcp:
+        assert not matches(only_tcp, rows["udp_reply"].frame)
+        assert not matches(only_tcp, rows["udp_port_unreachable"].frame)
     with native.ReplyFilter(frames6.KEY, ports=frames6.SOURCE_PORTS,
                             probe=PROBES["tcp-syn"].id) as ipv4_scan:
         assert not matches(ipv4_scan, rows["syn_ack"].frame)

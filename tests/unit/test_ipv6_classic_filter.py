@@ -16,14 +16,14 @@ from tests.corpus.replies import frames6
 def c_outcome(frame: bytes) -> str:
     with Engine(cookie_key=frames6.KEY, seed=1, source_ip=str(frames6.SCANNER),
                 source_mac=frames6.SCANNER_MAC, gateway_mac=frames6.GATEWAY_MAC,
-                ranges=[frames6.TARGET_RANGE], ports=[1, 0],
-                port_probes=["tcp-syn6", "icmp-echo6"], source_ports=frames6.SOURCE_PORTS,
-                family=6) as engine:
+                ranges=[frames6.TARGET_RANGE], ports=frames6.ENGINE_PORTS,
+                port_probes=frames6.ENGINE_PROBES, source_ports=frames6.SOURCE_PORTS,
+                probe_args=frames6.engine_probe_args(), family=6) as engine:
         return engine.ingest(frame)
 
 
 class Classic:
-    def __init__(self, protocols: tuple[str, ...] = ("tcp6", "icmp6")) -> None:
+    def __init__(self, protocols: tuple[str, ...] = ("tcp6", "icmp6", "udp6")) -> None:
         name = ctypes.util.find_library("pcap")
         if name is None:
             pytest.skip("libpcap is not installed (Debian: apt-get install libpcap0.8)")
@@ -56,8 +56,16 @@ def test_a_disabled_protocol_is_not_copied() -> None:
     assert not tcp_only.accepts(rows["echo_reply"].frame)
     assert icmp_only.accepts(rows["echo_reply"].frame)
     assert not icmp_only.accepts(rows["syn_ack"].frame)
+    assert not tcp_only.accepts(rows["udp_reply"].frame)
+    assert not icmp_only.accepts(rows["udp_reply"].frame)
+    udp_only = Classic(("udp6",))
+    assert udp_only.accepts(rows["udp_reply"].frame)
+    assert udp_only.accepts(rows["udp_port_unreachable"].frame)
+    assert not udp_only.accepts(rows["udp_reply_port_outside_range"].frame)
+    assert not udp_only.accepts(rows["echo_reply"].frame)
+    assert not udp_only.accepts(rows["syn_ack"].frame)
 
 
 def test_ipv6_protocol_names_are_checked() -> None:
-    with pytest.raises(ValueError, match="'udp6' is unknown"):
-        afpacket_reply_filter6(frames6.SOURCE_PORTS, ("udp6",))
+    with pytest.raises(ValueError, match="'sctp6' is unknown"):
+        afpacket_reply_filter6(frames6.SOURCE_PORTS, ("sctp6",))

@@ -279,8 +279,7 @@ def test_registry_maps_user_names_to_the_ipv6_twins() -> None:
     assert for_family("icmp-echo", 6) is PROBES["icmp-echo6"]
     assert for_family("tcp-syn", 4) is PROBES["tcp-syn"]
     assert for_family("tcp-syn6", 4) is PROBES["tcp-syn"]
-    with pytest.raises(ValueError, match="'udp' is not supported yet for IPv6"):
-        for_family("udp", 6)
+    assert for_family("udp", 6) is PROBES["udp6"]  # every user-facing type has a twin now
 
 
 # ---- scanner wiring ---------------------------------------------------------------------
@@ -329,8 +328,6 @@ def test_a_huge_ipv6_set_is_sampled_from_its_first_2_32_addresses() -> None:
 def test_ipv6_refusals_name_what_is_accepted() -> None:
     from pyscan import ConfigError
 
-    with pytest.raises(ConfigError, match="UDP probes are not supported yet for IPv6"):
-        v6_config(["2001:2::/126"], ports="U:53")
     with pytest.raises(ConfigError, match="unknown probe 'tcp-syn6'"):
         v6_config(["2001:2::/126"], probe="tcp-syn6")
 

@@ -68,10 +68,10 @@ def test_get_probe_names_the_accepted_probes() -> None:
 
 
 def test_engine_refuses_an_unknown_probe_id_with_the_id() -> None:
-    with pytest.raises(ValueError, match=r"probe id 7 is unknown \(known: 0\.\.4"):
+    with pytest.raises(ValueError, match=r"probe id 7 is unknown \(known: 0\.\.5"):
         make_engine(probe=7)
     with pytest.raises(ValueError, match=r"probe 'syn' is unknown: accepted tcp-syn, "
-                                         r"icmp-echo, udp, tcp-syn6, icmp-echo6"):
+                                         r"icmp-echo, udp, tcp-syn6, icmp-echo6, udp6"):
         make_engine(probe="syn")
 
 

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: GPL-2.0-only
+ *
+ * probe_udp6.h - the XDP match of probe module "udp6" (C twin: ../native/probe_udp6.c),
+ * included by reply_filter.bpf.c for IPv6 frames.
+ *
+ * match(): an untagged Ethernet IPv6 packet whose fixed header's next header is UDP (no
+ * extension headers), whose payload length covers the UDP header inside the frame, addressed
+ * to the source port the cookie of (its destination, its source, 0, its source port)
+ * selects. match_icmp(): a destination unreachable (1) quoting a UDP datagram sent from the
+ * reply's destination whose source port and flow label are those the cookie of the quoted
+ * tuple selects (the flow label carries the cookie's low 20 bits, probe_udp6.c). The
+ * scanner's address is not in the config: the cookie covers it.
+ *
+ * Invariant: returns 1 for every frame the C classifier would report or count as a
+ * duplicate; it may also return 1 for a datagram C then refuses (a port that was not
+ * probed, a DNS answer with the wrong id: the fast path does not know the payload table),
+ * which C counts as not ours or invalid cookie. Never reads past data_end.
+ */
+#ifndef PYSCAN_PROBE_UDP6_H
+#define PYSCAN_PROBE_UDP6_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ipv6.h>
+#include <linux/udp.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "cookie.h"
+#include "probe_icmp_echo6.h"
+#include "probe_udp4.h"
+#include "reply_filter.h"
+
+#define PYSCAN_UDP6_FLOW_LABEL_MASK 0xfffffu
+
+/* A destination unreachable quoting a datagram: its header, the quoted IPv6 header and the
+ * quoted UDP header. */
+struct pyscan_icmp6_udp_quote {
+	struct pyscan_icmp6hdr icmp;
+	struct ipv6hdr ip6;
+	struct udphdr udp;
+};
+
+_Static_assert(sizeof(struct pyscan_icmp6_udp_quote) == 56, "ICMPv6 UDP quote layout");
+
+static __always_inline int
+pyscan_probe_udp6__match(struct xdp_md *ctx, const volatile struct pyscan_reply_filter_config *cfg)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct ipv6hdr *ip6 = (void *)(eth + 1);
+	struct udphdr *udp = (void *)(ip6 + 1);
+	struct pyscan_cookie_key key;
+	__u16 payload;
+	__u32 cookie;
+
+	if ((void *)(udp + 1) > data_end)
+		return 0;
+	if (eth->h_proto != bpf_htons(ETH_P_IPV6) || ip6->version != 6 ||
+	    ip6->nexthdr != IPPROTO_UDP)
+		return 0;
+	payload = bpf_ntohs(ip6->payload_len);
+	if (payload < sizeof(*udp) || (void *)(ip6 + 1) + payload > data_end)
+		return 0;
+	key.k0 = cfg->key.k0;
+	key.k1 = cfg->key.k1;
+	/* The reply's tuple reversed is the probe's (source port 0 in the hash). */
+	cookie = pyscan_cookie6(&key, pyscan_cookie_addr6__load(&ip6->daddr),
+				pyscan_cookie_addr6__load(&ip6->saddr), 0, udp->source);
+	return bpf_ntohs(udp->dest) == pyscan_probe_udp4__source_port(cfg, cookie);
+}
+
+static __always_inline int
+pyscan_probe_udp6__match_icmp(struct xdp_md *ctx,
+			      const volatile struct pyscan_reply_filter_config *cfg)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct ipv6hdr *ip6 = (void *)(eth + 1);
+	struct pyscan_icmp6_udp_quote *q = (void *)(ip6 + 1);
+	struct pyscan_cookie_key key;
+	__u32 cookie, label;
+	__u16 payload;
+
+	if ((void *)(q + 1) > data_end)
+		return 0;
+	if (eth->h_proto != bpf_htons(ETH_P_IPV6) || ip6->version != 6 ||
+	    ip6->nexthdr != PYSCAN_IPPROTO_ICMPV6)
+		return 0;
+	payload = bpf_ntohs(ip6->payload_len);
+	if (payload < sizeof(*q) || (void *)(ip6 + 1) + payload > data_end)
+		return 0;
+	if (q->icmp.type != PYSCAN_ICMP6_UNREACHABLE || q->ip6.version != 6 ||
+	    q->ip6.nexthdr != IPPROTO_UDP || !pyscan_addr6_equal(&q->ip6.saddr, &ip6->daddr))
+		return 0;
+	key.k0 = cfg->key.k0;
+	key.k1 = cfg->key.k1;
+	cookie = pyscan_cookie6(&key, pyscan_cookie_addr6__load(&q->ip6.saddr),
+				pyscan_cookie_addr6__load(&q->ip6.daddr), 0, q->udp.dest);
+	label = ((__u32)(q->ip6.flow_lbl[0] & 0x0f) << 16) | ((__u32)q->ip6.flow_lbl[1] << 8) |
+		q->ip6.flow_lbl[2];
+	return bpf_ntohs(q->udp.source) == pyscan_probe_udp4__source_port(cfg, cookie) &&
+	       label == (cookie & PYSCAN_UDP6_FLOW_LABEL_MASK);
+}
+
+#endif /* PYSCAN_PROBE_UDP6_H */
