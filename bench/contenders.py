@@ -168,7 +168,10 @@ def run_pyscan_scan(lab: SinkLab, workdir: Path, driver: str, seconds: float,
         lab.gateway_mac, "--tx-threads", str(threads), "--wait", "0", "-oL", str(output),
         # its SIGTERM end saves a pause file: in the run's directory, not the repository's
         "--pause-file", str(workdir / f"pyscan-paused-{driver}-{threads}.json"),
-        "--checkpoint-every", "0")
+        "--checkpoint-every", "0",
+        # the probe `pyscan bench` and the bare loops send (58 bytes, 60 with padding), not the
+        # scan's default 66-byte windows profile: like with like
+        "--tcp-options", "mss")
     check_lab_targets([TARGET_NET])
     before = lab.snapshot()
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
