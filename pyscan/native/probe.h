@@ -187,6 +187,15 @@ static inline uint16_t pyscan_probe__source_port(const struct pyscan_probe_env *
 	return (uint16_t)(env->source_port_first + (((h >> 32) * env->source_port_count) >> 32));
 }
 
+/* 1 when port (host order) is one of the scan's source ports: a reply to any other port,
+ * or a quote of a probe from one, is not ours. */
+static inline int pyscan_probe__in_source_range(const struct pyscan_probe_env *env,
+						uint16_t port)
+{
+	return port >= env->source_port_first &&
+	       (uint32_t)(port - env->source_port_first) < env->source_port_count;
+}
+
 /* Permutes a batch in one pass (permute.h: the rounds of different probes overlap instead
  * of each frame waiting for its own chain of multiplies). Out of line on purpose: the
  * permutation pass and the module's frame loop then each get the registers to themselves

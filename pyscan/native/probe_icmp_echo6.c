@@ -71,19 +71,11 @@ static void icmp6_fill_batch(const void *state, const struct pyscan_probe_env *s
 			     struct pyscan_tx_slot *slots, uint32_t n, uint64_t index,
 			     uint64_t stride)
 {
-	/* Local copies, for the aliasing reason probe_tcp_syn4.c gives. */
-	const struct icmp6_state s = *(const struct icmp6_state *)state;
-	const struct pyscan_permute permute = *shared_env->permute;
-	const struct pyscan_targetset targets = *shared_env->targets;
-	struct pyscan_probe_env local_env = *shared_env;
-	local_env.permute = &permute;
-	local_env.targets = &targets;
-	const struct pyscan_probe_env *env = &local_env;
-
-	for (uint32_t j = 0; j < n; j++, index += stride) {
+	PYSCAN_PROBE_FILL_PROLOGUE(struct icmp6_state, s, state, shared_env, n, index, stride);
+	for (uint32_t j = 0; j < n; j++) {
 		uint8_t daddr[16];
 		uint16_t port_host;
-		(void)pyscan_probe__target6(env, index, daddr, &port_host);
+		pyscan_targetset__at6(&targets, batch_targets[j], daddr, &port_host);
 		const uint32_t cookie = echo_cookie(env, env->source_ip6, daddr);
 		const uint16_t id_be = __builtin_bswap16((uint16_t)(cookie >> 16));
 		const uint16_t seq_be = __builtin_bswap16((uint16_t)cookie);

@@ -144,7 +144,7 @@ static int classify_udp(const struct udp4_state *s, const struct pyscan_probe_en
 	if (!r->l4_complete)
 		return PYSCAN_INGEST_MALFORMED;
 	const uint32_t entry = s->table.entry_of_port[r->sport];
-	if (!pyscan_udp__in_source_range(env, r->dport) || !entry)
+	if (!pyscan_probe__in_source_range(env, r->dport) || !entry)
 		return PYSCAN_INGEST_NOT_OURS;
 	/* The reply's tuple reversed is the probe's. */
 	const uint32_t cookie = udp_cookie(env, r->daddr4_be, r->saddr4_be,
@@ -162,7 +162,7 @@ static int classify_unreachable(const struct udp4_state *s, const struct pyscan_
 	if (pyscan_reply__unreachable_quote4(r, &q) < 0)
 		return PYSCAN_INGEST_NOT_OURS;
 	if (q.protocol != PYSCAN_IPPROTO_UDP || q.saddr_be != env->source_ip_be ||
-	    !pyscan_udp__in_source_range(env, q.sport) || !s->table.entry_of_port[q.dport])
+	    !pyscan_probe__in_source_range(env, q.sport) || !s->table.entry_of_port[q.dport])
 		return PYSCAN_INGEST_NOT_OURS;
 	const uint32_t cookie = udp_cookie(env, q.saddr_be, q.daddr_be, __builtin_bswap16(q.dport));
 	if (pyscan_udp__source_port(env, cookie) != q.sport || q.ip_id != (uint16_t)cookie)

@@ -156,7 +156,7 @@ static int classify_udp(const struct udp6_state *s, const struct pyscan_probe_en
 	if (!r->l4_complete)
 		return PYSCAN_INGEST_MALFORMED;
 	const uint32_t entry = s->table.entry_of_port[r->sport];
-	if (!pyscan_udp__in_source_range(env, r->dport) || !entry)
+	if (!pyscan_probe__in_source_range(env, r->dport) || !entry)
 		return PYSCAN_INGEST_NOT_OURS;
 	/* The reply's tuple reversed is the probe's. */
 	const uint32_t cookie = udp6_cookie(env, r->daddr, r->saddr, __builtin_bswap16(r->sport));
@@ -178,7 +178,7 @@ static int classify_unreachable(const struct udp6_state *s, const struct pyscan_
 	const uint8_t *q = r->l4 + 8, *qudp = q + 40;
 	const uint16_t sport = rd16(qudp), dport = rd16(qudp + 2);
 	if ((q[0] >> 4) != 6 || q[6] != PYSCAN_IPPROTO_UDP ||
-	    memcmp(q + 8, env->source_ip6, 16) != 0 || !pyscan_udp__in_source_range(env, sport) ||
+	    memcmp(q + 8, env->source_ip6, 16) != 0 || !pyscan_probe__in_source_range(env, sport) ||
 	    !s->table.entry_of_port[dport])
 		return PYSCAN_INGEST_NOT_OURS;
 	const uint32_t cookie = udp6_cookie(env, q + 8, q + 24, __builtin_bswap16(dport));

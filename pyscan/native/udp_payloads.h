@@ -55,13 +55,6 @@ static inline uint16_t pyscan_udp__source_port(const struct pyscan_probe_env *en
 			  (((uint64_t)cookie * env->source_port_count) >> 32));
 }
 
-static inline int pyscan_udp__in_source_range(const struct pyscan_probe_env *env,
-					      uint16_t port)
-{
-	return port >= env->source_port_first &&
-	       (uint32_t)(port - env->source_port_first) < env->source_port_count;
-}
-
 /* The DNS id a probe of entry e carries (network order, as written), 0 for other payloads. */
 static inline uint16_t pyscan_udp__dns_id_be(const struct pyscan_udp_entry *e, uint32_t cookie)
 {
