@@ -60,12 +60,13 @@ static void syn6_fill_batch(const void *state, const struct pyscan_probe_env *sh
 		const uint16_t sport = pyscan_probe__source_port(env, target, &spare);
 		const uint16_t sport_be = __builtin_bswap16(sport);
 		const uint16_t dport_be = __builtin_bswap16(port_host);
-		const uint32_t seq = pyscan_cookie6(&env->key, src, pyscan_cookie_addr6__load(daddr),
-						    sport_be, dport_be);
+		const uint32_t seq = pyscan_cookie6(&env->key, src,
+						    pyscan_cookie_addr6__load(daddr), sport_be,
+						    dport_be);
 		const uint32_t tsval = syn.tsval_offset ?
 			now_us + pyscan_tcp_reply__ts_offset(env, seq) : 0;
-		slots[j].len = pyscan_template6__fill(&syn, slots[j].data, daddr, sport_be, dport_be,
-						      seq, tsval);
+		slots[j].len = pyscan_template6__fill(&syn, slots[j].data, daddr, sport_be,
+						      dport_be, seq, tsval);
 	}
 }
 
@@ -86,7 +87,8 @@ static int classify_unreachable6(const struct pyscan_probe_env *env,
 	const uint8_t *q = r->l4 + 8, *qtcp = q + 40;
 	const uint16_t sport = rd16(qtcp), dport = rd16(qtcp + 2);
 	if ((q[0] >> 4) != 6 || q[6] != PYSCAN_IPPROTO_TCP ||
-	    memcmp(q + 8, env->source_ip6, 16) != 0 || !pyscan_probe__in_source_range(env, sport) ||
+	    memcmp(q + 8, env->source_ip6, 16) != 0 ||
+	    !pyscan_probe__in_source_range(env, sport) ||
 	    pyscan_targetset__ip_number6(env->targets, q + 24) < 0)
 		return PYSCAN_INGEST_NOT_OURS;
 	const uint32_t cookie = pyscan_cookie6(&env->key, pyscan_cookie_addr6__load(q + 8),

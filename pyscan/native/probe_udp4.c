@@ -51,12 +51,9 @@ static int udp4_init(void *state, const struct pyscan_engine_config *cfg, char *
 	struct udp4_state *s = state;
 	uint8_t *f = s->frame, *ip = f + UDP4_IP;
 
-	memcpy(f, cfg->gateway_mac, 6);
-	memcpy(f + 6, cfg->source_mac, 6);
-	f[12] = 0x08;
-	f[13] = 0x00;
+	pyscan_probe__write_ethernet(f, cfg, PYSCAN_PROBE_ETHERTYPE_IPV4);
 	ip[0] = 0x45;
-	ip[8] = cfg->ttl ? cfg->ttl : 64;
+	ip[8] = pyscan_probe__ttl(cfg);
 	ip[9] = PYSCAN_IPPROTO_UDP;
 	memcpy(ip + 12, &cfg->source_ip_be, 4);
 	s->ip_sum = (uint32_t)pyscan_probe__sum(ip, 20);
@@ -94,31 +91,19 @@ static void udp4_fill_batch(const void *state, const struct pyscan_probe_env *sh
 		const uint16_t sport_be = __builtin_bswap16(pyscan_udp__source_port(env, cookie));
 		const uint16_t low_be = __builtin_bswap16((uint16_t)cookie);
 		const uint16_t ip_len_be = __builtin_bswap16((uint16_t)(28 + e->len));
-		const uint16_t udp_len_be = __builtin_bswap16((uint16_t)(8 + e->len));
 		const uint16_t dns_id_be = pyscan_udp__dns_id_be(e, cookie);
-		uint8_t *out = slots[j].data, *ip = out + UDP4_IP, *udp = out + UDP4_L4;
+		uint8_t *out = slots[j].data, *ip = out + UDP4_IP;
 
 		memcpy(out, s.frame, UDP4_HEADERS);
-		memcpy(out + UDP4_HEADERS, s.table.payloads + e->offset, e->len);
-		if (dns_id_be)
-			memcpy(out + UDP4_HEADERS, &dns_id_be, 2);
 		const uint64_t daddr_words = (daddr_be & 0xffff) + (daddr_be >> 16);
 		const uint16_t ip_check = pyscan_probe__fold(s.ip_sum + daddr_words + low_be +
 							     ip_len_be);
-		/* UDP length counts twice: in the header and in the pseudo-header. */
-		uint16_t udp_check = pyscan_probe__fold(s.pseudo_sum + daddr_words + sport_be +
-							dport_be + 2u * udp_len_be +
-							e->payload_sum + dns_id_be);
-		if (!udp_check)
-			udp_check = 0xffff; /* RFC 768: zero means "no checksum" */
 		memcpy(ip + 2, &ip_len_be, 2);
 		memcpy(ip + 4, &low_be, 2);
 		memcpy(ip + 10, &ip_check, 2);
 		memcpy(ip + 16, &daddr_be, 4);
-		memcpy(udp + 0, &sport_be, 2);
-		memcpy(udp + 2, &dport_be, 2);
-		memcpy(udp + 4, &udp_len_be, 2);
-		memcpy(udp + 6, &udp_check, 2);
+		pyscan_udp__write_datagram(&s.table, e, out + UDP4_L4, s.pseudo_sum + daddr_words,
+					   sport_be, dport_be, dns_id_be);
 		slots[j].len = UDP4_HEADERS + e->len;
 	}
 }

@@ -56,13 +56,10 @@ static int udp6_init(void *state, const struct pyscan_engine_config *cfg, char *
 	struct udp6_state *s = state;
 	uint8_t *f = s->frame, *ip = f + UDP6_IP;
 
-	memcpy(f, cfg->gateway_mac, 6);
-	memcpy(f + 6, cfg->source_mac, 6);
-	f[12] = 0x86;
-	f[13] = 0xdd;
+	pyscan_probe__write_ethernet(f, cfg, PYSCAN_PROBE_ETHERTYPE_IPV6);
 	ip[0] = 0x60;
 	ip[6] = PYSCAN_IPPROTO_UDP;
-	ip[7] = cfg->ttl ? cfg->ttl : 64;
+	ip[7] = pyscan_probe__ttl(cfg);
 	memcpy(ip + 8, cfg->source_ip6, 16);
 	const uint8_t next_header[2] = {0, PYSCAN_IPPROTO_UDP};
 	s->pseudo_sum = (uint32_t)(pyscan_probe__sum(ip + 8, 16) +
@@ -106,26 +103,15 @@ static void udp6_fill_batch(const void *state, const struct pyscan_probe_env *sh
 		/* version 6, traffic class 0, then the 20-bit flow label */
 		const uint8_t version_label[4] = {0x60, (uint8_t)(label >> 16), (uint8_t)(label >> 8),
 						  (uint8_t)label};
-		uint8_t *out = slots[j].data, *ip = out + UDP6_IP, *udp = out + UDP6_L4;
+		uint8_t *out = slots[j].data, *ip = out + UDP6_IP;
 
 		memcpy(out, s.frame, UDP6_HEADERS);
-		memcpy(out + UDP6_HEADERS, s.table.payloads + e->offset, e->len);
-		if (dns_id_be)
-			memcpy(out + UDP6_HEADERS, &dns_id_be, 2);
-		/* The UDP length counts twice: in the header and as the pseudo-header's
-		 * upper-layer length (whose high 16 bits are zero). */
-		uint16_t udp_check = pyscan_probe__fold(s.pseudo_sum + pyscan_probe__sum(daddr, 16) +
-							sport_be + dport_be + 2u * udp_len_be +
-							e->payload_sum + dns_id_be);
-		if (!udp_check)
-			udp_check = 0xffff; /* zero would mean "no checksum", refused over IPv6 */
 		memcpy(ip, version_label, 4);
 		memcpy(ip + 4, &udp_len_be, 2); /* payload length = the UDP length */
 		memcpy(ip + 24, daddr, 16);
-		memcpy(udp + 0, &sport_be, 2);
-		memcpy(udp + 2, &dport_be, 2);
-		memcpy(udp + 4, &udp_len_be, 2);
-		memcpy(udp + 6, &udp_check, 2);
+		pyscan_udp__write_datagram(&s.table, e, out + UDP6_L4,
+					   s.pseudo_sum + pyscan_probe__sum(daddr, 16), sport_be,
+					   dport_be, dns_id_be);
 		slots[j].len = UDP6_HEADERS + e->len;
 	}
 }
@@ -178,7 +164,8 @@ static int classify_unreachable(const struct udp6_state *s, const struct pyscan_
 	const uint8_t *q = r->l4 + 8, *qudp = q + 40;
 	const uint16_t sport = rd16(qudp), dport = rd16(qudp + 2);
 	if ((q[0] >> 4) != 6 || q[6] != PYSCAN_IPPROTO_UDP ||
-	    memcmp(q + 8, env->source_ip6, 16) != 0 || !pyscan_probe__in_source_range(env, sport) ||
+	    memcmp(q + 8, env->source_ip6, 16) != 0 ||
+	    !pyscan_probe__in_source_range(env, sport) ||
 	    !s->table.entry_of_port[dport])
 		return PYSCAN_INGEST_NOT_OURS;
 	const uint32_t cookie = udp6_cookie(env, q + 8, q + 24, __builtin_bswap16(dport));

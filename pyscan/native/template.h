@@ -68,6 +68,19 @@ uint32_t pyscan_template__fill_export(const struct pyscan_syn_template *t, uint8
 				      uint32_t daddr_be, uint16_t sport_be, uint16_t dport_be,
 				      uint32_t seq_host, uint16_t ip_id_host, uint32_t tsval_host);
 
+/* Sum of len bytes read as 16-bit words in memory order (len even), unfolded: the constant
+ * parts init() sums, for the IPv4 template and the IPv6 one (template6.c). */
+static inline uint32_t pyscan_template__sum_words(const uint8_t *at, uint32_t len)
+{
+	uint32_t sum = 0;
+	for (uint32_t i = 0; i < len; i += 2) {
+		uint16_t word;
+		memcpy(&word, at + i, 2);
+		sum += word;
+	}
+	return sum;
+}
+
 static inline uint16_t pyscan_template__fold(uint64_t sum)
 {
 	sum = (sum & 0xffff) + (sum >> 16);

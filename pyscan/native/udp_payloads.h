@@ -2,9 +2,9 @@
  *
  * udp_payloads.h - what the two UDP probe modules (probe_udp4.c, probe_udp6.c) share: the
  * per-port payload table built from the engine config's probe_args (records of probe.h's
- * struct pyscan_udp_payload_record), the source port derived from the cookie, and the DNS
+ * struct pyscan_udp_payload_record), the source port derived from the cookie, the DNS
  * transaction-id rule (a DNS payload's first two bytes are the cookie's low 16 bits, which
- * a DNS answer echoes).
+ * a DNS answer echoes), and the datagram written from the table (header, payload, checksum).
  *
  * Invariant: a table is either wholly built (init returned 0) or holds nothing allocated;
  * after init it is read-only, so fill_batch and classify may read it from any thread.
@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "probe.h"
 #include "reply_parse.h"
@@ -59,6 +60,30 @@ static inline uint16_t pyscan_udp__source_port(const struct pyscan_probe_env *en
 static inline uint16_t pyscan_udp__dns_id_be(const struct pyscan_udp_entry *e, uint32_t cookie)
 {
 	return (e->flags & PYSCAN_UDP_PAYLOAD_DNS) ? __builtin_bswap16((uint16_t)cookie) : 0;
+}
+
+/* Writes the datagram of a probe of entry e at udp (the frame's L4 offset): the header and
+ * the payload with its DNS id, the checksum completed from pseudo_sum, the unfolded word sum
+ * of the pseudo-header's addresses and protocol (the UDP length is added here). The same
+ * for both families: only the pseudo-header differs. */
+static inline __attribute__((always_inline)) void pyscan_udp__write_datagram(
+	const struct pyscan_udp_payloads *t, const struct pyscan_udp_entry *e, uint8_t *udp,
+	uint64_t pseudo_sum, uint16_t sport_be, uint16_t dport_be, uint16_t dns_id_be)
+{
+	const uint16_t udp_len_be = __builtin_bswap16((uint16_t)(8 + e->len));
+	memcpy(udp + 8, t->payloads + e->offset, e->len);
+	if (dns_id_be)
+		memcpy(udp + 8, &dns_id_be, 2);
+	/* The UDP length counts twice: in the header and in the pseudo-header (whose IPv6
+	 * upper-layer length has zero high 16 bits). */
+	uint16_t check = pyscan_probe__fold(pseudo_sum + sport_be + dport_be + 2u * udp_len_be +
+					    e->payload_sum + dns_id_be);
+	if (!check)
+		check = 0xffff; /* zero means "no checksum" (RFC 768), refused over IPv6 */
+	memcpy(udp + 0, &sport_be, 2);
+	memcpy(udp + 2, &dport_be, 2);
+	memcpy(udp + 4, &udp_len_be, 2);
+	memcpy(udp + 6, &check, 2);
 }
 
 /* 1 when a UDP reply of entry e (its payload after the 8-byte header in r->l4) passes the
