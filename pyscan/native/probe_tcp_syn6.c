@@ -17,7 +17,6 @@
  * Invariant: the probe contract of probe.h; frames are the template's frame_len bytes, fill
  * writes PYSCAN_SYN6_COPY_LEN bytes (max_frame_len); only IPv6 target sets.
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "probe.h"
@@ -36,9 +35,7 @@ static int syn6_init(void *state, const struct pyscan_engine_config *cfg, char *
 {
 	if (pyscan_template6__init(state, cfg->source_mac, cfg->gateway_mac, cfg->source_ip6,
 				   cfg->tcp_options, cfg->ttl, cfg->mss, cfg->window) < 0) {
-		if (err && errlen)
-			snprintf(err, errlen, "TCP options profile %u is unknown (known: 0..%d, "
-				 "see template.h)", cfg->tcp_options, PYSCAN_TCP_OPTIONS_COUNT - 1);
+		pyscan_template__unknown_profile(err, errlen, cfg->tcp_options);
 		return -1;
 	}
 	return 0;

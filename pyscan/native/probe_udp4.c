@@ -91,10 +91,12 @@ static void udp4_fill_batch(const void *state, const struct pyscan_probe_env *sh
 		const uint16_t sport_be = __builtin_bswap16(pyscan_udp__source_port(env, cookie));
 		const uint16_t low_be = __builtin_bswap16((uint16_t)cookie);
 		const uint16_t ip_len_be = __builtin_bswap16((uint16_t)(28 + e->len));
+		const uint16_t udp_len_be = __builtin_bswap16((uint16_t)(8 + e->len));
 		const uint16_t dns_id_be = pyscan_udp__dns_id_be(e, cookie);
 		uint8_t *out = slots[j].data, *ip = out + UDP4_IP;
 
 		memcpy(out, s.frame, UDP4_HEADERS);
+		pyscan_udp__write_payload(&s.table, e, out + UDP4_HEADERS, dns_id_be);
 		const uint64_t daddr_words = (daddr_be & 0xffff) + (daddr_be >> 16);
 		const uint16_t ip_check = pyscan_probe__fold(s.ip_sum + daddr_words + low_be +
 							     ip_len_be);
@@ -102,8 +104,8 @@ static void udp4_fill_batch(const void *state, const struct pyscan_probe_env *sh
 		memcpy(ip + 4, &low_be, 2);
 		memcpy(ip + 10, &ip_check, 2);
 		memcpy(ip + 16, &daddr_be, 4);
-		pyscan_udp__write_datagram(&s.table, e, out + UDP4_L4, s.pseudo_sum + daddr_words,
-					   sport_be, dport_be, dns_id_be);
+		pyscan_udp__write_header(e, out + UDP4_L4, s.pseudo_sum + daddr_words, sport_be,
+					 dport_be, udp_len_be, dns_id_be);
 		slots[j].len = UDP4_HEADERS + e->len;
 	}
 }
@@ -126,16 +128,14 @@ static int fill_result(const struct pyscan_reply_view *r, uint32_t target_be, ui
 static int classify_udp(const struct udp4_state *s, const struct pyscan_probe_env *env,
 			const struct pyscan_reply_view *r, struct pyscan_result *out)
 {
-	if (!r->l4_complete)
-		return PYSCAN_INGEST_MALFORMED;
-	const uint32_t entry = s->table.entry_of_port[r->sport];
-	if (!pyscan_probe__in_source_range(env, r->dport) || !entry)
-		return PYSCAN_INGEST_NOT_OURS;
+	const struct pyscan_udp_entry *e;
+	const int verdict = pyscan_udp__reply_entry(&s->table, env, r, &e);
+	if (verdict)
+		return verdict;
 	/* The reply's tuple reversed is the probe's. */
 	const uint32_t cookie = udp_cookie(env, r->daddr4_be, r->saddr4_be,
 					   __builtin_bswap16(r->sport));
-	if (pyscan_udp__source_port(env, cookie) != r->dport ||
-	    !pyscan_udp__reply_echo_ok(&s->table.entries[entry - 1], r, cookie))
+	if (!pyscan_udp__reply_matches(env, e, r, cookie))
 		return PYSCAN_INGEST_INVALID_COOKIE;
 	return fill_result(r, r->saddr4_be, r->sport, PYSCAN_RESULT_OPEN, out);
 }

@@ -106,12 +106,12 @@ static void udp6_fill_batch(const void *state, const struct pyscan_probe_env *sh
 		uint8_t *out = slots[j].data, *ip = out + UDP6_IP;
 
 		memcpy(out, s.frame, UDP6_HEADERS);
+		pyscan_udp__write_payload(&s.table, e, out + UDP6_HEADERS, dns_id_be);
 		memcpy(ip, version_label, 4);
 		memcpy(ip + 4, &udp_len_be, 2); /* payload length = the UDP length */
 		memcpy(ip + 24, daddr, 16);
-		pyscan_udp__write_datagram(&s.table, e, out + UDP6_L4,
-					   s.pseudo_sum + pyscan_probe__sum(daddr, 16), sport_be,
-					   dport_be, dns_id_be);
+		pyscan_udp__write_header(e, out + UDP6_L4, s.pseudo_sum + pyscan_probe__sum(daddr, 16),
+					 sport_be, dport_be, udp_len_be, dns_id_be);
 		slots[j].len = UDP6_HEADERS + e->len;
 	}
 }
@@ -139,15 +139,13 @@ static int fill_result(const struct pyscan_reply_view *r, const uint8_t *target,
 static int classify_udp(const struct udp6_state *s, const struct pyscan_probe_env *env,
 			const struct pyscan_reply_view *r, struct pyscan_result *out)
 {
-	if (!r->l4_complete)
-		return PYSCAN_INGEST_MALFORMED;
-	const uint32_t entry = s->table.entry_of_port[r->sport];
-	if (!pyscan_probe__in_source_range(env, r->dport) || !entry)
-		return PYSCAN_INGEST_NOT_OURS;
+	const struct pyscan_udp_entry *e;
+	const int verdict = pyscan_udp__reply_entry(&s->table, env, r, &e);
+	if (verdict)
+		return verdict;
 	/* The reply's tuple reversed is the probe's. */
 	const uint32_t cookie = udp6_cookie(env, r->daddr, r->saddr, __builtin_bswap16(r->sport));
-	if (pyscan_udp__source_port(env, cookie) != r->dport ||
-	    !pyscan_udp__reply_echo_ok(&s->table.entries[entry - 1], r, cookie))
+	if (!pyscan_udp__reply_matches(env, e, r, cookie))
 		return PYSCAN_INGEST_INVALID_COOKIE;
 	return fill_result(r, r->saddr, r->sport, PYSCAN_RESULT_OPEN, out);
 }

@@ -62,18 +62,24 @@ static inline uint16_t pyscan_udp__dns_id_be(const struct pyscan_udp_entry *e, u
 	return (e->flags & PYSCAN_UDP_PAYLOAD_DNS) ? __builtin_bswap16((uint16_t)cookie) : 0;
 }
 
-/* Writes the datagram of a probe of entry e at udp (the frame's L4 offset): the header and
- * the payload with its DNS id, the checksum completed from pseudo_sum, the unfolded word sum
- * of the pseudo-header's addresses and protocol (the UDP length is added here). The same
- * for both families: only the pseudo-header differs. */
-static inline __attribute__((always_inline)) void pyscan_udp__write_datagram(
-	const struct pyscan_udp_payloads *t, const struct pyscan_udp_entry *e, uint8_t *udp,
-	uint64_t pseudo_sum, uint16_t sport_be, uint16_t dport_be, uint16_t dns_id_be)
+/* Writes the payload of a probe of entry e at payload (after the UDP header), with its DNS
+ * id (pyscan_udp__dns_id_be). */
+static inline __attribute__((always_inline)) void pyscan_udp__write_payload(
+	const struct pyscan_udp_payloads *t, const struct pyscan_udp_entry *e, uint8_t *payload,
+	uint16_t dns_id_be)
 {
-	const uint16_t udp_len_be = __builtin_bswap16((uint16_t)(8 + e->len));
-	memcpy(udp + 8, t->payloads + e->offset, e->len);
+	memcpy(payload, t->payloads + e->offset, e->len);
 	if (dns_id_be)
-		memcpy(udp + 8, &dns_id_be, 2);
+		memcpy(payload, &dns_id_be, 2);
+}
+
+/* Writes the UDP header at udp for a probe of entry e: ports, length (udp_len_be, 8 + e->len)
+ * and the checksum completed from pseudo_sum, the unfolded word sum of the pseudo-header's
+ * addresses and protocol. The same for both families: only pseudo_sum differs. */
+static inline __attribute__((always_inline)) void pyscan_udp__write_header(
+	const struct pyscan_udp_entry *e, uint8_t *udp, uint64_t pseudo_sum, uint16_t sport_be,
+	uint16_t dport_be, uint16_t udp_len_be, uint16_t dns_id_be)
+{
 	/* The UDP length counts twice: in the header and in the pseudo-header (whose IPv6
 	 * upper-layer length has zero high 16 bits). */
 	uint16_t check = pyscan_probe__fold(pseudo_sum + sport_be + dport_be + 2u * udp_len_be +
@@ -86,6 +92,24 @@ static inline __attribute__((always_inline)) void pyscan_udp__write_datagram(
 	memcpy(udp + 6, &check, 2);
 }
 
+/* The checks of a UDP reply to the scanner's address that come before its cookie: a
+ * cut-short header is MALFORMED; a reply to a port outside the source-port range, or from a
+ * port the scan did not probe over UDP, NOT_OURS. 0 and *entry (the probed port's) when it
+ * is a candidate; else that PYSCAN_INGEST_* code. */
+static inline int pyscan_udp__reply_entry(const struct pyscan_udp_payloads *t,
+					  const struct pyscan_probe_env *env,
+					  const struct pyscan_reply_view *r,
+					  const struct pyscan_udp_entry **entry)
+{
+	if (!r->l4_complete)
+		return PYSCAN_INGEST_MALFORMED;
+	const uint32_t index = t->entry_of_port[r->sport];
+	if (!pyscan_probe__in_source_range(env, r->dport) || !index)
+		return PYSCAN_INGEST_NOT_OURS;
+	*entry = &t->entries[index - 1];
+	return 0;
+}
+
 /* 1 when a UDP reply of entry e (its payload after the 8-byte header in r->l4) passes the
  * payload's own echo check: a DNS answer must echo the query's id (16 more bits); others
  * have none. */
@@ -96,6 +120,17 @@ static inline int pyscan_udp__reply_echo_ok(const struct pyscan_udp_entry *e,
 		return 1;
 	return r->l4_len >= 8 + 2 &&
 	       (uint16_t)((r->l4[8] << 8) | r->l4[9]) == (uint16_t)cookie;
+}
+
+/* 1 when a candidate reply of entry e (pyscan_udp__reply_entry) answers the probe whose
+ * cookie, recomputed from the reply's tuple reversed, is cookie: it went to the source port
+ * that cookie picks, and passes the payload's echo check. */
+static inline int pyscan_udp__reply_matches(const struct pyscan_probe_env *env,
+					    const struct pyscan_udp_entry *e,
+					    const struct pyscan_reply_view *r, uint32_t cookie)
+{
+	return pyscan_udp__source_port(env, cookie) == r->dport &&
+	       pyscan_udp__reply_echo_ok(e, r, cookie);
 }
 
 #endif /* PYSCAN_UDP_PAYLOADS_H */
