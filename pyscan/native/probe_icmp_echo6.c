@@ -18,6 +18,7 @@
 
 #include "probe.h"
 #include "reply_parse.h"
+#include "reply_quote6.h"
 
 #define ICMP6_FRAME_LEN 62
 #define ICMP6_IP 14
@@ -25,7 +26,6 @@
 #define ICMP6_UNREACHABLE 1
 #define ICMP6_ECHO_REQUEST 128
 #define ICMP6_ECHO_REPLY 129
-#define QUOTE_MIN (40 + 8) /* the quoted IPv6 header and our ICMPv6 header */
 
 struct icmp6_state {
 	uint8_t frame[64];  /* ICMP6_FRAME_LEN used; per-probe fields zero */
@@ -124,16 +124,15 @@ static int icmp6_classify(const void *state, const struct pyscan_probe_env *env,
 		target = r->saddr;
 		status = PYSCAN_RESULT_UP;
 	} else if (r->icmp_type == ICMP6_UNREACHABLE) {
-		const uint8_t *q = r->l4 + 8;
-		if (r->l4_len < 8 + QUOTE_MIN || (q[0] >> 4) != 6)
+		struct pyscan_reply_quote6 q;
+		if (pyscan_reply__unreachable_quote6(r, &q) < 0)
 			return PYSCAN_INGEST_NOT_OURS; /* cannot tell whose probe it quotes */
-		const uint8_t *qicmp = q + 40;
-		if (q[6] != PYSCAN_IPPROTO_ICMPV6 || memcmp(q + 8, env->source_ip6, 16) != 0 ||
-		    qicmp[0] != ICMP6_ECHO_REQUEST)
+		if (q.next_header != PYSCAN_IPPROTO_ICMPV6 ||
+		    memcmp(q.saddr, env->source_ip6, 16) != 0 || q.l4[0] != ICMP6_ECHO_REQUEST)
 			return PYSCAN_INGEST_NOT_OURS; /* another module's probe, or not ours */
-		if (rd32(qicmp + 4) != echo_cookie(env, q + 8, q + 24))
+		if (rd32(q.l4 + 4) != echo_cookie(env, q.saddr, q.daddr))
 			return PYSCAN_INGEST_INVALID_COOKIE;
-		target = q + 24;
+		target = q.daddr;
 		status = PYSCAN_RESULT_UNREACHABLE;
 	} else {
 		return PYSCAN_INGEST_NOT_OURS; /* neighbour discovery and the rest */

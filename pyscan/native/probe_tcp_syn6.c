@@ -21,11 +21,10 @@
 
 #include "probe.h"
 #include "reply_parse.h"
+#include "reply_quote6.h"
 #include "tcp_reply.h"
 #include "template6.h"
 
-#define ICMP6_UNREACHABLE 1
-#define QUOTE6_MIN (8 + 40 + 8) /* ICMPv6 header, the quoted IPv6 header, 8 TCP bytes */
 
 _Static_assert(sizeof(struct pyscan_syn6_template) <= PYSCAN_PROBE_STATE_MAX,
 	       "the IPv6 SYN template fits the engine's probe state");
@@ -67,11 +66,6 @@ static void syn6_fill_batch(const void *state, const struct pyscan_probe_env *sh
 	}
 }
 
-static inline uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
 /* An ICMPv6 destination unreachable quoting one of our SYNs (RFC 4443 3.1: as much of the
  * invoking packet as fits, so at least its IPv6 header and 8 TCP bytes: ports and sequence
  * number). Anything that does not quote a TCP segment from us, from one of our source
@@ -79,21 +73,20 @@ static inline uint16_t rd16(const uint8_t *p)
 static int classify_unreachable6(const struct pyscan_probe_env *env,
 				 const struct pyscan_reply_view *r, struct pyscan_result *out)
 {
-	if (!r->l4_complete || r->icmp_type != ICMP6_UNREACHABLE || r->l4_len < QUOTE6_MIN)
+	struct pyscan_reply_quote6 q;
+	if (pyscan_reply__unreachable_quote6(r, &q) < 0)
+		return PYSCAN_INGEST_NOT_OURS; /* cannot tell whose probe it quotes */
+	if (q.next_header != PYSCAN_IPPROTO_TCP || memcmp(q.saddr, env->source_ip6, 16) != 0 ||
+	    !pyscan_probe__in_source_range(env, q.sport) ||
+	    pyscan_targetset__ip_number6(env->targets, q.daddr) < 0)
 		return PYSCAN_INGEST_NOT_OURS;
-	const uint8_t *q = r->l4 + 8, *qtcp = q + 40;
-	const uint16_t sport = rd16(qtcp), dport = rd16(qtcp + 2);
-	if ((q[0] >> 4) != 6 || q[6] != PYSCAN_IPPROTO_TCP ||
-	    memcmp(q + 8, env->source_ip6, 16) != 0 ||
-	    !pyscan_probe__in_source_range(env, sport) ||
-	    pyscan_targetset__ip_number6(env->targets, q + 24) < 0)
-		return PYSCAN_INGEST_NOT_OURS;
-	const uint32_t cookie = pyscan_cookie6(&env->key, pyscan_cookie_addr6__load(q + 8),
-					       pyscan_cookie_addr6__load(q + 24),
-					       __builtin_bswap16(sport), __builtin_bswap16(dport));
-	if (pyscan_tcp_reply__quoted_seq(qtcp) != cookie)
+	const uint32_t cookie = pyscan_cookie6(&env->key, pyscan_cookie_addr6__load(q.saddr),
+					       pyscan_cookie_addr6__load(q.daddr),
+					       __builtin_bswap16(q.sport),
+					       __builtin_bswap16(q.dport));
+	if (pyscan_tcp_reply__quoted_seq(q.l4) != cookie)
 		return PYSCAN_INGEST_INVALID_COOKIE;
-	return pyscan_tcp_reply__unreachable(r, q + 24, 16, dport, out);
+	return pyscan_tcp_reply__unreachable(r, q.daddr, 16, q.dport, out);
 }
 
 static int syn6_classify(const void *state, const struct pyscan_probe_env *env,

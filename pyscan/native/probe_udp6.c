@@ -24,6 +24,7 @@
 
 #include "probe.h"
 #include "reply_parse.h"
+#include "reply_quote6.h"
 #include "udp_payloads.h"
 
 #define UDP6_HEADERS 62
@@ -31,9 +32,7 @@
 #define UDP6_L4 54
 #define UDP6_MAX_FRAME (UDP6_HEADERS + PYSCAN_UDP_PAYLOAD_MAX)
 #define UDP6_FLOW_LABEL_MASK 0xfffffu
-#define ICMP6_UNREACHABLE 1
 #define ICMP6_PORT_UNREACHABLE 4
-#define QUOTE6_MIN (8 + 40 + 8) /* ICMPv6 header, the quoted IPv6 header, our UDP header */
 
 struct udp6_state {
 	uint8_t frame[64];          /* UDP6_HEADERS used; per-probe fields zero */
@@ -116,11 +115,6 @@ static void udp6_fill_batch(const void *state, const struct pyscan_probe_env *sh
 	}
 }
 
-static inline uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)((p[0] << 8) | p[1]);
-}
-
 static int fill_result(const struct pyscan_reply_view *r, const uint8_t *target, uint16_t port,
 		       uint8_t status, struct pyscan_result *out)
 {
@@ -157,21 +151,19 @@ static int classify_udp(const struct udp6_state *s, const struct pyscan_probe_en
 static int classify_unreachable(const struct udp6_state *s, const struct pyscan_probe_env *env,
 				const struct pyscan_reply_view *r, struct pyscan_result *out)
 {
-	if (!r->l4_complete || r->icmp_type != ICMP6_UNREACHABLE || r->l4_len < QUOTE6_MIN)
+	struct pyscan_reply_quote6 q;
+	if (pyscan_reply__unreachable_quote6(r, &q) < 0)
 		return PYSCAN_INGEST_NOT_OURS;
-	const uint8_t *q = r->l4 + 8, *qudp = q + 40;
-	const uint16_t sport = rd16(qudp), dport = rd16(qudp + 2);
-	if ((q[0] >> 4) != 6 || q[6] != PYSCAN_IPPROTO_UDP ||
-	    memcmp(q + 8, env->source_ip6, 16) != 0 ||
-	    !pyscan_probe__in_source_range(env, sport) ||
-	    !s->table.entry_of_port[dport])
+	if (q.next_header != PYSCAN_IPPROTO_UDP || memcmp(q.saddr, env->source_ip6, 16) != 0 ||
+	    !pyscan_probe__in_source_range(env, q.sport) || !s->table.entry_of_port[q.dport])
 		return PYSCAN_INGEST_NOT_OURS;
-	const uint32_t cookie = udp6_cookie(env, q + 8, q + 24, __builtin_bswap16(dport));
-	const uint32_t label = ((uint32_t)(q[1] & 0x0f) << 16) | ((uint32_t)q[2] << 8) | q[3];
-	if (pyscan_udp__source_port(env, cookie) != sport ||
+	const uint32_t cookie = udp6_cookie(env, q.saddr, q.daddr, __builtin_bswap16(q.dport));
+	const uint32_t label = ((uint32_t)(q.ip[1] & 0x0f) << 16) | ((uint32_t)q.ip[2] << 8) |
+			       q.ip[3];
+	if (pyscan_udp__source_port(env, cookie) != q.sport ||
 	    label != (cookie & UDP6_FLOW_LABEL_MASK))
 		return PYSCAN_INGEST_INVALID_COOKIE;
-	return fill_result(r, q + 24, dport,
+	return fill_result(r, q.daddr, q.dport,
 			   r->icmp_code == ICMP6_PORT_UNREACHABLE ? PYSCAN_RESULT_CLOSED :
 								    PYSCAN_RESULT_UNREACHABLE,
 			   out);
