@@ -122,9 +122,6 @@ static int syn4_classify(const void *state, const struct pyscan_probe_env *env,
 	const uint32_t cookie = pyscan_cookie(&env->key, r->daddr4_be, r->saddr4_be,
 					      __builtin_bswap16(r->dport),
 					      __builtin_bswap16(r->sport));
-	if (r->tcp_ack - 1 != cookie)
-		return PYSCAN_INGEST_INVALID_COOKIE;
-
 	const struct pyscan_syn_template *syn = state;
 	return pyscan_tcp_reply__result(env, r, cookie, status, syn->tsval_offset != 0, out);
 }

@@ -108,9 +108,6 @@ static int syn6_classify(const void *state, const struct pyscan_probe_env *env,
 					       pyscan_cookie_addr6__load(r->saddr),
 					       __builtin_bswap16(r->dport),
 					       __builtin_bswap16(r->sport));
-	if (r->tcp_ack - 1 != cookie)
-		return PYSCAN_INGEST_INVALID_COOKIE;
-
 	const struct pyscan_syn6_template *syn = state;
 	return pyscan_tcp_reply__result(env, r, cookie, status, syn->tsval_offset != 0, out);
 }

@@ -117,15 +117,18 @@ static inline int pyscan_tcp_reply__status(const struct pyscan_probe_env *env,
 	return 0;
 }
 
-/* *out for a reply that pyscan_tcp_reply__status() passed with status and whose
- * acknowledgment matched cookie; the RTT when the probe carried a timestamp
- * (has_timestamp: the template's tsval_offset != 0) and the reply echoes one. Returns
+/* For a reply that pyscan_tcp_reply__status() passed with status, and cookie that of the
+ * probe (recomputed from the reply's tuple reversed): INVALID_COOKIE unless the reply
+ * acknowledges cookie + 1; else *out, with the RTT when the probe carried a timestamp
+ * (has_timestamp: the template's tsval_offset != 0) and the reply echoes one, and
  * PYSCAN_INGEST_OPEN or _CLOSED. */
 static inline int pyscan_tcp_reply__result(const struct pyscan_probe_env *env,
 					   const struct pyscan_reply_view *r, uint32_t cookie,
 					   uint8_t status, int has_timestamp,
 					   struct pyscan_result *out)
 {
+	if (r->tcp_ack - 1 != cookie)
+		return PYSCAN_INGEST_INVALID_COOKIE;
 	memcpy(out->addr, r->saddr, sizeof(out->addr));
 	out->port = r->sport;
 	out->status = status;
