@@ -4,7 +4,8 @@
  * per-port payload table built from the engine config's probe_args (records of probe.h's
  * struct pyscan_udp_payload_record), the source port derived from the cookie, the DNS
  * transaction-id rule (a DNS payload's first two bytes are the cookie's low 16 bits, which
- * a DNS answer echoes), and the datagram written from the table (header, payload, checksum).
+ * a DNS answer echoes), the datagram written from the table (payload, header, checksum) and
+ * the checks a UDP reply passes before and after its cookie.
  *
  * Invariant: a table is either wholly built (init returned 0) or holds nothing allocated;
  * after init it is read-only, so fill_batch and classify may read it from any thread.
