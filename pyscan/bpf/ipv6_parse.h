@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-only
  *
- * ipv6_parse.h - the IPv6 header checks every IPv6 XDP match (probe_tcp_syn6.h,
- * probe_icmp_echo6.h, probe_udp6.h) makes before it looks at its own layer: the fixed header of
- * a reply and the IPv6 header an ICMPv6 destination unreachable quotes.
+ * ipv6_parse.h - the IPv6 header checks of the XDP reply filter: the fixed header of a reply
+ * (checked once per frame by reply_filter.bpf.c for every IPv6 match), the bounds of what
+ * follows it, and the IPv6 header an ICMPv6 destination unreachable quotes (the three IPv6
+ * matches, probe_tcp_syn6.h, probe_icmp_echo6.h and probe_udp6.h, read their quotes with it).
  *
  * Only the fixed header is read: a next header that is an extension header does not match,
  * as the C parser (../native/reply_parse.c) does not walk them either. The scanner's IPv6
@@ -11,8 +12,8 @@
  *
  * Invariant: a non-NULL result has passed a bounds check against data_end that the verifier
  * can follow (every size is a compile-time constant once inlined), so the caller may read the
- * `need` bytes after the header, or the whole quote, without checking again. Never reads past
- * data_end.
+ * fixed header, the `need` bytes after it, or the whole quote, without checking again. Never
+ * reads past data_end.
  */
 #ifndef PYSCAN_IPV6_PARSE_H
 #define PYSCAN_IPV6_PARSE_H
@@ -51,26 +52,39 @@ static __always_inline int pyscan_addr6_equal(const struct in6_addr *a, const st
 	return x.lo == y.lo && x.hi == y.hi;
 }
 
-/* The fixed IPv6 header of an untagged Ethernet frame whose next header is `nexthdr` and whose
- * payload length covers `need` bytes and ends inside the frame (Ethernet pads short frames,
- * so the payload length, not the frame, ends the packet); NULL otherwise. */
-static __always_inline struct ipv6hdr *pyscan_ipv6__parse(struct xdp_md *ctx, __u8 nexthdr,
-							  __u32 need)
+/* The fixed IPv6 header of an untagged Ethernet frame whose payload length ends inside the
+ * frame (Ethernet pads short frames, so the payload length, not the frame, ends the packet);
+ * NULL otherwise. Every IPv6 match requires all of this, so reply_filter.bpf.c checks it once
+ * per frame and hands the header to the matches of its next header. */
+static __always_inline struct ipv6hdr *pyscan_ipv6__parse(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
 	struct ipv6hdr *ip6 = (void *)(eth + 1);
-	__u16 payload;
 
-	if ((void *)(ip6 + 1) + need > data_end)
+	if ((void *)(ip6 + 1) > data_end)
 		return NULL;
-	if (eth->h_proto != bpf_htons(ETH_P_IPV6) || ip6->version != 6 || ip6->nexthdr != nexthdr)
+	if (eth->h_proto != bpf_htons(ETH_P_IPV6) || ip6->version != 6)
 		return NULL;
-	payload = bpf_ntohs(ip6->payload_len);
-	if (payload < need || (void *)(ip6 + 1) + payload > data_end)
+	if ((void *)(ip6 + 1) + bpf_ntohs(ip6->payload_len) > data_end)
 		return NULL;
 	return ip6;
+}
+
+/* What follows ip6's fixed header (its next header) when the payload length, and so the frame,
+ * covers `need` bytes of it; NULL otherwise. */
+static __always_inline void *pyscan_ipv6__payload(struct xdp_md *ctx, const struct ipv6hdr *ip6,
+						  __u32 need)
+{
+	void *data_end = (void *)(long)ctx->data_end;
+	void *payload = (void *)(ip6 + 1);
+
+	/* The frame check is implied by the length check for a parsed header; the verifier needs
+	 * it spelled out with a constant size. */
+	if (payload + need > data_end || bpf_ntohs(ip6->payload_len) < need)
+		return NULL;
+	return payload;
 }
 
 /* The quote of an ICMPv6 destination unreachable (type 1, any code) that follows ip6: a fixed
@@ -79,10 +93,9 @@ static __always_inline struct ipv6hdr *pyscan_ipv6__parse(struct xdp_md *ctx, __
 static __always_inline struct pyscan_icmp6_quote *
 pyscan_ipv6__unreachable_quote(struct xdp_md *ctx, const struct ipv6hdr *ip6, __u8 nexthdr)
 {
-	void *data_end = (void *)(long)ctx->data_end;
-	struct pyscan_icmp6_quote *q = (void *)(ip6 + 1);
+	struct pyscan_icmp6_quote *q = pyscan_ipv6__payload(ctx, ip6, sizeof(*q));
 
-	if ((void *)(q + 1) > data_end || bpf_ntohs(ip6->payload_len) < sizeof(*q))
+	if (!q)
 		return NULL;
 	if (q->icmp.type != PYSCAN_ICMP6_UNREACHABLE || q->ip6.version != 6 ||
 	    q->ip6.nexthdr != nexthdr || !pyscan_addr6_equal(&q->ip6.saddr, &ip6->daddr))

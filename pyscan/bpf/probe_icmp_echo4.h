@@ -34,16 +34,14 @@ static __always_inline __u32 pyscan_icmp__echoed(const struct pyscan_icmphdr *ic
 
 static __always_inline int
 pyscan_probe_icmp_echo4__match(struct xdp_md *ctx,
-			       const volatile struct pyscan_reply_filter_config *cfg)
+			       const volatile struct pyscan_reply_filter_config *cfg, struct iphdr *ip)
 {
-	struct iphdr *ip = pyscan_ipv4__parse(ctx, cfg, IPPROTO_ICMP, sizeof(struct pyscan_icmphdr));
+	struct pyscan_icmphdr *icmp = pyscan_ipv4__payload(ctx, ip, sizeof(*icmp));
 	struct pyscan_cookie_key key;
-	struct pyscan_icmphdr *icmp;
 	__u32 peer_be, echoed;
 
-	if (!ip)
+	if (!icmp)
 		return 0;
-	icmp = (void *)(ip + 1);
 	if (icmp->type == PYSCAN_ICMP_ECHO_REPLY && icmp->code == 0) {
 		peer_be = ip->saddr;
 		echoed = pyscan_icmp__echoed(icmp);

@@ -30,18 +30,16 @@
 
 static __always_inline int
 pyscan_probe_icmp_echo6__match(struct xdp_md *ctx,
-			       const volatile struct pyscan_reply_filter_config *cfg)
+			       const volatile struct pyscan_reply_filter_config *cfg,
+			       struct ipv6hdr *ip6)
 {
-	struct ipv6hdr *ip6 = pyscan_ipv6__parse(ctx, PYSCAN_IPPROTO_ICMPV6,
-						 sizeof(struct pyscan_icmphdr));
+	struct pyscan_icmphdr *icmp = pyscan_ipv6__payload(ctx, ip6, sizeof(*icmp));
 	struct pyscan_cookie_key key;
 	struct pyscan_cookie_addr6 peer;
-	struct pyscan_icmphdr *icmp;
 	__u32 echoed;
 
-	if (!ip6)
+	if (!icmp)
 		return 0;
-	icmp = (void *)(ip6 + 1);
 	if (icmp->type == PYSCAN_ICMP6_ECHO_REPLY && icmp->code == 0) {
 		peer = pyscan_cookie_addr6__load(&ip6->saddr);
 		echoed = pyscan_icmp__echoed(icmp);

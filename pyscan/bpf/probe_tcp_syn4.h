@@ -67,18 +67,14 @@ pyscan_tcp__is_scan_port(const volatile struct pyscan_reply_filter_config *cfg, 
 
 static __always_inline int
 pyscan_probe_tcp_syn4__match(struct xdp_md *ctx,
-			     const volatile struct pyscan_reply_filter_config *cfg)
+			     const volatile struct pyscan_reply_filter_config *cfg, struct iphdr *ip)
 {
-	struct iphdr *ip = pyscan_ipv4__parse(ctx, cfg, IPPROTO_TCP, sizeof(struct tcphdr));
+	struct tcphdr *tcp = pyscan_ipv4__payload(ctx, ip, sizeof(*tcp));
 	struct pyscan_cookie_key key;
-	struct tcphdr *tcp;
 	__u16 total;
 	__u32 cookie;
 
-	if (!ip)
-		return 0;
-	tcp = (void *)(ip + 1);
-	if (!pyscan_ipv4__total_length_holds(ctx, ip, sizeof(*tcp)))
+	if (!tcp || !pyscan_ipv4__total_length_holds(ctx, ip, sizeof(*tcp)))
 		return 0;
 	/* The header length the segment claims must lie inside the packet too. */
 	total = bpf_ntohs(ip->tot_len);
@@ -96,19 +92,15 @@ pyscan_probe_tcp_syn4__match(struct xdp_md *ctx,
 
 static __always_inline int
 pyscan_probe_tcp_syn4__match_icmp(struct xdp_md *ctx,
-				  const volatile struct pyscan_reply_filter_config *cfg)
+				  const volatile struct pyscan_reply_filter_config *cfg,
+				  struct iphdr *ip)
 {
-	struct iphdr *ip = pyscan_ipv4__parse(ctx, cfg, IPPROTO_ICMP,
-					       sizeof(struct pyscan_icmp_quote4));
-	struct pyscan_icmp_quote4 *q;
+	struct pyscan_icmp_quote4 *q = pyscan_ipv4__unreachable_quote(ctx, ip, IPPROTO_TCP);
 	struct pyscan_tcp_quote *qtcp;
 	struct pyscan_cookie_key key;
 
 	/* The C parser ends the packet at its total length: the quote must lie inside it. */
-	if (!ip || !pyscan_ipv4__total_length_holds(ctx, ip, sizeof(*q)))
-		return 0;
-	q = pyscan_ipv4__unreachable_quote(ctx, ip, IPPROTO_TCP);
-	if (!q)
+	if (!q || !pyscan_ipv4__total_length_holds(ctx, ip, sizeof(*q)))
 		return 0;
 	qtcp = (void *)q->l4;
 	if (!pyscan_tcp__is_scan_port(cfg, bpf_ntohs(qtcp->source)))

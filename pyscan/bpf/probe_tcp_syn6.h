@@ -39,16 +39,15 @@
 
 static __always_inline int
 pyscan_probe_tcp_syn6__match(struct xdp_md *ctx,
-			     const volatile struct pyscan_reply_filter_config *cfg)
+			     const volatile struct pyscan_reply_filter_config *cfg,
+			     struct ipv6hdr *ip6)
 {
-	struct ipv6hdr *ip6 = pyscan_ipv6__parse(ctx, IPPROTO_TCP, sizeof(struct tcphdr));
+	struct tcphdr *tcp = pyscan_ipv6__payload(ctx, ip6, sizeof(*tcp));
 	struct pyscan_cookie_key key;
-	struct tcphdr *tcp;
 	__u32 cookie;
 
-	if (!ip6)
+	if (!tcp)
 		return 0;
-	tcp = (void *)(ip6 + 1);
 	if (tcp->doff < 5 || tcp->doff * 4u > bpf_ntohs(ip6->payload_len))
 		return 0;
 	if (!pyscan_tcp__is_syn_ack_or_rst_ack(tcp) ||
@@ -64,17 +63,13 @@ pyscan_probe_tcp_syn6__match(struct xdp_md *ctx,
 
 static __always_inline int
 pyscan_probe_tcp_syn6__match_icmp(struct xdp_md *ctx,
-				  const volatile struct pyscan_reply_filter_config *cfg)
+				  const volatile struct pyscan_reply_filter_config *cfg,
+				  struct ipv6hdr *ip6)
 {
-	struct ipv6hdr *ip6 = pyscan_ipv6__parse(ctx, PYSCAN_IPPROTO_ICMPV6,
-						 sizeof(struct pyscan_icmp6_quote));
-	struct pyscan_icmp6_quote *q;
+	struct pyscan_icmp6_quote *q = pyscan_ipv6__unreachable_quote(ctx, ip6, IPPROTO_TCP);
 	struct pyscan_tcp_quote *qtcp;
 	struct pyscan_cookie_key key;
 
-	if (!ip6)
-		return 0;
-	q = pyscan_ipv6__unreachable_quote(ctx, ip6, IPPROTO_TCP);
 	if (!q)
 		return 0;
 	qtcp = (void *)q->l4;

@@ -40,16 +40,15 @@ pyscan_probe_udp4__source_port(const volatile struct pyscan_reply_filter_config 
 }
 
 static __always_inline int
-pyscan_probe_udp4__match(struct xdp_md *ctx, const volatile struct pyscan_reply_filter_config *cfg)
+pyscan_probe_udp4__match(struct xdp_md *ctx, const volatile struct pyscan_reply_filter_config *cfg,
+			 struct iphdr *ip)
 {
-	struct iphdr *ip = pyscan_ipv4__parse(ctx, cfg, IPPROTO_UDP, sizeof(struct udphdr));
+	struct udphdr *udp = pyscan_ipv4__payload(ctx, ip, sizeof(*udp));
 	struct pyscan_cookie_key key;
-	struct udphdr *udp;
 	__u32 cookie;
 
-	if (!ip)
+	if (!udp)
 		return 0;
-	udp = (void *)(ip + 1);
 	key = pyscan_reply_filter__key(cfg);
 	/* The reply's tuple reversed is the probe's (source port 0 in the hash). */
 	cookie = pyscan_cookie(&key, ip->daddr, ip->saddr, 0, udp->source);
@@ -58,18 +57,13 @@ pyscan_probe_udp4__match(struct xdp_md *ctx, const volatile struct pyscan_reply_
 
 static __always_inline int
 pyscan_probe_udp4__match_icmp(struct xdp_md *ctx,
-			      const volatile struct pyscan_reply_filter_config *cfg)
+			      const volatile struct pyscan_reply_filter_config *cfg, struct iphdr *ip)
 {
-	struct iphdr *ip = pyscan_ipv4__parse(ctx, cfg, IPPROTO_ICMP,
-					       sizeof(struct pyscan_icmp_quote4));
-	struct pyscan_icmp_quote4 *q;
+	struct pyscan_icmp_quote4 *q = pyscan_ipv4__unreachable_quote(ctx, ip, IPPROTO_UDP);
 	struct pyscan_cookie_key key;
 	struct udphdr *qudp;
 	__u32 cookie;
 
-	if (!ip)
-		return 0;
-	q = pyscan_ipv4__unreachable_quote(ctx, ip, IPPROTO_UDP);
 	if (!q)
 		return 0;
 	qudp = (void *)q->l4;

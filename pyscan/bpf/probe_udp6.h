@@ -34,16 +34,15 @@
 #define PYSCAN_UDP6_FLOW_LABEL_MASK 0xfffffu
 
 static __always_inline int
-pyscan_probe_udp6__match(struct xdp_md *ctx, const volatile struct pyscan_reply_filter_config *cfg)
+pyscan_probe_udp6__match(struct xdp_md *ctx, const volatile struct pyscan_reply_filter_config *cfg,
+			 struct ipv6hdr *ip6)
 {
-	struct ipv6hdr *ip6 = pyscan_ipv6__parse(ctx, IPPROTO_UDP, sizeof(struct udphdr));
+	struct udphdr *udp = pyscan_ipv6__payload(ctx, ip6, sizeof(*udp));
 	struct pyscan_cookie_key key;
-	struct udphdr *udp;
 	__u32 cookie;
 
-	if (!ip6)
+	if (!udp)
 		return 0;
-	udp = (void *)(ip6 + 1);
 	key = pyscan_reply_filter__key(cfg);
 	/* The reply's tuple reversed is the probe's (source port 0 in the hash). */
 	cookie = pyscan_cookie6(&key, pyscan_cookie_addr6__load(&ip6->daddr),
@@ -53,18 +52,14 @@ pyscan_probe_udp6__match(struct xdp_md *ctx, const volatile struct pyscan_reply_
 
 static __always_inline int
 pyscan_probe_udp6__match_icmp(struct xdp_md *ctx,
-			      const volatile struct pyscan_reply_filter_config *cfg)
+			      const volatile struct pyscan_reply_filter_config *cfg,
+			      struct ipv6hdr *ip6)
 {
-	struct ipv6hdr *ip6 = pyscan_ipv6__parse(ctx, PYSCAN_IPPROTO_ICMPV6,
-						 sizeof(struct pyscan_icmp6_quote));
-	struct pyscan_icmp6_quote *q;
+	struct pyscan_icmp6_quote *q = pyscan_ipv6__unreachable_quote(ctx, ip6, IPPROTO_UDP);
 	struct pyscan_cookie_key key;
 	struct udphdr *qudp;
 	__u32 cookie, label;
 
-	if (!ip6)
-		return 0;
-	q = pyscan_ipv6__unreachable_quote(ctx, ip6, IPPROTO_UDP);
 	if (!q)
 		return 0;
 	qudp = (void *)q->l4;
