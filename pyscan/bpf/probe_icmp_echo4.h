@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-only
  *
  * probe_icmp_echo4.h - the XDP match of probe module "icmp-echo" (C twin:
- * ../native/probe_icmp_echo4.c), included by reply_filter.bpf.c.
+ * ../native/probe_icmp_echo4.c), included by reply_filter.bpf.c, which checks the
+ * IPv4 header once (ipv4_parse.h: untagged, no options, no fragment, to the scanner) and
+ * passes it in.
  *
  * Matches an untagged Ethernet IPv4 ICMP message without IP options or fragmentation,
  * addressed to the scanner, that is either an echo reply whose identifier and sequence are

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-only
  *
  * probe_icmp_echo6.h - the XDP match of probe module "icmp-echo6" (C twin:
- * ../native/probe_icmp_echo6.c), included by reply_filter.bpf.c for IPv6 frames.
+ * ../native/probe_icmp_echo6.c), included by reply_filter.bpf.c for IPv6 frames, which checks
+ * the fixed header once (ipv6_parse.h: untagged, version 6, payload inside the frame) and
+ * passes it in.
  *
  * Matches an untagged Ethernet IPv6 packet whose next header is ICMPv6 (no extension
  * headers), whose payload length lies inside the frame, that is either an echo reply (129,

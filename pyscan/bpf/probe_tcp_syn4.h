@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-only
  *
  * probe_tcp_syn4.h - the XDP match of probe module "tcp-syn" (C twin:
- * ../native/probe_tcp_syn4.c), included by reply_filter.bpf.c.
+ * ../native/probe_tcp_syn4.c), included by reply_filter.bpf.c, which checks the
+ * IPv4 header once (ipv4_parse.h: untagged, no options, no fragment, to the scanner) and
+ * passes it in.
  *
  * Matches an untagged Ethernet IPv4 TCP segment without IP options or fragmentation, whose
  * total length covers the IP and TCP headers and lies inside the frame, addressed to the

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-only
  *
  * probe_tcp_syn6.h - the XDP match of probe module "tcp-syn6" (C twin:
- * ../native/probe_tcp_syn6.c), included by reply_filter.bpf.c for IPv6 frames.
+ * ../native/probe_tcp_syn6.c), included by reply_filter.bpf.c for IPv6 frames, which checks
+ * the fixed header once (ipv6_parse.h: untagged, version 6, payload inside the frame) and
+ * passes it in.
  *
  * Matches an untagged Ethernet IPv6 packet whose fixed header's next header is TCP (no
  * extension headers: the C parser does not walk them either), whose payload length covers

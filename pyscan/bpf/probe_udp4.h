@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only
  *
  * probe_udp4.h - the XDP match of probe module "udp" (C twin: ../native/probe_udp4.c),
- * included by reply_filter.bpf.c.
+ * included by reply_filter.bpf.c, which checks the IPv4 header once
+ * (ipv4_parse.h: untagged, no options, no fragment, to the scanner) and passes it in.
  *
  * match(): an untagged Ethernet IPv4 UDP datagram without IP options or fragmentation,
  * addressed to the scanner and to the source port the cookie of (scanner, its source

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only
  *
  * probe_udp6.h - the XDP match of probe module "udp6" (C twin: ../native/probe_udp6.c),
- * included by reply_filter.bpf.c for IPv6 frames.
+ * included by reply_filter.bpf.c for IPv6 frames, which checks the fixed header once
+ * (ipv6_parse.h: untagged, version 6, payload inside the frame) and passes it in.
  *
  * match(): an untagged Ethernet IPv6 packet whose fixed header's next header is UDP (no
  * extension headers), whose payload length covers the UDP header inside the frame, addressed

@@ -2,22 +2,24 @@
 /*
  * reply_filter.bpf.c - XDP program that hands the scan's replies to its AF_XDP sockets.
  *
- * Generic part only: counters and the XSK redirect. Whether a frame is a reply to this scan
- * is the probe modules' match (one include per module, e.g. probe_tcp_syn4.h): the frame's
- * IPv4 protocol picks the modules that could have sent its probe, and those enabled in
- * reply_filter_config.probe_mask run. The config is const volatile .rodata written by the
- * loader before load, so the verifier sees the mask as a constant and prunes every disabled
- * module's branch (a TCP-only scan runs exactly the code it ran before). Everything not matched - ARP, the host's own traffic, wrong cookies, truncated
- * frames, an unknown probe id - returns XDP_PASS untouched. One exception, only when the scan's
- * source address is not the host's (arp_ip_be set): an ARP request for that address is
- * rewritten into the reply and sent back out with XDP_TX (arp_reply.h; on a veth a redirect
- * to the same device, see pyscan_reply_filter), since the kernel,
- * which does not own the address, would never answer it.
+ * Generic part only: counters, the XSK redirect and the dispatch. Whether a frame is a reply
+ * to this scan is the probe modules' match (one include per module, e.g. probe_tcp_syn4.h):
+ * the IP header every module of the family requires is checked once (ipv4_parse.h,
+ * ipv6_parse.h), its protocol / next header picks the modules that could have sent the
+ * probe, and those enabled in reply_filter_config.probe_mask run. The config is const volatile
+ * .rodata written by the loader before load, so the verifier sees the mask as a constant and
+ * prunes every disabled module's branch. Everything not matched - ARP, the host's own traffic,
+ * wrong cookies, truncated frames, an unknown probe id - returns XDP_PASS untouched. One
+ * exception, only when the scan's source address is not the host's (arp_ip_be set): an ARP
+ * request for that address is rewritten into the reply and sent back out with XDP_TX
+ * (arp_reply.h; on a veth a redirect to the same device, see pyscan_reply_filter), since the
+ * kernel, which does not own the address, would never answer it.
  *
- * Invariant: every frame increments SEEN and exactly one of MATCHED / PASSED / ARP_REPLIED. A matched frame
- * whose queue has no socket falls back to XDP_PASS (the redirect flag) and also increments
- * UNQUEUED: the kernel gets it (the host firewall rule installed for the scan keeps it from
- * answering), the scanner never does, so the driver counts it as a drop, not as filtered.
+ * Invariant: every frame increments SEEN and exactly one of MATCHED / PASSED / ARP_REPLIED. A
+ * matched frame whose queue has no socket falls back to XDP_PASS (the redirect flag) and also
+ * increments UNQUEUED: the kernel gets it (the host firewall rule installed for the scan keeps
+ * it from answering), the scanner never does, so the driver counts it as a drop, not as
+ * filtered.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
