@@ -62,22 +62,6 @@ class RawRecord(NamedTuple):
     payload_length: int
 
 
-# The optional Result fields that travel in the record, in record order: (name, presence
-# flag, record index). Encoding and decoding both walk this one table.
-_OPTIONAL: tuple[tuple[str, int, int], ...] = tuple(
-    (name, flag, RawRecord._fields.index(name)) for name, flag in (
-        ("icmp_type", ICMP_TYPE), ("icmp_code", ICMP_CODE), ("wscale", WSCALE),
-        ("window", WINDOW), ("mss", MSS), ("ts_val", TS_VAL), ("ts_ecr", TS_ECR),
-        ("rtt", RTT)))
-_TIMESTAMP = RawRecord._fields.index("timestamp")
-_BEFORE_TIMESTAMP = sum(index < _TIMESTAMP for _name, _flag, index in _OPTIONAL)
-# _pack_one lays them out as flags, the optional ones before the timestamp, the timestamp,
-# the rest, the payload length: the table must match _RECORD's order.
-assert [index for _name, _flag, index in _OPTIONAL] == [
-    *range(RawRecord._fields.index("flags") + 1, _TIMESTAMP),
-    *range(_TIMESTAMP + 1, RawRecord._fields.index("payload_length"))]
-
-
 def _code(table: dict[str, int], kind: str, value: str) -> int:
     try:
         return table[value]
@@ -88,15 +72,27 @@ def _code(table: dict[str, int], kind: str, value: str) -> int:
 
 def _pack_one(result: Result) -> bytes:
     flags = IPV6 if isinstance(result.ip, IPv6Address) else 0
-    optional = []
-    for name, flag, _index in _OPTIONAL:
-        value = getattr(result, name)
-        if value is not None:
-            flags |= flag
-        optional.append(value or 0)
-    sack, payload = result.sack_permitted, result.payload
+    window, mss, wscale, sack = result.window, result.mss, result.wscale, result.sack_permitted
+    ts_val, ts_ecr, rtt = result.ts_val, result.ts_ecr, result.rtt
+    icmp_type, icmp_code, payload = result.icmp_type, result.icmp_code, result.payload
+    if window is not None:
+        flags |= WINDOW
+    if mss is not None:
+        flags |= MSS
+    if wscale is not None:
+        flags |= WSCALE
     if sack is not None:
         flags |= SACK | (SACK_SET if sack else 0)
+    if ts_val is not None:
+        flags |= TS_VAL
+    if ts_ecr is not None:
+        flags |= TS_ECR
+    if rtt is not None:
+        flags |= RTT
+    if icmp_type is not None:
+        flags |= ICMP_TYPE
+    if icmp_code is not None:
+        flags |= ICMP_CODE
     if payload is not None:
         flags |= PAYLOAD
     address = int(result.ip)
@@ -104,8 +100,8 @@ def _pack_one(result: Result) -> bytes:
         address >> 64, address & _MASK64, result.port,
         _code(_STATUS_CODE, "status", result.status),
         _code(_PROTOCOL_CODE, "protocol", result.protocol), result.ttl, flags,
-        *optional[:_BEFORE_TIMESTAMP], result.timestamp, *optional[_BEFORE_TIMESTAMP:],
-        len(payload) if payload else 0)
+        icmp_type or 0, icmp_code or 0, wscale or 0, window or 0, mss or 0, ts_val or 0,
+        ts_ecr or 0, result.timestamp, rtt or 0.0, len(payload) if payload else 0)
 
 
 def pack_results(results: Iterable[Result]) -> bytes:
@@ -149,17 +145,24 @@ def pair_key(record: tuple[Any, ...]) -> int:
 
 
 def to_result(record: tuple[Any, ...], payload: bytes | None) -> Result:
-    high, low, port, status, protocol, ttl, flags = record[:7]
+    (high, low, port, status, protocol, ttl, flags, icmp_type, icmp_code, wscale, window, mss,
+     ts_val, ts_ecr, timestamp, rtt, _length) = record
     ip = IPv6Address(high << 64 | low) if flags & IPV6 else IPv4Address(low)
-    timestamp = record[_TIMESTAMP]
     if not flags & ~IPV6:  # the bulk: a closed or open result with nothing optional
         return Result(ip, port, STATUSES[status], ttl, timestamp,  # type: ignore[arg-type]
                       protocol=PROTOCOLS[protocol])
-    present = {name: record[index] for name, flag, index in _OPTIONAL if flags & flag}
     return Result(
         ip, port, STATUSES[status], ttl, timestamp,  # type: ignore[arg-type]
+        window=window if flags & WINDOW else None,
+        mss=mss if flags & MSS else None,
+        wscale=wscale if flags & WSCALE else None,
         sack_permitted=bool(flags & SACK_SET) if flags & SACK else None,
-        protocol=PROTOCOLS[protocol], payload=payload, **present)
+        ts_val=ts_val if flags & TS_VAL else None,
+        ts_ecr=ts_ecr if flags & TS_ECR else None,
+        rtt=rtt if flags & RTT else None,
+        protocol=PROTOCOLS[protocol], payload=payload,
+        icmp_type=icmp_type if flags & ICMP_TYPE else None,
+        icmp_code=icmp_code if flags & ICMP_CODE else None)
 
 
 def unpack_results(packed: bytes) -> Iterator[Result]:
