@@ -136,6 +136,26 @@ static inline uint16_t pyscan_probe__fold(uint64_t sum)
 	return (uint16_t)~sum;
 }
 
+/* init() helpers of the modules that build their own frame (ICMP echo, UDP): the Ethernet
+ * header from the config's MACs, and the TTL or hop limit (--ttl, else 64). */
+#define PYSCAN_PROBE_ETHERTYPE_IPV4 0x0800
+#define PYSCAN_PROBE_ETHERTYPE_IPV6 0x86dd
+#define PYSCAN_PROBE_DEFAULT_TTL 64
+static inline void pyscan_probe__write_ethernet(uint8_t *frame,
+						const struct pyscan_engine_config *cfg,
+						uint16_t ethertype)
+{
+	__builtin_memcpy(frame, cfg->gateway_mac, 6);
+	__builtin_memcpy(frame + 6, cfg->source_mac, 6);
+	frame[12] = (uint8_t)(ethertype >> 8);
+	frame[13] = (uint8_t)ethertype;
+}
+
+static inline uint8_t pyscan_probe__ttl(const struct pyscan_engine_config *cfg)
+{
+	return cfg->ttl ? cfg->ttl : PYSCAN_PROBE_DEFAULT_TTL;
+}
+
 /* The module for id, or NULL when id is unknown. */
 const struct pyscan_probe_ops *pyscan_probe__ops(uint32_t id);
 /* For Python: the module's registry name, or NULL for an unknown id. */
@@ -185,6 +205,15 @@ static inline uint16_t pyscan_probe__source_port(const struct pyscan_probe_env *
 	const uint64_t h = pyscan_probe__mix64(target ^ env->sport_key);
 	*spare = (uint16_t)(h >> 8);
 	return (uint16_t)(env->source_port_first + (((h >> 32) * env->source_port_count) >> 32));
+}
+
+/* 1 when port (host order) is one of the scan's source ports: a reply to any other port,
+ * or a quote of a probe from one, is not ours. */
+static inline int pyscan_probe__in_source_range(const struct pyscan_probe_env *env,
+						uint16_t port)
+{
+	return port >= env->source_port_first &&
+	       (uint32_t)(port - env->source_port_first) < env->source_port_count;
 }
 
 /* Permutes a batch in one pass (permute.h: the rounds of different probes overlap instead

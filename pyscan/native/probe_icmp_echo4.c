@@ -43,14 +43,11 @@ static int icmp4_init(void *state, const struct pyscan_engine_config *cfg, char 
 	(void)err;
 	(void)errlen;
 
-	memcpy(f, cfg->gateway_mac, 6);
-	memcpy(f + 6, cfg->source_mac, 6);
-	f[12] = 0x08;
-	f[13] = 0x00;
+	pyscan_probe__write_ethernet(f, cfg, PYSCAN_PROBE_ETHERTYPE_IPV4);
 	ip[0] = 0x45;
 	ip[2] = 0;
 	ip[3] = ICMP4_FRAME_LEN - ICMP4_IP;
-	ip[8] = cfg->ttl ? cfg->ttl : 64;
+	ip[8] = pyscan_probe__ttl(cfg);
 	ip[9] = PYSCAN_IPPROTO_ICMP;
 	memcpy(ip + 12, &cfg->source_ip_be, 4);
 	icmp[0] = ICMP_ECHO_REQUEST;
@@ -146,6 +143,8 @@ static int icmp4_classify(const void *state, const struct pyscan_probe_env *env,
 	out->l4_proto = PYSCAN_IPPROTO_ICMP;
 	out->icmp_type = r->icmp_type;
 	out->icmp_code = r->icmp_code;
+	/* the probe carries no send time to echo back: unknown, not 0 s */
+	out->rtt_us = PYSCAN_RESULT_RTT_UNKNOWN;
 	return status == PYSCAN_RESULT_UP ? PYSCAN_INGEST_OPEN : PYSCAN_INGEST_CLOSED;
 }
 

@@ -18,6 +18,7 @@
 
 #include "probe.h"
 #include "reply_parse.h"
+#include "reply_quote6.h"
 
 #define ICMP6_FRAME_LEN 62
 #define ICMP6_IP 14
@@ -25,7 +26,6 @@
 #define ICMP6_UNREACHABLE 1
 #define ICMP6_ECHO_REQUEST 128
 #define ICMP6_ECHO_REPLY 129
-#define QUOTE_MIN (40 + 8) /* the quoted IPv6 header and our ICMPv6 header */
 
 struct icmp6_state {
 	uint8_t frame[64];  /* ICMP6_FRAME_LEN used; per-probe fields zero */
@@ -43,14 +43,11 @@ static int icmp6_init(void *state, const struct pyscan_engine_config *cfg, char 
 	(void)err;
 	(void)errlen;
 
-	memcpy(f, cfg->gateway_mac, 6);
-	memcpy(f + 6, cfg->source_mac, 6);
-	f[12] = 0x86;
-	f[13] = 0xdd;
+	pyscan_probe__write_ethernet(f, cfg, PYSCAN_PROBE_ETHERTYPE_IPV6);
 	ip[0] = 0x60;
 	ip[5] = ICMP6_FRAME_LEN - ICMP6_L4; /* payload length */
 	ip[6] = PYSCAN_IPPROTO_ICMPV6;
-	ip[7] = cfg->ttl ? cfg->ttl : 64;
+	ip[7] = pyscan_probe__ttl(cfg);
 	memcpy(ip + 8, cfg->source_ip6, 16);
 	icmp[0] = ICMP6_ECHO_REQUEST;
 	const uint8_t pseudo_tail[8] = {0, 0, 0, ICMP6_FRAME_LEN - ICMP6_L4,
@@ -71,7 +68,9 @@ static void icmp6_fill_batch(const void *state, const struct pyscan_probe_env *s
 			     struct pyscan_tx_slot *slots, uint32_t n, uint64_t index,
 			     uint64_t stride)
 {
-	/* Local copies, for the aliasing reason probe_tcp_syn4.c gives. */
+	/* Not PYSCAN_PROBE_FILL_PROLOGUE: with its batch permutation pass this loop ran 474
+	 * instructions per frame against 467 for one permutation per probe (callgrind, the
+	 * bench's null-driver TX). The local copies are for the aliasing reason the macro gives. */
 	const struct icmp6_state s = *(const struct icmp6_state *)state;
 	const struct pyscan_permute permute = *shared_env->permute;
 	const struct pyscan_targetset targets = *shared_env->targets;
@@ -125,16 +124,15 @@ static int icmp6_classify(const void *state, const struct pyscan_probe_env *env,
 		target = r->saddr;
 		status = PYSCAN_RESULT_UP;
 	} else if (r->icmp_type == ICMP6_UNREACHABLE) {
-		const uint8_t *q = r->l4 + 8;
-		if (r->l4_len < 8 + QUOTE_MIN || (q[0] >> 4) != 6)
+		struct pyscan_reply_quote6 q;
+		if (pyscan_reply__unreachable_quote6(r, &q) < 0)
 			return PYSCAN_INGEST_NOT_OURS; /* cannot tell whose probe it quotes */
-		const uint8_t *qicmp = q + 40;
-		if (q[6] != PYSCAN_IPPROTO_ICMPV6 || memcmp(q + 8, env->source_ip6, 16) != 0 ||
-		    qicmp[0] != ICMP6_ECHO_REQUEST)
+		if (q.next_header != PYSCAN_IPPROTO_ICMPV6 ||
+		    memcmp(q.saddr, env->source_ip6, 16) != 0 || q.l4[0] != ICMP6_ECHO_REQUEST)
 			return PYSCAN_INGEST_NOT_OURS; /* another module's probe, or not ours */
-		if (rd32(qicmp + 4) != echo_cookie(env, q + 8, q + 24))
+		if (rd32(q.l4 + 4) != echo_cookie(env, q.saddr, q.daddr))
 			return PYSCAN_INGEST_INVALID_COOKIE;
-		target = q + 24;
+		target = q.daddr;
 		status = PYSCAN_RESULT_UNREACHABLE;
 	} else {
 		return PYSCAN_INGEST_NOT_OURS; /* neighbour discovery and the rest */
@@ -148,6 +146,8 @@ static int icmp6_classify(const void *state, const struct pyscan_probe_env *env,
 	out->l4_proto = PYSCAN_IPPROTO_ICMPV6;
 	out->icmp_type = r->icmp_type;
 	out->icmp_code = r->icmp_code;
+	/* the probe carries no send time to echo back: unknown, not 0 s */
+	out->rtt_us = PYSCAN_RESULT_RTT_UNKNOWN;
 	return status == PYSCAN_RESULT_UP ? PYSCAN_INGEST_OPEN : PYSCAN_INGEST_CLOSED;
 }
 

@@ -17,21 +17,14 @@
  * Invariant: the probe contract of probe.h; frames are the template's frame_len bytes, fill
  * writes PYSCAN_SYN6_COPY_LEN bytes (max_frame_len); only IPv6 target sets.
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "probe.h"
 #include "reply_parse.h"
+#include "reply_quote6.h"
 #include "tcp_reply.h"
 #include "template6.h"
 
-#define TCP_FIN 0x01
-#define TCP_SYN 0x02
-#define TCP_RST 0x04
-#define TCP_ACK 0x10
-#define TCP_MIN_DOFF 5
-#define ICMP6_UNREACHABLE 1
-#define QUOTE6_MIN (8 + 40 + 8) /* ICMPv6 header, the quoted IPv6 header, 8 TCP bytes */
 
 _Static_assert(sizeof(struct pyscan_syn6_template) <= PYSCAN_PROBE_STATE_MAX,
 	       "the IPv6 SYN template fits the engine's probe state");
@@ -41,9 +34,7 @@ static int syn6_init(void *state, const struct pyscan_engine_config *cfg, char *
 {
 	if (pyscan_template6__init(state, cfg->source_mac, cfg->gateway_mac, cfg->source_ip6,
 				   cfg->tcp_options, cfg->ttl, cfg->mss, cfg->window) < 0) {
-		if (err && errlen)
-			snprintf(err, errlen, "TCP options profile %u is unknown (known: 0..%d, "
-				 "see template.h)", cfg->tcp_options, PYSCAN_TCP_OPTIONS_COUNT - 1);
+		pyscan_template__unknown_profile(err, errlen, cfg->tcp_options);
 		return -1;
 	}
 	return 0;
@@ -53,52 +44,26 @@ static void syn6_fill_batch(const void *state, const struct pyscan_probe_env *sh
 			    struct pyscan_tx_slot *slots, uint32_t n, uint64_t index,
 			    uint64_t stride)
 {
-	/* Local copies, for the aliasing reason probe_tcp_syn4.c gives. */
-	const struct pyscan_syn6_template syn = *(const struct pyscan_syn6_template *)state;
-	const struct pyscan_permute permute = *shared_env->permute;
-	const struct pyscan_targetset targets = *shared_env->targets;
-	struct pyscan_probe_env local_env = *shared_env;
-	local_env.permute = &permute;
-	local_env.targets = &targets;
-	const struct pyscan_probe_env *env = &local_env;
+	PYSCAN_PROBE_FILL_PROLOGUE(struct pyscan_syn6_template, syn, state, shared_env, n, index,
+				   stride);
 	const struct pyscan_cookie_addr6 src = pyscan_cookie_addr6__load(env->source_ip6);
 	const uint32_t now_us = syn.tsval_offset ? pyscan_tcp_reply__clock_us() : 0;
-
-	uint64_t chunk_targets[PYSCAN_ENGINE_MAX_BATCH];
-	for (uint32_t first = 0; first < n; first += PYSCAN_ENGINE_MAX_BATCH) {
-		const uint32_t chunk = n - first < PYSCAN_ENGINE_MAX_BATCH ?
-			n - first : PYSCAN_ENGINE_MAX_BATCH;
-		pyscan_permute__at_many(&permute, index + first * stride, stride, chunk_targets,
-					chunk);
-		for (uint32_t j = 0; j < chunk; j++) {
-			uint8_t daddr[16];
-			uint16_t port_host, spare;
-			const uint64_t target = chunk_targets[j];
-			pyscan_targetset__at6(&targets, target, daddr, &port_host);
-			const uint16_t sport = pyscan_probe__source_port(env, target, &spare);
-			const uint16_t sport_be = __builtin_bswap16(sport);
-			const uint16_t dport_be = __builtin_bswap16(port_host);
-			const uint32_t seq = pyscan_cookie6(&env->key, src,
-							    pyscan_cookie_addr6__load(daddr),
-							    sport_be, dport_be);
-			const uint32_t tsval = syn.tsval_offset ?
-				now_us + pyscan_tcp_reply__ts_offset(env, seq) : 0;
-			struct pyscan_tx_slot *slot = &slots[first + j];
-			slot->len = pyscan_template6__fill(&syn, slot->data, daddr, sport_be,
-							   dport_be, seq, tsval);
-		}
+	for (uint32_t j = 0; j < n; j++) {
+		uint8_t daddr[16];
+		uint16_t port_host, spare;
+		const uint64_t target = batch_targets[j];
+		pyscan_targetset__at6(&targets, target, daddr, &port_host);
+		const uint16_t sport = pyscan_probe__source_port(env, target, &spare);
+		const uint16_t sport_be = __builtin_bswap16(sport);
+		const uint16_t dport_be = __builtin_bswap16(port_host);
+		const uint32_t seq = pyscan_cookie6(&env->key, src,
+						    pyscan_cookie_addr6__load(daddr), sport_be,
+						    dport_be);
+		const uint32_t tsval = syn.tsval_offset ?
+			now_us + pyscan_tcp_reply__ts_offset(env, seq) : 0;
+		slots[j].len = pyscan_template6__fill(&syn, slots[j].data, daddr, sport_be,
+						      dport_be, seq, tsval);
 	}
-}
-
-static inline int in_source_range(const struct pyscan_probe_env *env, uint16_t port)
-{
-	return port >= env->source_port_first &&
-	       (uint32_t)(port - env->source_port_first) < env->source_port_count;
-}
-
-static inline uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
 /* An ICMPv6 destination unreachable quoting one of our SYNs (RFC 4443 3.1: as much of the
@@ -108,31 +73,20 @@ static inline uint16_t rd16(const uint8_t *p)
 static int classify_unreachable6(const struct pyscan_probe_env *env,
 				 const struct pyscan_reply_view *r, struct pyscan_result *out)
 {
-	if (!r->l4_complete || r->icmp_type != ICMP6_UNREACHABLE || r->l4_len < QUOTE6_MIN)
+	struct pyscan_reply_quote6 q;
+	if (pyscan_reply__unreachable_quote6(r, &q) < 0)
+		return PYSCAN_INGEST_NOT_OURS; /* cannot tell whose probe it quotes */
+	if (q.next_header != PYSCAN_IPPROTO_TCP || memcmp(q.saddr, env->source_ip6, 16) != 0 ||
+	    !pyscan_probe__in_source_range(env, q.sport) ||
+	    pyscan_targetset__ip_number6(env->targets, q.daddr) < 0)
 		return PYSCAN_INGEST_NOT_OURS;
-	const uint8_t *q = r->l4 + 8, *qtcp = q + 40;
-	const uint16_t sport = rd16(qtcp), dport = rd16(qtcp + 2);
-	if ((q[0] >> 4) != 6 || q[6] != PYSCAN_IPPROTO_TCP ||
-	    memcmp(q + 8, env->source_ip6, 16) != 0 || !in_source_range(env, sport) ||
-	    pyscan_targetset__ip_number6(env->targets, q + 24) < 0)
-		return PYSCAN_INGEST_NOT_OURS;
-	const uint32_t cookie = pyscan_cookie6(&env->key, pyscan_cookie_addr6__load(q + 8),
-					       pyscan_cookie_addr6__load(q + 24),
-					       __builtin_bswap16(sport), __builtin_bswap16(dport));
-	const uint32_t seq = (uint32_t)rd16(qtcp + 4) << 16 | rd16(qtcp + 6);
-	if (seq != cookie)
+	const uint32_t cookie = pyscan_cookie6(&env->key, pyscan_cookie_addr6__load(q.saddr),
+					       pyscan_cookie_addr6__load(q.daddr),
+					       __builtin_bswap16(q.sport),
+					       __builtin_bswap16(q.dport));
+	if (pyscan_tcp_reply__quoted_seq(q.l4) != cookie)
 		return PYSCAN_INGEST_INVALID_COOKIE;
-
-	memcpy(out->addr, q + 24, 16);
-	out->port = dport;
-	out->status = PYSCAN_RESULT_UNREACHABLE;
-	out->ttl = r->ttl; /* of the ICMPv6 error, from whichever router or host sent it */
-	out->family = 6;
-	out->l4_proto = PYSCAN_IPPROTO_TCP;
-	out->icmp_type = r->icmp_type;
-	out->icmp_code = r->icmp_code;
-	out->rtt_us = PYSCAN_RESULT_RTT_UNKNOWN;
-	return PYSCAN_INGEST_CLOSED; /* a negative answer; counted by its status */
+	return pyscan_tcp_reply__unreachable(r, q.daddr, 16, q.dport, out);
 }
 
 static int syn6_classify(const void *state, const struct pyscan_probe_env *env,
@@ -144,46 +98,18 @@ static int syn6_classify(const void *state, const struct pyscan_probe_env *env,
 		return classify_unreachable6(env, r, out);
 	if (r->l4_proto != PYSCAN_IPPROTO_TCP)
 		return PYSCAN_INGEST_NOT_OURS;
-	if (!r->l4_complete)
-		return PYSCAN_INGEST_MALFORMED;
-	if (!in_source_range(env, r->dport))
-		return PYSCAN_INGEST_NOT_OURS;
-	if (r->tcp_doff < TCP_MIN_DOFF || (uint32_t)r->tcp_doff * 4 > r->l4_len)
-		return PYSCAN_INGEST_MALFORMED;
-
-	const uint8_t flags = r->tcp_flags;
 	uint8_t status;
-	if ((flags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) == (TCP_SYN | TCP_ACK))
-		status = PYSCAN_RESULT_OPEN;
-	else if ((flags & (TCP_RST | TCP_ACK | TCP_SYN)) == (TCP_RST | TCP_ACK))
-		status = PYSCAN_RESULT_CLOSED;
-	else
-		return PYSCAN_INGEST_IGNORED_FLAGS;
+	const int verdict = pyscan_tcp_reply__status(env, r, &status);
+	if (verdict)
+		return verdict;
 
 	/* The reply's tuple reversed is the probe's. */
 	const uint32_t cookie = pyscan_cookie6(&env->key, pyscan_cookie_addr6__load(r->daddr),
 					       pyscan_cookie_addr6__load(r->saddr),
 					       __builtin_bswap16(r->dport),
 					       __builtin_bswap16(r->sport));
-	if (r->tcp_ack - 1 != cookie)
-		return PYSCAN_INGEST_INVALID_COOKIE;
-
-	memcpy(out->addr, r->saddr, sizeof(out->addr));
-	out->port = r->sport;
-	out->status = status;
-	out->ttl = r->ttl;
-	out->family = 6;
-	out->l4_proto = PYSCAN_IPPROTO_TCP;
-	pyscan_tcp_reply__read_options(r, out);
-	out->rtt_us = PYSCAN_RESULT_RTT_UNKNOWN;
 	const struct pyscan_syn6_template *syn = state;
-	if (syn->tsval_offset && (out->tcp_options & PYSCAN_TCPOPT_TIMESTAMP) && out->ts_ecr) {
-		const uint32_t sent_us = out->ts_ecr - pyscan_tcp_reply__ts_offset(env, cookie);
-		const uint32_t rtt = pyscan_tcp_reply__clock_us() - sent_us;
-		if (rtt < (1u << 31))
-			out->rtt_us = rtt;
-	}
-	return status == PYSCAN_RESULT_OPEN ? PYSCAN_INGEST_OPEN : PYSCAN_INGEST_CLOSED;
+	return pyscan_tcp_reply__result(env, r, cookie, status, syn->tsval_offset != 0, out);
 }
 
 const struct pyscan_probe_ops pyscan_probe_tcp_syn6 = {

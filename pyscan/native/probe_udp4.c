@@ -51,12 +51,9 @@ static int udp4_init(void *state, const struct pyscan_engine_config *cfg, char *
 	struct udp4_state *s = state;
 	uint8_t *f = s->frame, *ip = f + UDP4_IP;
 
-	memcpy(f, cfg->gateway_mac, 6);
-	memcpy(f + 6, cfg->source_mac, 6);
-	f[12] = 0x08;
-	f[13] = 0x00;
+	pyscan_probe__write_ethernet(f, cfg, PYSCAN_PROBE_ETHERTYPE_IPV4);
 	ip[0] = 0x45;
-	ip[8] = cfg->ttl ? cfg->ttl : 64;
+	ip[8] = pyscan_probe__ttl(cfg);
 	ip[9] = PYSCAN_IPPROTO_UDP;
 	memcpy(ip + 12, &cfg->source_ip_be, 4);
 	s->ip_sum = (uint32_t)pyscan_probe__sum(ip, 20);
@@ -96,29 +93,19 @@ static void udp4_fill_batch(const void *state, const struct pyscan_probe_env *sh
 		const uint16_t ip_len_be = __builtin_bswap16((uint16_t)(28 + e->len));
 		const uint16_t udp_len_be = __builtin_bswap16((uint16_t)(8 + e->len));
 		const uint16_t dns_id_be = pyscan_udp__dns_id_be(e, cookie);
-		uint8_t *out = slots[j].data, *ip = out + UDP4_IP, *udp = out + UDP4_L4;
+		uint8_t *out = slots[j].data, *ip = out + UDP4_IP;
 
 		memcpy(out, s.frame, UDP4_HEADERS);
-		memcpy(out + UDP4_HEADERS, s.table.payloads + e->offset, e->len);
-		if (dns_id_be)
-			memcpy(out + UDP4_HEADERS, &dns_id_be, 2);
+		pyscan_udp__write_payload(&s.table, e, out + UDP4_HEADERS, dns_id_be);
 		const uint64_t daddr_words = (daddr_be & 0xffff) + (daddr_be >> 16);
 		const uint16_t ip_check = pyscan_probe__fold(s.ip_sum + daddr_words + low_be +
 							     ip_len_be);
-		/* UDP length counts twice: in the header and in the pseudo-header. */
-		uint16_t udp_check = pyscan_probe__fold(s.pseudo_sum + daddr_words + sport_be +
-							dport_be + 2u * udp_len_be +
-							e->payload_sum + dns_id_be);
-		if (!udp_check)
-			udp_check = 0xffff; /* RFC 768: zero means "no checksum" */
 		memcpy(ip + 2, &ip_len_be, 2);
 		memcpy(ip + 4, &low_be, 2);
 		memcpy(ip + 10, &ip_check, 2);
 		memcpy(ip + 16, &daddr_be, 4);
-		memcpy(udp + 0, &sport_be, 2);
-		memcpy(udp + 2, &dport_be, 2);
-		memcpy(udp + 4, &udp_len_be, 2);
-		memcpy(udp + 6, &udp_check, 2);
+		pyscan_udp__write_header(e, out + UDP4_L4, s.pseudo_sum + daddr_words, sport_be,
+					 dport_be, udp_len_be, dns_id_be);
 		slots[j].len = UDP4_HEADERS + e->len;
 	}
 }
@@ -135,22 +122,22 @@ static int fill_result(const struct pyscan_reply_view *r, uint32_t target_be, ui
 	out->l4_proto = PYSCAN_IPPROTO_UDP;
 	out->icmp_type = r->l4_proto == PYSCAN_IPPROTO_ICMP ? r->icmp_type : 0;
 	out->icmp_code = r->l4_proto == PYSCAN_IPPROTO_ICMP ? r->icmp_code : 0;
+	/* the probe carries no send time to echo back: unknown, not 0 s */
+	out->rtt_us = PYSCAN_RESULT_RTT_UNKNOWN;
 	return status == PYSCAN_RESULT_OPEN ? PYSCAN_INGEST_OPEN : PYSCAN_INGEST_CLOSED;
 }
 
 static int classify_udp(const struct udp4_state *s, const struct pyscan_probe_env *env,
 			const struct pyscan_reply_view *r, struct pyscan_result *out)
 {
-	if (!r->l4_complete)
-		return PYSCAN_INGEST_MALFORMED;
-	const uint32_t entry = s->table.entry_of_port[r->sport];
-	if (!pyscan_udp__in_source_range(env, r->dport) || !entry)
-		return PYSCAN_INGEST_NOT_OURS;
+	const struct pyscan_udp_entry *e;
+	const int verdict = pyscan_udp__reply_entry(&s->table, env, r, &e);
+	if (verdict)
+		return verdict;
 	/* The reply's tuple reversed is the probe's. */
 	const uint32_t cookie = udp_cookie(env, r->daddr4_be, r->saddr4_be,
 					   __builtin_bswap16(r->sport));
-	if (pyscan_udp__source_port(env, cookie) != r->dport ||
-	    !pyscan_udp__reply_echo_ok(&s->table.entries[entry - 1], r, cookie))
+	if (!pyscan_udp__reply_matches(env, e, r, cookie))
 		return PYSCAN_INGEST_INVALID_COOKIE;
 	return fill_result(r, r->saddr4_be, r->sport, PYSCAN_RESULT_OPEN, out);
 }
@@ -162,7 +149,7 @@ static int classify_unreachable(const struct udp4_state *s, const struct pyscan_
 	if (pyscan_reply__unreachable_quote4(r, &q) < 0)
 		return PYSCAN_INGEST_NOT_OURS;
 	if (q.protocol != PYSCAN_IPPROTO_UDP || q.saddr_be != env->source_ip_be ||
-	    !pyscan_udp__in_source_range(env, q.sport) || !s->table.entry_of_port[q.dport])
+	    !pyscan_probe__in_source_range(env, q.sport) || !s->table.entry_of_port[q.dport])
 		return PYSCAN_INGEST_NOT_OURS;
 	const uint32_t cookie = udp_cookie(env, q.saddr_be, q.daddr_be, __builtin_bswap16(q.dport));
 	if (pyscan_udp__source_port(env, cookie) != q.sport || q.ip_id != (uint16_t)cookie)

@@ -24,6 +24,7 @@
 
 #include "probe.h"
 #include "reply_parse.h"
+#include "reply_quote6.h"
 #include "udp_payloads.h"
 
 #define UDP6_HEADERS 62
@@ -31,9 +32,7 @@
 #define UDP6_L4 54
 #define UDP6_MAX_FRAME (UDP6_HEADERS + PYSCAN_UDP_PAYLOAD_MAX)
 #define UDP6_FLOW_LABEL_MASK 0xfffffu
-#define ICMP6_UNREACHABLE 1
 #define ICMP6_PORT_UNREACHABLE 4
-#define QUOTE6_MIN (8 + 40 + 8) /* ICMPv6 header, the quoted IPv6 header, our UDP header */
 
 struct udp6_state {
 	uint8_t frame[64];          /* UDP6_HEADERS used; per-probe fields zero */
@@ -56,13 +55,10 @@ static int udp6_init(void *state, const struct pyscan_engine_config *cfg, char *
 	struct udp6_state *s = state;
 	uint8_t *f = s->frame, *ip = f + UDP6_IP;
 
-	memcpy(f, cfg->gateway_mac, 6);
-	memcpy(f + 6, cfg->source_mac, 6);
-	f[12] = 0x86;
-	f[13] = 0xdd;
+	pyscan_probe__write_ethernet(f, cfg, PYSCAN_PROBE_ETHERTYPE_IPV6);
 	ip[0] = 0x60;
 	ip[6] = PYSCAN_IPPROTO_UDP;
-	ip[7] = cfg->ttl ? cfg->ttl : 64;
+	ip[7] = pyscan_probe__ttl(cfg);
 	memcpy(ip + 8, cfg->source_ip6, 16);
 	const uint8_t next_header[2] = {0, PYSCAN_IPPROTO_UDP};
 	s->pseudo_sum = (uint32_t)(pyscan_probe__sum(ip + 8, 16) +
@@ -106,33 +102,17 @@ static void udp6_fill_batch(const void *state, const struct pyscan_probe_env *sh
 		/* version 6, traffic class 0, then the 20-bit flow label */
 		const uint8_t version_label[4] = {0x60, (uint8_t)(label >> 16), (uint8_t)(label >> 8),
 						  (uint8_t)label};
-		uint8_t *out = slots[j].data, *ip = out + UDP6_IP, *udp = out + UDP6_L4;
+		uint8_t *out = slots[j].data, *ip = out + UDP6_IP;
 
 		memcpy(out, s.frame, UDP6_HEADERS);
-		memcpy(out + UDP6_HEADERS, s.table.payloads + e->offset, e->len);
-		if (dns_id_be)
-			memcpy(out + UDP6_HEADERS, &dns_id_be, 2);
-		/* The UDP length counts twice: in the header and as the pseudo-header's
-		 * upper-layer length (whose high 16 bits are zero). */
-		uint16_t udp_check = pyscan_probe__fold(s.pseudo_sum + pyscan_probe__sum(daddr, 16) +
-							sport_be + dport_be + 2u * udp_len_be +
-							e->payload_sum + dns_id_be);
-		if (!udp_check)
-			udp_check = 0xffff; /* zero would mean "no checksum", refused over IPv6 */
+		pyscan_udp__write_payload(&s.table, e, out + UDP6_HEADERS, dns_id_be);
 		memcpy(ip, version_label, 4);
 		memcpy(ip + 4, &udp_len_be, 2); /* payload length = the UDP length */
 		memcpy(ip + 24, daddr, 16);
-		memcpy(udp + 0, &sport_be, 2);
-		memcpy(udp + 2, &dport_be, 2);
-		memcpy(udp + 4, &udp_len_be, 2);
-		memcpy(udp + 6, &udp_check, 2);
+		pyscan_udp__write_header(e, out + UDP6_L4, s.pseudo_sum + pyscan_probe__sum(daddr, 16),
+					 sport_be, dport_be, udp_len_be, dns_id_be);
 		slots[j].len = UDP6_HEADERS + e->len;
 	}
-}
-
-static inline uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)((p[0] << 8) | p[1]);
 }
 
 static int fill_result(const struct pyscan_reply_view *r, const uint8_t *target, uint16_t port,
@@ -153,15 +133,13 @@ static int fill_result(const struct pyscan_reply_view *r, const uint8_t *target,
 static int classify_udp(const struct udp6_state *s, const struct pyscan_probe_env *env,
 			const struct pyscan_reply_view *r, struct pyscan_result *out)
 {
-	if (!r->l4_complete)
-		return PYSCAN_INGEST_MALFORMED;
-	const uint32_t entry = s->table.entry_of_port[r->sport];
-	if (!pyscan_udp__in_source_range(env, r->dport) || !entry)
-		return PYSCAN_INGEST_NOT_OURS;
+	const struct pyscan_udp_entry *e;
+	const int verdict = pyscan_udp__reply_entry(&s->table, env, r, &e);
+	if (verdict)
+		return verdict;
 	/* The reply's tuple reversed is the probe's. */
 	const uint32_t cookie = udp6_cookie(env, r->daddr, r->saddr, __builtin_bswap16(r->sport));
-	if (pyscan_udp__source_port(env, cookie) != r->dport ||
-	    !pyscan_udp__reply_echo_ok(&s->table.entries[entry - 1], r, cookie))
+	if (!pyscan_udp__reply_matches(env, e, r, cookie))
 		return PYSCAN_INGEST_INVALID_COOKIE;
 	return fill_result(r, r->saddr, r->sport, PYSCAN_RESULT_OPEN, out);
 }
@@ -173,20 +151,19 @@ static int classify_udp(const struct udp6_state *s, const struct pyscan_probe_en
 static int classify_unreachable(const struct udp6_state *s, const struct pyscan_probe_env *env,
 				const struct pyscan_reply_view *r, struct pyscan_result *out)
 {
-	if (!r->l4_complete || r->icmp_type != ICMP6_UNREACHABLE || r->l4_len < QUOTE6_MIN)
+	struct pyscan_reply_quote6 q;
+	if (pyscan_reply__unreachable_quote6(r, &q) < 0)
 		return PYSCAN_INGEST_NOT_OURS;
-	const uint8_t *q = r->l4 + 8, *qudp = q + 40;
-	const uint16_t sport = rd16(qudp), dport = rd16(qudp + 2);
-	if ((q[0] >> 4) != 6 || q[6] != PYSCAN_IPPROTO_UDP ||
-	    memcmp(q + 8, env->source_ip6, 16) != 0 || !pyscan_udp__in_source_range(env, sport) ||
-	    !s->table.entry_of_port[dport])
+	if (q.next_header != PYSCAN_IPPROTO_UDP || memcmp(q.saddr, env->source_ip6, 16) != 0 ||
+	    !pyscan_probe__in_source_range(env, q.sport) || !s->table.entry_of_port[q.dport])
 		return PYSCAN_INGEST_NOT_OURS;
-	const uint32_t cookie = udp6_cookie(env, q + 8, q + 24, __builtin_bswap16(dport));
-	const uint32_t label = ((uint32_t)(q[1] & 0x0f) << 16) | ((uint32_t)q[2] << 8) | q[3];
-	if (pyscan_udp__source_port(env, cookie) != sport ||
+	const uint32_t cookie = udp6_cookie(env, q.saddr, q.daddr, __builtin_bswap16(q.dport));
+	const uint32_t label = ((uint32_t)(q.ip[1] & 0x0f) << 16) | ((uint32_t)q.ip[2] << 8) |
+			       q.ip[3];
+	if (pyscan_udp__source_port(env, cookie) != q.sport ||
 	    label != (cookie & UDP6_FLOW_LABEL_MASK))
 		return PYSCAN_INGEST_INVALID_COOKIE;
-	return fill_result(r, q + 24, dport,
+	return fill_result(r, q.daddr, q.dport,
 			   r->icmp_code == ICMP6_PORT_UNREACHABLE ? PYSCAN_RESULT_CLOSED :
 								    PYSCAN_RESULT_UNREACHABLE,
 			   out);

@@ -73,18 +73,6 @@ static void put_be16(uint8_t *at, uint16_t v)
 	at[1] = (uint8_t)v;
 }
 
-/* Sum of len bytes read as 16-bit words in memory order (len even). */
-static uint32_t sum_words(const uint8_t *at, uint32_t len)
-{
-	uint32_t sum = 0;
-	for (uint32_t i = 0; i < len; i += 2) {
-		uint16_t word;
-		memcpy(&word, at + i, 2);
-		sum += word;
-	}
-	return sum;
-}
-
 const char *pyscan_template__profile_name(uint32_t profile)
 {
 	return profile < PYSCAN_TCP_OPTIONS_COUNT ? profiles[profile].name : NULL;
@@ -129,8 +117,8 @@ int pyscan_template__init(struct pyscan_syn_template *t, const uint8_t src_mac[6
 	t->tsval_offset = p->tsval_at ? (uint16_t)(PYSCAN_SYN_TCP_OFFSET + TCP_HEADER_LEN +
 						   p->tsval_at) : 0;
 	t->profile = (uint8_t)profile;
-	t->ip_sum = sum_words(ip, IP_HEADER_LEN);
-	t->tcp_sum = sum_words(ip + 12, 4) + sum_words(pseudo_tail, 4) + sum_words(tcp, segment_len);
+	t->ip_sum = pyscan_template__sum_words(ip, IP_HEADER_LEN);
+	t->tcp_sum = pyscan_template__sum_words(ip + 12, 4) + pyscan_template__sum_words(pseudo_tail, 4) + pyscan_template__sum_words(tcp, segment_len);
 	return 0;
 }
 

@@ -20,7 +20,9 @@
 #ifndef PYSCAN_TEMPLATE_H
 #define PYSCAN_TEMPLATE_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 /* TCP option profiles (--tcp-options), each a copy of that stack's SYN:
@@ -61,12 +63,33 @@ _Static_assert(sizeof(struct pyscan_syn_template) == 96, "pyscan_syn_template la
 int pyscan_template__init(struct pyscan_syn_template *t, const uint8_t src_mac[6],
 			  const uint8_t dst_mac[6], uint32_t saddr_be, uint32_t profile,
 			  uint8_t ttl, uint16_t mss, uint16_t window);
+/* The one line a module's init() gives when pyscan_template__init (or template6's) refused
+ * profile: a TCP options profile that is not one of PYSCAN_TCP_OPTIONS_*. */
+static inline void pyscan_template__unknown_profile(char *err, size_t errlen, uint32_t profile)
+{
+	if (err && errlen)
+		snprintf(err, errlen, "TCP options profile %u is unknown (known: 0..%d, "
+			 "see template.h)", profile, PYSCAN_TCP_OPTIONS_COUNT - 1);
+}
 /* The profile's name ("windows", ...), or NULL when unknown. */
 const char *pyscan_template__profile_name(uint32_t profile);
 /* Out-of-line copy of pyscan_template__fill for Python. */
 uint32_t pyscan_template__fill_export(const struct pyscan_syn_template *t, uint8_t *out,
 				      uint32_t daddr_be, uint16_t sport_be, uint16_t dport_be,
 				      uint32_t seq_host, uint16_t ip_id_host, uint32_t tsval_host);
+
+/* Sum of len bytes read as 16-bit words in memory order (len even), unfolded: the constant
+ * parts init() sums, for the IPv4 template and the IPv6 one (template6.c). */
+static inline uint32_t pyscan_template__sum_words(const uint8_t *at, uint32_t len)
+{
+	uint32_t sum = 0;
+	for (uint32_t i = 0; i < len; i += 2) {
+		uint16_t word;
+		memcpy(&word, at + i, 2);
+		sum += word;
+	}
+	return sum;
+}
 
 static inline uint16_t pyscan_template__fold(uint64_t sum)
 {

@@ -14,17 +14,6 @@
 #define IPV6_HEADER_LEN 40
 #define IP_PROTO_TCP 6
 
-static uint32_t sum_words(const uint8_t *at, uint32_t len)
-{
-	uint32_t sum = 0;
-	for (uint32_t i = 0; i < len; i += 2) {
-		uint16_t word;
-		memcpy(&word, at + i, 2);
-		sum += word;
-	}
-	return sum;
-}
-
 int pyscan_template6__init(struct pyscan_syn6_template *t, const uint8_t src_mac[6],
 			   const uint8_t dst_mac[6], const uint8_t saddr_be[16], uint32_t profile,
 			   uint8_t ttl, uint16_t mss, uint16_t window)
@@ -54,8 +43,8 @@ int pyscan_template6__init(struct pyscan_syn6_template *t, const uint8_t src_mac
 	t->tsval_offset = v4.tsval_offset ?
 		(uint16_t)(v4.tsval_offset - PYSCAN_SYN_TCP_OFFSET + PYSCAN_SYN6_TCP_OFFSET) : 0;
 	t->profile = (uint8_t)profile;
-	t->tcp_sum = sum_words(ip + 8, 16) + sum_words(pseudo_tail, 8) +
-		     sum_words(tcp, segment_len);
+	t->tcp_sum = pyscan_template__sum_words(ip + 8, 16) + pyscan_template__sum_words(pseudo_tail, 8) +
+		     pyscan_template__sum_words(tcp, segment_len);
 	return 0;
 }
 

@@ -263,6 +263,7 @@ def test_echo6_requests_carry_the_cookie_and_replies_are_up() -> None:
     assert [(str(r.ip), r.status, r.icmp_type, r.icmp_code, r.l4_proto) for r in results] == [
         (frames[0][IPv6].dst, "up", 129, 0, 58),
         (frames[2][IPv6].dst, "unreachable", 1, 3, 58)]
+    assert [r.rtt for r in results] == [None, None]  # no send time in an echo request
 
 
 def test_one_family_per_scan() -> None:

@@ -130,6 +130,7 @@ def test_echo_reply_is_up_and_a_forged_one_is_refused() -> None:
         [result] = engine.drain()
     assert (result.ip, result.port, result.status, result.l4_proto) == (
         IPv4Address("198.19.0.3"), 0, "up", 1)
+    assert result.rtt is None  # an echo request carries no send time: unknown, not 0 s
 
 
 def test_unreachable_quoting_our_echo_names_the_target_with_type_and_code() -> None:
@@ -142,8 +143,8 @@ def test_unreachable_quoting_our_echo_names_the_target_with_type_and_code() -> N
         assert engine.ingest(reply("198.18.0.2", ICMP(type=3, code=1) / wrong)) == \
             "invalid-cookie"
         [result] = engine.drain()
-    assert (result.ip, result.status, result.icmp_type, result.icmp_code) == (
-        IPv4Address("198.19.0.9"), "unreachable", 3, 1)
+    assert (result.ip, result.status, result.icmp_type, result.icmp_code, result.rtt) == (
+        IPv4Address("198.19.0.9"), "unreachable", 3, 1, None)
 
 
 def test_udp_reply_is_open_only_to_the_cookies_source_port() -> None:
@@ -158,6 +159,7 @@ def test_udp_reply_is_open_only_to_the_cookies_source_port() -> None:
         [result] = engine.drain()
     assert (result.ip, result.port, result.status, result.l4_proto) == (
         IPv4Address("198.19.0.5"), 123, "open", 17)
+    assert result.rtt is None
 
 
 def test_dns_answers_must_echo_the_cookie_as_transaction_id() -> None:
