@@ -163,21 +163,7 @@ static void *run(void *arg)
 	return NULL;
 }
 
-static void start_sender(void *sender, int index)
-{
-	struct sender *s = sender;
-
-	s->index = index;
-	pthread_create(&s->thread, NULL, run, s);
-}
-
-static struct bare_tally join_sender(void *sender)
-{
-	struct sender *s = sender;
-
-	pthread_join(s->thread, NULL);
-	return (struct bare_tally){s->sent, s->lost, s->wall_ns, s->cpu_ns, s->error};
-}
+BARE_SENDER_CALLBACKS(lost)
 
 int main(int argc, char **argv)
 {

@@ -3,8 +3,8 @@
  * bare_common.h - what the bare TX ceiling loops (bare_tpacket.c, bare_afxdp.c) share outside
  * their per-frame paths: the command line "IFNAME SECONDS FRAME_LEN THREADS [PROTOCOL]" and
  * the one-line JSON report that bench/contenders.py reads (parse_bare_output). Each loop keeps
- * its own sender struct and send loop; it hands this header two small callbacks, one that
- * starts a sender's thread and one that joins it and says what it counted.
+ * its own sender struct and send loop; BARE_SENDER_CALLBACKS gives it the two callbacks
+ * (start a sender's thread; join it and say what it counted).
  *
  * Invariant: the report is exactly {"loop", "threads": [{"sent", <missed_key>, "wall_ns",
  * "cpu_ns"}...], "sent", "errors", "wall_ns", "cpu_ns", "frame_len", "error"} on one line,
@@ -94,5 +94,23 @@ static int bare_run_and_report(const char *loop, const char *missed_key,
 	       (unsigned long long)cpu, args->frame_len, error);
 	return error[0] ? 1 : 0;
 }
+
+/* start_sender / join_sender for bare_run_and_report, for a loop whose struct sender has
+ * thread, index, sent, wall_ns, cpu_ns, error[] and the missed-frames field named, and whose
+ * thread function is run(). */
+#define BARE_SENDER_CALLBACKS(missed_field)                                                 \
+	static void start_sender(void *sender, int index)                                   \
+	{                                                                                   \
+		struct sender *s = sender;                                                  \
+		s->index = index;                                                           \
+		pthread_create(&s->thread, NULL, run, s);                                   \
+	}                                                                                   \
+	static struct bare_tally join_sender(void *sender)                                  \
+	{                                                                                   \
+		struct sender *s = sender;                                                  \
+		pthread_join(s->thread, NULL);                                              \
+		return (struct bare_tally){s->sent, s->missed_field, s->wall_ns, s->cpu_ns,  \
+					   s->error};                                       \
+	}
 
 #endif /* BARE_COMMON_H */

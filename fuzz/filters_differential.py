@@ -33,6 +33,7 @@ from tests.corpus.replies.frames import (
     stored,
     word_sum,
 )
+from tests.unit.test_ipv6_classic_filter import c_outcome as ipv6_modules_outcome
 
 # Offsets in an untagged frame of the fields the filters look at: IPv4 (12..47) and the
 # IPv6 header's payload length / next header and the first L4 and quoted bytes (18..97).
@@ -88,15 +89,6 @@ def _ipv4_modules_outcome(frame: bytes) -> str:
         return engine.ingest(frame)
 
 
-def _ipv6_modules_outcome(frame: bytes) -> str:
-    with Engine(cookie_key=frames6.KEY, seed=1, source_ip=str(frames6.SCANNER),
-                source_mac=frames6.SCANNER_MAC, gateway_mac=frames6.GATEWAY_MAC,
-                ranges=[frames6.TARGET_RANGE], ports=frames6.ENGINE_PORTS,
-                port_probes=frames6.ENGINE_PROBES, source_ports=frames6.SOURCE_PORTS,
-                probe_args=frames6.engine_probe_args(), family=6) as engine:
-        return engine.ingest(frame)
-
-
 class Classic6(agreement.ClassicFilter):
     """af-packet's IPv6 socket filter for every IPv6 module."""
 
@@ -130,7 +122,7 @@ SCANS = (
                              probe=_ids("tcp-syn", "icmp-echo", "udp")),
          None, agreement.module_exceptions(SCANNER.packed)),
     Scan("ipv6-modules", tuple(row.frame for row in frames6.rows().values()),
-         _ipv6_modules_outcome,
+         ipv6_modules_outcome,
          lambda: ReplyFilter(frames6.KEY, ports=frames6.SOURCE_PORTS,
                              probe=_ids("tcp-syn6", "icmp-echo6", "udp6")),
          Classic6, agreement.module_exceptions(frames6.SCANNER.packed)),
