@@ -3,8 +3,7 @@
  * bare_common.h - what the bare TX ceiling loops (bare_tpacket.c, bare_afxdp.c) share outside
  * their per-frame paths: the command line "IFNAME SECONDS FRAME_LEN THREADS [PROTOCOL]" and
  * the one-line JSON report that bench/contenders.py reads (parse_bare_output). Each loop keeps
- * its own sender struct and send loop; BARE_SENDER_CALLBACKS gives it the two callbacks
- * (start a sender's thread; join it and say what it counted).
+ * its own sender struct and send loop; BARE_MAIN writes its main() around them.
  *
  * Invariant: the report is exactly {"loop", "threads": [{"sent", <missed_key>, "wall_ns",
  * "cpu_ns"}...], "sent", "errors", "wall_ns", "cpu_ns", "frame_len", "error"} on one line,
@@ -95,10 +94,11 @@ static int bare_run_and_report(const char *loop, const char *missed_key,
 	return error[0] ? 1 : 0;
 }
 
-/* start_sender / join_sender for bare_run_and_report, for a loop whose struct sender has
- * thread, index, sent, wall_ns, cpu_ns, error[] and the missed-frames field named, and whose
- * thread function is run(). */
-#define BARE_SENDER_CALLBACKS(missed_field)                                                 \
+/* The loop's main(): parses the arguments into its globals ifname, seconds, frame_len and
+ * frame_proto, runs MAX_THREADS-bounded senders with run() and prints the report. For a loop
+ * whose struct sender has thread, index, sent, wall_ns, cpu_ns, error[] and the field that
+ * counts frames not sent (missed_field, also the per-thread key of the report). */
+#define BARE_MAIN(loop, missed_field, max_frame_len)                                        \
 	static void start_sender(void *sender, int index)                                   \
 	{                                                                                   \
 		struct sender *s = sender;                                                  \
@@ -111,6 +111,21 @@ static int bare_run_and_report(const char *loop, const char *missed_key,
 		pthread_join(s->thread, NULL);                                              \
 		return (struct bare_tally){s->sent, s->missed_field, s->wall_ns, s->cpu_ns,  \
 					   s->error};                                       \
+	}                                                                                   \
+	int main(int argc, char **argv)                                                     \
+	{                                                                                   \
+		static struct sender senders[MAX_THREADS];                                  \
+		struct bare_args args;                                                      \
+		const int bad = bare_parse_args(argc, argv, max_frame_len, MAX_THREADS,     \
+						&args);                                     \
+		if (bad)                                                                    \
+			return bad;                                                         \
+		ifname = args.ifname;                                                       \
+		seconds = args.seconds;                                                     \
+		frame_len = args.frame_len;                                                 \
+		frame_proto = args.frame_proto;                                             \
+		return bare_run_and_report(#loop, #missed_field, &args, senders,            \
+					   sizeof(senders[0]), start_sender, join_sender);  \
 	}
 
 #endif /* BARE_COMMON_H */

@@ -180,20 +180,4 @@ static void *run(void *arg)
 	return NULL;
 }
 
-BARE_SENDER_CALLBACKS(errors)
-
-int main(int argc, char **argv)
-{
-	static struct sender senders[MAX_THREADS];
-	struct bare_args args;
-	const int bad = bare_parse_args(argc, argv, 1514, MAX_THREADS, &args);
-
-	if (bad)
-		return bad;
-	ifname = args.ifname;
-	seconds = args.seconds;
-	frame_len = args.frame_len;
-	frame_proto = args.frame_proto;
-	return bare_run_and_report("bare_tpacket", "errors", &args, senders, sizeof(senders[0]),
-				   start_sender, join_sender);
-}
+BARE_MAIN(bare_tpacket, errors, 1514)
