@@ -22,6 +22,7 @@ from tests.corpus.replies.frames import (
     SOURCE_PORTS,
     TARGET,
     reference_cookie,
+    with_total_length,
 )
 
 ENGINE_PORTS = [1, 0, 53, 7]
@@ -104,6 +105,10 @@ def outcomes() -> dict[str, tuple[bytes, str]]:
         "udp_reply_from_unprobed_port": (udp_reply(sport=9), "not-ours"),
         "udp_bad_checksum": (bytes(udp_bad_sum), "bad-checksum"),
         "udp_truncated": (udp[:14 + 20 + 6], "malformed"),
+        # the XDP udp match does not compare the IPv4 total length with the frame (found by
+        # the differential fuzzer; agreement.py "ipv4-length-unchecked")
+        "udp_ip_total_length_past_frame": (with_total_length(udp, len(udp) - 14 + 4),
+                                           "malformed"),
         "udp_port_unreachable": (unreachable(our_datagram(), code=3), "closed"),
         "udp_admin_unreachable": (unreachable(our_datagram(53), code=13), "closed"),
         "udp_unreachable_forged_id": (unreachable(our_datagram(id_delta=1), code=3),
