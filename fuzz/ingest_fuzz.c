@@ -10,7 +10,10 @@
  * harness recompute the frame's IPv4 header and L4 checksums first, so that a mutated frame
  * (a cut quote, a changed length or field) gets past the checksum check into the modules'
  * classify, which a random mutation almost never does; >= 128 leaves the frame's checksums
- * as they are (the seeds with bad checksums). The rest is the frame. The scans are the ones of the
+ * as they are (the seeds with bad checksums). Bit 6 has the harness first set the IPv4 total
+ * length or IPv6 payload length to what the frame holds, so that one cut (a quote shortened
+ * into its header) is a frame the parser takes, not two coordinated mutations. Bits 3-5 are
+ * free. The rest is the frame. The scans are the ones of the
  * shared reply corpora (tests/corpus/replies/frames.py, frames6.py, modules4.py: key,
  * scanner 198.18.0.1 / 2001:2::1, source ports 40000-40063, UDP ports 53 with a DNS payload
  * and 7), so seeds with valid cookies (fuzz/corpus/ingest, written by fuzz/seeds.py) reach
@@ -176,6 +179,30 @@ static void put_sum(uint8_t *at, uint64_t sum, int zero_is_none)
 	memcpy(at, &folded, 2);
 }
 
+/* The IP length field set to the bytes after the IP header's start (up to two VLAN tags
+ * skipped, as the parser does). */
+static void fix_length(uint8_t *frame, uint32_t len)
+{
+	uint32_t at = 12;
+	for (int tags = 0; tags < 2 && len >= at + 6; tags++) {
+		const uint16_t tpid = (uint16_t)(frame[at] << 8 | frame[at + 1]);
+		if (tpid != 0x8100 && tpid != 0x88a8)
+			break;
+		at += 4;
+	}
+	if (len < at + 2)
+		return;
+	const uint16_t ethertype = (uint16_t)(frame[at] << 8 | frame[at + 1]);
+	const uint32_t l3 = at + 2;
+	if (ethertype == 0x0800 && len >= l3 + 20 && len - l3 <= 0xffff) {
+		frame[l3 + 2] = (uint8_t)((len - l3) >> 8);
+		frame[l3 + 3] = (uint8_t)(len - l3);
+	} else if (ethertype == 0x86dd && len >= l3 + 40 && len - l3 - 40 <= 0xffff) {
+		frame[l3 + 4] = (uint8_t)((len - l3 - 40) >> 8);
+		frame[l3 + 5] = (uint8_t)(len - l3 - 40);
+	}
+}
+
 /* The checksums a sender would have written, where the parser finds the headers they cover
  * (the same ranges pyscan_reply__checksums_ok sums); the frame is left alone otherwise. */
 static void fix_checksums(uint8_t *frame, uint32_t len)
@@ -228,7 +255,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1 || size > 65536)
 		return 0;
-	const uint32_t which = data[0] % N_SCANS;
+	const uint32_t which = (data[0] & 7) % N_SCANS;
 	const struct scan *scan = &SCANS[which];
 	if (!engines[which])
 		engines[which] = make_engine(scan);
@@ -239,6 +266,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!frame)
 		return 0;
 	memcpy(frame, data + 1, len);
+	if (data[0] & 0x40)
+		fix_length(frame, len);
 	if (!(data[0] & 0x80))
 		fix_checksums(frame, len);
 

@@ -2,7 +2,8 @@
 
 - fuzz/corpus/ingest/seed-<scan>-<frame>: byte 0 picks the scan of fuzz/ingest_fuzz.c
   (SCANS: each probe module alone, then all IPv4 / all IPv6 modules; bit 7: keep the
-  frame's checksums instead of recomputing them), the rest is the frame.
+  frame's checksums instead of recomputing them; bit 6: set the IP length from the frame),
+  the rest is the frame.
   Every frame goes to its own module's scan and to its family's all-modules scan, so each
   module's classify starts from its valid replies, the ICMP / ICMPv6 errors quoting its
   probes, truncations and the other modules' replies.
@@ -46,9 +47,12 @@ def frames_by_module() -> dict[str, dict[str, bytes]]:
 
 
 def scan_byte(scan: str, name: str) -> int:
-    """The input's first byte: the scan, and bit 7 for a frame whose bad checksums are the
-    point (the harness recomputes the others' checksums, as every mutant's)."""
-    return SCANS.index(scan) | (0x80 if "checksum" in name else 0)
+    """The input's first byte: the scan; bit 7 for a frame whose bad checksums are the point
+    (the harness recomputes the others' checksums, as every mutant's); bit 6 (the harness
+    sets the IP length to the frame's) for the all-modules scans, so their cut mutants reach
+    classify, while the single-module ones keep lengths that disagree with the frame."""
+    length_fix = 0x40 if scan.startswith("all") else 0
+    return SCANS.index(scan) | length_fix | (0x80 if "checksum" in name else 0)
 
 
 def ingest_seeds() -> dict[str, bytes]:
