@@ -41,6 +41,25 @@ struct pyscan_cookie_key {
 		v2 = PYSCAN_ROTL64(v2, 32);                                    \
 	} while (0)
 
+/* One 8-byte message word (little-endian) with SipHash-2-4's two compression rounds. */
+#define PYSCAN_SIPHASH_WORD(v0, v1, v2, v3, m)                                 \
+	do {                                                                   \
+		v3 ^= (m);                                                     \
+		PYSCAN_SIPROUND(v0, v1, v2, v3);                               \
+		PYSCAN_SIPROUND(v0, v1, v2, v3);                               \
+		v0 ^= (m);                                                     \
+	} while (0)
+
+/* The four finalization rounds; the 64-bit hash is then v0 ^ v1 ^ v2 ^ v3. */
+#define PYSCAN_SIPHASH_FINISH(v0, v1, v2, v3)                                  \
+	do {                                                                   \
+		v2 ^= 0xff;                                                    \
+		PYSCAN_SIPROUND(v0, v1, v2, v3);                               \
+		PYSCAN_SIPROUND(v0, v1, v2, v3);                               \
+		PYSCAN_SIPROUND(v0, v1, v2, v3);                               \
+		PYSCAN_SIPROUND(v0, v1, v2, v3);                               \
+	} while (0)
+
 /* SipHash-2-4 of the 12 bytes  saddr(4) daddr(4) sport(2) dport(2), all network byte order
  * as they sit in the packet. The *_be arguments are the raw header fields. Little-endian
  * hosts only (x86_64, aarch64 as configured by every distribution we build on). */
@@ -55,21 +74,9 @@ PYSCAN_ALWAYS_INLINE __u64 pyscan_siphash_tuple(const struct pyscan_cookie_key *
 	__u64 m0 = (__u64)saddr_be | ((__u64)daddr_be << 32);
 	__u64 m1 = ((__u64)12 << 56) | (__u64)sport_be | ((__u64)dport_be << 16);
 
-	v3 ^= m0;
-	PYSCAN_SIPROUND(v0, v1, v2, v3);
-	PYSCAN_SIPROUND(v0, v1, v2, v3);
-	v0 ^= m0;
-
-	v3 ^= m1;
-	PYSCAN_SIPROUND(v0, v1, v2, v3);
-	PYSCAN_SIPROUND(v0, v1, v2, v3);
-	v0 ^= m1;
-
-	v2 ^= 0xff;
-	PYSCAN_SIPROUND(v0, v1, v2, v3);
-	PYSCAN_SIPROUND(v0, v1, v2, v3);
-	PYSCAN_SIPROUND(v0, v1, v2, v3);
-	PYSCAN_SIPROUND(v0, v1, v2, v3);
+	PYSCAN_SIPHASH_WORD(v0, v1, v2, v3, m0);
+	PYSCAN_SIPHASH_WORD(v0, v1, v2, v3, m1);
+	PYSCAN_SIPHASH_FINISH(v0, v1, v2, v3);
 	return v0 ^ v1 ^ v2 ^ v3;
 }
 
@@ -109,25 +116,12 @@ PYSCAN_ALWAYS_INLINE __u64 pyscan_siphash_tuple6(const struct pyscan_cookie_key 
 	__u64 v3 = 0x7465646279746573ULL ^ key->k1;
 	__u64 tail = ((__u64)36 << 56) | (__u64)sport_be | ((__u64)dport_be << 16);
 
-#define PYSCAN_SIPHASH_WORD(m)                                                 \
-	do {                                                                   \
-		v3 ^= (m);                                                     \
-		PYSCAN_SIPROUND(v0, v1, v2, v3);                               \
-		PYSCAN_SIPROUND(v0, v1, v2, v3);                               \
-		v0 ^= (m);                                                     \
-	} while (0)
-	PYSCAN_SIPHASH_WORD(saddr.lo);
-	PYSCAN_SIPHASH_WORD(saddr.hi);
-	PYSCAN_SIPHASH_WORD(daddr.lo);
-	PYSCAN_SIPHASH_WORD(daddr.hi);
-	PYSCAN_SIPHASH_WORD(tail);
-#undef PYSCAN_SIPHASH_WORD
-
-	v2 ^= 0xff;
-	PYSCAN_SIPROUND(v0, v1, v2, v3);
-	PYSCAN_SIPROUND(v0, v1, v2, v3);
-	PYSCAN_SIPROUND(v0, v1, v2, v3);
-	PYSCAN_SIPROUND(v0, v1, v2, v3);
+	PYSCAN_SIPHASH_WORD(v0, v1, v2, v3, saddr.lo);
+	PYSCAN_SIPHASH_WORD(v0, v1, v2, v3, saddr.hi);
+	PYSCAN_SIPHASH_WORD(v0, v1, v2, v3, daddr.lo);
+	PYSCAN_SIPHASH_WORD(v0, v1, v2, v3, daddr.hi);
+	PYSCAN_SIPHASH_WORD(v0, v1, v2, v3, tail);
+	PYSCAN_SIPHASH_FINISH(v0, v1, v2, v3);
 	return v0 ^ v1 ^ v2 ^ v3;
 }
 

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-only
  *
  * probe_tcp_syn4.h - the XDP match of probe module "tcp-syn" (C twin:
- * ../native/probe_tcp_syn4.c), included by reply_filter.bpf.c.
+ * ../native/probe_tcp_syn4.c), included by reply_filter.bpf.c, which checks the
+ * IPv4 header once (ipv4_parse.h: untagged, no options, no fragment, to the scanner) and
+ * passes it in.
  *
  * Matches an untagged Ethernet IPv4 TCP segment without IP options or fragmentation, whose
  * total length covers the IP and TCP headers and lies inside the frame, addressed to the
@@ -27,7 +29,6 @@
 #define PYSCAN_PROBE_TCP_SYN4_H
 
 #include <linux/bpf.h>
-#include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/tcp.h>
@@ -35,14 +36,11 @@
 #include <bpf/bpf_helpers.h>
 
 #include "cookie.h"
-#include "probe_icmp_echo4.h"
+#include "ipv4_parse.h"
 #include "reply_filter.h"
 
-#ifndef PYSCAN_IP_FRAGMENT_BITS
-#define PYSCAN_IP_FRAGMENT_BITS 0x3fff /* MF flag and fragment offset */
-#endif
-
-/* The first 8 bytes of a TCP header, all an ICMP error is sure to quote (RFC 792). */
+/* The first 8 bytes of a TCP header, all an ICMP error is sure to quote (RFC 792, and RFC 4443
+ * for IPv6: probe_tcp_syn6.h reads its quote with it too). */
 struct pyscan_tcp_quote {
 	__be16 source;
 	__be16 dest;
@@ -51,48 +49,44 @@ struct pyscan_tcp_quote {
 
 _Static_assert(sizeof(struct pyscan_tcp_quote) == 8, "quoted TCP bytes layout");
 
-static __always_inline int
-pyscan_probe_tcp_syn4__match(struct xdp_md *ctx,
-			     const volatile struct pyscan_reply_filter_config *cfg)
+/* Whether a reply's TCP flags are a probe_tcp_syn4.c / probe_tcp_syn6.c verdict: SYN+ACK
+ * without RST or FIN is open, RST+ACK without SYN closed. */
+static __always_inline int pyscan_tcp__is_syn_ack_or_rst_ack(const struct tcphdr *tcp)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	struct iphdr *ip = (void *)(eth + 1);
-	struct tcphdr *tcp = (void *)(ip + 1);
-	struct pyscan_cookie_key key;
-	__u16 dport, total;
-	__u32 cookie;
-
-	if ((void *)(tcp + 1) > data_end)
-		return 0;
-	if (eth->h_proto != bpf_htons(ETH_P_IP))
-		return 0;
-	/* Probes never carry IP options, so a reply with them is not ours to fast-path. */
-	if (ip->version != 4 || ip->ihl != 5 || ip->protocol != IPPROTO_TCP)
-		return 0;
-	if (ip->frag_off & bpf_htons(PYSCAN_IP_FRAGMENT_BITS))
-		return 0;
-	/* Ethernet pads short frames, so the packet ends at its total length, which must hold
-	 * both headers and the TCP header length the segment claims. */
-	total = bpf_ntohs(ip->tot_len);
-	if (total < sizeof(*ip) + sizeof(*tcp) || (void *)ip + total > data_end)
-		return 0;
-	if (tcp->doff < 5 || tcp->doff * 4u > total - sizeof(*ip))
-		return 0;
-	/* SYN+ACK without RST or FIN is open, RST+ACK without SYN closed (probe_tcp_syn4.c). */
 	if (!tcp->ack)
 		return 0;
-	if (!(tcp->syn && !tcp->rst && !tcp->fin) && !(tcp->rst && !tcp->syn))
+	if (tcp->syn && !tcp->rst && !tcp->fin)
+		return 1;
+	return tcp->rst && !tcp->syn;
+}
+
+/* Whether a host-order port is in the scan's source-port range. */
+static __always_inline int
+pyscan_tcp__is_scan_port(const volatile struct pyscan_reply_filter_config *cfg, __u16 port)
+{
+	return port >= cfg->port_lo && port <= cfg->port_hi;
+}
+
+static __always_inline int
+pyscan_probe_tcp_syn4__match(struct xdp_md *ctx,
+			     const volatile struct pyscan_reply_filter_config *cfg, struct iphdr *ip)
+{
+	struct tcphdr *tcp = pyscan_ipv4__payload(ctx, ip, sizeof(*tcp));
+	struct pyscan_cookie_key key;
+	__u16 total;
+	__u32 cookie;
+
+	if (!tcp || !pyscan_ipv4__total_length_holds(ctx, ip, sizeof(*tcp)))
 		return 0;
-	if (cfg->scanner_ip_be && ip->daddr != cfg->scanner_ip_be)
+	/* The header length the segment claims must lie inside the packet too. */
+	total = bpf_ntohs(ip->tot_len);
+	if (tcp->doff < 5 || tcp->doff * 4u > total - sizeof(*ip))
 		return 0;
-	dport = bpf_ntohs(tcp->dest);
-	if (dport < cfg->port_lo || dport > cfg->port_hi)
+	if (!pyscan_tcp__is_syn_ack_or_rst_ack(tcp) ||
+	    !pyscan_tcp__is_scan_port(cfg, bpf_ntohs(tcp->dest)))
 		return 0;
 
-	key.k0 = cfg->key.k0;
-	key.k1 = cfg->key.k1;
+	key = pyscan_reply_filter__key(cfg);
 	/* The reply's tuple reversed is the probe's: we sent from daddr:dest to saddr:source. */
 	cookie = pyscan_cookie(&key, ip->daddr, ip->saddr, tcp->dest, tcp->source);
 	return bpf_ntohl(tcp->ack_seq) == cookie + 1;
@@ -100,40 +94,21 @@ pyscan_probe_tcp_syn4__match(struct xdp_md *ctx,
 
 static __always_inline int
 pyscan_probe_tcp_syn4__match_icmp(struct xdp_md *ctx,
-				  const volatile struct pyscan_reply_filter_config *cfg)
+				  const volatile struct pyscan_reply_filter_config *cfg,
+				  struct iphdr *ip)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	struct iphdr *ip = (void *)(eth + 1);
-	struct pyscan_icmp_quote4 *q = (void *)(ip + 1);
-	struct pyscan_tcp_quote *qtcp = (void *)q->l4;
+	struct pyscan_icmp_quote4 *q = pyscan_ipv4__unreachable_quote(ctx, ip, IPPROTO_TCP);
+	struct pyscan_tcp_quote *qtcp;
 	struct pyscan_cookie_key key;
-	__u16 sport, total;
 
-	if ((void *)(q + 1) > data_end)
-		return 0;
-	if (eth->h_proto != bpf_htons(ETH_P_IP))
-		return 0;
-	if (ip->version != 4 || ip->ihl != 5 || ip->protocol != IPPROTO_ICMP)
-		return 0;
-	if (ip->frag_off & bpf_htons(PYSCAN_IP_FRAGMENT_BITS))
-		return 0;
 	/* The C parser ends the packet at its total length: the quote must lie inside it. */
-	total = bpf_ntohs(ip->tot_len);
-	if (total < sizeof(*ip) + sizeof(*q) || (void *)ip + total > data_end)
+	if (!q || !pyscan_ipv4__total_length_holds(ctx, ip, sizeof(*q)))
 		return 0;
-	if (cfg->scanner_ip_be && ip->daddr != cfg->scanner_ip_be)
-		return 0;
-	if (q->icmp.type != PYSCAN_ICMP_UNREACHABLE || q->ip.version != 4 || q->ip.ihl != 5 ||
-	    q->ip.protocol != IPPROTO_TCP || q->ip.saddr != ip->daddr)
-		return 0;
-	sport = bpf_ntohs(qtcp->source);
-	if (sport < cfg->port_lo || sport > cfg->port_hi)
+	qtcp = (void *)q->l4;
+	if (!pyscan_tcp__is_scan_port(cfg, bpf_ntohs(qtcp->source)))
 		return 0;
 
-	key.k0 = cfg->key.k0;
-	key.k1 = cfg->key.k1;
+	key = pyscan_reply_filter__key(cfg);
 	/* The quote is our SYN itself: its sequence number is the cookie of its own tuple. */
 	return bpf_ntohl(qtcp->seq) ==
 	       pyscan_cookie(&key, q->ip.saddr, q->ip.daddr, qtcp->source, qtcp->dest);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only
  *
  * probe_udp4.h - the XDP match of probe module "udp" (C twin: ../native/probe_udp4.c),
- * included by reply_filter.bpf.c.
+ * included by reply_filter.bpf.c, which checks the IPv4 header once
+ * (ipv4_parse.h: untagged, no options, no fragment, to the scanner) and passes it in.
  *
  * match(): an untagged Ethernet IPv4 UDP datagram without IP options or fragmentation,
  * addressed to the scanner and to the source port the cookie of (scanner, its source
@@ -19,7 +20,6 @@
 #define PYSCAN_PROBE_UDP4_H
 
 #include <linux/bpf.h>
-#include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/udp.h>
@@ -27,7 +27,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "cookie.h"
-#include "probe_icmp_echo4.h"
+#include "ipv4_parse.h"
 #include "reply_filter.h"
 
 /* The source port probe_udp4.c derives from the cookie, host order. */
@@ -41,26 +41,16 @@ pyscan_probe_udp4__source_port(const volatile struct pyscan_reply_filter_config 
 }
 
 static __always_inline int
-pyscan_probe_udp4__match(struct xdp_md *ctx, const volatile struct pyscan_reply_filter_config *cfg)
+pyscan_probe_udp4__match(struct xdp_md *ctx, const volatile struct pyscan_reply_filter_config *cfg,
+			 struct iphdr *ip)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	struct iphdr *ip = (void *)(eth + 1);
-	struct udphdr *udp = (void *)(ip + 1);
+	struct udphdr *udp = pyscan_ipv4__payload(ctx, ip, sizeof(*udp));
 	struct pyscan_cookie_key key;
 	__u32 cookie;
 
-	if ((void *)(udp + 1) > data_end)
+	if (!udp)
 		return 0;
-	if (ip->version != 4 || ip->ihl != 5 || ip->protocol != IPPROTO_UDP)
-		return 0;
-	if (ip->frag_off & bpf_htons(PYSCAN_IP_FRAGMENT_BITS))
-		return 0;
-	if (cfg->scanner_ip_be && ip->daddr != cfg->scanner_ip_be)
-		return 0;
-	key.k0 = cfg->key.k0;
-	key.k1 = cfg->key.k1;
+	key = pyscan_reply_filter__key(cfg);
 	/* The reply's tuple reversed is the probe's (source port 0 in the hash). */
 	cookie = pyscan_cookie(&key, ip->daddr, ip->saddr, 0, udp->source);
 	return bpf_ntohs(udp->dest) == pyscan_probe_udp4__source_port(cfg, cookie);
@@ -68,30 +58,17 @@ pyscan_probe_udp4__match(struct xdp_md *ctx, const volatile struct pyscan_reply_
 
 static __always_inline int
 pyscan_probe_udp4__match_icmp(struct xdp_md *ctx,
-			      const volatile struct pyscan_reply_filter_config *cfg)
+			      const volatile struct pyscan_reply_filter_config *cfg, struct iphdr *ip)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	struct iphdr *ip = (void *)(eth + 1);
-	struct pyscan_icmp_quote4 *q = (void *)(ip + 1);
-	struct udphdr *qudp = (void *)q->l4;
+	struct pyscan_icmp_quote4 *q = pyscan_ipv4__unreachable_quote(ctx, ip, IPPROTO_UDP);
 	struct pyscan_cookie_key key;
+	struct udphdr *qudp;
 	__u32 cookie;
 
-	if ((void *)(q + 1) > data_end)
+	if (!q)
 		return 0;
-	if (ip->version != 4 || ip->ihl != 5 || ip->protocol != IPPROTO_ICMP)
-		return 0;
-	if (ip->frag_off & bpf_htons(PYSCAN_IP_FRAGMENT_BITS))
-		return 0;
-	if (cfg->scanner_ip_be && ip->daddr != cfg->scanner_ip_be)
-		return 0;
-	if (q->icmp.type != PYSCAN_ICMP_UNREACHABLE || q->ip.version != 4 || q->ip.ihl != 5 ||
-	    q->ip.protocol != IPPROTO_UDP || q->ip.saddr != ip->daddr)
-		return 0;
-	key.k0 = cfg->key.k0;
-	key.k1 = cfg->key.k1;
+	qudp = (void *)q->l4;
+	key = pyscan_reply_filter__key(cfg);
 	cookie = pyscan_cookie(&key, q->ip.saddr, q->ip.daddr, 0, qudp->dest);
 	return bpf_ntohs(qudp->source) == pyscan_probe_udp4__source_port(cfg, cookie) &&
 	       bpf_ntohs(q->ip.id) == (__u16)cookie;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only
  *
  * probe_udp6.h - the XDP match of probe module "udp6" (C twin: ../native/probe_udp6.c),
- * included by reply_filter.bpf.c for IPv6 frames.
+ * included by reply_filter.bpf.c for IPv6 frames, which checks the fixed header once
+ * (ipv6_parse.h: untagged, version 6, payload inside the frame) and passes it in.
  *
  * match(): an untagged Ethernet IPv6 packet whose fixed header's next header is UDP (no
  * extension headers), whose payload length covers the UDP header inside the frame, addressed
@@ -20,7 +21,6 @@
 #define PYSCAN_PROBE_UDP6_H
 
 #include <linux/bpf.h>
-#include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ipv6.h>
 #include <linux/udp.h>
@@ -28,44 +28,23 @@
 #include <bpf/bpf_helpers.h>
 
 #include "cookie.h"
-#include "probe_icmp_echo6.h"
+#include "ipv6_parse.h"
 #include "probe_udp4.h"
 #include "reply_filter.h"
 
 #define PYSCAN_UDP6_FLOW_LABEL_MASK 0xfffffu
 
-/* A destination unreachable quoting a datagram: its header, the quoted IPv6 header and the
- * quoted UDP header. */
-struct pyscan_icmp6_udp_quote {
-	struct pyscan_icmp6hdr icmp;
-	struct ipv6hdr ip6;
-	struct udphdr udp;
-};
-
-_Static_assert(sizeof(struct pyscan_icmp6_udp_quote) == 56, "ICMPv6 UDP quote layout");
-
 static __always_inline int
-pyscan_probe_udp6__match(struct xdp_md *ctx, const volatile struct pyscan_reply_filter_config *cfg)
+pyscan_probe_udp6__match(struct xdp_md *ctx, const volatile struct pyscan_reply_filter_config *cfg,
+			 struct ipv6hdr *ip6)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	struct ipv6hdr *ip6 = (void *)(eth + 1);
-	struct udphdr *udp = (void *)(ip6 + 1);
+	struct udphdr *udp = pyscan_ipv6__payload(ctx, ip6, sizeof(*udp));
 	struct pyscan_cookie_key key;
-	__u16 payload;
 	__u32 cookie;
 
-	if ((void *)(udp + 1) > data_end)
+	if (!udp)
 		return 0;
-	if (eth->h_proto != bpf_htons(ETH_P_IPV6) || ip6->version != 6 ||
-	    ip6->nexthdr != IPPROTO_UDP)
-		return 0;
-	payload = bpf_ntohs(ip6->payload_len);
-	if (payload < sizeof(*udp) || (void *)(ip6 + 1) + payload > data_end)
-		return 0;
-	key.k0 = cfg->key.k0;
-	key.k1 = cfg->key.k1;
+	key = pyscan_reply_filter__key(cfg);
 	/* The reply's tuple reversed is the probe's (source port 0 in the hash). */
 	cookie = pyscan_cookie6(&key, pyscan_cookie_addr6__load(&ip6->daddr),
 				pyscan_cookie_addr6__load(&ip6->saddr), 0, udp->source);
@@ -74,35 +53,23 @@ pyscan_probe_udp6__match(struct xdp_md *ctx, const volatile struct pyscan_reply_
 
 static __always_inline int
 pyscan_probe_udp6__match_icmp(struct xdp_md *ctx,
-			      const volatile struct pyscan_reply_filter_config *cfg)
+			      const volatile struct pyscan_reply_filter_config *cfg,
+			      struct ipv6hdr *ip6)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	struct ipv6hdr *ip6 = (void *)(eth + 1);
-	struct pyscan_icmp6_udp_quote *q = (void *)(ip6 + 1);
+	struct pyscan_icmp6_quote *q = pyscan_ipv6__unreachable_quote(ctx, ip6, IPPROTO_UDP);
 	struct pyscan_cookie_key key;
+	struct udphdr *qudp;
 	__u32 cookie, label;
-	__u16 payload;
 
-	if ((void *)(q + 1) > data_end)
+	if (!q)
 		return 0;
-	if (eth->h_proto != bpf_htons(ETH_P_IPV6) || ip6->version != 6 ||
-	    ip6->nexthdr != PYSCAN_IPPROTO_ICMPV6)
-		return 0;
-	payload = bpf_ntohs(ip6->payload_len);
-	if (payload < sizeof(*q) || (void *)(ip6 + 1) + payload > data_end)
-		return 0;
-	if (q->icmp.type != PYSCAN_ICMP6_UNREACHABLE || q->ip6.version != 6 ||
-	    q->ip6.nexthdr != IPPROTO_UDP || !pyscan_addr6_equal(&q->ip6.saddr, &ip6->daddr))
-		return 0;
-	key.k0 = cfg->key.k0;
-	key.k1 = cfg->key.k1;
+	qudp = (void *)q->l4;
+	key = pyscan_reply_filter__key(cfg);
 	cookie = pyscan_cookie6(&key, pyscan_cookie_addr6__load(&q->ip6.saddr),
-				pyscan_cookie_addr6__load(&q->ip6.daddr), 0, q->udp.dest);
+				pyscan_cookie_addr6__load(&q->ip6.daddr), 0, qudp->dest);
 	label = ((__u32)(q->ip6.flow_lbl[0] & 0x0f) << 16) | ((__u32)q->ip6.flow_lbl[1] << 8) |
 		q->ip6.flow_lbl[2];
-	return bpf_ntohs(q->udp.source) == pyscan_probe_udp4__source_port(cfg, cookie) &&
+	return bpf_ntohs(qudp->source) == pyscan_probe_udp4__source_port(cfg, cookie) &&
 	       label == (cookie & PYSCAN_UDP6_FLOW_LABEL_MASK);
 }
 

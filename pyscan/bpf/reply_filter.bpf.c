@@ -2,22 +2,24 @@
 /*
  * reply_filter.bpf.c - XDP program that hands the scan's replies to its AF_XDP sockets.
  *
- * Generic part only: counters and the XSK redirect. Whether a frame is a reply to this scan
- * is the probe modules' match (one include per module, e.g. probe_tcp_syn4.h): the frame's
- * IPv4 protocol picks the modules that could have sent its probe, and those enabled in
- * reply_filter_config.probe_mask run. The config is const volatile .rodata written by the
- * loader before load, so the verifier sees the mask as a constant and prunes every disabled
- * module's branch (a TCP-only scan runs exactly the code it ran before). Everything not matched - ARP, the host's own traffic, wrong cookies, truncated
- * frames, an unknown probe id - returns XDP_PASS untouched. One exception, only when the scan's
- * source address is not the host's (arp_ip_be set): an ARP request for that address is
- * rewritten into the reply and sent back out with XDP_TX (arp_reply.h; on a veth a redirect
- * to the same device, see pyscan_reply_filter), since the kernel,
- * which does not own the address, would never answer it.
+ * Generic part only: counters, the XSK redirect and the dispatch. Whether a frame is a reply
+ * to this scan is the probe modules' match (one include per module, e.g. probe_tcp_syn4.h):
+ * the IP header every module of the family requires is checked once (ipv4_parse.h,
+ * ipv6_parse.h), its protocol / next header picks the modules that could have sent the
+ * probe, and those enabled in reply_filter_config.probe_mask run. The config is const volatile
+ * .rodata written by the loader before load, so the verifier sees the mask as a constant and
+ * prunes every disabled module's branch. Everything not matched - ARP, the host's own traffic,
+ * wrong cookies, truncated frames, an unknown probe id - returns XDP_PASS untouched. One
+ * exception, only when the scan's source address is not the host's (arp_ip_be set): an ARP
+ * request for that address is rewritten into the reply and sent back out with XDP_TX
+ * (arp_reply.h; on a veth a redirect to the same device, see pyscan_reply_filter), since the
+ * kernel, which does not own the address, would never answer it.
  *
- * Invariant: every frame increments SEEN and exactly one of MATCHED / PASSED / ARP_REPLIED. A matched frame
- * whose queue has no socket falls back to XDP_PASS (the redirect flag) and also increments
- * UNQUEUED: the kernel gets it (the host firewall rule installed for the scan keeps it from
- * answering), the scanner never does, so the driver counts it as a drop, not as filtered.
+ * Invariant: every frame increments SEEN and exactly one of MATCHED / PASSED / ARP_REPLIED. A
+ * matched frame whose queue has no socket falls back to XDP_PASS (the redirect flag) and also
+ * increments UNQUEUED: the kernel gets it (the host firewall rule installed for the scan keeps
+ * it from answering), the scanner never does, so the driver counts it as a drop, not as
+ * filtered.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -28,6 +30,8 @@
 #include <bpf/bpf_helpers.h>
 
 #include "arp_reply.h"
+#include "ipv4_parse.h"
+#include "ipv6_parse.h"
 #include "probe_icmp_echo4.h"
 #include "probe_icmp_echo6.h"
 #include "probe_ids.h"
@@ -68,64 +72,72 @@ static __always_inline int enabled(__u32 id)
 	return reply_filter_config.probe_mask & PYSCAN_PROBE_BIT(id);
 }
 
-/* IPv6 (a scan is one family, so at most one of the two switches has enabled modules): one
- * case per next header of the fixed header; ICMPv6 that is not ours (neighbour discovery
- * included) is passed. */
+/* IPv6 (a scan is one family, so at most one of the two switches has enabled modules): the
+ * fixed header every IPv6 match requires is checked once, then one case per next header;
+ * ICMPv6 that is not ours (neighbour discovery included) is passed. */
 static __always_inline int is_scan_reply6(struct xdp_md *ctx)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct ipv6hdr *ip6 = data + sizeof(struct ethhdr);
+	const volatile struct pyscan_reply_filter_config *cfg = &reply_filter_config;
+	struct ipv6hdr *ip6 = pyscan_ipv6__parse(ctx);
 
-	if ((void *)(ip6 + 1) > data_end)
+	if (!ip6)
 		return 0;
 	switch (ip6->nexthdr) {
 	case IPPROTO_TCP:
-		return enabled(PYSCAN_PROBE_TCP_SYN6) &&
-		       pyscan_probe_tcp_syn6__match(ctx, &reply_filter_config);
+		return enabled(PYSCAN_PROBE_TCP_SYN6) && pyscan_probe_tcp_syn6__match(ctx, cfg, ip6);
 	case IPPROTO_UDP:
-		return enabled(PYSCAN_PROBE_UDP6) &&
-		       pyscan_probe_udp6__match(ctx, &reply_filter_config);
+		return enabled(PYSCAN_PROBE_UDP6) && pyscan_probe_udp6__match(ctx, cfg, ip6);
 	case PYSCAN_IPPROTO_ICMPV6:
 		return (enabled(PYSCAN_PROBE_TCP_SYN6) &&
-			pyscan_probe_tcp_syn6__match_icmp(ctx, &reply_filter_config)) ||
+			pyscan_probe_tcp_syn6__match_icmp(ctx, cfg, ip6)) ||
 		       (enabled(PYSCAN_PROBE_ICMP_ECHO6) &&
-			pyscan_probe_icmp_echo6__match(ctx, &reply_filter_config)) ||
-		       (enabled(PYSCAN_PROBE_UDP6) &&
-			pyscan_probe_udp6__match_icmp(ctx, &reply_filter_config));
+			pyscan_probe_icmp_echo6__match(ctx, cfg, ip6)) ||
+		       (enabled(PYSCAN_PROBE_UDP6) && pyscan_probe_udp6__match_icmp(ctx, cfg, ip6));
 	default:
 		return 0;
 	}
 }
 
-/* One case per IPv4 protocol, one call per module that sends it (probe_ids.h). ICMP
- * carries three modules' replies: echo replies and errors quoting an echo request
+/* IPv4: the header every IPv4 match requires (no options, no fragment, to the scanner) is
+ * checked once, then one case per protocol, one call per module that sends it (probe_ids.h).
+ * ICMP carries three modules' replies: echo replies and errors quoting an echo request
  * (icmp-echo), errors quoting a UDP datagram (udp), errors quoting a SYN (tcp-syn). */
+static __always_inline int is_scan_reply4(struct xdp_md *ctx)
+{
+	const volatile struct pyscan_reply_filter_config *cfg = &reply_filter_config;
+	struct iphdr *ip = pyscan_ipv4__parse(ctx, cfg);
+
+	if (!ip)
+		return 0;
+	switch (ip->protocol) {
+	case IPPROTO_TCP:
+		return enabled(PYSCAN_PROBE_TCP_SYN4) && pyscan_probe_tcp_syn4__match(ctx, cfg, ip);
+	case IPPROTO_UDP:
+		return enabled(PYSCAN_PROBE_UDP4) && pyscan_probe_udp4__match(ctx, cfg, ip);
+	case IPPROTO_ICMP:
+		return (enabled(PYSCAN_PROBE_ICMP_ECHO4) &&
+			pyscan_probe_icmp_echo4__match(ctx, cfg, ip)) ||
+		       (enabled(PYSCAN_PROBE_UDP4) && pyscan_probe_udp4__match_icmp(ctx, cfg, ip)) ||
+		       (enabled(PYSCAN_PROBE_TCP_SYN4) &&
+			pyscan_probe_tcp_syn4__match_icmp(ctx, cfg, ip));
+	default:
+		return 0;
+	}
+}
+
 static __always_inline int is_scan_reply(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
-	struct iphdr *ip = (void *)(eth + 1);
 
-	if ((void *)(eth + 1) <= data_end && eth->h_proto == bpf_htons(ETH_P_IPV6))
-		return is_scan_reply6(ctx);
-	if ((void *)(ip + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
+	if ((void *)(eth + 1) > data_end)
 		return 0;
-	switch (ip->protocol) {
-	case IPPROTO_TCP:
-		return enabled(PYSCAN_PROBE_TCP_SYN4) &&
-		       pyscan_probe_tcp_syn4__match(ctx, &reply_filter_config);
-	case IPPROTO_UDP:
-		return enabled(PYSCAN_PROBE_UDP4) &&
-		       pyscan_probe_udp4__match(ctx, &reply_filter_config);
-	case IPPROTO_ICMP:
-		return (enabled(PYSCAN_PROBE_ICMP_ECHO4) &&
-			pyscan_probe_icmp_echo4__match(ctx, &reply_filter_config)) ||
-		       (enabled(PYSCAN_PROBE_UDP4) &&
-			pyscan_probe_udp4__match_icmp(ctx, &reply_filter_config)) ||
-		       (enabled(PYSCAN_PROBE_TCP_SYN4) &&
-			pyscan_probe_tcp_syn4__match_icmp(ctx, &reply_filter_config));
+	switch (eth->h_proto) {
+	case bpf_htons(ETH_P_IP):
+		return is_scan_reply4(ctx);
+	case bpf_htons(ETH_P_IPV6):
+		return is_scan_reply6(ctx);
 	default:
 		return 0;
 	}

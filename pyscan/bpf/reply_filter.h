@@ -45,4 +45,15 @@ enum pyscan_reply_filter_counter {
 
 _Static_assert(sizeof(struct pyscan_reply_filter_config) == 48, "reply filter config layout");
 
+/* The scan's cookie key out of the program's const volatile config (the matches hash with it). */
+PYSCAN_ALWAYS_INLINE struct pyscan_cookie_key
+pyscan_reply_filter__key(const volatile struct pyscan_reply_filter_config *cfg)
+{
+	struct pyscan_cookie_key key;
+
+	key.k0 = cfg->key.k0;
+	key.k1 = cfg->key.k1;
+	return key;
+}
+
 #endif /* PYSCAN_REPLY_FILTER_H */

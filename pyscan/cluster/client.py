@@ -28,7 +28,7 @@ from pyscan.cluster.wire import STATUSES, pair_key, to_result, unpack_raw
 from pyscan.cluster.worker import SETTINGS_METRIC, ShardFailed, ShardTask, run_shard
 from pyscan.config import ScanConfig
 from pyscan.errors import ConfigError, Error
-from pyscan.scanner import Result
+from pyscan.scanner import Result, shown_statuses
 
 __all__ = ["ClusterError", "ClusterRun", "ClusterStatus", "ClusterSummary", "Resend",
            "ResultMerger", "WorkerRow", "scan_on_cluster", "scanning_workers"]
@@ -247,11 +247,21 @@ class ResultMerger:
     protocol) once, as the single-host scan reports it. The shards already filtered by the
     scan's --show settings (they run the client's ScanConfig), so every result merged is shown.
 
+    Counts follow Summary's: a status the scan shows (``shown``) is counted here, one per
+    distinct result; closed and unreachable replies the scan does not show never travel, so
+    those two come from the shards' own counters (``count_shard``), as a single-host scan's
+    come from its engine's: a completed shard's summary, or while a shard has none, the
+    highest count any attempt of it has reported (every attempt runs the whole shard).
+
     Memory: one Python int per distinct result in a set (about 60-70 bytes each)."""
 
-    def __init__(self) -> None:
+    def __init__(self, shown: frozenset[str] = frozenset(STATUSES)) -> None:
+        self.shown = shown
         self.seen: set[int] = set()
-        self.open = self.closed = self.unreachable = self.duplicates = 0
+        self.open = self.duplicates = 0
+        self.merged_closed = self.merged_unreachable = 0
+        self._shard_counts: dict[tuple[int, int], tuple[int, int]] = {}  # (closed, unreachable)
+        self._completed: set[tuple[int, int]] = set()
 
     def merge(self, packed: bytes) -> Iterator[Result]:
         seen = self.seen
@@ -264,12 +274,38 @@ class ResultMerger:
             # As Summary counts them: echo replies (up) with open (the engine's rx_open).
             status = record[3]
             if status == CLOSED:
-                self.closed += 1
+                self.merged_closed += 1
             elif status == UNREACHABLE:
-                self.unreachable += 1
+                self.merged_unreachable += 1
             else:
                 self.open += 1
             yield to_result(record, payload)
+
+    def count_shard(self, shard: tuple[int, int], counts: dict[str, Any], *,
+                    completed: bool) -> None:
+        """A shard attempt's own closed/unreachable counters: from its summary (completed)
+        or from a status report while it runs."""
+        if shard in self._completed:
+            return
+        closed, unreachable = int(counts.get("closed", 0)), int(counts.get("unreachable", 0))
+        if completed:
+            self._completed.add(shard)
+        else:
+            before = self._shard_counts.get(shard, (0, 0))
+            closed, unreachable = max(closed, before[0]), max(unreachable, before[1])
+        self._shard_counts[shard] = (closed, unreachable)
+
+    @property
+    def closed(self) -> int:
+        if "closed" in self.shown:
+            return self.merged_closed
+        return sum(closed for closed, _ in self._shard_counts.values())
+
+    @property
+    def unreachable(self) -> int:
+        if "unreachable" in self.shown:
+            return self.merged_unreachable
+        return sum(unreachable for _, unreachable in self._shard_counts.values())
 
 
 class _State:
@@ -292,7 +328,7 @@ class _State:
         self.rows: dict[str, WorkerRow] = {}
         self.bad_workers: dict[str, str] = {}             # address -> reason
         self.failures: list[str] = []
-        self.merger = ResultMerger()
+        self.merger = ResultMerger(shown_statuses(self.config))
         self.workers: dict[str, dict[str, Any]] = {}
         self.rate_table: dict[str, float] = {}
         self.plan_count = 0
@@ -420,6 +456,7 @@ class _State:
             return
         self.completed[shard] = report["attempt"]
         summary = report["summary"]
+        self.merger.count_shard(shard, summary, completed=True)
         row = self._row(report["worker"], report["name"])
         row.host, row.interface, row.driver = report["host"], report["interface"], \
             summary["driver"]
@@ -468,6 +505,7 @@ class _State:
                 if attempt is not None:
                     attempt.sent, attempt.rate = value["sent"], value["rate"]
                     attempt.phase = value["phase"]
+                    self.merger.count_shard(attempt.shard, value, completed=False)
                     attempt.seen = time.monotonic()
         return bool(messages)
 

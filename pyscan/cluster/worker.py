@@ -263,7 +263,7 @@ class _Publisher:
             self._status_sent = now
             self.put("status", phase=status.phase, sent=status.sent, total=status.total,
                      rate=status.rate, found=status.found, closed=status.closed,
-                     drops=status.drops)
+                     unreachable=status.unreachable, drops=status.drops)
 
     def _loop(self) -> None:
         try:

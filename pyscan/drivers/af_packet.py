@@ -17,6 +17,9 @@ from pyscan.drivers.base import (
     DriverOption,
     DriverRequest,
     RingSession,
+    close_rings,
+    native_built,
+    require_tx_threads,
 )
 from pyscan.probes import reply_protocols
 
@@ -56,10 +59,9 @@ class AfPacketDriver:
     name = "af-packet"
 
     def available(self) -> tuple[bool, str]:
-        try:
-            import pyscan.native  # noqa: F401
-        except ImportError as error:
-            return False, f"the native extension is not built ({error})"
+        built, reason = native_built()
+        if not built:
+            return False, reason
         try:
             probe = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         except PermissionError:
@@ -74,7 +76,6 @@ class AfPacketDriver:
     def open(self, request: DriverRequest) -> RingSession:
         from pyscan.native import (
             afpacket_filter_ports,
-            close_ring,
             open_afpacket_rx,
             open_afpacket_tx,
         )
@@ -83,8 +84,7 @@ class AfPacketDriver:
         tx_frames = int(options["tx_frames"])
         block_size = int(options["rx_block_size"])
         blocks = int(options["rx_blocks"])
-        if request.tx_threads < 1:
-            raise DriverError(f"tx_threads {request.tx_threads} is invalid: accepted 1 or more")
+        require_tx_threads(request)
         tx_rings: list[Ring] = []
         rx_ring = None
         try:
@@ -98,8 +98,7 @@ class AfPacketDriver:
             for _ in range(request.tx_threads):
                 tx_rings.append(open_afpacket_tx(request.ifindex, tx_frames))
         except (OSError, ValueError) as error:
-            for ring in [*tx_rings, rx_ring]:
-                close_ring(ring)
+            close_rings([*tx_rings, rx_ring])
             message = error.strerror if isinstance(error, OSError) and error.strerror else error
             raise DriverError(str(message)) from None
         rx_text = (f"TPACKET_V3 RX ring {blocks} x {block_size // 1024} KiB with a filter for "

@@ -10,7 +10,7 @@ everything in ``close()``, on every path. Each driver module also declares one
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING, Literal, Protocol, Self, runtime_checkable
@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from pyscan.native import Ring  # the native layer loads only when a driver opens
 
 __all__ = ["Driver", "DriverDescriptor", "DriverError", "DriverOption", "DriverOptionError",
-           "DriverRequest", "DriverSession", "RingSession"]
+           "DriverRequest", "DriverSession", "RingSession", "close_rings", "native_built",
+           "require_tx_threads"]
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,32 @@ class DriverDescriptor:
         return "\n".join(lines)
 
 
+def native_built() -> tuple[bool, str]:
+    """Whether the compiled extension imports, as ``available()`` says it: (False, why and
+    how to build it) or (True, "")."""
+    try:
+        import pyscan.native  # noqa: F401 - importing it is the check
+    except ImportError as error:
+        return False, f"the native extension is not built ({error}): run make build"
+    return True, ""
+
+
+def require_tx_threads(request: DriverRequest) -> None:
+    """DriverError unless the request asks for at least one TX thread (drivers without a
+    queue limit; the others name their limit themselves)."""
+    if request.tx_threads < 1:
+        raise DriverError(f"tx_threads {request.tx_threads} is invalid: accepted 1 or more")
+
+
+def close_rings(rings: Iterable[Ring | None]) -> None:
+    """Close every ring given (None: not opened): what a session, or an ``open()`` that
+    failed half-way, releases."""
+    from pyscan.native import close_ring
+
+    for ring in rings:
+        close_ring(ring)
+
+
 def xdp_driver_ready(descriptor: DriverDescriptor,
                      *native_checks: tuple[str, str]) -> tuple[bool, str]:
     """The checks every XDP driver's ``available()`` makes, in order, without raising: the
@@ -203,10 +230,11 @@ def xdp_driver_ready(descriptor: DriverDescriptor,
     after ``prefix``. (True, "") when all pass."""
     import os
 
-    try:
-        from pyscan import native
-    except ImportError as error:
-        return False, f"the native extension is not built ({error}): run make build"
+    built, reason = native_built()
+    if not built:
+        return False, reason
+    from pyscan import native
+
     if not os.path.exists(native.REPLY_FILTER_OBJECT):
         return False, f"the reply filter {native.REPLY_FILTER_OBJECT} is not built: run make build"
     from pyscan.privileges import missing_capabilities
@@ -249,10 +277,7 @@ class RingSession:
         if self._closed:
             return
         self._closed = True
-        from pyscan.native import close_ring
-
-        for ring in [*self.tx_rings, *([self.rx_ring] if self.rx_ring is not None else [])]:
-            close_ring(ring)
+        close_rings([*self.tx_rings, self.rx_ring])
         self.tx_rings = []
         self.rx_ring = None
 

@@ -14,6 +14,9 @@ from pyscan.drivers.base import (
     DriverOption,
     DriverRequest,
     RingSession,
+    close_rings,
+    native_built,
+    require_tx_threads,
 )
 
 if TYPE_CHECKING:
@@ -30,26 +33,21 @@ class NullDriver:
     name = "null"
 
     def available(self) -> tuple[bool, str]:
-        try:
-            import pyscan.native  # noqa: F401 - the compiled extension is all it needs
-        except ImportError as error:
-            return False, f"the native extension is not built ({error})"
-        return True, "generates frames in memory, sends nothing"
+        built, reason = native_built()  # the compiled extension is all it needs
+        return (True, "generates frames in memory, sends nothing") if built else (False, reason)
 
     def open(self, request: DriverRequest) -> RingSession:
-        from pyscan.native import close_ring, open_null_tx
+        from pyscan.native import open_null_tx
 
         options = DESCRIPTOR.parse_options(request.options, strict=False)
         slots, capture = int(options["slots"]), int(options["capture"])
-        if request.tx_threads < 1:
-            raise DriverError(f"tx_threads {request.tx_threads} is invalid: accepted 1 or more")
+        require_tx_threads(request)
         rings: list[Ring] = []
         try:
             for _ in range(request.tx_threads):
                 rings.append(open_null_tx(slots, capture))
         except (OSError, ValueError) as error:
-            for ring in rings:
-                close_ring(ring)
+            close_rings(rings)
             raise DriverError(f"null ring: {error}") from None
         return RingSession(rings, None, f"null: {request.tx_threads} in-memory TX ring(s) of "
                                         f"{slots} slots, nothing sent")

@@ -44,6 +44,7 @@ from pyscan.drivers.base import (
     DriverOption,
     DriverRequest,
     RingSession,
+    close_rings,
 )
 from pyscan.text import ascii_digits
 
@@ -423,7 +424,6 @@ class PfringZcDriver:
             PFRING_ZC_RX_HANDLES,
             PFRING_ZC_TX_HANDLES,
             PfringZcCluster,
-            close_ring,
         )
 
         options = request.options
@@ -484,9 +484,7 @@ class PfringZcDriver:
                 rx_ring = cluster.open_rx(rx_names)
             state, _expiration = cluster.licence(rings[0])
         except (OSError, ValueError) as error:
-            for ring in [*rings, rx_ring]:
-                if ring is not None:
-                    close_ring(ring)
+            close_rings([*rings, rx_ring])
             cluster.close()
             if isinstance(error, OSError):
                 raise DriverError(explain_open_error(error, interface, buffer_len)) from None

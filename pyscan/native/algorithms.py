@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Sequence
+from typing import Any, Generic, TypeVar
 
 from pyscan.native._lib import TargetSetPtr, ffi, lib
 from pyscan.native._values import U64_MAX as _U64_MAX
@@ -20,6 +21,8 @@ from pyscan.native._values import ipv6 as _ipv6
 from pyscan.native._values import mac as _mac
 from pyscan.native._values import port_be as _port_be
 from pyscan.native.handles import CHandle
+
+AddressT = TypeVar("AddressT", ipaddress.IPv4Address, ipaddress.IPv6Address)
 
 PERMUTE_MAX_RANGE = int(lib.PYSCAN_PERMUTE_MAX_RANGE)
 SYN_FRAME_LEN = int(lib.PYSCAN_SYN_FRAME_LEN)  # the mss profile's frame
@@ -79,11 +82,41 @@ class Permutation:
         return list(ffi.unpack(out, count))
 
 
-class TargetSet(CHandle[TargetSetPtr]):
-    """Sorted, disjoint, inclusive IPv4 ranges x distinct ports as one index space
-    (targetset.h): index i is address number ``i % n_ips`` with port number ``i // n_ips``."""
+class _IndexedTargets(CHandle[TargetSetPtr], Generic[AddressT]):
+    """What both families' target sets share (targetset.h): index i is address number
+    ``i % n_ips`` with port number ``i // n_ips``; subclasses build the C struct and read one
+    target (``_target``)."""
 
     _kind = "target set"
+
+    def _adopt(self, state: Any) -> None:
+        """Take ownership of an initialised ``struct pyscan_targetset *``."""
+        self._state = state   # the struct itself is Python's memory; C owns what it points to
+        self._handle = TargetSetPtr(state)
+        self.n_ips = int(state.n_ips)
+        self.n_ports = int(state.n_ports)
+        self.total = int(state.total)
+
+    def __len__(self) -> int:
+        return self.total
+
+    @staticmethod
+    def _destroy(handle: TargetSetPtr) -> None:
+        lib.pyscan_targetset__free(handle)
+
+    def at(self, index: int) -> tuple[AddressT, int]:
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < self.total:
+            raise IndexError(f"target index {index!r} is out of range: accepted "
+                             f"0..{self.total - 1}")
+        return self._target(self._live(), index)
+
+    def _target(self, handle: TargetSetPtr, index: int) -> tuple[AddressT, int]:
+        raise NotImplementedError
+
+
+class TargetSet(_IndexedTargets[ipaddress.IPv4Address]):
+    """Sorted, disjoint, inclusive IPv4 ranges x distinct ports as one index space
+    (targetset.h): index i is address number ``i % n_ips`` with port number ``i // n_ips``."""
 
     def __init__(self, ranges: Sequence[tuple[int | str | ipaddress.IPv4Address,
                                               int | str | ipaddress.IPv4Address]],
@@ -112,34 +145,18 @@ class TargetSet(CHandle[TargetSetPtr]):
         rc = lib.pyscan_targetset__init(state, c_ranges, len(pairs), c_ports, len(port_list))
         if rc != 0:
             raise OSError(-rc, f"pyscan_targetset__init failed: {os.strerror(-rc)}")
-        self._state = state   # the struct itself is Python's memory; C owns what it points to
-        self._handle = TargetSetPtr(state)
-        self.n_ips = int(state.n_ips)
-        self.n_ports = int(state.n_ports)
-        self.total = int(state.total)
+        self._adopt(state)
 
-    def __len__(self) -> int:
-        return self.total
-
-    @staticmethod
-    def _destroy(handle: TargetSetPtr) -> None:
-        lib.pyscan_targetset__free(handle)
-
-    def at(self, index: int) -> tuple[ipaddress.IPv4Address, int]:
-        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < self.total:
-            raise IndexError(f"target index {index!r} is out of range: accepted "
-                             f"0..{self.total - 1}")
+    def _target(self, handle: TargetSetPtr, index: int) -> tuple[ipaddress.IPv4Address, int]:
         ip = ffi.new("uint32_t *")
         port = ffi.new("uint16_t *")
-        lib.pyscan_targetset__at_export(self._live(), index, ip, port)
+        lib.pyscan_targetset__at_export(handle, index, ip, port)
         return ipaddress.IPv4Address(int(ip[0])), int(port[0])
 
 
-class TargetSet6(CHandle[TargetSetPtr]):
+class TargetSet6(_IndexedTargets[ipaddress.IPv6Address]):
     """Sorted, disjoint, inclusive IPv6 ranges (at most 2^32 addresses in all) x distinct
     ports as one index space (targetset.h, init6): the same order as TargetSet."""
-
-    _kind = "target set"
 
     def __init__(self, ranges: Sequence[tuple[int | str | ipaddress.IPv6Address,
                                               int | str | ipaddress.IPv6Address]],
@@ -158,26 +175,12 @@ class TargetSet6(CHandle[TargetSetPtr]):
         if rc != 0:
             raise ValueError(f"IPv6 target set refused: {os.strerror(-rc)} (accepted: sorted "
                              "disjoint ranges, at most 2^32 addresses, distinct ports)")
-        self._state = state
-        self._handle = TargetSetPtr(state)
-        self.n_ips = int(state.n_ips)
-        self.n_ports = int(state.n_ports)
-        self.total = int(state.total)
+        self._adopt(state)
 
-    def __len__(self) -> int:
-        return self.total
-
-    @staticmethod
-    def _destroy(handle: TargetSetPtr) -> None:
-        lib.pyscan_targetset__free(handle)
-
-    def at(self, index: int) -> tuple[ipaddress.IPv6Address, int]:
-        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < self.total:
-            raise IndexError(f"target index {index!r} is out of range: accepted "
-                             f"0..{self.total - 1}")
+    def _target(self, handle: TargetSetPtr, index: int) -> tuple[ipaddress.IPv6Address, int]:
         addr = ffi.new("uint8_t[16]")
         port = ffi.new("uint16_t *")
-        lib.pyscan_targetset__at6_export(self._live(), index, addr, port)
+        lib.pyscan_targetset__at6_export(handle, index, addr, port)
         return ipaddress.IPv6Address(bytes(addr)), int(port[0])
 
     def ip_number(self, address: str | int | ipaddress.IPv6Address) -> int | None:

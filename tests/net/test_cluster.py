@@ -143,6 +143,25 @@ def test_local_cluster_union_is_the_truth_exactly_once(
     _assert_nothing_left(truth_lab)
 
 
+def test_without_show_closed_the_summary_counts_closed_as_a_single_host_scan_does(
+        truth_lab: Lab, cluster_of: Callable[..., tuple[object, object]]) -> None:
+    """Closed replies are not shown, so none travel; the summary still counts every one the
+    shards' engines saw, the number a single-host scan of the same lab reports."""
+    config = _config(truth_lab, rate=40_000, show_closed=False)
+    with pyscan.scan(config) as single:
+        single_results = list(single)
+    assert single.summary is not None
+    _cluster, client = cluster_of(WorkerSettings(), WorkerSettings())
+
+    results, summary = _scan(config, client)
+
+    assert {r.status for r in results} == {"open"} and _open(results) == truth_lab.truth()
+    assert summary.closed == single.summary.closed == PROBES - OPEN_PAIRS
+    assert summary.open == single.summary.open == len(single_results) == OPEN_PAIRS
+    assert summary.unreachable == single.summary.unreachable == 0
+    assert not summary.interrupted
+
+
 def test_sink_counts_exactly_the_probes_of_all_workers(
         lab_factory: Callable[..., Lab], cluster_of: Callable[..., tuple[object, object]]
         ) -> None:

@@ -71,20 +71,22 @@ def test_ipv6_union_is_the_truth_exactly_once(lab_factory: Callable[..., Lab],
 def test_cli_cluster_ipv6_writes_what_a_single_host_scan_writes(
         lab_factory: Callable[..., Lab], tmp_path: Path) -> None:
     """`--cluster local:2` with IPv6 targets from the command line (refused before wire.py
-    carried 16-byte addresses): the same records as the scan without --cluster."""
+    carried 16-byte addresses): the same records and the same summary counts as the scan
+    without --cluster (closed too, which --show unreachable does not write)."""
     lab = lab_factory(subnet="198.19.0.0/28", ports=PORTS, subnet6="2001:2::/120",
                       open_count6=60, unreachable_count6=20, seed=42)
-    outputs = []
+    outputs, summaries = [], []
     for extra in ((), ("--cluster", "local:2")):
         out = tmp_path / f"out{len(outputs)}.ndjson"
         done = subprocess.run(
             [sys.executable, "-m", "pyscan", "--netns", lab.scan_netns, "2001:2::/120", "-p",
              ",".join(map(str, PORTS)), "--rate", "20k", "--wait", "1", "--driver",
              "af-packet", "--seed", "3", "--show", "unreachable", "--format", "ndjson", "-o",
-             str(out), *extra],
+             str(out), "--json-summary", *extra],
             capture_output=True, text=True, timeout=120,
             env={**os.environ, "PYTHONPATH": os.getcwd()})
         assert done.returncode == 0, done.stderr
+        summaries.append(json.loads(done.stderr.strip().splitlines()[-1]))
         records = [json.loads(line) for line in out.read_text().splitlines()]
         outputs.append(sorted(json.dumps({k: v for k, v in r.items() if k not in VOLATILE},
                                          sort_keys=True) for r in records))
@@ -92,6 +94,10 @@ def test_cli_cluster_ipv6_writes_what_a_single_host_scan_writes(
     assert together == alone
     statuses = Counter(json.loads(line)["status"] for line in together)
     assert statuses == {"open": 60, "unreachable": 20}
+    counts = [{key: summary[key] for key in ("open", "closed", "unreachable")}
+              for summary in summaries]
+    assert counts[1] == counts[0] == {"open": 60, "closed": 256 * len(PORTS) - 80,
+                                      "unreachable": 20}
     assert firewall.list_tables(netns=lab.scan_netns) == []
 
 
