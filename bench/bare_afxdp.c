@@ -30,6 +30,7 @@
 #include <unistd.h>
 #include <xdp/xsk.h>
 
+#include "bare_common.h"
 #include "bare_frame.h"
 
 enum { NUM_FRAMES = 4096, FRAME_SIZE = 2048, BATCH = 64, RING_SIZE = 2048, MAX_THREADS = 16 };
@@ -162,52 +163,4 @@ static void *run(void *arg)
 	return NULL;
 }
 
-int main(int argc, char **argv)
-{
-	static struct sender senders[MAX_THREADS];
-	int threads;
-	uint64_t sent = 0, lost = 0, wall = 0, cpu = 0;
-	const char *error = "";
-
-	if ((argc != 5 && argc != 6) ||
-	    (argc == 6 && (frame_proto = bare_frame_proto(argv[5])) < 0)) {
-		fprintf(stderr, "usage: %s IFNAME SECONDS FRAME_LEN THREADS [tcp|icmp|udp|tcp6|icmp6]\n",
-			argv[0]);
-		return 2;
-	}
-	ifname = argv[1];
-	seconds = atof(argv[2]);
-	frame_len = (unsigned)atoi(argv[3]);
-	threads = atoi(argv[4]);
-	if (seconds <= 0 || frame_len < bare_frame_min(frame_proto) || frame_len > FRAME_SIZE ||
-	    threads < 1 ||
-	    threads > MAX_THREADS) {
-		fprintf(stderr, "bad arguments: SECONDS > 0, FRAME_LEN %u..%d, THREADS 1..%d\n",
-			bare_frame_min(frame_proto), FRAME_SIZE, MAX_THREADS);
-		return 2;
-	}
-	for (int i = 0; i < threads; i++) {
-		senders[i].index = i;
-		pthread_create(&senders[i].thread, NULL, run, &senders[i]);
-	}
-	printf("{\"loop\": \"bare_afxdp\", \"threads\": [");
-	for (int i = 0; i < threads; i++) {
-		struct sender *s = &senders[i];
-
-		pthread_join(s->thread, NULL);
-		printf("%s{\"sent\": %llu, \"lost\": %llu, \"wall_ns\": %llu, \"cpu_ns\": %llu}",
-		       i ? ", " : "", (unsigned long long)s->sent, (unsigned long long)s->lost,
-		       (unsigned long long)s->wall_ns, (unsigned long long)s->cpu_ns);
-		sent += s->sent;
-		lost += s->lost;
-		cpu += s->cpu_ns;
-		wall = s->wall_ns > wall ? s->wall_ns : wall;
-		if (s->error[0])
-			error = s->error;
-	}
-	printf("], \"sent\": %llu, \"errors\": %llu, \"wall_ns\": %llu, \"cpu_ns\": %llu, "
-	       "\"frame_len\": %u, \"error\": \"%s\"}\n",
-	       (unsigned long long)sent, (unsigned long long)lost, (unsigned long long)wall,
-	       (unsigned long long)cpu, frame_len, error);
-	return error[0] ? 1 : 0;
-}
+BARE_MAIN(bare_afxdp, lost, FRAME_SIZE)

@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bare_common.h"
 #include "bare_frame.h"
 
 enum { RING_FRAMES = 4096, FRAME_SIZE = 2048, BLOCK_SIZE = 1 << 20, MAX_THREADS = 16 };
@@ -179,52 +180,4 @@ static void *run(void *arg)
 	return NULL;
 }
 
-int main(int argc, char **argv)
-{
-	struct sender senders[MAX_THREADS] = { 0 };
-	int threads;
-	uint64_t sent = 0, errors = 0, wall = 0, cpu = 0;
-	const char *error = "";
-
-	if ((argc != 5 && argc != 6) ||
-	    (argc == 6 && (frame_proto = bare_frame_proto(argv[5])) < 0)) {
-		fprintf(stderr, "usage: %s IFNAME SECONDS FRAME_LEN THREADS [tcp|icmp|udp|tcp6|icmp6]\n",
-			argv[0]);
-		return 2;
-	}
-	ifname = argv[1];
-	seconds = atof(argv[2]);
-	frame_len = (unsigned)atoi(argv[3]);
-	threads = atoi(argv[4]);
-	if (seconds <= 0 || frame_len < bare_frame_min(frame_proto) || frame_len > 1514 ||
-	    threads < 1 ||
-	    threads > MAX_THREADS) {
-		fprintf(stderr, "bad arguments: SECONDS > 0, FRAME_LEN %u..1514, THREADS 1..%d\n",
-			bare_frame_min(frame_proto), MAX_THREADS);
-		return 2;
-	}
-	for (int i = 0; i < threads; i++) {
-		senders[i].index = i;
-		pthread_create(&senders[i].thread, NULL, run, &senders[i]);
-	}
-	printf("{\"loop\": \"bare_tpacket\", \"threads\": [");
-	for (int i = 0; i < threads; i++) {
-		struct sender *s = &senders[i];
-
-		pthread_join(s->thread, NULL);
-		printf("%s{\"sent\": %llu, \"errors\": %llu, \"wall_ns\": %llu, \"cpu_ns\": %llu}",
-		       i ? ", " : "", (unsigned long long)s->sent, (unsigned long long)s->errors,
-		       (unsigned long long)s->wall_ns, (unsigned long long)s->cpu_ns);
-		sent += s->sent;
-		errors += s->errors;
-		cpu += s->cpu_ns;
-		wall = s->wall_ns > wall ? s->wall_ns : wall;
-		if (s->error[0])
-			error = s->error;
-	}
-	printf("], \"sent\": %llu, \"errors\": %llu, \"wall_ns\": %llu, \"cpu_ns\": %llu, "
-	       "\"frame_len\": %u, \"error\": \"%s\"}\n",
-	       (unsigned long long)sent, (unsigned long long)errors, (unsigned long long)wall,
-	       (unsigned long long)cpu, frame_len, error);
-	return error[0] ? 1 : 0;
-}
+BARE_MAIN(bare_tpacket, errors, 1514)

@@ -1,8 +1,9 @@
 """Run pyscan's fuzzers for a bounded time: ``python -m fuzz.run [--budget S | --seconds S]``.
 
 - C, libFuzzer + ASan + UBSan (built here with clang into build/fuzz/): the reply parser
-  (fuzz/reply_parse_fuzz.c) and the engine's ingest path (fuzz/ingest_fuzz.c), seeded with the
-  shared reply corpus (tests/corpus/replies/*.bin) and fuzz/corpus/<target>/ when present.
+  (fuzz/reply_parse_fuzz.c, seeded with tests/corpus/replies/*.bin and fuzz/corpus/reply-parse)
+  and the engine's ingest path through every probe module (fuzz/ingest_fuzz.c: the first
+  input byte picks the scan; seeded with fuzz/corpus/ingest, see fuzz/seeds.py).
 - Python, hypothesis (fuzz/harness.py): the differential fuzzer of the three reply filters
   (fuzz/filters_differential.py, root only) and the text parsers (fuzz/text_parsers.py).
 
@@ -44,11 +45,14 @@ class CTarget:
     name: str
     source: str
     natives: tuple[str, ...]  # pyscan/native/*.c linked in; () = all of them
+    # the shared reply corpus as seed: raw frames (ingest's inputs start with a scan byte,
+    # its seeds are fuzz/corpus/ingest, written by fuzz/seeds.py)
+    raw_frames: bool
 
 
 C_TARGETS = (
-    CTarget("reply-parse", "reply_parse_fuzz.c", ("reply_parse.c",)),
-    CTarget("ingest", "ingest_fuzz.c", ()),
+    CTarget("reply-parse", "reply_parse_fuzz.c", ("reply_parse.c",), True),
+    CTarget("ingest", "ingest_fuzz.c", (), False),
 )
 
 
@@ -96,7 +100,8 @@ def run_c(target: CTarget, seconds: float, crash_dir: Path) -> Result:
     work = BUILD / f"work-{target.name}"
     work.mkdir(parents=True, exist_ok=True)
     crash_dir.mkdir(parents=True, exist_ok=True)
-    seeds = [p for p in (REPLY_SEEDS, ROOT / "fuzz" / "corpus" / target.name) if p.is_dir()]
+    seed_dirs = [REPLY_SEEDS] if target.raw_frames else []
+    seeds = [p for p in (*seed_dirs, ROOT / "fuzz" / "corpus" / target.name) if p.is_dir()]
     before = set(crash_dir.iterdir())
     log = BUILD / f"{target.name}.log"
     started = time.monotonic()

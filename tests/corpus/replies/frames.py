@@ -225,13 +225,15 @@ class Traits:
     to_scanner: bool = False     # destination is SCANNER
 
 
-def _fold(total: int) -> int:
+def fold(total: int) -> int:
+    """A one's complement sum folded to 16 bits (RFC 1071)."""
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return total
 
 
-def _sum(data: bytes) -> int:
+def word_sum(data: bytes) -> int:
+    """The unfolded sum of data's big-endian 16-bit words, an odd last byte padded with 0."""
     if len(data) % 2:
         data += b"\0"
     return sum(struct.unpack(f"!{len(data) // 2}H", data))
@@ -260,8 +262,8 @@ def traits(frame: bytes) -> Traits | None:
     return Traits(
         vlan_tags=tags,
         ip_options=ihl > 20,
-        ip_checksum_ok=_fold(_sum(ip[:ihl])) == 0xFFFF,
-        tcp_checksum_ok=_fold(_sum(pseudo + tcp)) == 0xFFFF,
+        ip_checksum_ok=fold(word_sum(ip[:ihl])) == 0xFFFF,
+        tcp_checksum_ok=fold(word_sum(pseudo + tcp)) == 0xFFFF,
         cookie_ok=ack == (reference_cookie(dst, src, dport, sport) + 1) & 0xFFFFFFFF,
         to_scanner=dst == SCANNER,
     )
