@@ -296,10 +296,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (pyscan_engine__drain(engine, &res, 1) != 1)
 			abort();
 		check_result(scan, &res, rc, frame, len);
-		/* The seen set remembers every IPv4 result, an IPv6 one only for an address of
-		 * the target set on a scanned port (dedup.c: others are reported again, never
-		 * lost). A reply need not come from the set: udp's cookie in a reply without
-		 * payload check is only its choice of source port (6 bits here). */
+		/* Every report is of an address in the target set: udp's cookie in a reply
+		 * without a payload check is only its choice of source port (6 bits here), so
+		 * the udp modules ask the set (the IPv4 scans here span the whole space). The
+		 * seen set remembers every IPv4 result, an IPv6 one on a scanned port (dedup.c:
+		 * others are reported again, never lost). */
+		if (scan->family == 6 && !in_target_set(scan, res.addr))
+			abort();
 		int scanned_port = 0;
 		for (uint32_t i = 0; i < scan->n_ports; i++)
 			scanned_port |= scan->ports[i] == res.port;

@@ -139,6 +139,11 @@ static int classify_udp(const struct udp4_state *s, const struct pyscan_probe_en
 					   __builtin_bswap16(r->sport));
 	if (!pyscan_udp__reply_matches(env, e, r, cookie))
 		return PYSCAN_INGEST_INVALID_COOKIE;
+	/* Without a payload to echo, the cookie is only the choice among the source ports, so a
+	 * stray datagram from an address never probed matches one time in that many: the set
+	 * decides (the ingest fuzzer found such a report). */
+	if (pyscan_targetset__ip_number(env->targets, __builtin_bswap32(r->saddr4_be)) < 0)
+		return PYSCAN_INGEST_NOT_OURS;
 	return fill_result(r, r->saddr4_be, r->sport, PYSCAN_RESULT_OPEN, out);
 }
 
@@ -149,7 +154,8 @@ static int classify_unreachable(const struct udp4_state *s, const struct pyscan_
 	if (pyscan_reply__unreachable_quote4(r, &q) < 0)
 		return PYSCAN_INGEST_NOT_OURS;
 	if (q.protocol != PYSCAN_IPPROTO_UDP || q.saddr_be != env->source_ip_be ||
-	    !pyscan_probe__in_source_range(env, q.sport) || !s->table.entry_of_port[q.dport])
+	    !pyscan_probe__in_source_range(env, q.sport) || !s->table.entry_of_port[q.dport] ||
+	    pyscan_targetset__ip_number(env->targets, __builtin_bswap32(q.daddr_be)) < 0)
 		return PYSCAN_INGEST_NOT_OURS;
 	const uint32_t cookie = udp_cookie(env, q.saddr_be, q.daddr_be, __builtin_bswap16(q.dport));
 	if (pyscan_udp__source_port(env, cookie) != q.sport || q.ip_id != (uint16_t)cookie)

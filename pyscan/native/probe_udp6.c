@@ -141,13 +141,17 @@ static int classify_udp(const struct udp6_state *s, const struct pyscan_probe_en
 	const uint32_t cookie = udp6_cookie(env, r->daddr, r->saddr, __builtin_bswap16(r->sport));
 	if (!pyscan_udp__reply_matches(env, e, r, cookie))
 		return PYSCAN_INGEST_INVALID_COOKIE;
+	/* The cookie of a reply without a payload to echo is only its source port: the target
+	 * set decides whether the address was probed at all (as in probe_udp4.c). */
+	if (pyscan_targetset__ip_number6(env->targets, r->saddr) < 0)
+		return PYSCAN_INGEST_NOT_OURS;
 	return fill_result(r, r->saddr, r->sport, PYSCAN_RESULT_OPEN, out);
 }
 
 /* An ICMPv6 destination unreachable quoting one of our datagrams: its IPv6 header (the flow
  * label) and UDP header (the ports). Anything quoting another protocol, another source, a
- * source port outside the range or a port the scan did not probe over UDP is another
- * module's or nobody's (NOT_OURS, probe.h). */
+ * source port outside the range, a port the scan did not probe over UDP or a destination
+ * outside the target set is another module's or nobody's (NOT_OURS, probe.h). */
 static int classify_unreachable(const struct udp6_state *s, const struct pyscan_probe_env *env,
 				const struct pyscan_reply_view *r, struct pyscan_result *out)
 {
@@ -155,7 +159,8 @@ static int classify_unreachable(const struct udp6_state *s, const struct pyscan_
 	if (pyscan_reply__unreachable_quote6(r, &q) < 0)
 		return PYSCAN_INGEST_NOT_OURS;
 	if (q.next_header != PYSCAN_IPPROTO_UDP || memcmp(q.saddr, env->source_ip6, 16) != 0 ||
-	    !pyscan_probe__in_source_range(env, q.sport) || !s->table.entry_of_port[q.dport])
+	    !pyscan_probe__in_source_range(env, q.sport) || !s->table.entry_of_port[q.dport] ||
+	    pyscan_targetset__ip_number6(env->targets, q.daddr) < 0)
 		return PYSCAN_INGEST_NOT_OURS;
 	const uint32_t cookie = udp6_cookie(env, q.saddr, q.daddr, __builtin_bswap16(q.dport));
 	const uint32_t label = ((uint32_t)(q.ip[1] & 0x0f) << 16) | ((uint32_t)q.ip[2] << 8) |

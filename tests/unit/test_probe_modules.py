@@ -162,6 +162,20 @@ def test_udp_reply_is_open_only_to_the_cookies_source_port() -> None:
     assert result.rtt is None
 
 
+def test_udp_reply_from_an_address_never_probed_is_not_ours() -> None:
+    # 198.19.0.200 is outside TARGETS: its datagram carries the source port its cookie picks
+    # (the whole cookie of a reply without a payload echo), yet it answers no probe
+    stray = "198.19.0.200"
+    sport, value = udp_cookie(stray, 161)
+    quote = bytes(IP(src=SOURCE_IP, dst=stray, id=value & 0xFFFF)
+                  / UDP(sport=sport, dport=161))[:28]
+    with make_engine([161], ["udp"]) as engine:
+        assert engine.ingest(reply(stray, UDP(sport=161, dport=sport) / b"x")) == "not-ours"
+        assert engine.ingest(reply("198.18.0.2", ICMP(type=3, code=3) / quote)) == "not-ours"
+        assert engine.drain() == []
+        assert engine.stats()["rx_open"] + engine.stats()["rx_closed"] == 0
+
+
 def test_dns_answers_must_echo_the_cookie_as_transaction_id() -> None:
     sport, value = udp_cookie("198.19.0.6", 53)
     with make_engine([53], ["udp"], {53: BUILTIN["dns"]}) as engine:

@@ -170,6 +170,21 @@ def test_udp6_reply_is_open_only_to_the_cookies_source_port() -> None:
         (123, "open", 17, 6, 60, 0)]
 
 
+def test_udp6_reply_from_an_address_never_probed_is_not_ours() -> None:
+    stray = "2001:2:0:1::100"  # outside TARGETS, cookie-matching source port and flow label
+    sport, value = udp6_cookie(stray, 161)
+    with make_engine([161], ["udp6"]) as engine:
+        probe = bytes(sent(engine)[0][IPv6])
+        assert engine.ingest(reply(stray, UDP(sport=161, dport=sport) / b"x")) == "not-ours"
+        quoted = bytearray(probe)
+        quoted[24:40] = IPv6Address(stray).packed
+        quoted[1:4] = bytes([(quoted[1] & 0xF0) | ((value >> 16) & 0x0F),
+                             (value >> 8) & 0xFF, value & 0xFF])
+        quoted[40:42] = sport.to_bytes(2, "big")
+        assert engine.ingest(unreachable(bytes(quoted))) == "not-ours"
+        assert engine.drain() == []
+
+
 def test_dns_answers_over_ipv6_must_echo_the_cookie_as_transaction_id() -> None:
     target = all_targets()[2]
     sport, value = udp6_cookie(target, 53)

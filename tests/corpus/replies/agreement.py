@@ -281,10 +281,4 @@ def module_exceptions(scanner: bytes) -> tuple[Exception_, ...]:
                    lambda f, t, c: c == "not-ours" and icmp_error(f)),
         Exception_("cookie", "cbpf", "accepts", lambda f, t, c: c == "invalid-cookie"),
         Exception_("header-fields", "cbpf", "accepts", lambda f, t, c: c == "malformed"),
-        # FOUND by the differential fuzzer (fuzzall), not a decision: the XDP udp / icmp-echo
-        # matches do not compare the IPv4 total length with the frame (C: malformed).
-        # Listed so CI stays green until pyscan/bpf decides; see docs/_drafts/fuzzall.md.
-        Exception_("ipv4-length-unchecked", "xdp", "accepts",
-                   lambda f, t, c: c == "malformed" and layer3(f)[0] == 4 and
-                   protocol(f) in (1, 17)),
     )

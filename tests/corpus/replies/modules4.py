@@ -105,8 +105,7 @@ def outcomes() -> dict[str, tuple[bytes, str]]:
         "udp_reply_from_unprobed_port": (udp_reply(sport=9), "not-ours"),
         "udp_bad_checksum": (bytes(udp_bad_sum), "bad-checksum"),
         "udp_truncated": (udp[:14 + 20 + 6], "malformed"),
-        # the XDP udp match does not compare the IPv4 total length with the frame (found by
-        # the differential fuzzer; agreement.py "ipv4-length-unchecked")
+        # the XDP udp match once skipped this check (found by the differential fuzzer)
         "udp_ip_total_length_past_frame": (with_total_length(udp, len(udp) - 14 + 4),
                                            "malformed"),
         "udp_port_unreachable": (unreachable(our_datagram(), code=3), "closed"),
