@@ -1031,6 +1031,11 @@ class Lab:
             "echo_hosts6": ("all" if self._echo6 is None else len(self._echo6))
             if self.ipv6 else None,
             "scan_command6": self.scan_command6(),
+            "udp_ports": list(self.udp_ports),
+            "udp_open_pairs": self.udp_open_count(),
+            "udp_open_pairs6": len(self._udp_open6),
+            "udp_scan_command": self.udp_scan_command(),
+            "udp_scan_command6": self.udp_scan_command6(),
         }
         if up:
             try:
