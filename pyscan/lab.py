@@ -260,24 +260,21 @@ class _Family(Generic[_A]):
         table: str = f"inet lab{self.suffix}"
         suffix: str = self.suffix
         daddr: str = f"{self.nft} daddr"
+        pair_type: str = f"{self.addr_type} . inet_service"
         lines: list[str] = []
         if open_pairs is not None:
-            lines.append(f"add set {table} open{suffix} "
-                         f"{{ type {self.addr_type} . inet_service; }}")
-            lines.append(f"add rule {table} input tcp flags & (syn | ack) == syn "
-                         f"{daddr} . tcp dport != @open{suffix} reject with tcp reset")
-            lines.extend(_nft_elements(table, f"open{suffix}", _nft_pairs(open_pairs)))
+            lines += _nft_set(table, f"open{suffix}", pair_type,
+                              f"tcp flags & (syn | ack) == syn {daddr} . tcp dport != "
+                              f"@open{suffix} reject with tcp reset", _nft_pairs(open_pairs))
         if echo is not None:
-            lines.append(f"add set {table} echo{suffix} {{ type {self.addr_type}; }}")
-            lines.append(f"add rule {table} input {self.icmp} type echo-request "
-                         f"{daddr} != @echo{suffix} drop")
-            lines.extend(_nft_elements(table, f"echo{suffix}", sorted(str(ip) for ip in echo)))
+            lines += _nft_set(table, f"echo{suffix}", self.addr_type,
+                              f"{self.icmp} type echo-request {daddr} != @echo{suffix} drop",
+                              sorted(str(ip) for ip in echo))
         if udp_open is not None:
-            lines.append(f"add set {table} udp_open{suffix} "
-                         f"{{ type {self.addr_type} . inet_service; }}")
-            lines.append(f"add rule {table} input {daddr} {network} {daddr} . udp dport != "
-                         f"@udp_open{suffix} reject with {self.icmp} type port-unreachable")
-            lines.extend(_nft_elements(table, f"udp_open{suffix}", _nft_pairs(udp_open)))
+            lines += _nft_set(table, f"udp_open{suffix}", pair_type,
+                              f"{daddr} {network} {daddr} . udp dport != @udp_open{suffix} "
+                              f"reject with {self.icmp} type port-unreachable",
+                              _nft_pairs(udp_open))
         if not lines:
             return []
         return [f"add table {table}",
@@ -300,17 +297,22 @@ class _Family(Generic[_A]):
             by_code.setdefault(name, []).append(pair)
         for name, chosen in by_code.items():
             set_name: str = name.replace("-", "_")
-            lines.append(f"add set {table} {set_name} "
-                         f"{{ type {self.addr_type} . inet_service; }}")
-            lines.append(f"add rule {table} input tcp flags & (syn | ack) == syn "
-                         f"{self.nft} daddr . tcp dport @{set_name} reject with {self.icmp} "
-                         f"type {name}")
-            lines.extend(_nft_elements(table, set_name, _nft_pairs(chosen)))
+            lines += _nft_set(table, set_name, f"{self.addr_type} . inet_service",
+                              f"tcp flags & (syn | ack) == syn {self.nft} daddr . tcp dport "
+                              f"@{set_name} reject with {self.icmp} type {name}",
+                              _nft_pairs(chosen))
         return lines
 
 
 def _nft_pairs(pairs: Iterable[tuple[IPv4Address | IPv6Address, int]]) -> list[str]:
     return [f"{ip} . {port}" for ip, port in sorted(pairs)]
+
+
+def _nft_set(table: str, set_name: str, set_type: str, rule: str, elements: list[str]
+             ) -> list[str]:
+    """A set of ``table``, the input-chain ``rule`` that reads it, and its ``elements``."""
+    return [f"add set {table} {set_name} {{ type {set_type}; }}",
+            f"add rule {table} input {rule}", *_nft_elements(table, set_name, elements)]
 
 
 def _nft_elements(table: str, set_name: str, elements: list[str]) -> list[str]:

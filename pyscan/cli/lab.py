@@ -83,9 +83,8 @@ def lab_up(
     from pyscan.config import parse_ports, parse_seed
     from pyscan.lab import DEFAULT_SUBNET6, Lab
 
-    count = parse_count(open_count, "--open-count", 0, 2**32) if open_count is not None else None
-    unreachable_count = (parse_count(unreachable, "--unreachable", 0, 2**32)
-                         if unreachable is not None else None)
+    count = _optional_count(open_count, "--open-count")
+    unreachable_count = _optional_count(unreachable, "--unreachable")
     queue_count = parse_count(queues, "--queues", 1, 64)
     try:
         port_list = parse_ports(ports)
@@ -93,17 +92,12 @@ def lab_up(
         loss_percent = _parse_loss(loss)
         # Constructing a Lab only checks its settings: bad input is refused (exit 2) before
         # the privilege check and before anything exists.
-        count6 = (parse_count(open_count6, "--open-count6", 0, 2**32)
-                  if open_count6 is not None else None)
-        echo6 = (parse_count(echo_count6, "--echo-count6", 0, 2**32)
-                 if echo_count6 is not None else None)
-        unreachable_count6 = (parse_count(unreachable6, "--unreachable6", 0, 2**32)
-                              if unreachable6 is not None else None)
+        count6 = _optional_count(open_count6, "--open-count6")
+        echo6 = _optional_count(echo_count6, "--echo-count6")
+        unreachable_count6 = _optional_count(unreachable6, "--unreachable6")
         udp_port_list = _parse_udp_ports(udp_ports) if udp_ports is not None else ()
-        udp_count = (parse_count(udp_open_count, "--udp-open-count", 0, 2**32)
-                     if udp_open_count is not None else None)
-        udp_count6 = (parse_count(udp_open_count6, "--udp-open-count6", 0, 2**32)
-                      if udp_open_count6 is not None else None)
+        udp_count = _optional_count(udp_open_count, "--udp-open-count")
+        udp_count6 = _optional_count(udp_open_count6, "--udp-open-count6")
         for option, value in (("--udp-open-count", udp_count),
                               ("--udp-open-count6", udp_count6)):
             if value is not None and not udp_port_list:
@@ -136,6 +130,11 @@ def lab_up(
                            ("UDP over IPv6:", lab.udp_scan_command6())):
         if command is not None:
             typer.echo(f"{label:<15}{command}")
+
+
+def _optional_count(text: str | None, option: str) -> int | None:
+    """A count option left out (None), or a count of pairs or hosts: exit 2 if not one."""
+    return None if text is None else parse_count(text, option, 0, 2**32)
 
 
 def _parse_udp_ports(text: str) -> tuple[int, ...]:

@@ -2,6 +2,8 @@
 
 - ``require_driver(driver)``: fail (not skip) when a driver this machine must run is missing.
 - ``draw_pairs(rng, addresses, ports, count)``: ``count`` random (address, port) pairs.
+- ``draw_lab6(lab_factory, seed, ...)``: a lab whose IPv6 TCP open pairs, UDP open pairs and
+  echo hosts are drawn with ``seed``.
 - ``scan_lab(lab, targets, driver, forged=None, **settings)``: one library scan from the lab's
   scan namespace; with ``forged`` frames the target side sends them every 0.1 s all along, and
   the scan must have refused them (af-packet: wrong cookies counted in C; the XDP drivers:
@@ -22,8 +24,8 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from ipaddress import IPv4Address, IPv6Address
+from collections.abc import Callable, Iterable, Sequence
+from ipaddress import IPv4Address, IPv6Address, IPv6Network
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,20 @@ def draw_pairs(rng: random.Random, addresses: Sequence[Address], ports: Iterable
                count: int) -> set[tuple[Any, int]]:
     port_list = tuple(ports)
     return set(rng.sample([(a, p) for a in addresses for p in port_list], count))
+
+
+def draw_lab6(lab_factory: Callable[..., Lab], seed: int, subnet6: str, tcp_ports: tuple[int, ...],
+              open_count: int, echo_count: int, udp_ports: tuple[int, ...] = (),
+              udp_count: int = 0) -> Lab:
+    """IPv6 truth: ``open_count`` TCP pairs of subnet6 x tcp_ports, ``udp_count`` UDP pairs of
+    subnet6 x udp_ports (responders), ``echo_count`` echo hosts; IPv4 a small /28 beside."""
+    rng = random.Random(seed)
+    addresses = list(IPv6Network(subnet6))
+    open6 = draw_pairs(rng, addresses, tcp_ports, open_count)
+    udp6 = draw_pairs(rng, addresses, udp_ports, udp_count) if udp_count else None
+    echo6 = set(rng.sample(addresses, echo_count))
+    return lab_factory(subnet="198.19.0.0/28", ports=tcp_ports, subnet6=subnet6,
+                       open_pairs6=open6, echo_hosts6=echo6, open_udp_pairs6=udp6)
 
 
 def send_frames(lab: Lab, frames: list[Packet]) -> None:

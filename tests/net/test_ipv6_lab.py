@@ -5,7 +5,6 @@ replies refused. Neighbour discovery resolves the gateway with the XDP filter at
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from ipaddress import IPv6Address, IPv6Network
 
@@ -18,7 +17,7 @@ from scapy.packet import Packet
 import pyscan
 from pyscan import netlink
 from pyscan.lab import Lab
-from tests.net.helpers import assert_no_duplicates, draw_pairs, require_driver, scan_lab
+from tests.net.helpers import assert_no_duplicates, draw_lab6, require_driver, scan_lab
 
 SUBNET6 = "2001:2::/120"
 PORTS = (22, 80, 443)
@@ -27,12 +26,7 @@ DRIVERS_UNDER_TEST = ["af-xdp", "af-packet", "xdp-live"]
 
 
 def _draw_lab(lab_factory: Callable[..., Lab], seed: int) -> Lab:
-    rng = random.Random(seed)
-    addresses = list(IPv6Network(SUBNET6))
-    open6 = draw_pairs(rng, addresses, PORTS, 90)
-    echo6 = set(rng.sample(addresses, 70))
-    return lab_factory(subnet="198.19.0.0/28", ports=PORTS, subnet6=SUBNET6,
-                       open_pairs6=open6, echo_hosts6=echo6)
+    return draw_lab6(lab_factory, seed, SUBNET6, PORTS, open_count=90, echo_count=70)
 
 
 def _forged(lab: Lab) -> list[Packet]:

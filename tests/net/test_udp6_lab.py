@@ -7,7 +7,6 @@ keeps each protocol's truth."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from ipaddress import IPv6Address, IPv6Network
 
@@ -20,7 +19,7 @@ from scapy.packet import Packet
 import pyscan
 from pyscan import netlink
 from pyscan.lab import Lab
-from tests.net.helpers import assert_no_duplicates, draw_pairs, require_driver, scan_lab
+from tests.net.helpers import assert_no_duplicates, draw_lab6, require_driver, scan_lab
 
 SUBNET6 = "2001:2::/120"
 TCP_PORTS = (22, 80)
@@ -30,13 +29,8 @@ DRIVERS_UNDER_TEST = ["af-xdp", "af-packet", "xdp-live"]
 
 
 def _draw_lab(lab_factory: Callable[..., Lab], seed: int) -> Lab:
-    rng = random.Random(seed)
-    addresses = list(IPv6Network(SUBNET6))
-    open6 = draw_pairs(rng, addresses, TCP_PORTS, 60)
-    udp6 = draw_pairs(rng, addresses, (53, 123), 80)
-    echo6 = set(rng.sample(addresses, 50))
-    return lab_factory(subnet="198.19.0.0/28", ports=TCP_PORTS, subnet6=SUBNET6,
-                       open_pairs6=open6, echo_hosts6=echo6, open_udp_pairs6=udp6)
+    return draw_lab6(lab_factory, seed, SUBNET6, TCP_PORTS, open_count=60, echo_count=50,
+                     udp_ports=(53, 123), udp_count=80)
 
 
 def _forged(lab: Lab) -> list[Packet]:
