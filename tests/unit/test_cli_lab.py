@@ -16,6 +16,8 @@ from pyscan.cli import app
 from pyscan.lab import Lab, LabInputError
 
 runner = CliRunner()
+SUBNET = "198.19.0.0/28"
+SUBNET6 = "2001:2::/124"
 
 
 @pytest.fixture
@@ -72,11 +74,25 @@ def test_without_ipv6_options_every_address_echoes_and_none_is_unreachable(
      "unreachable_count6 100 is out of range"),
     (["--unreachable6", "2", "--no-ipv6"], "--unreachable6 and --no-ipv6"),
     (["--echo-count6", "2", "--no-ipv6"], "--echo-count6 and --no-ipv6"),
+    (["--udp-ports", "x"], "bad --udp-ports 'x'"),
+    (["--udp-ports", "T:53"], "bad --udp-ports 'T:53': TCP ports go in --ports"),
+    (["--udp-ports", "70000"], "bad --udp-ports '70000'"),
+    (["--udp-ports", "0"], "lab UDP ports [0] must be within 1-65535"),
+    (["--udp-open-count", "3"], "--udp-open-count needs --udp-ports"),
+    (["--udp-open-count6", "3"], "--udp-open-count6 needs --udp-ports"),
+    (["--udp-ports", "53", "--udp-open-count", "-1"], "--udp-open-count '-1'"),
+    (["--udp-ports", "53", "--udp-open-count6", "x"], "--udp-open-count6 'x'"),
+    (["--udp-ports", "53", "--udp-open-count", "17", "--subnet", SUBNET],
+     "udp_open_count 17 is out of range"),
+    (["--udp-ports", "53", "--udp-open-count6", "17", "--subnet6", SUBNET6],
+     "udp_open_count6 17 is out of range"),
+    (["--udp-ports", "53", "--udp-open-count6", "1", "--no-ipv6"],
+     "--udp-open-count6 and --no-ipv6"),
 ])
-def test_bad_ipv6_lab_options_exit_2_with_one_line(built: list[Lab], args: list[str],
-                                                   named: str) -> None:
+def test_bad_lab_options_exit_2_with_one_line(built: list[Lab], args: list[str],
+                                              named: str) -> None:
     result = runner.invoke(app, ["lab", "up", "--name", "never6", *args])
-    assert result.exit_code == 2
+    assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and named in lines[0]
     assert built == []                      # refused before anything is built
@@ -100,9 +116,6 @@ def test_unreachable_pairs6_are_checked() -> None:
 
 
 # --- UDP responders: --udp-ports, --udp-open-count, --udp-open-count6 ---
-
-SUBNET = "198.19.0.0/28"
-SUBNET6 = "2001:2::/124"
 
 
 def lab_up(*args: str) -> list[str]:
@@ -162,32 +175,6 @@ def test_without_udp_options_there_is_no_udp(built: list[Lab]) -> None:
     assert (shown["udp_ports"], shown["udp_open_pairs"], shown["udp_scan_command"]) == (
         "[]", "0", "None")
     assert built[0].udp_truth() == set()
-
-
-@pytest.mark.parametrize(("args", "named"), [
-    (["--udp-ports", "x"], "bad --udp-ports 'x'"),
-    (["--udp-ports", "T:53"], "bad --udp-ports 'T:53': TCP ports go in --ports"),
-    (["--udp-ports", "70000"], "bad --udp-ports '70000'"),
-    (["--udp-ports", "0"], "lab UDP ports [0] must be within 1-65535"),
-    (["--udp-open-count", "3"], "--udp-open-count needs --udp-ports"),
-    (["--udp-open-count6", "3"], "--udp-open-count6 needs --udp-ports"),
-    (["--udp-ports", "53", "--udp-open-count", "-1"], "--udp-open-count '-1'"),
-    (["--udp-ports", "53", "--udp-open-count6", "x"], "--udp-open-count6 'x'"),
-    (["--udp-ports", "53", "--udp-open-count", "17"], "udp_open_count 17 is out of range"),
-    (["--udp-ports", "53", "--udp-open-count6", "17"], "udp_open_count6 17 is out of range"),
-    (["--udp-ports", "53", "--udp-open-count6", "1", "--no-ipv6"],
-     "--udp-open-count6 and --no-ipv6"),
-])
-def test_bad_udp_lab_options_exit_2_with_one_line(built: list[Lab], args: list[str],
-                                                  named: str) -> None:
-    command = ["lab", "up", "--name", "neverudp", "--subnet", SUBNET, *args]
-    if "--no-ipv6" not in args:
-        command += ["--subnet6", SUBNET6]
-    result = runner.invoke(app, command)
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and named in lines[0]
-    assert built == []                      # refused before anything is built
 
 
 def test_lab_refuses_udp_pairs_and_a_count_together() -> None:
