@@ -76,7 +76,7 @@ from ipaddress import (
     IPv6Network,
 )
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pyscan import netlink
 from pyscan.errors import ConfigError, Error
@@ -149,6 +149,187 @@ class LabInputError(LabError, ConfigError):
     before anything is built."""
 
 
+# --- what the IPv4 and IPv6 halves share, parameterised by family --------------------------
+
+_A = TypeVar("_A", IPv4Address, IPv6Address)
+# nft parses a transaction of thousands of set elements at once, but not a line of millions.
+_NFT_ELEMENTS_PER_LINE = 4096
+
+
+@dataclass(frozen=True)
+class _Family(Generic[_A]):
+    """How one address family spells the lab's truth: nft names, Lab arguments, draws."""
+
+    address: type[_A]
+    nft: str          # "ip" / "ip6": the nft table family and the `daddr` match's protocol
+    addr_type: str    # the nft set type of one address
+    icmp: str         # "icmp" / "icmpv6": the `reject with` and echo-request keyword
+    suffix: str       # "" / "6": lab table and set names, Lab arguments, state keys
+    # The codes nft answers unreachable pairs with, given to the sorted pairs in turn so a
+    # scan sees several: (nft's name, code).
+    unreachable_codes: tuple[tuple[str, int], ...]
+
+    def pair_text(self, ip: _A, port: int) -> str:
+        """'198.19.0.1:80' / '[2001:2::1]:80': the state file's and error messages' form."""
+        return f"{ip}:{port}" if self.address is IPv4Address else f"[{ip}]:{port}"
+
+    def parse_pairs(self, items: Iterable[str]) -> set[tuple[_A, int]]:
+        pairs = set()
+        for item in items:
+            host, _, port = item.rpartition(":")
+            pairs.add((self.address(host.strip("[]")), int(port)))
+        return pairs
+
+    def pairs_text(self, pairs: Iterable[tuple[_A, int]]) -> list[str]:
+        return sorted(self.pair_text(ip, port) for ip, port in pairs)
+
+    def checked_pairs(self, pairs: Iterable[tuple[Any, int]], network: IPv4Network | IPv6Network,
+                      what: str) -> frozenset[tuple[_A, int]]:
+        """``pairs`` as addresses of this family, each inside ``network`` on a real port."""
+        chosen = frozenset((self.address(ip), int(port)) for ip, port in pairs)
+        for ip, port in chosen:
+            if ip not in network or not 1 <= port <= 65535:
+                raise LabInputError(f"{what} {self.pair_text(ip, port)} is outside the lab "
+                                    f"({network}, ports 1-65535)")
+        return chosen
+
+    def pair_at(self, network: IPv4Network | IPv6Network, ports: tuple[int, ...],
+                index: int) -> tuple[_A, int]:
+        """Pair number ``index`` of network x ports, address-major."""
+        return (self.address(int(network.network_address) + index // len(ports)),
+                ports[index % len(ports)])
+
+    def draw(self, network: IPv4Network | IPv6Network, ports: tuple[int, ...], count: int,
+             rng: random.Random, what: str) -> frozenset[tuple[_A, int]]:
+        """``count`` distinct pairs of network x ports (``what`` names the count)."""
+        size = network.num_addresses * len(ports)
+        if not 0 <= count <= size:
+            raise LabInputError(
+                f"{what} {count} is out of range (accepted: 0 to {size} = "
+                f"{network.num_addresses} addresses x {len(ports)} ports)")
+        return frozenset(self.pair_at(network, ports, index)
+                         for index in rng.sample(range(size), count))
+
+    def unreachable(self, network: IPv4Network | IPv6Network, ports: tuple[int, ...],
+                    pairs: Iterable[tuple[Any, int]] | None, count: int | None,
+                    seed: int | None, open_pairs: frozenset[tuple[_A, int]] | None
+                    ) -> frozenset[tuple[_A, int]]:
+        """The pairs answering a SYN with an ICMP destination unreachable: ``pairs``, or
+        ``count`` drawn with ``seed`` among the pairs not in ``open_pairs`` (None: every pair
+        is open, any may be drawn)."""
+        suffix = self.suffix
+        if pairs is not None and count is not None:
+            raise LabInputError(f"give unreachable_pairs{suffix} or unreachable_count{suffix}, "
+                                "not both")
+        if pairs is not None:
+            chosen = self.checked_pairs(pairs, network, "unreachable pair")
+            if open_pairs and chosen & open_pairs:
+                raise LabInputError("unreachable pairs must not be open pairs too")
+            return chosen
+        if not count:
+            return frozenset()
+        size = network.num_addresses * len(ports)
+        free = size - len(open_pairs or ())
+        if not 0 <= count <= free:
+            raise LabInputError(
+                f"unreachable_count{suffix} {count} is out of range (accepted: 0 to {free}, the "
+                f"pairs of subnet{suffix} x ports that are not open)")
+        # Its own stream of the seed: the open draw stays what it was without unreachables.
+        rng = random.Random(f"unreachable{suffix}:{seed}")
+        chosen_set: set[tuple[_A, int]] = set()
+        while len(chosen_set) < count:
+            pair = self.pair_at(network, ports, rng.randrange(size))
+            if open_pairs is None or pair not in open_pairs:
+                chosen_set.add(pair)
+        return frozenset(chosen_set)
+
+    def unreachable_codes_of(self, pairs: Iterable[tuple[_A, int]]) -> dict[tuple[_A, int], int]:
+        codes = self.unreachable_codes
+        return {pair: codes[i % len(codes)][1] for i, pair in enumerate(sorted(pairs))}
+
+    # nft rules, as lines of one transaction
+
+    def truth_rules(self, network: IPv4Network | IPv6Network,
+                    open_pairs: frozenset[tuple[_A, int]] | None,
+                    echo: frozenset[_A] | None,
+                    udp_open: frozenset[tuple[_A, int]] | None) -> list[str]:
+        """Table ``inet lab`` / ``inet lab6``: a SYN (SYN set, ACK clear: the rest of a
+        handshake must pass) to a pair not in ``open_pairs`` is reset, an echo request to an
+        address not in ``echo`` dropped (neighbour discovery never matches), UDP to a pair
+        of ``network`` not in ``udp_open`` rejected with port unreachable. None: no rule."""
+        table: str = f"inet lab{self.suffix}"
+        suffix: str = self.suffix
+        daddr: str = f"{self.nft} daddr"
+        pair_type: str = f"{self.addr_type} . inet_service"
+        lines: list[str] = []
+        if open_pairs is not None:
+            lines += _nft_set(table, f"open{suffix}", pair_type,
+                              f"tcp flags & (syn | ack) == syn {daddr} . tcp dport != "
+                              f"@open{suffix} reject with tcp reset", _nft_pairs(open_pairs))
+        if echo is not None:
+            lines += _nft_set(table, f"echo{suffix}", self.addr_type,
+                              f"{self.icmp} type echo-request {daddr} != @echo{suffix} drop",
+                              sorted(str(ip) for ip in echo))
+        if udp_open is not None:
+            lines += _nft_set(table, f"udp_open{suffix}", pair_type,
+                              f"{daddr} {network} {daddr} . udp dport != @udp_open{suffix} "
+                              f"reject with {self.icmp} type port-unreachable",
+                              _nft_pairs(udp_open))
+        if not lines:
+            return []
+        return [f"add table {table}",
+                f"add chain {table} input {{ type filter hook input priority filter; "
+                "policy accept; }", *lines]
+
+    def unreachable_rules(self, pairs: frozenset[tuple[_A, int]]) -> list[str]:
+        """Table ``ip labunreach`` / ``ip6 labunreach6``, one set per code, at input priority
+        -10: before the open set's RST rule and the listener see the SYN. The target has no
+        ICMP rate limit (_TARGET_SYSCTLS, _TARGET_IPV6_SYSCTLS): every SYN gets its answer."""
+        if not pairs:
+            return []
+        table: str = f"{self.nft} labunreach{self.suffix}"
+        lines = [f"add table {table}",
+                 f"add chain {table} input {{ type filter hook input priority -10; "
+                 "policy accept; }"]
+        by_code: dict[str, list[tuple[_A, int]]] = {}
+        for i, pair in enumerate(sorted(pairs)):
+            name = self.unreachable_codes[i % len(self.unreachable_codes)][0]
+            by_code.setdefault(name, []).append(pair)
+        for name, chosen in by_code.items():
+            set_name: str = name.replace("-", "_")
+            lines += _nft_set(table, set_name, f"{self.addr_type} . inet_service",
+                              f"tcp flags & (syn | ack) == syn {self.nft} daddr . tcp dport "
+                              f"@{set_name} reject with {self.icmp} type {name}",
+                              _nft_pairs(chosen))
+        return lines
+
+
+def _nft_pairs(pairs: Iterable[tuple[IPv4Address | IPv6Address, int]]) -> list[str]:
+    return [f"{ip} . {port}" for ip, port in sorted(pairs)]
+
+
+def _nft_set(table: str, set_name: str, set_type: str, rule: str, elements: list[str]
+             ) -> list[str]:
+    """A set of ``table``, the input-chain ``rule`` that reads it, and its ``elements``."""
+    return [f"add set {table} {set_name} {{ type {set_type}; }}",
+            f"add rule {table} input {rule}", *_nft_elements(table, set_name, elements)]
+
+
+def _nft_elements(table: str, set_name: str, elements: list[str]) -> list[str]:
+    step = _NFT_ELEMENTS_PER_LINE
+    return [f"add element {table} {set_name} {{ {', '.join(elements[start:start + step])} }}"
+            for start in range(0, len(elements), step)]
+
+
+_V4 = _Family(IPv4Address, "ip", "ipv4_addr", "icmp", "",
+              (("net-unreachable", 0), ("host-unreachable", 1), ("host-prohibited", 10),
+               ("admin-prohibited", 13)))
+# RFC 4443 3.1 codes
+_V6 = _Family(IPv6Address, "ip6", "ipv6_addr", "icmpv6", "6",
+              (("no-route", 0), ("admin-prohibited", 1), ("addr-unreachable", 3),
+               ("port-unreachable", 4)))
+
+
 @dataclass(frozen=True)
 class _Listener:
     pid: int
@@ -201,10 +382,13 @@ class Lab:
                  echo_hosts6: Iterable[IPv6Address] | None = None,
                  unreachable_pairs6: set[tuple[IPv6Address, int]] | None = None,
                  unreachable_count6: int | None = None,
-                 open_udp_pairs6: set[tuple[IPv6Address, int]] | None = None) -> None:
+                 open_udp_pairs6: set[tuple[IPv6Address, int]] | None = None,
+                 udp_open_count: int | None = None,
+                 udp_open_count6: int | None = None) -> None:
         """UDP: responders on ``udp_ports`` (port 53 answers DNS version.bind, the others echo
         the datagram like an NTP-ish server) for the pairs of ``udp_open`` (None = every
-        address); any other UDP pair answers ICMP port unreachable. ICMP echo: only
+        address; or ``udp_open_count`` pairs of subnet x udp_ports drawn with ``seed``); any
+        other UDP pair answers ICMP port unreachable. ICMP echo: only
         ``echo_hosts`` answer (None = every address, the kernel's default). TCP: a SYN to
         one of ``unreachable_pairs`` (or ``unreachable_count`` pairs drawn with ``seed``
         outside the open set) is answered with an ICMP destination unreachable instead
@@ -214,7 +398,8 @@ class Lab:
         set ``open_pairs6`` exactly, else ``open_count6`` pairs drawn from subnet6 x ports
         with ``seed``, else every address on every port; ICMPv6 echo answered by
         ``echo_hosts6`` only (None = every address). IPv6 UDP: responders answer the pairs of
-        ``open_udp_pairs6`` (as the IPv4 ones: DNS version.bind on 53, echo elsewhere);
+        ``open_udp_pairs6``, or ``udp_open_count6`` pairs of subnet6 x udp_ports drawn with
+        ``seed`` (as the IPv4 ones: DNS version.bind on 53, echo elsewhere);
         every other UDP pair of subnet6 answers ICMPv6 port unreachable. A SYN to one of
         ``unreachable_pairs6`` (or ``unreachable_count6`` pairs drawn with ``seed`` outside
         the IPv6 open set) is answered with an ICMPv6 destination unreachable
@@ -244,16 +429,16 @@ class Lab:
                 f"lab loss {loss!r} is out of range (accepted: percent 0 <= loss < 100)")
 
         ipv6_off = sink if ipv6 is None else not ipv6
-        self._init_ipv6(ipv6_off, subnet6, open_pairs6, open_count6, echo_hosts6, port_list,
-                        seed)
-        self._init_udp6(open_udp_pairs6)
         self.udp_ports = tuple(sorted(set(udp_ports)))
         if not all(1 <= p <= 65535 for p in self.udp_ports):
             raise LabInputError(f"lab UDP ports {list(udp_ports)} must be within 1-65535")
-        self._udp_open = (None if udp_open is None else
-                          frozenset((IPv4Address(ip), int(port)) for ip, port in udp_open))
-        if self._udp_open is not None and any(
-                ip not in network or port not in self.udp_ports for ip, port in self._udp_open):
+        self._init_ipv6(ipv6_off, subnet6, open_pairs6, open_count6, echo_hosts6,
+                        tuple(port_list), seed)
+        self._init_udp6(open_udp_pairs6, udp_open_count6, seed)
+        self._udp_open = self._udp_pairs(_V4, network, udp_open, udp_open_count, seed)
+        if self._udp_open is not None and any(port not in self.udp_ports
+                                              for _, port in self._udp_open):
+            # IPv6 pairs bring their own ports; the IPv4 responders are on udp_ports.
             raise LabInputError("UDP open pairs must lie in the lab's subnet and udp_ports")
         self._echo = (None if echo_hosts is None
                       else frozenset(IPv4Address(ip) for ip in echo_hosts))
@@ -278,23 +463,44 @@ class Lab:
         self._open_all = open_pairs is None and open_count is None
         self._open: frozenset[tuple[IPv4Address, int]] = frozenset()
         if open_pairs is not None:
-            self._open = frozenset((IPv4Address(ip), int(port)) for ip, port in open_pairs)
-            for ip, port in self._open:
-                if ip not in network or not 1 <= port <= 65535:
-                    raise LabInputError(
-                        f"open pair {ip}:{port} is outside the lab ({network}, ports 1-65535)"
-                    )
+            self._open = _V4.checked_pairs(open_pairs, network, "open pair")
         elif open_count is not None:
-            self._open = self._draw(open_count, seed)
-        self._unreachable = self._unreachable_pairs(unreachable_pairs, unreachable_count, seed)
-        self._unreachable6 = self._unreachable_pairs6(unreachable_pairs6, unreachable_count6,
-                                                      seed)
+            self._open = _V4.draw(network, self.ports, open_count, random.Random(seed),
+                                  "open_count")
+        self._unreachable = _V4.unreachable(network, self.ports, unreachable_pairs,
+                                            unreachable_count, seed,
+                                            None if self._open_all else self._open)
+        self._unreachable6: frozenset[tuple[IPv6Address, int]] = frozenset()
+        if unreachable_pairs6 is not None or unreachable_count6 is not None:
+            if self.subnet6 is None:
+                raise LabInputError("IPv6 unreachable pairs given to a lab without IPv6 "
+                                    "(accepted: ipv6=True, or no IPv6 settings)")
+            self._unreachable6 = _V6.unreachable(self.subnet6, self.ports, unreachable_pairs6,
+                                                 unreachable_count6, seed,
+                                                 None if self._open6_all else self._open6)
+
+    def _udp_pairs(self, family: _Family[_A], network: IPv4Network | IPv6Network,
+                   pairs: Iterable[tuple[Any, int]] | None, count: int | None,
+                   seed: int | None) -> frozenset[tuple[_A, int]] | None:
+        """The UDP pairs whose responder answers: ``pairs``, or ``count`` pairs of network x
+        udp_ports drawn with ``seed``; None: every pair (no set, no rule)."""
+        suffix = family.suffix
+        if pairs is not None and count is not None:
+            raise LabInputError(f"give the UDP open pairs or udp_open_count{suffix}, not both")
+        if count is not None:
+            if count and not self.udp_ports:
+                raise LabInputError(f"udp_open_count{suffix} {count} needs UDP ports "
+                                    "(accepted: udp_ports too, or no count)")
+            # Its own stream of the seed: the TCP draws stay what they were without it.
+            return family.draw(network, self.udp_ports, count,
+                               random.Random(f"udp{suffix}:{seed}"), f"udp_open_count{suffix}")
+        return None if pairs is None else family.checked_pairs(pairs, network, "UDP open pair")
 
     # --- IPv6 (v6lab) ----------------------------------------------------------------------
 
     def _init_ipv6(self, off: bool, subnet6: str | IPv6Network,
                    open_pairs6: set[tuple[IPv6Address, int]] | None, open_count6: int | None,
-                   echo_hosts6: Iterable[IPv6Address] | None, ports: list[int],
+                   echo_hosts6: Iterable[IPv6Address] | None, ports: tuple[int, ...],
                    seed: int | None) -> None:
         self.subnet6: IPv6Network | None = None
         self._open6_all = True
@@ -322,24 +528,13 @@ class Lab:
         self.subnet6 = network
         if open_pairs6 is not None:
             self._open6_all = False
-            self._open6 = frozenset((IPv6Address(ip), int(port)) for ip, port in open_pairs6)
-            for ip, port in self._open6:
-                if ip not in network or not 1 <= port <= 65535:
-                    raise LabInputError(f"open pair [{ip}]:{port} is outside the lab "
-                                        f"({network}, ports 1-65535)")
+            self._open6 = _V6.checked_pairs(open_pairs6, network, "open pair")
         elif open_count6 is not None:
-            size = network.num_addresses * len(ports)
-            if not 0 <= open_count6 <= size:
-                raise LabInputError(f"open_count6 {open_count6} is out of range (accepted: 0 "
-                                    f"to {size})")
             self._open6_all = False
-            base = int(network.network_address)
             # Another stream than the IPv4 draw's, so the two sets are not the same shape.
-            picks = random.Random(None if seed is None else f"ipv6-{seed}").sample(
-                range(size), open_count6)
-            self._open6 = frozenset(
-                (IPv6Address(base + index // len(ports)), ports[index % len(ports)])
-                for index in picks)
+            self._open6 = _V6.draw(network, ports, open_count6,
+                                   random.Random(None if seed is None else f"ipv6-{seed}"),
+                                   "open_count6")
         if echo_hosts6 is not None:
             self._echo6 = frozenset(IPv6Address(ip) for ip in echo_hosts6)
             if any(ip not in network for ip in self._echo6):
@@ -383,57 +578,23 @@ class Lab:
     def scan_command6(self) -> str | None:
         if self.subnet6 is None:
             return None
-        ports = ",".join(str(p) for p in self.ports)
-        return f"pyscan --netns {self.scan_netns} {self.subnet6} -p {ports}"
+        return self._scan_command(self.subnet6, map(str, self.ports))
 
     def _build_ipv6(self) -> None:
-        """Addresses, routes and truth rules of the IPv6 half; called once the link is up."""
+        """Addresses and routes of the IPv6 half, once the link is up (its nft rules come with
+        the IPv4 ones, _install_truth)."""
         assert self.subnet6 is not None
         netlink.add_address(self.scan_interface, SCAN_ADDRESS6, self.scan_netns)
         netlink.add_address(self.target_interface, TARGET_ADDRESS6, self.target_netns)
         netlink.add_route("default", TARGET_ADDRESS6.ip, self.scan_interface, self.scan_netns)
         netlink.add_local_route(self.subnet6, self.target_netns)
-        lines = []
-        if not self._open6_all:
-            lines += [
-                "add table inet lab6",
-                "add set inet lab6 open6 { type ipv6_addr . inet_service; }",
-                "add chain inet lab6 input { type filter hook input priority filter; "
-                "policy accept; }",
-                # Only new connections, as for IPv4; `ip6 daddr` limits it to IPv6.
-                "add rule inet lab6 input tcp flags & (syn | ack) == syn "
-                "ip6 daddr . tcp dport != @open6 reject with tcp reset",
-            ]
-            pairs = sorted(self._open6)
-            for start in range(0, len(pairs), 4096):
-                chunk = ", ".join(f"{ip} . {port}" for ip, port in pairs[start:start + 4096])
-                lines.append(f"add element inet lab6 open6 {{ {chunk} }}")
-        if self._echo6 is not None:
-            if not lines:
-                lines += ["add table inet lab6",
-                          "add chain inet lab6 input { type filter hook input priority "
-                          "filter; policy accept; }"]
-            # Echo requests only: neighbour discovery (ICMPv6 133-137) must pass.
-            lines.append("add set inet lab6 echo6 { type ipv6_addr; }")
-            lines.append("add rule inet lab6 input icmpv6 type echo-request "
-                         "ip6 daddr != @echo6 drop")
-            hosts = sorted(self._echo6)
-            for start in range(0, len(hosts), 4096):
-                chunk = ", ".join(str(ip) for ip in hosts[start:start + 4096])
-                lines.append(f"add element inet lab6 echo6 {{ {chunk} }}")
-        if lines:
-            try:
-                run_nft("\n".join(lines) + "\n", self.target_netns)
-            except FirewallError as error:
-                raise LabError(f"cannot install the lab's IPv6 truth: {error}") from error
 
     def _settings6(self) -> dict[str, Any]:
         if self.subnet6 is None:
             return {"subnet6": None}
         return {
             "subnet6": str(self.subnet6),
-            "open6": ("all" if self._open6_all
-                      else sorted(f"[{ip}]:{port}" for ip, port in self._open6)),
+            "open6": "all" if self._open6_all else _V6.pairs_text(self._open6),
             "echo6": None if self._echo6 is None else sorted(str(ip) for ip in self._echo6),
         }
 
@@ -446,9 +607,7 @@ class Lab:
         echo6 = record.get("echo6")
         return {
             "ipv6": True, "subnet6": subnet6,
-            "open_pairs6": (None if open6 == "all" else
-                            {(IPv6Address(item.rsplit(":", 1)[0].strip("[]")),
-                              int(item.rsplit(":", 1)[1])) for item in open6}),
+            "open_pairs6": None if open6 == "all" else _V6.parse_pairs(open6),
             "echo_hosts6": None if echo6 is None else [IPv6Address(ip) for ip in echo6],
         }
 
@@ -456,18 +615,15 @@ class Lab:
 
     # --- IPv6 UDP responders (udp6) --------------------------------------------------------
 
-    def _init_udp6(self, pairs: set[tuple[IPv6Address, int]] | None) -> None:
+    def _init_udp6(self, pairs: set[tuple[IPv6Address, int]] | None, count: int | None,
+                   seed: int | None) -> None:
         self._udp_open6: frozenset[tuple[IPv6Address, int]] = frozenset()
-        if not pairs:
+        if not pairs and count is None:
             return
         if self.subnet6 is None:
             raise LabInputError("IPv6 UDP pairs given to a lab without IPv6 (accepted: "
-                                "ipv6=True, or no open_udp_pairs6)")
-        self._udp_open6 = frozenset((IPv6Address(ip), int(port)) for ip, port in pairs)
-        for ip, port in self._udp_open6:
-            if ip not in self.subnet6 or not 1 <= port <= 65535:
-                raise LabInputError(f"IPv6 UDP pair [{ip}]:{port} is outside the lab "
-                                    f"({self.subnet6}, ports 1-65535)")
+                                "ipv6=True, or no open_udp_pairs6/udp_open_count6)")
+        self._udp_open6 = self._udp_pairs(_V6, self.subnet6, pairs, count, seed) or frozenset()
 
     def udp_truth6(self) -> set[tuple[IPv6Address, int]]:
         """Every (IPv6 address, UDP port) whose responder answers; every other UDP pair of
@@ -478,205 +634,38 @@ class Lab:
         """The ports the IPv6 UDP responders listen on."""
         return tuple(sorted({port for _, port in self._udp_open6}))
 
-    def _install_udp6(self) -> None:
-        """Pairs of a responder's port that are not open: rejected with ICMPv6 port
-        unreachable, as a port without a responder is by the kernel itself (ICMPv6 rate
-        limits are off in the target namespace, _TARGET_IPV6_SYSCTLS)."""
-        if not self._udp_open6:
-            return
-        lines = ["add table inet labudp6",
-                 "add chain inet labudp6 input { type filter hook input priority filter; "
-                 "policy accept; }",
-                 "add set inet labudp6 open { type ipv6_addr . inet_service; }",
-                 f"add rule inet labudp6 input ip6 daddr {self.subnet6} "
-                 "ip6 daddr . udp dport != @open reject with icmpv6 type port-unreachable"]
-        pairs = sorted(self._udp_open6)
-        for start in range(0, len(pairs), 4096):
-            chunk = ", ".join(f"{ip} . {port}" for ip, port in pairs[start:start + 4096])
-            lines.append(f"add element inet labudp6 open {{ {chunk} }}")
-        try:
-            run_nft("\n".join(lines) + "\n", self.target_netns)
-        except FirewallError as error:
-            raise LabError(f"cannot install the lab's IPv6 UDP truth: {error}") from error
+    def udp_scan_command6(self) -> str | None:
+        """The IPv6 UDP scan of the responders' ports and udp_ports; None without IPv6 UDP
+        responders."""
+        if self.subnet6 is None or not self._udp_open6:
+            return None
+        ports = sorted({*self.udp_ports, *self.udp_ports6()})
+        return self._scan_command(self.subnet6, (f"U:{port}" for port in ports))
 
     def _settings_udp6(self) -> dict[str, Any]:
-        return {"udp_open6": sorted(f"[{ip}]:{port}" for ip, port in self._udp_open6)}
+        return {"udp_open6": _V6.pairs_text(self._udp_open6)}
 
     @staticmethod
     def _load_settings_udp6(record: dict[str, Any]) -> dict[str, Any]:
-        return {"open_udp_pairs6": {(IPv6Address(item.rsplit(":", 1)[0].strip("[]")),
-                                     int(item.rsplit(":", 1)[1]))
-                                    for item in record.get("udp_open6", ())}}
+        return {"open_udp_pairs6": _V6.parse_pairs(record.get("udp_open6", ()))}
 
     # --- end IPv6 UDP responders (udp6) ----------------------------------------------------
 
-    def _draw(self, count: int, seed: int | None) -> frozenset[tuple[IPv4Address, int]]:
-        size = self.subnet.num_addresses * len(self.ports)
-        if not 0 <= count <= size:
-            raise LabInputError(
-                f"open_count {count} is out of range (accepted: 0 to {size} = "
-                f"{self.subnet.num_addresses} addresses x {len(self.ports)} ports)"
-            )
-        base = int(self.subnet.network_address)
-        picks = random.Random(seed).sample(range(size), count)
-        return frozenset(
-            (IPv4Address(base + index // len(self.ports)), self.ports[index % len(self.ports)])
-            for index in picks
-        )
-
     # --- unreachable pairs (ICMP destination unreachable answers to SYNs) -------------------
 
-    # The codes nft answers with, given to the pairs in turn (sorted order), so a scan sees
-    # several: (nft's name, ICMP code).
-    UNREACHABLE_CODES = (("net-unreachable", 0), ("host-unreachable", 1),
-                         ("host-prohibited", 10), ("admin-prohibited", 13))
-
-    def _unreachable_pairs(self, pairs: set[tuple[IPv4Address, int]] | None,
-                           count: int | None, seed: int | None
-                           ) -> frozenset[tuple[IPv4Address, int]]:
-        if pairs is not None and count is not None:
-            raise LabInputError("give unreachable_pairs or unreachable_count, not both")
-        if pairs is not None:
-            chosen = frozenset((IPv4Address(ip), int(port)) for ip, port in pairs)
-            for ip, port in chosen:
-                if ip not in self.subnet or not 1 <= port <= 65535:
-                    raise LabInputError(f"unreachable pair {ip}:{port} is outside the lab "
-                                        f"({self.subnet}, ports 1-65535)")
-            if chosen & self._open:
-                raise LabInputError("unreachable pairs must not be open pairs too")
-            return chosen
-        if not count:
-            if count is not None and count < 0:
-                raise LabInputError(f"unreachable_count {count} is out of range (accepted: 0 "
-                                    "or more)")
-            return frozenset()
-        size = self.subnet.num_addresses * len(self.ports)
-        free = size if self._open_all else size - len(self._open)
-        if not 0 <= count <= free:
-            raise LabInputError(
-                f"unreachable_count {count} is out of range (accepted: 0 to {free}, the "
-                "pairs of subnet x ports that are not open)")
-        base, ports = int(self.subnet.network_address), self.ports
-        # Its own stream of the seed: the open draw stays what it was without unreachables.
-        rng = random.Random(f"unreachable:{seed}")
-        chosen_set: set[tuple[IPv4Address, int]] = set()
-        while len(chosen_set) < count:
-            index = rng.randrange(size)
-            pair = (IPv4Address(base + index // len(ports)), ports[index % len(ports)])
-            if self._open_all or pair not in self._open:
-                chosen_set.add(pair)
-        return frozenset(chosen_set)
+    # (nft's name, code) of each family, given to the sorted pairs in turn (_Family).
+    UNREACHABLE_CODES = _V4.unreachable_codes
+    UNREACHABLE_CODES6 = _V6.unreachable_codes
 
     def unreachable_truth(self) -> dict[tuple[IPv4Address, int], int]:
         """Every (ip, port) whose SYN is answered with ICMP destination unreachable (type 3),
         and the code it answers with."""
-        codes = self.UNREACHABLE_CODES
-        return {pair: codes[i % len(codes)][1] for i, pair in enumerate(sorted(self._unreachable))}
-
-    def _install_unreachable(self) -> None:
-        """One set per code; SYNs to their pairs are rejected with that ICMP code before the
-        open set's RST rule sees them (lower priority number). The target namespace has no
-        ICMP rate limit (_TARGET_SYSCTLS), so every SYN gets its answer."""
-        if not self._unreachable:
-            return
-        lines = ["add table ip labunreach",
-                 "add chain ip labunreach input { type filter hook input priority -10; "
-                 "policy accept; }"]
-        by_code: dict[str, list[tuple[IPv4Address, int]]] = {}
-        for i, pair in enumerate(sorted(self._unreachable)):
-            by_code.setdefault(self.UNREACHABLE_CODES[i % len(self.UNREACHABLE_CODES)][0],
-                               []).append(pair)
-        for name, pairs in by_code.items():
-            set_name = name.replace("-", "_")
-            lines.append(f"add set ip labunreach {set_name} {{ type ipv4_addr . inet_service; }}")
-            lines.append(f"add rule ip labunreach input tcp flags & (syn | ack) == syn "
-                         f"ip daddr . tcp dport @{set_name} reject with icmp type {name}")
-            for start in range(0, len(pairs), 4096):
-                chunk = ", ".join(f"{ip} . {port}" for ip, port in pairs[start:start + 4096])
-                lines.append(f"add element ip labunreach {set_name} {{ {chunk} }}")
-        try:
-            run_nft("\n".join(lines) + "\n", self.target_netns)
-        except FirewallError as error:
-            raise LabError(f"cannot install the lab's unreachable pairs: {error}") from error
-
-    # --- IPv6 unreachable pairs (v6extra: ICMPv6 destination unreachable answers to SYNs) ---
-
-    # The ICMPv6 codes nft answers with (RFC 4443 3.1), given to the pairs in turn (sorted
-    # order) so a scan sees several: (nft's name, code).
-    UNREACHABLE_CODES6 = (("no-route", 0), ("admin-prohibited", 1), ("addr-unreachable", 3),
-                          ("port-unreachable", 4))
-
-    def _unreachable_pairs6(self, pairs: set[tuple[IPv6Address, int]] | None,
-                            count: int | None, seed: int | None
-                            ) -> frozenset[tuple[IPv6Address, int]]:
-        if pairs is None and count is None:
-            return frozenset()
-        if pairs is not None and count is not None:
-            raise LabInputError("give unreachable_pairs6 or unreachable_count6, not both")
-        network = self.subnet6
-        if network is None:
-            raise LabInputError("IPv6 unreachable pairs given to a lab without IPv6 "
-                                "(accepted: ipv6=True, or no IPv6 settings)")
-        if pairs is not None:
-            chosen = frozenset((IPv6Address(ip), int(port)) for ip, port in pairs)
-            for ip, port in chosen:
-                if ip not in network or not 1 <= port <= 65535:
-                    raise LabInputError(f"unreachable pair [{ip}]:{port} is outside the lab "
-                                        f"({network}, ports 1-65535)")
-            if not self._open6_all and chosen & self._open6:
-                raise LabInputError("IPv6 unreachable pairs must not be open pairs too")
-            return chosen
-        assert count is not None
-        size = network.num_addresses * len(self.ports)
-        free = size if self._open6_all else size - len(self._open6)
-        if not 0 <= count <= free:
-            raise LabInputError(
-                f"unreachable_count6 {count} is out of range (accepted: 0 to {free}, the "
-                "IPv6 pairs of subnet6 x ports that are not open)")
-        base, ports = int(network.network_address), self.ports
-        # Its own stream of the seed: the IPv6 open draw stays what it was without these.
-        rng = random.Random(f"unreachable6:{seed}")
-        chosen_set: set[tuple[IPv6Address, int]] = set()
-        while len(chosen_set) < count:
-            index = rng.randrange(size)
-            pair = (IPv6Address(base + index // len(ports)), ports[index % len(ports)])
-            if self._open6_all or pair not in self._open6:
-                chosen_set.add(pair)
-        return frozenset(chosen_set)
+        return _V4.unreachable_codes_of(self._unreachable)
 
     def unreachable_truth6(self) -> dict[tuple[IPv6Address, int], int]:
         """Every IPv6 (address, port) whose SYN is answered with an ICMPv6 destination
         unreachable (type 1), and the code it answers with."""
-        codes = self.UNREACHABLE_CODES6
-        return {pair: codes[i % len(codes)][1]
-                for i, pair in enumerate(sorted(self._unreachable6))}
-
-    def _install_unreachable6(self) -> None:
-        """One set per code in an `ip6 labunreach6` table at input priority -10, before the
-        IPv6 open set's RST rule (inet lab6, priority filter) and the listener see the SYN.
-        The target has no ICMPv6 rate limit (_TARGET_IPV6_SYSCTLS): every SYN is answered."""
-        if not self._unreachable6:
-            return
-        lines = ["add table ip6 labunreach6",
-                 "add chain ip6 labunreach6 input { type filter hook input priority -10; "
-                 "policy accept; }"]
-        by_code: dict[str, list[tuple[IPv6Address, int]]] = {}
-        for i, pair in enumerate(sorted(self._unreachable6)):
-            name = self.UNREACHABLE_CODES6[i % len(self.UNREACHABLE_CODES6)][0]
-            by_code.setdefault(name, []).append(pair)
-        for name, pairs in by_code.items():
-            set_name = name.replace("-", "_")
-            lines.append(f"add set ip6 labunreach6 {set_name} "
-                         "{ type ipv6_addr . inet_service; }")
-            lines.append(f"add rule ip6 labunreach6 input tcp flags & (syn | ack) == syn "
-                         f"ip6 daddr . tcp dport @{set_name} reject with icmpv6 type {name}")
-            for start in range(0, len(pairs), 4096):
-                chunk = ", ".join(f"{ip} . {port}" for ip, port in pairs[start:start + 4096])
-                lines.append(f"add element ip6 labunreach6 {set_name} {{ {chunk} }}")
-        try:
-            run_nft("\n".join(lines) + "\n", self.target_netns)
-        except FirewallError as error:
-            raise LabError(f"cannot install the lab's IPv6 unreachable pairs: {error}") from error
+        return _V6.unreachable_codes_of(self._unreachable6)
 
     @staticmethod
     def draw_echo_hosts6(subnet6: str | IPv6Network, count: int, seed: int | None
@@ -696,8 +685,6 @@ class Lab:
         picks = random.Random(f"echo6:{seed}").sample(range(network.num_addresses), count)
         return frozenset(IPv6Address(base + index) for index in picks)
 
-    # --- end IPv6 unreachable pairs (v6extra) ----------------------------------------------
-
     # --- what the lab promises --------------------------------------------------------------
 
     def truth(self) -> set[tuple[IPv4Address, int]]:
@@ -715,6 +702,12 @@ class Lab:
             return {(address, port) for address in self.subnet for port in self.udp_ports}
         return set(self._udp_open)
 
+    def udp_open_count(self) -> int:
+        """len(udp_truth()) without building it."""
+        if self._udp_open is None:
+            return self.subnet.num_addresses * len(self.udp_ports)
+        return len(self._udp_open)
+
     def echo_truth(self) -> set[IPv4Address]:
         """Every address that answers an ICMP echo; the others stay silent."""
         return set(self.subnet) if self._echo is None else set(self._echo)
@@ -729,8 +722,16 @@ class Lab:
         return tuple(sorted({port for _, port in self._open}))
 
     def scan_command(self) -> str:
-        ports = ",".join(str(p) for p in self.ports)
-        return f"pyscan --netns {self.scan_netns} {self.subnet} -p {ports}"
+        return self._scan_command(self.subnet, map(str, self.ports))
+
+    def udp_scan_command(self) -> str | None:
+        """The IPv4 UDP scan of udp_ports; None without UDP responders."""
+        if not self.udp_ports:
+            return None
+        return self._scan_command(self.subnet, (f"U:{port}" for port in self.udp_ports))
+
+    def _scan_command(self, network: IPv4Network | IPv6Network, ports: Iterable[str]) -> str:
+        return f"pyscan --netns {self.scan_netns} {network} -p {','.join(ports)}"
 
     # --- up --------------------------------------------------------------------------------
 
@@ -827,67 +828,32 @@ class Lab:
         netlink.add_local_route(self.subnet, self.target_netns)
         if self.ipv6:
             self._build_ipv6()
-            self._install_udp6()
-        if not self._open_all:
-            self._install_open_set()
-        self._install_probe_rules()
-        self._install_unreachable()
-        self._install_unreachable6()
+        self._install_truth()
         if self.loss:
             self._install_loss()
         self._start_listener()
         if self.sink:
             self._attach_sink()
 
-    def _install_open_set(self) -> None:
-        lines = [
-            "add table inet lab",
-            "add set inet lab open { type ipv4_addr . inet_service; }",
-            "add chain inet lab input { type filter hook input priority filter; policy accept; }",
-            # Only new connections: the rest of a handshake to an open pair must pass.
-            "add rule inet lab input tcp flags & (syn | ack) == syn "
-            "ip daddr . tcp dport != @open reject with tcp reset",
-        ]
-        pairs = sorted(self._open)
-        for start in range(0, len(pairs), 4096):
-            chunk = ", ".join(f"{ip} . {port}" for ip, port in pairs[start:start + 4096])
-            lines.append(f"add element inet lab open {{ {chunk} }}")
-        try:
-            run_nft("\n".join(lines) + "\n", self.target_netns)
-        except FirewallError as error:
-            raise LabError(f"cannot install the lab's open set: {error}") from error
-
-    def _install_probe_rules(self) -> None:
-        """The UDP and echo truth: nft drops echo requests to addresses not in echo_hosts and
-        rejects UDP to pairs not in udp_open with ICMP port unreachable (inet's default
-        reject for IPv4)."""
-        lines = []
-        if self._echo is not None or self._udp_open is not None:
-            lines += ["add table inet labprobes",
-                      "add chain inet labprobes input { type filter hook input priority "
-                      "filter; policy accept; }"]
-        if self._echo is not None:
-            lines.append("add set inet labprobes echo { type ipv4_addr; }")
-            lines.append("add rule inet labprobes input icmp type echo-request "
-                         "ip daddr != @echo drop")
-            hosts = sorted(self._echo)
-            for start in range(0, len(hosts), 4096):
-                chunk = ", ".join(str(ip) for ip in hosts[start:start + 4096])
-                lines.append(f"add element inet labprobes echo {{ {chunk} }}")
-        if self._udp_open is not None:
-            lines.append("add set inet labprobes udp_open { type ipv4_addr . inet_service; }")
-            lines.append("add rule inet labprobes input ip daddr " + str(self.subnet)
-                         + " ip daddr . udp dport != @udp_open reject")
-            pairs = sorted(self._udp_open)
-            for start in range(0, len(pairs), 4096):
-                chunk = ", ".join(f"{ip} . {port}" for ip, port in pairs[start:start + 4096])
-                lines.append(f"add element inet labprobes udp_open {{ {chunk} }}")
+    def _install_truth(self) -> None:
+        """The nft rules of both families' truth, in one transaction: open sets (RST
+        elsewhere), echo hosts, UDP open pairs (port unreachable elsewhere) and the
+        unreachable pairs (_Family.truth_rules, _Family.unreachable_rules)."""
+        lines = _V4.truth_rules(self.subnet, None if self._open_all else self._open,
+                                self._echo, self._udp_open)
+        lines += _V4.unreachable_rules(self._unreachable)
+        if self.subnet6 is not None:
+            # No IPv6 UDP pairs: no rule, the kernel itself answers port unreachable.
+            lines += _V6.truth_rules(self.subnet6, None if self._open6_all else self._open6,
+                                     self._echo6, self._udp_open6 or None)
+            lines += _V6.unreachable_rules(self._unreachable6)
         if not lines:
             return
         try:
             run_nft("\n".join(lines) + "\n", self.target_netns)
         except FirewallError as error:
-            raise LabError(f"cannot install the lab's UDP/echo truth: {error}") from error
+            raise LabError(f"cannot install the lab's truth rules: {error}") from error
+
     def _install_loss(self) -> None:
         """Drop self.loss percent of IP frames at random, each way, on the target's veth.
         Never ARP or IPv6 neighbour discovery: they must get through, or the scanner never
@@ -1067,6 +1033,11 @@ class Lab:
             "echo_hosts6": ("all" if self._echo6 is None else len(self._echo6))
             if self.ipv6 else None,
             "scan_command6": self.scan_command6(),
+            "udp_ports": list(self.udp_ports),
+            "udp_open_pairs": self.udp_open_count(),
+            "udp_open_pairs6": len(self._udp_open6),
+            "udp_scan_command": self.udp_scan_command(),
+            "udp_scan_command6": self.udp_scan_command6(),
         }
         if up:
             try:
@@ -1146,14 +1117,13 @@ class Lab:
             "sink": self.sink,
             "queues": self.queues,
             "loss": self.loss,
-            "open": "all" if self._open_all else sorted(f"{ip}:{port}" for ip, port in self._open),
+            "open": "all" if self._open_all else _V4.pairs_text(self._open),
             "udp_ports": list(self.udp_ports),
-            "udp_open": (None if self._udp_open is None
-                         else sorted(f"{ip}:{port}" for ip, port in self._udp_open)),
+            "udp_open": None if self._udp_open is None else _V4.pairs_text(self._udp_open),
             "echo": None if self._echo is None else sorted(str(ip) for ip in self._echo),
-            "unreachable": sorted(f"{ip}:{port}" for ip, port in self._unreachable),
+            "unreachable": _V4.pairs_text(self._unreachable),
             **self._settings6(),
-            "unreachable6": sorted(f"[{ip}]:{port}" for ip, port in self._unreachable6),
+            "unreachable6": _V6.pairs_text(self._unreachable6),
             **self._settings_udp6(),
         }
 
@@ -1196,27 +1166,18 @@ class Lab:
         except json.JSONDecodeError as error:
             raise LabError(f"lab state {path} is corrupt: {error}") from None
         open_spec = record.get("open", "all")
-        pairs = None
-        if open_spec != "all":
-            pairs = set()
-            for item in open_spec:
-                ip, port = item.rsplit(":", 1)
-                pairs.add((IPv4Address(ip), int(port)))
         udp_open = record.get("udp_open")
         echo = record.get("echo")
-        lab = cls(name=name, subnet=record["subnet"], ports=record["ports"], open_pairs=pairs,
+        lab = cls(name=name, subnet=record["subnet"], ports=record["ports"],
+                  open_pairs=None if open_spec == "all" else _V4.parse_pairs(open_spec),
                   sink=bool(record.get("sink")), queues=int(record.get("queues", 1)),
                   seed=record.get("seed"), loss=float(record.get("loss", 0.0)),
                   udp_ports=record.get("udp_ports", ()),
-                  udp_open=(None if udp_open is None else
-                            {(IPv4Address(i.rsplit(":", 1)[0]), int(i.rsplit(":", 1)[1]))
-                             for i in udp_open}),
+                  udp_open=None if udp_open is None else _V4.parse_pairs(udp_open),
                   echo_hosts=None if echo is None else [IPv4Address(ip) for ip in echo],
-                  unreachable_pairs={(IPv4Address(i.rsplit(":", 1)[0]), int(i.rsplit(":", 1)[1]))
-                                     for i in record.get("unreachable", ())},
-                  unreachable_pairs6=(
-                      {(IPv6Address(i.rsplit(":", 1)[0].strip("[]")), int(i.rsplit(":", 1)[1]))
-                       for i in record["unreachable6"]} if record.get("unreachable6") else None),
+                  unreachable_pairs=_V4.parse_pairs(record.get("unreachable", ())),
+                  unreachable_pairs6=(_V6.parse_pairs(record["unreachable6"])
+                                      if record.get("unreachable6") else None),
                   **cls._load_settings6(record), **cls._load_settings_udp6(record))
         listener = record.get("listener")
         if listener:

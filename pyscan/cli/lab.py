@@ -43,8 +43,8 @@ def lab_up(
     open_count: Annotated[str | None, typer.Option(
         help="Open exactly this many random (address, port) pairs instead of all.")] = None,
     seed: Annotated[str | None, typer.Option(
-        help="Seed for the draws of --open-count, --unreachable and their IPv6 "
-             "counterparts.")] = None,
+        help="Seed for the draws of --open-count, --unreachable, --udp-open-count and their "
+             "IPv6 counterparts.")] = None,
     unreachable: Annotated[str | None, typer.Option(
         help="Answer SYNs to this many random (address, port) pairs that are not open with "
              "ICMP destination unreachable (codes 0, 1, 10, 13 in turn).")] = None,
@@ -69,13 +69,22 @@ def lab_up(
     unreachable6: Annotated[str | None, typer.Option(
         help="Answer SYNs to this many random IPv6 (address, port) pairs that are not open "
              "with ICMPv6 destination unreachable (codes 0, 1, 3, 4 in turn).")] = None,
+    udp_ports: Annotated[str | None, typer.Option(
+        help="UDP responders on these ports (53 answers DNS version.bind, the others echo "
+             "the datagram); every IPv4 address answers on them unless --udp-open-count.")
+    ] = None,
+    udp_open_count: Annotated[str | None, typer.Option(
+        help="Only this many random IPv4 (address, UDP port) pairs of --udp-ports answer; "
+             "every other one answers ICMP port unreachable.")] = None,
+    udp_open_count6: Annotated[str | None, typer.Option(
+        help="This many random IPv6 (address, UDP port) pairs of --subnet6 x --udp-ports "
+             "answer; every other one answers ICMPv6 port unreachable.")] = None,
 ) -> None:
     from pyscan.config import parse_ports, parse_seed
     from pyscan.lab import DEFAULT_SUBNET6, Lab
 
-    count = parse_count(open_count, "--open-count", 0, 2**32) if open_count is not None else None
-    unreachable_count = (parse_count(unreachable, "--unreachable", 0, 2**32)
-                         if unreachable is not None else None)
+    count = _optional_count(open_count, "--open-count")
+    unreachable_count = _optional_count(unreachable, "--unreachable")
     queue_count = parse_count(queues, "--queues", 1, 64)
     try:
         port_list = parse_ports(ports)
@@ -83,15 +92,21 @@ def lab_up(
         loss_percent = _parse_loss(loss)
         # Constructing a Lab only checks its settings: bad input is refused (exit 2) before
         # the privilege check and before anything exists.
-        count6 = (parse_count(open_count6, "--open-count6", 0, 2**32)
-                  if open_count6 is not None else None)
-        echo6 = (parse_count(echo_count6, "--echo-count6", 0, 2**32)
-                 if echo_count6 is not None else None)
-        unreachable_count6 = (parse_count(unreachable6, "--unreachable6", 0, 2**32)
-                              if unreachable6 is not None else None)
+        count6 = _optional_count(open_count6, "--open-count6")
+        echo6 = _optional_count(echo_count6, "--echo-count6")
+        unreachable_count6 = _optional_count(unreachable6, "--unreachable6")
+        udp_port_list = _parse_udp_ports(udp_ports) if udp_ports is not None else ()
+        udp_count = _optional_count(udp_open_count, "--udp-open-count")
+        udp_count6 = _optional_count(udp_open_count6, "--udp-open-count6")
+        for option, value in (("--udp-open-count", udp_count),
+                              ("--udp-open-count6", udp_count6)):
+            if value is not None and not udp_port_list:
+                fail(f"{option} needs --udp-ports (accepted: --udp-ports 53,123 "
+                     f"{option} N)")
         given6 = [option for option, value in (
             ("--subnet6", subnet6), ("--open-count6", count6), ("--echo-count6", echo6),
-            ("--unreachable6", unreachable_count6)) if value is not None]
+            ("--unreachable6", unreachable_count6), ("--udp-open-count6", udp_count6))
+            if value is not None]
         if no_ipv6 and given6:
             fail(f"{'/'.join(given6)} and --no-ipv6 contradict each other (accepted: one "
                  "of them)")
@@ -103,14 +118,38 @@ def lab_up(
                   subnet6=prefix6, open_count6=count6,
                   echo_hosts6=(None if echo6 is None
                                else Lab.draw_echo_hosts6(prefix6, echo6, draw_seed)),
-                  unreachable_count6=unreachable_count6)
+                  unreachable_count6=unreachable_count6, udp_ports=udp_port_list,
+                  udp_open_count=udp_count, udp_open_count6=udp_count6)
     except ConfigError as error:
         fail(str(error))
     lab = _lab_call(lab.up)
     typer.echo(_format_status(lab.status()))
     typer.echo(f"scan it with:  {lab.scan_command()}")
-    if (command6 := lab.scan_command6()) is not None:
-        typer.echo(f"over IPv6:     {command6}")
+    for label, command in (("over IPv6:", lab.scan_command6()),
+                           ("UDP:", lab.udp_scan_command()),
+                           ("UDP over IPv6:", lab.udp_scan_command6())):
+        if command is not None:
+            typer.echo(f"{label:<15}{command}")
+
+
+def _optional_count(text: str | None, option: str) -> int | None:
+    """A count option left out (None), or a count of pairs or hosts: exit 2 if not one."""
+    return None if text is None else parse_count(text, option, 0, 2**32)
+
+
+def _parse_udp_ports(text: str) -> tuple[int, ...]:
+    """'53,123' or 'U:53,U:123-124' -> (53, 123, ...); exit 2 for anything else (T: too)."""
+    from pyscan.config import parse_ports
+
+    items = [item.strip() for item in text.split(",")]
+    accepted = "accepted: UDP ports N, A-B or U:N, comma-separated, within 1-65535"
+    if any(item[:2].upper() == "T:" for item in items):
+        fail(f"bad --udp-ports {text!r}: TCP ports go in --ports ({accepted})")
+    try:
+        return parse_ports(",".join(item[2:] if item[:2].upper() == "U:" else item
+                                    for item in items))
+    except ConfigError:
+        fail(f"bad --udp-ports {text!r} ({accepted})")
 
 
 def _parse_loss(text: str) -> float:

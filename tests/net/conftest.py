@@ -3,7 +3,11 @@
 - ``lab_factory(**lab_settings) -> Lab``: a lab that is up, with a name unique to this
   process and test (``pt<pid>-<n>``), always brought down when the test ends, pass or fail.
 - ``tcp_connect(netns, ip, port, source_port=0, timeout=2.0) -> "open"|"refused"|"timeout"``:
-  a plain TCP connect made from inside ``netns``.
+  a plain TCP connect (IPv4 or IPv6) made from inside ``netns``.
+- ``cli_lab -> str``: a unique lab name for a lab built with ``pyscan lab up``, removed with
+  ``pyscan lab down`` after the test, pass or fail.
+
+Plain helpers the truth tests share (scans, forged frames, result checks) are in helpers.py.
 - ``scratch_netns(tag) -> str``: an empty namespace with a unique name, removed after the test.
 - ``no_leftovers`` (automatic): after each test, nothing of this process is left behind - no
   namespace with our prefix, no lab state file, no ``pyscan_*`` nft table owned by this
@@ -17,7 +21,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -25,6 +28,7 @@ import pytest
 
 from pyscan import firewall, netlink
 from pyscan.lab import LAB_STATE_DIR, Lab
+from tests.net.helpers import run_cli, tcp_connect_from
 
 NAME_PREFIX = f"pt{os.getpid()}-"
 _counter = itertools.count()
@@ -93,31 +97,23 @@ def scratch_netns() -> Iterator[Callable[[str], str]]:
         netlink.remove_netns(name)
 
 
-def tcp_connect_from(netns: str, ip: str, port: int, source_port: int = 0,
-                     timeout: float = 2.0) -> str:
-    """A plain TCP connect made inside ``netns``: "open", "refused" or "timeout"."""
-    with netlink.in_netns(netns):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
-    try:
-        if source_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(("0.0.0.0", source_port))
-        sock.connect((ip, port))
-        return "open"
-    except ConnectionRefusedError:
-        return "refused"
-    except TimeoutError:
-        return "timeout"
-    finally:
-        sock.close()
-
-
 @pytest.fixture
 def tcp_connect() -> Callable[..., str]:
     """``tcp_connect(netns, ip, port, source_port=0, timeout=2.0)`` -> open/refused/timeout,
-    from inside ``netns`` (never from the host namespace)."""
+    from inside ``netns`` (never from the host namespace), IPv4 or IPv6 by ``ip``."""
     return tcp_connect_from
+
+
+@pytest.fixture
+def cli_lab() -> Iterator[str]:
+    """A unique name for a lab that the test builds through ``pyscan lab up --name``; whatever
+    the test did, ``pyscan lab down`` removes it afterwards (down of a lab never built is
+    refused: ignored), and its namespaces must be gone."""
+    name = unique_name("c")
+    yield name
+    run_cli("lab", "down", "--name", name, timeout=60)
+    assert not netlink.netns_exists(f"{name}-scan")
+    assert not netlink.netns_exists(f"{name}-tgt")
 
 
 def _our_tables() -> list[str]:

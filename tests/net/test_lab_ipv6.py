@@ -17,6 +17,7 @@ import pytest
 
 from pyscan import firewall, netlink
 from pyscan.lab import SCAN_ADDRESS6, TARGET_ADDRESS6, Lab, LabInputError
+from tests.net.helpers import tcp_connect_from
 
 SUBNET6 = IPv6Network("2001:2::/124")
 PORTS = (22, 80)
@@ -24,26 +25,6 @@ OPEN6 = {(IPv6Address("2001:2::3"), 80), (IPv6Address("2001:2::7"), 22),
          (IPv6Address("2001:2::7"), 80)}
 ECHO6 = {IPv6Address("2001:2::2"), IPv6Address("2001:2::9")}
 ISOLATED = range(42200, 42300)
-
-
-def connect6(netns: str, address: str, port: int, source_port: int = 0,
-             timeout: float = 2.0) -> str:
-    """A plain IPv6 TCP connect made inside ``netns``: open, refused or timeout."""
-    with netlink.in_netns(netns):
-        sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
-    try:
-        if source_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(("::", source_port))
-        sock.connect((address, port))
-        return "open"
-    except ConnectionRefusedError:
-        return "refused"
-    except TimeoutError:
-        return "timeout"
-    finally:
-        sock.close()
 
 
 def echo_answers(netns: str, addresses: list[IPv6Address], wait: float = 1.5) -> set[IPv6Address]:
@@ -73,7 +54,7 @@ def echo_answers(netns: str, addresses: list[IPv6Address], wait: float = 1.5) ->
 def test_tcp_truth6_is_exact_with_plain_sockets(lab_factory: Callable[..., Lab]) -> None:
     lab = lab_factory(ports=PORTS, subnet6=SUBNET6, open_pairs6=OPEN6, open_count=0)
     assert lab.truth6() == OPEN6
-    seen = {(address, port): connect6(lab.scan_netns, str(address), port)
+    seen = {(address, port): tcp_connect_from(lab.scan_netns, str(address), port)
             for address in SUBNET6 for port in PORTS}
     assert {pair for pair, state in seen.items() if state == "open"} == OPEN6
     assert {state for pair, state in seen.items() if pair not in OPEN6} == {"refused"}
@@ -90,8 +71,8 @@ def test_every_pair_is_open_by_default(lab_factory: Callable[..., Lab]) -> None:
     lab = lab_factory(ports=(80,), subnet6="2001:2::10/126", open_count=0)
     assert lab.truth6() == {(address, 80) for address in IPv6Network("2001:2::10/126")}
     for address in IPv6Network("2001:2::10/126"):
-        assert connect6(lab.scan_netns, str(address), 80) == "open"
-        assert connect6(lab.scan_netns, str(address), 81) == "refused"
+        assert tcp_connect_from(lab.scan_netns, str(address), 80) == "open"
+        assert tcp_connect_from(lab.scan_netns, str(address), 81) == "refused"
 
 
 def test_echo_truth6_answers_only_the_chosen_addresses(lab_factory: Callable[..., Lab]) -> None:
@@ -135,14 +116,15 @@ def test_isolation_rules_drop_ipv6_replies_and_leave_nd_alone(
         lab_factory: Callable[..., Lab]) -> None:
     lab = lab_factory(ports=(80,), subnet6=SUBNET6, open_pairs6=set(), open_count=0)
     target = "2001:2::4"
-    assert connect6(lab.scan_netns, target, 80, source_port=42210) == "refused"
+    assert tcp_connect_from(lab.scan_netns, target, 80, source_port=42210) == "refused"
     scan_id = "t" + lab.name.replace("-", "_")
     with firewall.isolation(scan_id, lab.scan_interface, ISOLATED, netns=lab.scan_netns) as table:
         assert firewall.list_tables(netns=lab.scan_netns) == [table]
         # The RST to an isolated port is dropped before the kernel's TCP sees it...
-        assert connect6(lab.scan_netns, target, 80, source_port=42211, timeout=1.0) == "timeout"
+        assert tcp_connect_from(lab.scan_netns, target, 80, source_port=42211,
+                                timeout=1.0) == "timeout"
         # ...while ports outside the range, and neighbour discovery, still work.
-        assert connect6(lab.scan_netns, target, 80, source_port=42400) == "refused"
+        assert tcp_connect_from(lab.scan_netns, target, 80, source_port=42400) == "refused"
         with netlink.in_netns(lab.scan_netns):
             # Forget the gateway, so ND runs again under the table (a child of this thread is
             # born in its namespace).
@@ -186,7 +168,7 @@ def test_loss_drops_ipv6_frames_but_never_neighbour_discovery(
     path = netlink.resolve_path(IPv6Address("2001:2::5"), netns=lab.scan_netns,
                                 arp_timeout=2.0)
     assert path.gateway_mac == netlink.link_mac(lab.target_interface, lab.target_netns)
-    assert connect6(lab.scan_netns, "2001:2::5", 80, timeout=1.0) == "timeout"
+    assert tcp_connect_from(lab.scan_netns, "2001:2::5", 80, timeout=1.0) == "timeout"
     assert lab.loss_counts()["inbound"] >= 1
 
 

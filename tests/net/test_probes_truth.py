@@ -11,11 +11,7 @@ exact, so every reply is accounted for.
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
-import threading
 from collections import Counter
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Network
@@ -23,12 +19,19 @@ from ipaddress import IPv4Address, IPv4Network
 import pytest
 from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.l2 import Ether
-from scapy.sendrecv import sendp
+from scapy.packet import Packet
 
 import pyscan
 from pyscan import netlink
-from pyscan.drivers import DRIVERS
 from pyscan.lab import Lab
+from tests.net.helpers import (
+    assert_no_duplicates,
+    draw_pairs,
+    require_driver,
+    run_cli,
+    scan_lab,
+    send_frames,
+)
 
 SUBNET = "198.19.0.0/22"
 TCP_PORTS = (80, 443)
@@ -36,28 +39,17 @@ UDP_PORTS = (53, 123)
 DRIVERS_UNDER_TEST = ["af-xdp", "af-packet", "xdp-live"]
 
 
-def _require(driver: str) -> None:
-    ok, reason = DRIVERS[driver].available()
-    assert ok, f"{driver} must run on this machine: {reason}"
-
-
 def _draw_lab(lab_factory: Callable[..., Lab], seed: int) -> Lab:
     rng = random.Random(seed)
     addresses = list(IPv4Network(SUBNET))
     echo = set(rng.sample(addresses, 150))
-    udp_open = set(rng.sample([(a, p) for a in addresses for p in UDP_PORTS], 120))
-    tcp_open = set(rng.sample([(a, p) for a in addresses for p in TCP_PORTS], 100))
+    udp_open = draw_pairs(rng, addresses, UDP_PORTS, 120)
+    tcp_open = draw_pairs(rng, addresses, TCP_PORTS, 100)
     return lab_factory(subnet=SUBNET, ports=TCP_PORTS, open_pairs=tcp_open,
                        udp_ports=UDP_PORTS, udp_open=udp_open, echo_hosts=echo)
 
 
-def _forge(lab: Lab, stop: threading.Event) -> None:
-    """Send the forged replies every 0.1 s until stop."""
-    while not stop.wait(0.1):
-        _forge_once(lab)
-
-
-def _forge_once(lab: Lab) -> int:
+def _forged(lab: Lab) -> list[Packet]:
     """From the target side, replies the scan never asked for or with a wrong cookie: an echo
     reply from an address that stays silent, a UDP answer from a closed pair to every source
     port, and a port unreachable quoting a datagram the scan did not send."""
@@ -73,40 +65,14 @@ def _forge_once(lab: Lab) -> int:
     quoted = IP(src=scanner, dst=str(silent), id=1) / UDP(sport=61000, dport=123)
     frames.append(ether / IP(src=str(silent), dst=scanner) / ICMP(type=3, code=3)
                   / bytes(quoted)[:28])
-    with netlink.in_netns(lab.target_netns):
-        sendp(frames, iface=lab.target_interface, verbose=False)
-    return len(frames)
+    return frames
 
 
-def _scan(lab: Lab, driver: str, ports: str, ping: bool, forge: bool = True,
-          capture_bytes: int = 64) -> tuple[list[pyscan.Result], pyscan.Summary]:
-    config = pyscan.ScanConfig.parse(
-        [SUBNET], ports=ports, ping=ping, probe="icmp-echo" if not ports else "tcp-syn",
-        rate=20_000, driver=driver, wait=1.5, show_closed=True, netns=lab.scan_netns, seed=5,
-        udp_capture_bytes=capture_bytes)
-    stop = threading.Event()
-    forger = threading.Thread(target=_forge, args=(lab, stop), daemon=True)
-    if forge:
-        forger.start()
-    try:
-        with pyscan.scan(config) as run:
-            results = list(run)
-    finally:
-        stop.set()
-        if forge:
-            forger.join()
-    summary = run.summary
-    assert summary is not None
-    if forge:
-        # The forged replies arrived and were refused: af-packet hands them to the engine,
-        # whose modules count wrong cookies; the XDP filter (af-xdp, xdp-live) leaves them to
-        # the kernel, except a forged DNS answer that hits the cookie's source port by chance:
-        # XDP cannot check the DNS id, so C refuses it (docs/probes.md).
-        if driver == "af-packet":
-            assert summary.invalid_cookies > 0
-        else:
-            assert summary.driver_counters["xdp_passed"] > 0
-    return results, summary
+def _scan(lab: Lab, driver: str, ports: str, ping: bool, capture_bytes: int = 64
+          ) -> tuple[list[pyscan.Result], pyscan.Summary]:
+    return scan_lab(lab, SUBNET, driver, forged=_forged(lab), ports=ports, ping=ping,
+                    probe="icmp-echo" if not ports else "tcp-syn", wait=1.5,
+                    show_closed=True, seed=5, udp_capture_bytes=capture_bytes)
 
 
 def _by(results: list[pyscan.Result], protocol: str, status: str
@@ -114,34 +80,29 @@ def _by(results: list[pyscan.Result], protocol: str, status: str
     return [(r.ip, r.port) for r in results if r.protocol == protocol and r.status == status]
 
 
-def _no_duplicates(results: list[pyscan.Result]) -> None:
-    keys = Counter((r.protocol, r.ip, r.port) for r in results)
-    assert max(keys.values()) == 1
-
-
 @pytest.mark.parametrize("driver", DRIVERS_UNDER_TEST)
 def test_icmp_echo_alone_is_exact(lab_factory: Callable[..., Lab], driver: str) -> None:
-    _require(driver)
+    require_driver(driver)
     lab = _draw_lab(lab_factory, seed=21)
     results, summary = _scan(lab, driver, ports="", ping=True)
     up = {ip for ip, port in _by(results, "icmp", "up")}
     assert up == lab.echo_truth()
     assert all(r.protocol == "icmp" and r.port == 0 and r.status == "up" for r in results)
     assert all(r.icmp_type == 0 and r.icmp_code == 0 for r in results)
-    _no_duplicates(results)
+    assert_no_duplicates(results)
     assert summary.sent == IPv4Network(SUBNET).num_addresses
     assert summary.duplicates == 0
 
 
 @pytest.mark.parametrize("driver", DRIVERS_UNDER_TEST)
 def test_udp_alone_is_exact_with_payloads(lab_factory: Callable[..., Lab], driver: str) -> None:
-    _require(driver)
+    require_driver(driver)
     lab = _draw_lab(lab_factory, seed=22)
     results, summary = _scan(lab, driver, ports="U:53,U:123", ping=False)
     every_pair = {(a, p) for a in IPv4Network(SUBNET) for p in UDP_PORTS}
     assert set(_by(results, "udp", "open")) == lab.udp_truth()
     assert set(_by(results, "udp", "closed")) == every_pair - lab.udp_truth()
-    _no_duplicates(results)
+    assert_no_duplicates(results)
     for result in results:
         if result.status == "open" and result.port == 53:
             # the responder's answer: our id echoed, QR set, the TXT record kept
@@ -158,7 +119,7 @@ def test_udp_alone_is_exact_with_payloads(lab_factory: Callable[..., Lab], drive
 @pytest.mark.parametrize("driver", DRIVERS_UNDER_TEST)
 def test_tcp_udp_and_icmp_mixed_in_one_scan(lab_factory: Callable[..., Lab], driver: str
                                             ) -> None:
-    _require(driver)
+    require_driver(driver)
     lab = _draw_lab(lab_factory, seed=23)
     results, summary = _scan(lab, driver, ports="80,443,U:53,U:123", ping=True,
                              capture_bytes=16)
@@ -168,7 +129,7 @@ def test_tcp_udp_and_icmp_mixed_in_one_scan(lab_factory: Callable[..., Lab], dri
         (a, p) for a in addresses for p in TCP_PORTS} - lab.truth()
     assert set(_by(results, "udp", "open")) == lab.udp_truth()
     assert {ip for ip, _ in _by(results, "icmp", "up")} == lab.echo_truth()
-    _no_duplicates(results)
+    assert_no_duplicates(results)
     assert all(len(r.payload or b"") == 16 for r in results if r.protocol == "udp"
                and r.status == "open")
     assert all(r.payload is None for r in results if r.protocol != "udp")
@@ -183,27 +144,24 @@ def test_tcp_udp_and_icmp_mixed_in_one_scan(lab_factory: Callable[..., Lab], dri
 
 def test_the_forged_replies_reach_the_scanner(lab_factory: Callable[..., Lab]) -> None:
     """The forgery above is real: without a scan, the frames arrive on the scanner side."""
-    _require("af-packet")
+    require_driver("af-packet")
     lab = _draw_lab(lab_factory, seed=24)
     before = netlink.link_stats(lab.target_interface, lab.target_netns)["tx_packets"]
-    sent = _forge_once(lab)
+    frames = _forged(lab)
+    send_frames(lab, frames)
+    sent = len(frames)
     after = netlink.link_stats(lab.target_interface, lab.target_netns)["tx_packets"]
     assert sent > 600 and after - before >= sent
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pyscan", *args], capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": os.getcwd()})
 
 
 def test_masscan_ping_and_udp_ports_from_the_command_line(lab_factory: Callable[..., Lab],
                                                           tmp_path) -> None:
     """masscan's spellings end to end: --ping -p80,U:53,U:123, records in -oD say their
     protocol; pyscan's own ndjson carries the UDP payload as hex."""
-    _require("af-packet")
+    require_driver("af-packet")
     lab = _draw_lab(lab_factory, seed=25)
     out = tmp_path / "masscan.ndjson"
-    done = _cli("masscan", "--netns", lab.scan_netns, SUBNET, "--ping", "-p80,U:53,U:123",
+    done = run_cli("masscan", "--netns", lab.scan_netns, SUBNET, "--ping", "-p80,U:53,U:123",
                 "--rate", "20000", "--wait", "1", "--driver", "af-packet", "-oD", str(out))
     assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
@@ -211,7 +169,7 @@ def test_masscan_ping_and_udp_ports_from_the_command_line(lab_factory: Callable[
     assert by_proto == {"tcp": len([p for p in lab.truth() if p[1] == 80]),
                         "udp": len(lab.udp_truth()), "icmp": len(lab.echo_truth())}
     mine = tmp_path / "pyscan.ndjson"
-    done = _cli("scan", "--netns", lab.scan_netns, SUBNET, "-p", "U:53", "--rate", "20000",
+    done = run_cli("scan", "--netns", lab.scan_netns, SUBNET, "-p", "U:53", "--rate", "20000",
                 "--wait", "1", "--driver", "af-xdp", "--format", "ndjson", "-o", str(mine),
                 "--udp-capture-bytes", "8")
     assert done.returncode == 0, done.stderr
@@ -223,15 +181,15 @@ def test_masscan_ping_and_udp_ports_from_the_command_line(lab_factory: Callable[
 
 
 def test_zmap_icmp_echoscan_and_udp_modules(lab_factory: Callable[..., Lab], tmp_path) -> None:
-    _require("af-xdp")
+    require_driver("af-xdp")
     lab = _draw_lab(lab_factory, seed=26)
     out = tmp_path / "echo.csv"
-    done = _cli("zmap", "--netns", lab.scan_netns, SUBNET, "-M", "icmp_echoscan", "-r",
+    done = run_cli("zmap", "--netns", lab.scan_netns, SUBNET, "-M", "icmp_echoscan", "-r",
                 "20000", "-c", "1", "-o", str(out))
     assert done.returncode == 0, done.stderr
     assert {IPv4Address(line) for line in out.read_text().split()} == lab.echo_truth()
     out = tmp_path / "udp.csv"
-    done = _cli("zmap", "--netns", lab.scan_netns, SUBNET, "-M", "udp", "-p", "123", "-r",
+    done = run_cli("zmap", "--netns", lab.scan_netns, SUBNET, "-M", "udp", "-p", "123", "-r",
                 "20000", "-c", "1", "-o", str(out))
     assert done.returncode == 0, done.stderr
     assert {IPv4Address(line) for line in out.read_text().split()} == {

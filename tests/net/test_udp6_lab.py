@@ -7,9 +7,6 @@ keeps each protocol's truth."""
 
 from __future__ import annotations
 
-import random
-import threading
-from collections import Counter
 from collections.abc import Callable
 from ipaddress import IPv6Address, IPv6Network
 
@@ -17,12 +14,12 @@ import pytest
 from scapy.layers.inet import UDP
 from scapy.layers.inet6 import ICMPv6DestUnreach, IPv6
 from scapy.layers.l2 import Ether
-from scapy.sendrecv import sendp
+from scapy.packet import Packet
 
 import pyscan
 from pyscan import netlink
-from pyscan.drivers import DRIVERS
 from pyscan.lab import Lab
+from tests.net.helpers import assert_no_duplicates, draw_lab6, require_driver, scan_lab
 
 SUBNET6 = "2001:2::/120"
 TCP_PORTS = (22, 80)
@@ -31,24 +28,14 @@ SCANNER6 = "2001:2:0:ffff::1"
 DRIVERS_UNDER_TEST = ["af-xdp", "af-packet", "xdp-live"]
 
 
-def _require(driver: str) -> None:
-    ok, reason = DRIVERS[driver].available()
-    assert ok, f"{driver} must run on this machine: {reason}"
-
-
 def _draw_lab(lab_factory: Callable[..., Lab], seed: int) -> Lab:
-    rng = random.Random(seed)
-    addresses = list(IPv6Network(SUBNET6))
-    open6 = set(rng.sample([(a, p) for a in addresses for p in TCP_PORTS], 60))
-    udp6 = set(rng.sample([(a, p) for a in addresses for p in (53, 123)], 80))
-    echo6 = set(rng.sample(addresses, 50))
-    return lab_factory(subnet="198.19.0.0/28", ports=TCP_PORTS, subnet6=SUBNET6,
-                       open_pairs6=open6, echo_hosts6=echo6, open_udp_pairs6=udp6)
+    return draw_lab6(lab_factory, seed, SUBNET6, TCP_PORTS, open_count=60, echo_count=50,
+                     udp_ports=(53, 123), udp_count=80)
 
 
-def _forge(lab: Lab, stop: threading.Event) -> None:
-    """From the target side, every 0.1 s: datagrams from a closed UDP pair to a spread of
-    source ports, and port unreachables quoting made-up datagrams from the scanner."""
+def _forged(lab: Lab) -> list[Packet]:
+    """From the target side: datagrams from a closed UDP pair to a spread of source ports,
+    and port unreachables quoting made-up datagrams from the scanner."""
     closed = next(a for a in IPv6Network(SUBNET6) if (a, 53) not in lab.udp_truth6())
     src_mac = netlink.link_mac(lab.target_interface, lab.target_netns)
     dst_mac = netlink.link_mac(lab.scan_interface, lab.scan_netns)
@@ -58,37 +45,13 @@ def _forge(lab: Lab, stop: threading.Event) -> None:
     frames += [ether / IPv6(src=str(closed), dst=SCANNER6) / ICMPv6DestUnreach(code=4) /
                IPv6(src=SCANNER6, dst=str(closed), fl=7) / UDP(sport=port, dport=123)
                for port in range(1024, 65536, 257)]
-    while not stop.wait(0.1):
-        with netlink.in_netns(lab.target_netns):
-            sendp(frames, iface=lab.target_interface, verbose=False)
+    return frames
 
 
 def _scan(lab: Lab, driver: str, ports: str, ping: bool = False
           ) -> tuple[list[pyscan.Result], pyscan.Summary]:
-    config = pyscan.ScanConfig.parse(
-        [SUBNET6], ports=ports, ping=ping, rate=20_000, driver=driver, wait=1.5,
-        show_closed=True, netns=lab.scan_netns, seed=16)
-    stop = threading.Event()
-    forger = threading.Thread(target=_forge, args=(lab, stop), daemon=True)
-    forger.start()
-    try:
-        with pyscan.scan(config) as run:
-            results = list(run)
-    finally:
-        stop.set()
-        forger.join()
-    summary = run.summary
-    assert summary is not None
-    if driver == "af-packet":
-        assert summary.invalid_cookies > 0  # the forgeries reached C and were refused
-    else:
-        assert summary.driver_counters["xdp_passed"] > 0  # the XDP filter left them
-    return results, summary
-
-
-def _no_duplicates(results: list[pyscan.Result]) -> None:
-    keys = Counter((r.protocol, r.ip, r.port) for r in results)
-    assert not keys or max(keys.values()) == 1
+    return scan_lab(lab, SUBNET6, driver, forged=_forged(lab), ports=ports, ping=ping,
+                    wait=1.5, show_closed=True, seed=16)
 
 
 def _check_udp(lab: Lab, results: list[pyscan.Result]) -> None:
@@ -107,17 +70,17 @@ def _check_udp(lab: Lab, results: list[pyscan.Result]) -> None:
 
 @pytest.mark.parametrize("driver", DRIVERS_UNDER_TEST)
 def test_udp_over_ipv6_is_exact(lab_factory: Callable[..., Lab], driver: str) -> None:
-    _require(driver)
+    require_driver(driver)
     lab = _draw_lab(lab_factory, seed=161)
     results, summary = _scan(lab, driver, ports=",".join(f"U:{p}" for p in UDP_PORTS))
     _check_udp(lab, results)
-    _no_duplicates(results)
+    assert_no_duplicates(results)
     assert summary.sent == IPv6Network(SUBNET6).num_addresses * len(UDP_PORTS)
     assert summary.duplicates == 0
 
 
 def test_ipv6_tcp_udp_and_echo_in_one_scan(lab_factory: Callable[..., Lab]) -> None:
-    _require("af-xdp")
+    require_driver("af-xdp")
     lab = _draw_lab(lab_factory, seed=162)
     ports = ",".join([*map(str, TCP_PORTS), *(f"U:{p}" for p in UDP_PORTS)])
     results, summary = _scan(lab, "af-xdp", ports=ports, ping=True)
@@ -125,6 +88,6 @@ def test_ipv6_tcp_udp_and_echo_in_one_scan(lab_factory: Callable[..., Lab]) -> N
     assert {(r.ip, r.port) for r in results if r.protocol == "tcp" and r.status == "open"} == \
         lab.truth6()
     assert {r.ip for r in results if r.protocol == "icmp"} == lab.echo_truth6()
-    _no_duplicates(results)
+    assert_no_duplicates(results)
     n = IPv6Network(SUBNET6).num_addresses
     assert summary.sent == n * (len(TCP_PORTS) + len(UDP_PORTS) + 1)

@@ -9,19 +9,14 @@ line: shown by `lab status`, and the lab it builds answers as its status says.""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from ipaddress import IPv6Network
-from pathlib import Path
 
 import pytest
 
 import pyscan
-from pyscan.drivers import DRIVERS
 from pyscan.lab import Lab
+from tests.net.helpers import assert_unreachable_scan, require_driver, run_cli, scan_lab
 
 SUBNET6 = "2001:2::/120"
 PORTS = (22, 80, 443)
@@ -30,15 +25,8 @@ DRIVERS_UNDER_TEST = ["af-packet", "af-xdp", "xdp-live"]
 
 def _scan(lab: Lab, driver: str, targets: str = SUBNET6, ports: str = "22,80,443",
           **settings: object) -> tuple[list[pyscan.Result], pyscan.Summary]:
-    ok, reason = DRIVERS[driver].available()
-    assert ok, f"{driver} must run on this machine: {reason}"
-    config = pyscan.ScanConfig.parse(
-        [targets], ports=ports, rate=20_000, driver=driver, wait=1.0,
-        netns=lab.scan_netns, seed=17, **settings)  # type: ignore[arg-type]
-    with pyscan.scan(config) as run:
-        results = list(run)
-    assert run.summary is not None
-    return results, run.summary
+    require_driver(driver)
+    return scan_lab(lab, targets, driver, ports=ports, wait=1.0, seed=17, **settings)
 
 
 @pytest.mark.parametrize("driver", DRIVERS_UNDER_TEST)
@@ -51,19 +39,8 @@ def test_show_unreachable_reports_exactly_the_labs_ipv6_unreachable_pairs(
     assert not set(truth) & lab.truth6()
 
     results, summary = _scan(lab, driver, show_unreachable=True)
-
-    unreachable = {(r.ip, r.port): (r.icmp_type, r.icmp_code) for r in results
-                   if r.status == "unreachable"}
-    assert unreachable == {pair: (1, code) for pair, code in truth.items()}
-    assert {(r.ip, r.port) for r in results if r.status == "open"} == lab.truth6()
-    assert {r.status for r in results} == {"open", "unreachable"}   # closed stay hidden
-    assert all(r.protocol == "tcp" and r.window is None for r in results
-               if r.status == "unreachable")
-    assert max(Counter((r.ip, r.port) for r in results).values()) == 1
-    pairs = 256 * len(PORTS)
-    assert (summary.open, summary.unreachable, summary.closed) == (
-        len(lab.truth6()), len(truth), pairs - len(lab.truth6()) - len(truth))
-    assert summary.duplicates == 0 and summary.invalid_cookies == 0
+    assert_unreachable_scan(results, summary, lab.truth6(), truth, icmp_type=1,
+                            pairs=256 * len(PORTS))
 
 
 def test_every_pair_open_but_the_unreachable_ones(lab_factory: Callable[..., Lab]) -> None:
@@ -79,28 +56,12 @@ def test_every_pair_open_but_the_unreachable_ones(lab_factory: Callable[..., Lab
     assert summary.closed == 0
 
 
-@pytest.fixture
-def cli_lab(unique_name: Callable[[str], str]) -> Iterator[str]:
-    name = unique_name("u6")
-    yield name
-    # Whatever the test did, the lab goes (down of a lab never built is refused: ignore it).
-    subprocess.run([sys.executable, "-m", "pyscan", "lab", "down", "--name", name],
-                   capture_output=True, text=True, timeout=60,
-                   env={**os.environ, "PYTHONPATH": os.getcwd()})
-    assert not Path(f"/run/netns/{name}-scan").exists()
-
-
 def test_cli_lab_up_echo_count6_and_unreachable6(cli_lab: str) -> None:
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    up = subprocess.run(
-        [sys.executable, "-m", "pyscan", "lab", "up", "--name", cli_lab, "--subnet",
-         "198.19.0.0/28", "--subnet6", "2001:2::/124", "--ports", "80", "--seed", "4",
-         "--echo-count6", "5", "--unreachable6", "6"],
-        capture_output=True, text=True, timeout=120, env=env)
+    up = run_cli("lab", "up", "--name", cli_lab, "--subnet", "198.19.0.0/28", "--subnet6",
+                 "2001:2::/124", "--ports", "80", "--seed", "4", "--echo-count6", "5",
+                 "--unreachable6", "6")
     assert up.returncode == 0, up.stderr
-    status = subprocess.run(
-        [sys.executable, "-m", "pyscan", "lab", "status", "--name", cli_lab],
-        capture_output=True, text=True, timeout=60, env=env)
+    status = run_cli("lab", "status", "--name", cli_lab, timeout=60)
     assert status.returncode == 0, status.stderr
     lines = dict(line.split(": ", 1) for line in status.stdout.splitlines() if ": " in line)
     assert (lines["echo_hosts6"], lines["unreachable_pairs6"]) == ("5", "6")

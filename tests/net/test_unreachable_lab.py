@@ -11,9 +11,6 @@ Without it they are counted in the summary but not reported.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -22,8 +19,8 @@ from typing import Any
 import pytest
 
 import pyscan
-from pyscan.drivers import DRIVERS
 from pyscan.lab import Lab
+from tests.net.helpers import assert_unreachable_scan, require_driver, run_cli, scan_lab
 from tests.pfring_standin.build import build_standin
 
 SUBNET = "198.19.4.0/24"
@@ -43,16 +40,11 @@ def _lab(lab_factory: Callable[..., Lab], seed: int) -> Lab:
 
 def _scan(lab: Lab, driver: str, standin: Path, **settings: Any
           ) -> tuple[list[pyscan.Result], pyscan.Summary]:
-    ok, reason = DRIVERS[driver].available() if driver != "pfring-zc" else (True, "")
-    assert ok, f"{driver} must run on this machine: {reason}"
+    if driver != "pfring-zc":   # the stand-in library is always there
+        require_driver(driver)
     options = [f"lib={standin}"] if driver == "pfring-zc" else []
-    config = pyscan.ScanConfig.parse(
-        [SUBNET], ports=",".join(map(str, PORTS)), rate=20_000, driver=driver, wait=1.0,
-        netns=lab.scan_netns, seed=13, driver_options=options, **settings)
-    with pyscan.scan(config) as run:
-        results = list(run)
-    assert run.summary is not None
-    return results, run.summary
+    return scan_lab(lab, SUBNET, driver, ports=",".join(map(str, PORTS)), wait=1.0, seed=13,
+                    driver_options=options, **settings)
 
 
 @pytest.mark.parametrize("driver", DRIVERS_UNDER_TEST)
@@ -62,19 +54,8 @@ def test_show_unreachable_reports_exactly_the_labs_unreachable_pairs(
     truth = lab.unreachable_truth()
     assert set(truth.values()) == {0, 1, 10, 13}  # every code nft answers with is tested
     results, summary = _scan(lab, driver, standin, show_unreachable=True)
-
-    unreachable = {(r.ip, r.port): (r.icmp_type, r.icmp_code) for r in results
-                   if r.status == "unreachable"}
-    assert unreachable == {pair: (3, code) for pair, code in truth.items()}
-    assert {(r.ip, r.port) for r in results if r.status == "open"} == lab.truth()
-    assert {r.status for r in results} == {"open", "unreachable"}  # closed stay hidden
-    assert all(r.protocol == "tcp" and r.window is None for r in results
-               if r.status == "unreachable")
-    assert max(Counter((r.ip, r.port) for r in results).values()) == 1
-    pairs = 256 * len(PORTS)
-    assert (summary.open, summary.unreachable, summary.closed) == (
-        len(lab.truth()), len(truth), pairs - len(lab.truth()) - len(truth))
-    assert summary.duplicates == 0 and summary.invalid_cookies == 0
+    assert_unreachable_scan(results, summary, lab.truth(), truth, icmp_type=3,
+                            pairs=256 * len(PORTS))
 
 
 @pytest.mark.parametrize("driver", ["af-packet", "af-xdp"])
@@ -91,12 +72,9 @@ def test_cli_show_closed_unreachable_list_in_ndjson(lab_factory: Callable[..., L
     """The masscan spelling `--show closed,unreachable` through the command line: every pair
     once, with its status; the summary line counts the unreachables."""
     lab = _lab(lab_factory, seed=33)
-    done = subprocess.run(
-        [sys.executable, "-m", "pyscan", "--netns", lab.scan_netns, SUBNET, "-p",
-         ",".join(map(str, PORTS)), "--driver", "af-packet", "--rate", "20000", "--wait", "1",
-         "--show", "closed,unreachable", "--format", "ndjson", "--seed", "5"],
-        capture_output=True, text=True, timeout=120,
-        env={**os.environ, "PYTHONPATH": os.getcwd()})
+    done = run_cli("--netns", lab.scan_netns, SUBNET, "-p", ",".join(map(str, PORTS)),
+                   "--driver", "af-packet", "--rate", "20000", "--wait", "1",
+                   "--show", "closed,unreachable", "--format", "ndjson", "--seed", "5")
     assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in done.stdout.splitlines()]
     by_status = Counter(record["status"] for record in records)
