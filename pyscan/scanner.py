@@ -560,15 +560,16 @@ class ScanRun:
         if self._arp_responder is not None:
             engine.set_arp_responder(self._arp_responder)
         self._source_owned = path.source_owned
-        if arp_source is not None and path.next_hop_ip is not None \
-                and path.next_hop_ip.version == arp_source.version:
+        next_hop = path.next_hop_ip
+        if arp_source is not None and next_hop is not None \
+                and next_hop.version == arp_source.version:
             from pyscan.native import announce_arp, announce_ndp
 
             try:
-                if isinstance(arp_source, IPv6Address):
-                    announce_ndp(path.ifindex, arp_source, path.link_mac, path.next_hop_ip)
-                else:
-                    announce_arp(path.ifindex, arp_source, path.link_mac, path.next_hop_ip)
+                if isinstance(arp_source, IPv6Address) and isinstance(next_hop, IPv6Address):
+                    announce_ndp(path.ifindex, arp_source, path.link_mac, next_hop)
+                elif isinstance(arp_source, IPv4Address) and isinstance(next_hop, IPv4Address):
+                    announce_arp(path.ifindex, arp_source, path.link_mac, next_hop)
             except OSError as error:
                 raise ScanError(f"--source-ip {path.source_ip}: {error.strerror}") from None
         self.start = ScanStart(driver=chosen.name, why=why, description=session.description,

@@ -52,7 +52,7 @@ def announce_arp(ifindex: int, address: str | ipaddress.IPv4Address, our_mac: st
         raise OSError(-rc, f"cannot send an ARP request to {next_hop}: {os.strerror(-rc)}")
 
 
-def _ip6(what: str, address: str | ipaddress.IPv6Address) -> bytes:
+def _ip6(what: str, address: object) -> bytes:
     return ipv6(what, address).packed
 
 
