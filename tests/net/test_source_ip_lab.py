@@ -213,23 +213,24 @@ def test_responder_answers_requests_and_counts_claimants(lab_factory: Callable[.
 
 BORROWED6 = "2001:2:0:ffff::77"
 SUBNET6 = "2001:2::/120"
-RATES6 = {"af-xdp": 50_000, "xdp-live": 50_000, "af-packet": 50_000}
+RATES6 = {"af-xdp": 50_000, "xdp-live": 50_000, "af-packet": 50_000, "pfring-zc": 10_000}
 
 
-@pytest.mark.parametrize("driver", ["af-xdp", "xdp-live", "af-packet"])
+@pytest.mark.parametrize("driver", ["af-xdp", "xdp-live", "af-packet", "pfring-zc"])
 def test_unowned_ipv6_source_finds_the_truth_without_a_firewall(
-        lab_factory: Callable[..., Lab], driver: str) -> None:
+        lab_factory: Callable[..., Lab], driver: str, standin: str) -> None:
     """The IPv6 twin of the first test: the scan primes the gateway with one solicitation
-    from the borrowed address, answers the target's solicitations (XDP filter or RX thread)
+    from the borrowed address, answers the target's solicitations (XDP filter or RX thread,
+    pfring-zc through its stand-in)
     while it waits, joins the address's solicited-node group only while it runs, and finds
     exactly the lab's IPv6 truth with no isolation table."""
-    _options(driver, "")
+    options = _options(driver, standin)
     lab = draw_lab6(lab_factory, 23, SUBNET6, PORTS, open_count=90, echo_count=1)
     truth = lab.truth6()
     scanner_mac = netlink.link_mac(lab.scan_interface, lab.scan_netns)
     config = pyscan.ScanConfig.parse(
         [SUBNET6], ports=",".join(map(str, PORTS)), rate=RATES6[driver], driver=driver,
-        wait=2, netns=lab.scan_netns, seed=5, source_ip=BORROWED6)
+        wait=2, netns=lab.scan_netns, seed=5, source_ip=BORROWED6, driver_options=options)
     assert not _solicited_node_joined(lab)
 
     found = []
