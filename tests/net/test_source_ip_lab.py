@@ -337,3 +337,24 @@ def test_ndp_responder_answers_solicitations_and_counts_claimants(
         assert not responder.handle(dad)
         assert responder.stats() == {"answered": 1, "send_errors": 0, "conflicts": 1}
     assert _target_neighbour_mac(lab, BORROWED6) in (None, scanner_mac)
+
+
+def test_the_priming_solicitation_teaches_the_gateway_our_mac(
+        lab_factory: Callable[..., Lab]) -> None:
+    """What the scan sends before its first probe: one solicitation for the gateway from the
+    borrowed address, with our MAC in its option. Linux creates a neighbour entry for the
+    asker from it, so the gateway needs no solicitation of its own before the first reply."""
+    from pyscan.native import announce_ndp
+
+    lab = lab_factory(subnet="198.19.0.0/30", ports=(80,), subnet6="2001:2::/126")
+    scanner_mac = netlink.link_mac(lab.scan_interface, lab.scan_netns)
+    subprocess.run(["ip", "-n", lab.target_netns, "neigh", "flush", "to", BORROWED6],
+                   check=True)
+    assert _target_neighbour_mac(lab, BORROWED6) is None
+    with netlink.in_netns(lab.scan_netns):
+        announce_ndp(netlink.link_index(lab.scan_interface, lab.scan_netns), BORROWED6,
+                     scanner_mac, "2001:2:0:ffff::2")
+    deadline = time.monotonic() + 3
+    while _target_neighbour_mac(lab, BORROWED6) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _target_neighbour_mac(lab, BORROWED6) == scanner_mac
