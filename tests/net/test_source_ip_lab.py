@@ -358,3 +358,19 @@ def test_the_priming_solicitation_teaches_the_gateway_our_mac(
     while _target_neighbour_mac(lab, BORROWED6) is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _target_neighbour_mac(lab, BORROWED6) == scanner_mac
+
+
+def test_the_cli_scans_from_an_unowned_ipv6_address(lab_factory: Callable[..., Lab]) -> None:
+    """The command line's own check (check_source_address, before its start line) lets the
+    borrowed IPv6 address through, and the scan reports exactly the open pairs."""
+    lab = lab_factory(subnet="198.19.0.0/30", ports=(80,), subnet6="2001:2::/126")
+    done = subprocess.run(
+        [sys.executable, "-m", "pyscan", "--netns", lab.scan_netns, "2001:2::/126", "-p", "80",
+         "--source-ip", BORROWED6, "--driver", "af-packet", "--wait", "1"],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    reported = {line.split()[3] for line in done.stdout.splitlines()
+                if line.startswith("open tcp 80 ")}
+    assert reported == {str(address) for address, _ in lab.truth6()}
+    assert "arp " in done.stderr and "no isolation firewall" in done.stderr
+    assert _pyscan_tables(lab.scan_netns) == []
