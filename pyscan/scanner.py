@@ -172,11 +172,13 @@ class Summary:
     ended_by: str = "completed"  # completed | interrupted | max-runtime | max-results
     # ICMP destination unreachables quoting a probe (not in `closed`), shown or not.
     unreachable: int = 0
-    # --source-ip of an address the host does not own: ARP requests for it that pyscan
-    # answered (XDP filter or RX thread); None when the host owns the source (the kernel's)
+    # --source-ip of an address the host does not own: ARP requests for it (IPv6: neighbour
+    # solicitations) that pyscan answered (XDP filter or RX thread); None when the host owns
+    # the source (the kernel's)
     arp_replies: int | None = None
-    # ARP frames from another MAC claiming that address as its own (RX-thread drivers: the
-    # af-xdp filter leaves them to the kernel uncounted): the address is in use after all
+    # ARP frames (IPv6: duplicate address detection, advertisements or solicitations) from
+    # another MAC claiming that address as its own (RX-thread drivers: the af-xdp filter
+    # leaves them to the kernel uncounted): the address is in use after all
     arp_conflicts: int = 0
 
     @property
@@ -497,9 +499,17 @@ class ScanRun:
                 raise ScanError(f"{error} (--no-isolation scans without the firewall)") from None
 
         tx_threads = tx_thread_count(config, path.tx_queues)
-        # an unowned source is IPv4 only (netlink.source refuses IPv6 ones)
-        arp_source = (path.source_ip if not path.source_owned
-                      and isinstance(path.source_ip, IPv4Address) else None)
+        # an unowned source: pyscan answers ARP (IPv6: neighbour solicitations) for it
+        arp_source = path.source_ip if not path.source_owned else None
+        if isinstance(arp_source, IPv6Address) and not config.is_dry_run:
+            from pyscan.netlink import NetlinkError, solicited_node_membership
+
+            try:
+                # a real NIC filters the solicitations' multicast group out otherwise; the
+                # membership ends when resources unwind (docs/cli.md, --source-ip)
+                resources.enter_context(solicited_node_membership(path.ifindex, arp_source))
+            except NetlinkError as error:
+                raise ScanError(str(error)) from None
         request = DriverRequest(
             interface=path.interface,
             ifindex=path.ifindex,
@@ -523,7 +533,7 @@ class ScanRun:
                 self._arp_responder = resources.enter_context(
                     ArpResponder(path.ifindex, request.arp_answer[0], path.link_mac))
             except OSError as error:
-                raise ScanError(f"cannot answer ARP for --source-ip {path.source_ip}: "
+                raise ScanError(f"cannot answer ARP/NDP for --source-ip {path.source_ip}: "
                                 f"{error.strerror or error}") from None
         if self.on_frame is not None:
             from pyscan.native import Capture
@@ -550,11 +560,16 @@ class ScanRun:
         if self._arp_responder is not None:
             engine.set_arp_responder(self._arp_responder)
         self._source_owned = path.source_owned
-        if arp_source is not None and isinstance(path.next_hop_ip, IPv4Address):
-            from pyscan.native import announce_arp
+        next_hop = path.next_hop_ip
+        if arp_source is not None and next_hop is not None \
+                and next_hop.version == arp_source.version:
+            from pyscan.native import announce_arp, announce_ndp
 
             try:
-                announce_arp(path.ifindex, arp_source, path.link_mac, path.next_hop_ip)
+                if isinstance(arp_source, IPv6Address) and isinstance(next_hop, IPv6Address):
+                    announce_ndp(path.ifindex, arp_source, path.link_mac, next_hop)
+                elif isinstance(arp_source, IPv4Address) and isinstance(next_hop, IPv4Address):
+                    announce_arp(path.ifindex, arp_source, path.link_mac, next_hop)
             except OSError as error:
                 raise ScanError(f"--source-ip {path.source_ip}: {error.strerror}") from None
         self.start = ScanStart(driver=chosen.name, why=why, description=session.description,

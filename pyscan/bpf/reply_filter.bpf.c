@@ -13,7 +13,8 @@
  * exception, only when the scan's source address is not the host's (arp_ip_be set): an ARP
  * request for that address is rewritten into the reply and sent back out with XDP_TX
  * (arp_reply.h; on a veth a redirect to the same device, see pyscan_reply_filter), since the
- * kernel, which does not own the address, would never answer it.
+ * kernel, which does not own the address, would never answer it. The IPv6 twin (ndp_answer
+ * set): a neighbour solicitation for ndp_ip becomes the solicited advertisement (ndp_reply.h).
  *
  * Invariant: every frame increments SEEN and exactly one of MATCHED / PASSED / ARP_REPLIED. A
  * matched frame whose queue has no socket falls back to XDP_PASS (the redirect flag) and also
@@ -32,6 +33,7 @@
 #include "arp_reply.h"
 #include "ipv4_parse.h"
 #include "ipv6_parse.h"
+#include "ndp_reply.h"
 #include "probe_icmp_echo4.h"
 #include "probe_icmp_echo6.h"
 #include "probe_ids.h"
@@ -159,12 +161,31 @@ static __always_inline int answer_arp(struct xdp_md *ctx)
 	return pyscan_arp__answer_in_place(data, reply_filter_config.arp_ip_be, mac);
 }
 
+/* 1 when the frame was a neighbour solicitation for the unowned IPv6 source address and is
+ * now its advertisement. */
+static __always_inline int answer_ndp(struct xdp_md *ctx)
+{
+	__u8 *data = (void *)(long)ctx->data;
+	__u8 *data_end = (void *)(long)ctx->data_end;
+	__u8 mac[6], ip[16];
+
+	if (data + PYSCAN_NDP_FRAME_LEN > data_end)
+		return 0;
+	/* byte by byte out of the volatile config, as in answer_arp */
+	for (int i = 0; i < 6; i++)
+		mac[i] = reply_filter_config.arp_mac[i];
+	for (int i = 0; i < 16; i++)
+		ip[i] = reply_filter_config.ndp_ip[i];
+	return pyscan_ndp__answer_in_place(data, ip, mac);
+}
+
 SEC("xdp")
 int pyscan_reply_filter(struct xdp_md *ctx)
 {
 	count(PYSCAN_RF_SEEN);
-	/* A constant 0 in an owned-address scan: the verifier prunes the branch. */
-	if (reply_filter_config.arp_ip_be && answer_arp(ctx)) {
+	/* Constants 0 in an owned-address scan: the verifier prunes the branches. */
+	if ((reply_filter_config.arp_ip_be && answer_arp(ctx)) ||
+	    (reply_filter_config.ndp_answer && answer_ndp(ctx))) {
 		count(PYSCAN_RF_ARP_REPLIED);
 		/* A veth only flushes XDP_TX frames into a peer that runs an XDP program itself;
 		 * a redirect to the same device goes through ndo_xdp_xmit, which a peer with

@@ -28,7 +28,12 @@ struct pyscan_reply_filter_config {
 	__u8 arp_mac[6];     /* the interface's MAC, the answer's "is-at" */
 	__u8 arp_redirect;   /* 1: send the answer by bpf_redirect to the ingress device (veth),
 			      * 0: XDP_TX */
-	__u8 arp_reserved[5]; /* zero */
+	/* --source-ip of an IPv6 address the host does not own: neighbour solicitations for
+	 * ndp_ip are answered the same way (ndp_reply.h) with arp_mac and arp_redirect.
+	 * 0 = none (an IPv4 scan, or the host owns the address). */
+	__u8 ndp_answer;
+	__u8 arp_reserved[4]; /* zero */
+	__u8 ndp_ip[16];      /* the unowned IPv6 source, network order */
 };
 
 /* Indexes into the per-CPU counter array; seen == matched + passed + arp_replied on every
@@ -38,12 +43,13 @@ enum pyscan_reply_filter_counter {
 	PYSCAN_RF_MATCHED = 1, /* cookie valid: handed to the AF_XDP socket of the frame's queue */
 	PYSCAN_RF_PASSED = 2,  /* everything else: left to the kernel untouched */
 	PYSCAN_RF_UNQUEUED = 3, /* matched, but its queue had no socket: passed, lost to the scan */
-	PYSCAN_RF_ARP_REPLIED = 4, /* an ARP request for arp_ip_be, sent back as the reply
+	PYSCAN_RF_ARP_REPLIED = 4, /* an ARP request for arp_ip_be (or a neighbour
+				    * solicitation for ndp_ip), sent back as the reply
 				    * (XDP_TX, or XDP_REDIRECT with arp_redirect) */
 	PYSCAN_RF_NCOUNTERS = 5,
 };
 
-_Static_assert(sizeof(struct pyscan_reply_filter_config) == 48, "reply filter config layout");
+_Static_assert(sizeof(struct pyscan_reply_filter_config) == 64, "reply filter config layout");
 
 /* The scan's cookie key out of the program's const volatile config (the matches hash with it). */
 PYSCAN_ALWAYS_INLINE struct pyscan_cookie_key

@@ -199,7 +199,7 @@ class AfXdpDriver:
 
 
 def arp_by_redirect(request: DriverRequest) -> bool:
-    """Whether the filter sends its ARP answers by a redirect to the interface instead of
+    """Whether the filter sends its ARP (or NDP) answers by a redirect to the interface instead of
     XDP_TX: on a veth, whose XDP_TX frames reach a peer only when that runs XDP itself
     (reply_filter.bpf.c)."""
     from pyscan.netlink import NetlinkError, link_kind

@@ -38,10 +38,11 @@ class DriverRequest:
     probe_id: int = 0  # the scan's probe module (pyscan.probes): selects in-kernel matching
     # every probe module of the scan (a mixed scan has several); () = (probe_id,)
     probe_ids: tuple[int, ...] = ()
-    # (source address the host does not own, the interface's MAC): ARP requests for it must
-    # be answered - in the driver's XDP filter (answers_arp) or by the RX thread's responder,
-    # which needs the driver to deliver them (af-packet's filter lets them through)
-    arp_answer: tuple[IPv4Address, str] | None = None
+    # (source address the host does not own, the interface's MAC): ARP requests for it (an
+    # IPv6 address: its neighbour solicitations) must be answered - in the driver's XDP filter
+    # (answers_arp) or by the RX thread's responder, which needs the driver to deliver them
+    # (af-packet's filter lets them through)
+    arp_answer: tuple[IPv4Address | IPv6Address, str] | None = None
 
 
 @runtime_checkable
@@ -148,8 +149,9 @@ class DriverDescriptor:
     batch_size: int = 64                       # frames per reserve/submit in the TX loop
     batch_option: str | None = None            # the option that overrides batch_size
     automatic_rank: int | None = None          # place in the automatic order; None = never
-    # True: the driver answers ARP for DriverRequest.arp_answer itself (XDP_TX in its
-    # filter); False: the engine's RX thread does (pyscan.native.ArpResponder)
+    # True: the driver answers ARP / neighbour solicitations for DriverRequest.arp_answer
+    # itself (XDP_TX in its filter); False: the engine's RX thread does
+    # (pyscan.native.ArpResponder)
     answers_arp: bool = False
     # Errors from open() that let an automatic choice go on to the next driver; anything
     # else (a bad option, a failed allocation) stops the scan.

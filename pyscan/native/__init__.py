@@ -48,10 +48,14 @@ from pyscan.native.algorithms import (
 )
 from pyscan.native.arp import (
     ARP_REPLY_LEN,
+    NDP_REPLY_LEN,
     ArpResponder,
     announce_arp,
+    announce_ndp,
     build_arp_reply,
     build_arp_request,
+    build_ndp_reply,
+    build_ndp_solicit,
 )
 from pyscan.native.bpf import (
     XDP_MODES,
@@ -136,6 +140,7 @@ __all__ = [
     "ENGINE_MAX_TX_THREADS",
     "ENGINE_STATS_FIELDS",
     "INGEST_OUTCOMES",
+    "NDP_REPLY_LEN",
     "NULL_CAPTURE_STRIDE",
     "NULL_MAX_SLOTS",
     "NULL_SLOT_SIZE",
@@ -187,6 +192,7 @@ __all__ = [
     "afpacket_reply_filter6",
     "afxdp_probe",
     "announce_arp",
+    "announce_ndp",
     "bpf_map_lookup",
     "bpf_map_sizes",
     "bpf_map_update",
@@ -195,6 +201,8 @@ __all__ = [
     "bpf_test_run",
     "build_arp_reply",
     "build_arp_request",
+    "build_ndp_reply",
+    "build_ndp_solicit",
     "build_syn",
     "build_syn6",
     "close_ring",

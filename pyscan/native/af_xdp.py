@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from pyscan.native._lib import AfXdpPtr, CData, ReplyFilterPtr, RingPtr, c_text, ffi, is_null, lib
-from pyscan.native._values import check_int, ipv4_be, mac
+from pyscan.native._values import check_int, ipv4_be, ipv6, mac
 from pyscan.native.handles import CHandle
 from pyscan.native.rings import Ring
 
@@ -41,8 +41,9 @@ class AfXdpError(OSError):
 
 
 ScannerIp = str | int | ipaddress.IPv4Address | ipaddress.IPv6Address | None
-# (address the host does not own, the MAC to answer with): the filter answers its ARP requests
-ArpAnswer = tuple[str | ipaddress.IPv4Address, str | bytes]
+# (address the host does not own, the MAC to answer with): the filter answers its ARP requests,
+# or for an IPv6 address its neighbour solicitations (ndp_reply.h)
+ArpAnswer = tuple[str | ipaddress.IPv4Address | ipaddress.IPv6Address, str | bytes]
 
 
 def _ip_be(address: ScannerIp) -> int:
@@ -54,11 +55,16 @@ def _ip_be(address: ScannerIp) -> int:
     return int.from_bytes(ipaddress.IPv4Address(address).packed, "little")
 
 
-def _arp_fields(arp_answer: ArpAnswer | None) -> tuple[int, bytes]:
+def _arp_fields(arp_answer: ArpAnswer | None) -> tuple[int, bytes, bytes | None]:
+    """(arp_ip_be, arp_mac, ndp_ip): an IPv4 address fills the first, an IPv6 one the
+    last (16 bytes; None = no neighbour discovery answered)."""
     if arp_answer is None:
-        return 0, bytes(6)
+        return 0, bytes(6), None
     address, our_mac = arp_answer
-    return ipv4_be("ARP address", address), mac("MAC to answer ARP with", our_mac)
+    answer_mac = mac("MAC to answer ARP with", our_mac)
+    if isinstance(address, ipaddress.IPv6Address) or ":" in str(address):
+        return 0, answer_mac, ipv6("neighbour discovery address", address).packed
+    return ipv4_be("ARP address", address), answer_mac, None
 
 
 def _raise_from(err: CData, fallback: str) -> NoReturn:
@@ -89,11 +95,12 @@ class ReplyFilter(CHandle[ReplyFilterPtr]):
             raise ValueError(f"cookie key must be 16 bytes, got {len(key)}")
         if not ports or ports.step != 1 or ports.start < 0 or ports.stop > 65536:
             raise ValueError(f"port range {ports!r} invalid; use a non-empty range within 0-65535")
-        arp_ip_be, arp_mac = _arp_fields(arp_answer)
+        arp_ip_be, arp_mac, ndp_ip = _arp_fields(arp_answer)
         handle = lib.pyscan_replyfilter__load(object_path.encode(), key, _ip_be(scanner_ip),
                                               ports.start, ports.stop - 1, queue_slots,
                                               probe_mask(probe), arp_ip_be, arp_mac,
-                                              int(arp_redirect))
+                                              int(arp_redirect),
+                                              ffi.NULL if ndp_ip is None else ndp_ip)
         if is_null(handle):
             # bpf_object.c's convention: errno, and the reason in pyscan_bpf__error()
             _raise_from(lib.pyscan_bpf__error(), "reply filter failed to load")
@@ -181,7 +188,8 @@ class AfXdp(CHandle[AfXdpPtr]):
         cfg.key = key
         cfg.rx_ring_size = rx_ring_size  # 0: ring_size
         cfg.probe_mask = probe_mask(probe)
-        cfg.arp_ip_be, cfg.arp_mac = _arp_fields(arp_answer)
+        cfg.arp_ip_be, cfg.arp_mac, ndp_ip = _arp_fields(arp_answer)
+        cfg.ndp_ip = ndp_ip or bytes(16)
         cfg.arp_redirect = int(arp_redirect)
         err = ffi.new("char[]", _ERROR_BUFFER)
         handle = lib.pyscan_afxdp__open(cfg, object_path.encode(), err, _ERROR_BUFFER)

@@ -18,11 +18,13 @@
 #include "arp_reply.h"
 #include "arp_responder.h"
 #include "counter.h"
+#include "ndp_reply.h"
 
 struct pyscan_arp_responder {
 	int fd;
 	int ifindex;
-	uint32_t ip_be;
+	uint32_t ip_be;     /* 0 in an IPv6 responder */
+	uint8_t ip6[16];    /* the IPv6 address answered for (ip_be 0) */
 	uint8_t mac[6];
 	struct pyscan_arp_responder_stats stats;
 };
@@ -59,11 +61,61 @@ uint32_t pyscan_arp__build_request(uint32_t ip_be, const uint8_t *mac, uint32_t 
 	return PYSCAN_ARP_REPLY_LEN;
 }
 
+uint32_t pyscan_ndp__build_reply(const uint8_t *request, uint32_t len, const uint8_t *ip,
+				 const uint8_t *mac, uint8_t *out, uint32_t capacity)
+{
+	uint8_t frame[PYSCAN_NDP_REPLY_LEN];
+
+	if (!request || !ip || !mac || !out || len < PYSCAN_NDP_FRAME_LEN ||
+	    capacity < PYSCAN_NDP_REPLY_LEN)
+		return 0;
+	memcpy(frame, request, PYSCAN_NDP_FRAME_LEN); /* further options are never echoed */
+	if (!pyscan_ndp__answer_in_place(frame, ip, mac))
+		return 0;
+	memcpy(out, frame, sizeof(frame));
+	return PYSCAN_NDP_REPLY_LEN;
+}
+
+uint32_t pyscan_ndp__build_solicit(const uint8_t *ip, const uint8_t *mac, const uint8_t *target,
+				   uint8_t *out, uint32_t capacity)
+{
+	/* ff02::1:ffXX:XXXX, the target's solicited-node group (RFC 4291 2.7.1) */
+	static const uint8_t group[13] = {0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff};
+	uint16_t csum;
+
+	if (!ip || !mac || !target || !out || capacity < PYSCAN_NDP_REPLY_LEN)
+		return 0;
+	memset(out, 0, PYSCAN_NDP_REPLY_LEN);
+	out[0] = 0x33; /* its Ethernet multicast address, 33:33 + the group's last 32 bits */
+	out[1] = 0x33;
+	out[2] = 0xff;
+	memcpy(out + 3, target + 13, 3);
+	memcpy(out + 6, mac, 6);
+	out[12] = 0x86;
+	out[13] = 0xdd;
+	out[14] = 0x60;
+	out[PYSCAN_NDP_OFF_PLEN + 1] = PYSCAN_NDP_ICMP_LEN;
+	out[PYSCAN_NDP_OFF_NEXT] = 58;
+	out[PYSCAN_NDP_OFF_HOPS] = 255;
+	memcpy(out + PYSCAN_NDP_OFF_SRC, ip, 16);
+	memcpy(out + PYSCAN_NDP_OFF_DST, group, sizeof(group));
+	memcpy(out + PYSCAN_NDP_OFF_DST + 13, target + 13, 3);
+	out[PYSCAN_NDP_OFF_ICMP] = PYSCAN_NDP_NS;
+	memcpy(out + PYSCAN_NDP_OFF_TARGET, target, 16);
+	out[PYSCAN_NDP_OFF_OPT] = PYSCAN_NDP_OPT_SOURCE_LL;
+	out[PYSCAN_NDP_OFF_OPT + 1] = 1;
+	memcpy(out + PYSCAN_NDP_OFF_OPT_MAC, mac, 6);
+	csum = pyscan_ndp__checksum(out);
+	out[PYSCAN_NDP_OFF_CSUM] = (uint8_t)(csum >> 8);
+	out[PYSCAN_NDP_OFF_CSUM + 1] = (uint8_t)csum;
+	return PYSCAN_NDP_REPLY_LEN;
+}
+
 static int send_frame(int fd, int ifindex, const uint8_t *frame, uint32_t len)
 {
 	struct sockaddr_ll to = {
 		.sll_family = AF_PACKET,
-		.sll_protocol = htons(ETH_P_ARP),
+		.sll_protocol = htons(frame[12] == 0x86 ? ETH_P_IPV6 : ETH_P_ARP),
 		.sll_ifindex = ifindex,
 		.sll_halen = 6,
 	};
@@ -87,23 +139,56 @@ int pyscan_arp__announce(int ifindex, uint32_t ip_be, const uint8_t *mac, uint32
 	return rc;
 }
 
+int pyscan_ndp__announce(int ifindex, const uint8_t *ip, const uint8_t *mac,
+			 const uint8_t *target)
+{
+	uint8_t solicit[PYSCAN_NDP_REPLY_LEN];
+
+	if (ifindex <= 0 || !ip || !target || pyscan_ndp__unspecified(ip) ||
+	    !pyscan_ndp__build_solicit(ip, mac, target, solicit, sizeof(solicit)))
+		return -EINVAL;
+	const int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	const int rc = send_frame(fd, ifindex, solicit, sizeof(solicit)) ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
+/* Another host's neighbour discovery claiming the IPv6 address: its duplicate address
+ * detection for it, an advertisement for it, or a solicitation from it - from another MAC. */
+static int claims_address6(const pyscan_arp_responder *r, const uint8_t *frame, uint32_t len)
+{
+	if (len < PYSCAN_NDP_OFF_TARGET + 16 || frame[12] != 0x86 || frame[13] != 0xdd ||
+	    frame[PYSCAN_NDP_OFF_NEXT] != 58 || pyscan_ndp__same_mac(frame + 6, r->mac))
+		return 0;
+	if (pyscan_ndp__is_dad_for(frame, r->ip6))
+		return 1;
+	if (frame[PYSCAN_NDP_OFF_ICMP] == PYSCAN_NDP_NA)
+		return pyscan_ndp__same16(frame + PYSCAN_NDP_OFF_TARGET, r->ip6);
+	return frame[PYSCAN_NDP_OFF_ICMP] == PYSCAN_NDP_NS &&
+	       pyscan_ndp__same16(frame + PYSCAN_NDP_OFF_SRC, r->ip6);
+}
+
 /* Someone else's ARP (request or reply) naming the address as its own sender. */
 static int claims_address(const pyscan_arp_responder *r, const uint8_t *frame, uint32_t len)
 {
 	uint32_t sender_ip;
 
+	if (!r->ip_be)
+		return claims_address6(r, frame, len);
 	if (len < PYSCAN_ARP_FRAME_LEN || frame[12] != 0x08 || frame[13] != 0x06)
 		return 0;
 	memcpy(&sender_ip, frame + PYSCAN_ARP_OFF_SPA, 4);
 	return sender_ip == r->ip_be && !pyscan_arp__same_mac(frame + PYSCAN_ARP_OFF_SHA, r->mac);
 }
 
-pyscan_arp_responder *pyscan_arp_responder__open(int ifindex, uint32_t ip_be, const uint8_t *mac,
-						 char *err, size_t errlen)
+static pyscan_arp_responder *open_responder(int ifindex, uint32_t ip_be, const uint8_t *ip6,
+					   const uint8_t *mac, char *err, size_t errlen)
 {
 	pyscan_arp_responder *r;
 
-	if (ifindex <= 0 || !ip_be || !mac) {
+	if (ifindex <= 0 || (!ip_be && !ip6) || !mac) {
 		snprintf(err, errlen, "ARP responder: needs an interface index > 0, an address and "
 			 "a MAC (got ifindex %d)", ifindex);
 		errno = EINVAL;
@@ -127,24 +212,45 @@ pyscan_arp_responder *pyscan_arp_responder__open(int ifindex, uint32_t ip_be, co
 	}
 	r->ifindex = ifindex;
 	r->ip_be = ip_be;
+	if (!ip_be)
+		memcpy(r->ip6, ip6, 16);
 	memcpy(r->mac, mac, 6);
 	if (err && errlen)
 		err[0] = '\0';
 	return r;
 }
 
+pyscan_arp_responder *pyscan_arp_responder__open(int ifindex, uint32_t ip_be, const uint8_t *mac,
+						 char *err, size_t errlen)
+{
+	return open_responder(ifindex, ip_be, NULL, mac, err, errlen);
+}
+
+pyscan_arp_responder *pyscan_ndp_responder__open(int ifindex, const uint8_t *ip,
+						 const uint8_t *mac, char *err, size_t errlen)
+{
+	if (ip && pyscan_ndp__unspecified(ip))
+		ip = NULL; /* refused below like a missing address */
+	return open_responder(ifindex, 0, ip, mac, err, errlen);
+}
+
 int pyscan_arp_responder__handle(pyscan_arp_responder *r, const uint8_t *frame, uint32_t len)
 {
-	uint8_t reply[PYSCAN_ARP_REPLY_LEN];
+	uint8_t reply[PYSCAN_NDP_REPLY_LEN];
+	uint32_t reply_len;
 
 	if (!r || !frame)
 		return 0;
-	if (!pyscan_arp__build_reply(frame, len, r->ip_be, r->mac, reply, sizeof(reply))) {
+	reply_len = r->ip_be ? pyscan_arp__build_reply(frame, len, r->ip_be, r->mac, reply,
+							sizeof(reply))
+			     : pyscan_ndp__build_reply(frame, len, r->ip6, r->mac, reply,
+							sizeof(reply));
+	if (!reply_len) {
 		if (claims_address(r, frame, len))
 			pyscan_counter__bump(&r->stats.conflicts, 1);
 		return 0;
 	}
-	if (send_frame(r->fd, r->ifindex, reply, sizeof(reply)) == 0)
+	if (send_frame(r->fd, r->ifindex, reply, reply_len) == 0)
 		pyscan_counter__bump(&r->stats.answered, 1);
 	else
 		pyscan_counter__bump(&r->stats.send_errors, 1);

@@ -545,7 +545,7 @@ struct pyscan_replyfilter {
 static int set_filter_config(struct pyscan_replyfilter *filter, const char *object_path,
 			     const uint8_t *key, uint32_t scanner_ip_be, uint16_t port_lo,
 			     uint16_t port_hi, uint32_t probe_mask, uint32_t arp_ip_be,
-			     const uint8_t *arp_mac, uint32_t arp_redirect)
+			     const uint8_t *arp_mac, uint32_t arp_redirect, const uint8_t *ndp_ip)
 {
 	struct pyscan_reply_filter_config config = {0};
 	struct bpf_map *rodata = bpf_object__find_map_by_name(filter->object->obj, ".rodata");
@@ -566,6 +566,12 @@ static int set_filter_config(struct pyscan_replyfilter *filter, const char *obje
 	if (arp_ip_be) {
 		memcpy(config.arp_mac, arp_mac, sizeof(config.arp_mac));
 		config.arp_redirect = arp_redirect ? 1 : 0;
+	} else if (ndp_ip) {
+		/* the IPv6 twin: the same MAC and way out, answers from ndp_reply.h */
+		config.ndp_answer = 1;
+		memcpy(config.ndp_ip, ndp_ip, sizeof(config.ndp_ip));
+		memcpy(config.arp_mac, arp_mac, sizeof(config.arp_mac));
+		config.arp_redirect = arp_redirect ? 1 : 0;
 	}
 	return pyscan_bpf_object__set_initial_value(filter->object, ".rodata", &config,
 						    sizeof(config));
@@ -575,7 +581,8 @@ struct pyscan_replyfilter *pyscan_replyfilter__load(const char *object_path, con
 						    uint32_t scanner_ip_be, uint16_t port_lo,
 						    uint16_t port_hi, uint32_t queue_slots,
 						    uint32_t probe_mask, uint32_t arp_ip_be,
-						    const uint8_t *arp_mac, uint32_t arp_redirect)
+						    const uint8_t *arp_mac, uint32_t arp_redirect,
+						    const uint8_t *ndp_ip)
 {
 	struct bpf_prog_info prog_info = {0};
 	uint32_t prog_info_len = sizeof(prog_info);
@@ -597,7 +604,7 @@ struct pyscan_replyfilter *pyscan_replyfilter__load(const char *object_path, con
 		     probe_mask ? 31 - __builtin_clz(probe_mask) : -1, PYSCAN_PROBE_COUNT - 1);
 		return NULL;
 	}
-	if (arp_ip_be && !arp_mac) {
+	if ((arp_ip_be || ndp_ip) && !arp_mac) {
 		errno = EINVAL;
 		fail(EINVAL, "reply filter: an address to answer ARP for needs the MAC to answer with");
 		return NULL;
@@ -615,7 +622,7 @@ struct pyscan_replyfilter *pyscan_replyfilter__load(const char *object_path, con
 		goto fail;
 	}
 	rc = set_filter_config(filter, object_path, key, scanner_ip_be, port_lo, port_hi,
-			       probe_mask, arp_ip_be, arp_mac, arp_redirect);
+			       probe_mask, arp_ip_be, arp_mac, arp_redirect, ndp_ip);
 	if (rc)
 		goto fail;
 	xsks_map = bpf_object__find_map_by_name(filter->object->obj, "xsks_map");

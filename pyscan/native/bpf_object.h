@@ -81,13 +81,16 @@ int pyscan_xdp__attached_map_fd(int ifindex, uint32_t prog_id, const char *map_n
  * run it with BPF_PROG_TEST_RUN). arp_ip_be (network order, 0 = none): an address the host
  * does not own whose ARP requests the filter answers with arp_mac (6 bytes) by XDP_TX, or by
  * a redirect to the receiving device when arp_redirect (veth: reply_filter.bpf.c says why).
+ * ndp_ip (16 bytes, NULL = none; only with arp_ip_be 0): the IPv6 twin, neighbour
+ * solicitations for it answered the same way (ndp_reply.h).
  * NULL + errno on failure, reason in pyscan_bpf__error(). */
 struct pyscan_replyfilter;
 struct pyscan_replyfilter *pyscan_replyfilter__load(const char *object_path, const uint8_t *key,
 						    uint32_t scanner_ip_be, uint16_t port_lo,
 						    uint16_t port_hi, uint32_t queue_slots,
 						    uint32_t probe_mask, uint32_t arp_ip_be,
-						    const uint8_t *arp_mac, uint32_t arp_redirect);
+						    const uint8_t *arp_mac, uint32_t arp_redirect,
+						    const uint8_t *ndp_ip);
 int pyscan_replyfilter__test_run(struct pyscan_replyfilter *filter, const uint8_t *frame,
 				 uint32_t len, uint32_t *action);
 /* test_run, also copying the frame as the program left it (an XDP_TX answer) into out. */

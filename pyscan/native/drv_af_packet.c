@@ -653,8 +653,9 @@ uint32_t pyscan_afpacket__arp_prefix(uint32_t ip_be, uint8_t *out, uint32_t max)
  * headers are not walked, which is also the C parser's rule (reply_parse.h): a fragment or
  * any other extension header is rejected here and never reported there. Neighbour
  * discovery is not copied to the socket (the kernel, which answers it, gets every frame
- * anyway). */
-#define REPLY_FILTER6_LEN 22
+ * anyway), except solicitations (135) with NDP6: an unowned source's RX-thread responder
+ * answers them (the kernel does not own the address). */
+#define REPLY_FILTER6_LEN 23
 #define ETH_P_IPV6_TYPE 0x86dd
 static void reply_filter6(struct sock_filter out[REPLY_FILTER6_LEN], uint16_t first,
 			  uint16_t last, uint32_t protocols)
@@ -663,32 +664,36 @@ static void reply_filter6(struct sock_filter out[REPLY_FILTER6_LEN], uint16_t fi
 	const uint32_t udp = (protocols & PYSCAN_AFPACKET_UDP6) ? 17 : NEVER_A_BYTE;
 	const uint32_t icmp6 = (protocols & PYSCAN_AFPACKET_ALL6) ? 58 : NEVER_A_BYTE;
 	const uint32_t echo_reply = (protocols & PYSCAN_AFPACKET_ICMP6) ? 129 : NEVER_A_BYTE;
+	/* an unowned IPv6 source: solicitations go to the RX thread's responder */
+	const uint32_t solicitation = (protocols & PYSCAN_AFPACKET_NDP6) ? 135 : NEVER_A_BYTE;
 	const struct sock_filter prog[REPLY_FILTER6_LEN] = {
 		/* 0 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
-		/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6_TYPE, 0, 19),
+		/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6_TYPE, 0, 20),
 		/* 2 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 14 + 6),
 		/* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, tcp, 2, 0),
 		/* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, udp, 9, 0),
-		/* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, icmp6, 11, 15),
+		/* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, icmp6, 11, 16),
 		/* TCP */
 		/* 6 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 54 + 2),
-		/* 7 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, first, 0, 13),
-		/* 8 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, last, 12, 0),
+		/* 7 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, first, 0, 14),
+		/* 8 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, last, 13, 0),
 		/* 9 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 54 + 13),
 		/* 10 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x17), /* FIN SYN RST ACK */
-		/* 11 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x12, 8, 0),
+		/* 11 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x12, 9, 0),
 		/* 12 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x16), /* SYN RST ACK */
-		/* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x14, 6, 7),
+		/* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x14, 7, 8),
 		/* UDP: to the source ports */
 		/* 14 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 54 + 2),
-		/* 15 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, first, 0, 5),
-		/* 16 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, last, 4, 3),
-		/* ICMPv6: echo reply (129) or destination unreachable (1) */
+		/* 15 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, first, 0, 6),
+		/* 16 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, last, 5, 4),
+		/* ICMPv6: echo reply (129), neighbour solicitation (135), destination unreachable
+		 * (1) */
 		/* 17 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 54),
-		/* 18 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, echo_reply, 1, 0),
-		/* 19 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 1),
-		/* 20 */ BPF_STMT(BPF_RET | BPF_K, 0x40000),
-		/* 21 */ BPF_STMT(BPF_RET | BPF_K, 0),
+		/* 18 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, echo_reply, 2, 0),
+		/* 19 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, solicitation, 1, 0),
+		/* 20 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 1),
+		/* 21 */ BPF_STMT(BPF_RET | BPF_K, 0x40000),
+		/* 22 */ BPF_STMT(BPF_RET | BPF_K, 0),
 	};
 	memcpy(out, prog, sizeof(prog));
 }
@@ -722,7 +727,7 @@ static int attach_reply_filter(int fd, uint16_t first, uint16_t last, uint32_t p
 						  REPLY_FILTER_LEN : REPLY_FILTER6_LEN)];
 	struct sock_fprog prog = {.filter = code};
 	if (protocols & PYSCAN_AFPACKET_ALL6) {
-		/* no ARP prefix: an unowned source address is IPv4 only (netlink/source.py) */
+		/* no ARP prefix: an unowned IPv6 source adds PYSCAN_AFPACKET_NDP6 instead */
 		reply_filter6(code, first, last, protocols);
 		prog.len = REPLY_FILTER6_LEN;
 	} else {
@@ -742,7 +747,9 @@ int pyscan_afpacket__filter_replies(pyscan_ring *ring, uint16_t first, uint32_t 
 				    uint32_t protocols)
 {
 	if (!ring || ring->ops != &afp_rx_ops || count < 1 || (uint32_t)first + count > 65536 ||
-	    !protocols || (protocols & ~(uint32_t)(PYSCAN_AFPACKET_ALL | PYSCAN_AFPACKET_ALL6)) ||
+	    !protocols ||
+	    (protocols & ~(uint32_t)(PYSCAN_AFPACKET_ALL | PYSCAN_AFPACKET_ALL6 | PYSCAN_AFPACKET_NDP6)) ||
+	    ((protocols & PYSCAN_AFPACKET_NDP6) && !(protocols & PYSCAN_AFPACKET_ALL6)) ||
 	    ((protocols & PYSCAN_AFPACKET_ALL) && (protocols & PYSCAN_AFPACKET_ALL6)))
 		return -EINVAL; /* one family per scan */
 	struct afp_rx *r = (struct afp_rx *)ring;

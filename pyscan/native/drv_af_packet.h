@@ -43,6 +43,9 @@ int pyscan_afpacket__filter_ports(pyscan_ring *ring, uint16_t first, uint32_t co
 #define PYSCAN_AFPACKET_UDP6 32
 #define PYSCAN_AFPACKET_ALL 7
 #define PYSCAN_AFPACKET_ALL6 56
+/* with IPv6 reply bits only: neighbour solicitations pass too (an unowned IPv6 source's
+ * responder, arp_responder.h) */
+#define PYSCAN_AFPACKET_NDP6 64
 int pyscan_afpacket__filter_replies(pyscan_ring *ring, uint16_t first, uint32_t count,
                                     uint32_t protocols);
 /* The classic BPF program filter_ports attaches for [first, last]: its instruction count, and

@@ -37,6 +37,16 @@
 /* How long a bind waits for a queue that a just-closed socket still holds (see open_queue). */
 #define QUEUE_RELEASE_WAIT_MS 2000
 
+/* The config names an unowned IPv6 source (ndp_ip not all zero, arp_ip_be 0). */
+static int ndp_answered(const struct pyscan_afxdp_config *cfg)
+{
+	uint8_t any = 0;
+
+	for (size_t i = 0; i < sizeof(cfg->ndp_ip); i++)
+		any |= cfg->ndp_ip[i];
+	return !cfg->arp_ip_be && any;
+}
+
 /* ---- library noise ------------------------------------------------------------------------ */
 
 /* libxdp prints to stderr by default (the dispatcher EPERM fallback). libbpf's printing is
@@ -416,7 +426,8 @@ struct pyscan_afxdp *pyscan_afxdp__open(const struct pyscan_afxdp_config *cfg,
 		xdp->filter = pyscan_replyfilter__load(object_path, cfg->key, cfg->scanner_ip_be,
 						       cfg->port_lo, cfg->port_hi, cfg->queue_count,
 						       cfg->probe_mask, cfg->arp_ip_be, cfg->arp_mac,
-						       cfg->arp_redirect);
+						       cfg->arp_redirect,
+						       ndp_answered(cfg) ? cfg->ndp_ip : NULL);
 		if (!xdp->filter) {
 			rc = -errno;
 			set_error(err, errlen, "%s", pyscan_bpf__error());

@@ -52,6 +52,8 @@ struct pyscan_afxdp_config {
 	uint8_t arp_mac[6];     /* the answer's MAC: the interface's */
 	uint8_t arp_redirect;   /* 1: answer by redirect to the interface (veth), 0: XDP_TX */
 	uint8_t arp_reserved;
+	uint8_t ndp_ip[16];     /* with arp_ip_be 0: an unowned IPv6 source whose neighbour
+				 * solicitations the filter answers (ndp_reply.h); all zero = none */
 };
 
 /* What was chosen, for the status line and the summary. */
@@ -83,7 +85,7 @@ int pyscan_afxdp__filter_counters(struct pyscan_afxdp *xdp, uint64_t *out, uint3
 /* Detaches the filter and closes every socket now; memory goes when the last ring is destroyed. */
 void pyscan_afxdp__close(struct pyscan_afxdp *xdp);
 
-_Static_assert(sizeof(struct pyscan_afxdp_config) == 92, "pyscan_afxdp_config layout");
+_Static_assert(sizeof(struct pyscan_afxdp_config) == 108, "pyscan_afxdp_config layout");
 _Static_assert(sizeof(struct pyscan_afxdp_info) == 292, "pyscan_afxdp_info layout");
 
 #endif /* PYSCAN_DRV_AF_XDP_H */

@@ -327,8 +327,9 @@ class Engine(CHandle[EnginePtr]):
         self._snippets = snippets
 
     def set_arp_responder(self, responder: ArpResponder | None) -> None:
-        """Let ``responder`` answer ARP requests for an unowned source address from the RX
-        thread; before run_rx, closed after the engine, like set_capture."""
+        """Let ``responder`` answer ARP requests (or IPv6 neighbour solicitations) for an
+        unowned source address from the RX thread; before run_rx, closed after the engine,
+        like set_capture."""
         lib.pyscan_engine__set_arp_responder(self._live(), responder.ptr if responder is not None
                                              else ffi.NULL)
         self._arp_responder = responder  # kept alive as long as the engine points at it

@@ -4,8 +4,9 @@
  * (reply_parse.h) and its checksums are verified, then the scan's probe module classifies it
  * and checks its cookie (probe.h), then the seen set and the results ring (results.h).
  *
- * Frames that are not IP are offered to the ARP responder when the scan's source address is
- * not the host's (arp_responder.h); they are still counted not_ours, a request is no reply.
+ * Frames are offered to the ARP responder when the scan's source address is not the host's
+ * (arp_responder.h: ARP requests, or IPv6 neighbour solicitations); they are still counted as
+ * the parser and modules see them (not_ours), a request is no reply.
  *
  * Invariant: every frame increments rx_frames and exactly one of malformed, not_ours,
  * bad_checksum or ours; every "ours" frame exactly one of ignored_flags, invalid_cookie,
@@ -64,7 +65,9 @@ static int ingest(struct pyscan_engine *e, const uint8_t *frame, uint32_t len, u
 
 	bump(&c->frames, 1);
 	int rc = pyscan_reply__parse(frame, len, &view);
-	if (rc == PYSCAN_REPLY_NOT_IP && e->arp)
+	/* every frame: an IPv6 responder's solicitations are IP (the responder's byte checks
+	 * reject anything else first) */
+	if (e->arp)
 		pyscan_arp_responder__handle(e->arp, frame, len);
 	if (rc != PYSCAN_REPLY_OK)
 		rc = rc == PYSCAN_REPLY_NOT_IP ? PYSCAN_INGEST_NOT_OURS : PYSCAN_INGEST_MALFORMED;

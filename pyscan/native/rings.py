@@ -179,16 +179,20 @@ AFPACKET_PROTOCOLS = {"tcp": int(lib.PYSCAN_AFPACKET_TCP), "udp": int(lib.PYSCAN
                       # IPv6 scans: their own program (one family per scan, never mixed)
                       "tcp6": int(lib.PYSCAN_AFPACKET_TCP6),
                       "icmp6": int(lib.PYSCAN_AFPACKET_ICMP6),
-                      "udp6": int(lib.PYSCAN_AFPACKET_UDP6)}
+                      "udp6": int(lib.PYSCAN_AFPACKET_UDP6),
+                      # with IPv6 reply protocols: neighbour solicitations for the responder
+                      "ndp6": int(lib.PYSCAN_AFPACKET_NDP6)}
 
 
 def afpacket_filter_ports(ring: Ring, ports: range,
                           protocols: Iterable[str] = ("tcp",),
-                          arp_for: str | ipaddress.IPv4Address | None = None) -> None:
+                          arp_for: str | ipaddress.IPv4Address | ipaddress.IPv6Address
+                          | None = None) -> None:
     """Let an af-packet RX ring's kernel filter pass only replies to ``ports`` (the scan's
     source ports) of the scan's ``protocols`` (the probe types' labels: tcp, udp, icmp),
     and ARP requests for ``arp_for`` (an unowned source address, for the RX thread's
-    ARP responder); safe while the RX thread runs."""
+    ARP responder; an IPv6 ``arp_for`` passes neighbour solicitations instead, "ndp6");
+    safe while the RX thread runs."""
     if not isinstance(ports, range) or ports.step != 1 or not ports or ports.start < 0 \
             or ports.stop > 65536:
         raise ValueError(f"port range {ports!r} is invalid: accepted a non-empty "
@@ -199,6 +203,9 @@ def afpacket_filter_ports(ring: Ring, ports: range,
             raise ValueError(f"reply protocol {name!r} is unknown: accepted "
                              f"{', '.join(AFPACKET_PROTOCOLS)}")
         mask |= AFPACKET_PROTOCOLS[name]
+    if arp_for is not None and ipaddress.ip_address(str(arp_for)).version == 6:
+        mask |= AFPACKET_PROTOCOLS["ndp6"]
+        arp_for = None
     rc = lib.pyscan_afpacket__pass_arp(ring.ptr, 0 if arp_for is None
                                        else ipv4_be("ARP address", arp_for))
     if rc == 0:
@@ -226,9 +233,9 @@ def afpacket_reply_filter6(ports: range,
                          "range(first, last + 1) within 0..65535")
     mask = 0
     for name in protocols:
-        if name not in ("tcp6", "icmp6", "udp6"):
+        if name not in ("tcp6", "icmp6", "udp6", "ndp6"):
             raise ValueError(f"IPv6 reply protocol {name!r} is unknown: accepted tcp6, icmp6, "
-                             "udp6")
+                             "udp6, ndp6")
         mask |= AFPACKET_PROTOCOLS[name]
     count = int(lib.pyscan_afpacket__reply_filter6(ports.start, ports.stop - 1, mask,
                                                    ffi.NULL, 0))

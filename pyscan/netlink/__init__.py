@@ -31,6 +31,7 @@ from pyscan.netlink.links import (
     set_link_up,
     set_tx_checksum_offload,
 )
+from pyscan.netlink.multicast import solicited_node_group, solicited_node_membership
 from pyscan.netlink.namespaces import (
     NETNS_DIR,
     create_netns,
@@ -78,6 +79,8 @@ __all__ = [
     "set_gro",
     "set_link_up",
     "set_tx_checksum_offload",
+    "solicited_node_group",
+    "solicited_node_membership",
     "write_sysctl",
     "xdp_features",
 ]

@@ -65,7 +65,8 @@ class PathInfo:
     gateway_ip: Address | None      # None when the target is on-link
     gateway_mac: str                # next hop's MAC: the gateway, or the on-link target
     # False: source_ip is a free address of the link the host does not own (--source-ip):
-    # the scan answers ARP for it and needs no isolation firewall (netlink.source)
+    # the scan answers ARP (IPv6: neighbour solicitations) for it and needs no isolation
+    # firewall (netlink.source)
     source_owned: bool = True
     # the interface's own MAC (source_mac may be --source-mac's): what ARP for an unowned
     # source_ip is answered with, so the replies reach this interface
@@ -135,8 +136,9 @@ def resolve_path(target: Address | None = None, interface: str | None = None,
     ``netns`` resolves inside that namespace. The family is the target's; without a target,
     ``family`` (default 4) picks which default route. The source address is the route's
     preferred source, else the interface's first (for IPv6: global, not tentative) address.
-    A given ``source_ip`` the host does not own must be a free IPv4 address of the
-    interface's subnet (``source_owned`` False), else SourceAddressRefused (netlink.source).
+    A given ``source_ip`` the host does not own must be a free address of the interface's
+    subnet (IPv6: on-link prefix; ``source_owned`` False), else SourceAddressRefused
+    (netlink.source).
     """
     family = target.version if target is not None else (family or 4)
     for name, value in (("source IP", source_ip), ("gateway IP", gateway_ip)):
