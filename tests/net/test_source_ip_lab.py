@@ -309,6 +309,43 @@ def test_unowned_ipv6_source_finds_the_truth_without_a_firewall(
     assert summary.arp_replies is not None and summary.arp_replies >= 1
 
 
+@pytest.mark.parametrize("driver", ["af-xdp", "af-packet"])
+def test_a_dad_probe_during_an_ipv6_scan_is_reported_as_a_conflict(
+        lab_factory: Callable[..., Lab], driver: str) -> None:
+    """The IPv6 twin: another host's duplicate address detection for the borrowed address
+    while the scan runs is counted (the XDP filter's rule is the RX thread's) and the summary
+    line is labelled ndp."""
+    from scapy.layers.inet6 import ICMPv6ND_NS, IPv6
+    from scapy.layers.l2 import Ether
+
+    from pyscan.status import render_summary
+
+    _options(driver, "")
+    lab = draw_lab6(lab_factory, 24, SUBNET6, (80,), open_count=4, echo_count=0)
+    dad = bytes(Ether(src="02:00:00:00:00:99", dst="33:33:ff:00:00:77")
+                / IPv6(src="::", dst="ff02::1:ff00:77", hlim=255) / ICMPv6ND_NS(tgt=BORROWED6))
+    config = pyscan.ScanConfig.parse(
+        [SUBNET6], ports="80", rate=10_000, driver=driver, wait=1, netns=lab.scan_netns,
+        seed=5, source_ip=BORROWED6)
+    sent: list[str] = []
+
+    def while_waiting(status: pyscan.ScanStatus) -> None:
+        if status.phase == "waiting" and not sent:
+            _claim_from_the_target(lab, dad)
+            sent.append(status.phase)
+
+    with pyscan.scan(config, on_status=while_waiting) as run:
+        found = list(run)
+        summary = run.summary
+    assert summary is not None and sent == ["waiting"]
+    assert len(found) == 4
+    assert summary.family == 6 and summary.arp_conflicts >= 1, summary
+    if driver == "af-xdp":
+        assert summary.driver_counters["xdp_arp_conflict"] == summary.arp_conflicts
+    shown = render_summary(summary)
+    assert "  ndp        " in shown and "neighbour discovery frames from another host" in shown
+
+
 @pytest.mark.parametrize(("address", "why"), [
     ("2001:2:0:ffff::2", "the subnet-router anycast or gateway address"),
     ("2001:2:0:ffff::", "the subnet-router anycast or gateway address"),
@@ -417,5 +454,5 @@ def test_the_cli_scans_from_an_unowned_ipv6_address(lab_factory: Callable[..., L
     reported = {line.split()[3] for line in done.stdout.splitlines()
                 if line.startswith("open tcp 80 ")}
     assert reported == {str(address) for address, _ in lab.truth6()}
-    assert "arp " in done.stderr and "no isolation firewall" in done.stderr
+    assert "  ndp        " in done.stderr and "no isolation firewall" in done.stderr
     assert _pyscan_tables(lab.scan_netns) == []
