@@ -177,9 +177,12 @@ class Summary:
     # the source (the kernel's)
     arp_replies: int | None = None
     # ARP frames (IPv6: duplicate address detection, advertisements or solicitations) from
-    # another MAC claiming that address as its own (RX-thread drivers: the af-xdp filter
-    # leaves them to the kernel uncounted): the address is in use after all
+    # another MAC claiming that address as its own, counted by the RX thread's responder or
+    # the XDP filter (xdp_arp_conflict) with one rule: the address is in use after all
     arp_conflicts: int = 0
+    # The scan's address family (4 or 6): whether arp_replies / arp_conflicts are ARP or
+    # neighbour discovery
+    family: int = 4
 
     @property
     def send_rate(self) -> float:
@@ -695,7 +698,7 @@ class ScanRun:
                     interrupted=True, limit=self._limit,
                     capture_dropped=self._capture_dropped(), source_ports=engine.source_ports,
                     arp_replies=self._arp_replies(session),
-                    arp_conflicts=self._arp_conflicts())
+                    arp_conflicts=self._arp_conflicts(session))
                 self._end_tracking(engine, send_ended - started, exact=False)
 
         # Phase 3: whatever the RX thread queued before it stopped, also after a failure.
@@ -708,7 +711,7 @@ class ScanRun:
             interrupted=stopped_early, limit=self._limit,
             capture_dropped=self._capture_dropped(), source_ports=engine.source_ports,
             arp_replies=self._arp_replies(session),
-            arp_conflicts=self._arp_conflicts(),
+            arp_conflicts=self._arp_conflicts(session),
         )
         self._end_tracking(engine, send_ended - started, exact=waited and not failures)
         if failures:  # after the summary: what was sent and found is still true
@@ -725,8 +728,13 @@ class ScanRun:
             answered += self._arp_responder.stats()["answered"]
         return answered
 
-    def _arp_conflicts(self) -> int:
-        return 0 if self._arp_responder is None else self._arp_responder.stats()["conflicts"]
+    def _arp_conflicts(self, session: DriverSession) -> int:
+        """Frames of another host claiming the unowned source address: counted by the
+        driver's XDP filter (xdp_arp_conflict) or by the RX thread's responder."""
+        claims = int(session.stats().get("xdp_arp_conflict", 0))
+        if self._arp_responder is not None:
+            claims += self._arp_responder.stats()["conflicts"]
+        return claims
 
     # -- resume: what this run safely did (pyscan.resume) -----------------------------------
 
@@ -1172,6 +1180,7 @@ def _summarize(config: ScanConfig, stats: dict[str, int], session: DriverSession
         unreachable=unreachable,
         arp_replies=arp_replies,
         arp_conflicts=arp_conflicts,
+        family=config.targets.family,
     )
 
 

@@ -117,15 +117,22 @@ def render_summary(summary: Summary) -> str:
         *([f"  xdp filter {c.get('xdp_seen', 0)} frames seen, {c.get('xdp_matched', 0)} replies "
            f"to the scanner, {c.get('xdp_passed', 0)} passed to the kernel"]
           if (c := summary.driver_counters) else []),
-        *([f"  arp        {summary.arp_replies} requests for the source address answered "
-           "(not this host's address: no isolation firewall)"
-           + (f"; warning: {summary.arp_conflicts} ARP frames from another host claiming it"
-              if summary.arp_conflicts else "")]
-          if summary.arp_replies is not None else []),
+        *([_neighbour_line(summary)] if summary.arp_replies is not None else []),
         *([_limit_line(summary)] if summary.limit is not None else []),
         f"  seed       {summary.seed} (repeat this order with --seed {summary.seed})",
     ]
     return "\n".join(lines)
+
+
+def _neighbour_line(summary: Summary) -> str:
+    """Requests for an unowned source address that pyscan answered: ARP in an IPv4 scan,
+    neighbour solicitations in an IPv6 one; a warning when another host claims the address."""
+    label, asked, frames = (("ndp", "neighbour solicitations", "neighbour discovery")
+                            if summary.family == 6 else ("arp", "requests", "ARP"))
+    warning = (f"; warning: {summary.arp_conflicts} {frames} frames from another host "
+               "claiming it" if summary.arp_conflicts else "")
+    return (f"  {label:<10} {summary.arp_replies} {asked} for the source address answered "
+            f"(not this host's address: no isolation firewall){warning}")
 
 
 def _limit_line(summary: Summary) -> str:

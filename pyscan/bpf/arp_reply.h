@@ -8,8 +8,8 @@
  * Invariant: a frame is rewritten only when it is an Ethernet/IPv4 ARP request whose target
  * protocol address is A, whose sender is neither A (a gratuitous ARP: another host claims A,
  * which must not be fought over) nor our own MAC (our own request looped back); everything
- * else is left byte for byte as it was. The caller has checked that the frame holds at least
- * PYSCAN_ARP_FRAME_LEN bytes.
+ * else is left byte for byte as it was. pyscan_arp__claims tells the frames of another host
+ * claiming A. The caller has checked that the frame holds at least PYSCAN_ARP_FRAME_LEN bytes.
  */
 #ifndef PYSCAN_ARP_REPLY_H
 #define PYSCAN_ARP_REPLY_H
@@ -72,6 +72,21 @@ static __always_inline int pyscan_arp__answer_in_place(__u8 *f, __u32 ip_be, con
 	__builtin_memcpy(f + PYSCAN_ARP_OFF_SHA, mac, 6);
 	__builtin_memcpy(f + PYSCAN_ARP_OFF_SPA, &ip_be, 4);
 	return 1;
+}
+
+/* Another host's ARP - request or reply, a gratuitous ARP included - naming A (ip_be, network
+ * order) as its sender protocol address from a sender hardware address that is not mac: A is
+ * in use after all. Never true of a request pyscan_arp__answer_in_place answers (its sender is
+ * not A), so a frame is answered or a conflict, never both. The one rule both the XDP filter
+ * (PYSCAN_RF_ARP_CONFLICT) and the RX-thread responder (its conflicts counter) count by. */
+static __always_inline int pyscan_arp__claims(const __u8 *f, __u32 ip_be, const __u8 *mac)
+{
+	__u32 sender_ip_be;
+
+	if (f[12] != 0x08 || f[13] != 0x06)
+		return 0;
+	__builtin_memcpy(&sender_ip_be, f + PYSCAN_ARP_OFF_SPA, 4);
+	return sender_ip_be == ip_be && !pyscan_arp__same_mac(f + PYSCAN_ARP_OFF_SHA, mac);
 }
 
 #endif /* PYSCAN_ARP_REPLY_H */

@@ -26,6 +26,7 @@
 #endif
 
 #define PYSCAN_NDP_FRAME_LEN 86 /* Ethernet + IPv6 + NS/NA (24) + one link-layer option (8) */
+#define PYSCAN_NDP_CLAIM_LEN 78 /* up to the NS/NA target: what pyscan_ndp__claims reads */
 #define PYSCAN_NDP_ICMP_LEN 32
 #define PYSCAN_NDP_NS 135
 #define PYSCAN_NDP_NA 136
@@ -90,6 +91,25 @@ static __always_inline int pyscan_ndp__is_dad_for(const __u8 *f, const __u8 *tar
 	return pyscan_ndp__is_solicitation(f) &&
 	       pyscan_ndp__same16(f + PYSCAN_NDP_OFF_TARGET, target) &&
 	       pyscan_ndp__unspecified(f + PYSCAN_NDP_OFF_SRC);
+}
+
+/* Another host's neighbour discovery claiming A (ip, 16 bytes) from an Ethernet source that is
+ * not mac: its duplicate address detection for A, an advertisement for A, or a solicitation
+ * from A. Never true of a solicitation pyscan_ndp__answer_in_place answers (its source is
+ * neither unspecified nor A), so a frame is answered or a conflict, never both. The one rule
+ * both the XDP filter (PYSCAN_RF_ARP_CONFLICT) and the RX-thread responder count by; the
+ * caller has checked that the frame holds at least PYSCAN_NDP_CLAIM_LEN bytes. */
+static __always_inline int pyscan_ndp__claims(const __u8 *f, const __u8 *ip, const __u8 *mac)
+{
+	if (f[12] != 0x86 || f[13] != 0xdd || f[PYSCAN_NDP_OFF_NEXT] != 58 ||
+	    pyscan_ndp__same_mac(f + 6, mac))
+		return 0;
+	if (pyscan_ndp__is_dad_for(f, ip))
+		return 1;
+	if (f[PYSCAN_NDP_OFF_ICMP] == PYSCAN_NDP_NA)
+		return pyscan_ndp__same16(f + PYSCAN_NDP_OFF_TARGET, ip);
+	return f[PYSCAN_NDP_OFF_ICMP] == PYSCAN_NDP_NS &&
+	       pyscan_ndp__same16(f + PYSCAN_NDP_OFF_SRC, ip);
 }
 
 /* The ICMPv6 checksum of the 32-byte message at f + 54 over the IPv6 pseudo-header (RFC

@@ -15,8 +15,11 @@
  * (arp_reply.h; on a veth a redirect to the same device, see pyscan_reply_filter), since the
  * kernel, which does not own the address, would never answer it. The IPv6 twin (ndp_answer
  * set): a neighbour solicitation for ndp_ip becomes the solicited advertisement (ndp_reply.h).
+ * In those scans a frame of another host claiming the address (pyscan_arp__claims,
+ * pyscan_ndp__claims: the RX-thread responder's rule) is passed and counted in ARP_CONFLICT.
  *
- * Invariant: every frame increments SEEN and exactly one of MATCHED / PASSED / ARP_REPLIED. A
+ * Invariant: every frame increments SEEN and exactly one of MATCHED / PASSED / ARP_REPLIED; a
+ * passed frame may also increment ARP_CONFLICT (an extra count, not a partition). A
  * matched frame whose queue has no socket falls back to XDP_PASS (the redirect flag) and also
  * increments UNQUEUED: the kernel gets it (the host firewall rule installed for the scan keeps
  * it from answering), the scanner never does, so the driver counts it as a drop, not as
@@ -179,6 +182,26 @@ static __always_inline int answer_ndp(struct xdp_md *ctx)
 	return pyscan_ndp__answer_in_place(data, ip, mac);
 }
 
+/* 1 when the frame is another host claiming the unowned source address (IPv4 or IPv6). */
+static __always_inline int claims_source(struct xdp_md *ctx)
+{
+	__u8 *data = (void *)(long)ctx->data;
+	__u8 *data_end = (void *)(long)ctx->data_end;
+	__u8 mac[6], ip[16];
+
+	/* byte by byte out of the volatile config, as in answer_arp */
+	for (int i = 0; i < 6; i++)
+		mac[i] = reply_filter_config.arp_mac[i];
+	if (reply_filter_config.arp_ip_be)
+		return data + PYSCAN_ARP_FRAME_LEN <= data_end &&
+		       pyscan_arp__claims(data, reply_filter_config.arp_ip_be, mac);
+	if (data + PYSCAN_NDP_CLAIM_LEN > data_end)
+		return 0;
+	for (int i = 0; i < 16; i++)
+		ip[i] = reply_filter_config.ndp_ip[i];
+	return pyscan_ndp__claims(data, ip, mac);
+}
+
 SEC("xdp")
 int pyscan_reply_filter(struct xdp_md *ctx)
 {
@@ -193,6 +216,12 @@ int pyscan_reply_filter(struct xdp_md *ctx)
 		if (reply_filter_config.arp_redirect)
 			return bpf_redirect(ctx->ingress_ifindex, 0);
 		return XDP_TX;
+	}
+	if ((reply_filter_config.arp_ip_be || reply_filter_config.ndp_answer) && claims_source(ctx)) {
+		/* ARP or neighbour discovery, never a scan reply: left to the kernel. */
+		count(PYSCAN_RF_ARP_CONFLICT);
+		count(PYSCAN_RF_PASSED);
+		return XDP_PASS;
 	}
 	if (is_scan_reply(ctx)) {
 		long action;

@@ -37,7 +37,9 @@ struct pyscan_reply_filter_config {
 };
 
 /* Indexes into the per-CPU counter array; seen == matched + passed + arp_replied on every
- * CPU, and unqueued <= matched. */
+ * CPU, unqueued <= matched and arp_conflict <= passed: ARP_CONFLICT is an extra count of
+ * frames also counted in PASSED (a conflict is left to the kernel like any frame not ours),
+ * not a partition of its own. */
 enum pyscan_reply_filter_counter {
 	PYSCAN_RF_SEEN = 0,
 	PYSCAN_RF_MATCHED = 1, /* cookie valid: handed to the AF_XDP socket of the frame's queue */
@@ -46,7 +48,10 @@ enum pyscan_reply_filter_counter {
 	PYSCAN_RF_ARP_REPLIED = 4, /* an ARP request for arp_ip_be (or a neighbour
 				    * solicitation for ndp_ip), sent back as the reply
 				    * (XDP_TX, or XDP_REDIRECT with arp_redirect) */
-	PYSCAN_RF_NCOUNTERS = 5,
+	PYSCAN_RF_ARP_CONFLICT = 5, /* another host claiming arp_ip_be (or ndp_ip): the rule
+				     * of pyscan_arp__claims / pyscan_ndp__claims, the RX-thread
+				     * responder's; also counted in PASSED */
+	PYSCAN_RF_NCOUNTERS = 6,
 };
 
 _Static_assert(sizeof(struct pyscan_reply_filter_config) == 64, "reply filter config layout");

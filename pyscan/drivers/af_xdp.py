@@ -36,7 +36,8 @@ __all__ = ["DESCRIPTOR", "XDP_ATTACH_MODES", "XDP_MODES", "AfXdpDriver", "AfXdpS
 
 XDP_MODES = ("auto", "zerocopy", "copy")
 XDP_ATTACH_MODES = ("auto", "native", "generic")
-FILTER_COUNTERS = ("xdp_seen", "xdp_matched", "xdp_passed", "xdp_unqueued", "xdp_arp_replied")
+FILTER_COUNTERS = ("xdp_seen", "xdp_matched", "xdp_passed", "xdp_unqueued", "xdp_arp_replied",
+                   "xdp_arp_conflict")
 # Replies the RX sockets can hold together while the RX thread is off the CPU: 131 ms at
 # 250 kpps. With 2048 (the TX default) a scheduling pause of 8 ms overflowed the ring on a
 # 2-core machine and lost 0.3-8 % of a 250 kpps scan (counted in rx_drops, but lost).

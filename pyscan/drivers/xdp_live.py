@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 __all__ = ["DESCRIPTOR", "XdpLiveDriver", "XdpLiveSession", "XdpLiveUnusable"]
 
 DEFAULT_BATCH = 1024
-FILTER_COUNTERS = ("xdp_seen", "xdp_matched", "xdp_passed", "xdp_unqueued", "xdp_arp_replied")
+FILTER_COUNTERS = ("xdp_seen", "xdp_matched", "xdp_passed", "xdp_unqueued", "xdp_arp_replied",
+                   "xdp_arp_conflict")
 
 
 class XdpLiveUnusable(AfXdpUnusable):

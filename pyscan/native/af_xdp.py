@@ -23,7 +23,7 @@ REPLY_FILTER_OBJECT = str(Path(__file__).resolve().parent.parent / "bpf" / "repl
 REPLY_FILTER_COUNTERS = tuple(name for _, name in sorted({
     lib.PYSCAN_RF_SEEN: "seen", lib.PYSCAN_RF_MATCHED: "matched",
     lib.PYSCAN_RF_PASSED: "passed", lib.PYSCAN_RF_UNQUEUED: "unqueued",
-    lib.PYSCAN_RF_ARP_REPLIED: "arp_replied"}.items()))
+    lib.PYSCAN_RF_ARP_REPLIED: "arp_replied", lib.PYSCAN_RF_ARP_CONFLICT: "arp_conflict"}.items()))
 if len(REPLY_FILTER_COUNTERS) != lib.PYSCAN_RF_NCOUNTERS:
     raise ImportError("reply_filter.h has a counter pyscan.native.af_xdp does not name")
 XDP_BIND_MODES = {"auto": lib.PYSCAN_AFXDP_BIND_AUTO, "zerocopy": lib.PYSCAN_AFXDP_BIND_ZEROCOPY,

@@ -155,32 +155,12 @@ int pyscan_ndp__announce(int ifindex, const uint8_t *ip, const uint8_t *mac,
 	return rc;
 }
 
-/* Another host's neighbour discovery claiming the IPv6 address: its duplicate address
- * detection for it, an advertisement for it, or a solicitation from it - from another MAC. */
-static int claims_address6(const pyscan_arp_responder *r, const uint8_t *frame, uint32_t len)
-{
-	if (len < PYSCAN_NDP_OFF_TARGET + 16 || frame[12] != 0x86 || frame[13] != 0xdd ||
-	    frame[PYSCAN_NDP_OFF_NEXT] != 58 || pyscan_ndp__same_mac(frame + 6, r->mac))
-		return 0;
-	if (pyscan_ndp__is_dad_for(frame, r->ip6))
-		return 1;
-	if (frame[PYSCAN_NDP_OFF_ICMP] == PYSCAN_NDP_NA)
-		return pyscan_ndp__same16(frame + PYSCAN_NDP_OFF_TARGET, r->ip6);
-	return frame[PYSCAN_NDP_OFF_ICMP] == PYSCAN_NDP_NS &&
-	       pyscan_ndp__same16(frame + PYSCAN_NDP_OFF_SRC, r->ip6);
-}
-
-/* Someone else's ARP (request or reply) naming the address as its own sender. */
+/* Another host claiming the address (arp_reply.h / ndp_reply.h: the XDP filter's rule too). */
 static int claims_address(const pyscan_arp_responder *r, const uint8_t *frame, uint32_t len)
 {
-	uint32_t sender_ip;
-
 	if (!r->ip_be)
-		return claims_address6(r, frame, len);
-	if (len < PYSCAN_ARP_FRAME_LEN || frame[12] != 0x08 || frame[13] != 0x06)
-		return 0;
-	memcpy(&sender_ip, frame + PYSCAN_ARP_OFF_SPA, 4);
-	return sender_ip == r->ip_be && !pyscan_arp__same_mac(frame + PYSCAN_ARP_OFF_SHA, r->mac);
+		return len >= PYSCAN_NDP_CLAIM_LEN && pyscan_ndp__claims(frame, r->ip6, r->mac);
+	return len >= PYSCAN_ARP_FRAME_LEN && pyscan_arp__claims(frame, r->ip_be, r->mac);
 }
 
 static pyscan_arp_responder *open_responder(int ifindex, uint32_t ip_be, const uint8_t *ip6,

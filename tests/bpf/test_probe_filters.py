@@ -27,8 +27,9 @@ TARGET = IPv4Address("198.19.7.9")
 SOURCE_PORTS = range(40000, 40064)
 KEY = bytes.fromhex("8f0c2a11d35e49b07c66f1a2b9e04d13")
 MATCHED = {"seen": 1, "matched": 1, "passed": 0, "unqueued": 1,
-           "arp_replied": 0}  # empty XSKMAP
-PASSED = {"seen": 1, "matched": 0, "passed": 1, "unqueued": 0, "arp_replied": 0}
+           "arp_replied": 0, "arp_conflict": 0}  # empty XSKMAP
+PASSED = {"seen": 1, "matched": 0, "passed": 1, "unqueued": 0, "arp_replied": 0,
+          "arp_conflict": 0}
 ECHO, UDP_ID, SYN = PROBES["icmp-echo"].id, PROBES["udp"].id, PROBES["tcp-syn"].id
 
 

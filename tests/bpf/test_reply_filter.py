@@ -68,14 +68,16 @@ def run(reply_filter: native.ReplyFilter, frame: bytes) -> tuple[str, dict[str, 
 
 
 # The XSKMAP is empty here: every match is also unqueued (passed, lost to the scan).
-MATCHED = {"seen": 1, "matched": 1, "passed": 0, "unqueued": 1, "arp_replied": 0}
-PASSED = {"seen": 1, "matched": 0, "passed": 1, "unqueued": 0, "arp_replied": 0}
+MATCHED = {"seen": 1, "matched": 1, "passed": 0, "unqueued": 1, "arp_replied": 0,
+           "arp_conflict": 0}
+PASSED = {"seen": 1, "matched": 0, "passed": 1, "unqueued": 0, "arp_replied": 0,
+          "arp_conflict": 0}
 
 
 def test_program_loads_and_verifies(reply_filter: native.ReplyFilter) -> None:
     assert reply_filter.prog_id > 0
     assert reply_filter.counters() == {"seen": 0, "matched": 0, "passed": 0, "unqueued": 0,
-                                       "arp_replied": 0}
+                                       "arp_replied": 0, "arp_conflict": 0}
 
 
 def test_syn_ack_with_good_cookie_matches(reply_filter: native.ReplyFilter) -> None:
@@ -163,7 +165,7 @@ def test_counters_add_up_over_many_frames(reply_filter: native.ReplyFilter) -> N
     for frame in [good, bad, bad, good, good]:
         reply_filter.test_run(frame)
     assert reply_filter.counters() == {"seen": 5, "matched": 3, "passed": 2, "unqueued": 3,
-                                       "arp_replied": 0}
+                                       "arp_replied": 0, "arp_conflict": 0}
 
 
 def test_bad_inputs_are_refused_with_the_value() -> None:

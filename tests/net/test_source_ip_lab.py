@@ -209,6 +209,51 @@ def test_responder_answers_requests_and_counts_claimants(lab_factory: Callable[.
     assert _target_neighbour_mac(lab, BORROWED) in (None, scanner_mac)
 
 
+def _claim_from_the_target(lab: Lab, frame: bytes) -> None:
+    """Send ``frame`` (another host claiming the borrowed address) out of the target
+    namespace's end of the lab link, towards the scanner."""
+    with netlink.in_netns(lab.target_netns):
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    with sock:
+        sock.bind((lab.target_interface, 0))
+        sock.send(frame)
+
+
+@pytest.mark.parametrize("driver", ["af-xdp", "xdp-live", "af-packet"])
+def test_a_gratuitous_arp_during_a_scan_is_reported_as_a_conflict(
+        lab_factory: Callable[..., Lab], driver: str) -> None:
+    """Another host claims the borrowed address while the scan runs: the summary warns, on the
+    XDP drivers (the reply filter's xdp_arp_conflict) as on af-packet (the RX thread)."""
+    from scapy.layers.l2 import ARP, Ether
+
+    from pyscan.status import render_summary
+
+    _options(driver, "")
+    lab = lab_factory(subnet="198.19.0.0/28", ports=(80,), open_count=4, seed=23)
+    claimant = "02:00:00:00:00:99"
+    gratuitous = bytes(Ether(src=claimant, dst="ff:ff:ff:ff:ff:ff")
+                       / ARP(op=1, hwsrc=claimant, psrc=BORROWED, pdst=BORROWED))
+    config = pyscan.ScanConfig.parse(
+        ["198.19.0.0/28"], ports="80", rate=10_000, driver=driver, wait=1,
+        netns=lab.scan_netns, seed=5, source_ip=BORROWED)
+    sent: list[str] = []
+
+    def while_waiting(status: pyscan.ScanStatus) -> None:
+        if status.phase == "waiting" and not sent:
+            _claim_from_the_target(lab, gratuitous)
+            sent.append(status.phase)
+
+    with pyscan.scan(config, on_status=while_waiting) as run:
+        found = list(run)
+        summary = run.summary
+    assert summary is not None and sent == ["waiting"]
+    assert len(found) == 4
+    assert summary.arp_conflicts >= 1, summary
+    if driver != "af-packet":
+        assert summary.driver_counters["xdp_arp_conflict"] == summary.arp_conflicts
+    assert "warning: " in render_summary(summary)
+
+
 # --- IPv6: neighbour discovery answered for the borrowed address ---
 
 BORROWED6 = "2001:2:0:ffff::77"
@@ -262,6 +307,43 @@ def test_unowned_ipv6_source_finds_the_truth_without_a_firewall(
     assert summary.open == len(truth) == 90
     assert summary.invalid_cookies == 0
     assert summary.arp_replies is not None and summary.arp_replies >= 1
+
+
+@pytest.mark.parametrize("driver", ["af-xdp", "af-packet"])
+def test_a_dad_probe_during_an_ipv6_scan_is_reported_as_a_conflict(
+        lab_factory: Callable[..., Lab], driver: str) -> None:
+    """The IPv6 twin: another host's duplicate address detection for the borrowed address
+    while the scan runs is counted (the XDP filter's rule is the RX thread's) and the summary
+    line is labelled ndp."""
+    from scapy.layers.inet6 import ICMPv6ND_NS, IPv6
+    from scapy.layers.l2 import Ether
+
+    from pyscan.status import render_summary
+
+    _options(driver, "")
+    lab = draw_lab6(lab_factory, 24, SUBNET6, (80,), open_count=4, echo_count=0)
+    dad = bytes(Ether(src="02:00:00:00:00:99", dst="33:33:ff:00:00:77")
+                / IPv6(src="::", dst="ff02::1:ff00:77", hlim=255) / ICMPv6ND_NS(tgt=BORROWED6))
+    config = pyscan.ScanConfig.parse(
+        [SUBNET6], ports="80", rate=10_000, driver=driver, wait=1, netns=lab.scan_netns,
+        seed=5, source_ip=BORROWED6)
+    sent: list[str] = []
+
+    def while_waiting(status: pyscan.ScanStatus) -> None:
+        if status.phase == "waiting" and not sent:
+            _claim_from_the_target(lab, dad)
+            sent.append(status.phase)
+
+    with pyscan.scan(config, on_status=while_waiting) as run:
+        found = list(run)
+        summary = run.summary
+    assert summary is not None and sent == ["waiting"]
+    assert len(found) == 4
+    assert summary.family == 6 and summary.arp_conflicts >= 1, summary
+    if driver == "af-xdp":
+        assert summary.driver_counters["xdp_arp_conflict"] == summary.arp_conflicts
+    shown = render_summary(summary)
+    assert "  ndp        " in shown and "neighbour discovery frames from another host" in shown
 
 
 @pytest.mark.parametrize(("address", "why"), [
@@ -372,5 +454,5 @@ def test_the_cli_scans_from_an_unowned_ipv6_address(lab_factory: Callable[..., L
     reported = {line.split()[3] for line in done.stdout.splitlines()
                 if line.startswith("open tcp 80 ")}
     assert reported == {str(address) for address, _ in lab.truth6()}
-    assert "arp " in done.stderr and "no isolation firewall" in done.stderr
+    assert "  ndp        " in done.stderr and "no isolation firewall" in done.stderr
     assert _pyscan_tables(lab.scan_netns) == []

@@ -136,3 +136,24 @@ def test_the_summary_has_an_arp_line_only_for_an_unowned_source() -> None:
     claimed = Summary(**base, arp_replies=3, arp_conflicts=2)  # type: ignore[arg-type]
     assert "warning: 2 ARP frames from another host claiming it" in render_summary(claimed)
     assert json.loads(summary_json(claimed))["arp_conflicts"] == 2
+
+
+def test_the_summary_line_of_an_ipv6_scan_is_labelled_ndp() -> None:
+    import json
+
+    from pyscan.scanner import Summary
+    from pyscan.status import render_summary, summary_json
+
+    base = dict(targets=8, ports=1, probes=8, sent=8, tx_errors=0, duration=1.0,
+                send_duration=0.1, replies=8, valid=8, invalid_cookies=0, open=1, closed=7,
+                duplicates=0, driver_drops=0, driver="af-xdp", driver_description="",
+                seed=7, shard=(1, 1), interrupted=False)
+    ipv6 = render_summary(Summary(**base, arp_replies=3, family=6))  # type: ignore[arg-type]
+    assert "  ndp        3 neighbour solicitations for the source address answered" in ipv6
+    assert "  arp " not in ipv6 and "warning" not in ipv6
+    claimed = Summary(**base, arp_replies=3, arp_conflicts=2, family=6)  # type: ignore[arg-type]
+    assert ("warning: 2 neighbour discovery frames from another host claiming it"
+            in render_summary(claimed))
+    assert json.loads(summary_json(claimed))["family"] == 6
+    ipv4 = render_summary(Summary(**base, arp_replies=3, family=4))  # type: ignore[arg-type]
+    assert "  arp        3 requests" in ipv4 and "ndp" not in ipv4
