@@ -76,34 +76,29 @@ pyscan_ipv4__parse(struct xdp_md *ctx, const volatile struct pyscan_reply_filter
 	return ip;
 }
 
-/* What follows ip (its protocol's header) when the frame holds `need` bytes of it; NULL
- * otherwise. */
+/* What follows ip (its protocol's header) when ip's total length covers the header and `need`
+ * bytes of it and the packet it bounds ends inside the frame; NULL otherwise. Ethernet pads
+ * short frames, so the total length, not the frame, ends the packet, as in the C parser (and
+ * as pyscan_ipv6__payload reads the payload length). */
 static __always_inline void *pyscan_ipv4__payload(struct xdp_md *ctx, const struct iphdr *ip,
 						  __u32 need)
 {
 	void *data_end = (void *)(long)ctx->data_end;
 	void *payload = (void *)(ip + 1);
+	__u16 total = bpf_ntohs(ip->tot_len);
 
+	/* The frame check is implied by the total-length checks; the verifier needs it spelled
+	 * out with a constant size. */
 	if (payload + need > data_end)
+		return NULL;
+	if (total < sizeof(*ip) + need || (void *)ip + total > data_end)
 		return NULL;
 	return payload;
 }
 
-/* Whether ip's total length covers the header and `need` bytes and the packet it bounds ends
- * inside the frame (Ethernet pads short frames, so the total length, not the frame, ends the
- * packet, as in the C parser). */
-static __always_inline int pyscan_ipv4__total_length_holds(struct xdp_md *ctx,
-							   const struct iphdr *ip, __u32 need)
-{
-	void *data_end = (void *)(long)ctx->data_end;
-	__u16 total = bpf_ntohs(ip->tot_len);
-
-	return total >= sizeof(*ip) + need && (void *)ip + total <= data_end;
-}
-
 /* The quote of an ICMP destination unreachable (any code) that follows ip: an option-less
  * IPv4 header of `protocol` sent from ip's destination (the scanner) and 8 bytes of its
- * payload, all inside the frame; NULL otherwise. */
+ * payload, all inside ip's total length and the frame; NULL otherwise. */
 static __always_inline struct pyscan_icmp_quote4 *
 pyscan_ipv4__unreachable_quote(struct xdp_md *ctx, const struct iphdr *ip, __u8 protocol)
 {

@@ -45,15 +45,13 @@ pyscan_probe_icmp_echo4__match(struct xdp_md *ctx,
 	if (!icmp)
 		return 0;
 	if (icmp->type == PYSCAN_ICMP_ECHO_REPLY && icmp->code == 0) {
-		if (!pyscan_ipv4__total_length_holds(ctx, ip, sizeof(*icmp)))
-			return 0;
 		peer_be = ip->saddr;
 		echoed = pyscan_icmp__echoed(icmp);
 	} else if (icmp->type == PYSCAN_ICMP_UNREACHABLE) {
 		struct pyscan_icmp_quote4 *q = pyscan_ipv4__unreachable_quote(ctx, ip, IPPROTO_ICMP);
 		struct pyscan_icmphdr *qicmp;
 
-		if (!q || !pyscan_ipv4__total_length_holds(ctx, ip, sizeof(*q)))
+		if (!q)
 			return 0;
 		qicmp = (void *)q->l4;
 		if (qicmp->type != PYSCAN_ICMP_ECHO_REQUEST)

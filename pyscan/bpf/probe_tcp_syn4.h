@@ -76,7 +76,7 @@ pyscan_probe_tcp_syn4__match(struct xdp_md *ctx,
 	__u16 total;
 	__u32 cookie;
 
-	if (!tcp || !pyscan_ipv4__total_length_holds(ctx, ip, sizeof(*tcp)))
+	if (!tcp)
 		return 0;
 	/* The header length the segment claims must lie inside the packet too. */
 	total = bpf_ntohs(ip->tot_len);
@@ -101,8 +101,7 @@ pyscan_probe_tcp_syn4__match_icmp(struct xdp_md *ctx,
 	struct pyscan_tcp_quote *qtcp;
 	struct pyscan_cookie_key key;
 
-	/* The C parser ends the packet at its total length: the quote must lie inside it. */
-	if (!q || !pyscan_ipv4__total_length_holds(ctx, ip, sizeof(*q)))
+	if (!q)
 		return 0;
 	qtcp = (void *)q->l4;
 	if (!pyscan_tcp__is_scan_port(cfg, bpf_ntohs(qtcp->source)))

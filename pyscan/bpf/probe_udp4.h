@@ -48,7 +48,7 @@ pyscan_probe_udp4__match(struct xdp_md *ctx, const volatile struct pyscan_reply_
 	struct pyscan_cookie_key key;
 	__u32 cookie;
 
-	if (!udp || !pyscan_ipv4__total_length_holds(ctx, ip, sizeof(*udp)))
+	if (!udp)
 		return 0;
 	key = pyscan_reply_filter__key(cfg);
 	/* The reply's tuple reversed is the probe's (source port 0 in the hash). */
@@ -65,7 +65,7 @@ pyscan_probe_udp4__match_icmp(struct xdp_md *ctx,
 	struct udphdr *qudp;
 	__u32 cookie;
 
-	if (!q || !pyscan_ipv4__total_length_holds(ctx, ip, sizeof(*q)))
+	if (!q)
 		return 0;
 	qudp = (void *)q->l4;
 	key = pyscan_reply_filter__key(cfg);
