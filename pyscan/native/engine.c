@@ -240,17 +240,26 @@ uint64_t pyscan_engine__thread_total(const pyscan_engine *e, uint32_t thread_ind
 	return e->tx[thread_index].total;
 }
 
+/* How many of thread_index's targets from its k_first-th on there are, at most n (0 past its
+ * end), and in *first_index the target index of the first of them. */
+static uint32_t thread_window(const pyscan_engine *e, uint32_t thread_index, uint64_t k_first,
+			      uint32_t n, uint64_t *first_index)
+{
+	const uint64_t total = e->tx[thread_index].total;
+
+	*first_index = pyscan_engine__first_index(e, thread_index) + k_first * e->stride;
+	if (k_first >= total)
+		return 0;
+	return n > total - k_first ? (uint32_t)(total - k_first) : n;
+}
+
 uint32_t pyscan_engine__targets(const pyscan_engine *e, uint32_t thread_index, uint64_t k_first,
 				uint32_t n, uint32_t *ip_out, uint16_t *port_out)
 {
 	if (!e || !ip_out || !port_out || thread_index >= e->cfg.tx_threads || e->targets.first6)
 		return 0;
-	const uint64_t total = e->tx[thread_index].total;
-	if (k_first >= total)
-		return 0;
-	if (n > total - k_first)
-		n = (uint32_t)(total - k_first);
-	uint64_t index = pyscan_engine__first_index(e, thread_index) + k_first * e->stride;
+	uint64_t index;
+	n = thread_window(e, thread_index, k_first, n, &index);
 	for (uint32_t j = 0; j < n; j++, index += e->stride)
 		pyscan_probe__target(&e->env, index, &ip_out[j], &port_out[j]);
 	return n;
@@ -262,12 +271,8 @@ uint32_t pyscan_engine__targets6(const pyscan_engine *e, uint32_t thread_index,
 	if (!e || !addr_out || !port_out || thread_index >= e->cfg.tx_threads ||
 	    !e->targets.first6)
 		return 0;
-	const uint64_t total = e->tx[thread_index].total;
-	if (k_first >= total)
-		return 0;
-	if (n > total - k_first)
-		n = (uint32_t)(total - k_first);
-	uint64_t index = pyscan_engine__first_index(e, thread_index) + k_first * e->stride;
+	uint64_t index;
+	n = thread_window(e, thread_index, k_first, n, &index);
 	for (uint32_t j = 0; j < n; j++, index += e->stride)
 		pyscan_probe__target6(&e->env, index, addr_out + 16 * (size_t)j, &port_out[j]);
 	return n;
