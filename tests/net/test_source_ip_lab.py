@@ -219,6 +219,24 @@ def _claim_from_the_target(lab: Lab, frame: bytes) -> None:
         sock.send(frame)
 
 
+def _scan_while_claiming(lab: Lab, config: pyscan.ScanConfig, frame: bytes
+                         ) -> tuple[list[pyscan.Result], pyscan.Summary]:
+    """Run ``config``, sending ``frame`` from the target once the scan waits for replies;
+    (results, summary), after checking the frame was sent exactly then."""
+    sent: list[str] = []
+
+    def while_waiting(status: pyscan.ScanStatus) -> None:
+        if status.phase == "waiting" and not sent:
+            _claim_from_the_target(lab, frame)
+            sent.append(status.phase)
+
+    with pyscan.scan(config, on_status=while_waiting) as run:
+        found = list(run)
+        summary = run.summary
+    assert summary is not None and sent == ["waiting"]
+    return found, summary
+
+
 @pytest.mark.parametrize("driver", ["af-xdp", "xdp-live", "af-packet"])
 def test_a_gratuitous_arp_during_a_scan_is_reported_as_a_conflict(
         lab_factory: Callable[..., Lab], driver: str) -> None:
@@ -236,17 +254,7 @@ def test_a_gratuitous_arp_during_a_scan_is_reported_as_a_conflict(
     config = pyscan.ScanConfig.parse(
         ["198.19.0.0/28"], ports="80", rate=10_000, driver=driver, wait=1,
         netns=lab.scan_netns, seed=5, source_ip=BORROWED)
-    sent: list[str] = []
-
-    def while_waiting(status: pyscan.ScanStatus) -> None:
-        if status.phase == "waiting" and not sent:
-            _claim_from_the_target(lab, gratuitous)
-            sent.append(status.phase)
-
-    with pyscan.scan(config, on_status=while_waiting) as run:
-        found = list(run)
-        summary = run.summary
-    assert summary is not None and sent == ["waiting"]
+    found, summary = _scan_while_claiming(lab, config, gratuitous)
     assert len(found) == 4
     assert summary.arp_conflicts >= 1, summary
     if driver != "af-packet":
@@ -327,17 +335,7 @@ def test_a_dad_probe_during_an_ipv6_scan_is_reported_as_a_conflict(
     config = pyscan.ScanConfig.parse(
         [SUBNET6], ports="80", rate=10_000, driver=driver, wait=1, netns=lab.scan_netns,
         seed=5, source_ip=BORROWED6)
-    sent: list[str] = []
-
-    def while_waiting(status: pyscan.ScanStatus) -> None:
-        if status.phase == "waiting" and not sent:
-            _claim_from_the_target(lab, dad)
-            sent.append(status.phase)
-
-    with pyscan.scan(config, on_status=while_waiting) as run:
-        found = list(run)
-        summary = run.summary
-    assert summary is not None and sent == ["waiting"]
+    found, summary = _scan_while_claiming(lab, config, dad)
     assert len(found) == 4
     assert summary.family == 6 and summary.arp_conflicts >= 1, summary
     if driver == "af-xdp":
