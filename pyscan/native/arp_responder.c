@@ -124,6 +124,17 @@ static int send_frame(int fd, int ifindex, const uint8_t *frame, uint32_t len)
 	       (ssize_t)len ? 0 : -1;
 }
 
+/* One frame through a send-only packet socket of its own: 0, or -errno. */
+static int send_once(int ifindex, const uint8_t *frame, uint32_t len)
+{
+	const int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	const int rc = send_frame(fd, ifindex, frame, len) ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
 int pyscan_arp__announce(int ifindex, uint32_t ip_be, const uint8_t *mac, uint32_t target_ip_be)
 {
 	uint8_t request[PYSCAN_ARP_REPLY_LEN];
@@ -131,12 +142,7 @@ int pyscan_arp__announce(int ifindex, uint32_t ip_be, const uint8_t *mac, uint32
 	if (ifindex <= 0 || !ip_be || !target_ip_be ||
 	    !pyscan_arp__build_request(ip_be, mac, target_ip_be, request, sizeof(request)))
 		return -EINVAL;
-	const int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	const int rc = send_frame(fd, ifindex, request, sizeof(request)) ? -errno : 0;
-	close(fd);
-	return rc;
+	return send_once(ifindex, request, sizeof(request));
 }
 
 int pyscan_ndp__announce(int ifindex, const uint8_t *ip, const uint8_t *mac,
@@ -147,12 +153,7 @@ int pyscan_ndp__announce(int ifindex, const uint8_t *ip, const uint8_t *mac,
 	if (ifindex <= 0 || !ip || !target || pyscan_ndp__unspecified(ip) ||
 	    !pyscan_ndp__build_solicit(ip, mac, target, solicit, sizeof(solicit)))
 		return -EINVAL;
-	const int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	const int rc = send_frame(fd, ifindex, solicit, sizeof(solicit)) ? -errno : 0;
-	close(fd);
-	return rc;
+	return send_once(ifindex, solicit, sizeof(solicit));
 }
 
 /* Another host claiming the address (arp_reply.h / ndp_reply.h: the XDP filter's rule too). */
