@@ -184,6 +184,14 @@ AFPACKET_PROTOCOLS = {"tcp": int(lib.PYSCAN_AFPACKET_TCP), "udp": int(lib.PYSCAN
                       "ndp6": int(lib.PYSCAN_AFPACKET_NDP6)}
 
 
+def _check_port_range(ports: object) -> None:
+    """ValueError unless ``ports`` is a non-empty step-1 range within 0..65535."""
+    if not isinstance(ports, range) or ports.step != 1 or not ports or ports.start < 0 \
+            or ports.stop > 65536:
+        raise ValueError(f"port range {ports!r} is invalid: accepted a non-empty "
+                         "range(first, last + 1) within 0..65535")
+
+
 def afpacket_filter_ports(ring: Ring, ports: range,
                           protocols: Iterable[str] = ("tcp",),
                           arp_for: str | ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -193,10 +201,7 @@ def afpacket_filter_ports(ring: Ring, ports: range,
     and ARP requests for ``arp_for`` (an unowned source address, for the RX thread's
     ARP responder; an IPv6 ``arp_for`` passes neighbour solicitations instead, "ndp6");
     safe while the RX thread runs."""
-    if not isinstance(ports, range) or ports.step != 1 or not ports or ports.start < 0 \
-            or ports.stop > 65536:
-        raise ValueError(f"port range {ports!r} is invalid: accepted a non-empty "
-                         "range(first, last + 1) within 0..65535")
+    _check_port_range(ports)
     mask = 0
     for name in protocols:
         if name not in AFPACKET_PROTOCOLS:
@@ -227,10 +232,7 @@ def afpacket_reply_filter6(ports: range,
                            protocols: Iterable[str] = ("tcp6", "icmp6", "udp6")) -> bytes:
     """The IPv6 scan's classic BPF program for ``ports`` and ``protocols`` (tcp6, icmp6, udp6), as
     :func:`afpacket_filter_ports` attaches it, for tests."""
-    if not isinstance(ports, range) or ports.step != 1 or not ports or ports.start < 0 \
-            or ports.stop > 65536:
-        raise ValueError(f"port range {ports!r} is invalid: accepted a non-empty "
-                         "range(first, last + 1) within 0..65535")
+    _check_port_range(ports)
     mask = 0
     for name in protocols:
         if name not in ("tcp6", "icmp6", "udp6", "ndp6"):
@@ -247,10 +249,7 @@ def afpacket_reply_filter6(ports: range,
 def afpacket_reply_filter(ports: range) -> bytes:
     """The classic BPF program (struct sock_filter array) that :func:`afpacket_filter_ports`
     attaches for ``ports``, for tests that run it beside the other reply filters."""
-    if not isinstance(ports, range) or ports.step != 1 or not ports or ports.start < 0 \
-            or ports.stop > 65536:
-        raise ValueError(f"port range {ports!r} is invalid: accepted a non-empty "
-                         "range(first, last + 1) within 0..65535")
+    _check_port_range(ports)
     count = int(lib.pyscan_afpacket__reply_filter(ports.start, ports.stop - 1, ffi.NULL, 0))
     out = ffi.new("uint8_t[]", 8 * count)
     lib.pyscan_afpacket__reply_filter(ports.start, ports.stop - 1, out, count)
